@@ -1,0 +1,37 @@
+/*
+ * testlib.c - the CUnit runner every test binary uses.
+ */
+#include "testlib.h"
+
+#include <CUnit/Basic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+unsigned
+gr_test_scaled(unsigned seconds)
+{
+    const char *san = getenv("GR_SANITIZED");
+
+    return (san != NULL && strcmp(san, "1") == 0) ? seconds * 4 : seconds;
+}
+
+int
+gr_test_main(const char *name, CU_SuiteInfo *suites, unsigned watchdog_s)
+{
+    unsigned failed;
+
+    alarm(gr_test_scaled(watchdog_s));
+    if (CU_initialize_registry() != CUE_SUCCESS ||
+        CU_register_suites(suites) != CUE_SUCCESS) {
+        fprintf(stderr, "%s: CUnit: %s\n", name, CU_get_error_msg());
+        return 2;
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    CU_cleanup_registry();
+    return failed == 0 ? 0 : 1;
+}
