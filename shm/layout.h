@@ -1,0 +1,330 @@
+/*
+ * layout.h - the shared table's wire format.
+ *
+ * This is a wire format, not a public API: every process that maps the
+ * segment compiles against this one header.  Changing an asserted size or
+ * offset bumps GR_SHM_ABI_MAJOR.
+ *
+ * The segment, in order (every part starts on a 64-byte line; the keys
+ * start on a page so they can be kept out of core dumps):
+ *
+ *   header     struct gr_shm_header
+ *   models     max_models   x struct gr_shm_model
+ *   projects   max_projects x struct gr_shm_project
+ *   choice     GR_CHOICE_PER_PROJECT * max_projects x uint32 (slot indices)
+ *   leases     max_leases   x struct gr_shm_lease
+ *   cells      max_projects x max_models x struct gr_shm_cell
+ *   keys       max_projects x GR_SHM_MAX_KEYS x GR_SHM_KEY_MAX bytes
+ *
+ * Who writes what:
+ *   - the router alone writes the header's config part, models, projects,
+ *     the choice array, cell limits and keys, each under a seqlock;
+ *   - clients and the router write the windows, leases, health and
+ *     counters, only with atomic read-modify-write operations.
+ * Every reader treats every value as untrusted (range-checks indices).
+ */
+#ifndef GR_SHM_LAYOUT_H
+#define GR_SHM_LAYOUT_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
+#define GR_SHM_ABI_MAJOR 1u
+#define GR_SHM_ABI_MINOR 0u
+
+#define GR_SHM_LINE 64
+#define GR_SHM_PAGE 4096
+#define GR_SHM_NAME_MAX 64
+#define GR_SHM_KEY_MAX 128
+#define GR_SHM_MAX_KEYS 8
+#define GR_SHM_URL_MAX 256
+#define GR_SHM_ERR_MAX 256
+#define GR_SHM_QID_MAX 96
+#define GR_CHOICE_PER_PROJECT 4     /* weight resolution of the choice array */
+
+/*
+ * Minute windows are cut into GR_TICKS_PER_WINDOW ticks; a settled cost is
+ * released at the first tick boundary at least one window after the
+ * answer's first byte.  The ring must hold every tick from the oldest one
+ * not yet drained to the newest one a release can name: 64 + 1 (rounding
+ * up) + 1 (the tick being drained) + slack.
+ */
+#define GR_TICKS_PER_WINDOW 64
+#define GR_RING 72
+
+/* The minute dimensions have windows; the day dimension has a day word. */
+enum {
+    GR_W_RPM = 0,
+    GR_W_TPM = 1,
+    GR_W_IPM = 2,
+    GR_NWINDOWS = 3,
+};
+
+/* Dimension indices, as enum gr_dim in client/gemroute.h. */
+enum {
+    GR_D_RPM = 0,
+    GR_D_TPM = 1,
+    GR_D_RPD = 2,
+    GR_D_IPM = 3,
+    GR_NDIM = 4,
+};
+
+/*
+ * A window word packs what one CAS must change together:
+ *   bits  0..31  used: cost admitted and not yet released
+ *   bits 32..51  epoch: every tick up to this one has been drained
+ *   bits 52..63  version: bumped by every change (ABA guard for audits)
+ */
+#define GR_WORD_USED_BITS 32
+#define GR_WORD_EPOCH_BITS 20
+#define GR_EPOCH_MASK ((UINT64_C(1) << GR_WORD_EPOCH_BITS) - 1)
+
+/*
+ * A ring slot: cost to release at tick `tag`.
+ *   bits  0..39  amount
+ *   bits 40..59  tag (tick number, mod 2^20)
+ *   bit  60      closed: a drainer has counted it; no more adds
+ */
+#define GR_SLOT_AMOUNT_BITS 40
+#define GR_SLOT_CLOSED (UINT64_C(1) << 60)
+
+/*
+ * A day word:
+ *   bits  0..31  requests counted on that Pacific day
+ *   bits 32..51  day (days since 1970-01-01, mod 2^20)
+ *   bits 52..63  version
+ */
+
+/* One minute window of one dimension of one cell. */
+struct gr_shm_window {
+    _Atomic uint64_t word;
+    uint8_t pad[GR_SHM_LINE - 8];
+    _Atomic uint64_t ring[GR_RING];
+};
+
+/* Cell health flags (cell.health). */
+#define GR_CELL_DISABLED_MODEL  (1u << 0)   /* 404, or a learned limit of 0 */
+#define GR_CELL_OP_DISABLED     (1u << 1)   /* operator: disabled */
+#define GR_CELL_OP_DRAINING     (1u << 2)   /* operator: no new leases */
+#define GR_CELL_PROBE_TAKEN     (1u << 3)   /* half-open probe under way */
+#define GR_CELL_SUSPECT         (1u << 4)   /* a killed client may have leaked */
+
+/* Lease bits for what a lease holds (lease.held): one per window, the day
+ * counter, and the in-flight count. */
+#define GR_HELD_WINDOW(w) (1u << (w))
+#define GR_HELD_DAY (1u << 3)
+#define GR_HELD_INFLIGHT (1u << 4)
+
+/*
+ * One (project, model): limits, health, counters and windows.  Fields
+ * written by different parties sit on different lines.
+ */
+struct gr_shm_cell {
+    /* line 0: written by the router (each field on its own). */
+    _Atomic int64_t limit[GR_NDIM];     /* effective (x headroom); -1 = none;
+                                           per dim: req/60 s, tok/60 s,
+                                           req/day, images/60 s */
+    _Atomic int64_t config_limit[GR_NDIM];  /* before headroom, for status */
+
+    /* line 1: health, written by clients (reports) and the router. */
+    _Atomic int64_t cool_until[GR_NDIM];    /* ns CLOCK_MONOTONIC; 0 = none */
+    _Atomic int64_t cell_cool_until;        /* ns; whole cell (bare 429) */
+    _Atomic int64_t circuit_until;          /* ns; open circuit until */
+    _Atomic uint32_t health;                /* GR_CELL_* */
+    _Atomic uint32_t failures;              /* consecutive 5xx/timeouts */
+    _Atomic uint32_t backoff_level;         /* bare-429 backoff exponent */
+    _Atomic uint32_t open_count;            /* circuit openings in a row */
+
+    /* line 2: learned limits and last error. */
+    _Atomic int64_t learned[GR_NDIM];       /* limit Google stated; -1 none */
+    _Atomic uint32_t last_status;           /* HTTP status of last error */
+    _Atomic uint32_t qid_seq;               /* try-lock + version of qid */
+    uint8_t cool_src[GR_NDIM];              /* enum gr_cool_src, for status */
+    uint8_t pad2[GR_SHM_LINE - 4 * 8 - 2 * 4 - GR_NDIM];
+
+    /* line 3: the last quotaId seen, under qid_seq. */
+    char last_qid[GR_SHM_LINE];
+
+    /* line 4: counters for status, written by clients. */
+    _Atomic uint64_t admitted;
+    _Atomic uint64_t rejected;
+    _Atomic uint64_t ok;
+    _Atomic uint64_t quota_429[GR_NDIM + 1];    /* per dim, then bare */
+
+    /* line 5: more counters; the in-flight count and the day word. */
+    _Atomic uint64_t server_5xx;
+    _Atomic uint64_t auth_err;
+    _Atomic uint64_t other_err;
+    _Atomic int64_t in_flight;                  /* requests admitted and not
+                                                   yet settled */
+    _Atomic uint64_t day;                       /* day word, see above */
+    uint8_t pad5[GR_SHM_LINE - 5 * 8];
+
+    /* lines 6..: the three minute windows. */
+    struct gr_shm_window win[GR_NWINDOWS];
+};
+
+/* Project slot states (project.state). */
+enum {
+    GR_PROJ_FREE = 0,
+    GR_PROJ_ACTIVE = 1,
+    GR_PROJ_REMOVING = 2,   /* removed from config; in-flight leases remain */
+};
+
+/* Project flags (project.flags), written by the router from config. */
+#define GR_PROJ_CFG_DISABLED (1u << 0)  /* enabled = false */
+
+/* Project health (project.health), written by clients and tools. */
+#define GR_PROJ_AUTH_FAILED  (1u << 0)  /* key rejected: until config moves */
+#define GR_PROJ_OP_DISABLED  (1u << 1)
+#define GR_PROJ_OP_DRAINING  (1u << 2)
+
+/*
+ * A project slot.  name, weight, priority, n_keys, flags and the keys are
+ * router-written under seq (odd while writing).  generation moves when the
+ * slot is freed or given to another project; a lease remembers it.
+ */
+struct gr_shm_project {
+    _Atomic uint32_t seq;
+    _Atomic uint32_t generation;
+    _Atomic uint32_t state;
+    _Atomic uint32_t health;            /* GR_PROJ_AUTH_FAILED, ... */
+    _Atomic uint32_t key_rr;            /* round-robin over keys */
+    uint32_t weight;
+    int32_t priority;
+    uint32_t n_keys;
+    uint32_t flags;                     /* GR_PROJ_CFG_* */
+    uint32_t pad0;
+    _Atomic uint64_t auth_config_gen;   /* config generation when auth failed */
+    char name[GR_SHM_NAME_MAX];
+    uint8_t pad1[GR_SHM_LINE - 48];
+};
+
+/* A model: its name, under the header's models_seq. */
+struct gr_shm_model {
+    char name[GR_SHM_NAME_MAX];
+};
+
+/* Lease states (low 8 bits of lease.state). */
+enum {
+    GR_LEASE_FREE = 0,
+    GR_LEASE_INTENT = 1,    /* being admitted */
+    GR_LEASE_ACTIVE = 2,    /* admitted, call in flight */
+    GR_LEASE_SETTLING = 3,  /* being settled (by its owner or the router) */
+};
+
+/*
+ * An in-flight lease.  state packs what a claim must set at once:
+ *   bits  0..7   GR_LEASE_*
+ *   bits  8..31  sequence, bumped by every claim (the ticket)
+ *   bits 32..63  owner pid
+ * held says which counters the lease has added to and not yet given
+ * back: a bit is set after the counter is raised and cleared before it is
+ * released, so a process killed in between leaks (conservative) rather
+ * than releasing twice.
+ */
+struct gr_shm_lease {
+    _Atomic uint64_t state;
+    _Atomic uint32_t held;              /* GR_HELD_* */
+    uint32_t cell;                      /* cell index */
+    uint32_t project_gen;               /* project generation at reserve */
+    uint32_t pad0;
+    int64_t admitted_ns;                /* CLOCK_MONOTONIC */
+    int64_t cost[GR_NWINDOWS];          /* requests, tokens, images */
+    uint8_t pad1[GR_SHM_LINE - 56];
+};
+
+/*
+ * The header.  Line 0 is written once when the segment is created; the
+ * rest by the router (seqlocked strings, atomics elsewhere).
+ */
+struct gr_shm_header {
+    /* line 0: geometry, immutable after creation */
+    uint64_t magic;
+    uint32_t abi_major;
+    uint32_t abi_minor;
+    uint64_t size;                      /* bytes */
+    uint32_t max_projects;
+    uint32_t max_models;
+    uint32_t max_leases;
+    uint32_t pad0;
+    int64_t window_ns;                  /* minute window length */
+    int64_t tick_ns;                    /* window_ns / GR_TICKS_PER_WINDOW */
+    uint8_t pad1[GR_SHM_LINE - 56];
+
+    /* line 1: the router */
+    _Atomic int64_t router_pid;
+    _Atomic int64_t router_birth_ns;    /* CLOCK_REALTIME at its start */
+    _Atomic int64_t router_beat_ns;     /* CLOCK_MONOTONIC of its last tick */
+    _Atomic uint64_t config_generation;
+    _Atomic uint32_t wake;              /* futex word: bumped when room may
+                                           have come */
+    _Atomic uint32_t sleepers;          /* clients waiting on wake */
+    _Atomic uint32_t headroom_ppm;      /* headroom x 1e6 */
+    _Atomic uint32_t choice_mode;       /* 0 p2c, 1 weighted, 2 priority */
+    _Atomic uint64_t anomalies;         /* bad values seen and skipped */
+    uint8_t pad2[GR_SHM_LINE - 56];
+
+    /* line 2: reloads */
+    _Atomic int64_t last_reload_wall_ns;
+    _Atomic uint32_t last_reload_ok;
+    _Atomic uint32_t reloads_ok;
+    _Atomic uint32_t reloads_failed;
+    _Atomic uint32_t max_call_s;
+    _Atomic uint32_t n_models;          /* models in use (<= max_models) */
+    _Atomic uint32_t n_choice;          /* entries in the choice array */
+    _Atomic uint64_t reaped;            /* leases settled by the router */
+    _Atomic uint64_t audits;            /* leaks repaired by audits */
+    uint8_t pad2b[GR_SHM_LINE - 48];
+
+    /* lines 3..: strings under text_seq */
+    _Atomic uint32_t text_seq;
+    _Atomic uint32_t models_seq;        /* guards models[] and choice[] */
+    uint8_t pad3[GR_SHM_LINE - 8];
+    char base_url[GR_SHM_URL_MAX];
+    char last_reload_error[GR_SHM_ERR_MAX];
+    char config_path[GR_SHM_URL_MAX];
+
+    /* offsets of the parts, from the start of the segment */
+    uint64_t off_models;
+    uint64_t off_projects;
+    uint64_t off_choice;
+    uint64_t off_leases;
+    uint64_t off_cells;
+    uint64_t off_keys;
+    uint8_t pad4[GR_SHM_LINE - 48];
+};
+
+_Static_assert(sizeof(struct gr_shm_window) == 64 + 8 * GR_RING,
+               "window: one line, then the ring");
+_Static_assert(sizeof(struct gr_shm_cell) == 6 * 64 + 3 * (64 + 8 * GR_RING),
+               "cell: six lines and three windows");
+_Static_assert(sizeof(struct gr_shm_cell) % GR_SHM_LINE == 0,
+               "cells are whole lines");
+_Static_assert(offsetof(struct gr_shm_cell, cool_until) == 64, "line 1");
+_Static_assert(offsetof(struct gr_shm_cell, learned) == 128, "line 2");
+_Static_assert(offsetof(struct gr_shm_cell, last_qid) == 192, "line 3");
+_Static_assert(offsetof(struct gr_shm_cell, admitted) == 256, "line 4");
+_Static_assert(offsetof(struct gr_shm_cell, server_5xx) == 320, "line 5");
+_Static_assert(offsetof(struct gr_shm_cell, win) == 384, "windows");
+_Static_assert(sizeof(struct gr_shm_project) == 128, "project: two lines");
+_Static_assert(offsetof(struct gr_shm_project, name) == 48, "project name");
+_Static_assert(sizeof(struct gr_shm_lease) == 64, "lease: one line");
+_Static_assert(sizeof(struct gr_shm_model) == 64, "model: one line");
+_Static_assert(offsetof(struct gr_shm_header, router_pid) == 64, "line 1");
+_Static_assert(offsetof(struct gr_shm_header, last_reload_wall_ns) == 128,
+               "line 2");
+_Static_assert(offsetof(struct gr_shm_header, text_seq) == 192, "line 3");
+_Static_assert(offsetof(struct gr_shm_header, base_url) == 256, "strings");
+_Static_assert(sizeof(struct gr_shm_header) == 256 + 3 * 256 + 64,
+               "header size");
+_Static_assert(sizeof(struct gr_shm_header) % GR_SHM_LINE == 0, "whole lines");
+
+/* Shared atomics must not hide a lock: a lock is per process. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics are lock-free");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics are lock-free");
+
+#endif

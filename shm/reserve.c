@@ -1,0 +1,496 @@
+/*
+ * reserve.c - claim a lease, choose a cell, admit on every dimension or
+ * none; settle; and the router's reaping of leases whose owner died.
+ *
+ * Invariants protected (DESIGN.md 1, 2, 4): admission is all-or-nothing
+ * across dimensions; nobody waits for anybody; and a lease's held bits
+ * say exactly which counters it still owes.  A bit is set only after its
+ * counter was raised and cleared before the counter is lowered, so a
+ * process killed between the two steps leaves a leak (conservative, and
+ * repaired by the router's audit) and never a double release.
+ */
+#include "reserve.h"
+#include "window.h"
+
+#include <errno.h>
+#include <stddef.h>
+
+static const unsigned window_dim[GR_NWINDOWS] = {GR_D_RPM, GR_D_TPM,
+                                                 GR_D_IPM};
+
+#define LEASE_SEQ_MASK UINT64_C(0xffffff)
+
+static uint64_t
+lease_word(uint32_t pid, uint64_t seq, unsigned state)
+{
+    return ((uint64_t)pid << 32) | ((seq & LEASE_SEQ_MASK) << 8) | state;
+}
+
+static uint64_t
+lease_seq(uint64_t s)
+{
+    return (s >> 8) & LEASE_SEQ_MASK;
+}
+
+int64_t
+gr_shm_cell_limit(const struct gr_shm *t, const struct gr_shm_cell *c,
+                  unsigned d)
+{
+    /* relaxed: each limit is one word; a reload may change it any time */
+    int64_t lim = atomic_load_explicit(&c->limit[d], memory_order_relaxed);
+    int64_t learned = atomic_load_explicit(&c->learned[d],
+                                           memory_order_relaxed);
+
+    if (learned >= 0) {
+        uint32_t ppm = atomic_load_explicit(&t->hdr->headroom_ppm,
+                                            memory_order_relaxed);
+        int64_t l2;
+
+        if (ppm == 0 || ppm > 1000000)
+            ppm = 1000000;
+        l2 = learned * (int64_t)ppm / 1000000;
+        if (lim < 0 || l2 < lim)
+            lim = l2;
+    }
+    return lim;
+}
+
+static void
+set_held(struct gr_shm_lease *l, uint32_t held)
+{
+    /* release: the counter change this records is visible first; only
+     * the lease's owner writes held while it owns the lease */
+    atomic_store_explicit(&l->held, held, memory_order_release);
+}
+
+/* Claim a free lease slot; -ENOSPC when there is none. */
+static int
+claim_lease(const struct gr_shm *t, uint32_t pid, uint64_t *rng,
+            uint32_t *index, uint64_t *word)
+{
+    uint32_t n = t->max_leases, start = (uint32_t)(gr_shm_rand(rng) % n), k;
+
+    for (k = 0; k < n; k++) {
+        uint32_t i = (start + k) % n;
+        struct gr_shm_lease *l = &t->leases[i];
+        /* relaxed: the CAS below decides */
+        uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
+
+        if (gr_shm_lease_state(s) != GR_LEASE_FREE)
+            continue;
+        /* acquire: we see the previous owner's last writes before ours */
+        if (atomic_compare_exchange_strong_explicit(
+                &l->state, &s,
+                lease_word(pid, lease_seq(s) + 1, GR_LEASE_INTENT),
+                memory_order_acquire, memory_order_relaxed)) {
+            *index = i;
+            *word = lease_word(pid, lease_seq(s) + 1, GR_LEASE_INTENT);
+            set_held(l, 0);
+            return 0;
+        }
+    }
+    return -ENOSPC;
+}
+
+static void
+free_lease(struct gr_shm_lease *l, uint64_t word)
+{
+    /* release: the lease's last writes are visible to its next owner */
+    atomic_store_explicit(&l->state,
+                          lease_word(0, lease_seq(word), GR_LEASE_FREE),
+                          memory_order_release);
+}
+
+/* Give back everything held, each bit cleared before its counter. */
+static void
+roll_back(struct gr_shm_cell *c, struct gr_shm_lease *l, uint32_t held)
+{
+    unsigned w;
+
+    if (held & GR_HELD_DAY) {
+        held &= ~GR_HELD_DAY;
+        set_held(l, held);
+        gr_shm_day_give_back(&c->day);
+    }
+    if (held & GR_HELD_INFLIGHT) {
+        held &= ~GR_HELD_INFLIGHT;
+        set_held(l, held);
+        /* release: pairs with the acquire of a day roller */
+        atomic_fetch_sub_explicit(&c->in_flight, 1, memory_order_release);
+    }
+    for (w = 0; w < GR_NWINDOWS; w++) {
+        if (held & GR_HELD_WINDOW(w)) {
+            held &= ~GR_HELD_WINDOW(w);
+            set_held(l, held);
+            gr_shm_window_give_back(&c->win[w], l->cost[w]);
+        }
+    }
+}
+
+/* Is the cell open for a new lease now?  Fills *until when it is not
+ * and will be at a known instant. */
+static bool
+cell_usable(struct gr_shm_cell *c, const struct gr_shm_ask *a, int64_t *until)
+{
+    /* relaxed for all: health is advice; admission is the CAS later */
+    uint32_t h = atomic_load_explicit(&c->health, memory_order_relaxed);
+    int64_t now = a->now_ns, cu, circ;
+    unsigned d;
+
+    if (h & (GR_CELL_DISABLED_MODEL | GR_CELL_OP_DISABLED |
+             GR_CELL_OP_DRAINING))
+        return false;
+    cu = atomic_load_explicit(&c->cell_cool_until, memory_order_relaxed);
+    if (cu > now) {
+        *until = cu;
+        return false;
+    }
+    for (d = 0; d < GR_NDIM; d++) {
+        int64_t cd = atomic_load_explicit(&c->cool_until[d],
+                                          memory_order_relaxed);
+
+        if (cd > now && (d == GR_D_RPD || d == GR_D_RPM ||
+                         (d == GR_D_TPM && a->cost[GR_W_TPM] > 0) ||
+                         (d == GR_D_IPM && a->cost[GR_W_IPM] > 0))) {
+            *until = cd;
+            return false;
+        }
+    }
+    circ = atomic_load_explicit(&c->circuit_until, memory_order_relaxed);
+    if (circ > now) {
+        *until = circ;
+        return false;
+    }
+    return true;
+}
+
+static bool
+project_usable(const struct gr_shm *t, uint32_t slot, uint32_t *gen)
+{
+    struct gr_shm_project *p = gr_shm_project(t, slot);
+
+    if (p == NULL)
+        return false;
+    /* acquire: pairs with the router's release when it activates a slot */
+    if (atomic_load_explicit(&p->state, memory_order_acquire) !=
+        GR_PROJ_ACTIVE)
+        return false;
+    /* relaxed: advice; a report that lands on a changed slot is dropped
+     * by its generation check */
+    if (atomic_load_explicit(&p->health, memory_order_relaxed) &
+        (GR_PROJ_AUTH_FAILED | GR_PROJ_OP_DISABLED | GR_PROJ_OP_DRAINING))
+        return false;
+    *gen = atomic_load_explicit(&p->generation, memory_order_relaxed);
+    return true;
+}
+
+/* Relative room left on the tightest dimension, in parts per 2^16. */
+static int64_t
+headroom(const struct gr_shm *t, struct gr_shm_cell *c,
+         const struct gr_shm_ask *a)
+{
+    int64_t best = INT64_MAX;
+    unsigned w;
+
+    for (w = 0; w < GR_NWINDOWS; w++) {
+        int64_t lim = gr_shm_cell_limit(t, c, window_dim[w]), used, r;
+
+        if (lim <= 0 || a->cost[w] <= 0)
+            continue;
+        /* relaxed: a heuristic for choosing */
+        used = (int64_t)gr_shm_word_used(atomic_load_explicit(
+            &c->win[w].word, memory_order_relaxed));
+        r = (lim - used - a->cost[w]) * 65536 / lim;
+        if (r < best)
+            best = r;
+    }
+    return best;
+}
+
+/* Try to admit the ask on one cell with lease l.  0 or -EAGAIN. */
+static int
+admit_on(const struct gr_shm *t, struct gr_shm_cell *c,
+         struct gr_shm_lease *l, const struct gr_shm_ask *a,
+         int64_t *retry_at)
+{
+    uint32_t held = 0;
+    int64_t lim;
+    unsigned w;
+
+    for (w = 0; w < GR_NWINDOWS; w++) {
+        l->cost[w] = a->cost[w];
+        lim = gr_shm_cell_limit(t, c, window_dim[w]);
+        if (lim == 0)
+            goto full;
+        if (lim < 0 || a->cost[w] <= 0)
+            continue;
+        if (gr_shm_window_admit(&c->win[w], a->cost[w], lim, a->now_ns,
+                                t->tick_ns) != 0) {
+            int64_t at = gr_shm_window_room_at(&c->win[w], a->cost[w], lim,
+                                               a->now_ns, t->tick_ns);
+
+            if (at < *retry_at)
+                *retry_at = at;
+            goto full;
+        }
+        held |= GR_HELD_WINDOW(w);
+        set_held(l, held);
+    }
+    /* relaxed: ordered before the day CAS by that CAS's release */
+    atomic_fetch_add_explicit(&c->in_flight, 1, memory_order_relaxed);
+    held |= GR_HELD_INFLIGHT;
+    set_held(l, held);
+    lim = gr_shm_cell_limit(t, c, GR_D_RPD);
+    if (lim == 0)
+        goto full;
+    if (lim > 0 &&
+        gr_shm_day_admit(&c->day, lim, a->today, &c->in_flight, 1) != 0)
+        goto full;      /* the day is spent: its cooldown says until when */
+    if (lim > 0) {
+        held |= GR_HELD_DAY;
+        set_held(l, held);
+    }
+    return 0;
+
+full:
+    roll_back(c, l, held);
+    /* relaxed: a statistic */
+    atomic_fetch_add_explicit(&c->rejected, 1, memory_order_relaxed);
+    return -EAGAIN;
+}
+
+static int
+try_cell(const struct gr_shm *t, uint32_t slot, const struct gr_shm_ask *a,
+         struct gr_shm_lease *l, struct gr_shm_grant *g, int64_t *retry_at)
+{
+    struct gr_shm_cell *c = gr_shm_cell(t, slot, a->model);
+    uint32_t gen;
+
+    if (c == NULL || !project_usable(t, slot, &gen) ||
+        !cell_usable(c, a, retry_at))
+        return -EAGAIN;
+    l->cell = slot * t->max_models + a->model;
+    l->project_gen = gen;
+    l->admitted_ns = a->now_ns;
+    if (admit_on(t, c, l, a, retry_at) != 0)
+        return -EAGAIN;
+    g->cell = l->cell;
+    g->slot = slot;
+    g->project_gen = gen;
+    return 0;
+}
+
+/* Take the half-open probe of a cell whose circuit timed out: one caller
+ * wins the CAS and holds the circuit closed to others meanwhile. */
+static void
+take_probe(struct gr_shm_cell *c, int64_t now)
+{
+    /* relaxed: the CAS decides */
+    int64_t circ = atomic_load_explicit(&c->circuit_until,
+                                        memory_order_relaxed);
+
+    if (circ == 0 || circ > now)
+        return;
+    /* relaxed: health advice; one winner holds the probe for 30 s */
+    if (atomic_compare_exchange_strong_explicit(
+            &c->circuit_until, &circ, now + 30 * INT64_C(1000000000),
+            memory_order_relaxed, memory_order_relaxed))
+        atomic_fetch_or_explicit(&c->health, GR_CELL_PROBE_TAKEN,
+                                 memory_order_relaxed);
+}
+
+static uint32_t
+choice_at(const struct gr_shm *t, uint32_t i)
+{
+    /* relaxed: an index, range-checked by every user */
+    return atomic_load_explicit(&t->choice[i], memory_order_relaxed);
+}
+
+int
+gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
+               struct gr_shm_grant *g)
+{
+    struct gr_shm_lease *l;
+    uint32_t n, i, lease, first, second, start;
+    uint64_t word;
+    int64_t retry_at = INT64_MAX;
+    int rc;
+
+    if (a->model >= t->max_models)
+        return -ENOENT;
+    /* relaxed: a count, clamped below */
+    n = atomic_load_explicit(&t->hdr->n_choice, memory_order_relaxed);
+    if (n > GR_CHOICE_PER_PROJECT * t->max_projects)
+        n = GR_CHOICE_PER_PROJECT * t->max_projects;
+    if (n == 0)
+        return -ENOENT;
+    rc = claim_lease(t, a->pid, a->rng, &lease, &word);
+    if (rc != 0)
+        return rc;
+    l = &t->leases[lease];
+
+    /* relaxed: the mode is advice; every mode admits safely */
+    if (atomic_load_explicit(&t->hdr->choice_mode, memory_order_relaxed) !=
+        2) {
+        /* Power of two choices: the one with more room first. */
+        first = choice_at(t, (uint32_t)(gr_shm_rand(a->rng) % n));
+        second = choice_at(t, (uint32_t)(gr_shm_rand(a->rng) % n));
+        if (first != second) {
+            struct gr_shm_cell *c1 = gr_shm_cell(t, first, a->model);
+            struct gr_shm_cell *c2 = gr_shm_cell(t, second, a->model);
+
+            if (c1 != NULL && c2 != NULL &&
+                headroom(t, c2, a) > headroom(t, c1, a)) {
+                uint32_t x = first;
+
+                first = second;
+                second = x;
+            }
+        }
+        if (try_cell(t, first, a, l, g, &retry_at) == 0 ||
+            (second != first &&
+             try_cell(t, second, a, l, g, &retry_at) == 0))
+            goto admitted;
+        start = (uint32_t)(gr_shm_rand(a->rng) % n);
+    } else {
+        start = 0;      /* strict priority: the router sorted the array */
+    }
+    for (i = 0; i < n; i++) {
+        uint32_t slot = choice_at(t, (start + i) % n);
+        struct gr_shm_cell *c = gr_shm_cell(t, slot, a->model);
+
+        if (c == NULL) {
+            gr_shm_anomaly(t);
+            continue;
+        }
+        take_probe(c, a->now_ns);
+        if (try_cell(t, slot, a, l, g, &retry_at) == 0)
+            goto admitted;
+    }
+    free_lease(l, word);
+    g->retry_at_ns = retry_at == INT64_MAX ? 0 : retry_at;
+    return -EAGAIN;
+
+admitted:
+    {
+        uint64_t active = lease_word(a->pid, lease_seq(word),
+                                     GR_LEASE_ACTIVE);
+
+        /* release: the lease's fields are visible with ACTIVE; only the
+         * router can race us here and it only CASes ACTIVE leases */
+        atomic_store_explicit(&l->state, active, memory_order_release);
+        /* relaxed: a statistic */
+        atomic_fetch_add_explicit(
+            &gr_shm_cell_at(t, g->cell)->admitted, 1, memory_order_relaxed);
+        g->lease = lease;
+        g->ticket = active;
+        g->retry_at_ns = 0;
+    }
+    return 0;
+}
+
+/* Release what a settling lease still holds; see the file comment for
+ * the order of each step. */
+static void
+settle_held(const struct gr_shm *t, struct gr_shm_lease *l,
+            int64_t first_byte_ns, const int64_t *actual, int64_t now_ns)
+{
+    struct gr_shm_cell *c = gr_shm_cell_at(t, l->cell);
+    /* acquire: pairs with set_held() of the lease's last owner */
+    uint32_t held = atomic_load_explicit(&l->held, memory_order_acquire);
+    unsigned w;
+
+    if (c == NULL) {
+        gr_shm_anomaly(t);
+        return;
+    }
+    for (w = 0; w < GR_NWINDOWS; w++) {
+        int64_t cost = l->cost[w], act;
+
+        if (!(held & GR_HELD_WINDOW(w)))
+            continue;
+        act = (actual != NULL && actual[w] >= 0) ? actual[w] : cost;
+        if (cost < 0 || cost > UINT32_MAX) {
+            gr_shm_anomaly(t);      /* scribbled lease: keep it counted */
+            held &= ~GR_HELD_WINDOW(w);
+            set_held(l, held);
+            continue;
+        }
+        if (act > cost)
+            gr_shm_window_force(&c->win[w], act - cost);
+        held &= ~GR_HELD_WINDOW(w);
+        set_held(l, held);
+        if (act < cost)
+            gr_shm_window_give_back(&c->win[w], cost - act);
+        gr_shm_window_release_at(&c->win[w], act,
+                                 first_byte_ns + t->window_ns, now_ns,
+                                 t->tick_ns);
+    }
+    if (held & GR_HELD_DAY) {
+        held &= ~GR_HELD_DAY;   /* a day counts requests; nothing returns */
+        set_held(l, held);
+    }
+    if (held & GR_HELD_INFLIGHT) {
+        held &= ~GR_HELD_INFLIGHT;
+        set_held(l, held);
+        /* release: pairs with the acquire of a day roller */
+        atomic_fetch_sub_explicit(&c->in_flight, 1, memory_order_release);
+    }
+}
+
+int
+gr_shm_settle(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
+              int64_t first_byte_ns, const int64_t actual[GR_NWINDOWS],
+              int64_t now_ns)
+{
+    struct gr_shm_lease *l = gr_shm_lease(t, lease);
+    uint64_t settling;
+
+    if (l == NULL || gr_shm_lease_state(ticket) != GR_LEASE_ACTIVE)
+        return -ESTALE;
+    settling = (ticket & ~UINT64_C(0xff)) | GR_LEASE_SETTLING;
+    /* acquire: we see the router's writes if it touched the lease */
+    if (!atomic_compare_exchange_strong_explicit(
+            &l->state, &ticket, settling, memory_order_acquire,
+            memory_order_relaxed))
+        return -ESTALE;
+    /* The answer cannot have started before the admission, nor after
+     * now; anything else is a caller's mistake, clamped conservatively. */
+    if (first_byte_ns <= 0 || first_byte_ns > now_ns)
+        first_byte_ns = now_ns;
+    if (first_byte_ns < l->admitted_ns)
+        first_byte_ns = l->admitted_ns;
+    settle_held(t, l, first_byte_ns, actual, now_ns);
+    free_lease(l, settling);
+    return 0;
+}
+
+bool
+gr_shm_router_reap(const struct gr_shm *t, uint32_t i, uint64_t seen,
+                   int64_t now_ns)
+{
+    struct gr_shm_lease *l = gr_shm_lease(t, i);
+    unsigned st = gr_shm_lease_state(seen);
+    uint64_t settling;
+    struct gr_shm_cell *c;
+
+    if (l == NULL || st == GR_LEASE_FREE)
+        return false;
+    settling = (seen & ~UINT64_C(0xff)) | GR_LEASE_SETTLING;
+    /* acquire: the dead owner's field writes are visible */
+    if (st != GR_LEASE_SETTLING &&
+        !atomic_compare_exchange_strong_explicit(
+            &l->state, &seen, settling, memory_order_acquire,
+            memory_order_relaxed))
+        return false;       /* its owner moved it meanwhile */
+    settle_held(t, l, now_ns, NULL, now_ns);
+    c = gr_shm_cell_at(t, l->cell);
+    if (st != GR_LEASE_ACTIVE && c != NULL)
+        /* relaxed: a flag for the router's own next tick */
+        atomic_fetch_or_explicit(&c->health, GR_CELL_SUSPECT,
+                                 memory_order_relaxed);
+    free_lease(l, settling);
+    /* relaxed: a statistic */
+    atomic_fetch_add_explicit(&t->hdr->reaped, 1, memory_order_relaxed);
+    return st != GR_LEASE_ACTIVE;
+}

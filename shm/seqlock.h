@@ -1,0 +1,95 @@
+/*
+ * seqlock.h - the one seqlock of the table, for state only the router
+ * writes (names, keys, the choice array).
+ *
+ * The router makes the counter odd, writes, makes it even.  A reader
+ * copies between two reads of the counter and keeps the copy only if the
+ * counter was even and unchanged.  Readers never wait for the router:
+ * they give up after GR_SEQ_TRIES attempts (a router killed mid-write
+ * leaves the counter odd until the next router repairs it).  The data are
+ * copied with relaxed atomic loads so the race is a defined one.
+ */
+#ifndef GR_SHM_SEQLOCK_H
+#define GR_SHM_SEQLOCK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GR_SEQ_TRIES 64
+
+static inline uint32_t
+gr_shm_seq_read_begin(_Atomic uint32_t *seq)
+{
+    /* acquire: pairs with the release in gr_shm_seq_write_end() */
+    return atomic_load_explicit(seq, memory_order_acquire);
+}
+
+static inline bool
+gr_shm_seq_read_ok(_Atomic uint32_t *seq, uint32_t begin)
+{
+    /* acquire fence: the data loads above may not move below the
+     * re-read of the counter. */
+    atomic_thread_fence(memory_order_acquire);
+    /* relaxed: ordered by the fence above */
+    return (begin & 1u) == 0 &&
+           atomic_load_explicit(seq, memory_order_relaxed) == begin;
+}
+
+static inline void
+gr_shm_seq_write_begin(_Atomic uint32_t *seq)
+{
+    /* relaxed: only the router writes seq */
+    uint32_t s = atomic_load_explicit(seq, memory_order_relaxed);
+
+    /* relaxed store then release fence: the odd value is visible before
+     * any of the data stores that follow. */
+    atomic_store_explicit(seq, (s | 1u), memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+
+static inline void
+gr_shm_seq_write_end(_Atomic uint32_t *seq)
+{
+    /* relaxed: only the router writes seq */
+    uint32_t s = atomic_load_explicit(seq, memory_order_relaxed);
+
+    /* release: pairs with the acquire in gr_shm_seq_read_begin() */
+    atomic_store_explicit(seq, (s | 1u) + 1u, memory_order_release);
+}
+
+/* Copy n bytes that a seqlock guards (racy by design, so atomic). */
+static inline void
+gr_shm_seq_copy_out(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    size_t i;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        uint64_t v = __atomic_load_n((const uint64_t *)(s + i), __ATOMIC_RELAXED);
+        __builtin_memcpy(d + i, &v, 8);
+    }
+    for (; i < n; i++)
+        d[i] = __atomic_load_n(s + i, __ATOMIC_RELAXED);
+}
+
+static inline void
+gr_shm_seq_copy_in(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    size_t i;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        uint64_t v;
+
+        __builtin_memcpy(&v, s + i, 8);
+        __atomic_store_n((uint64_t *)(d + i), v, __ATOMIC_RELAXED);
+    }
+    for (; i < n; i++)
+        __atomic_store_n(d + i, s[i], __ATOMIC_RELAXED);
+}
+
+#endif

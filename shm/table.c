@@ -1,0 +1,326 @@
+/*
+ * table.c - create, attach and check the shared table.
+ *
+ * Invariant protected: a process only ever uses a mapping whose magic,
+ * ABI, size and geometry it has checked itself, and keeps the geometry in
+ * private memory; nothing later read from the segment can move an access
+ * outside the mapping.
+ */
+#include "table.h"
+#include "clock.h"
+#include "seqlock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void
+say(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t
+round_up(uint64_t v, uint64_t to)
+{
+    return (v + to - 1) / to * to;
+}
+
+int
+gr_shm_geometry(uint32_t max_projects, uint32_t max_models,
+                uint32_t max_leases, struct gr_shm_geom *g)
+{
+    uint64_t off;
+
+    if (max_projects == 0 || max_projects > GR_SHM_MAX_PROJECTS ||
+        max_models == 0 || max_models > GR_SHM_MAX_MODELS ||
+        max_leases == 0 || max_leases > GR_SHM_MAX_LEASES)
+        return -EINVAL;
+    off = sizeof(struct gr_shm_header);
+    g->off_models = off;
+    off += (uint64_t)max_models * sizeof(struct gr_shm_model);
+    g->off_projects = off;
+    off += (uint64_t)max_projects * sizeof(struct gr_shm_project);
+    g->off_choice = off;
+    off += round_up((uint64_t)GR_CHOICE_PER_PROJECT * max_projects * 4,
+                    GR_SHM_LINE);
+    g->off_leases = off;
+    off += (uint64_t)max_leases * sizeof(struct gr_shm_lease);
+    g->off_cells = off;
+    off += (uint64_t)max_projects * max_models * sizeof(struct gr_shm_cell);
+    /* Keys on their own pages: they are kept out of core dumps. */
+    off = round_up(off, GR_SHM_PAGE);
+    g->off_keys = off;
+    off += round_up((uint64_t)max_projects * GR_SHM_MAX_KEYS * GR_SHM_KEY_MAX,
+                    GR_SHM_PAGE);
+    g->size = off;
+    return 0;
+}
+
+static void
+point(struct gr_shm *t, const struct gr_shm_geom *g)
+{
+    t->hdr = (struct gr_shm_header *)t->base;
+    t->models = (struct gr_shm_model *)(t->base + g->off_models);
+    t->projects = (struct gr_shm_project *)(t->base + g->off_projects);
+    t->choice = (_Atomic uint32_t *)(t->base + g->off_choice);
+    t->leases = (struct gr_shm_lease *)(t->base + g->off_leases);
+    t->cells = (struct gr_shm_cell *)(t->base + g->off_cells);
+    t->keys = (char *)(t->base + g->off_keys);
+    /* Keys are secrets: keep their pages out of core dumps.  Failure is
+     * not fatal (old kernels); the segment is 0600 either way. */
+    (void)madvise(t->keys, g->size - g->off_keys, MADV_DONTDUMP);
+}
+
+int
+gr_shm_check_mapping(void *base, size_t size, bool writable,
+                     struct gr_shm *t, char *err, size_t errlen)
+{
+    const struct gr_shm_header *h = base;
+    struct gr_shm_geom g;
+    const char *name = t->name[0] ? t->name : "segment";
+
+    if (size < sizeof(*h)) {
+        say(err, errlen, "gemroute: %s is %zu bytes, too small to be a "
+            "gemroute table", name, size);
+        return -EPROTO;
+    }
+    if (h->magic != GR_SHM_MAGIC) {
+        say(err, errlen, "gemroute: %s is not a gemroute table (bad magic)",
+            name);
+        return -EPROTO;
+    }
+    if (h->abi_major != GR_SHM_ABI_MAJOR) {
+        say(err, errlen, "gemroute: %s has ABI %u.%u; this program speaks "
+            "%u.x - rebuild it", name, h->abi_major, h->abi_minor,
+            GR_SHM_ABI_MAJOR);
+        return -EPROTO;
+    }
+    if (gr_shm_geometry(h->max_projects, h->max_models, h->max_leases,
+                        &g) != 0 ||
+        h->size != g.size || size != g.size ||
+        h->off_models != g.off_models || h->off_projects != g.off_projects ||
+        h->off_choice != g.off_choice || h->off_leases != g.off_leases ||
+        h->off_cells != g.off_cells || h->off_keys != g.off_keys) {
+        say(err, errlen, "gemroute: %s has a damaged header (size %zu, "
+            "header says %llu)", name, size, (unsigned long long)h->size);
+        return -EPROTO;
+    }
+    if (h->window_ns < GR_TICKS_PER_WINDOW * INT64_C(1000) ||
+        h->tick_ns != h->window_ns / GR_TICKS_PER_WINDOW) {
+        say(err, errlen, "gemroute: %s has a damaged header (window %lld ns)",
+            name, (long long)h->window_ns);
+        return -EPROTO;
+    }
+    t->base = base;
+    t->size = size;
+    t->writable = writable;
+    t->max_projects = h->max_projects;
+    t->max_models = h->max_models;
+    t->max_leases = h->max_leases;
+    t->window_ns = h->window_ns;
+    t->tick_ns = h->tick_ns;
+    point(t, &g);
+    return 0;
+}
+
+int
+gr_shm_attach(const char *name, bool writable, struct gr_shm *t, char *err,
+              size_t errlen)
+{
+    struct stat st;
+    void *base;
+    int fd, rc;
+
+    memset(t, 0, sizeof(*t));
+    name = gr_shm_default_name(name);
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    fd = shm_open(name, writable ? O_RDWR : O_RDONLY, 0);
+    if (fd < 0) {
+        rc = -errno;
+        if (rc == -ENOENT)
+            say(err, errlen, "gemroute: shm_open(%s): no such table - is "
+                "gemrouted running?", name);
+        else
+            say(err, errlen, "gemroute: shm_open(%s): %s", name,
+                strerror(-rc));
+        return rc;
+    }
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        say(err, errlen, "gemroute: fstat(%s): %s", name, strerror(-rc));
+        close(fd);
+        return rc;
+    }
+    if ((size_t)st.st_size < sizeof(struct gr_shm_header)) {
+        say(err, errlen, "gemroute: %s is %lld bytes, too small to be a "
+            "gemroute table", name, (long long)st.st_size);
+        close(fd);
+        return -EPROTO;
+    }
+    base = mmap(NULL, (size_t)st.st_size,
+                writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED,
+                fd, 0);
+    close(fd);
+    if (base == MAP_FAILED) {
+        rc = -errno;
+        say(err, errlen, "gemroute: mmap(%s): %s", name, strerror(-rc));
+        return rc;
+    }
+    rc = gr_shm_check_mapping(base, (size_t)st.st_size, writable, t, err,
+                              errlen);
+    if (rc != 0)
+        munmap(base, (size_t)st.st_size);
+    return rc;
+}
+
+void
+gr_shm_detach(struct gr_shm *t)
+{
+    if (t->base != NULL)
+        munmap(t->base, t->size);
+    t->base = NULL;
+}
+
+int
+gr_shm_router_create(const char *name, uint32_t max_projects,
+                     uint32_t max_models, uint32_t max_leases,
+                     int64_t window_ns, unsigned mode, gid_t gid,
+                     struct gr_shm *t, char *err, size_t errlen)
+{
+    struct gr_shm_geom g;
+    struct gr_shm_header *h;
+    void *base;
+    int fd, rc;
+
+    memset(t, 0, sizeof(*t));
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    if (gr_shm_geometry(max_projects, max_models, max_leases, &g) != 0) {
+        say(err, errlen, "gemroute: geometry out of range");
+        return -EINVAL;
+    }
+    fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        rc = -errno;
+        say(err, errlen, "gemroute: shm_open(%s): %s", name, strerror(-rc));
+        return rc;
+    }
+    /* fchmod: the umask may have taken bits off; the group comes first so
+     * that 0660 never applies to the wrong group. */
+    if ((gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) != 0) ||
+        fchmod(fd, mode) != 0 || ftruncate(fd, (off_t)g.size) != 0) {
+        rc = -errno;
+        say(err, errlen, "gemroute: preparing %s: %s", name, strerror(-rc));
+        goto fail;
+    }
+    base = mmap(NULL, g.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) {
+        rc = -errno;
+        say(err, errlen, "gemroute: mmap(%s): %s", name, strerror(-rc));
+        goto fail;
+    }
+    close(fd);
+    h = base;
+    h->abi_major = GR_SHM_ABI_MAJOR;
+    h->abi_minor = GR_SHM_ABI_MINOR;
+    h->size = g.size;
+    h->max_projects = max_projects;
+    h->max_models = max_models;
+    h->max_leases = max_leases;
+    h->window_ns = window_ns;
+    h->tick_ns = window_ns / GR_TICKS_PER_WINDOW;
+    h->off_models = g.off_models;
+    h->off_projects = g.off_projects;
+    h->off_choice = g.off_choice;
+    h->off_leases = g.off_leases;
+    h->off_cells = g.off_cells;
+    h->off_keys = g.off_keys;
+    /* The magic last, behind a fence: a process that sees it sees the
+     * geometry (clients also check every field anyway). */
+    atomic_thread_fence(memory_order_release);
+    h->magic = GR_SHM_MAGIC;
+    rc = gr_shm_check_mapping(base, g.size, true, t, err, errlen);
+    if (rc != 0) {
+        munmap(base, g.size);
+        shm_unlink(name);
+    }
+    return rc;
+
+fail:
+    close(fd);
+    shm_unlink(name);
+    return rc;
+}
+
+void
+gr_shm_anomaly(const struct gr_shm *t)
+{
+    if (!t->writable)
+        return;
+    /* relaxed: a statistic */
+    atomic_fetch_add_explicit(&t->hdr->anomalies, 1, memory_order_relaxed);
+}
+
+bool
+gr_shm_router_alive(const struct gr_shm *t)
+{
+    /* relaxed: a hint; liveness is asked of the kernel */
+    int64_t pid = atomic_load_explicit(&t->hdr->router_pid,
+                                       memory_order_relaxed);
+
+    if (pid <= 0 || pid > INT32_MAX)
+        return false;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+const char *
+gr_shm_default_name(const char *name)
+{
+    const char *env;
+
+    if (name != NULL && name[0] != '\0')
+        return name;
+    env = getenv("GEMROUTE_SHM");
+    if (env != NULL && env[0] != '\0')
+        return env;
+    return "/gemroute";
+}
+
+int
+gr_shm_model_index(const struct gr_shm *t, const char *name)
+{
+    struct gr_shm_model m;
+    int tries, found = -1;
+    uint32_t i, n, s;
+
+    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
+        s = gr_shm_seq_read_begin(&t->hdr->models_seq);
+        /* relaxed: under the seqlock */
+        n = atomic_load_explicit(&t->hdr->n_models, memory_order_relaxed);
+        if (n > t->max_models)
+            n = t->max_models;
+        found = -1;
+        for (i = 0; i < n && found < 0; i++) {
+            gr_shm_seq_copy_out(&m, &t->models[i], sizeof(m));
+            m.name[GR_SHM_NAME_MAX - 1] = '\0';
+            if (strcmp(m.name, name) == 0)
+                found = (int)i;
+        }
+        if (gr_shm_seq_read_ok(&t->hdr->models_seq, s))
+            return found;
+    }
+    return -1;
+}

@@ -1,0 +1,122 @@
+/*
+ * table.h - mapping the shared table and finding things in it.
+ *
+ * A process keeps its own copy of the geometry (struct gr_shm), checked
+ * once at attach against the header and the segment's real size, and
+ * never re-reads it from the segment: indices are checked against that
+ * private copy, so a scribbled header cannot send anyone out of bounds.
+ */
+#ifndef GR_SHM_TABLE_H
+#define GR_SHM_TABLE_H
+
+#include "layout.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct gr_shm {
+    unsigned char *base;
+    size_t size;
+    bool writable;
+    char name[GR_SHM_NAME_MAX];
+    uint32_t max_projects;
+    uint32_t max_models;
+    uint32_t max_leases;
+    int64_t window_ns;
+    int64_t tick_ns;
+    struct gr_shm_header *hdr;
+    struct gr_shm_model *models;
+    struct gr_shm_project *projects;
+    _Atomic uint32_t *choice;
+    struct gr_shm_lease *leases;
+    struct gr_shm_cell *cells;
+    char *keys;
+};
+
+/* Offsets and size for a geometry; -EINVAL if it is out of range. */
+struct gr_shm_geom {
+    uint64_t off_models, off_projects, off_choice, off_leases, off_cells;
+    uint64_t off_keys, size;
+};
+int gr_shm_geometry(uint32_t max_projects, uint32_t max_models,
+                    uint32_t max_leases, struct gr_shm_geom *g);
+
+#define GR_SHM_MAX_PROJECTS 65536u
+#define GR_SHM_MAX_MODELS 64u
+#define GR_SHM_MAX_LEASES 65536u
+
+/*
+ * Map an existing segment and check magic, ABI, sizes and geometry.
+ * Returns 0, or -errno with a sentence in err ("gemroute: /gemroute has
+ * ABI 2.0; this client speaks 1.x - rebuild it").
+ */
+int gr_shm_attach(const char *name, bool writable, struct gr_shm *t,
+                  char *err, size_t errlen);
+
+/* The same checks on a mapping already made (tests map twice). */
+int gr_shm_check_mapping(void *base, size_t size, bool writable,
+                         struct gr_shm *t, char *err, size_t errlen);
+
+void gr_shm_detach(struct gr_shm *t);
+
+/*
+ * Router only: create a new segment (O_EXCL) of this geometry, mode and
+ * group (gid -1 = none), with the header filled in and router_pid = 0.
+ * -EEXIST when the name is taken.
+ */
+int gr_shm_router_create(const char *name, uint32_t max_projects,
+                         uint32_t max_models, uint32_t max_leases,
+                         int64_t window_ns, unsigned mode, gid_t gid,
+                         struct gr_shm *t, char *err, size_t errlen);
+
+/* Bounds-checked access; NULL when the index is out of range. */
+static inline struct gr_shm_cell *
+gr_shm_cell(const struct gr_shm *t, uint32_t slot, uint32_t model)
+{
+    if (slot >= t->max_projects || model >= t->max_models)
+        return NULL;
+    return &t->cells[(size_t)slot * t->max_models + model];
+}
+
+static inline struct gr_shm_cell *
+gr_shm_cell_at(const struct gr_shm *t, uint32_t index)
+{
+    if (index >= t->max_projects * t->max_models)
+        return NULL;
+    return &t->cells[index];
+}
+
+static inline struct gr_shm_project *
+gr_shm_project(const struct gr_shm *t, uint32_t slot)
+{
+    return slot < t->max_projects ? &t->projects[slot] : NULL;
+}
+
+static inline struct gr_shm_lease *
+gr_shm_lease(const struct gr_shm *t, uint32_t i)
+{
+    return i < t->max_leases ? &t->leases[i] : NULL;
+}
+
+static inline char *
+gr_shm_key(const struct gr_shm *t, uint32_t slot, uint32_t k)
+{
+    if (slot >= t->max_projects || k >= GR_SHM_MAX_KEYS)
+        return NULL;
+    return t->keys + ((size_t)slot * GR_SHM_MAX_KEYS + k) * GR_SHM_KEY_MAX;
+}
+
+/* Count a bad value that was skipped (status shows the total). */
+void gr_shm_anomaly(const struct gr_shm *t);
+
+/* Is the router recorded in the header alive? */
+bool gr_shm_router_alive(const struct gr_shm *t);
+
+/* The segment name to use: name, else $GEMROUTE_SHM, else "/gemroute". */
+const char *gr_shm_default_name(const char *name);
+
+/* The model index of name, or -1 (reads the model table under its lock). */
+int gr_shm_model_index(const struct gr_shm *t, const char *name);
+
+#endif

@@ -1,0 +1,390 @@
+/*
+ * window.c - the minute windows and the day counter.
+ *
+ * Invariant protected (DESIGN.md 1): a window's count is never lower than
+ * the cost of the admissions that occupy it.  The count only goes down
+ * when (a) an admission is rolled back before anything was sent, (b) the
+ * unused part of an estimate is refunded after Google counted the real
+ * usage, or (c) a drain subtracts ring slots whose tick has come, and a
+ * slot is only filled for a tick at or after one window past the answer's
+ * first byte.  Every change is one CAS on one word, so a process killed
+ * anywhere leaves either the old or the new count.
+ */
+#include "window.h"
+
+#include <errno.h>
+
+#define USED_MAX UINT64_C(0xffffffff)
+#define SLOT_AMOUNT_MASK ((UINT64_C(1) << GR_SLOT_AMOUNT_BITS) - 1)
+
+static uint64_t
+pack_word(uint64_t used, uint64_t epoch, uint64_t old)
+{
+    uint64_t version = ((old >> 52) + 1) & 0xfff;
+
+    return (used & USED_MAX) | ((epoch & GR_EPOCH_MASK) << 32) |
+           (version << 52);
+}
+
+static uint64_t
+slot_amount(uint64_t s)
+{
+    return s & SLOT_AMOUNT_MASK;
+}
+
+static uint64_t
+slot_tag(uint64_t s)
+{
+    return (s >> GR_SLOT_AMOUNT_BITS) & GR_EPOCH_MASK;
+}
+
+static uint64_t
+pack_slot(uint64_t amount, uint64_t tag)
+{
+    return (amount & SLOT_AMOUNT_MASK) | ((tag & GR_EPOCH_MASK) <<
+                                          GR_SLOT_AMOUNT_BITS);
+}
+
+static uint64_t
+tick_of(int64_t ns, int64_t tick_ns)
+{
+    return (uint64_t)(ns / tick_ns);
+}
+
+/*
+ * Subtract every ring slot whose tick is due (<= c) and not yet counted,
+ * and move the word's epoch to c.  A slot is closed (no more adds) before
+ * it is summed, so the sum cannot change under us; the CAS on the word is
+ * the single commit point.  A drainer killed before it commits has only
+ * closed slots, which the next drainer sums again (closed, tag > epoch).
+ */
+static void
+drain_to(struct gr_shm_window *w, uint64_t c)
+{
+    /* acquire: pairs with the release of the CAS that set this word */
+    uint64_t word = atomic_load_explicit(&w->word, memory_order_acquire);
+
+    for (;;) {
+        uint64_t e = gr_shm_word_epoch(word), pending = 0;
+        unsigned i;
+
+        if (gr_shm_epoch_diff(c, e) <= 0)
+            return;
+        for (i = 0; i < GR_RING; i++) {
+            /* acquire: pairs with the adds in release_at() */
+            uint64_t s = atomic_load_explicit(&w->ring[i],
+                                              memory_order_acquire);
+
+            for (;;) {
+                uint64_t tag = slot_tag(s), amt = slot_amount(s);
+
+                if (amt == 0 || gr_shm_epoch_diff(tag, c) > 0)
+                    break;
+                if (s & GR_SLOT_CLOSED) {
+                    /* closed by a drainer that has not committed yet */
+                    if (gr_shm_epoch_diff(tag, e) > 0)
+                        pending += amt;
+                    break;
+                }
+                /* acq_rel: the close is ordered before our commit */
+                if (atomic_compare_exchange_weak_explicit(
+                        &w->ring[i], &s, s | GR_SLOT_CLOSED,
+                        memory_order_acq_rel, memory_order_acquire)) {
+                    pending += amt;
+                    break;
+                }
+            }
+        }
+        for (;;) {
+            uint64_t used = gr_shm_word_used(word);
+
+            if (gr_shm_word_epoch(word) != e)
+                break;          /* another drainer committed: rescan */
+            used = used >= pending ? used - pending : 0;
+            /* acq_rel: publishes the closes above with the new count */
+            if (atomic_compare_exchange_weak_explicit(
+                    &w->word, &word, pack_word(used, c, word),
+                    memory_order_acq_rel, memory_order_acquire))
+                return;
+        }
+    }
+}
+
+void
+gr_shm_window_drain(struct gr_shm_window *w, int64_t now_ns, int64_t tick_ns)
+{
+    drain_to(w, tick_of(now_ns, tick_ns) & GR_EPOCH_MASK);
+}
+
+int
+gr_shm_window_admit(struct gr_shm_window *w, int64_t cost, int64_t limit,
+                    int64_t now_ns, int64_t tick_ns)
+{
+    uint64_t c = tick_of(now_ns, tick_ns) & GR_EPOCH_MASK;
+    /* acquire: pairs with the release of the CAS that set this word */
+    uint64_t word = atomic_load_explicit(&w->word, memory_order_acquire);
+
+    if (gr_shm_epoch_diff(c, gr_shm_word_epoch(word)) > 0) {
+        drain_to(w, c);
+        word = atomic_load_explicit(&w->word, memory_order_acquire);
+    }
+    for (;;) {
+        uint64_t used = gr_shm_word_used(word);
+
+        if ((int64_t)used + cost > limit)
+            return -EAGAIN;
+        /* acq_rel: the admission is one step in the word's total order,
+         * which is what makes two admissions see each other. */
+        if (atomic_compare_exchange_weak_explicit(
+                &w->word, &word,
+                pack_word(used + (uint64_t)cost, gr_shm_word_epoch(word), word),
+                memory_order_acq_rel, memory_order_acquire))
+            return 0;
+    }
+}
+
+void
+gr_shm_window_give_back(struct gr_shm_window *w, int64_t cost)
+{
+    /* relaxed: the CAS below validates what we read */
+    uint64_t word = atomic_load_explicit(&w->word, memory_order_relaxed);
+
+    if (cost <= 0)
+        return;
+    for (;;) {
+        uint64_t used = gr_shm_word_used(word);
+
+        /* more than is counted: the segment is damaged; stop at zero */
+        used = used >= (uint64_t)cost ? used - (uint64_t)cost : 0;
+        /* release: sleepers that see the new count see our other writes */
+        if (atomic_compare_exchange_weak_explicit(
+                &w->word, &word,
+                pack_word(used, gr_shm_word_epoch(word), word),
+                memory_order_release, memory_order_relaxed))
+            return;
+    }
+}
+
+void
+gr_shm_window_force(struct gr_shm_window *w, int64_t cost)
+{
+    /* relaxed: the CAS below validates what we read */
+    uint64_t word = atomic_load_explicit(&w->word, memory_order_relaxed);
+
+    if (cost <= 0)
+        return;
+    for (;;) {
+        uint64_t used = gr_shm_word_used(word) + (uint64_t)cost;
+
+        if (used > USED_MAX)
+            used = USED_MAX;
+        /* relaxed: raising the count can only make readers stricter */
+        if (atomic_compare_exchange_weak_explicit(
+                &w->word, &word,
+                pack_word(used, gr_shm_word_epoch(word), word),
+                memory_order_relaxed, memory_order_relaxed))
+            return;
+    }
+}
+
+void
+gr_shm_window_release_at(struct gr_shm_window *w, int64_t cost,
+                         int64_t at_ns, int64_t now_ns, int64_t tick_ns)
+{
+    uint64_t c_full = tick_of(now_ns, tick_ns);
+    uint64_t b_full = (uint64_t)((at_ns + tick_ns - 1) / tick_ns);
+    uint64_t c = c_full & GR_EPOCH_MASK, b = b_full & GR_EPOCH_MASK;
+    _Atomic uint64_t *slot;
+    uint64_t s;
+
+    if (cost <= 0)
+        return;
+    if (at_ns <= now_ns || b_full <= c_full) {
+        gr_shm_window_give_back(w, cost);   /* already due */
+        return;
+    }
+    if (b_full - c_full >= GR_RING - 2)
+        return;     /* cannot be parked: keep it counted (conservative) */
+    slot = &w->ring[b_full % GR_RING];
+    /* acquire: pairs with the close in drain_to() */
+    s = atomic_load_explicit(slot, memory_order_acquire);
+    for (;;) {
+        uint64_t tag = slot_tag(s), word, e;
+        int overwritable;
+
+        if (tag == b && slot_amount(s) != 0) {
+            if (s & GR_SLOT_CLOSED) {
+                /* a drainer is taking this tick: it is due */
+                gr_shm_window_give_back(w, cost);
+                return;
+            }
+            if (slot_amount(s) + (uint64_t)cost > SLOT_AMOUNT_MASK)
+                return;     /* would overflow: keep it counted */
+            /* release: pairs with the acquire load in drain_to() */
+            if (atomic_compare_exchange_weak_explicit(
+                    slot, &s, s + (uint64_t)cost, memory_order_release,
+                    memory_order_acquire))
+                return;
+            continue;
+        }
+        /* acquire: pairs with the commit CAS in drain_to() */
+        word = atomic_load_explicit(&w->word, memory_order_acquire);
+        e = gr_shm_word_epoch(word);
+        if (s & GR_SLOT_CLOSED)
+            overwritable = gr_shm_epoch_diff(tag, e) <= 0;
+        else
+            overwritable = slot_amount(s) == 0;
+        if (overwritable) {
+            /* release: pairs with the acquire load in drain_to() */
+            if (atomic_compare_exchange_weak_explicit(
+                    slot, &s, pack_slot((uint64_t)cost, b),
+                    memory_order_release, memory_order_acquire))
+                return;
+            continue;
+        }
+        if (gr_shm_epoch_diff(tag, c) <= 0) {
+            /* an older tick still owed: drain it, then take the slot */
+            drain_to(w, c);
+            s = atomic_load_explicit(slot, memory_order_acquire);
+            continue;
+        }
+        return;     /* a future tick in our slot: damaged; keep counted */
+    }
+}
+
+/* Cost parked in slots whose tick has come but not yet drained. */
+static uint64_t
+due_not_drained(const struct gr_shm_window *w, uint64_t word, uint64_t c)
+{
+    uint64_t e = gr_shm_word_epoch(word), due = 0;
+    unsigned i;
+
+    for (i = 0; i < GR_RING; i++) {
+        /* relaxed: a snapshot for display; never used to admit */
+        uint64_t s = atomic_load_explicit(&w->ring[i], memory_order_relaxed);
+        uint64_t tag = slot_tag(s);
+
+        if (slot_amount(s) == 0 || gr_shm_epoch_diff(tag, c) > 0)
+            continue;
+        if (!(s & GR_SLOT_CLOSED) || gr_shm_epoch_diff(tag, e) > 0)
+            due += slot_amount(s);
+    }
+    return due;
+}
+
+int64_t
+gr_shm_window_used(const struct gr_shm_window *w, int64_t now_ns,
+                   int64_t tick_ns)
+{
+    uint64_t c = tick_of(now_ns, tick_ns) & GR_EPOCH_MASK;
+    /* relaxed: a snapshot for display */
+    uint64_t word = atomic_load_explicit(&w->word, memory_order_relaxed);
+    uint64_t used = gr_shm_word_used(word), due = 0;
+
+    if (gr_shm_epoch_diff(c, gr_shm_word_epoch(word)) > 0)
+        due = due_not_drained(w, word, c);
+    return (int64_t)(used >= due ? used - due : 0);
+}
+
+int64_t
+gr_shm_window_room_at(const struct gr_shm_window *w, int64_t cost,
+                      int64_t limit, int64_t now_ns, int64_t tick_ns)
+{
+    uint64_t c_full = tick_of(now_ns, tick_ns), k;
+    int64_t used = gr_shm_window_used(w, now_ns, tick_ns), need, freed = 0;
+
+    need = used + cost - limit;
+    if (need <= 0)
+        return now_ns;
+    if (cost > limit)
+        return INT64_MAX;   /* never fits */
+    for (k = c_full + 1; k < c_full + GR_RING; k++) {
+        /* relaxed: an estimate of when to look again */
+        uint64_t s = atomic_load_explicit(&w->ring[k % GR_RING],
+                                          memory_order_relaxed);
+
+        if (slot_tag(s) == (k & GR_EPOCH_MASK) && !(s & GR_SLOT_CLOSED)) {
+            freed += (int64_t)slot_amount(s);
+            if (freed >= need)
+                return (int64_t)k * tick_ns;
+        }
+    }
+    return now_ns + tick_ns * GR_TICKS_PER_WINDOW;
+}
+
+/* ---- the day counter ---- */
+
+static uint64_t
+day_of_word(uint64_t w)
+{
+    return (w >> 32) & GR_EPOCH_MASK;
+}
+
+int
+gr_shm_day_admit(_Atomic uint64_t *day, int64_t limit, int32_t today,
+                 const _Atomic int64_t *in_flight, int64_t mine)
+{
+    uint64_t t = (uint64_t)today & GR_EPOCH_MASK;
+    /* acquire: pairs with the release of the CAS that set this word, so a
+     * roller that sees an admission also sees its in-flight increment */
+    uint64_t word = atomic_load_explicit(day, memory_order_acquire);
+
+    for (;;) {
+        uint64_t d = day_of_word(word), used = gr_shm_word_used(word), next;
+        int rolled = gr_shm_epoch_diff(t, d) > 0;
+
+        if (rolled) {
+            /* A new day: what is in flight may arrive on it. */
+            int64_t fl = atomic_load_explicit(in_flight,
+                                              memory_order_acquire) - mine;
+
+            used = fl > 0 ? (uint64_t)fl : 0;
+            d = t;
+        } else if ((int64_t)used + 1 > limit) {
+            return -EAGAIN;
+        } else {
+            used++;
+        }
+        next = pack_word(used, d, word);
+        /* acq_rel: one total order of admissions and rolls */
+        if (atomic_compare_exchange_weak_explicit(day, &word, next,
+                                                  memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            if (!rolled)
+                return 0;
+            word = next;    /* rolled: now admit on the new day */
+        }
+    }
+}
+
+int64_t
+gr_shm_day_used(const _Atomic uint64_t *day, int32_t today)
+{
+    /* relaxed: a snapshot for display */
+    uint64_t word = atomic_load_explicit(day, memory_order_relaxed);
+
+    if (day_of_word(word) != ((uint64_t)today & GR_EPOCH_MASK))
+        return 0;
+    return (int64_t)gr_shm_word_used(word);
+}
+
+void
+gr_shm_day_give_back(_Atomic uint64_t *day)
+{
+    /* relaxed: the CAS validates what we read */
+    uint64_t word = atomic_load_explicit(day, memory_order_relaxed);
+
+    /* Whatever day is stored counted this request: its own, or a later
+     * one that started from the in-flight count. */
+    for (;;) {
+        uint64_t used = gr_shm_word_used(word);
+
+        if (used == 0)
+            return;
+        /* relaxed: lowering by a request never sent needs no ordering */
+        if (atomic_compare_exchange_weak_explicit(
+                day, &word, pack_word(used - 1, day_of_word(word), word),
+                memory_order_relaxed, memory_order_relaxed))
+            return;
+    }
+}

@@ -1,0 +1,92 @@
+/*
+ * window.h - admission on one minute window and on the day counter.
+ *
+ * A minute window counts cost that is admitted and not yet released.  An
+ * admission holds its cost from the instant it is admitted until one
+ * window after the answer's first byte (DESIGN.md, "count as Google
+ * counts"); the release is parked in a ring slot for the first tick at or
+ * after that instant and drained from the count when that tick comes.
+ * See docs/ADMISSION.md for the argument that this never over-admits.
+ */
+#ifndef GR_SHM_WINDOW_H
+#define GR_SHM_WINDOW_H
+
+#include "layout.h"
+
+#include <stdint.h>
+
+/* Pieces of a window word. */
+static inline uint64_t
+gr_shm_word_used(uint64_t w)
+{
+    return w & UINT32_MAX;
+}
+
+static inline uint64_t
+gr_shm_word_epoch(uint64_t w)
+{
+    return (w >> 32) & GR_EPOCH_MASK;
+}
+
+/* Serial difference a - b of two 20-bit tick numbers, in [-2^19, 2^19). */
+static inline int64_t
+gr_shm_epoch_diff(uint64_t a, uint64_t b)
+{
+    int64_t d = (int64_t)((a - b) & GR_EPOCH_MASK);
+
+    return d >= (int64_t)1 << (GR_WORD_EPOCH_BITS - 1)
+               ? d - ((int64_t)1 << GR_WORD_EPOCH_BITS)
+               : d;
+}
+
+/*
+ * Admit cost if the count plus cost stays <= limit (after draining every
+ * tick up to now).  0, or -EAGAIN when it does not fit.
+ */
+int gr_shm_window_admit(struct gr_shm_window *w, int64_t cost, int64_t limit,
+                        int64_t now_ns, int64_t tick_ns);
+
+/* Give cost back at once: an admission rolled back before anything was
+ * sent, or the part of an estimate that Google did not count. */
+void gr_shm_window_give_back(struct gr_shm_window *w, int64_t cost);
+
+/* Add cost that was used but not admitted (an estimate that was short). */
+void gr_shm_window_force(struct gr_shm_window *w, int64_t cost);
+
+/* Release cost at the first tick boundary at or after at_ns. */
+void gr_shm_window_release_at(struct gr_shm_window *w, int64_t cost,
+                              int64_t at_ns, int64_t now_ns, int64_t tick_ns);
+
+/* Drain every tick up to now (writers only; the router's sweep). */
+void gr_shm_window_drain(struct gr_shm_window *w, int64_t now_ns,
+                         int64_t tick_ns);
+
+/* The count as of now, without writing (releases due but not drained are
+ * subtracted): what status shows. */
+int64_t gr_shm_window_used(const struct gr_shm_window *w, int64_t now_ns,
+                           int64_t tick_ns);
+
+/*
+ * The earliest instant (ns) at which cost fits under limit, counting only
+ * releases already parked; now_ns + window_ns when the parked releases
+ * are not enough (the rest is in flight).
+ */
+int64_t gr_shm_window_room_at(const struct gr_shm_window *w, int64_t cost,
+                              int64_t limit, int64_t now_ns, int64_t tick_ns);
+
+/*
+ * The day counter.  Admit one request on Pacific day `today` if it fits.
+ * When the stored day is older, the counter starts the new day at the
+ * number of requests in flight (they may arrive on either day), less
+ * `mine` (this request, already counted in flight).  0 or -EAGAIN.
+ */
+int gr_shm_day_admit(_Atomic uint64_t *day, int64_t limit, int32_t today,
+                     const _Atomic int64_t *in_flight, int64_t mine);
+
+/* Requests counted on `today` (0 if the counter is still on another day). */
+int64_t gr_shm_day_used(const _Atomic uint64_t *day, int32_t today);
+
+/* Give one request back (an admission rolled back before it was sent). */
+void gr_shm_day_give_back(_Atomic uint64_t *day);
+
+#endif
