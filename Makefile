@@ -89,7 +89,7 @@ $(LIBGR_SO): $(SHM_OBJ) $(CLIENT_OBJ)
 
 $(BIN)/gemrouted: $(OBJ)/router/main.o $(ROUTER_OBJ) $(CONFIG_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CONFIG_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CONFIG_LIBS) -lm
 
 $(BIN)/gemroute: $(OBJ)/tools/gemroute/main.o $(CLI_OBJ) $(CLIENT_OBJ) \
                  $(SHM_OBJ)

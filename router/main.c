@@ -1,9 +1,253 @@
-/* placeholder until this program lands */
+/*
+ * main.c - gemrouted: the router daemon.
+ *
+ *   gemrouted -c FILE [--foreground] [--unlink-on-exit]
+ *   gemrouted --check -c FILE
+ *
+ * It creates (or adopts) the segment, applies the config, and then ticks:
+ * reaping, sweeping, auditing, waking sleepers.  SIGHUP reloads; SIGTERM
+ * and SIGINT stop it, leaving the segment (and its counts) for the next
+ * router unless --unlink-on-exit is given.  Signal handlers only set flags.
+ */
+#include "router.h"
+#include "clock.h"
+#include "seqlock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void);
-int
-main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t reload_flag;
+
+static void
+on_stop(int sig)
 {
-    fputs("not built yet\n", stderr);
-    return 2;
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void
+on_hup(int sig)
+{
+    (void)sig;
+    reload_flag = 1;
+}
+
+static void
+usage(FILE *f)
+{
+    fputs("usage: gemrouted -c FILE [--foreground] [--unlink-on-exit]\n"
+          "       gemrouted --check -c FILE\n", f);
+}
+
+static void
+print_errors(const struct gr_cfg_errors *errs)
+{
+    unsigned i;
+
+    for (i = 0; i < errs->n; i++)
+        fprintf(stderr, "%s\n", errs->lines[i]);
+}
+
+static int
+check_only(const char *path)
+{
+    struct gr_cfg_errors errs = {0};
+    struct gr_cfg *cfg = NULL;
+
+    if (gr_cfg_load(path, &cfg, &errs) != 0) {
+        print_errors(&errs);
+        gr_cfg_errors_free(&errs);
+        return 2;
+    }
+    printf("%s: ok (%u projects, %u models)\n", path, cfg->n_projects,
+           cfg->n_models);
+    gr_cfg_free(cfg);
+    gr_cfg_errors_free(&errs);
+    return 0;
+}
+
+void
+gr_rtr_note_reload(struct gr_rtr *r, bool ok, const char *first_error)
+{
+    struct gr_shm_header *h = r->t.hdr;
+    char msg[GR_SHM_ERR_MAX] = {0};
+
+    if (first_error != NULL)
+        snprintf(msg, sizeof(msg), "%s", first_error);
+    gr_shm_seq_write_begin(&h->text_seq);
+    gr_shm_seq_copy_in(h->last_reload_error, msg, sizeof(msg));
+    gr_shm_seq_write_end(&h->text_seq);
+    /* relaxed for the statistics; the release on the generation (apply)
+     * or on reloads_failed below publishes them */
+    atomic_store_explicit(&h->last_reload_wall_ns, gr_shm_now_wall(),
+                          memory_order_relaxed);
+    atomic_store_explicit(&h->last_reload_ok, ok ? 1u : 0u,
+                          memory_order_relaxed);
+    if (ok)
+        atomic_fetch_add_explicit(&h->reloads_ok, 1, memory_order_release);
+    else
+        atomic_fetch_add_explicit(&h->reloads_failed, 1,
+                                  memory_order_release);
+}
+
+int
+gr_rtr_reload(struct gr_rtr *r)
+{
+    struct gr_cfg_errors errs = {0};
+    struct gr_cfg *cfg = NULL;
+    char err[512];
+    unsigned i;
+    int rc;
+
+    rc = gr_cfg_load(r->config_path, &cfg, &errs);
+    if (rc != 0) {
+        for (i = 0; i < errs.n; i++)
+            gr_rtr_log("reload refused: %s", errs.lines[i]);
+        gr_rtr_note_reload(r, false, errs.n > 0 ? errs.lines[0] : "unreadable");
+        gr_cfg_errors_free(&errs);
+        return rc;
+    }
+    gr_cfg_errors_free(&errs);
+    rc = gr_rtr_apply(r, cfg, err, sizeof(err));
+    if (rc != 0) {
+        gr_rtr_log("reload refused: %s", err);
+        gr_rtr_note_reload(r, false, err);
+        gr_cfg_free(cfg);
+        return rc;
+    }
+    gr_cfg_free(r->cfg);
+    r->cfg = cfg;
+    gr_rtr_note_reload(r, true, NULL);
+    gr_rtr_log("config %s applied: %u projects, %u models", r->config_path,
+               cfg->n_projects, cfg->n_models);
+    return 0;
+}
+
+static int
+run(struct gr_rtr *r)
+{
+    struct gr_cfg_errors errs = {0};
+    char err[512];
+    int64_t tick;
+    int rc;
+
+    rc = gr_cfg_load(r->config_path, &r->cfg, &errs);
+    if (rc != 0) {
+        print_errors(&errs);
+        gr_cfg_errors_free(&errs);
+        return 2;
+    }
+    gr_cfg_errors_free(&errs);
+    rc = gr_rtr_open_segment(r, r->cfg, err, sizeof(err));
+    if (rc != 0) {
+        gr_rtr_log("%s", err);
+        gr_cfg_free(r->cfg);
+        return 1;
+    }
+    rc = gr_rtr_apply(r, r->cfg, err, sizeof(err));
+    if (rc != 0) {
+        gr_rtr_log("%s", err);
+        gr_shm_detach(&r->t);
+        gr_cfg_free(r->cfg);
+        return 1;
+    }
+    gr_rtr_note_reload(r, true, NULL);
+    gr_rtr_log("serving %s: %u projects, %u models, window %lld ms, pid %d",
+               r->t.name, r->cfg->n_projects, r->cfg->n_models,
+               (long long)(r->t.window_ns / 1000000), (int)getpid());
+
+    /* Tick at the window's tick, between 5 ms and 50 ms. */
+    tick = r->t.tick_ns;
+    if (tick < 5000000)
+        tick = 5000000;
+    if (tick > 50000000)
+        tick = 50000000;
+    while (!stop_flag) {
+        struct timespec ts = {0, (long)tick};
+
+        if (reload_flag) {
+            reload_flag = 0;
+            gr_rtr_log("SIGHUP: reloading %s", r->config_path);
+            gr_rtr_reload(r);
+        }
+        gr_rtr_tick(r, gr_shm_now_mono());
+        nanosleep(&ts, NULL);
+    }
+    gr_rtr_log("stopping (%s)", r->unlink_on_exit ? "removing the table" :
+               "the table and its counts stay for the next router");
+    /* release: clients and status see a router that is gone */
+    atomic_store_explicit(&r->t.hdr->router_pid, 0, memory_order_release);
+    if (r->unlink_on_exit)
+        shm_unlink(r->t.name);
+    gr_shm_detach(&r->t);
+    gr_cfg_free(r->cfg);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 'k'},
+        {"foreground", no_argument, NULL, 'f'},
+        {"unlink-on-exit", no_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct gr_rtr r;
+    struct sigaction sa;
+    bool check = false, foreground = false;
+    int c;
+
+    memset(&r, 0, sizeof(r));
+    while ((c = getopt_long(argc, argv, "c:fh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            r.config_path = optarg;
+            break;
+        case 'k':
+            check = true;
+            break;
+        case 'f':
+            foreground = true;
+            break;
+        case 'u':
+            r.unlink_on_exit = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (r.config_path == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (check)
+        return check_only(r.config_path);
+    if (!foreground && daemon(1, 1) != 0) {
+        perror("gemrouted: daemon");
+        return 1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return run(&r);
 }

@@ -1,9 +1,63 @@
-/* placeholder until this program lands */
+/*
+ * main.c - the gemroute command: `gemroute COMMAND [args]`.
+ *
+ * One table maps each command to its function (cli.h) and a line of
+ * help; adding a command is adding a row.  Invariant: an unknown or
+ * missing command prints the usage on stderr and exits 2, so scripts
+ * never mistake a typo for success.
+ */
+#include "cli.h"
+
 #include <stdio.h>
-int main(void);
-int
-main(void)
+#include <string.h>
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);  /* argv[0] is the command name */
+    const char *help;                   /* one line */
+};
+
+static const struct command commands[] = {
+    {"status", gr_cli_status,
+     "[--json]  what every project and model is doing"},
+    {"reserve", gr_cli_reserve,
+     "--model M [--tokens N] [--hold-ms N]  one lease, as JSON"},
+    {"explain", gr_cli_explain,
+     "[--status N] FILE|-  classify a Gemini answer, print it as JSON"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void
+print_usage(FILE *out)
 {
-    fputs("not built yet\n", stderr);
+    size_t i;
+
+    fputs("usage: gemroute COMMAND [args]\n\ncommands:\n", out);
+    for (i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "  %-10s %s\n", "help", "this list");
+    fputs("\n'gemroute COMMAND --help' tells more about one.\n", out);
+}
+
+int
+main(int argc, char **argv)
+{
+    size_t i;
+
+    if (argc < 2) {
+        print_usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        print_usage(stdout);
+        return 0;
+    }
+    for (i = 0; i < NCOMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "gemroute: unknown command '%s'\n", argv[1]);
+    print_usage(stderr);
     return 2;
 }

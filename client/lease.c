@@ -1,0 +1,294 @@
+/*
+ * lease.c - gr_open, gr_reserve, gr_commit, gr_report: the public face of
+ * the table for client processes.
+ *
+ * Invariant protected: a caller holds a lease only after every dimension
+ * admitted its cost (shm/reserve.c), and a blocked caller sleeps on the
+ * table's futex word, never spins and never holds anything while it
+ * sleeps.
+ */
+#include "client_priv.h"
+#include "clock.h"
+#include "health.h"
+#include "reserve.h"
+#include "seqlock.h"
+#include "wake.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint32_t cached_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+static _Thread_local uint64_t rng_state;
+
+/* The model lookup of the last call on this thread, per config. */
+static _Thread_local struct {
+    const void *base;
+    uint64_t gen;
+    int index;
+    char name[GR_SHM_NAME_MAX];
+} model_cache;
+
+static void
+refresh_pid(void)
+{
+    cached_pid = (uint32_t)getpid();
+}
+
+static void
+init_pid(void)
+{
+    refresh_pid();
+    pthread_atfork(NULL, NULL, refresh_pid);
+}
+
+uint32_t
+gr_self_pid(void)
+{
+    pthread_once(&pid_once, init_pid);
+    return cached_pid;
+}
+
+uint64_t *
+gr_thread_rng(void)
+{
+    if (rng_state == 0) {
+        rng_state = (uint64_t)gr_shm_now_mono() ^
+                    ((uint64_t)gr_self_pid() << 32) ^
+                    (uint64_t)(uintptr_t)&rng_state;
+        if (rng_state == 0)
+            rng_state = 0x9e3779b97f4a7c15u;
+    }
+    return &rng_state;
+}
+
+void
+gr_seterr(struct gr *g, const char *fmt, ...)
+{
+    va_list ap;
+
+    pthread_mutex_lock(&g->err_lock);
+    va_start(ap, fmt);
+    vsnprintf(g->err, sizeof(g->err), fmt, ap);
+    va_end(ap);
+    pthread_mutex_unlock(&g->err_lock);
+}
+
+const char *
+gr_errstr(const struct gr *g)
+{
+    return g->err;
+}
+
+int64_t
+gr_now_ns(void)
+{
+    return gr_shm_now_mono();
+}
+
+struct gr *
+gr_open(const char *shm_name, char *err, size_t errlen)
+{
+    struct gr *g = calloc(1, sizeof(*g));
+
+    if (g == NULL) {
+        snprintf(err, errlen, "gemroute: out of memory");
+        return NULL;
+    }
+    if (gr_shm_attach(shm_name, true, &g->t, err, errlen) != 0) {
+        free(g);
+        return NULL;
+    }
+    pthread_mutex_init(&g->err_lock, NULL);
+    return g;
+}
+
+void
+gr_close(struct gr *g)
+{
+    if (g == NULL)
+        return;
+    gr_shm_detach(&g->t);
+    pthread_mutex_destroy(&g->err_lock);
+    free(g);
+}
+
+static int
+model_index(struct gr *g, const char *model)
+{
+    /* acquire: pairs with the router's release of a new generation */
+    uint64_t gen = atomic_load_explicit(&g->t.hdr->config_generation,
+                                        memory_order_acquire);
+
+    if (model_cache.base == g->t.base && model_cache.gen == gen &&
+        strncmp(model_cache.name, model, sizeof(model_cache.name)) == 0)
+        return model_cache.index;
+    model_cache.index = gr_shm_model_index(&g->t, model);
+    model_cache.base = g->t.base;
+    model_cache.gen = gen;
+    snprintf(model_cache.name, sizeof(model_cache.name), "%s", model);
+    return model_cache.index;
+}
+
+/* Copy the project's name and one of its keys, and the base URL. */
+static bool
+fill_lease(struct gr *g, const struct gr_shm_grant *gt, const char *model,
+           struct gr_lease *out)
+{
+    struct gr_shm_project *p = gr_shm_project(&g->t, gt->slot);
+    int tries;
+
+    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
+        uint32_t s = gr_shm_seq_read_begin(&p->seq), n, k;
+
+        gr_shm_seq_copy_out(out->project, p->name, GR_SHM_NAME_MAX);
+        n = __atomic_load_n(&p->n_keys, __ATOMIC_RELAXED);
+        if (n == 0 || n > GR_SHM_MAX_KEYS)
+            n = 1;
+        /* relaxed: spreading calls over keys needs no order */
+        k = atomic_fetch_add_explicit(&p->key_rr, 1, memory_order_relaxed) % n;
+        gr_shm_seq_copy_out(out->key, gr_shm_key(&g->t, gt->slot, k),
+                            GR_SHM_KEY_MAX);
+        if (gr_shm_seq_read_ok(&p->seq, s))
+            break;
+    }
+    for (; tries < 2 * GR_SEQ_TRIES; tries++) {
+        uint32_t s = gr_shm_seq_read_begin(&g->t.hdr->text_seq);
+
+        gr_shm_seq_copy_out(out->base_url, g->t.hdr->base_url, GR_URL_MAX);
+        if (gr_shm_seq_read_ok(&g->t.hdr->text_seq, s))
+            break;
+    }
+    out->project[GR_NAME_MAX - 1] = '\0';
+    out->key[GR_KEY_MAX - 1] = '\0';
+    out->base_url[GR_URL_MAX - 1] = '\0';
+    snprintf(out->model, sizeof(out->model), "%s", model);
+    return tries < 2 * GR_SEQ_TRIES;
+}
+
+int
+gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
+           int64_t deadline_ns, struct gr_lease *out)
+{
+    struct gr_shm_ask a;
+    struct gr_shm_grant gt;
+    int idx;
+
+    if (g == NULL || model == NULL || cost == NULL || out == NULL ||
+        cost->requests < 0 || cost->tokens < 0 || cost->images < 0 ||
+        cost->requests > INT32_MAX || cost->tokens > INT32_MAX ||
+        cost->images > INT32_MAX)
+        return GR_EINVAL;
+    memset(out, 0, sizeof(*out));
+    out->slot = UINT32_MAX;
+    idx = model_index(g, model);
+    if (idx < 0) {
+        gr_seterr(g, "no project serves model '%s'", model);
+        return GR_ENOMODEL;
+    }
+    a.model = (uint32_t)idx;
+    a.cost[GR_W_RPM] = cost->requests;
+    a.cost[GR_W_TPM] = cost->tokens;
+    a.cost[GR_W_IPM] = cost->images;
+    a.pid = gr_self_pid();
+    a.rng = gr_thread_rng();
+    for (;;) {
+        uint32_t seen = gr_shm_wake_seen(&g->t);
+        int64_t wake_at;
+        int rc;
+
+        a.now_ns = gr_shm_now_mono();
+        a.today = gr_shm_pacific_day(gr_shm_now_wall() / GR_NS_PER_S);
+        rc = gr_shm_reserve(&g->t, &a, &gt);
+        if (rc == 0)
+            break;
+        if (rc == -ENOENT) {
+            gr_seterr(g, "no project serves model '%s'", model);
+            return GR_ENOMODEL;
+        }
+        out->retry_at_ns = rc == -EAGAIN ? gt.retry_at_ns : 0;
+        if (deadline_ns <= a.now_ns) {
+            gr_seterr(g, "no room for '%s' %s", model,
+                      rc == -ENOSPC ? "(every lease slot is taken)" :
+                      "on any project");
+            return deadline_ns == 0 ? GR_ENOROOM : GR_EDEADLINE;
+        }
+        /* Sleep until room may come, the deadline, or a wake-up. */
+        wake_at = out->retry_at_ns > a.now_ns ? out->retry_at_ns :
+                  a.now_ns + g->t.tick_ns;
+        if (wake_at > deadline_ns)
+            wake_at = deadline_ns;
+        gr_shm_sleep(&g->t, seen, wake_at - a.now_ns);
+    }
+    fill_lease(g, &gt, model, out);
+    out->slot = gt.lease;
+    out->cell = gt.cell;
+    out->ticket = gt.ticket;
+    out->project_gen = gt.project_gen;
+    out->admitted_ns = a.now_ns;
+    out->cost = *cost;
+    out->retry_at_ns = 0;
+    return GR_OK;
+}
+
+void
+gr_commit(struct gr *g, struct gr_lease *lease, const struct gr_usage *actual)
+{
+    int64_t act[GR_NWINDOWS] = {-1, -1, -1}, fb = 0;
+
+    if (g == NULL || lease == NULL || lease->slot == UINT32_MAX)
+        return;
+    if (actual != NULL) {
+        act[GR_W_TPM] = actual->tokens;
+        act[GR_W_IPM] = actual->images;
+        fb = actual->first_byte_ns;
+    }
+    if (gr_shm_settle(&g->t, lease->slot, lease->ticket, fb, act,
+                      gr_shm_now_mono()) != 0)
+        gr_seterr(g, "lease of '%s' was already settled", lease->project);
+    lease->slot = UINT32_MAX;
+}
+
+static int
+outcome_class(enum gr_class c)
+{
+    switch (c) {
+    case GR_CLASS_OK: return GR_OUT_OK;
+    case GR_CLASS_QUOTA: return GR_OUT_QUOTA;
+    case GR_CLASS_OVERLOAD: return GR_OUT_OVERLOAD;
+    case GR_CLASS_SERVER: return GR_OUT_SERVER;
+    case GR_CLASS_AUTH: return GR_OUT_AUTH;
+    case GR_CLASS_REQUEST: return GR_OUT_REQUEST;
+    case GR_CLASS_MODEL: return GR_OUT_MODEL;
+    default: return GR_OUT_UNKNOWN;
+    }
+}
+
+void
+gr_report(struct gr *g, const struct gr_lease *lease,
+          const struct gr_verdict *v)
+{
+    struct gr_shm_outcome o;
+    unsigned d;
+
+    if (g == NULL || lease == NULL || v == NULL || g->t.max_models == 0)
+        return;
+    memset(&o, 0, sizeof(o));
+    o.cls = outcome_class(v->cls);
+    o.status = v->status;
+    o.dims = v->dims & ((1u << GR_NDIMS) - 1);
+    o.cool_ns = v->cooldown_s > 0 ? (int64_t)(v->cooldown_s * 1e9) : 0;
+    o.cool_src = (int)v->cooldown_src;
+    o.disable = v->disable == GR_DISABLE_CELL ? 1 :
+                v->disable == GR_DISABLE_PROJECT ? 2 : 0;
+    for (d = 0; d < GR_NDIM; d++)
+        o.learned[d] = v->learned[d];
+    o.quota_id = v->n_quota_ids > 0 ? v->quota_ids[0] : NULL;
+    gr_shm_report(&g->t, lease->cell / g->t.max_models,
+                  lease->cell % g->t.max_models, lease->project_gen, &o,
+                  gr_shm_now_mono(), gr_thread_rng());
+}

@@ -1,0 +1,387 @@
+/*
+ * apply.c - write a validated config into the segment.
+ *
+ * Invariants protected: a project that stays (same name) keeps its slot,
+ * generation, windows, cooldowns and learned limits; a removed project
+ * takes no new lease from the moment it is marked and its slot is reused
+ * only after its last lease ended (tick.c), with a new generation; model
+ * indices never move while the segment lives.  Readers never wait: names
+ * and keys change under seqlocks, numbers as single atomic words.
+ */
+#include "router.h"
+#include "seqlock.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+zero_shared(void *p, size_t n)
+{
+    static const unsigned char zeros[4096];
+
+    while (n > 0) {
+        size_t k = n < sizeof(zeros) ? n : sizeof(zeros);
+
+        gr_shm_seq_copy_in(p, zeros, k);
+        p = (unsigned char *)p + k;
+        n -= k;
+    }
+}
+
+/* Model index of name in the segment, adding it if new; -1 when full. */
+static int
+model_slot(struct gr_shm *t, const char *name, bool *added)
+{
+    /* relaxed: only the router writes n_models */
+    uint32_t n = atomic_load_explicit(&t->hdr->n_models,
+                                      memory_order_relaxed), i;
+
+    *added = false;
+    for (i = 0; i < n && i < t->max_models; i++)
+        if (strncmp(t->models[i].name, name, GR_SHM_NAME_MAX) == 0)
+            return (int)i;
+    if (n >= t->max_models)
+        return -1;
+    gr_shm_seq_write_begin(&t->hdr->models_seq);
+    gr_shm_seq_copy_in(t->models[n].name, name,
+                       strnlen(name, GR_SHM_NAME_MAX - 1) + 1);
+    /* release: the name is written before the count that exposes it */
+    atomic_store_explicit(&t->hdr->n_models, n + 1, memory_order_release);
+    gr_shm_seq_write_end(&t->hdr->models_seq);
+    *added = true;
+    return (int)n;
+}
+
+static int
+find_project(const struct gr_shm *t, const char *name)
+{
+    uint32_t i;
+
+    for (i = 0; i < t->max_projects; i++) {
+        /* relaxed: only the router writes state and names */
+        if (atomic_load_explicit(&t->projects[i].state,
+                                 memory_order_relaxed) != GR_PROJ_FREE &&
+            strncmp(t->projects[i].name, name, GR_SHM_NAME_MAX) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+static int
+free_project_slot(const struct gr_shm *t)
+{
+    uint32_t i;
+
+    for (i = 0; i < t->max_projects; i++)
+        /* relaxed: only the router writes state */
+        if (atomic_load_explicit(&t->projects[i].state,
+                                 memory_order_relaxed) == GR_PROJ_FREE)
+            return (int)i;
+    return -1;
+}
+
+static int64_t
+effective(int64_t limit, double headroom)
+{
+    int64_t e;
+
+    if (limit <= 0)
+        return limit;       /* unlimited (-1) or unavailable (0) */
+    e = (int64_t)floor((double)limit * headroom);
+    return e < 1 ? 1 : e;
+}
+
+/* Give a slot to a new project: a fresh cell set and a new generation. */
+static void
+take_slot(struct gr_shm *t, uint32_t slot)
+{
+    struct gr_shm_project *p = &t->projects[slot];
+    uint32_t m;
+
+    for (m = 0; m < t->max_models; m++) {
+        struct gr_shm_cell *c = gr_shm_cell(t, slot, m);
+        unsigned d;
+
+        zero_shared(c, sizeof(*c));
+        for (d = 0; d < GR_NDIM; d++)
+            /* relaxed: the slot is not ACTIVE yet */
+            atomic_store_explicit(&c->learned[d], -1, memory_order_relaxed);
+    }
+    /* relaxed for all: published by the release store of ACTIVE */
+    atomic_store_explicit(&p->health, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_relaxed);
+}
+
+static bool
+keys_differ(const struct gr_shm *t, uint32_t slot,
+            const struct gr_cfg_project *cp)
+{
+    uint32_t k;
+
+    if (t->projects[slot].n_keys != cp->n_keys)
+        return true;
+    for (k = 0; k < cp->n_keys; k++)
+        if (strncmp(gr_shm_key(t, slot, k), cp->keys[k], GR_SHM_KEY_MAX) != 0)
+            return true;
+    return false;
+}
+
+static void
+write_project(struct gr_shm *t, uint32_t slot, const struct gr_cfg_project *cp)
+{
+    struct gr_shm_project *p = &t->projects[slot];
+    uint32_t k;
+    bool rotated = keys_differ(t, slot, cp);
+    char name[GR_SHM_NAME_MAX] = {0};
+
+    snprintf(name, sizeof(name), "%s", cp->name);
+    gr_shm_seq_write_begin(&p->seq);
+    gr_shm_seq_copy_in(p->name, name, sizeof(name));
+    __atomic_store_n(&p->weight, cp->weight ? cp->weight : 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->priority, cp->priority, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->flags, cp->enabled ? 0u : GR_PROJ_CFG_DISABLED,
+                     __ATOMIC_RELAXED);
+    for (k = 0; k < GR_SHM_MAX_KEYS; k++) {
+        char key[GR_SHM_KEY_MAX] = {0};
+
+        if (k < cp->n_keys)
+            snprintf(key, sizeof(key), "%s", cp->keys[k]);
+        gr_shm_seq_copy_in(gr_shm_key(t, slot, k), key, sizeof(key));
+    }
+    __atomic_store_n(&p->n_keys, cp->n_keys, __ATOMIC_RELAXED);
+    gr_shm_seq_write_end(&p->seq);
+    if (rotated)
+        /* relaxed: advice; a new key deserves a new chance */
+        atomic_fetch_and_explicit(&p->health, ~GR_PROJ_AUTH_FAILED,
+                                  memory_order_relaxed);
+}
+
+/* How many entries of the choice array a project gets. */
+static uint32_t
+entries_for(const struct gr_cfg *cfg, const struct gr_cfg_project *cp,
+            uint32_t room, uint64_t total_weight)
+{
+    uint64_t e;
+
+    if (!cp->enabled)
+        return 0;
+    if (strcmp(cfg->router.choice, "weighted") != 0)
+        return 1;
+    e = (uint64_t)(cp->weight ? cp->weight : 1) * room / total_weight;
+    return e < 1 ? 1 : (uint32_t)e;
+}
+
+/*
+ * The choice array: the slots clients sample from.  Weighted mode gives a
+ * project entries in proportion to its weight; priority mode lists
+ * projects by priority, lowest first, and clients scan it in order.
+ */
+static int
+write_choice(struct gr_shm *t, const struct gr_cfg *cfg, const int *slots)
+{
+    uint32_t room = GR_CHOICE_PER_PROJECT * t->max_projects, n = 0, i, j;
+    uint32_t *order = calloc(cfg->n_projects + 1, sizeof(*order));
+    uint64_t total = 0;
+
+    if (order == NULL)
+        return -ENOMEM;
+    for (i = 0; i < cfg->n_projects; i++) {
+        order[i] = i;
+        total += cfg->projects[i].weight ? cfg->projects[i].weight : 1;
+    }
+    if (strcmp(cfg->router.choice, "priority") == 0) {
+        for (i = 1; i < cfg->n_projects; i++) {     /* stable insertion */
+            uint32_t v = order[i];
+
+            for (j = i; j > 0 && cfg->projects[order[j - 1]].priority >
+                                     cfg->projects[v].priority; j--)
+                order[j] = order[j - 1];
+            order[j] = v;
+        }
+    }
+    for (i = 0; i < cfg->n_projects; i++) {
+        const struct gr_cfg_project *cp = &cfg->projects[order[i]];
+
+        for (j = entries_for(cfg, cp, room, total ? total : 1);
+             j > 0 && n < room; j--)
+            /* relaxed: readers range-check every entry */
+            atomic_store_explicit(&t->choice[n++], (uint32_t)slots[order[i]],
+                                  memory_order_relaxed);
+    }
+    /* release: a reader that sees the count sees the entries below it */
+    atomic_store_explicit(&t->hdr->n_choice, n, memory_order_release);
+    free(order);
+    return 0;
+}
+
+static void
+write_limits(struct gr_shm *t, const struct gr_cfg *cfg, uint32_t slot,
+             const struct gr_cfg_project *cp, const int *model_idx)
+{
+    uint32_t m, i;
+    unsigned d;
+
+    for (m = 0; m < t->max_models; m++) {
+        struct gr_shm_cell *c = gr_shm_cell(t, slot, m);
+        int cfg_model = -1;
+
+        for (i = 0; i < cfg->n_models; i++)
+            if (model_idx[i] == (int)m)
+                cfg_model = (int)i;
+        for (d = 0; d < GR_NDIM; d++) {
+            int64_t raw = cfg_model < 0 ? 0 :
+                gr_cfg_limit(cfg, cp, (unsigned)cfg_model, d);
+
+            /* relaxed: each limit is read on its own; the next
+             * reservation sees it */
+            atomic_store_explicit(&c->config_limit[d], raw,
+                                  memory_order_relaxed);
+            atomic_store_explicit(&c->limit[d],
+                                  effective(raw, cfg->router.headroom),
+                                  memory_order_relaxed);
+        }
+    }
+}
+
+static bool
+geometry_matches(const struct gr_shm *t, const struct gr_cfg *cfg)
+{
+    return t->max_projects == cfg->router.max_projects &&
+           t->max_models == cfg->router.max_models &&
+           t->max_leases == cfg->router.max_leases &&
+           t->window_ns == (int64_t)cfg->router.window_ms * 1000000 &&
+           strcmp(t->name, cfg->router.shm) == 0;
+}
+
+/* Check that cfg fits in the running segment before writing anything. */
+static int
+fits(const struct gr_shm *t, const struct gr_cfg *cfg, char *err,
+     size_t errlen)
+{
+    uint32_t i, m, new_models = 0, new_projects = 0, free_slots = 0;
+    /* relaxed: only the router writes these */
+    uint32_t n = atomic_load_explicit(&t->hdr->n_models,
+                                      memory_order_relaxed);
+
+    if (!geometry_matches(t, cfg)) {
+        snprintf(err, errlen, "%s: shm, max_projects, max_models, "
+                 "max_leases or window_ms changed: that needs a restart "
+                 "of gemrouted (running: %s, %u projects, %u models, %u "
+                 "leases, %lld ms)", cfg->path, t->name, t->max_projects,
+                 t->max_models, t->max_leases,
+                 (long long)(t->window_ns / 1000000));
+        return -EINVAL;
+    }
+    for (i = 0; i < cfg->n_models; i++) {
+        bool found = false;
+
+        for (m = 0; m < n && m < t->max_models && !found; m++)
+            found = strncmp(t->models[m].name, cfg->models[i].name,
+                            GR_SHM_NAME_MAX) == 0;
+        new_models += !found;
+    }
+    if (n + new_models > t->max_models) {
+        snprintf(err, errlen, "%s: %u models in all since the start "
+                 "exceed max_models %u: restart gemrouted", cfg->path,
+                 n + new_models, t->max_models);
+        return -EINVAL;
+    }
+    for (i = 0; i < cfg->n_projects; i++)
+        new_projects += find_project(t, cfg->projects[i].name) < 0;
+    for (i = 0; i < t->max_projects; i++)
+        /* relaxed: only the router writes state */
+        free_slots += atomic_load_explicit(&t->projects[i].state,
+                                           memory_order_relaxed) ==
+                      GR_PROJ_FREE;
+    if (new_projects > free_slots) {
+        snprintf(err, errlen, "%s: %u new projects but only %u free slots "
+                 "(removed projects free theirs when their calls end)",
+                 cfg->path, new_projects, free_slots);
+        return -ENOSPC;
+    }
+    return 0;
+}
+
+int
+gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
+             size_t errlen)
+{
+    struct gr_shm *t = &r->t;
+    int model_idx[GR_SHM_MAX_MODELS], *slots;
+    uint32_t i;
+    int rc;
+    bool added;
+    char url[GR_SHM_URL_MAX] = {0}, path[GR_SHM_URL_MAX] = {0};
+
+    rc = fits(t, cfg, err, errlen);
+    if (rc != 0)
+        return rc;
+    slots = calloc(cfg->n_projects + 1, sizeof(*slots));
+    if (slots == NULL)
+        return -ENOMEM;
+    for (i = 0; i < cfg->n_models && i < GR_SHM_MAX_MODELS; i++)
+        model_idx[i] = model_slot(t, cfg->models[i].name, &added);
+
+    snprintf(url, sizeof(url), "%s", cfg->router.base_url);
+    snprintf(path, sizeof(path), "%s", cfg->path);
+    gr_shm_seq_write_begin(&t->hdr->text_seq);
+    gr_shm_seq_copy_in(t->hdr->base_url, url, sizeof(url));
+    gr_shm_seq_copy_in(t->hdr->config_path, path, sizeof(path));
+    gr_shm_seq_write_end(&t->hdr->text_seq);
+    /* relaxed for the settings: each is one word read on its own */
+    atomic_store_explicit(&t->hdr->headroom_ppm,
+                          (uint32_t)lround(cfg->router.headroom * 1e6),
+                          memory_order_relaxed);
+    atomic_store_explicit(&t->hdr->choice_mode,
+                          strcmp(cfg->router.choice, "priority") == 0 ? 2u :
+                          strcmp(cfg->router.choice, "weighted") == 0 ? 1u :
+                          0u, memory_order_relaxed);
+    atomic_store_explicit(&t->hdr->max_call_s, cfg->router.max_call_s,
+                          memory_order_relaxed);
+
+    for (i = 0; i < cfg->n_projects; i++) {
+        const struct gr_cfg_project *cp = &cfg->projects[i];
+        int slot = find_project(t, cp->name);
+
+        if (slot < 0) {
+            slot = free_project_slot(t);
+            take_slot(t, (uint32_t)slot);   /* fits() counted the room */
+        }
+        slots[i] = slot;
+        write_project(t, (uint32_t)slot, cp);
+        write_limits(t, cfg, (uint32_t)slot, cp, model_idx);
+        /* release: name, keys and limits are visible with ACTIVE */
+        atomic_store_explicit(&t->projects[slot].state, GR_PROJ_ACTIVE,
+                              memory_order_release);
+    }
+    for (i = 0; i < t->max_projects; i++) {
+        uint32_t j;
+        bool kept = false;
+
+        for (j = 0; j < cfg->n_projects && !kept; j++)
+            kept = slots[j] == (int)i;
+        /* relaxed: only the router writes state; clients stop choosing
+         * the slot when they see REMOVING (acquire in project_usable) */
+        if (!kept && atomic_load_explicit(&t->projects[i].state,
+                                          memory_order_relaxed) ==
+                         GR_PROJ_ACTIVE) {
+            atomic_store_explicit(&t->projects[i].state, GR_PROJ_REMOVING,
+                                  memory_order_release);
+            gr_rtr_log("project '%s' removed: draining its calls",
+                       t->projects[i].name);
+        }
+    }
+    rc = write_choice(t, cfg, slots);
+    free(slots);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: out of memory", cfg->path);
+        return rc;
+    }
+    /* release: whoever sees the new generation sees everything above */
+    atomic_fetch_add_explicit(&t->hdr->config_generation, 1,
+                              memory_order_release);
+    return 0;
+}

@@ -1,0 +1,58 @@
+/*
+ * router.h - the router daemon's private interface.
+ *
+ * The router owns the segment: it creates or re-adopts it, writes the
+ * configuration into it, keeps time (sweeps windows, rolls nothing that
+ * clients need for correctness), reaps leases of dead clients, repairs
+ * leaks, and frees the slots of removed projects.
+ */
+#ifndef GR_ROUTER_H
+#define GR_ROUTER_H
+
+#include "config.h"
+#include "table.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct gr_rtr {
+    struct gr_shm t;
+    struct gr_cfg *cfg;         /* the config applied now */
+    const char *config_path;
+    bool unlink_on_exit;
+    uint32_t sweep_next;        /* next cell the drain sweep visits */
+    int64_t next_reap_ns;
+};
+
+/* Log one line to stderr: time, then the message. */
+void gr_rtr_log(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/*
+ * Create the segment for cfg, or adopt an existing one whose router is
+ * dead and whose geometry matches (its counters are kept).  A live router
+ * is a refusal.  0 or -errno with a sentence in err.
+ */
+int gr_rtr_open_segment(struct gr_rtr *r, const struct gr_cfg *cfg,
+                        char *err, size_t errlen);
+
+/*
+ * Write cfg into the segment.  Refuses (-EINVAL, err) a config whose
+ * geometry differs from the segment's: that needs a restart.  Projects
+ * keep their slot and counters by name; removed ones start draining.
+ */
+int gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
+                 size_t errlen);
+
+/* Load path and apply it; on any error the running config stays and the
+ * failure is recorded in the header.  0 or -errno. */
+int gr_rtr_reload(struct gr_rtr *r);
+
+/* One tick of housekeeping at now_ns (CLOCK_MONOTONIC). */
+void gr_rtr_tick(struct gr_rtr *r, int64_t now_ns);
+
+/* Record a reload's result in the header (for status). */
+void gr_rtr_note_reload(struct gr_rtr *r, bool ok, const char *first_error);
+
+#endif

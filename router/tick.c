@@ -1,0 +1,186 @@
+/*
+ * tick.c - the router's housekeeping.
+ *
+ * None of it is needed for the no-over-admission invariant (clients
+ * drain windows themselves); it keeps capacity from leaking: leases of
+ * dead clients are settled within a reap interval (DESIGN.md 4), leaks
+ * from clients killed mid-step are audited away when their cell is
+ * quiet, idle windows are drained so their tick numbers never wrap, and
+ * removed projects give their slot back once their last call ended.
+ */
+#include "router.h"
+#include "audit.h"
+#include "clock.h"
+#include "reserve.h"
+#include "seqlock.h"
+#include "wake.h"
+#include "window.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#define REAP_EVERY_NS (INT64_C(100) * 1000000)
+#define SWEEP_SLICES 20u
+
+/* A small per-scan cache: kill(pid, 0) once per pid per scan. */
+struct pid_cache {
+    uint32_t pid[64];
+    bool alive[64];
+    unsigned n;
+};
+
+static bool
+pid_alive(struct pid_cache *pc, uint32_t pid)
+{
+    unsigned i;
+    bool alive;
+
+    if (pid == 0 || pid > INT32_MAX)
+        return false;
+    for (i = 0; i < pc->n; i++)
+        if (pc->pid[i] == pid)
+            return pc->alive[i];
+    alive = kill((pid_t)pid, 0) == 0 || errno == EPERM;
+    if (pc->n < 64) {
+        pc->pid[pc->n] = pid;
+        pc->alive[pc->n++] = alive;
+    }
+    return alive;
+}
+
+static void
+reap(struct gr_rtr *r, int64_t now)
+{
+    struct gr_shm *t = &r->t;
+    struct pid_cache pc = {.n = 0};
+    /* relaxed: a setting */
+    int64_t max_call = (int64_t)atomic_load_explicit(
+        &t->hdr->max_call_s, memory_order_relaxed) * GR_NS_PER_S;
+    uint32_t i;
+
+    for (i = 0; i < t->max_leases; i++) {
+        struct gr_shm_lease *l = &t->leases[i];
+        /* acquire: pairs with the owner's release of its state */
+        uint64_t s = atomic_load_explicit(&l->state, memory_order_acquire);
+        unsigned st = gr_shm_lease_state(s);
+
+        if (st == GR_LEASE_FREE)
+            continue;
+        if (!pid_alive(&pc, gr_shm_lease_pid(s))) {
+            gr_shm_router_reap(t, i, s, now);
+        } else if (st == GR_LEASE_ACTIVE && max_call > 0 &&
+                   now - l->admitted_ns > max_call) {
+            gr_rtr_log("lease %u of pid %u outlived max_call_s: settled", i,
+                       gr_shm_lease_pid(s));
+            gr_shm_router_reap(t, i, s, now);
+        }
+    }
+}
+
+static void
+audit_suspects(struct gr_rtr *r)
+{
+    struct gr_shm *t = &r->t;
+    uint32_t n = t->max_projects * t->max_models, i;
+
+    for (i = 0; i < n; i++) {
+        struct gr_shm_cell *c = &t->cells[i];
+        int64_t fixed;
+
+        /* relaxed: a flag only the router acts on */
+        if (!(atomic_load_explicit(&c->health, memory_order_relaxed) &
+              GR_CELL_SUSPECT))
+            continue;
+        fixed = gr_shm_router_audit(t, i);
+        if (fixed < 0)
+            continue;       /* not quiet yet: next time */
+        atomic_fetch_and_explicit(&c->health, ~GR_CELL_SUSPECT,
+                                  memory_order_relaxed);
+        if (fixed > 0) {
+            atomic_fetch_add_explicit(&t->hdr->audits, (uint64_t)fixed,
+                                      memory_order_relaxed);
+            gr_rtr_log("audit: gave back %lld units a killed client had "
+                       "leaked on cell %u", (long long)fixed, i);
+        }
+    }
+}
+
+static bool
+slot_has_lease(const struct gr_shm *t, uint32_t slot)
+{
+    uint32_t i;
+
+    for (i = 0; i < t->max_leases; i++) {
+        /* acquire: pairs with free_lease() */
+        uint64_t s = atomic_load_explicit(&t->leases[i].state,
+                                          memory_order_acquire);
+
+        if (gr_shm_lease_state(s) != GR_LEASE_FREE &&
+            t->leases[i].cell / t->max_models == slot)
+            return true;
+    }
+    return false;
+}
+
+static void
+free_removed(struct gr_rtr *r)
+{
+    struct gr_shm *t = &r->t;
+    uint32_t i, k;
+
+    for (i = 0; i < t->max_projects; i++) {
+        struct gr_shm_project *p = &t->projects[i];
+        char zero[GR_SHM_KEY_MAX] = {0};
+
+        /* relaxed: only the router writes state */
+        if (atomic_load_explicit(&p->state, memory_order_relaxed) !=
+                GR_PROJ_REMOVING || slot_has_lease(t, i))
+            continue;
+        gr_shm_seq_write_begin(&p->seq);
+        for (k = 0; k < GR_SHM_MAX_KEYS; k++)
+            gr_shm_seq_copy_in(gr_shm_key(t, i, k), zero, sizeof(zero));
+        __atomic_store_n(&p->n_keys, 0, __ATOMIC_RELAXED);
+        gr_shm_seq_write_end(&p->seq);
+        /* release: a late report compares generations and is dropped */
+        atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+        atomic_store_explicit(&p->state, GR_PROJ_FREE, memory_order_release);
+        gr_rtr_log("project '%s' drained: slot %u free", p->name, i);
+    }
+}
+
+/* Drain a slice of the cells, so every window is visited every
+ * SWEEP_SLICES ticks even if no client touches it. */
+static void
+sweep(struct gr_rtr *r, int64_t now)
+{
+    struct gr_shm *t = &r->t;
+    uint32_t n = t->max_projects * t->max_models;
+    uint32_t per = (n + SWEEP_SLICES - 1) / SWEEP_SLICES, k;
+    unsigned w;
+
+    for (k = 0; k < per; k++) {
+        struct gr_shm_cell *c = &t->cells[r->sweep_next];
+
+        for (w = 0; w < GR_NWINDOWS; w++)
+            gr_shm_window_drain(&c->win[w], now, t->tick_ns);
+        r->sweep_next = (r->sweep_next + 1) % n;
+    }
+}
+
+void
+gr_rtr_tick(struct gr_rtr *r, int64_t now)
+{
+    struct gr_shm *t = &r->t;
+
+    /* relaxed: a heartbeat for status */
+    atomic_store_explicit(&t->hdr->router_beat_ns, now, memory_order_relaxed);
+    sweep(r, now);
+    if (now >= r->next_reap_ns) {
+        reap(r, now);
+        audit_suspects(r);
+        free_removed(r);
+        r->next_reap_ns = now + REAP_EVERY_NS;
+    }
+    gr_shm_wake_all(t);
+}

@@ -1,0 +1,25 @@
+/*
+ * cli.h - the subcommands of the gemroute command.
+ *
+ * Each is int gr_cli_NAME(int argc, char **argv) with argv[0] the
+ * command's own name (so getopt works as in a main()), returning the exit
+ * status: 0 done, 1 failed, 2 bad usage.  main.c lists them in one table.
+ */
+#ifndef GR_CLI_H
+#define GR_CLI_H
+
+#include <stdio.h>
+
+/* gemroute explain [--status N] [--now UNIX_S] FILE|- */
+int gr_cli_explain(int argc, char **argv);
+
+/* gemroute status [--shm NAME] [--json] */
+int gr_cli_status(int argc, char **argv);
+
+/* gemroute reserve --model M [--tokens N] ... : one lease as JSON */
+int gr_cli_reserve(int argc, char **argv);
+
+/* Print s as a JSON string literal. */
+void gr_cli_json_str(FILE *f, const char *s);
+
+#endif
