@@ -1,0 +1,1061 @@
+/*
+ * classify.c - what an answer of the Gemini API means for the project and
+ * model that gave it: (HTTP status, body) -> struct gr_verdict.
+ *
+ * Invariant protected: the HTTP status alone decides the class, and the
+ * body can only refine it (which quota, for how long, what limit Google
+ * states).  So a body that is empty, not JSON, too large, too deep or of
+ * the wrong shape is classified exactly as no body at all would be; the
+ * classifier never reads past len, never fails and never trusts a field's
+ * type.  And a 429 that names a per-day quota anywhere always cools until
+ * the next Pacific midnight, whatever RetryInfo says, because that day's
+ * quota is spent however soon Google suggests a retry.
+ *
+ * Decisions the rules left open:
+ *  - A per-day quota on tokens or images has no dimension of its own in
+ *    the table; it is reported as GR_DIM_RPD, the cell's day dimension,
+ *    because its effect is the same: nothing more on that cell until
+ *    midnight.  Its quotaValue is not stored as learned[RPD] (it counts
+ *    tokens, not requests), except that a limit of 0 still disables.
+ *  - A quota name whose window is unknown (a bare metric such as
+ *    "generate_content_free_tier_requests") counts as a minute window:
+ *    the short cooldown is the cheap mistake.
+ *  - A quota name whose unit is unknown cools the whole cell (dims = 0).
+ *  - The verdict is a pure function of its arguments, so the backoff it
+ *    gives when Google gave no delay is the base step; the retry layer
+ *    scales it with consecutive failures and adds the jitter.
+ *  - 5xx answers honour a RetryInfo or "Please retry in" when present.
+ *  - A 400 without ErrorInfo whose message is Google's "API key not
+ *    valid"/"API key expired" sentence is an auth failure too: proxies and
+ *    older API versions drop the details.
+ *  - 408 is a transient timeout (server class), not the request's fault.
+ */
+#include "gemroute.h"
+#include "clock.h"
+
+#include <json.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CLS_BODY_MAX (1u << 20)     /* bytes of a body we parse */
+#define CLS_DEPTH 64                /* JSON nesting we follow */
+#define CLS_DETAILS_MAX 64          /* details[] entries we look at */
+#define CLS_VIOL_MAX 16             /* violations we keep */
+#define CLS_ARRAY_MAX 4096          /* array-wrapped elements we look at */
+#define CLS_BACKOFF_S 1.0           /* s, base step without a delay */
+#define CLS_DELAY_MAX_S 86400.0     /* s, longest delay we believe */
+#define CLS_METRIC_MAX 160
+#define CLS_NAME_NORM_MAX 256
+
+enum qkind {
+    QK_NONE = 0,
+    QK_REQUESTS,
+    QK_TOKENS,
+    QK_IMAGES,
+};
+
+enum qwin {
+    QW_UNKNOWN = 0,
+    QW_MINUTE,
+    QW_DAY,
+};
+
+/* One quota Google says is spent, from whichever field named it. */
+struct viol {
+    char id[GR_QUOTA_ID_MAX];       /* quotaId or ErrorInfo quota_limit */
+    char metric[CLS_METRIC_MAX];    /* quotaMetric or quota_metric */
+    int64_t value;                  /* stated limit; -1 = none */
+    bool line_seen;                 /* a "limit:" line was matched to it */
+};
+
+/* Everything the body told us; json-c objects never leave read_body(). */
+struct facts {
+    const char *unread;             /* why the body was not read, or NULL */
+    bool json;                      /* the body parsed as JSON */
+    bool has_error;                 /* an "error" object was found */
+    int code;                       /* error.code; 0 = absent */
+    char status[40];                /* error.status */
+    char message[96];               /* start of error.message, cleaned */
+    char info_reason[48];           /* ErrorInfo.reason */
+    bool quota_failure;             /* a QuotaFailure detail came */
+    bool key_msg;                   /* message says the key is bad */
+    unsigned nviol;
+    struct viol viol[CLS_VIOL_MAX];
+    double retry_s;                 /* RetryInfo.retryDelay; < 0 = none */
+    double msg_retry_s;             /* "Please retry in"; < 0 = none */
+    char block_reason[40];          /* promptFeedback.blockReason */
+};
+
+/* --- small, bounded string tools -------------------------------------- */
+
+static int
+lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
+}
+
+/* Copy at most n bytes of s into dst (size cap), stopping at a NUL and
+ * turning control bytes into spaces so the text is safe in one line.  A
+ * text too long ends in "..." rather than in half a character. */
+static void
+copy_clean(char *dst, size_t cap, const char *s, size_t n)
+{
+    size_t i;
+
+    if (cap == 0)
+        return;
+    for (i = 0; i < n && i + 1 < cap && s[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        dst[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+    }
+    if (i < n && s[i] != '\0') {
+        /* Cut: drop a UTF-8 sequence the cut split, then mark the cut. */
+        while (i > 0 && ((unsigned char)dst[i - 1] & 0xc0) == 0x80)
+            i--;
+        if (i > 0 && (unsigned char)dst[i - 1] >= 0xc0)
+            i--;
+        if (i >= 3 && cap > 8)
+            memcpy(dst + i - 3, "...", 3);
+    }
+    dst[i] = '\0';
+}
+
+/* Case-insensitive search of needle (NUL-terminated) in h[0..n). */
+static const char *
+find_ci(const char *h, size_t n, const char *needle)
+{
+    size_t m = strlen(needle), i, j;
+
+    if (m == 0 || m > n)
+        return NULL;
+    for (i = 0; i + m <= n; i++) {
+        for (j = 0; j < m && lower((unsigned char)h[i + j]) == needle[j]; j++)
+            ;
+        if (j == m)
+            return h + i;
+    }
+    return NULL;
+}
+
+static bool
+ends_with(const char *s, size_t n, const char *suffix)
+{
+    size_t m = strlen(suffix);
+
+    return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+static bool
+is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/*
+ * A non-negative integer written in s[0..n), surrounded by optional
+ * spaces.  Overflow, signs and trailing junk are refused: a limit we
+ * cannot read exactly is no limit at all.
+ */
+static bool
+parse_u63(const char *s, size_t n, int64_t *out)
+{
+    size_t i = 0;
+    int64_t v = 0;
+    bool any = false;
+
+    while (i < n && s[i] == ' ')
+        i++;
+    for (; i < n && is_digit((unsigned char)s[i]); i++) {
+        int d = s[i] - '0';
+
+        if (v > (INT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+        any = true;
+    }
+    while (i < n && s[i] == ' ')
+        i++;
+    if (!any || i != n)
+        return false;
+    *out = v;
+    return true;
+}
+
+/*
+ * A duration "26s", "47.434392449s", "850ms", "1m30.5s" (protobuf's
+ * Duration is always seconds with an "s"; Go-style sums and other units
+ * appear in message text).  Reads at most n bytes.  Returns seconds, or
+ * -1 when no number-and-unit pair starts at s.  Written by hand because
+ * strtod() follows the locale's decimal point.
+ */
+static double
+parse_duration(const char *s, size_t n)
+{
+    static const struct {
+        const char *unit;
+        double scale;
+    } units[] = {
+        /* longest first: "ms" must win over "m" */
+        {"ns", 1e-9}, {"us", 1e-6}, {"\xc2\xb5s", 1e-6}, {"ms", 1e-3},
+        {"s", 1.0}, {"m", 60.0}, {"h", 3600.0},
+    };
+    size_t i = 0, k;
+    double total = 0;
+    bool any = false;
+
+    while (i < n && s[i] == ' ')
+        i++;
+    while (i < n) {
+        double v = 0, scale = 0.1;
+        bool digits = false;
+
+        for (; i < n && is_digit((unsigned char)s[i]); i++) {
+            v = v * 10 + (s[i] - '0');
+            digits = true;
+        }
+        if (i < n && s[i] == '.') {
+            size_t j = i + 1;
+
+            for (; j < n && is_digit((unsigned char)s[j]); j++) {
+                v += (s[j] - '0') * scale;
+                scale /= 10;
+                digits = true;
+            }
+            if (j > i + 1)
+                i = j;
+        }
+        if (!digits)
+            break;
+        for (k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
+            size_t m = strlen(units[k].unit);
+
+            if (m <= n - i && memcmp(s + i, units[k].unit, m) == 0)
+                break;
+        }
+        if (k == sizeof(units) / sizeof(units[0]))
+            break;
+        i += strlen(units[k].unit);
+        total += v * units[k].scale;
+        any = true;
+    }
+    if (!any)
+        return -1;
+    /* also turns an absurd count of digits (inf) into the ceiling */
+    return total > CLS_DELAY_MAX_S ? CLS_DELAY_MAX_S : total;
+}
+
+/* --- quota names -------------------------------------------------------- */
+
+/*
+ * What a quotaId ("GenerateContentInputTokensPerModelPerMinute-FreeTier")
+ * or metric ("generativelanguage.googleapis.com/generate_content_free_
+ * tier_input_token_count") counts, and over which window.  The name is
+ * folded to lower-case letters and digits; the unit is the one of
+ * requests/tokens/images written last before the first "Per<scope>"
+ * (Google names quotas <What><Unit>Per<Window>Per<Scope>...), so that
+ * "ImageGenerationRequestsPerMinute" counts requests.
+ */
+static void
+quota_name_kind(const char *s, size_t n, enum qkind *kind, enum qwin *win)
+{
+    static const char *const scopes[] = {
+        "perminute", "perday", "perhour", "persecond", "permodel",
+        "perproject", "peruser", "perregion", "perlocation", "perconsumer",
+    };
+    static const struct {
+        const char *word;
+        enum qkind kind;
+    } words[] = {
+        {"request", QK_REQUESTS}, {"token", QK_TOKENS}, {"image", QK_IMAGES},
+    };
+    char norm[CLS_NAME_NORM_MAX];
+    size_t m = 0, i, k, cut;
+    long best_at = -1;
+    int pass;
+
+    for (i = 0; i < n && m + 1 < sizeof(norm) && s[i] != '\0'; i++) {
+        int c = lower((unsigned char)s[i]);
+
+        if ((c >= 'a' && c <= 'z') || is_digit(c))
+            norm[m++] = (char)c;
+    }
+    norm[m] = '\0';
+
+    *win = QW_UNKNOWN;
+    if (strstr(norm, "perday") != NULL || strstr(norm, "daily") != NULL)
+        *win = QW_DAY;
+    else if (strstr(norm, "perminute") != NULL ||
+             strstr(norm, "perhour") != NULL ||
+             strstr(norm, "persecond") != NULL)
+        *win = QW_MINUTE;
+
+    cut = m;
+    for (k = 0; k < sizeof(scopes) / sizeof(scopes[0]); k++) {
+        const char *p = strstr(norm, scopes[k]);
+
+        if (p != NULL && (size_t)(p - norm) < cut)
+            cut = (size_t)(p - norm);
+    }
+
+    *kind = QK_NONE;
+    /* First look before the cut, then (metrics have no "Per") anywhere. */
+    for (pass = 0; pass < 2 && *kind == QK_NONE; pass++) {
+        size_t limit = pass == 0 ? cut : m;
+
+        for (k = 0; k < sizeof(words) / sizeof(words[0]); k++) {
+            size_t wl = strlen(words[k].word), at;
+
+            for (at = 0; at + wl <= limit; at++) {
+                if (memcmp(norm + at, words[k].word, wl) == 0 &&
+                    (long)at > best_at) {
+                    best_at = (long)at;
+                    *kind = words[k].kind;
+                }
+            }
+        }
+    }
+}
+
+/*
+ * The table dimension a quota maps to, or -1 for "the whole cell".
+ * *learnable says whether its stated limit is in that dimension's unit.
+ */
+static int
+quota_dim(enum qkind kind, enum qwin win, bool *learnable)
+{
+    *learnable = true;
+    if (win == QW_DAY) {
+        /* Tokens or images per day block the day like requests do. */
+        *learnable = kind == QK_REQUESTS;
+        return GR_DIM_RPD;
+    }
+    switch (kind) {
+    case QK_REQUESTS:
+        return GR_DIM_RPM;
+    case QK_TOKENS:
+        return GR_DIM_TPM;
+    case QK_IMAGES:
+        return GR_DIM_IPM;
+    case QK_NONE:
+        break;
+    }
+    *learnable = false;
+    return -1;
+}
+
+/* --- reading the body (the only place json-c objects live) ------------- */
+
+static struct json_object *
+member(struct json_object *o, const char *key, enum json_type type)
+{
+    struct json_object *v;
+
+    if (o == NULL || !json_object_is_type(o, json_type_object) ||
+        !json_object_object_get_ex(o, key, &v) || v == NULL ||
+        !json_object_is_type(v, type))
+        return NULL;
+    return v;
+}
+
+/* A string member: pointer into the object and its length, or NULL. */
+static const char *
+member_str(struct json_object *o, const char *key, size_t *len)
+{
+    struct json_object *v = member(o, key, json_type_string);
+    int n;
+
+    if (v == NULL)
+        return NULL;
+    n = json_object_get_string_len(v);
+    *len = n > 0 ? (size_t)n : 0;
+    return json_object_get_string(v);
+}
+
+/* A non-negative integer given as a number or as a decimal string. */
+static bool
+json_u63(struct json_object *v, int64_t *out)
+{
+    double d;
+    int64_t x;
+
+    if (v == NULL)
+        return false;
+    switch (json_object_get_type(v)) {
+    case json_type_int:
+        x = json_object_get_int64(v);   /* json-c clamps to int64 */
+        if (x < 0)
+            return false;
+        *out = x;
+        return true;
+    case json_type_double:
+        d = json_object_get_double(v);
+        /* the range test also refuses NaN; the cast is then defined */
+        if (!(d >= 0 && d < 9.2e18) || (double)(int64_t)d != d)
+            return false;
+        *out = (int64_t)d;
+        return true;
+    case json_type_string:
+        return parse_u63(json_object_get_string(v),
+                         (size_t)json_object_get_string_len(v), out);
+    default:
+        return false;
+    }
+}
+
+/* Seconds in a RetryInfo.retryDelay: "26s", a number, or {seconds,nanos}. */
+static double
+json_delay(struct json_object *v)
+{
+    int64_t sec = 0, ns = 0;
+    double d;
+
+    switch (json_object_get_type(v)) {
+    case json_type_string:
+        return parse_duration(json_object_get_string(v),
+                              (size_t)json_object_get_string_len(v));
+    case json_type_int:
+    case json_type_double:
+        d = json_object_get_double(v);
+        if (!(d >= 0))
+            return -1;
+        return d > CLS_DELAY_MAX_S ? CLS_DELAY_MAX_S : d;
+    case json_type_object:
+        if (!json_u63(member(v, "seconds", json_type_string), &sec) &&
+            !json_u63(member(v, "seconds", json_type_int), &sec))
+            return -1;
+        (void)json_u63(member(v, "nanos", json_type_int), &ns);
+        if (sec >= (int64_t)CLS_DELAY_MAX_S)
+            return CLS_DELAY_MAX_S;
+        return (double)sec + (double)(ns % GR_NS_PER_S) / 1e9;
+    default:
+        return -1;
+    }
+}
+
+static struct viol *
+add_viol(struct facts *f)
+{
+    struct viol *v;
+
+    if (f->nviol == CLS_VIOL_MAX)
+        return NULL;
+    v = &f->viol[f->nviol++];
+    memset(v, 0, sizeof(*v));
+    v->value = -1;
+    return v;
+}
+
+static void
+read_quota_failure(struct facts *f, struct json_object *d)
+{
+    struct json_object *vs = member(d, "violations", json_type_array);
+    size_t i, n;
+
+    f->quota_failure = true;
+    n = vs != NULL ? json_object_array_length(vs) : 0;
+    for (i = 0; i < n && i < CLS_DETAILS_MAX; i++) {
+        struct json_object *e = json_object_array_get_idx(vs, i);
+        const char *id, *metric;
+        size_t idlen = 0, mlen = 0;
+        struct json_object *qv;
+        struct viol *v;
+
+        if (!json_object_is_type(e, json_type_object))
+            continue;
+        id = member_str(e, "quotaId", &idlen);
+        metric = member_str(e, "quotaMetric", &mlen);
+        if (id == NULL && metric == NULL)
+            continue;
+        if ((v = add_viol(f)) == NULL)
+            return;
+        if (id != NULL)
+            copy_clean(v->id, sizeof(v->id), id, idlen);
+        if (metric != NULL)
+            copy_clean(v->metric, sizeof(v->metric), metric, mlen);
+        if (json_object_object_get_ex(e, "quotaValue", &qv))
+            (void)json_u63(qv, &v->value);
+    }
+}
+
+static void
+read_error_info(struct facts *f, struct json_object *d)
+{
+    struct json_object *md = member(d, "metadata", json_type_object);
+    const char *reason, *limit, *metric;
+    size_t rlen = 0, llen = 0, mlen = 0;
+    struct json_object *lv;
+    struct viol *v;
+
+    reason = member_str(d, "reason", &rlen);
+    if (reason != NULL && f->info_reason[0] == '\0')
+        copy_clean(f->info_reason, sizeof(f->info_reason), reason, rlen);
+    /* RATE_LIMIT_EXCEEDED names its quota in the metadata. */
+    limit = member_str(md, "quota_limit", &llen);
+    metric = member_str(md, "quota_metric", &mlen);
+    if (limit == NULL && metric == NULL)
+        return;
+    if ((v = add_viol(f)) == NULL)
+        return;
+    if (limit != NULL)
+        copy_clean(v->id, sizeof(v->id), limit, llen);
+    if (metric != NULL)
+        copy_clean(v->metric, sizeof(v->metric), metric, mlen);
+    if (md != NULL && json_object_object_get_ex(md, "quota_limit_value", &lv))
+        (void)json_u63(lv, &v->value);
+}
+
+static void
+read_detail(struct facts *f, struct json_object *d)
+{
+    struct json_object *rd;
+    const char *type;
+    size_t tlen = 0;
+
+    if (!json_object_is_type(d, json_type_object))
+        return;
+    type = member_str(d, "@type", &tlen);
+    if (type != NULL) {
+        if (ends_with(type, tlen, "google.rpc.QuotaFailure"))
+            read_quota_failure(f, d);
+        else if (ends_with(type, tlen, "google.rpc.ErrorInfo"))
+            read_error_info(f, d);
+        else if (ends_with(type, tlen, "google.rpc.RetryInfo") &&
+                 json_object_object_get_ex(d, "retryDelay", &rd) &&
+                 f->retry_s < 0)
+            f->retry_s = json_delay(rd);
+        return;
+    }
+    /* No @type (a proxy rewrote it): go by the fields that define each. */
+    if (member(d, "violations", json_type_array) != NULL)
+        read_quota_failure(f, d);
+    else if (json_object_object_get_ex(d, "retryDelay", &rd) && f->retry_s < 0)
+        f->retry_s = json_delay(rd);
+    else if (member(d, "reason", json_type_string) != NULL)
+        read_error_info(f, d);
+}
+
+/*
+ * The violation a "limit:" line of that metric speaks of: lines come in
+ * the order of the violations, so the first one of that metric no line
+ * has claimed yet.  *known says whether any violation has that metric.
+ */
+static struct viol *
+viol_by_metric(struct facts *f, const char *metric, bool *known)
+{
+    unsigned i;
+
+    *known = false;
+    for (i = 0; i < f->nviol; i++) {
+        if (strcmp(f->viol[i].metric, metric) != 0)
+            continue;
+        *known = true;
+        if (!f->viol[i].line_seen)
+            return &f->viol[i];
+    }
+    return NULL;
+}
+
+/*
+ * Since late 2025 the message lists "* Quota exceeded for metric: M,
+ * limit: N, model: X" lines and ends "Please retry in 12.3s."  A line
+ * gives its limit to the violation of that metric it speaks of when that
+ * one has no quotaValue, and names a quota of its own when no violation
+ * carries that metric (the details were dropped).
+ */
+static void
+read_message(struct facts *f, const char *msg, size_t n)
+{
+    static const char tag[] = "quota exceeded for metric:";
+    const char *p = msg, *end = msg + n, *q;
+
+    copy_clean(f->message, sizeof(f->message), msg, n);
+    if ((q = find_ci(msg, n, "retry in ")) != NULL)
+        f->msg_retry_s = parse_duration(q + 9, (size_t)(end - q - 9));
+    if (find_ci(msg, n, "api key not valid") != NULL ||
+        find_ci(msg, n, "api key expired") != NULL)
+        f->key_msg = true;
+
+    while ((q = find_ci(p, (size_t)(end - p), tag)) != NULL) {
+        const char *m = q + sizeof(tag) - 1, *eol, *comma, *lim;
+        char metric[CLS_METRIC_MAX];
+        int64_t value;
+        struct viol *v;
+        bool known;
+        size_t i;
+
+        eol = memchr(m, '\n', (size_t)(end - m));
+        if (eol == NULL)
+            eol = end;
+        p = eol;
+        while (m < eol && *m == ' ')
+            m++;
+        comma = memchr(m, ',', (size_t)(eol - m));
+        if (comma == NULL)
+            continue;
+        copy_clean(metric, sizeof(metric), m, (size_t)(comma - m));
+        if ((lim = find_ci(comma, (size_t)(eol - comma), "limit:")) == NULL)
+            continue;
+        lim += 6;
+        for (i = 0; lim + i < eol && (lim[i] == ' ' || is_digit(lim[i])); i++)
+            ;
+        if (!parse_u63(lim, i, &value))
+            continue;
+        if ((v = viol_by_metric(f, metric, &known)) == NULL) {
+            if (known)
+                continue;   /* a repeat of a quota already counted */
+            if ((v = add_viol(f)) == NULL)
+                return;
+            memcpy(v->metric, metric, sizeof(v->metric));
+        }
+        v->line_seen = true;
+        if (v->value < 0)   /* quotaValue, when given, is authoritative */
+            v->value = value;
+    }
+}
+
+static void
+read_error(struct facts *f, struct json_object *err)
+{
+    struct json_object *details, *code;
+    const char *s;
+    size_t n = 0, i, count;
+    int64_t c;
+
+    f->has_error = true;
+    if (json_object_object_get_ex(err, "code", &code) && json_u63(code, &c) &&
+        c >= 100 && c <= 599)
+        f->code = (int)c;
+    if ((s = member_str(err, "status", &n)) != NULL)
+        copy_clean(f->status, sizeof(f->status), s, n);
+    if ((details = member(err, "details", json_type_array)) != NULL) {
+        count = json_object_array_length(details);
+        for (i = 0; i < count && i < CLS_DETAILS_MAX; i++)
+            read_detail(f, json_object_array_get_idx(details, i));
+    } else if ((details = member(err, "details", json_type_object)) != NULL) {
+        read_detail(f, details);
+    }
+    /* After the details: message lines complete their violations. */
+    if ((s = member_str(err, "message", &n)) != NULL)
+        read_message(f, s, n);
+}
+
+static void
+read_block_reason(struct facts *f, struct json_object *o)
+{
+    struct json_object *pf = member(o, "promptFeedback", json_type_object);
+    const char *s;
+    size_t n = 0;
+
+    if ((s = member_str(pf, "blockReason", &n)) != NULL)
+        copy_clean(f->block_reason, sizeof(f->block_reason), s, n);
+}
+
+static void
+read_body(const char *body, size_t len, struct facts *f)
+{
+    struct json_tokener *tok;
+    struct json_object *root, *err;
+    size_t i, n;
+
+    memset(f, 0, sizeof(*f));
+    f->retry_s = -1;
+    f->msg_retry_s = -1;
+    if (body == NULL || len == 0) {
+        f->unread = "empty body";
+        return;
+    }
+    if (len > CLS_BODY_MAX) {
+        f->unread = "body too large to read";
+        return;
+    }
+    /* A UTF-8 byte order mark is not JSON but harmless. */
+    if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
+        body += 3;
+        len -= 3;
+    }
+    if ((tok = json_tokener_new_ex(CLS_DEPTH)) == NULL) {
+        f->unread = "out of memory";
+        return;
+    }
+    /* len <= CLS_BODY_MAX, so the int conversion is exact. */
+    root = json_tokener_parse_ex(tok, body, (int)len);
+    if (json_tokener_get_error(tok) != json_tokener_success || root == NULL) {
+        f->unread = "body is not JSON";
+        json_tokener_free(tok);
+        json_object_put(root);
+        return;
+    }
+    json_tokener_free(tok);
+    f->json = true;
+
+    if (json_object_is_type(root, json_type_object)) {
+        if ((err = member(root, "error", json_type_object)) != NULL)
+            read_error(f, err);
+        read_block_reason(f, root);
+    } else if (json_object_is_type(root, json_type_array)) {
+        /* streamGenerateContent without alt=sse: [chunk, ..., {error}] */
+        n = json_object_array_length(root);
+        for (i = 0; i < n && i < CLS_ARRAY_MAX; i++) {
+            struct json_object *e = json_object_array_get_idx(root, i);
+
+            if (f->block_reason[0] == '\0')
+                read_block_reason(f, e);
+            if ((err = member(e, "error", json_type_object)) != NULL) {
+                read_error(f, err);
+                break;
+            }
+        }
+    }
+    json_object_put(root);
+}
+
+/* --- the verdict -------------------------------------------------------- */
+
+static void
+say(struct gr_verdict *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Append to the reason; a sentence too long is cut, never overflowed. */
+static void
+say(struct gr_verdict *out, const char *fmt, ...)
+{
+    size_t used = strnlen(out->reason, sizeof(out->reason));
+    va_list ap;
+
+    if (used + 1 >= sizeof(out->reason))
+        return;
+    va_start(ap, fmt);
+    (void)vsnprintf(out->reason + used, sizeof(out->reason) - used, fmt, ap);
+    va_end(ap);
+}
+
+static void
+say_status(struct gr_verdict *out, const struct facts *f)
+{
+    if (f->status[0] != '\0')
+        say(out, "%d %s: ", out->status, f->status);
+    else
+        say(out, "%d: ", out->status);
+}
+
+static void
+say_message(struct gr_verdict *out, const struct facts *f)
+{
+    if (f->message[0] != '\0')
+        say(out, " (\"%s\")", f->message);
+    else if (f->unread != NULL && !f->json)
+        say(out, " (%s)", f->unread);
+    else if (!f->json)
+        say(out, " (body is not JSON)");
+}
+
+/* "26.0 s", "0.85 s": a tenth is enough above a second, not below. */
+static void
+say_seconds(struct gr_verdict *out, double s)
+{
+    if (s < 1)
+        say(out, "%.3g s", s);
+    else
+        say(out, "%.1f s", s);
+}
+
+/* A metric without its service prefix: "generate_content_..._requests". */
+static const char *
+short_name(const char *name)
+{
+    const char *slash = strrchr(name, '/');
+
+    return slash != NULL && slash[1] != '\0' ? slash + 1 : name;
+}
+
+/* A machine- or human-readable delay from the body, if any. */
+static bool
+hinted_delay(struct gr_verdict *out, const struct facts *f)
+{
+    if (f->retry_s >= 0) {
+        out->cooldown_s = f->retry_s;
+        out->cooldown_src = GR_COOL_RETRYINFO;
+        return true;
+    }
+    if (f->msg_retry_s >= 0) {
+        out->cooldown_s = f->msg_retry_s;
+        out->cooldown_src = GR_COOL_MESSAGE;
+        return true;
+    }
+    return false;
+}
+
+static void
+add_quota_id(struct gr_verdict *out, const char *id)
+{
+    unsigned i;
+
+    if (id[0] == '\0')
+        return;
+    for (i = 0; i < out->n_quota_ids; i++)
+        if (strcmp(out->quota_ids[i], id) == 0)
+            return;
+    if (out->n_quota_ids < GR_MAX_QUOTA_IDS) {
+        /* both are GR_QUOTA_ID_MAX bytes and id is NUL-terminated */
+        memcpy(out->quota_ids[out->n_quota_ids++], id, GR_QUOTA_ID_MAX);
+    }
+}
+
+static const char *
+dim_words(int d)
+{
+    switch (d) {
+    case GR_DIM_RPM:
+        return "requests per minute";
+    case GR_DIM_TPM:
+        return "input tokens per minute";
+    case GR_DIM_RPD:
+        return "requests per day";
+    case GR_DIM_IPM:
+        return "images per minute";
+    default:
+        return "cell-wide";
+    }
+}
+
+
+static void
+classify_429(struct gr_verdict *out, const struct facts *f, int64_t now_s)
+{
+    bool day = false, req_day = false, whole_cell = false, no_quota = false;
+    const char *first_name = NULL;
+    unsigned i;
+    int d;
+
+    out->cls = GR_CLASS_QUOTA;
+    out->retryable = true;
+
+    for (i = 0; i < f->nviol; i++) {
+        const struct viol *v = &f->viol[i];
+        enum qkind kind, k2;
+        enum qwin win, w2;
+        bool learnable;
+
+        /* The quotaId is the better name; the metric fills what it lacks. */
+        quota_name_kind(v->id, strlen(v->id), &kind, &win);
+        quota_name_kind(v->metric, strlen(v->metric), &k2, &w2);
+        if (kind == QK_NONE)
+            kind = k2;
+        if (win == QW_DAY || w2 == QW_DAY)
+            win = QW_DAY;   /* "PerDay" anywhere: the day is spent */
+        else if (win == QW_UNKNOWN)
+            win = w2;
+        d = quota_dim(kind, win, &learnable);
+        if (win == QW_DAY) {
+            day = true;
+            req_day |= kind == QK_REQUESTS;
+        }
+        if (d >= 0)
+            out->dims |= GR_DIM_BIT(d);
+        else
+            whole_cell = true;
+        if (v->value == 0)
+            no_quota = true;
+        else if (v->value > 0 && d >= 0 && learnable &&
+                 (out->learned[d] < 0 || v->value < out->learned[d]))
+            out->learned[d] = v->value;
+        add_quota_id(out, v->id);
+        if (first_name == NULL)
+            first_name = v->id[0] != '\0' ? v->id : v->metric;
+    }
+    /* A quota of unknown unit is spent somewhere: cool the whole cell. */
+    if (whole_cell)
+        out->dims = 0;
+
+    say_status(out, f);
+    if (f->nviol == 0) {
+        say(out, "quota exhausted, no quota named; cool the whole cell");
+    } else {
+        const char *sep = "";
+
+        for (d = 0; d < GR_NDIMS; d++) {
+            if (out->dims & GR_DIM_BIT(d)) {
+                say(out, "%s%s", sep,
+                    d == GR_DIM_RPD && !req_day ? "tokens or images per day"
+                                                : dim_words(d));
+                sep = " and ";
+            }
+        }
+        if (out->dims == 0)
+            say(out, "cell-wide");
+        say(out, " quota spent (%s%s)", short_name(first_name),
+            f->nviol > 1 ? ", ..." : "");
+    }
+
+    if (day) {
+        int64_t next = gr_shm_next_pacific_midnight(now_s);
+
+        /* clock.h is exact for real dates; bound a nonsense now_s */
+        out->cooldown_s = (next > now_s && next - now_s <= 25 * 3600)
+                              ? (double)(next - now_s) : 86400.0;
+        out->cooldown_src = GR_COOL_MIDNIGHT;
+        say(out, "; day spent, cool until Pacific midnight in %.0f s",
+            out->cooldown_s);
+    } else if (hinted_delay(out, f)) {
+        say(out, "; retry in ");
+        say_seconds(out, out->cooldown_s);
+        say(out, " (%s)",
+            out->cooldown_src == GR_COOL_RETRYINFO ? "RetryInfo" : "message");
+    } else {
+        out->cooldown_s = CLS_BACKOFF_S;
+        out->cooldown_src = GR_COOL_BACKOFF;
+        say(out, "; no retry hint, back off from ");
+        say_seconds(out, out->cooldown_s);
+    }
+    if (no_quota) {
+        out->disable = GR_DISABLE_CELL;
+        say(out, "; limit 0: model unavailable to this project, cell "
+                 "disabled");
+    }
+}
+
+/* 5xx and no answer: the cell's circuit counts it; retry elsewhere. */
+static void
+classify_server(struct gr_verdict *out, const struct facts *f,
+                enum gr_class cls)
+{
+    out->cls = cls;
+    out->retryable = true;
+    if (out->status == 0) {
+        say(out, "no answer (timeout or connection error)");
+    } else {
+        say_status(out, f);
+        say(out, "%s", cls == GR_CLASS_OVERLOAD ? "model overloaded"
+                                                : "server error");
+        say_message(out, f);
+    }
+    if (hinted_delay(out, f)) {
+        say(out, "; retry in ");
+        say_seconds(out, out->cooldown_s);
+    } else {
+        say(out, "; retry on another project");
+    }
+}
+
+static void
+classify_auth(struct gr_verdict *out, const struct facts *f)
+{
+    out->cls = GR_CLASS_AUTH;
+    out->disable = GR_DISABLE_PROJECT;
+    out->retryable = true;
+    say_status(out, f);
+    if (f->info_reason[0] != '\0')
+        say(out, "key refused (%s)", f->info_reason);
+    else
+        say(out, "key refused");
+    say_message(out, f);
+    say(out, "; project disabled, retry on another");
+}
+
+static void
+classify_model(struct gr_verdict *out, const struct facts *f)
+{
+    out->cls = GR_CLASS_MODEL;
+    out->disable = GR_DISABLE_CELL;
+    out->retryable = true;
+    say_status(out, f);
+    say(out, "model not found for this project");
+    say_message(out, f);
+    say(out, "; cell disabled, retry on another project");
+}
+
+static void
+classify_request(struct gr_verdict *out, const struct facts *f)
+{
+    out->cls = GR_CLASS_REQUEST;
+    say_status(out, f);
+    say(out, "the request is at fault");
+    say_message(out, f);
+    say(out, "; no penalty, no retry");
+}
+
+static bool
+key_is_bad(const struct facts *f)
+{
+    /* API_KEY_INVALID; Google also says API_KEY_EXPIRED-like reasons. */
+    return strncmp(f->info_reason, "API_KEY_", 8) == 0 ||
+           (f->info_reason[0] == '\0' && f->key_msg);
+}
+
+void
+gr_classify(int status, const char *body, size_t len, int64_t now_wall_s,
+            struct gr_verdict *out)
+{
+    struct facts f;
+    int d;
+
+    memset(out, 0, sizeof(*out));
+    out->status = status;
+    out->cls = GR_CLASS_UNKNOWN;
+    for (d = 0; d < GR_NDIMS; d++)
+        out->learned[d] = -1;
+    read_body(body, len, &f);
+
+    if (status >= 200 && status <= 299) {
+        out->cls = GR_CLASS_OK;
+        say(out, "%d: ok", status);
+        if (f.block_reason[0] != '\0')
+            say(out, "; prompt blocked (%s), no quota penalty",
+                f.block_reason);
+    } else if (status == 429) {
+        classify_429(out, &f, now_wall_s);
+    } else if (status == 0 || status == 408) {
+        classify_server(out, &f, GR_CLASS_SERVER);
+    } else if (status == 503) {
+        classify_server(out, &f, GR_CLASS_OVERLOAD);
+    } else if (status >= 500 && status <= 599) {
+        classify_server(out, &f, GR_CLASS_SERVER);
+    } else if (status == 401 || status == 403 ||
+               (status == 400 && key_is_bad(&f))) {
+        classify_auth(out, &f);
+    } else if (status == 404) {
+        classify_model(out, &f);
+    } else if (status >= 400 && status <= 499) {
+        classify_request(out, &f);
+    } else {
+        say(out, "%d: unexpected status; no penalty, no retry", status);
+    }
+}
+
+const char *
+gr_class_name(enum gr_class c)
+{
+    static const char *const names[] = {
+        [GR_CLASS_OK] = "ok",
+        [GR_CLASS_QUOTA] = "quota",
+        [GR_CLASS_OVERLOAD] = "overload",
+        [GR_CLASS_SERVER] = "server",
+        [GR_CLASS_AUTH] = "auth",
+        [GR_CLASS_REQUEST] = "request",
+        [GR_CLASS_MODEL] = "model",
+        [GR_CLASS_UNKNOWN] = "unknown",
+    };
+
+    /* an enum may hold any int: check before indexing */
+    if ((unsigned)c >= sizeof(names) / sizeof(names[0]))
+        return "unknown";
+    return names[c];
+}
+
+const char *
+gr_dim_name(enum gr_dim d)
+{
+    static const char *const names[] = {
+        [GR_DIM_RPM] = "rpm",
+        [GR_DIM_TPM] = "tpm",
+        [GR_DIM_RPD] = "rpd",
+        [GR_DIM_IPM] = "ipm",
+    };
+
+    if ((unsigned)d >= sizeof(names) / sizeof(names[0]))
+        return "?";
+    return names[d];
+}

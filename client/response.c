@@ -1,0 +1,481 @@
+/*
+ * response.c - reading successful Gemini answers: the usage they report,
+ * the status an error body states, and server-sent event streams.
+ *
+ * Invariant protected: the usage handed to commit is the last
+ * usageMetadata Google sent, or "unknown" (-1) - never a guess and never
+ * a number read from the wrong place - because DESIGN.md's rule is that a
+ * refund must not let the table under-count: unknown keeps the estimate.
+ * The SSE parser gives the same events and the same usage however the
+ * stream is cut into chunks, never reads past what it was given, and
+ * holds at most GR_SSE_EVENT_MAX bytes of one event.
+ */
+#include "response_priv.h"
+
+#include <json.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RESP_FULL_MAX (4u << 20)    /* bytes parsed whole; larger: tail */
+#define RESP_TAIL_MAX (64u << 10)   /* bytes a usageMetadata may span */
+#define RESP_TAIL_TRIES 64          /* candidate keys tried from the end */
+#define RESP_DEPTH 128              /* JSON nesting we follow */
+#define RESP_ARRAY_MAX 100000       /* array elements we look at */
+
+/* --- JSON --------------------------------------------------------------- */
+
+/*
+ * Parse body[0..len) as one JSON value (text after it is ignored).  NULL
+ * when it is not JSON, too deep, or len does not fit json-c's int.
+ */
+static struct json_object *
+parse(const char *body, size_t len)
+{
+    struct json_tokener *tok;
+    struct json_object *root;
+
+    if (body == NULL || len == 0 || len > (size_t)RESP_FULL_MAX * 4)
+        return NULL;
+    if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
+        body += 3;
+        len -= 3;
+    }
+    if ((tok = json_tokener_new_ex(RESP_DEPTH)) == NULL)
+        return NULL;
+    root = json_tokener_parse_ex(tok, body, (int)len);
+    if (json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(root);
+        root = NULL;
+    }
+    json_tokener_free(tok);
+    return root;
+}
+
+static struct json_object *
+member(struct json_object *o, const char *key, enum json_type type)
+{
+    struct json_object *v;
+
+    if (o == NULL || !json_object_is_type(o, json_type_object) ||
+        !json_object_object_get_ex(o, key, &v) || v == NULL ||
+        !json_object_is_type(v, type))
+        return NULL;
+    return v;
+}
+
+/* A non-negative integer given as a number or a decimal string. */
+static bool
+json_u63(struct json_object *o, const char *key, int64_t *out)
+{
+    struct json_object *v;
+    const char *s;
+    int64_t x = 0;
+    double d;
+    int i, n;
+
+    if (o == NULL || !json_object_object_get_ex(o, key, &v) || v == NULL)
+        return false;
+    switch (json_object_get_type(v)) {
+    case json_type_int:
+        x = json_object_get_int64(v);   /* json-c clamps to int64 */
+        break;
+    case json_type_double:
+        d = json_object_get_double(v);
+        /* the range test refuses NaN too, so the cast is defined */
+        if (!(d >= 0 && d < 9.2e18) || (double)(int64_t)d != d)
+            return false;
+        x = (int64_t)d;
+        break;
+    case json_type_string:
+        s = json_object_get_string(v);
+        n = json_object_get_string_len(v);
+        if (n <= 0 || n > 18)           /* 18 digits cannot overflow */
+            return false;
+        for (i = 0; i < n; i++) {
+            if (s[i] < '0' || s[i] > '9')
+                return false;
+            x = x * 10 + (s[i] - '0');
+        }
+        break;
+    default:
+        return false;
+    }
+    if (x < 0)
+        return false;
+    *out = x;
+    return true;
+}
+
+static void
+usage_clear(struct gr_resp_usage *u)
+{
+    u->prompt_tokens = -1;
+    u->candidates_tokens = -1;
+    u->thoughts_tokens = -1;
+    u->total_tokens = -1;
+}
+
+/* Fields of a usageMetadata object over those already in u; true if any. */
+static bool
+usage_merge(struct json_object *um, struct gr_resp_usage *u)
+{
+    bool any = false;
+
+    if (!json_object_is_type(um, json_type_object))
+        return false;
+    any |= json_u63(um, "promptTokenCount", &u->prompt_tokens);
+    any |= json_u63(um, "candidatesTokenCount", &u->candidates_tokens);
+    any |= json_u63(um, "thoughtsTokenCount", &u->thoughts_tokens);
+    any |= json_u63(um, "totalTokenCount", &u->total_tokens);
+    return any;
+}
+
+/* error.code of an object with an error member: 0 none, -1 unreadable. */
+static int
+error_code(struct json_object *o)
+{
+    struct json_object *err = member(o, "error", json_type_object);
+    int64_t c;
+
+    if (err == NULL)
+        return 0;
+    if (!json_u63(err, "code", &c) || c < 100 || c > 599)
+        return -1;
+    return (int)c;
+}
+
+/*
+ * Usage and error code of a parsed answer: an object, or an array of
+ * chunks whose usageMetadata are merged in order (the last one wins field
+ * by field) and whose first error counts.
+ */
+static bool
+scan_root(struct json_object *root, struct gr_resp_usage *u, int *code)
+{
+    size_t i, n;
+    bool any = false;
+
+    *code = 0;
+    if (json_object_is_type(root, json_type_object)) {
+        *code = error_code(root);
+        return usage_merge(member(root, "usageMetadata", json_type_object), u);
+    }
+    if (!json_object_is_type(root, json_type_array))
+        return false;
+    n = json_object_array_length(root);
+    for (i = 0; i < n && i < RESP_ARRAY_MAX; i++) {
+        struct json_object *e = json_object_array_get_idx(root, i);
+
+        any |= usage_merge(member(e, "usageMetadata", json_type_object), u);
+        if (*code == 0)
+            *code = error_code(e);
+    }
+    return any;
+}
+
+/*
+ * For a body too large to parse whole (inline images, long streams): the
+ * last key "usageMetadata" outside a string, followed by ':' and an
+ * object, parsed alone.  Inside a JSON string every '"' is escaped, so a
+ * quote preceded by an even number of backslashes starts or ends a
+ * string; the ':' after the closing quote makes it a key.  Gemini writes
+ * usageMetadata after the candidates, so from the end the first one found
+ * is the answer's own, not a key inside some function call's arguments.
+ */
+static bool
+usage_tail(const char *body, size_t len, struct gr_resp_usage *u)
+{
+    static const char key[] = "\"usageMetadata\"";
+    const size_t klen = sizeof(key) - 1;
+    size_t at = len, tries = 0;
+
+    while (at >= klen && tries < RESP_TAIL_TRIES) {
+        size_t i, j, bs = 0, span;
+        struct json_object *o;
+        bool any;
+
+        at--;
+        if (body[at - (klen - 1)] != '"' ||
+            memcmp(body + at - (klen - 1), key, klen) != 0)
+            continue;
+        i = at - (klen - 1);
+        at = i;     /* the next candidate ends before this one */
+        tries++;
+        while (bs < i && body[i - 1 - bs] == '\\')
+            bs++;
+        if (bs % 2 != 0)
+            continue;
+        for (j = i + klen; j < len && (body[j] == ' ' || body[j] == '\n' ||
+                                       body[j] == '\r' || body[j] == '\t');
+             j++)
+            ;
+        if (j >= len || body[j] != ':')
+            continue;
+        span = len - (j + 1);
+        o = parse(body + j + 1, span < RESP_TAIL_MAX ? span : RESP_TAIL_MAX);
+        any = usage_merge(o, u);
+        json_object_put(o);
+        if (any)
+            return true;
+    }
+    return false;
+}
+
+int
+gr_resp_usage(const char *body, size_t len, struct gr_resp_usage *out)
+{
+    struct json_object *root;
+    int code;
+    bool any;
+
+    usage_clear(out);
+    if (body == NULL || len == 0)
+        return -EINVAL;
+    if (len > RESP_FULL_MAX)
+        return usage_tail(body, len, out) ? 0 : -ENOENT;
+    if ((root = parse(body, len)) == NULL)
+        return -EINVAL;
+    any = scan_root(root, out, &code);
+    json_object_put(root);
+    return any ? 0 : -ENOENT;
+}
+
+/* --- server-sent events ------------------------------------------------- */
+
+static int
+sse_fail(struct gr_sse *p, int err, const char *msg)
+{
+    p->err = err;
+    snprintf(p->errmsg, sizeof(p->errmsg), "%s", msg);
+    return err;
+}
+
+/* Make room for n more bytes (plus a NUL) in *buf. */
+static int
+grow(struct gr_sse *p, char **buf, size_t *cap, size_t used, size_t n)
+{
+    size_t want = used + n + 1, ncap;
+    char *nb;
+
+    if (want <= *cap)
+        return 0;
+    ncap = *cap != 0 ? *cap : 256;
+    while (ncap < want)
+        ncap *= 2;
+    if ((nb = realloc(*buf, ncap)) == NULL)
+        return sse_fail(p, -ENOMEM, "SSE: out of memory");
+    *buf = nb;
+    *cap = ncap;
+    return 0;
+}
+
+/* The event and its line may not together exceed GR_SSE_EVENT_MAX. */
+static int
+check_size(struct gr_sse *p, size_t more)
+{
+    if (more > GR_SSE_EVENT_MAX ||
+        p->line_len + p->data_len > GR_SSE_EVENT_MAX - more) {
+        char msg[96];
+
+        snprintf(msg, sizeof(msg), "SSE: event larger than %u MiB",
+                 GR_SSE_EVENT_MAX >> 20);
+        return sse_fail(p, -EMSGSIZE, msg);
+    }
+    return 0;
+}
+
+static int
+dispatch(struct gr_sse *p, gr_sse_fn fn, void *arg)
+{
+    struct json_object *root;
+    struct gr_resp_usage u;
+    int code = 0, rc = 0;
+
+    if (!p->has_data)
+        return 0;
+    /* Every data line added a "\n"; the last one is not part of the data. */
+    if (p->data_len > 0)
+        p->data_len--;
+    if (grow(p, &p->data, &p->data_cap, p->data_len, 0) != 0)
+        return p->err;
+    p->data[p->data_len] = '\0';
+    p->events++;
+
+    u = p->usage;
+    if (p->data_len <= RESP_FULL_MAX &&
+        (root = parse(p->data, p->data_len)) != NULL) {
+        if (scan_root(root, &u, &code))
+            p->have_usage = true;
+        json_object_put(root);
+    } else if (p->data_len > RESP_FULL_MAX && usage_tail(p->data,
+                                                         p->data_len, &u)) {
+        p->have_usage = true;
+    }
+    p->usage = u;
+    if (code > 0 && p->error_code == 0)
+        p->error_code = code;
+
+    if (fn != NULL)
+        rc = fn(arg, p->data, p->data_len);
+    p->data_len = 0;
+    p->has_data = false;
+    if (rc != 0)
+        return sse_fail(p, rc, "SSE: stopped by the event callback");
+    return 0;
+}
+
+/* One whole line, without its end. */
+static int
+end_line(struct gr_sse *p, gr_sse_fn fn, void *arg)
+{
+    const char *colon, *value;
+    size_t flen, vlen;
+
+    if (p->skip_line) {
+        p->skip_line = false;
+        return 0;
+    }
+    if (p->line_len == 0)
+        return dispatch(p, fn, arg);
+    colon = memchr(p->line, ':', p->line_len);
+    flen = colon != NULL ? (size_t)(colon - p->line) : p->line_len;
+    value = colon != NULL ? colon + 1 : p->line + p->line_len;
+    vlen = p->line_len - (size_t)(value - p->line);
+    if (vlen > 0 && *value == ' ') {
+        value++;
+        vlen--;
+    }
+    if (flen == 4 && memcmp(p->line, "data", 4) == 0) {
+        /* the line is in the size check already; only "\n" is new */
+        if (grow(p, &p->data, &p->data_cap, p->data_len, vlen + 1) != 0)
+            return p->err;
+        memcpy(p->data + p->data_len, value, vlen);
+        p->data_len += vlen;
+        p->data[p->data_len++] = '\n';
+        p->has_data = true;
+    }
+    p->line_len = 0;
+    return 0;
+}
+
+void
+gr_sse_init(struct gr_sse *p)
+{
+    memset(p, 0, sizeof(*p));
+    usage_clear(&p->usage);
+}
+
+int
+gr_sse_feed(struct gr_sse *p, const char *bytes, size_t n, gr_sse_fn fn,
+            void *arg)
+{
+    size_t i = 0, j;
+    int rc;
+
+    if (p->err != 0)
+        return p->err;
+    while (i < n) {
+        if (p->after_cr) {
+            p->after_cr = false;
+            if (bytes[i] == '\n') {
+                i++;
+                continue;
+            }
+        }
+        for (j = i; j < n && bytes[j] != '\n' && bytes[j] != '\r'; j++)
+            ;
+        if (p->line_len == 0 && j > i && bytes[i] == ':')
+            p->skip_line = true;    /* a comment: not kept, not counted */
+        if (!p->skip_line && j > i) {
+            if ((rc = check_size(p, j - i)) != 0 ||
+                (rc = grow(p, &p->line, &p->line_cap, p->line_len, j - i)))
+                return rc;
+            memcpy(p->line + p->line_len, bytes + i, j - i);
+            p->line_len += j - i;
+        }
+        if (j == n)
+            break;
+        p->after_cr = bytes[j] == '\r';
+        if ((rc = end_line(p, fn, arg)) != 0)
+            return rc;
+        i = j + 1;
+    }
+    return 0;
+}
+
+int
+gr_sse_finish(struct gr_sse *p, gr_sse_fn fn, void *arg)
+{
+    int rc;
+
+    if (p->err != 0)
+        return p->err;
+    if ((p->line_len > 0 || p->skip_line) && (rc = end_line(p, fn, arg)) != 0)
+        return rc;
+    p->after_cr = false;
+    return dispatch(p, fn, arg);
+}
+
+const char *
+gr_sse_error(const struct gr_sse *p)
+{
+    return p->err != 0 ? p->errmsg : "";
+}
+
+void
+gr_sse_free(struct gr_sse *p)
+{
+    free(p->line);
+    free(p->data);
+    gr_sse_init(p);
+}
+
+/* --- the status a body states ------------------------------------------- */
+
+static bool
+looks_like_sse(const char *body, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' ||
+                       body[i] == '\t'))
+        i++;
+    return (len - i >= 5 && memcmp(body + i, "data:", 5) == 0) ||
+           (len - i >= 6 && memcmp(body + i, "event:", 6) == 0) ||
+           (len - i >= 1 && body[i] == ':');
+}
+
+int
+gr_resp_status(const char *body, size_t len)
+{
+    struct json_object *root;
+    struct gr_resp_usage u;
+    struct gr_sse p;
+    int code = 0;
+
+    if (body == NULL || len == 0 || len > RESP_FULL_MAX)
+        return -1;
+    if (looks_like_sse(body, len)) {
+        gr_sse_init(&p);
+        if (gr_sse_feed(&p, body, len, NULL, NULL) == 0)
+            (void)gr_sse_finish(&p, NULL, NULL);
+        code = p.err != 0 ? -1
+               : p.error_code > 0 ? p.error_code
+               : p.events > 0 ? 200 : -1;
+        gr_sse_free(&p);
+        return code;
+    }
+    if ((root = parse(body, len)) == NULL)
+        return -1;
+    usage_clear(&u);
+    if (json_object_is_type(root, json_type_object) ||
+        json_object_is_type(root, json_type_array))
+        (void)scan_root(root, &u, &code);
+    else
+        code = -1;      /* a bare number or string is no answer of Google's */
+    json_object_put(root);
+    return code == 0 ? 200 : code;
+}
