@@ -1,0 +1,453 @@
+/*
+ * test_shm.c - the shared table: layout, attach checks, windows, the day
+ * counter, all-or-nothing reservation, settling, reaping, audits and
+ * generation checks.  Time is passed in explicitly, so nothing sleeps.
+ */
+#include "audit.h"
+#include "clock.h"
+#include "health.h"
+#include "reserve.h"
+#include "table.h"
+#include "testlib.h"
+#include "window.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define W_NS (INT64_C(60) * 1000000000)
+#define TICK (W_NS / GR_TICKS_PER_WINDOW)
+#define T0 (INT64_C(1000) * W_NS)   /* an arbitrary "now" */
+
+static char name[64];
+static struct gr_shm tab;
+
+static int
+setup(void)
+{
+    char err[256];
+
+    snprintf(name, sizeof(name), "/grtest-shm-%d", (int)getpid());
+    shm_unlink(name);
+    return gr_shm_router_create(name, 4, 2, 16, W_NS, 0600, (gid_t)-1, &tab,
+                                err, sizeof(err)) == 0 ? 0 : -1;
+}
+
+static int
+teardown(void)
+{
+    gr_shm_detach(&tab);
+    shm_unlink(name);
+    return 0;
+}
+
+/* A project in slot s serving model 0 with these limits. */
+static void
+add_project(uint32_t s, int64_t rpm, int64_t tpm, int64_t rpd)
+{
+    struct gr_shm_cell *c = gr_shm_cell(&tab, s, 0);
+    uint32_t n = atomic_load(&tab.hdr->n_choice);
+
+    strcpy(tab.models[0].name, "m");
+    atomic_store(&tab.hdr->n_models, 1);
+    snprintf(tab.projects[s].name, GR_SHM_NAME_MAX, "p%u", s);
+    tab.projects[s].n_keys = 1;
+    strcpy(gr_shm_key(&tab, s, 0), "test-key-0000");
+    atomic_store(&c->limit[GR_D_RPM], rpm);
+    atomic_store(&c->limit[GR_D_TPM], tpm);
+    atomic_store(&c->limit[GR_D_RPD], rpd);
+    atomic_store(&c->limit[GR_D_IPM], -1);
+    for (unsigned d = 0; d < GR_NDIM; d++)
+        atomic_store(&c->learned[d], -1);
+    atomic_store(&tab.projects[s].state, GR_PROJ_ACTIVE);
+    atomic_store(&tab.choice[n], s);
+    atomic_store(&tab.hdr->n_choice, n + 1);
+}
+
+static void
+reset_table(void)
+{
+    memset(tab.projects, 0, sizeof(*tab.projects) * tab.max_projects);
+    memset(tab.cells, 0, sizeof(*tab.cells) * tab.max_projects *
+                             tab.max_models);
+    memset(tab.leases, 0, sizeof(*tab.leases) * tab.max_leases);
+    atomic_store(&tab.hdr->n_choice, 0);
+    atomic_store(&tab.hdr->headroom_ppm, 1000000);
+}
+
+static int
+reserve(int64_t req, int64_t tok, int64_t now, struct gr_shm_grant *g)
+{
+    static uint64_t rng = 42;
+    struct gr_shm_ask a = {.model = 0, .cost = {req, tok, 0}, .now_ns = now,
+                           .today = 20000, .pid = (uint32_t)getpid(),
+                           .rng = &rng};
+
+    return gr_shm_reserve(&tab, &a, g);
+}
+
+static int64_t
+used(uint32_t s, unsigned w, int64_t now)
+{
+    return gr_shm_window_used(&gr_shm_cell(&tab, s, 0)->win[w], now, TICK);
+}
+
+static void
+test_geometry(void)
+{
+    struct gr_shm_geom g;
+
+    CU_ASSERT_EQUAL(gr_shm_geometry(10, 8, 4096, &g), 0);
+    CU_ASSERT_EQUAL(g.off_models, sizeof(struct gr_shm_header));
+    CU_ASSERT_EQUAL(g.off_cells % GR_SHM_LINE, 0);
+    CU_ASSERT_EQUAL(g.off_keys % GR_SHM_PAGE, 0);
+    CU_ASSERT_EQUAL(g.size % GR_SHM_PAGE, 0);
+    CU_ASSERT(g.off_keys >= g.off_cells + 80 * sizeof(struct gr_shm_cell));
+    CU_ASSERT_EQUAL(gr_shm_geometry(0, 8, 1, &g), -EINVAL);
+    CU_ASSERT_EQUAL(gr_shm_geometry(1, GR_SHM_MAX_MODELS + 1, 1, &g), -EINVAL);
+    CU_ASSERT_EQUAL(sizeof(struct gr_shm_cell) % 64, 0);
+    CU_ASSERT_EQUAL(sizeof(struct gr_shm_lease), 64);
+}
+
+static void
+test_attach_checks(void)
+{
+    struct gr_shm t;
+    char err[256];
+    int fd;
+
+    CU_ASSERT_EQUAL(gr_shm_attach(name, true, &t, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(t.max_projects, 4);
+    CU_ASSERT_EQUAL(t.window_ns, W_NS);
+    gr_shm_detach(&t);
+
+    tab.hdr->magic ^= 1;
+    CU_ASSERT_EQUAL(gr_shm_attach(name, true, &t, err, sizeof(err)), -EPROTO);
+    CU_ASSERT(strstr(err, "not a gemroute table") != NULL);
+    tab.hdr->magic ^= 1;
+
+    tab.hdr->abi_major = 2;
+    CU_ASSERT_EQUAL(gr_shm_attach(name, false, &t, err, sizeof(err)),
+                    -EPROTO);
+    CU_ASSERT(strstr(err, "has ABI 2.0; this program speaks 1.x") != NULL);
+    tab.hdr->abi_major = GR_SHM_ABI_MAJOR;
+
+    tab.hdr->max_projects = 5;      /* geometry no longer matches size */
+    CU_ASSERT_EQUAL(gr_shm_attach(name, false, &t, err, sizeof(err)),
+                    -EPROTO);
+    CU_ASSERT(strstr(err, "damaged header") != NULL);
+    tab.hdr->max_projects = 4;
+
+    /* A segment whose real size disagrees with its header. */
+    fd = shm_open(name, O_RDWR, 0);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(ftruncate(fd, (off_t)tab.size + 4096), 0);
+    CU_ASSERT_EQUAL(gr_shm_attach(name, false, &t, err, sizeof(err)),
+                    -EPROTO);
+    CU_ASSERT_EQUAL(ftruncate(fd, (off_t)tab.size), 0);
+    close(fd);
+    CU_ASSERT_EQUAL(gr_shm_attach("/grtest-none-such", false, &t, err,
+                                  sizeof(err)), -ENOENT);
+    CU_ASSERT(strstr(err, "is gemrouted running?") != NULL);
+    CU_ASSERT_EQUAL(gr_shm_attach(name, false, &t, err, sizeof(err)), 0);
+    gr_shm_detach(&t);
+}
+
+static void
+test_two_mappings(void)
+{
+    struct gr_shm a, b;
+    char err[256];
+
+    CU_ASSERT_FATAL(gr_shm_attach(name, true, &a, err, sizeof(err)) == 0);
+    CU_ASSERT_FATAL(gr_shm_attach(name, true, &b, err, sizeof(err)) == 0);
+    CU_ASSERT(a.base != b.base);
+    reset_table();
+    add_project(0, 10, 1000, 100);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&gr_shm_cell(&a, 0, 0)->win[0], 3,
+                                        10, T0, TICK), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_used(&gr_shm_cell(&b, 0, 0)->win[0], T0,
+                                       TICK), 3);
+    CU_ASSERT_EQUAL(strcmp(gr_shm_key(&b, 0, 0), "test-key-0000"), 0);
+    gr_shm_detach(&a);
+    gr_shm_detach(&b);
+}
+
+static void
+test_window_release_timing(void)
+{
+    struct gr_shm_window *w = &gr_shm_cell(&tab, 1, 0)->win[0];
+    int64_t fb = T0 + 5 * TICK + TICK / 3;  /* first byte, mid-tick */
+    int64_t release = ((fb + W_NS + TICK - 1) / TICK) * TICK;
+
+    reset_table();
+    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 4, 5, T0, TICK), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 2, 5, T0, TICK), -EAGAIN);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 1, 5, T0, TICK), 0);
+    /* Settled at fb: counted until the first tick at or after fb + W. */
+    gr_shm_window_release_at(w, 4, fb + W_NS, fb + TICK, TICK);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 1, 5, release - 1, TICK), -EAGAIN);
+    CU_ASSERT_EQUAL(gr_shm_window_used(w, release - 1, TICK), 5);
+    CU_ASSERT(release >= fb + W_NS);
+    CU_ASSERT(release - (fb + W_NS) < TICK);
+    CU_ASSERT_EQUAL(gr_shm_window_room_at(w, 1, 5, fb + TICK, TICK), release);
+    CU_ASSERT_EQUAL(gr_shm_window_used(w, release, TICK), 1);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 4, 5, release, TICK), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 1, 5, release, TICK), -EAGAIN);
+    /* A settle whose release time has passed gives back at once. */
+    gr_shm_window_release_at(w, 4, release, release + 1, TICK);
+    CU_ASSERT_EQUAL(gr_shm_window_used(w, release + 1, TICK), 1);
+}
+
+static void
+test_window_many_ticks_and_refund(void)
+{
+    struct gr_shm_window *w = &gr_shm_cell(&tab, 2, 0)->win[1];
+    int64_t now = T0;
+    int i;
+
+    reset_table();
+    /* Releases parked on 40 different ticks all come back, each at its
+     * own tick, even after a long idle gap (several windows). */
+    for (i = 0; i < 40; i++) {
+        CU_ASSERT_EQUAL(gr_shm_window_admit(w, 10, 1000, now, TICK), 0);
+        gr_shm_window_release_at(w, 10, now + W_NS, now, TICK);
+        now += TICK;
+    }
+    CU_ASSERT_EQUAL(gr_shm_window_used(w, now, TICK), 400);
+    CU_ASSERT_EQUAL(gr_shm_window_used(w, T0 + W_NS + 20 * TICK, TICK), 190);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 1000, 1000, T0 + 5 * W_NS, TICK), 0);
+    gr_shm_window_give_back(w, 600);    /* a refund */
+    CU_ASSERT_EQUAL(gr_shm_window_used(w, T0 + 5 * W_NS, TICK), 400);
+    gr_shm_window_force(w, 50);         /* an estimate that was short */
+    CU_ASSERT_EQUAL(gr_shm_window_used(w, T0 + 5 * W_NS, TICK), 450);
+}
+
+static void
+test_day_roll_counts_in_flight(void)
+{
+    struct gr_shm_cell *c = gr_shm_cell(&tab, 3, 0);
+
+    reset_table();
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0),
+                    -EAGAIN);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 100), 3);
+    /* Two requests still in flight at midnight may arrive on either day:
+     * the new day starts with them, plus this one (counted in flight). */
+    atomic_store(&c->in_flight, 3);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 101, &c->in_flight, 1), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 101), 3);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 101, &c->in_flight, 0),
+                    -EAGAIN);
+    /* A process whose clock still says day 100 counts on day 101. */
+    gr_shm_day_give_back(&c->day);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 101), 3);
+}
+
+static void
+test_all_or_nothing(void)
+{
+    struct gr_shm_grant g;
+    struct gr_shm_cell *c;
+
+    reset_table();
+    add_project(0, 10, 100, 1000);
+    c = gr_shm_cell(&tab, 0, 0);
+    CU_ASSERT_EQUAL(reserve(1, 60, T0, &g), 0);
+    /* RPM has room, TPM does not: nothing may stay admitted. */
+    CU_ASSERT_EQUAL(reserve(1, 60, T0, &g), -EAGAIN);
+    CU_ASSERT_EQUAL(used(0, GR_W_RPM, T0), 1);
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0), 60);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 20000), 1);
+    CU_ASSERT_EQUAL(atomic_load(&c->in_flight), 1);
+    CU_ASSERT(g.retry_at_ns == 0 || g.retry_at_ns > T0);
+    /* The day spent: a request fitting every minute window is refused. */
+    atomic_store(&c->limit[GR_D_RPD], 1);
+    CU_ASSERT_EQUAL(reserve(1, 1, T0, &g), -EAGAIN);
+    CU_ASSERT_EQUAL(used(0, GR_W_RPM, T0), 1);
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0), 60);
+    CU_ASSERT_EQUAL(atomic_load(&c->in_flight), 1);
+}
+
+static void
+test_settle_refund_and_twice(void)
+{
+    struct gr_shm_grant g;
+    int64_t act[3] = {-1, 20, -1};
+
+    reset_table();
+    add_project(0, 10, 100, 1000);
+    CU_ASSERT_FATAL(reserve(1, 60, T0, &g) == 0);
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g.lease, g.ticket, T0 + TICK, act,
+                                  T0 + 2 * TICK), 0);
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0 + 2 * TICK), 20);
+    CU_ASSERT_EQUAL(used(0, GR_W_RPM, T0 + 2 * TICK), 1);
+    CU_ASSERT_EQUAL(atomic_load(&gr_shm_cell(&tab, 0, 0)->in_flight), 0);
+    /* Settling again, or with a stale ticket, changes nothing. */
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g.lease, g.ticket, T0 + TICK, act,
+                                  T0 + 2 * TICK), -ESTALE);
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0 + 2 * TICK), 20);
+    /* Released one window after the first byte, at a tick boundary. */
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0 + TICK + W_NS - 1), 20);
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0 + TICK + W_NS), 0);
+}
+
+static void
+test_reap_and_audit(void)
+{
+    struct gr_shm_grant g;
+    struct gr_shm_cell *c;
+    struct gr_shm_lease *l;
+    uint64_t s;
+
+    reset_table();
+    add_project(0, 10, 100, 1000);
+    c = gr_shm_cell(&tab, 0, 0);
+    CU_ASSERT_FATAL(reserve(1, 30, T0, &g) == 0);
+    l = gr_shm_lease(&tab, g.lease);
+    /* The router reaps an ACTIVE lease as if its first byte came now. */
+    s = atomic_load(&l->state);
+    CU_ASSERT_FALSE(gr_shm_router_reap(&tab, g.lease, s, T0 + TICK));
+    CU_ASSERT_EQUAL(gr_shm_lease_state(atomic_load(&l->state)),
+                    GR_LEASE_FREE);
+    CU_ASSERT_EQUAL(atomic_load(&c->in_flight), 0);
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0 + TICK + W_NS - 1), 30);
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0 + TICK + W_NS), 0);
+    /* Its owner's late commit is refused. */
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g.lease, g.ticket, 0, NULL,
+                                  T0 + 2 * TICK), -ESTALE);
+
+    /* A client killed after an admission but before recording it leaves
+     * a leak; reaping its INTENT lease marks the cell for an audit, and
+     * the audit of the quiet cell gives back exactly the leak. */
+    reset_table();
+    add_project(0, 10, 100, 1000);
+    c = gr_shm_cell(&tab, 0, 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&c->win[GR_W_TPM], 25, 100, T0, TICK),
+                    0);
+    l = gr_shm_lease(&tab, 3);
+    l->cell = 0;
+    atomic_store(&l->state, ((uint64_t)999999 << 32) | (7 << 8) |
+                                GR_LEASE_INTENT);
+    CU_ASSERT_EQUAL(gr_shm_router_audit(&tab, 0), -EBUSY);
+    CU_ASSERT_TRUE(gr_shm_router_reap(&tab, 3, atomic_load(&l->state), T0));
+    CU_ASSERT(atomic_load(&c->health) & GR_CELL_SUSPECT);
+    CU_ASSERT_EQUAL(gr_shm_router_audit(&tab, 0), 25);
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0), 0);
+}
+
+static void
+test_audit_keeps_parked_releases(void)
+{
+    struct gr_shm_grant g;
+
+    reset_table();
+    add_project(0, 10, 100, 1000);
+    CU_ASSERT_FATAL(reserve(1, 40, T0, &g) == 0);
+    CU_ASSERT_EQUAL(gr_shm_router_audit(&tab, 0), -EBUSY);  /* in flight */
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g.lease, g.ticket, T0, NULL, T0), 0);
+    /* Quiet, nothing leaked: what is parked stays counted. */
+    CU_ASSERT_EQUAL(gr_shm_router_audit(&tab, 0), 0);
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0), 40);
+}
+
+static void
+test_generation_and_report(void)
+{
+    struct gr_shm_outcome o = {.cls = GR_OUT_QUOTA, .status = 429,
+                               .dims = 1u << GR_D_TPM,
+                               .cool_ns = 26 * INT64_C(1000000000),
+                               .learned = {-1, 250000, -1, -1},
+                               .quota_id = "GenerateContentInputTokensPer"
+                                           "ModelPerMinute-FreeTier"};
+    struct gr_shm_cell *c;
+    uint64_t rng = 7;
+    uint32_t gen;
+    char qid[64];
+
+    reset_table();
+    add_project(0, 10, 1000000, 1000);
+    c = gr_shm_cell(&tab, 0, 0);
+    gen = atomic_load(&tab.projects[0].generation);
+    CU_ASSERT_EQUAL(gr_shm_report(&tab, 0, 0, gen + 1, &o, T0, &rng),
+                    -ESTALE);
+    CU_ASSERT_EQUAL(atomic_load(&c->cool_until[GR_D_TPM]), 0);
+    CU_ASSERT_EQUAL(gr_shm_report(&tab, 0, 0, gen, &o, T0, &rng), 0);
+    CU_ASSERT_EQUAL(atomic_load(&c->cool_until[GR_D_TPM]),
+                    T0 + 26 * INT64_C(1000000000));
+    CU_ASSERT_EQUAL(atomic_load(&c->learned[GR_D_TPM]), 250000);
+    CU_ASSERT_EQUAL(gr_shm_cell_limit(&tab, c, GR_D_TPM), 250000);
+    gr_shm_last_qid(c, qid, sizeof(qid));
+    CU_ASSERT_STRING_EQUAL(qid,
+                           "GenerateContentInputTokensPerModelPerMinute-Free"
+                           "Tier");
+    /* Cooling on TPM: a token-costing request goes nowhere. */
+    {
+        struct gr_shm_grant g;
+
+        CU_ASSERT_EQUAL(reserve(1, 10, T0 + 1, &g), -EAGAIN);
+        CU_ASSERT_EQUAL(g.retry_at_ns, T0 + 26 * INT64_C(1000000000));
+    }
+    /* Five server errors open the circuit. */
+    o = (struct gr_shm_outcome){.cls = GR_OUT_SERVER, .status = 503,
+                                .learned = {-1, -1, -1, -1}};
+    for (int i = 0; i < (int)GR_CIRCUIT_THRESHOLD; i++)
+        gr_shm_report(&tab, 0, 0, gen, &o, T0, &rng);
+    CU_ASSERT(atomic_load(&c->circuit_until) > T0);
+    /* A learned limit of 0 disables the cell. */
+    o = (struct gr_shm_outcome){.cls = GR_OUT_QUOTA, .status = 429,
+                                .dims = 1u << GR_D_RPM,
+                                .learned = {0, -1, -1, -1}};
+    gr_shm_report(&tab, 0, 0, gen, &o, T0, &rng);
+    CU_ASSERT(atomic_load(&c->health) & GR_CELL_DISABLED_MODEL);
+}
+
+static void
+test_scribbled_indices_are_skipped(void)
+{
+    struct gr_shm_grant g;
+
+    reset_table();
+    add_project(0, 10, 1000, 1000);
+    atomic_store(&tab.choice[1], 999999);       /* out of range */
+    atomic_store(&tab.hdr->n_choice, 1000000);  /* beyond the array */
+    CU_ASSERT_EQUAL(reserve(1, 10, T0, &g), 0);
+    CU_ASSERT_EQUAL(g.slot, 0);
+    CU_ASSERT_PTR_NULL(gr_shm_cell(&tab, 999999, 0));
+    CU_ASSERT_PTR_NULL(gr_shm_lease(&tab, tab.max_leases));
+    CU_ASSERT_FALSE(gr_shm_router_reap(&tab, tab.max_leases, 2, T0));
+    gr_shm_settle(&tab, g.lease, g.ticket, T0, NULL, T0);
+}
+
+int
+main(void)
+{
+    CU_TestInfo tests[] = {
+        {"geometry and layout", test_geometry},
+        {"attach refuses magic, ABI, size", test_attach_checks},
+        {"two mappings, one table", test_two_mappings},
+        {"window release timing", test_window_release_timing},
+        {"many ticks, refunds, forced", test_window_many_ticks_and_refund},
+        {"day roll counts in-flight", test_day_roll_counts_in_flight},
+        {"all-or-nothing admission", test_all_or_nothing},
+        {"settle: refund, twice", test_settle_refund_and_twice},
+        {"reap and audit", test_reap_and_audit},
+        {"audit keeps parked releases", test_audit_keeps_parked_releases},
+        {"generation and reports", test_generation_and_report},
+        {"scribbled indices skipped", test_scribbled_indices_are_skipped},
+        CU_TEST_INFO_NULL,
+    };
+    CU_SuiteInfo suites[] = {
+        {"shm", setup, teardown, NULL, NULL, tests},
+        CU_SUITE_INFO_NULL,
+    };
+
+    return gr_test_main("test_shm", suites, 60);
+}
