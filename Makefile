@@ -110,7 +110,8 @@ TEST_DEPS_test_router := $(ROUTER_OBJ) $(CONFIG_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_client := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_classify := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_mock := $(MOCK_OBJ) $(SHM_OBJ)
-TEST_DEPS_stress_admission := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_stress_admission := $(call objs,tests/stress/checker.c) \
+                              $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_LIBS := $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(MHD_LIBS) \
              $(CUNIT_LIBS) -lm
 

@@ -18,15 +18,6 @@
 #define SLOT_AMOUNT_MASK ((UINT64_C(1) << GR_SLOT_AMOUNT_BITS) - 1)
 
 static uint64_t
-pack_word(uint64_t used, uint64_t epoch, uint64_t old)
-{
-    uint64_t version = ((old >> 52) + 1) & 0xfff;
-
-    return (used & USED_MAX) | ((epoch & GR_EPOCH_MASK) << 32) |
-           (version << 52);
-}
-
-static uint64_t
 slot_amount(uint64_t s)
 {
     return s & SLOT_AMOUNT_MASK;
@@ -103,7 +94,7 @@ drain_to(struct gr_shm_window *w, uint64_t c)
             used = used >= pending ? used - pending : 0;
             /* acq_rel: publishes the closes above with the new count */
             if (atomic_compare_exchange_weak_explicit(
-                    &w->word, &word, pack_word(used, c, word),
+                    &w->word, &word, gr_shm_word_pack(used, c, word),
                     memory_order_acq_rel, memory_order_acquire))
                 return;
         }
@@ -137,7 +128,8 @@ gr_shm_window_admit(struct gr_shm_window *w, int64_t cost, int64_t limit,
          * which is what makes two admissions see each other. */
         if (atomic_compare_exchange_weak_explicit(
                 &w->word, &word,
-                pack_word(used + (uint64_t)cost, gr_shm_word_epoch(word), word),
+                gr_shm_word_pack(used + (uint64_t)cost,
+                                 gr_shm_word_epoch(word), word),
                 memory_order_acq_rel, memory_order_acquire))
             return 0;
     }
@@ -159,7 +151,7 @@ gr_shm_window_give_back(struct gr_shm_window *w, int64_t cost)
         /* release: sleepers that see the new count see our other writes */
         if (atomic_compare_exchange_weak_explicit(
                 &w->word, &word,
-                pack_word(used, gr_shm_word_epoch(word), word),
+                gr_shm_word_pack(used, gr_shm_word_epoch(word), word),
                 memory_order_release, memory_order_relaxed))
             return;
     }
@@ -181,7 +173,7 @@ gr_shm_window_force(struct gr_shm_window *w, int64_t cost)
         /* relaxed: raising the count can only make readers stricter */
         if (atomic_compare_exchange_weak_explicit(
                 &w->word, &word,
-                pack_word(used, gr_shm_word_epoch(word), word),
+                gr_shm_word_pack(used, gr_shm_word_epoch(word), word),
                 memory_order_relaxed, memory_order_relaxed))
             return;
     }
@@ -345,7 +337,7 @@ gr_shm_day_admit(_Atomic uint64_t *day, int64_t limit, int32_t today,
         } else {
             used++;
         }
-        next = pack_word(used, d, word);
+        next = gr_shm_word_pack(used, d, word);
         /* acq_rel: one total order of admissions and rolls */
         if (atomic_compare_exchange_weak_explicit(day, &word, next,
                                                   memory_order_acq_rel,
@@ -383,7 +375,7 @@ gr_shm_day_give_back(_Atomic uint64_t *day)
             return;
         /* relaxed: lowering by a request never sent needs no ordering */
         if (atomic_compare_exchange_weak_explicit(
-                day, &word, pack_word(used - 1, day_of_word(word), word),
+                day, &word, gr_shm_word_pack(used - 1, day_of_word(word), word),
                 memory_order_relaxed, memory_order_relaxed))
             return;
     }

@@ -28,6 +28,16 @@ gr_shm_word_epoch(uint64_t w)
     return (w >> 32) & GR_EPOCH_MASK;
 }
 
+/* A word with this count and epoch, and the version after old's. */
+static inline uint64_t
+gr_shm_word_pack(uint64_t used, uint64_t epoch, uint64_t old)
+{
+    uint64_t version = ((old >> 52) + 1) & 0xfff;
+
+    return (used & UINT32_MAX) | ((epoch & GR_EPOCH_MASK) << 32) |
+           (version << 52);
+}
+
 /* Serial difference a - b of two 20-bit tick numbers, in [-2^19, 2^19). */
 static inline int64_t
 gr_shm_epoch_diff(uint64_t a, uint64_t b)
