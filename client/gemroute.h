@@ -89,8 +89,8 @@ struct gr_usage {
 /* What an answer means, from gr_classify(). */
 enum gr_class {
     GR_CLASS_OK = 0,
-    GR_CLASS_QUOTA,     /* 429: a quota dimension is spent */
-    GR_CLASS_OVERLOAD,  /* 503 overloaded, 429 without details */
+    GR_CLASS_QUOTA,     /* 429: a quota spent (dims 0: no details) */
+    GR_CLASS_OVERLOAD,  /* 503: the model is overloaded */
     GR_CLASS_SERVER,    /* 500/504, timeouts, connection errors */
     GR_CLASS_AUTH,      /* bad or revoked key */
     GR_CLASS_REQUEST,   /* the request itself is at fault */
