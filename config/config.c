@@ -1,0 +1,1405 @@
+/*
+ * config.c - read a gemroute config file with libconfig, check all of it,
+ * and build a struct gr_cfg.
+ *
+ * The invariant this file protects: gr_cfg_load() returns either a config
+ * in which every value has been checked and every key resolved, or no
+ * config at all and every error it found, each one line "FILE:LINE: what
+ * is wrong".  A half-checked config never reaches the router, so a bad
+ * reload cannot change what is running (DESIGN.md, "parse -> validate ->
+ * swap").  Checking goes on after an error so that one run of
+ * `gemrouted --check` shows everything to fix.
+ *
+ * libconfig is used only here (STYLE.md: one .c per library).  Two of its
+ * habits are worked around: with libconfig 1.5 (Debian 12) an integer
+ * written without an "L" suffix that does not fit in 32 bits silently
+ * wraps, which would turn a limit into another, smaller or negative, limit;
+ * and it names a setting's file as written in the @include line.  Both
+ * are handled below where they bite.
+ */
+#include "config_priv.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MSG_MAX 512
+#define SHOWN_MAX 48                /* how much of a value an error echoes */
+
+/* Upper bounds of the geometry: the segment must stay a sane size. */
+#define MAX_PROJECTS_LIMIT 65536
+#define MAX_MODELS_LIMIT 64
+#define MAX_LEASES_LIMIT 65536
+#define MAX_CALL_S_LIMIT 86400
+#define WINDOW_MS_MIN 10
+#define WINDOW_MS_MAX 600000
+#define WEIGHT_MAX 1000000
+#define PRIORITY_ABS_MAX 1000000
+
+enum kind {
+    K_INT,
+    K_NUMBER,
+    K_STRING,
+    K_BOOL,
+    K_GROUP,
+    K_LIST,
+    K_STRINGS,
+};
+
+static const char *const kind_names[] = {
+    [K_INT] = "an integer",
+    [K_NUMBER] = "a number",
+    [K_STRING] = "a string",
+    [K_BOOL] = "a boolean",
+    [K_GROUP] = "a group { ... }",
+    [K_LIST] = "a list ( ... )",
+    [K_STRINGS] = "an array of strings [ ... ]",
+};
+
+static const char *const dim_names[GR_CFG_NDIMS] = {
+    [GR_CFG_RPM] = "rpm",
+    [GR_CFG_TPM] = "tpm",
+    [GR_CFG_RPD] = "rpd",
+    [GR_CFG_IPM] = "ipm",
+};
+
+static const char *const top_keys[] = {"router", "models", "projects", NULL};
+static const char *const router_keys[] = {
+    "shm", "mode", "group", "base_url", "headroom", "max_projects",
+    "max_models", "max_leases", "max_call_s", "window_ms", "choice", "proxy",
+    "state_file", NULL,
+};
+static const char *const model_keys[] = {
+    "name", "rpm", "tpm", "rpd", "ipm", NULL,
+};
+static const char *const project_keys[] = {
+    "name", "key", "keys", "weight", "priority", "enabled", "limits", NULL,
+};
+static const char *const override_keys[] = {
+    "model", "rpm", "tpm", "rpd", "ipm", NULL,
+};
+
+/* Where a project's pieces came from, for cross-checks after the loop. */
+struct proj_src {
+    bool name_ok;
+    const config_setting_t *keys[GR_CFG_MAX_KEYS];
+    bool resolved[GR_CFG_MAX_KEYS];
+    bool in_list[GR_CFG_MAX_KEYS];  /* from keys = [...] rather than key */
+};
+
+struct load {
+    const char *path;               /* the main file, as the caller gave it */
+    char dir[PATH_MAX];             /* its directory */
+    struct gr_cfg *cfg;
+    struct gr_cfg_errlist el;
+    struct gr_cfg_srcs srcs;
+    bool nomem;
+    bool bad_max_projects;          /* no too-many check on a bad bound */
+    bool bad_max_models;
+    bool model_names_ok;            /* else "unknown model" would cascade */
+    const config_setting_t **model_groups;
+    struct proj_src *psrc;
+};
+
+/* Errors. */
+
+/*
+ * The file a setting came from, as a path usable from here.  libconfig
+ * 1.5 records an included file as written in the @include line, which is
+ * relative to the include directory (our main file's directory); later
+ * versions record the path they opened.
+ */
+static const char *
+shown_file(const struct load *ld, const char *f, char *buf, size_t len)
+{
+    if (f == NULL)
+        return ld->path;
+#if LIBCONFIG_VER_MAJOR == 1 && LIBCONFIG_VER_MINOR < 7
+    if (strcmp(f, ld->path) != 0 &&
+        gr_cfg_path_join(ld->dir, f, buf, len) == 0)
+        return buf;
+#else
+    (void)buf;
+    (void)len;
+#endif
+    return f;
+}
+
+static const char *
+file_of(const struct load *ld, const config_setting_t *s, char *buf,
+        size_t len)
+{
+    return shown_file(ld, config_setting_source_file(s), buf, len);
+}
+
+static int
+line_of(const config_setting_t *s)
+{
+    return (int)config_setting_source_line(s);
+}
+
+static void err_at(struct load *ld, const config_setting_t *s,
+                   const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+err_at(struct load *ld, const config_setting_t *s, const char *fmt, ...)
+{
+    char msg[MSG_MAX], buf[PATH_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    gr_cfg_err_add(&ld->el, file_of(ld, s, buf, sizeof(buf)), line_of(s),
+                   "%s", msg);
+}
+
+/* See gr_cfg_int_wrapped(): the text tells what libconfig 1.5 wrapped. */
+static bool
+int_wrapped(struct load *ld, const config_setting_t *s, int64_t v,
+            char *digits, size_t dlen)
+{
+    const char *name = config_setting_name(s), *line;
+    char buf[PATH_MAX];
+    size_t len;
+
+    if (name == NULL)
+        return false;
+    line = gr_cfg_src_line(&ld->srcs, file_of(ld, s, buf, sizeof(buf)),
+                           line_of(s), &len);
+    return line != NULL &&
+           gr_cfg_int_wrapped(line, len, name, v, digits, dlen);
+}
+
+/* Typed access to settings.  Each reports its own error. */
+
+static bool
+is_kind(const config_setting_t *s, enum kind k)
+{
+    int t = config_setting_type(s);
+
+    switch (k) {
+    case K_INT:
+        return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+    case K_NUMBER:
+        return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 ||
+               t == CONFIG_TYPE_FLOAT;
+    case K_STRING:
+        return t == CONFIG_TYPE_STRING;
+    case K_BOOL:
+        return t == CONFIG_TYPE_BOOL;
+    case K_GROUP:
+        return t == CONFIG_TYPE_GROUP;
+    case K_LIST:
+        return t == CONFIG_TYPE_LIST;
+    case K_STRINGS:
+        return t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST;
+    }
+    return false;
+}
+
+static const char *
+type_name(int t)
+{
+    switch (t) {
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:
+        return "an integer";
+    case CONFIG_TYPE_FLOAT:
+        return "a float";
+    case CONFIG_TYPE_STRING:
+        return "a string";
+    case CONFIG_TYPE_BOOL:
+        return "a boolean";
+    case CONFIG_TYPE_GROUP:
+        return "a group";
+    case CONFIG_TYPE_ARRAY:
+        return "an array";
+    case CONFIG_TYPE_LIST:
+        return "a list";
+    }
+    return "something else";
+}
+
+/* what: "'rpm' in model 'x'", "model #2", ... */
+static bool
+want(struct load *ld, const config_setting_t *s, enum kind k,
+     const char *what)
+{
+    if (is_kind(s, k))
+        return true;
+    err_at(ld, s, "wrong type for %s: expected %s, found %s", what,
+           kind_names[k], type_name(config_setting_type(s)));
+    return false;
+}
+
+static bool
+get_int(struct load *ld, const config_setting_t *s, const char *what,
+        int64_t *v)
+{
+    char digits[40];
+
+    if (!want(ld, s, K_INT, what))
+        return false;
+    if (config_setting_type(s) == CONFIG_TYPE_INT64) {
+        *v = config_setting_get_int64(s);
+        return true;
+    }
+    *v = config_setting_get_int(s);
+    if (int_wrapped(ld, s, *v, digits, sizeof(digits))) {
+        err_at(ld, s, "%s is too large for a plain integer: write %sL",
+               what, digits);
+        return false;
+    }
+    return true;
+}
+
+/* what: as for want(); range: "router.max_projects", "weight in ..." */
+static bool
+get_ranged(struct load *ld, const config_setting_t *s, const char *what,
+           const char *range, int64_t lo, int64_t hi, int64_t *v)
+{
+    int64_t x;
+
+    if (!get_int(ld, s, what, &x))
+        return false;
+    if (x < lo || x > hi) {
+        err_at(ld, s, "%s must be between %lld and %lld (found %lld)", range,
+               (long long)lo, (long long)hi, (long long)x);
+        return false;
+    }
+    *v = x;
+    return true;
+}
+
+static bool
+get_str(struct load *ld, const config_setting_t *s, const char *what,
+        const char **v)
+{
+    if (!want(ld, s, K_STRING, what))
+        return false;
+    *v = config_setting_get_string(s);
+    return *v != NULL;
+}
+
+/* where: "in model 'x'" */
+static bool
+get_limit(struct load *ld, const config_setting_t *s, const char *where,
+          int64_t *v)
+{
+    const char *name = config_setting_name(s);
+    char what[160];
+    int64_t x;
+
+    snprintf(what, sizeof(what), "'%s' %s", name, where);
+    if (!get_int(ld, s, what, &x))
+        return false;
+    if (x < 0) {
+        err_at(ld, s, "negative limit '%s' (%lld) %s", name, (long long)x,
+               where);
+        return false;
+    }
+    *v = x;
+    return true;
+}
+
+static const config_setting_t *
+member(const config_setting_t *g, const char *name)
+{
+    return config_setting_get_member(g, name);
+}
+
+static bool
+in_list(const char *const *names, const char *name)
+{
+    for (; *names != NULL; names++)
+        if (strcmp(*names, name) == 0)
+            return true;
+    return false;
+}
+
+static void
+check_unknown(struct load *ld, const config_setting_t *g,
+              const char *const *known, const char *where)
+{
+    int i, n = config_setting_length(g);
+
+    for (i = 0; i < n; i++) {
+        const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+
+        if (!in_list(known, config_setting_name(m)))
+            err_at(ld, m, "unknown key '%s' %s", config_setting_name(m),
+                   where);
+    }
+}
+
+static bool
+name_chars_ok(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '.' || *s == '-' ||
+              *s == '_'))
+            return false;
+    return true;
+}
+
+static bool
+text_chars_ok(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
+
+/*
+ * The name of a model or project.  Names become URL path segments, status
+ * labels and `gemroute drain P/M` arguments, hence the small alphabet.
+ * where gets "in KIND 'name'" when the name is good, else "in KIND #i".
+ */
+static bool
+load_name(struct load *ld, const config_setting_t *g, const char *kind,
+          unsigned i, char *dst, char *where, size_t wlen)
+{
+    const config_setting_t *s;
+    char what[96], shown[SHOWN_MAX];
+    const char *v;
+
+    snprintf(where, wlen, "in %s #%u", kind, i + 1);
+    s = member(g, "name");
+    if (s == NULL) {
+        err_at(ld, g, "missing name %s", where);
+        return false;
+    }
+    snprintf(what, sizeof(what), "'name' %s", where);
+    if (!get_str(ld, s, what, &v))
+        return false;
+    if (v[0] == '\0') {
+        err_at(ld, s, "empty name %s", where);
+        return false;
+    }
+    if (strlen(v) >= GR_CFG_NAME_MAX) {
+        err_at(ld, s, "name longer than %d characters %s",
+               GR_CFG_NAME_MAX - 1, where);
+        return false;
+    }
+    if (!name_chars_ok(v)) {
+        err_at(ld, s, "bad name \"%s\" %s: use letters, digits, '.', '-' "
+               "and '_'", gr_cfg_shown(v, shown, sizeof(shown)), where);
+        return false;
+    }
+    strcpy(dst, v);
+    snprintf(where, wlen, "in %s '%s'", kind, v);
+    return true;
+}
+
+/* Duplicates: first[k] = the first k' <= k with strs[k'] equal, else k. */
+
+struct dup_ent {
+    const char *s;
+    unsigned pos;
+};
+
+static int
+dup_cmp(const void *a, const void *b)
+{
+    const struct dup_ent *x = a, *y = b;
+    int c = strcmp(x->s, y->s);
+
+    if (c != 0)
+        return c;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Sorting keeps this O(n log n) with 65536 projects of 8 keys. */
+static int
+find_dups(const char *const *strs, unsigned n, unsigned *first)
+{
+    struct dup_ent *ents;
+    unsigned i, m = 0, run = 0;
+
+    for (i = 0; i < n; i++)
+        first[i] = i;
+    ents = malloc((n ? n : 1) * sizeof(*ents));
+    if (ents == NULL)
+        return -ENOMEM;
+    for (i = 0; i < n; i++)
+        if (strs[i] != NULL)
+            ents[m++] = (struct dup_ent){strs[i], i};
+    qsort(ents, m, sizeof(*ents), dup_cmp);
+    for (i = 1; i < m; i++) {
+        if (strcmp(ents[i].s, ents[run].s) == 0)
+            first[ents[i].pos] = ents[run].pos;
+        else
+            run = i;
+    }
+    free(ents);
+    return 0;
+}
+
+/* The router group. */
+
+static void
+set_defaults(struct gr_cfg_router *r)
+{
+    strcpy(r->shm, "/gemroute");
+    r->mode = 0600;
+    r->group[0] = '\0';
+    strcpy(r->base_url, "https://generativelanguage.googleapis.com");
+    r->headroom = 0.95;
+    r->max_projects = 64;
+    r->max_models = 8;
+    r->max_leases = 4096;
+    r->max_call_s = 600;
+    r->window_ms = 60000;
+    strcpy(r->choice, "p2c");
+    r->proxy[0] = '\0';
+    r->state_file[0] = '\0';
+}
+
+static void
+load_shm(struct load *ld, const config_setting_t *s, struct gr_cfg_router *r)
+{
+    char shown[SHOWN_MAX];
+    const char *v;
+
+    if (!get_str(ld, s, "'shm' in router", &v))
+        return;
+    if (v[0] != '/' || v[1] == '\0' || strchr(v + 1, '/') != NULL)
+        err_at(ld, s, "router.shm must be '/' followed by a name without "
+               "'/' (found \"%s\")", gr_cfg_shown(v, shown, sizeof(shown)));
+    else if (strlen(v) >= sizeof(r->shm))
+        err_at(ld, s, "router.shm is longer than %zu characters",
+               sizeof(r->shm) - 1);
+    else
+        strcpy(r->shm, v);
+}
+
+static bool
+load_mode(struct load *ld, const config_setting_t *s, struct gr_cfg_router *r)
+{
+    char shown[SHOWN_MAX];
+    unsigned long mode = 0;
+    const char *v, *p;
+
+    if (!get_str(ld, s, "'mode' in router", &v))
+        return false;
+    for (p = v; *p >= '0' && *p <= '7' && p - v < 5; p++)
+        mode = mode * 8 + (unsigned long)(*p - '0');
+    if (p == v || *p != '\0' || (mode != 0600 && mode != 0660)) {
+        err_at(ld, s, "router.mode must be \"0600\" or \"0660\" (found "
+               "\"%s\")", gr_cfg_shown(v, shown, sizeof(shown)));
+        return false;
+    }
+    r->mode = (unsigned)mode;
+    return true;
+}
+
+static void
+load_base_url(struct load *ld, const config_setting_t *s,
+              struct gr_cfg_router *r)
+{
+    char shown[SHOWN_MAX];
+    const char *v, *host;
+    size_t n;
+
+    if (!get_str(ld, s, "'base_url' in router", &v))
+        return;
+    gr_cfg_shown(v, shown, sizeof(shown));
+    if (strncasecmp(v, "https://", 8) == 0)
+        host = v + 8;
+    else if (strncasecmp(v, "http://", 7) == 0)
+        host = v + 7;
+    else {
+        err_at(ld, s, "router.base_url must start with http:// or https:// "
+               "(found \"%s\")", shown);
+        return;
+    }
+    if (!text_chars_ok(v)) {
+        err_at(ld, s, "router.base_url holds a space or control character");
+        return;
+    }
+    if (host[0] == '\0' || host[0] == '/') {
+        err_at(ld, s, "router.base_url has no host (found \"%s\")", shown);
+        return;
+    }
+    /* Without its trailing '/': the client appends "/v1beta/...". */
+    n = strlen(v);
+    while (n > 0 && v[n - 1] == '/')
+        n--;
+    if (n >= sizeof(r->base_url)) {
+        err_at(ld, s, "router.base_url is longer than %zu characters",
+               sizeof(r->base_url) - 1);
+        return;
+    }
+    memcpy(r->base_url, v, n);
+    r->base_url[n] = '\0';
+}
+
+static void
+load_router(struct load *ld, const config_setting_t *root)
+{
+    struct gr_cfg_router *r = &ld->cfg->router;
+    const config_setting_t *g, *s, *mode_s = NULL, *group_s = NULL;
+    bool mode_ok = true, group_ok = true;
+    const char *v;
+    int64_t x;
+
+    g = member(root, "router");
+    if (g == NULL)
+        return;
+    if (!want(ld, g, K_GROUP, "'router'")) {
+        ld->bad_max_projects = ld->bad_max_models = true;
+        return;
+    }
+    check_unknown(ld, g, router_keys, "in router");
+
+    if ((s = member(g, "shm")) != NULL)
+        load_shm(ld, s, r);
+    if ((mode_s = member(g, "mode")) != NULL)
+        mode_ok = load_mode(ld, mode_s, r);
+    if ((group_s = member(g, "group")) != NULL) {
+        group_ok = get_str(ld, group_s, "'group' in router", &v);
+        if (group_ok && strlen(v) >= sizeof(r->group)) {
+            err_at(ld, group_s, "router.group is longer than %zu characters",
+                   sizeof(r->group) - 1);
+            group_ok = false;
+        } else if (group_ok) {
+            strcpy(r->group, v);
+        }
+    }
+    /* Each of these only when both settings are themselves good. */
+    if (mode_s != NULL && mode_ok && group_ok && r->mode == 0660 &&
+        r->group[0] == '\0')
+        err_at(ld, mode_s, "router.mode \"0660\" needs router.group");
+    if (group_s != NULL && mode_ok && r->mode != 0660 && r->group[0] != '\0')
+        err_at(ld, group_s, "router.group is set but router.mode is not "
+               "\"0660\"");
+
+    if ((s = member(g, "base_url")) != NULL)
+        load_base_url(ld, s, r);
+
+    if ((s = member(g, "headroom")) != NULL &&
+        want(ld, s, K_NUMBER, "'headroom' in router")) {
+        double h = config_setting_type(s) == CONFIG_TYPE_FLOAT
+                   ? config_setting_get_float(s)
+                   : (double)config_setting_get_int64(s);
+
+        if (!(h > 0.0 && h <= 1.0))
+            err_at(ld, s, "router.headroom must be in (0, 1] (found %g)", h);
+        else
+            r->headroom = h;
+    }
+
+    if ((s = member(g, "max_projects")) != NULL) {
+        if (get_ranged(ld, s, "'max_projects' in router",
+                       "router.max_projects", 1, MAX_PROJECTS_LIMIT, &x))
+            r->max_projects = (unsigned)x;
+        else
+            ld->bad_max_projects = true;
+    }
+    if ((s = member(g, "max_models")) != NULL) {
+        if (get_ranged(ld, s, "'max_models' in router", "router.max_models",
+                       1, MAX_MODELS_LIMIT, &x))
+            r->max_models = (unsigned)x;
+        else
+            ld->bad_max_models = true;
+    }
+    if ((s = member(g, "max_leases")) != NULL &&
+        get_ranged(ld, s, "'max_leases' in router", "router.max_leases", 1,
+                   MAX_LEASES_LIMIT, &x))
+        r->max_leases = (unsigned)x;
+    if ((s = member(g, "max_call_s")) != NULL &&
+        get_ranged(ld, s, "'max_call_s' in router", "router.max_call_s", 1,
+                   MAX_CALL_S_LIMIT, &x))
+        r->max_call_s = (unsigned)x;
+    if ((s = member(g, "window_ms")) != NULL &&
+        get_ranged(ld, s, "'window_ms' in router", "router.window_ms",
+                   WINDOW_MS_MIN, WINDOW_MS_MAX, &x))
+        r->window_ms = (unsigned)x;
+
+    if ((s = member(g, "choice")) != NULL &&
+        get_str(ld, s, "'choice' in router", &v)) {
+        char shown[SHOWN_MAX];
+
+        if (strcmp(v, "p2c") == 0 || strcmp(v, "weighted") == 0 ||
+            strcmp(v, "priority") == 0)
+            strcpy(r->choice, v);
+        else
+            err_at(ld, s, "router.choice must be \"p2c\", \"weighted\" or "
+                   "\"priority\" (found \"%s\")",
+                   gr_cfg_shown(v, shown, sizeof(shown)));
+    }
+
+    /* A proxy URL may carry a password: its value is never echoed. */
+    if ((s = member(g, "proxy")) != NULL &&
+        get_str(ld, s, "'proxy' in router", &v)) {
+        if (strlen(v) >= sizeof(r->proxy))
+            err_at(ld, s, "router.proxy is longer than %zu characters",
+                   sizeof(r->proxy) - 1);
+        else if (!text_chars_ok(v))
+            err_at(ld, s, "router.proxy holds a space or control character");
+        else
+            strcpy(r->proxy, v);
+    }
+
+    if ((s = member(g, "state_file")) != NULL &&
+        get_str(ld, s, "'state_file' in router", &v) && v[0] != '\0') {
+        if (gr_cfg_path_join(ld->dir, v, r->state_file,
+                             sizeof(r->state_file)) < 0) {
+            r->state_file[0] = '\0';
+            err_at(ld, s, "router.state_file is longer than %zu characters",
+                   sizeof(r->state_file) - 1);
+        }
+    }
+}
+
+/* Models. */
+
+static bool
+load_model(struct load *ld, const config_setting_t *g, unsigned i,
+           struct gr_cfg_model *m)
+{
+    char where[96], what[32];
+    bool name_ok;
+    unsigned d;
+
+    for (d = 0; d < GR_CFG_NDIMS; d++)
+        m->limits[d] = GR_CFG_UNLIMITED;
+    m->line = line_of(g);
+    snprintf(what, sizeof(what), "model #%u", i + 1);
+    if (!want(ld, g, K_GROUP, what))
+        return false;
+    name_ok = load_name(ld, g, "model", i, m->name, where, sizeof(where));
+    check_unknown(ld, g, model_keys, where);
+    for (d = 0; d < GR_CFG_NDIMS; d++) {
+        const config_setting_t *s = member(g, dim_names[d]);
+
+        if (s != NULL)
+            get_limit(ld, s, where, &m->limits[d]);
+    }
+    return name_ok;
+}
+
+static void
+load_models(struct load *ld, const config_setting_t *root)
+{
+    struct gr_cfg *cfg = ld->cfg;
+    const config_setting_t *l = member(root, "models");
+    const char **names;
+    unsigned i, n, *first;
+    bool names_ok = true;
+
+    if (l == NULL) {
+        gr_cfg_err_add(&ld->el, ld->path, GR_CFG_NO_LINE,
+                       "missing 'models' list");
+        return;
+    }
+    if (!want(ld, l, K_LIST, "'models'"))
+        return;
+    n = (unsigned)config_setting_length(l);
+    if (n == 0) {
+        err_at(ld, l, "'models' is empty");
+        return;
+    }
+    if (!ld->bad_max_models && n > cfg->router.max_models)
+        err_at(ld, l, "too many models: %u, router.max_models is %u", n,
+               cfg->router.max_models);
+    cfg->models = calloc(n, sizeof(*cfg->models));
+    ld->model_groups = calloc(n, sizeof(*ld->model_groups));
+    if (cfg->models == NULL || ld->model_groups == NULL) {
+        ld->nomem = true;
+        return;
+    }
+    cfg->n_models = n;
+    for (i = 0; i < n; i++) {
+        ld->model_groups[i] = config_setting_get_elem(l, i);
+        if (!load_model(ld, ld->model_groups[i], i, &cfg->models[i]))
+            names_ok = false;
+    }
+
+    names = calloc(n, sizeof(*names));
+    first = calloc(n, sizeof(*first));
+    if (names == NULL || first == NULL) {
+        ld->nomem = true;
+        goto out;
+    }
+    for (i = 0; i < n; i++)
+        names[i] = cfg->models[i].name[0] ? cfg->models[i].name : NULL;
+    if (find_dups(names, n, first) < 0) {
+        ld->nomem = true;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        char buf[PATH_MAX];
+
+        if (first[i] == i)
+            continue;
+        err_at(ld, member(ld->model_groups[i], "name"),
+               "duplicate model '%s' (first at %s:%d)", names[i],
+               file_of(ld, ld->model_groups[first[i]], buf, sizeof(buf)),
+               line_of(ld->model_groups[first[i]]));
+    }
+    ld->model_names_ok = names_ok;
+out:
+    free(names);
+    free(first);
+}
+
+static int
+model_index(const struct gr_cfg *cfg, const char *name)
+{
+    unsigned i;
+
+    for (i = 0; i < cfg->n_models; i++)
+        if (strcmp(cfg->models[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Projects. */
+
+static void
+resolve_key(struct load *ld, const config_setting_t *s, const char *spec,
+            char *out, const char *label, bool *ok)
+{
+    char why[MSG_MAX - 64];
+
+    *ok = gr_cfg_key_resolve(spec, ld->dir, out, why, sizeof(why)) == 0;
+    if (!*ok)
+        err_at(ld, s, "%s (%s)", why, label);
+}
+
+static void
+load_keys(struct load *ld, const config_setting_t *g,
+          struct gr_cfg_project *p, struct proj_src *ps, const char *where)
+{
+    const config_setting_t *k = member(g, "key"), *ks = member(g, "keys");
+    const char *who = where + 3;    /* "project 'x'" */
+    char what[128], label[128];
+    const char *spec;
+    unsigned j, n;
+
+    if (k != NULL && ks != NULL) {
+        err_at(ld, ks, "both 'key' and 'keys' %s", where);
+        return;
+    }
+    if (k == NULL && ks == NULL) {
+        err_at(ld, g, "no key %s: set 'key' or 'keys'", where);
+        return;
+    }
+    if (k != NULL) {
+        snprintf(what, sizeof(what), "'key' %s", where);
+        if (!get_str(ld, k, what, &spec))
+            return;
+        snprintf(label, sizeof(label), "key of %s", who);
+        ps->keys[0] = k;
+        resolve_key(ld, k, spec, p->keys[0], label, &ps->resolved[0]);
+        p->n_keys = 1;
+        return;
+    }
+    snprintf(what, sizeof(what), "'keys' %s", where);
+    if (!want(ld, ks, K_STRINGS, what))
+        return;
+    n = (unsigned)config_setting_length(ks);
+    if (n == 0) {
+        err_at(ld, ks, "'keys' is empty %s", where);
+        return;
+    }
+    if (n > GR_CFG_MAX_KEYS) {
+        err_at(ld, ks, "too many keys %s: %u, at most %d", where, n,
+               GR_CFG_MAX_KEYS);
+        return;
+    }
+    for (j = 0; j < n; j++) {
+        const config_setting_t *e = config_setting_get_elem(ks, j);
+
+        snprintf(what, sizeof(what), "key #%u %s", j + 1, where);
+        if (!get_str(ld, e, what, &spec))
+            continue;
+        snprintf(label, sizeof(label), "key %u of %s", j + 1, who);
+        ps->keys[j] = e;
+        ps->in_list[j] = true;
+        resolve_key(ld, e, spec, p->keys[j], label, &ps->resolved[j]);
+    }
+    p->n_keys = n;
+}
+
+static void
+load_overrides(struct load *ld, const config_setting_t *g,
+               struct gr_cfg_project *p, const char *where)
+{
+    const config_setting_t *l = member(g, "limits");
+    char what[160], owhere[128], shown[SHOWN_MAX];
+    unsigned j, n, d;
+
+    if (l == NULL)
+        return;
+    snprintf(what, sizeof(what), "'limits' %s", where);
+    if (!want(ld, l, K_LIST, what))
+        return;
+    n = (unsigned)config_setting_length(l);
+    if (n == 0)
+        return;
+    p->overrides = calloc(n, sizeof(*p->overrides));
+    if (p->overrides == NULL) {
+        ld->nomem = true;
+        return;
+    }
+    snprintf(owhere, sizeof(owhere), "in limits of %s", where + 3);
+    for (j = 0; j < n; j++) {
+        const config_setting_t *e = config_setting_get_elem(l, j), *ms;
+        struct gr_cfg_override *o = &p->overrides[p->n_overrides];
+        const char *model = NULL;
+        int idx = -1;
+        unsigned k;
+        bool ok = true;
+
+        snprintf(what, sizeof(what), "limits #%u %s", j + 1, where);
+        if (!want(ld, e, K_GROUP, what))
+            continue;
+        check_unknown(ld, e, override_keys, owhere);
+        ms = member(e, "model");
+        snprintf(what, sizeof(what), "'model' %s", owhere);
+        if (ms == NULL) {
+            err_at(ld, e, "missing model %s", owhere);
+            ok = false;
+        } else if (!get_str(ld, ms, what, &model)) {
+            ok = false;
+        } else if ((idx = model_index(ld->cfg, model)) < 0) {
+            if (ld->model_names_ok)
+                err_at(ld, ms, "unknown model '%s' %s",
+                       gr_cfg_shown(model, shown, sizeof(shown)), owhere);
+            ok = false;
+        } else {
+            for (k = 0; k < p->n_overrides; k++)
+                if (p->overrides[k].model_index == (unsigned)idx)
+                    break;
+            if (k < p->n_overrides) {
+                err_at(ld, ms, "duplicate limits for model '%s' %s", model,
+                       where);
+                ok = false;
+            }
+        }
+        for (d = 0; d < GR_CFG_NDIMS; d++) {
+            const config_setting_t *s = member(e, dim_names[d]);
+
+            if (s != NULL && get_limit(ld, s, owhere, &o->limits[d]))
+                o->set[d] = true;
+        }
+        if (!ok) {
+            memset(o, 0, sizeof(*o));
+            continue;
+        }
+        strcpy(o->model, model);
+        o->model_index = (unsigned)idx;
+        o->line = line_of(e);
+        p->n_overrides++;
+    }
+}
+
+static void
+load_project(struct load *ld, const config_setting_t *g, unsigned i,
+             struct gr_cfg_project *p, struct proj_src *ps)
+{
+    const config_setting_t *s;
+    char where[96], what[128], range[128];
+    int64_t x;
+
+    p->weight = 1;
+    p->priority = 0;
+    p->enabled = true;
+    p->line = line_of(g);
+    snprintf(what, sizeof(what), "project #%u", i + 1);
+    if (!want(ld, g, K_GROUP, what))
+        return;
+    ps->name_ok = load_name(ld, g, "project", i, p->name, where,
+                            sizeof(where));
+    check_unknown(ld, g, project_keys, where);
+    load_keys(ld, g, p, ps, where);
+
+    if ((s = member(g, "weight")) != NULL) {
+        snprintf(what, sizeof(what), "'weight' %s", where);
+        snprintf(range, sizeof(range), "weight %s", where);
+        if (get_ranged(ld, s, what, range, 1, WEIGHT_MAX, &x))
+            p->weight = (unsigned)x;
+    }
+    if ((s = member(g, "priority")) != NULL) {
+        snprintf(what, sizeof(what), "'priority' %s", where);
+        snprintf(range, sizeof(range), "priority %s", where);
+        if (get_ranged(ld, s, what, range, -PRIORITY_ABS_MAX,
+                       PRIORITY_ABS_MAX, &x))
+            p->priority = (int)x;
+    }
+    if ((s = member(g, "enabled")) != NULL) {
+        snprintf(what, sizeof(what), "'enabled' %s", where);
+        if (want(ld, s, K_BOOL, what))
+            p->enabled = config_setting_get_bool(s) != 0;
+    }
+    load_overrides(ld, g, p, where);
+}
+
+static void
+key_label(const struct gr_cfg_project *p, const struct proj_src *ps,
+          unsigned j, char *out, size_t len)
+{
+    if (ps->in_list[j])
+        snprintf(out, len, "key %u of project '%s'", j + 1, p->name);
+    else
+        snprintf(out, len, "key of project '%s'", p->name);
+}
+
+/*
+ * Two entries with one key are one Google project counted twice: gemroute
+ * would admit twice its quota.  Only resolved keys of named projects take
+ * part; the messages name keys by position, never by value.
+ */
+static void
+check_shared_keys(struct load *ld)
+{
+    struct gr_cfg *cfg = ld->cfg;
+    unsigned i, j, k, n = 0, *first = NULL, *proj = NULL, *slot = NULL;
+    const char **keys = NULL;
+
+    for (i = 0; i < cfg->n_projects; i++)
+        n += cfg->projects[i].n_keys;
+    keys = calloc(n ? n : 1, sizeof(*keys));
+    first = calloc(n ? n : 1, sizeof(*first));
+    proj = calloc(n ? n : 1, sizeof(*proj));
+    slot = calloc(n ? n : 1, sizeof(*slot));
+    if (keys == NULL || first == NULL || proj == NULL || slot == NULL) {
+        ld->nomem = true;
+        goto out;
+    }
+    for (i = 0, k = 0; i < cfg->n_projects; i++) {
+        for (j = 0; j < cfg->projects[i].n_keys; j++, k++) {
+            const struct proj_src *ps = &ld->psrc[i];
+
+            keys[k] = ps->name_ok && ps->resolved[j]
+                      ? cfg->projects[i].keys[j] : NULL;
+            proj[k] = i;
+            slot[k] = j;
+        }
+    }
+    if (find_dups(keys, n, first) < 0) {
+        ld->nomem = true;
+        goto out;
+    }
+    for (k = 0; k < n; k++) {
+        char a[128], b[128];
+        unsigned f = first[k];
+
+        if (f == k)
+            continue;
+        key_label(&cfg->projects[proj[k]], &ld->psrc[proj[k]], slot[k], a,
+                  sizeof(a));
+        key_label(&cfg->projects[proj[f]], &ld->psrc[proj[f]], slot[f], b,
+                  sizeof(b));
+        err_at(ld, ld->psrc[proj[k]].keys[slot[k]], "%s is the same as %s",
+               a, b);
+    }
+out:
+    free(keys);
+    free(first);
+    free(proj);
+    free(slot);
+}
+
+static void
+load_projects(struct load *ld, const config_setting_t *root)
+{
+    struct gr_cfg *cfg = ld->cfg;
+    const config_setting_t *l = member(root, "projects");
+    const char **names = NULL;
+    unsigned i, n, *first = NULL;
+
+    if (l == NULL) {
+        gr_cfg_err_add(&ld->el, ld->path, GR_CFG_NO_LINE,
+                       "missing 'projects' list");
+        return;
+    }
+    if (!want(ld, l, K_LIST, "'projects'"))
+        return;
+    n = (unsigned)config_setting_length(l);
+    if (n == 0) {
+        err_at(ld, l, "'projects' is empty");
+        return;
+    }
+    if (!ld->bad_max_projects && n > cfg->router.max_projects)
+        err_at(ld, l, "too many projects: %u, router.max_projects is %u", n,
+               cfg->router.max_projects);
+    cfg->projects = calloc(n, sizeof(*cfg->projects));
+    ld->psrc = calloc(n, sizeof(*ld->psrc));
+    if (cfg->projects == NULL || ld->psrc == NULL) {
+        ld->nomem = true;
+        return;
+    }
+    cfg->n_projects = n;
+    for (i = 0; i < n; i++)
+        load_project(ld, config_setting_get_elem(l, i), i, &cfg->projects[i],
+                     &ld->psrc[i]);
+
+    names = calloc(n, sizeof(*names));
+    first = calloc(n, sizeof(*first));
+    if (names == NULL || first == NULL) {
+        ld->nomem = true;
+        goto out;
+    }
+    for (i = 0; i < n; i++)
+        names[i] = ld->psrc[i].name_ok ? cfg->projects[i].name : NULL;
+    if (find_dups(names, n, first) < 0) {
+        ld->nomem = true;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        const config_setting_t *g = config_setting_get_elem(l, i);
+        const config_setting_t *f = config_setting_get_elem(l, first[i]);
+        char buf[PATH_MAX];
+
+        if (first[i] == i)
+            continue;
+        err_at(ld, member(g, "name"), "duplicate project '%s' (first at "
+               "%s:%d)", names[i], file_of(ld, f, buf, sizeof(buf)),
+               line_of(f));
+    }
+    check_shared_keys(ld);
+out:
+    free(names);
+    free(first);
+}
+
+/* The whole file. */
+
+static void
+check_top(struct load *ld, const config_setting_t *root)
+{
+    int i, n = config_setting_length(root);
+
+    for (i = 0; i < n; i++) {
+        const config_setting_t *m = config_setting_get_elem(root,
+                                                            (unsigned)i);
+
+        if (!in_list(top_keys, config_setting_name(m)))
+            err_at(ld, m, "unknown top-level key '%s'",
+                   config_setting_name(m));
+    }
+}
+
+static void
+wipe_string(const config_setting_t *s)
+{
+    char *v;
+
+    if (s == NULL || config_setting_type(s) != CONFIG_TYPE_STRING)
+        return;
+    /* libconfig owns this heap copy; it is ours to wipe before it frees. */
+    v = (char *)config_setting_get_string(s);
+    if (v != NULL)
+        explicit_bzero(v, strlen(v));
+}
+
+/* Literal keys also sit in libconfig's settings: wipe them there too. */
+static void
+wipe_keys(const config_setting_t *root)
+{
+    const config_setting_t *l = member(root, "projects");
+    int i, j, n;
+
+    if (l == NULL || !config_setting_is_aggregate(l))
+        return;
+    n = config_setting_length(l);
+    for (i = 0; i < n; i++) {
+        const config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
+        const config_setting_t *ks;
+
+        if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+            continue;
+        wipe_string(member(g, "key"));
+        ks = member(g, "keys");
+        if (ks == NULL || !config_setting_is_aggregate(ks))
+            continue;
+        for (j = 0; j < config_setting_length(ks); j++)
+            wipe_string(config_setting_get_elem(ks, (unsigned)j));
+    }
+}
+
+static int
+add_file(struct load *ld, const char *path)
+{
+    struct gr_cfg *cfg = ld->cfg;
+    char **files;
+    unsigned i;
+
+    for (i = 0; i < cfg->n_files; i++)
+        if (strcmp(cfg->files[i], path) == 0)
+            return 0;
+    files = realloc(cfg->files, (cfg->n_files + 1) * sizeof(*files));
+    if (files == NULL)
+        return -ENOMEM;
+    cfg->files = files;
+    files[cfg->n_files] = strdup(path);
+    if (files[cfg->n_files] == NULL)
+        return -ENOMEM;
+    cfg->n_files++;
+    return 0;
+}
+
+static int
+collect_files(struct load *ld, const config_setting_t *s)
+{
+    char buf[PATH_MAX];
+    int i, n, rc;
+
+    if (config_setting_source_file(s) != NULL) {
+        rc = add_file(ld, file_of(ld, s, buf, sizeof(buf)));
+        if (rc < 0)
+            return rc;
+    }
+    if (!config_setting_is_aggregate(s))
+        return 0;
+    n = config_setting_length(s);
+    for (i = 0; i < n; i++) {
+        rc = collect_files(ld, config_setting_get_elem(s, (unsigned)i));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/*
+ * libconfig stops at the first syntax error and gives its file, line and
+ * text.  For a missing @include file it does not say which one: take the
+ * name from the line and ask the system why it cannot be opened.
+ */
+static void
+report_parse_error(struct load *ld, const config_t *lc)
+{
+    char buf[PATH_MAX], tried[PATH_MAX], name[PATH_MAX], shown[128];
+    const char *file = shown_file(ld, config_error_file(lc), buf,
+                                  sizeof(buf));
+    const char *text = config_error_text(lc), *line, *p, *q;
+    int lno = config_error_line(lc), fd;
+    size_t len;
+
+    if (text == NULL)
+        text = "syntax error";
+    if (strcmp(text, "cannot open include file") != 0 ||
+        (line = gr_cfg_src_line(&ld->srcs, file, lno, &len)) == NULL ||
+        (p = memmem(line, len, "@include", 8)) == NULL ||
+        (p = memchr(p, '"', len - (size_t)(p - line))) == NULL ||
+        (q = memchr(p + 1, '"', len - (size_t)(p + 1 - line))) == NULL ||
+        (size_t)(q - p - 1) >= sizeof(name)) {
+        gr_cfg_err_add(&ld->el, file, lno, "%s", text);
+        return;
+    }
+    memcpy(name, p + 1, (size_t)(q - p - 1));
+    name[q - p - 1] = '\0';
+#if LIBCONFIG_VER_MAJOR == 1 && LIBCONFIG_VER_MINOR < 7
+    /* 1.5 puts the include directory in front of an absolute path too. */
+    if (name[0] == '/') {
+        gr_cfg_err_add(&ld->el, file, lno, "%s '%s': this libconfig takes "
+                       "@include paths relative to '%s' only", text,
+                       gr_cfg_shown(name, shown, sizeof(shown)), ld->dir);
+        return;
+    }
+#endif
+    if (gr_cfg_path_join(ld->dir, name, tried, sizeof(tried)) < 0)
+        snprintf(tried, sizeof(tried), "%s", name);
+    gr_cfg_shown(tried, shown, sizeof(shown));
+    fd = open(tried, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        gr_cfg_err_add(&ld->el, file, lno, "%s '%s': %s", text, shown,
+                       strerror(errno));
+        return;
+    }
+    close(fd);
+    gr_cfg_err_add(&ld->el, file, lno, "%s '%s'", text, shown);
+}
+
+/* errno of opening path, so a missing file gets -ENOENT, not a parse error */
+static int
+check_readable(const char *path)
+{
+    struct stat st;
+    int fd, rc = 0;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0)
+        rc = -errno;
+    else if (S_ISDIR(st.st_mode))
+        rc = -EISDIR;
+    close(fd);
+    return rc;
+}
+
+int
+gr_cfg_load(const char *path, struct gr_cfg **out,
+            struct gr_cfg_errors *errs)
+{
+    struct gr_cfg_errors local = {0, NULL};
+    struct load ld;
+    config_t lc;
+    config_setting_t *root;
+    int rc = 0;
+
+    memset(&ld, 0, sizeof(ld));
+    ld.path = path != NULL ? path : "(null)";
+    gr_cfg_err_init(&ld.el, errs != NULL ? errs : &local, ld.path);
+    errs = ld.el.errs;
+    if (out != NULL)
+        *out = NULL;
+    if (path == NULL || out == NULL) {
+        gr_cfg_err_add(&ld.el, ld.path, GR_CFG_NO_LINE, "cannot read: %s",
+                       strerror(EINVAL));
+        rc = -EINVAL;
+        goto done;
+    }
+    rc = check_readable(path);
+    if (rc == 0 && strlen(path) >= sizeof(ld.cfg->path))
+        rc = -ENAMETOOLONG;
+    if (rc == 0)
+        rc = gr_cfg_path_dir(path, ld.dir, sizeof(ld.dir));
+    if (rc < 0) {
+        gr_cfg_err_add(&ld.el, path, GR_CFG_NO_LINE, "cannot read: %s",
+                       strerror(-rc));
+        goto done;
+    }
+    ld.cfg = calloc(1, sizeof(*ld.cfg));
+    if (ld.cfg == NULL) {
+        ld.nomem = true;
+        goto done;
+    }
+    strcpy(ld.cfg->path, path);
+    set_defaults(&ld.cfg->router);
+
+    config_init(&lc);
+    /* @include "x" means x next to the main file, wherever we run from. */
+    config_set_include_dir(&lc, ld.dir);
+    if (!config_read_file(&lc, path)) {
+        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
+            gr_cfg_err_add(&ld.el, path, GR_CFG_NO_LINE, "cannot read: %s",
+                           strerror(EIO));
+            rc = -EIO;
+        } else {
+            report_parse_error(&ld, &lc);
+            rc = -EINVAL;
+        }
+    } else {
+        root = config_root_setting(&lc);
+        check_top(&ld, root);
+        load_router(&ld, root);
+        load_models(&ld, root);
+        load_projects(&ld, root);
+        if (!ld.nomem && errs->n == 0 && collect_files(&ld, root) < 0)
+            ld.nomem = true;
+    }
+    wipe_keys(config_root_setting(&lc));
+    config_destroy(&lc);
+
+done:
+    gr_cfg_src_free(&ld.srcs);
+    free(ld.model_groups);
+    free(ld.psrc);
+    if (ld.nomem || ld.el.nomem) {
+        rc = -ENOMEM;
+        gr_cfg_err_add(&ld.el, ld.path, GR_CFG_NO_LINE, "out of memory");
+    } else if (rc == 0 && errs->n > 0) {
+        rc = -EINVAL;
+    }
+    gr_cfg_err_done(&ld.el);
+    if (rc < 0)
+        gr_cfg_free(ld.cfg);
+    else
+        *out = ld.cfg;
+    if (errs == &local)
+        gr_cfg_errors_free(&local);
+    return rc;
+}
+
+void
+gr_cfg_free(struct gr_cfg *cfg)
+{
+    unsigned i;
+
+    if (cfg == NULL)
+        return;
+    for (i = 0; i < cfg->n_projects; i++)
+        free(cfg->projects[i].overrides);
+    if (cfg->projects != NULL) {
+        /* Resolved keys live here and nowhere else: wipe, then free. */
+        explicit_bzero(cfg->projects,
+                       cfg->n_projects * sizeof(*cfg->projects));
+        free(cfg->projects);
+    }
+    free(cfg->models);
+    for (i = 0; i < cfg->n_files; i++)
+        free(cfg->files[i]);
+    free(cfg->files);
+    /* The proxy URL may hold a password. */
+    explicit_bzero(cfg, sizeof(*cfg));
+    free(cfg);
+}
+
+void
+gr_cfg_errors_free(struct gr_cfg_errors *errs)
+{
+    unsigned i;
+
+    if (errs == NULL)
+        return;
+    for (i = 0; i < errs->n; i++)
+        free(errs->lines[i]);
+    free(errs->lines);
+    errs->lines = NULL;
+    errs->n = 0;
+}
+
+int64_t
+gr_cfg_limit(const struct gr_cfg *cfg, const struct gr_cfg_project *p,
+             unsigned model_index, unsigned dim)
+{
+    unsigned i;
+
+    /* Out of range means a caller bug: admit nothing rather than all. */
+    if (cfg == NULL || model_index >= cfg->n_models || dim >= GR_CFG_NDIMS)
+        return 0;
+    if (p != NULL)
+        for (i = 0; i < p->n_overrides; i++)
+            if (p->overrides[i].model_index == model_index &&
+                p->overrides[i].set[dim])
+                return p->overrides[i].limits[dim];
+    return cfg->models[model_index].limits[dim];
+}
+
+int
+gr_cfg_model_index(const struct gr_cfg *cfg, const char *name)
+{
+    if (cfg == NULL || name == NULL)
+        return -1;
+    return model_index(cfg, name);
+}
+
+const struct gr_cfg_project *
+gr_cfg_project_find(const struct gr_cfg *cfg, const char *name)
+{
+    unsigned i;
+
+    if (cfg == NULL || name == NULL)
+        return NULL;
+    for (i = 0; i < cfg->n_projects; i++)
+        if (strcmp(cfg->projects[i].name, name) == 0)
+            return &cfg->projects[i];
+    return NULL;
+}
