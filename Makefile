@@ -76,6 +76,7 @@ $(OBJ)/%.o: %.c
 LIBGR_A := $(LIB)/libgemroute.a
 LIBGR_SO := $(LIB)/libgemroute.so
 PROGS := $(BIN)/gemrouted $(BIN)/gemroute $(BIN)/gemroute-mock
+BENCH_PROGS := $(BIN)/gr-bench-reserve
 
 all: $(PROGS) $(LIBGR_A) $(LIBGR_SO)
 
@@ -99,6 +100,11 @@ $(BIN)/gemroute: $(OBJ)/tools/gemroute/main.o $(CLI_OBJ) $(CLIENT_OBJ) \
 $(BIN)/gemroute-mock: $(OBJ)/tools/mock/main.o $(MOCK_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(MHD_LIBS) $(CONFIG_LIBS) $(JSON_LIBS) -lm
+
+$(BIN)/gr-bench-reserve: $(OBJ)/tools/bench/bench_reserve.o $(CLIENT_OBJ) \
+                         $(SHM_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS) -lm
 
 # Tests.  Every tests/unit/test_NAME.c and tests/stress/NAME.c becomes
 # $(BUILD)/tests/NAME linked with the objects TEST_DEPS_NAME lists.
@@ -150,7 +156,7 @@ lint:
 demo: deps all
 	tools/demo.sh
 
-bench: deps all
+bench: deps all $(BENCH_PROGS)
 	tools/bench.sh
 
 deps:

@@ -25,6 +25,19 @@ static uint32_t cached_pid;
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 static _Thread_local uint64_t rng_state;
 
+/* The Pacific day, recomputed only when its midnight has passed. */
+static _Thread_local struct {
+    int64_t until_s;            /* unix time of the next Pacific midnight */
+    int32_t day;
+} day_cache;
+
+/* The base URL, copied again only when the config moves. */
+static _Thread_local struct {
+    const void *base;
+    uint64_t gen;
+    char url[GR_URL_MAX];
+} url_cache;
+
 /* The model lookup of the last call on this thread, per config. */
 static _Thread_local struct {
     const void *base;
@@ -117,6 +130,27 @@ gr_close(struct gr *g)
     free(g);
 }
 
+static void
+copy_name(char *dst, const char *src, size_t n)
+{
+    size_t len = strnlen(src, n - 1);
+
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+static int32_t
+pacific_today(void)
+{
+    int64_t now_s = gr_shm_now_wall() / GR_NS_PER_S;
+
+    if (now_s >= day_cache.until_s) {
+        day_cache.day = gr_shm_pacific_day(now_s);
+        day_cache.until_s = gr_shm_next_pacific_midnight(now_s);
+    }
+    return day_cache.day;
+}
+
 static int
 model_index(struct gr *g, const char *model)
 {
@@ -130,8 +164,32 @@ model_index(struct gr *g, const char *model)
     model_cache.index = gr_shm_model_index(&g->t, model);
     model_cache.base = g->t.base;
     model_cache.gen = gen;
-    snprintf(model_cache.name, sizeof(model_cache.name), "%s", model);
+    copy_name(model_cache.name, model, sizeof(model_cache.name));
     return model_cache.index;
+}
+
+/* The base URL for this thread, from the cache or under the seqlock. */
+static const char *
+base_url(struct gr *g)
+{
+    /* acquire: pairs with the router's release of a new generation */
+    uint64_t gen = atomic_load_explicit(&g->t.hdr->config_generation,
+                                        memory_order_acquire);
+    int tries;
+
+    if (url_cache.base == g->t.base && url_cache.gen == gen)
+        return url_cache.url;
+    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
+        uint32_t s = gr_shm_seq_read_begin(&g->t.hdr->text_seq);
+
+        gr_shm_seq_copy_str(url_cache.url, g->t.hdr->base_url, GR_URL_MAX);
+        if (gr_shm_seq_read_ok(&g->t.hdr->text_seq, s)) {
+            url_cache.base = g->t.base;
+            url_cache.gen = gen;
+            break;
+        }
+    }
+    return url_cache.url;
 }
 
 /* Copy the project's name and one of its keys, and the base URL. */
@@ -145,29 +203,20 @@ fill_lease(struct gr *g, const struct gr_shm_grant *gt, const char *model,
     for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
         uint32_t s = gr_shm_seq_read_begin(&p->seq), n, k;
 
-        gr_shm_seq_copy_out(out->project, p->name, GR_SHM_NAME_MAX);
+        gr_shm_seq_copy_str(out->project, p->name, GR_SHM_NAME_MAX);
         n = __atomic_load_n(&p->n_keys, __ATOMIC_RELAXED);
         if (n == 0 || n > GR_SHM_MAX_KEYS)
             n = 1;
         /* relaxed: spreading calls over keys needs no order */
         k = atomic_fetch_add_explicit(&p->key_rr, 1, memory_order_relaxed) % n;
-        gr_shm_seq_copy_out(out->key, gr_shm_key(&g->t, gt->slot, k),
+        gr_shm_seq_copy_str(out->key, gr_shm_key(&g->t, gt->slot, k),
                             GR_SHM_KEY_MAX);
         if (gr_shm_seq_read_ok(&p->seq, s))
             break;
     }
-    for (; tries < 2 * GR_SEQ_TRIES; tries++) {
-        uint32_t s = gr_shm_seq_read_begin(&g->t.hdr->text_seq);
-
-        gr_shm_seq_copy_out(out->base_url, g->t.hdr->base_url, GR_URL_MAX);
-        if (gr_shm_seq_read_ok(&g->t.hdr->text_seq, s))
-            break;
-    }
-    out->project[GR_NAME_MAX - 1] = '\0';
-    out->key[GR_KEY_MAX - 1] = '\0';
-    out->base_url[GR_URL_MAX - 1] = '\0';
-    snprintf(out->model, sizeof(out->model), "%s", model);
-    return tries < 2 * GR_SEQ_TRIES;
+    copy_name(out->base_url, base_url(g), GR_URL_MAX);
+    copy_name(out->model, model, GR_NAME_MAX);
+    return tries < GR_SEQ_TRIES;
 }
 
 int
@@ -183,8 +232,10 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
         cost->requests > INT32_MAX || cost->tokens > INT32_MAX ||
         cost->images > INT32_MAX)
         return GR_EINVAL;
-    memset(out, 0, sizeof(*out));
+    /* Not a memset: the lease is large and this is the hot path. */
     out->slot = UINT32_MAX;
+    out->retry_at_ns = 0;
+    out->project[0] = out->key[0] = out->base_url[0] = '\0';
     idx = model_index(g, model);
     if (idx < 0) {
         gr_seterr(g, "no project serves model '%s'", model);
@@ -202,7 +253,7 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
         int rc;
 
         a.now_ns = gr_shm_now_mono();
-        a.today = gr_shm_pacific_day(gr_shm_now_wall() / GR_NS_PER_S);
+        a.today = pacific_today();
         rc = gr_shm_reserve(&g->t, &a, &gt);
         if (rc == 0)
             break;

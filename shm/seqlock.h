@@ -75,6 +75,29 @@ gr_shm_seq_copy_out(void *dst, const void *src, size_t n)
         d[i] = __atomic_load_n(s + i, __ATOMIC_RELAXED);
 }
 
+/*
+ * Copy a NUL-terminated string of at most n bytes (n a multiple of 8, src
+ * 8-byte aligned) that a seqlock guards, stopping after the word that
+ * holds its NUL.  dst always ends with a NUL.
+ */
+static inline void
+gr_shm_seq_copy_str(char *dst, const char *src, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        uint64_t v = __atomic_load_n((const uint64_t *)(src + i),
+                                     __ATOMIC_RELAXED);
+
+        __builtin_memcpy(dst + i, &v, 8);
+        /* a zero byte in v: the string ended in this word */
+        if ((v - UINT64_C(0x0101010101010101)) & ~v &
+            UINT64_C(0x8080808080808080))
+            return;
+    }
+    dst[n - 1] = '\0';
+}
+
 static inline void
 gr_shm_seq_copy_in(void *dst, const void *src, size_t n)
 {
