@@ -68,7 +68,8 @@ struct gr_cfg_router {
     unsigned max_leases;            /* geometry, default 4096 */
     unsigned max_call_s;            /* default 600 */
     unsigned window_ms;             /* test-only, default 60000 */
-    char choice[16];                /* "p2c" (default), "weighted", "priority" */
+    char choice[16];                /* "p2c" (default), "weighted" or
+                                       "priority" */
     char proxy[GR_CFG_URL_MAX];     /* "" = from the environment */
     char state_file[GR_CFG_URL_MAX];/* "" = default location */
 };

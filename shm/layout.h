@@ -110,7 +110,7 @@ struct gr_shm_window {
 #define GR_CELL_OP_DISABLED     (1u << 1)   /* operator: disabled */
 #define GR_CELL_OP_DRAINING     (1u << 2)   /* operator: no new leases */
 #define GR_CELL_PROBE_TAKEN     (1u << 3)   /* half-open probe under way */
-#define GR_CELL_SUSPECT         (1u << 4)   /* a killed client may have leaked */
+#define GR_CELL_SUSPECT         (1u << 4)   /* a killed client may leak */
 
 /* Lease bits for what a lease holds (lease.held): one per window, the day
  * counter, and the in-flight count. */

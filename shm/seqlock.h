@@ -68,7 +68,8 @@ gr_shm_seq_copy_out(void *dst, const void *src, size_t n)
     size_t i;
 
     for (i = 0; i + 8 <= n; i += 8) {
-        uint64_t v = __atomic_load_n((const uint64_t *)(s + i), __ATOMIC_RELAXED);
+        uint64_t v = __atomic_load_n((const uint64_t *)(s + i),
+                                     __ATOMIC_RELAXED);
         __builtin_memcpy(d + i, &v, 8);
     }
     for (; i < n; i++)
