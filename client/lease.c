@@ -204,7 +204,7 @@ fill_lease(struct gr *g, const struct gr_shm_grant *gt, const char *model,
         uint32_t s = gr_shm_seq_read_begin(&p->seq), n, k;
 
         gr_shm_seq_copy_str(out->project, p->name, GR_SHM_NAME_MAX);
-        n = __atomic_load_n(&p->n_keys, __ATOMIC_RELAXED);
+        n = __atomic_load_n(&p->n_keys, __ATOMIC_ACQUIRE);
         if (n == 0 || n > GR_SHM_MAX_KEYS)
             n = 1;
         /* relaxed: spreading calls over keys needs no order */

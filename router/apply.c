@@ -140,10 +140,12 @@ write_project(struct gr_shm *t, uint32_t slot, const struct gr_cfg_project *cp)
     snprintf(name, sizeof(name), "%s", cp->name);
     gr_shm_seq_write_begin(&p->seq);
     gr_shm_seq_copy_in(p->name, name, sizeof(name));
-    __atomic_store_n(&p->weight, cp->weight ? cp->weight : 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->priority, cp->priority, __ATOMIC_RELAXED);
+    /* release stores under the seqlock (see seqlock.h) */
+    __atomic_store_n(&p->weight, cp->weight ? cp->weight : 1,
+                     __ATOMIC_RELEASE);
+    __atomic_store_n(&p->priority, cp->priority, __ATOMIC_RELEASE);
     __atomic_store_n(&p->flags, cp->enabled ? 0u : GR_PROJ_CFG_DISABLED,
-                     __ATOMIC_RELAXED);
+                     __ATOMIC_RELEASE);
     for (k = 0; k < GR_SHM_MAX_KEYS; k++) {
         char key[GR_SHM_KEY_MAX] = {0};
 
@@ -151,7 +153,7 @@ write_project(struct gr_shm *t, uint32_t slot, const struct gr_cfg_project *cp)
             snprintf(key, sizeof(key), "%s", cp->keys[k]);
         gr_shm_seq_copy_in(gr_shm_key(t, slot, k), key, sizeof(key));
     }
-    __atomic_store_n(&p->n_keys, cp->n_keys, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->n_keys, cp->n_keys, __ATOMIC_RELEASE);
     gr_shm_seq_write_end(&p->seq);
     if (rotated)
         /* relaxed: advice; a new key deserves a new chance */

@@ -140,7 +140,7 @@ free_removed(struct gr_rtr *r)
         gr_shm_seq_write_begin(&p->seq);
         for (k = 0; k < GR_SHM_MAX_KEYS; k++)
             gr_shm_seq_copy_in(gr_shm_key(t, i, k), zero, sizeof(zero));
-        __atomic_store_n(&p->n_keys, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->n_keys, 0, __ATOMIC_RELEASE);
         gr_shm_seq_write_end(&p->seq);
         /* release: a late report compares generations and is dropped */
         atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);

@@ -40,9 +40,10 @@ record_qid(struct gr_shm_cell *c, const char *qid)
         return;
     if (n >= sizeof(c->last_qid))
         n = sizeof(c->last_qid) - 1;
+    /* release stores: a reader that sees a new byte sees the odd count */
     for (i = 0; i <= n; i++)
         __atomic_store_n(&c->last_qid[i], i < n ? qid[i] : '\0',
-                         __ATOMIC_RELAXED);
+                         __ATOMIC_RELEASE);
     /* release: the string is complete before the even count */
     atomic_store_explicit(&c->qid_seq, s + 2, memory_order_release);
 }
@@ -59,11 +60,11 @@ gr_shm_last_qid(const struct gr_shm_cell *c, char *out, size_t n)
     out[0] = '\0';
     if (s & 1u)
         return;
+    /* acquire loads: the re-read of qid_seq below stays after them */
     for (i = 0; i + 1 < n && i < sizeof(c->last_qid); i++)
-        out[i] = __atomic_load_n(&c->last_qid[i], __ATOMIC_RELAXED);
+        out[i] = __atomic_load_n(&c->last_qid[i], __ATOMIC_ACQUIRE);
     out[i] = '\0';
-    atomic_thread_fence(memory_order_acquire);
-    /* relaxed: ordered by the fence */
+    /* relaxed: ordered after the acquire loads above */
     if (atomic_load_explicit(&c->qid_seq, memory_order_relaxed) != s)
         out[0] = '\0';
 }

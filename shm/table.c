@@ -248,10 +248,9 @@ gr_shm_router_create(const char *name, uint32_t max_projects,
     h->off_leases = g.off_leases;
     h->off_cells = g.off_cells;
     h->off_keys = g.off_keys;
-    /* The magic last, behind a fence: a process that sees it sees the
-     * geometry (clients also check every field anyway). */
-    atomic_thread_fence(memory_order_release);
-    h->magic = GR_SHM_MAGIC;
+    /* The magic last, a release: a process that sees it sees the geometry
+     * (clients also check every field anyway). */
+    __atomic_store_n(&h->magic, GR_SHM_MAGIC, __ATOMIC_RELEASE);
     rc = gr_shm_check_mapping(base, g.size, true, t, err, errlen);
     if (rc != 0) {
         munmap(base, g.size);
@@ -308,8 +307,8 @@ gr_shm_model_index(const struct gr_shm *t, const char *name)
 
     for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
         s = gr_shm_seq_read_begin(&t->hdr->models_seq);
-        /* relaxed: under the seqlock */
-        n = atomic_load_explicit(&t->hdr->n_models, memory_order_relaxed);
+        /* acquire: stays before the seqlock's re-read (see seqlock.h) */
+        n = atomic_load_explicit(&t->hdr->n_models, memory_order_acquire);
         if (n > t->max_models)
             n = t->max_models;
         found = -1;

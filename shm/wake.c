@@ -29,26 +29,24 @@ gr_shm_sleep(const struct gr_shm *t, uint32_t seen, int64_t timeout_ns)
         return;
     ts.tv_sec = timeout_ns / 1000000000;
     ts.tv_nsec = timeout_ns % 1000000000;
-    /* relaxed: a count the waker reads to skip the syscall */
-    atomic_fetch_add_explicit(&t->hdr->sleepers, 1, memory_order_relaxed);
-    /* seq_cst fence: our sleeper count is visible before we re-check the
-     * word in the kernel, pairing with the fence in gr_shm_wake_all() */
-    atomic_thread_fence(memory_order_seq_cst);
+    /* seq_cst: in one total order with the waker's bump and its read of
+     * sleepers, so either it sees us or we (the kernel) see its bump */
+    atomic_fetch_add_explicit(&t->hdr->sleepers, 1, memory_order_seq_cst);
     if (t->writable)
         syscall(SYS_futex, &t->hdr->wake, FUTEX_WAIT, seen, &ts, NULL, 0);
     else
         nanosleep(&ts, NULL);
+    /* relaxed: only makes the waker's syscall unnecessary */
     atomic_fetch_sub_explicit(&t->hdr->sleepers, 1, memory_order_relaxed);
 }
 
 void
 gr_shm_wake_all(const struct gr_shm *t)
 {
-    /* release: pairs with the acquire in gr_shm_wake_seen() */
-    atomic_fetch_add_explicit(&t->hdr->wake, 1, memory_order_release);
-    /* seq_cst fence: pairs with the one in gr_shm_sleep() */
-    atomic_thread_fence(memory_order_seq_cst);
-    /* relaxed: ordered by the fence */
-    if (atomic_load_explicit(&t->hdr->sleepers, memory_order_relaxed) > 0)
+    /* seq_cst: pairs with the sleeper's seq_cst increment (and releases
+     * what freed room to the acquire in gr_shm_wake_seen()) */
+    atomic_fetch_add_explicit(&t->hdr->wake, 1, memory_order_seq_cst);
+    /* seq_cst: see above */
+    if (atomic_load_explicit(&t->hdr->sleepers, memory_order_seq_cst) > 0)
         syscall(SYS_futex, &t->hdr->wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }

@@ -36,7 +36,7 @@ copy_project(const struct gr_shm *t, uint32_t slot, char *name,
 
         gr_shm_seq_copy_out(name, p->name, GR_SHM_NAME_MAX);
         gr_shm_seq_copy_out(key, gr_shm_key(t, slot, 0), GR_SHM_KEY_MAX);
-        *flags = __atomic_load_n(&p->flags, __ATOMIC_RELAXED);
+        *flags = __atomic_load_n(&p->flags, __ATOMIC_ACQUIRE);
         if (!gr_shm_seq_read_ok((_Atomic uint32_t *)&p->seq, s))
             continue;
         name[GR_SHM_NAME_MAX - 1] = '\0';
