@@ -207,6 +207,8 @@ write_choice(struct gr_shm *t, const struct gr_cfg *cfg, const int *slots)
     for (i = 0; i < cfg->n_projects; i++) {
         const struct gr_cfg_project *cp = &cfg->projects[order[i]];
 
+        if (slots[order[i]] < 0)
+            continue;       /* waiting for a slot */
         for (j = entries_for(cfg, cp, room, total ? total : 1);
              j > 0 && n < room; j--)
             /* relaxed: readers range-check every entry */
@@ -293,11 +295,19 @@ fits(const struct gr_shm *t, const struct gr_cfg *cfg, char *err,
     }
     for (i = 0; i < cfg->n_projects; i++)
         new_projects += find_project(t, cfg->projects[i].name) < 0;
-    for (i = 0; i < t->max_projects; i++)
+    for (i = 0; i < t->max_projects; i++) {
         /* relaxed: only the router writes state */
-        free_slots += atomic_load_explicit(&t->projects[i].state,
-                                           memory_order_relaxed) ==
-                      GR_PROJ_FREE;
+        uint32_t st = atomic_load_explicit(&t->projects[i].state,
+                                           memory_order_relaxed);
+        bool staying = false;
+
+        for (m = 0; m < cfg->n_projects && !staying; m++)
+            staying = strncmp(t->projects[i].name, cfg->projects[m].name,
+                              GR_SHM_NAME_MAX) == 0;
+        /* A slot is free, or will be as soon as its project (removed by
+         * this config) has no call in flight. */
+        free_slots += st == GR_PROJ_FREE || (st != GR_PROJ_FREE && !staying);
+    }
     if (new_projects > free_slots) {
         snprintf(err, errlen, "%s: %u new projects but only %u free slots "
                  "(removed projects free theirs when their calls end)",
@@ -344,13 +354,43 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
     atomic_store_explicit(&t->hdr->max_call_s, cfg->router.max_call_s,
                           memory_order_relaxed);
 
+    /* Removals first: their slots may serve the projects this config
+     * adds as soon as their last call has ended. */
+    for (i = 0; i < t->max_projects; i++) {
+        uint32_t j;
+        bool kept = false;
+
+        for (j = 0; j < cfg->n_projects && !kept; j++)
+            kept = strncmp(t->projects[i].name, cfg->projects[j].name,
+                           GR_SHM_NAME_MAX) == 0;
+        /* relaxed load: only the router writes state.  seq_cst store:
+         * pairs with the client's seq_cst store of its lease's cell in
+         * try_cell() before the lease scan that frees the slot */
+        if (!kept && atomic_load_explicit(&t->projects[i].state,
+                                          memory_order_relaxed) ==
+                         GR_PROJ_ACTIVE) {
+            atomic_store_explicit(&t->projects[i].state, GR_PROJ_REMOVING,
+                                  memory_order_seq_cst);
+            gr_rtr_log("project '%s' removed: draining its calls",
+                       t->projects[i].name);
+        }
+    }
+    r->pending = false;
+    gr_rtr_free_drained(r);
     for (i = 0; i < cfg->n_projects; i++) {
         const struct gr_cfg_project *cp = &cfg->projects[i];
         int slot = find_project(t, cp->name);
 
         if (slot < 0) {
             slot = free_project_slot(t);
-            take_slot(t, (uint32_t)slot);   /* fits() counted the room */
+            if (slot < 0) {
+                /* Its slot is still draining: added when it is free. */
+                gr_rtr_log("project '%s' waits for a free slot", cp->name);
+                r->pending = true;
+                slots[i] = -1;
+                continue;
+            }
+            take_slot(t, (uint32_t)slot);
         }
         slots[i] = slot;
         write_project(t, (uint32_t)slot, cp);
@@ -358,23 +398,6 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
         /* release: name, keys and limits are visible with ACTIVE */
         atomic_store_explicit(&t->projects[slot].state, GR_PROJ_ACTIVE,
                               memory_order_release);
-    }
-    for (i = 0; i < t->max_projects; i++) {
-        uint32_t j;
-        bool kept = false;
-
-        for (j = 0; j < cfg->n_projects && !kept; j++)
-            kept = slots[j] == (int)i;
-        /* relaxed: only the router writes state; clients stop choosing
-         * the slot when they see REMOVING (acquire in project_usable) */
-        if (!kept && atomic_load_explicit(&t->projects[i].state,
-                                          memory_order_relaxed) ==
-                         GR_PROJ_ACTIVE) {
-            atomic_store_explicit(&t->projects[i].state, GR_PROJ_REMOVING,
-                                  memory_order_release);
-            gr_rtr_log("project '%s' removed: draining its calls",
-                       t->projects[i].name);
-        }
     }
     rc = write_choice(t, cfg, slots);
     free(slots);

@@ -23,6 +23,7 @@ struct gr_rtr {
     bool unlink_on_exit;
     uint32_t sweep_next;        /* next cell the drain sweep visits */
     int64_t next_reap_ns;
+    bool pending;               /* a project of cfg waits for a free slot */
 };
 
 /* Log one line to stderr: time, then the message. */
@@ -48,6 +49,10 @@ int gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
 /* Load path and apply it; on any error the running config stays and the
  * failure is recorded in the header.  0 or -errno. */
 int gr_rtr_reload(struct gr_rtr *r);
+
+/* Free the slots of removed projects whose last lease ended (and apply
+ * the running config again if a project was waiting for a slot). */
+void gr_rtr_free_drained(struct gr_rtr *r);
 
 /* One tick of housekeeping at now_ns (CLOCK_MONOTONIC). */
 void gr_rtr_tick(struct gr_rtr *r, int64_t now_ns);

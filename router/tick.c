@@ -116,18 +116,22 @@ slot_has_lease(const struct gr_shm *t, uint32_t slot)
         uint64_t s = atomic_load_explicit(&t->leases[i].state,
                                           memory_order_acquire);
 
+        /* seq_cst: pairs with the client's seq_cst store of the cell in
+         * try_cell() (reserve.c), against our seq_cst REMOVING store */
         if (gr_shm_lease_state(s) != GR_LEASE_FREE &&
-            t->leases[i].cell / t->max_models == slot)
+            __atomic_load_n(&t->leases[i].cell, __ATOMIC_SEQ_CST) /
+                    t->max_models == slot)
             return true;
     }
     return false;
 }
 
-static void
-free_removed(struct gr_rtr *r)
+void
+gr_rtr_free_drained(struct gr_rtr *r)
 {
     struct gr_shm *t = &r->t;
     uint32_t i, k;
+    bool freed = false;
 
     for (i = 0; i < t->max_projects; i++) {
         struct gr_shm_project *p = &t->projects[i];
@@ -146,6 +150,14 @@ free_removed(struct gr_rtr *r)
         atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
         atomic_store_explicit(&p->state, GR_PROJ_FREE, memory_order_release);
         gr_rtr_log("project '%s' drained: slot %u free", p->name, i);
+        freed = true;
+    }
+    if (freed && r->pending && r->cfg != NULL) {
+        char err[512];
+
+        /* A project waited for a slot: apply the running config again. */
+        if (gr_rtr_apply(r, r->cfg, err, sizeof(err)) != 0)
+            gr_rtr_log("%s", err);
     }
 }
 
@@ -179,7 +191,7 @@ gr_rtr_tick(struct gr_rtr *r, int64_t now)
     if (now >= r->next_reap_ns) {
         reap(r, now);
         audit_suspects(r);
-        free_removed(r);
+        gr_rtr_free_drained(r);
         r->next_reap_ns = now + REAP_EVERY_NS;
     }
     gr_shm_wake_all(t);

@@ -269,9 +269,22 @@ try_cell(const struct gr_shm *t, uint32_t slot, const struct gr_shm_ask *a,
     if (c == NULL || !project_usable(t, slot, &gen) ||
         !cell_usable(c, a, retry_at))
         return -EAGAIN;
-    l->cell = slot * t->max_models + a->model;
     l->project_gen = gen;
     l->admitted_ns = a->now_ns;
+    /*
+     * seq_cst store, then seq_cst loads of the slot: the router stores
+     * REMOVING (seq_cst) and then scans the leases' cells (seq_cst) before
+     * it frees a slot.  In one total order, either it sees this lease on
+     * the slot and keeps the slot, or we see the slot leaving and admit
+     * nothing on it.
+     */
+    __atomic_store_n(&l->cell, slot * t->max_models + a->model,
+                     __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&t->projects[slot].state, __ATOMIC_SEQ_CST) !=
+            GR_PROJ_ACTIVE ||
+        __atomic_load_n(&t->projects[slot].generation, __ATOMIC_SEQ_CST) !=
+            gen)
+        return -EAGAIN;
     if (admit_on(t, c, l, a, retry_at) != 0)
         return -EAGAIN;
     g->cell = l->cell;

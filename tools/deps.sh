@@ -12,6 +12,8 @@ missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 command -v make >/dev/null 2>&1 || missing="$missing make"
+# the script tests read JSON with python3
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 for pair in $need; do
     mod=${pair%%:*}
     pkg=${pair#*:}

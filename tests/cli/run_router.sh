@@ -1,0 +1,80 @@
+#!/bin/sh
+# run_router.sh - the router as a process: it serves a table, refuses to
+# start beside a live router, stops cleanly on SIGTERM, and a router
+# started after one was killed adopts the table with its counts; the CLI
+# prints leases and status without ever showing a key.
+set -u
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-bin}
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+no() { fail=$((fail + 1)); echo "FAIL: $*"; }
+check() { if eval "$2"; then ok; else no "$1"; fi; }
+
+dir=$(mktemp -d /tmp/grrouter.XXXXXX)
+shm="/grtest-router-$$"
+pid=""
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm}' EXIT
+export GR_KEY_A="test-secret-key-aaaa1111"
+cat >"$dir/r.conf" <<CONF
+router = { shm = "$shm"; window_ms = 2000; };
+models = ( { name = "m1"; rpm = 100; tpm = 10000; rpd = 1000; } );
+projects = ( { name = "pa"; key = "env:GR_KEY_A"; },
+             { name = "pb"; key = "test-secret-key-bbbb2222"; } );
+CONF
+
+start() {
+    "$BIN/gemrouted" -c "$dir/r.conf" --foreground 2>>"$dir/router.log" &
+    pid=$!
+    i=0
+    until "$BIN/gemroute" status --shm "$shm" >/dev/null 2>&1; do
+        i=$((i + 1)); [ $i -gt 400 ] && break; sleep 0.05
+    done
+}
+
+start
+out=$("$BIN/gemroute" reserve --shm "$shm" --model m1 --tokens 50 2>&1)
+check "reserve prints a lease" 'echo "$out" | grep -q "\"ok\": true"'
+check "reserve masks the key" 'echo "$out" | grep -Eq "\"key\": \"\.\.\.(1111|2222)\""'
+check "no key in reserve output" '! echo "$out" | grep -q "test-secret-key"'
+for i in 1 2 3 4; do
+    "$BIN/gemroute" reserve --shm "$shm" --model m1 --tokens 50 >/dev/null
+done
+json=$("$BIN/gemroute" status --shm "$shm" --json)
+check "status --json parses" 'echo "$json" | python3 -c "import json,sys; json.load(sys.stdin)"'
+admitted=$(echo "$json" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(sum(c["counts"]["admitted"] for c in d["cells"]))')
+check "5 admissions counted" '[ "$admitted" = 5 ]'
+check "limits after headroom" 'echo "$json" | grep -q "\"rpm\": 95, \"tpm\": 9500, \"rpd\": 950, \"ipm\": null"'
+check "no key in status" '! echo "$json" | grep -q "test-secret-key"'
+check "status table has both projects" '"$BIN/gemroute" status --shm "$shm" | grep -q "^pb "'
+
+"$BIN/gemrouted" -c "$dir/r.conf" --foreground 2>"$dir/second.log"
+rc=$?
+check "second router refused (exit $rc)" '[ $rc -eq 1 ]'
+check "refusal names the live router" 'grep -q "a live router (pid $pid) owns $shm" "$dir/second.log"'
+
+kill -9 "$pid"; wait "$pid" 2>/dev/null
+dead=$("$BIN/gemroute" status --shm "$shm" --json)
+check "status shows a dead router" 'echo "$dead" | grep -q "\"alive\": false"'
+out=$("$BIN/gemroute" reserve --shm "$shm" --model m1 --tokens 50 2>&1)
+check "clients reserve without a router" 'echo "$out" | grep -q "\"ok\": true"'
+start
+check "restarted router adopts the table" 'grep -q "adopted $shm" "$dir/router.log"'
+admitted=$("$BIN/gemroute" status --shm "$shm" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(sum(c["counts"]["admitted"] for c in d["cells"]), d["router"]["alive"])')
+check "counts kept across the restart ($admitted)" '[ "$admitted" = "6 True" ]'
+
+kill -TERM "$pid"; wait "$pid"
+rc=$?
+pid=""
+check "SIGTERM exits 0 ($rc)" '[ $rc -eq 0 ]'
+check "router log has no key" '! grep -q "test-secret-key" "$dir/router.log"'
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

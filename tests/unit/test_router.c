@@ -1,0 +1,305 @@
+/*
+ * test_router.c - what applying a config does to the table: projects
+ * keep their slot and counts by name, removed projects drain and then
+ * give their slot back with a new generation (a late report for the old
+ * occupant changes nothing), limits and keys change in place, and a
+ * geometry change is refused.
+ */
+#include "audit.h"
+#include "clock.h"
+#include "config.h"
+#include "health.h"
+#include "reserve.h"
+#include "router.h"
+#include "testlib.h"
+#include "window.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static char dir[64], shm[64];
+static struct gr_rtr rtr;
+static uint64_t rng = 99;
+
+static struct gr_cfg *
+cfg_of(const char *body)
+{
+    char path[128];
+    struct gr_cfg *cfg = NULL;
+    struct gr_cfg_errors errs = {0};
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/r.conf", dir);
+    f = fopen(path, "w");
+    if (f == NULL)
+        return NULL;
+    fprintf(f, "router = { shm = \"%s\"; max_projects = 3; max_models = 2; "
+            "max_leases = 8; window_ms = 60000; };\n%s", shm, body);
+    fclose(f);
+    if (gr_cfg_load(path, &cfg, &errs) != 0) {
+        for (unsigned i = 0; i < errs.n; i++)
+            fprintf(stderr, "%s\n", errs.lines[i]);
+        cfg = NULL;
+    }
+    gr_cfg_errors_free(&errs);
+    return cfg;
+}
+
+static int
+apply(const char *body)
+{
+    struct gr_cfg *cfg = cfg_of(body);
+    char err[512];
+    int rc;
+
+    if (cfg == NULL)
+        return -1;
+    rc = gr_rtr_apply(&rtr, cfg, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "apply: %s\n", err);
+    gr_cfg_free(cfg);
+    return rc;
+}
+
+static int
+slot_of(const char *name)
+{
+    for (uint32_t i = 0; i < rtr.t.max_projects; i++)
+        if (atomic_load(&rtr.t.projects[i].state) != GR_PROJ_FREE &&
+            strcmp(rtr.t.projects[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int
+reserve(struct gr_shm_grant *g)
+{
+    struct gr_shm_ask a = {.model = 0, .cost = {1, 10, 0},
+                           .now_ns = gr_shm_now_mono(), .today = 1,
+                           .pid = (uint32_t)getpid(), .rng = &rng};
+
+    return gr_shm_reserve(&rtr.t, &a, g);
+}
+
+static const char *two =
+    "models = ( { name = \"m\"; rpm = 100; tpm = 1000; } );\n"
+    "projects = ( { name = \"a\"; key = \"key-of-a-0001\"; },\n"
+    "             { name = \"b\"; key = \"key-of-b-0002\"; } );\n";
+
+static int
+setup(void)
+{
+    struct gr_cfg *cfg;
+    char err[512];
+
+    snprintf(dir, sizeof(dir), "/tmp/grrtr.XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(shm, sizeof(shm), "/grtest-rtr-%d", (int)getpid());
+    shm_unlink(shm);
+    cfg = cfg_of(two);
+    if (cfg == NULL || gr_rtr_open_segment(&rtr, cfg, err, sizeof(err)) ||
+        gr_rtr_apply(&rtr, cfg, err, sizeof(err)))
+        return -1;
+    gr_cfg_free(cfg);
+    return 0;
+}
+
+static int
+teardown(void)
+{
+    char cmd[128];
+
+    gr_shm_detach(&rtr.t);
+    shm_unlink(shm);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+test_first_apply(void)
+{
+    int a = slot_of("a");
+    struct gr_shm_cell *c;
+
+    CU_ASSERT_FATAL(a >= 0);
+    c = gr_shm_cell(&rtr.t, (uint32_t)a, 0);
+    CU_ASSERT_EQUAL(atomic_load(&c->limit[GR_D_RPM]), 95);
+    CU_ASSERT_EQUAL(atomic_load(&c->limit[GR_D_TPM]), 950);
+    CU_ASSERT_EQUAL(atomic_load(&c->limit[GR_D_RPD]), -1);
+    CU_ASSERT_EQUAL(atomic_load(&rtr.t.hdr->n_choice), 2);
+    CU_ASSERT_STRING_EQUAL(gr_shm_key(&rtr.t, (uint32_t)a, 0),
+                           "key-of-a-0001");
+    CU_ASSERT_EQUAL(gr_shm_model_index(&rtr.t, "m"), 0);
+    CU_ASSERT_EQUAL(gr_shm_model_index(&rtr.t, "other"), -1);
+}
+
+static void
+test_reload_keeps_counts_and_changes_limits(void)
+{
+    int a = slot_of("a");
+    struct gr_shm_cell *c = gr_shm_cell(&rtr.t, (uint32_t)a, 0);
+    uint32_t gen = atomic_load(&rtr.t.projects[a].generation);
+    int64_t now = gr_shm_now_mono();
+
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&c->win[GR_W_RPM], 7, 95, now,
+                                        rtr.t.tick_ns), 0);
+    CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 200; },\n"
+                          "  { name = \"n\"; rpm = 5; } );\n"
+                          "projects = ( { name = \"b\"; key = \"key-b\"; },\n"
+                          "  { name = \"a\"; key = \"key-a-rotated\"; } );\n"),
+                    0);
+    CU_ASSERT_EQUAL(slot_of("a"), a);
+    CU_ASSERT_EQUAL(atomic_load(&rtr.t.projects[a].generation), gen);
+    CU_ASSERT_EQUAL(gr_shm_window_used(&c->win[GR_W_RPM], now,
+                                       rtr.t.tick_ns), 7);
+    CU_ASSERT_EQUAL(atomic_load(&c->limit[GR_D_RPM]), 190);
+    CU_ASSERT_EQUAL(atomic_load(&c->limit[GR_D_TPM]), -1);
+    CU_ASSERT_STRING_EQUAL(gr_shm_key(&rtr.t, (uint32_t)a, 0),
+                           "key-a-rotated");
+    /* A new model gets a cell in every project. */
+    CU_ASSERT_EQUAL(gr_shm_model_index(&rtr.t, "n"), 1);
+    CU_ASSERT_EQUAL(atomic_load(&gr_shm_cell(&rtr.t, (uint32_t)a, 1)
+                                     ->limit[GR_D_RPM]), 4);
+}
+
+static void
+test_removed_project_drains_then_frees(void)
+{
+    struct gr_shm_grant g;
+    struct gr_shm_outcome o = {.cls = GR_OUT_MODEL, .status = 404,
+                               .learned = {-1, -1, -1, -1}};
+    int b, i;
+    uint32_t gen;
+
+    CU_ASSERT_EQUAL(apply(two), 0);
+    b = slot_of("b");
+    CU_ASSERT_FATAL(b >= 0);
+    gen = atomic_load(&rtr.t.projects[b].generation);
+    /* Hold a lease on b, then remove b. */
+    for (i = 0; i < 20; i++) {
+        CU_ASSERT_FATAL(reserve(&g) == 0);
+        if (g.slot == (uint32_t)b)
+            break;
+        gr_shm_settle(&rtr.t, g.lease, g.ticket, 0, NULL, gr_shm_now_mono());
+    }
+    CU_ASSERT_FATAL(g.slot == (uint32_t)b);
+    CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
+                          "projects = ( { name = \"a\"; key = \"k-a\"; } );\n"),
+                    0);
+    CU_ASSERT_EQUAL(atomic_load(&rtr.t.projects[b].state), GR_PROJ_REMOVING);
+    /* No new lease goes to b. */
+    for (i = 0; i < 10; i++) {
+        struct gr_shm_grant h;
+
+        CU_ASSERT_FATAL(reserve(&h) == 0);
+        CU_ASSERT_NOT_EQUAL(h.slot, (uint32_t)b);
+        gr_shm_settle(&rtr.t, h.lease, h.ticket, 0, NULL, gr_shm_now_mono());
+    }
+    gr_rtr_tick(&rtr, gr_shm_now_mono());
+    rtr.next_reap_ns = 0;
+    CU_ASSERT_EQUAL(atomic_load(&rtr.t.projects[b].state), GR_PROJ_REMOVING);
+    gr_shm_settle(&rtr.t, g.lease, g.ticket, 0, NULL, gr_shm_now_mono());
+    gr_rtr_tick(&rtr, gr_shm_now_mono());
+    CU_ASSERT_EQUAL(atomic_load(&rtr.t.projects[b].state), GR_PROJ_FREE);
+    CU_ASSERT_EQUAL(atomic_load(&rtr.t.projects[b].generation), gen + 1);
+    CU_ASSERT_EQUAL(gr_shm_key(&rtr.t, (uint32_t)b, 0)[0], '\0');
+    /* A new project takes the slot; a late report for b is dropped. */
+    CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
+                          "projects = ( { name = \"a\"; key = \"k-a\"; },\n"
+                          "  { name = \"c\"; key = \"k-c\"; },\n"
+                          "  { name = \"d\"; key = \"k-d\"; } );\n"), 0);
+    CU_ASSERT(slot_of("c") == b || slot_of("d") == b);
+    CU_ASSERT_EQUAL(gr_shm_report(&rtr.t, (uint32_t)b, 0, gen, &o,
+                                  gr_shm_now_mono(), &rng), -ESTALE);
+    CU_ASSERT_FALSE(atomic_load(&gr_shm_cell(&rtr.t, (uint32_t)b, 0)->health)
+                    & GR_CELL_DISABLED_MODEL);
+}
+
+static void
+test_geometry_change_refused(void)
+{
+    struct gr_cfg *cfg;
+    char err[512];
+    uint64_t gen = atomic_load(&rtr.t.hdr->config_generation);
+
+    cfg = cfg_of(two);
+    CU_ASSERT_FATAL(cfg != NULL);
+    cfg->router.max_projects = 4;
+    CU_ASSERT_EQUAL(gr_rtr_apply(&rtr, cfg, err, sizeof(err)), -EINVAL);
+    CU_ASSERT(strstr(err, "needs a restart") != NULL);
+    CU_ASSERT_EQUAL(atomic_load(&rtr.t.hdr->config_generation), gen);
+    gr_cfg_free(cfg);
+    /* Too many projects for the free slots (all three are taken). */
+    CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 1; } );\n"
+                          "projects = ( { name = \"x\"; key = \"k-x\"; } );\n"),
+                    0);
+    CU_ASSERT_EQUAL(atomic_load(&rtr.t.hdr->config_generation), gen + 1);
+}
+
+static void
+test_new_project_waits_for_a_draining_slot(void)
+{
+    struct gr_shm_grant g;
+    int x;
+
+    /* The table is full (3 slots): x, y, z.  Hold a lease on x. */
+    CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
+                          "projects = ( { name = \"x\"; key = \"k-x\"; },\n"
+                          "  { name = \"y\"; key = \"k-y\"; },\n"
+                          "  { name = \"z\"; key = \"k-z\"; } );\n"), 0);
+    x = slot_of("x");
+    CU_ASSERT_FATAL(x >= 0);
+    do {
+        CU_ASSERT_FATAL(reserve(&g) == 0);
+        if (g.slot != (uint32_t)x)
+            gr_shm_settle(&rtr.t, g.lease, g.ticket, 0, NULL,
+                          gr_shm_now_mono());
+    } while (g.slot != (uint32_t)x);
+    /* Replace x by w: w waits until x's call ends. */
+    CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
+                          "projects = ( { name = \"w\"; key = \"k-w\"; },\n"
+                          "  { name = \"y\"; key = \"k-y\"; },\n"
+                          "  { name = \"z\"; key = \"k-z\"; } );\n"), 0);
+    CU_ASSERT_EQUAL(slot_of("w"), -1);
+    CU_ASSERT_TRUE(rtr.pending);
+    CU_ASSERT_EQUAL(atomic_load(&rtr.t.hdr->n_choice), 2);
+    /* The router's next tick after the call ends gives w the slot. */
+    rtr.cfg = cfg_of("models = ( { name = \"m\"; rpm = 100; } );\n"
+                     "projects = ( { name = \"w\"; key = \"k-w\"; },\n"
+                     "  { name = \"y\"; key = \"k-y\"; },\n"
+                     "  { name = \"z\"; key = \"k-z\"; } );\n");
+    gr_shm_settle(&rtr.t, g.lease, g.ticket, 0, NULL, gr_shm_now_mono());
+    rtr.next_reap_ns = 0;
+    gr_rtr_tick(&rtr, gr_shm_now_mono());
+    CU_ASSERT_EQUAL(slot_of("w"), x);
+    CU_ASSERT_FALSE(rtr.pending);
+    CU_ASSERT_EQUAL(atomic_load(&rtr.t.hdr->n_choice), 3);
+    gr_cfg_free(rtr.cfg);
+    rtr.cfg = NULL;
+}
+
+int
+main(void)
+{
+    CU_TestInfo tests[] = {
+        {"first apply", test_first_apply},
+        {"reload keeps counts, changes limits",
+         test_reload_keeps_counts_and_changes_limits},
+        {"removed project drains, then frees",
+         test_removed_project_drains_then_frees},
+        {"geometry change refused", test_geometry_change_refused},
+        {"new project waits for a draining slot",
+         test_new_project_waits_for_a_draining_slot},
+        CU_TEST_INFO_NULL,
+    };
+    CU_SuiteInfo suites[] = {
+        {"router", setup, teardown, NULL, NULL, tests},
+        CU_SUITE_INFO_NULL,
+    };
+
+    return gr_test_main("test_router", suites, 60);
+}
