@@ -1,0 +1,184 @@
+/*
+ * test_lease.c - the public reservation API against a real router:
+ * gr_open's name lookup, non-blocking refusals that say when room comes,
+ * deadlines, and a blocked reservation that sleeps (not spins) until the
+ * window gives room back.
+ */
+#include "gemroute.h"
+#include "testlib.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WINDOW_MS 1000
+#define MS INT64_C(1000000)
+
+static char dir[64], shm[64], conf[128];
+static pid_t router;
+
+static int
+setup(void)
+{
+    const char *bin = getenv("BIN") ? getenv("BIN") : "bin";
+    char path[256];
+    FILE *f;
+
+    snprintf(dir, sizeof(dir), "/tmp/grlease.XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(shm, sizeof(shm), "/grtest-lease-%d", (int)getpid());
+    snprintf(conf, sizeof(conf), "%s/r.conf", dir);
+    f = fopen(conf, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "router = { shm = \"%s\"; window_ms = %d; headroom = 1.0; };\n"
+            "models = ( { name = \"m\"; rpm = 2; tpm = 1000; } );\n"
+            "projects = ( { name = \"only\"; key = \"lease-test-key-1\"; } );\n",
+            shm, WINDOW_MS);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/gemrouted", bin);
+    router = fork();
+    if (router == 0) {
+        if (freopen("/dev/null", "w", stderr) == NULL)
+            _exit(127);
+        execl(path, path, "-c", conf, "--foreground", "--unlink-on-exit",
+              (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 1000; i++) {
+        char err[256];
+        struct gr *g = gr_open(shm, err, sizeof(err));
+
+        if (g != NULL) {
+            gr_close(g);
+            return 0;
+        }
+        usleep(5000);
+    }
+    return -1;
+}
+
+static int
+teardown(void)
+{
+    char cmd[128];
+    int st;
+
+    kill(router, SIGTERM);
+    waitpid(router, &st, 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static void
+test_open_by_env_and_errors(void)
+{
+    char err[256];
+    struct gr *g;
+
+    setenv("GEMROUTE_SHM", shm, 1);
+    g = gr_open(NULL, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL(g);
+    gr_close(g);
+    unsetenv("GEMROUTE_SHM");
+    g = gr_open("/grtest-no-such-table", err, sizeof(err));
+    CU_ASSERT_PTR_NULL(g);
+    CU_ASSERT(strstr(err, "/grtest-no-such-table") != NULL);
+}
+
+static void
+test_refusal_says_when(void)
+{
+    char err[256];
+    struct gr *g = gr_open(shm, err, sizeof(err));
+    struct gr_cost one = {1, 10, 0};
+    struct gr_lease a, b, c;
+    struct gr_usage use = {-1, -1, 0};
+    int64_t now;
+
+    CU_ASSERT_FATAL(g != NULL);
+    CU_ASSERT_EQUAL(gr_reserve(g, "m", &one, 0, &a), GR_OK);
+    CU_ASSERT_STRING_EQUAL(a.project, "only");
+    CU_ASSERT_STRING_EQUAL(a.key, "lease-test-key-1");
+    CU_ASSERT_EQUAL(gr_reserve(g, "m", &one, 0, &b), GR_OK);
+    CU_ASSERT_EQUAL(gr_reserve(g, "nope", &one, 0, &c), GR_ENOMODEL);
+    now = gr_now_ns();
+    gr_commit(g, &a, &use);
+    gr_commit(g, &b, &use);
+    gr_commit(g, &b, &use);     /* twice: nothing happens */
+    /* Full: no room now, and the table says when. */
+    CU_ASSERT_EQUAL(gr_reserve(g, "m", &one, 0, &c), GR_ENOROOM);
+    CU_ASSERT(c.retry_at_ns >= now + WINDOW_MS * MS);
+    CU_ASSERT(c.retry_at_ns <= gr_now_ns() + WINDOW_MS * MS +
+                                  WINDOW_MS * MS / 64 + 1);
+    /* A deadline before that instant fails, with the same hint. */
+    CU_ASSERT_EQUAL(gr_reserve(g, "m", &one, gr_now_ns() + 20 * MS, &c),
+                    GR_EDEADLINE);
+    CU_ASSERT(c.retry_at_ns >= now + WINDOW_MS * MS);
+    gr_close(g);
+}
+
+static double
+cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+static void
+test_blocked_reserve_sleeps_until_room(void)
+{
+    char err[256];
+    struct gr *g = gr_open(shm, err, sizeof(err));
+    struct gr_cost one = {1, 10, 0};
+    struct gr_lease l;
+    struct gr_usage use = {-1, -1, 0};
+    int64_t t0, t1;
+    double c0, c1;
+
+    CU_ASSERT_FATAL(g != NULL);
+    /* Fill the window (the previous test's leases may still hold it). */
+    while (gr_reserve(g, "m", &one, 0, &l) == GR_OK)
+        gr_commit(g, &l, &use);
+    t0 = gr_now_ns();
+    c0 = cpu_s();
+    CU_ASSERT_EQUAL_FATAL(gr_reserve(g, "m", &one,
+                                     t0 + 5 * WINDOW_MS * MS, &l), GR_OK);
+    t1 = gr_now_ns();
+    c1 = cpu_s();
+    gr_commit(g, &l, &use);
+    /* It waited for the window, and slept while it did: the CPU it used
+     * is a small fraction of the time it waited (a ratio, not a time). */
+    CU_ASSERT(t1 > t0);
+    printf("\n  blocked %.3f s, using %.3f s of CPU\n",
+           (double)(t1 - t0) / 1e9, c1 - c0);
+    CU_ASSERT(c1 - c0 < 0.25 * (double)(t1 - t0) / 1e9 + 0.01);
+    gr_close(g);
+}
+
+int
+main(void)
+{
+    CU_TestInfo tests[] = {
+        {"gr_open: env name, clear errors", test_open_by_env_and_errors},
+        {"refusal says when room comes", test_refusal_says_when},
+        {"blocked reserve sleeps until room",
+         test_blocked_reserve_sleeps_until_room},
+        CU_TEST_INFO_NULL,
+    };
+    CU_SuiteInfo suites[] = {
+        {"lease", setup, teardown, NULL, NULL, tests},
+        CU_SUITE_INFO_NULL,
+    };
+
+    return gr_test_main("test_lease", suites, 60);
+}
