@@ -778,6 +778,8 @@ resolve_key(struct load *ld, const config_setting_t *s, const char *spec,
     *ok = gr_cfg_key_resolve(spec, ld->dir, out, why, sizeof(why)) == 0;
     if (!*ok)
         err_at(ld, s, "%s (%s)", why, label);
+    else if (strncmp(spec, "env:", 4) != 0 && strncmp(spec, "file:", 5) != 0)
+        ld->cfg->n_literal_keys++;  /* the router warns if others can read */
 }
 
 static void

@@ -88,6 +88,7 @@ struct gr_cfg {
      */
     unsigned n_files;
     char **files;
+    unsigned n_literal_keys;        /* keys written in clear in the files */
 };
 
 /* Errors collected by a load: each one line, "FILE:LINE: what is wrong". */

@@ -182,7 +182,8 @@ entries_for(const struct gr_cfg *cfg, const struct gr_cfg_project *cp,
  * projects by priority, lowest first, and clients scan it in order.
  */
 static int
-write_choice(struct gr_shm *t, const struct gr_cfg *cfg, const int *slots)
+write_choice(struct gr_shm *t, const struct gr_cfg *cfg, const int *slots,
+             bool hide)
 {
     uint32_t room = GR_CHOICE_PER_PROJECT * t->max_projects, n = 0, i, j;
     uint32_t *order = calloc(cfg->n_projects + 1, sizeof(*order));
@@ -216,7 +217,8 @@ write_choice(struct gr_shm *t, const struct gr_cfg *cfg, const int *slots)
                                   memory_order_relaxed);
     }
     /* release: a reader that sees the count sees the entries below it */
-    atomic_store_explicit(&t->hdr->n_choice, n, memory_order_release);
+    atomic_store_explicit(&t->hdr->n_choice, hide ? 0 : n,
+                          memory_order_release);
     free(order);
     return 0;
 }
@@ -399,7 +401,7 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
         atomic_store_explicit(&t->projects[slot].state, GR_PROJ_ACTIVE,
                               memory_order_release);
     }
-    rc = write_choice(t, cfg, slots);
+    rc = write_choice(t, cfg, slots, r->hide_choice);
     free(slots);
     if (rc != 0) {
         snprintf(err, errlen, "%s: out of memory", cfg->path);

@@ -5,13 +5,16 @@
  *   gemrouted --check -c FILE
  *
  * It creates (or adopts) the segment, applies the config, and then ticks:
- * reaping, sweeping, auditing, waking sleepers.  SIGHUP reloads; SIGTERM
- * and SIGINT stop it, leaving the segment (and its counts) for the next
+ * reaping, sweeping, auditing, waking sleepers.  SIGHUP reloads, and so
+ * does a change of the config file or of a file it includes (watch.c);
+ * a reload that fails leaves the running config in place.  SIGTERM and
+ * SIGINT stop it, leaving the segment (and its counts) for the next
  * router unless --unlink-on-exit is given.  Signal handlers only set flags.
  */
 #include "router.h"
 #include "clock.h"
 #include "seqlock.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,11 +24,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#define SAVE_EVERY_NS (INT64_C(5) * 1000000000)
+
 static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t reload_flag;
+
+/* The config watcher; NULL when inotify is unavailable (SIGHUP only). */
+static struct gr_rtr_watch *watch;
 
 static void
 on_stop(int sig)
@@ -108,6 +117,8 @@ gr_rtr_reload(struct gr_rtr *r)
     unsigned i;
     int rc;
 
+    /* Whatever changed on disk until now is read by this load. */
+    gr_rtr_watch_drain(watch);
     rc = gr_cfg_load(r->config_path, &cfg, &errs);
     if (rc != 0) {
         for (i = 0; i < errs.n; i++)
@@ -127,9 +138,31 @@ gr_rtr_reload(struct gr_rtr *r)
     gr_cfg_free(r->cfg);
     r->cfg = cfg;
     gr_rtr_note_reload(r, true, NULL);
-    gr_rtr_log("config %s applied: %u projects, %u models", r->config_path,
-               cfg->n_projects, cfg->n_models);
+    gr_rtr_log("config %s applied: %u projects, %u models, generation "
+               "%llu", r->config_path, cfg->n_projects, cfg->n_models,
+               /* relaxed: only the router writes it */
+               (unsigned long long)atomic_load_explicit(
+                   &r->t.hdr->config_generation, memory_order_relaxed));
+    /* The includes may have changed: watch the files just read. */
+    gr_rtr_watch_files(watch, cfg);
     return 0;
+}
+
+/* Literal keys in a file others can read: say so (never the keys). */
+static void
+warn_readable_keys(const struct gr_cfg *cfg)
+{
+    struct stat st;
+    unsigned i;
+
+    if (cfg->n_literal_keys == 0)
+        return;
+    for (i = 0; i < cfg->n_files; i++)
+        if (stat(cfg->files[i], &st) == 0 && (st.st_mode & 044) != 0)
+            gr_rtr_log("warning: %s is readable by others (mode %03o) and "
+                       "the config holds %u literal keys: use env: or file: "
+                       "keys, or chmod 600", cfg->files[i],
+                       (unsigned)(st.st_mode & 0777), cfg->n_literal_keys);
 }
 
 static int
@@ -153,7 +186,17 @@ run(struct gr_rtr *r)
         gr_cfg_free(r->cfg);
         return 1;
     }
+    warn_readable_keys(r->cfg);
+    gr_rtr_state_path(r->cfg, r->state_path, sizeof(r->state_path));
+    /* A new segment starts from the state file, before any client can
+     * choose a project: the choice array stays empty until then. */
+    r->hide_choice = !r->adopted;
     rc = gr_rtr_apply(r, r->cfg, err, sizeof(err));
+    if (rc == 0 && !r->adopted) {
+        gr_rtr_state_restore(r);
+        r->hide_choice = false;
+        rc = gr_rtr_apply(r, r->cfg, err, sizeof(err));
+    }
     if (rc != 0) {
         gr_rtr_log("%s", err);
         gr_shm_detach(&r->t);
@@ -165,6 +208,8 @@ run(struct gr_rtr *r)
                r->t.name, r->cfg->n_projects, r->cfg->n_models,
                (long long)(r->t.window_ns / 1000000), (int)getpid());
 
+    watch = gr_rtr_watch_open(r->cfg);
+
     /* Tick at the window's tick, between 5 ms and 50 ms. */
     tick = r->t.tick_ns;
     if (tick < 5000000)
@@ -173,17 +218,28 @@ run(struct gr_rtr *r)
         tick = 50000000;
     while (!stop_flag) {
         struct timespec ts = {0, (long)tick};
+        char what[512];
 
         if (reload_flag) {
             reload_flag = 0;
             gr_rtr_log("SIGHUP: reloading %s", r->config_path);
             gr_rtr_reload(r);
+        } else if (gr_rtr_watch_due(watch, gr_shm_now_mono(), what,
+                                    sizeof(what))) {
+            gr_rtr_log("%s changed: reloading %s", what, r->config_path);
+            gr_rtr_reload(r);
         }
         gr_rtr_tick(r, gr_shm_now_mono());
+        if (gr_shm_now_mono() >= r->next_save_ns) {
+            gr_rtr_state_save(r);
+            r->next_save_ns = gr_shm_now_mono() + SAVE_EVERY_NS;
+        }
         nanosleep(&ts, NULL);
     }
+    gr_rtr_state_save(r);
     gr_rtr_log("stopping (%s)", r->unlink_on_exit ? "removing the table" :
                "the table and its counts stay for the next router");
+    gr_rtr_watch_close(watch);
     /* release: clients and status see a router that is gone */
     atomic_store_explicit(&r->t.hdr->router_pid, 0, memory_order_release);
     if (r->unlink_on_exit)

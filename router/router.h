@@ -24,6 +24,10 @@ struct gr_rtr {
     uint32_t sweep_next;        /* next cell the drain sweep visits */
     int64_t next_reap_ns;
     bool pending;               /* a project of cfg waits for a free slot */
+    bool adopted;               /* the segment outlived its last router */
+    bool hide_choice;           /* publish no choice yet (restoring) */
+    char state_path[4096];      /* "" = no state file */
+    int64_t next_save_ns;
 };
 
 /* Log one line to stderr: time, then the message. */
@@ -56,6 +60,18 @@ void gr_rtr_free_drained(struct gr_rtr *r);
 
 /* One tick of housekeeping at now_ns (CLOCK_MONOTONIC). */
 void gr_rtr_tick(struct gr_rtr *r, int64_t now_ns);
+
+/* The state file for cfg: router.state_file, else under $XDG_STATE_HOME,
+ * /var/lib/gemroute (root) or ~/.local/state/gemroute. */
+void gr_rtr_state_path(const struct gr_cfg *cfg, char *out, size_t n);
+
+/* Write the counts worth keeping to the state file (temp, fsync,
+ * rename, 0600).  0 or -errno (logged). */
+int gr_rtr_state_save(struct gr_rtr *r);
+
+/* Restore a state file into a new segment; a damaged or foreign file is
+ * logged and ignored.  0 or -errno. */
+int gr_rtr_state_restore(struct gr_rtr *r);
 
 /* Record a reload's result in the header (for status). */
 void gr_rtr_note_reload(struct gr_rtr *r, bool ok, const char *first_error);

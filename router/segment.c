@@ -92,6 +92,7 @@ gr_rtr_open_segment(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
         }
         if (rc == 0 && geometry_matches(&r->t, cfg)) {
             repair(&r->t);
+            r->adopted = true;
             gr_rtr_log("adopted %s from a router that is gone; counters "
                        "kept", name);
             break;

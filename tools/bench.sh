@@ -22,6 +22,7 @@ config() {  # projects -> config file
     f=$work/p$1.conf
     {
         echo "router = { shm = \"/grbench-$$-$1\"; window_ms = 500;"
+        echo "  state_file = \"p$1.state\";"
         echo "  max_projects = $1; max_models = 1; max_leases = 1024; };"
         echo 'models = ( { name = "gemini-2.5-flash"; rpm = 2000000000;'
         echo '  tpm = 2000000000; rpd = 2000000000; } );'

@@ -18,7 +18,7 @@ pid=""
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm}' EXIT
 export GR_KEY_A="test-secret-key-aaaa1111"
 cat >"$dir/r.conf" <<CONF
-router = { shm = "$shm"; window_ms = 2000; };
+router = { shm = "$shm"; window_ms = 2000; state_file = "state"; };
 models = ( { name = "m1"; rpm = 100; tpm = 10000; rpd = 1000; } );
 projects = ( { name = "pa"; key = "env:GR_KEY_A"; },
              { name = "pb"; key = "test-secret-key-bbbb2222"; } );

@@ -90,10 +90,11 @@ start_router(struct run *r, const char *tag)
     if (f == NULL)
         return -1;
     fprintf(f, "router = { shm = \"%s\"; window_ms = %d; headroom = %.2f; "
+            "state_file = \"%s.state\"; "
             "max_models = 1; max_projects = %d; max_leases = 1024; };\n"
             "models = ( { name = \"%s\"; rpm = %d; tpm = %d; } );\n"
-            "projects = (\n", r->shm, WINDOW_MS, HEADROOM, NPROJ, MODEL, RPM,
-            TPM);
+            "projects = (\n", r->shm, WINDOW_MS, HEADROOM, tag, NPROJ, MODEL,
+            RPM, TPM);
     for (int i = 0; i < NPROJ; i++)
         fprintf(f, "  { name = \"p%d\"; key = \"stress-key-%04d\"; }%s\n", i,
                 i, i + 1 < NPROJ ? "," : "");

@@ -37,7 +37,8 @@ setup(void)
     f = fopen(conf, "w");
     if (f == NULL)
         return -1;
-    fprintf(f, "router = { shm = \"%s\"; window_ms = %d; headroom = 1.0; };\n"
+    fprintf(f, "router = { shm = \"%s\"; window_ms = %d; headroom = 1.0; "
+            "state_file = \"state\"; };\n"
             "models = ( { name = \"m\"; rpm = 2; tpm = 1000; } );\n"
             "projects = ( { name = \"only\"; key = \"lease-test-key-1\"; } );\n",
             shm, WINDOW_MS);

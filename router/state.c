@@ -1,0 +1,370 @@
+/*
+ * state.c - what the router remembers across a stop: the counts Google
+ * has already made (minute windows, the day), cooldowns, learned limits
+ * and operator state, in a small text file.
+ *
+ * Invariant protected: a restored count is never lower than the one
+ * saved (a window's saved cost is held until one window after the save,
+ * the conservative end), and a file that is not entirely ours and intact
+ * is reported and ignored, never half-applied.  Keys are never written.
+ * The file is written to a temporary name, fsynced and renamed, mode 0600.
+ */
+#include "router.h"
+#include "clock.h"
+#include "health.h"
+#include "window.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STATE_MAGIC "gemroute-state 1"
+#define CELL_PERSIST (GR_CELL_DISABLED_MODEL | GR_CELL_OP_DISABLED | \
+                      GR_CELL_OP_DRAINING)
+#define PROJ_PERSIST (GR_PROJ_AUTH_FAILED | GR_PROJ_OP_DISABLED | \
+                      GR_PROJ_OP_DRAINING)
+
+struct saved_cell {
+    char project[GR_SHM_NAME_MAX];
+    char model[GR_SHM_NAME_MAX];
+    long long used[GR_NWINDOWS];
+    long long day, day_used;
+    long long cool_wall[GR_NDIM];
+    long long cell_cool_wall;
+    long long learned[GR_NDIM];
+    unsigned cell_health, proj_health;
+};
+
+static int
+mkdirs(const char *path)
+{
+    char buf[PATH_MAX];
+    char *p;
+
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    return 0;
+}
+
+void
+gr_rtr_state_path(const struct gr_cfg *cfg, char *out, size_t n)
+{
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    const char *name = cfg->router.shm + (cfg->router.shm[0] == '/');
+
+    if (cfg->router.state_file[0] != '\0')
+        snprintf(out, n, "%s", cfg->router.state_file);
+    else if (xdg != NULL && xdg[0] == '/')
+        snprintf(out, n, "%s/gemroute/%s.state", xdg, name);
+    else if (geteuid() == 0 || home == NULL)
+        snprintf(out, n, "/var/lib/gemroute/%s.state", name);
+    else
+        snprintf(out, n, "%s/.local/state/gemroute/%s.state", home, name);
+}
+
+static long long
+to_wall(int64_t mono_deadline, int64_t now_mono, int64_t now_wall)
+{
+    return mono_deadline > now_mono ? now_wall + (mono_deadline - now_mono)
+                                    : 0;
+}
+
+static void
+save_cell(FILE *f, const struct gr_shm *t, uint32_t slot, uint32_t m,
+          int64_t now_mono, int64_t now_wall, int32_t today)
+{
+    const struct gr_shm_project *p = &t->projects[slot];
+    const struct gr_shm_cell *c = gr_shm_cell(t, slot, m);
+    char pname[GR_SHM_NAME_MAX], mname[GR_SHM_NAME_MAX];
+    unsigned w, d;
+
+    /* Only the router writes names: plain reads of its own writes.  A
+     * scribbled name (not one word) is skipped. */
+    memcpy(pname, p->name, sizeof(pname));
+    memcpy(mname, t->models[m].name, sizeof(mname));
+    pname[sizeof(pname) - 1] = mname[sizeof(mname) - 1] = '\0';
+    if (pname[0] == '\0' || mname[0] == '\0' || strpbrk(pname, " \t\n") ||
+        strpbrk(mname, " \t\n"))
+        return;
+    fprintf(f, "cell %s %s", pname, mname);
+    for (w = 0; w < GR_NWINDOWS; w++)
+        fprintf(f, " %lld", (long long)gr_shm_window_used(&c->win[w],
+                                                          now_mono,
+                                                          t->tick_ns));
+    fprintf(f, " %d %lld", today, (long long)gr_shm_day_used(&c->day, today));
+    /* relaxed for all: a snapshot to keep */
+    for (d = 0; d < GR_NDIM; d++)
+        fprintf(f, " %lld", to_wall(atomic_load_explicit(
+                    &c->cool_until[d], memory_order_relaxed), now_mono,
+                    now_wall));
+    fprintf(f, " %lld", to_wall(atomic_load_explicit(
+                &c->cell_cool_until, memory_order_relaxed), now_mono,
+                now_wall));
+    for (d = 0; d < GR_NDIM; d++)
+        fprintf(f, " %lld", (long long)atomic_load_explicit(
+                    &c->learned[d], memory_order_relaxed));
+    fprintf(f, " %u %u\n",
+            atomic_load_explicit(&c->health, memory_order_relaxed) &
+                CELL_PERSIST,
+            atomic_load_explicit(&p->health, memory_order_relaxed) &
+                PROJ_PERSIST);
+}
+
+int
+gr_rtr_state_save(struct gr_rtr *r)
+{
+    const struct gr_shm *t = &r->t;
+    int64_t now_mono = gr_shm_now_mono(), now_wall = gr_shm_now_wall();
+    int32_t today = gr_shm_pacific_day(now_wall / GR_NS_PER_S);
+    /* relaxed: only the router writes n_models */
+    uint32_t n_models = atomic_load_explicit(&t->hdr->n_models,
+                                             memory_order_relaxed), slot, m;
+    char tmp[PATH_MAX + 8];
+    unsigned lines = 0;
+    FILE *f;
+    int fd, rc = 0;
+
+    if (r->state_path[0] == '\0')
+        return 0;
+    if (n_models > t->max_models)
+        n_models = t->max_models;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", r->state_path);
+    if (mkdirs(r->state_path) != 0 ||
+        (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+        rc = -errno;
+        gr_rtr_log("state file %s: %s", tmp, strerror(errno));
+        return rc;
+    }
+    f = fdopen(fd, "w");
+    if (f == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    fprintf(f, "%s\nsaved %lld\nwindow %lld\n", STATE_MAGIC,
+            (long long)now_wall, (long long)t->window_ns);
+    for (slot = 0; slot < t->max_projects; slot++) {
+        /* relaxed: only the router writes state */
+        uint32_t st = atomic_load_explicit(&t->projects[slot].state,
+                                           memory_order_relaxed);
+
+        if (st != GR_PROJ_ACTIVE && st != GR_PROJ_REMOVING)
+            continue;
+        for (m = 0; m < n_models; m++, lines++)
+            save_cell(f, t, slot, m, now_mono, now_wall, today);
+    }
+    fprintf(f, "end %u\n", lines);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        rc = -errno;
+    if (fclose(f) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, r->state_path) != 0)
+        rc = -errno;
+    if (rc != 0) {
+        gr_rtr_log("state file %s: %s", r->state_path, strerror(-rc));
+        unlink(tmp);
+    }
+    return rc;
+}
+
+/* Parse the whole file into cells; -EINVAL with a reason if anything is
+ * off (the caller then ignores the file). */
+static int
+parse(FILE *f, long long *saved, long long *window, struct saved_cell **out,
+      unsigned *n, char *why, size_t whylen)
+{
+    char line[1024];
+    unsigned cap = 0, lineno = 0, end = UINT_MAX;
+    struct saved_cell *cells = NULL;
+
+    *n = 0;
+    *out = NULL;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        struct saved_cell c;
+        int used = 0;
+
+        lineno++;
+        if (strchr(line, '\n') == NULL)
+            goto bad;
+        if (lineno == 1) {
+            if (strcmp(line, STATE_MAGIC "\n") != 0) {
+                snprintf(why, whylen, "not a gemroute state file");
+                goto fail;
+            }
+        } else if (lineno == 2) {
+            if (sscanf(line, "saved %lld%n", saved, &used) != 1)
+                goto bad;
+        } else if (lineno == 3) {
+            if (sscanf(line, "window %lld%n", window, &used) != 1)
+                goto bad;
+        } else if (end != UINT_MAX) {
+            goto bad;   /* nothing after the end line */
+        } else if (strncmp(line, "end ", 4) == 0) {
+            if (sscanf(line, "end %u%n", &end, &used) != 1 || end != *n)
+                goto bad;
+        } else {
+            memset(&c, 0, sizeof(c));
+            if (sscanf(line, "cell %63s %63s %lld %lld %lld %lld %lld %lld "
+                       "%lld %lld %lld %lld %lld %lld %lld %lld %u %u%n",
+                       c.project, c.model, &c.used[0], &c.used[1],
+                       &c.used[2], &c.day, &c.day_used, &c.cool_wall[0],
+                       &c.cool_wall[1], &c.cool_wall[2], &c.cool_wall[3],
+                       &c.cell_cool_wall, &c.learned[0], &c.learned[1],
+                       &c.learned[2], &c.learned[3], &c.cell_health,
+                       &c.proj_health, &used) != 18)
+                goto bad;
+            for (int k = 0; k < GR_NWINDOWS; k++)
+                if (c.used[k] < 0 || c.used[k] > UINT32_MAX)
+                    goto bad;
+            if (c.day_used < 0 || c.day_used > UINT32_MAX)
+                goto bad;
+            if (*n == cap) {
+                struct saved_cell *more;
+
+                cap = cap ? cap * 2 : 64;
+                more = realloc(cells, cap * sizeof(*cells));
+                if (more == NULL)
+                    goto bad;
+                cells = more;
+            }
+            cells[(*n)++] = c;
+        }
+        if (used > 0 && line[used] != '\n')
+            goto bad;
+    }
+    if (end == UINT_MAX || *window <= 0) {
+        snprintf(why, whylen, "truncated (no end line)");
+        goto fail;
+    }
+    *out = cells;
+    return 0;
+bad:
+    snprintf(why, whylen, "line %u is damaged", lineno);
+fail:
+    free(cells);
+    *n = 0;
+    return -EINVAL;
+}
+
+static void
+restore_cell(struct gr_rtr *r, const struct saved_cell *s, long long saved,
+             int64_t now_mono, int64_t now_wall, int32_t today)
+{
+    struct gr_shm *t = &r->t;
+    int m = gr_shm_model_index(t, s->model), slot = -1;
+    struct gr_shm_cell *c;
+    int64_t age = now_wall - saved, hold;
+    unsigned w, d;
+
+    for (uint32_t i = 0; i < t->max_projects && slot < 0; i++)
+        /* relaxed: only the router writes state */
+        if (atomic_load_explicit(&t->projects[i].state,
+                                 memory_order_relaxed) == GR_PROJ_ACTIVE &&
+            strncmp(t->projects[i].name, s->project, GR_SHM_NAME_MAX) == 0)
+            slot = (int)i;
+    if (m < 0 || slot < 0)
+        return;     /* no longer configured */
+    c = gr_shm_cell(t, (uint32_t)slot, (uint32_t)m);
+    if (age < 0)
+        age = 0;    /* the clock went back: hold for a whole window */
+    hold = t->window_ns - age;
+    for (w = 0; w < GR_NWINDOWS && hold > 0; w++) {
+        if (s->used[w] <= 0)
+            continue;
+        /* Held until one window after the save: the latest any of it
+         * could still be in Google's window. */
+        gr_shm_window_force(&c->win[w], s->used[w]);
+        gr_shm_window_release_at(&c->win[w], s->used[w], now_mono + hold,
+                                 now_mono, t->tick_ns);
+    }
+    if (s->day == today && s->day_used > 0) {
+        /* acquire: a plain CAS loop raising the count to the saved one */
+        uint64_t word = atomic_load_explicit(&c->day, memory_order_acquire);
+        uint64_t cur = (word >> 32 & GR_EPOCH_MASK) ==
+                               ((uint64_t)today & GR_EPOCH_MASK)
+                           ? gr_shm_word_used(word) : 0;
+
+        while (cur < (uint64_t)s->day_used &&
+               !atomic_compare_exchange_weak_explicit(
+                   &c->day, &word,
+                   gr_shm_word_pack((uint64_t)s->day_used, (uint64_t)today,
+                                    word),
+                   memory_order_acq_rel, memory_order_acquire))
+            cur = (word >> 32 & GR_EPOCH_MASK) ==
+                          ((uint64_t)today & GR_EPOCH_MASK)
+                      ? gr_shm_word_used(word) : 0;
+    }
+    /* relaxed for the rest: advice, restored before clients may choose
+     * this project (the choice array is published afterwards) */
+    for (d = 0; d < GR_NDIM; d++) {
+        if (s->cool_wall[d] > now_wall)
+            atomic_store_explicit(&c->cool_until[d],
+                                  now_mono + (s->cool_wall[d] - now_wall),
+                                  memory_order_relaxed);
+        if (s->learned[d] >= 0)
+            atomic_store_explicit(&c->learned[d], s->learned[d],
+                                  memory_order_relaxed);
+    }
+    if (s->cell_cool_wall > now_wall)
+        atomic_store_explicit(&c->cell_cool_until,
+                              now_mono + (s->cell_cool_wall - now_wall),
+                              memory_order_relaxed);
+    atomic_fetch_or_explicit(&c->health, s->cell_health & CELL_PERSIST,
+                             memory_order_relaxed);
+    atomic_fetch_or_explicit(&t->projects[slot].health,
+                             s->proj_health & PROJ_PERSIST,
+                             memory_order_relaxed);
+}
+
+int
+gr_rtr_state_restore(struct gr_rtr *r)
+{
+    int64_t now_mono = gr_shm_now_mono(), now_wall = gr_shm_now_wall();
+    int32_t today = gr_shm_pacific_day(now_wall / GR_NS_PER_S);
+    struct saved_cell *cells;
+    long long saved = 0, window = 0;
+    struct stat st;
+    unsigned n, i;
+    char why[128];
+    FILE *f;
+    int rc;
+
+    if (r->state_path[0] == '\0')
+        return 0;
+    f = fopen(r->state_path, "r");
+    if (f == NULL) {
+        if (errno != ENOENT)
+            gr_rtr_log("state file %s: %s; starting with empty counts",
+                       r->state_path, strerror(errno));
+        return errno == ENOENT ? 0 : -errno;
+    }
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0)
+        gr_rtr_log("state file %s is readable by others (mode %03o)",
+                   r->state_path, (unsigned)(st.st_mode & 0777));
+    rc = parse(f, &saved, &window, &cells, &n, why, sizeof(why));
+    fclose(f);
+    if (rc != 0) {
+        gr_rtr_log("state file %s: %s; ignored", r->state_path, why);
+        return rc;
+    }
+    if (window != r->t.window_ns)
+        gr_rtr_log("state file %s: saved with another window; minute "
+                   "counts held for the current one", r->state_path);
+    for (i = 0; i < n; i++)
+        restore_cell(r, &cells[i], saved, now_mono, now_wall, today);
+    gr_rtr_log("state file %s: restored %u cells saved %.0f s ago",
+               r->state_path, n, (double)(now_wall - saved) / 1e9);
+    free(cells);
+    return 0;
+}
