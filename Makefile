@@ -101,10 +101,16 @@ $(BIN)/gemroute-mock: $(OBJ)/tools/mock/main.o $(MOCK_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(MHD_LIBS) $(CONFIG_LIBS) $(JSON_LIBS) -lm
 
-$(BIN)/gr-bench-reserve: $(OBJ)/tools/bench/bench_reserve.o $(CLIENT_OBJ) \
-                         $(SHM_OBJ)
+HIREDIS_LIBS := $(or $(call pc,libs,hiredis),-lhiredis)
+BENCH_RESERVE_OBJ := $(call objs,tools/bench/bench_reserve.c \
+                       tools/bench/harness.c tools/bench/impl_gemroute.c \
+                       tools/bench/mutex_table.c tools/bench/redis_window.c \
+                       tests/stress/checker.c)
+
+$(BIN)/gr-bench-reserve: $(BENCH_RESERVE_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS) -lm
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(HIREDIS_LIBS) $(JSON_LIBS) \
+	    $(CURL_LIBS) -lm
 
 # Tests.  Every tests/unit/test_NAME.c and tests/stress/NAME.c becomes
 # $(BUILD)/tests/NAME linked with the objects TEST_DEPS_NAME lists.
@@ -159,6 +165,12 @@ demo: deps all
 
 bench: deps all $(BENCH_PROGS)
 	tools/bench.sh
+
+# The same sections, fewer configurations, a shorter steady run: < 60 s.
+bench-quick: deps all $(BENCH_PROGS)
+	tools/bench.sh --quick
+
+.PHONY: bench-quick
 
 deps:
 	@tools/deps.sh

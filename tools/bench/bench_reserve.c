@@ -1,132 +1,111 @@
 /*
- * bench_reserve.c - nanoseconds per reserve + commit through the public
- * API, in one or several processes sharing a real router's table.
+ * bench_reserve.c - the reservation benchmark: reserve + commit of one
+ * request and ~1,000 tokens in a tight loop, by P processes, through one
+ * of four contenders, printed as one JSON line.
  *
- *   gr-bench-reserve --shm NAME --model M [--procs P] [--ops N]
- *                    [--tokens T]
+ *   gr-bench-reserve --impl gemroute --shm NAME [common options]
+ *   gr-bench-reserve --impl mutex --projects N [common options]
+ *   gr-bench-reserve --impl redis-zset|redis-lua --redis SOCKET
+ *                    --projects N [common options]
  *
- * Prints one JSON line: procs, ops per process, and the median over the
- * processes of ns per reserve+commit, plus the aggregate rate.  Timing
- * happens here, in a benchmark, never in a test.
+ *   common: --procs P  --seconds S | --ops N  --tokens T  --model M
+ *           --window-ms W  --rpm L  --tpm L  --warmup-ms MS
+ *           --inline (one worker in this process, for callgrind)
+ *           --check (log every admission and replay it with the exact
+ *                    over-admission checker)
+ *
+ * tools/bench.sh drives it; see docs/BENCHMARKS.md for the method.
+ * Timing happens here, in a benchmark, never in a test.
  */
-#include "gemroute.h"
+#include "bench.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-struct shared {
-    double ns_per_op[256];
-    long failures[256];
-    int64_t start_ns, end_ns[256];
-};
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
 
 static void
-worker(struct shared *sh, unsigned i, const char *shm, const char *model,
-       long ops, long tokens)
+usage(void)
 {
-    struct gr_cost cost = {1, tokens, 0};
-    struct gr_usage use = {-1, -1, 0};
-    struct gr_lease lease;
-    char err[256];
-    struct gr *g = gr_open(shm, err, sizeof(err));
-    int64_t t0, t1;
-    long k, fail = 0;
-
-    if (g == NULL) {
-        fprintf(stderr, "%s\n", err);
-        _exit(1);
-    }
-    for (k = 0; k < ops / 10; k++) {    /* warm the caches and the pages */
-        if (gr_reserve(g, model, &cost, 0, &lease) == GR_OK)
-            gr_commit(g, &lease, &use);
-    }
-    t0 = gr_now_ns();
-    for (k = 0; k < ops; k++) {
-        if (gr_reserve(g, model, &cost, 0, &lease) != GR_OK) {
-            fail++;
-            continue;
-        }
-        gr_commit(g, &lease, &use);
-    }
-    t1 = gr_now_ns();
-    sh->ns_per_op[i] = (double)(t1 - t0) / (double)ops;
-    sh->failures[i] = fail;
-    sh->end_ns[i] = t1;
-    gr_close(g);
-    _exit(0);
+    fputs("usage: gr-bench-reserve --impl gemroute|mutex|redis-zset|"
+          "redis-lua\n"
+          "         [--shm NAME] [--redis SOCKET] [--projects N] "
+          "[--procs P]\n"
+          "         [--seconds S | --ops N] [--tokens T] [--model M]\n"
+          "         [--window-ms W] [--rpm L] [--tpm L] [--warmup-ms MS]\n"
+          "         [--inline] [--check]\n", stderr);
 }
 
 int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
+        {"impl", required_argument, NULL, 'i'},
         {"shm", required_argument, NULL, 's'},
+        {"redis", required_argument, NULL, 'r'},
         {"model", required_argument, NULL, 'm'},
         {"procs", required_argument, NULL, 'p'},
+        {"projects", required_argument, NULL, 'P'},
+        {"seconds", required_argument, NULL, 'S'},
         {"ops", required_argument, NULL, 'n'},
         {"tokens", required_argument, NULL, 't'},
+        {"window-ms", required_argument, NULL, 'w'},
+        {"rpm", required_argument, NULL, 'R'},
+        {"tpm", required_argument, NULL, 'T'},
+        {"warmup-ms", required_argument, NULL, 'W'},
+        {"inline", no_argument, NULL, 'I'},
+        {"check", no_argument, NULL, 'c'},
         {NULL, 0, NULL, 0},
     };
-    const char *shm = NULL, *model = "gemini-2.5-flash";
-    long procs = 1, ops = 1000000, tokens = 1000, fails = 0;
-    struct shared *sh;
-    double sorted[256], wall_s;
-    int64_t last = 0;
-    int c, st;
-    long i;
+    static struct gr_bench_impl *impls[] = {
+        &gr_bench_gemroute, &gr_bench_mutex, &gr_bench_redis_zset,
+        &gr_bench_redis_lua,
+    };
+    struct gr_bench_opts o = {
+        .impl = "gemroute",
+        .model = "gemini-2.5-flash",
+        .procs = 1,
+        .projects = 10,
+        .window_ms = 500,
+        .rpm = 2000000000,
+        .tpm = 2000000000,
+        .tokens = 1000,
+        .seconds = 0.3,
+        .warmup_ms = 30,
+    };
+    struct gr_bench_impl *impl = NULL;
+    size_t i;
+    int c;
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 's': shm = optarg; break;
-        case 'm': model = optarg; break;
-        case 'p': procs = atol(optarg); break;
-        case 'n': ops = atol(optarg); break;
-        case 't': tokens = atol(optarg); break;
+        case 'i': o.impl = optarg; break;
+        case 's': o.shm = optarg; break;
+        case 'r': o.redis = optarg; break;
+        case 'm': o.model = optarg; break;
+        case 'p': o.procs = (unsigned)atoi(optarg); break;
+        case 'P': o.projects = (unsigned)atoi(optarg); break;
+        case 'S': o.seconds = atof(optarg); break;
+        case 'n': o.ops = atol(optarg); break;
+        case 't': o.tokens = atoll(optarg); break;
+        case 'w': o.window_ms = atoll(optarg); break;
+        case 'R': o.rpm = atoll(optarg); break;
+        case 'T': o.tpm = atoll(optarg); break;
+        case 'W': o.warmup_ms = atoll(optarg); break;
+        case 'I': o.inline_run = true; break;
+        case 'c': o.check = true; break;
         default:
-            fputs("usage: gr-bench-reserve --shm NAME --model M [--procs P] "
-                  "[--ops N] [--tokens T]\n", stderr);
+            usage();
             return 2;
         }
     }
-    if (procs < 1 || procs > 256 || ops < 10)
+    for (i = 0; i < sizeof(impls) / sizeof(impls[0]); i++)
+        if (strcmp(impls[i]->name, o.impl) == 0)
+            impl = impls[i];
+    if (impl == NULL || o.window_ms < 10 || o.seconds <= 0 ||
+        (o.inline_run && o.procs != 1)) {
+        usage();
         return 2;
-    sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (sh == MAP_FAILED)
-        return 1;
-    sh->start_ns = gr_now_ns();
-    for (i = 0; i < procs; i++)
-        if (fork() == 0)
-            worker(sh, (unsigned)i, shm, model, ops, tokens);
-    for (i = 0; i < procs; i++) {
-        wait(&st);
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-            return 1;
     }
-    for (i = 0; i < procs; i++) {
-        sorted[i] = sh->ns_per_op[i];
-        fails += sh->failures[i];
-        if (sh->end_ns[i] > last)
-            last = sh->end_ns[i];
-    }
-    qsort(sorted, (size_t)procs, sizeof(double), cmp_double);
-    wall_s = (double)(last - sh->start_ns) / 1e9;
-    printf("{\"procs\": %ld, \"ops\": %ld, \"ns_per_op_median\": %.1f, "
-           "\"ns_per_op_max\": %.1f, \"ops_per_s\": %.0f, \"refused\": %ld}\n",
-           procs, ops, sorted[procs / 2], sorted[procs - 1],
-           (double)(procs * ops) / wall_s, fails);
-    return fails == 0 ? 0 : 1;
+    return gr_bench_run(impl, &o);
 }

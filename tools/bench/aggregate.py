@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""aggregate.py - turn the raw lines of one tools/bench.sh run into
+bench/results.json, and print the one-line summary of the headline ratios.
+
+    aggregate.py WORKDIR MODE REPS SECONDS WINDOW_MS TOKENS > results.json
+    aggregate.py --summary results.json
+
+Every ratio is taken between runs of the same repetition (they ran
+interleaved, seconds apart), then the median over repetitions: a machine
+that slows down for a while slows both sides of a ratio alike.
+"""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+IMPLS = ["gemroute", "mutex", "redis-zset", "redis-lua"]
+
+
+def lines(path):
+    if not os.path.exists(path):
+        return []
+    out = []
+    with open(path) as f:
+        for ln in f:
+            ln = ln.strip()
+            if ln.startswith("{"):
+                out.append(json.loads(ln))
+    return out
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def machine():
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for ln in f:
+            if ln.startswith("model name"):
+                model = ln.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for ln in f:
+            if ln.startswith("MemTotal"):
+                mem_kb = int(ln.split()[1])
+    def version(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True,
+                                  timeout=10).stdout.strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.SubprocessError):
+            return "unknown"
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(mem_kb / 1048576, 1),
+        "kernel": platform.release(),
+        "redis": version(["redis-server", "--version"]),
+        "valgrind": version(["valgrind", "--version"]),
+        "cc": version(["cc", "--version"]),
+        "loadavg_at_end": open("/proc/loadavg").read().split()[:3],
+    }
+
+
+def reserve_rows(raw):
+    keys = sorted({(r["impl"], r["projects"], r["procs"]) for r in raw},
+                  key=lambda k: (IMPLS.index(k[0]) if k[0] in IMPLS else 9,
+                                 k[1], k[2]))
+    rows = []
+    for impl, np, procs in keys:
+        runs = [r for r in raw if (r["impl"], r["projects"], r["procs"]) ==
+                (impl, np, procs)]
+        rows.append({
+            "impl": impl, "projects": np, "procs": procs,
+            "runs": len(runs),
+            "ns_per_op": median(r["ns_per_op_median"] for r in runs),
+            "ops_per_s": median(r["ops_per_s"] for r in runs),
+            "ops_per_s_min": min(r["ops_per_s"] for r in runs),
+            "ops_per_s_max": max(r["ops_per_s"] for r in runs),
+            "refused": sum(r["refused"] for r in runs),
+            "failed": sum(r["failed"] for r in runs),
+        })
+    return rows
+
+
+def ratio(raw, a, b, np, procs, field="ops_per_s"):
+    """Median over repetitions of a's field / b's field, same rep."""
+    by = {}
+    for r in raw:
+        if r["projects"] == np and r["procs"] == procs:
+            by.setdefault(r["rep"], {})[r["impl"]] = r[field]
+    rs = [v[a] / v[b] for v in by.values()
+          if a in v and b in v and v[b] > 0]
+    return median(rs)
+
+
+def find(rows, **kw):
+    for r in rows:
+        if all(r.get(k) == v for k, v in kw.items()):
+            return r
+    return None
+
+
+def targets(res, raw):
+    out = []
+    rows = res["reserve"]["rows"]
+    instr = res["instructions"]
+    projects = sorted({r["projects"] for r in rows})
+    mid = 1000 if 1000 in projects else projects[len(projects) // 2]
+    g1 = find(rows, impl="gemroute", projects=mid, procs=1)
+    if g1:
+        out.append({"what": "reserve+commit, 1 process, %d projects" % mid,
+                    "target": "<= 100 ns", "measured": "%.0f ns" %
+                    g1["ns_per_op"], "met": g1["ns_per_op"] <= 100,
+                    "by": "%.1fx over" % (g1["ns_per_op"] / 100)
+                    if g1["ns_per_op"] > 100 else ""})
+    gi = find(instr, impl="gemroute", projects=mid, side="client")
+    if gi:
+        out.append({"what": "instructions per reserve+commit, %d projects"
+                    % mid, "target": "<= 400",
+                    "measured": "%d (ring drains: %d)" %
+                    (gi["instructions"], gi["drain_instructions"]),
+                    "met": gi["instructions"] <= 400,
+                    "by": "%.1fx over" % (gi["instructions"] / 400)
+                    if gi["instructions"] > 400 else ""})
+    ns = [find(rows, impl="gemroute", projects=p, procs=1) for p in projects]
+    ns = [r["ns_per_op"] for r in ns if r]
+    if len(ns) >= 2:
+        flat = max(ns) / min(ns)
+        out.append({"what": "cost flat from %d to %d projects (1 process)"
+                    % (projects[0], projects[-1]), "target": "within 2x",
+                    "measured": "%.2fx" % flat, "met": flat <= 2, "by": ""})
+    procs = sorted({r["procs"] for r in rows})
+    if 8 in procs:
+        best = []
+        for p in projects:
+            zs = ratio(raw, "gemroute", "redis-zset", p, 8)
+            lu = ratio(raw, "gemroute", "redis-lua", p, 8)
+            if zs and lu:
+                best.append((p, min(zs, lu)))
+        if best:
+            worst = min(b for _, b in best)
+            out.append({"what": "throughput vs the best Redis variant, "
+                        "8 processes", "target": ">= 100x",
+                        "measured": ", ".join("%.0fx (%d projects)" % (b, p)
+                                              for p, b in best),
+                        "met": worst >= 100, "by": ""})
+    if 32 in procs:
+        ms = [(p, ratio(raw, "gemroute", "mutex", p, 32)) for p in projects]
+        ms = [(p, m) for p, m in ms if m]
+        if ms:
+            worst = min(m for _, m in ms)
+            out.append({"what": "throughput vs the mutex table, 32 processes "
+                        "on %d cores" % res["machine"]["cpus"],
+                        "target": ">= 3x",
+                        "measured": ", ".join("%.1fx (%d projects)" % (m, p)
+                                              for p, m in ms),
+                        "met": worst >= 3,
+                        "by": "" if worst >= 3 else
+                        "worst %.1fx" % worst})
+    e2e = res.get("e2e") or {}
+    for scen in ("burst", "steady"):
+        for lat, runs in sorted((e2e.get(scen) or {}).items()):
+            g = runs.get("gemroute")
+            if not g:
+                continue
+            tag = "%s, latency %s" % (scen, lat)
+            if scen == "burst":
+                out.append({"what": "gemroute %s: success" % tag,
+                            "target": "100%", "measured": "%.1f%%" %
+                            g["success_pct"], "met": g["success_pct"] >= 100,
+                            "by": ""})
+                late = g.get("late_s")
+                if late is not None:
+                    out.append({"what": "gemroute %s: last call done after "
+                                "the quota allows" % tag,
+                                "target": "<= 1 s", "measured": "%.2f s" %
+                                late, "met": late <= 1, "by": ""})
+            else:
+                out.append({"what": "gemroute %s: calls sent that succeeded"
+                            % tag, "target": "100%", "measured": "%.1f%%" %
+                            g["sent_success_pct"],
+                            "met": g["sent_success_pct"] >= 100, "by": ""})
+                out.append({"what": "gemroute %s: goodput" % tag,
+                            "target": ">= 97% of capacity",
+                            "measured": "%.1f%%" % g["goodput_pct"],
+                            "met": g["goodput_pct"] >= 97, "by": ""})
+            out.append({"what": "gemroute %s: 429s" % tag, "target": "0",
+                        "measured": str(g["mock_429"]),
+                        "met": g["mock_429"] == 0, "by": ""})
+    ov = (res.get("overhead") or {}).get("rows") or []
+    for r in ov:
+        out.append({"what": "gr_generate overhead over a libcurl POST, %d "
+                    "process%s" % (r["procs"], "es" if r["procs"] > 1 else ""),
+                    "target": "<= 20 us", "measured": "%.1f us" %
+                    r["added_us"], "met": r["added_us"] <= 20,
+                    "by": "%.1fx over" % (r["added_us"] / 20)
+                    if r["added_us"] > 20 else ""})
+    return out
+
+
+def aggregate(work, mode, reps, seconds, window_ms, tokens):
+    raw = lines(os.path.join(work, "reserve.jsonl"))
+    res = {
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "mode": mode,
+        "machine": machine(),
+        "reserve": {
+            "reps": int(reps), "seconds_per_run": float(seconds),
+            "window_ms": int(window_ms), "tokens": int(tokens),
+            "rows": reserve_rows(raw),
+            "ratios": [],
+        },
+        "instructions": lines(os.path.join(work, "instr.jsonl")),
+        "check": lines(os.path.join(work, "check.jsonl")),
+        "memory": lines(os.path.join(work, "memory.jsonl")),
+    }
+    for np in sorted({r["projects"] for r in raw}):
+        for procs in sorted({r["procs"] for r in raw}):
+            row = {"projects": np, "procs": procs}
+            for other in IMPLS[1:]:
+                row["vs_" + other] = ratio(raw, "gemroute", other, np, procs)
+            res["reserve"]["ratios"].append(row)
+    e2e_path = os.path.join(work, "e2e.json")
+    if os.path.exists(e2e_path):
+        with open(e2e_path) as f:
+            e2e = json.load(f)
+        res["e2e"] = e2e.get("e2e")
+        res["overhead"] = e2e.get("overhead")
+    res["targets"] = targets(res, raw)
+    return res
+
+
+def summary(res):
+    rows = res["reserve"]["rows"]
+    projects = sorted({r["projects"] for r in rows})
+    mid = 1000 if 1000 in projects else projects[len(projects) // 2]
+    parts = []
+    g1 = find(rows, impl="gemroute", projects=mid, procs=1)
+    gi = find(res["instructions"], impl="gemroute", projects=mid,
+              side="client")
+    if g1:
+        parts.append("reserve+commit %.0f ns%s (1 proc, %d projects)" %
+                     (g1["ns_per_op"], ", %d instr" % gi["instructions"]
+                      if gi else "", mid))
+    rat = {(r["projects"], r["procs"]): r for r in res["reserve"]["ratios"]}
+    r32 = rat.get((mid, 32))
+    if r32 and r32["vs_mutex"]:
+        parts.append("%.1fx mutex at 32 procs" % r32["vs_mutex"])
+    r8 = rat.get((mid, 8))
+    if r8 and r8["vs_redis-zset"] and r8["vs_redis-lua"]:
+        parts.append("%.0fx best Redis at 8 procs" %
+                     min(r8["vs_redis-zset"], r8["vs_redis-lua"]))
+    for c in res["check"]:
+        if c["impl"] == "redis-zset":
+            parts.append("tutorial Redis over-admits +%d/100 at %d procs" %
+                         (c["over_admitted"], c["procs"]))
+    e2e = res.get("e2e") or {}
+    for lat, runs in sorted((e2e.get("steady") or {}).items()):
+        g = runs.get("gemroute")
+        if g:
+            parts.append("steady %s: goodput %.1f%%, %d 429s" %
+                         (lat, g["goodput_pct"], g["mock_429"]))
+    for r in (res.get("overhead") or {}).get("rows") or []:
+        parts.append("gr_generate +%.1f us (%d procs)" %
+                     (r["added_us"], r["procs"]))
+    met = sum(1 for t in res["targets"] if t["met"])
+    parts.append("targets met %d/%d" % (met, len(res["targets"])))
+    return "summary: " + "; ".join(parts)
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--summary":
+        with open(sys.argv[2]) as f:
+            print(summary(json.load(f)))
+        return
+    if len(sys.argv) != 7:
+        sys.exit(__doc__)
+    json.dump(aggregate(*sys.argv[1:]), sys.stdout, indent=1)
+    print()
+
+
+if __name__ == "__main__":
+    main()

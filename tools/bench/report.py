@@ -1,0 +1,365 @@
+#!/usr/bin/env python3
+"""report.py - write the tables of docs/BENCHMARKS.md and the PNG charts of
+docs/bench/ from bench/results.json.
+
+    report.py RESULTS.json DOC.md CHART_DIR
+
+Each table goes between its markers (<!-- bench:NAME:begin --> and
+<!-- bench:NAME:end -->), so the hand-written text around them stays.
+Charts are drawn by gnuplot (pngcairo) from data files written here.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+IMPLS = ["gemroute", "mutex", "redis-zset", "redis-lua"]
+LABEL = {
+    "gemroute": "gemroute (lock-free table)",
+    "mutex": "same table, one robust mutex",
+    "redis-zset": "Redis, tutorial pipeline",
+    "redis-lua": "Redis, Lua script",
+}
+E2E = ["gemroute", "direct", "roundrobin", "bucket"]
+E2E_LABEL = {
+    "gemroute": "gemroute (gr_generate)",
+    "direct": "no protection",
+    "roundrobin": "round-robin + 429 marking",
+    "bucket": "token bucket + backoff",
+}
+
+
+def find(rows, **kw):
+    for r in rows:
+        if all(r.get(k) == v for k, v in kw.items()):
+            return r
+    return None
+
+
+def rate(x):
+    if x is None:
+        return "-"
+    if x >= 1e6:
+        return "%.2f M" % (x / 1e6)
+    if x >= 1e3:
+        return "%.1f k" % (x / 1e3)
+    return "%.0f" % x
+
+
+def ns(x):
+    if x is None:
+        return "-"
+    if x >= 1e6:
+        return "%.2f ms" % (x / 1e6)
+    if x >= 1e4:
+        return "%.1f us" % (x / 1e3)
+    return "%.0f ns" % x
+
+
+def times(x):
+    return "-" if x is None else ("%.0fx" % x if x >= 10 else "%.1fx" % x)
+
+
+def t_machine(r):
+    m = r["machine"]
+    return "\n".join([
+        "| | |", "|---|---|",
+        "| CPUs (nproc) | %s |" % m["cpus"],
+        "| CPU model | %s |" % m["cpu_model"],
+        "| memory | %s GB |" % m["memory_gb"],
+        "| kernel | %s |" % m["kernel"],
+        "| compiler | %s |" % m["cc"],
+        "| Redis | %s |" % m["redis"],
+        "| valgrind | %s |" % m["valgrind"],
+        "| run | `%s` mode, %s; load average at the end %s |" %
+        ("make bench" if r["mode"] == "full" else "make bench-quick",
+         r["generated"], " ".join(m["loadavg_at_end"])),
+    ])
+
+
+def t_reserve(r):
+    res = r["reserve"]
+    rows, rat = res["rows"], res["ratios"]
+    out = []
+    for np in sorted({x["projects"] for x in rows}):
+        out.append("**%s projects** (operations per second, all processes; "
+                   "median of %d)\n" % (format(np, ","), res["reps"]))
+        out.append("| processes | gemroute | mutex table | Redis tutorial "
+                   "| Redis Lua | gemroute / mutex | gemroute / best Redis |")
+        out.append("|---:|---:|---:|---:|---:|---:|---:|")
+        for procs in sorted({x["procs"] for x in rows}):
+            cells = [rate((find(rows, impl=i, projects=np, procs=procs) or
+                           {}).get("ops_per_s")) for i in IMPLS]
+            q = find(rat, projects=np, procs=procs) or {}
+            zs, lu = q.get("vs_redis-zset"), q.get("vs_redis-lua")
+            best = min(zs, lu) if zs and lu else None
+            out.append("| %d | %s | %s | %s |" % (
+                procs, " | ".join(cells), times(q.get("vs_mutex")),
+                times(best)))
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def t_single(r):
+    rows = r["reserve"]["rows"]
+    instr = r["instructions"]
+    projects = sorted({x["projects"] for x in rows})
+    out = ["| contender | " + " | ".join("%s projects" % format(p, ",")
+                                         for p in projects) + " |",
+           "|---|" + "---:|" * len(projects)]
+    for i in IMPLS:
+        cells = []
+        for p in projects:
+            x = find(rows, impl=i, projects=p, procs=1)
+            c = find(instr, impl=i, projects=p, side="client")
+            s = ns(x["ns_per_op"]) if x else "-"
+            if c:
+                s += " / %s instr" % format(c["instructions"], ",")
+            cells.append(s)
+        out.append("| %s | %s |" % (LABEL[i], " | ".join(cells)))
+    return "\n".join(out)
+
+
+def t_instr(r):
+    out = ["| contender | projects | client instructions per op | "
+           "of which ring drains | drains per 1,000 ops | "
+           "instructions per drain | server instructions per op |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for c in r["instructions"]:
+        if c["side"] != "client":
+            continue
+        srv = find(r["instructions"], impl=c["impl"], side="server")
+        drain = c["impl"] == "gemroute"
+        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            LABEL[c["impl"]], format(c["projects"], ","),
+            format(c["instructions"], ","),
+            format(c["drain_instructions"], ",") if drain else "-",
+            c["drains_per_1000_ops"] if drain else "-",
+            format(c["instructions_per_drain"], ",") if drain else "-",
+            format(srv["instructions"], ",")
+            if srv and c["projects"] == srv["projects"] else "-"))
+    return "\n".join(out)
+
+
+def t_check(r):
+    out = ["| contender | processes | admitted | highest occupancy, the "
+           "contender's own view (limit 100) | instants over | highest "
+           "occupancy, Google's view | instants over |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for c in r["check"]:
+        out.append("| %s | %d | %d | %s | %d | %s | %d |" % (
+            LABEL[c["impl"]], c["procs"], c["ops"],
+            over(c["max_occupancy"], c["limit"]), c["violations"],
+            over(c["google_max_occupancy"], c["limit"]),
+            c["google_violations"]))
+    return "\n".join(out)
+
+
+def over(occ, limit):
+    return "**%d (+%d)**" % (occ, occ - limit) if occ > limit else str(occ)
+
+
+def t_memory(r):
+    out = ["| projects x models | cells | segment | router RSS | "
+           "of which shared (segment pages touched) | of which private |",
+           "|---:|---:|---:|---:|---:|---:|"]
+    for m in r["memory"]:
+        out.append("| %s x %d | %s | %.1f MiB | %.1f MiB | %.1f MiB | "
+                   "%.1f MiB |" % (
+                       format(m["projects"], ","), m["models"],
+                       format(m["projects"] * m["models"], ","),
+                       m["segment_bytes"] / 1048576, m["rss_kb"] / 1024,
+                       m["rss_shmem_kb"] / 1024, m["rss_anon_kb"] / 1024))
+    return "\n".join(out)
+
+
+def t_e2e(r, scen):
+    e2e = (r.get("e2e") or {}).get(scen) or {}
+    if not e2e:
+        return "(not run: the mock or gr_generate was not available)"
+    out = []
+    for lat in sorted(e2e):
+        runs = e2e[lat]
+        any_run = next(iter(runs.values()))
+        out.append("**latency %s**, %d calls offered over %.0f s, "
+                   "capacity %d calls in that time\n" %
+                   (lat, any_run["offered"], any_run["offer_s"],
+                    any_run["capacity"]))
+        out.append("| contender | succeeded | failed | unfinished | "
+                   "429s served | p50 | p99 | max | last call done | "
+                   "goodput |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for c in E2E:
+            x = runs.get(c)
+            if not x:
+                continue
+            out.append("| %s | %.1f%% | %d | %d | %d | %s | %s | %s | "
+                       "%.1f s | %.1f%% |" % (
+                           E2E_LABEL[c], x["success_pct"], x["failed"],
+                           x["unfinished"], x["mock_429"],
+                           ms(x["p50_ms"]), ms(x["p99_ms"]),
+                           ms(x["max_ms"]), x["last_done_s"],
+                           x["goodput_pct"]))
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def ms(x):
+    if x is None:
+        return "-"
+    return "%.1f s" % (x / 1000) if x >= 10000 else "%.0f ms" % x
+
+
+def t_overhead(r):
+    ov = r.get("overhead") or {}
+    if not ov.get("rows"):
+        return "(not run: the mock or gr_generate was not available)"
+    out = ["| processes | plain libcurl POST | gr_generate | added per call "
+           "| calls per run | repetitions |",
+           "|---:|---:|---:|---:|---:|---:|"]
+    for x in ov["rows"]:
+        out.append("| %d | %.1f us | %.1f us | %.1f us | %d | %d |" % (
+            x["procs"], x["curl_us"], x["gemroute_us"], x["added_us"],
+            x["calls"], x["reps"]))
+    return "\n".join(out)
+
+
+def t_targets(r):
+    out = ["| target | wanted | measured | met |", "|---|---|---|---|"]
+    for t in r["targets"]:
+        out.append("| %s | %s | %s | %s |" % (
+            t["what"], t["target"], t["measured"],
+            "yes" if t["met"] else "**no**" + (" (%s)" % t["by"]
+                                               if t["by"] else "")))
+    return "\n".join(out)
+
+
+def put(text, name, body):
+    begin = "<!-- bench:%s:begin -->" % name
+    end = "<!-- bench:%s:end -->" % name
+    if begin not in text:
+        return text
+    i = text.index(begin) + len(begin)
+    j = text.index(end)
+    return text[:i] + "\n" + body + "\n" + text[j:]
+
+
+def gnuplot(script):
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+
+def charts(r, outdir):
+    os.makedirs(outdir, exist_ok=True)
+    rows = r["reserve"]["rows"]
+    projects = sorted({x["projects"] for x in rows})
+    mid = 1000 if 1000 in projects else projects[len(projects) // 2]
+    head = ("set terminal pngcairo size 900,540 font 'sans,11'\n"
+            "set key outside right top\nset grid\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        plots = []
+        for i in IMPLS:
+            f = os.path.join(tmp, "thr-%s.dat" % i)
+            with open(f, "w") as d:
+                for x in sorted((x for x in rows if x["impl"] == i and
+                                 x["projects"] == mid),
+                                key=lambda x: x["procs"]):
+                    d.write("%d %g\n" % (x["procs"], x["ops_per_s"]))
+            plots.append("'%s' using 1:2 with linespoints lw 2 title '%s'" %
+                         (f, LABEL[i]))
+        gnuplot(head + "set output '%s/reserve_throughput.png'\n"
+                "set title 'Reserve + commit: operations per second, all "
+                "processes (%s projects, %d cores)'\n"
+                "set logscale x 2\nset logscale y 10\n"
+                "set xlabel 'processes'\nset ylabel 'operations per second'\n"
+                "set format y '10^{%%L}'\n"
+                "plot %s\n" % (outdir, format(mid, ","),
+                                r["machine"]["cpus"], ", ".join(plots)))
+        plots = []
+        for i in IMPLS:
+            f = os.path.join(tmp, "one-%s.dat" % i)
+            with open(f, "w") as d:
+                for x in sorted((x for x in rows if x["impl"] == i and
+                                 x["procs"] == 1),
+                                key=lambda x: x["projects"]):
+                    d.write("%d %g\n" % (x["projects"], x["ns_per_op"]))
+            plots.append("'%s' using 1:2 with linespoints lw 2 title '%s'" %
+                         (f, LABEL[i]))
+        gnuplot(head + "set output '%s/reserve_projects.png'\n"
+                "set title 'Reserve + commit, one process: time per "
+                "operation'\nset logscale x 10\nset logscale y 10\n"
+                "set xlabel 'projects'\nset ylabel 'ns per operation'\n"
+                "set format y '10^{%%L}'\n"
+                "plot %s\n" % (outdir, ", ".join(plots)))
+        if r["memory"]:
+            f = os.path.join(tmp, "mem.dat")
+            with open(f, "w") as d:
+                for m in r["memory"]:
+                    d.write("%d %g %g %g\n" % (
+                        m["projects"], m["segment_bytes"] / 1048576,
+                        m["rss_kb"] / 1024, m["rss_anon_kb"] / 1024))
+            gnuplot(head + "set output '%s/memory.png'\n"
+                    "set title 'Memory, 8 models per project'\n"
+                    "set logscale x 10\nset logscale y 10\n"
+                    "set xlabel 'projects'\nset ylabel 'MiB'\n"
+                    "plot '%s' using 1:2 with linespoints lw 2 title "
+                    "'segment size', '' using 1:3 with linespoints lw 2 "
+                    "title 'router RSS', '' using 1:4 with linespoints lw 2 "
+                    "title 'router private RSS'\n" % (outdir, f))
+        e2e_charts(r, outdir, tmp, head)
+
+
+def e2e_charts(r, outdir, tmp, head):
+    e2e = r.get("e2e") or {}
+    for scen in ("burst", "steady"):
+        for lat, runs in sorted((e2e.get(scen) or {}).items()):
+            plots = []
+            for c in E2E:
+                x = runs.get(c)
+                if not x or not x.get("ok_series"):
+                    continue
+                f = os.path.join(tmp, "%s-%s-%s.dat" % (scen, lat, c))
+                with open(f, "w") as d:
+                    for t, n in x["ok_series"]:
+                        d.write("%g %d\n" % (t, n))
+                plots.append("'%s' using 1:2 with lines lw 2 title '%s'" %
+                             (f, E2E_LABEL[c]))
+            if not plots:
+                continue
+            cap = next(iter(runs.values()))
+            f = os.path.join(tmp, "cap-%s-%s.dat" % (scen, lat))
+            with open(f, "w") as d:
+                for t, n in cap.get("capacity_series", []):
+                    d.write("%g %d\n" % (t, n))
+            plots.append("'%s' using 1:2 with lines dt 2 lc 'black' "
+                         "title 'what the quota allows'" % f)
+            name = "%s_%s.png" % (scen, lat.replace("-", "_"))
+            gnuplot(head + "set output '%s/%s'\n"
+                    "set title '%s, latency %s: calls succeeded so far'\n"
+                    "set xlabel 'seconds'\nset ylabel 'calls'\n"
+                    "plot %s\n" % (outdir, name, scen.capitalize(), lat,
+                                   ", ".join(plots)))
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    with open(sys.argv[1]) as f:
+        r = json.load(f)
+    doc = sys.argv[2]
+    with open(doc) as f:
+        text = f.read()
+    for name, fn in (("machine", t_machine), ("reserve", t_reserve),
+                     ("single", t_single), ("instructions", t_instr),
+                     ("check", t_check), ("memory", t_memory),
+                     ("burst", lambda x: t_e2e(x, "burst")),
+                     ("steady", lambda x: t_e2e(x, "steady")),
+                     ("overhead", t_overhead), ("targets", t_targets)):
+        text = put(text, name, fn(r))
+    with open(doc, "w") as f:
+        f.write(text)
+    charts(r, sys.argv[3])
+
+
+if __name__ == "__main__":
+    main()
