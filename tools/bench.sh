@@ -10,6 +10,7 @@
 #   1. the reservation: gemroute, a robust-mutex table, Redis (tutorial
 #      pipeline and Lua), timed and under callgrind, plus the exact
 #      over-admission check;
+#   2. memory: segment size and router RSS;
 #   3. end to end against gemroute-mock: burst, steady overload, and the
 #      overhead of gr_generate over a plain libcurl POST.
 # Every comparison is a ratio of runs interleaved in this invocation
@@ -298,6 +299,24 @@ for procs in $CHECK_PROCS; do
 done
 stop_pid "$chk_pid"
 stop_redis "$work/redis.sock"
+
+# ---- 2. memory ------------------------------------------------------------
+
+say "2. memory: segment and router RSS, 8 models"
+: >"$work/memory.jsonl"
+for np in 10 1000 10000; do
+    router_conf "m$np" "$np" 8 60000 1000 1000000 10000
+    start_router "m$np"
+    sleep 1.5   # one sweep of every cell
+    seg=$(stat -c %s "/dev/shm/grbench-$$-m$np")
+    rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$rpid/status")
+    anon=$(awk '/^RssAnon/ { print $2 }' "/proc/$rpid/status")
+    shmem=$(awk '/^RssShmem/ { print $2 }' "/proc/$rpid/status")
+    echo "{\"projects\": $np, \"models\": 8, \"segment_bytes\": $seg," \
+         "\"rss_kb\": $rss, \"rss_anon_kb\": $anon," \
+         "\"rss_shmem_kb\": $shmem}" >>"$work/memory.jsonl"
+    stop_pid "$rpid"
+done
 
 # ---- 3. end to end --------------------------------------------------------
 
