@@ -173,6 +173,115 @@ void gr_report(struct gr *g, const struct gr_lease *lease,
 /* CLOCK_MONOTONIC now, in ns: the clock deadlines are given in. */
 int64_t gr_now_ns(void);
 
+/* ---- calls: reserve, HTTP, classify, settle, report, retry ---------- */
+
+/*
+ * How one call may be made.  A zeroed struct (or NULL) means the
+ * defaults given in brackets.  Every instant is CLOCK_MONOTONIC in ns
+ * (gr_now_ns()).
+ */
+struct gr_call_opts {
+    int64_t deadline_ns;        /* the call fails after this instant
+                                   [now + 120 s] */
+    int64_t queue_deadline_ns;  /* stop waiting for room at this instant,
+                                   even if the deadline is later: nothing
+                                   was sent if attempts == 0 [deadline] */
+    int max_attempts;           /* HTTP calls at most [8] */
+    int64_t est_tokens;         /* input tokens to reserve; <= 0 estimates
+                                   from the request (docs/CLIENT.md) */
+    bool count_tokens_first;    /* ask countTokens for the estimate */
+    int64_t backoff_base_ns;    /* first retry waits up to this [100 ms] */
+    int64_t backoff_cap_ns;     /* no wait longer than this [10 s] */
+};
+
+/* Token counts an answer reported (usageMetadata); -1 = not reported. */
+struct gr_tokens {
+    int64_t prompt;             /* promptTokenCount: what TPM counts */
+    int64_t candidates;         /* candidatesTokenCount */
+    int64_t thoughts;           /* thoughtsTokenCount */
+    int64_t total;              /* totalTokenCount */
+};
+
+/*
+ * The outcome of a call.  Filled by every call below, on success and on
+ * failure alike (a failure keeps the last answer); release it with
+ * gr_response_free().  A call overwrites *out without freeing it.
+ */
+struct gr_response {
+    int status;                 /* HTTP status of the last answer; 0 =
+                                   none (not sent, timeout, no server) */
+    char *body;                 /* the last answer, NUL-terminated (an
+                                   SSE stream as received); may be NULL */
+    size_t len;                 /* bytes in body */
+    char project[GR_NAME_MAX];  /* project that gave the last answer */
+    int attempts;               /* HTTP calls made */
+    int n_429;                  /* answers with status 429 among them */
+    int64_t queued_ns;          /* time spent waiting for room */
+    int64_t elapsed_ns;         /* the whole call, retries included */
+    int64_t retry_at_ns;        /* GR_EDEADLINE while queued: when room
+                                   was expected (0 = unknown) */
+    struct gr_tokens usage;     /* of the last answer */
+    struct gr_verdict verdict;  /* what the last answer meant */
+    char error[256];            /* why the call failed; "" on success */
+};
+
+void gr_response_free(struct gr_response *r);
+
+/* A short name for an enum gr_err value ("ok", "deadline", ...). */
+const char *gr_err_name(int err);
+
+/*
+ * The answer's text: the text parts of the first candidate (thought
+ * parts left out), joined; for a stream, joined over its events.
+ * malloc'd, or NULL when there is none.
+ */
+char *gr_response_text(const struct gr_response *r);
+
+/*
+ * Called once per event of a stream, with that event's JSON (one
+ * GenerateContentResponse), NUL-terminated.  Return 0 to go on; any
+ * other value stops the stream and the call fails with GR_ECALL.
+ */
+typedef int (*gr_chunk_fn)(void *arg, const char *json, size_t len);
+
+/*
+ * models/{model}:generateContent with request_json (the request body).
+ * Returns GR_OK (a 2xx answer), GR_ECALL (the answer is an error that is
+ * not worth retrying, or attempts ran out: see out->error), GR_EDEADLINE
+ * (the deadline passed: no room came in time, or no answer came in
+ * time), GR_ENOMODEL, GR_EINVAL, GR_ESHM, GR_ENOMEM.  Thread-safe: one
+ * struct gr may serve many threads.
+ */
+int gr_generate(struct gr *g, const char *model, const char *request_json,
+                const struct gr_call_opts *opts, struct gr_response *out);
+
+/*
+ * models/{model}:streamGenerateContent?alt=sse: on_chunk sees each event
+ * as it arrives.  A call that failed before any event reached on_chunk is
+ * retried like gr_generate; once one did, it is not retried.
+ */
+int gr_stream(struct gr *g, const char *model, const char *request_json,
+              const struct gr_call_opts *opts, gr_chunk_fn on_chunk,
+              void *arg, struct gr_response *out);
+
+/*
+ * models/{model}:countTokens.  out->usage.prompt holds totalTokens.
+ * countTokens has its own quota at Google: the lease it takes costs no
+ * request or token of the minute windows.
+ */
+int gr_count_tokens(struct gr *g, const char *model,
+                    const char *request_json,
+                    const struct gr_call_opts *opts,
+                    struct gr_response *out);
+
+/* models/{model}:embedContent; one request. */
+int gr_embed(struct gr *g, const char *model, const char *request_json,
+             const struct gr_call_opts *opts, struct gr_response *out);
+
+/* models/{model}:batchEmbedContents; as many requests as it embeds. */
+int gr_batch_embed(struct gr *g, const char *model, const char *request_json,
+                   const struct gr_call_opts *opts, struct gr_response *out);
+
 #ifdef __cplusplus
 }
 #endif

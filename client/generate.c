@@ -1,0 +1,899 @@
+/*
+ * generate.c - whole Gemini calls: estimate the cost, reserve it, make
+ * the HTTP call, classify the answer, settle the lease with what Google
+ * counted, report the answer to the table, and retry elsewhere when that
+ * helps (gr_generate, gr_stream, gr_count_tokens, gr_embed,
+ * gr_batch_embed).
+ *
+ * Invariants protected: every lease taken is settled exactly once, with
+ * the answer's promptTokenCount when there is one and the estimate kept
+ * otherwise (never less than Google may have counted), and with a first
+ * byte instant that is never early; a call is retried only while its
+ * deadline and attempts allow, never after the request was found at
+ * fault, and never once part of a stream reached the caller; the key
+ * appears in no message (http.c sends it, nothing here prints it).
+ */
+#include "client_priv.h"
+#include "http_priv.h"
+#include "reserve.h"
+#include "response_priv.h"
+
+#include <errno.h>
+#include <json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NS_PER_MS INT64_C(1000000)
+#define NS_PER_S INT64_C(1000000000)
+
+#define DEFAULT_DEADLINE_NS (120 * NS_PER_S)
+#define DEFAULT_ATTEMPTS 8
+#define DEFAULT_BACKOFF_BASE_NS (100 * NS_PER_MS)
+#define DEFAULT_BACKOFF_CAP_NS (10 * NS_PER_S)
+#define MAX_ATTEMPTS 100
+
+#define IMAGE_TOKENS 258            /* Google's cost of one small image */
+#define JSON_DEPTH 64               /* deeper requests: size/4 estimate */
+
+enum op {
+    OP_GENERATE,
+    OP_STREAM,
+    OP_COUNT,
+    OP_EMBED,
+    OP_BATCH,
+};
+
+static const char *const op_method[] = {
+    [OP_GENERATE] = "generateContent",
+    [OP_STREAM] = "streamGenerateContent?alt=sse",
+    [OP_COUNT] = "countTokens",
+    [OP_EMBED] = "embedContent",
+    [OP_BATCH] = "batchEmbedContents",
+};
+
+/* What the retry loop does after one attempt. */
+enum next {
+    NEXT_DONE,          /* a 2xx answer: success */
+    NEXT_RETRY,         /* worth another attempt */
+    NEXT_FAIL,          /* final: GR_ECALL */
+    NEXT_DEADLINE,      /* final: the deadline cut the call */
+};
+
+/* One call in progress. */
+struct call {
+    struct gr *g;
+    enum op op;
+    const char *model;
+    const char *body;
+    size_t len;
+    struct gr_call_opts o;          /* defaults filled in */
+    int64_t start_ns;
+    gr_chunk_fn on_chunk;
+    void *arg;
+    struct gr_response *out;
+    /* per attempt, streams only */
+    struct gr_sse sse;
+    uint64_t delivered;             /* events given to on_chunk, all
+                                       attempts */
+    bool user_stopped;
+    char *err_event;                /* an error event of a 2xx stream */
+    size_t err_event_len;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void
+sleep_until(int64_t at_ns)
+{
+    struct timespec ts;
+
+    if (at_ns <= 0)
+        return;
+    ts.tv_sec = (time_t)(at_ns / NS_PER_S);
+    ts.tv_nsec = (long)(at_ns % NS_PER_S);
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+           EINTR)
+        ;
+}
+
+/* Model names go into the URL path: the characters config/ allows. */
+static bool
+model_ok(const char *m)
+{
+    size_t i;
+
+    for (i = 0; m[i] != '\0'; i++) {
+        char ch = m[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+              ch == '_'))
+            return false;
+    }
+    return i > 0 && i < GR_NAME_MAX;
+}
+
+static void
+fail_msg(struct call *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+fail_msg(struct call *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->out->error, sizeof(c->out->error), fmt, ap);
+    va_end(ap);
+    gr_seterr(c->g, "%s", c->out->error);
+}
+
+static struct json_object *
+parse_json(const char *s, size_t n)
+{
+    struct json_tokener *tok;
+    struct json_object *o;
+
+    if (n > (size_t)INT32_MAX)
+        return NULL;
+    tok = json_tokener_new_ex(JSON_DEPTH);
+    if (tok == NULL)
+        return NULL;
+    o = json_tokener_parse_ex(tok, s, (int)n);
+    if (json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(o);
+        o = NULL;
+    }
+    json_tokener_free(tok);
+    return o;
+}
+
+static struct json_object *
+member(struct json_object *o, const char *camel, const char *snake,
+       enum json_type type)
+{
+    struct json_object *v;
+
+    if (!json_object_is_type(o, json_type_object))
+        return NULL;
+    if (json_object_object_get_ex(o, camel, &v) &&
+        json_object_is_type(v, type))
+        return v;
+    if (snake != NULL && json_object_object_get_ex(o, snake, &v) &&
+        json_object_is_type(v, type))
+        return v;
+    return NULL;
+}
+
+/* ---- the cost of a request, before it is sent ------------------------- */
+
+struct est {
+    int64_t text_bytes;     /* bytes of the text of every part */
+    int64_t images;         /* inlineData parts with an image/ type */
+};
+
+static void
+walk(struct json_object *o, bool is_part, struct est *e, int depth)
+{
+    if (depth > JSON_DEPTH)
+        return;
+    if (json_object_is_type(o, json_type_array)) {
+        size_t i, n = json_object_array_length(o);
+
+        for (i = 0; i < n; i++)
+            walk(json_object_array_get_idx(o, i), is_part, e, depth + 1);
+        return;
+    }
+    if (!json_object_is_type(o, json_type_object))
+        return;
+    if (is_part) {
+        struct json_object *t = member(o, "text", NULL, json_type_string);
+        struct json_object *d = member(o, "inlineData", "inline_data",
+                                       json_type_object);
+
+        if (t != NULL)
+            e->text_bytes += json_object_get_string_len(t);
+        if (d != NULL) {
+            struct json_object *mt = member(d, "mimeType", "mime_type",
+                                            json_type_string);
+
+            if (mt != NULL &&
+                strncmp(json_object_get_string(mt), "image/", 6) == 0)
+                e->images++;
+        }
+    }
+    {
+        json_object_object_foreach(o, key, val) {
+            if (json_object_is_type(val, json_type_array))
+                walk(val, strcmp(key, "parts") == 0, e, depth + 1);
+            else if (json_object_is_type(val, json_type_object))
+                walk(val, false, e, depth + 1);
+        }
+    }
+}
+
+/*
+ * The cost rule (docs/CLIENT.md): requests = 1, or the number of entries
+ * of a batch; images = inlineData parts whose mimeType starts with
+ * "image/"; tokens = opts->est_tokens when > 0, else ceil(bytes of the
+ * text of every part / 4) + 258 per image, else (nothing readable)
+ * ceil(request bytes / 4).  countTokens costs nothing of the windows.
+ */
+static void
+estimate(const struct call *c, struct gr_cost *cost)
+{
+    struct json_object *root = parse_json(c->body, c->len);
+    struct est e = {0, 0};
+
+    cost->requests = 1;
+    cost->tokens = 0;
+    cost->images = 0;
+    if (c->op == OP_COUNT) {
+        cost->requests = 0;
+        json_object_put(root);
+        return;
+    }
+    if (root != NULL) {
+        walk(root, false, &e, 0);
+        if (c->op == OP_BATCH) {
+            struct json_object *r = member(root, "requests", NULL,
+                                           json_type_array);
+
+            if (r != NULL && json_object_array_length(r) > 0)
+                cost->requests = (int64_t)json_object_array_length(r);
+        }
+        json_object_put(root);
+    }
+    cost->images = e.images;
+    if (c->o.est_tokens > 0)
+        cost->tokens = c->o.est_tokens;
+    else if (e.text_bytes > 0 || e.images > 0)
+        cost->tokens = (e.text_bytes + 3) / 4 + IMAGE_TOKENS * e.images;
+    else
+        cost->tokens = ((int64_t)c->len + 3) / 4;
+    if (cost->tokens > INT32_MAX)
+        cost->tokens = INT32_MAX;
+}
+
+/* ---- one attempt ------------------------------------------------------ */
+
+static int
+on_event(void *arg, const char *data, size_t len)
+{
+    struct call *c = arg;
+
+    if (c->sse.error_code != 0) {
+        /* An error inside a 2xx stream: kept for the classifier, never
+         * handed to the caller as content. */
+        if (c->err_event == NULL) {
+            c->err_event = malloc(len + 1);
+            if (c->err_event != NULL) {
+                memcpy(c->err_event, data, len + 1);
+                c->err_event_len = len;
+            }
+        }
+        return 0;
+    }
+    if (c->on_chunk != NULL && c->on_chunk(c->arg, data, len) != 0) {
+        c->user_stopped = true;
+        return 1;
+    }
+    c->delivered++;
+    return 0;
+}
+
+/* http.c's tap: a 2xx stream goes through the SSE parser as it comes. */
+static int
+on_bytes(void *arg, int status, const char *p, size_t n)
+{
+    struct call *c = arg;
+
+    if (status < 200 || status > 299)
+        return 0;
+    return gr_sse_feed(&c->sse, p, n, on_event, c) != 0;
+}
+
+static int64_t
+max_call_ns(const struct call *c)
+{
+    /* relaxed: a setting read on its own; range-checked below */
+    uint32_t s = atomic_load_explicit(&c->g->t.hdr->max_call_s,
+                                      memory_order_relaxed);
+
+    if (s == 0 || s > 86400)
+        s = 600;
+    return (int64_t)s * NS_PER_S;
+}
+
+static void
+take_usage(struct call *c, const struct gr_http_res *res)
+{
+    struct gr_tokens *u = &c->out->usage;
+    struct gr_resp_usage ru;
+
+    u->prompt = u->candidates = u->thoughts = u->total = -1;
+    if (res->status < 200 || res->status > 299)
+        return;
+    if (c->op == OP_COUNT) {
+        struct json_object *root = parse_json(res->body, res->len);
+        struct json_object *t = member(root, "totalTokens", "total_tokens",
+                                       json_type_int);
+
+        if (t != NULL && json_object_get_int64(t) >= 0)
+            u->prompt = u->total = json_object_get_int64(t);
+        json_object_put(root);
+        return;
+    }
+    if (c->op == OP_STREAM) {
+        if (!c->sse.have_usage)
+            return;
+        ru = c->sse.usage;
+    } else if (res->body == NULL ||
+               gr_resp_usage(res->body, res->len, &ru) != 0) {
+        return;
+    }
+    u->prompt = ru.prompt_tokens;
+    u->candidates = ru.candidates_tokens;
+    u->thoughts = ru.thoughts_tokens;
+    u->total = ru.total_tokens;
+}
+
+/* What the answer (or its absence) means. */
+static void
+judge(struct call *c, const struct gr_http_res *res, struct gr_verdict *v)
+{
+    int64_t now_s = time(NULL);
+
+    if (res->status == 0) {
+        gr_classify(0, NULL, 0, now_s, v);
+        snprintf(v->reason, sizeof(v->reason), "no answer: %.160s", res->error);
+    } else if (c->op == OP_STREAM && c->sse.error_code != 0) {
+        gr_classify(c->sse.error_code, c->err_event, c->err_event_len,
+                    now_s, v);
+    } else if (res->err == GR_HTTP_TOO_BIG || res->err == GR_HTTP_NOMEM) {
+        gr_classify(res->status, NULL, 0, now_s, v);
+    } else {
+        gr_classify(res->status, res->body, res->len, now_s, v);
+    }
+}
+
+static enum next
+attempt(struct call *c, struct gr_lease *l)
+{
+    struct gr_response *out = c->out;
+    struct gr_http_req req;
+    struct gr_http_res res;
+    struct gr_verdict v;
+    struct gr_usage use;
+    char url[GR_URL_MAX + GR_NAME_MAX + 64];
+    int64_t stop_at, cap_at;
+    bool deadline_cut, report = true;
+    enum next next;
+
+    snprintf(url, sizeof(url), "%s/v1beta/models/%s:%s", l->base_url,
+             c->model, op_method[c->op]);
+    /* The router settles a lease open past max_call_s: end before it. */
+    cap_at = l->admitted_ns + max_call_ns(c) / 20 * 19;
+    stop_at = c->o.deadline_ns < cap_at ? c->o.deadline_ns : cap_at;
+
+    memset(&req, 0, sizeof(req));
+    req.url = url;
+    req.key = l->key;
+    req.body = c->body;
+    req.len = c->len;
+    req.stop_at_ns = stop_at;
+    if (c->op == OP_STREAM) {
+        gr_sse_init(&c->sse);
+        req.tap = on_bytes;
+        req.arg = c;
+    }
+    gr_http_post(&req, &res);
+    explicit_bzero(l->key, sizeof(l->key));
+    if (c->op == OP_STREAM && res.err == GR_HTTP_OK &&
+        res.status >= 200 && res.status <= 299 &&
+        gr_sse_finish(&c->sse, on_event, c) != 0 && !c->user_stopped)
+        res.err = GR_HTTP_BROKEN;
+
+    out->attempts++;
+    if (res.status == 429)
+        out->n_429++;
+    free(out->body);
+    out->body = res.body;
+    out->len = res.len;
+    out->status = res.status;
+    snprintf(out->project, sizeof(out->project), "%s", l->project);
+    take_usage(c, &res);
+    judge(c, &res, &v);
+    deadline_cut = res.err == GR_HTTP_TIMEOUT && stop_at == c->o.deadline_ns;
+
+    /* A 2xx whose body did not come whole: Google counted the request,
+     * the project is fine, but the caller has no answer. */
+    if (v.cls == GR_CLASS_OK && res.err != GR_HTTP_OK) {
+        if (res.err == GR_HTTP_BROKEN || res.err == GR_HTTP_TIMEOUT) {
+            v.cls = GR_CLASS_SERVER;
+            v.retryable = true;
+            snprintf(v.reason, sizeof(v.reason), "%d: answer cut: %.160s",
+                     res.status,
+                     c->sse.err != 0 ? gr_sse_error(&c->sse) : res.error);
+        } else {
+            v.retryable = false;
+            report = res.err != GR_HTTP_STOPPED || c->user_stopped;
+            snprintf(v.reason, sizeof(v.reason), "%d: %.160s", res.status,
+                     c->user_stopped ? "stopped by the chunk callback"
+                     : c->sse.err != 0 ? gr_sse_error(&c->sse) : res.error);
+        }
+    }
+
+    /* Settle: Google's count when it gave one, else the estimate. */
+    use.tokens = c->op == OP_COUNT ? 0
+                 : v.cls == GR_CLASS_OK && out->usage.prompt >= 0
+                     ? out->usage.prompt : -1;
+    use.images = -1;
+    use.first_byte_ns = res.first_byte_ns;
+    gr_commit(c->g, l, &use);
+
+    /*
+     * Report, except: a call our own deadline cut says nothing about the
+     * project; countTokens has its own quota at Google, so only what it
+     * says about the key or the model applies to the table.
+     */
+    if (deadline_cut)
+        report = false;
+    if (c->op == OP_COUNT && v.cls != GR_CLASS_OK &&
+        v.cls != GR_CLASS_AUTH && v.cls != GR_CLASS_MODEL)
+        report = false;
+    if (report) {
+        struct gr_verdict tv = v;
+
+        /* The table keys health off the class; a cut 2xx is trouble. */
+        if (v.cls == GR_CLASS_SERVER && res.status >= 200 &&
+            res.status <= 299)
+            tv.status = 0;
+        gr_report(c->g, l, &tv);
+    }
+    out->verdict = v;
+
+    if (v.cls == GR_CLASS_OK && res.err == GR_HTTP_OK)
+        next = NEXT_DONE;
+    else if (deadline_cut)
+        next = NEXT_DEADLINE;
+    else if (!v.retryable || c->user_stopped)
+        next = NEXT_FAIL;
+    else if (c->delivered > 0)
+        next = NEXT_FAIL;   /* the caller has part of an answer */
+    else
+        next = NEXT_RETRY;
+
+    if (c->op == OP_STREAM)
+        gr_sse_free(&c->sse);
+    free(c->err_event);
+    c->err_event = NULL;
+    c->err_event_len = 0;
+    return next;
+}
+
+/* ---- the retry loop --------------------------------------------------- */
+
+/* Full jitter: uniform in [0, min(cap, base * 2^(n-1))]. */
+static int64_t
+backoff_ns(const struct call *c, int n)
+{
+    int64_t span = c->o.backoff_base_ns;
+    int i;
+
+    for (i = 1; i < n && span < c->o.backoff_cap_ns; i++)
+        span *= 2;
+    if (span > c->o.backoff_cap_ns)
+        span = c->o.backoff_cap_ns;
+    if (span <= 0)
+        return 0;
+    return (int64_t)(gr_shm_rand(gr_thread_rng()) % (uint64_t)(span + 1));
+}
+
+static int
+queue_for_room(struct call *c, const struct gr_cost *cost,
+               struct gr_lease *l)
+{
+    int64_t until = c->o.queue_deadline_ns < c->o.deadline_ns
+                        ? c->o.queue_deadline_ns : c->o.deadline_ns;
+    int64_t t0 = gr_now_ns();
+    int rc;
+
+    if (until <= t0)
+        until = t0 - 1 > 0 ? t0 - 1 : 1;   /* passed: fail, do not poll */
+    rc = gr_reserve(c->g, c->model, cost, until, l);
+    c->out->queued_ns += gr_now_ns() - t0;
+    return rc;
+}
+
+static int
+no_room(struct call *c, const struct gr_lease *l)
+{
+    struct gr_response *out = c->out;
+    int64_t now = gr_now_ns();
+    const char *which = c->o.queue_deadline_ns < c->o.deadline_ns
+                            ? "the queue deadline" : "the deadline";
+
+    out->retry_at_ns = l->retry_at_ns;
+    if (l->retry_at_ns > now)
+        fail_msg(c, "no room for %s on any project before %s; room "
+                 "expected in %.1f s: a deadline %.1f s after the call "
+                 "began would have been needed%s%s",
+                 c->model, which, (double)(l->retry_at_ns - now) / 1e9,
+                 (double)(l->retry_at_ns - c->start_ns) / 1e9,
+                 out->attempts > 0 ? "; last answer: " : "",
+                 out->attempts > 0 ? out->verdict.reason : "");
+    else
+        fail_msg(c, "no room for %s on any project before %s (every "
+                 "project is cooling, open or disabled, so when room "
+                 "comes is unknown)%s%s", c->model, which,
+                 out->attempts > 0 ? "; last answer: " : "",
+                 out->attempts > 0 ? out->verdict.reason : "");
+    return GR_EDEADLINE;
+}
+
+static int
+run(struct call *c, struct gr_cost *cost)
+{
+    struct gr_response *out = c->out;
+    struct gr_lease l;
+    int rc;
+
+    for (;;) {
+        enum next next;
+        int64_t wait, now;
+
+        rc = queue_for_room(c, cost, &l);
+        if (rc == GR_EDEADLINE)
+            return no_room(c, &l);
+        if (rc != GR_OK) {
+            /* Our own sentence: the handle's may be another thread's. */
+            if (rc == GR_ENOMODEL)
+                fail_msg(c, "no project serves model '%s'", c->model);
+            else
+                fail_msg(c, "reserving room for %s failed: %s", c->model,
+                         gr_err_name(rc));
+            return rc;
+        }
+        next = attempt(c, &l);
+        if (next == NEXT_DONE)
+            return GR_OK;
+        if (next == NEXT_DEADLINE) {
+            fail_msg(c, "deadline passed during attempt %d (project %s)",
+                     out->attempts, out->project);
+            return GR_EDEADLINE;
+        }
+        if (next == NEXT_FAIL) {
+            if (c->delivered > 0 && out->verdict.retryable &&
+                !c->user_stopped)
+                fail_msg(c, "stream broke after %llu events, not retried: "
+                         "%s", (unsigned long long)c->delivered,
+                         out->verdict.reason);
+            else
+                fail_msg(c, "%s", out->verdict.reason);
+            return GR_ECALL;
+        }
+        if (out->attempts >= c->o.max_attempts) {
+            fail_msg(c, "gave up after %d attempts; last answer: %s",
+                     out->attempts, out->verdict.reason);
+            return GR_ECALL;
+        }
+        /*
+         * The table already keeps the cell that answered out of the next
+         * choice for as long as its verdict says (cooldown, circuit,
+         * disabled), so the next attempt goes to another project at once
+         * when one has room.  A 5xx retry hint is the model's, not the
+         * project's: it is waited out here.
+         */
+        wait = backoff_ns(c, out->attempts);
+        if ((out->verdict.cls == GR_CLASS_OVERLOAD ||
+             out->verdict.cls == GR_CLASS_SERVER) &&
+            out->verdict.cooldown_s > 0) {
+            double hint = out->verdict.cooldown_s * 1e9;
+
+            if (hint > (double)c->o.backoff_cap_ns)
+                hint = (double)c->o.backoff_cap_ns;
+            if ((int64_t)hint > wait)
+                wait = (int64_t)hint;
+        }
+        now = gr_now_ns();
+        if (now + wait >= c->o.deadline_ns) {
+            fail_msg(c, "deadline too close for attempt %d; last answer: "
+                     "%s", out->attempts + 1, out->verdict.reason);
+            return GR_EDEADLINE;
+        }
+        sleep_until(now + wait);
+    }
+}
+
+/* ---- countTokens before the call -------------------------------------- */
+
+/* {"generateContentRequest": {"model": "models/M", ...request}}. */
+static char *
+count_body(const struct call *c)
+{
+    struct json_object *req = parse_json(c->body, c->len), *wrap;
+    char name[GR_NAME_MAX + 8];
+    char *s = NULL;
+
+    if (!json_object_is_type(req, json_type_object)) {
+        json_object_put(req);
+        return NULL;
+    }
+    snprintf(name, sizeof(name), "models/%s", c->model);
+    wrap = json_object_new_object();
+    if (wrap == NULL ||
+        json_object_object_add(req, "model",
+                               json_object_new_string(name)) != 0 ||
+        json_object_object_add(wrap, "generateContentRequest", req) != 0) {
+        json_object_put(wrap);
+        json_object_put(req);
+        return NULL;
+    }
+    s = strdup(json_object_to_json_string_ext(wrap, JSON_C_TO_STRING_PLAIN));
+    json_object_put(wrap);
+    return s;
+}
+
+/* Ask countTokens; on any failure keep the local estimate. */
+static void
+count_first(struct call *c, struct gr_cost *cost)
+{
+    struct gr_response r;
+    struct gr_cost zero = {0, 0, 0};
+    struct call cc;
+    char *body = count_body(c);
+
+    if (body == NULL)
+        return;
+    memset(&r, 0, sizeof(r));
+    cc = *c;
+    cc.op = OP_COUNT;
+    cc.body = body;
+    cc.len = strlen(body);
+    cc.on_chunk = NULL;
+    cc.out = &r;
+    cc.o.max_attempts = 2;
+    r.usage.prompt = -1;
+    if (run(&cc, &zero) == GR_OK && r.usage.prompt >= 0)
+        cost->tokens = r.usage.prompt > INT32_MAX ? INT32_MAX
+                                                  : r.usage.prompt;
+    c->out->queued_ns += r.queued_ns;
+    gr_response_free(&r);
+    free(body);
+}
+
+/* ---- the public calls ------------------------------------------------- */
+
+static int
+call(struct gr *g, enum op op, const char *model, const char *request_json,
+     const struct gr_call_opts *opts, gr_chunk_fn on_chunk, void *arg,
+     struct gr_response *out)
+{
+    struct gr_cost cost;
+    struct call c;
+    int rc, d;
+
+    if (out == NULL)
+        return GR_EINVAL;
+    memset(out, 0, sizeof(*out));
+    out->usage.prompt = out->usage.candidates = -1;
+    out->usage.thoughts = out->usage.total = -1;
+    for (d = 0; d < GR_NDIMS; d++)
+        out->verdict.learned[d] = -1;
+    if (g == NULL || model == NULL || request_json == NULL) {
+        snprintf(out->error, sizeof(out->error), "missing argument");
+        return GR_EINVAL;
+    }
+    memset(&c, 0, sizeof(c));
+    c.g = g;
+    c.op = op;
+    c.model = model;
+    c.body = request_json;
+    c.len = strlen(request_json);
+    c.on_chunk = on_chunk;
+    c.arg = arg;
+    c.out = out;
+    c.start_ns = gr_now_ns();
+    if (opts != NULL)
+        c.o = *opts;
+    if (!model_ok(model)) {
+        fail_msg(&c, "model name '%.64s' has a character a URL path may "
+                 "not carry", model);
+        return GR_EINVAL;
+    }
+    if (c.o.deadline_ns <= 0)
+        c.o.deadline_ns = c.start_ns + DEFAULT_DEADLINE_NS;
+    if (c.o.queue_deadline_ns <= 0 || c.o.queue_deadline_ns > c.o.deadline_ns)
+        c.o.queue_deadline_ns = c.o.deadline_ns;
+    if (c.o.max_attempts <= 0)
+        c.o.max_attempts = DEFAULT_ATTEMPTS;
+    if (c.o.max_attempts > MAX_ATTEMPTS)
+        c.o.max_attempts = MAX_ATTEMPTS;
+    if (c.o.backoff_base_ns <= 0)
+        c.o.backoff_base_ns = DEFAULT_BACKOFF_BASE_NS;
+    if (c.o.backoff_cap_ns <= 0)
+        c.o.backoff_cap_ns = DEFAULT_BACKOFF_CAP_NS;
+    if (c.o.backoff_cap_ns < c.o.backoff_base_ns)
+        c.o.backoff_cap_ns = c.o.backoff_base_ns;
+
+    estimate(&c, &cost);
+    if (c.o.count_tokens_first && c.o.est_tokens <= 0 &&
+        (op == OP_GENERATE || op == OP_STREAM))
+        count_first(&c, &cost);
+    rc = run(&c, &cost);
+    out->elapsed_ns = gr_now_ns() - c.start_ns;
+    if (rc == GR_OK)
+        out->error[0] = '\0';
+    return rc;
+}
+
+int
+gr_generate(struct gr *g, const char *model, const char *request_json,
+            const struct gr_call_opts *opts, struct gr_response *out)
+{
+    return call(g, OP_GENERATE, model, request_json, opts, NULL, NULL, out);
+}
+
+int
+gr_stream(struct gr *g, const char *model, const char *request_json,
+          const struct gr_call_opts *opts, gr_chunk_fn on_chunk, void *arg,
+          struct gr_response *out)
+{
+    return call(g, OP_STREAM, model, request_json, opts, on_chunk, arg, out);
+}
+
+int
+gr_count_tokens(struct gr *g, const char *model, const char *request_json,
+                const struct gr_call_opts *opts, struct gr_response *out)
+{
+    return call(g, OP_COUNT, model, request_json, opts, NULL, NULL, out);
+}
+
+int
+gr_embed(struct gr *g, const char *model, const char *request_json,
+         const struct gr_call_opts *opts, struct gr_response *out)
+{
+    return call(g, OP_EMBED, model, request_json, opts, NULL, NULL, out);
+}
+
+int
+gr_batch_embed(struct gr *g, const char *model, const char *request_json,
+               const struct gr_call_opts *opts, struct gr_response *out)
+{
+    return call(g, OP_BATCH, model, request_json, opts, NULL, NULL, out);
+}
+
+void
+gr_response_free(struct gr_response *r)
+{
+    if (r == NULL)
+        return;
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+}
+
+const char *
+gr_err_name(int err)
+{
+    switch (err) {
+    case GR_OK: return "ok";
+    case GR_ENOROOM: return "no room";
+    case GR_EDEADLINE: return "deadline";
+    case GR_ENOMODEL: return "no such model";
+    case GR_EINVAL: return "invalid argument";
+    case GR_ESHM: return "table unusable";
+    case GR_ESTALE: return "stale lease";
+    case GR_ECALL: return "call failed";
+    case GR_ENOMEM: return "out of memory";
+    default: return "unknown error";
+    }
+}
+
+/* ---- the answer's text ------------------------------------------------ */
+
+struct text {
+    char *s;
+    size_t len, cap;
+    bool any;
+};
+
+static void
+text_add(struct text *t, const char *p, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        char *s;
+
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        s = realloc(t->s, cap);
+        if (s == NULL)
+            return;
+        t->s = s;
+        t->cap = cap;
+    }
+    memcpy(t->s + t->len, p, n);
+    t->len += n;
+    t->s[t->len] = '\0';
+    t->any = true;
+}
+
+/* Text parts of candidates[0] of one GenerateContentResponse. */
+static void
+text_of(struct json_object *o, struct text *t)
+{
+    struct json_object *cands, *cand, *content, *parts;
+    size_t i, n;
+
+    if (json_object_is_type(o, json_type_array)) {
+        n = json_object_array_length(o);
+        for (i = 0; i < n; i++)
+            text_of(json_object_array_get_idx(o, i), t);
+        return;
+    }
+    cands = member(o, "candidates", NULL, json_type_array);
+    if (cands == NULL || json_object_array_length(cands) == 0)
+        return;
+    cand = json_object_array_get_idx(cands, 0);
+    content = member(cand, "content", NULL, json_type_object);
+    parts = member(content, "parts", NULL, json_type_array);
+    if (parts == NULL)
+        return;
+    n = json_object_array_length(parts);
+    for (i = 0; i < n; i++) {
+        struct json_object *p = json_object_array_get_idx(parts, i);
+        struct json_object *s = member(p, "text", NULL, json_type_string);
+        struct json_object *th = member(p, "thought", NULL,
+                                        json_type_boolean);
+
+        if (s != NULL && !(th != NULL && json_object_get_boolean(th)))
+            text_add(t, json_object_get_string(s),
+                     (size_t)json_object_get_string_len(s));
+    }
+}
+
+static int
+text_event(void *arg, const char *data, size_t len)
+{
+    struct json_object *o = parse_json(data, len);
+
+    text_of(o, arg);
+    json_object_put(o);
+    return 0;
+}
+
+char *
+gr_response_text(const struct gr_response *r)
+{
+    struct text t = {NULL, 0, 0, false};
+    size_t i = 0;
+
+    if (r == NULL || r->body == NULL || r->len == 0)
+        return NULL;
+    while (i < r->len && (r->body[i] == ' ' || r->body[i] == '\n' ||
+                          r->body[i] == '\r' || r->body[i] == '\t'))
+        i++;
+    if (r->len - i >= 5 && memcmp(r->body + i, "data:", 5) == 0) {
+        struct gr_sse p;
+
+        gr_sse_init(&p);
+        if (gr_sse_feed(&p, r->body, r->len, text_event, &t) == 0)
+            (void)gr_sse_finish(&p, text_event, &t);
+        gr_sse_free(&p);
+    } else {
+        struct json_object *o = parse_json(r->body, r->len);
+
+        text_of(o, &t);
+        json_object_put(o);
+    }
+    if (!t.any) {
+        free(t.s);
+        return NULL;
+    }
+    return t.s;
+}

@@ -1,0 +1,382 @@
+/*
+ * http.c - the HTTP calls of libgemroute, over libcurl.  This is the only
+ * file of the project that includes curl.
+ *
+ * Each thread keeps one easy handle and reuses it for every call it
+ * makes, so connections (and HTTP/2 sessions, when the server offers h2
+ * over TLS) stay open from one call to the next.  A handle inherited
+ * across fork() is abandoned, never used: its sockets are the parent's
+ * too, and two processes writing one TLS session would corrupt it.
+ * Proxies come from the standard environment variables (https_proxy,
+ * all_proxy, no_proxy, ...), which libcurl reads itself.
+ *
+ * Invariants protected: the key travels only in the x-goog-api-key
+ * header, never in a URL or an error message, and our copies of that
+ * header are wiped once the call is over; no answer body larger than
+ * GR_HTTP_BODY_MAX is kept; the first-byte instant handed to gr_commit()
+ * is never earlier than the instant the first byte really came, so the
+ * admission cannot leave its window before Google's count of it does.
+ */
+#include "http_priv.h"
+#include "client_priv.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONNECT_MAX_MS 10000        /* a connection takes at most this */
+#define USER_AGENT "gemroute/1 (libcurl)"
+
+/* This thread's handle, and the process that made it. */
+struct conn {
+    CURL *h;
+    uint32_t pid;
+};
+
+/* One transfer in progress. */
+struct xfer {
+    const struct gr_http_req *req;
+    struct gr_http_res *res;
+    CURL *h;
+    size_t cap;                 /* bytes allocated for res->body */
+    int64_t first_header_ns;    /* CLOCK_MONOTONIC; 0 = none yet */
+    int status;                 /* known once the body starts */
+    bool too_big;
+    bool stopped;
+    bool nomem;
+};
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_key_t conn_key;
+static bool init_ok;
+
+static void
+conn_free(void *p)
+{
+    struct conn *c = p;
+
+    /* A handle made by another process (we were forked) shares its
+     * sockets with that process: leave them alone. */
+    if (c->pid == gr_self_pid())
+        curl_easy_cleanup(c->h);
+    free(c);
+}
+
+static void
+http_init(void)
+{
+    init_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK &&
+              pthread_key_create(&conn_key, conn_free) == 0;
+}
+
+/* This thread's handle, made on first use; NULL when out of memory. */
+static CURL *
+thread_handle(void)
+{
+    struct conn *c = pthread_getspecific(conn_key);
+
+    if (c != NULL && c->pid != gr_self_pid()) {
+        /* Forked: the parent's handle is never touched here. */
+        free(c);
+        c = NULL;
+        pthread_setspecific(conn_key, NULL);
+    }
+    if (c == NULL) {
+        c = malloc(sizeof(*c));
+        if (c == NULL)
+            return NULL;
+        c->h = curl_easy_init();
+        c->pid = gr_self_pid();
+        if (c->h == NULL || pthread_setspecific(conn_key, c) != 0) {
+            if (c->h != NULL)
+                curl_easy_cleanup(c->h);
+            free(c);
+            return NULL;
+        }
+    } else {
+        /* Forget the last call's options; connections and caches stay. */
+        curl_easy_reset(c->h);
+    }
+    return c->h;
+}
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct xfer *x = arg;
+
+    (void)p;
+    if (x->first_header_ns == 0)
+        x->first_header_ns = gr_now_ns();
+    return size * n;
+}
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct xfer *x = arg;
+    struct gr_http_res *res = x->res;
+    size_t len = size * n;
+
+    if (x->status == 0) {
+        long code = 0;
+
+        curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
+        x->status = (int)code;
+    }
+    if (len > GR_HTTP_BODY_MAX - res->len) {
+        x->too_big = true;
+        return 0;       /* curl stops with CURLE_WRITE_ERROR */
+    }
+    if (res->len + len + 1 > x->cap) {
+        size_t cap = x->cap ? x->cap : 4096;
+        char *b;
+
+        while (cap < res->len + len + 1)
+            cap *= 2;
+        if (cap > GR_HTTP_BODY_MAX + 1)
+            cap = GR_HTTP_BODY_MAX + 1;
+        b = realloc(res->body, cap);
+        if (b == NULL) {
+            x->nomem = true;
+            return 0;
+        }
+        res->body = b;
+        x->cap = cap;
+    }
+    memcpy(res->body + res->len, p, len);
+    res->len += len;
+    res->body[res->len] = '\0';
+    if (x->req->tap != NULL &&
+        x->req->tap(x->req->arg, x->status, p, len) != 0) {
+        x->stopped = true;
+        return 0;
+    }
+    return len;
+}
+
+/* The "model:method" end of the URL: enough to name the call in an
+ * error, and free of anything a base URL might carry (user:password). */
+static const char *
+url_tail(const char *url)
+{
+    const char *s = strrchr(url, '/');
+
+    return s != NULL ? s + 1 : url;
+}
+
+/* A header value must not smuggle a line end or a control character. */
+static bool
+key_ok(const char *key)
+{
+    const unsigned char *k = (const unsigned char *)key;
+
+    if (*k == '\0')
+        return false;
+    for (; *k != '\0'; k++)
+        if (*k <= 0x20 || *k == 0x7f)
+            return false;
+    return true;
+}
+
+/* Free a header list after wiping every string in it. */
+static void
+wipe_headers(struct curl_slist *l)
+{
+    struct curl_slist *i;
+
+    for (i = l; i != NULL; i = i->next)
+        explicit_bzero(i->data, strlen(i->data));
+    curl_slist_free_all(l);
+}
+
+static struct curl_slist *
+make_headers(const char *key)
+{
+    struct curl_slist *l = NULL, *n;
+    char line[GR_KEY_MAX + 32];
+    int len;
+
+    len = snprintf(line, sizeof(line), "x-goog-api-key: %s", key);
+    if (len < 0 || (size_t)len >= sizeof(line)) {
+        explicit_bzero(line, sizeof(line));
+        return NULL;
+    }
+    if ((n = curl_slist_append(l, "Content-Type: application/json")) == NULL)
+        goto fail;
+    l = n;
+    /* No "Expect: 100-continue" round trip before the body. */
+    if ((n = curl_slist_append(l, "Expect:")) == NULL)
+        goto fail;
+    l = n;
+    if ((n = curl_slist_append(l, line)) == NULL)
+        goto fail;
+    explicit_bzero(line, sizeof(line));
+    return n;
+
+fail:
+    explicit_bzero(line, sizeof(line));
+    wipe_headers(l);
+    return NULL;
+}
+
+/* Set err and a sentence in res; returns err. */
+static enum gr_http_err
+say(struct gr_http_res *res, enum gr_http_err err, const char *url,
+    const char *what)
+{
+    res->err = err;
+    snprintf(res->error, sizeof(res->error), "%s: %s", url_tail(url), what);
+    return err;
+}
+
+static enum gr_http_err
+map_error(CURLcode rc, const struct xfer *x)
+{
+    const struct gr_http_res *res = x->res;
+
+    if (rc == CURLE_OK)
+        return GR_HTTP_OK;
+    if (x->too_big || rc == CURLE_FILESIZE_EXCEEDED)
+        return GR_HTTP_TOO_BIG;
+    if (x->stopped)
+        return GR_HTTP_STOPPED;
+    if (x->nomem || rc == CURLE_OUT_OF_MEMORY)
+        return GR_HTTP_NOMEM;
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        return GR_HTTP_TIMEOUT;
+    if (res->status == 0 &&
+        (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+         rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_SSL_CONNECT_ERROR ||
+         rc == CURLE_PEER_FAILED_VERIFICATION ||
+         rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SEND_ERROR ||
+         rc == CURLE_GOT_NOTHING))
+        return GR_HTTP_NOCONN;
+    return GR_HTTP_BROKEN;
+}
+
+static void
+set_options(CURL *h, const struct gr_http_req *req, struct curl_slist *hdrs,
+            struct xfer *x, char *errbuf, int64_t left_ms)
+{
+    curl_easy_setopt(h, CURLOPT_URL, req->url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS,
+                     (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* Threads: no signals (no SIGALRM for DNS timeouts, no SIGPIPE). */
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(left_ms < CONNECT_MAX_MS ? left_ms
+                                                     : CONNECT_MAX_MS));
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
+                     (curl_off_t)GR_HTTP_BODY_MAX);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+}
+
+enum gr_http_err
+gr_http_post(const struct gr_http_req *req, struct gr_http_res *res)
+{
+    char errbuf[CURL_ERROR_SIZE];
+    struct curl_slist *hdrs = NULL;
+    struct xfer x;
+    curl_off_t start_us = 0;
+    int64_t t0, left_ms, fb;
+    long code = 0;
+    CURLcode rc;
+    CURL *h;
+
+    memset(res, 0, sizeof(*res));
+    pthread_once(&init_once, http_init);
+    if (!init_ok)
+        return say(res, GR_HTTP_NOMEM, req->url, "libcurl did not start");
+    if (!key_ok(req->key))
+        return say(res, GR_HTTP_NOCONN, req->url,
+                   "the project's key is empty or holds a space or control "
+                   "character; not sent");
+    t0 = gr_now_ns();
+    left_ms = (req->stop_at_ns - t0) / 1000000;
+    if (left_ms < 1)
+        return say(res, GR_HTTP_TIMEOUT, req->url,
+                   "no time left before the deadline");
+    h = thread_handle();
+    hdrs = make_headers(req->key);
+    if (h == NULL || hdrs == NULL) {
+        wipe_headers(hdrs);
+        return say(res, GR_HTTP_NOMEM, req->url, "out of memory");
+    }
+    memset(&x, 0, sizeof(x));
+    x.req = req;
+    x.res = res;
+    x.h = h;
+    errbuf[0] = '\0';
+    set_options(h, req, hdrs, &x, errbuf, left_ms);
+
+    t0 = gr_now_ns();
+    rc = curl_easy_perform(h);
+
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    res->status = (int)code;
+    /*
+     * The first byte: curl's STARTTRANSFER time counts from its own
+     * start, which we can only anchor to a clock read made just before
+     * it (so it may come out a little early); the header callback's
+     * clock read comes after the byte did.  The later of the two is
+     * never early, which is the direction that keeps the window safe.
+     */
+    curl_easy_getinfo(h, CURLINFO_STARTTRANSFER_TIME_T, &start_us);
+    fb = 0;
+    if (x.first_header_ns != 0) {
+        fb = start_us > 0 ? t0 + (int64_t)start_us * 1000 : 0;
+        if (fb < x.first_header_ns)
+            fb = x.first_header_ns;
+    }
+    res->first_byte_ns = fb;
+    /* Nothing of this call may stay behind in the handle. */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    wipe_headers(hdrs);
+
+    res->err = map_error(rc, &x);
+    switch (res->err) {
+    case GR_HTTP_OK:
+        break;
+    case GR_HTTP_TOO_BIG:
+        snprintf(errbuf, sizeof(errbuf), "answer larger than %u MiB; "
+                 "refused", GR_HTTP_BODY_MAX >> 20);
+        say(res, res->err, req->url, errbuf);
+        break;
+    case GR_HTTP_STOPPED:
+        say(res, res->err, req->url, "stopped while reading the answer");
+        break;
+    default:
+        say(res, res->err, req->url,
+            errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+        break;
+    }
+    /* Paranoia: no message of ours may ever carry the key. */
+    if (strstr(res->error, req->key) != NULL)
+        snprintf(res->error, sizeof(res->error), "%s: transfer failed",
+                 url_tail(req->url));
+    explicit_bzero(errbuf, sizeof(errbuf));
+    return res->err;
+}
