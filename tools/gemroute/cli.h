@@ -19,6 +19,12 @@ int gr_cli_status(int argc, char **argv);
 /* gemroute reserve --model M [--tokens N] ... : one lease as JSON */
 int gr_cli_reserve(int argc, char **argv);
 
+/* gemroute call --model M [--stream] [--raw] [-v] (--json FILE | TEXT) */
+int gr_cli_call(int argc, char **argv);
+
+/* gemroute load --procs N --rate R --duration S --model M ... */
+int gr_cli_load(int argc, char **argv);
+
 /* Print s as a JSON string literal. */
 void gr_cli_json_str(FILE *f, const char *s);
 

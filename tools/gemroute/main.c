@@ -24,6 +24,10 @@ static const struct command commands[] = {
      "--model M [--tokens N] [--hold-ms N]  one lease, as JSON"},
     {"explain", gr_cli_explain,
      "[--status N] FILE|-  classify a Gemini answer, print it as JSON"},
+    {"call", gr_cli_call,
+     "--model M [--stream] [--raw] [-v] (--json FILE | TEXT)  one call"},
+    {"load", gr_cli_load,
+     "--procs N --rate R --duration S --model M  offered load, JSON"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
