@@ -123,8 +123,12 @@ TEST_DEPS_test_client := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_lease := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_classify := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_mock := $(MOCK_OBJ) $(SHM_OBJ)
+TEST_DEPS_stress_hostile := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_admission := $(call objs,tests/stress/checker.c) \
                               $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_status := $(CLI_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_stress_reload := $(call objs,tests/stress/checker.c) \
+                           $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_LIBS := $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(MHD_LIBS) \
              $(CUNIT_LIBS) -lm
 

@@ -11,6 +11,9 @@
 
 struct gr {
     struct gr_shm t;
+    uint64_t id;                /* unique per gr_open in this process: the
+                                   key of the per-thread caches (a new
+                                   mapping may land at an old address) */
     pthread_mutex_t err_lock;   /* guards err between threads */
     char err[256];
 };

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 static uint32_t cached_pid;
+static _Atomic uint64_t next_handle_id = 1;
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 static _Thread_local uint64_t rng_state;
 
@@ -33,14 +34,14 @@ static _Thread_local struct {
 
 /* The base URL, copied again only when the config moves. */
 static _Thread_local struct {
-    const void *base;
+    uint64_t handle;
     uint64_t gen;
     char url[GR_URL_MAX];
 } url_cache;
 
 /* The model lookup of the last call on this thread, per config. */
 static _Thread_local struct {
-    const void *base;
+    uint64_t handle;
     uint64_t gen;
     int index;
     char name[GR_SHM_NAME_MAX];
@@ -117,6 +118,9 @@ gr_open(const char *shm_name, char *err, size_t errlen)
         return NULL;
     }
     pthread_mutex_init(&g->err_lock, NULL);
+    /* relaxed: only uniqueness matters */
+    g->id = atomic_fetch_add_explicit(&next_handle_id, 1,
+                                      memory_order_relaxed);
     return g;
 }
 
@@ -158,11 +162,11 @@ model_index(struct gr *g, const char *model)
     uint64_t gen = atomic_load_explicit(&g->t.hdr->config_generation,
                                         memory_order_acquire);
 
-    if (model_cache.base == g->t.base && model_cache.gen == gen &&
+    if (model_cache.handle == g->id && model_cache.gen == gen &&
         strncmp(model_cache.name, model, sizeof(model_cache.name)) == 0)
         return model_cache.index;
     model_cache.index = gr_shm_model_index(&g->t, model);
-    model_cache.base = g->t.base;
+    model_cache.handle = g->id;
     model_cache.gen = gen;
     copy_name(model_cache.name, model, sizeof(model_cache.name));
     return model_cache.index;
@@ -177,14 +181,14 @@ base_url(struct gr *g)
                                         memory_order_acquire);
     int tries;
 
-    if (url_cache.base == g->t.base && url_cache.gen == gen)
+    if (url_cache.handle == g->id && url_cache.gen == gen)
         return url_cache.url;
     for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
         uint32_t s = gr_shm_seq_read_begin(&g->t.hdr->text_seq);
 
         gr_shm_seq_copy_str(url_cache.url, g->t.hdr->base_url, GR_URL_MAX);
         if (gr_shm_seq_read_ok(&g->t.hdr->text_seq, s)) {
-            url_cache.base = g->t.base;
+            url_cache.handle = g->id;
             url_cache.gen = gen;
             break;
         }

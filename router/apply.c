@@ -33,54 +33,62 @@ zero_shared(void *p, size_t n)
 
 /* Model index of name in the segment, adding it if new; -1 when full. */
 static int
-model_slot(struct gr_shm *t, const char *name, bool *added)
+model_slot(struct gr_rtr *r, const char *name)
 {
-    /* relaxed: only the router writes n_models */
-    uint32_t n = atomic_load_explicit(&t->hdr->n_models,
-                                      memory_order_relaxed), i;
+    struct gr_shm *t = &r->t;
+    uint32_t n = r->m.n_models, i;
+    char padded[GR_SHM_NAME_MAX] = {0};
 
-    *added = false;
-    for (i = 0; i < n && i < t->max_models; i++)
-        if (strncmp(t->models[i].name, name, GR_SHM_NAME_MAX) == 0)
+    for (i = 0; i < n; i++)
+        if (strncmp(r->m.model[i], name, GR_SHM_NAME_MAX) == 0)
             return (int)i;
     if (n >= t->max_models)
         return -1;
+    snprintf(padded, sizeof(padded), "%s", name);
+    memcpy(r->m.model[n], padded, sizeof(padded));
+    r->m.n_models = n + 1;
     gr_shm_seq_write_begin(&t->hdr->models_seq);
-    gr_shm_seq_copy_in(t->models[n].name, name,
-                       strnlen(name, GR_SHM_NAME_MAX - 1) + 1);
+    gr_shm_seq_copy_in(t->models[n].name, padded, sizeof(padded));
     /* release: the name is written before the count that exposes it */
     atomic_store_explicit(&t->hdr->n_models, n + 1, memory_order_release);
     gr_shm_seq_write_end(&t->hdr->models_seq);
-    *added = true;
     return (int)n;
 }
 
 static int
-find_project(const struct gr_shm *t, const char *name)
+find_project(const struct gr_rtr *r, const char *name)
 {
     uint32_t i;
 
-    for (i = 0; i < t->max_projects; i++) {
-        /* relaxed: only the router writes state and names */
-        if (atomic_load_explicit(&t->projects[i].state,
-                                 memory_order_relaxed) != GR_PROJ_FREE &&
-            strncmp(t->projects[i].name, name, GR_SHM_NAME_MAX) == 0)
+    for (i = 0; i < r->t.max_projects; i++)
+        if (r->m.state[i] != GR_PROJ_FREE &&
+            strncmp(r->m.name[i], name, GR_SHM_NAME_MAX) == 0)
             return (int)i;
-    }
     return -1;
 }
 
 static int
-free_project_slot(const struct gr_shm *t)
+free_project_slot(const struct gr_rtr *r)
 {
     uint32_t i;
 
-    for (i = 0; i < t->max_projects; i++)
-        /* relaxed: only the router writes state */
-        if (atomic_load_explicit(&t->projects[i].state,
-                                 memory_order_relaxed) == GR_PROJ_FREE)
+    for (i = 0; i < r->t.max_projects; i++)
+        if (r->m.state[i] == GR_PROJ_FREE)
             return (int)i;
     return -1;
+}
+
+/* Set a slot's state, in the segment and in the mirror. */
+void
+gr_rtr_set_state(struct gr_rtr *r, uint32_t slot, uint32_t state)
+{
+    r->m.state[slot] = state;
+    /* seq_cst: a slot leaving (REMOVING, FREE) pairs with the client's
+     * seq_cst store of its lease's cell in try_cell() before the lease
+     * scan that frees it; ACTIVE needs only release (names, keys and
+     * limits first), which seq_cst includes */
+    atomic_store_explicit(&r->t.projects[slot].state, state,
+                          memory_order_seq_cst);
 }
 
 static int64_t
@@ -130,14 +138,17 @@ keys_differ(const struct gr_shm *t, uint32_t slot,
 }
 
 static void
-write_project(struct gr_shm *t, uint32_t slot, const struct gr_cfg_project *cp)
+write_project(struct gr_rtr *r, uint32_t slot,
+              const struct gr_cfg_project *cp)
 {
+    struct gr_shm *t = &r->t;
     struct gr_shm_project *p = &t->projects[slot];
     uint32_t k;
     bool rotated = keys_differ(t, slot, cp);
     char name[GR_SHM_NAME_MAX] = {0};
 
     snprintf(name, sizeof(name), "%s", cp->name);
+    memcpy(r->m.name[slot], name, sizeof(name));
     gr_shm_seq_write_begin(&p->seq);
     gr_shm_seq_copy_in(p->name, name, sizeof(name));
     /* release stores under the seqlock (see seqlock.h) */
@@ -182,9 +193,10 @@ entries_for(const struct gr_cfg *cfg, const struct gr_cfg_project *cp,
  * projects by priority, lowest first, and clients scan it in order.
  */
 static int
-write_choice(struct gr_shm *t, const struct gr_cfg *cfg, const int *slots,
-             bool hide)
+write_choice(struct gr_rtr *r, const struct gr_cfg *cfg, const int *slots)
 {
+    struct gr_shm *t = &r->t;
+    bool hide = r->hide_choice;
     uint32_t room = GR_CHOICE_PER_PROJECT * t->max_projects, n = 0, i, j;
     uint32_t *order = calloc(cfg->n_projects + 1, sizeof(*order));
     uint64_t total = 0;
@@ -212,21 +224,27 @@ write_choice(struct gr_shm *t, const struct gr_cfg *cfg, const int *slots,
             continue;       /* waiting for a slot */
         for (j = entries_for(cfg, cp, room, total ? total : 1);
              j > 0 && n < room; j--)
+        {
+            r->m.choice[n] = (uint32_t)slots[order[i]];
             /* relaxed: readers range-check every entry */
-            atomic_store_explicit(&t->choice[n++], (uint32_t)slots[order[i]],
+            atomic_store_explicit(&t->choice[n], r->m.choice[n],
                                   memory_order_relaxed);
+            n++;
+        }
     }
     /* release: a reader that sees the count sees the entries below it */
-    atomic_store_explicit(&t->hdr->n_choice, hide ? 0 : n,
+    r->m.n_choice = hide ? 0 : n;
+    atomic_store_explicit(&t->hdr->n_choice, r->m.n_choice,
                           memory_order_release);
     free(order);
     return 0;
 }
 
 static void
-write_limits(struct gr_shm *t, const struct gr_cfg *cfg, uint32_t slot,
+write_limits(struct gr_rtr *r, const struct gr_cfg *cfg, uint32_t slot,
              const struct gr_cfg_project *cp, const int *model_idx)
 {
+    struct gr_shm *t = &r->t;
     uint32_t m, i;
     unsigned d;
 
@@ -240,13 +258,16 @@ write_limits(struct gr_shm *t, const struct gr_cfg *cfg, uint32_t slot,
         for (d = 0; d < GR_NDIM; d++) {
             int64_t raw = cfg_model < 0 ? 0 :
                 gr_cfg_limit(cfg, cp, (unsigned)cfg_model, d);
+            size_t cell = (size_t)slot * t->max_models + m;
+
+            r->m.config_limit[cell][d] = raw;
+            r->m.limit[cell][d] = effective(raw, cfg->router.headroom);
 
             /* relaxed: each limit is read on its own; the next
              * reservation sees it */
             atomic_store_explicit(&c->config_limit[d], raw,
                                   memory_order_relaxed);
-            atomic_store_explicit(&c->limit[d],
-                                  effective(raw, cfg->router.headroom),
+            atomic_store_explicit(&c->limit[d], r->m.limit[cell][d],
                                   memory_order_relaxed);
         }
     }
@@ -264,13 +285,12 @@ geometry_matches(const struct gr_shm *t, const struct gr_cfg *cfg)
 
 /* Check that cfg fits in the running segment before writing anything. */
 static int
-fits(const struct gr_shm *t, const struct gr_cfg *cfg, char *err,
+fits(const struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
      size_t errlen)
 {
+    const struct gr_shm *t = &r->t;
     uint32_t i, m, new_models = 0, new_projects = 0, free_slots = 0;
-    /* relaxed: only the router writes these */
-    uint32_t n = atomic_load_explicit(&t->hdr->n_models,
-                                      memory_order_relaxed);
+    uint32_t n = r->m.n_models;
 
     if (!geometry_matches(t, cfg)) {
         snprintf(err, errlen, "%s: shm, max_projects, max_models, "
@@ -284,8 +304,8 @@ fits(const struct gr_shm *t, const struct gr_cfg *cfg, char *err,
     for (i = 0; i < cfg->n_models; i++) {
         bool found = false;
 
-        for (m = 0; m < n && m < t->max_models && !found; m++)
-            found = strncmp(t->models[m].name, cfg->models[i].name,
+        for (m = 0; m < n && !found; m++)
+            found = strncmp(r->m.model[m], cfg->models[i].name,
                             GR_SHM_NAME_MAX) == 0;
         new_models += !found;
     }
@@ -296,15 +316,13 @@ fits(const struct gr_shm *t, const struct gr_cfg *cfg, char *err,
         return -EINVAL;
     }
     for (i = 0; i < cfg->n_projects; i++)
-        new_projects += find_project(t, cfg->projects[i].name) < 0;
+        new_projects += find_project(r, cfg->projects[i].name) < 0;
     for (i = 0; i < t->max_projects; i++) {
-        /* relaxed: only the router writes state */
-        uint32_t st = atomic_load_explicit(&t->projects[i].state,
-                                           memory_order_relaxed);
+        uint32_t st = r->m.state[i];
         bool staying = false;
 
         for (m = 0; m < cfg->n_projects && !staying; m++)
-            staying = strncmp(t->projects[i].name, cfg->projects[m].name,
+            staying = strncmp(r->m.name[i], cfg->projects[m].name,
                               GR_SHM_NAME_MAX) == 0;
         /* A slot is free, or will be as soon as its project (removed by
          * this config) has no call in flight. */
@@ -327,17 +345,16 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
     int model_idx[GR_SHM_MAX_MODELS], *slots;
     uint32_t i;
     int rc;
-    bool added;
     char url[GR_SHM_URL_MAX] = {0}, path[GR_SHM_URL_MAX] = {0};
 
-    rc = fits(t, cfg, err, errlen);
+    rc = fits(r, cfg, err, errlen);
     if (rc != 0)
         return rc;
     slots = calloc(cfg->n_projects + 1, sizeof(*slots));
     if (slots == NULL)
         return -ENOMEM;
     for (i = 0; i < cfg->n_models && i < GR_SHM_MAX_MODELS; i++)
-        model_idx[i] = model_slot(t, cfg->models[i].name, &added);
+        model_idx[i] = model_slot(r, cfg->models[i].name);
 
     snprintf(url, sizeof(url), "%s", cfg->router.base_url);
     snprintf(path, sizeof(path), "%s", cfg->path);
@@ -363,28 +380,22 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
         bool kept = false;
 
         for (j = 0; j < cfg->n_projects && !kept; j++)
-            kept = strncmp(t->projects[i].name, cfg->projects[j].name,
+            kept = strncmp(r->m.name[i], cfg->projects[j].name,
                            GR_SHM_NAME_MAX) == 0;
-        /* relaxed load: only the router writes state.  seq_cst store:
-         * pairs with the client's seq_cst store of its lease's cell in
-         * try_cell() before the lease scan that frees the slot */
-        if (!kept && atomic_load_explicit(&t->projects[i].state,
-                                          memory_order_relaxed) ==
-                         GR_PROJ_ACTIVE) {
-            atomic_store_explicit(&t->projects[i].state, GR_PROJ_REMOVING,
-                                  memory_order_seq_cst);
+        if (!kept && r->m.state[i] == GR_PROJ_ACTIVE) {
+            gr_rtr_set_state(r, i, GR_PROJ_REMOVING);
             gr_rtr_log("project '%s' removed: draining its calls",
-                       t->projects[i].name);
+                       r->m.name[i]);
         }
     }
     r->pending = false;
     gr_rtr_free_drained(r);
     for (i = 0; i < cfg->n_projects; i++) {
         const struct gr_cfg_project *cp = &cfg->projects[i];
-        int slot = find_project(t, cp->name);
+        int slot = find_project(r, cp->name);
 
         if (slot < 0) {
-            slot = free_project_slot(t);
+            slot = free_project_slot(r);
             if (slot < 0) {
                 /* Its slot is still draining: added when it is free. */
                 gr_rtr_log("project '%s' waits for a free slot", cp->name);
@@ -395,13 +406,12 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
             take_slot(t, (uint32_t)slot);
         }
         slots[i] = slot;
-        write_project(t, (uint32_t)slot, cp);
-        write_limits(t, cfg, (uint32_t)slot, cp, model_idx);
-        /* release: name, keys and limits are visible with ACTIVE */
-        atomic_store_explicit(&t->projects[slot].state, GR_PROJ_ACTIVE,
-                              memory_order_release);
+        write_project(r, (uint32_t)slot, cp);
+        write_limits(r, cfg, (uint32_t)slot, cp, model_idx);
+        /* name, keys and limits are visible with ACTIVE */
+        gr_rtr_set_state(r, (uint32_t)slot, GR_PROJ_ACTIVE);
     }
-    rc = write_choice(t, cfg, slots, r->hide_choice);
+    rc = write_choice(r, cfg, slots);
     free(slots);
     if (rc != 0) {
         snprintf(err, errlen, "%s: out of memory", cfg->path);

@@ -245,6 +245,7 @@ run(struct gr_rtr *r)
     if (r->unlink_on_exit)
         shm_unlink(r->t.name);
     gr_shm_detach(&r->t);
+    gr_rtr_mirror_free(r);
     gr_cfg_free(r->cfg);
     return 0;
 }

@@ -16,13 +16,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * What the router last wrote into the parts of the segment it owns, kept
+ * in its private memory: the router decides by this copy, never by what
+ * it reads back, and repairs the segment from it (repair.c).
+ */
+struct gr_rtr_mirror {
+    unsigned char head[GR_SHM_LINE];        /* header line 0 (geometry) */
+    unsigned char offsets[GR_SHM_LINE];     /* the header's offsets line */
+    uint32_t *state;                        /* [max_projects] */
+    char (*name)[GR_SHM_NAME_MAX];          /* [max_projects] */
+    char (*model)[GR_SHM_NAME_MAX];         /* [max_models] */
+    uint32_t n_models;
+    uint32_t *choice;                       /* [choice capacity] */
+    uint32_t n_choice;
+    int64_t (*limit)[GR_NDIM];              /* [cells] */
+    int64_t (*config_limit)[GR_NDIM];       /* [cells] */
+};
+
 struct gr_rtr {
     struct gr_shm t;
+    struct gr_rtr_mirror m;
     struct gr_cfg *cfg;         /* the config applied now */
     const char *config_path;
     bool unlink_on_exit;
     uint32_t sweep_next;        /* next cell the drain sweep visits */
     int64_t next_reap_ns;
+    int64_t next_repair_ns;
     bool pending;               /* a project of cfg waits for a free slot */
     bool adopted;               /* the segment outlived its last router */
     bool hide_choice;           /* publish no choice yet (restoring) */
@@ -50,9 +70,22 @@ int gr_rtr_open_segment(struct gr_rtr *r, const struct gr_cfg *cfg,
 int gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
                  size_t errlen);
 
+/* Allocate the mirror and fill it from the segment (a new segment is
+ * empty; an adopted one is taken as its last router left it). */
+int gr_rtr_mirror_init(struct gr_rtr *r);
+void gr_rtr_mirror_free(struct gr_rtr *r);
+
+/* Compare the router-owned parts of the segment with the mirror and the
+ * running config and rewrite what differs.  Returns how many values were
+ * repaired (each is also counted in the header's anomalies). */
+unsigned gr_rtr_repair(struct gr_rtr *r);
+
 /* Load path and apply it; on any error the running config stays and the
  * failure is recorded in the header.  0 or -errno. */
 int gr_rtr_reload(struct gr_rtr *r);
+
+/* Set a slot's state in the segment and in the mirror. */
+void gr_rtr_set_state(struct gr_rtr *r, uint32_t slot, uint32_t state);
 
 /* Free the slots of removed projects whose last lease ended (and apply
  * the running config again if a project was waiting for a slot). */

@@ -111,6 +111,11 @@ gr_rtr_open_segment(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
     }
     if (rc != 0)
         return rc;
+    if (gr_rtr_mirror_init(r) != 0) {
+        snprintf(err, errlen, "gemroute: out of memory");
+        gr_shm_detach(&r->t);
+        return -ENOMEM;
+    }
     /* relaxed: published by the release store of the pid below */
     atomic_store_explicit(&r->t.hdr->router_birth_ns, gr_shm_now_wall(),
                           memory_order_relaxed);

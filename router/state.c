@@ -74,30 +74,37 @@ gr_rtr_state_path(const struct gr_cfg *cfg, char *out, size_t n)
         snprintf(out, n, "%s/.local/state/gemroute/%s.state", home, name);
 }
 
+/* Longest cooldown worth keeping: past a Pacific midnight and then some
+ * (anything longer is damage). */
+#define MAX_COOL_NS (INT64_C(3) * 86400 * GR_NS_PER_S)
+
 static long long
 to_wall(int64_t mono_deadline, int64_t now_mono, int64_t now_wall)
 {
-    return mono_deadline > now_mono ? now_wall + (mono_deadline - now_mono)
-                                    : 0;
+    if (mono_deadline <= now_mono)
+        return 0;
+    if (mono_deadline - now_mono > MAX_COOL_NS)
+        mono_deadline = now_mono + MAX_COOL_NS;
+    return now_wall + (mono_deadline - now_mono);
 }
 
-static void
-save_cell(FILE *f, const struct gr_shm *t, uint32_t slot, uint32_t m,
+static bool
+save_cell(FILE *f, const struct gr_rtr *r, uint32_t slot, uint32_t m,
           int64_t now_mono, int64_t now_wall, int32_t today)
 {
+    const struct gr_shm *t = &r->t;
     const struct gr_shm_project *p = &t->projects[slot];
     const struct gr_shm_cell *c = gr_shm_cell(t, slot, m);
     char pname[GR_SHM_NAME_MAX], mname[GR_SHM_NAME_MAX];
     unsigned w, d;
 
-    /* Only the router writes names: plain reads of its own writes.  A
-     * scribbled name (not one word) is skipped. */
-    memcpy(pname, p->name, sizeof(pname));
-    memcpy(mname, t->models[m].name, sizeof(mname));
+    /* Names from the router's own copy, not from the segment. */
+    memcpy(pname, r->m.name[slot], sizeof(pname));
+    memcpy(mname, r->m.model[m], sizeof(mname));
     pname[sizeof(pname) - 1] = mname[sizeof(mname) - 1] = '\0';
     if (pname[0] == '\0' || mname[0] == '\0' || strpbrk(pname, " \t\n") ||
         strpbrk(mname, " \t\n"))
-        return;
+        return false;
     fprintf(f, "cell %s %s", pname, mname);
     for (w = 0; w < GR_NWINDOWS; w++)
         fprintf(f, " %lld", (long long)gr_shm_window_used(&c->win[w],
@@ -120,6 +127,7 @@ save_cell(FILE *f, const struct gr_shm *t, uint32_t slot, uint32_t m,
                 CELL_PERSIST,
             atomic_load_explicit(&p->health, memory_order_relaxed) &
                 PROJ_PERSIST);
+    return true;
 }
 
 int
@@ -128,9 +136,7 @@ gr_rtr_state_save(struct gr_rtr *r)
     const struct gr_shm *t = &r->t;
     int64_t now_mono = gr_shm_now_mono(), now_wall = gr_shm_now_wall();
     int32_t today = gr_shm_pacific_day(now_wall / GR_NS_PER_S);
-    /* relaxed: only the router writes n_models */
-    uint32_t n_models = atomic_load_explicit(&t->hdr->n_models,
-                                             memory_order_relaxed), slot, m;
+    uint32_t n_models = r->m.n_models, slot, m;
     char tmp[PATH_MAX + 8];
     unsigned lines = 0;
     FILE *f;
@@ -138,8 +144,6 @@ gr_rtr_state_save(struct gr_rtr *r)
 
     if (r->state_path[0] == '\0')
         return 0;
-    if (n_models > t->max_models)
-        n_models = t->max_models;
     snprintf(tmp, sizeof(tmp), "%s.tmp", r->state_path);
     if (mkdirs(r->state_path) != 0 ||
         (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
@@ -155,14 +159,12 @@ gr_rtr_state_save(struct gr_rtr *r)
     fprintf(f, "%s\nsaved %lld\nwindow %lld\n", STATE_MAGIC,
             (long long)now_wall, (long long)t->window_ns);
     for (slot = 0; slot < t->max_projects; slot++) {
-        /* relaxed: only the router writes state */
-        uint32_t st = atomic_load_explicit(&t->projects[slot].state,
-                                           memory_order_relaxed);
+        uint32_t st = r->m.state[slot];
 
         if (st != GR_PROJ_ACTIVE && st != GR_PROJ_REMOVING)
             continue;
-        for (m = 0; m < n_models; m++, lines++)
-            save_cell(f, t, slot, m, now_mono, now_wall, today);
+        for (m = 0; m < n_models; m++)
+            lines += save_cell(f, r, slot, m, now_mono, now_wall, today);
     }
     fprintf(f, "end %u\n", lines);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
@@ -262,16 +264,17 @@ restore_cell(struct gr_rtr *r, const struct saved_cell *s, long long saved,
              int64_t now_mono, int64_t now_wall, int32_t today)
 {
     struct gr_shm *t = &r->t;
-    int m = gr_shm_model_index(t, s->model), slot = -1;
+    int m = -1, slot = -1;
     struct gr_shm_cell *c;
     int64_t age = now_wall - saved, hold;
     unsigned w, d;
 
+    for (uint32_t i = 0; i < r->m.n_models && m < 0; i++)
+        if (strncmp(r->m.model[i], s->model, GR_SHM_NAME_MAX) == 0)
+            m = (int)i;
     for (uint32_t i = 0; i < t->max_projects && slot < 0; i++)
-        /* relaxed: only the router writes state */
-        if (atomic_load_explicit(&t->projects[i].state,
-                                 memory_order_relaxed) == GR_PROJ_ACTIVE &&
-            strncmp(t->projects[i].name, s->project, GR_SHM_NAME_MAX) == 0)
+        if (r->m.state[i] == GR_PROJ_ACTIVE &&
+            strncmp(r->m.name[i], s->project, GR_SHM_NAME_MAX) == 0)
             slot = (int)i;
     if (m < 0 || slot < 0)
         return;     /* no longer configured */
@@ -308,7 +311,8 @@ restore_cell(struct gr_rtr *r, const struct saved_cell *s, long long saved,
     /* relaxed for the rest: advice, restored before clients may choose
      * this project (the choice array is published afterwards) */
     for (d = 0; d < GR_NDIM; d++) {
-        if (s->cool_wall[d] > now_wall)
+        if (s->cool_wall[d] > now_wall &&
+            s->cool_wall[d] - now_wall <= MAX_COOL_NS)
             atomic_store_explicit(&c->cool_until[d],
                                   now_mono + (s->cool_wall[d] - now_wall),
                                   memory_order_relaxed);
@@ -316,7 +320,8 @@ restore_cell(struct gr_rtr *r, const struct saved_cell *s, long long saved,
             atomic_store_explicit(&c->learned[d], s->learned[d],
                                   memory_order_relaxed);
     }
-    if (s->cell_cool_wall > now_wall)
+    if (s->cell_cool_wall > now_wall &&
+        s->cell_cool_wall - now_wall <= MAX_COOL_NS)
         atomic_store_explicit(&c->cell_cool_until,
                               now_mono + (s->cell_cool_wall - now_wall),
                               memory_order_relaxed);

@@ -22,6 +22,7 @@
 
 #define REAP_EVERY_NS (INT64_C(100) * 1000000)
 #define SWEEP_SLICES 20u
+#define REPAIR_EVERY_NS (INT64_C(1000) * 1000000)
 
 /* A small per-scan cache: kill(pid, 0) once per pid per scan. */
 struct pid_cache {
@@ -137,9 +138,7 @@ gr_rtr_free_drained(struct gr_rtr *r)
         struct gr_shm_project *p = &t->projects[i];
         char zero[GR_SHM_KEY_MAX] = {0};
 
-        /* relaxed: only the router writes state */
-        if (atomic_load_explicit(&p->state, memory_order_relaxed) !=
-                GR_PROJ_REMOVING || slot_has_lease(t, i))
+        if (r->m.state[i] != GR_PROJ_REMOVING || slot_has_lease(t, i))
             continue;
         gr_shm_seq_write_begin(&p->seq);
         for (k = 0; k < GR_SHM_MAX_KEYS; k++)
@@ -148,8 +147,9 @@ gr_rtr_free_drained(struct gr_rtr *r)
         gr_shm_seq_write_end(&p->seq);
         /* release: a late report compares generations and is dropped */
         atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
-        atomic_store_explicit(&p->state, GR_PROJ_FREE, memory_order_release);
-        gr_rtr_log("project '%s' drained: slot %u free", p->name, i);
+        gr_rtr_set_state(r, i, GR_PROJ_FREE);
+        gr_rtr_log("project '%s' drained: slot %u free", r->m.name[i], i);
+        memset(r->m.name[i], 0, sizeof(r->m.name[i]));
         freed = true;
     }
     if (freed && r->pending && r->cfg != NULL) {
@@ -193,6 +193,10 @@ gr_rtr_tick(struct gr_rtr *r, int64_t now)
         audit_suspects(r);
         gr_rtr_free_drained(r);
         r->next_reap_ns = now + REAP_EVERY_NS;
+    }
+    if (now >= r->next_repair_ns) {
+        gr_rtr_repair(r);
+        r->next_repair_ns = now + REPAIR_EVERY_NS;
     }
     gr_shm_wake_all(t);
 }

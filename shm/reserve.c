@@ -41,7 +41,13 @@ gr_shm_cell_limit(const struct gr_shm *t, const struct gr_shm_cell *c,
     int64_t learned = atomic_load_explicit(&c->learned[d],
                                            memory_order_relaxed);
 
-    if (learned >= 0) {
+    /* The segment is untrusted: a limit outside what a count can hold is
+     * damage, read as "not available" until the router repairs it. */
+    if (lim < -1 || lim > (int64_t)UINT32_MAX) {
+        gr_shm_anomaly(t);
+        return 0;
+    }
+    if (learned >= 0 && learned <= (int64_t)UINT32_MAX) {
         uint32_t ppm = atomic_load_explicit(&t->hdr->headroom_ppm,
                                             memory_order_relaxed);
         int64_t l2;

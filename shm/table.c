@@ -115,8 +115,8 @@ gr_shm_check_mapping(void *base, size_t size, bool writable,
         h->off_models != g.off_models || h->off_projects != g.off_projects ||
         h->off_choice != g.off_choice || h->off_leases != g.off_leases ||
         h->off_cells != g.off_cells || h->off_keys != g.off_keys) {
-        say(err, errlen, "gemroute: %s has a damaged header (size %zu, "
-            "header says %llu)", name, size, (unsigned long long)h->size);
+        say(err, errlen, "gemroute: %s has a damaged header (its geometry "
+            "does not match its size, %zu bytes)", name, size);
         return -EPROTO;
     }
     if (h->window_ns < GR_TICKS_PER_WINDOW * INT64_C(1000) ||

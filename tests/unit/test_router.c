@@ -114,6 +114,7 @@ teardown(void)
     char cmd[128];
 
     gr_shm_detach(&rtr.t);
+    gr_rtr_mirror_free(&rtr);
     shm_unlink(shm);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     return system(cmd) == 0 ? 0 : -1;

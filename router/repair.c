@@ -1,0 +1,216 @@
+/*
+ * repair.c - the router's private copy of what it owns in the segment,
+ * and the repair of the segment from it.
+ *
+ * Invariant protected: the segment is untrusted input for the router too.
+ * The router never decides from what it reads back of its own state
+ * (names, slot states, models, the choice array, limits, keys, the
+ * geometry); it decides from its private copy and the running config, and
+ * once a second it rewrites whatever a buggy or hostile process changed.
+ * Counters that clients own (windows, leases, health) are not repaired
+ * here: they are range-checked by every reader instead.
+ */
+#include "router.h"
+#include "seqlock.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The header line that holds the offsets of the parts. */
+#define OFFSETS_LINE offsetof(struct gr_shm_header, off_models)
+_Static_assert(OFFSETS_LINE % GR_SHM_LINE == 0, "offsets on their line");
+
+int
+gr_rtr_mirror_init(struct gr_rtr *r)
+{
+    struct gr_shm *t = &r->t;
+    size_t cells = (size_t)t->max_projects * t->max_models, i;
+    struct gr_rtr_mirror *m = &r->m;
+
+    memcpy(m->head, t->base, sizeof(m->head));
+    memcpy(m->offsets, t->base + OFFSETS_LINE, sizeof(m->offsets));
+    m->state = calloc(t->max_projects, sizeof(*m->state));
+    m->name = calloc(t->max_projects, sizeof(*m->name));
+    m->model = calloc(t->max_models, sizeof(*m->model));
+    m->choice = calloc((size_t)GR_CHOICE_PER_PROJECT * t->max_projects,
+                       sizeof(*m->choice));
+    m->limit = calloc(cells, sizeof(*m->limit));
+    m->config_limit = calloc(cells, sizeof(*m->config_limit));
+    if (!m->state || !m->name || !m->model || !m->choice || !m->limit ||
+        !m->config_limit) {
+        gr_rtr_mirror_free(r);
+        return -1;
+    }
+    /* An adopted segment is taken as its last router left it (checked
+     * for shape by attach; names sanitised); apply then rewrites it. */
+    /* relaxed for all: no other router is alive (checked by the caller) */
+    m->n_models = atomic_load_explicit(&t->hdr->n_models,
+                                       memory_order_relaxed);
+    if (m->n_models > t->max_models)
+        m->n_models = t->max_models;
+    for (i = 0; i < m->n_models; i++) {
+        memcpy(m->model[i], t->models[i].name, GR_SHM_NAME_MAX);
+        m->model[i][GR_SHM_NAME_MAX - 1] = '\0';
+    }
+    for (i = 0; i < t->max_projects; i++) {
+        uint32_t st = atomic_load_explicit(&t->projects[i].state,
+                                           memory_order_relaxed);
+
+        m->state[i] = st <= GR_PROJ_REMOVING ? st : GR_PROJ_FREE;
+        memcpy(m->name[i], t->projects[i].name, GR_SHM_NAME_MAX);
+        m->name[i][GR_SHM_NAME_MAX - 1] = '\0';
+    }
+    for (i = 0; i < cells; i++)
+        for (unsigned d = 0; d < GR_NDIM; d++) {
+            m->limit[i][d] = atomic_load_explicit(&t->cells[i].limit[d],
+                                                  memory_order_relaxed);
+            m->config_limit[i][d] = atomic_load_explicit(
+                &t->cells[i].config_limit[d], memory_order_relaxed);
+        }
+    return 0;
+}
+
+void
+gr_rtr_mirror_free(struct gr_rtr *r)
+{
+    free(r->m.state);
+    free(r->m.name);
+    free(r->m.model);
+    free(r->m.choice);
+    free(r->m.limit);
+    free(r->m.config_limit);
+    memset(&r->m, 0, sizeof(r->m));
+}
+
+/* A sequence counter left odd: nobody is writing (only the router
+ * writes), so even it out. */
+static unsigned
+fix_seq(_Atomic uint32_t *seq)
+{
+    /* relaxed: only the router writes sequence counters */
+    if ((atomic_load_explicit(seq, memory_order_relaxed) & 1u) == 0)
+        return 0;
+    gr_shm_seq_write_end(seq);
+    return 1;
+}
+
+static unsigned
+fix_project(struct gr_rtr *r, uint32_t i)
+{
+    struct gr_shm *t = &r->t;
+    struct gr_shm_project *p = &t->projects[i];
+    const struct gr_cfg_project *cp = NULL;
+    unsigned fixed = fix_seq(&p->seq), k;
+
+    /* relaxed: compared with the router's own copy */
+    if (atomic_load_explicit(&p->state, memory_order_relaxed) !=
+        r->m.state[i]) {
+        gr_rtr_set_state(r, i, r->m.state[i]);
+        fixed++;
+    }
+    if (r->m.state[i] == GR_PROJ_FREE)
+        return fixed;
+    if (r->cfg != NULL)
+        cp = gr_cfg_project_find(r->cfg, r->m.name[i]);
+    if (memcmp(p->name, r->m.name[i], GR_SHM_NAME_MAX) != 0 ||
+        (cp != NULL && (p->n_keys != cp->n_keys ||
+                        memcmp(gr_shm_key(t, i, 0), cp->keys[0],
+                               strlen(cp->keys[0]) + 1) != 0))) {
+        gr_shm_seq_write_begin(&p->seq);
+        gr_shm_seq_copy_in(p->name, r->m.name[i], GR_SHM_NAME_MAX);
+        for (k = 0; cp != NULL && k < GR_SHM_MAX_KEYS; k++) {
+            char key[GR_SHM_KEY_MAX] = {0};
+
+            if (k < cp->n_keys)
+                memcpy(key, cp->keys[k], strnlen(cp->keys[k],
+                                                 GR_SHM_KEY_MAX - 1));
+            gr_shm_seq_copy_in(gr_shm_key(t, i, k), key, sizeof(key));
+            explicit_bzero(key, sizeof(key));
+        }
+        if (cp != NULL)
+            __atomic_store_n(&p->n_keys, cp->n_keys, __ATOMIC_RELEASE);
+        gr_shm_seq_write_end(&p->seq);
+        fixed++;
+    }
+    return fixed;
+}
+
+unsigned
+gr_rtr_repair(struct gr_rtr *r)
+{
+    struct gr_shm *t = &r->t;
+    size_t cells = (size_t)t->max_projects * t->max_models, i;
+    unsigned fixed = 0, d;
+
+    if (memcmp(t->base, r->m.head, sizeof(r->m.head)) != 0) {
+        gr_shm_seq_copy_in(t->base, r->m.head, sizeof(r->m.head));
+        fixed++;
+    }
+    if (memcmp(t->base + OFFSETS_LINE, r->m.offsets,
+               sizeof(r->m.offsets)) != 0) {
+        gr_shm_seq_copy_in(t->base + OFFSETS_LINE, r->m.offsets,
+                           sizeof(r->m.offsets));
+        fixed++;
+    }
+    fixed += fix_seq(&t->hdr->text_seq) + fix_seq(&t->hdr->models_seq);
+    /* relaxed for the counts: compared with the router's own copy */
+    if (atomic_load_explicit(&t->hdr->n_models, memory_order_relaxed) !=
+        r->m.n_models) {
+        atomic_store_explicit(&t->hdr->n_models, r->m.n_models,
+                              memory_order_release);
+        fixed++;
+    }
+    for (i = 0; i < r->m.n_models; i++) {
+        if (memcmp(t->models[i].name, r->m.model[i], GR_SHM_NAME_MAX) != 0) {
+            gr_shm_seq_write_begin(&t->hdr->models_seq);
+            gr_shm_seq_copy_in(t->models[i].name, r->m.model[i],
+                               GR_SHM_NAME_MAX);
+            gr_shm_seq_write_end(&t->hdr->models_seq);
+            fixed++;
+        }
+    }
+    for (i = 0; i < r->m.n_choice; i++) {
+        if (atomic_load_explicit(&t->choice[i], memory_order_relaxed) !=
+            r->m.choice[i]) {
+            atomic_store_explicit(&t->choice[i], r->m.choice[i],
+                                  memory_order_relaxed);
+            fixed++;
+        }
+    }
+    if (atomic_load_explicit(&t->hdr->n_choice, memory_order_relaxed) !=
+        r->m.n_choice) {
+        atomic_store_explicit(&t->hdr->n_choice, r->m.n_choice,
+                              memory_order_release);
+        fixed++;
+    }
+    for (i = 0; i < t->max_projects; i++)
+        fixed += fix_project(r, (uint32_t)i);
+    for (i = 0; i < cells; i++) {
+        struct gr_shm_cell *c = &t->cells[i];
+
+        for (d = 0; d < GR_NDIM; d++) {
+            if (atomic_load_explicit(&c->limit[d], memory_order_relaxed) !=
+                r->m.limit[i][d]) {
+                atomic_store_explicit(&c->limit[d], r->m.limit[i][d],
+                                      memory_order_relaxed);
+                fixed++;
+            }
+            if (atomic_load_explicit(&c->config_limit[d],
+                                     memory_order_relaxed) !=
+                r->m.config_limit[i][d]) {
+                atomic_store_explicit(&c->config_limit[d],
+                                      r->m.config_limit[i][d],
+                                      memory_order_relaxed);
+                fixed++;
+            }
+        }
+    }
+    if (fixed > 0) {
+        /* relaxed: a statistic */
+        atomic_fetch_add_explicit(&t->hdr->anomalies, fixed,
+                                  memory_order_relaxed);
+        gr_rtr_log("repaired %u damaged values in %s", fixed, t->name);
+    }
+    return fixed;
+}
