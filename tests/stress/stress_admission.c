@@ -78,6 +78,27 @@ rnd(uint64_t *s)
 }
 
 static int
+exec_router(struct run *r, const char *tag)
+{
+    char conf[128], logf[128];
+
+    snprintf(conf, sizeof(conf), "%s/%s.conf", tmpdir, tag);
+    snprintf(logf, sizeof(logf), "%s/%s.log", tmpdir, tag);
+    r->router = fork();
+    if (r->router == 0) {
+        char path[256];
+
+        if (freopen(logf, "a", stderr) == NULL)
+            _exit(127);
+        snprintf(path, sizeof(path), "%s/gemrouted", bin_dir);
+        execl(path, path, "-c", conf, "--foreground", "--unlink-on-exit",
+              (char *)NULL);
+        _exit(127);
+    }
+    return r->router > 0 ? 0 : -1;
+}
+
+static int
 start_router(struct run *r, const char *tag)
 {
     char conf[128], logf[128];
@@ -100,17 +121,9 @@ start_router(struct run *r, const char *tag)
                 i, i + 1 < NPROJ ? "," : "");
     fprintf(f, ");\n");
     fclose(f);
-    r->router = fork();
-    if (r->router == 0) {
-        char path[256];
-
-        if (freopen(logf, "w", stderr) == NULL)
-            _exit(127);
-        snprintf(path, sizeof(path), "%s/gemrouted", bin_dir);
-        execl(path, path, "-c", conf, "--foreground", "--unlink-on-exit",
-              (char *)NULL);
-        _exit(127);
-    }
+    (void)logf;
+    if (exec_router(r, tag) != 0)
+        return -1;
     for (int i = 0; i < 2000; i++) {    /* the watchdog bounds this */
         char err[256];
         struct gr *g = gr_open(r->shm, err, sizeof(err));
@@ -223,10 +236,17 @@ effective(int64_t limit)
     return (int64_t)((double)limit * HEADROOM);
 }
 
-/* Run n workers for `windows` windows; kill some if `killing`. */
+enum chaos {
+    CALM,
+    KILL_CLIENTS,   /* SIGKILL random clients while they work */
+    KILL_ROUTER,    /* SIGKILL the router, run without it, restart it */
+};
+
+/* Run n workers for `windows` windows, with some chaos. */
 static void
-run_phase(const char *tag, unsigned n, unsigned windows, bool killing)
+run_phase(const char *tag, unsigned n, unsigned windows, enum chaos chaos)
 {
+    bool killing = chaos == KILL_CLIENTS;
     struct run r;
     struct gr_kill kills[512];
     unsigned nkills = 0, i;
@@ -269,6 +289,30 @@ run_phase(const char *tag, unsigned n, unsigned windows, bool killing)
             kills[nkills++] = (struct gr_kill){pids[v], now_ns()};
             waitpid(pids[v], &st, 0);
             pids[v] = spawn_worker(&r, v + 100 * nkills);
+        }
+        if (chaos == KILL_ROUTER) {
+            uint64_t before, during;
+            char cmd[256];
+
+            sleep_ns(2 * WINDOW_MS * 1000000LL);
+            kill(r.router, SIGKILL);
+            waitpid(r.router, &st, 0);
+            before = atomic_load(&r.log->n);
+            sleep_ns(2 * WINDOW_MS * 1000000LL);
+            during = atomic_load(&r.log->n) - before;
+            printf("\n  router dead for 2 windows: %llu admissions meanwhile",
+                   (unsigned long long)during);
+            /* Clients go on without the router: windows drain on use. */
+            CU_ASSERT(during > 0);
+            CU_ASSERT_FATAL(exec_router(&r, tag) == 0);
+            for (i = 0; i < 400; i++) {
+                snprintf(cmd, sizeof(cmd), "grep -q 'adopted %s' %s/%s.log",
+                         r.shm, tmpdir, tag);
+                if (system(cmd) == 0)
+                    break;
+                sleep_ns(10000000);
+            }
+            CU_ASSERT(i < 400);
         }
         for (i = 0; i < n; i++) {
             waitpid(pids[i], &st, 0);
@@ -342,25 +386,31 @@ run_phase(const char *tag, unsigned n, unsigned windows, bool killing)
 static void
 test_8(void)
 {
-    run_phase("p8", 8, 6, false);
+    run_phase("p8", 8, 6, CALM);
 }
 
 static void
 test_32(void)
 {
-    run_phase("p32", 32, 6, false);
+    run_phase("p32", 32, 6, CALM);
 }
 
 static void
 test_kill(void)
 {
-    run_phase("kill", 32, 6, true);
+    run_phase("kill", 32, 6, KILL_CLIENTS);
+}
+
+static void
+test_router_kill(void)
+{
+    run_phase("rkill", 16, 6, KILL_ROUTER);
 }
 
 static void
 test_threads(void)
 {
-    run_phase("t16", 16, 4, false);
+    run_phase("t16", 16, 4, CALM);
 }
 
 int
@@ -370,6 +420,7 @@ main(int argc, char **argv)
         {"8 processes, exact check", test_8},
         {"32 processes, exact check", test_32},
         {"32 processes with kill -9", test_kill},
+        {"router killed -9 under load", test_router_kill},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo threads[] = {
