@@ -3,8 +3,10 @@
 #   make            build bin/gemrouted, bin/gemroute, bin/gemroute-mock,
 #                   lib/libgemroute.a and lib/libgemroute.so
 #   make test       every unit, integration and stress test
-#   make check      the tests again under ASan+UBSan, stress under TSan
+#   make check      the tests again under ASan+UBSan, stress under TSan,
+#                   and a 20 s smoke of each fuzzer
 #   make lint       the mechanical rules of STYLE.md
+#   make fuzz       the libFuzzer harnesses, a few minutes each
 #   make bench      micro-benchmarks, written to docs/BENCHMARKS.md
 #   make demo       the router in front of the bundled mock Gemini server
 #
@@ -76,7 +78,7 @@ $(OBJ)/%.o: %.c
 LIBGR_A := $(LIB)/libgemroute.a
 LIBGR_SO := $(LIB)/libgemroute.so
 PROGS := $(BIN)/gemrouted $(BIN)/gemroute $(BIN)/gemroute-mock
-BENCH_PROGS := $(BIN)/gr-bench-reserve
+BENCH_PROGS := $(BIN)/gr-bench-reserve $(BIN)/gr-bench-e2e
 
 all: $(PROGS) $(LIBGR_A) $(LIBGR_SO)
 
@@ -111,6 +113,11 @@ $(BIN)/gr-bench-reserve: $(BENCH_RESERVE_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(HIREDIS_LIBS) $(JSON_LIBS) \
 	    $(CURL_LIBS) -lm
+
+$(BIN)/gr-bench-e2e: $(call objs,tools/bench/bench_e2e.c \
+                       tools/bench/e2e_calls.c) $(CLIENT_OBJ) $(SHM_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS) -lm
 
 # Tests.  Every tests/unit/test_NAME.c and tests/stress/NAME.c becomes
 # $(BUILD)/tests/NAME linked with the objects TEST_DEPS_NAME lists.
@@ -160,6 +167,10 @@ check: deps
 	$(MAKE) SANITIZE=thread tests
 	GR_SANITIZED=1 BUILD=build/thread BIN=build/thread/bin \
 	    tests/run.sh --threads-only
+	FUZZ_SECONDS=20 tools/fuzz.sh
+
+fuzz: deps
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-180} tools/fuzz.sh
 
 lint:
 	tools/lint.sh
@@ -182,7 +193,7 @@ deps:
 clean:
 	rm -rf build bin lib
 
-.PHONY: all tests test check lint demo bench deps clean
+.PHONY: all tests test check fuzz lint demo bench deps clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
