@@ -17,7 +17,8 @@ only_threads=0
 passed=0
 failed=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+all=$(mktemp)
+trap 'rm -f "$log" "$all"' EXIT
 
 count() {   # name, exit status, log file
     p=$(awk '$1 == "tests" && NF >= 5 { print $4 }' "$3" | tail -n 1)
@@ -45,6 +46,7 @@ run() {     # name, command...
     "$@" >"$log" 2>&1
     rc=$?
     cat "$log"
+    cat "$log" >>"$all"
     count "$name" "$rc" "$log"
 }
 
@@ -62,6 +64,18 @@ else
     for t in "$BUILD"/tests/stress_*; do
         [ -x "$t" ] && run "$(basename "$t")" "$t"
     done
+fi
+
+# Secrets: every key the tests use contains the word SECRET; none may
+# appear in anything the suite printed (logs, status, errors).
+echo "== secrets scan"
+if grep -n "SECRET" "$all" >"$log"; then
+    echo "FAIL: a test key appeared in the output:" >&2
+    head -n 5 "$log" >&2
+    failed=$((failed + 1))
+else
+    passed=$((passed + 1))
+    echo "no test key in $(wc -l <"$all") lines of output"
 fi
 
 echo "$passed passed, $failed failed"

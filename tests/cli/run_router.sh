@@ -16,12 +16,12 @@ dir=$(mktemp -d /tmp/grrouter.XXXXXX)
 shm="/grtest-router-$$"
 pid=""
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm}' EXIT
-export GR_KEY_A="test-secret-key-aaaa1111"
+export GR_KEY_A="test-SECRET-key-aaaa1111"
 cat >"$dir/r.conf" <<CONF
 router = { shm = "$shm"; window_ms = 2000; state_file = "state"; };
 models = ( { name = "m1"; rpm = 100; tpm = 10000; rpd = 1000; } );
 projects = ( { name = "pa"; key = "env:GR_KEY_A"; },
-             { name = "pb"; key = "test-secret-key-bbbb2222"; } );
+             { name = "pb"; key = "test-SECRET-key-bbbb2222"; } );
 CONF
 
 start() {
@@ -37,7 +37,7 @@ start
 out=$("$BIN/gemroute" reserve --shm "$shm" --model m1 --tokens 50 2>&1)
 check "reserve prints a lease" 'echo "$out" | grep -q "\"ok\": true"'
 check "reserve masks the key" 'echo "$out" | grep -Eq "\"key\": \"\.\.\.(1111|2222)\""'
-check "no key in reserve output" '! echo "$out" | grep -q "test-secret-key"'
+check "no key in reserve output" '! echo "$out" | grep -q "test-SECRET-key"'
 for i in 1 2 3 4; do
     "$BIN/gemroute" reserve --shm "$shm" --model m1 --tokens 50 >/dev/null
 done
@@ -49,7 +49,7 @@ d = json.load(sys.stdin)
 print(sum(c["counts"]["admitted"] for c in d["cells"]))')
 check "5 admissions counted" '[ "$admitted" = 5 ]'
 check "limits after headroom" 'echo "$json" | grep -q "\"rpm\": 95, \"tpm\": 9500, \"rpd\": 950, \"ipm\": null"'
-check "no key in status" '! echo "$json" | grep -q "test-secret-key"'
+check "no key in status" '! echo "$json" | grep -q "test-SECRET-key"'
 check "status table has both projects" '"$BIN/gemroute" status --shm "$shm" | grep -q "^pb "'
 
 "$BIN/gemrouted" -c "$dir/r.conf" --foreground 2>"$dir/second.log"
@@ -74,7 +74,7 @@ kill -TERM "$pid"; wait "$pid"
 rc=$?
 pid=""
 check "SIGTERM exits 0 ($rc)" '[ $rc -eq 0 ]'
-check "router log has no key" '! grep -q "test-secret-key" "$dir/router.log"'
+check "router log has no key" '! grep -q "test-SECRET-key" "$dir/router.log"'
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -117,7 +117,7 @@ start_router(struct run *r, const char *tag)
             "projects = (\n", r->shm, WINDOW_MS, HEADROOM, tag, NPROJ, MODEL,
             RPM, TPM);
     for (int i = 0; i < NPROJ; i++)
-        fprintf(f, "  { name = \"p%d\"; key = \"stress-key-%04d\"; }%s\n", i,
+        fprintf(f, "  { name = \"p%d\"; key = \"stress-SECRET-%04d\"; }%s\n", i,
                 i, i + 1 < NPROJ ? "," : "");
     fprintf(f, ");\n");
     fclose(f);

@@ -40,7 +40,7 @@ setup(void)
     fprintf(f, "router = { shm = \"%s\"; window_ms = %d; headroom = 1.0; "
             "state_file = \"state\"; };\n"
             "models = ( { name = \"m\"; rpm = 2; tpm = 1000; } );\n"
-            "projects = ( { name = \"only\"; key = \"lease-test-key-1\"; } );\n",
+            "projects = ( { name = \"only\"; key = \"lease-SECRET-key-1\"; } );\n",
             shm, WINDOW_MS);
     fclose(f);
     snprintf(path, sizeof(path), "%s/gemrouted", bin);
@@ -106,7 +106,7 @@ test_refusal_says_when(void)
     CU_ASSERT_FATAL(g != NULL);
     CU_ASSERT_EQUAL(gr_reserve(g, "m", &one, 0, &a), GR_OK);
     CU_ASSERT_STRING_EQUAL(a.project, "only");
-    CU_ASSERT_STRING_EQUAL(a.key, "lease-test-key-1");
+    CU_ASSERT_STRING_EQUAL(a.key, "lease-SECRET-key-1");
     CU_ASSERT_EQUAL(gr_reserve(g, "m", &one, 0, &b), GR_OK);
     CU_ASSERT_EQUAL(gr_reserve(g, "nope", &one, 0, &c), GR_ENOMODEL);
     now = gr_now_ns();

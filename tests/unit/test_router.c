@@ -86,8 +86,8 @@ reserve(struct gr_shm_grant *g)
 
 static const char *two =
     "models = ( { name = \"m\"; rpm = 100; tpm = 1000; } );\n"
-    "projects = ( { name = \"a\"; key = \"key-of-a-0001\"; },\n"
-    "             { name = \"b\"; key = \"key-of-b-0002\"; } );\n";
+    "projects = ( { name = \"a\"; key = \"SECRET-of-a-0001\"; },\n"
+    "             { name = \"b\"; key = \"SECRET-of-b-0002\"; } );\n";
 
 static int
 setup(void)
@@ -133,7 +133,7 @@ test_first_apply(void)
     CU_ASSERT_EQUAL(atomic_load(&c->limit[GR_D_RPD]), -1);
     CU_ASSERT_EQUAL(atomic_load(&rtr.t.hdr->n_choice), 2);
     CU_ASSERT_STRING_EQUAL(gr_shm_key(&rtr.t, (uint32_t)a, 0),
-                           "key-of-a-0001");
+                           "SECRET-of-a-0001");
     CU_ASSERT_EQUAL(gr_shm_model_index(&rtr.t, "m"), 0);
     CU_ASSERT_EQUAL(gr_shm_model_index(&rtr.t, "other"), -1);
 }
@@ -150,8 +150,8 @@ test_reload_keeps_counts_and_changes_limits(void)
                                         rtr.t.tick_ns), 0);
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 200; },\n"
                           "  { name = \"n\"; rpm = 5; } );\n"
-                          "projects = ( { name = \"b\"; key = \"key-b\"; },\n"
-                          "  { name = \"a\"; key = \"key-a-rotated\"; } );\n"),
+                          "projects = ( { name = \"b\"; key = \"SECRET-key-b\"; },\n"
+                          "  { name = \"a\"; key = \"SECRET-a-rotated\"; } );\n"),
                     0);
     CU_ASSERT_EQUAL(slot_of("a"), a);
     CU_ASSERT_EQUAL(atomic_load(&rtr.t.projects[a].generation), gen);
@@ -160,7 +160,7 @@ test_reload_keeps_counts_and_changes_limits(void)
     CU_ASSERT_EQUAL(atomic_load(&c->limit[GR_D_RPM]), 190);
     CU_ASSERT_EQUAL(atomic_load(&c->limit[GR_D_TPM]), -1);
     CU_ASSERT_STRING_EQUAL(gr_shm_key(&rtr.t, (uint32_t)a, 0),
-                           "key-a-rotated");
+                           "SECRET-a-rotated");
     /* A new model gets a cell in every project. */
     CU_ASSERT_EQUAL(gr_shm_model_index(&rtr.t, "n"), 1);
     CU_ASSERT_EQUAL(atomic_load(&gr_shm_cell(&rtr.t, (uint32_t)a, 1)
@@ -189,7 +189,7 @@ test_removed_project_drains_then_frees(void)
     }
     CU_ASSERT_FATAL(g.slot == (uint32_t)b);
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
-                          "projects = ( { name = \"a\"; key = \"k-a\"; } );\n"),
+                          "projects = ( { name = \"a\"; key = \"SECRET-k-a\"; } );\n"),
                     0);
     CU_ASSERT_EQUAL(atomic_load(&rtr.t.projects[b].state), GR_PROJ_REMOVING);
     /* No new lease goes to b. */
@@ -210,9 +210,9 @@ test_removed_project_drains_then_frees(void)
     CU_ASSERT_EQUAL(gr_shm_key(&rtr.t, (uint32_t)b, 0)[0], '\0');
     /* A new project takes the slot; a late report for b is dropped. */
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
-                          "projects = ( { name = \"a\"; key = \"k-a\"; },\n"
-                          "  { name = \"c\"; key = \"k-c\"; },\n"
-                          "  { name = \"d\"; key = \"k-d\"; } );\n"), 0);
+                          "projects = ( { name = \"a\"; key = \"SECRET-k-a\"; },\n"
+                          "  { name = \"c\"; key = \"SECRET-k-c\"; },\n"
+                          "  { name = \"d\"; key = \"SECRET-k-d\"; } );\n"), 0);
     CU_ASSERT(slot_of("c") == b || slot_of("d") == b);
     CU_ASSERT_EQUAL(gr_shm_report(&rtr.t, (uint32_t)b, 0, gen, &o,
                                   gr_shm_now_mono(), &rng), -ESTALE);
@@ -236,7 +236,7 @@ test_geometry_change_refused(void)
     gr_cfg_free(cfg);
     /* Too many projects for the free slots (all three are taken). */
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 1; } );\n"
-                          "projects = ( { name = \"x\"; key = \"k-x\"; } );\n"),
+                          "projects = ( { name = \"x\"; key = \"SECRET-k-x\"; } );\n"),
                     0);
     CU_ASSERT_EQUAL(atomic_load(&rtr.t.hdr->config_generation), gen + 1);
 }
@@ -249,9 +249,9 @@ test_new_project_waits_for_a_draining_slot(void)
 
     /* The table is full (3 slots): x, y, z.  Hold a lease on x. */
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
-                          "projects = ( { name = \"x\"; key = \"k-x\"; },\n"
-                          "  { name = \"y\"; key = \"k-y\"; },\n"
-                          "  { name = \"z\"; key = \"k-z\"; } );\n"), 0);
+                          "projects = ( { name = \"x\"; key = \"SECRET-k-x\"; },\n"
+                          "  { name = \"y\"; key = \"SECRET-k-y\"; },\n"
+                          "  { name = \"z\"; key = \"SECRET-k-z\"; } );\n"), 0);
     x = slot_of("x");
     CU_ASSERT_FATAL(x >= 0);
     do {
@@ -262,17 +262,17 @@ test_new_project_waits_for_a_draining_slot(void)
     } while (g.slot != (uint32_t)x);
     /* Replace x by w: w waits until x's call ends. */
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
-                          "projects = ( { name = \"w\"; key = \"k-w\"; },\n"
-                          "  { name = \"y\"; key = \"k-y\"; },\n"
-                          "  { name = \"z\"; key = \"k-z\"; } );\n"), 0);
+                          "projects = ( { name = \"w\"; key = \"SECRET-k-w\"; },\n"
+                          "  { name = \"y\"; key = \"SECRET-k-y\"; },\n"
+                          "  { name = \"z\"; key = \"SECRET-k-z\"; } );\n"), 0);
     CU_ASSERT_EQUAL(slot_of("w"), -1);
     CU_ASSERT_TRUE(rtr.pending);
     CU_ASSERT_EQUAL(atomic_load(&rtr.t.hdr->n_choice), 2);
     /* The router's next tick after the call ends gives w the slot. */
     rtr.cfg = cfg_of("models = ( { name = \"m\"; rpm = 100; } );\n"
-                     "projects = ( { name = \"w\"; key = \"k-w\"; },\n"
-                     "  { name = \"y\"; key = \"k-y\"; },\n"
-                     "  { name = \"z\"; key = \"k-z\"; } );\n");
+                     "projects = ( { name = \"w\"; key = \"SECRET-k-w\"; },\n"
+                     "  { name = \"y\"; key = \"SECRET-k-y\"; },\n"
+                     "  { name = \"z\"; key = \"SECRET-k-z\"; } );\n");
     gr_shm_settle(&rtr.t, g.lease, g.ticket, 0, NULL, gr_shm_now_mono());
     rtr.next_reap_ns = 0;
     gr_rtr_tick(&rtr, gr_shm_now_mono());

@@ -55,7 +55,7 @@ add_project(uint32_t s, int64_t rpm, int64_t tpm, int64_t rpd)
     atomic_store(&tab.hdr->n_models, 1);
     snprintf(tab.projects[s].name, GR_SHM_NAME_MAX, "p%u", s);
     tab.projects[s].n_keys = 1;
-    strcpy(gr_shm_key(&tab, s, 0), "test-key-0000");
+    strcpy(gr_shm_key(&tab, s, 0), "SECRET-key-0000");
     atomic_store(&c->limit[GR_D_RPM], rpm);
     atomic_store(&c->limit[GR_D_TPM], tpm);
     atomic_store(&c->limit[GR_D_RPD], rpd);
@@ -171,7 +171,7 @@ test_two_mappings(void)
                                         10, T0, TICK), 0);
     CU_ASSERT_EQUAL(gr_shm_window_used(&gr_shm_cell(&b, 0, 0)->win[0], T0,
                                        TICK), 3);
-    CU_ASSERT_EQUAL(strcmp(gr_shm_key(&b, 0, 0), "test-key-0000"), 0);
+    CU_ASSERT_EQUAL(strcmp(gr_shm_key(&b, 0, 0), "SECRET-key-0000"), 0);
     gr_shm_detach(&a);
     gr_shm_detach(&b);
 }
