@@ -151,10 +151,25 @@ gr_shm_attach(const char *name, bool writable, struct gr_shm *t, char *err,
     fd = shm_open(name, writable ? O_RDWR : O_RDONLY, 0);
     if (fd < 0) {
         rc = -errno;
-        if (rc == -ENOENT)
+        if (rc == -ENOENT) {
             say(err, errlen, "gemroute: shm_open(%s): no such table - is "
                 "gemrouted running?", name);
-        else
+        } else if (rc == -EACCES) {
+            char path[GR_SHM_NAME_MAX + 16];
+            struct stat ps;
+
+            /* Say whose it is and how to get in, when /dev/shm tells. */
+            snprintf(path, sizeof(path), "/dev/shm%s", name);
+            if (stat(path, &ps) == 0)
+                say(err, errlen, "gemroute: shm_open(%s): Permission denied "
+                    "(the table is mode %03o, uid %u, gid %u: run as that "
+                    "user, or give the router mode = \"0660\" and a group "
+                    "you are in)", name, (unsigned)(ps.st_mode & 0777),
+                    (unsigned)ps.st_uid, (unsigned)ps.st_gid);
+            else
+                say(err, errlen, "gemroute: shm_open(%s): Permission denied",
+                    name);
+        } else
             say(err, errlen, "gemroute: shm_open(%s): %s", name,
                 strerror(-rc));
         return rc;

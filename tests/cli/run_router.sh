@@ -52,6 +52,16 @@ check "limits after headroom" 'echo "$json" | grep -q "\"rpm\": 95, \"tpm\": 950
 check "no key in status" '! echo "$json" | grep -q "test-SECRET-key"'
 check "status table has both projects" '"$BIN/gemroute" status --shm "$shm" | grep -q "^pb "'
 
+# Another user cannot attach, and is told why (needs root and setpriv).
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1 &&
+   as_nobody "$BIN/gemroute" help >/dev/null 2>&1; then
+    out=$(as_nobody "$BIN/gemroute" status --shm "$shm" 2>&1)
+    rc=$?
+    check "another user is refused (exit $rc)" '[ $rc -eq 1 ]'
+    check "and told why: $out" 'echo "$out" | grep -q "Permission denied (the table is mode 600, uid 0"'
+fi
+
 "$BIN/gemrouted" -c "$dir/r.conf" --foreground 2>"$dir/second.log"
 rc=$?
 check "second router refused (exit $rc)" '[ $rc -eq 1 ]'
