@@ -17,6 +17,7 @@ shm="/grtest-router-$$"
 pid=""
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm}' EXIT
 export GR_KEY_A="test-SECRET-key-aaaa1111"
+umask 022
 cat >"$dir/r.conf" <<CONF
 router = { shm = "$shm"; window_ms = 2000; state_file = "state"; };
 models = ( { name = "m1"; rpm = 100; tpm = 10000; rpd = 1000; } );
@@ -73,6 +74,7 @@ check "status shows a dead router" 'echo "$dead" | grep -q "\"alive\": false"'
 out=$("$BIN/gemroute" reserve --shm "$shm" --model m1 --tokens 50 2>&1)
 check "clients reserve without a router" 'echo "$out" | grep -q "\"ok\": true"'
 start
+check "literal key in a readable file: warned" 'grep -q "r.conf is readable by others (mode 644) and the config holds 1 literal keys" "$dir/router.log"'
 check "restarted router adopts the table" 'grep -q "adopted $shm" "$dir/router.log"'
 admitted=$("$BIN/gemroute" status --shm "$shm" --json | python3 -c '
 import json, sys

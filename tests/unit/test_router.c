@@ -283,11 +283,51 @@ test_new_project_waits_for_a_draining_slot(void)
     rtr.cfg = NULL;
 }
 
+static void
+test_repair_from_the_private_copy(void)
+{
+    struct gr_shm *t = &rtr.t;
+    int a;
+    unsigned fixed;
+
+    CU_ASSERT_EQUAL(apply(two), 0);
+    a = slot_of("a");
+    CU_ASSERT_FATAL(a >= 0);
+    /* Damage what the router owns: geometry, a seqlock, a name, a limit,
+     * a key, the choice array, a slot state. */
+    t->hdr->max_leases = 12345;
+    atomic_store(&t->hdr->text_seq, 7);
+    strcpy(t->projects[a].name, "evil");
+    atomic_store(&gr_shm_cell(t, (uint32_t)a, 0)->limit[GR_D_RPM], 999999);
+    strcpy(gr_shm_key(t, (uint32_t)a, 0), "SECRET-not-the-key");
+    atomic_store(&t->choice[0], 77);
+    atomic_store(&t->hdr->n_choice, 40);
+    atomic_store(&t->projects[a].state, GR_PROJ_FREE);
+    rtr.cfg = cfg_of(two);      /* the running config holds the keys */
+    fixed = gr_rtr_repair(&rtr);
+    CU_ASSERT_EQUAL(fixed, 7);  /* name and keys are one rewrite */
+    CU_ASSERT_EQUAL(t->hdr->max_leases, 8);
+    CU_ASSERT_EQUAL(atomic_load(&t->hdr->text_seq) & 1u, 0);
+    CU_ASSERT_STRING_EQUAL(t->projects[a].name, "a");
+    CU_ASSERT_EQUAL(atomic_load(&gr_shm_cell(t, (uint32_t)a, 0)
+                                     ->limit[GR_D_RPM]), 95);
+    CU_ASSERT_STRING_EQUAL(gr_shm_key(t, (uint32_t)a, 0),
+                           "SECRET-of-a-0001");
+    CU_ASSERT(atomic_load(&t->choice[0]) < t->max_projects);
+    CU_ASSERT_EQUAL(atomic_load(&t->hdr->n_choice), 2);
+    CU_ASSERT_EQUAL(atomic_load(&t->projects[a].state), GR_PROJ_ACTIVE);
+    /* Nothing left to repair. */
+    CU_ASSERT_EQUAL(gr_rtr_repair(&rtr), 0);
+    gr_cfg_free(rtr.cfg);
+    rtr.cfg = NULL;
+}
+
 int
 main(void)
 {
     CU_TestInfo tests[] = {
         {"first apply", test_first_apply},
+        {"repair from the private copy", test_repair_from_the_private_copy},
         {"reload keeps counts, changes limits",
          test_reload_keeps_counts_and_changes_limits},
         {"removed project drains, then frees",

@@ -12,6 +12,8 @@
 #include "window.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -426,6 +428,29 @@ test_scribbled_indices_are_skipped(void)
     gr_shm_settle(&tab, g.lease, g.ticket, T0, NULL, T0);
 }
 
+static void
+test_keys_out_of_core_dumps(void)
+{
+    /* The kernel marks MADV_DONTDUMP mappings with "dd" in smaps. */
+    unsigned long lo, hi, keys = (unsigned long)(uintptr_t)tab.keys;
+    char line[512];
+    bool in_keys = false, found = false;
+    FILE *f = fopen("/proc/self/smaps", "r");
+
+    CU_ASSERT_FATAL(f != NULL);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') &&
+            strchr(line, ' ') > strchr(line, '-'))
+            in_keys = lo <= keys && keys < hi;
+        if (in_keys && strncmp(line, "VmFlags:", 8) == 0) {
+            found = strstr(line, " dd") != NULL;
+            break;
+        }
+    }
+    fclose(f);
+    CU_ASSERT_TRUE(found);
+}
+
 int
 main(void)
 {
@@ -442,6 +467,7 @@ main(void)
         {"audit keeps parked releases", test_audit_keeps_parked_releases},
         {"generation and reports", test_generation_and_report},
         {"scribbled indices skipped", test_scribbled_indices_are_skipped},
+        {"keys kept out of core dumps", test_keys_out_of_core_dumps},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
