@@ -123,18 +123,22 @@ sed -e "s|^\( *shm = \).*|\1\"$shm\";|" \
 "$BIN/gemrouted" -c "$tmp/router.conf" --foreground --unlink-on-exit \
     2>"$tmp/router.log" &
 router_pid=$!
-for _ in $(seq 100); do
-    "$BIN/gemroute" status --shm "$shm" >/dev/null 2>&1 && break
+# Ready once the three projects show (the config is applied a moment
+# after the table can be attached).
+limit=0
+for _ in $(seq 200); do
+    status=$("$BIN/gemroute" status --shm "$shm" --json 2>/dev/null)
+    if [ "$(printf '%s\n' "$status" | grep -c '"project": ')" -eq 3 ]; then
+        limit=$(printf '%s\n' "$status" | grep -o '"limit": {"rpm": [0-9]*' |
+            awk '{s += $NF} END {print s + 0}')
+        break
+    fi
     kill -0 "$router_pid" 2>/dev/null || break
     sleep 0.05
 done
-status=$("$BIN/gemroute" status --shm "$shm" --json 2>/dev/null) ||
-    die "gemrouted did not start"
+[ "$limit" -gt 0 ] || die "gemrouted did not start"
 
 # 3. Twice the pool's capacity, for the whole run.
-limit=$(printf '%s\n' "$status" | grep -o '"limit": {"rpm": [0-9]*' |
-    awk '{s += $NF} END {print s + 0}')
-[ "$limit" -gt 0 ] || die "no capacity in the table"
 window_s=$(awk -v w="$window_ms" 'BEGIN {printf "%.3g", w / 1000}')
 capacity=$(awk -v l="$limit" -v w="$window_ms" \
     'BEGIN {printf "%.2f", l / (w / 1000)}')

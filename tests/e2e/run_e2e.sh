@@ -95,8 +95,11 @@ EOF
 "$BIN/gemrouted" -c "$tmp/router.conf" --foreground --unlink-on-exit \
     2>"$tmp/router.log" &
 router_pid=$!
+# Ready once status shows both projects (the config is applied a moment
+# after the table can be attached).
 i=0
-until "$gr" status --shm "$shm" >/dev/null 2>&1; do
+until [ "$("$gr" status --shm "$shm" --json 2>/dev/null |
+          grep -c '"project": ')" -eq 2 ]; do
     i=$((i + 1))
     [ $i -gt 400 ] && { bad "gemrouted did not start"; finish; }
     sleep 0.02
