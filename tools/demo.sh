@@ -46,6 +46,7 @@ fi
 window_ms=$((SECONDS_RUN * 1000 * 5 / 8))
 [ "$window_ms" -gt 60000 ] && window_ms=60000
 
+umask 077        # the router's config copy holds (demo) keys
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gemroute-demo.XXXXXX") || exit 2
 shm="/gemroute-demo-$$"
 mock_pid=
