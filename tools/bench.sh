@@ -35,13 +35,17 @@ if [ "$MODE" = full ]; then
     PROCS="1 2 4 8 32"
     CHECK_PROCS="8 32"
     CHECK_S=3
+    WARMUP_MS=30
+    MEM_PROJECTS="10 1000 10000"
 else
     REPS=${REPS:-5}
-    SECONDS_PER_RUN=${SECONDS_PER_RUN:-0.1}
+    SECONDS_PER_RUN=${SECONDS_PER_RUN:-0.06}
     PROJECTS="10 10000"
     PROCS="1 8 32"
     CHECK_PROCS="32"
-    CHECK_S=2
+    CHECK_S=1
+    WARMUP_MS=15
+    MEM_PROJECTS="10 1000"
 fi
 IMPLS="gemroute mutex redis-zset redis-lua"
 WINDOW_MS=500           # timed runs: short windows keep counts in range
@@ -58,7 +62,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say() { echo "bench: $*" >&2; }
+t_start=$(date +%s)
+say() { echo "bench: [$(( $(date +%s) - t_start ))s] $*" >&2; }
 
 # ---- helpers -------------------------------------------------------------
 
@@ -89,21 +94,38 @@ router_conf() {
     } >"$f"
 }
 
-# start_router NAME: start gemrouted on $work/NAME.conf; sets $rpid.
+# ready SHM PROJECTS: every project is in the table and a reservation
+# passes (the router publishes the table before it has applied the
+# config, which takes a second for 10,000 projects).
+ready() {
+    n=$("$BIN/gemroute" status --json --shm "$1" 2>/dev/null | python3 -c '
+import json, sys
+try:
+    print(json.load(sys.stdin)["summary"]["projects"]["healthy"])
+except Exception:
+    print(-1)')
+    [ "$n" = "$2" ] &&
+        "$BIN/gemroute" reserve --shm "$1" --model gemini-2.5-flash \
+            >/dev/null 2>&1
+}
+
+# start_router NAME PROJECTS: start gemrouted on $work/NAME.conf and wait
+# until it is ready; sets $rpid.
 start_router() {
+    chmod 600 "$work/$1.conf"
     "$BIN/gemrouted" -c "$work/$1.conf" --foreground --unlink-on-exit \
         2>>"$work/router.log" &
     rpid=$!
     pids="$pids $rpid"
     i=0
-    until "$BIN/gemroute" status --shm "/grbench-$$-$1" >/dev/null 2>&1; do
+    until ready "/grbench-$$-$1" "$2"; do
         i=$((i + 1))
         if [ "$i" -gt 600 ] || ! kill -0 "$rpid" 2>/dev/null; then
             say "gemrouted did not start ($1); see its log:"
             tail -n 5 "$work/router.log" >&2
             exit 1
         fi
-        sleep 0.05
+        sleep 0.1
     done
 }
 
@@ -148,7 +170,8 @@ reserve() {
     redis-*) set -- --redis "$work/redis.sock" "$@" ;;
     esac
     "$BIN/gr-bench-reserve" --impl "$impl" --projects "$np" \
-        --window-ms "$WINDOW_MS" --tokens "$TOKENS" "$@"
+        --window-ms "$WINDOW_MS" --tokens "$TOKENS" \
+        --warmup-ms "$WARMUP_MS" "$@"
 }
 
 # cg_total FILE: instructions callgrind collected.
@@ -175,7 +198,7 @@ start_redis "$work/redis.sock"
 timed_routers=""
 for np in $PROJECTS; do
     router_conf "r$np" "$np" 1 "$WINDOW_MS" 2000000000 2000000000 2000000000
-    start_router "r$np"
+    start_router "r$np" "$np"
     timed_routers="$timed_routers $rpid"
 done
 : >"$work/reserve.jsonl"
@@ -217,7 +240,7 @@ else
 fi
 for np in $CG_PROJECTS; do
     router_conf "c$np" "$np" 1 60000 2000000000 2000000000 2000000000
-    start_router "c$np"
+    start_router "c$np" "$np"
     cpid=$rpid
     for impl in $IMPLS; do
         case $impl in
@@ -239,17 +262,17 @@ for np in $CG_PROJECTS; do
         done
         t1=$(cg_total "$work/cg.$n1")
         t2=$(cg_total "$work/cg.$n2")
+        # Drains depend on time, not on the count of operations: taken
+        # from the longer run alone (start-up drains nothing).
         set -- 0 0
-        [ "$impl" = gemroute ] && set -- $(cg_fn "$work/cg.$n1" drain_to)
-        d1=$1 c1=$2
         [ "$impl" = gemroute ] && set -- $(cg_fn "$work/cg.$n2" drain_to)
         d2=$1 c2=$2
         per_drain=0
-        [ "$c2" -gt "$c1" ] && per_drain=$(( (d2 - d1) / (c2 - c1) ))
+        [ "$c2" -gt 0 ] && per_drain=$(( d2 / c2 ))
         echo "{\"impl\": \"$impl\", \"projects\": $np, \"side\": \"client\"," \
              "\"instructions\": $(( (t2 - t1) / (n2 - n1) ))," \
-             "\"drain_instructions\": $(( (d2 - d1) / (n2 - n1) ))," \
-             "\"drains_per_1000_ops\": $(( (c2 - c1) * 1000 / (n2 - n1) ))," \
+             "\"drain_instructions\": $(( d2 / n2 ))," \
+             "\"drains_per_1000_ops\": $(( c2 * 1000 / n2 ))," \
              "\"instructions_per_drain\": $per_drain}" \
              >>"$work/instr.jsonl"
     done
@@ -281,8 +304,9 @@ fi
 
 say "1c. over-admission check (exact checker), procs {$CHECK_PROCS}"
 router_conf chk 1 1 1000 100 2000000000 2000000000 1.0
-start_router chk
+start_router chk 1
 chk_pid=$rpid
+sleep 1.1   # the probe's admission leaves the 1 s window
 : >"$work/check.jsonl"
 for procs in $CHECK_PROCS; do
     for impl in $IMPLS; do
@@ -304,10 +328,10 @@ stop_redis "$work/redis.sock"
 
 say "2. memory: segment and router RSS, 8 models"
 : >"$work/memory.jsonl"
-for np in 10 1000 10000; do
+for np in $MEM_PROJECTS; do
     router_conf "m$np" "$np" 8 60000 1000 1000000 10000
-    start_router "m$np"
-    sleep 1.5   # one sweep of every cell
+    start_router "m$np" "$np"
+    sleep 1.2   # one sweep of every cell
     seg=$(stat -c %s "/dev/shm/grbench-$$-m$np")
     rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$rpid/status")
     anon=$(awk '/^RssAnon/ { print $2 }' "/proc/$rpid/status")

@@ -110,7 +110,7 @@ def targets(res, raw):
     out = []
     rows = res["reserve"]["rows"]
     instr = res["instructions"]
-    projects = sorted({r["projects"] for r in rows})
+    projects = sorted({r["projects"] for r in rows}) or [0]
     mid = 1000 if 1000 in projects else projects[len(projects) // 2]
     g1 = find(rows, impl="gemroute", projects=mid, procs=1)
     if g1:
@@ -204,6 +204,142 @@ def targets(res, raw):
     return out
 
 
+def stats_sum(path, field):
+    """Sum a per-model counter of the mock's /mock/stats over projects."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        st = json.load(f)
+    total = 0
+    for p in st["projects"].values():
+        for m in p["models"].values():
+            v = m
+            for k in field.split("."):
+                v = v[k]
+            total += v
+    return total
+
+
+def ideal(offered, limit, window):
+    """Earliest admission of each call under a sliding window of `limit`
+    per `window` s, calls taken in the order offered (greedy, optimal)."""
+    adm = []
+    for i, t in enumerate(offered):
+        a = t if i < limit else max(t, adm[i - limit] + window)
+        adm.append(a)
+    return adm
+
+
+def series(times, end, points=240):
+    times = sorted(times)
+    out, j = [], 0
+    for k in range(points + 1):
+        t = end * k / points
+        while j < len(times) and times[j] <= t:
+            j += 1
+        out.append((round(t, 3), j))
+    return out
+
+
+def pct(xs, q):
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def e2e_run(prefix, lat):
+    with open(prefix + ".json") as f:
+        summ = json.loads(f.read().strip().splitlines()[-1])
+    calls = []
+    with open(prefix + ".csv") as f:
+        next(f)
+        for ln in f:
+            o, e, ok, st, att, n429 = ln.strip().split(",")
+            calls.append((float(o), float(e), int(ok), int(st), int(att),
+                          int(n429)))
+    window = summ["window_ms"] / 1000
+    limit = summ["limit"] * summ["projects"]
+    lat_hi = float(lat.split("-")[1]) / 1000
+    offered = [c[0] for c in calls]
+    adm = ideal(offered, limit, window)
+    capacity = sum(1 for a in adm if a <= summ["offer_s"])
+    ok_lat = [(c[1] - c[0]) * 1000 for c in calls if c[2]]
+    done = [c[1] for c in calls if c[1] >= 0]
+    sent = [c for c in calls if c[4] > 0 and c[1] >= 0]
+    admitted_mid = stats_sum(prefix + ".stats-mid.json", "admitted")
+    end = max(summ["run_s"], max(done) if done else 0)
+    return {
+        "offered": summ["offered"],
+        "offer_s": summ["offer_s"],
+        "ok": summ["ok"],
+        "failed": summ["failed"],
+        "unfinished": summ["unfinished"],
+        "success_pct": 100.0 * summ["ok"] / summ["offered"],
+        "sent": len(sent),
+        "sent_failed": sum(1 for c in sent if not c[2]),
+        "sent_success_pct": 100.0 * sum(1 for c in sent if c[2]) /
+                            len(sent) if sent else 0.0,
+        "attempts": summ["attempts"],
+        "client_429": summ["client_429"],
+        "mock_429": stats_sum(prefix + ".stats.json", "quota_429.total"),
+        "admitted_in_offer": admitted_mid,
+        "capacity": capacity,
+        "goodput_pct": 100.0 * admitted_mid / capacity
+                       if admitted_mid is not None and capacity else 0.0,
+        "p50_ms": pct(ok_lat, 0.50),
+        "p99_ms": pct(ok_lat, 0.99),
+        "max_ms": max(ok_lat) if ok_lat else None,
+        "last_done_s": max(done) if done else 0.0,
+        "quota_allows_s": max(adm) + lat_hi,
+        "late_s": (max(done) - (max(adm) + lat_hi)) if done else None,
+        "ok_series": series([c[1] for c in calls if c[2]], end),
+        "capacity_series": series([a + lat_hi for a in adm], end),
+    }
+
+
+def e2e(work):
+    d = os.path.join(work, "e2e")
+    if not os.path.isdir(d):
+        return None, None
+    res = {}
+    for name in sorted(os.listdir(d)):
+        if not name.endswith(".csv"):
+            continue
+        scen, rest = name[:-4].split("-", 1)
+        lo, hi, contender = rest.split("-", 2)
+        lat = "%s-%sms" % (lo, hi) if lo != hi else "%sms" % lo
+        res.setdefault(scen, {}).setdefault(lat, {})[contender] = \
+            e2e_run(os.path.join(d, name[:-4]), "%s-%s" % (lo, hi))
+    raw = lines(os.path.join(d, "overhead.jsonl"))
+    rows = []
+    for procs in sorted({r["procs"] for r in raw}):
+        by = {}
+        for r in raw:
+            if r["procs"] == procs:
+                by.setdefault(r["rep"], {})[r["contender"]] = r
+        pairs = [v for v in by.values() if "curl" in v and "gemroute" in v]
+        if not pairs:
+            continue
+        def mid(c, f):
+            return median(v[c][f] for v in pairs)
+        def added(f):
+            return median(v["gemroute"][f] - v["curl"][f] for v in pairs)
+        rows.append({
+            "procs": procs,
+            "reps": len(pairs),
+            "calls": raw[0]["calls"],
+            "curl_us": mid("curl", "us_per_call_median"),
+            "gemroute_us": mid("gemroute", "us_per_call_median"),
+            "added_us": added("us_per_call_median"),
+            "curl_cpu_us": mid("curl", "cpu_us_per_call_median"),
+            "gemroute_cpu_us": mid("gemroute", "cpu_us_per_call_median"),
+            "added_cpu_us": added("cpu_us_per_call_median"),
+            "failed": sum(r["failed"] for r in raw if r["procs"] == procs),
+        })
+    return res, {"rows": rows}
+
+
 def aggregate(work, mode, reps, seconds, window_ms, tokens):
     raw = lines(os.path.join(work, "reserve.jsonl"))
     res = {
@@ -226,19 +362,14 @@ def aggregate(work, mode, reps, seconds, window_ms, tokens):
             for other in IMPLS[1:]:
                 row["vs_" + other] = ratio(raw, "gemroute", other, np, procs)
             res["reserve"]["ratios"].append(row)
-    e2e_path = os.path.join(work, "e2e.json")
-    if os.path.exists(e2e_path):
-        with open(e2e_path) as f:
-            e2e = json.load(f)
-        res["e2e"] = e2e.get("e2e")
-        res["overhead"] = e2e.get("overhead")
+    res["e2e"], res["overhead"] = e2e(work)
     res["targets"] = targets(res, raw)
     return res
 
 
 def summary(res):
     rows = res["reserve"]["rows"]
-    projects = sorted({r["projects"] for r in rows})
+    projects = sorted({r["projects"] for r in rows}) or [0]
     mid = 1000 if 1000 in projects else projects[len(projects) // 2]
     parts = []
     g1 = find(rows, impl="gemroute", projects=mid, procs=1)
@@ -264,7 +395,7 @@ def summary(res):
     for lat, runs in sorted((e2e.get("steady") or {}).items()):
         g = runs.get("gemroute")
         if g:
-            parts.append("steady %s: goodput %.1f%%, %d 429s" %
+            parts.append("steady %s: goodput %.1f%%, %s 429s" %
                          (lat, g["goodput_pct"], g["mock_429"]))
     for r in (res.get("overhead") or {}).get("rows") or []:
         parts.append("gr_generate +%.1f us (%d procs)" %

@@ -182,22 +182,30 @@ def t_e2e(r, scen):
     for lat in sorted(e2e):
         runs = e2e[lat]
         any_run = next(iter(runs.values()))
-        out.append("**latency %s**, %d calls offered over %.0f s, "
-                   "capacity %d calls in that time\n" %
-                   (lat, any_run["offered"], any_run["offer_s"],
-                    any_run["capacity"]))
-        out.append("| contender | succeeded | failed | unfinished | "
-                   "429s served | p50 | p99 | max | last call done | "
-                   "goodput |")
+        line = ("**latency %s**: %s calls offered over %.0f s; the quota "
+                "admits %s of them in that time" %
+                (lat, format(any_run["offered"], ","), any_run["offer_s"],
+                 format(any_run["capacity"], ",")))
+        if scen == "burst":
+            line += (", and the last call can be done at %.1f s" %
+                     any_run["quota_allows_s"])
+        out.append(line + "\n")
+        out.append("| contender | succeeded | failed (of which sent) | "
+                   "unfinished | 429s served | p50 | p99 | max | "
+                   "last call done | goodput |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for c in E2E:
             x = runs.get(c)
             if not x:
                 continue
-            out.append("| %s | %.1f%% | %d | %d | %d | %s | %s | %s | "
+            out.append("| %s | %.1f%% | %s (%s) | %s | %s | %s | %s | %s | "
                        "%.1f s | %.1f%% |" % (
-                           E2E_LABEL[c], x["success_pct"], x["failed"],
-                           x["unfinished"], x["mock_429"],
+                           E2E_LABEL[c], x["success_pct"],
+                           format(x["failed"], ","),
+                           format(x["sent_failed"], ","),
+                           format(x["unfinished"], ","),
+                           "-" if x["mock_429"] is None
+                           else format(x["mock_429"], ","),
                            ms(x["p50_ms"]), ms(x["p99_ms"]),
                            ms(x["max_ms"]), x["last_done_s"],
                            x["goodput_pct"]))
@@ -215,13 +223,19 @@ def t_overhead(r):
     ov = r.get("overhead") or {}
     if not ov.get("rows"):
         return "(not run: the mock or gr_generate was not available)"
-    out = ["| processes | plain libcurl POST | gr_generate | added per call "
-           "| calls per run | repetitions |",
-           "|---:|---:|---:|---:|---:|---:|"]
+    out = ["| processes | libcurl POST, wall | gr_generate, wall | added, "
+           "wall | libcurl POST, CPU | gr_generate, CPU | added, CPU |",
+           "|---:|---:|---:|---:|---:|---:|---:|"]
     for x in ov["rows"]:
-        out.append("| %d | %.1f us | %.1f us | %.1f us | %d | %d |" % (
-            x["procs"], x["curl_us"], x["gemroute_us"], x["added_us"],
-            x["calls"], x["reps"]))
+        out.append("| %d | %.1f us | %.1f us | **%.1f us** | %.1f us | "
+                   "%.1f us | %.1f us |" % (
+                       x["procs"], x["curl_us"], x["gemroute_us"],
+                       x["added_us"], x["curl_cpu_us"], x["gemroute_cpu_us"],
+                       x["added_cpu_us"]))
+    out.append("")
+    out.append("Median of %d interleaved repetitions of %s calls per "
+               "process." % (ov["rows"][0]["reps"],
+                             format(ov["rows"][0]["calls"], ",")))
     return "\n".join(out)
 
 
@@ -252,45 +266,47 @@ def gnuplot(script):
 def charts(r, outdir):
     os.makedirs(outdir, exist_ok=True)
     rows = r["reserve"]["rows"]
-    projects = sorted({x["projects"] for x in rows})
+    projects = sorted({x["projects"] for x in rows}) or [0]
     mid = 1000 if 1000 in projects else projects[len(projects) // 2]
-    head = ("set terminal pngcairo size 900,540 font 'sans,11'\n"
-            "set key outside right top\nset grid\n")
+    head = ("set terminal pngcairo noenhanced size 900,540 "
+            "font 'sans,11'\nset key outside right top\nset grid\n")
     with tempfile.TemporaryDirectory() as tmp:
-        plots = []
-        for i in IMPLS:
-            f = os.path.join(tmp, "thr-%s.dat" % i)
-            with open(f, "w") as d:
-                for x in sorted((x for x in rows if x["impl"] == i and
-                                 x["projects"] == mid),
-                                key=lambda x: x["procs"]):
-                    d.write("%d %g\n" % (x["procs"], x["ops_per_s"]))
-            plots.append("'%s' using 1:2 with linespoints lw 2 title '%s'" %
-                         (f, LABEL[i]))
-        gnuplot(head + "set output '%s/reserve_throughput.png'\n"
-                "set title 'Reserve + commit: operations per second, all "
-                "processes (%s projects, %d cores)'\n"
-                "set logscale x 2\nset logscale y 10\n"
-                "set xlabel 'processes'\nset ylabel 'operations per second'\n"
-                "set format y '10^{%%L}'\n"
-                "plot %s\n" % (outdir, format(mid, ","),
-                                r["machine"]["cpus"], ", ".join(plots)))
-        plots = []
-        for i in IMPLS:
-            f = os.path.join(tmp, "one-%s.dat" % i)
-            with open(f, "w") as d:
-                for x in sorted((x for x in rows if x["impl"] == i and
-                                 x["procs"] == 1),
-                                key=lambda x: x["projects"]):
-                    d.write("%d %g\n" % (x["projects"], x["ns_per_op"]))
-            plots.append("'%s' using 1:2 with linespoints lw 2 title '%s'" %
-                         (f, LABEL[i]))
-        gnuplot(head + "set output '%s/reserve_projects.png'\n"
-                "set title 'Reserve + commit, one process: time per "
-                "operation'\nset logscale x 10\nset logscale y 10\n"
-                "set xlabel 'projects'\nset ylabel 'ns per operation'\n"
-                "set format y '10^{%%L}'\n"
-                "plot %s\n" % (outdir, ", ".join(plots)))
+        if rows:
+            plots = []
+            for i in IMPLS:
+                f = os.path.join(tmp, "thr-%s.dat" % i)
+                with open(f, "w") as d:
+                    for x in sorted((x for x in rows if x["impl"] == i and
+                                     x["projects"] == mid),
+                                    key=lambda x: x["procs"]):
+                        d.write("%d %g\n" % (x["procs"], x["ops_per_s"]))
+                plots.append("'%s' using 1:2 with linespoints lw 2 title '%s'" %
+                             (f, LABEL[i]))
+            gnuplot(head + "set output '%s/reserve_throughput.png'\n"
+                    "set title 'Reserve + commit: operations per second, all "
+                    "processes (%s projects, %d cores)'\n"
+                    "set logscale x 2\nset logscale y 10\n"
+                    "set xlabel 'processes'\n"
+                    "set ylabel 'operations per second'\n"
+                    "set format y '%%.0s%%c'\n"
+                    "plot %s\n" % (outdir, format(mid, ","),
+                                    r["machine"]["cpus"], ", ".join(plots)))
+            plots = []
+            for i in IMPLS:
+                f = os.path.join(tmp, "one-%s.dat" % i)
+                with open(f, "w") as d:
+                    for x in sorted((x for x in rows if x["impl"] == i and
+                                     x["procs"] == 1),
+                                    key=lambda x: x["projects"]):
+                        d.write("%d %g\n" % (x["projects"], x["ns_per_op"]))
+                plots.append("'%s' using 1:2 with linespoints lw 2 title '%s'" %
+                             (f, LABEL[i]))
+            gnuplot(head + "set output '%s/reserve_projects.png'\n"
+                    "set title 'Reserve + commit, one process: time per "
+                    "operation'\nset logscale x 10\nset logscale y 10\n"
+                    "set xlabel 'projects'\nset ylabel 'ns per operation'\n"
+                    "set format y '%%.0s%%c'\n"
+                    "plot %s\n" % (outdir, ", ".join(plots)))
         if r["memory"]:
             f = os.path.join(tmp, "mem.dat")
             with open(f, "w") as d:
