@@ -13,8 +13,20 @@
 /* gemroute explain [--status N] [--now UNIX_S] FILE|- */
 int gr_cli_explain(int argc, char **argv);
 
-/* gemroute status [--shm NAME] [--json] */
+/* gemroute status [--shm NAME] [--json | --prometheus] [--watch [S]] */
 int gr_cli_status(int argc, char **argv);
+
+/* gemroute reload [--timeout S]: SIGHUP the router, wait for the outcome
+ * (control.c, like the four below) */
+int gr_cli_reload(int argc, char **argv);
+
+/* gemroute drain|enable|disable PROJECT[/MODEL]: operator state */
+int gr_cli_drain(int argc, char **argv);
+int gr_cli_enable(int argc, char **argv);
+int gr_cli_disable(int argc, char **argv);
+
+/* gemroute reset PROJECT[/MODEL] [--dim D]: cooldowns, learned limits */
+int gr_cli_reset(int argc, char **argv);
 
 /* gemroute reserve --model M [--tokens N] ... : one lease as JSON */
 int gr_cli_reserve(int argc, char **argv);

@@ -19,7 +19,17 @@ struct command {
 
 static const struct command commands[] = {
     {"status", gr_cli_status,
-     "[--json]  what every project and model is doing"},
+     "[--json|--prometheus] [--watch [S]]  what every project is doing"},
+    {"reload", gr_cli_reload,
+     "[--timeout S]  reload the router's config, print the outcome"},
+    {"drain", gr_cli_drain,
+     "PROJECT[/MODEL]  no new calls; calls in flight finish"},
+    {"disable", gr_cli_disable,
+     "PROJECT[/MODEL]  no new calls until enabled"},
+    {"enable", gr_cli_enable,
+     "PROJECT[/MODEL]  back in rotation (also after a rejected key)"},
+    {"reset", gr_cli_reset,
+     "PROJECT[/MODEL] [--dim D]  clear cooldowns and learned limits"},
     {"reserve", gr_cli_reserve,
      "--model M [--tokens N] [--hold-ms N]  one lease, as JSON"},
     {"explain", gr_cli_explain,
