@@ -66,6 +66,8 @@ struct gr_lease {
     char model[GR_NAME_MAX];
     char key[GR_KEY_MAX];       /* secret: never log it */
     char base_url[GR_URL_MAX];
+    char proxy[GR_URL_MAX];     /* router.proxy; "" = from the environment
+                                   (may hold a password: never log it) */
     int64_t retry_at_ns;        /* GR_ENOROOM/GR_EDEADLINE: when room
                                    comes, CLOCK_MONOTONIC; 0 = unknown */
     /* library-private */

@@ -382,6 +382,7 @@ attempt(struct call *c, struct gr_lease *l)
     memset(&req, 0, sizeof(req));
     req.url = url;
     req.key = l->key;
+    req.proxy = l->proxy;
     req.body = c->body;
     req.len = c->len;
     req.stop_at_ns = stop_at;
@@ -392,6 +393,7 @@ attempt(struct call *c, struct gr_lease *l)
     }
     gr_http_post(&req, &res);
     explicit_bzero(l->key, sizeof(l->key));
+    explicit_bzero(l->proxy, sizeof(l->proxy));     /* may hold a password */
     if (c->op == OP_STREAM && res.err == GR_HTTP_OK &&
         res.status >= 200 && res.status <= 299 &&
         gr_sse_finish(&c->sse, on_event, c) != 0 && !c->user_stopped)

@@ -7,8 +7,9 @@
  * over TLS) stay open from one call to the next.  A handle inherited
  * across fork() is abandoned, never used: its sockets are the parent's
  * too, and two processes writing one TLS session would corrupt it.
- * Proxies come from the standard environment variables (https_proxy,
- * all_proxy, no_proxy, ...), which libcurl reads itself.
+ * Proxies come from router.proxy when it is set, else from the standard
+ * environment variables (https_proxy, all_proxy, no_proxy, ...), which
+ * libcurl reads itself.
  *
  * Invariants protected: the key travels only in the x-goog-api-key
  * header, never in a URL or an error message, and our copies of that
@@ -263,6 +264,9 @@ set_options(CURL *h, const struct gr_http_req *req, struct curl_slist *hdrs,
             struct xfer *x, char *errbuf, int64_t left_ms)
 {
     curl_easy_setopt(h, CURLOPT_URL, req->url);
+    /* router.proxy, else NULL: libcurl then reads the environment */
+    curl_easy_setopt(h, CURLOPT_PROXY,
+                     req->proxy != NULL && req->proxy[0] ? req->proxy : NULL);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #else

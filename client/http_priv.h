@@ -22,6 +22,7 @@ typedef int (*gr_http_tap)(void *arg, int status, const char *p, size_t n);
 struct gr_http_req {
     const char *url;            /* without the key, ever */
     const char *key;            /* sent as x-goog-api-key; secret */
+    const char *proxy;          /* NULL or "" = the environment's */
     const char *body;           /* JSON */
     size_t len;
     int64_t stop_at_ns;         /* CLOCK_MONOTONIC: the transfer ends */

@@ -32,11 +32,12 @@ static _Thread_local struct {
     int32_t day;
 } day_cache;
 
-/* The base URL, copied again only when the config moves. */
+/* The base URL and proxy, copied again only when the config moves. */
 static _Thread_local struct {
     uint64_t handle;
     uint64_t gen;
     char url[GR_URL_MAX];
+    char proxy[GR_URL_MAX];
 } url_cache;
 
 /* The model lookup of the last call on this thread, per config. */
@@ -172,28 +173,30 @@ model_index(struct gr *g, const char *model)
     return model_cache.index;
 }
 
-/* The base URL for this thread, from the cache or under the seqlock. */
-static const char *
-base_url(struct gr *g)
+/* The base URL and proxy for this thread, from the cache or under the
+ * seqlock. */
+static void
+base_url(struct gr *g, struct gr_lease *out)
 {
     /* acquire: pairs with the router's release of a new generation */
     uint64_t gen = atomic_load_explicit(&g->t.hdr->config_generation,
                                         memory_order_acquire);
     int tries;
 
-    if (url_cache.handle == g->id && url_cache.gen == gen)
-        return url_cache.url;
-    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
+    for (tries = 0; tries < GR_SEQ_TRIES &&
+                    (url_cache.handle != g->id || url_cache.gen != gen);
+         tries++) {
         uint32_t s = gr_shm_seq_read_begin(&g->t.hdr->text_seq);
 
         gr_shm_seq_copy_str(url_cache.url, g->t.hdr->base_url, GR_URL_MAX);
+        gr_shm_seq_copy_str(url_cache.proxy, g->t.hdr->proxy, GR_URL_MAX);
         if (gr_shm_seq_read_ok(&g->t.hdr->text_seq, s)) {
             url_cache.handle = g->id;
             url_cache.gen = gen;
-            break;
         }
     }
-    return url_cache.url;
+    copy_name(out->base_url, url_cache.url, GR_URL_MAX);
+    copy_name(out->proxy, url_cache.proxy, GR_URL_MAX);
 }
 
 /* Copy the project's name and one of its keys, and the base URL. */
@@ -218,7 +221,7 @@ fill_lease(struct gr *g, const struct gr_shm_grant *gt, const char *model,
         if (gr_shm_seq_read_ok(&p->seq, s))
             break;
     }
-    copy_name(out->base_url, base_url(g), GR_URL_MAX);
+    base_url(g, out);
     copy_name(out->model, model, GR_NAME_MAX);
     return tries < GR_SEQ_TRIES;
 }
@@ -240,10 +243,26 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
     out->slot = UINT32_MAX;
     out->retry_at_ns = 0;
     out->project[0] = out->key[0] = out->base_url[0] = '\0';
-    idx = model_index(g, model);
-    if (idx < 0) {
-        gr_seterr(g, "no project serves model '%s'", model);
-        return GR_ENOMODEL;
+    out->proxy[0] = '\0';
+    /* A router that has not applied its config yet (generation 0) is
+     * "no room yet", not "no such model": wait for it like for room. */
+    while ((idx = model_index(g, model)) < 0) {
+        int64_t now = gr_shm_now_mono();
+
+        /* acquire: pairs with the router's release of the generation */
+        if (atomic_load_explicit(&g->t.hdr->config_generation,
+                                 memory_order_acquire) != 0) {
+            gr_seterr(g, "no project serves model '%s'", model);
+            return GR_ENOMODEL;
+        }
+        out->retry_at_ns = now + g->t.tick_ns;
+        if (deadline_ns <= now) {
+            gr_seterr(g, "the router has not applied its config yet");
+            return deadline_ns == 0 ? GR_ENOROOM : GR_EDEADLINE;
+        }
+        gr_shm_sleep(&g->t, gr_shm_wake_seen(&g->t),
+                     deadline_ns - now < g->t.tick_ns ? deadline_ns - now
+                                                      : g->t.tick_ns);
     }
     a.model = (uint32_t)idx;
     a.cost[GR_W_RPM] = cost->requests;

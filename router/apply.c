@@ -346,6 +346,7 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
     uint32_t i;
     int rc;
     char url[GR_SHM_URL_MAX] = {0}, path[GR_SHM_URL_MAX] = {0};
+    char proxy[GR_SHM_URL_MAX] = {0};
 
     rc = fits(r, cfg, err, errlen);
     if (rc != 0)
@@ -358,9 +359,12 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
 
     snprintf(url, sizeof(url), "%s", cfg->router.base_url);
     snprintf(path, sizeof(path), "%s", cfg->path);
+    snprintf(proxy, sizeof(proxy), "%s", cfg->router.proxy);
     gr_shm_seq_write_begin(&t->hdr->text_seq);
     gr_shm_seq_copy_in(t->hdr->base_url, url, sizeof(url));
     gr_shm_seq_copy_in(t->hdr->config_path, path, sizeof(path));
+    gr_shm_seq_copy_in(t->hdr->proxy, proxy, sizeof(proxy));
+    explicit_bzero(proxy, sizeof(proxy));   /* it may hold a password */
     gr_shm_seq_write_end(&t->hdr->text_seq);
     /* relaxed for the settings: each is one word read on its own */
     atomic_store_explicit(&t->hdr->headroom_ppm,
@@ -417,8 +421,11 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
         snprintf(err, errlen, "%s: out of memory", cfg->path);
         return rc;
     }
-    /* release: whoever sees the new generation sees everything above */
-    atomic_fetch_add_explicit(&t->hdr->config_generation, 1,
-                              memory_order_release);
+    /* release: whoever sees the new generation sees everything above.
+     * While the choice is hidden (restoring counts at start) the
+     * generation stays 0: clients read 0 as "not ready yet". */
+    if (!r->hide_choice)
+        atomic_fetch_add_explicit(&t->hdr->config_generation, 1,
+                                  memory_order_release);
     return 0;
 }

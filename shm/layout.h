@@ -287,6 +287,7 @@ struct gr_shm_header {
     char base_url[GR_SHM_URL_MAX];
     char last_reload_error[GR_SHM_ERR_MAX];
     char config_path[GR_SHM_URL_MAX];
+    char proxy[GR_SHM_URL_MAX];         /* router.proxy; "" = environment */
 
     /* offsets of the parts, from the start of the segment */
     uint64_t off_models;
@@ -319,7 +320,7 @@ _Static_assert(offsetof(struct gr_shm_header, last_reload_wall_ns) == 128,
                "line 2");
 _Static_assert(offsetof(struct gr_shm_header, text_seq) == 192, "line 3");
 _Static_assert(offsetof(struct gr_shm_header, base_url) == 256, "strings");
-_Static_assert(sizeof(struct gr_shm_header) == 256 + 3 * 256 + 64,
+_Static_assert(sizeof(struct gr_shm_header) == 256 + 4 * 256 + 64,
                "header size");
 _Static_assert(sizeof(struct gr_shm_header) % GR_SHM_LINE == 0, "whole lines");
 

@@ -116,13 +116,14 @@ roll_back(struct gr_shm_cell *c, struct gr_shm_lease *l, uint32_t held)
     if (held & GR_HELD_DAY) {
         held &= ~GR_HELD_DAY;
         set_held(l, held);
-        gr_shm_day_give_back(&c->day);
+        gr_shm_day_give_back(&c->day, l->cost[GR_W_RPM]);
     }
     if (held & GR_HELD_INFLIGHT) {
         held &= ~GR_HELD_INFLIGHT;
         set_held(l, held);
         /* release: pairs with the acquire of a day roller */
-        atomic_fetch_sub_explicit(&c->in_flight, 1, memory_order_release);
+        atomic_fetch_sub_explicit(&c->in_flight, l->cost[GR_W_RPM],
+                                  memory_order_release);
     }
     for (w = 0; w < GR_NWINDOWS; w++) {
         if (held & GR_HELD_WINDOW(w)) {
@@ -133,10 +134,19 @@ roll_back(struct gr_shm_cell *c, struct gr_shm_lease *l, uint32_t held)
     }
 }
 
-/* Is the cell open for a new lease now?  Fills *until when it is not
- * and will be at a known instant. */
+#define PROBE_HOLD_NS (INT64_C(30) * 1000000000)
+
+/*
+ * Is the cell open for a new lease now?  Fills *until when it is not and
+ * will be at a known instant.  A circuit whose open time has passed is
+ * half-open: exactly one caller wins the CAS that takes its probe (the
+ * circuit stays closed to others for PROBE_HOLD_NS, or until the probe's
+ * report), and *probe_from says what to put back if that caller then
+ * admits nothing.
+ */
 static bool
-cell_usable(struct gr_shm_cell *c, const struct gr_shm_ask *a, int64_t *until)
+cell_usable(struct gr_shm_cell *c, const struct gr_shm_ask *a, int64_t *until,
+            int64_t *probe_from)
 {
     /* relaxed for all: health is advice; admission is the CAS later */
     uint32_t h = atomic_load_explicit(&c->health, memory_order_relaxed);
@@ -167,7 +177,31 @@ cell_usable(struct gr_shm_cell *c, const struct gr_shm_ask *a, int64_t *until)
         *until = circ;
         return false;
     }
+    if (circ != 0) {
+        /* relaxed: the CAS elects one prober; health is advice */
+        if (!atomic_compare_exchange_strong_explicit(
+                &c->circuit_until, &circ, now + PROBE_HOLD_NS,
+                memory_order_relaxed, memory_order_relaxed))
+            return false;
+        atomic_fetch_or_explicit(&c->health, GR_CELL_PROBE_TAKEN,
+                                 memory_order_relaxed);
+        *probe_from = circ;
+    }
     return true;
+}
+
+/* The prober admitted nothing: let the next caller take the probe. */
+static void
+give_back_probe(struct gr_shm_cell *c, int64_t probe_from, int64_t now)
+{
+    int64_t held = now + PROBE_HOLD_NS;
+
+    /* relaxed: only undoes our own CAS if nothing moved it since */
+    if (atomic_compare_exchange_strong_explicit(
+            &c->circuit_until, &held, probe_from, memory_order_relaxed,
+            memory_order_relaxed))
+        atomic_fetch_and_explicit(&c->health, ~GR_CELL_PROBE_TAKEN,
+                                  memory_order_relaxed);
 }
 
 static bool
@@ -242,15 +276,19 @@ admit_on(const struct gr_shm *t, struct gr_shm_cell *c,
         held |= GR_HELD_WINDOW(w);
         set_held(l, held);
     }
-    /* relaxed: ordered before the day CAS by that CAS's release */
-    atomic_fetch_add_explicit(&c->in_flight, 1, memory_order_relaxed);
-    held |= GR_HELD_INFLIGHT;
-    set_held(l, held);
     lim = gr_shm_cell_limit(t, c, GR_D_RPD);
     if (lim == 0)
         goto full;
+    if (a->cost[GR_W_RPM] <= 0)
+        return 0;       /* no request (countTokens): nothing in flight */
+    /* relaxed: ordered before the day CAS by that CAS's release */
+    atomic_fetch_add_explicit(&c->in_flight, a->cost[GR_W_RPM],
+                              memory_order_relaxed);
+    held |= GR_HELD_INFLIGHT;
+    set_held(l, held);
     if (lim > 0 &&
-        gr_shm_day_admit(&c->day, lim, a->today, &c->in_flight, 1) != 0)
+        gr_shm_day_admit(&c->day, lim, a->today, &c->in_flight,
+                         a->cost[GR_W_RPM], a->cost[GR_W_RPM]) != 0)
         goto full;      /* the day is spent: its cooldown says until when */
     if (lim > 0) {
         held |= GR_HELD_DAY;
@@ -270,10 +308,11 @@ try_cell(const struct gr_shm *t, uint32_t slot, const struct gr_shm_ask *a,
          struct gr_shm_lease *l, struct gr_shm_grant *g, int64_t *retry_at)
 {
     struct gr_shm_cell *c = gr_shm_cell(t, slot, a->model);
+    int64_t probe_from = 0;
     uint32_t gen;
 
     if (c == NULL || !project_usable(t, slot, &gen) ||
-        !cell_usable(c, a, retry_at))
+        !cell_usable(c, a, retry_at, &probe_from))
         return -EAGAIN;
     l->project_gen = gen;
     l->admitted_ns = a->now_ns;
@@ -289,33 +328,16 @@ try_cell(const struct gr_shm *t, uint32_t slot, const struct gr_shm_ask *a,
     if (__atomic_load_n(&t->projects[slot].state, __ATOMIC_SEQ_CST) !=
             GR_PROJ_ACTIVE ||
         __atomic_load_n(&t->projects[slot].generation, __ATOMIC_SEQ_CST) !=
-            gen)
+            gen ||
+        admit_on(t, c, l, a, retry_at) != 0) {
+        if (probe_from != 0)
+            give_back_probe(c, probe_from, a->now_ns);
         return -EAGAIN;
-    if (admit_on(t, c, l, a, retry_at) != 0)
-        return -EAGAIN;
+    }
     g->cell = l->cell;
     g->slot = slot;
     g->project_gen = gen;
     return 0;
-}
-
-/* Take the half-open probe of a cell whose circuit timed out: one caller
- * wins the CAS and holds the circuit closed to others meanwhile. */
-static void
-take_probe(struct gr_shm_cell *c, int64_t now)
-{
-    /* relaxed: the CAS decides */
-    int64_t circ = atomic_load_explicit(&c->circuit_until,
-                                        memory_order_relaxed);
-
-    if (circ == 0 || circ > now)
-        return;
-    /* relaxed: health advice; one winner holds the probe for 30 s */
-    if (atomic_compare_exchange_strong_explicit(
-            &c->circuit_until, &circ, now + 30 * INT64_C(1000000000),
-            memory_order_relaxed, memory_order_relaxed))
-        atomic_fetch_or_explicit(&c->health, GR_CELL_PROBE_TAKEN,
-                                 memory_order_relaxed);
 }
 
 static uint32_t
@@ -382,7 +404,6 @@ gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
             gr_shm_anomaly(t);
             continue;
         }
-        take_probe(c, a->now_ns);
         if (try_cell(t, slot, a, l, g, &retry_at) == 0)
             goto admitted;
     }
@@ -450,10 +471,16 @@ settle_held(const struct gr_shm *t, struct gr_shm_lease *l,
         set_held(l, held);
     }
     if (held & GR_HELD_INFLIGHT) {
+        int64_t n = l->cost[GR_W_RPM];
+
         held &= ~GR_HELD_INFLIGHT;
         set_held(l, held);
+        if (n < 0 || n > INT32_MAX) {
+            gr_shm_anomaly(t);  /* scribbled lease: keep it counted */
+            return;
+        }
         /* release: pairs with the acquire of a day roller */
-        atomic_fetch_sub_explicit(&c->in_flight, 1, memory_order_release);
+        atomic_fetch_sub_explicit(&c->in_flight, n, memory_order_release);
     }
 }
 

@@ -314,7 +314,7 @@ day_of_word(uint64_t w)
 
 int
 gr_shm_day_admit(_Atomic uint64_t *day, int64_t limit, int32_t today,
-                 const _Atomic int64_t *in_flight, int64_t mine)
+                 const _Atomic int64_t *in_flight, int64_t mine, int64_t cost)
 {
     uint64_t t = (uint64_t)today & GR_EPOCH_MASK;
     /* acquire: pairs with the release of the CAS that set this word, so a
@@ -332,10 +332,10 @@ gr_shm_day_admit(_Atomic uint64_t *day, int64_t limit, int32_t today,
 
             used = fl > 0 ? (uint64_t)fl : 0;
             d = t;
-        } else if ((int64_t)used + 1 > limit) {
+        } else if ((int64_t)used + cost > limit) {
             return -EAGAIN;
         } else {
-            used++;
+            used += (uint64_t)cost;
         }
         next = gr_shm_word_pack(used, d, word);
         /* acq_rel: one total order of admissions and rolls */
@@ -361,7 +361,7 @@ gr_shm_day_used(const _Atomic uint64_t *day, int32_t today)
 }
 
 void
-gr_shm_day_give_back(_Atomic uint64_t *day)
+gr_shm_day_give_back(_Atomic uint64_t *day, int64_t cost)
 {
     /* relaxed: the CAS validates what we read */
     uint64_t word = atomic_load_explicit(day, memory_order_relaxed);
@@ -371,11 +371,12 @@ gr_shm_day_give_back(_Atomic uint64_t *day)
     for (;;) {
         uint64_t used = gr_shm_word_used(word);
 
-        if (used == 0)
+        if (used == 0 || cost <= 0)
             return;
-        /* relaxed: lowering by a request never sent needs no ordering */
+        used = used > (uint64_t)cost ? used - (uint64_t)cost : 0;
+        /* relaxed: lowering by requests never sent needs no ordering */
         if (atomic_compare_exchange_weak_explicit(
-                day, &word, gr_shm_word_pack(used - 1, day_of_word(word), word),
+                day, &word, gr_shm_word_pack(used, day_of_word(word), word),
                 memory_order_relaxed, memory_order_relaxed))
             return;
     }

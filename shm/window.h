@@ -85,18 +85,19 @@ int64_t gr_shm_window_room_at(const struct gr_shm_window *w, int64_t cost,
                               int64_t limit, int64_t now_ns, int64_t tick_ns);
 
 /*
- * The day counter.  Admit one request on Pacific day `today` if it fits.
- * When the stored day is older, the counter starts the new day at the
- * number of requests in flight (they may arrive on either day), less
- * `mine` (this request, already counted in flight).  0 or -EAGAIN.
+ * The day counter.  Admit cost requests on Pacific day `today` if they
+ * fit.  When the stored day is older, the counter starts the new day at
+ * the number of requests in flight (they may arrive on either day), less
+ * `mine` (these requests, already counted in flight).  0 or -EAGAIN.
  */
 int gr_shm_day_admit(_Atomic uint64_t *day, int64_t limit, int32_t today,
-                     const _Atomic int64_t *in_flight, int64_t mine);
+                     const _Atomic int64_t *in_flight, int64_t mine,
+                     int64_t cost);
 
 /* Requests counted on `today` (0 if the counter is still on another day). */
 int64_t gr_shm_day_used(const _Atomic uint64_t *day, int32_t today);
 
-/* Give one request back (an admission rolled back before it was sent). */
-void gr_shm_day_give_back(_Atomic uint64_t *day);
+/* Give requests back (an admission rolled back before it was sent). */
+void gr_shm_day_give_back(_Atomic uint64_t *day, int64_t cost);
 
 #endif

@@ -234,22 +234,30 @@ test_day_roll_counts_in_flight(void)
     struct gr_shm_cell *c = gr_shm_cell(&tab, 3, 0);
 
     reset_table();
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0), 0);
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0), 0);
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0), 0);
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0),
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0, 1), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0, 1), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0, 1), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0, 1),
                     -EAGAIN);
     CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 100), 3);
     /* Two requests still in flight at midnight may arrive on either day:
      * the new day starts with them, plus this one (counted in flight). */
     atomic_store(&c->in_flight, 3);
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 101, &c->in_flight, 1), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 101, &c->in_flight, 1, 1), 0);
     CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 101), 3);
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 101, &c->in_flight, 0),
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 101, &c->in_flight, 0, 1),
                     -EAGAIN);
     /* A process whose clock still says day 100 counts on day 101. */
-    gr_shm_day_give_back(&c->day);
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0), 0);
+    gr_shm_day_give_back(&c->day, 1);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0, 1), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 101), 3);
+    /* A batch of requests counts them all, or none. */
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 5, 101, &c->in_flight, 0, 3),
+                    -EAGAIN);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 5, 101, &c->in_flight, 0, 2),
+                    0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 101), 5);
+    gr_shm_day_give_back(&c->day, 2);
     CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 101), 3);
 }
 
@@ -429,6 +437,36 @@ test_scribbled_indices_are_skipped(void)
 }
 
 static void
+test_half_open_lets_one_probe_through(void)
+{
+    struct gr_shm_outcome ok = {.cls = GR_OUT_OK, .status = 200,
+                                .learned = {-1, -1, -1, -1}};
+    struct gr_shm_grant g1, g2;
+    struct gr_shm_cell *c;
+    uint64_t rng = 3;
+
+    reset_table();
+    add_project(0, 10, 1000, 1000);
+    c = gr_shm_cell(&tab, 0, 0);
+    atomic_store(&c->circuit_until, T0 - 1);    /* open time has passed */
+    CU_ASSERT_EQUAL(reserve(1, 10, T0, &g1), 0);    /* the probe */
+    CU_ASSERT(atomic_load(&c->health) & GR_CELL_PROBE_TAKEN);
+    CU_ASSERT_EQUAL(reserve(1, 10, T0, &g2), -EAGAIN);  /* only one */
+    CU_ASSERT_EQUAL(reserve(1, 10, T0 + 1, &g2), -EAGAIN);
+    gr_shm_settle(&tab, g1.lease, g1.ticket, T0, NULL, T0);
+    gr_shm_report(&tab, 0, 0, g1.project_gen, &ok, T0, &rng);
+    CU_ASSERT_EQUAL(atomic_load(&c->circuit_until), 0);
+    CU_ASSERT_EQUAL(reserve(1, 10, T0, &g2), 0);
+    gr_shm_settle(&tab, g2.lease, g2.ticket, T0, NULL, T0);
+    /* A prober that finds no room gives the probe back. */
+    atomic_store(&c->circuit_until, T0 - 1);
+    CU_ASSERT_EQUAL(reserve(1, 5000, T0, &g1), -EAGAIN);
+    CU_ASSERT_EQUAL(atomic_load(&c->circuit_until), T0 - 1);
+    CU_ASSERT_EQUAL(reserve(1, 10, T0, &g1), 0);
+    gr_shm_settle(&tab, g1.lease, g1.ticket, T0, NULL, T0);
+}
+
+static void
 test_keys_out_of_core_dumps(void)
 {
     /* The kernel marks MADV_DONTDUMP mappings with "dd" in smaps. */
@@ -468,6 +506,8 @@ main(void)
         {"generation and reports", test_generation_and_report},
         {"scribbled indices skipped", test_scribbled_indices_are_skipped},
         {"keys kept out of core dumps", test_keys_out_of_core_dumps},
+        {"half-open lets one probe through",
+         test_half_open_lets_one_probe_through},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
