@@ -62,6 +62,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+cut -d' ' -f1-3 /proc/loadavg >"$work/loadavg.start"
+# Whatever else keeps the CPUs busy as the run starts (a shared machine).
+ps -eo pcpu=,comm= | awk '$1 >= 20' >"$work/busy.start" || true
 t_start=$(date +%s)
 say() { echo "bench: [$(( $(date +%s) - t_start ))s] $*" >&2; }
 
@@ -258,7 +261,10 @@ for np in $CG_PROJECTS; do
                 "$BIN/gr-bench-reserve" --impl "$impl" --projects "$np" \
                 --window-ms 60000 --tokens "$TOKENS" --inline --ops "$n" \
                 "$@" >/dev/null 2>"$work/cg.log" || {
-                say "callgrind run failed ($impl)"; exit 1; }
+                say "callgrind run failed ($impl):"
+                grep -v '^==' "$work/cg.log" | tail -n 3 >&2
+                exit 1
+            }
         done
         t1=$(cg_total "$work/cg.$n1")
         t2=$(cg_total "$work/cg.$n2")

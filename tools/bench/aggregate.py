@@ -37,7 +37,7 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
-def machine():
+def machine(work):
     model = "unknown"
     with open("/proc/cpuinfo") as f:
         for ln in f:
@@ -55,7 +55,16 @@ def machine():
                                   timeout=10).stdout.strip().splitlines()[0]
         except (OSError, IndexError, subprocess.SubprocessError):
             return "unknown"
+    commit = os.environ.get("GR_COMMIT")
+    if not commit:
+        try:
+            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                                    capture_output=True, text=True,
+                                    timeout=10).stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            commit = None
     return {
+        "commit": commit or "unknown",
         "cpus": os.cpu_count(),
         "cpu_model": model,
         "memory_gb": round(mem_kb / 1048576, 1),
@@ -63,8 +72,26 @@ def machine():
         "redis": version(["redis-server", "--version"]),
         "valgrind": version(["valgrind", "--version"]),
         "cc": version(["cc", "--version"]),
+        "loadavg_at_start": read_words(os.path.join(work, "loadavg.start")),
         "loadavg_at_end": open("/proc/loadavg").read().split()[:3],
+        "busy_at_start": read_lines(os.path.join(work, "busy.start")),
     }
+
+
+def read_words(path):
+    try:
+        with open(path) as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+def read_lines(path):
+    try:
+        with open(path) as f:
+            return [" ".join(ln.split()) for ln in f if ln.strip()]
+    except OSError:
+        return []
 
 
 def reserve_rows(raw):
@@ -345,7 +372,7 @@ def aggregate(work, mode, reps, seconds, window_ms, tokens):
     res = {
         "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "mode": mode,
-        "machine": machine(),
+        "machine": machine(work),
         "reserve": {
             "reps": int(reps), "seconds_per_run": float(seconds),
             "window_ms": int(window_ms), "tokens": int(tokens),

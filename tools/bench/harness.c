@@ -327,7 +327,7 @@ gr_bench_run(struct gr_bench_impl *impl, const struct gr_bench_opts *o)
             last = w->t1;
     }
     qsort(per, n, sizeof(double), cmp_double);
-    wall_s = (double)(last - sh->start_ns) / 1e9;
+    wall_s = last > sh->start_ns ? (double)(last - sh->start_ns) / 1e9 : 0;
     printf("{\"impl\": \"%s\", \"procs\": %u, \"projects\": %u, "
            "\"seconds\": %.4f, \"ops\": %ld, \"ops_per_s\": %.0f, "
            "\"ns_per_op_median\": %.1f, \"ns_per_op_max\": %.1f, "

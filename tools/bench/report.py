@@ -72,9 +72,14 @@ def t_machine(r):
         "| compiler | %s |" % m["cc"],
         "| Redis | %s |" % m["redis"],
         "| valgrind | %s |" % m["valgrind"],
-        "| run | `%s` mode, %s; load average at the end %s |" %
+        "| run | `%s`, %s, source at commit %s; load average at the "
+        "start %s, at the end %s |" %
         ("make bench" if r["mode"] == "full" else "make bench-quick",
-         r["generated"], " ".join(m["loadavg_at_end"])),
+         r["generated"], m.get("commit", "unknown"),
+         " ".join(m.get("loadavg_at_start", ["?"])),
+         " ".join(m["loadavg_at_end"])),
+        "| busy at the start (%%CPU, command) | %s |" %
+        ("; ".join(m.get("busy_at_start") or []) or "nothing above 20%"),
     ])
 
 
