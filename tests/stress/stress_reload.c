@@ -376,8 +376,8 @@ write_content(int e)
         if (!present(e, i))
             continue;
         fprintf(f, "%s  { name = \"%s\"; keys = [\"SECRET-k%02d-%s-a\", "
-                "\"SECRET-k%02d-%s-b\"];", i ? ",\n" : "", names[i], e, names[i],
-                e, names[i]);
+                "\"SECRET-k%02d-%s-b\"];", i ? ",\n" : "", names[i], e,
+                names[i], e, names[i]);
         if (i >= NSTAY) {
             bool vary = i < NSTAY + NVARY;
 
