@@ -36,6 +36,7 @@ struct worker_res {
     long refused;
     long failed;
     int64_t t0, t1;                 /* its own first and last instant */
+    int64_t cpu_ns;                 /* user + system time in between */
     int ok;
 };
 
@@ -70,6 +71,16 @@ gr_bench_wall_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* This thread's CPU time (user + system), ns. */
+static int64_t
+cpu_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void
 log_admission(struct gr_reclog *log, const struct gr_bench_adm *adm,
               int64_t s_ns)
@@ -98,6 +109,7 @@ work(struct gr_bench_impl *impl, const struct gr_bench_opts *o, void *h,
     long k = 0;
     int64_t now;
 
+    r->cpu_ns = cpu_now_ns();
     r->t0 = gr_bench_mono_ns();
     now = r->t0;
     for (;;) {
@@ -128,6 +140,7 @@ work(struct gr_bench_impl *impl, const struct gr_bench_opts *o, void *h,
         }
     }
     r->t1 = gr_bench_mono_ns();
+    r->cpu_ns = cpu_now_ns() - r->cpu_ns;
     r->ok = r->failed == 0;
 }
 
@@ -289,7 +302,7 @@ gr_bench_run(struct gr_bench_impl *impl, const struct gr_bench_opts *o)
 {
     struct shared *sh;
     struct logs logs = {NULL, NULL};
-    double per[MAX_PROCS], wall_s;
+    double per[MAX_PROCS], cpu_per[MAX_PROCS], wall_s, cpu_s = 0;
     long ops = 0, refused = 0, failed = 0;
     int64_t last = 0, offset;
     char err[256];
@@ -323,18 +336,23 @@ gr_bench_run(struct gr_bench_impl *impl, const struct gr_bench_opts *o)
         refused += w->refused;
         failed += w->failed;
         per[i] = w->ops > 0 ? (double)(w->t1 - w->t0) / (double)w->ops : 0;
+        cpu_per[i] = w->ops > 0 ? (double)w->cpu_ns / (double)w->ops : 0;
+        cpu_s += (double)w->cpu_ns / 1e9;
         if (w->t1 > last)
             last = w->t1;
     }
     qsort(per, n, sizeof(double), cmp_double);
+    qsort(cpu_per, n, sizeof(double), cmp_double);
     wall_s = last > sh->start_ns ? (double)(last - sh->start_ns) / 1e9 : 0;
     printf("{\"impl\": \"%s\", \"procs\": %u, \"projects\": %u, "
            "\"seconds\": %.4f, \"ops\": %ld, \"ops_per_s\": %.0f, "
            "\"ns_per_op_median\": %.1f, \"ns_per_op_max\": %.1f, "
+           "\"cpu_ns_per_op_median\": %.1f, \"cores_used\": %.2f, "
            "\"refused\": %ld, \"failed\": %ld",
            impl->name, n, o->projects, wall_s, ops,
            wall_s > 0 ? (double)ops / wall_s : 0.0, per[n / 2], per[n - 1],
-           refused, failed);
+           cpu_per[n / 2], wall_s > 0 ? cpu_s / wall_s : 0.0, refused,
+           failed);
     if (o->check &&
         check(impl, o, &logs, sh->start_ns + offset, last + offset) != 0)
         status = 1;

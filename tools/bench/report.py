@@ -91,17 +91,21 @@ def t_reserve(r):
         out.append("**%s projects** (operations per second, all processes; "
                    "median of %d)\n" % (format(np, ","), res["reps"]))
         out.append("| processes | gemroute | mutex table | Redis tutorial "
-                   "| Redis Lua | gemroute / mutex | gemroute / best Redis |")
-        out.append("|---:|---:|---:|---:|---:|---:|---:|")
+                   "| Redis Lua | gemroute / mutex | gemroute / best Redis "
+                   "| cores used: gemroute, mutex |")
+        out.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for procs in sorted({x["procs"] for x in rows}):
             cells = [rate((find(rows, impl=i, projects=np, procs=procs) or
                            {}).get("ops_per_s")) for i in IMPLS]
             q = find(rat, projects=np, procs=procs) or {}
             zs, lu = q.get("vs_redis-zset"), q.get("vs_redis-lua")
             best = min(zs, lu) if zs and lu else None
-            out.append("| %d | %s | %s | %s |" % (
+            cores = [(find(rows, impl=i, projects=np, procs=procs) or
+                      {}).get("cores_used") for i in ("gemroute", "mutex")]
+            out.append("| %d | %s | %s | %s | %s |" % (
                 procs, " | ".join(cells), times(q.get("vs_mutex")),
-                times(best)))
+                times(best), ", ".join("-" if c is None else "%.2f" % c
+                                       for c in cores)))
         out.append("")
     return "\n".join(out).rstrip()
 
@@ -119,6 +123,8 @@ def t_single(r):
             x = find(rows, impl=i, projects=p, procs=1)
             c = find(instr, impl=i, projects=p, side="client")
             s = ns(x["ns_per_op"]) if x else "-"
+            if x and x.get("cpu_ns_per_op"):
+                s += " (CPU %s)" % ns(x["cpu_ns_per_op"])
             if c:
                 s += " / %s instr" % format(c["instructions"], ",")
             cells.append(s)
