@@ -15,6 +15,15 @@
 #include <errno.h>
 
 #define USED_MAX UINT64_C(0xffffffff)
+
+/*
+ * Every retry loop here ends: a CAS fails only because another process
+ * changed the word, which is progress for the system, but a process
+ * scribbling on the segment could make one caller retry forever.  After
+ * MAX_TRIES a loop gives up in the conservative direction (refuse, or
+ * keep the cost counted).
+ */
+#define MAX_TRIES 4096
 #define SLOT_AMOUNT_MASK ((UINT64_C(1) << GR_SLOT_AMOUNT_BITS) - 1)
 
 static uint64_t
@@ -54,8 +63,9 @@ drain_to(struct gr_shm_window *w, uint64_t c)
 {
     /* acquire: pairs with the release of the CAS that set this word */
     uint64_t word = atomic_load_explicit(&w->word, memory_order_acquire);
+    unsigned tries;
 
-    for (;;) {
+    for (tries = 0; tries < MAX_TRIES; tries++) {
         uint64_t e = gr_shm_word_epoch(word), pending = 0;
         unsigned i;
 
@@ -66,7 +76,7 @@ drain_to(struct gr_shm_window *w, uint64_t c)
             uint64_t s = atomic_load_explicit(&w->ring[i],
                                               memory_order_acquire);
 
-            for (;;) {
+            for (unsigned k = 0; k < MAX_TRIES; k++) {
                 uint64_t tag = slot_tag(s), amt = slot_amount(s);
 
                 if (amt == 0 || gr_shm_epoch_diff(tag, c) > 0)
@@ -86,7 +96,7 @@ drain_to(struct gr_shm_window *w, uint64_t c)
                 }
             }
         }
-        for (;;) {
+        for (unsigned k = 0; k < MAX_TRIES; k++) {
             uint64_t used = gr_shm_word_used(word);
 
             if (gr_shm_word_epoch(word) != e)
@@ -119,7 +129,7 @@ gr_shm_window_admit(struct gr_shm_window *w, int64_t cost, int64_t limit,
         drain_to(w, c);
         word = atomic_load_explicit(&w->word, memory_order_acquire);
     }
-    for (;;) {
+    for (unsigned k = 0; k < MAX_TRIES; k++) {
         uint64_t used = gr_shm_word_used(word);
 
         if ((int64_t)used + cost > limit)
@@ -133,6 +143,7 @@ gr_shm_window_admit(struct gr_shm_window *w, int64_t cost, int64_t limit,
                 memory_order_acq_rel, memory_order_acquire))
             return 0;
     }
+    return -EAGAIN;
 }
 
 void
@@ -143,7 +154,7 @@ gr_shm_window_give_back(struct gr_shm_window *w, int64_t cost)
 
     if (cost <= 0)
         return;
-    for (;;) {
+    for (unsigned k = 0; k < MAX_TRIES; k++) {
         uint64_t used = gr_shm_word_used(word);
 
         /* more than is counted: the segment is damaged; stop at zero */
@@ -165,7 +176,7 @@ gr_shm_window_force(struct gr_shm_window *w, int64_t cost)
 
     if (cost <= 0)
         return;
-    for (;;) {
+    for (unsigned k = 0; k < MAX_TRIES; k++) {
         uint64_t used = gr_shm_word_used(word) + (uint64_t)cost;
 
         if (used > USED_MAX)
@@ -200,7 +211,7 @@ gr_shm_window_release_at(struct gr_shm_window *w, int64_t cost,
     slot = &w->ring[b_full % GR_RING];
     /* acquire: pairs with the close in drain_to() */
     s = atomic_load_explicit(slot, memory_order_acquire);
-    for (;;) {
+    for (unsigned k = 0; k < MAX_TRIES; k++) {
         uint64_t tag = slot_tag(s), word, e;
         int overwritable;
 
@@ -232,6 +243,19 @@ gr_shm_window_release_at(struct gr_shm_window *w, int64_t cost,
                     slot, &s, pack_slot((uint64_t)cost, b),
                     memory_order_release, memory_order_acquire))
                 return;
+            continue;
+        }
+        if (!(s & GR_SLOT_CLOSED) && gr_shm_epoch_diff(tag, c) <= 0 &&
+            gr_shm_epoch_diff(tag, e) <= 0) {
+            /* Stranded: an open amount for a tick the epoch has passed
+             * (its adder stalled across a drain).  It is due, and no
+             * drain will count it: take the slot and give it back. */
+            if (atomic_compare_exchange_weak_explicit(
+                    slot, &s, pack_slot((uint64_t)cost, b),
+                    memory_order_acq_rel, memory_order_acquire)) {
+                gr_shm_window_give_back(w, (int64_t)slot_amount(s));
+                return;
+            }
             continue;
         }
         if (gr_shm_epoch_diff(tag, c) <= 0) {
@@ -321,7 +345,7 @@ gr_shm_day_admit(_Atomic uint64_t *day, int64_t limit, int32_t today,
      * roller that sees an admission also sees its in-flight increment */
     uint64_t word = atomic_load_explicit(day, memory_order_acquire);
 
-    for (;;) {
+    for (unsigned k = 0; k < MAX_TRIES; k++) {
         uint64_t d = day_of_word(word), used = gr_shm_word_used(word), next;
         int rolled = gr_shm_epoch_diff(t, d) > 0;
 
@@ -347,6 +371,7 @@ gr_shm_day_admit(_Atomic uint64_t *day, int64_t limit, int32_t today,
             word = next;    /* rolled: now admit on the new day */
         }
     }
+    return -EAGAIN;
 }
 
 int64_t
@@ -368,7 +393,7 @@ gr_shm_day_give_back(_Atomic uint64_t *day, int64_t cost)
 
     /* Whatever day is stored counted this request: its own, or a later
      * one that started from the in-flight count. */
-    for (;;) {
+    for (unsigned k = 0; k < MAX_TRIES; k++) {
         uint64_t used = gr_shm_word_used(word);
 
         if (used == 0 || cost <= 0)

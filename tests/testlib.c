@@ -18,11 +18,29 @@ gr_test_scaled(unsigned seconds)
     return (san != NULL && strcmp(san, "1") == 0) ? seconds * 4 : seconds;
 }
 
+/* The watchdog: say so, then take down the whole process group (the
+ * test and every router, mock and client it started). */
+static void
+on_alarm(int sig)
+{
+    static const char msg[] = "\nwatchdog: the test ran out of time\n";
+
+    (void)sig;
+    if (write(2, msg, sizeof(msg) - 1) < 0) {
+        /* nothing more to do */
+    }
+    kill(0, SIGKILL);
+}
+
 int
 gr_test_main(const char *name, CU_SuiteInfo *suites, unsigned watchdog_s)
 {
     unsigned failed;
 
+    /* Our own process group, so the watchdog kills our children and
+     * nothing above us (make, the test runner). */
+    setpgid(0, 0);
+    signal(SIGALRM, on_alarm);
     alarm(gr_test_scaled(watchdog_s));
     if (CU_initialize_registry() != CUE_SUCCESS ||
         CU_register_suites(suites) != CUE_SUCCESS) {

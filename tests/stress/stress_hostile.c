@@ -27,6 +27,7 @@
 #define VANDAL_WRITES 20000
 
 static const char *bin_dir;
+static pid_t router_pid;    /* killed at exit if the test did not stop it */
 static char dir[64], shm[64], conf[128];
 
 static uint64_t
@@ -126,6 +127,7 @@ test_random_bytes_crash_nobody(void)
               (char *)NULL);
         _exit(127);
     }
+    router_pid = router;
     for (i = 0; i < 1000; i++) {
         char err[256];
         struct gr *g = gr_open(shm, err, sizeof(err));
@@ -182,9 +184,27 @@ test_random_bytes_crash_nobody(void)
                  "%s/router.log", dir);
         CU_ASSERT_EQUAL(system(cmd), 0);
     }
+    /* Still responsive, not stuck on what it read: break the magic once
+     * more and see the router put it back (polled, watchdog-bounded). */
+    {
+        int fd = shm_open(shm, O_RDWR, 0);
+        uint64_t *magic = fd < 0 ? NULL : mmap(NULL, 4096,
+                                               PROT_READ | PROT_WRITE,
+                                               MAP_SHARED, fd, 0);
+        uint64_t good;
+
+        CU_ASSERT_FATAL(magic != NULL && magic != MAP_FAILED);
+        good = *magic;
+        *magic = 0;
+        while (__atomic_load_n(magic, __ATOMIC_RELAXED) != good)
+            usleep(20000);
+        munmap(magic, 4096);
+        close(fd);
+    }
     kill(router, SIGTERM);
     waitpid(router, &st, 0);
     CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    router_pid = 0;
 }
 
 int
@@ -218,6 +238,8 @@ main(void)
             "  { name = \"b\"; key = \"hostile-SECRET-2\"; } );\n", shm);
     fclose(f);
     rc = gr_test_main("stress_hostile", suites, 120);
+    if (router_pid > 0)
+        kill(router_pid, SIGKILL);  /* never leave a router behind */
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
         rc = 1;

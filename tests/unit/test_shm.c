@@ -229,6 +229,29 @@ test_window_many_ticks_and_refund(void)
 }
 
 static void
+test_stranded_release_is_given_back(void)
+{
+    struct gr_shm_window *w = &gr_shm_cell(&tab, 1, 1)->win[2];
+    uint64_t e = (uint64_t)(T0 / TICK);     /* drained through this tick */
+    uint64_t stranded = e - 5, b = e + 67;   /* same ring slot */
+    _Atomic uint64_t *slot = &w->ring[b % GR_RING];
+
+    reset_table();
+    CU_ASSERT_EQUAL(stranded % GR_RING, b % GR_RING);
+    /* 10 counted: 7 of them parked by a settler that stalled past the
+     * drain of their tick (an open slot behind the epoch). */
+    atomic_store(&w->word, gr_shm_word_pack(10, e & GR_EPOCH_MASK, 0));
+    atomic_store(slot, 7 | ((stranded & GR_EPOCH_MASK) << GR_SLOT_AMOUNT_BITS));
+    /* A release that wants the same slot takes it and gives the 7 back
+     * (it used to spin here: nothing would ever drain that slot). */
+    gr_shm_window_release_at(w, 3, (int64_t)b * TICK, T0, TICK);
+    CU_ASSERT_EQUAL(gr_shm_word_used(atomic_load(&w->word)), 3);
+    CU_ASSERT_EQUAL(atomic_load(slot),
+                    3 | ((b & GR_EPOCH_MASK) << GR_SLOT_AMOUNT_BITS));
+    CU_ASSERT_EQUAL(gr_shm_window_used(w, (int64_t)b * TICK, TICK), 0);
+}
+
+static void
 test_day_roll_counts_in_flight(void)
 {
     struct gr_shm_cell *c = gr_shm_cell(&tab, 3, 0);
@@ -498,6 +521,8 @@ main(void)
         {"two mappings, one table", test_two_mappings},
         {"window release timing", test_window_release_timing},
         {"many ticks, refunds, forced", test_window_many_ticks_and_refund},
+        {"stranded release is given back",
+         test_stranded_release_is_given_back},
         {"day roll counts in-flight", test_day_roll_counts_in_flight},
         {"all-or-nothing admission", test_all_or_nothing},
         {"settle: refund, twice", test_settle_refund_and_twice},
