@@ -7,6 +7,7 @@
 #                   and a 20 s smoke of each fuzzer
 #   make lint       the mechanical rules of STYLE.md
 #   make fuzz       the libFuzzer harnesses, a few minutes each
+#   make soak       64 clients for 10 minutes with faults and kills
 #   make bench      micro-benchmarks, written to docs/BENCHMARKS.md
 #   make demo       the router in front of the bundled mock Gemini server
 #
@@ -169,6 +170,9 @@ check: deps
 	    tests/run.sh --threads-only
 	FUZZ_SECONDS=20 tools/fuzz.sh
 
+soak: deps all
+	SOAK_SECONDS=$${SOAK_SECONDS:-600} tests/soak/run_soak.sh
+
 fuzz: deps
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-180} tools/fuzz.sh
 
@@ -193,7 +197,7 @@ deps:
 clean:
 	rm -rf build bin lib
 
-.PHONY: all tests test check fuzz lint demo bench deps clean
+.PHONY: all tests test check fuzz soak lint demo bench deps clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

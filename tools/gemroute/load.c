@@ -13,7 +13,8 @@
  * not start before the end are "offered" but never made.  A call still
  * waiting for room when the S seconds end is withdrawn (its queue
  * deadline is the end of the run): it counts as "unserved", never as a
- * failure, because nothing was sent.
+ * failure: the run, not the table, cut it (even a call whose earlier
+ * attempt was answered with a 503 and was waiting to try again).
  *
  * At the end it prints ONE JSON line: calls, ok, failed by class,
  * unserved, 429s the server answered (across every attempt), latency of
@@ -154,9 +155,12 @@ outcome_of(int rc, const struct gr_response *r, int64_t end_ns)
 {
     if (rc == GR_OK)
         return OUT_OK;
+    /* Stopped waiting for room because the run ended (the queue
+     * deadline), not because the call's own deadline passed: the run cut
+     * it, whether or not an earlier attempt had been answered (a 503
+     * before the end, say).  Unserved, not failed. */
     if (rc == GR_EDEADLINE)
-        return r->attempts == 0 && gr_now_ns() >= end_ns ? OUT_UNSERVED
-                                                         : OUT_DEADLINE;
+        return gr_now_ns() >= end_ns ? OUT_UNSERVED : OUT_DEADLINE;
     if (rc != GR_ECALL)
         return OUT_OTHER;
     switch (r->verdict.cls) {
