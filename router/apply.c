@@ -67,15 +67,33 @@ find_project(const struct gr_rtr *r, const char *name)
     return -1;
 }
 
+/*
+ * A free slot for a project called name.  Google counts per project, so
+ * a project that was removed and comes back must find what it had spent:
+ * its old slot if still free (kept as it was, counts and cooldowns and
+ * all).  Any other project takes a slot never used, else the one freed
+ * longest ago, which has the least left to forget.  *returning says
+ * which.
+ */
 static int
-free_project_slot(const struct gr_rtr *r)
+free_project_slot(const struct gr_rtr *r, const char *name, bool *returning)
 {
+    int best = -1;
     uint32_t i;
 
-    for (i = 0; i < r->t.max_projects; i++)
-        if (r->m.state[i] == GR_PROJ_FREE)
+    *returning = false;
+    for (i = 0; i < r->t.max_projects; i++) {
+        if (r->m.state[i] != GR_PROJ_FREE)
+            continue;
+        if (r->m.name[i][0] != '\0' &&
+            strncmp(r->m.name[i], name, GR_SHM_NAME_MAX) == 0) {
+            *returning = true;
             return (int)i;
-    return -1;
+        }
+        if (best < 0 || r->m.freed_at[i] < r->m.freed_at[best])
+            best = (int)i;
+    }
+    return best;
 }
 
 /* Set a slot's state, in the segment and in the mirror. */
@@ -399,7 +417,9 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
         int slot = find_project(r, cp->name);
 
         if (slot < 0) {
-            slot = free_project_slot(r);
+            bool returning;
+
+            slot = free_project_slot(r, cp->name, &returning);
             if (slot < 0) {
                 /* Its slot is still draining: added when it is free. */
                 gr_rtr_log("project '%s' waits for a free slot", cp->name);
@@ -407,7 +427,11 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
                 slots[i] = -1;
                 continue;
             }
-            take_slot(t, (uint32_t)slot);
+            if (returning)
+                gr_rtr_log("project '%s' is back: its counts are kept",
+                           cp->name);
+            else
+                take_slot(t, (uint32_t)slot);
         }
         slots[i] = slot;
         write_project(r, (uint32_t)slot, cp);

@@ -31,13 +31,14 @@ gr_rtr_mirror_init(struct gr_rtr *r)
     memcpy(m->head, t->base, sizeof(m->head));
     memcpy(m->offsets, t->base + OFFSETS_LINE, sizeof(m->offsets));
     m->state = calloc(t->max_projects, sizeof(*m->state));
+    m->freed_at = calloc(t->max_projects, sizeof(*m->freed_at));
     m->name = calloc(t->max_projects, sizeof(*m->name));
     m->model = calloc(t->max_models, sizeof(*m->model));
     m->choice = calloc((size_t)GR_CHOICE_PER_PROJECT * t->max_projects,
                        sizeof(*m->choice));
     m->limit = calloc(cells, sizeof(*m->limit));
     m->config_limit = calloc(cells, sizeof(*m->config_limit));
-    if (!m->state || !m->name || !m->model || !m->choice || !m->limit ||
+    if (!m->state || !m->freed_at || !m->name || !m->model || !m->choice || !m->limit ||
         !m->config_limit) {
         gr_rtr_mirror_free(r);
         return -1;
@@ -75,6 +76,7 @@ void
 gr_rtr_mirror_free(struct gr_rtr *r)
 {
     free(r->m.state);
+    free(r->m.freed_at);
     free(r->m.name);
     free(r->m.model);
     free(r->m.choice);

@@ -25,6 +25,7 @@ struct gr_rtr_mirror {
     unsigned char head[GR_SHM_LINE];        /* header line 0 (geometry) */
     unsigned char offsets[GR_SHM_LINE];     /* the header's offsets line */
     uint32_t *state;                        /* [max_projects] */
+    int64_t *freed_at;                      /* [max_projects] ns; 0 never */
     char (*name)[GR_SHM_NAME_MAX];          /* [max_projects] */
     char (*model)[GR_SHM_NAME_MAX];         /* [max_models] */
     uint32_t n_models;

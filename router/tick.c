@@ -149,7 +149,9 @@ gr_rtr_free_drained(struct gr_rtr *r)
         atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
         gr_rtr_set_state(r, i, GR_PROJ_FREE);
         gr_rtr_log("project '%s' drained: slot %u free", r->m.name[i], i);
-        memset(r->m.name[i], 0, sizeof(r->m.name[i]));
+        /* The name stays in the mirror: if the project comes back, it
+         * gets this slot and what Google has already counted. */
+        r->m.freed_at[i] = gr_shm_now_mono();
         freed = true;
     }
     if (freed && r->pending && r->cfg != NULL) {

@@ -150,8 +150,10 @@ test_reload_keeps_counts_and_changes_limits(void)
                                         rtr.t.tick_ns), 0);
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 200; },\n"
                           "  { name = \"n\"; rpm = 5; } );\n"
-                          "projects = ( { name = \"b\"; key = \"SECRET-key-b\"; },\n"
-                          "  { name = \"a\"; key = \"SECRET-a-rotated\"; } );\n"),
+                          "projects = ( { name = \"b\"; key = "
+                          "\"SECRET-key-b\"; },\n"
+                          "  { name = \"a\"; key = \"SECRET-a-rotated\"; } "
+                          ");\n"),
                     0);
     CU_ASSERT_EQUAL(slot_of("a"), a);
     CU_ASSERT_EQUAL(atomic_load(&rtr.t.projects[a].generation), gen);
@@ -189,7 +191,8 @@ test_removed_project_drains_then_frees(void)
     }
     CU_ASSERT_FATAL(g.slot == (uint32_t)b);
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
-                          "projects = ( { name = \"a\"; key = \"SECRET-k-a\"; } );\n"),
+                          "projects = ( { name = \"a\"; key = "
+                          "\"SECRET-k-a\"; } );\n"),
                     0);
     CU_ASSERT_EQUAL(atomic_load(&rtr.t.projects[b].state), GR_PROJ_REMOVING);
     /* No new lease goes to b. */
@@ -210,7 +213,8 @@ test_removed_project_drains_then_frees(void)
     CU_ASSERT_EQUAL(gr_shm_key(&rtr.t, (uint32_t)b, 0)[0], '\0');
     /* A new project takes the slot; a late report for b is dropped. */
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
-                          "projects = ( { name = \"a\"; key = \"SECRET-k-a\"; },\n"
+                          "projects = ( { name = \"a\"; key = "
+                          "\"SECRET-k-a\"; },\n"
                           "  { name = \"c\"; key = \"SECRET-k-c\"; },\n"
                           "  { name = \"d\"; key = \"SECRET-k-d\"; } );\n"), 0);
     CU_ASSERT(slot_of("c") == b || slot_of("d") == b);
@@ -236,7 +240,8 @@ test_geometry_change_refused(void)
     gr_cfg_free(cfg);
     /* Too many projects for the free slots (all three are taken). */
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 1; } );\n"
-                          "projects = ( { name = \"x\"; key = \"SECRET-k-x\"; } );\n"),
+                          "projects = ( { name = \"x\"; key = "
+                          "\"SECRET-k-x\"; } );\n"),
                     0);
     CU_ASSERT_EQUAL(atomic_load(&rtr.t.hdr->config_generation), gen + 1);
 }
@@ -249,7 +254,8 @@ test_new_project_waits_for_a_draining_slot(void)
 
     /* The table is full (3 slots): x, y, z.  Hold a lease on x. */
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
-                          "projects = ( { name = \"x\"; key = \"SECRET-k-x\"; },\n"
+                          "projects = ( { name = \"x\"; key = "
+                          "\"SECRET-k-x\"; },\n"
                           "  { name = \"y\"; key = \"SECRET-k-y\"; },\n"
                           "  { name = \"z\"; key = \"SECRET-k-z\"; } );\n"), 0);
     x = slot_of("x");
@@ -262,7 +268,8 @@ test_new_project_waits_for_a_draining_slot(void)
     } while (g.slot != (uint32_t)x);
     /* Replace x by w: w waits until x's call ends. */
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
-                          "projects = ( { name = \"w\"; key = \"SECRET-k-w\"; },\n"
+                          "projects = ( { name = \"w\"; key = "
+                          "\"SECRET-k-w\"; },\n"
                           "  { name = \"y\"; key = \"SECRET-k-y\"; },\n"
                           "  { name = \"z\"; key = \"SECRET-k-z\"; } );\n"), 0);
     CU_ASSERT_EQUAL(slot_of("w"), -1);
@@ -322,6 +329,42 @@ test_repair_from_the_private_copy(void)
     rtr.cfg = NULL;
 }
 
+static void
+test_returning_project_keeps_its_counts(void)
+{
+    int64_t now = gr_shm_now_mono();
+    struct gr_shm_cell *c;
+    int x, y;
+
+    CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
+                          "projects = ( { name = \"x\"; key = \"SECRET-x1\"; "
+                          "},\n"
+                          "  { name = \"y\"; key = \"SECRET-y1\"; } );\n"), 0);
+    x = slot_of("x");
+    CU_ASSERT_FATAL(x >= 0);
+    c = gr_shm_cell(&rtr.t, (uint32_t)x, 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&c->win[GR_W_RPM], 40, 95, now,
+                                        rtr.t.tick_ns), 0);
+    /* x leaves (idle: its slot is freed at once), a newcomer arrives. */
+    CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
+                          "projects = ( { name = \"y\"; key = \"SECRET-y1\"; "
+                          "},\n"
+                          "  { name = \"n\"; key = \"SECRET-n1\"; } );\n"), 0);
+    CU_ASSERT_EQUAL(atomic_load(&rtr.t.projects[x].state), GR_PROJ_FREE);
+    CU_ASSERT_NOT_EQUAL(slot_of("n"), x);   /* x's slot is kept for x */
+    /* x comes back within the minute: Google still counts its 40. */
+    CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
+                          "projects = ( { name = \"y\"; key = \"SECRET-y1\"; "
+                          "},\n"
+                          "  { name = \"n\"; key = \"SECRET-n1\"; },\n"
+                          "  { name = \"x\"; key = \"SECRET-x1\"; } );\n"), 0);
+    CU_ASSERT_EQUAL(slot_of("x"), x);
+    CU_ASSERT_EQUAL(gr_shm_window_used(&c->win[GR_W_RPM], now,
+                                       rtr.t.tick_ns), 40);
+    y = slot_of("y");
+    CU_ASSERT(y >= 0 && y != x);
+}
+
 int
 main(void)
 {
@@ -335,6 +378,8 @@ main(void)
         {"geometry change refused", test_geometry_change_refused},
         {"new project waits for a draining slot",
          test_new_project_waits_for_a_draining_slot},
+        {"a returning project keeps its counts",
+         test_returning_project_keeps_its_counts},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
