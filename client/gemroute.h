@@ -168,7 +168,9 @@ int gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
 void gr_commit(struct gr *g, struct gr_lease *lease,
                const struct gr_usage *actual);
 
-/* Tell the table what the answer to this lease's call means. */
+/* Tell the table what the answer to this lease's call means.  Report
+ * before gr_commit: while the lease is open, its project's slot cannot be
+ * given to another project, so the report cannot land on the wrong one. */
 void gr_report(struct gr *g, const struct gr_lease *lease,
                const struct gr_verdict *verdict);
 

@@ -429,14 +429,6 @@ attempt(struct call *c, struct gr_lease *l)
         }
     }
 
-    /* Settle: Google's count when it gave one, else the estimate. */
-    use.tokens = c->op == OP_COUNT ? 0
-                 : v.cls == GR_CLASS_OK && out->usage.prompt >= 0
-                     ? out->usage.prompt : -1;
-    use.images = -1;
-    use.first_byte_ns = res.first_byte_ns;
-    gr_commit(c->g, l, &use);
-
     /*
      * Report, except: a call our own deadline cut says nothing about the
      * project; countTokens has its own quota at Google, so only what it
@@ -456,6 +448,16 @@ attempt(struct call *c, struct gr_lease *l)
             tv.status = 0;
         gr_report(c->g, l, &tv);
     }
+
+    /* Settle after the report: while the lease is open its project slot
+     * cannot be freed and reused, so the report reaches the project that
+     * answered.  Google's count when it gave one, else the estimate. */
+    use.tokens = c->op == OP_COUNT ? 0
+                 : v.cls == GR_CLASS_OK && out->usage.prompt >= 0
+                     ? out->usage.prompt : -1;
+    use.images = -1;
+    use.first_byte_ns = res.first_byte_ns;
+    gr_commit(c->g, l, &use);
     out->verdict = v;
 
     if (v.cls == GR_CLASS_OK && res.err == GR_HTTP_OK)

@@ -129,7 +129,8 @@ struct gr_shm_cell {
                                            req/day, images/60 s */
     _Atomic int64_t config_limit[GR_NDIM];  /* before headroom, for status */
 
-    /* line 1: health, written by clients (reports) and the router. */
+    /* line 1: health, written by clients (reports), by the tools
+     * (operator flags: drain, disable, enable, reset) and the router. */
     _Atomic int64_t cool_until[GR_NDIM];    /* ns CLOCK_MONOTONIC; 0 = none */
     _Atomic int64_t cell_cool_until;        /* ns; whole cell (bare 429) */
     _Atomic int64_t circuit_until;          /* ns; open circuit until */
