@@ -21,6 +21,8 @@
 #include <errno.h>
 #include <json.h>
 #include <stdarg.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,6 +262,31 @@ estimate(const struct call *c, struct gr_cost *cost)
 
 /* ---- one attempt ------------------------------------------------------ */
 
+/*
+ * Fault points, for the reliability tests only: GEMROUTE_FAULT names a
+ * step (after_reserve, before_commit, in_stream) at which this process
+ * kills itself with SIGKILL, as a crash there would.  Read once.
+ */
+static pthread_once_t fault_once = PTHREAD_ONCE_INIT;
+static char fault_at[32];
+
+static void
+read_fault(void)
+{
+    const char *f = getenv("GEMROUTE_FAULT");
+
+    if (f != NULL)
+        snprintf(fault_at, sizeof(fault_at), "%s", f);
+}
+
+static void
+fault_point(const char *step)
+{
+    pthread_once(&fault_once, read_fault);
+    if (fault_at[0] != '\0' && strcmp(fault_at, step) == 0)
+        raise(SIGKILL);
+}
+
 static int
 on_event(void *arg, const char *data, size_t len)
 {
@@ -282,6 +309,7 @@ on_event(void *arg, const char *data, size_t len)
         return 1;
     }
     c->delivered++;
+    fault_point("in_stream");
     return 0;
 }
 
@@ -429,6 +457,8 @@ attempt(struct call *c, struct gr_lease *l)
         }
     }
 
+    fault_point("before_commit");
+
     /*
      * Report, except: a call our own deadline cut says nothing about the
      * project; countTokens has its own quota at Google, so only what it
@@ -551,6 +581,8 @@ run(struct call *c, struct gr_cost *cost)
         int64_t wait, now;
 
         rc = queue_for_room(c, cost, &l);
+        if (rc == GR_OK)
+            fault_point("after_reserve");
         if (rc == GR_EDEADLINE)
             return no_room(c, &l);
         if (rc != GR_OK) {
