@@ -91,8 +91,9 @@ for step in after_reserve before_commit in_stream; do
     stream=""
     [ "$step" = in_stream ] && stream="--stream"
     # (the subshell keeps bash's own "Killed" notice out of the output)
-    ( GEMROUTE_FAULT=$step "$BIN/gemroute" call --shm "$shm" --model m \
-        $stream "count to three" >"$dir/$step.out" 2>&1 ) 2>/dev/null
+    GEMROUTE_FAULT=$step bash -c '"$@" 2>&1; exit $?' _ "$BIN/gemroute" \
+        call --shm "$shm" --model m $stream "count to three" \
+        >"$dir/$step.out" 2>/dev/null
     rc=$?
     check "$step: the client died there (exit $rc)" '[ $rc -eq 137 ]'
     after_each "$step"
