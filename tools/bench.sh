@@ -39,7 +39,7 @@ if [ "$MODE" = full ]; then
     MEM_PROJECTS="10 1000 10000"
 else
     REPS=${REPS:-5}
-    SECONDS_PER_RUN=${SECONDS_PER_RUN:-0.06}
+    SECONDS_PER_RUN=${SECONDS_PER_RUN:-0.05}
     PROJECTS="10 10000"
     PROCS="1 8 32"
     CHECK_PROCS="32"
@@ -48,8 +48,22 @@ else
     MEM_PROJECTS="10 1000"
 fi
 IMPLS="gemroute mutex redis-zset redis-lua"
-WINDOW_MS=500           # timed runs: short windows keep counts in range
 TOKENS=1000
+
+. tools/bench/window.sh
+pick_or_first() {  # MS...: pick_window, else the first (and say so)
+    w=$(pick_window "$@")
+    if [ "$w" = unsafe ]; then
+        echo "bench: no safe window among $*: gemroute's windows may not" \
+             "drain in this run" >&2
+        w=$1
+    fi
+    echo "$w"
+}
+# Timed runs: short windows keep counts in range (500 ms when it is safe).
+WINDOW_MS=$(pick_or_first 500 1000 2000)
+CHECK_W=$(pick_or_first 1000 2000 4000)
+CG_W=$(pick_or_first 60000 50000 40000)
 
 work=$(mktemp -d /tmp/grbench.XXXXXX)
 pids=""
@@ -242,7 +256,7 @@ else
     CG_PROJECTS=1000
 fi
 for np in $CG_PROJECTS; do
-    router_conf "c$np" "$np" 1 60000 2000000000 2000000000 2000000000
+    router_conf "c$np" "$np" 1 "$CG_W" 2000000000 2000000000 2000000000
     start_router "c$np" "$np"
     cpid=$rpid
     for impl in $IMPLS; do
@@ -259,7 +273,7 @@ for np in $CG_PROJECTS; do
             esac
             valgrind --tool=callgrind --callgrind-out-file="$work/cg.$n" \
                 "$BIN/gr-bench-reserve" --impl "$impl" --projects "$np" \
-                --window-ms 60000 --tokens "$TOKENS" --inline --ops "$n" \
+                --window-ms "$CG_W" --tokens "$TOKENS" --inline --ops "$n" \
                 "$@" >/dev/null 2>"$work/cg.log" || {
                 say "callgrind run failed ($impl):"
                 grep -v '^==' "$work/cg.log" | tail -n 3 >&2
@@ -279,7 +293,8 @@ for np in $CG_PROJECTS; do
              "\"instructions\": $(( (t2 - t1) / (n2 - n1) ))," \
              "\"drain_instructions\": $(( d2 / n2 ))," \
              "\"drains_per_1000_ops\": $(( c2 * 1000 / n2 ))," \
-             "\"instructions_per_drain\": $per_drain}" \
+             "\"instructions_per_drain\": $per_drain," \
+             "\"window_ms\": $CG_W}" \
              >>"$work/instr.jsonl"
     done
     stop_pid "$cpid"
@@ -292,7 +307,7 @@ if [ "$MODE" = full ]; then
             start_redis "$work/cg.sock" valgrind --tool=callgrind \
                 --callgrind-out-file="$work/cgs.$n"
             "$BIN/gr-bench-reserve" --impl "$impl" --projects 1000 \
-                --redis "$work/cg.sock" --window-ms 60000 --inline \
+                --redis "$work/cg.sock" --window-ms "$CG_W" --inline \
                 --ops "$n" >/dev/null
             stop_redis "$work/cg.sock"
         done
@@ -309,10 +324,10 @@ fi
 # each admission is logged and replayed by the exact checker.
 
 say "1c. over-admission check (exact checker), procs {$CHECK_PROCS}"
-router_conf chk 1 1 1000 100 2000000000 2000000000 1.0
+router_conf chk 1 1 "$CHECK_W" 100 2000000000 2000000000 1.0
 start_router chk 1
 chk_pid=$rpid
-sleep 1.1   # the probe's admission leaves the 1 s window
+sleep "$(awk -v w="$CHECK_W" 'BEGIN { print w / 1000 + 0.1 }')"  # the probe
 : >"$work/check.jsonl"
 for procs in $CHECK_PROCS; do
     for impl in $IMPLS; do
@@ -323,7 +338,7 @@ for procs in $CHECK_PROCS; do
         esac
         # exit status 1 is the checker finding an over-admission: a result
         "$BIN/gr-bench-reserve" --impl "$impl" --projects 1 --procs "$procs" \
-            --seconds "$CHECK_S" --window-ms 1000 --rpm 100 --tpm -1 \
+            --seconds "$CHECK_S" --window-ms "$CHECK_W" --rpm 100 --tpm -1 \
             --check "$@" 2>>"$work/check.log" >>"$work/check.jsonl" || true
     done
 done
@@ -335,7 +350,7 @@ stop_redis "$work/redis.sock"
 say "2. memory: segment and router RSS, 8 models"
 : >"$work/memory.jsonl"
 for np in $MEM_PROJECTS; do
-    router_conf "m$np" "$np" 8 60000 1000 1000000 10000
+    router_conf "m$np" "$np" 8 "$CG_W" 1000 1000000 10000
     start_router "m$np" "$np"
     sleep 1.2   # one sweep of every cell
     seg=$(stat -c %s "/dev/shm/grbench-$$-m$np")

@@ -89,7 +89,8 @@ def t_reserve(r):
     out = []
     for np in sorted({x["projects"] for x in rows}):
         out.append("**%s projects** (operations per second, all processes; "
-                   "median of %d)\n" % (format(np, ","), res["reps"]))
+                   "median of %d; window %d ms)\n" %
+                   (format(np, ","), res["reps"], res["window_ms"]))
         out.append("| processes | gemroute | mutex table | Redis tutorial "
                    "| Redis Lua | gemroute / mutex | gemroute / best Redis "
                    "| cores used: gemroute, mutex |")
@@ -133,7 +134,10 @@ def t_single(r):
 
 
 def t_instr(r):
-    out = ["| contender | projects | client instructions per op | "
+    ws = sorted({c.get("window_ms") for c in r["instructions"]
+                 if c.get("window_ms")})
+    out = ["Window: %s ms.\n" % ", ".join(str(w) for w in ws)] if ws else []
+    out += ["| contender | projects | client instructions per op | "
            "of which ring drains | drains per 1,000 ops | "
            "instructions per drain | server instructions per op |",
            "|---|---:|---:|---:|---:|---:|---:|"]
@@ -154,7 +158,9 @@ def t_instr(r):
 
 
 def t_check(r):
-    out = ["| contender | processes | admitted | highest occupancy, the "
+    if not r["check"]:
+        return "(not run)"
+    out = ["Window: %d ms.\n" % r["check"][0]["window_ms"],"| contender | processes | admitted | highest occupancy, the "
            "contender's own view (limit 100) | instants over | highest "
            "occupancy, Google's view | instants over |",
            "|---|---:|---:|---:|---:|---:|---:|"]
