@@ -160,7 +160,8 @@ def t_instr(r):
 def t_check(r):
     if not r["check"]:
         return "(not run)"
-    out = ["Window: %d ms.\n" % r["check"][0]["window_ms"],"| contender | processes | admitted | highest occupancy, the "
+    out = ["Window: %d ms.\n" % r["check"][0]["window_ms"],
+           "| contender | processes | admitted | highest occupancy, the "
            "contender's own view (limit 100) | instants over | highest "
            "occupancy, Google's view | instants over |",
            "|---|---:|---:|---:|---:|---:|---:|"]
