@@ -379,7 +379,9 @@ def e2e(work):
             "added_cpu_us": added("cpu_us_per_call_median"),
             "failed": sum(r["failed"] for r in raw if r["procs"] == procs),
         })
-    return res, {"rows": rows}
+    ins = {r["contender"]: r["instructions_per_call"]
+           for r in lines(os.path.join(d, "overhead_instr.jsonl"))}
+    return res, {"rows": rows, "instructions": ins}
 
 
 def aggregate(work, mode, reps, seconds, window_ms, tokens):

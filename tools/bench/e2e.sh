@@ -178,4 +178,31 @@ for rep in $(seq "$REPS"); do
         done
     done
 done
+# Instructions per call (callgrind, one process): stable where the times
+# above drift with the machine's load.  The child made the calls; its
+# profile is the larger of the two files.
+child_instr() {
+    awk '/^(summary|totals):/ { print $2; exit }' \
+        "$(ls -S "$out"/cgo.* | head -n 1)"
+}
+: >"$out/overhead_instr.jsonl"
+if [ "$MODE" = full ]; then
+    for c in curl gemroute; do
+        for n in 200 1200; do
+            rm -f "$out"/cgo.*
+            valgrind --tool=callgrind --callgrind-out-file="$out/cgo.%p" \
+                "$BIN/gr-bench-e2e" --contender "$c" --url "$mock_url" \
+                --shm "$gr_shm" --keys "$(keys_of overhead)" --procs 1 \
+                --loop-calls "$n" --window-ms "$W" --limit 2000000000 \
+                >/dev/null 2>>"$out/e2e.log"
+            if [ "$n" = 200 ]; then
+                i1=$(child_instr)
+            else
+                i2=$(child_instr)
+            fi
+        done
+        echo "{\"contender\": \"$c\", \"instructions_per_call\":" \
+             "$(( (i2 - i1) / 1000 ))}" >>"$out/overhead_instr.jsonl"
+    done
+fi
 stop_all

@@ -254,6 +254,12 @@ def t_overhead(r):
     out.append("Median of %d interleaved repetitions of %s calls per "
                "process." % (ov["rows"][0]["reps"],
                              format(ov["rows"][0]["calls"], ",")))
+    ins = ov.get("instructions") or {}
+    if "curl" in ins and "gemroute" in ins:
+        out.append("Instructions per call (callgrind, one process): plain "
+                   "POST %s, gr_generate %s, added **%s**." % (
+                       format(ins["curl"], ","), format(ins["gemroute"], ","),
+                       format(ins["gemroute"] - ins["curl"], ",")))
     return "\n".join(out)
 
 
