@@ -51,5 +51,9 @@ gr_test_main(const char *name, CU_SuiteInfo *suites, unsigned watchdog_s)
     CU_basic_run_tests();
     failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
     CU_cleanup_registry();
+    /* A test that failed early may have left a router or a mock behind:
+     * stop everything in our process group but us. */
+    signal(SIGTERM, SIG_IGN);
+    kill(0, SIGTERM);
     return failed == 0 ? 0 : 1;
 }
