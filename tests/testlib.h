@@ -6,6 +6,7 @@
 #define GR_TESTLIB_H
 
 #include <CUnit/CUnit.h>
+#include <stdint.h>
 
 /*
  * Run the NULL-terminated suites in CUnit's basic mode after arming an
@@ -13,6 +14,12 @@
  * the CI run).  Returns the process exit status: 0 when every test passed.
  */
 int gr_test_main(const char *name, CU_SuiteInfo *suites, unsigned watchdog_s);
+
+/* xorshift64: the tests' reproducible random numbers (*s must not be 0). */
+uint64_t gr_test_rand(uint64_t *s);
+
+/* Sleep ns nanoseconds (for pacing, never to judge anything). */
+void gr_test_sleep_ns(int64_t ns);
 
 /* Seconds of the watchdog, multiplied under sanitizers (GR_SANITIZED=1). */
 unsigned gr_test_scaled(unsigned seconds);

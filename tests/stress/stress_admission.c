@@ -60,23 +60,6 @@ now_ns(void)
     return gr_shm_now_mono();
 }
 
-static void
-sleep_ns(int64_t ns)
-{
-    struct timespec ts = {ns / 1000000000, ns % 1000000000};
-
-    nanosleep(&ts, NULL);
-}
-
-static uint64_t
-rnd(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static int
 exec_router(struct run *r, const char *tag)
 {
@@ -132,7 +115,7 @@ start_router(struct run *r, const char *tag)
             gr_close(g);
             return 0;
         }
-        sleep_ns(5000000);
+        gr_test_sleep_ns(5000000);
     }
     return -1;
 }
@@ -153,7 +136,8 @@ work(struct run *r, struct gr *g, uint64_t seed)
     uint64_t s = seed | 1;
 
     while (now_ns() < r->end_ns && !r->stop) {
-        struct gr_cost cost = {1, 1 + (int64_t)(rnd(&s) % MAX_TOKENS), 0};
+        int64_t tokens = 1 + (int64_t)(gr_test_rand(&s) % MAX_TOKENS);
+        struct gr_cost cost = {1, tokens, 0};
         struct gr_lease lease;
         struct gr_usage use;
         struct gr_rec *rec;
@@ -176,13 +160,14 @@ work(struct run *r, struct gr *g, uint64_t seed)
             atomic_store_explicit(&rec->state, GR_REC_ADMITTED,
                                   memory_order_release);
         }
-        hold = (int64_t)(rnd(&s) % 2000000);    /* 0-2 ms "call" */
+        hold = (int64_t)(gr_test_rand(&s) % 2000000);    /* 0-2 ms "call" */
         if (hold > 0)
-            sleep_ns(hold);
-        use.first_byte_ns = t1 + (int64_t)(rnd(&s) % (uint64_t)(now_ns() -
-                                                                t1 + 1));
-        use.tokens = cost.tokens - (int64_t)(rnd(&s) % (uint64_t)(cost.tokens
-                                                                 / 2 + 1));
+            gr_test_sleep_ns(hold);
+        /* first byte anywhere since the admission; up to half refunded */
+        use.first_byte_ns =
+            t1 + (int64_t)(gr_test_rand(&s) % (uint64_t)(now_ns() - t1 + 1));
+        use.tokens = cost.tokens - (int64_t)(gr_test_rand(&s) %
+                                             (uint64_t)(cost.tokens / 2 + 1));
         use.images = -1;
         if (rec != NULL) {
             rec->s_ns = use.first_byte_ns;
@@ -282,9 +267,9 @@ run_phase(const char *tag, unsigned n, unsigned windows, enum chaos chaos)
             pids[i] = spawn_worker(&r, i);
         while (killing && now_ns() < r.end_ns - WINDOW_MS * 1000000LL / 2 &&
                nkills < 500) {
-            unsigned v = (unsigned)(rnd(&s) % n);
+            unsigned v = (unsigned)(gr_test_rand(&s) % n);
 
-            sleep_ns(20000000 + (int64_t)(rnd(&s) % 60000000));
+            gr_test_sleep_ns(20000000 + (int64_t)(gr_test_rand(&s) % 60000000));
             kill(pids[v], SIGKILL);
             kills[nkills++] = (struct gr_kill){pids[v], now_ns()};
             waitpid(pids[v], &st, 0);
@@ -294,11 +279,11 @@ run_phase(const char *tag, unsigned n, unsigned windows, enum chaos chaos)
             uint64_t before, during;
             char cmd[256];
 
-            sleep_ns(2 * WINDOW_MS * 1000000LL);
+            gr_test_sleep_ns(2 * WINDOW_MS * 1000000LL);
             kill(r.router, SIGKILL);
             waitpid(r.router, &st, 0);
             before = atomic_load(&r.log->n);
-            sleep_ns(2 * WINDOW_MS * 1000000LL);
+            gr_test_sleep_ns(2 * WINDOW_MS * 1000000LL);
             during = atomic_load(&r.log->n) - before;
             printf("\n  router dead for 2 windows: %llu admissions meanwhile",
                    (unsigned long long)during);
@@ -310,7 +295,7 @@ run_phase(const char *tag, unsigned n, unsigned windows, enum chaos chaos)
                          r.shm, tmpdir, tag);
                 if (system(cmd) == 0)
                     break;
-                sleep_ns(10000000);
+                gr_test_sleep_ns(10000000);
             }
             CU_ASSERT(i < 400);
         }
@@ -369,7 +354,7 @@ run_phase(const char *tag, unsigned n, unsigned windows, enum chaos chaos)
                 reaped_at = now_ns();
             clean = fl == 0 && used == 0;
             if (!clean)
-                sleep_ns(10000000);
+                gr_test_sleep_ns(10000000);
         }
         printf("  kill run: all leases reaped %.3f s after the last kill; "
                "router reaped %llu, audited %llu units\n",

@@ -30,15 +30,6 @@ static const char *bin_dir;
 static pid_t router_pid;    /* killed at exit if the test did not stop it */
 static char dir[64], shm[64], conf[128];
 
-static uint64_t
-rnd(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static pid_t
 spawn(const char *prog, const char *a1, const char *a2, const char *a3,
       const char *a4, const char *a5)
@@ -99,10 +90,11 @@ vandal(void)
          * projects, leases), the rest anywhere. */
         size_t span = (i & 1) && st.st_size > 65536 ? 65536
                                                      : (size_t)st.st_size;
-        size_t off = (size_t)(rnd(&s) % span), len = 1 + rnd(&s) % 16, k;
+        size_t off = (size_t)(gr_test_rand(&s) % span);
+        size_t len = 1 + gr_test_rand(&s) % 16, k;
 
         for (k = 0; k < len && off + k < (size_t)st.st_size; k++)
-            base[off + k] = (unsigned char)rnd(&s);
+            base[off + k] = (unsigned char)gr_test_rand(&s);
         if (i % 200 == 0)
             usleep(1000);
     }

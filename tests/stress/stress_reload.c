@@ -101,18 +101,7 @@ now_ns(void)
 static void
 sleep_ms(int64_t ms)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-
-    nanosleep(&ts, NULL);
-}
-
-static uint64_t
-rnd(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
+    gr_test_sleep_ns(ms * 1000000);
 }
 
 /* Write path by writing path.tmp and renaming it over: what editors and
@@ -346,10 +335,10 @@ make_contents(void)
 
         c->m2 = e >= M2_FROM;
         for (i = 0; i < NFLUX; i++)
-            c->flux[i] = e == 0 ? i < NFLUX / 2 : rnd(&s) % 2 == 0;
+            c->flux[i] = e == 0 ? i < NFLUX / 2 : gr_test_rand(&s) % 2 == 0;
         for (i = 0; i < NVARY; i++) {
-            c->rpm[i] = vary_rpm[rnd(&s) % 4];
-            c->tpm[i] = vary_tpm[rnd(&s) % 4];
+            c->rpm[i] = vary_rpm[gr_test_rand(&s) % 4];
+            c->tpm[i] = vary_tpm[gr_test_rand(&s) % 4];
         }
     }
 }
@@ -434,7 +423,8 @@ client(unsigned idx)
         ok.learned[d] = -1;
     s |= 1;
     while (!atomic_load_explicit(&sh->stop, memory_order_acquire)) {
-        struct gr_cost cost = {1, 1 + (int64_t)(rnd(&s) % MAX_TOKENS), 0};
+        int64_t tokens = 1 + (int64_t)(gr_test_rand(&s) % MAX_TOKENS);
+        struct gr_cost cost = {1, tokens, 0};
         struct gr_lease lease;
         struct gr_usage use;
         struct gr_rec *rec;
@@ -475,15 +465,15 @@ client(unsigned idx)
             atomic_store_explicit(&rec->state, GR_REC_ADMITTED,
                                   memory_order_release);
         }
-        hold = (int64_t)(rnd(&s) % 2000000);
+        hold = (int64_t)(gr_test_rand(&s) % 2000000);
         if (hold > 0) {
             struct timespec ts = {0, (long)hold};
 
             nanosleep(&ts, NULL);
         }
-        use.first_byte_ns = t1 + (int64_t)(rnd(&s) %
+        use.first_byte_ns = t1 + (int64_t)(gr_test_rand(&s) %
                                            (uint64_t)(now_ns() - t1 + 1));
-        use.tokens = cost.tokens - (int64_t)(rnd(&s) %
+        use.tokens = cost.tokens - (int64_t)(gr_test_rand(&s) %
                                              (uint64_t)(cost.tokens / 2 + 1));
         use.images = -1;
         if (rec != NULL) {
@@ -506,7 +496,7 @@ client(unsigned idx)
         else
             atomic_fetch_add_explicit(&sh->report_overflow, 1,
                                       memory_order_relaxed);
-        sleep_ms(2 + (int64_t)(rnd(&s) % 5));
+        sleep_ms(2 + (int64_t)(gr_test_rand(&s) % 5));
     }
     gr_shm_detach(&t);
     gr_close(g);
@@ -751,7 +741,7 @@ test_reload_under_load(void)
                 CU_ASSERT(now[c][m].ok >= before[c][m].ok);
                 before[c][m] = now[c][m];
             }
-        sleep_ms(30 + (int64_t)(rnd(&s) % 90));
+        sleep_ms(30 + (int64_t)(gr_test_rand(&s) % 90));
     }
     atomic_store_explicit(&sh->stop, 1, memory_order_release);
     for (c = 0; c < NCLIENTS; c++) {
