@@ -13,6 +13,7 @@
 #include "window.h"
 
 #include <errno.h>
+#include <stdbool.h>
 
 #define USED_MAX UINT64_C(0xffffffff)
 
@@ -51,6 +52,33 @@ tick_of(int64_t ns, int64_t tick_ns)
     return (uint64_t)(ns / tick_ns);
 }
 
+/* Is epoch e more than a ring "ahead" of tick c (stale, see drain_to)? */
+static bool
+epoch_stale(uint64_t c, uint64_t e)
+{
+    return gr_shm_epoch_diff(c, e) < -(int64_t)GR_RING;
+}
+
+/*
+ * Does slot s hold cost that is due at tick c and not yet counted by a
+ * committed drain of epoch e?  Open amounts count once their tick has
+ * come; closed ones only if closed by a drainer that has not committed.
+ * With a stale epoch, every open amount that is not a release parked for
+ * the coming ticks is long due, and every closed one was counted.
+ */
+static bool
+slot_owed(uint64_t s, uint64_t c, uint64_t e, bool stale)
+{
+    int64_t ahead = gr_shm_epoch_diff(slot_tag(s), c);
+
+    if (slot_amount(s) == 0 ||
+        (ahead > 0 && !(stale && ahead > (int64_t)GR_RING)))
+        return false;
+    if (s & GR_SLOT_CLOSED)
+        return !stale && gr_shm_epoch_diff(slot_tag(s), e) > 0;
+    return true;
+}
+
 /*
  * Subtract every ring slot whose tick is due (<= c) and not yet counted,
  * and move the word's epoch to c.  A slot is closed (no more adds) before
@@ -67,9 +95,18 @@ drain_to(struct gr_shm_window *w, uint64_t c)
 
     for (tries = 0; tries < MAX_TRIES; tries++) {
         uint64_t e = gr_shm_word_epoch(word), pending = 0;
+        bool stale = epoch_stale(c, e);
         unsigned i;
 
-        if (gr_shm_epoch_diff(c, e) <= 0)
+        /*
+         * Tick numbers are serial (mod 2^20): an epoch up to a ring ahead
+         * of our clock is another process's later reading, nothing to do.
+         * One further "ahead" is stale: a new table's epoch 0 read while
+         * the tick count is in the upper half of its period, or a cell
+         * left idle (router gone) for half a period; slot_owed() says
+         * what is owed then.
+         */
+        if (gr_shm_epoch_diff(c, e) <= 0 && !stale)
             return;
         for (i = 0; i < GR_RING; i++) {
             /* acquire: pairs with the adds in release_at() */
@@ -77,21 +114,18 @@ drain_to(struct gr_shm_window *w, uint64_t c)
                                               memory_order_acquire);
 
             for (unsigned k = 0; k < MAX_TRIES; k++) {
-                uint64_t tag = slot_tag(s), amt = slot_amount(s);
-
-                if (amt == 0 || gr_shm_epoch_diff(tag, c) > 0)
+                if (!slot_owed(s, c, e, stale))
                     break;
                 if (s & GR_SLOT_CLOSED) {
                     /* closed by a drainer that has not committed yet */
-                    if (gr_shm_epoch_diff(tag, e) > 0)
-                        pending += amt;
+                    pending += slot_amount(s);
                     break;
                 }
                 /* acq_rel: the close is ordered before our commit */
                 if (atomic_compare_exchange_weak_explicit(
                         &w->ring[i], &s, s | GR_SLOT_CLOSED,
                         memory_order_acq_rel, memory_order_acquire)) {
-                    pending += amt;
+                    pending += slot_amount(s);
                     break;
                 }
             }
@@ -125,8 +159,8 @@ gr_shm_window_admit(struct gr_shm_window *w, int64_t cost, int64_t limit,
     /* acquire: pairs with the release of the CAS that set this word */
     uint64_t word = atomic_load_explicit(&w->word, memory_order_acquire);
 
-    if (gr_shm_epoch_diff(c, gr_shm_word_epoch(word)) > 0) {
-        drain_to(w, c);
+    if (gr_shm_word_epoch(word) != c) {
+        drain_to(w, c);     /* returns at once unless something is due */
         word = atomic_load_explicit(&w->word, memory_order_acquire);
     }
     for (unsigned k = 0; k < MAX_TRIES; k++) {
@@ -209,6 +243,10 @@ gr_shm_window_release_at(struct gr_shm_window *w, int64_t cost,
     if (b_full - c_full >= GR_RING - 2)
         return;     /* cannot be parked: keep it counted (conservative) */
     slot = &w->ring[b_full % GR_RING];
+    /* relaxed: only decides whether to drain; drain_to() rereads */
+    if (epoch_stale(c, gr_shm_word_epoch(atomic_load_explicit(
+            &w->word, memory_order_relaxed))))
+        drain_to(w, c);     /* the slot rules below need a live epoch */
     /* acquire: pairs with the close in drain_to() */
     s = atomic_load_explicit(slot, memory_order_acquire);
     for (unsigned k = 0; k < MAX_TRIES; k++) {
@@ -273,16 +311,14 @@ static uint64_t
 due_not_drained(const struct gr_shm_window *w, uint64_t word, uint64_t c)
 {
     uint64_t e = gr_shm_word_epoch(word), due = 0;
+    bool stale = epoch_stale(c, e);
     unsigned i;
 
     for (i = 0; i < GR_RING; i++) {
         /* relaxed: a snapshot for display; never used to admit */
         uint64_t s = atomic_load_explicit(&w->ring[i], memory_order_relaxed);
-        uint64_t tag = slot_tag(s);
 
-        if (slot_amount(s) == 0 || gr_shm_epoch_diff(tag, c) > 0)
-            continue;
-        if (!(s & GR_SLOT_CLOSED) || gr_shm_epoch_diff(tag, e) > 0)
+        if (slot_owed(s, c, e, stale))
             due += slot_amount(s);
     }
     return due;
@@ -297,7 +333,7 @@ gr_shm_window_used(const struct gr_shm_window *w, int64_t now_ns,
     uint64_t word = atomic_load_explicit(&w->word, memory_order_relaxed);
     uint64_t used = gr_shm_word_used(word), due = 0;
 
-    if (gr_shm_epoch_diff(c, gr_shm_word_epoch(word)) > 0)
+    if (gr_shm_word_epoch(word) != c)
         due = due_not_drained(w, word, c);
     return (int64_t)(used >= due ? used - due : 0);
 }

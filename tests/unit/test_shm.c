@@ -252,6 +252,31 @@ test_stranded_release_is_given_back(void)
 }
 
 static void
+test_new_window_in_the_upper_half_of_the_tick_period(void)
+{
+    struct gr_shm_window *w = &gr_shm_cell(&tab, 2, 1)->win[0];
+    /* A clock whose tick count (mod 2^20) is in the upper half: a new
+     * table's epoch 0 then reads as "ahead" of it.  It must still drain. */
+    int64_t now = ((INT64_C(1) << 19) + 12345 + (INT64_C(1) << 20) * 7) *
+                  TICK;
+    int64_t later = now + W_NS + TICK;
+
+    reset_table();
+    CU_ASSERT_EQUAL(gr_shm_word_epoch(atomic_load(&w->word)), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 5, 5, now, TICK), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 1, 5, now, TICK), -EAGAIN);
+    gr_shm_window_release_at(w, 5, now + W_NS, now, TICK);
+    CU_ASSERT_EQUAL(gr_shm_window_used(w, later - 2 * TICK, TICK), 5);
+    CU_ASSERT_EQUAL(gr_shm_window_used(w, later, TICK), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 5, 5, later, TICK), 0);
+    /* A long-idle cell (half a tick period, router gone): what it still
+     * held is long due, and it drains. */
+    gr_shm_window_release_at(w, 5, later + W_NS, later, TICK);
+    later += (INT64_C(1) << 19) * TICK + 77 * TICK;
+    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 5, 5, later, TICK), 0);
+}
+
+static void
 test_day_roll_counts_in_flight(void)
 {
     struct gr_shm_cell *c = gr_shm_cell(&tab, 3, 0);
@@ -523,6 +548,8 @@ main(void)
         {"many ticks, refunds, forced", test_window_many_ticks_and_refund},
         {"stranded release is given back",
          test_stranded_release_is_given_back},
+        {"new window in the upper half of the tick period",
+         test_new_window_in_the_upper_half_of_the_tick_period},
         {"day roll counts in-flight", test_day_roll_counts_in_flight},
         {"all-or-nothing admission", test_all_or_nothing},
         {"settle: refund, twice", test_settle_refund_and_twice},
