@@ -50,20 +50,10 @@ fi
 IMPLS="gemroute mutex redis-zset redis-lua"
 TOKENS=1000
 
-. tools/bench/window.sh
-pick_or_first() {  # MS...: pick_window, else the first (and say so)
-    w=$(pick_window "$@")
-    if [ "$w" = unsafe ]; then
-        echo "bench: no safe window among $*: gemroute's windows may not" \
-             "drain in this run" >&2
-        w=$1
-    fi
-    echo "$w"
-}
-# Timed runs: short windows keep counts in range (500 ms when it is safe).
-WINDOW_MS=$(pick_or_first 500 1000 2000)
-CHECK_W=$(pick_or_first 1000 2000 4000)
-CG_W=$(pick_or_first 60000 50000 40000)
+# Timed runs: short windows keep the counts of a tight loop in range.
+WINDOW_MS=500
+CHECK_W=1000
+CG_W=60000      # callgrind: the production window (see section 1b)
 
 work=$(mktemp -d /tmp/grbench.XXXXXX)
 pids=""

@@ -14,7 +14,6 @@
 set -eu
 : "${MODE:?}" "${BIN:?}" "${WORK:?}"
 cd "$(dirname "$0")/../.."
-. tools/bench/window.sh
 if [ "$MODE" = full ]; then
     W=60000 L=1000 BURST_CALLS=2000 BURST_S=10 STEADY_S=180
     LOOP_CALLS=2000
@@ -22,9 +21,6 @@ else
     W=6000 L=100 BURST_CALLS=200 BURST_S=1 STEADY_S=12
     LOOP_CALLS=200
 fi
-[ "$(pick_window "$W")" = "$W" ] ||
-    echo "bench: warning: gemroute's $W ms windows may not drain in this" \
-         "run (tick count in the upper half; see docs/BENCHMARKS.md)" >&2
 REPS=${REPS:-5}
 LATS="0-0 50-200"
 CONTENDERS="gemroute direct roundrobin bucket"
