@@ -997,7 +997,14 @@ gr_classify(int status, const char *body, size_t len, int64_t now_wall_s,
     out->cls = GR_CLASS_UNKNOWN;
     for (d = 0; d < GR_NDIMS; d++)
         out->learned[d] = -1;
-    read_body(body, len, &f);
+    /* A 2xx says all there is to say by its status; its body is parsed
+     * only for a blocked prompt's reason (a success is the hot path, and
+     * the caller parses its usage anyway). */
+    if (status >= 200 && status <= 299 &&
+        (body == NULL || memmem(body, len, "\"blockReason\"", 13) == NULL))
+        memset(&f, 0, sizeof(f));
+    else
+        read_body(body, len, &f);
 
     if (status >= 200 && status <= 299) {
         out->cls = GR_CLASS_OK;
