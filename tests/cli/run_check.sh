@@ -3,12 +3,7 @@
 # FILE:LINE: messages and exit status 2; a good one passes with 0.  The
 # messages themselves are compared line by line in test_config.
 set -u
-cd "$(dirname "$0")/../.."
-BIN=${BIN:-bin}
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-no() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. "$(dirname "$0")/../lib.sh"
 
 # The environment the golden files expect (as test_config sets it).
 unset GR_TEST_UNSET_VARIABLE
@@ -38,5 +33,4 @@ echo "$out" | grep -q "test-key" && no "a key was printed" || ok
 "$BIN/gemrouted" --bogus >/dev/null 2>&1
 [ $? -eq 2 ] && ok || no "bad option: wanted exit 2"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

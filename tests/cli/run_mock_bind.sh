@@ -3,12 +3,7 @@
 # otherwise: with no listen setting it binds 127.0.0.1, and it says so;
 # told to bind every address, it warns.
 set -u
-cd "$(dirname "$0")/../.."
-BIN=${BIN:-bin}
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-no() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. "$(dirname "$0")/../lib.sh"
 dir=$(mktemp -d /tmp/grbind.XXXXXX)
 pid=""
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
@@ -45,5 +40,4 @@ if wait_line; then ok; else no "mock on 0.0.0.0 did not start"; fi
 grep -qi "warn" "$dir/err" && ok || no "no warning for a non-loopback bind"
 kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=""
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -4,13 +4,7 @@
 # started after one was killed adopts the table with its counts; the CLI
 # prints leases and status without ever showing a key.
 set -u
-cd "$(dirname "$0")/../.."
-BIN=${BIN:-bin}
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-no() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if eval "$2"; then ok; else no "$1"; fi; }
+. "$(dirname "$0")/../lib.sh"
 
 dir=$(mktemp -d /tmp/grrouter.XXXXXX)
 shm="/grtest-router-$$"
@@ -88,5 +82,4 @@ pid=""
 check "SIGTERM exits 0 ($rc)" '[ $rc -eq 0 ]'
 check "router log has no key" '! grep -q "test-SECRET-key" "$dir/router.log"'
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -5,13 +5,7 @@
 # state file; the file is 0600 and holds no key; a damaged or foreign
 # file is reported and ignored.
 set -u
-cd "$(dirname "$0")/../.."
-BIN=${BIN:-bin}
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-no() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if eval "$2"; then ok; else no "$1"; fi; }
+. "$(dirname "$0")/../lib.sh"
 
 dir=$(mktemp -d /tmp/grstate.XXXXXX)
 shm="/grtest-state-$$"
@@ -75,5 +69,4 @@ check "truncated file reported" 'grep -q "truncated (no end line); ignored" "$di
 stop
 check "router log holds no key" '! grep -q SECRET "$dir/router.log"'
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -6,13 +6,7 @@
 # another client calling meanwhile is never blocked.  Polls are bounded by
 # counts, never judged by how long they took.
 set -u
-cd "$(dirname "$0")/../.."
-BIN=${BIN:-bin}
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-no() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if eval "$2"; then ok; else no "$1"; fi; }
+. "$(dirname "$0")/../lib.sh"
 export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 
 dir=$(mktemp -d /tmp/grfaults.XXXXXX)
@@ -113,5 +107,4 @@ reaped=$(field 'd["router"]["reaped"]')
 check "the router reaped the four dead leases ($reaped)" '[ "$reaped" -ge 4 ]'
 check "no key in any output" '! grep -rq SECRET "$dir"/*.out "$dir"/*.log'
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -9,15 +9,9 @@
 # Nothing is timed: waits poll, bounded by a watchdog that kills the
 # script (and fails it) after WATCHDOG seconds.
 set -u
-cd "$(dirname "$0")/../.."
-BIN=${BIN:-bin}
+. "$(dirname "$0")/../lib.sh"
 WATCHDOG=${WATCHDOG:-120}
 [ "${GR_SANITIZED:-0}" = 1 ] && WATCHDOG=$((WATCHDOG * 4))
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-no() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if eval "$2"; then ok; else no "$1"; fi; }
 
 dir=$(mktemp -d /tmp/grreloadcli.XXXXXX)
 shm="/grtest-reload-$$"
@@ -171,5 +165,4 @@ kill "$pid"; wait "$pid" 2>/dev/null; pid=""
 out=$(G reload 2>&1); rc=$?
 check "reload without a router: exit 2" '[ $rc -eq 2 ]'
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

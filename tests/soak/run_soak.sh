@@ -8,16 +8,11 @@
 # or file descriptors over the second half (the router is left alone
 # then, so one process is measured from its middle to its end).
 set -u
-cd "$(dirname "$0")/../.."
-BIN=${BIN:-bin}
+. "$(dirname "$0")/../lib.sh"
 SECS=${SOAK_SECONDS:-60}
 WIN_MS=5000
 RPW=600                 # requests per window per project (true and told)
 GROUPS_N=8              # load groups of 8 processes: 64 clients
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-no() { fail=$((fail + 1)); echo "FAIL: $*"; }
 check() { if eval "$2"; then ok; echo "ok: $1"; else no "$1"; fi; }
 
 dir=$(mktemp -d /tmp/grsoak.XXXXXX)
@@ -169,5 +164,4 @@ check "router fds did not grow (${fd0:-?} -> $fd1)" \
     '[ -n "$fd0" ] && [ "$fd1" -le "$fd0" ]'
 check "no key in any log" '! grep -rq SECRET "$dir"/*.log "$dir"/*.err "$dir"/*.json'
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
