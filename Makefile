@@ -182,11 +182,11 @@ lint:
 demo: deps all
 	tools/demo.sh
 
-bench: deps all $(BENCH_PROGS)
+bench: deps bench-deps all $(BENCH_PROGS)
 	tools/bench.sh
 
 # The same sections, fewer configurations, a shorter steady run: < 60 s.
-bench-quick: deps all $(BENCH_PROGS)
+bench-quick: deps bench-deps all $(BENCH_PROGS)
 	tools/bench.sh --quick
 
 .PHONY: bench-quick
@@ -194,10 +194,15 @@ bench-quick: deps all $(BENCH_PROGS)
 deps:
 	@tools/deps.sh
 
+# What the benchmarks link (hiredis) and run (Redis, gnuplot, callgrind),
+# installed before their programs are built.
+bench-deps:
+	@tools/deps.sh libhiredis-dev redis-server gnuplot-nox valgrind
+
 clean:
 	rm -rf build bin lib
 
-.PHONY: all tests test check fuzz soak lint demo bench deps clean
+.PHONY: all tests test check fuzz soak bench-deps lint demo bench deps clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
