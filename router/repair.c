@@ -38,8 +38,8 @@ gr_rtr_mirror_init(struct gr_rtr *r)
                        sizeof(*m->choice));
     m->limit = calloc(cells, sizeof(*m->limit));
     m->config_limit = calloc(cells, sizeof(*m->config_limit));
-    if (!m->state || !m->freed_at || !m->name || !m->model || !m->choice || !m->limit ||
-        !m->config_limit) {
+    if (!m->state || !m->freed_at || !m->name || !m->model || !m->choice ||
+        !m->limit || !m->config_limit) {
         gr_rtr_mirror_free(r);
         return -1;
     }

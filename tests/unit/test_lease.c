@@ -40,7 +40,8 @@ setup(void)
     fprintf(f, "router = { shm = \"%s\"; window_ms = %d; headroom = 1.0; "
             "state_file = \"state\"; };\n"
             "models = ( { name = \"m\"; rpm = 2; tpm = 1000; } );\n"
-            "projects = ( { name = \"only\"; key = \"lease-SECRET-key-1\"; } );\n",
+            "projects = ( { name = \"only\";\n"
+            "               key = \"lease-SECRET-key-1\"; } );\n",
             shm, WINDOW_MS);
     fclose(f);
     snprintf(path, sizeof(path), "%s/gemrouted", bin);
