@@ -1246,6 +1246,64 @@ check_readable(const char *path)
     return rc;
 }
 
+/*
+ * libconfig 1.5's scanner exit()s the whole process on some bytes it
+ * cannot scan (a NUL inside an @include path, found by fuzzing): a bad
+ * file must never take the router down, so every file about to be read
+ * is checked for NUL bytes first, @included ones too.  Returns false
+ * with the error recorded.
+ */
+static bool
+text_is_sane(struct load *ld, const char *path, int depth)
+{
+    size_t cap = 16u << 20, n;
+    char *buf, *nul, *p;
+    bool sane = true;
+    FILE *f;
+
+    if (depth > 16)
+        return true;    /* libconfig reports include loops itself */
+    f = fopen(path, "r");
+    if (f == NULL)
+        return true;    /* unreadable: libconfig says so, in its words */
+    buf = malloc(cap + 1);
+    if (buf == NULL) {
+        fclose(f);
+        return true;
+    }
+    n = fread(buf, 1, cap, f);
+    fclose(f);
+    buf[n] = '\0';
+    nul = memchr(buf, '\0', n);
+    if (nul != NULL) {
+        int line = 1;
+
+        for (p = buf; p < nul; p++)
+            line += *p == '\n';
+        gr_cfg_err_add(&ld->el, path, line, "a NUL byte: not a text file");
+        free(buf);
+        return false;
+    }
+    for (p = buf; sane && (p = strstr(p, "@include")) != NULL; p += 8) {
+        char *q = strchr(p, '"'), *e = q != NULL ? strchr(q + 1, '"') : NULL;
+        char inc[PATH_MAX];
+        size_t len;
+
+        if (q == NULL || e == NULL || q[1] == '/')
+            continue;
+        len = (size_t)(e - q - 1);
+        if (strlen(ld->dir) + 1 + len >= sizeof(inc))
+            continue;
+        memcpy(inc, ld->dir, strlen(ld->dir));
+        inc[strlen(ld->dir)] = '/';
+        memcpy(inc + strlen(ld->dir) + 1, q + 1, len);
+        inc[strlen(ld->dir) + 1 + len] = '\0';
+        sane = text_is_sane(ld, inc, depth + 1);
+    }
+    free(buf);
+    return sane;
+}
+
 int
 gr_cfg_load(const char *path, struct gr_cfg **out,
             struct gr_cfg_errors *errs)
@@ -1286,6 +1344,10 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
     strcpy(ld.cfg->path, path);
     set_defaults(&ld.cfg->router);
 
+    if (!text_is_sane(&ld, path, 0)) {
+        rc = -EINVAL;
+        goto done;
+    }
     config_init(&lc);
     /* @include "x" means x next to the main file, wherever we run from. */
     config_set_include_dir(&lc, ld.dir);
