@@ -17,3 +17,14 @@ finish() {
     [ "$fail" -eq 0 ]
     exit
 }
+
+# wait_ready SHM: poll (bounded by a count) until the router serving SHM
+# has applied its config; until then clients get "no room yet".
+wait_ready() {
+    for _ in $(seq 600); do
+        "$BIN/gemroute" status --shm "$1" --json 2>/dev/null |
+            grep -q '"config_generation": [1-9]' && return 0
+        sleep 0.05
+    done
+    return 1
+}

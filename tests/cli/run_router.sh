@@ -22,10 +22,7 @@ CONF
 start() {
     "$BIN/gemrouted" -c "$dir/r.conf" --foreground 2>>"$dir/router.log" &
     pid=$!
-    i=0
-    until "$BIN/gemroute" status --shm "$shm" >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -gt 400 ] && break; sleep 0.05
-    done
+    wait_ready "$shm"
 }
 
 start

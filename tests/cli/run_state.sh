@@ -21,10 +21,7 @@ start() {
     "$BIN/gemrouted" -c "$dir/r.conf" --foreground --unlink-on-exit \
         2>>"$dir/router.log" &
     pid=$!
-    i=0
-    until "$BIN/gemroute" status --shm "$shm" 2>/dev/null | grep -q "^pa "; do
-        i=$((i + 1)); [ $i -gt 400 ] && break; sleep 0.05
-    done
+    wait_ready "$shm"
 }
 stop() { kill -TERM "$pid"; wait "$pid"; pid=""; }
 field() {   # python expression over the first cell of status --json

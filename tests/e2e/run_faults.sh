@@ -44,10 +44,8 @@ projects = ( { name = "solo"; key = "faults-SECRET-0001"; } );
 CONF
 "$BIN/gemrouted" -c "$dir/router.conf" --foreground 2>"$dir/router.log" &
 router_pid=$!
-for _ in $(seq 400); do
-    "$BIN/gemroute" status --shm "$shm" 2>/dev/null | grep -q "^solo " && break
-    sleep 0.05
-done
+wait_ready "$shm"
+
 
 field() {   # python expression over the cell c and the status d
     "$BIN/gemroute" status --shm "$shm" --json | python3 -c "

@@ -66,11 +66,7 @@ start_router() {
     "$BIN/gemrouted" -c "$dir/router.conf" --foreground \
         2>>"$dir/router.log" &
     router_pid=$!
-    for _ in $(seq 400); do
-        "$BIN/gemroute" status --shm "$shm" 2>/dev/null | grep -q "^soak-c " &&
-            return
-        sleep 0.05
-    done
+    wait_ready "$shm"
 }
 start_router
 

@@ -58,8 +58,16 @@ setup(void)
         struct gr *g = gr_open(shm, err, sizeof(err));
 
         if (g != NULL) {
+            /* The table exists; wait (bounded) until the router has
+             * applied its config: a reservation of nothing then passes. */
+            struct gr_cost none = {0, 0, 0};
+            struct gr_lease l;
+            int rc = gr_reserve(g, "m", &none, gr_now_ns() + 30 * MS, &l);
+
+            if (rc == GR_OK)
+                gr_commit(g, &l, NULL);
             gr_close(g);
-            return 0;
+            return rc == GR_OK ? 0 : -1;
         }
         usleep(5000);
     }
