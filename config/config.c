@@ -1246,23 +1246,35 @@ check_readable(const char *path)
     return rc;
 }
 
+/* Files text_is_sane() has already looked at in one load. */
+struct seen_files {
+    unsigned n;
+    char path[32][PATH_MAX];
+};
+
 /*
  * libconfig 1.5's scanner exit()s the whole process on some bytes it
  * cannot scan (a NUL inside an @include path, found by fuzzing): a bad
  * file must never take the router down, so every file about to be read
- * is checked for NUL bytes first, @included ones too.  Returns false
+ * is checked for NUL bytes first, @included ones too (each file once;
+ * only @include directives at the start of a line count).  Returns false
  * with the error recorded.
  */
 static bool
-text_is_sane(struct load *ld, const char *path, int depth)
+text_is_sane(struct load *ld, const char *path, struct seen_files *seen)
 {
-    size_t cap = 16u << 20, n;
+    size_t cap = 16u << 20, n, dl = strlen(ld->dir);
     char *buf, *nul, *p;
     bool sane = true;
+    unsigned k;
     FILE *f;
 
-    if (depth > 16)
-        return true;    /* libconfig reports include loops itself */
+    for (k = 0; k < seen->n; k++)
+        if (strcmp(seen->path[k], path) == 0)
+            return true;
+    if (seen->n == sizeof(seen->path) / sizeof(seen->path[0]))
+        return true;    /* libconfig limits nesting itself */
+    snprintf(seen->path[seen->n++], PATH_MAX, "%s", path);
     f = fopen(path, "r");
     if (f == NULL)
         return true;    /* unreadable: libconfig says so, in its words */
@@ -1284,21 +1296,27 @@ text_is_sane(struct load *ld, const char *path, int depth)
         free(buf);
         return false;
     }
-    for (p = buf; sane && (p = strstr(p, "@include")) != NULL; p += 8) {
-        char *q = strchr(p, '"'), *e = q != NULL ? strchr(q + 1, '"') : NULL;
-        char inc[PATH_MAX];
+    for (p = buf; sane && p != NULL && *p != '\0'; p = strchr(p, '\n')) {
+        char *q, *e, inc[PATH_MAX];
         size_t len;
 
-        if (q == NULL || e == NULL || q[1] == '/')
+        while (*p == '\n' || *p == ' ' || *p == '\t')
+            p++;
+        if (strncmp(p, "@include", 8) != 0)
+            continue;
+        q = strchr(p, '"');
+        e = q != NULL ? strchr(q + 1, '"') : NULL;
+        if (q == NULL || e == NULL || q[1] == '/' ||
+            memchr(p, '\n', (size_t)(e - p)) != NULL)
             continue;
         len = (size_t)(e - q - 1);
-        if (strlen(ld->dir) + 1 + len >= sizeof(inc))
+        if (dl + 1 + len >= sizeof(inc))
             continue;
-        memcpy(inc, ld->dir, strlen(ld->dir));
-        inc[strlen(ld->dir)] = '/';
-        memcpy(inc + strlen(ld->dir) + 1, q + 1, len);
-        inc[strlen(ld->dir) + 1 + len] = '\0';
-        sane = text_is_sane(ld, inc, depth + 1);
+        memcpy(inc, ld->dir, dl);
+        inc[dl] = '/';
+        memcpy(inc + dl + 1, q + 1, len);
+        inc[dl + 1 + len] = '\0';
+        sane = text_is_sane(ld, inc, seen);
     }
     free(buf);
     return sane;
@@ -1344,9 +1362,15 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
     strcpy(ld.cfg->path, path);
     set_defaults(&ld.cfg->router);
 
-    if (!text_is_sane(&ld, path, 0)) {
-        rc = -EINVAL;
-        goto done;
+    {
+        struct seen_files *seen = calloc(1, sizeof(*seen));
+        bool sane = seen == NULL || text_is_sane(&ld, path, seen);
+
+        free(seen);
+        if (!sane) {
+            rc = -EINVAL;
+            goto done;
+        }
     }
     config_init(&lc);
     /* @include "x" means x next to the main file, wherever we run from. */
