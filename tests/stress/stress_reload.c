@@ -145,8 +145,19 @@ start_router(const char *conf, const char *shm, const char *logname)
         int st;
 
         if (g != NULL) {
+            /* Ready once the router has applied its config (generation
+             * 0 means not yet): a reservation of nothing then passes. */
+            struct gr_cost none = {0, 0, 0};
+            struct gr_lease l;
+            int rc = gr_reserve(g, "m", &none, gr_now_ns() +
+                                60 * GR_NS_PER_S, &l);
+
+            if (rc == GR_OK)
+                gr_commit(g, &l, NULL);
             gr_close(g);
-            return pid;
+            if (rc == GR_OK || rc == GR_ENOMODEL)
+                return pid;
+            continue;
         }
         if (waitpid(pid, &st, WNOHANG) == pid) {
             fprintf(stderr, "gemrouted exited; see %s\n", logf);
