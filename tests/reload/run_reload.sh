@@ -62,7 +62,7 @@ chmod 600 "$dir/r.conf"
 "$BIN/gemrouted" -c "$dir/r.conf" --foreground --unlink-on-exit \
     >/dev/null 2>>"$dir/router.log" &
 pid=$!
-waitfor 'G status >/dev/null 2>&1'
+wait_ready "$shm"   # applied, so the generation below is the starting one
 gen0=$(json 'j["router"]["config_generation"]')
 
 # --- gemroute reload --------------------------------------------------------
