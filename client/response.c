@@ -10,6 +10,7 @@
  * stream is cut into chunks, never reads past what it was given, and
  * holds at most GR_SSE_EVENT_MAX bytes of one event.
  */
+#include "json_scan.h"
 #include "response_priv.h"
 
 #include <json.h>
@@ -224,6 +225,67 @@ usage_tail(const char *body, size_t len, struct gr_resp_usage *u)
     return false;
 }
 
+/*
+ * The fast path of a successful answer: the scanner finds the top-level
+ * usageMetadata without json-c building the whole answer, and reads its
+ * counts when each is written as plain digits.  Returns 1 when it could
+ * answer (*any: some count was read; u holds them over what it held), 0
+ * in doubt: the body is not an object the scanner accepts whole, it has
+ * an error member (scan_root would read error.code), or a count is
+ * written some other way (a string, a fraction, a sign).  json_u63()
+ * reads plain digits as exactly that number and finds nothing in a
+ * literal, an object or an array, so where this answers it answers as
+ * usage_merge() would.
+ */
+static int
+usage_fast(const char *body, size_t len, struct gr_resp_usage *u, bool *any)
+{
+    struct gr_json_want f[] = {
+        {"promptTokenCount", 16, NULL, 0, 0, 0},
+        {"candidatesTokenCount", 20, NULL, 0, 0, 0},
+        {"thoughtsTokenCount", 18, NULL, 0, 0, 0},
+        {"totalTokenCount", 15, NULL, 0, 0, 0},
+    };
+    struct gr_json_want top[] = {
+        {"usageMetadata", 13, f, 4, 0, 0},
+        {"error", 5, NULL, 0, 0, 0},
+    };
+    int64_t *dst[] = {
+        &u->prompt_tokens, &u->candidates_tokens, &u->thoughts_tokens,
+        &u->total_tokens,
+    };
+    int64_t val[4];
+    bool got[4] = {false, false, false, false};
+    size_t k;
+
+    if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
+        body += 3;
+        len -= 3;
+    }
+    if (gr_json_find(body, len, top, 2) != 0 || top[1].len != 0)
+        return 0;
+    *any = false;
+    if (top[0].len == 0 || body[top[0].off] != '{')
+        return 1;       /* none, or not an object: member() finds none */
+    for (k = 0; k < 4; k++) {
+        const char *v = body + f[k].off;
+
+        if (f[k].len == 0 || v[0] == '{' || v[0] == '[' || v[0] == 't' ||
+            v[0] == 'f' || v[0] == 'n')
+            continue;
+        if (!gr_json_digits(v, f[k].len, &val[k]))
+            return 0;
+        got[k] = true;
+    }
+    for (k = 0; k < 4; k++) {
+        if (got[k]) {
+            *dst[k] = val[k];
+            *any = true;
+        }
+    }
+    return 1;
+}
+
 int
 gr_resp_usage(const char *body, size_t len, struct gr_resp_usage *out)
 {
@@ -236,6 +298,8 @@ gr_resp_usage(const char *body, size_t len, struct gr_resp_usage *out)
         return -EINVAL;
     if (len > RESP_FULL_MAX)
         return usage_tail(body, len, out) ? 0 : -ENOENT;
+    if (usage_fast(body, len, out, &any))
+        return any ? 0 : -ENOENT;
     if ((root = parse(body, len)) == NULL)
         return -EINVAL;
     any = scan_root(root, out, &code);
@@ -293,6 +357,7 @@ dispatch(struct gr_sse *p, gr_sse_fn fn, void *arg)
     struct json_object *root;
     struct gr_resp_usage u;
     int code = 0, rc = 0;
+    bool any;
 
     if (!p->has_data)
         return 0;
@@ -306,7 +371,11 @@ dispatch(struct gr_sse *p, gr_sse_fn fn, void *arg)
 
     u = p->usage;
     if (p->data_len <= RESP_FULL_MAX &&
-        (root = parse(p->data, p->data_len)) != NULL) {
+        usage_fast(p->data, p->data_len, &u, &any)) {
+        if (any)
+            p->have_usage = true;
+    } else if (p->data_len <= RESP_FULL_MAX &&
+               (root = parse(p->data, p->data_len)) != NULL) {
         if (scan_root(root, &u, &code))
             p->have_usage = true;
         json_object_put(root);
