@@ -14,6 +14,7 @@
  * appears in no message (http.c sends it, nothing here prints it).
  */
 #include "client_priv.h"
+#include "estimate_priv.h"
 #include "http_priv.h"
 #include "reserve.h"
 #include "response_priv.h"
@@ -38,7 +39,7 @@
 #define MAX_ATTEMPTS 100
 
 #define IMAGE_TOKENS 258            /* Google's cost of one small image */
-#define JSON_DEPTH 64               /* deeper requests: size/4 estimate */
+#define JSON_DEPTH 64               /* JSON nesting followed */
 
 enum op {
     OP_GENERATE,
@@ -172,51 +173,6 @@ member(struct json_object *o, const char *camel, const char *snake,
 
 /* ---- the cost of a request, before it is sent ------------------------- */
 
-struct est {
-    int64_t text_bytes;     /* bytes of the text of every part */
-    int64_t images;         /* inlineData parts with an image/ type */
-};
-
-static void
-walk(struct json_object *o, bool is_part, struct est *e, int depth)
-{
-    if (depth > JSON_DEPTH)
-        return;
-    if (json_object_is_type(o, json_type_array)) {
-        size_t i, n = json_object_array_length(o);
-
-        for (i = 0; i < n; i++)
-            walk(json_object_array_get_idx(o, i), is_part, e, depth + 1);
-        return;
-    }
-    if (!json_object_is_type(o, json_type_object))
-        return;
-    if (is_part) {
-        struct json_object *t = member(o, "text", NULL, json_type_string);
-        struct json_object *d = member(o, "inlineData", "inline_data",
-                                       json_type_object);
-
-        if (t != NULL)
-            e->text_bytes += json_object_get_string_len(t);
-        if (d != NULL) {
-            struct json_object *mt = member(d, "mimeType", "mime_type",
-                                            json_type_string);
-
-            if (mt != NULL &&
-                strncmp(json_object_get_string(mt), "image/", 6) == 0)
-                e->images++;
-        }
-    }
-    {
-        json_object_object_foreach(o, key, val) {
-            if (json_object_is_type(val, json_type_array))
-                walk(val, strcmp(key, "parts") == 0, e, depth + 1);
-            else if (json_object_is_type(val, json_type_object))
-                walk(val, false, e, depth + 1);
-        }
-    }
-}
-
 /*
  * The cost rule (docs/CLIENT.md): requests = 1, or the number of entries
  * of a batch; images = inlineData parts whose mimeType starts with
@@ -227,28 +183,18 @@ walk(struct json_object *o, bool is_part, struct est *e, int depth)
 static void
 estimate(const struct call *c, struct gr_cost *cost)
 {
-    struct json_object *root = parse_json(c->body, c->len);
-    struct est e = {0, 0};
+    struct gr_est e;
 
     cost->requests = 1;
     cost->tokens = 0;
     cost->images = 0;
     if (c->op == OP_COUNT) {
         cost->requests = 0;
-        json_object_put(root);
         return;
     }
-    if (root != NULL) {
-        walk(root, false, &e, 0);
-        if (c->op == OP_BATCH) {
-            struct json_object *r = member(root, "requests", NULL,
-                                           json_type_array);
-
-            if (r != NULL && json_object_array_length(r) > 0)
-                cost->requests = (int64_t)json_object_array_length(r);
-        }
-        json_object_put(root);
-    }
+    gr_est_read(c->body, c->len, &e);
+    if (c->op == OP_BATCH && e.requests > 0)
+        cost->requests = e.requests;
     cost->images = e.images;
     if (c->o.est_tokens > 0)
         cost->tokens = c->o.est_tokens;

@@ -1,0 +1,34 @@
+/*
+ * estimate_priv.h - what a request body says about its own cost: the
+ * bytes of its text parts, its inline images, and the entries of a
+ * batch.  Private to client/ (generate.c turns it into a gr_cost; the
+ * rule is in docs/CLIENT.md, "The cost estimate").
+ */
+#ifndef GR_ESTIMATE_PRIV_H
+#define GR_ESTIMATE_PRIV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gr_est {
+    int64_t text_bytes;     /* decoded bytes of the "text" string of every
+                               object inside a "parts" array, anywhere */
+    int64_t images;         /* such objects whose inlineData (or
+                               inline_data) mimeType starts with image/ */
+    int64_t requests;       /* entries of a top-level "requests" array;
+                               0 = none */
+};
+
+/*
+ * Read body[0..len).  A body that is not JSON gives zeros.  Uses the
+ * scanner, and json-c when the scanner is in doubt; the answer is the
+ * same either way.
+ */
+void gr_est_read(const char *body, size_t len, struct gr_est *e);
+
+/* The two ways, for the tests and the fuzzer: json-c's tree (the
+ * reference), and the scanner (-1 in doubt, e then meaningless). */
+void gr_est_tree(const char *body, size_t len, struct gr_est *e);
+int gr_est_scan(const char *body, size_t len, struct gr_est *e);
+
+#endif
