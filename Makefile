@@ -130,6 +130,7 @@ TEST_DEPS_test_router := $(ROUTER_OBJ) $(CONFIG_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_client := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_lease := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_classify := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_json_scan := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_mock := $(MOCK_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_hostile := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_admission := $(call objs,tests/stress/checker.c) \

@@ -21,14 +21,17 @@ build() {   # name, sources and flags...
     clang $cf "$@" -o "$out/$name"
 }
 build fuzz_classify -Iclient -Ishm $jc tests/fuzz/fuzz_classify.c \
-    client/classify.c client/response.c shm/clock.c $jl
-build fuzz_sse -Iclient -Ishm $jc tests/fuzz/fuzz_sse.c client/response.c $jl
+    client/classify.c client/response.c client/json_scan.c shm/clock.c $jl
+build fuzz_sse -Iclient -Ishm $jc tests/fuzz/fuzz_sse.c client/response.c \
+    client/json_scan.c $jl
+build fuzz_json_scan -Iclient -Ishm $jc tests/fuzz/fuzz_json_scan.c \
+    client/json_scan.c client/estimate.c $jl
 build fuzz_config -Iconfig tests/fuzz/fuzz_config.c config/*.c -lconfig
 build fuzz_mock_request -Itools/mock -Ishm $jc tests/fuzz/fuzz_mock_request.c \
     tools/mock/request.c tools/mock/jsonw.c $jl
 
 # Seeds.
-for t in classify sse config mock_request; do
+for t in classify sse config mock_request json_scan; do
     mkdir -p "$out/seed_$t" "$out/corpus_$t"
 done
 i=0
@@ -36,17 +39,25 @@ for f in tests/fixtures/gemini/*; do
     i=$((i + 1))
     { printf '\000'; cat "$f"; } >"$out/seed_classify/s$i"
     cp "$f" "$out/seed_sse/s$i"
+    cp "$f" "$out/seed_json_scan/s$i"
     { printf '\000\040'; cat "$f"; } >"$out/seed_mock_request/s$i"
 done
+# Requests, for the estimate: text, images both spellings, a batch.
+printf '%s' '{"contents":[{"role":"user","parts":[{"text":"Hi \"you\"\n"},{"inlineData":{"mimeType":"image/png","data":"iVBO"}},{"inline_data":{"mime_type":"image/jpeg"}}]}],"systemInstruction":{"parts":[{"text":"Be brief."}]}}' \
+    >"$out/seed_json_scan/req1"
+printf '%s' '{"requests":[{"content":{"parts":[{"text":"one"}]}},{"content":{"parts":[{"text":"\u00e9\ud83d\ude00"}]}}]}' \
+    >"$out/seed_json_scan/req2"
 cp tests/config/*.conf "$out/seed_config/" 2>/dev/null || true
 cp examples/gemroute.conf "$out/seed_config/" 2>/dev/null || true
 
 # libconfig's own leaks on syntax errors are not ours (see the file).
 export LSAN_OPTIONS="suppressions=$(pwd)/tests/fuzz/lsan.supp"
 fail=0
-for t in classify sse config mock_request; do
+for t in classify sse config mock_request json_scan; do
     dict=""
-    [ "$t" = classify ] || [ "$t" = sse ] && dict="-dict=$(pwd)/tests/fuzz/gemini.dict"
+    case $t in
+    classify|sse|json_scan) dict="-dict=$(pwd)/tests/fuzz/gemini.dict" ;;
+    esac
     echo "== fuzz_$t for $secs s"
     # shellcheck disable=SC2086
     if ! (cd "$out" && ./fuzz_$t $dict -max_total_time="$secs" -timeout=10 \
@@ -60,5 +71,5 @@ for t in classify sse config mock_request; do
             sed "s/^/  fuzz_$t: /"
     fi
 done
-[ $fail -eq 0 ] && echo "fuzz: 4 harnesses, no crash"
+[ $fail -eq 0 ] && echo "fuzz: 5 harnesses, no crash"
 exit $fail
