@@ -4,9 +4,14 @@
  *
  * Each thread keeps one easy handle and reuses it for every call it
  * makes, so connections (and HTTP/2 sessions, when the server offers h2
- * over TLS) stay open from one call to the next.  A handle inherited
- * across fork() is abandoned, never used: its sockets are the parent's
- * too, and two processes writing one TLS session would corrupt it.
+ * over TLS) stay open from one call to the next.  The options that are
+ * the same for every call, and the header list, are set once when the
+ * handle is made; a call sets only what is its own (URL, proxy, body,
+ * timeouts, where the answer goes) and writes its key into the header
+ * line kept for it, which is wiped again when the call is over.  A
+ * handle inherited across fork() is abandoned, never used: its sockets
+ * are the parent's too, and two processes writing one TLS session would
+ * corrupt it.
  * Proxies come from router.proxy when it is set, else from the standard
  * environment variables (https_proxy, all_proxy, no_proxy, ...), which
  * libcurl reads itself.
@@ -31,10 +36,18 @@
 #define CONNECT_MAX_MS 10000        /* a connection takes at most this */
 #define USER_AGENT "gemroute/1 (libcurl)"
 
+#define KEY_HEADER "x-goog-api-key: "
+#define KEY_HEADER_LEN (sizeof(KEY_HEADER) - 1)
+
 /* This thread's handle, and the process that made it. */
 struct conn {
     CURL *h;
     uint32_t pid;
+    struct curl_slist *hdrs;    /* every header line we send */
+    char *key_line;             /* the x-goog-api-key line in hdrs: room
+                                   for KEY_HEADER + GR_KEY_MAX bytes; holds
+                                   no key between calls */
+    char proxy[GR_URL_MAX];     /* CURLOPT_PROXY as last set; "" = NULL */
 };
 
 /* One transfer in progress. */
@@ -54,6 +67,17 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_key_t conn_key;
 static bool init_ok;
 
+/* Free a header list after wiping every string in it. */
+static void
+wipe_headers(struct curl_slist *l)
+{
+    struct curl_slist *i;
+
+    for (i = l; i != NULL; i = i->next)
+        explicit_bzero(i->data, strlen(i->data));
+    curl_slist_free_all(l);
+}
+
 static void
 conn_free(void *p)
 {
@@ -61,8 +85,9 @@ conn_free(void *p)
 
     /* A handle made by another process (we were forked) shares its
      * sockets with that process: leave them alone. */
-    if (c->pid == gr_self_pid())
+    if (c->pid == gr_self_pid() && c->h != NULL)
         curl_easy_cleanup(c->h);
+    wipe_headers(c->hdrs);
     free(c);
 }
 
@@ -73,35 +98,96 @@ http_init(void)
               pthread_key_create(&conn_key, conn_free) == 0;
 }
 
+static size_t on_header(char *p, size_t size, size_t n, void *arg);
+static size_t on_body(char *p, size_t size, size_t n, void *arg);
+
+/*
+ * The header lines, the key's with a placeholder as long as the longest
+ * key (curl_slist_append copies it, so the copy is a buffer of that
+ * size; each call writes its key over it, then wipes it).
+ */
+static struct curl_slist *
+make_headers(char **key_line)
+{
+    struct curl_slist *l = NULL, *n;
+    char line[KEY_HEADER_LEN + GR_KEY_MAX + 1];
+
+    memcpy(line, KEY_HEADER, KEY_HEADER_LEN);
+    memset(line + KEY_HEADER_LEN, 'x', GR_KEY_MAX);
+    line[sizeof(line) - 1] = '\0';
+    if ((n = curl_slist_append(l, "Content-Type: application/json")) == NULL)
+        goto fail;
+    l = n;
+    /* No "Expect: 100-continue" round trip before the body. */
+    if ((n = curl_slist_append(l, "Expect:")) == NULL)
+        goto fail;
+    l = n;
+    if ((n = curl_slist_append(l, line)) == NULL)
+        goto fail;
+    l = n;
+    while (n->next != NULL)
+        n = n->next;
+    *key_line = n->data;
+    explicit_bzero(*key_line + KEY_HEADER_LEN, GR_KEY_MAX);
+    return l;
+
+fail:
+    curl_slist_free_all(l);
+    return NULL;
+}
+
+/* The options that are the same for every call, set once per handle. */
+static void
+set_fixed_options(CURL *h)
+{
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS,
+                     (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* Threads: no signals (no SIGALRM for DNS timeouts, no SIGPIPE). */
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
+                     (curl_off_t)GR_HTTP_BODY_MAX);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+}
+
 /* This thread's handle, made on first use; NULL when out of memory. */
-static CURL *
-thread_handle(void)
+static struct conn *
+thread_conn(void)
 {
     struct conn *c = pthread_getspecific(conn_key);
 
     if (c != NULL && c->pid != gr_self_pid()) {
         /* Forked: the parent's handle is never touched here. */
+        wipe_headers(c->hdrs);
         free(c);
         c = NULL;
         pthread_setspecific(conn_key, NULL);
     }
-    if (c == NULL) {
-        c = malloc(sizeof(*c));
-        if (c == NULL)
-            return NULL;
-        c->h = curl_easy_init();
-        c->pid = gr_self_pid();
-        if (c->h == NULL || pthread_setspecific(conn_key, c) != 0) {
-            if (c->h != NULL)
-                curl_easy_cleanup(c->h);
-            free(c);
-            return NULL;
-        }
-    } else {
-        /* Forget the last call's options; connections and caches stay. */
-        curl_easy_reset(c->h);
+    if (c != NULL)
+        return c;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->h = curl_easy_init();
+    c->pid = gr_self_pid();
+    c->hdrs = make_headers(&c->key_line);
+    if (c->h == NULL || c->hdrs == NULL ||
+        pthread_setspecific(conn_key, c) != 0) {
+        conn_free(c);
+        return NULL;
     }
-    return c->h;
+    set_fixed_options(c->h);
+    return c;
 }
 
 static size_t
@@ -183,47 +269,6 @@ key_ok(const char *key)
     return true;
 }
 
-/* Free a header list after wiping every string in it. */
-static void
-wipe_headers(struct curl_slist *l)
-{
-    struct curl_slist *i;
-
-    for (i = l; i != NULL; i = i->next)
-        explicit_bzero(i->data, strlen(i->data));
-    curl_slist_free_all(l);
-}
-
-static struct curl_slist *
-make_headers(const char *key)
-{
-    struct curl_slist *l = NULL, *n;
-    char line[GR_KEY_MAX + 32];
-    int len;
-
-    len = snprintf(line, sizeof(line), "x-goog-api-key: %s", key);
-    if (len < 0 || (size_t)len >= sizeof(line)) {
-        explicit_bzero(line, sizeof(line));
-        return NULL;
-    }
-    if ((n = curl_slist_append(l, "Content-Type: application/json")) == NULL)
-        goto fail;
-    l = n;
-    /* No "Expect: 100-continue" round trip before the body. */
-    if ((n = curl_slist_append(l, "Expect:")) == NULL)
-        goto fail;
-    l = n;
-    if ((n = curl_slist_append(l, line)) == NULL)
-        goto fail;
-    explicit_bzero(line, sizeof(line));
-    return n;
-
-fail:
-    explicit_bzero(line, sizeof(line));
-    wipe_headers(l);
-    return NULL;
-}
-
 /* Set err and a sentence in res; returns err. */
 static enum gr_http_err
 say(struct gr_http_res *res, enum gr_http_err err, const char *url,
@@ -259,40 +304,30 @@ map_error(CURLcode rc, const struct xfer *x)
     return GR_HTTP_BROKEN;
 }
 
+/* What is this call's own; the rest stays as set_fixed_options() left
+ * it. */
 static void
-set_options(CURL *h, const struct gr_http_req *req, struct curl_slist *hdrs,
-            struct xfer *x, char *errbuf, int64_t left_ms)
+set_options(struct conn *c, const struct gr_http_req *req, struct xfer *x,
+            char *errbuf, int64_t left_ms)
 {
+    CURL *h = c->h;
+    const char *proxy = req->proxy != NULL ? req->proxy : "";
+
     curl_easy_setopt(h, CURLOPT_URL, req->url);
-    /* router.proxy, else NULL: libcurl then reads the environment */
-    curl_easy_setopt(h, CURLOPT_PROXY,
-                     req->proxy != NULL && req->proxy[0] ? req->proxy : NULL);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS,
-                     (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    /* router.proxy, else NULL: libcurl then reads the environment.  Set
+     * only when it changes: libcurl keeps its own copy. */
+    if (strncmp(proxy, c->proxy, sizeof(c->proxy)) != 0) {
+        curl_easy_setopt(h, CURLOPT_PROXY, proxy[0] != '\0' ? proxy : NULL);
+        snprintf(c->proxy, sizeof(c->proxy), "%s", proxy);
+    }
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    /* Threads: no signals (no SIGALRM for DNS timeouts, no SIGPIPE). */
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->hdrs);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left_ms);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)(left_ms < CONNECT_MAX_MS ? left_ms
                                                      : CONNECT_MAX_MS));
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
-                     (curl_off_t)GR_HTTP_BODY_MAX);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 }
@@ -301,8 +336,9 @@ enum gr_http_err
 gr_http_post(const struct gr_http_req *req, struct gr_http_res *res)
 {
     char errbuf[CURL_ERROR_SIZE];
-    struct curl_slist *hdrs = NULL;
+    struct conn *c;
     struct xfer x;
+    size_t klen;
     curl_off_t start_us = 0;
     int64_t t0, left_ms, fb;
     long code = 0;
@@ -322,18 +358,20 @@ gr_http_post(const struct gr_http_req *req, struct gr_http_res *res)
     if (left_ms < 1)
         return say(res, GR_HTTP_TIMEOUT, req->url,
                    "no time left before the deadline");
-    h = thread_handle();
-    hdrs = make_headers(req->key);
-    if (h == NULL || hdrs == NULL) {
-        wipe_headers(hdrs);
+    klen = strnlen(req->key, GR_KEY_MAX);
+    if (klen >= GR_KEY_MAX)
+        return say(res, GR_HTTP_NOCONN, req->url,
+                   "the project's key is too long; not sent");
+    if ((c = thread_conn()) == NULL)
         return say(res, GR_HTTP_NOMEM, req->url, "out of memory");
-    }
+    h = c->h;
+    memcpy(c->key_line + KEY_HEADER_LEN, req->key, klen + 1);
     memset(&x, 0, sizeof(x));
     x.req = req;
     x.res = res;
     x.h = h;
     errbuf[0] = '\0';
-    set_options(h, req, hdrs, &x, errbuf, left_ms);
+    set_options(c, req, &x, errbuf, left_ms);
 
     t0 = gr_now_ns();
     rc = curl_easy_perform(h);
@@ -355,10 +393,13 @@ gr_http_post(const struct gr_http_req *req, struct gr_http_res *res)
             fb = x.first_header_ns;
     }
     res->first_byte_ns = fb;
-    /* Nothing of this call may stay behind in the handle. */
+    /* Nothing of this call may stay behind in the handle: the key is
+     * wiped, and the handle points at no buffer of this stack frame. */
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    wipe_headers(hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+    explicit_bzero(c->key_line + KEY_HEADER_LEN, GR_KEY_MAX);
 
     res->err = map_error(rc, &x);
     switch (res->err) {
