@@ -90,6 +90,8 @@ struct mt_zone {
     uint32_t next_lease;        /* where the next lease search starts */
     int64_t window_ns;
     int64_t tick_ns;
+    int64_t coarse_ns;          /* as gemroute's: the coarse clock's
+                                   resolution if counting with it, or 0 */
     uint64_t seq;
     uint64_t recovered;         /* locks found with a dead owner */
     char base_url[MT_URL_MAX];
@@ -340,7 +342,8 @@ mt_commit(struct mt_h *h, const struct mt_grant *g, int64_t first_byte,
         first_byte = now;
     if (first_byte < l->admitted_ns)
         first_byte = l->admitted_ns;
-    at = (first_byte + z->window_ns + z->tick_ns - 1) / z->tick_ns;
+    at = (first_byte + z->window_ns + z->coarse_ns + z->tick_ns - 1) /
+         z->tick_ns;
     for (w = 0; w < MT_NWIN; w++) {
         struct mt_window *win = &c->win[w];
         struct mt_slot *s;
@@ -364,10 +367,22 @@ mt_commit(struct mt_h *h, const struct mt_grant *g, int64_t first_byte,
     return 0;
 }
 
+/* As gemroute's client: the clocks it counts with (coarse when they are
+ * fine enough for the window, read ahead by their resolution for the
+ * day), precise in check runs. */
+static int64_t
+mt_now(const struct mt_h *h)
+{
+    return h->z->coarse_ns != 0 ? gr_bench_mono_coarse_ns()
+                                : gr_bench_mono_ns();
+}
+
 static int32_t
 pacific_day(struct mt_h *h)
 {
-    int64_t s = gr_bench_wall_ns() / 1000000000;
+    int64_t s = (h->z->coarse_ns != 0
+                     ? gr_bench_wall_coarse_ns() + h->z->coarse_ns
+                     : gr_bench_wall_ns()) / 1000000000;
 
     /* UTC-8 without DST: the benchmark needs the cost, not the calendar */
     if (s >= h->day_until_s) {
@@ -409,6 +424,9 @@ mutex_setup(const struct gr_bench_opts *o, char *err, size_t n)
     zone->n_projects = o->projects;
     zone->window_ns = o->window_ms * 1000000;
     zone->tick_ns = zone->window_ns / MT_TICKS;
+    zone->coarse_ns = o->check ? 0 : gr_bench_coarse_res_ns();
+    if (zone->coarse_ns > zone->tick_ns)
+        zone->coarse_ns = 0;    /* as gemroute: too coarse to count with */
     copy_str(zone->base_url, "http://127.0.0.1:8080", MT_URL_MAX);
     p = projects_of(zone);
     c = cells_of(zone);
@@ -462,12 +480,12 @@ mutex_op(void *p, struct gr_bench_adm *adm)
 {
     struct mt_h *h = p;
     struct mt_grant g;
-    int64_t now = gr_bench_mono_ns(), fb;
+    int64_t now = mt_now(h), fb;
 
     if (mt_reserve(h, now, pacific_day(h), &g) != 0)
         return 1;
     /* As gemroute's: the commit reads the clock once. */
-    fb = gr_bench_mono_ns();
+    fb = mt_now(h);
     adm->cell = g.cell;
     adm->a_ns = fb;
     adm->s_ns = fb;
