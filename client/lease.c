@@ -21,14 +21,14 @@
 #include <string.h>
 #include <unistd.h>
 
-static uint32_t cached_pid;
+static _Atomic uint32_t cached_pid;     /* 0 until init_pid() */
 static _Atomic uint64_t next_handle_id = 1;
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 static _Thread_local uint64_t rng_state;
 
 /* The Pacific day, recomputed only when its midnight has passed. */
 static _Thread_local struct {
-    int64_t until_s;            /* unix time of the next Pacific midnight */
+    int64_t until_ns;           /* wall time of the next Pacific midnight */
     int32_t day;
 } day_cache;
 
@@ -36,6 +36,7 @@ static _Thread_local struct {
 static _Thread_local struct {
     uint64_t handle;
     uint64_t gen;
+    size_t url_len, proxy_len;
     char url[GR_URL_MAX];
     char proxy[GR_URL_MAX];
 } url_cache;
@@ -51,7 +52,9 @@ static _Thread_local struct {
 static void
 refresh_pid(void)
 {
-    cached_pid = (uint32_t)getpid();
+    /* relaxed: a value, not a flag guarding other data */
+    atomic_store_explicit(&cached_pid, (uint32_t)getpid(),
+                          memory_order_relaxed);
 }
 
 static void
@@ -64,8 +67,14 @@ init_pid(void)
 uint32_t
 gr_self_pid(void)
 {
+    /* relaxed: see refresh_pid(); after a fork the child's atfork
+     * handler has stored its own pid before any of its code runs */
+    uint32_t pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+
+    if (__builtin_expect(pid != 0, 1))
+        return pid;
     pthread_once(&pid_once, init_pid);
-    return cached_pid;
+    return atomic_load_explicit(&cached_pid, memory_order_relaxed);
 }
 
 uint64_t *
@@ -144,14 +153,25 @@ copy_name(char *dst, const char *src, size_t n)
     dst[len] = '\0';
 }
 
+/*
+ * The Pacific day from the coarse wall clock read one resolution ahead:
+ * a clock that reads short could count a request just after midnight on
+ * the old day; read ahead, the new day starts a few ms early instead,
+ * counting the last requests of the old day on the new one (stricter).
+ */
 static int32_t
-pacific_today(void)
+pacific_today(const struct gr_shm *t)
 {
-    int64_t now_s = gr_shm_now_wall() / GR_NS_PER_S;
+    int64_t now = t->coarse_ns != 0
+                      ? gr_shm_now_wall_coarse() + t->coarse_ns
+                      : gr_shm_now_wall();
 
-    if (now_s >= day_cache.until_s) {
+    if (now >= day_cache.until_ns) {
+        int64_t now_s = now / GR_NS_PER_S;
+
         day_cache.day = gr_shm_pacific_day(now_s);
-        day_cache.until_s = gr_shm_next_pacific_midnight(now_s);
+        day_cache.until_ns = gr_shm_next_pacific_midnight(now_s) *
+                             GR_NS_PER_S;
     }
     return day_cache.day;
 }
@@ -193,10 +213,17 @@ base_url(struct gr *g, struct gr_lease *out)
         if (gr_shm_seq_read_ok(&g->t.hdr->text_seq, s)) {
             url_cache.handle = g->id;
             url_cache.gen = gen;
+            url_cache.url_len = strlen(url_cache.url);
+            url_cache.proxy_len = strlen(url_cache.proxy);
         }
     }
-    copy_name(out->base_url, url_cache.url, GR_URL_MAX);
-    copy_name(out->proxy, url_cache.proxy, GR_URL_MAX);
+    if (url_cache.handle != g->id || url_cache.gen != gen) {
+        out->base_url[0] = out->proxy[0] = '\0';   /* router mid-write */
+        return;
+    }
+    memcpy(out->base_url, url_cache.url, url_cache.url_len + 1);
+    if (url_cache.proxy_len != 0)   /* usually none: out has "" already */
+        memcpy(out->proxy, url_cache.proxy, url_cache.proxy_len + 1);
 }
 
 /* Copy the project's name and one of its keys, and the base URL. */
@@ -214,8 +241,10 @@ fill_lease(struct gr *g, const struct gr_shm_grant *gt, const char *model,
         n = __atomic_load_n(&p->n_keys, __ATOMIC_ACQUIRE);
         if (n == 0 || n > GR_SHM_MAX_KEYS)
             n = 1;
-        /* relaxed: spreading calls over keys needs no order */
-        k = atomic_fetch_add_explicit(&p->key_rr, 1, memory_order_relaxed) % n;
+        /* A random key, not a shared counter: the keys of a project share
+         * its quota, so spreading is all that matters, and a counter
+         * would be one more locked instruction on every call. */
+        k = n == 1 ? 0 : (uint32_t)(gr_shm_rand(gr_thread_rng()) % n);
         gr_shm_seq_copy_str(out->key, gr_shm_key(&g->t, gt->slot, k),
                             GR_SHM_KEY_MAX);
         if (gr_shm_seq_read_ok(&p->seq, s))
@@ -275,8 +304,8 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
         int64_t wake_at;
         int rc;
 
-        a.now_ns = gr_shm_now_mono();
-        a.today = pacific_today();
+        a.now_ns = gr_shm_now_fast(&g->t);
+        a.today = pacific_today(&g->t);
         rc = gr_shm_reserve(&g->t, &a, &gt);
         if (rc == 0)
             break;
@@ -322,7 +351,7 @@ gr_commit(struct gr *g, struct gr_lease *lease, const struct gr_usage *actual)
         fb = actual->first_byte_ns;
     }
     if (gr_shm_settle(&g->t, lease->slot, lease->ticket, fb, act,
-                      gr_shm_now_mono()) != 0)
+                      gr_shm_now_fast(&g->t)) != 0)
         gr_seterr(g, "lease of '%s' was already settled", lease->project);
     lease->slot = UINT32_MAX;
 }

@@ -8,6 +8,7 @@
  * indices never move while the segment lives.  Readers never wait: names
  * and keys change under seqlocks, numbers as single atomic words.
  */
+#include "health.h"
 #include "router.h"
 #include "seqlock.h"
 
@@ -132,9 +133,9 @@ take_slot(struct gr_shm *t, uint32_t slot)
         unsigned d;
 
         zero_shared(c, sizeof(*c));
+        zero_shared(gr_shm_ring_of(t, c), sizeof(struct gr_shm_ring));
         for (d = 0; d < GR_NDIM; d++)
-            /* relaxed: the slot is not ACTIVE yet */
-            atomic_store_explicit(&c->learned[d], -1, memory_order_relaxed);
+            gr_shm_set_learned(t, c, d, -1);    /* none: no cap */
     }
     /* relaxed for all: published by the release store of ACTIVE */
     atomic_store_explicit(&p->health, 0, memory_order_relaxed);
@@ -285,8 +286,12 @@ write_limits(struct gr_rtr *r, const struct gr_cfg *cfg, uint32_t slot,
              * reservation sees it */
             atomic_store_explicit(&c->config_limit[d], raw,
                                   memory_order_relaxed);
-            atomic_store_explicit(&c->limit[d], r->m.limit[cell][d],
+            atomic_store_explicit(&c->limit[d],
+                                  gr_shm_limit_pack(r->m.limit[cell][d]),
                                   memory_order_relaxed);
+            /* The cap of a learned limit follows a new headroom. */
+            gr_shm_set_learned(t, c, d, atomic_load_explicit(
+                &c->learned[d], memory_order_relaxed));
         }
     }
 }

@@ -64,8 +64,8 @@ gr_rtr_mirror_init(struct gr_rtr *r)
     }
     for (i = 0; i < cells; i++)
         for (unsigned d = 0; d < GR_NDIM; d++) {
-            m->limit[i][d] = atomic_load_explicit(&t->cells[i].limit[d],
-                                                  memory_order_relaxed);
+            m->limit[i][d] = gr_shm_limit_unpack(atomic_load_explicit(
+                &t->cells[i].limit[d], memory_order_relaxed));
             m->config_limit[i][d] = atomic_load_explicit(
                 &t->cells[i].config_limit[d], memory_order_relaxed);
         }
@@ -192,9 +192,11 @@ gr_rtr_repair(struct gr_rtr *r)
         struct gr_shm_cell *c = &t->cells[i];
 
         for (d = 0; d < GR_NDIM; d++) {
+            uint32_t want = gr_shm_limit_pack(r->m.limit[i][d]);
+
             if (atomic_load_explicit(&c->limit[d], memory_order_relaxed) !=
-                r->m.limit[i][d]) {
-                atomic_store_explicit(&c->limit[d], r->m.limit[i][d],
+                want) {
+                atomic_store_explicit(&c->limit[d], want,
                                       memory_order_relaxed);
                 fixed++;
             }

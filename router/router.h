@@ -42,6 +42,7 @@ struct gr_rtr {
     const char *config_path;
     bool unlink_on_exit;
     uint32_t sweep_next;        /* next cell the drain sweep visits */
+    uint32_t sweep_round;       /* times the sweep went round the cells */
     int64_t next_reap_ns;
     int64_t next_repair_ns;
     bool pending;               /* a project of cfg waits for a free slot */

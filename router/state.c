@@ -107,9 +107,8 @@ save_cell(FILE *f, const struct gr_rtr *r, uint32_t slot, uint32_t m,
         return false;
     fprintf(f, "cell %s %s", pname, mname);
     for (w = 0; w < GR_NWINDOWS; w++)
-        fprintf(f, " %lld", (long long)gr_shm_window_used(&c->win[w],
-                                                          now_mono,
-                                                          t->tick_ns));
+        fprintf(f, " %lld", (long long)gr_shm_window_used(t, c, w,
+                                                          now_mono));
     fprintf(f, " %d %lld", today, (long long)gr_shm_day_used(&c->day, today));
     /* relaxed for all: a snapshot to keep */
     for (d = 0; d < GR_NDIM; d++)
@@ -287,9 +286,9 @@ restore_cell(struct gr_rtr *r, const struct saved_cell *s, long long saved,
             continue;
         /* Held until one window after the save: the latest any of it
          * could still be in Google's window. */
-        gr_shm_window_force(&c->win[w], s->used[w]);
-        gr_shm_window_release_at(&c->win[w], s->used[w], now_mono + hold,
-                                 now_mono, t->tick_ns);
+        gr_shm_window_force(t, c, w, s->used[w]);
+        gr_shm_window_release_at(t, c, w, s->used[w], now_mono + hold,
+                                 now_mono);
     }
     if (s->day == today && s->day_used > 0) {
         /* acquire: a plain CAS loop raising the count to the saved one */
@@ -317,8 +316,7 @@ restore_cell(struct gr_rtr *r, const struct saved_cell *s, long long saved,
                                   now_mono + (s->cool_wall[d] - now_wall),
                                   memory_order_relaxed);
         if (s->learned[d] >= 0)
-            atomic_store_explicit(&c->learned[d], s->learned[d],
-                                  memory_order_relaxed);
+            gr_shm_set_learned(t, c, d, s->learned[d]);
     }
     if (s->cell_cool_wall > now_wall &&
         s->cell_cool_wall - now_wall <= MAX_COOL_NS)

@@ -22,6 +22,7 @@
 
 #define REAP_EVERY_NS (INT64_C(100) * 1000000)
 #define SWEEP_SLICES 20u
+#define SWEEP_WHOLE_EVERY 4u
 #define REPAIR_EVERY_NS (INT64_C(1000) * 1000000)
 
 /* A small per-scan cache: kill(pid, 0) once per pid per scan. */
@@ -163,22 +164,34 @@ gr_rtr_free_drained(struct gr_rtr *r)
     }
 }
 
-/* Drain a slice of the cells, so every window is visited every
- * SWEEP_SLICES ticks even if no client touches it. */
+/*
+ * Drain a slice of the cells, so every window is visited every
+ * SWEEP_SLICES ticks even if no client touches it.  A visit drains the
+ * ticks that elapsed since the window's epoch; one round in
+ * SWEEP_WHOLE_EVERY scans whole rings, which also gives back releases
+ * stranded behind the epoch (rare: a settler stalled across a drain), so
+ * every ring is scanned whole at least every SWEEP_SLICES *
+ * SWEEP_WHOLE_EVERY ticks, about one and a quarter windows.
+ */
 static void
 sweep(struct gr_rtr *r, int64_t now)
 {
     struct gr_shm *t = &r->t;
     uint32_t n = t->max_projects * t->max_models;
     uint32_t per = (n + SWEEP_SLICES - 1) / SWEEP_SLICES, k;
+    bool whole = r->sweep_round % SWEEP_WHOLE_EVERY == 0;
     unsigned w;
 
     for (k = 0; k < per; k++) {
         struct gr_shm_cell *c = &t->cells[r->sweep_next];
 
         for (w = 0; w < GR_NWINDOWS; w++)
-            gr_shm_window_drain(&c->win[w], now, t->tick_ns);
+            gr_shm_window_drain(t, c, w, now, whole);
         r->sweep_next = (r->sweep_next + 1) % n;
+        if (r->sweep_next == 0) {
+            r->sweep_round++;
+            whole = r->sweep_round % SWEEP_WHOLE_EVERY == 0;
+        }
     }
 }
 

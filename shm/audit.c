@@ -35,14 +35,15 @@ cell_has_lease(const struct gr_shm *t, uint32_t cell)
 
 /* What the ring still owes: every amount not yet drained. */
 static uint64_t
-ring_owed(const struct gr_shm_window *w, uint64_t word)
+ring_owed(const struct gr_shm_ring *r, unsigned w, uint64_t word)
 {
     uint64_t e = gr_shm_word_epoch(word), owed = 0;
     unsigned i;
 
     for (i = 0; i < GR_RING; i++) {
         /* acquire: pairs with the adds in release_at() */
-        uint64_t s = atomic_load_explicit(&w->ring[i], memory_order_acquire);
+        uint64_t s = atomic_load_explicit(&r->slot[i][w],
+                                          memory_order_acquire);
         uint64_t amt = s & ((UINT64_C(1) << GR_SLOT_AMOUNT_BITS) - 1);
         uint64_t tag = (s >> GR_SLOT_AMOUNT_BITS) & GR_EPOCH_MASK;
 
@@ -58,38 +59,29 @@ int64_t
 gr_shm_router_audit(const struct gr_shm *t, uint32_t cell)
 {
     struct gr_shm_cell *c = gr_shm_cell_at(t, cell);
-    int64_t repaired = 0, fl;
+    int64_t repaired = 0;
     unsigned w;
 
     if (c == NULL)
         return -EINVAL;
     for (w = 0; w < GR_NWINDOWS; w++) {
         /* acquire: the CAS below compares against this exact word */
-        uint64_t word = atomic_load_explicit(&c->win[w].word,
+        uint64_t word = atomic_load_explicit(&c->word[w],
                                              memory_order_acquire);
         uint64_t used = gr_shm_word_used(word), owed;
 
         if (cell_has_lease(t, cell))
             return -EBUSY;
-        owed = ring_owed(&c->win[w], word);
+        owed = ring_owed(gr_shm_ring_of(t, c), w, word);
         if (used <= owed)
             continue;
         /* acq_rel: one step in the word's order, like any admission */
         if (!atomic_compare_exchange_strong_explicit(
-                &c->win[w].word, &word,
+                &c->word[w], &word,
                 gr_shm_word_pack(owed, gr_shm_word_epoch(word), word),
                 memory_order_acq_rel, memory_order_relaxed))
             return -EBUSY;
         repaired += (int64_t)(used - owed);
-    }
-    /* The in-flight count of a quiet cell is zero.  acquire: as above */
-    fl = atomic_load_explicit(&c->in_flight, memory_order_acquire);
-    if (fl != 0 && !cell_has_lease(t, cell)) {
-        /* acq_rel: fails if an admission moved it meanwhile */
-        if (atomic_compare_exchange_strong_explicit(
-                &c->in_flight, &fl, 0, memory_order_acq_rel,
-                memory_order_relaxed))
-            repaired += fl > 0 ? fl : -fl;
     }
     return repaired;
 }

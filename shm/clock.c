@@ -30,6 +30,28 @@ gr_shm_now_wall(void)
     return timespec_ns(CLOCK_REALTIME);
 }
 
+int64_t
+gr_shm_now_mono_coarse(void)
+{
+    return timespec_ns(CLOCK_MONOTONIC_COARSE);
+}
+
+int64_t
+gr_shm_now_wall_coarse(void)
+{
+    return timespec_ns(CLOCK_REALTIME_COARSE);
+}
+
+int64_t
+gr_shm_coarse_res_ns(void)
+{
+    struct timespec ts;
+
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) != 0 || ts.tv_sec != 0)
+        return 0;
+    return ts.tv_nsec;
+}
+
 static int64_t
 floor_div(int64_t a, int64_t b)
 {

@@ -22,6 +22,18 @@ int64_t gr_shm_now_mono(void);
 int64_t gr_shm_now_wall(void);
 
 /*
+ * The coarse clocks (CLOCK_MONOTONIC_COARSE, CLOCK_REALTIME_COARSE): the
+ * time of the kernel's last timer tick, a quarter of the cost of the
+ * precise ones and never ahead of them.  Whoever counts with them adds
+ * their resolution where reading short could release early.
+ */
+int64_t gr_shm_now_mono_coarse(void);
+int64_t gr_shm_now_wall_coarse(void);
+
+/* Resolution of the coarse monotonic clock in ns (0 if unknown). */
+int64_t gr_shm_coarse_res_ns(void);
+
+/*
  * Offset of Pacific local time from UTC at unix time t (seconds):
  * -7 h while daylight saving time is in force, else -8 h.  US rules since
  * 2007: DST from the second Sunday of March, 02:00 PST, to the first

@@ -149,6 +149,34 @@ on_ok(struct gr_shm_cell *c)
         atomic_store_explicit(&c->backoff_level, 0, memory_order_relaxed);
 }
 
+uint32_t
+gr_shm_learned_cap(const struct gr_shm *t, int64_t learned)
+{
+    /* relaxed: the headroom is one word; a reload may change it */
+    uint32_t ppm = atomic_load_explicit(&t->hdr->headroom_ppm,
+                                        memory_order_relaxed);
+
+    if (learned < 0 || learned > (int64_t)UINT32_MAX)
+        return GR_LIMIT_NONE;       /* none, or nothing a count can hold */
+    if (ppm == 0 || ppm > 1000000)
+        ppm = 1000000;
+    return gr_shm_limit_pack(learned * (int64_t)ppm / 1000000);
+}
+
+void
+gr_shm_set_learned(const struct gr_shm *t, struct gr_shm_cell *c,
+                   unsigned d, int64_t learned)
+{
+    if (d >= GR_NDIM)
+        return;
+    /* relaxed: advice; Google's own statement of the limit, then the cap
+     * that admissions read (each one word, read on its own) */
+    atomic_store_explicit(&c->learned[d], learned < 0 ? -1 : learned,
+                          memory_order_relaxed);
+    atomic_store_explicit(&c->cap[d], gr_shm_learned_cap(t, learned),
+                          memory_order_relaxed);
+}
+
 int
 gr_shm_report(const struct gr_shm *t, uint32_t slot, uint32_t model,
               uint32_t project_gen, const struct gr_shm_outcome *o,
@@ -172,9 +200,7 @@ gr_shm_report(const struct gr_shm *t, uint32_t slot, uint32_t model,
     for (d = 0; d < GR_NDIM; d++) {
         if (o->learned[d] < 0)
             continue;
-        /* relaxed: advice; Google's own statement of the limit */
-        atomic_store_explicit(&c->learned[d], o->learned[d],
-                              memory_order_relaxed);
+        gr_shm_set_learned(t, c, d, o->learned[d]);
         if (o->learned[d] == 0)
             atomic_fetch_or_explicit(&c->health, GR_CELL_DISABLED_MODEL,
                                      memory_order_relaxed);

@@ -49,6 +49,18 @@ int gr_shm_report(const struct gr_shm *t, uint32_t slot, uint32_t model,
                   int64_t now_ns, uint64_t *rng);
 
 /* Copy the cell's last quotaId (empty when a writer is mid-way). */
+/*
+ * Record the limit Google stated for dimension d of c (-1: none known):
+ * the number itself, for status, and the cap admissions obey (the limit
+ * times the table's headroom).  Also the router's, when a reload changes
+ * the headroom, and the tools' (reset).
+ */
+void gr_shm_set_learned(const struct gr_shm *t, struct gr_shm_cell *c,
+                        unsigned d, int64_t learned);
+
+/* The cap for a learned limit under the table's headroom now. */
+uint32_t gr_shm_learned_cap(const struct gr_shm *t, int64_t learned);
+
 void gr_shm_last_qid(const struct gr_shm_cell *c, char *out, size_t n);
 
 #endif

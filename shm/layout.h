@@ -14,7 +14,14 @@
  *   choice     GR_CHOICE_PER_PROJECT * max_projects x uint32 (slot indices)
  *   leases     max_leases   x struct gr_shm_lease
  *   cells      max_projects x max_models x struct gr_shm_cell
- *   keys       max_projects x GR_SHM_MAX_KEYS x GR_SHM_KEY_MAX bytes
+ *   rings      max_projects x max_models x struct gr_shm_ring
+ *   keys       GR_SHM_MAX_KEYS x max_projects x GR_SHM_KEY_MAX bytes
+ *
+ * The cells are kept small and dense and the rings apart (a reservation
+ * reads two cells and settles into one ring), and the keys are stored
+ * key index first (most projects have one key: the first keys of all
+ * projects are side by side), so that a table of 10,000 projects touches
+ * few pages per call.
  *
  * Who writes what:
  *   - the router alone writes the header's config part, models, projects,
@@ -32,7 +39,7 @@
 #include <stdint.h>
 
 #define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
-#define GR_SHM_ABI_MAJOR 1u
+#define GR_SHM_ABI_MAJOR 2u
 #define GR_SHM_ABI_MINOR 0u
 
 #define GR_SHM_LINE 64
@@ -50,7 +57,8 @@
  * released at the first tick boundary at least one window after the
  * answer's first byte.  The ring must hold every tick from the oldest one
  * not yet drained to the newest one a release can name: 64 + 1 (rounding
- * up) + 1 (the tick being drained) + slack.
+ * up) + 1 (a coarse clock's resolution, at most a tick) + 1 (the tick
+ * being drained) + slack.
  */
 #define GR_TICKS_PER_WINDOW 64
 #define GR_RING 72
@@ -98,12 +106,10 @@ enum {
  *   bits 52..63  version
  */
 
-/* One minute window of one dimension of one cell. */
-struct gr_shm_window {
-    _Atomic uint64_t word;
-    uint8_t pad[GR_SHM_LINE - 8];
-    _Atomic uint64_t ring[GR_RING];
-};
+/* A limit as a cell holds it: a count up to GR_LIMIT_NONE - 1, or
+ * GR_LIMIT_NONE for unlimited.  Every value is valid, so a reader of a
+ * damaged segment needs no range check. */
+#define GR_LIMIT_NONE UINT32_MAX
 
 /* Cell health flags (cell.health). */
 #define GR_CELL_DISABLED_MODEL  (1u << 0)   /* 404, or a learned limit of 0 */
@@ -119,53 +125,68 @@ struct gr_shm_window {
 #define GR_HELD_INFLIGHT (1u << 4)
 
 /*
- * One (project, model): limits, health, counters and windows.  Fields
- * written by different parties sit on different lines.
+ * One (project, model): limits, health, counters and windows.  What one
+ * reservation touches sits on as few lines as possible: line 0 of the
+ * two cells it compares, line 1 of the one it chose, and one line of
+ * that cell's ring when it settles.  Fields written rarely (limits,
+ * health) share a line with the counters that are read with them.
  */
 struct gr_shm_cell {
-    /* line 0: written by the router (each field on its own). */
-    _Atomic int64_t limit[GR_NDIM];     /* effective (x headroom); -1 = none;
-                                           per dim: req/60 s, tok/60 s,
+    /* line 0: what every admission reads and changes.  limit is written
+     * by the router alone; cap by clients, rarely (a 429 that states a
+     * limit), by the tools (reset) and by the router (a reload that
+     * changes the headroom).  A dimension admits up to the smaller. */
+    _Atomic uint32_t limit[GR_NDIM];    /* effective config limit (x
+                                           headroom) or GR_LIMIT_NONE; per
+                                           dim: req/60 s, tok/60 s,
                                            req/day, images/60 s */
-    _Atomic int64_t config_limit[GR_NDIM];  /* before headroom, for status */
+    _Atomic uint32_t cap[GR_NDIM];      /* learned limit x headroom, or
+                                           GR_LIMIT_NONE */
+    _Atomic uint64_t word[GR_NWINDOWS]; /* window words, see above */
+    _Atomic uint64_t day;               /* day word, see above */
 
     /* line 1: health, written by clients (reports), by the tools
-     * (operator flags: drain, disable, enable, reset) and the router. */
+     * (operator flags: drain, disable, enable, reset) and the router;
+     * read by every admission on the cell it chose, which also counts
+     * itself here.  (Requests in flight are the leases that hold
+     * GR_HELD_INFLIGHT: no counter to keep.) */
     _Atomic int64_t cool_until[GR_NDIM];    /* ns CLOCK_MONOTONIC; 0 = none */
     _Atomic int64_t cell_cool_until;        /* ns; whole cell (bare 429) */
     _Atomic int64_t circuit_until;          /* ns; open circuit until */
     _Atomic uint32_t health;                /* GR_CELL_* */
+    uint32_t pad1;
+    _Atomic uint64_t admitted;
+
+    /* line 2: learned limits, failure state and counters of outcomes. */
+    _Atomic int64_t learned[GR_NDIM];       /* limit Google stated; -1 none */
     _Atomic uint32_t failures;              /* consecutive 5xx/timeouts */
     _Atomic uint32_t backoff_level;         /* bare-429 backoff exponent */
     _Atomic uint32_t open_count;            /* circuit openings in a row */
+    uint32_t pad2;
+    _Atomic uint64_t rejected;
+    _Atomic uint64_t ok;
 
-    /* line 2: learned limits and last error. */
-    _Atomic int64_t learned[GR_NDIM];       /* limit Google stated; -1 none */
+    /* line 3: the configured limits and the last error. */
+    _Atomic int64_t config_limit[GR_NDIM];  /* before headroom, for status */
     _Atomic uint32_t last_status;           /* HTTP status of last error */
     _Atomic uint32_t qid_seq;               /* try-lock + version of qid */
     uint8_t cool_src[GR_NDIM];              /* enum gr_cool_src, for status */
-    uint8_t pad2[GR_SHM_LINE - 4 * 8 - 2 * 4 - GR_NDIM];
+    uint8_t pad3[GR_SHM_LINE - 4 * 8 - 2 * 4 - GR_NDIM];
 
-    /* line 3: the last quotaId seen, under qid_seq. */
+    /* line 4: the last quotaId seen, under qid_seq. */
     char last_qid[GR_SHM_LINE];
 
-    /* line 4: counters for status, written by clients. */
-    _Atomic uint64_t admitted;
-    _Atomic uint64_t rejected;
-    _Atomic uint64_t ok;
+    /* line 5: error counters, written by clients. */
     _Atomic uint64_t quota_429[GR_NDIM + 1];    /* per dim, then bare */
-
-    /* line 5: more counters; the in-flight count and the day word. */
     _Atomic uint64_t server_5xx;
     _Atomic uint64_t auth_err;
     _Atomic uint64_t other_err;
-    _Atomic int64_t in_flight;                  /* requests admitted and not
-                                                   yet settled */
-    _Atomic uint64_t day;                       /* day word, see above */
-    uint8_t pad5[GR_SHM_LINE - 5 * 8];
+};
 
-    /* lines 6..: the three minute windows. */
-    struct gr_shm_window win[GR_NWINDOWS];
+/* The release ring of a cell, slot[tick % GR_RING][window]: the releases
+ * of one tick for the three windows share a line. */
+struct gr_shm_ring {
+    _Atomic uint64_t slot[GR_RING][GR_NWINDOWS];
 };
 
 /* Project slot states (project.state). */
@@ -193,7 +214,7 @@ struct gr_shm_project {
     _Atomic uint32_t generation;
     _Atomic uint32_t state;
     _Atomic uint32_t health;            /* GR_PROJ_AUTH_FAILED, ... */
-    _Atomic uint32_t key_rr;            /* round-robin over keys */
+    uint32_t pad_rr;                    /* unused (was a key counter) */
     uint32_t weight;
     int32_t priority;
     uint32_t n_keys;
@@ -296,22 +317,24 @@ struct gr_shm_header {
     uint64_t off_choice;
     uint64_t off_leases;
     uint64_t off_cells;
+    uint64_t off_rings;
     uint64_t off_keys;
-    uint8_t pad4[GR_SHM_LINE - 48];
+    uint8_t pad4[GR_SHM_LINE - 56];
 };
 
-_Static_assert(sizeof(struct gr_shm_window) == 64 + 8 * GR_RING,
-               "window: one line, then the ring");
-_Static_assert(sizeof(struct gr_shm_cell) == 6 * 64 + 3 * (64 + 8 * GR_RING),
-               "cell: six lines and three windows");
+_Static_assert(sizeof(struct gr_shm_cell) == 6 * 64, "cell: six lines");
+_Static_assert(sizeof(struct gr_shm_ring) == 8 * GR_RING * GR_NWINDOWS &&
+               sizeof(struct gr_shm_ring) % GR_SHM_LINE == 0,
+               "ring: whole lines");
 _Static_assert(sizeof(struct gr_shm_cell) % GR_SHM_LINE == 0,
                "cells are whole lines");
+_Static_assert(offsetof(struct gr_shm_cell, word) == 32, "line 0");
 _Static_assert(offsetof(struct gr_shm_cell, cool_until) == 64, "line 1");
+_Static_assert(offsetof(struct gr_shm_cell, admitted) == 120, "line 1");
 _Static_assert(offsetof(struct gr_shm_cell, learned) == 128, "line 2");
-_Static_assert(offsetof(struct gr_shm_cell, last_qid) == 192, "line 3");
-_Static_assert(offsetof(struct gr_shm_cell, admitted) == 256, "line 4");
-_Static_assert(offsetof(struct gr_shm_cell, server_5xx) == 320, "line 5");
-_Static_assert(offsetof(struct gr_shm_cell, win) == 384, "windows");
+_Static_assert(offsetof(struct gr_shm_cell, config_limit) == 192, "line 3");
+_Static_assert(offsetof(struct gr_shm_cell, last_qid) == 256, "line 4");
+_Static_assert(offsetof(struct gr_shm_cell, quota_429) == 320, "line 5");
 _Static_assert(sizeof(struct gr_shm_project) == 128, "project: two lines");
 _Static_assert(offsetof(struct gr_shm_project, name) == 48, "project name");
 _Static_assert(sizeof(struct gr_shm_lease) == 64, "lease: one line");

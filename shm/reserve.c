@@ -8,6 +8,11 @@
  * counter was raised and cleared before the counter is lowered, so a
  * process killed between the two steps leaves a leak (conservative, and
  * repaired by the router's audit) and never a double release.
+ *
+ * Requests in flight are not counted in the cell (a counter would cost
+ * two locked instructions on every call): a lease that holds
+ * GR_HELD_INFLIGHT is one, and the rare reader that needs the number (a
+ * day roll, status) counts the leases.
  */
 #include "reserve.h"
 #include "window.h"
@@ -32,33 +37,31 @@ lease_seq(uint64_t s)
     return (s >> 8) & LEASE_SEQ_MASK;
 }
 
-int64_t
-gr_shm_cell_limit(const struct gr_shm *t, const struct gr_shm_cell *c,
-                  unsigned d)
+/* The limit an admission on dimension d of c must stay under: the
+ * smaller of the router's and the learned cap; -1 = unlimited. */
+static inline int64_t
+cell_limit(const struct gr_shm_cell *c, unsigned d)
 {
-    /* relaxed: each limit is one word; a reload may change it any time */
-    int64_t lim = atomic_load_explicit(&c->limit[d], memory_order_relaxed);
-    int64_t learned = atomic_load_explicit(&c->learned[d],
-                                           memory_order_relaxed);
+    /* relaxed: each is one word; a reload or a report may change it at
+     * any time, and every value is a valid limit */
+    uint32_t lim = atomic_load_explicit(&c->limit[d], memory_order_relaxed);
+    uint32_t cap = atomic_load_explicit(&c->cap[d], memory_order_relaxed);
 
-    /* The segment is untrusted: a limit outside what a count can hold is
-     * damage, read as "not available" until the router repairs it. */
-    if (lim < -1 || lim > (int64_t)UINT32_MAX) {
-        gr_shm_anomaly(t);
-        return 0;
-    }
-    if (learned >= 0 && learned <= (int64_t)UINT32_MAX) {
-        uint32_t ppm = atomic_load_explicit(&t->hdr->headroom_ppm,
-                                            memory_order_relaxed);
-        int64_t l2;
+    return gr_shm_limit_unpack(lim < cap ? lim : cap);
+}
 
-        if (ppm == 0 || ppm > 1000000)
-            ppm = 1000000;
-        l2 = learned * (int64_t)ppm / 1000000;
-        if (lim < 0 || l2 < lim)
-            lim = l2;
-    }
-    return lim;
+int64_t
+gr_shm_cell_limit(const struct gr_shm_cell *c, unsigned d)
+{
+    return cell_limit(c, d);
+}
+
+/* A number in [0, n) from the caller's random state, without a division
+ * (the high half of the product of a 32-bit random number and n). */
+static inline uint32_t
+rand_below(uint64_t *rng, uint32_t n)
+{
+    return (uint32_t)(((gr_shm_rand(rng) >> 32) * (uint64_t)n) >> 32);
 }
 
 static void
@@ -74,10 +77,9 @@ static int
 claim_lease(const struct gr_shm *t, uint32_t pid, uint64_t *rng,
             uint32_t *index, uint64_t *word)
 {
-    uint32_t n = t->max_leases, start = (uint32_t)(gr_shm_rand(rng) % n), k;
+    uint32_t n = t->max_leases, i = rand_below(rng, n), k;
 
-    for (k = 0; k < n; k++) {
-        uint32_t i = (start + k) % n;
+    for (k = 0; k < n; k++, i = i + 1 < n ? i + 1 : 0) {
         struct gr_shm_lease *l = &t->leases[i];
         /* relaxed: the CAS below decides */
         uint64_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
@@ -107,9 +109,77 @@ free_lease(struct gr_shm_lease *l, uint64_t word)
                           memory_order_release);
 }
 
+/* The requests lease l counts in flight on its cell, or 0. */
+static int64_t
+lease_in_flight(const struct gr_shm_lease *l, uint32_t *cell)
+{
+    /* acquire: pairs with free_lease() and the claim; then held
+     * (acquire) pairs with set_held(), which comes after the cell and
+     * the cost were written */
+    uint64_t s = atomic_load_explicit(&l->state, memory_order_acquire);
+    int64_t n;
+
+    if (gr_shm_lease_state(s) == GR_LEASE_FREE ||
+        !(atomic_load_explicit(&l->held, memory_order_acquire) &
+          GR_HELD_INFLIGHT))
+        return 0;
+    *cell = __atomic_load_n(&l->cell, __ATOMIC_RELAXED);
+    n = __atomic_load_n(&l->cost[GR_W_RPM], __ATOMIC_RELAXED);
+    return n > 0 && n <= INT32_MAX ? n : 0;   /* untrusted */
+}
+
+int64_t
+gr_shm_cell_in_flight(const struct gr_shm *t, uint32_t cell, uint32_t except)
+{
+    int64_t sum = 0;
+    uint32_t i;
+
+    for (i = 0; i < t->max_leases; i++) {
+        uint32_t at = UINT32_MAX;
+        int64_t n = i == except ? 0 : lease_in_flight(&t->leases[i], &at);
+
+        if (n > 0 && at == cell)
+            sum += n;
+    }
+    return sum;
+}
+
+void
+gr_shm_in_flight_all(const struct gr_shm *t, int64_t *per_cell)
+{
+    uint32_t i, n_cells = t->max_projects * t->max_models;
+
+    for (i = 0; i < n_cells; i++)
+        per_cell[i] = 0;
+    for (i = 0; i < t->max_leases; i++) {
+        uint32_t at = UINT32_MAX;
+        int64_t n = lease_in_flight(&t->leases[i], &at);
+
+        if (n > 0 && at < n_cells)
+            per_cell[at] += n;
+    }
+}
+
+/* For a day roll: in flight on a cell but for the roller's own lease
+ * (its requests are admitted on the new day right after). */
+struct in_flight_arg {
+    const struct gr_shm *t;
+    uint32_t cell;
+    uint32_t lease;
+};
+
+static int64_t
+in_flight_but(const void *arg)
+{
+    const struct in_flight_arg *fa = arg;
+
+    return gr_shm_cell_in_flight(fa->t, fa->cell, fa->lease);
+}
+
 /* Give back everything held, each bit cleared before its counter. */
 static void
-roll_back(struct gr_shm_cell *c, struct gr_shm_lease *l, uint32_t held)
+roll_back(const struct gr_shm *t, struct gr_shm_cell *c, struct gr_shm_lease *l,
+          uint32_t held)
 {
     unsigned w;
 
@@ -121,15 +191,12 @@ roll_back(struct gr_shm_cell *c, struct gr_shm_lease *l, uint32_t held)
     if (held & GR_HELD_INFLIGHT) {
         held &= ~GR_HELD_INFLIGHT;
         set_held(l, held);
-        /* release: pairs with the acquire of a day roller */
-        atomic_fetch_sub_explicit(&c->in_flight, l->cost[GR_W_RPM],
-                                  memory_order_release);
     }
     for (w = 0; w < GR_NWINDOWS; w++) {
         if (held & GR_HELD_WINDOW(w)) {
             held &= ~GR_HELD_WINDOW(w);
             set_held(l, held);
-            gr_shm_window_give_back(&c->win[w], l->cost[w]);
+            gr_shm_window_give_back(t, c, w, l->cost[w]);
         }
     }
 }
@@ -224,23 +291,39 @@ project_usable(const struct gr_shm *t, uint32_t slot, uint32_t *gen)
     return true;
 }
 
-/* Relative room left on the tightest dimension, in parts per 2^16. */
-static int64_t
-headroom(const struct gr_shm *t, struct gr_shm_cell *c,
+/* A cell's effective limits, read once per cell and reservation. */
+struct cell_limits {
+    int64_t dim[GR_NDIM];
+};
+
+static void
+read_limits(const struct gr_shm_cell *c, struct cell_limits *lim)
+{
+    unsigned d;
+
+    for (d = 0; d < GR_NDIM; d++)
+        lim->dim[d] = cell_limit(c, d);
+}
+
+/* Relative room left on the tightest dimension the ask uses (a
+ * fraction of the limit; 2 when no dimension is limited). */
+static double
+headroom(const struct gr_shm_cell *c, const struct cell_limits *lim,
          const struct gr_shm_ask *a)
 {
-    int64_t best = INT64_MAX;
+    double best = 2.0;
     unsigned w;
 
     for (w = 0; w < GR_NWINDOWS; w++) {
-        int64_t lim = gr_shm_cell_limit(t, c, window_dim[w]), used, r;
+        int64_t l = lim->dim[window_dim[w]], used;
+        double r;
 
-        if (lim <= 0 || a->cost[w] <= 0)
+        if (a->cost[w] <= 0 || l <= 0)
             continue;
         /* relaxed: a heuristic for choosing */
         used = (int64_t)gr_shm_word_used(atomic_load_explicit(
-            &c->win[w].word, memory_order_relaxed));
-        r = (lim - used - a->cost[w]) * 65536 / lim;
+            &c->word[w], memory_order_relaxed));
+        r = (double)(l - used - a->cost[w]) / (double)l;
         if (r < best)
             best = r;
     }
@@ -250,24 +333,24 @@ headroom(const struct gr_shm *t, struct gr_shm_cell *c,
 /* Try to admit the ask on one cell with lease l.  0 or -EAGAIN. */
 static int
 admit_on(const struct gr_shm *t, struct gr_shm_cell *c,
-         struct gr_shm_lease *l, const struct gr_shm_ask *a,
-         int64_t *retry_at)
+         const struct cell_limits *lims, struct gr_shm_lease *l,
+         const struct gr_shm_ask *a, uint64_t tick, int64_t *retry_at)
 {
     uint32_t held = 0;
     int64_t lim;
     unsigned w;
 
     for (w = 0; w < GR_NWINDOWS; w++) {
-        l->cost[w] = a->cost[w];
-        lim = gr_shm_cell_limit(t, c, window_dim[w]);
+        /* relaxed: read by day rollers after the release of held */
+        __atomic_store_n(&l->cost[w], a->cost[w], __ATOMIC_RELAXED);
+        lim = lims->dim[window_dim[w]];
         if (lim == 0)
             goto full;
         if (lim < 0 || a->cost[w] <= 0)
             continue;
-        if (gr_shm_window_admit(&c->win[w], a->cost[w], lim, a->now_ns,
-                                t->tick_ns) != 0) {
-            int64_t at = gr_shm_window_room_at(&c->win[w], a->cost[w], lim,
-                                               a->now_ns, t->tick_ns);
+        if (gr_shm_window_admit_tick(t, c, w, a->cost[w], lim, tick) != 0) {
+            int64_t at = gr_shm_window_room_at(t, c, w, a->cost[w], lim,
+                                               a->now_ns);
 
             if (at < *retry_at)
                 *retry_at = at;
@@ -276,20 +359,23 @@ admit_on(const struct gr_shm *t, struct gr_shm_cell *c,
         held |= GR_HELD_WINDOW(w);
         set_held(l, held);
     }
-    lim = gr_shm_cell_limit(t, c, GR_D_RPD);
+    lim = lims->dim[GR_D_RPD];
     if (lim == 0)
         goto full;
     if (a->cost[GR_W_RPM] <= 0)
         return 0;       /* no request (countTokens): nothing in flight */
-    /* relaxed: ordered before the day CAS by that CAS's release */
-    atomic_fetch_add_explicit(&c->in_flight, a->cost[GR_W_RPM],
-                              memory_order_relaxed);
+    /* In flight from here: marked before the day CAS, whose release makes
+     * the mark visible to a roller that sees this admission. */
     held |= GR_HELD_INFLIGHT;
     set_held(l, held);
-    if (lim > 0 &&
-        gr_shm_day_admit(&c->day, lim, a->today, &c->in_flight,
-                         a->cost[GR_W_RPM], a->cost[GR_W_RPM]) != 0)
-        goto full;      /* the day is spent: its cooldown says until when */
+    if (lim > 0) {
+        struct in_flight_arg fa = {t, (uint32_t)(c - t->cells),
+                                   (uint32_t)(l - t->leases)};
+
+        if (gr_shm_day_admit(&c->day, lim, a->today, in_flight_but,
+                             &fa, a->cost[GR_W_RPM]) != 0)
+            goto full;  /* the day is spent: its cooldown says until when */
+    }
     if (lim > 0) {
         held |= GR_HELD_DAY;
         set_held(l, held);
@@ -297,23 +383,32 @@ admit_on(const struct gr_shm *t, struct gr_shm_cell *c,
     return 0;
 
 full:
-    roll_back(c, l, held);
+    roll_back(t, c, l, held);
     /* relaxed: a statistic */
     atomic_fetch_add_explicit(&c->rejected, 1, memory_order_relaxed);
     return -EAGAIN;
 }
 
+/* Try the ask on the cell of slot; lims are its limits, or NULL to read
+ * them here. */
 static int
-try_cell(const struct gr_shm *t, uint32_t slot, const struct gr_shm_ask *a,
-         struct gr_shm_lease *l, struct gr_shm_grant *g, int64_t *retry_at)
+try_cell(const struct gr_shm *t, uint32_t slot,
+         const struct cell_limits *lims, const struct gr_shm_ask *a,
+         uint64_t tick, struct gr_shm_lease *l, struct gr_shm_grant *g,
+         int64_t *retry_at)
 {
     struct gr_shm_cell *c = gr_shm_cell(t, slot, a->model);
+    struct cell_limits own;
     int64_t probe_from = 0;
     uint32_t gen;
 
     if (c == NULL || !project_usable(t, slot, &gen) ||
         !cell_usable(c, a, retry_at, &probe_from))
         return -EAGAIN;
+    if (lims == NULL) {
+        read_limits(c, &own);
+        lims = &own;
+    }
     l->project_gen = gen;
     l->admitted_ns = a->now_ns;
     /*
@@ -329,7 +424,7 @@ try_cell(const struct gr_shm *t, uint32_t slot, const struct gr_shm_ask *a,
             GR_PROJ_ACTIVE ||
         __atomic_load_n(&t->projects[slot].generation, __ATOMIC_SEQ_CST) !=
             gen ||
-        admit_on(t, c, l, a, retry_at) != 0) {
+        admit_on(t, c, lims, l, a, tick, retry_at) != 0) {
         if (probe_from != 0)
             give_back_probe(c, probe_from, a->now_ns);
         return -EAGAIN;
@@ -338,6 +433,22 @@ try_cell(const struct gr_shm *t, uint32_t slot, const struct gr_shm_ask *a,
     g->slot = slot;
     g->project_gen = gen;
     return 0;
+}
+
+/* Ask for the lines a reservation reads of a candidate: its cell (limits
+ * and counters, then health), its project and its first key.  A hint:
+ * an index out of range is skipped here and refused later. */
+static void
+prefetch_candidate(const struct gr_shm *t, uint32_t slot, uint32_t model)
+{
+    const struct gr_shm_cell *c = gr_shm_cell(t, slot, model);
+
+    if (c == NULL)
+        return;
+    __builtin_prefetch(c, 1);
+    __builtin_prefetch(&c->cool_until[0], 0);
+    __builtin_prefetch(&t->projects[slot], 0);
+    __builtin_prefetch(gr_shm_key(t, slot, 0), 0);
 }
 
 static uint32_t
@@ -353,7 +464,7 @@ gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
 {
     struct gr_shm_lease *l;
     uint32_t n, i, lease, first, second, start;
-    uint64_t word;
+    uint64_t word, tick = gr_shm_tick(a->now_ns, t->tick_ns);
     int64_t retry_at = INT64_MAX;
     int rc;
 
@@ -365,6 +476,13 @@ gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
         n = GR_CHOICE_PER_PROJECT * t->max_projects;
     if (n == 0)
         return -ENOENT;
+    /* The two candidates first, so that the lines they need are on their
+     * way while the lease is claimed (in a large table each is a cache
+     * miss, and one after the other they would add up). */
+    first = choice_at(t, rand_below(a->rng, n));
+    second = choice_at(t, rand_below(a->rng, n));
+    prefetch_candidate(t, first, a->model);
+    prefetch_candidate(t, second, a->model);
     rc = claim_lease(t, a->pid, a->rng, &lease, &word);
     if (rc != 0)
         return rc;
@@ -374,25 +492,34 @@ gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
     if (atomic_load_explicit(&t->hdr->choice_mode, memory_order_relaxed) !=
         2) {
         /* Power of two choices: the one with more room first. */
-        first = choice_at(t, (uint32_t)(gr_shm_rand(a->rng) % n));
-        second = choice_at(t, (uint32_t)(gr_shm_rand(a->rng) % n));
+        struct cell_limits lim1, lim2;
+        const struct cell_limits *l1 = NULL, *l2 = NULL;
+
         if (first != second) {
             struct gr_shm_cell *c1 = gr_shm_cell(t, first, a->model);
             struct gr_shm_cell *c2 = gr_shm_cell(t, second, a->model);
 
-            if (c1 != NULL && c2 != NULL &&
-                headroom(t, c2, a) > headroom(t, c1, a)) {
-                uint32_t x = first;
+            if (c1 != NULL && c2 != NULL) {
+                read_limits(c1, &lim1);
+                read_limits(c2, &lim2);
+                l1 = &lim1;
+                l2 = &lim2;
+                if (headroom(c2, l2, a) > headroom(c1, l1, a)) {
+                    uint32_t x = first;
+                    const struct cell_limits *y = l1;
 
-                first = second;
-                second = x;
+                    first = second;
+                    second = x;
+                    l1 = l2;
+                    l2 = y;
+                }
             }
         }
-        if (try_cell(t, first, a, l, g, &retry_at) == 0 ||
+        if (try_cell(t, first, l1, a, tick, l, g, &retry_at) == 0 ||
             (second != first &&
-             try_cell(t, second, a, l, g, &retry_at) == 0))
+             try_cell(t, second, l2, a, tick, l, g, &retry_at) == 0))
             goto admitted;
-        start = (uint32_t)(gr_shm_rand(a->rng) % n);
+        start = rand_below(a->rng, n);
     } else {
         start = 0;      /* strict priority: the router sorted the array */
     }
@@ -404,7 +531,7 @@ gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
             gr_shm_anomaly(t);
             continue;
         }
-        if (try_cell(t, slot, a, l, g, &retry_at) == 0)
+        if (try_cell(t, slot, NULL, a, tick, l, g, &retry_at) == 0)
             goto admitted;
     }
     free_lease(l, word);
@@ -438,6 +565,11 @@ settle_held(const struct gr_shm *t, struct gr_shm_lease *l,
     struct gr_shm_cell *c = gr_shm_cell_at(t, l->cell);
     /* acquire: pairs with set_held() of the lease's last owner */
     uint32_t held = atomic_load_explicit(&l->held, memory_order_acquire);
+    /* One window after the first byte, plus what a coarse clock may have
+     * read short (t->coarse_ns; 0 with the precise clock). */
+    uint64_t at_tick = gr_shm_tick_ceil(first_byte_ns + t->window_ns +
+                                        t->coarse_ns, t->tick_ns);
+    uint64_t now_tick = gr_shm_tick(now_ns, t->tick_ns);
     unsigned w;
 
     if (c == NULL) {
@@ -457,30 +589,20 @@ settle_held(const struct gr_shm *t, struct gr_shm_lease *l,
             continue;
         }
         if (act > cost)
-            gr_shm_window_force(&c->win[w], act - cost);
+            gr_shm_window_force(t, c, w, act - cost);
         held &= ~GR_HELD_WINDOW(w);
         set_held(l, held);
         if (act < cost)
-            gr_shm_window_give_back(&c->win[w], cost - act);
-        gr_shm_window_release_at(&c->win[w], act,
-                                 first_byte_ns + t->window_ns, now_ns,
-                                 t->tick_ns);
+            gr_shm_window_give_back(t, c, w, cost - act);
+        gr_shm_window_release_tick(t, c, w, act, at_tick, now_tick);
     }
     if (held & GR_HELD_DAY) {
         held &= ~GR_HELD_DAY;   /* a day counts requests; nothing returns */
         set_held(l, held);
     }
     if (held & GR_HELD_INFLIGHT) {
-        int64_t n = l->cost[GR_W_RPM];
-
         held &= ~GR_HELD_INFLIGHT;
         set_held(l, held);
-        if (n < 0 || n > INT32_MAX) {
-            gr_shm_anomaly(t);  /* scribbled lease: keep it counted */
-            return;
-        }
-        /* release: pairs with the acquire of a day roller */
-        atomic_fetch_sub_explicit(&c->in_flight, n, memory_order_release);
     }
 }
 

@@ -58,10 +58,21 @@ int gr_shm_settle(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
 bool gr_shm_router_reap(const struct gr_shm *t, uint32_t i, uint64_t seen,
                         int64_t now_ns);
 
+/*
+ * Requests in flight on cell (admitted and not yet settled), counted from
+ * the leases, leaving out lease `except` (UINT32_MAX: none).  A scan of
+ * every lease: for a day roll and for status, not for every call.
+ */
+int64_t gr_shm_cell_in_flight(const struct gr_shm *t, uint32_t cell,
+                              uint32_t except);
+
+/* The same for every cell at once: per_cell has max_projects x
+ * max_models entries. */
+void gr_shm_in_flight_all(const struct gr_shm *t, int64_t *per_cell);
+
 /* Effective limit of a cell on dimension d (learned limits applied);
  * -1 = unlimited. */
-int64_t gr_shm_cell_limit(const struct gr_shm *t,
-                          const struct gr_shm_cell *c, unsigned d);
+int64_t gr_shm_cell_limit(const struct gr_shm_cell *c, unsigned d);
 
 /* Lease state word pieces. */
 static inline unsigned

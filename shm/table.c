@@ -61,6 +61,8 @@ gr_shm_geometry(uint32_t max_projects, uint32_t max_models,
     off += (uint64_t)max_leases * sizeof(struct gr_shm_lease);
     g->off_cells = off;
     off += (uint64_t)max_projects * max_models * sizeof(struct gr_shm_cell);
+    g->off_rings = off;
+    off += (uint64_t)max_projects * max_models * sizeof(struct gr_shm_ring);
     /* Keys on their own pages: they are kept out of core dumps. */
     off = round_up(off, GR_SHM_PAGE);
     g->off_keys = off;
@@ -79,6 +81,7 @@ point(struct gr_shm *t, const struct gr_shm_geom *g)
     t->choice = (_Atomic uint32_t *)(t->base + g->off_choice);
     t->leases = (struct gr_shm_lease *)(t->base + g->off_leases);
     t->cells = (struct gr_shm_cell *)(t->base + g->off_cells);
+    t->rings = (struct gr_shm_ring *)(t->base + g->off_rings);
     t->keys = (char *)(t->base + g->off_keys);
     /* Keys are secrets: keep their pages out of core dumps.  Failure is
      * not fatal (old kernels); the segment is 0600 either way. */
@@ -114,7 +117,8 @@ gr_shm_check_mapping(void *base, size_t size, bool writable,
         h->size != g.size || size != g.size ||
         h->off_models != g.off_models || h->off_projects != g.off_projects ||
         h->off_choice != g.off_choice || h->off_leases != g.off_leases ||
-        h->off_cells != g.off_cells || h->off_keys != g.off_keys) {
+        h->off_cells != g.off_cells || h->off_rings != g.off_rings ||
+        h->off_keys != g.off_keys) {
         say(err, errlen, "gemroute: %s has a damaged header (its geometry "
             "does not match its size, %zu bytes)", name, size);
         return -EPROTO;
@@ -133,6 +137,12 @@ gr_shm_check_mapping(void *base, size_t size, bool writable,
     t->max_leases = h->max_leases;
     t->window_ns = h->window_ns;
     t->tick_ns = h->tick_ns;
+    /* The coarse clock counts only if it is finer than a tick: a settle
+     * adds its resolution, at most one tick more than the ring allows
+     * for (see GR_RING). */
+    t->coarse_ns = gr_shm_coarse_res_ns();
+    if (t->coarse_ns <= 0 || t->coarse_ns > t->tick_ns)
+        t->coarse_ns = 0;
     point(t, &g);
     return 0;
 }
@@ -262,6 +272,7 @@ gr_shm_router_create(const char *name, uint32_t max_projects,
     h->off_choice = g.off_choice;
     h->off_leases = g.off_leases;
     h->off_cells = g.off_cells;
+    h->off_rings = g.off_rings;
     h->off_keys = g.off_keys;
     /* The magic last, a release: a process that sees it sees the geometry
      * (clients also check every field anyway). */
@@ -277,6 +288,12 @@ fail:
     close(fd);
     shm_unlink(name);
     return rc;
+}
+
+int64_t
+gr_shm_now_fast(const struct gr_shm *t)
+{
+    return t->coarse_ns != 0 ? gr_shm_now_mono_coarse() : gr_shm_now_mono();
 }
 
 void

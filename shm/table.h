@@ -25,19 +25,22 @@ struct gr_shm {
     uint32_t max_leases;
     int64_t window_ns;
     int64_t tick_ns;
+    int64_t coarse_ns;      /* resolution of the coarse clock if it is
+                               fine enough to count with, else 0 */
     struct gr_shm_header *hdr;
     struct gr_shm_model *models;
     struct gr_shm_project *projects;
     _Atomic uint32_t *choice;
     struct gr_shm_lease *leases;
     struct gr_shm_cell *cells;
+    struct gr_shm_ring *rings;
     char *keys;
 };
 
 /* Offsets and size for a geometry; -EINVAL if it is out of range. */
 struct gr_shm_geom {
     uint64_t off_models, off_projects, off_choice, off_leases, off_cells;
-    uint64_t off_keys, size;
+    uint64_t off_rings, off_keys, size;
 };
 int gr_shm_geometry(uint32_t max_projects, uint32_t max_models,
                     uint32_t max_leases, struct gr_shm_geom *g);
@@ -70,6 +73,21 @@ int gr_shm_router_create(const char *name, uint32_t max_projects,
                          int64_t window_ns, unsigned mode, gid_t gid,
                          struct gr_shm *t, char *err, size_t errlen);
 
+/* A limit to store in a cell (-1 = unlimited), and back. */
+static inline uint32_t
+gr_shm_limit_pack(int64_t v)
+{
+    if (v < 0)
+        return GR_LIMIT_NONE;
+    return v >= (int64_t)GR_LIMIT_NONE ? GR_LIMIT_NONE - 1 : (uint32_t)v;
+}
+
+static inline int64_t
+gr_shm_limit_unpack(uint32_t v)
+{
+    return v == GR_LIMIT_NONE ? -1 : (int64_t)v;
+}
+
 /* Bounds-checked access; NULL when the index is out of range. */
 static inline struct gr_shm_cell *
 gr_shm_cell(const struct gr_shm *t, uint32_t slot, uint32_t model)
@@ -85,6 +103,13 @@ gr_shm_cell_at(const struct gr_shm *t, uint32_t index)
     if (index >= t->max_projects * t->max_models)
         return NULL;
     return &t->cells[index];
+}
+
+/* The ring of a cell that came from gr_shm_cell() or gr_shm_cell_at(). */
+static inline struct gr_shm_ring *
+gr_shm_ring_of(const struct gr_shm *t, const struct gr_shm_cell *c)
+{
+    return &t->rings[c - t->cells];
 }
 
 static inline struct gr_shm_project *
@@ -104,8 +129,12 @@ gr_shm_key(const struct gr_shm *t, uint32_t slot, uint32_t k)
 {
     if (slot >= t->max_projects || k >= GR_SHM_MAX_KEYS)
         return NULL;
-    return t->keys + ((size_t)slot * GR_SHM_MAX_KEYS + k) * GR_SHM_KEY_MAX;
+    return t->keys + ((size_t)k * t->max_projects + slot) * GR_SHM_KEY_MAX;
 }
+
+/* Now, CLOCK_MONOTONIC: from the coarse clock when t->coarse_ns says it
+ * is fine enough (settling then adds t->coarse_ns), else the precise one. */
+int64_t gr_shm_now_fast(const struct gr_shm *t);
 
 /* Count a bad value that was skipped (status shows the total). */
 void gr_shm_anomaly(const struct gr_shm *t);

@@ -46,12 +46,6 @@ pack_slot(uint64_t amount, uint64_t tag)
                                           GR_SLOT_AMOUNT_BITS);
 }
 
-static uint64_t
-tick_of(int64_t ns, int64_t tick_ns)
-{
-    return (uint64_t)(ns / tick_ns);
-}
-
 /* Is epoch e more than a ring "ahead" of tick c (stale, see drain_to)? */
 static bool
 epoch_stale(uint64_t c, uint64_t e)
@@ -79,24 +73,41 @@ slot_owed(uint64_t s, uint64_t c, uint64_t e, bool stale)
     return true;
 }
 
+static _Atomic uint64_t *
+slot_at(const struct gr_shm *t, const struct gr_shm_cell *cell, unsigned w,
+        uint64_t tick)
+{
+    return &gr_shm_ring_of(t, cell)->slot[tick % GR_RING][w];
+}
+
 /*
  * Subtract every ring slot whose tick is due (<= c) and not yet counted,
  * and move the word's epoch to c.  A slot is closed (no more adds) before
  * it is summed, so the sum cannot change under us; the CAS on the word is
  * the single commit point.  A drainer killed before it commits has only
  * closed slots, which the next drainer sums again (closed, tag > epoch).
+ *
+ * Which slots: a client looks only at the ticks that elapsed since the
+ * epoch (usually one), so a drain costs the same however rarely a cell is
+ * visited.  The router's sweep (whole) looks at the whole ring, which
+ * also finds a release stranded behind the epoch (its adder stalled
+ * across a drain); until then it stays counted, which is conservative.
  */
 static void
-drain_to(struct gr_shm_window *w, uint64_t c)
+drain_to(const struct gr_shm *t, struct gr_shm_cell *cell, unsigned w,
+         uint64_t c_full, bool whole)
 {
+    _Atomic uint64_t *wp = &cell->word[w];
+    uint64_t c = c_full & GR_EPOCH_MASK, first = c_full % GR_RING;
     /* acquire: pairs with the release of the CAS that set this word */
-    uint64_t word = atomic_load_explicit(&w->word, memory_order_acquire);
+    uint64_t word = atomic_load_explicit(wp, memory_order_acquire);
     unsigned tries;
 
     for (tries = 0; tries < MAX_TRIES; tries++) {
         uint64_t e = gr_shm_word_epoch(word), pending = 0;
+        int64_t elapsed = gr_shm_epoch_diff(c, e);
         bool stale = epoch_stale(c, e);
-        unsigned i;
+        unsigned i, n;
 
         /*
          * Tick numbers are serial (mod 2^20): an epoch up to a ring ahead
@@ -106,12 +117,15 @@ drain_to(struct gr_shm_window *w, uint64_t c)
          * left idle (router gone) for half a period; slot_owed() says
          * what is owed then.
          */
-        if (gr_shm_epoch_diff(c, e) <= 0 && !stale)
+        if (elapsed <= 0 && !stale)
             return;
-        for (i = 0; i < GR_RING; i++) {
-            /* acquire: pairs with the adds in release_at() */
-            uint64_t s = atomic_load_explicit(&w->ring[i],
-                                              memory_order_acquire);
+        n = whole || stale || elapsed >= GR_RING ? GR_RING
+                                                 : (unsigned)elapsed;
+        for (i = 0; i < n; i++) {
+            _Atomic uint64_t *slot =
+                slot_at(t, cell, w, first + GR_RING - i);
+            /* acquire: pairs with the adds in release_tick() */
+            uint64_t s = atomic_load_explicit(slot, memory_order_acquire);
 
             for (unsigned k = 0; k < MAX_TRIES; k++) {
                 if (!slot_owed(s, c, e, stale))
@@ -123,7 +137,7 @@ drain_to(struct gr_shm_window *w, uint64_t c)
                 }
                 /* acq_rel: the close is ordered before our commit */
                 if (atomic_compare_exchange_weak_explicit(
-                        &w->ring[i], &s, s | GR_SLOT_CLOSED,
+                        slot, &s, s | GR_SLOT_CLOSED,
                         memory_order_acq_rel, memory_order_acquire)) {
                     pending += slot_amount(s);
                     break;
@@ -138,7 +152,7 @@ drain_to(struct gr_shm_window *w, uint64_t c)
             used = used >= pending ? used - pending : 0;
             /* acq_rel: publishes the closes above with the new count */
             if (atomic_compare_exchange_weak_explicit(
-                    &w->word, &word, gr_shm_word_pack(used, c, word),
+                    wp, &word, gr_shm_word_pack(used, c, word),
                     memory_order_acq_rel, memory_order_acquire))
                 return;
         }
@@ -146,22 +160,25 @@ drain_to(struct gr_shm_window *w, uint64_t c)
 }
 
 void
-gr_shm_window_drain(struct gr_shm_window *w, int64_t now_ns, int64_t tick_ns)
+gr_shm_window_drain(const struct gr_shm *t, struct gr_shm_cell *c,
+                    unsigned w, int64_t now_ns, bool whole)
 {
-    drain_to(w, tick_of(now_ns, tick_ns) & GR_EPOCH_MASK);
+    drain_to(t, c, w, gr_shm_tick(now_ns, t->tick_ns), whole);
 }
 
 int
-gr_shm_window_admit(struct gr_shm_window *w, int64_t cost, int64_t limit,
-                    int64_t now_ns, int64_t tick_ns)
+gr_shm_window_admit_tick(const struct gr_shm *t, struct gr_shm_cell *cell,
+                         unsigned w, int64_t cost, int64_t limit,
+                         uint64_t now_tick)
 {
-    uint64_t c = tick_of(now_ns, tick_ns) & GR_EPOCH_MASK;
+    _Atomic uint64_t *wp = &cell->word[w];
+    uint64_t c = now_tick & GR_EPOCH_MASK;
     /* acquire: pairs with the release of the CAS that set this word */
-    uint64_t word = atomic_load_explicit(&w->word, memory_order_acquire);
+    uint64_t word = atomic_load_explicit(wp, memory_order_acquire);
 
     if (gr_shm_word_epoch(word) != c) {
-        drain_to(w, c);     /* returns at once unless something is due */
-        word = atomic_load_explicit(&w->word, memory_order_acquire);
+        drain_to(t, cell, w, now_tick, false);
+        word = atomic_load_explicit(wp, memory_order_acquire);
     }
     for (unsigned k = 0; k < MAX_TRIES; k++) {
         uint64_t used = gr_shm_word_used(word);
@@ -171,7 +188,7 @@ gr_shm_window_admit(struct gr_shm_window *w, int64_t cost, int64_t limit,
         /* acq_rel: the admission is one step in the word's total order,
          * which is what makes two admissions see each other. */
         if (atomic_compare_exchange_weak_explicit(
-                &w->word, &word,
+                wp, &word,
                 gr_shm_word_pack(used + (uint64_t)cost,
                                  gr_shm_word_epoch(word), word),
                 memory_order_acq_rel, memory_order_acquire))
@@ -181,10 +198,14 @@ gr_shm_window_admit(struct gr_shm_window *w, int64_t cost, int64_t limit,
 }
 
 void
-gr_shm_window_give_back(struct gr_shm_window *w, int64_t cost)
+gr_shm_window_give_back(const struct gr_shm *t, struct gr_shm_cell *cell,
+                        unsigned w, int64_t cost)
 {
+    _Atomic uint64_t *wp = &cell->word[w];
     /* relaxed: the CAS below validates what we read */
-    uint64_t word = atomic_load_explicit(&w->word, memory_order_relaxed);
+    uint64_t word = atomic_load_explicit(wp, memory_order_relaxed);
+
+    (void)t;        /* the word is in the cell */
 
     if (cost <= 0)
         return;
@@ -195,7 +216,7 @@ gr_shm_window_give_back(struct gr_shm_window *w, int64_t cost)
         used = used >= (uint64_t)cost ? used - (uint64_t)cost : 0;
         /* release: sleepers that see the new count see our other writes */
         if (atomic_compare_exchange_weak_explicit(
-                &w->word, &word,
+                wp, &word,
                 gr_shm_word_pack(used, gr_shm_word_epoch(word), word),
                 memory_order_release, memory_order_relaxed))
             return;
@@ -203,10 +224,14 @@ gr_shm_window_give_back(struct gr_shm_window *w, int64_t cost)
 }
 
 void
-gr_shm_window_force(struct gr_shm_window *w, int64_t cost)
+gr_shm_window_force(const struct gr_shm *t, struct gr_shm_cell *cell,
+                    unsigned w, int64_t cost)
 {
+    _Atomic uint64_t *wp = &cell->word[w];
     /* relaxed: the CAS below validates what we read */
-    uint64_t word = atomic_load_explicit(&w->word, memory_order_relaxed);
+    uint64_t word = atomic_load_explicit(wp, memory_order_relaxed);
+
+    (void)t;        /* the word is in the cell */
 
     if (cost <= 0)
         return;
@@ -217,7 +242,7 @@ gr_shm_window_force(struct gr_shm_window *w, int64_t cost)
             used = USED_MAX;
         /* relaxed: raising the count can only make readers stricter */
         if (atomic_compare_exchange_weak_explicit(
-                &w->word, &word,
+                wp, &word,
                 gr_shm_word_pack(used, gr_shm_word_epoch(word), word),
                 memory_order_relaxed, memory_order_relaxed))
             return;
@@ -225,28 +250,39 @@ gr_shm_window_force(struct gr_shm_window *w, int64_t cost)
 }
 
 void
-gr_shm_window_release_at(struct gr_shm_window *w, int64_t cost,
-                         int64_t at_ns, int64_t now_ns, int64_t tick_ns)
+gr_shm_window_release_tick(const struct gr_shm *t, struct gr_shm_cell *cell,
+                           unsigned w, int64_t cost, uint64_t b_full,
+                           uint64_t c_full)
 {
-    uint64_t c_full = tick_of(now_ns, tick_ns);
-    uint64_t b_full = (uint64_t)((at_ns + tick_ns - 1) / tick_ns);
     uint64_t c = c_full & GR_EPOCH_MASK, b = b_full & GR_EPOCH_MASK;
-    _Atomic uint64_t *slot;
+    _Atomic uint64_t *slot, *wp = &cell->word[w];
     uint64_t s;
 
     if (cost <= 0)
         return;
-    if (at_ns <= now_ns || b_full <= c_full) {
-        gr_shm_window_give_back(w, cost);   /* already due */
+    if (b_full <= c_full) {
+        gr_shm_window_give_back(t, cell, w, cost);   /* already due */
         return;
     }
     if (b_full - c_full >= GR_RING - 2)
         return;     /* cannot be parked: keep it counted (conservative) */
-    slot = &w->ring[b_full % GR_RING];
+    slot = slot_at(t, cell, w, b_full);
+    /* acquire: pairs with the close in drain_to() */
+    s = atomic_load_explicit(slot, memory_order_acquire);
+    /* The common case first: an open release for the same tick is there
+     * (adding to a future tick needs no epoch rule).  release: pairs
+     * with the acquire load in drain_to(). */
+    if (slot_tag(s) == b && slot_amount(s) != 0 && !(s & GR_SLOT_CLOSED) &&
+        slot_amount(s) + (uint64_t)cost <= SLOT_AMOUNT_MASK &&
+        atomic_compare_exchange_strong_explicit(slot, &s, s + (uint64_t)cost,
+                                                memory_order_release,
+                                                memory_order_acquire))
+        return;
     /* relaxed: only decides whether to drain; drain_to() rereads */
     if (epoch_stale(c, gr_shm_word_epoch(atomic_load_explicit(
-            &w->word, memory_order_relaxed))))
-        drain_to(w, c);     /* the slot rules below need a live epoch */
+            wp, memory_order_relaxed))))
+        drain_to(t, cell, w, c_full, false); /* the rules below need a live
+                                             epoch */
     /* acquire: pairs with the close in drain_to() */
     s = atomic_load_explicit(slot, memory_order_acquire);
     for (unsigned k = 0; k < MAX_TRIES; k++) {
@@ -256,7 +292,7 @@ gr_shm_window_release_at(struct gr_shm_window *w, int64_t cost,
         if (tag == b && slot_amount(s) != 0) {
             if (s & GR_SLOT_CLOSED) {
                 /* a drainer is taking this tick: it is due */
-                gr_shm_window_give_back(w, cost);
+                gr_shm_window_give_back(t, cell, w, cost);
                 return;
             }
             if (slot_amount(s) + (uint64_t)cost > SLOT_AMOUNT_MASK)
@@ -269,7 +305,7 @@ gr_shm_window_release_at(struct gr_shm_window *w, int64_t cost,
             continue;
         }
         /* acquire: pairs with the commit CAS in drain_to() */
-        word = atomic_load_explicit(&w->word, memory_order_acquire);
+        word = atomic_load_explicit(wp, memory_order_acquire);
         e = gr_shm_word_epoch(word);
         if (s & GR_SLOT_CLOSED)
             overwritable = gr_shm_epoch_diff(tag, e) <= 0;
@@ -291,14 +327,14 @@ gr_shm_window_release_at(struct gr_shm_window *w, int64_t cost,
             if (atomic_compare_exchange_weak_explicit(
                     slot, &s, pack_slot((uint64_t)cost, b),
                     memory_order_acq_rel, memory_order_acquire)) {
-                gr_shm_window_give_back(w, (int64_t)slot_amount(s));
+                gr_shm_window_give_back(t, cell, w, (int64_t)slot_amount(s));
                 return;
             }
             continue;
         }
         if (gr_shm_epoch_diff(tag, c) <= 0) {
             /* an older tick still owed: drain it, then take the slot */
-            drain_to(w, c);
+            drain_to(t, cell, w, c_full, true);
             s = atomic_load_explicit(slot, memory_order_acquire);
             continue;
         }
@@ -308,7 +344,8 @@ gr_shm_window_release_at(struct gr_shm_window *w, int64_t cost,
 
 /* Cost parked in slots whose tick has come but not yet drained. */
 static uint64_t
-due_not_drained(const struct gr_shm_window *w, uint64_t word, uint64_t c)
+due_not_drained(const struct gr_shm *t, const struct gr_shm_cell *cell,
+                unsigned w, uint64_t word, uint64_t c)
 {
     uint64_t e = gr_shm_word_epoch(word), due = 0;
     bool stale = epoch_stale(c, e);
@@ -316,7 +353,8 @@ due_not_drained(const struct gr_shm_window *w, uint64_t word, uint64_t c)
 
     for (i = 0; i < GR_RING; i++) {
         /* relaxed: a snapshot for display; never used to admit */
-        uint64_t s = atomic_load_explicit(&w->ring[i], memory_order_relaxed);
+        uint64_t s = atomic_load_explicit(slot_at(t, cell, w, i),
+                                          memory_order_relaxed);
 
         if (slot_owed(s, c, e, stale))
             due += slot_amount(s);
@@ -325,25 +363,28 @@ due_not_drained(const struct gr_shm_window *w, uint64_t word, uint64_t c)
 }
 
 int64_t
-gr_shm_window_used(const struct gr_shm_window *w, int64_t now_ns,
-                   int64_t tick_ns)
+gr_shm_window_used(const struct gr_shm *t, const struct gr_shm_cell *cell,
+                   unsigned w, int64_t now_ns)
 {
-    uint64_t c = tick_of(now_ns, tick_ns) & GR_EPOCH_MASK;
+    uint64_t c = gr_shm_tick(now_ns, t->tick_ns) & GR_EPOCH_MASK;
     /* relaxed: a snapshot for display */
-    uint64_t word = atomic_load_explicit(&w->word, memory_order_relaxed);
+    uint64_t word = atomic_load_explicit(&cell->word[w],
+                                         memory_order_relaxed);
     uint64_t used = gr_shm_word_used(word), due = 0;
 
     if (gr_shm_word_epoch(word) != c)
-        due = due_not_drained(w, word, c);
+        due = due_not_drained(t, cell, w, word, c);
     return (int64_t)(used >= due ? used - due : 0);
 }
 
 int64_t
-gr_shm_window_room_at(const struct gr_shm_window *w, int64_t cost,
-                      int64_t limit, int64_t now_ns, int64_t tick_ns)
+gr_shm_window_room_at(const struct gr_shm *t, const struct gr_shm_cell *cell,
+                      unsigned w, int64_t cost, int64_t limit, int64_t now_ns)
 {
-    uint64_t c_full = tick_of(now_ns, tick_ns), k;
-    int64_t used = gr_shm_window_used(w, now_ns, tick_ns), need, freed = 0;
+    int64_t tick_ns = t->tick_ns;
+    uint64_t c_full = gr_shm_tick(now_ns, tick_ns), k;
+    int64_t used = gr_shm_window_used(t, cell, w, now_ns), need;
+    int64_t freed = 0;
 
     need = used + cost - limit;
     if (need <= 0)
@@ -352,7 +393,7 @@ gr_shm_window_room_at(const struct gr_shm_window *w, int64_t cost,
         return INT64_MAX;   /* never fits */
     for (k = c_full + 1; k < c_full + GR_RING; k++) {
         /* relaxed: an estimate of when to look again */
-        uint64_t s = atomic_load_explicit(&w->ring[k % GR_RING],
+        uint64_t s = atomic_load_explicit(slot_at(t, cell, w, k),
                                           memory_order_relaxed);
 
         if (slot_tag(s) == (k & GR_EPOCH_MASK) && !(s & GR_SLOT_CLOSED)) {
@@ -374,11 +415,12 @@ day_of_word(uint64_t w)
 
 int
 gr_shm_day_admit(_Atomic uint64_t *day, int64_t limit, int32_t today,
-                 const _Atomic int64_t *in_flight, int64_t mine, int64_t cost)
+                 gr_shm_in_flight_fn in_flight, const void *arg, int64_t cost)
 {
     uint64_t t = (uint64_t)today & GR_EPOCH_MASK;
     /* acquire: pairs with the release of the CAS that set this word, so a
-     * roller that sees an admission also sees its in-flight increment */
+     * roller that sees an admission also sees that it was in flight (the
+     * admitter marked its lease before this CAS) */
     uint64_t word = atomic_load_explicit(day, memory_order_acquire);
 
     for (unsigned k = 0; k < MAX_TRIES; k++) {
@@ -386,9 +428,9 @@ gr_shm_day_admit(_Atomic uint64_t *day, int64_t limit, int32_t today,
         int rolled = gr_shm_epoch_diff(t, d) > 0;
 
         if (rolled) {
-            /* A new day: what is in flight may arrive on it. */
-            int64_t fl = atomic_load_explicit(in_flight,
-                                              memory_order_acquire) - mine;
+            /* A new day: what is in flight may arrive on it.  Counted
+             * again after every failed CAS: the word moved. */
+            int64_t fl = in_flight(arg);
 
             used = fl > 0 ? (uint64_t)fl : 0;
             d = t;

@@ -18,6 +18,7 @@
 #include "checker.h"
 #include "clock.h"
 #include "gemroute.h"
+#include "reserve.h"
 #include "table.h"
 #include "testlib.h"
 #include "window.h"
@@ -346,9 +347,10 @@ run_phase(const char *tag, unsigned n, unsigned windows, enum chaos chaos)
             for (i = 0; i < NPROJ; i++) {
                 struct gr_shm_cell *c = gr_shm_cell(&t, i, 0);
 
-                fl += atomic_load(&c->in_flight);
-                used += gr_shm_window_used(&c->win[0], now_ns(), t.tick_ns) +
-                        gr_shm_window_used(&c->win[1], now_ns(), t.tick_ns);
+                fl += gr_shm_cell_in_flight(&t, i * t.max_models,
+                                            UINT32_MAX);
+                used += gr_shm_window_used(&t, c, 0, now_ns()) +
+                        gr_shm_window_used(&t, c, 1, now_ns());
             }
             if (fl == 0 && reaped_at == 0)
                 reaped_at = now_ns();

@@ -1329,6 +1329,7 @@ test_late_report_on_reused_slot(void)
     for (d = 0; d < GR_NDIM; d++) {
         CU_ASSERT_EQUAL(atomic_load(&c->cool_until[d]), 0);
         CU_ASSERT_EQUAL(atomic_load(&c->learned[d]), -1);
+        CU_ASSERT_EQUAL(atomic_load(&c->cap[d]), GR_LIMIT_NONE);
         CU_ASSERT_EQUAL(atomic_load(&c->quota_429[d]), 0);
     }
     CU_ASSERT_EQUAL(atomic_load(&c->circuit_until), 0);

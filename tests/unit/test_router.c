@@ -128,9 +128,9 @@ test_first_apply(void)
 
     CU_ASSERT_FATAL(a >= 0);
     c = gr_shm_cell(&rtr.t, (uint32_t)a, 0);
-    CU_ASSERT_EQUAL(atomic_load(&c->limit[GR_D_RPM]), 95);
-    CU_ASSERT_EQUAL(atomic_load(&c->limit[GR_D_TPM]), 950);
-    CU_ASSERT_EQUAL(atomic_load(&c->limit[GR_D_RPD]), -1);
+    CU_ASSERT_EQUAL(gr_shm_cell_limit(c, GR_D_RPM), 95);
+    CU_ASSERT_EQUAL(gr_shm_cell_limit(c, GR_D_TPM), 950);
+    CU_ASSERT_EQUAL(gr_shm_cell_limit(c, GR_D_RPD), -1);
     CU_ASSERT_EQUAL(atomic_load(&rtr.t.hdr->n_choice), 2);
     CU_ASSERT_STRING_EQUAL(gr_shm_key(&rtr.t, (uint32_t)a, 0),
                            "SECRET-of-a-0001");
@@ -146,8 +146,7 @@ test_reload_keeps_counts_and_changes_limits(void)
     uint32_t gen = atomic_load(&rtr.t.projects[a].generation);
     int64_t now = gr_shm_now_mono();
 
-    CU_ASSERT_EQUAL(gr_shm_window_admit(&c->win[GR_W_RPM], 7, 95, now,
-                                        rtr.t.tick_ns), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&rtr.t, c, GR_W_RPM, 7, 95, now), 0);
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 200; },\n"
                           "  { name = \"n\"; rpm = 5; } );\n"
                           "projects = ( { name = \"b\"; key = "
@@ -157,10 +156,9 @@ test_reload_keeps_counts_and_changes_limits(void)
                     0);
     CU_ASSERT_EQUAL(slot_of("a"), a);
     CU_ASSERT_EQUAL(atomic_load(&rtr.t.projects[a].generation), gen);
-    CU_ASSERT_EQUAL(gr_shm_window_used(&c->win[GR_W_RPM], now,
-                                       rtr.t.tick_ns), 7);
-    CU_ASSERT_EQUAL(atomic_load(&c->limit[GR_D_RPM]), 190);
-    CU_ASSERT_EQUAL(atomic_load(&c->limit[GR_D_TPM]), -1);
+    CU_ASSERT_EQUAL(gr_shm_window_used(&rtr.t, c, GR_W_RPM, now), 7);
+    CU_ASSERT_EQUAL(gr_shm_cell_limit(c, GR_D_RPM), 190);
+    CU_ASSERT_EQUAL(gr_shm_cell_limit(c, GR_D_TPM), -1);
     CU_ASSERT_STRING_EQUAL(gr_shm_key(&rtr.t, (uint32_t)a, 0),
                            "SECRET-a-rotated");
     /* A new model gets a cell in every project. */
@@ -343,8 +341,7 @@ test_returning_project_keeps_its_counts(void)
     x = slot_of("x");
     CU_ASSERT_FATAL(x >= 0);
     c = gr_shm_cell(&rtr.t, (uint32_t)x, 0);
-    CU_ASSERT_EQUAL(gr_shm_window_admit(&c->win[GR_W_RPM], 40, 95, now,
-                                        rtr.t.tick_ns), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&rtr.t, c, GR_W_RPM, 40, 95, now), 0);
     /* x leaves (idle: its slot is freed at once), a newcomer arrives. */
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 100; } );\n"
                           "projects = ( { name = \"y\"; key = \"SECRET-y1\"; "
@@ -359,8 +356,7 @@ test_returning_project_keeps_its_counts(void)
                           "  { name = \"n\"; key = \"SECRET-n1\"; },\n"
                           "  { name = \"x\"; key = \"SECRET-x1\"; } );\n"), 0);
     CU_ASSERT_EQUAL(slot_of("x"), x);
-    CU_ASSERT_EQUAL(gr_shm_window_used(&c->win[GR_W_RPM], now,
-                                       rtr.t.tick_ns), 40);
+    CU_ASSERT_EQUAL(gr_shm_window_used(&rtr.t, c, GR_W_RPM, now), 40);
     y = slot_of("y");
     CU_ASSERT(y >= 0 && y != x);
 }

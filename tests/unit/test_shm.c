@@ -34,8 +34,13 @@ setup(void)
 
     snprintf(name, sizeof(name), "/grtest-shm-%d", (int)getpid());
     shm_unlink(name);
-    return gr_shm_router_create(name, 4, 2, 16, W_NS, 0600, (gid_t)-1, &tab,
-                                err, sizeof(err)) == 0 ? 0 : -1;
+    if (gr_shm_router_create(name, 4, 2, 16, W_NS, 0600, (gid_t)-1, &tab,
+                             err, sizeof(err)) != 0)
+        return -1;
+    /* The times in these tests are exact: no coarse-clock slack
+     * (test_coarse_clock_slack sets it). */
+    tab.coarse_ns = 0;
+    return 0;
 }
 
 static int
@@ -58,12 +63,12 @@ add_project(uint32_t s, int64_t rpm, int64_t tpm, int64_t rpd)
     snprintf(tab.projects[s].name, GR_SHM_NAME_MAX, "p%u", s);
     tab.projects[s].n_keys = 1;
     strcpy(gr_shm_key(&tab, s, 0), "SECRET-key-0000");
-    atomic_store(&c->limit[GR_D_RPM], rpm);
-    atomic_store(&c->limit[GR_D_TPM], tpm);
-    atomic_store(&c->limit[GR_D_RPD], rpd);
-    atomic_store(&c->limit[GR_D_IPM], -1);
+    atomic_store(&c->limit[GR_D_RPM], gr_shm_limit_pack(rpm));
+    atomic_store(&c->limit[GR_D_TPM], gr_shm_limit_pack(tpm));
+    atomic_store(&c->limit[GR_D_RPD], gr_shm_limit_pack(rpd));
+    atomic_store(&c->limit[GR_D_IPM], GR_LIMIT_NONE);
     for (unsigned d = 0; d < GR_NDIM; d++)
-        atomic_store(&c->learned[d], -1);
+        gr_shm_set_learned(&tab, c, d, -1);
     atomic_store(&tab.projects[s].state, GR_PROJ_ACTIVE);
     atomic_store(&tab.choice[n], s);
     atomic_store(&tab.hdr->n_choice, n + 1);
@@ -75,26 +80,35 @@ reset_table(void)
     memset(tab.projects, 0, sizeof(*tab.projects) * tab.max_projects);
     memset(tab.cells, 0, sizeof(*tab.cells) * tab.max_projects *
                              tab.max_models);
+    memset(tab.rings, 0, sizeof(*tab.rings) * tab.max_projects *
+                             tab.max_models);
     memset(tab.leases, 0, sizeof(*tab.leases) * tab.max_leases);
     atomic_store(&tab.hdr->n_choice, 0);
     atomic_store(&tab.hdr->headroom_ppm, 1000000);
 }
 
 static int
-reserve(int64_t req, int64_t tok, int64_t now, struct gr_shm_grant *g)
+reserve_on(int32_t today, int64_t req, int64_t tok, int64_t now,
+           struct gr_shm_grant *g)
 {
     static uint64_t rng = 42;
     struct gr_shm_ask a = {.model = 0, .cost = {req, tok, 0}, .now_ns = now,
-                           .today = 20000, .pid = (uint32_t)getpid(),
+                           .today = today, .pid = (uint32_t)getpid(),
                            .rng = &rng};
 
     return gr_shm_reserve(&tab, &a, g);
 }
 
+static int
+reserve(int64_t req, int64_t tok, int64_t now, struct gr_shm_grant *g)
+{
+    return reserve_on(20000, req, tok, now, g);
+}
+
 static int64_t
 used(uint32_t s, unsigned w, int64_t now)
 {
-    return gr_shm_window_used(&gr_shm_cell(&tab, s, 0)->win[w], now, TICK);
+    return gr_shm_window_used(&tab, gr_shm_cell(&tab, s, 0), w, now);
 }
 
 static void
@@ -118,7 +132,7 @@ static void
 test_attach_checks(void)
 {
     struct gr_shm t;
-    char err[256];
+    char err[256], want[96];
     int fd;
 
     CU_ASSERT_EQUAL(gr_shm_attach(name, true, &t, err, sizeof(err)), 0);
@@ -131,10 +145,12 @@ test_attach_checks(void)
     CU_ASSERT(strstr(err, "not a gemroute table") != NULL);
     tab.hdr->magic ^= 1;
 
-    tab.hdr->abi_major = 2;
+    tab.hdr->abi_major = GR_SHM_ABI_MAJOR + 1;
     CU_ASSERT_EQUAL(gr_shm_attach(name, false, &t, err, sizeof(err)),
                     -EPROTO);
-    CU_ASSERT(strstr(err, "has ABI 2.0; this program speaks 1.x") != NULL);
+    snprintf(want, sizeof(want), "has ABI %u.0; this program speaks %u.x",
+             GR_SHM_ABI_MAJOR + 1, GR_SHM_ABI_MAJOR);
+    CU_ASSERT(strstr(err, want) != NULL);
     tab.hdr->abi_major = GR_SHM_ABI_MAJOR;
 
     tab.hdr->max_projects = 5;      /* geometry no longer matches size */
@@ -169,10 +185,9 @@ test_two_mappings(void)
     CU_ASSERT(a.base != b.base);
     reset_table();
     add_project(0, 10, 1000, 100);
-    CU_ASSERT_EQUAL(gr_shm_window_admit(&gr_shm_cell(&a, 0, 0)->win[0], 3,
-                                        10, T0, TICK), 0);
-    CU_ASSERT_EQUAL(gr_shm_window_used(&gr_shm_cell(&b, 0, 0)->win[0], T0,
-                                       TICK), 3);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&a, gr_shm_cell(&a, 0, 0), 0, 3, 10,
+                                        T0), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_used(&b, gr_shm_cell(&b, 0, 0), 0, T0), 3);
     CU_ASSERT_EQUAL(strcmp(gr_shm_key(&b, 0, 0), "SECRET-key-0000"), 0);
     gr_shm_detach(&a);
     gr_shm_detach(&b);
@@ -181,33 +196,37 @@ test_two_mappings(void)
 static void
 test_window_release_timing(void)
 {
-    struct gr_shm_window *w = &gr_shm_cell(&tab, 1, 0)->win[0];
+    struct gr_shm_cell *c = gr_shm_cell(&tab, 1, 0);
+    const unsigned w = 0;
     int64_t fb = T0 + 5 * TICK + TICK / 3;  /* first byte, mid-tick */
     int64_t release = ((fb + W_NS + TICK - 1) / TICK) * TICK;
 
     reset_table();
-    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 4, 5, T0, TICK), 0);
-    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 2, 5, T0, TICK), -EAGAIN);
-    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 1, 5, T0, TICK), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&tab, c, w, 4, 5, T0), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&tab, c, w, 2, 5, T0), -EAGAIN);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&tab, c, w, 1, 5, T0), 0);
     /* Settled at fb: counted until the first tick at or after fb + W. */
-    gr_shm_window_release_at(w, 4, fb + W_NS, fb + TICK, TICK);
-    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 1, 5, release - 1, TICK), -EAGAIN);
-    CU_ASSERT_EQUAL(gr_shm_window_used(w, release - 1, TICK), 5);
+    gr_shm_window_release_at(&tab, c, w, 4, fb + W_NS, fb + TICK);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&tab, c, w, 1, 5, release - 1),
+                    -EAGAIN);
+    CU_ASSERT_EQUAL(gr_shm_window_used(&tab, c, w, release - 1), 5);
     CU_ASSERT(release >= fb + W_NS);
     CU_ASSERT(release - (fb + W_NS) < TICK);
-    CU_ASSERT_EQUAL(gr_shm_window_room_at(w, 1, 5, fb + TICK, TICK), release);
-    CU_ASSERT_EQUAL(gr_shm_window_used(w, release, TICK), 1);
-    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 4, 5, release, TICK), 0);
-    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 1, 5, release, TICK), -EAGAIN);
+    CU_ASSERT_EQUAL(gr_shm_window_room_at(&tab, c, w, 1, 5, fb + TICK),
+                    release);
+    CU_ASSERT_EQUAL(gr_shm_window_used(&tab, c, w, release), 1);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&tab, c, w, 4, 5, release), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&tab, c, w, 1, 5, release), -EAGAIN);
     /* A settle whose release time has passed gives back at once. */
-    gr_shm_window_release_at(w, 4, release, release + 1, TICK);
-    CU_ASSERT_EQUAL(gr_shm_window_used(w, release + 1, TICK), 1);
+    gr_shm_window_release_at(&tab, c, w, 4, release, release + 1);
+    CU_ASSERT_EQUAL(gr_shm_window_used(&tab, c, w, release + 1), 1);
 }
 
 static void
 test_window_many_ticks_and_refund(void)
 {
-    struct gr_shm_window *w = &gr_shm_cell(&tab, 2, 0)->win[1];
+    struct gr_shm_cell *c = gr_shm_cell(&tab, 2, 0);
+    const unsigned w = 1;
     int64_t now = T0;
     int i;
 
@@ -215,46 +234,49 @@ test_window_many_ticks_and_refund(void)
     /* Releases parked on 40 different ticks all come back, each at its
      * own tick, even after a long idle gap (several windows). */
     for (i = 0; i < 40; i++) {
-        CU_ASSERT_EQUAL(gr_shm_window_admit(w, 10, 1000, now, TICK), 0);
-        gr_shm_window_release_at(w, 10, now + W_NS, now, TICK);
+        CU_ASSERT_EQUAL(gr_shm_window_admit(&tab, c, w, 10, 1000, now), 0);
+        gr_shm_window_release_at(&tab, c, w, 10, now + W_NS, now);
         now += TICK;
     }
-    CU_ASSERT_EQUAL(gr_shm_window_used(w, now, TICK), 400);
-    CU_ASSERT_EQUAL(gr_shm_window_used(w, T0 + W_NS + 20 * TICK, TICK), 190);
-    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 1000, 1000, T0 + 5 * W_NS, TICK), 0);
-    gr_shm_window_give_back(w, 600);    /* a refund */
-    CU_ASSERT_EQUAL(gr_shm_window_used(w, T0 + 5 * W_NS, TICK), 400);
-    gr_shm_window_force(w, 50);         /* an estimate that was short */
-    CU_ASSERT_EQUAL(gr_shm_window_used(w, T0 + 5 * W_NS, TICK), 450);
+    CU_ASSERT_EQUAL(gr_shm_window_used(&tab, c, w, now), 400);
+    CU_ASSERT_EQUAL(gr_shm_window_used(&tab, c, w, T0 + W_NS + 20 * TICK), 190);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&tab, c, w, 1000, 1000,
+                                        T0 + 5 * W_NS), 0);
+    gr_shm_window_give_back(&tab, c, w, 600);   /* a refund */
+    CU_ASSERT_EQUAL(gr_shm_window_used(&tab, c, w, T0 + 5 * W_NS), 400);
+    gr_shm_window_force(&tab, c, w, 50);    /* an estimate that was short */
+    CU_ASSERT_EQUAL(gr_shm_window_used(&tab, c, w, T0 + 5 * W_NS), 450);
 }
 
 static void
 test_stranded_release_is_given_back(void)
 {
-    struct gr_shm_window *w = &gr_shm_cell(&tab, 1, 1)->win[2];
+    struct gr_shm_cell *c = gr_shm_cell(&tab, 1, 1);
+    const unsigned w = 2;
     uint64_t e = (uint64_t)(T0 / TICK);     /* drained through this tick */
     uint64_t stranded = e - 5, b = e + 67;   /* same ring slot */
-    _Atomic uint64_t *slot = &w->ring[b % GR_RING];
+    _Atomic uint64_t *slot = &gr_shm_ring_of(&tab, c)->slot[b % GR_RING][w];
 
     reset_table();
     CU_ASSERT_EQUAL(stranded % GR_RING, b % GR_RING);
     /* 10 counted: 7 of them parked by a settler that stalled past the
      * drain of their tick (an open slot behind the epoch). */
-    atomic_store(&w->word, gr_shm_word_pack(10, e & GR_EPOCH_MASK, 0));
+    atomic_store(&c->word[w], gr_shm_word_pack(10, e & GR_EPOCH_MASK, 0));
     atomic_store(slot, 7 | ((stranded & GR_EPOCH_MASK) << GR_SLOT_AMOUNT_BITS));
     /* A release that wants the same slot takes it and gives the 7 back
      * (it used to spin here: nothing would ever drain that slot). */
-    gr_shm_window_release_at(w, 3, (int64_t)b * TICK, T0, TICK);
-    CU_ASSERT_EQUAL(gr_shm_word_used(atomic_load(&w->word)), 3);
+    gr_shm_window_release_at(&tab, c, w, 3, (int64_t)b * TICK, T0);
+    CU_ASSERT_EQUAL(gr_shm_word_used(atomic_load(&c->word[w])), 3);
     CU_ASSERT_EQUAL(atomic_load(slot),
                     3 | ((b & GR_EPOCH_MASK) << GR_SLOT_AMOUNT_BITS));
-    CU_ASSERT_EQUAL(gr_shm_window_used(w, (int64_t)b * TICK, TICK), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_used(&tab, c, w, (int64_t)b * TICK), 0);
 }
 
 static void
 test_new_window_in_the_upper_half_of_the_tick_period(void)
 {
-    struct gr_shm_window *w = &gr_shm_cell(&tab, 2, 1)->win[0];
+    struct gr_shm_cell *c = gr_shm_cell(&tab, 2, 1);
+    const unsigned w = 0;
     /* A clock whose tick count (mod 2^20) is in the upper half: a new
      * table's epoch 0 then reads as "ahead" of it.  It must still drain. */
     int64_t now = ((INT64_C(1) << 19) + 12345 + (INT64_C(1) << 20) * 7) *
@@ -262,47 +284,131 @@ test_new_window_in_the_upper_half_of_the_tick_period(void)
     int64_t later = now + W_NS + TICK;
 
     reset_table();
-    CU_ASSERT_EQUAL(gr_shm_word_epoch(atomic_load(&w->word)), 0);
-    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 5, 5, now, TICK), 0);
-    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 1, 5, now, TICK), -EAGAIN);
-    gr_shm_window_release_at(w, 5, now + W_NS, now, TICK);
-    CU_ASSERT_EQUAL(gr_shm_window_used(w, later - 2 * TICK, TICK), 5);
-    CU_ASSERT_EQUAL(gr_shm_window_used(w, later, TICK), 0);
-    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 5, 5, later, TICK), 0);
+    CU_ASSERT_EQUAL(gr_shm_word_epoch(atomic_load(&c->word[w])), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&tab, c, w, 5, 5, now), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&tab, c, w, 1, 5, now), -EAGAIN);
+    gr_shm_window_release_at(&tab, c, w, 5, now + W_NS, now);
+    CU_ASSERT_EQUAL(gr_shm_window_used(&tab, c, w, later - 2 * TICK), 5);
+    CU_ASSERT_EQUAL(gr_shm_window_used(&tab, c, w, later), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&tab, c, w, 5, 5, later), 0);
     /* A long-idle cell (half a tick period, router gone): what it still
      * held is long due, and it drains. */
-    gr_shm_window_release_at(w, 5, later + W_NS, later, TICK);
+    gr_shm_window_release_at(&tab, c, w, 5, later + W_NS, later);
     later += (INT64_C(1) << 19) * TICK + 77 * TICK;
-    CU_ASSERT_EQUAL(gr_shm_window_admit(w, 5, 5, later, TICK), 0);
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&tab, c, w, 5, 5, later), 0);
+}
+
+static void
+test_day_roll_counts_leases_in_flight(void)
+{
+    struct gr_shm_cell *c = gr_shm_cell(&tab, 0, 0);
+    struct gr_shm_grant g1, g2, g3;
+
+    reset_table();
+    add_project(0, 10, 1000, 1000);
+    CU_ASSERT_FATAL(reserve_on(20000, 1, 10, T0, &g1) == 0);
+    CU_ASSERT_FATAL(reserve_on(20000, 2, 10, T0, &g2) == 0);
+    CU_ASSERT_EQUAL(gr_shm_cell_in_flight(&tab, 0, UINT32_MAX), 3);
+    CU_ASSERT_EQUAL(gr_shm_cell_in_flight(&tab, 0, g2.lease), 1);
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g2.lease, g2.ticket, T0, NULL, T0), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 20000), 3);
+    /* Midnight: the first new request starts day 20001 at the one request
+     * still in flight (g1), then counts itself. */
+    CU_ASSERT_FATAL(reserve_on(20001, 1, 10, T0, &g3) == 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 20001), 2);
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g1.lease, g1.ticket, T0, NULL, T0), 0);
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g3.lease, g3.ticket, T0, NULL, T0), 0);
+    CU_ASSERT_EQUAL(gr_shm_cell_in_flight(&tab, 0, UINT32_MAX), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 20001), 2);
+}
+
+static void
+test_client_drain_leaves_stranded_to_router(void)
+{
+    struct gr_shm_cell *c = gr_shm_cell(&tab, 3, 1);
+    const unsigned w = 0;
+    uint64_t e = (uint64_t)(T0 / TICK), stranded = e - 5;
+
+    reset_table();
+    atomic_store(&c->word[w], gr_shm_word_pack(10, e & GR_EPOCH_MASK, 0));
+    atomic_store(&gr_shm_ring_of(&tab, c)->slot[stranded % GR_RING][w],
+                 7 | ((stranded & GR_EPOCH_MASK) << GR_SLOT_AMOUNT_BITS));
+    /* A client drains only the tick that elapsed: the stranded 7 stay
+     * counted (conservative)... */
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&tab, c, w, 1, 100,
+                                        (int64_t)(e + 1) * TICK), 0);
+    CU_ASSERT_EQUAL(gr_shm_word_used(atomic_load(&c->word[w])), 11);
+    CU_ASSERT_EQUAL(gr_shm_word_epoch(atomic_load(&c->word[w])),
+                    (e + 1) & GR_EPOCH_MASK);
+    /* ...until the router's sweep scans the whole ring. */
+    gr_shm_window_drain(&tab, c, w, (int64_t)(e + 2) * TICK, false);
+    CU_ASSERT_EQUAL(gr_shm_word_used(atomic_load(&c->word[w])), 11);
+    gr_shm_window_drain(&tab, c, w, (int64_t)(e + 3) * TICK, true);
+    CU_ASSERT_EQUAL(gr_shm_word_used(atomic_load(&c->word[w])), 4);
+    CU_ASSERT_EQUAL(gr_shm_word_epoch(atomic_load(&c->word[w])),
+                    (e + 3) & GR_EPOCH_MASK);
+}
+
+static void
+test_coarse_clock_slack(void)
+{
+    struct gr_shm_grant g;
+    int64_t fb = T0 + TICK;     /* fb + W is a tick boundary */
+
+    reset_table();
+    add_project(0, 10, 100, 1000);
+    /* A clock that may read up to TICK / 8 short: the release waits for
+     * the next boundary after fb + W + TICK / 8. */
+    tab.coarse_ns = TICK / 8;
+    CU_ASSERT_FATAL(reserve(1, 60, T0, &g) == 0);
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g.lease, g.ticket, fb, NULL,
+                                  fb + TICK), 0);
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, fb + W_NS), 60);
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, fb + W_NS + TICK - 1), 60);
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, fb + W_NS + TICK), 0);
+    tab.coarse_ns = 0;
+}
+
+static int64_t
+fake_in_flight(const void *arg)
+{
+    return *(const int64_t *)arg;
 }
 
 static void
 test_day_roll_counts_in_flight(void)
 {
     struct gr_shm_cell *c = gr_shm_cell(&tab, 3, 0);
+    int64_t fl = 0;
 
     reset_table();
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0, 1), 0);
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0, 1), 0);
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0, 1), 0);
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0, 1),
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, fake_in_flight, &fl,
+                                     1), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, fake_in_flight, &fl,
+                                     1), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, fake_in_flight, &fl,
+                                     1), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, fake_in_flight, &fl, 1),
                     -EAGAIN);
     CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 100), 3);
     /* Two requests still in flight at midnight may arrive on either day:
-     * the new day starts with them, plus this one (counted in flight). */
-    atomic_store(&c->in_flight, 3);
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 101, &c->in_flight, 1, 1), 0);
+     * the new day starts with them, plus this one. */
+    fl = 2;
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 101, fake_in_flight, &fl, 1),
+                    0);
+    fl = 0;
     CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 101), 3);
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 101, &c->in_flight, 0, 1),
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 101, fake_in_flight, &fl, 1),
                     -EAGAIN);
     /* A process whose clock still says day 100 counts on day 101. */
     gr_shm_day_give_back(&c->day, 1);
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, &c->in_flight, 0, 1), 0);
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 3, 100, fake_in_flight, &fl,
+                                     1), 0);
     CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 101), 3);
     /* A batch of requests counts them all, or none. */
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 5, 101, &c->in_flight, 0, 3),
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 5, 101, fake_in_flight, &fl, 3),
                     -EAGAIN);
-    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 5, 101, &c->in_flight, 0, 2),
+    CU_ASSERT_EQUAL(gr_shm_day_admit(&c->day, 5, 101, fake_in_flight, &fl, 2),
                     0);
     CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 101), 5);
     gr_shm_day_give_back(&c->day, 2);
@@ -324,14 +430,14 @@ test_all_or_nothing(void)
     CU_ASSERT_EQUAL(used(0, GR_W_RPM, T0), 1);
     CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0), 60);
     CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 20000), 1);
-    CU_ASSERT_EQUAL(atomic_load(&c->in_flight), 1);
+    CU_ASSERT_EQUAL(gr_shm_cell_in_flight(&tab, 0, UINT32_MAX), 1);
     CU_ASSERT(g.retry_at_ns == 0 || g.retry_at_ns > T0);
     /* The day spent: a request fitting every minute window is refused. */
     atomic_store(&c->limit[GR_D_RPD], 1);
     CU_ASSERT_EQUAL(reserve(1, 1, T0, &g), -EAGAIN);
     CU_ASSERT_EQUAL(used(0, GR_W_RPM, T0), 1);
     CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0), 60);
-    CU_ASSERT_EQUAL(atomic_load(&c->in_flight), 1);
+    CU_ASSERT_EQUAL(gr_shm_cell_in_flight(&tab, 0, UINT32_MAX), 1);
 }
 
 static void
@@ -347,7 +453,7 @@ test_settle_refund_and_twice(void)
                                   T0 + 2 * TICK), 0);
     CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0 + 2 * TICK), 20);
     CU_ASSERT_EQUAL(used(0, GR_W_RPM, T0 + 2 * TICK), 1);
-    CU_ASSERT_EQUAL(atomic_load(&gr_shm_cell(&tab, 0, 0)->in_flight), 0);
+    CU_ASSERT_EQUAL(gr_shm_cell_in_flight(&tab, 0, UINT32_MAX), 0);
     /* Settling again, or with a stale ticket, changes nothing. */
     CU_ASSERT_EQUAL(gr_shm_settle(&tab, g.lease, g.ticket, T0 + TICK, act,
                                   T0 + 2 * TICK), -ESTALE);
@@ -375,7 +481,7 @@ test_reap_and_audit(void)
     CU_ASSERT_FALSE(gr_shm_router_reap(&tab, g.lease, s, T0 + TICK));
     CU_ASSERT_EQUAL(gr_shm_lease_state(atomic_load(&l->state)),
                     GR_LEASE_FREE);
-    CU_ASSERT_EQUAL(atomic_load(&c->in_flight), 0);
+    CU_ASSERT_EQUAL(gr_shm_cell_in_flight(&tab, 0, UINT32_MAX), 0);
     CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0 + TICK + W_NS - 1), 30);
     CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0 + TICK + W_NS), 0);
     /* Its owner's late commit is refused. */
@@ -388,7 +494,7 @@ test_reap_and_audit(void)
     reset_table();
     add_project(0, 10, 100, 1000);
     c = gr_shm_cell(&tab, 0, 0);
-    CU_ASSERT_EQUAL(gr_shm_window_admit(&c->win[GR_W_TPM], 25, 100, T0, TICK),
+    CU_ASSERT_EQUAL(gr_shm_window_admit(&tab, c, GR_W_TPM, 25, 100, T0),
                     0);
     l = gr_shm_lease(&tab, 3);
     l->cell = 0;
@@ -441,7 +547,7 @@ test_generation_and_report(void)
     CU_ASSERT_EQUAL(atomic_load(&c->cool_until[GR_D_TPM]),
                     T0 + 26 * INT64_C(1000000000));
     CU_ASSERT_EQUAL(atomic_load(&c->learned[GR_D_TPM]), 250000);
-    CU_ASSERT_EQUAL(gr_shm_cell_limit(&tab, c, GR_D_TPM), 250000);
+    CU_ASSERT_EQUAL(gr_shm_cell_limit(c, GR_D_TPM), 250000);
     gr_shm_last_qid(c, qid, sizeof(qid));
     CU_ASSERT_STRING_EQUAL(qid,
                            "GenerateContentInputTokensPerModelPerMinute-Free"
@@ -550,7 +656,12 @@ main(void)
          test_stranded_release_is_given_back},
         {"new window in the upper half of the tick period",
          test_new_window_in_the_upper_half_of_the_tick_period},
+        {"client drains elapsed ticks, router the ring",
+         test_client_drain_leaves_stranded_to_router},
+        {"coarse clock slack", test_coarse_clock_slack},
         {"day roll counts in-flight", test_day_roll_counts_in_flight},
+        {"day roll counts the leases in flight",
+         test_day_roll_counts_leases_in_flight},
         {"all-or-nothing admission", test_all_or_nothing},
         {"settle: refund, twice", test_settle_refund_and_twice},
         {"reap and audit", test_reap_and_audit},

@@ -11,6 +11,7 @@
  */
 #include "clock.h"
 #include "gemroute.h"
+#include "health.h"
 #include "seqlock.h"
 #include "snapshot.h"
 #include "testlib.h"
@@ -68,10 +69,28 @@ cell(uint32_t slot, uint32_t model, const int64_t raw[GR_NDIM])
 
     for (d = 0; d < GR_NDIM; d++) {
         atomic_store(&c->config_limit[d], raw[d]);
-        atomic_store(&c->limit[d], raw[d] < 0 ? raw[d] : raw[d] * 95 / 100);
-        atomic_store(&c->learned[d], -1);
+        atomic_store(&c->limit[d], gr_shm_limit_pack(raw[d] < 0 ? raw[d] :
+                                                     raw[d] * 95 / 100));
+        gr_shm_set_learned(&tab, c, d, -1);
     }
     return c;
+}
+
+/* n requests in flight on a cell: leases held as a client's would be. */
+static void
+in_flight(uint32_t slot, uint32_t model, int n)
+{
+    static uint32_t next;
+
+    while (n-- > 0 && next < tab.max_leases) {
+        struct gr_shm_lease *l = &tab.leases[next++];
+
+        l->cell = slot * tab.max_models + model;
+        l->cost[GR_W_RPM] = 1;
+        atomic_store(&l->held, GR_HELD_INFLIGHT);
+        atomic_store(&l->state, ((uint64_t)getpid() << 32) | (1u << 8) |
+                                    GR_LEASE_ACTIVE);
+    }
 }
 
 static void
@@ -81,14 +100,11 @@ use(struct gr_shm_cell *c, int64_t rpm, int64_t tpm, int64_t rpd,
     int32_t today = gr_shm_pacific_day(now_wall / GR_NS_PER_S);
 
     if (rpm > 0)
-        gr_shm_window_admit(&c->win[GR_W_RPM], rpm, INT32_MAX, NOW_MONO,
-                            tab.tick_ns);
+        gr_shm_window_admit(&tab, c, GR_W_RPM, rpm, INT32_MAX, NOW_MONO);
     if (tpm > 0)
-        gr_shm_window_admit(&c->win[GR_W_TPM], tpm, INT32_MAX, NOW_MONO,
-                            tab.tick_ns);
+        gr_shm_window_admit(&tab, c, GR_W_TPM, tpm, INT32_MAX, NOW_MONO);
     if (ipm > 0)
-        gr_shm_window_admit(&c->win[GR_W_IPM], ipm, INT32_MAX, NOW_MONO,
-                            tab.tick_ns);
+        gr_shm_window_admit(&tab, c, GR_W_IPM, ipm, INT32_MAX, NOW_MONO);
     atomic_store(&c->day, gr_shm_word_pack((uint64_t)rpd,
                                            (uint64_t)today, 0));
 }
@@ -150,7 +166,7 @@ setup(void)
     project(0, "prod-1", SECRET1, GR_PROJ_ACTIVE);
     c = cell(0, 0, flash);
     use(c, 350, 120000, 812, 0);
-    atomic_store(&c->in_flight, 2);
+    in_flight(0, 0, 2);
     atomic_store(&c->admitted, 9001);
     atomic_store(&c->rejected, 3);
     atomic_store(&c->ok, 8990);
@@ -168,7 +184,7 @@ setup(void)
                                  now_wall / GR_NS_PER_S) -
                              now_wall / GR_NS_PER_S) * GR_NS_PER_S);
     c->cool_src[GR_D_RPD] = GR_COOL_MIDNIGHT;
-    atomic_store(&c->learned[GR_D_TPM], 250000);
+    gr_shm_set_learned(&tab, c, GR_D_TPM, 250000);
     atomic_store(&c->quota_429[GR_D_RPD], 1);
     atomic_store(&c->last_status, 429);
     atomic_store(&c->admitted, 9500);
@@ -191,7 +207,7 @@ setup(void)
     project(3, "old-proj", "AIzaSyC-SECRET-old-0000", GR_PROJ_REMOVING);
     c = cell(3, 0, flash);
     use(c, 5, 500, 77, 0);
-    atomic_store(&c->in_flight, 1);
+    in_flight(3, 0, 1);
     atomic_store(&c->circuit_until, NOW_MONO + 12 * GR_NS_PER_S);
     atomic_store(&c->server_5xx, 5);
     atomic_store(&c->last_status, 503);

@@ -22,6 +22,8 @@
  */
 #include "cli.h"
 #include "clock.h"
+#include "health.h"
+#include "reserve.h"
 #include "seqlock.h"
 #include "snapshot.h"
 
@@ -286,7 +288,7 @@ set_bits(_Atomic uint32_t *w, uint32_t set, uint32_t clear)
 }
 
 static void
-clear_learned_zero(struct gr_shm_cell *c)
+clear_learned_zero(const struct gr_shm *t, struct gr_shm_cell *c)
 {
     unsigned d;
 
@@ -295,14 +297,15 @@ clear_learned_zero(struct gr_shm_cell *c)
 
         /* relaxed: advice; only a learned 0 (which disabled the cell)
          * is cleared, a racing report's new value is kept */
-        atomic_compare_exchange_strong_explicit(&c->learned[d], &zero, -1,
-                                                memory_order_relaxed,
-                                                memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(
+                &c->learned[d], &zero, -1, memory_order_relaxed,
+                memory_order_relaxed))
+            gr_shm_set_learned(t, c, d, -1);    /* and its cap */
     }
 }
 
 static void
-reset_cell(struct gr_shm_cell *c, int dim)
+reset_cell(const struct gr_shm *t, struct gr_shm_cell *c, int dim)
 {
     unsigned d;
 
@@ -312,7 +315,7 @@ reset_cell(struct gr_shm_cell *c, int dim)
         /* relaxed for all: advice (see set_bits) */
         atomic_store_explicit(&c->cool_until[d], 0, memory_order_relaxed);
         __atomic_store_n(&c->cool_src[d], 0, __ATOMIC_RELAXED);
-        atomic_store_explicit(&c->learned[d], -1, memory_order_relaxed);
+        gr_shm_set_learned(t, c, d, -1);
     }
     if (dim >= 0)
         return;
@@ -335,9 +338,8 @@ in_flight(const struct target *x)
     for (m = 0; m < x->t.max_models; m++) {
         if (x->model >= 0 && (uint32_t)x->model != m)
             continue;
-        /* relaxed: a number for the message */
-        n += atomic_load_explicit(
-            &gr_shm_cell(&x->t, x->slot, m)->in_flight, memory_order_relaxed);
+        n += gr_shm_cell_in_flight(&x->t, x->slot * x->t.max_models + m,
+                                   UINT32_MAX);
     }
     return n;
 }
@@ -364,7 +366,7 @@ act(struct target *x, enum action a, int dim)
         if (x->model >= 0 && (uint32_t)x->model != m)
             continue;
         if (a == ACT_RESET) {
-            reset_cell(c, dim);
+            reset_cell(&x->t, c, dim);
             /* relaxed: a hint for the message */
             disabled_left |= atomic_load_explicit(&c->health,
                                                   memory_order_relaxed) &
@@ -373,7 +375,7 @@ act(struct target *x, enum action a, int dim)
             /* A project enabled as a whole is enabled on every model. */
             set_bits(&c->health, 0, GR_CELL_OP_DISABLED |
                      GR_CELL_OP_DRAINING | GR_CELL_DISABLED_MODEL);
-            clear_learned_zero(c);
+            clear_learned_zero(&x->t, c);
         } else if (x->model >= 0 && a == ACT_DRAIN) {
             set_bits(&c->health, GR_CELL_OP_DRAINING, GR_CELL_OP_DISABLED);
         } else if (x->model >= 0 && a == ACT_DISABLE) {

@@ -234,7 +234,7 @@ copy_cell(const struct gr_shm *t, const struct gr_shm_cell *c,
     for (d = 0; d < GR_NDIM; d++) {
         uint8_t src;
 
-        sc->limit[d] = gr_shm_cell_limit(t, c, d);
+        sc->limit[d] = gr_shm_cell_limit(c, d);
         sc->config_limit[d] = atomic_load_explicit(&c->config_limit[d],
                                                    memory_order_relaxed);
         sc->learned[d] = atomic_load_explicit(&c->learned[d],
@@ -244,12 +244,9 @@ copy_cell(const struct gr_shm *t, const struct gr_shm_cell *c,
         src = __atomic_load_n(&c->cool_src[d], __ATOMIC_RELAXED);
         sc->cool_src[d] = src <= GR_COOL_MIDNIGHT ? src : GR_COOL_NONE;
     }
-    sc->used[GR_D_RPM] = gr_shm_window_used(&c->win[GR_W_RPM], now_ns,
-                                            t->tick_ns);
-    sc->used[GR_D_TPM] = gr_shm_window_used(&c->win[GR_W_TPM], now_ns,
-                                            t->tick_ns);
-    sc->used[GR_D_IPM] = gr_shm_window_used(&c->win[GR_W_IPM], now_ns,
-                                            t->tick_ns);
+    sc->used[GR_D_RPM] = gr_shm_window_used(t, c, GR_W_RPM, now_ns);
+    sc->used[GR_D_TPM] = gr_shm_window_used(t, c, GR_W_TPM, now_ns);
+    sc->used[GR_D_IPM] = gr_shm_window_used(t, c, GR_W_IPM, now_ns);
     sc->used[GR_D_RPD] = gr_shm_day_used(&c->day, today);
     sc->cell_cool_s = secs_left(atomic_load_explicit(
         &c->cell_cool_until, memory_order_relaxed), now_ns);
@@ -260,9 +257,6 @@ copy_cell(const struct gr_shm *t, const struct gr_shm_cell *c,
         sc->circuit = circ > 0;
         sc->circuit_s = secs_left(circ, now_ns);
     }
-    sc->in_flight = atomic_load_explicit(&c->in_flight, memory_order_relaxed);
-    if (sc->in_flight < 0)
-        sc->in_flight = 0;
     sc->admitted = atomic_load_explicit(&c->admitted, memory_order_relaxed);
     sc->rejected = atomic_load_explicit(&c->rejected, memory_order_relaxed);
     sc->ok = atomic_load_explicit(&c->ok, memory_order_relaxed);
@@ -422,6 +416,7 @@ gr_snap_take_at(const struct gr_shm *t, struct gr_snap *s,
 {
     int32_t today;
     uint32_t slot, m;
+    int64_t *fl;
 
     memset(s, 0, sizeof(*s));
     snprintf(s->shm, sizeof(s->shm), "%s", t->name);
@@ -433,10 +428,14 @@ gr_snap_take_at(const struct gr_shm *t, struct gr_snap *s,
     s->cells = calloc((size_t)t->max_projects *
                       (s->n_models ? s->n_models : 1), sizeof(*s->cells));
     s->projects = calloc(t->max_projects, sizeof(*s->projects));
-    if (s->cells == NULL || s->projects == NULL) {
+    /* In flight per cell: one pass over the leases for all cells. */
+    fl = calloc((size_t)t->max_projects * t->max_models, sizeof(*fl));
+    if (s->cells == NULL || s->projects == NULL || fl == NULL) {
+        free(fl);
         gr_snap_free(s);
         return -ENOMEM;
     }
+    gr_shm_in_flight_all(t, fl);
     for (slot = 0; slot < t->max_projects; slot++) {
         const struct gr_shm_project *p = &t->projects[slot];
         struct gr_snap_project *sp = &s->projects[s->n_projects];
@@ -470,6 +469,7 @@ gr_snap_take_at(const struct gr_shm *t, struct gr_snap *s,
                 continue;
             memset(sc, 0, sizeof(*sc));
             copy_cell(t, c, sc, now_mono_ns, today);
+            sc->in_flight = fl[slot * t->max_models + m];
             /* A model this project does not serve has every limit 0. */
             for (d = 0; d < GR_NDIM; d++)
                 any |= sc->config_limit[d] != 0;
@@ -488,6 +488,7 @@ gr_snap_take_at(const struct gr_shm *t, struct gr_snap *s,
         judge_project(s, sp, flags, first, s->n_cells);
         s->n_projects++;
     }
+    free(fl);
     pool(s);
     return 0;
 }
