@@ -122,6 +122,11 @@ make_headers(char **key_line)
     if ((n = curl_slist_append(l, "Expect:")) == NULL)
         goto fail;
     l = n;
+    /* The same line CURLOPT_USERAGENT would make, made once here rather
+     * than formatted by libcurl on every request. */
+    if ((n = curl_slist_append(l, "User-Agent: " USER_AGENT)) == NULL)
+        goto fail;
+    l = n;
     if ((n = curl_slist_append(l, line)) == NULL)
         goto fail;
     l = n;
@@ -152,7 +157,6 @@ set_fixed_options(CURL *h)
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
                      (curl_off_t)GR_HTTP_BODY_MAX);
