@@ -25,6 +25,9 @@ static _Atomic uint32_t cached_pid;     /* 0 until init_pid() */
 static _Atomic uint64_t next_handle_id = 1;
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 static _Thread_local uint64_t rng_state;
+/* The lease slot this thread freed last: its next claim starts there
+ * (see claim_lease() in shm/reserve.c).  Only a hint. */
+static _Thread_local uint32_t lease_hint = UINT32_MAX;
 
 /* The Pacific day, recomputed only when its midnight has passed. */
 static _Thread_local struct {
@@ -299,6 +302,7 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
     a.cost[GR_W_IPM] = cost->images;
     a.pid = gr_self_pid();
     a.rng = gr_thread_rng();
+    a.lease_hint = lease_hint;
     for (;;) {
         uint32_t seen = gr_shm_wake_seen(&g->t);
         int64_t wake_at;
@@ -353,6 +357,7 @@ gr_commit(struct gr *g, struct gr_lease *lease, const struct gr_usage *actual)
     if (gr_shm_settle(&g->t, lease->slot, lease->ticket, fb, act,
                       gr_shm_now_fast(&g->t)) != 0)
         gr_seterr(g, "lease of '%s' was already settled", lease->project);
+    lease_hint = lease->slot;
     lease->slot = UINT32_MAX;
 }
 

@@ -72,12 +72,18 @@ set_held(struct gr_shm_lease *l, uint32_t held)
     atomic_store_explicit(&l->held, held, memory_order_release);
 }
 
-/* Claim a free lease slot; -ENOSPC when there is none. */
+/*
+ * Claim a free lease slot; -ENOSPC when there is none.  The search starts
+ * at the caller's hint, the slot it freed last: that line is still in its
+ * own cache, where a random slot is often in another core's (the last
+ * process that used it), a transfer on every call.
+ */
 static int
 claim_lease(const struct gr_shm *t, uint32_t pid, uint64_t *rng,
-            uint32_t *index, uint64_t *word)
+            uint32_t hint, uint32_t *index, uint64_t *word)
 {
-    uint32_t n = t->max_leases, i = rand_below(rng, n), k;
+    uint32_t n = t->max_leases, k;
+    uint32_t i = hint < n ? hint : rand_below(rng, n);
 
     for (k = 0; k < n; k++, i = i + 1 < n ? i + 1 : 0) {
         struct gr_shm_lease *l = &t->leases[i];
@@ -483,7 +489,7 @@ gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
     second = choice_at(t, rand_below(a->rng, n));
     prefetch_candidate(t, first, a->model);
     prefetch_candidate(t, second, a->model);
-    rc = claim_lease(t, a->pid, a->rng, &lease, &word);
+    rc = claim_lease(t, a->pid, a->rng, a->lease_hint, &lease, &word);
     if (rc != 0)
         return rc;
     l = &t->leases[lease];

@@ -19,6 +19,8 @@ struct gr_shm_ask {
     int32_t today;                  /* Pacific day (gr_shm_pacific_day) */
     uint32_t pid;
     uint64_t *rng;                  /* the caller's random state */
+    uint32_t lease_hint;            /* a lease slot to try first (the one
+                                       the caller freed last); any value */
 };
 
 /* What a reservation got. */
