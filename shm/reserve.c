@@ -435,7 +435,9 @@ try_cell(const struct gr_shm *t, uint32_t slot,
             give_back_probe(c, probe_from, a->now_ns);
         return -EAGAIN;
     }
-    g->cell = l->cell;
+    /* From our own values, not read back from the lease: the segment is
+     * untrusted, and the caller indexes with this. */
+    g->cell = slot * t->max_models + a->model;
     g->slot = slot;
     g->project_gen = gen;
     return 0;
