@@ -33,13 +33,14 @@ gr_rtr_mirror_init(struct gr_rtr *r)
     m->state = calloc(t->max_projects, sizeof(*m->state));
     m->freed_at = calloc(t->max_projects, sizeof(*m->freed_at));
     m->name = calloc(t->max_projects, sizeof(*m->name));
+    m->cfg_at = calloc(t->max_projects, sizeof(*m->cfg_at));
     m->model = calloc(t->max_models, sizeof(*m->model));
     m->choice = calloc((size_t)GR_CHOICE_PER_PROJECT * t->max_projects,
                        sizeof(*m->choice));
     m->limit = calloc(cells, sizeof(*m->limit));
     m->config_limit = calloc(cells, sizeof(*m->config_limit));
-    if (!m->state || !m->freed_at || !m->name || !m->model || !m->choice ||
-        !m->limit || !m->config_limit) {
+    if (!m->state || !m->freed_at || !m->name || !m->cfg_at || !m->model ||
+        !m->choice || !m->limit || !m->config_limit) {
         gr_rtr_mirror_free(r);
         return -1;
     }
@@ -78,6 +79,7 @@ gr_rtr_mirror_free(struct gr_rtr *r)
     free(r->m.state);
     free(r->m.freed_at);
     free(r->m.name);
+    free(r->m.cfg_at);
     free(r->m.model);
     free(r->m.choice);
     free(r->m.limit);
@@ -97,6 +99,27 @@ fix_seq(_Atomic uint32_t *seq)
     return 1;
 }
 
+/* The config's project for slot i: where it was last time if the name
+ * still matches (a repair pass over 10,000 projects would otherwise
+ * search the config 10,000 times), else searched and remembered. */
+static const struct gr_cfg_project *
+cfg_project_of(struct gr_rtr *r, uint32_t i)
+{
+    const struct gr_cfg *cfg = r->cfg;
+    uint32_t at = r->m.cfg_at[i];
+    const struct gr_cfg_project *cp;
+
+    if (cfg == NULL)
+        return NULL;
+    if (at < cfg->n_projects &&
+        strcmp(cfg->projects[at].name, r->m.name[i]) == 0)
+        return &cfg->projects[at];
+    cp = gr_cfg_project_find(cfg, r->m.name[i]);
+    if (cp != NULL)
+        r->m.cfg_at[i] = (uint32_t)(cp - cfg->projects);
+    return cp;
+}
+
 static unsigned
 fix_project(struct gr_rtr *r, uint32_t i)
 {
@@ -113,8 +136,7 @@ fix_project(struct gr_rtr *r, uint32_t i)
     }
     if (r->m.state[i] == GR_PROJ_FREE)
         return fixed;
-    if (r->cfg != NULL)
-        cp = gr_cfg_project_find(r->cfg, r->m.name[i]);
+    cp = cfg_project_of(r, i);
     if (memcmp(p->name, r->m.name[i], GR_SHM_NAME_MAX) != 0 ||
         (cp != NULL && (p->n_keys != cp->n_keys ||
                         memcmp(gr_shm_key(t, i, 0), cp->keys[0],

@@ -27,6 +27,9 @@ struct gr_rtr_mirror {
     uint32_t *state;                        /* [max_projects] */
     int64_t *freed_at;                      /* [max_projects] ns; 0 never */
     char (*name)[GR_SHM_NAME_MAX];          /* [max_projects] */
+    uint32_t *cfg_at;                       /* [max_projects] where the
+                                               slot's project was last
+                                               found in cfg (a hint) */
     char (*model)[GR_SHM_NAME_MAX];         /* [max_models] */
     uint32_t n_models;
     uint32_t *choice;                       /* [choice capacity] */
