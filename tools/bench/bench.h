@@ -78,11 +78,6 @@ extern struct gr_bench_impl gr_bench_redis_lua;
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in ns. */
 int64_t gr_bench_mono_ns(void);
 int64_t gr_bench_wall_ns(void);
-/* The coarse clocks gemroute's client counts with (shm/clock.h), and the
- * resolution it adds when it settles. */
-int64_t gr_bench_mono_coarse_ns(void);
-int64_t gr_bench_wall_coarse_ns(void);
-int64_t gr_bench_coarse_res_ns(void);
 
 /*
  * Run the contender as o says and print one JSON line on stdout.

@@ -71,34 +71,6 @@ gr_bench_wall_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t
-gr_bench_mono_coarse_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t
-gr_bench_wall_coarse_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t
-gr_bench_coarse_res_ns(void)
-{
-    struct timespec ts;
-
-    if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) != 0 || ts.tv_sec != 0)
-        return 0;
-    return ts.tv_nsec;
-}
-
 /* This thread's CPU time (user + system), ns. */
 static int64_t
 cpu_now_ns(void)

@@ -23,6 +23,7 @@
  * kills anyone, so the count stays at zero.
  */
 #include "bench.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -373,7 +374,7 @@ mt_commit(struct mt_h *h, const struct mt_grant *g, int64_t first_byte,
 static int64_t
 mt_now(const struct mt_h *h)
 {
-    return h->z->coarse_ns != 0 ? gr_bench_mono_coarse_ns()
+    return h->z->coarse_ns != 0 ? gr_shm_now_mono_coarse()
                                 : gr_bench_mono_ns();
 }
 
@@ -381,7 +382,7 @@ static int32_t
 pacific_day(struct mt_h *h)
 {
     int64_t s = (h->z->coarse_ns != 0
-                     ? gr_bench_wall_coarse_ns() + h->z->coarse_ns
+                     ? gr_shm_now_wall_coarse() + h->z->coarse_ns
                      : gr_bench_wall_ns()) / 1000000000;
 
     /* UTC-8 without DST: the benchmark needs the cost, not the calendar */
@@ -424,7 +425,7 @@ mutex_setup(const struct gr_bench_opts *o, char *err, size_t n)
     zone->n_projects = o->projects;
     zone->window_ns = o->window_ms * 1000000;
     zone->tick_ns = zone->window_ns / MT_TICKS;
-    zone->coarse_ns = o->check ? 0 : gr_bench_coarse_res_ns();
+    zone->coarse_ns = o->check ? 0 : gr_shm_coarse_res_ns();
     if (zone->coarse_ns > zone->tick_ns)
         zone->coarse_ns = 0;    /* as gemroute: too coarse to count with */
     copy_str(zone->base_url, "http://127.0.0.1:8080", MT_URL_MAX);
