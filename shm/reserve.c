@@ -471,7 +471,8 @@ gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
                struct gr_shm_grant *g)
 {
     struct gr_shm_lease *l;
-    uint32_t n, i, lease, first, second, start;
+    uint32_t n, i, lease, first = 0, second = 0, start;
+    bool p2c;
     uint64_t word, tick = gr_shm_tick(a->now_ns, t->tick_ns);
     int64_t retry_at = INT64_MAX;
     int rc;
@@ -484,21 +485,24 @@ gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
         n = GR_CHOICE_PER_PROJECT * t->max_projects;
     if (n == 0)
         return -ENOENT;
+    /* relaxed: the mode is advice; every mode admits safely */
+    p2c = atomic_load_explicit(&t->hdr->choice_mode,
+                               memory_order_relaxed) != 2;
     /* The two candidates first, so that the lines they need are on their
      * way while the lease is claimed (in a large table each is a cache
      * miss, and one after the other they would add up). */
-    first = choice_at(t, rand_below(a->rng, n));
-    second = choice_at(t, rand_below(a->rng, n));
-    prefetch_candidate(t, first, a->model);
-    prefetch_candidate(t, second, a->model);
+    if (p2c) {
+        first = choice_at(t, rand_below(a->rng, n));
+        second = choice_at(t, rand_below(a->rng, n));
+        prefetch_candidate(t, first, a->model);
+        prefetch_candidate(t, second, a->model);
+    }
     rc = claim_lease(t, a->pid, a->rng, a->lease_hint, &lease, &word);
     if (rc != 0)
         return rc;
     l = &t->leases[lease];
 
-    /* relaxed: the mode is advice; every mode admits safely */
-    if (atomic_load_explicit(&t->hdr->choice_mode, memory_order_relaxed) !=
-        2) {
+    if (p2c) {
         /* Power of two choices: the one with more room first. */
         struct cell_limits lim1, lim2;
         const struct cell_limits *l1 = NULL, *l2 = NULL;
