@@ -179,13 +179,16 @@ pacific_today(const struct gr_shm *t)
     return day_cache.day;
 }
 
+/* The model's index in the table, and in *genp the config generation the
+ * answer belongs to (0: the router has not applied a config yet). */
 static int
-model_index(struct gr *g, const char *model)
+model_index(struct gr *g, const char *model, uint64_t *genp)
 {
     /* acquire: pairs with the router's release of a new generation */
     uint64_t gen = atomic_load_explicit(&g->t.hdr->config_generation,
                                         memory_order_acquire);
 
+    *genp = gen;
     if (model_cache.handle == g->id && model_cache.gen == gen &&
         strncmp(model_cache.name, model, sizeof(model_cache.name)) == 0)
         return model_cache.index;
@@ -277,16 +280,23 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
     out->project[0] = out->key[0] = out->base_url[0] = '\0';
     out->proxy[0] = '\0';
     /* A router that has not applied its config yet (generation 0) is
-     * "no room yet", not "no such model": wait for it like for room. */
-    while ((idx = model_index(g, model)) < 0) {
-        int64_t now = gr_shm_now_mono();
+     * "no room yet", not "no such model": wait for it like for room.  At
+     * generation 0 the names may be there already while the choice array
+     * is still empty (the router restores its state file in between), so
+     * an index found then does not count.  And "no such model" is judged
+     * at the generation the names were read at, never a later one. */
+    for (;;) {
+        uint64_t gen;
+        int64_t now;
 
-        /* acquire: pairs with the router's release of the generation */
-        if (atomic_load_explicit(&g->t.hdr->config_generation,
-                                 memory_order_acquire) != 0) {
+        idx = model_index(g, model, &gen);
+        if (gen != 0 && idx >= 0)
+            break;
+        if (gen != 0) {
             gr_seterr(g, "no project serves model '%s'", model);
             return GR_ENOMODEL;
         }
+        now = gr_shm_now_mono();
         out->retry_at_ns = now + g->t.tick_ns;
         if (deadline_ns <= now) {
             gr_seterr(g, "the router has not applied its config yet");

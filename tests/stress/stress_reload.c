@@ -988,6 +988,19 @@ one_start(const char *tag, struct gr_shm *t)
     return pid;
 }
 
+/* Reserve within 5 s; on failure, say why before the assertion fails (a
+ * failure seen only in CI is otherwise mute). */
+static bool
+reserve_5s(struct gr *g, const struct gr_cost *cost, struct gr_lease *l)
+{
+    int rc = gr_reserve(g, "m", cost, gr_now_ns() + 5 * GR_NS_PER_S, l);
+
+    if (rc != GR_OK)
+        fprintf(stderr, "\n  gr_reserve: %s: %s\n", gr_err_name(rc),
+                gr_errstr(g));
+    return rc == GR_OK;
+}
+
 /* A key of project name, taken through the API (the running config). */
 static void
 key_of(const char *name, char *out, size_t n)
@@ -1002,8 +1015,7 @@ key_of(const char *name, char *out, size_t n)
     for (tries = 0; tries < 1000 && out[0] == '\0'; tries++) {
         struct gr_lease l;
 
-        CU_ASSERT_FATAL(gr_reserve(g, "m", &cost, gr_now_ns() +
-                                   GR_NS_PER_S * 5, &l) == GR_OK);
+        CU_ASSERT_FATAL(reserve_5s(g, &cost, &l));
         if (strcmp(l.project, name) == 0)
             snprintf(out, n, "%s", l.key);
         gr_commit(g, &l, NULL);
@@ -1277,8 +1289,7 @@ test_late_report_on_reused_slot(void)
     g = gr_open(one_shm, err, sizeof(err));
     CU_ASSERT_FATAL(g != NULL);
     for (tries = 0; tries < 1000; tries++) {
-        CU_ASSERT_FATAL(gr_reserve(g, "m", &cost, gr_now_ns() +
-                                   5 * GR_NS_PER_S, &old) == GR_OK);
+        CU_ASSERT_FATAL(reserve_5s(g, &cost, &old));
         gr_commit(g, &old, NULL);
         if (strcmp(old.project, "p2") == 0)
             break;
@@ -1338,8 +1349,7 @@ test_late_report_on_reused_slot(void)
     CU_ASSERT_EQUAL(atomic_load(&c->last_status), 0);
     /* The same report with a lease of the new occupant does land. */
     for (tries = 0; tries < 1000; tries++) {
-        CU_ASSERT_FATAL(gr_reserve(g, "m", &cost, gr_now_ns() +
-                                   5 * GR_NS_PER_S, &l) == GR_OK);
+        CU_ASSERT_FATAL(reserve_5s(g, &cost, &l));
         gr_commit(g, &l, NULL);
         if (strcmp(l.project, "p3") == 0)
             break;

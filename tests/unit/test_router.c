@@ -8,6 +8,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "config.h"
+#include "gemroute.h"
 #include "health.h"
 #include "reserve.h"
 #include "router.h"
@@ -361,6 +362,49 @@ test_returning_project_keeps_its_counts(void)
     CU_ASSERT(y >= 0 && y != x);
 }
 
+/*
+ * Start-up: the router writes the names while the choice array is still
+ * hidden (it restores the state file next), then publishes.  A client
+ * asking in between must hear "not ready yet", never "no such model".
+ */
+static void
+test_client_waits_through_the_hidden_start(void)
+{
+    static struct gr_rtr r2;
+    struct gr_cfg *cfg = cfg_of(two);
+    char err[512];
+    struct gr_cost one = {1, 10, 0};
+    struct gr_lease l;
+    struct gr *g;
+
+    CU_ASSERT_FATAL(cfg != NULL);
+    snprintf(cfg->router.shm, sizeof(cfg->router.shm), "/grtest-rtr2-%d",
+             (int)getpid());
+    shm_unlink(cfg->router.shm);
+    CU_ASSERT_FATAL(gr_rtr_open_segment(&r2, cfg, err, sizeof(err)) == 0);
+    r2.hide_choice = true;
+    CU_ASSERT_FATAL(gr_rtr_apply(&r2, cfg, err, sizeof(err)) == 0);
+    CU_ASSERT_EQUAL(atomic_load(&r2.t.hdr->config_generation), 0);
+    CU_ASSERT(gr_shm_model_index(&r2.t, "m") >= 0);  /* names are there */
+
+    g = gr_open(cfg->router.shm, err, sizeof(err));
+    CU_ASSERT_FATAL(g != NULL);
+    CU_ASSERT_EQUAL(gr_reserve(g, "m", &one, 0, &l), GR_ENOROOM);
+    CU_ASSERT(strstr(gr_errstr(g), "not applied its config") != NULL);
+    CU_ASSERT_EQUAL(gr_reserve(g, "nope", &one, 0, &l), GR_ENOROOM);
+
+    r2.hide_choice = false;
+    CU_ASSERT_FATAL(gr_rtr_apply(&r2, cfg, err, sizeof(err)) == 0);
+    CU_ASSERT_EQUAL(gr_reserve(g, "m", &one, 0, &l), GR_OK);
+    gr_commit(g, &l, NULL);
+    CU_ASSERT_EQUAL(gr_reserve(g, "nope", &one, 0, &l), GR_ENOMODEL);
+    gr_close(g);
+    gr_shm_detach(&r2.t);
+    gr_rtr_mirror_free(&r2);
+    shm_unlink(cfg->router.shm);
+    gr_cfg_free(cfg);
+}
+
 int
 main(void)
 {
@@ -376,6 +420,8 @@ main(void)
          test_new_project_waits_for_a_draining_slot},
         {"a returning project keeps its counts",
          test_returning_project_keeps_its_counts},
+        {"a client waits through the hidden start",
+         test_client_waits_through_the_hidden_start},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
