@@ -1007,8 +1007,11 @@ gr_classify(int status, const char *body, size_t len, int64_t now_wall_s,
         read_body(body, len, &f);
 
     if (status >= 200 && status <= 299) {
+        /* "NNN: ok" by hand: vsnprintf cost a success 2,000 instructions */
+        memcpy(out->reason, "200: ok", sizeof("200: ok"));
+        out->reason[1] = (char)('0' + status / 10 % 10);
+        out->reason[2] = (char)('0' + status % 10);
         out->cls = GR_CLASS_OK;
-        say(out, "%d: ok", status);
         if (f.block_reason[0] != '\0')
             say(out, "; prompt blocked (%s), no quota penalty",
                 f.block_reason);

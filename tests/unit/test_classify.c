@@ -1047,8 +1047,12 @@ test_ok(void)
     CU_ASSERT_EQUAL(v.disable, GR_DISABLE_NONE);
     CU_ASSERT_EQUAL(v.cooldown_s, 0);
     CU_ASSERT(strstr(v.reason, "SAFETY") != NULL);
+    CU_ASSERT(strncmp(v.reason, "200: ok; ", 9) == 0);
     classify(204, NULL, &v);
     CU_ASSERT_EQUAL(v.cls, GR_CLASS_OK);
+    CU_ASSERT_STRING_EQUAL(v.reason, "204: ok");
+    classify(299, "{}", &v);
+    CU_ASSERT_STRING_EQUAL(v.reason, "299: ok");
 }
 
 static void
