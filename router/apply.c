@@ -130,10 +130,12 @@ take_slot(struct gr_shm *t, uint32_t slot)
 
     for (m = 0; m < t->max_models; m++) {
         struct gr_shm_cell *c = gr_shm_cell(t, slot, m);
-        unsigned d;
+        unsigned d, tick;
 
         zero_shared(c, sizeof(*c));
-        zero_shared(gr_shm_ring_of(t, c), sizeof(struct gr_shm_ring));
+        for (tick = 0; tick < GR_RING; tick++)
+            zero_shared(gr_shm_ring_slot(t, c, tick, 0),
+                        GR_NWINDOWS * sizeof(uint64_t));
         for (d = 0; d < GR_NDIM; d++)
             gr_shm_set_learned(t, c, d, -1);    /* none: no cap */
     }

@@ -35,14 +35,15 @@ cell_has_lease(const struct gr_shm *t, uint32_t cell)
 
 /* What the ring still owes: every amount not yet drained. */
 static uint64_t
-ring_owed(const struct gr_shm_ring *r, unsigned w, uint64_t word)
+ring_owed(const struct gr_shm *t, const struct gr_shm_cell *c, unsigned w,
+          uint64_t word)
 {
     uint64_t e = gr_shm_word_epoch(word), owed = 0;
     unsigned i;
 
     for (i = 0; i < GR_RING; i++) {
         /* acquire: pairs with the adds in release_at() */
-        uint64_t s = atomic_load_explicit(&r->slot[i][w],
+        uint64_t s = atomic_load_explicit(gr_shm_ring_slot(t, c, i, w),
                                           memory_order_acquire);
         uint64_t amt = s & ((UINT64_C(1) << GR_SLOT_AMOUNT_BITS) - 1);
         uint64_t tag = (s >> GR_SLOT_AMOUNT_BITS) & GR_EPOCH_MASK;
@@ -72,7 +73,7 @@ gr_shm_router_audit(const struct gr_shm *t, uint32_t cell)
 
         if (cell_has_lease(t, cell))
             return -EBUSY;
-        owed = ring_owed(gr_shm_ring_of(t, c), w, word);
+        owed = ring_owed(t, c, w, word);
         if (used <= owed)
             continue;
         /* acq_rel: one step in the word's order, like any admission */

@@ -14,11 +14,11 @@
  *   choice     GR_CHOICE_PER_PROJECT * max_projects x uint32 (slot indices)
  *   leases     max_leases   x struct gr_shm_lease
  *   cells      max_projects x max_models x struct gr_shm_cell
- *   rings      max_projects x max_models x struct gr_shm_ring
+ *   rings      GR_RING x max_projects x max_models release rows
  *   keys       GR_SHM_MAX_KEYS x max_projects x GR_SHM_KEY_MAX bytes
  *
  * The cells are kept small and dense and the rings apart (a reservation
- * reads two cells and settles into one ring), and the keys are stored
+ * reads two cells and settles into one ring row), and the keys are stored
  * key index first (most projects have one key: the first keys of all
  * projects are side by side), so that a table of 10,000 projects touches
  * few pages per call.
@@ -39,7 +39,7 @@
 #include <stdint.h>
 
 #define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
-#define GR_SHM_ABI_MAJOR 2u
+#define GR_SHM_ABI_MAJOR 3u
 #define GR_SHM_ABI_MINOR 0u
 
 #define GR_SHM_LINE 64
@@ -183,11 +183,20 @@ struct gr_shm_cell {
     _Atomic uint64_t other_err;
 };
 
-/* The release ring of a cell, slot[tick % GR_RING][window]: the releases
- * of one tick for the three windows share a line. */
-struct gr_shm_ring {
-    _Atomic uint64_t slot[GR_RING][GR_NWINDOWS];
-};
+/*
+ * The release rings, tick first: row (tick % GR_RING) holds, for every
+ * cell in turn, the releases of that tick for its three windows.  The
+ * releases of one instant all land in one row, so the row of the ticks
+ * being settled into and drained stays in cache however many cells there
+ * are; cell first, every settle of a large table touched a line last seen
+ * a window earlier.  A small table would then share each line among few
+ * cells that every process writes, so up to GR_RING_SPREAD_CELLS cells
+ * each cell's release gets a line of its own (GR_RING_SPREAD_WORDS);
+ * above, GR_NWINDOWS words side by side.  The stride is a function of
+ * the geometry (gr_shm_ring_words()), never read from the segment.
+ */
+#define GR_RING_SPREAD_CELLS 1024u
+#define GR_RING_SPREAD_WORDS (GR_SHM_LINE / 8)
 
 /* Project slot states (project.state). */
 enum {
@@ -323,9 +332,7 @@ struct gr_shm_header {
 };
 
 _Static_assert(sizeof(struct gr_shm_cell) == 6 * 64, "cell: six lines");
-_Static_assert(sizeof(struct gr_shm_ring) == 8 * GR_RING * GR_NWINDOWS &&
-               sizeof(struct gr_shm_ring) % GR_SHM_LINE == 0,
-               "ring: whole lines");
+_Static_assert(GR_RING_SPREAD_WORDS >= GR_NWINDOWS, "a release fits a line");
 _Static_assert(sizeof(struct gr_shm_cell) % GR_SHM_LINE == 0,
                "cells are whole lines");
 _Static_assert(offsetof(struct gr_shm_cell, word) == 32, "line 0");

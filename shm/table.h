@@ -33,7 +33,8 @@ struct gr_shm {
     _Atomic uint32_t *choice;
     struct gr_shm_lease *leases;
     struct gr_shm_cell *cells;
-    struct gr_shm_ring *rings;
+    _Atomic uint64_t *rings;
+    uint32_t ring_words;    /* words between two cells' releases */
     char *keys;
 };
 
@@ -105,11 +106,24 @@ gr_shm_cell_at(const struct gr_shm *t, uint32_t index)
     return &t->cells[index];
 }
 
-/* The ring of a cell that came from gr_shm_cell() or gr_shm_cell_at(). */
-static inline struct gr_shm_ring *
-gr_shm_ring_of(const struct gr_shm *t, const struct gr_shm_cell *c)
+/* The words between two cells' releases in a ring row (layout.h). */
+static inline uint32_t
+gr_shm_ring_words(uint32_t n_cells)
 {
-    return &t->rings[c - t->cells];
+    return n_cells <= GR_RING_SPREAD_CELLS ? GR_RING_SPREAD_WORDS
+                                           : GR_NWINDOWS;
+}
+
+/* The ring slot of window w, tick tick, of a cell that came from
+ * gr_shm_cell() or gr_shm_cell_at(). */
+static inline _Atomic uint64_t *
+gr_shm_ring_slot(const struct gr_shm *t, const struct gr_shm_cell *c,
+                 uint64_t tick, unsigned w)
+{
+    size_t n_cells = (size_t)t->max_projects * t->max_models;
+
+    return t->rings + ((size_t)(tick % GR_RING) * n_cells +
+                       (size_t)(c - t->cells)) * t->ring_words + w;
 }
 
 static inline struct gr_shm_project *

@@ -77,7 +77,7 @@ static _Atomic uint64_t *
 slot_at(const struct gr_shm *t, const struct gr_shm_cell *cell, unsigned w,
         uint64_t tick)
 {
-    return &gr_shm_ring_of(t, cell)->slot[tick % GR_RING][w];
+    return gr_shm_ring_slot(t, cell, tick, w);
 }
 
 /*

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -80,8 +81,8 @@ reset_table(void)
     memset(tab.projects, 0, sizeof(*tab.projects) * tab.max_projects);
     memset(tab.cells, 0, sizeof(*tab.cells) * tab.max_projects *
                              tab.max_models);
-    memset(tab.rings, 0, sizeof(*tab.rings) * tab.max_projects *
-                             tab.max_models);
+    memset(tab.rings, 0, sizeof(*tab.rings) * GR_RING * tab.ring_words *
+                             tab.max_projects * tab.max_models);
     memset(tab.leases, 0, sizeof(*tab.leases) * tab.max_leases);
     atomic_store(&tab.hdr->n_choice, 0);
     atomic_store(&tab.hdr->headroom_ppm, 1000000);
@@ -126,6 +127,75 @@ test_geometry(void)
     CU_ASSERT_EQUAL(gr_shm_geometry(1, GR_SHM_MAX_MODELS + 1, 1, &g), -EINVAL);
     CU_ASSERT_EQUAL(sizeof(struct gr_shm_cell) % 64, 0);
     CU_ASSERT_EQUAL(sizeof(struct gr_shm_lease), 64);
+}
+
+/*
+ * Every ring slot of a geometry: inside the rings, in no other slot, and
+ * (a small table) each cell's releases of a tick on a line of their own.
+ * A private struct gr_shm over a fake base: only addresses are compared.
+ * (Dense rows are 24 bytes: one in three straddles two lines.)
+ */
+static void
+check_ring_slots(uint32_t projects, uint32_t models, uint32_t want_words)
+{
+    struct gr_shm_geom g;
+    struct gr_shm t = {0};
+    uint32_t n_cells = projects * models, cell, w;
+    uint64_t tick, seen = 0, bad = 0, shared_line = 0;
+    unsigned char *used;
+
+    CU_ASSERT_FATAL(gr_shm_geometry(projects, models, 16, &g) == 0);
+    t.max_projects = projects;
+    t.max_models = models;
+    t.base = NULL;
+    t.cells = (struct gr_shm_cell *)(uintptr_t)g.off_cells;
+    t.rings = (_Atomic uint64_t *)(uintptr_t)g.off_rings;
+    t.ring_words = gr_shm_ring_words(n_cells);
+    CU_ASSERT_EQUAL(t.ring_words, want_words);
+    used = calloc((g.off_keys - g.off_rings) / 8, 1);
+    CU_ASSERT_FATAL(used != NULL);
+    for (cell = 0; cell < n_cells; cell++) {
+        for (tick = 0; tick < GR_RING; tick++) {
+            for (w = 0; w < GR_NWINDOWS; w++) {
+                uintptr_t at = (uintptr_t)gr_shm_ring_slot(
+                    &t, gr_shm_cell_at(&t, cell), tick, w);
+
+                if (at < g.off_rings || at + 8 > g.off_keys ||
+                    used[(at - g.off_rings) / 8]++ != 0)
+                    bad++;
+                if (want_words == GR_RING_SPREAD_WORDS &&
+                    (at - g.off_rings) / GR_SHM_LINE !=
+                    ((uintptr_t)gr_shm_ring_slot(&t, gr_shm_cell_at(&t, cell),
+                                                 tick, 0) - g.off_rings) /
+                        GR_SHM_LINE)
+                    bad++;      /* one tick's releases split over lines */
+                if (cell > 0 &&
+                    (at - g.off_rings) / GR_SHM_LINE ==
+                        ((uintptr_t)gr_shm_ring_slot(
+                             &t, gr_shm_cell_at(&t, cell - 1), tick, 0) -
+                         g.off_rings) / GR_SHM_LINE)
+                    shared_line++;
+                seen++;
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(seen, (uint64_t)n_cells * GR_RING * GR_NWINDOWS);
+    CU_ASSERT_EQUAL(bad, 0);
+    if (want_words == GR_RING_SPREAD_WORDS) {
+        CU_ASSERT_EQUAL(shared_line, 0);
+    } else {
+        CU_ASSERT(shared_line > 0);     /* dense: neighbours share lines */
+    }
+    free(used);
+}
+
+static void
+test_ring_layout(void)
+{
+    check_ring_slots(10, 1, GR_RING_SPREAD_WORDS);
+    check_ring_slots(128, 8, GR_RING_SPREAD_WORDS);     /* 1024 cells */
+    check_ring_slots(1025, 1, GR_NWINDOWS);
+    check_ring_slots(300, 8, GR_NWINDOWS);
 }
 
 static void
@@ -255,7 +325,7 @@ test_stranded_release_is_given_back(void)
     const unsigned w = 2;
     uint64_t e = (uint64_t)(T0 / TICK);     /* drained through this tick */
     uint64_t stranded = e - 5, b = e + 67;   /* same ring slot */
-    _Atomic uint64_t *slot = &gr_shm_ring_of(&tab, c)->slot[b % GR_RING][w];
+    _Atomic uint64_t *slot = gr_shm_ring_slot(&tab, c, b, w);
 
     reset_table();
     CU_ASSERT_EQUAL(stranded % GR_RING, b % GR_RING);
@@ -331,7 +401,7 @@ test_client_drain_leaves_stranded_to_router(void)
 
     reset_table();
     atomic_store(&c->word[w], gr_shm_word_pack(10, e & GR_EPOCH_MASK, 0));
-    atomic_store(&gr_shm_ring_of(&tab, c)->slot[stranded % GR_RING][w],
+    atomic_store(gr_shm_ring_slot(&tab, c, stranded, w),
                  7 | ((stranded & GR_EPOCH_MASK) << GR_SLOT_AMOUNT_BITS));
     /* A client drains only the tick that elapsed: the stranded 7 stay
      * counted (conservative)... */
@@ -648,6 +718,7 @@ main(void)
 {
     CU_TestInfo tests[] = {
         {"geometry and layout", test_geometry},
+        {"ring rows: tick first, no overlap", test_ring_layout},
         {"attach refuses magic, ABI, size", test_attach_checks},
         {"two mappings, one table", test_two_mappings},
         {"window release timing", test_window_release_timing},
