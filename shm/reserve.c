@@ -25,6 +25,11 @@ static const unsigned window_dim[GR_NWINDOWS] = {GR_D_RPM, GR_D_TPM,
 
 #define LEASE_SEQ_MASK UINT64_C(0xffffff)
 
+/* The loops over the three windows or four dimensions of the hot path,
+ * unrolled: -O2 keeps them as loops, and unrolled they save a tenth of
+ * the instructions of a reserve + commit (callgrind). */
+#define UNROLLED _Pragma("GCC unroll 4")
+
 static uint64_t
 lease_word(uint32_t pid, uint64_t seq, unsigned state)
 {
@@ -234,6 +239,7 @@ cell_usable(struct gr_shm_cell *c, const struct gr_shm_ask *a, int64_t *until,
         *until = cu;
         return false;
     }
+    UNROLLED
     for (d = 0; d < GR_NDIM; d++) {
         int64_t cd = atomic_load_explicit(&c->cool_until[d],
                                           memory_order_relaxed);
@@ -307,6 +313,7 @@ read_limits(const struct gr_shm_cell *c, struct cell_limits *lim)
 {
     unsigned d;
 
+    UNROLLED
     for (d = 0; d < GR_NDIM; d++)
         lim->dim[d] = cell_limit(c, d);
 }
@@ -320,6 +327,7 @@ headroom(const struct gr_shm_cell *c, const struct cell_limits *lim,
     double best = 2.0;
     unsigned w;
 
+    UNROLLED
     for (w = 0; w < GR_NWINDOWS; w++) {
         int64_t l = lim->dim[window_dim[w]], used;
         double r;
@@ -346,6 +354,7 @@ admit_on(const struct gr_shm *t, struct gr_shm_cell *c,
     int64_t lim;
     unsigned w;
 
+    UNROLLED
     for (w = 0; w < GR_NWINDOWS; w++) {
         /* relaxed: read by day rollers after the release of held */
         __atomic_store_n(&l->cost[w], a->cost[w], __ATOMIC_RELAXED);
@@ -588,6 +597,7 @@ settle_held(const struct gr_shm *t, struct gr_shm_lease *l,
         gr_shm_anomaly(t);
         return;
     }
+    UNROLLED
     for (w = 0; w < GR_NWINDOWS; w++) {
         int64_t cost = l->cost[w], act;
 

@@ -84,6 +84,8 @@ point(struct gr_shm *t, const struct gr_shm_geom *g)
     t->cells = (struct gr_shm_cell *)(t->base + g->off_cells);
     t->rings = (_Atomic uint64_t *)(t->base + g->off_rings);
     t->ring_words = gr_shm_ring_words(t->max_projects * t->max_models);
+    t->ring_row_words = (size_t)t->max_projects * t->max_models *
+                        t->ring_words;
     t->keys = (char *)(t->base + g->off_keys);
     /* Keys are secrets: keep their pages out of core dumps.  Failure is
      * not fatal (old kernels); the segment is 0600 either way. */

@@ -35,6 +35,7 @@ struct gr_shm {
     struct gr_shm_cell *cells;
     _Atomic uint64_t *rings;
     uint32_t ring_words;    /* words between two cells' releases */
+    size_t ring_row_words;  /* words in the row of one tick */
     char *keys;
 };
 
@@ -120,10 +121,8 @@ static inline _Atomic uint64_t *
 gr_shm_ring_slot(const struct gr_shm *t, const struct gr_shm_cell *c,
                  uint64_t tick, unsigned w)
 {
-    size_t n_cells = (size_t)t->max_projects * t->max_models;
-
-    return t->rings + ((size_t)(tick % GR_RING) * n_cells +
-                       (size_t)(c - t->cells)) * t->ring_words + w;
+    return t->rings + (size_t)(tick % GR_RING) * t->ring_row_words +
+           (size_t)(c - t->cells) * t->ring_words + w;
 }
 
 static inline struct gr_shm_project *

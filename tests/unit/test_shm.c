@@ -151,6 +151,7 @@ check_ring_slots(uint32_t projects, uint32_t models, uint32_t want_words)
     t.cells = (struct gr_shm_cell *)(uintptr_t)g.off_cells;
     t.rings = (_Atomic uint64_t *)(uintptr_t)g.off_rings;
     t.ring_words = gr_shm_ring_words(n_cells);
+    t.ring_row_words = (size_t)n_cells * t.ring_words;
     CU_ASSERT_EQUAL(t.ring_words, want_words);
     used = calloc((g.off_keys - g.off_rings) / 8, 1);
     CU_ASSERT_FATAL(used != NULL);
