@@ -14,7 +14,7 @@
  *   choice     GR_CHOICE_PER_PROJECT * max_projects x uint32 (slot indices)
  *   leases     max_leases   x struct gr_shm_lease
  *   cells      max_projects x max_models x struct gr_shm_cell
- *   rings      GR_RING x max_projects x max_models release rows
+ *   rings      max_projects x max_models x GR_RING release rows
  *   keys       GR_SHM_MAX_KEYS x max_projects x GR_SHM_KEY_MAX bytes
  *
  * The cells are kept small and dense and the rings apart (a reservation
@@ -184,19 +184,20 @@ struct gr_shm_cell {
 };
 
 /*
- * The release rings, tick first: row (tick % GR_RING) holds, for every
- * cell in turn, the releases of that tick for its three windows.  The
- * releases of one instant all land in one row, so the row of the ticks
- * being settled into and drained stays in cache however many cells there
- * are; cell first, every settle of a large table touched a line last seen
- * a window earlier.  A small table would then share each line among few
- * cells that every process writes, so up to GR_RING_SPREAD_CELLS cells
- * each cell's release gets a line of its own (GR_RING_SPREAD_WORDS);
- * above, GR_NWINDOWS words side by side.  The stride is a function of
- * the geometry (gr_shm_ring_words()), never read from the segment.
+ * The release rings: for every cell and tick (mod GR_RING) the releases
+ * of its three windows, GR_NWINDOWS words side by side, in one of two
+ * orders.  Up to GR_RING_CELL_FIRST_MAX cells, cell first: each cell's
+ * ring is 27 lines of its own, and all the rings stay in cache.  Above,
+ * tick first: the releases of one tick for every cell in turn.  In a
+ * large table a settle parks its cost one window ahead, in a slot that
+ * cell first was last touched a window earlier and so always missed the
+ * cache; tick first, the settles and drains of one instant all land in
+ * one row, which stays in cache however many cells there are.  (Tick
+ * first in a small table shares each line among the few cells every
+ * process writes: slower there.)  The order is a function of the
+ * geometry (gr_shm_ring_order()), never read from the segment.
  */
-#define GR_RING_SPREAD_CELLS 1024u
-#define GR_RING_SPREAD_WORDS (GR_SHM_LINE / 8)
+#define GR_RING_CELL_FIRST_MAX 1024u
 
 /* Project slot states (project.state). */
 enum {
@@ -332,7 +333,8 @@ struct gr_shm_header {
 };
 
 _Static_assert(sizeof(struct gr_shm_cell) == 6 * 64, "cell: six lines");
-_Static_assert(GR_RING_SPREAD_WORDS >= GR_NWINDOWS, "a release fits a line");
+_Static_assert(GR_RING * GR_NWINDOWS * 8 % GR_SHM_LINE == 0,
+               "a cell-first ring is whole lines");
 _Static_assert(sizeof(struct gr_shm_cell) % GR_SHM_LINE == 0,
                "cells are whole lines");
 _Static_assert(offsetof(struct gr_shm_cell, word) == 32, "line 0");

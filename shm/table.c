@@ -62,8 +62,7 @@ gr_shm_geometry(uint32_t max_projects, uint32_t max_models,
     g->off_cells = off;
     off += (uint64_t)max_projects * max_models * sizeof(struct gr_shm_cell);
     g->off_rings = off;
-    off += round_up((uint64_t)GR_RING * max_projects * max_models * 8 *
-                    gr_shm_ring_words(max_projects * max_models), GR_SHM_LINE);
+    off += (uint64_t)max_projects * max_models * GR_RING * GR_NWINDOWS * 8;
     /* Keys on their own pages: they are kept out of core dumps. */
     off = round_up(off, GR_SHM_PAGE);
     g->off_keys = off;
@@ -83,9 +82,8 @@ point(struct gr_shm *t, const struct gr_shm_geom *g)
     t->leases = (struct gr_shm_lease *)(t->base + g->off_leases);
     t->cells = (struct gr_shm_cell *)(t->base + g->off_cells);
     t->rings = (_Atomic uint64_t *)(t->base + g->off_rings);
-    t->ring_words = gr_shm_ring_words(t->max_projects * t->max_models);
-    t->ring_row_words = (size_t)t->max_projects * t->max_models *
-                        t->ring_words;
+    gr_shm_ring_order((size_t)t->max_projects * t->max_models,
+                      &t->ring_tick_words, &t->ring_cell_words);
     t->keys = (char *)(t->base + g->off_keys);
     /* Keys are secrets: keep their pages out of core dumps.  Failure is
      * not fatal (old kernels); the segment is 0600 either way. */

@@ -34,8 +34,10 @@ struct gr_shm {
     struct gr_shm_lease *leases;
     struct gr_shm_cell *cells;
     _Atomic uint64_t *rings;
-    uint32_t ring_words;    /* words between two cells' releases */
-    size_t ring_row_words;  /* words in the row of one tick */
+    size_t ring_tick_words; /* words from one tick's releases to the
+                               next tick's, of one cell (layout.h) */
+    size_t ring_cell_words; /* words from one cell's releases to the next
+                               cell's, of one tick */
     char *keys;
 };
 
@@ -107,12 +109,18 @@ gr_shm_cell_at(const struct gr_shm *t, uint32_t index)
     return &t->cells[index];
 }
 
-/* The words between two cells' releases in a ring row (layout.h). */
-static inline uint32_t
-gr_shm_ring_words(uint32_t n_cells)
+/* The order of the release rings of a table of n_cells (layout.h): the
+ * strides, in words, from one tick to the next and one cell to the next. */
+static inline void
+gr_shm_ring_order(size_t n_cells, size_t *tick_words, size_t *cell_words)
 {
-    return n_cells <= GR_RING_SPREAD_CELLS ? GR_RING_SPREAD_WORDS
-                                           : GR_NWINDOWS;
+    if (n_cells <= GR_RING_CELL_FIRST_MAX) {
+        *tick_words = GR_NWINDOWS;
+        *cell_words = GR_RING * GR_NWINDOWS;
+    } else {
+        *tick_words = n_cells * GR_NWINDOWS;
+        *cell_words = GR_NWINDOWS;
+    }
 }
 
 /* The ring slot of window w, tick tick, of a cell that came from
@@ -121,8 +129,8 @@ static inline _Atomic uint64_t *
 gr_shm_ring_slot(const struct gr_shm *t, const struct gr_shm_cell *c,
                  uint64_t tick, unsigned w)
 {
-    return t->rings + (size_t)(tick % GR_RING) * t->ring_row_words +
-           (size_t)(c - t->cells) * t->ring_words + w;
+    return t->rings + (size_t)(tick % GR_RING) * t->ring_tick_words +
+           (size_t)(c - t->cells) * t->ring_cell_words + w;
 }
 
 static inline struct gr_shm_project *

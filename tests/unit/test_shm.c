@@ -81,7 +81,7 @@ reset_table(void)
     memset(tab.projects, 0, sizeof(*tab.projects) * tab.max_projects);
     memset(tab.cells, 0, sizeof(*tab.cells) * tab.max_projects *
                              tab.max_models);
-    memset(tab.rings, 0, sizeof(*tab.rings) * GR_RING * tab.ring_words *
+    memset(tab.rings, 0, sizeof(*tab.rings) * GR_RING * GR_NWINDOWS *
                              tab.max_projects * tab.max_models);
     memset(tab.leases, 0, sizeof(*tab.leases) * tab.max_leases);
     atomic_store(&tab.hdr->n_choice, 0);
@@ -129,14 +129,24 @@ test_geometry(void)
     CU_ASSERT_EQUAL(sizeof(struct gr_shm_lease), 64);
 }
 
+/* The line of a ring slot, counted from the start of the rings. */
+static uint64_t
+ring_line(const struct gr_shm *t, const struct gr_shm_geom *g, uint32_t cell,
+          uint64_t tick, unsigned w)
+{
+    return ((uintptr_t)gr_shm_ring_slot(t, gr_shm_cell_at(t, cell), tick, w) -
+            g->off_rings) / GR_SHM_LINE;
+}
+
 /*
- * Every ring slot of a geometry: inside the rings, in no other slot, and
- * (a small table) each cell's releases of a tick on a line of their own.
- * A private struct gr_shm over a fake base: only addresses are compared.
- * (Dense rows are 24 bytes: one in three straddles two lines.)
+ * Every ring slot of a geometry: inside the rings and in no other slot.
+ * Cell first (a small table), no line holds two cells' releases; tick
+ * first, the releases of one tick are side by side, so neighbours share
+ * lines.  A private struct gr_shm over a fake base: only addresses are
+ * compared.
  */
 static void
-check_ring_slots(uint32_t projects, uint32_t models, uint32_t want_words)
+check_ring_slots(uint32_t projects, uint32_t models, bool cell_first)
 {
     struct gr_shm_geom g;
     struct gr_shm t = {0};
@@ -147,12 +157,10 @@ check_ring_slots(uint32_t projects, uint32_t models, uint32_t want_words)
     CU_ASSERT_FATAL(gr_shm_geometry(projects, models, 16, &g) == 0);
     t.max_projects = projects;
     t.max_models = models;
-    t.base = NULL;
     t.cells = (struct gr_shm_cell *)(uintptr_t)g.off_cells;
     t.rings = (_Atomic uint64_t *)(uintptr_t)g.off_rings;
-    t.ring_words = gr_shm_ring_words(n_cells);
-    t.ring_row_words = (size_t)n_cells * t.ring_words;
-    CU_ASSERT_EQUAL(t.ring_words, want_words);
+    gr_shm_ring_order(n_cells, &t.ring_tick_words, &t.ring_cell_words);
+    CU_ASSERT_EQUAL(t.ring_cell_words == GR_NWINDOWS, !cell_first);
     used = calloc((g.off_keys - g.off_rings) / 8, 1);
     CU_ASSERT_FATAL(used != NULL);
     for (cell = 0; cell < n_cells; cell++) {
@@ -164,17 +172,13 @@ check_ring_slots(uint32_t projects, uint32_t models, uint32_t want_words)
                 if (at < g.off_rings || at + 8 > g.off_keys ||
                     used[(at - g.off_rings) / 8]++ != 0)
                     bad++;
-                if (want_words == GR_RING_SPREAD_WORDS &&
-                    (at - g.off_rings) / GR_SHM_LINE !=
-                    ((uintptr_t)gr_shm_ring_slot(&t, gr_shm_cell_at(&t, cell),
-                                                 tick, 0) - g.off_rings) /
-                        GR_SHM_LINE)
-                    bad++;      /* one tick's releases split over lines */
-                if (cell > 0 &&
-                    (at - g.off_rings) / GR_SHM_LINE ==
-                        ((uintptr_t)gr_shm_ring_slot(
-                             &t, gr_shm_cell_at(&t, cell - 1), tick, 0) -
-                         g.off_rings) / GR_SHM_LINE)
+                if (cell > 0 && ring_line(&t, &g, cell, tick, w) ==
+                                    ring_line(&t, &g, cell - 1, tick, 0))
+                    shared_line++;
+                if (cell > 0 && cell_first &&
+                    ring_line(&t, &g, cell, tick, w) ==
+                        ring_line(&t, &g, cell - 1, GR_RING - 1,
+                                  GR_NWINDOWS - 1))
                     shared_line++;
                 seen++;
             }
@@ -182,10 +186,10 @@ check_ring_slots(uint32_t projects, uint32_t models, uint32_t want_words)
     }
     CU_ASSERT_EQUAL(seen, (uint64_t)n_cells * GR_RING * GR_NWINDOWS);
     CU_ASSERT_EQUAL(bad, 0);
-    if (want_words == GR_RING_SPREAD_WORDS) {
+    if (cell_first) {
         CU_ASSERT_EQUAL(shared_line, 0);
     } else {
-        CU_ASSERT(shared_line > 0);     /* dense: neighbours share lines */
+        CU_ASSERT(shared_line > 0);
     }
     free(used);
 }
@@ -193,10 +197,10 @@ check_ring_slots(uint32_t projects, uint32_t models, uint32_t want_words)
 static void
 test_ring_layout(void)
 {
-    check_ring_slots(10, 1, GR_RING_SPREAD_WORDS);
-    check_ring_slots(128, 8, GR_RING_SPREAD_WORDS);     /* 1024 cells */
-    check_ring_slots(1025, 1, GR_NWINDOWS);
-    check_ring_slots(300, 8, GR_NWINDOWS);
+    check_ring_slots(10, 1, true);
+    check_ring_slots(128, 8, true);     /* GR_RING_CELL_FIRST_MAX cells */
+    check_ring_slots(1025, 1, false);
+    check_ring_slots(300, 8, false);
 }
 
 static void
@@ -719,7 +723,7 @@ main(void)
 {
     CU_TestInfo tests[] = {
         {"geometry and layout", test_geometry},
-        {"ring rows: tick first, no overlap", test_ring_layout},
+        {"ring order: by size, no overlap", test_ring_layout},
         {"attach refuses magic, ABI, size", test_attach_checks},
         {"two mappings, one table", test_two_mappings},
         {"window release timing", test_window_release_timing},
