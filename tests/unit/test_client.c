@@ -940,6 +940,146 @@ test_deadline_cannot_be_met(void)
 
 /* No key of any test in any file the run wrote (but the configs), in any
  * message the library gave, in any status output. */
+/* A loopback port nobody listens on (bound, then closed). */
+static int
+closed_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t n = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    CU_ASSERT_FATAL(fd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    CU_ASSERT_FATAL(getsockname(fd, (struct sockaddr *)&a, &n) == 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+/* Calls from a thread of their own: its own libcurl handle, made (and
+ * reading the environment's proxy settings) on its first call. */
+struct proxied {
+    struct gr *g;
+    int calls;
+    const char *no_proxy_after;     /* set between the two calls */
+    int status[2];
+};
+
+static void *
+proxied_calls(void *arg)
+{
+    struct proxied *p = arg;
+    struct gr_call_opts o;
+    struct gr_response r;
+    char *req = request(10, NULL);
+    int i;
+
+    memset(&o, 0, sizeof(o));
+    o.max_attempts = 1;
+    o.deadline_ns = gr_now_ns() + 30 * INT64_C(1000000000);
+    for (i = 0; i < p->calls; i++) {
+        if (i == 1 && p->no_proxy_after != NULL)
+            setenv("no_proxy", p->no_proxy_after, 1);
+        gr_generate(p->g, FLASH, req, &o, &r);
+        remember(&r);
+        p->status[i] = r.status;
+        gr_response_free(&r);
+    }
+    free(req);
+    return NULL;
+}
+
+static void
+run_proxied(struct proxied *p)
+{
+    pthread_t th;
+
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, proxied_calls, p) == 0);
+    pthread_join(th, NULL);
+}
+
+/*
+ * The environment's proxy, by libcurl's rules, read when a thread's
+ * handle is made; then router.proxy.  The router's base_url is a
+ * loopback port nobody listens on; the proxy is the mock, which serves
+ * a request in absolute form (as sent to a proxy) like any other.  So
+ * 200 means "through the proxy" and no status means "straight to the
+ * base_url".
+ */
+static void
+test_environment_proxy(void)
+{
+    struct env e;
+    struct proxied p;
+    char proxy[64];
+    int mock_port;
+
+    start_mock(&e, mock_one);
+    mock_port = e.port;
+    e.port = closed_port();
+    start_router(&e, "",
+                 "models = ( { name = \"" FLASH "\"; rpm = 100; "
+                 "tpm = 100000; } );\n"
+                 "projects = ( { name = \"p1\"; "
+                 "key = \"gr-test-SECRET-p1-7d1e2f\"; } );", 1);
+    e.port = mock_port;
+    snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", mock_port);
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
+
+    /* http_proxy; then no_proxy set after the handle was made is not
+     * seen by it. */
+    setenv("http_proxy", proxy, 1);
+    p = (struct proxied){e.g, 2, "127.0.0.1", {-1, -1}};
+    run_proxied(&p);
+    CU_ASSERT_EQUAL(p.status[0], 200);
+    CU_ASSERT_EQUAL(p.status[1], 200);
+    /* A new handle sees it: straight to the base_url, where nobody is. */
+    p = (struct proxied){e.g, 1, NULL, {-1, -1}};
+    run_proxied(&p);
+    CU_ASSERT_EQUAL(p.status[0], 0);
+    /* all_proxy when there is no http_proxy. */
+    unsetenv("no_proxy");
+    unsetenv("http_proxy");
+    setenv("all_proxy", proxy, 1);
+    p = (struct proxied){e.g, 1, NULL, {-1, -1}};
+    run_proxied(&p);
+    CU_ASSERT_EQUAL(p.status[0], 200);
+    /* Upper-case HTTP_PROXY is not used (libcurl ignores it too: a CGI
+     * request can set it). */
+    unsetenv("all_proxy");
+    setenv("HTTP_PROXY", proxy, 1);
+    p = (struct proxied){e.g, 1, NULL, {-1, -1}};
+    run_proxied(&p);
+    CU_ASSERT_EQUAL(p.status[0], 0);
+
+    unsetenv("HTTP_PROXY");
+    stop_env(&e);
+
+    /* router.proxy, with no proxy in the environment. */
+    start_mock(&e, mock_one);
+    mock_port = e.port;
+    e.port = closed_port();
+    snprintf(proxy, sizeof(proxy), "proxy = \"http://127.0.0.1:%d\";",
+             mock_port);
+    start_router(&e, proxy,
+                 "models = ( { name = \"" FLASH "\"; rpm = 100; "
+                 "tpm = 100000; } );\n"
+                 "projects = ( { name = \"p1\"; "
+                 "key = \"gr-test-SECRET-p1-7d1e2f\"; } );", 1);
+    e.port = mock_port;
+    p = (struct proxied){e.g, 1, NULL, {-1, -1}};
+    run_proxied(&p);
+    CU_ASSERT_EQUAL(p.status[0], 200);
+
+    setenv("no_proxy", "127.0.0.1,localhost", 1);
+    setenv("NO_PROXY", "127.0.0.1,localhost", 1);
+    stop_env(&e);
+}
+
 static void
 test_no_secret_anywhere(void)
 {
@@ -1029,6 +1169,8 @@ main(void)
         {"a per-day 429 cools until Pacific midnight",
          test_day_spent_until_midnight},
         {"a deadline that cannot be met", test_deadline_cannot_be_met},
+        {"router.proxy; the environment's, read once per thread",
+         test_environment_proxy},
         {"no key in any output", test_no_secret_anywhere},
         CU_TEST_INFO_NULL,
     };

@@ -702,6 +702,16 @@ test_route_parse(void)
     CU_ASSERT_STRING_EQUAL(r.version, "v1beta");
     gr_mock_route_parse("POST", "/v1/models/x:batchEmbedContents", &r);
     CU_ASSERT_EQUAL(r.method, GR_MOCK_BATCH_EMBED_CONTENTS);
+    /* Absolute form, as a client sends it to a proxy. */
+    gr_mock_route_parse("POST", "http://gr.invalid:9/v1/models/x:countTokens",
+                        &r);
+    CU_ASSERT_EQUAL(r.kind, GR_MOCK_ROUTE_MODEL);
+    CU_ASSERT_EQUAL(r.method, GR_MOCK_COUNT_TOKENS);
+    CU_ASSERT_STRING_EQUAL(r.model, "x");
+    gr_mock_route_parse("GET", "HTTPS://gr.invalid/mock/stats", &r);
+    CU_ASSERT_EQUAL(r.kind, GR_MOCK_ROUTE_STATS);
+    gr_mock_route_parse("GET", "http://gr.invalid", &r);
+    CU_ASSERT_EQUAL(r.kind, GR_MOCK_ROUTE_NONE);
     gr_mock_route_parse("GET", "/v1beta/models/x:generateContent", &r);
     CU_ASSERT_EQUAL(r.kind, GR_MOCK_ROUTE_NONE);
     gr_mock_route_parse("POST", "/v1beta/models/x:explode", &r);

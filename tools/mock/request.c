@@ -14,6 +14,7 @@
 #include <json.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define JSON_DEPTH 64 /* deeper bodies are refused, not recursed */
 
@@ -65,6 +66,24 @@ route_model(const char *rest, struct gr_mock_route *r)
     r->kind = GR_MOCK_ROUTE_MODEL;
 }
 
+/* The path of a request target in absolute form ("http://host:port/x",
+ * what a client sends to a proxy; RFC 9112 3.2.2 has servers accept
+ * it), so the mock can stand in for a proxy in tests. */
+static const char *
+origin_path(const char *target)
+{
+    const char *p;
+
+    if (strncasecmp(target, "http://", 7) == 0)
+        p = target + 7;
+    else if (strncasecmp(target, "https://", 8) == 0)
+        p = target + 8;
+    else
+        return target;
+    p = strchr(p, '/');
+    return p != NULL ? p : "/";
+}
+
 void
 gr_mock_route_parse(const char *http_method, const char *path,
                     struct gr_mock_route *r)
@@ -72,6 +91,7 @@ gr_mock_route_parse(const char *http_method, const char *path,
     int get;
 
     memset(r, 0, sizeof *r);
+    path = origin_path(path);
     r->post = strcmp(http_method, "POST") == 0;
     get = strcmp(http_method, "GET") == 0;
     if (strncmp(path, "/v1beta/models/", 15) == 0) {
