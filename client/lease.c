@@ -157,18 +157,20 @@ copy_name(char *dst, const char *src, size_t n)
 }
 
 /*
- * The Pacific day from the coarse wall clock read one resolution ahead:
- * a clock that reads short could count a request just after midnight on
- * the old day; read ahead, the new day starts a few ms early instead,
- * counting the last requests of the old day on the new one (stricter).
+ * The Pacific day.  The coarse wall clock reads short (4-8 ms here, 32 ms
+ * under load) and would count a request just after midnight on the old
+ * day: within DAY_EDGE_NS of midnight the precise clock decides.
  */
+#define DAY_EDGE_NS (10 * GR_NS_PER_S)
+
 static int32_t
 pacific_today(const struct gr_shm *t)
 {
-    int64_t now = t->coarse_ns != 0
-                      ? gr_shm_now_wall_coarse() + t->coarse_ns
-                      : gr_shm_now_wall();
+    int64_t now = t->coarse_ns != 0 ? gr_shm_now_wall_coarse()
+                                    : gr_shm_now_wall();
 
+    if (t->coarse_ns != 0 && now >= day_cache.until_ns - DAY_EDGE_NS)
+        now = gr_shm_now_wall();
     if (now >= day_cache.until_ns) {
         int64_t now_s = now / GR_NS_PER_S;
 
@@ -355,7 +357,7 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
 void
 gr_commit(struct gr *g, struct gr_lease *lease, const struct gr_usage *actual)
 {
-    int64_t act[GR_NWINDOWS] = {-1, -1, -1}, fb = 0;
+    int64_t act[GR_NWINDOWS] = {-1, -1, -1}, fb = 0, now;
 
     if (g == NULL || lease == NULL || lease->slot == UINT32_MAX)
         return;
@@ -364,8 +366,21 @@ gr_commit(struct gr *g, struct gr_lease *lease, const struct gr_usage *actual)
         act[GR_W_IPM] = actual->images;
         fb = actual->first_byte_ns;
     }
-    if (gr_shm_settle(&g->t, lease->slot, lease->ticket, fb, act,
-                      gr_shm_now_fast(&g->t)) != 0)
+    /*
+     * The release is one window after the first byte, so the first byte
+     * may come out late but never early.  The coarse clock lags the
+     * precise one by more than its resolution (4-8 ms here, 32 ms under
+     * load): "now" (0), or a first byte it has not reached yet, is read
+     * from the precise clock.  A first byte after that is the caller's
+     * mistake, taken as now.
+     */
+    now = gr_shm_now_fast(&g->t);
+    if (fb <= 0 || fb > now) {
+        now = gr_shm_now_mono();
+        if (fb <= 0 || fb > now)
+            fb = now;
+    }
+    if (gr_shm_settle(&g->t, lease->slot, lease->ticket, fb, act, now) != 0)
         gr_seterr(g, "lease of '%s' was already settled", lease->project);
     lease_hint = lease->slot;
     lease->slot = UINT32_MAX;

@@ -23,9 +23,10 @@ int64_t gr_shm_now_wall(void);
 
 /*
  * The coarse clocks (CLOCK_MONOTONIC_COARSE, CLOCK_REALTIME_COARSE): the
- * time of the kernel's last timer tick, a quarter of the cost of the
- * precise ones and never ahead of them.  Whoever counts with them adds
- * their resolution where reading short could release early.
+ * time of the kernel's last timer update, a quarter of the cost of the
+ * precise ones and never ahead of them, but behind by more than their
+ * resolution (4-8 ms here, 32 ms under load, measured).  Only for what
+ * may be seen late; never for an instant a release counts from.
  */
 int64_t gr_shm_now_mono_coarse(void);
 int64_t gr_shm_now_wall_coarse(void);

@@ -57,8 +57,7 @@
  * released at the first tick boundary at least one window after the
  * answer's first byte.  The ring must hold every tick from the oldest one
  * not yet drained to the newest one a release can name: 64 + 1 (rounding
- * up) + 1 (a coarse clock's resolution, at most a tick) + 1 (the tick
- * being drained) + slack.
+ * up) + 1 (the tick being drained) + slack.
  */
 #define GR_TICKS_PER_WINDOW 64
 #define GR_RING 72

@@ -586,10 +586,10 @@ settle_held(const struct gr_shm *t, struct gr_shm_lease *l,
     struct gr_shm_cell *c = gr_shm_cell_at(t, l->cell);
     /* acquire: pairs with set_held() of the lease's last owner */
     uint32_t held = atomic_load_explicit(&l->held, memory_order_acquire);
-    /* One window after the first byte, plus what a coarse clock may have
-     * read short (t->coarse_ns; 0 with the precise clock). */
-    uint64_t at_tick = gr_shm_tick_ceil(first_byte_ns + t->window_ns +
-                                        t->coarse_ns, t->tick_ns);
+    /* One window after the first byte, which is never earlier than the
+     * real one (gr_shm_settle()). */
+    uint64_t at_tick = gr_shm_tick_ceil(first_byte_ns + t->window_ns,
+                                        t->tick_ns);
     uint64_t now_tick = gr_shm_tick(now_ns, t->tick_ns);
     unsigned w;
 

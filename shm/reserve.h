@@ -43,7 +43,11 @@ int gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
 
 /*
  * Settle a lease the caller owns: from first_byte_ns on, its cost leaves
- * the windows one window later.  actual[w] < 0 keeps the admitted cost.
+ * the windows one window later.  first_byte_ns must not be earlier than
+ * the real first byte, nor later than now_ns (it is clamped to it): a
+ * now_ns read from the coarse clock is short, so a first byte it has not
+ * reached needs a precise now_ns (gr_commit() reads one).  actual[w] < 0
+ * keeps the admitted cost.
  * Returns 0, or -ESTALE when the lease was already settled (by the router
  * reaping it, or by an earlier call).
  */

@@ -139,9 +139,7 @@ gr_shm_check_mapping(void *base, size_t size, bool writable,
     t->max_leases = h->max_leases;
     t->window_ns = h->window_ns;
     t->tick_ns = h->tick_ns;
-    /* The coarse clock counts only if it is finer than a tick: a settle
-     * adds its resolution, at most one tick more than the ring allows
-     * for (see GR_RING). */
+    /* The coarse clock is used only if it is finer than a tick. */
     t->coarse_ns = gr_shm_coarse_res_ns();
     if (t->coarse_ns <= 0 || t->coarse_ns > t->tick_ns)
         t->coarse_ns = 0;

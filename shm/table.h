@@ -26,7 +26,8 @@ struct gr_shm {
     int64_t window_ns;
     int64_t tick_ns;
     int64_t coarse_ns;      /* resolution of the coarse clock if it is
-                               fine enough to count with, else 0 */
+                               finer than a tick, else 0 (see
+                               gr_shm_now_fast()) */
     struct gr_shm_header *hdr;
     struct gr_shm_model *models;
     struct gr_shm_project *projects;
@@ -154,7 +155,10 @@ gr_shm_key(const struct gr_shm *t, uint32_t slot, uint32_t k)
 }
 
 /* Now, CLOCK_MONOTONIC: from the coarse clock when t->coarse_ns says it
- * is fine enough (settling then adds t->coarse_ns), else the precise one. */
+ * is fine enough, else the precise one.  The coarse clock reads short,
+ * by more than its resolution at times (4-8 ms here, 32 ms under load):
+ * only for what it is safe to see late (draining, cooldowns), never for
+ * the instant a release counts from. */
 int64_t gr_shm_now_fast(const struct gr_shm *t);
 
 /* Count a bad value that was skipped (status shows the total). */

@@ -38,9 +38,6 @@ setup(void)
     if (gr_shm_router_create(name, 4, 2, 16, W_NS, 0600, (gid_t)-1, &tab,
                              err, sizeof(err)) != 0)
         return -1;
-    /* The times in these tests are exact: no coarse-clock slack
-     * (test_coarse_clock_slack sets it). */
-    tab.coarse_ns = 0;
     return 0;
 }
 
@@ -424,26 +421,6 @@ test_client_drain_leaves_stranded_to_router(void)
                     (e + 3) & GR_EPOCH_MASK);
 }
 
-static void
-test_coarse_clock_slack(void)
-{
-    struct gr_shm_grant g;
-    int64_t fb = T0 + TICK;     /* fb + W is a tick boundary */
-
-    reset_table();
-    add_project(0, 10, 100, 1000);
-    /* A clock that may read up to TICK / 8 short: the release waits for
-     * the next boundary after fb + W + TICK / 8. */
-    tab.coarse_ns = TICK / 8;
-    CU_ASSERT_FATAL(reserve(1, 60, T0, &g) == 0);
-    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g.lease, g.ticket, fb, NULL,
-                                  fb + TICK), 0);
-    CU_ASSERT_EQUAL(used(0, GR_W_TPM, fb + W_NS), 60);
-    CU_ASSERT_EQUAL(used(0, GR_W_TPM, fb + W_NS + TICK - 1), 60);
-    CU_ASSERT_EQUAL(used(0, GR_W_TPM, fb + W_NS + TICK), 0);
-    tab.coarse_ns = 0;
-}
-
 static int64_t
 fake_in_flight(const void *arg)
 {
@@ -734,7 +711,6 @@ main(void)
          test_new_window_in_the_upper_half_of_the_tick_period},
         {"client drains elapsed ticks, router the ring",
          test_client_drain_leaves_stranded_to_router},
-        {"coarse clock slack", test_coarse_clock_slack},
         {"day roll counts in-flight", test_day_roll_counts_in_flight},
         {"day roll counts the leases in flight",
          test_day_roll_counts_leases_in_flight},

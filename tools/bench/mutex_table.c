@@ -343,8 +343,7 @@ mt_commit(struct mt_h *h, const struct mt_grant *g, int64_t first_byte,
         first_byte = now;
     if (first_byte < l->admitted_ns)
         first_byte = l->admitted_ns;
-    at = (first_byte + z->window_ns + z->coarse_ns + z->tick_ns - 1) /
-         z->tick_ns;
+    at = (first_byte + z->window_ns + z->tick_ns - 1) / z->tick_ns;
     for (w = 0; w < MT_NWIN; w++) {
         struct mt_window *win = &c->win[w];
         struct mt_slot *s;
@@ -369,8 +368,8 @@ mt_commit(struct mt_h *h, const struct mt_grant *g, int64_t first_byte,
 }
 
 /* As gemroute's client: the clocks it counts with (coarse when they are
- * fine enough for the window, read ahead by their resolution for the
- * day), precise in check runs. */
+ * fine enough for the window; precise for a first byte and near
+ * midnight), precise in check runs. */
 static int64_t
 mt_now(const struct mt_h *h)
 {
@@ -381,9 +380,11 @@ mt_now(const struct mt_h *h)
 static int32_t
 pacific_day(struct mt_h *h)
 {
-    int64_t s = (h->z->coarse_ns != 0
-                     ? gr_shm_now_wall_coarse() + h->z->coarse_ns
-                     : gr_bench_wall_ns()) / 1000000000;
+    int64_t s = (h->z->coarse_ns != 0 ? gr_shm_now_wall_coarse()
+                                      : gr_bench_wall_ns()) / 1000000000;
+
+    if (h->z->coarse_ns != 0 && s >= h->day_until_s - 10)
+        s = gr_bench_wall_ns() / 1000000000;
 
     /* UTC-8 without DST: the benchmark needs the cost, not the calendar */
     if (s >= h->day_until_s) {
@@ -485,8 +486,9 @@ mutex_op(void *p, struct gr_bench_adm *adm)
 
     if (mt_reserve(h, now, pacific_day(h), &g) != 0)
         return 1;
-    /* As gemroute's: the commit reads the clock once. */
-    fb = mt_now(h);
+    /* As gemroute's gr_commit with a first byte of "now": the precise
+     * clock for the first byte, and it is now. */
+    fb = gr_bench_mono_ns();
     adm->cell = g.cell;
     adm->a_ns = fb;
     adm->s_ns = fb;
