@@ -372,9 +372,10 @@ gr_commit(struct gr *g, struct gr_lease *lease, const struct gr_usage *actual)
      * precise one by more than its resolution (4-8 ms here, 32 ms under
      * load): "now" (0), or a first byte it has not reached yet, is read
      * from the precise clock.  A first byte after that is the caller's
-     * mistake, taken as now.
+     * mistake, taken as now.  (A read of the precise clock costs about
+     * 23 ns here: a fifth of a reserve + commit.)
      */
-    now = gr_shm_now_fast(&g->t);
+    now = fb > 0 ? gr_shm_now_fast(&g->t) : 0;
     if (fb <= 0 || fb > now) {
         now = gr_shm_now_mono();
         if (fb <= 0 || fb > now)
