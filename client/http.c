@@ -234,9 +234,9 @@ thread_conn(void)
     struct conn *c = pthread_getspecific(conn_key);
 
     if (c != NULL && c->pid != gr_self_pid()) {
-        /* Forked: the parent's handle is never touched here. */
-        wipe_headers(c->hdrs);
-        free(c);
+        /* Forked: the parent's handle is never touched here (conn_free
+         * leaves a handle of another pid alone). */
+        conn_free(c);
         c = NULL;
         pthread_setspecific(conn_key, NULL);
     }

@@ -940,6 +940,47 @@ test_deadline_cannot_be_met(void)
 
 /* No key of any test in any file the run wrote (but the configs), in any
  * message the library gave, in any status output. */
+/*
+ * A process that forks after calling: the child leaves the parent's
+ * libcurl handle alone (its connection is the parent's) and makes its
+ * own; both go on calling.
+ */
+static void
+test_fork_after_a_call(void)
+{
+    struct env e;
+    struct gr_response r;
+    char *req = request(10, NULL);
+    pid_t child;
+    int st = -1;
+
+    start_mock(&e, mock_one);
+    start_router(&e, "",
+                 "models = ( { name = \"" FLASH "\"; rpm = 100; "
+                 "tpm = 100000; } );\n"
+                 "projects = ( { name = \"p1\"; "
+                 "key = \"gr-test-SECRET-p1-7d1e2f\"; } );", 1);
+    CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, req, NULL, &r), GR_OK);
+    remember(&r);
+    gr_response_free(&r);
+    child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0) {
+        int ok = gr_generate(e.g, FLASH, req, NULL, &r) == GR_OK &&
+                 r.status == 200;
+
+        _exit(ok ? 0 : 1);
+    }
+    CU_ASSERT_EQUAL(waitpid(child, &st, 0), child);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, req, NULL, &r), GR_OK);
+    remember(&r);
+    CU_ASSERT_EQUAL(r.status, 200);
+    gr_response_free(&r);
+    free(req);
+    stop_env(&e);
+}
+
 /* A loopback port nobody listens on (bound, then closed). */
 static int
 closed_port(void)
@@ -1169,6 +1210,8 @@ main(void)
         {"a per-day 429 cools until Pacific midnight",
          test_day_spent_until_midnight},
         {"a deadline that cannot be met", test_deadline_cannot_be_met},
+        {"a child forked after a call makes its own handle",
+         test_fork_after_a_call},
         {"router.proxy; the environment's, read once per thread",
          test_environment_proxy},
         {"no key in any output", test_no_secret_anywhere},
