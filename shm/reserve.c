@@ -435,10 +435,10 @@ try_cell(const struct gr_shm *t, uint32_t slot,
      */
     __atomic_store_n(&l->cell, slot * t->max_models + a->model,
                      __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&t->projects[slot].state, __ATOMIC_SEQ_CST) !=
-            GR_PROJ_ACTIVE ||
-        __atomic_load_n(&t->projects[slot].generation, __ATOMIC_SEQ_CST) !=
-            gen ||
+    if (atomic_load_explicit(&t->projects[slot].state,
+                             memory_order_seq_cst) != GR_PROJ_ACTIVE ||
+        atomic_load_explicit(&t->projects[slot].generation,
+                             memory_order_seq_cst) != gen ||
         admit_on(t, c, lims, l, a, tick, retry_at) != 0) {
         if (probe_from != 0)
             give_back_probe(c, probe_from, a->now_ns);
