@@ -940,6 +940,12 @@ test_deadline_cannot_be_met(void)
 
 /* No key of any test in any file the run wrote (but the configs), in any
  * message the library gave, in any status output. */
+/* A router's models and projects: p1 serving FLASH. */
+static const char *one_flash_p1 =
+    "models = ( { name = \"" FLASH "\"; rpm = 100; tpm = 100000; } );\n"
+    "projects = ( { name = \"p1\"; "
+    "key = \"gr-test-SECRET-p1-7d1e2f\"; } );";
+
 /*
  * A process that forks after calling: the child leaves the parent's
  * libcurl handle alone (its connection is the parent's) and makes its
@@ -956,10 +962,7 @@ test_fork_after_a_call(void)
 
     start_mock(&e, mock_one);
     start_router(&e, "",
-                 "models = ( { name = \"" FLASH "\"; rpm = 100; "
-                 "tpm = 100000; } );\n"
-                 "projects = ( { name = \"p1\"; "
-                 "key = \"gr-test-SECRET-p1-7d1e2f\"; } );", 1);
+                 one_flash_p1, 1);
     CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, req, NULL, &r), GR_OK);
     remember(&r);
     gr_response_free(&r);
@@ -1062,10 +1065,7 @@ test_environment_proxy(void)
     mock_port = e.port;
     e.port = closed_port();
     start_router(&e, "",
-                 "models = ( { name = \"" FLASH "\"; rpm = 100; "
-                 "tpm = 100000; } );\n"
-                 "projects = ( { name = \"p1\"; "
-                 "key = \"gr-test-SECRET-p1-7d1e2f\"; } );", 1);
+                 one_flash_p1, 1);
     e.port = mock_port;
     snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", mock_port);
     unsetenv("no_proxy");
@@ -1107,10 +1107,7 @@ test_environment_proxy(void)
     snprintf(proxy, sizeof(proxy), "proxy = \"http://127.0.0.1:%d\";",
              mock_port);
     start_router(&e, proxy,
-                 "models = ( { name = \"" FLASH "\"; rpm = 100; "
-                 "tpm = 100000; } );\n"
-                 "projects = ( { name = \"p1\"; "
-                 "key = \"gr-test-SECRET-p1-7d1e2f\"; } );", 1);
+                 one_flash_p1, 1);
     e.port = mock_port;
     p = (struct proxied){e.g, 1, NULL, {-1, -1}};
     run_proxied(&p);
