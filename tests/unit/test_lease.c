@@ -6,6 +6,7 @@
  */
 #include "gemroute.h"
 #include "testlib.h"
+#include "testrouter.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -21,13 +22,11 @@
 #define N_ONE 48            /* models "one-N": one request a window each */
 
 static char dir[64], shm[64], conf[128];
-static pid_t router;
+static int router;
 
 static int
 setup(void)
 {
-    const char *bin = getenv("BIN") ? getenv("BIN") : "bin";
-    char path[256];
     FILE *f;
 
     snprintf(dir, sizeof(dir), "/tmp/grlease.XXXXXX");
@@ -48,46 +47,18 @@ setup(void)
             "projects = ( { name = \"only\";\n"
             "               key = \"lease-SECRET-key-1\"; } );\n");
     fclose(f);
-    snprintf(path, sizeof(path), "%s/gemrouted", bin);
-    router = fork();
-    if (router == 0) {
-        if (freopen("/dev/null", "w", stderr) == NULL)
-            _exit(127);
-        execl(path, path, "-c", conf, "--foreground", "--unlink-on-exit",
-              (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 1000; i++) {
-        char err[256];
-        struct gr *g = gr_open(shm, err, sizeof(err));
-
-        if (g != NULL) {
-            /* The table exists; wait (bounded) until the router has
-             * applied its config: a reservation of nothing then passes. */
-            struct gr_cost none = {0, 0, 0};
-            struct gr_lease l;
-            int rc = gr_reserve(g, "m", &none, gr_now_ns() + 30 * MS, &l);
-
-            if (rc == GR_OK)
-                gr_commit(g, &l, NULL);
-            gr_close(g);
-            return rc == GR_OK ? 0 : -1;
-        }
-        usleep(5000);
-    }
-    return -1;
+    router = gr_test_router_start(conf, shm, "m");
+    return router > 0 ? 0 : -1;
 }
 
 static int
 teardown(void)
 {
     char cmd[128];
-    int st;
+    int stopped = gr_test_router_stop(router);
 
-    kill(router, SIGTERM);
-    waitpid(router, &st, 0);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+    return system(cmd) == 0 && stopped == 0 ? 0 : -1;
 }
 
 static void
