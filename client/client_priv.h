@@ -8,6 +8,7 @@
 #include "table.h"
 
 #include <pthread.h>
+#include <string.h>
 
 struct gr {
     struct gr_shm t;
@@ -17,6 +18,48 @@ struct gr {
     pthread_mutex_t err_lock;   /* guards err between threads */
     char err[256];
 };
+
+/*
+ * A thread-local read on every call: the initial-exec model reaches it
+ * with one move from %fs, where the default model of a shared library
+ * calls __tls_get_addr on every access.  Only for small variables: a
+ * library loaded with dlopen() takes them from the little static TLS
+ * space glibc keeps for that.
+ */
+#define GR_HOT_TLS __attribute__((tls_model("initial-exec")))
+
+/*
+ * Short texts copied on every call (names, key, URL) are kept padded
+ * with zeros to a whole chunk and copied in whole chunks: a few moves,
+ * not a call of memcpy with a length.  The buffers on both sides are a
+ * multiple of a chunk long.
+ */
+#define GR_CHUNK 16
+
+/* Keep src (at most n - 1 bytes of it) in dst[n] for gr_copy_chunks():
+ * zeros from its end to the end of its last chunk, so that a copy
+ * carries nothing of an older text.  Returns its length. */
+static inline size_t
+gr_keep_chunks(char *dst, const char *src, size_t n)
+{
+    size_t len = strnlen(src, n - 1);
+
+    memcpy(dst, src, len);
+    memset(dst + len, 0, (len / GR_CHUNK + 1) * GR_CHUNK - len);
+    return len;
+}
+
+/* Copy a text of len bytes kept by gr_keep_chunks(), its NUL included
+ * (the first chunk always: most texts fit in it). */
+static inline void
+gr_copy_chunks(char *dst, const char *src, size_t len)
+{
+    size_t i;
+
+    memcpy(dst, src, GR_CHUNK);
+    for (i = GR_CHUNK; i <= len; i += GR_CHUNK)
+        memcpy(dst + i, src + i, GR_CHUNK);
+}
 
 /* Keep a sentence about the last failure on the handle. */
 void gr_seterr(struct gr *g, const char *fmt, ...)

@@ -77,6 +77,9 @@ struct gr_lease {
     uint32_t project_gen;       /* project slot generation at reserve */
     int64_t admitted_ns;        /* CLOCK_MONOTONIC */
     struct gr_cost cost;        /* what was admitted */
+    void *batch;                /* the thread's batch lease this call was
+                                   taken from, or NULL */
+    uint64_t batch_serial;      /* which use of that batch record */
 };
 
 /* What a settled call really used. */

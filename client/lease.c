@@ -7,6 +7,7 @@
  * table's futex word, never spins and never holds anything while it
  * sleeps.
  */
+#include "batch_priv.h"
 #include "client_priv.h"
 #include "clock.h"
 #include "health.h"
@@ -27,7 +28,7 @@ static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 static _Thread_local uint64_t rng_state;
 /* The lease slot this thread freed last: its next claim starts there
  * (see claim_lease() in shm/reserve.c).  Only a hint. */
-static _Thread_local uint32_t lease_hint = UINT32_MAX;
+static _Thread_local uint32_t lease_hint GR_HOT_TLS = UINT32_MAX;
 
 /* The Pacific day, recomputed only when its midnight has passed. */
 static _Thread_local struct {
@@ -49,8 +50,12 @@ static _Thread_local struct {
     uint64_t handle;
     uint64_t gen;
     int index;
-    char name[GR_SHM_NAME_MAX];
-} model_cache;
+    size_t len;
+    char name[GR_SHM_NAME_MAX];     /* kept by gr_keep_chunks() */
+} model_cache GR_HOT_TLS;
+
+_Static_assert(GR_SHM_NAME_MAX == GR_NAME_MAX,
+               "a lease's model name is copied from model_cache");
 
 static void
 refresh_pid(void)
@@ -142,6 +147,7 @@ gr_close(struct gr *g)
 {
     if (g == NULL)
         return;
+    gr_batch_close_all(g);
     gr_shm_detach(&g->t);
     pthread_mutex_destroy(&g->err_lock);
     free(g);
@@ -164,7 +170,7 @@ copy_name(char *dst, const char *src, size_t n)
 #define DAY_EDGE_NS (10 * GR_NS_PER_S)
 
 static int32_t
-pacific_today(const struct gr_shm *t)
+pacific_today(const struct gr_shm *t, int64_t *to_midnight_ns)
 {
     int64_t now = t->coarse_ns != 0 ? gr_shm_now_wall_coarse()
                                     : gr_shm_now_wall();
@@ -178,12 +184,13 @@ pacific_today(const struct gr_shm *t)
         day_cache.until_ns = gr_shm_next_pacific_midnight(now_s) *
                              GR_NS_PER_S;
     }
+    *to_midnight_ns = day_cache.until_ns - now;
     return day_cache.day;
 }
 
 /* The model's index in the table, and in *genp the config generation the
  * answer belongs to (0: the router has not applied a config yet). */
-static int
+static inline int
 model_index(struct gr *g, const char *model, uint64_t *genp)
 {
     /* acquire: pairs with the router's release of a new generation */
@@ -197,7 +204,8 @@ model_index(struct gr *g, const char *model, uint64_t *genp)
     model_cache.index = gr_shm_model_index(&g->t, model);
     model_cache.handle = g->id;
     model_cache.gen = gen;
-    copy_name(model_cache.name, model, sizeof(model_cache.name));
+    model_cache.len = gr_keep_chunks(model_cache.name, model,
+                                     sizeof(model_cache.name));
     return model_cache.index;
 }
 
@@ -236,8 +244,7 @@ base_url(struct gr *g, struct gr_lease *out)
 
 /* Copy the project's name and one of its keys, and the base URL. */
 static bool
-fill_lease(struct gr *g, const struct gr_shm_grant *gt, const char *model,
-           struct gr_lease *out)
+fill_lease(struct gr *g, const struct gr_shm_grant *gt, struct gr_lease *out)
 {
     struct gr_shm_project *p = gr_shm_project(&g->t, gt->slot);
     int tries;
@@ -259,28 +266,47 @@ fill_lease(struct gr *g, const struct gr_shm_grant *gt, const char *model,
             break;
     }
     base_url(g, out);
-    copy_name(out->model, model, GR_NAME_MAX);
     return tries < GR_SEQ_TRIES;
 }
 
-int
-gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
-           int64_t deadline_ns, struct gr_lease *out)
+/*
+ * The instant a batch lease starts now must stop handing out calls: one
+ * tick; well before the router would settle the lease as a call that
+ * outlived router.max_call_s; and never within DAY_EDGE_NS of Pacific
+ * midnight (a batch counts its calls on the day it was admitted).  0: no
+ * batch now.
+ */
+static int64_t
+batch_stop(const struct gr *g, int64_t now_ns, int64_t to_midnight_ns)
+{
+    int64_t left = to_midnight_ns - DAY_EDGE_NS;
+    /* relaxed: a setting */
+    int64_t half_call = (int64_t)atomic_load_explicit(
+                            &g->t.hdr->max_call_s, memory_order_relaxed) *
+                        GR_NS_PER_S / 2;
+
+    if (half_call < left)
+        left = half_call;
+    if (g->t.tick_ns < left)
+        left = g->t.tick_ns;
+    return left > 0 ? now_ns + left : 0;
+}
+
+/*
+ * gr_reserve() when no batch lease of this thread can serve the call: a
+ * reservation in the table, which waits for room until the deadline.
+ * Apart, so that the path of a call taken from a batch stays short.
+ */
+static int __attribute__((noinline))
+reserve_in_table(struct gr *g, const char *model, const struct gr_cost *cost,
+                 int64_t deadline_ns, struct gr_lease *out)
 {
     struct gr_shm_ask a;
     struct gr_shm_grant gt;
+    struct gr_batch_ask q;
+    int64_t to_midnight, stop;
     int idx;
 
-    if (g == NULL || model == NULL || cost == NULL || out == NULL ||
-        cost->requests < 0 || cost->tokens < 0 || cost->images < 0 ||
-        cost->requests > INT32_MAX || cost->tokens > INT32_MAX ||
-        cost->images > INT32_MAX)
-        return GR_EINVAL;
-    /* Not a memset: the lease is large and this is the hot path. */
-    out->slot = UINT32_MAX;
-    out->retry_at_ns = 0;
-    out->project[0] = out->key[0] = out->base_url[0] = '\0';
-    out->proxy[0] = '\0';
     /* A router that has not applied its config yet (generation 0) is
      * "no room yet", not "no such model": wait for it like for room.  At
      * generation 0 the names may be there already while the choice array
@@ -292,6 +318,7 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
         int64_t now;
 
         idx = model_index(g, model, &gen);
+        q.config_gen = gen;
         if (gen != 0 && idx >= 0)
             break;
         if (gen != 0) {
@@ -308,6 +335,8 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
                      deadline_ns - now < g->t.tick_ns ? deadline_ns - now
                                                       : g->t.tick_ns);
     }
+    q.model = idx;
+    q.cost = cost;
     a.model = (uint32_t)idx;
     a.cost[GR_W_RPM] = cost->requests;
     a.cost[GR_W_TPM] = cost->tokens;
@@ -320,9 +349,15 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
         int64_t wake_at;
         int rc;
 
-        a.now_ns = gr_shm_now_fast(&g->t);
-        a.today = pacific_today(&g->t);
+        q.now_ns = a.now_ns = gr_shm_now_fast(&g->t);
+        q.today = a.today = pacific_today(&g->t, &to_midnight);
+        stop = batch_stop(g, q.now_ns, to_midnight);
+        a.batch = stop != 0 ? gr_batch_want(g, &q) : 1;
         rc = gr_shm_reserve(&g->t, &a, &gt);
+        if (rc == -EAGAIN && a.batch > 1) {
+            a.batch = 1;        /* a batch did not fit: one call may */
+            rc = gr_shm_reserve(&g->t, &a, &gt);
+        }
         if (rc == 0)
             break;
         if (rc == -ENOENT) {
@@ -343,24 +378,65 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
             wake_at = deadline_ns;
         gr_shm_sleep(&g->t, seen, wake_at - a.now_ns);
     }
-    fill_lease(g, &gt, model, out);
+    fill_lease(g, &gt, out);
     out->slot = gt.lease;
     out->cell = gt.cell;
     out->ticket = gt.ticket;
     out->project_gen = gt.project_gen;
-    out->admitted_ns = a.now_ns;
+    if (gt.batch > 1)
+        gr_batch_start(g, &q, &gt, stop, out);
+    else
+        gr_batch_note(g, &q);
+    copy_name(out->model, model, GR_NAME_MAX);
+    out->admitted_ns = q.now_ns;
     out->cost = *cost;
     out->retry_at_ns = 0;
     return GR_OK;
 }
 
-void
-gr_commit(struct gr *g, struct gr_lease *lease, const struct gr_usage *actual)
+int
+gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
+           int64_t deadline_ns, struct gr_lease *out)
+{
+    struct gr_batch_ask q;
+
+    /* Each cost in [0, INT32_MAX]: one unsigned comparison each. */
+    if (g == NULL || model == NULL || cost == NULL || out == NULL ||
+        (uint64_t)cost->requests > INT32_MAX ||
+        (uint64_t)cost->tokens > INT32_MAX ||
+        (uint64_t)cost->images > INT32_MAX)
+        return GR_EINVAL;
+    /* A call from this thread's batch lease, if it has one that may
+     * serve it (client/batch.c): no write to the table.  The take fills
+     * every field. */
+    q.model = model_index(g, model, &q.config_gen);
+    if (q.config_gen != 0 && q.model >= 0) {
+        q.cost = cost;
+        q.now_ns = gr_shm_now_fast(&g->t);
+        if (gr_batch_take(g, &q, out)) {
+            gr_copy_chunks(out->model, model_cache.name, model_cache.len);
+            out->admitted_ns = q.now_ns;
+            out->cost = *cost;
+            out->retry_at_ns = 0;
+            return GR_OK;
+        }
+    }
+    /* Not a memset: the lease is large. */
+    out->slot = UINT32_MAX;
+    out->retry_at_ns = 0;
+    out->project[0] = out->key[0] = out->base_url[0] = '\0';
+    out->proxy[0] = '\0';
+    out->batch = NULL;
+    return reserve_in_table(g, model, cost, deadline_ns, out);
+}
+
+/* gr_commit() of a lease of its own: settled in the table now. */
+static void __attribute__((noinline))
+commit_in_table(struct gr *g, struct gr_lease *lease,
+                const struct gr_usage *actual)
 {
     int64_t act[GR_NWINDOWS] = {-1, -1, -1}, fb = 0, now;
 
-    if (g == NULL || lease == NULL || lease->slot == UINT32_MAX)
-        return;
     if (actual != NULL) {
         act[GR_W_TPM] = actual->tokens;
         act[GR_W_IPM] = actual->images;
@@ -387,6 +463,21 @@ gr_commit(struct gr *g, struct gr_lease *lease, const struct gr_usage *actual)
     lease->slot = UINT32_MAX;
 }
 
+void
+gr_commit(struct gr *g, struct gr_lease *lease, const struct gr_usage *actual)
+{
+    if (g == NULL || lease == NULL || lease->slot == UINT32_MAX)
+        return;
+    if (lease->batch == NULL) {
+        commit_in_table(g, lease, actual);
+        return;
+    }
+    /* One call of a batch lease: the batch settles when its last call
+     * is in (client/batch.c). */
+    lease->slot = UINT32_MAX;
+    gr_batch_commit(lease, actual);
+}
+
 static int
 outcome_class(enum gr_class c)
 {
@@ -411,6 +502,10 @@ gr_report(struct gr *g, const struct gr_lease *lease,
 
     if (g == NULL || lease == NULL || v == NULL || g->t.max_models == 0)
         return;
+    /* The next attempt must be free to choose another project: this
+     * thread takes no more calls from the batch that got this answer. */
+    if (lease->batch != NULL && v->cls != GR_CLASS_OK)
+        gr_batch_drop(lease);
     memset(&o, 0, sizeof(o));
     o.cls = outcome_class(v->cls);
     o.status = v->status;

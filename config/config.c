@@ -40,6 +40,7 @@
 #define MAX_MODELS_LIMIT 64
 #define MAX_LEASES_LIMIT 65536
 #define MAX_CALL_S_LIMIT 86400
+#define BATCH_CALLS_LIMIT 1024
 #define WINDOW_MS_MIN 10
 #define WINDOW_MS_MAX 600000
 #define WEIGHT_MAX 1000000
@@ -75,8 +76,8 @@ static const char *const dim_names[GR_CFG_NDIMS] = {
 static const char *const top_keys[] = {"router", "models", "projects", NULL};
 static const char *const router_keys[] = {
     "shm", "mode", "group", "base_url", "headroom", "max_projects",
-    "max_models", "max_leases", "max_call_s", "window_ms", "choice", "proxy",
-    "state_file", NULL,
+    "max_models", "max_leases", "max_call_s", "batch_calls", "window_ms",
+    "choice", "proxy", "state_file", NULL,
 };
 static const char *const model_keys[] = {
     "name", "rpm", "tpm", "rpd", "ipm", NULL,
@@ -461,6 +462,7 @@ set_defaults(struct gr_cfg_router *r)
     r->max_models = 8;
     r->max_leases = 4096;
     r->max_call_s = 600;
+    r->batch_calls = 128;
     r->window_ms = 60000;
     strcpy(r->choice, "p2c");
     r->proxy[0] = '\0';
@@ -623,6 +625,10 @@ load_router(struct load *ld, const config_setting_t *root)
         get_ranged(ld, s, "'max_call_s' in router", "router.max_call_s", 1,
                    MAX_CALL_S_LIMIT, &x))
         r->max_call_s = (unsigned)x;
+    if ((s = member(g, "batch_calls")) != NULL &&
+        get_ranged(ld, s, "'batch_calls' in router", "router.batch_calls", 1,
+                   BATCH_CALLS_LIMIT, &x))
+        r->batch_calls = (unsigned)x;
     if ((s = member(g, "window_ms")) != NULL &&
         get_ranged(ld, s, "'window_ms' in router", "router.window_ms",
                    WINDOW_MS_MIN, WINDOW_MS_MAX, &x))

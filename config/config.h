@@ -67,6 +67,8 @@ struct gr_cfg_router {
     unsigned max_models;            /* geometry, default 8 */
     unsigned max_leases;            /* geometry, default 4096 */
     unsigned max_call_s;            /* default 600 */
+    unsigned batch_calls;           /* most calls one thread takes from
+                                       one lease; default 128, 1 = none */
     unsigned window_ms;             /* test-only, default 60000 */
     char choice[16];                /* "p2c" (default), "weighted" or
                                        "priority" */

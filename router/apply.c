@@ -401,6 +401,8 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
                           0u, memory_order_relaxed);
     atomic_store_explicit(&t->hdr->max_call_s, cfg->router.max_call_s,
                           memory_order_relaxed);
+    atomic_store_explicit(&t->hdr->batch_calls, cfg->router.batch_calls,
+                          memory_order_relaxed);
 
     /* Removals first: their slots may serve the projects this config
      * adds as soon as their last call has ended. */

@@ -31,12 +31,6 @@ gr_shm_now_wall(void)
 }
 
 int64_t
-gr_shm_now_mono_coarse(void)
-{
-    return timespec_ns(CLOCK_MONOTONIC_COARSE);
-}
-
-int64_t
 gr_shm_now_wall_coarse(void)
 {
     return timespec_ns(CLOCK_REALTIME_COARSE);

@@ -40,7 +40,7 @@
 
 #define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
 #define GR_SHM_ABI_MAJOR 3u
-#define GR_SHM_ABI_MINOR 0u
+#define GR_SHM_ABI_MINOR 1u
 
 #define GR_SHM_LINE 64
 #define GR_SHM_PAGE 4096
@@ -309,7 +309,9 @@ struct gr_shm_header {
     _Atomic uint32_t n_choice;          /* entries in the choice array */
     _Atomic uint64_t reaped;            /* leases settled by the router */
     _Atomic uint64_t audits;            /* leaks repaired by audits */
-    uint8_t pad2b[GR_SHM_LINE - 48];
+    _Atomic uint32_t batch_calls;       /* router.batch_calls; 0 (a router
+                                           of ABI 3.0) = no batch leases */
+    uint8_t pad2b[GR_SHM_LINE - 52];
 
     /* lines 3..: strings under text_seq */
     _Atomic uint32_t text_seq;

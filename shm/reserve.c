@@ -303,6 +303,17 @@ project_usable(const struct gr_shm *t, uint32_t slot, uint32_t *gen)
     return true;
 }
 
+bool
+gr_shm_watch_init(const struct gr_shm *t, uint32_t cell, uint32_t gen,
+                  struct gr_shm_watch *w)
+{
+    w->cell = gr_shm_cell_at(t, cell);
+    w->project = t->max_models != 0 ? gr_shm_project(t, cell / t->max_models)
+                                    : NULL;
+    w->project_gen = gen;
+    return w->cell != NULL && w->project != NULL;
+}
+
 /* A cell's effective limits, read once per cell and reservation. */
 struct cell_limits {
     int64_t dim[GR_NDIM];
@@ -344,27 +355,73 @@ headroom(const struct gr_shm_cell *c, const struct cell_limits *lim,
     return best;
 }
 
-/* Try to admit the ask on one cell with lease l.  0 or -EAGAIN. */
+/*
+ * How many times the ask's cost to admit at once on c: up to a->batch,
+ * while every limited dimension keeps BATCH_ROOM times the batch free
+ * (a batch never takes more than 1/BATCH_ROOM of the room left, so near
+ * a limit every admission is single again), and 1 when that allows
+ * fewer than two.  The counts are read relaxed: a stale one only makes
+ * the batch wrong in size, and each admission still checks its limit.
+ */
+#define BATCH_ROOM 16
+
+static int64_t
+batch_for(const struct gr_shm_cell *c, const struct cell_limits *lim,
+          const struct gr_shm_ask *a)
+{
+    int64_t k = a->batch, room;
+    unsigned w;
+
+    if (k < 2)
+        return 1;
+    UNROLLED
+    for (w = 0; w < GR_NWINDOWS; w++) {
+        int64_t l = lim->dim[window_dim[w]], cost = a->cost[w];
+
+        if (cost <= 0)
+            continue;
+        if (k > INT32_MAX / cost)       /* keeps every lease cost in range */
+            k = INT32_MAX / cost;
+        if (l < 0)
+            continue;
+        /* relaxed: see above */
+        room = l - (int64_t)gr_shm_word_used(atomic_load_explicit(
+                       &c->word[w], memory_order_relaxed));
+        if (room / BATCH_ROOM / cost < k)
+            k = room / BATCH_ROOM / cost;
+    }
+    if (lim->dim[GR_D_RPD] >= 0 && a->cost[GR_W_RPM] > 0) {
+        room = lim->dim[GR_D_RPD] - gr_shm_day_used(&c->day, a->today);
+        if (room / BATCH_ROOM / a->cost[GR_W_RPM] < k)
+            k = room / BATCH_ROOM / a->cost[GR_W_RPM];
+    }
+    return k < 2 ? 1 : k;
+}
+
+/* Try to admit k times the ask's cost on one cell with lease l.  0 or
+ * -EAGAIN. */
 static int
 admit_on(const struct gr_shm *t, struct gr_shm_cell *c,
          const struct cell_limits *lims, struct gr_shm_lease *l,
-         const struct gr_shm_ask *a, uint64_t tick, int64_t *retry_at)
+         const struct gr_shm_ask *a, int64_t k, uint64_t tick,
+         int64_t *retry_at)
 {
     uint32_t held = 0;
-    int64_t lim;
+    int64_t lim, cost;
     unsigned w;
 
     UNROLLED
     for (w = 0; w < GR_NWINDOWS; w++) {
+        cost = a->cost[w] * k;
         /* relaxed: read by day rollers after the release of held */
-        __atomic_store_n(&l->cost[w], a->cost[w], __ATOMIC_RELAXED);
+        __atomic_store_n(&l->cost[w], cost, __ATOMIC_RELAXED);
         lim = lims->dim[window_dim[w]];
         if (lim == 0)
             goto full;
-        if (lim < 0 || a->cost[w] <= 0)
+        if (lim < 0 || cost <= 0)
             continue;
-        if (gr_shm_window_admit_tick(t, c, w, a->cost[w], lim, tick) != 0) {
-            int64_t at = gr_shm_window_room_at(t, c, w, a->cost[w], lim,
+        if (gr_shm_window_admit_tick(t, c, w, cost, lim, tick) != 0) {
+            int64_t at = gr_shm_window_room_at(t, c, w, cost, lim,
                                                a->now_ns);
 
             if (at < *retry_at)
@@ -388,7 +445,7 @@ admit_on(const struct gr_shm *t, struct gr_shm_cell *c,
                                    (uint32_t)(l - t->leases)};
 
         if (gr_shm_day_admit(&c->day, lim, a->today, in_flight_but,
-                             &fa, a->cost[GR_W_RPM]) != 0)
+                             &fa, a->cost[GR_W_RPM] * k) != 0)
             goto full;  /* the day is spent: its cooldown says until when */
     }
     if (lim > 0) {
@@ -414,7 +471,7 @@ try_cell(const struct gr_shm *t, uint32_t slot,
 {
     struct gr_shm_cell *c = gr_shm_cell(t, slot, a->model);
     struct cell_limits own;
-    int64_t probe_from = 0;
+    int64_t probe_from = 0, k;
     uint32_t gen;
 
     if (c == NULL || !project_usable(t, slot, &gen) ||
@@ -424,6 +481,8 @@ try_cell(const struct gr_shm *t, uint32_t slot,
         read_limits(c, &own);
         lims = &own;
     }
+    /* A probe is one call: never a batch. */
+    k = probe_from == 0 ? batch_for(c, lims, a) : 1;
     l->project_gen = gen;
     l->admitted_ns = a->now_ns;
     /*
@@ -439,7 +498,7 @@ try_cell(const struct gr_shm *t, uint32_t slot,
                              memory_order_seq_cst) != GR_PROJ_ACTIVE ||
         atomic_load_explicit(&t->projects[slot].generation,
                              memory_order_seq_cst) != gen ||
-        admit_on(t, c, lims, l, a, tick, retry_at) != 0) {
+        admit_on(t, c, lims, l, a, k, tick, retry_at) != 0) {
         if (probe_from != 0)
             give_back_probe(c, probe_from, a->now_ns);
         return -EAGAIN;
@@ -449,6 +508,7 @@ try_cell(const struct gr_shm *t, uint32_t slot,
     g->cell = slot * t->max_models + a->model;
     g->slot = slot;
     g->project_gen = gen;
+    g->batch = (uint32_t)k;
     return 0;
 }
 
@@ -567,9 +627,12 @@ admitted:
         /* release: the lease's fields are visible with ACTIVE; only the
          * router can race us here and it only CASes ACTIVE leases */
         atomic_store_explicit(&l->state, active, memory_order_release);
-        /* relaxed: a statistic */
-        atomic_fetch_add_explicit(
-            &gr_shm_cell_at(t, g->cell)->admitted, 1, memory_order_relaxed);
+        /* relaxed: a statistic; a batch lease counts its calls when it
+         * settles (gr_shm_count_calls()), the ones it sent */
+        if (g->batch == 1)
+            atomic_fetch_add_explicit(
+                &gr_shm_cell_at(t, g->cell)->admitted, 1,
+                memory_order_relaxed);
         g->lease = lease;
         g->ticket = active;
         g->retry_at_ns = 0;
@@ -591,6 +654,7 @@ settle_held(const struct gr_shm *t, struct gr_shm_lease *l,
     uint64_t at_tick = gr_shm_tick_ceil(first_byte_ns + t->window_ns,
                                         t->tick_ns);
     uint64_t now_tick = gr_shm_tick(now_ns, t->tick_ns);
+    int64_t unsent;
     unsigned w;
 
     if (c == NULL) {
@@ -618,9 +682,18 @@ settle_held(const struct gr_shm *t, struct gr_shm_lease *l,
             gr_shm_window_give_back(t, c, w, cost - act);
         gr_shm_window_release_tick(t, c, w, act, at_tick, now_tick);
     }
+    /* A batch lease that sent fewer requests than it was admitted for
+     * gives the rest back to the day too. */
+    unsent = actual != NULL && actual[GR_W_RPM] >= 0 &&
+                     actual[GR_W_RPM] < l->cost[GR_W_RPM] &&
+                     l->cost[GR_W_RPM] <= INT32_MAX
+                 ? l->cost[GR_W_RPM] - actual[GR_W_RPM]
+                 : 0;
     if (held & GR_HELD_DAY) {
-        held &= ~GR_HELD_DAY;   /* a day counts requests; nothing returns */
+        held &= ~GR_HELD_DAY;   /* a day counts the requests sent */
         set_held(l, held);
+        if (unsent > 0)
+            gr_shm_day_give_back(&c->day, unsent);
     }
     if (held & GR_HELD_INFLIGHT) {
         held &= ~GR_HELD_INFLIGHT;
@@ -652,6 +725,44 @@ gr_shm_settle(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
         first_byte_ns = l->admitted_ns;
     settle_held(t, l, first_byte_ns, actual, now_ns);
     free_lease(l, settling);
+    return 0;
+}
+
+void
+gr_shm_count_calls(const struct gr_shm *t, uint32_t cell, uint64_t calls)
+{
+    struct gr_shm_cell *c = gr_shm_cell_at(t, cell);
+
+    if (c != NULL)
+        /* relaxed: a statistic */
+        atomic_fetch_add_explicit(&c->admitted, calls,
+                                  memory_order_relaxed);
+}
+
+int
+gr_shm_charge(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
+              unsigned w, int64_t extra)
+{
+    struct gr_shm_lease *l = gr_shm_lease(t, lease);
+    struct gr_shm_cell *c;
+
+    /* acquire: the lease's fields as its owner wrote them */
+    if (l == NULL || w >= GR_NWINDOWS || extra <= 0 ||
+        atomic_load_explicit(&l->state, memory_order_acquire) != ticket)
+        return -ESTALE;
+    c = gr_shm_cell_at(t, __atomic_load_n(&l->cell, __ATOMIC_RELAXED));
+    if (c == NULL) {
+        gr_shm_anomaly(t);
+        return -ESTALE;
+    }
+    /* A window the lease does not hold (no limit) counts nothing. */
+    if (!(atomic_load_explicit(&l->held, memory_order_acquire) &
+          GR_HELD_WINDOW(w)))
+        return 0;
+    /* Raise, then record (see the file comment): a process killed in
+     * between leaves the excess counted, never released twice. */
+    gr_shm_window_force(t, c, w, extra);
+    __atomic_fetch_add(&l->cost[w], extra, __ATOMIC_RELAXED);
     return 0;
 }
 

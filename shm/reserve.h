@@ -21,6 +21,10 @@ struct gr_shm_ask {
     uint64_t *rng;                  /* the caller's random state */
     uint32_t lease_hint;            /* a lease slot to try first (the one
                                        the caller freed last); any value */
+    uint32_t batch;                 /* up to this many times the cost may
+                                       be admitted at once, when the cell
+                                       has ample room (0 or 1: exactly
+                                       once; see batch_for()) */
 };
 
 /* What a reservation got. */
@@ -30,6 +34,8 @@ struct gr_shm_grant {
     uint32_t cell;                  /* cell index */
     uint32_t slot;                  /* project slot */
     uint32_t project_gen;
+    uint32_t batch;                 /* times the cost was admitted (>= 1);
+                                       the lease holds cost x batch */
     int64_t retry_at_ns;            /* -EAGAIN: when room may come */
 };
 
@@ -42,18 +48,90 @@ int gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
                    struct gr_shm_grant *g);
 
 /*
+ * What a batch lease (grant.batch > 1) watches before each call it
+ * hands out: its cell and project, located once (bounds-checked) by
+ * gr_shm_watch_init(), which is false when they are out of range.
+ */
+struct gr_shm_watch {
+    const struct gr_shm_cell *cell;
+    const struct gr_shm_project *project;
+    uint32_t project_gen;
+};
+
+bool gr_shm_watch_init(const struct gr_shm *t, uint32_t cell, uint32_t gen,
+                       struct gr_shm_watch *w);
+
+/*
+ * May a call still be taken from the batch lease now?  What a
+ * reservation checks before it admits, read only and stricter: the
+ * project is active, of the same generation, and neither it nor the cell
+ * is disabled or draining; no cooldown of any dimension runs; no circuit
+ * is open or probing.
+ */
+static inline bool
+gr_shm_watch_open(const struct gr_shm_watch *w, int64_t now_ns)
+{
+    const struct gr_shm_cell *c = w->cell;
+    const struct gr_shm_project *p = w->project;
+    _Static_assert(GR_NDIM == 4, "one load per dimension below");
+
+    /* relaxed for all: advice, as in a reservation; what the batch
+     * hands out was admitted already */
+    return atomic_load_explicit(&c->cell_cool_until,
+                                memory_order_relaxed) <= now_ns &&
+           atomic_load_explicit(&c->cool_until[0],
+                                memory_order_relaxed) <= now_ns &&
+           atomic_load_explicit(&c->cool_until[1],
+                                memory_order_relaxed) <= now_ns &&
+           atomic_load_explicit(&c->cool_until[2],
+                                memory_order_relaxed) <= now_ns &&
+           atomic_load_explicit(&c->cool_until[3],
+                                memory_order_relaxed) <= now_ns &&
+           atomic_load_explicit(&c->circuit_until,
+                                memory_order_relaxed) == 0 &&
+           !(atomic_load_explicit(&c->health, memory_order_relaxed) &
+             (GR_CELL_DISABLED_MODEL | GR_CELL_OP_DISABLED |
+              GR_CELL_OP_DRAINING)) &&
+           atomic_load_explicit(&p->state, memory_order_relaxed) ==
+               GR_PROJ_ACTIVE &&
+           atomic_load_explicit(&p->generation, memory_order_relaxed) ==
+               w->project_gen &&
+           !(atomic_load_explicit(&p->health, memory_order_relaxed) &
+             (GR_PROJ_AUTH_FAILED | GR_PROJ_OP_DISABLED |
+              GR_PROJ_OP_DRAINING));
+}
+
+/*
  * Settle a lease the caller owns: from first_byte_ns on, its cost leaves
  * the windows one window later.  first_byte_ns must not be earlier than
  * the real first byte, nor later than now_ns (it is clamped to it): a
  * now_ns read from the coarse clock is short, so a first byte it has not
  * reached needs a precise now_ns (gr_commit() reads one).  actual[w] < 0
- * keeps the admitted cost.
+ * keeps the admitted cost.  actual[GR_W_RPM] below the admitted requests
+ * (a batch lease that sent fewer calls) gives the rest back to the
+ * minute window and the day at once: they were never sent.
  * Returns 0, or -ESTALE when the lease was already settled (by the router
  * reaping it, or by an earlier call).
  */
 int gr_shm_settle(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
                   int64_t first_byte_ns, const int64_t actual[GR_NWINDOWS],
                   int64_t now_ns);
+
+/*
+ * Count the calls a batch lease sent in its cell's admission statistic
+ * (a lease of its own counts its one call when it is admitted).
+ */
+void gr_shm_count_calls(const struct gr_shm *t, uint32_t cell,
+                        uint64_t calls);
+
+/*
+ * A call of a batch lease used more than its estimate on window w: count
+ * the excess there now (Google counted it already), then in the lease,
+ * which releases it with the rest when it settles.  -ESTALE when the
+ * lease is no longer the caller's (then nothing is counted).
+ */
+int gr_shm_charge(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
+                  unsigned w, int64_t extra);
 
 /*
  * Router only: settle lease i whatever its state, as if its answer's first

@@ -290,12 +290,6 @@ fail:
     return rc;
 }
 
-int64_t
-gr_shm_now_fast(const struct gr_shm *t)
-{
-    return t->coarse_ns != 0 ? gr_shm_now_mono_coarse() : gr_shm_now_mono();
-}
-
 void
 gr_shm_anomaly(const struct gr_shm *t)
 {

@@ -9,6 +9,7 @@
 #ifndef GR_SHM_TABLE_H
 #define GR_SHM_TABLE_H
 
+#include "clock.h"
 #include "layout.h"
 
 #include <stdbool.h>
@@ -159,7 +160,11 @@ gr_shm_key(const struct gr_shm *t, uint32_t slot, uint32_t k)
  * by more than its resolution at times (4-8 ms here, 32 ms under load):
  * only for what it is safe to see late (draining, cooldowns), never for
  * the instant a release counts from. */
-int64_t gr_shm_now_fast(const struct gr_shm *t);
+static inline int64_t
+gr_shm_now_fast(const struct gr_shm *t)
+{
+    return t->coarse_ns != 0 ? gr_shm_now_mono_coarse() : gr_shm_now_mono();
+}
 
 /* Count a bad value that was skipped (status shows the total). */
 void gr_shm_anomaly(const struct gr_shm *t);

@@ -423,7 +423,9 @@ test_settle_exact(void)
     char *req;
 
     start_mock(&e, mock_one);
-    start_router(&e, "headroom = 1.0;",
+    /* Counts checked call by call: one lease per call (a batch lease
+     * holds its unsent calls until it settles; test_batch covers it). */
+    start_router(&e, "headroom = 1.0; batch_calls = 1;",
                  "models = ( { name = \"" FLASH "\"; rpm = 100; "
                  "tpm = 100000; }, { name = \"" EMBED "\"; rpm = 100; "
                  "tpm = 100000; } );\n"
@@ -570,7 +572,8 @@ test_stream_and_threads(void)
     int i, stopped = 0;
 
     start_mock(&e, mock_one);
-    start_router(&e, "headroom = 1.0;",
+    /* Counts checked while the handle is open: one lease per call. */
+    start_router(&e, "headroom = 1.0; batch_calls = 1;",
                  "models = ( { name = \"" FLASH "\"; rpm = 100; } );\n"
                  "projects = ( { name = \"p1\"; "
                  "key = \"gr-test-SECRET-p1-7d1e2f\"; } );", 1);

@@ -141,6 +141,7 @@ static const char full_main[] =
     "  max_models = 4;\n"
     "  max_leases = 100;\n"
     "  max_call_s = 30;\n"
+    "  batch_calls = 16;\n"
     "  window_ms = 1000;\n"
     "  choice = \"weighted\";\n"
     "  proxy = \"http://proxy.local:3128\";\n"
@@ -205,6 +206,7 @@ test_full_config_values(void)
     CU_ASSERT_EQUAL(r->max_models, 4);
     CU_ASSERT_EQUAL(r->max_leases, 100);
     CU_ASSERT_EQUAL(r->max_call_s, 30);
+    CU_ASSERT_EQUAL(r->batch_calls, 16);
     CU_ASSERT_EQUAL(r->window_ms, 1000);
     CU_ASSERT_STRING_EQUAL(r->choice, "weighted");
     CU_ASSERT_STRING_EQUAL(r->proxy, "http://proxy.local:3128");
@@ -233,7 +235,7 @@ test_full_config_values(void)
     CU_ASSERT_EQUAL(p->priority, 0);
     CU_ASSERT_TRUE(p->enabled);
     CU_ASSERT_EQUAL(p->n_overrides, 0);
-    CU_ASSERT_EQUAL(p->line, 19);
+    CU_ASSERT_EQUAL(p->line, 20);
 
     p = &cfg->projects[1];
     CU_ASSERT_STRING_EQUAL(p->name, "file-rel");
@@ -248,7 +250,7 @@ test_full_config_values(void)
     CU_ASSERT_TRUE(p->overrides[0].set[GR_CFG_RPD]);
     CU_ASSERT_EQUAL(p->overrides[0].limits[GR_CFG_RPM], 150);
     CU_ASSERT_EQUAL(p->overrides[0].limits[GR_CFG_RPD], 0);
-    CU_ASSERT_EQUAL(p->overrides[0].line, 22);
+    CU_ASSERT_EQUAL(p->overrides[0].line, 23);
     CU_ASSERT_STRING_EQUAL(p->overrides[1].model, "image");
     CU_ASSERT_EQUAL(p->overrides[1].model_index, 1);
     CU_ASSERT_EQUAL(p->overrides[1].limits[GR_CFG_IPM], 2);
@@ -291,6 +293,7 @@ test_defaults(void)
     CU_ASSERT_EQUAL(r->max_models, 8);
     CU_ASSERT_EQUAL(r->max_leases, 4096);
     CU_ASSERT_EQUAL(r->max_call_s, 600);
+    CU_ASSERT_EQUAL(r->batch_calls, 128);
     CU_ASSERT_EQUAL(r->window_ms, 60000);
     CU_ASSERT_STRING_EQUAL(r->choice, "p2c");
     CU_ASSERT_STRING_EQUAL(r->proxy, "");

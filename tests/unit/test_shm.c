@@ -220,8 +220,8 @@ test_attach_checks(void)
     tab.hdr->abi_major = GR_SHM_ABI_MAJOR + 1;
     CU_ASSERT_EQUAL(gr_shm_attach(name, false, &t, err, sizeof(err)),
                     -EPROTO);
-    snprintf(want, sizeof(want), "has ABI %u.0; this program speaks %u.x",
-             GR_SHM_ABI_MAJOR + 1, GR_SHM_ABI_MAJOR);
+    snprintf(want, sizeof(want), "has ABI %u.%u; this program speaks %u.x",
+             GR_SHM_ABI_MAJOR + 1, GR_SHM_ABI_MINOR, GR_SHM_ABI_MAJOR);
     CU_ASSERT(strstr(err, want) != NULL);
     tab.hdr->abi_major = GR_SHM_ABI_MAJOR;
 
