@@ -47,7 +47,9 @@ else
     WARMUP_MS=15
     MEM_PROJECTS="10 1000"
 fi
-IMPLS="gemroute mutex redis-zset redis-lua"
+# gemroute-exact: gemroute with router.batch_calls = 1, a lease of the
+# table for every call (docs/ADMISSION.md, "Batch leases").
+IMPLS="gemroute gemroute-exact mutex redis-zset redis-lua"
 TOKENS=1000
 
 # Timed runs: short windows keep the counts of a tight loop in range.
@@ -74,12 +76,13 @@ say() { echo "bench: [$(( $(date +%s) - t_start ))s] $*" >&2; }
 
 # ---- helpers -------------------------------------------------------------
 
-# router_conf NAME PROJECTS MODELS WINDOW_MS RPM TPM RPD [HEADROOM]
+# router_conf NAME PROJECTS MODELS WINDOW_MS RPM TPM RPD [HEADROOM [BATCH]]
 router_conf() {
     f=$work/$1.conf
     {
         echo "router = { shm = \"/grbench-$$-$1\"; window_ms = $4;"
         echo "  headroom = ${8:-0.95}; state_file = \"$1.state\";"
+        echo "  batch_calls = ${9:-128};"
         echo "  max_projects = $2; max_models = $3; max_leases = 1024; };"
         echo "models = ("
         m=1
@@ -168,15 +171,24 @@ stop_redis() {
     pids=$(echo "$pids" | tr ' ' '\n' | grep -vx "$redis_pid" | tr '\n' ' ')
 }
 
+# contender IMPL PREFIX NP: the arguments that name a contender, and its
+# table (gemroute-exact is gemroute on the table PREFIXeNP).
+contender() {
+    case $1 in
+    gemroute) echo "--impl gemroute --shm /grbench-$$-$2$3" ;;
+    gemroute-exact)
+        echo "--impl gemroute --label $1 --shm /grbench-$$-$2e$3" ;;
+    redis-*) echo "--impl $1 --redis $work/redis.sock" ;;
+    *) echo "--impl $1" ;;
+    esac
+}
+
 # reserve IMPL PROJECTS ARGS...: run gr-bench-reserve for a contender.
 reserve() {
     impl=$1 np=$2
     shift 2
-    case $impl in
-    gemroute) set -- --shm "/grbench-$$-r$np" "$@" ;;
-    redis-*) set -- --redis "$work/redis.sock" "$@" ;;
-    esac
-    "$BIN/gr-bench-reserve" --impl "$impl" --projects "$np" \
+    # shellcheck disable=SC2046 # the contender's words, split on purpose
+    "$BIN/gr-bench-reserve" $(contender "$impl" r "$np") --projects "$np" \
         --window-ms "$WINDOW_MS" --tokens "$TOKENS" \
         --warmup-ms "$WARMUP_MS" "$@"
 }
@@ -204,13 +216,18 @@ say "1. reservation: $IMPLS x procs {$PROCS} x projects {$PROJECTS}, $REPS reps"
 start_redis "$work/redis.sock"
 timed_routers=""
 for np in $PROJECTS; do
-    router_conf "r$np" "$np" 1 "$WINDOW_MS" 2000000000 2000000000 2000000000
-    start_router "r$np" "$np"
-    timed_routers="$timed_routers $rpid"
-    # Every cell starts its Pacific day once (see 1b): before any timing.
-    "$BIN/gr-bench-reserve" --impl gemroute --shm "/grbench-$$-r$np" \
-        --projects "$np" --window-ms "$WINDOW_MS" --tokens "$TOKENS" \
-        --inline --ops $((np * 20)) >/dev/null
+    for t in "r$np" "re$np"; do
+        batch=128
+        [ "$t" = "re$np" ] && batch=1
+        router_conf "$t" "$np" 1 "$WINDOW_MS" 2000000000 2000000000 \
+            2000000000 0.95 "$batch"
+        start_router "$t" "$np"
+        timed_routers="$timed_routers $rpid"
+        # Every cell starts its Pacific day once (see 1b): before timing.
+        "$BIN/gr-bench-reserve" --impl gemroute --shm "/grbench-$$-$t" \
+            --projects "$np" --window-ms "$WINDOW_MS" --tokens "$TOKENS" \
+            --inline --ops $((np * 20)) >/dev/null
+    done
 done
 : >"$work/reserve.jsonl"
 for rep in $(seq "$REPS"); do
@@ -250,32 +267,35 @@ else
     CG_PROJECTS=1000
 fi
 for np in $CG_PROJECTS; do
-    router_conf "c$np" "$np" 1 "$CG_W" 2000000000 2000000000 2000000000
-    start_router "c$np" "$np"
-    cpid=$rpid
-    # Warm the table first (outside valgrind): the first admission on a
-    # cell of a new table starts its Pacific day, a scan of the lease
-    # table, once per cell and day.  Left to the shorter counted run, that
-    # one-time cost would be subtracted from the per-operation figure.
-    "$BIN/gr-bench-reserve" --impl gemroute --shm "/grbench-$$-c$np" \
-        --projects "$np" --window-ms "$CG_W" --tokens "$TOKENS" --inline \
-        --ops $((np * 20)) >/dev/null
+    cpids=""
+    for t in "c$np" "ce$np"; do
+        batch=128
+        [ "$t" = "ce$np" ] && batch=1
+        router_conf "$t" "$np" 1 "$CG_W" 2000000000 2000000000 2000000000 \
+            0.95 "$batch"
+        start_router "$t" "$np"
+        cpids="$cpids $rpid"
+        # Warm the table first (outside valgrind): the first admission on
+        # a cell of a new table starts its Pacific day, a scan of the
+        # lease table, once per cell and day.  Left to the shorter counted
+        # run, that one-time cost would be subtracted from the
+        # per-operation figure.
+        "$BIN/gr-bench-reserve" --impl gemroute --shm "/grbench-$$-$t" \
+            --projects "$np" --window-ms "$CG_W" --tokens "$TOKENS" \
+            --inline --ops $((np * 20)) >/dev/null
+    done
     for impl in $IMPLS; do
         case $impl in
-        gemroute|mutex) n1=5000 n2=45000 ;;
+        gemroute*|mutex) n1=5000 n2=45000 ;;
         *) n1=1000 n2=6000 ;;
         esac
         [ "$MODE" = quick ] && case $impl in redis-*) continue ;; esac
         for n in $n1 $n2; do
-            case $impl in
-            gemroute) set -- --shm "/grbench-$$-c$np" ;;
-            mutex) set -- ;;
-            redis-*) set -- --redis "$work/redis.sock" ;;
-            esac
+            # shellcheck disable=SC2046 # the contender's words, split
             valgrind --tool=callgrind --callgrind-out-file="$work/cg.$n" \
-                "$BIN/gr-bench-reserve" --impl "$impl" --projects "$np" \
-                --window-ms "$CG_W" --tokens "$TOKENS" --inline --ops "$n" \
-                "$@" >/dev/null 2>"$work/cg.log" || {
+                "$BIN/gr-bench-reserve" $(contender "$impl" c "$np") \
+                --projects "$np" --window-ms "$CG_W" --tokens "$TOKENS" \
+                --inline --ops "$n" >/dev/null 2>"$work/cg.log" || {
                 say "callgrind run failed ($impl):"
                 grep -v '^==' "$work/cg.log" | tail -n 3 >&2
                 exit 1
@@ -286,7 +306,9 @@ for np in $CG_PROJECTS; do
         # Drains depend on time, not on the count of operations: taken
         # from the longer run alone (start-up drains nothing).
         set -- 0 0
-        [ "$impl" = gemroute ] && set -- $(cg_fn "$work/cg.$n2" drain_to)
+        case $impl in
+        gemroute*) set -- $(cg_fn "$work/cg.$n2" drain_to) ;;
+        esac
         d2=$1 c2=$2
         per_drain=0
         [ "$c2" -gt 0 ] && per_drain=$(( d2 / c2 ))
@@ -298,7 +320,9 @@ for np in $CG_PROJECTS; do
              "\"window_ms\": $CG_W}" \
              >>"$work/instr.jsonl"
     done
-    stop_pid "$cpid"
+    for p in $cpids; do
+        stop_pid "$p"
+    done
 done
 if [ "$MODE" = full ]; then
     # The Redis server's share: a second server under callgrind, one run
@@ -325,25 +349,29 @@ fi
 # each admission is logged and replayed by the exact checker.
 
 say "1c. over-admission check (exact checker), procs {$CHECK_PROCS}"
-router_conf chk 1 1 "$CHECK_W" 100 2000000000 2000000000 1.0
-start_router chk 1
-chk_pid=$rpid
+chk_pids=""
+for t in chk1 chke1; do
+    batch=128
+    [ "$t" = chke1 ] && batch=1
+    router_conf "$t" 1 1 "$CHECK_W" 100 2000000000 2000000000 1.0 "$batch"
+    start_router "$t" 1
+    chk_pids="$chk_pids $rpid"
+done
 sleep "$(awk -v w="$CHECK_W" 'BEGIN { print w / 1000 + 0.1 }')"  # the probe
 : >"$work/check.jsonl"
 for procs in $CHECK_PROCS; do
     for impl in $IMPLS; do
-        case $impl in
-        gemroute) set -- --shm "/grbench-$$-chk" ;;
-        mutex) set -- ;;
-        redis-*) set -- --redis "$work/redis.sock" ;;
-        esac
         # exit status 1 is the checker finding an over-admission: a result
-        "$BIN/gr-bench-reserve" --impl "$impl" --projects 1 --procs "$procs" \
-            --seconds "$CHECK_S" --window-ms "$CHECK_W" --rpm 100 --tpm -1 \
-            --check "$@" 2>>"$work/check.log" >>"$work/check.jsonl" || true
+        # shellcheck disable=SC2046 # the contender's words, split
+        "$BIN/gr-bench-reserve" $(contender "$impl" chk 1) --projects 1 \
+            --procs "$procs" --seconds "$CHECK_S" --window-ms "$CHECK_W" \
+            --rpm 100 --tpm -1 --check 2>>"$work/check.log" \
+            >>"$work/check.jsonl" || true
     done
 done
-stop_pid "$chk_pid"
+for p in $chk_pids; do
+    stop_pid "$p"
+done
 stop_redis "$work/redis.sock"
 
 # ---- 2. memory ------------------------------------------------------------

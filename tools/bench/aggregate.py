@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-IMPLS = ["gemroute", "mutex", "redis-zset", "redis-lua"]
+IMPLS = ["gemroute", "gemroute-exact", "mutex", "redis-zset", "redis-lua"]
 
 
 def lines(path):
@@ -423,6 +423,13 @@ def summary(res):
         parts.append("reserve+commit %.0f ns%s (1 proc, %d projects)" %
                      (g1["ns_per_op"], ", %d instr" % gi["instructions"]
                       if gi else "", mid))
+    e1 = find(rows, impl="gemroute-exact", projects=mid, procs=1)
+    ei = find(res["instructions"], impl="gemroute-exact", projects=mid,
+              side="client")
+    if e1:
+        parts.append("a lease per call %.0f ns%s" %
+                     (e1["ns_per_op"], ", %d instr" % ei["instructions"]
+                      if ei else ""))
     rat = {(r["projects"], r["procs"]): r for r in res["reserve"]["ratios"]}
     r32 = rat.get((mid, 32))
     if r32 and r32["vs_mutex"]:

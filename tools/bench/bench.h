@@ -20,6 +20,7 @@
 /* Everything a run is told on the command line. */
 struct gr_bench_opts {
     const char *impl;           /* contender name */
+    const char *label;          /* its name in the output; NULL = impl */
     const char *shm;            /* gemroute: the router's segment */
     const char *redis;          /* redis: unix socket path */
     const char *model;

@@ -10,6 +10,7 @@
  *
  *   common: --procs P  --seconds S | --ops N  --tokens T  --model M
  *           --window-ms W  --rpm L  --tpm L  --warmup-ms MS
+ *           --label NAME (the contender's name in the output)
  *           --inline (one worker in this process, for callgrind)
  *           --check (log every admission and replay it with the exact
  *                    over-admission checker)
@@ -33,7 +34,7 @@ usage(void)
           "[--procs P]\n"
           "         [--seconds S | --ops N] [--tokens T] [--model M]\n"
           "         [--window-ms W] [--rpm L] [--tpm L] [--warmup-ms MS]\n"
-          "         [--inline] [--check]\n", stderr);
+          "         [--label NAME] [--inline] [--check]\n", stderr);
 }
 
 int
@@ -53,6 +54,7 @@ main(int argc, char **argv)
         {"rpm", required_argument, NULL, 'R'},
         {"tpm", required_argument, NULL, 'T'},
         {"warmup-ms", required_argument, NULL, 'W'},
+        {"label", required_argument, NULL, 'L'},
         {"inline", no_argument, NULL, 'I'},
         {"check", no_argument, NULL, 'c'},
         {NULL, 0, NULL, 0},
@@ -92,6 +94,7 @@ main(int argc, char **argv)
         case 'R': o.rpm = atoll(optarg); break;
         case 'T': o.tpm = atoll(optarg); break;
         case 'W': o.warmup_ms = atoll(optarg); break;
+        case 'L': o.label = optarg; break;
         case 'I': o.inline_run = true; break;
         case 'c': o.check = true; break;
         default:

@@ -349,7 +349,8 @@ gr_bench_run(struct gr_bench_impl *impl, const struct gr_bench_opts *o)
            "\"ns_per_op_median\": %.1f, \"ns_per_op_max\": %.1f, "
            "\"cpu_ns_per_op_median\": %.1f, \"cores_used\": %.2f, "
            "\"refused\": %ld, \"failed\": %ld",
-           impl->name, n, o->projects, wall_s, ops,
+           o->label != NULL ? o->label : impl->name, n, o->projects,
+           wall_s, ops,
            wall_s > 0 ? (double)ops / wall_s : 0.0, per[n / 2], per[n - 1],
            cpu_per[n / 2], wall_s > 0 ? cpu_s / wall_s : 0.0, refused,
            failed);
