@@ -440,8 +440,10 @@ gr_batch_want(const struct gr *g, const struct gr_batch_ask *q)
 
     if (most > GR_BATCH_MAX)
         most = GR_BATCH_MAX;
-    if (most <= 1 || s->handle_id != g->id || s->model != q->model ||
-        s->last_ns == 0 || q->now_ns - s->last_ns > g->t.tick_ns)
+    if (most <= 1)
+        return 0;
+    if (s->handle_id != g->id || s->model != q->model || s->last_ns == 0 ||
+        q->now_ns - s->last_ns > g->t.tick_ns)
         return 1;
     /* No batch without the sweeper that ends it. */
     pthread_once(&batch_once, batch_init);

@@ -38,7 +38,8 @@ struct gr_batch_ask {
 bool gr_batch_take(struct gr *g, const struct gr_batch_ask *q,
                    struct gr_lease *out);
 
-/* How many calls to ask the table for at once (1: no batch). */
+/* How many calls to ask the table for at once: 1 for no batch now, 0
+ * when batch leases are off (router.batch_calls = 1). */
 uint32_t gr_batch_want(const struct gr *g, const struct gr_batch_ask *q);
 
 /*

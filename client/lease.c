@@ -294,18 +294,20 @@ batch_stop(const struct gr *g, int64_t now_ns, int64_t to_midnight_ns)
 
 /*
  * gr_reserve() when no batch lease of this thread can serve the call: a
- * reservation in the table, which waits for room until the deadline.
- * Apart, so that the path of a call taken from a batch stays short.
+ * reservation in the table, which waits for room until the deadline.  q
+ * holds what gr_reserve() found: the model's index and generation, and
+ * the time if it read it (else 0).  Apart, so that the path of a call
+ * taken from a batch stays short.
  */
 static int __attribute__((noinline))
-reserve_in_table(struct gr *g, const char *model, const struct gr_cost *cost,
-                 int64_t deadline_ns, struct gr_lease *out)
+reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
+                 struct gr_batch_ask *q, struct gr_lease *out)
 {
+    const struct gr_cost *cost = q->cost;
     struct gr_shm_ask a;
     struct gr_shm_grant gt;
-    struct gr_batch_ask q;
     int64_t to_midnight, stop;
-    int idx;
+    uint32_t want;
 
     /* A router that has not applied its config yet (generation 0) is
      * "no room yet", not "no such model": wait for it like for room.  At
@@ -313,15 +315,10 @@ reserve_in_table(struct gr *g, const char *model, const struct gr_cost *cost,
      * is still empty (the router restores its state file in between), so
      * an index found then does not count.  And "no such model" is judged
      * at the generation the names were read at, never a later one. */
-    for (;;) {
-        uint64_t gen;
+    while (q->config_gen == 0 || q->model < 0) {
         int64_t now;
 
-        idx = model_index(g, model, &gen);
-        q.config_gen = gen;
-        if (gen != 0 && idx >= 0)
-            break;
-        if (gen != 0) {
+        if (q->config_gen != 0) {
             gr_seterr(g, "no project serves model '%s'", model);
             return GR_ENOMODEL;
         }
@@ -334,10 +331,10 @@ reserve_in_table(struct gr *g, const char *model, const struct gr_cost *cost,
         gr_shm_sleep(&g->t, gr_shm_wake_seen(&g->t),
                      deadline_ns - now < g->t.tick_ns ? deadline_ns - now
                                                       : g->t.tick_ns);
+        q->model = model_index(g, model, &q->config_gen);
+        q->now_ns = 0;
     }
-    q.model = idx;
-    q.cost = cost;
-    a.model = (uint32_t)idx;
+    a.model = (uint32_t)q->model;
     a.cost[GR_W_RPM] = cost->requests;
     a.cost[GR_W_TPM] = cost->tokens;
     a.cost[GR_W_IPM] = cost->images;
@@ -349,10 +346,14 @@ reserve_in_table(struct gr *g, const char *model, const struct gr_cost *cost,
         int64_t wake_at;
         int rc;
 
-        q.now_ns = a.now_ns = gr_shm_now_fast(&g->t);
-        q.today = a.today = pacific_today(&g->t, &to_midnight);
-        stop = batch_stop(g, q.now_ns, to_midnight);
-        a.batch = stop != 0 ? gr_batch_want(g, &q) : 1;
+        if (q->now_ns == 0)
+            q->now_ns = gr_shm_now_fast(&g->t);
+        a.now_ns = q->now_ns;
+        q->today = a.today = pacific_today(&g->t, &to_midnight);
+        stop = batch_stop(g, q->now_ns, to_midnight);
+        /* 0: batch leases are off; 1: none wanted now */
+        want = gr_batch_want(g, q);
+        a.batch = stop != 0 && want > 1 ? want : 1;
         rc = gr_shm_reserve(&g->t, &a, &gt);
         if (rc == -EAGAIN && a.batch > 1) {
             a.batch = 1;        /* a batch did not fit: one call may */
@@ -377,6 +378,7 @@ reserve_in_table(struct gr *g, const char *model, const struct gr_cost *cost,
         if (wake_at > deadline_ns)
             wake_at = deadline_ns;
         gr_shm_sleep(&g->t, seen, wake_at - a.now_ns);
+        q->now_ns = 0;
     }
     fill_lease(g, &gt, out);
     out->slot = gt.lease;
@@ -384,11 +386,11 @@ reserve_in_table(struct gr *g, const char *model, const struct gr_cost *cost,
     out->ticket = gt.ticket;
     out->project_gen = gt.project_gen;
     if (gt.batch > 1)
-        gr_batch_start(g, &q, &gt, stop, out);
-    else
-        gr_batch_note(g, &q);
+        gr_batch_start(g, q, &gt, stop, out);
+    else if (want != 0)
+        gr_batch_note(g, q);
     copy_name(out->model, model, GR_NAME_MAX);
-    out->admitted_ns = q.now_ns;
+    out->admitted_ns = q->now_ns;
     out->cost = *cost;
     out->retry_at_ns = 0;
     return GR_OK;
@@ -410,8 +412,9 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
      * serve it (client/batch.c): no write to the table.  The take fills
      * every field. */
     q.model = model_index(g, model, &q.config_gen);
+    q.cost = cost;
+    q.now_ns = 0;
     if (q.config_gen != 0 && q.model >= 0) {
-        q.cost = cost;
         q.now_ns = gr_shm_now_fast(&g->t);
         if (gr_batch_take(g, &q, out)) {
             gr_copy_chunks(out->model, model_cache.name, model_cache.len);
@@ -427,7 +430,7 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
     out->project[0] = out->key[0] = out->base_url[0] = '\0';
     out->proxy[0] = '\0';
     out->batch = NULL;
-    return reserve_in_table(g, model, cost, deadline_ns, out);
+    return reserve_in_table(g, model, deadline_ns, &q, out);
 }
 
 /* gr_commit() of a lease of its own: settled in the table now. */

@@ -52,6 +52,10 @@ fi
 IMPLS="gemroute gemroute-exact mutex redis-zset redis-lua"
 TOKENS=1000
 
+# Operations per project that warm a table: every cell admits, on the
+# default table in batches of up to 128 calls (20 admissions a cell).
+WARM_OPS=2560
+
 # Timed runs: short windows keep the counts of a tight loop in range.
 WINDOW_MS=500
 CHECK_W=1000
@@ -226,7 +230,7 @@ for np in $PROJECTS; do
         # Every cell starts its Pacific day once (see 1b): before timing.
         "$BIN/gr-bench-reserve" --impl gemroute --shm "/grbench-$$-$t" \
             --projects "$np" --window-ms "$WINDOW_MS" --tokens "$TOKENS" \
-            --inline --ops $((np * 20)) >/dev/null
+            --inline --ops $((np * WARM_OPS)) >/dev/null
     done
 done
 : >"$work/reserve.jsonl"
@@ -282,7 +286,7 @@ for np in $CG_PROJECTS; do
         # per-operation figure.
         "$BIN/gr-bench-reserve" --impl gemroute --shm "/grbench-$$-$t" \
             --projects "$np" --window-ms "$CG_W" --tokens "$TOKENS" \
-            --inline --ops $((np * 20)) >/dev/null
+            --inline --ops $((np * WARM_OPS)) >/dev/null
     done
     for impl in $IMPLS; do
         case $impl in

@@ -130,6 +130,45 @@ test_byte_classes(void)
     }
 }
 
+/*
+ * Strings are skipped eight bytes at a time: every byte value at every
+ * place of a long run must end it (or not) exactly where one at a time
+ * would, in each of the eight lanes and in the bytes after the last
+ * whole word.
+ */
+#define RUN 27
+
+static void
+test_every_byte_in_a_long_string(void)
+{
+    int c, p, wrong = 0;
+
+    for (c = 0; c < 256; c++) {
+        for (p = 0; p < RUN; p++) {
+            char in[RUN + 2], *b;
+            size_t dlen = 0, end, want;
+            bool esc;
+
+            in[0] = '"';
+            memset(in + 1, 'a', RUN);
+            in[1 + p] = (char)c;
+            in[RUN + 1] = '"';
+            b = exact(in, sizeof(in));
+            end = gr_json_string(b, sizeof(in), 0, &dlen, &esc);
+            if (c >= 0x20 && c != '"' && c != '\\')
+                want = sizeof(in);
+            else if (c == '"')
+                want = (size_t)p + 2;
+            else
+                want = GR_JSON_BAD;     /* "\\a" or a control byte */
+            if (end != want || (end == sizeof(in) && dlen != RUN))
+                wrong++;
+            free(b);
+        }
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+}
+
 static void
 test_string_lengths(void)
 {
@@ -715,6 +754,8 @@ main(void)
 {
     CU_TestInfo scanner[] = {
         {"byte classes", test_byte_classes},
+        {"every byte at every place of a long string",
+         test_every_byte_in_a_long_string},
         {"string lengths", test_string_lengths},
         {"exact spans", test_exact_spans},
         {"keys nested or in strings", test_nested_and_strings},
