@@ -45,6 +45,10 @@
 #define DONE_SERIAL(d) ((d) >> 32)
 #define DONE_COUNT(d) ((d) & UINT32_MAX)
 
+/* The order of the Dekker pairs (file comment): a total order of the
+ * marks, counts and looks, which acquire/release does not give. */
+#define SC memory_order_seq_cst
+
 #define REF_SETTLED 1u          /* the table's lease is settled */
 #define REF_OWNER 2u            /* the owner thread let go */
 
@@ -203,11 +207,12 @@ try_settle(struct batch *b, uint64_t serial, bool locked)
     uint64_t closing = serial << 2 | ST_CLOSING;
 
     /* seq_cst: the Dekker pairs of the file comment */
-    if (atomic_load(&b->state) != closing ||
-        DONE_COUNT(atomic_load(&b->done)) != atomic_load(&b->taken) ||
-        !atomic_compare_exchange_strong(&b->state, &closing,
-                                        serial << 2 | ST_SETTLED |
-                                            ST_CLOSING))
+    if (atomic_load_explicit(&b->state, SC) != closing ||
+        DONE_COUNT(atomic_load_explicit(&b->done, SC)) !=
+            atomic_load_explicit(&b->taken, SC) ||
+        !atomic_compare_exchange_strong_explicit(
+            &b->state, &closing, serial << 2 | ST_SETTLED | ST_CLOSING, SC,
+            SC))
         return;
     settle(b);
     let_go(b, REF_SETTLED, locked);
@@ -220,8 +225,8 @@ close_batch(struct batch *b, uint64_t serial, bool locked)
     uint64_t open = serial << 2;
 
     /* seq_cst: the mark comes before our look at done and taken */
-    if (atomic_compare_exchange_strong(&b->state, &open,
-                                       serial << 2 | ST_CLOSING))
+    if (atomic_compare_exchange_strong_explicit(
+            &b->state, &open, serial << 2 | ST_CLOSING, SC, SC))
         try_settle(b, serial, locked);
 }
 
@@ -234,9 +239,10 @@ count_done(struct batch *b, uint64_t serial, uint64_t d)
         if (DONE_SERIAL(d) != serial)
             return;             /* a stale copy: the batch moved on */
         /* seq_cst: the Dekker pair of the file comment */
-    } while (!atomic_compare_exchange_weak(&b->done, &d, d + 1));
+    } while (!atomic_compare_exchange_weak_explicit(&b->done, &d, d + 1, SC,
+                                                    memory_order_relaxed));
     /* seq_cst: usually the batch is still open */
-    if (atomic_load(&b->state) & ST_CLOSING)
+    if (atomic_load_explicit(&b->state, SC) & ST_CLOSING)
         try_settle(b, serial, false);
 }
 
@@ -396,8 +402,8 @@ gr_batch_take(struct gr *g, const struct gr_batch_ask *q,
         return false;
     }
     /* seq_cst, then seq_cst: the Dekker pair with the sweeper */
-    n = atomic_fetch_add(&b->taken, 1) + 1;
-    if (atomic_load(&b->state) != s->serial << 2) {
+    n = atomic_fetch_add_explicit(&b->taken, 1, SC) + 1;
+    if (atomic_load_explicit(&b->state, SC) != s->serial << 2) {
         /* Closed by the sweeper meanwhile: the call is not ours to
          * send; counted as committed, it lets the batch settle. */
         carry_streak(s, b, n - 1);
