@@ -52,8 +52,9 @@ fi
 IMPLS="gemroute gemroute-exact mutex redis-zset redis-lua"
 TOKENS=1000
 
-# Operations per project that warm a table: every cell admits, on the
-# default table in batches of up to 128 calls (20 admissions a cell).
+# Operations per project that warm a table: 20 admissions a cell, on the
+# default table in batches of up to 128 calls (20 a cell for a table of a
+# lease per call).
 WARM_OPS=2560
 
 # Timed runs: short windows keep the counts of a tight loop in range.
@@ -221,8 +222,8 @@ start_redis "$work/redis.sock"
 timed_routers=""
 for np in $PROJECTS; do
     for t in "r$np" "re$np"; do
-        batch=128
-        [ "$t" = "re$np" ] && batch=1
+        batch=128 warm=$WARM_OPS
+        [ "$t" = "re$np" ] && batch=1 warm=20
         router_conf "$t" "$np" 1 "$WINDOW_MS" 2000000000 2000000000 \
             2000000000 0.95 "$batch"
         start_router "$t" "$np"
@@ -230,7 +231,7 @@ for np in $PROJECTS; do
         # Every cell starts its Pacific day once (see 1b): before timing.
         "$BIN/gr-bench-reserve" --impl gemroute --shm "/grbench-$$-$t" \
             --projects "$np" --window-ms "$WINDOW_MS" --tokens "$TOKENS" \
-            --inline --ops $((np * WARM_OPS)) >/dev/null
+            --inline --ops $((np * warm)) >/dev/null
     done
 done
 : >"$work/reserve.jsonl"
@@ -273,8 +274,8 @@ fi
 for np in $CG_PROJECTS; do
     cpids=""
     for t in "c$np" "ce$np"; do
-        batch=128
-        [ "$t" = "ce$np" ] && batch=1
+        batch=128 warm=$WARM_OPS
+        [ "$t" = "ce$np" ] && batch=1 warm=20
         router_conf "$t" "$np" 1 "$CG_W" 2000000000 2000000000 2000000000 \
             0.95 "$batch"
         start_router "$t" "$np"
@@ -286,7 +287,7 @@ for np in $CG_PROJECTS; do
         # per-operation figure.
         "$BIN/gr-bench-reserve" --impl gemroute --shm "/grbench-$$-$t" \
             --projects "$np" --window-ms "$CG_W" --tokens "$TOKENS" \
-            --inline --ops $((np * WARM_OPS)) >/dev/null
+            --inline --ops $((np * warm)) >/dev/null
     done
     for impl in $IMPLS; do
         case $impl in
