@@ -22,8 +22,9 @@
  * A take and a close by the sweeper race the same way: the owner counts
  * the call in `taken`, then looks at `state`; the sweeper marks `state`,
  * then looks at `taken`.  Either the sweeper sees the call (and waits for
- * its commit) or the owner sees the close (and backs out: the call is
- * counted committed and never sent).
+ * its commit) or the owner sees the close (and backs out: it takes its
+ * count back, then settles the batch if it is the last one to look).  A
+ * batch is settled with the count it was found complete with.
  *
  * Records are never freed, and one goes back to the pool only when it is
  * settled and its owner let go of it, so the owner never reads a record
@@ -72,7 +73,6 @@ struct batch {
     struct gr *g;
     uint64_t handle_id;
     uint32_t pid;
-    uint32_t backed_out;        /* calls counted in taken, never sent */
     int64_t granted[GR_NWINDOWS];
 
     /* Between the owner, committing threads and the sweeper. */
@@ -170,9 +170,10 @@ let_go(struct batch *b, uint32_t ref, bool locked)
         pthread_mutex_unlock(&pool_lock);
 }
 
-/* Settle the table's lease with what the batch really sent. */
+/* Settle the table's lease with what the batch really sent: its calls
+ * (the count it was found complete with) and their usage. */
 static void
-settle(struct batch *b)
+settle(struct batch *b, uint32_t calls)
 {
     int64_t act[GR_NWINDOWS], now;
     unsigned w;
@@ -192,11 +193,7 @@ settle(struct batch *b)
      * call's first byte. */
     now = gr_shm_now_mono();
     if (gr_shm_settle(&b->g->t, b->lease, b->ticket, now, act, now) == 0)
-        /* relaxed: taken is final, and we synchronized with its adds */
-        gr_shm_count_calls(&b->g->t, b->cell,
-                           atomic_load_explicit(&b->taken,
-                                                memory_order_relaxed) -
-                               b->backed_out);
+        gr_shm_count_calls(&b->g->t, b->cell, calls);
 }
 
 /* Settle b if it is closed, every call taken is committed and we win the
@@ -205,16 +202,18 @@ static void
 try_settle(struct batch *b, uint64_t serial, bool locked)
 {
     uint64_t closing = serial << 2 | ST_CLOSING;
+    uint32_t calls;
 
     /* seq_cst: the Dekker pairs of the file comment */
-    if (atomic_load_explicit(&b->state, SC) != closing ||
-        DONE_COUNT(atomic_load_explicit(&b->done, SC)) !=
-            atomic_load_explicit(&b->taken, SC) ||
+    if (atomic_load_explicit(&b->state, SC) != closing)
+        return;
+    calls = atomic_load_explicit(&b->taken, SC);
+    if (DONE_COUNT(atomic_load_explicit(&b->done, SC)) != calls ||
         !atomic_compare_exchange_strong_explicit(
             &b->state, &closing, serial << 2 | ST_SETTLED | ST_CLOSING, SC,
             SC))
         return;
-    settle(b);
+    settle(b, calls);
     let_go(b, REF_SETTLED, locked);
 }
 
@@ -404,13 +403,11 @@ gr_batch_take(struct gr *g, const struct gr_batch_ask *q,
     /* seq_cst, then seq_cst: the Dekker pair with the sweeper */
     n = atomic_fetch_add_explicit(&b->taken, 1, SC) + 1;
     if (atomic_load_explicit(&b->state, SC) != s->serial << 2) {
-        /* Closed by the sweeper meanwhile: the call is not ours to
-         * send; counted as committed, it lets the batch settle. */
+        /* Closed by the sweeper meanwhile: the call is not ours to send.
+         * The count goes back, and the batch may now be complete. */
+        atomic_fetch_sub_explicit(&b->taken, 1, SC);
         carry_streak(s, b, n - 1);
-        b->backed_out = 1;      /* published by the done CAS */
-        /* relaxed: the CAS in count_done() checks it */
-        count_done(b, s->serial,
-                   atomic_load_explicit(&b->done, memory_order_relaxed));
+        try_settle(b, s->serial, false);
         retire(s);
         return false;
     }
@@ -522,7 +519,6 @@ gr_batch_start(struct gr *g, const struct gr_batch_ask *q,
     atomic_store_explicit(&b->done, serial << 32, memory_order_relaxed);
     atomic_store_explicit(&b->taken, 1, memory_order_relaxed);
     atomic_store_explicit(&b->refs, 0, memory_order_relaxed);
-    b->backed_out = 0;
     for (w = 0; w < GR_NWINDOWS; w++) {
         atomic_store_explicit(&b->charged[w], 0, memory_order_relaxed);
         atomic_store_explicit(&b->refunded[w], 0, memory_order_relaxed);
