@@ -51,6 +51,28 @@ gr_test_router_start(const char *conf, const char *shm, const char *model)
 }
 
 int
+gr_test_router_paths(struct gr_test_router *r, const char *tag)
+{
+    snprintf(r->dir, sizeof(r->dir), "/tmp/gr%s.XXXXXX", tag);
+    if (mkdtemp(r->dir) == NULL)
+        return -1;
+    snprintf(r->shm, sizeof(r->shm), "/grtest-%s-%d", tag, (int)getpid());
+    snprintf(r->conf, sizeof(r->conf), "%s/r.conf", r->dir);
+    r->pid = -1;
+    return 0;
+}
+
+int
+gr_test_router_end(struct gr_test_router *r)
+{
+    char cmd[128];
+    int stopped = gr_test_router_stop(r->pid);
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", r->dir);
+    return system(cmd) == 0 && stopped == 0 ? 0 : -1;
+}
+
+int
 gr_test_router_stop(int pid)
 {
     int st;

@@ -5,6 +5,20 @@
 #ifndef GR_TESTROUTER_H
 #define GR_TESTROUTER_H
 
+/* Where a test's router lives. */
+struct gr_test_router {
+    char dir[64];               /* a fresh /tmp/grTAG.XXXXXX */
+    char shm[64];               /* /grtest-TAG-PID */
+    char conf[128];             /* DIR/r.conf, for the test to write */
+    int pid;                    /* the router, once started */
+};
+
+/* Make r's directory and names for tag.  0, or -1. */
+int gr_test_router_paths(struct gr_test_router *r, const char *tag);
+
+/* Stop r's router and remove its directory: 0 when both went well. */
+int gr_test_router_end(struct gr_test_router *r);
+
 /*
  * Start $BIN/gemrouted (BIN defaults to "bin") on config file conf, its
  * stderr to /dev/null, and wait until table shm is ready: the router has

@@ -26,21 +26,16 @@
 #define WINDOW_MS 60000
 #define SMALL_RPM 100       /* per project; two projects */
 
-static char dir[64], shm[64], conf[128];
-static int router;
+static struct gr_test_router rt;
+static const char *shm = rt.shm;
 
 static int
 setup(void)
 {
     FILE *f;
 
-    snprintf(dir, sizeof(dir), "/tmp/grbatch.XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    snprintf(shm, sizeof(shm), "/grtest-batch-%d", (int)getpid());
-    snprintf(conf, sizeof(conf), "%s/r.conf", dir);
-    f = fopen(conf, "w");
-    if (f == NULL)
+    if (gr_test_router_paths(&rt, "batch") != 0 ||
+        (f = fopen(rt.conf, "w")) == NULL)
         return -1;
     /* "big": ample room, so calls in a row are batched; one model per
      * test that counts, so that no test sees another's calls. */
@@ -58,20 +53,16 @@ setup(void)
             "  { name = \"small\"; rpm = %d; tpm = 100000000; } );\n"
             "projects = ( { name = \"a\"; key = \"batch-SECRET-a\"; },\n"
             "             { name = \"b\"; key = \"batch-SECRET-b\"; } );\n",
-            shm, WINDOW_MS, SMALL_RPM);
+            rt.shm, WINDOW_MS, SMALL_RPM);
     fclose(f);
-    router = gr_test_router_start(conf, shm, "big");
-    return router > 0 ? 0 : -1;
+    rt.pid = gr_test_router_start(rt.conf, rt.shm, "big");
+    return rt.pid > 0 ? 0 : -1;
 }
 
 static int
 teardown(void)
 {
-    char cmd[128];
-    int stopped = gr_test_router_stop(router);
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 && stopped == 0 ? 0 : -1;
+    return gr_test_router_end(&rt);
 }
 
 /* What the table counts for a model, summed over the projects. */

@@ -21,44 +21,35 @@
 #define MS INT64_C(1000000)
 #define N_ONE 48            /* models "one-N": one request a window each */
 
-static char dir[64], shm[64], conf[128];
-static int router;
+static struct gr_test_router rt;
+static const char *shm = rt.shm;
 
 static int
 setup(void)
 {
     FILE *f;
 
-    snprintf(dir, sizeof(dir), "/tmp/grlease.XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    snprintf(shm, sizeof(shm), "/grtest-lease-%d", (int)getpid());
-    snprintf(conf, sizeof(conf), "%s/r.conf", dir);
-    f = fopen(conf, "w");
-    if (f == NULL)
+    if (gr_test_router_paths(&rt, "lease") != 0 ||
+        (f = fopen(rt.conf, "w")) == NULL)
         return -1;
     fprintf(f, "router = { shm = \"%s\"; window_ms = %d; headroom = 1.0; "
             "state_file = \"state\"; max_models = %d; };\n"
             "models = ( { name = \"m\"; rpm = 2; tpm = 1000; }",
-            shm, WINDOW_MS, N_ONE + 1);
+            rt.shm, WINDOW_MS, N_ONE + 1);
     for (int i = 0; i < N_ONE; i++)
         fprintf(f, ",\n  { name = \"one-%d\"; rpm = 1; tpm = 1000; }", i);
     fprintf(f, " );\n"
             "projects = ( { name = \"only\";\n"
             "               key = \"lease-SECRET-key-1\"; } );\n");
     fclose(f);
-    router = gr_test_router_start(conf, shm, "m");
-    return router > 0 ? 0 : -1;
+    rt.pid = gr_test_router_start(rt.conf, rt.shm, "m");
+    return rt.pid > 0 ? 0 : -1;
 }
 
 static int
 teardown(void)
 {
-    char cmd[128];
-    int stopped = gr_test_router_stop(router);
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 && stopped == 0 ? 0 : -1;
+    return gr_test_router_end(&rt);
 }
 
 static void
