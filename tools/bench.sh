@@ -176,6 +176,27 @@ stop_redis() {
     pids=$(echo "$pids" | tr ' ' '\n' | grep -vx "$redis_pid" | tr '\n' ' ')
 }
 
+# start_tables PREFIX NP WINDOW_MS: the routers of gemroute (PREFIXNP) and
+# of gemroute-exact (PREFIXeNP), limits out of reach, each table warmed:
+# the first admission on a cell of a new table starts its Pacific day, a
+# scan of the lease table, once per cell and day; left to a timed or
+# counted run, that one-time cost would be taken for the per-operation
+# one.  Sets $table_pids.
+start_tables() {
+    table_pids=""
+    for t in "$1$2" "$1e$2"; do
+        batch=128 warm=$WARM_OPS
+        [ "$t" = "$1e$2" ] && batch=1 warm=20
+        router_conf "$t" "$2" 1 "$3" 2000000000 2000000000 2000000000 \
+            0.95 "$batch"
+        start_router "$t" "$2"
+        table_pids="$table_pids $rpid"
+        "$BIN/gr-bench-reserve" --impl gemroute --shm "/grbench-$$-$t" \
+            --projects "$2" --window-ms "$3" --tokens "$TOKENS" --inline \
+            --ops $(($2 * warm)) >/dev/null
+    done
+}
+
 # contender IMPL PREFIX NP: the arguments that name a contender, and its
 # table (gemroute-exact is gemroute on the table PREFIXeNP).
 contender() {
@@ -221,18 +242,8 @@ say "1. reservation: $IMPLS x procs {$PROCS} x projects {$PROJECTS}, $REPS reps"
 start_redis "$work/redis.sock"
 timed_routers=""
 for np in $PROJECTS; do
-    for t in "r$np" "re$np"; do
-        batch=128 warm=$WARM_OPS
-        [ "$t" = "re$np" ] && batch=1 warm=20
-        router_conf "$t" "$np" 1 "$WINDOW_MS" 2000000000 2000000000 \
-            2000000000 0.95 "$batch"
-        start_router "$t" "$np"
-        timed_routers="$timed_routers $rpid"
-        # Every cell starts its Pacific day once (see 1b): before timing.
-        "$BIN/gr-bench-reserve" --impl gemroute --shm "/grbench-$$-$t" \
-            --projects "$np" --window-ms "$WINDOW_MS" --tokens "$TOKENS" \
-            --inline --ops $((np * warm)) >/dev/null
-    done
+    start_tables r "$np" "$WINDOW_MS"
+    timed_routers="$timed_routers $table_pids"
 done
 : >"$work/reserve.jsonl"
 for rep in $(seq "$REPS"); do
@@ -272,23 +283,8 @@ else
     CG_PROJECTS=1000
 fi
 for np in $CG_PROJECTS; do
-    cpids=""
-    for t in "c$np" "ce$np"; do
-        batch=128 warm=$WARM_OPS
-        [ "$t" = "ce$np" ] && batch=1 warm=20
-        router_conf "$t" "$np" 1 "$CG_W" 2000000000 2000000000 2000000000 \
-            0.95 "$batch"
-        start_router "$t" "$np"
-        cpids="$cpids $rpid"
-        # Warm the table first (outside valgrind): the first admission on
-        # a cell of a new table starts its Pacific day, a scan of the
-        # lease table, once per cell and day.  Left to the shorter counted
-        # run, that one-time cost would be subtracted from the
-        # per-operation figure.
-        "$BIN/gr-bench-reserve" --impl gemroute --shm "/grbench-$$-$t" \
-            --projects "$np" --window-ms "$CG_W" --tokens "$TOKENS" \
-            --inline --ops $((np * warm)) >/dev/null
-    done
+    start_tables c "$np" "$CG_W"
+    cpids=$table_pids
     for impl in $IMPLS; do
         case $impl in
         gemroute*|mutex) n1=5000 n2=45000 ;;

@@ -411,25 +411,26 @@ def aggregate(work, mode, reps, seconds, window_ms, tokens):
     return res
 
 
+def one_op(res, impl, np):
+    """"N ns, N instr" of impl in one process, or None."""
+    x = find(res["reserve"]["rows"], impl=impl, projects=np, procs=1)
+    i = find(res["instructions"], impl=impl, projects=np, side="client")
+    if not x:
+        return None
+    return "%.0f ns%s" % (x["ns_per_op"],
+                          ", %d instr" % i["instructions"] if i else "")
+
+
 def summary(res):
     rows = res["reserve"]["rows"]
     projects = sorted({r["projects"] for r in rows}) or [0]
     mid = 1000 if 1000 in projects else projects[len(projects) // 2]
     parts = []
-    g1 = find(rows, impl="gemroute", projects=mid, procs=1)
-    gi = find(res["instructions"], impl="gemroute", projects=mid,
-              side="client")
+    g1, e1 = one_op(res, "gemroute", mid), one_op(res, "gemroute-exact", mid)
     if g1:
-        parts.append("reserve+commit %.0f ns%s (1 proc, %d projects)" %
-                     (g1["ns_per_op"], ", %d instr" % gi["instructions"]
-                      if gi else "", mid))
-    e1 = find(rows, impl="gemroute-exact", projects=mid, procs=1)
-    ei = find(res["instructions"], impl="gemroute-exact", projects=mid,
-              side="client")
+        parts.append("reserve+commit %s (1 proc, %d projects)" % (g1, mid))
     if e1:
-        parts.append("a lease per call %.0f ns%s" %
-                     (e1["ns_per_op"], ", %d instr" % ei["instructions"]
-                      if ei else ""))
+        parts.append("a lease per call %s" % e1)
     rat = {(r["projects"], r["procs"]): r for r in res["reserve"]["ratios"]}
     r32 = rat.get((mid, 32))
     if r32 and r32["vs_mutex"]:
