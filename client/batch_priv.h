@@ -27,7 +27,6 @@ struct gr_batch_ask {
     uint64_t config_gen;        /* generation the index was read at */
     const struct gr_cost *cost;
     int64_t now_ns;             /* CLOCK_MONOTONIC (coarse is enough) */
-    int32_t today;              /* Pacific day (not read by a take) */
 };
 
 /*

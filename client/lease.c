@@ -349,7 +349,7 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
         if (q->now_ns == 0)
             q->now_ns = gr_shm_now_fast(&g->t);
         a.now_ns = q->now_ns;
-        q->today = a.today = pacific_today(&g->t, &to_midnight);
+        a.today = pacific_today(&g->t, &to_midnight);
         stop = batch_stop(g, q->now_ns, to_midnight);
         /* 0: batch leases are off; 1: none wanted now */
         want = gr_batch_want(g, q);
