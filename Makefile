@@ -62,14 +62,15 @@ MOCK_OBJ := $(call objs,$(MOCK_SRC))
 
 $(OBJ)/config/%.o: MODFLAGS := -Iconfig
 $(OBJ)/shm/%.o: MODFLAGS := -Ishm
-$(OBJ)/client/%.o: MODFLAGS := -Iclient -Ishm $(JSON_CFLAGS)
+$(OBJ)/client/%.o: MODFLAGS := -Iinclude -Iclient -Ishm $(JSON_CFLAGS)
 $(OBJ)/router/%.o: MODFLAGS := -Irouter -Iconfig -Ishm
-$(OBJ)/tools/gemroute/%.o: MODFLAGS := -Itools/gemroute -Iclient -Ishm \
-                                       $(JSON_CFLAGS)
+$(OBJ)/tools/gemroute/%.o: MODFLAGS := -Itools/gemroute -Iinclude -Iclient \
+                                       -Ishm $(JSON_CFLAGS)
 $(OBJ)/tools/mock/%.o: MODFLAGS := -Itools/mock -Ishm $(JSON_CFLAGS)
-$(OBJ)/tools/bench/%.o: MODFLAGS := -Itools/bench -Iclient -Ishm
-$(OBJ)/tests/%.o: MODFLAGS := -Itests -Iconfig -Ishm -Iclient -Irouter \
-                              -Itools/gemroute -Itools/mock $(JSON_CFLAGS)
+$(OBJ)/tools/bench/%.o: MODFLAGS := -Itools/bench -Iinclude -Iclient -Ishm
+$(OBJ)/tests/%.o: MODFLAGS := -Itests -Iinclude -Iconfig -Ishm -Iclient \
+                              -Irouter -Itools/gemroute -Itools/mock \
+                              $(JSON_CFLAGS)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -20,7 +20,7 @@
 #define GR_CFG_MAX_KEYS 8       /* keys of one project */
 #define GR_CFG_UNLIMITED INT64_C(-1)
 
-/* Dimensions, in the order of enum gr_dim in client/gemroute.h. */
+/* Dimensions, in the order of enum gr_dim in include/gemroute.h. */
 enum {
     GR_CFG_RPM = 0,
     GR_CFG_TPM = 1,

@@ -7,12 +7,12 @@
  * Build it against the static library (from the top of the tree, after
  * `make`):
  *
- *     cc -std=c11 -Iclient examples/hello.c lib/libgemroute.a \
+ *     cc -std=c11 -Iinclude examples/hello.c lib/libgemroute.a \
  *        -ljson-c -lcurl -lpthread -lm -o hello
  *
  * or against the shared one:
  *
- *     cc -std=c11 -Iclient examples/hello.c -Llib -lgemroute \
+ *     cc -std=c11 -Iinclude examples/hello.c -Llib -lgemroute \
  *        -Wl,-rpath,"$PWD/lib" -o hello
  *
  * and run it while a router is up (GEMROUTE_SHM names its table when it

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-/* Mirrors enum gr_class of client/gemroute.h (shm/ cannot include it). */
+/* Mirrors enum gr_class of include/gemroute.h (shm/ cannot include it). */
 enum {
     GR_OUT_OK = 0,
     GR_OUT_QUOTA,

@@ -70,7 +70,7 @@ enum {
     GR_NWINDOWS = 3,
 };
 
-/* Dimension indices, as enum gr_dim in client/gemroute.h. */
+/* Dimension indices, as enum gr_dim in include/gemroute.h. */
 enum {
     GR_D_RPM = 0,
     GR_D_TPM = 1,

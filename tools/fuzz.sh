@@ -20,11 +20,11 @@ build() {   # name, sources and flags...
     # shellcheck disable=SC2086
     clang $cf "$@" -o "$out/$name"
 }
-build fuzz_classify -Iclient -Ishm $jc tests/fuzz/fuzz_classify.c \
+build fuzz_classify -Iinclude -Iclient -Ishm $jc tests/fuzz/fuzz_classify.c \
     client/classify.c client/response.c client/json_scan.c shm/clock.c $jl
-build fuzz_sse -Iclient -Ishm $jc tests/fuzz/fuzz_sse.c client/response.c \
+build fuzz_sse -Iinclude -Iclient -Ishm $jc tests/fuzz/fuzz_sse.c client/response.c \
     client/json_scan.c $jl
-build fuzz_json_scan -Iclient -Ishm $jc tests/fuzz/fuzz_json_scan.c \
+build fuzz_json_scan -Iinclude -Iclient -Ishm $jc tests/fuzz/fuzz_json_scan.c \
     client/json_scan.c client/estimate.c $jl
 build fuzz_config -Iconfig tests/fuzz/fuzz_config.c config/*.c -lconfig
 build fuzz_mock_request -Itools/mock -Ishm $jc tests/fuzz/fuzz_mock_request.c \

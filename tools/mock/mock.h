@@ -13,7 +13,7 @@
 #define GR_MOCK_NAME_MAX 64 /* project and model names, NUL included */
 #define GR_MOCK_KEY_MAX 256 /* one API key, NUL included */
 
-/* Quota dimensions, in the order of enum gr_dim in client/gemroute.h. */
+/* Quota dimensions, in the order of enum gr_dim in include/gemroute.h. */
 enum gr_mock_dim {
     GR_MOCK_RPM = 0, /* requests per (scaled) 60 s */
     GR_MOCK_TPM = 1, /* input tokens per (scaled) 60 s */
