@@ -67,7 +67,8 @@ $(OBJ)/router/%.o: MODFLAGS := -Irouter -Iconfig -Ishm
 $(OBJ)/tools/gemroute/%.o: MODFLAGS := -Itools/gemroute -Iinclude -Iclient \
                                        -Ishm $(JSON_CFLAGS)
 $(OBJ)/tools/mock/%.o: MODFLAGS := -Itools/mock -Ishm $(JSON_CFLAGS)
-$(OBJ)/tools/bench/%.o: MODFLAGS := -Itools/bench -Iinclude -Iclient -Ishm
+$(OBJ)/tools/bench/%.o: MODFLAGS := -Itools/bench -Iinclude -Iclient -Ishm \
+                                    -Itests/stress
 $(OBJ)/tests/%.o: MODFLAGS := -Itests -Iinclude -Iconfig -Ishm -Iclient \
                               -Irouter -Itools/gemroute -Itools/mock \
                               $(JSON_CFLAGS)

@@ -14,7 +14,7 @@
  */
 #include "bench.h"
 
-#include "../../tests/stress/checker.h"
+#include "checker.h"
 
 #include <errno.h>
 #include <signal.h>
