@@ -211,8 +211,10 @@ ask(int fd, const char *request)
     FILE *in;
     int rc = 1;
 
+    /* A refused peer is told why and disconnected at once: its send may
+     * fail (EPIPE) with the answer already waiting to be read. */
     if (send(fd, request, strlen(request), MSG_NOSIGNAL) !=
-        (ssize_t)strlen(request)) {
+        (ssize_t)strlen(request) && errno != EPIPE && errno != ECONNRESET) {
         fprintf(stderr, "gemroute: send to the router: %s\n",
                 strerror(errno));
         close(fd);
