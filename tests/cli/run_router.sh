@@ -13,7 +13,8 @@ trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${
 export GR_KEY_A="test-SECRET-key-aaaa1111"
 umask 022
 cat >"$dir/r.conf" <<CONF
-router = { shm = "$shm"; window_ms = 2000; state_file = "state"; };
+router = { shm = "$shm"; window_ms = 2000; state_file = "state";
+           base_url = "http://gruser:SECRET-pw@127.0.0.1:9/g"; };
 models = ( { name = "m1"; rpm = 100; tpm = 10000; rpd = 1000; } );
 projects = ( { name = "pa"; key = "env:GR_KEY_A"; },
              { name = "pb"; key = "test-SECRET-key-bbbb2222"; } );
@@ -30,6 +31,9 @@ out=$("$BIN/gemroute" reserve --shm "$shm" --model m1 --tokens 50 2>&1)
 check "reserve prints a lease" 'echo "$out" | grep -q "\"ok\": true"'
 check "reserve masks the key" 'echo "$out" | grep -Eq "\"key\": \"\.\.\.(1111|2222)\""'
 check "no key in reserve output" '! echo "$out" | grep -q "test-SECRET-key"'
+check "item 15: reserve shows base_url without credentials" \
+    'echo "$out" | grep -q "\"base_url\": \"http://127.0.0.1:9/g\"" &&
+     ! echo "$out" | grep -q "gruser\|SECRET-pw"'
 for i in 1 2 3 4; do
     "$BIN/gemroute" reserve --shm "$shm" --model m1 --tokens 50 >/dev/null
 done
@@ -42,6 +46,9 @@ print(sum(c["counts"]["admitted"] for c in d["cells"]))')
 check "5 admissions counted" '[ "$admitted" = 5 ]'
 check "limits after headroom" 'echo "$json" | grep -q "\"rpm\": 95, \"tpm\": 9500, \"rpd\": 950, \"ipm\": null"'
 check "no key in status" '! echo "$json" | grep -q "test-SECRET-key"'
+check "item 15: status --json shows base_url without credentials" \
+    'echo "$json" | grep -q "\"base_url\": \"http://127.0.0.1:9/g\"" &&
+     ! echo "$json" | grep -q "gruser\|SECRET-pw"'
 check "status table has both projects" '"$BIN/gemroute" status --shm "$shm" | grep -q "^pb "'
 
 # Another user cannot attach, and is told why (needs root and setpriv).
