@@ -290,7 +290,7 @@ in_group(int fd, const struct ucred *cr, gid_t gid)
     return false;
 }
 
-/* ---- answering ------------------------------------------------------------ */
+/* ---- answering -------------------------------------------------------- */
 
 struct reply {
     char text[1024];

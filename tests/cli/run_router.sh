@@ -162,6 +162,30 @@ rc=$?
 pid=""
 check "SIGTERM exits 0 ($rc)" '[ $rc -eq 0 ]'
 check "the control socket is removed on exit" '[ ! -e "$sock" ]'
+
+# router.control: a path of one's own, relative to the config file.
+shm2="/grtest-router2-$$"
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm} /dev/shm${shm2}' EXIT
+cat >"$dir/c.conf" <<CONF
+router = { shm = "$shm2"; window_ms = 2000; control = "ctl/c.sock";
+           state_file = "state2"; };
+models = ( { name = "m1"; rpm = 100; } );
+projects = ( { name = "pa"; key = "env:GR_KEY_A"; } );
+CONF
+mkdir "$dir/ctl"
+"$BIN/gemrouted" -c "$dir/c.conf" --foreground --unlink-on-exit \
+    2>>"$dir/router2.log" &
+pid=$!
+wait_ready "$shm2"
+check "router.control is used" '[ -S "$dir/ctl/c.sock" ]'
+out=$("$BIN/gemroute" drain --shm "$shm2" pa 2>&1); rc=$?
+check "the CLI finds it through the header ($out)" \
+    '[ $rc -eq 0 ] && echo "$out" | grep -q "^pa: draining"'
+kill -TERM "$pid"; wait "$pid"; pid=""
+check "and removes it on exit" '[ ! -e "$dir/ctl/c.sock" ]'
+out=$("$BIN/gemroute" drain --shm "$shm" pa 2>&1); rc=$?
+check "no router: exit 1 and why ($out)" \
+    '[ $rc -eq 1 ] && echo "$out" | grep -q "no router is running for $shm"'
 check "router log has no key" '! grep -q "test-SECRET-key" "$dir/router.log"'
 
 finish

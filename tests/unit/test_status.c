@@ -891,7 +891,8 @@ test_item15_url_credentials(void)
     char *out;
     int view;
 
-    url_is("https://user:SECRET-pw@proxy.example/v1", "https://proxy.example/v1");
+    url_is("https://user:SECRET-pw@proxy.example/v1",
+           "https://proxy.example/v1");
     url_is("http://u@127.0.0.1:8080", "http://127.0.0.1:8080");
     url_is("https://a:b@c@host?x=1", "https://host?x=1");  /* last '@' */
     url_is("https://host/path@not-userinfo", "https://host/path@not-userinfo");
