@@ -343,22 +343,25 @@ read_router(const struct gr_shm *t, struct gr_stat_router *r, int64_t now_ns)
     char url[GR_URL_MAX];
 
     memset(r, 0, sizeof(*r));
-    /* relaxed for all: a snapshot for display */
+    /* relaxed, but for the two below: a snapshot for display */
     r->pid = atomic_load_explicit(&h->router_pid, memory_order_relaxed);
     r->alive = gr_shm_router_alive(t);
     r->beat_age_s = (double)(now_ns - atomic_load_explicit(
         &h->router_beat_ns, memory_order_relaxed)) / 1e9;
     if (r->beat_age_s < 0)
         r->beat_age_s = 0;
+    /* acquire, this and reloads_failed: pair with the router's release
+     * of each (apply.c, main.c), so the text read below is at least as
+     * new as the reload they count (`gemroute reload` relies on it) */
     r->config_generation = atomic_load_explicit(&h->config_generation,
-                                                memory_order_relaxed);
+                                                memory_order_acquire);
     r->last_reload_wall_s = atomic_load_explicit(
         &h->last_reload_wall_ns, memory_order_relaxed) / GR_NS_PER_S;
     r->last_reload_ok = atomic_load_explicit(&h->last_reload_ok,
                                              memory_order_relaxed) != 0;
     r->reloads_ok = atomic_load_explicit(&h->reloads_ok, memory_order_relaxed);
     r->reloads_failed = atomic_load_explicit(&h->reloads_failed,
-                                             memory_order_relaxed);
+                                             memory_order_acquire);
     r->text_ok = gr_shm_seq_read(&h->text_seq, text_copy, &tc);
     if (!r->text_ok) {
         /* Torn: show nothing of it (the views say "torn/unavailable"). */
