@@ -44,6 +44,7 @@
 #define WINDOW_MS_MIN 10
 #define WINDOW_MS_MAX 600000
 #define WEIGHT_MAX 1000000
+#define CONTROL_PATH_MAX 107         /* sun_path minus its NUL */
 #define PRIORITY_ABS_MAX 1000000
 
 enum kind {
@@ -77,7 +78,7 @@ static const char *const top_keys[] = {"router", "models", "projects", NULL};
 static const char *const router_keys[] = {
     "shm", "mode", "group", "base_url", "headroom", "max_projects",
     "max_models", "max_leases", "max_call_s", "batch_calls", "window_ms",
-    "choice", "proxy", "state_file", NULL,
+    "choice", "proxy", "state_file", "control", NULL,
 };
 static const char *const model_keys[] = {
     "name", "rpm", "tpm", "rpd", "ipm", NULL,
@@ -467,6 +468,7 @@ set_defaults(struct gr_cfg_router *r)
     strcpy(r->choice, "p2c");
     r->proxy[0] = '\0';
     r->state_file[0] = '\0';
+    r->control[0] = '\0';
 }
 
 static void
@@ -666,6 +668,17 @@ load_router(struct load *ld, const config_setting_t *root)
             r->state_file[0] = '\0';
             err_at(ld, s, "router.state_file is longer than %zu characters",
                    sizeof(r->state_file) - 1);
+        }
+    }
+
+    /* A unix socket path: sun_path holds 107 characters. */
+    if ((s = member(g, "control")) != NULL &&
+        get_str(ld, s, "'control' in router", &v) && v[0] != '\0') {
+        if (gr_cfg_path_join(ld->dir, v, r->control, sizeof(r->control)) < 0 ||
+            strlen(r->control) > CONTROL_PATH_MAX) {
+            r->control[0] = '\0';
+            err_at(ld, s, "router.control is longer than %d characters",
+                   CONTROL_PATH_MAX);
         }
     }
 }

@@ -74,6 +74,8 @@ struct gr_cfg_router {
                                        "priority" */
     char proxy[GR_CFG_URL_MAX];     /* "" = from the environment */
     char state_file[GR_CFG_URL_MAX];/* "" = default location */
+    char control[GR_CFG_URL_MAX];   /* control socket; "" = default
+                                       (router/control.c) */
 };
 
 struct gr_cfg {

@@ -209,6 +209,16 @@ run(struct gr_rtr *r)
                (long long)(r->t.window_ns / 1000000), (int)getpid());
 
     watch = gr_rtr_watch_open(r->cfg);
+    if (gr_rtr_control_open(r, err, sizeof(err)) != 0) {
+        gr_rtr_log("%s", err);
+        gr_rtr_watch_close(watch);
+        /* release: clients and status see a router that is gone */
+        atomic_store_explicit(&r->t.hdr->router_pid, 0, memory_order_release);
+        gr_shm_detach(&r->t);
+        gr_rtr_mirror_free(r);
+        gr_cfg_free(r->cfg);
+        return 1;
+    }
 
     /* Tick at the window's tick, between 5 ms and 50 ms. */
     tick = r->t.tick_ns;
@@ -217,7 +227,6 @@ run(struct gr_rtr *r)
     if (tick > 50000000)
         tick = 50000000;
     while (!stop_flag) {
-        struct timespec ts = {0, (long)tick};
         char what[512];
 
         if (reload_flag) {
@@ -234,8 +243,9 @@ run(struct gr_rtr *r)
             gr_rtr_state_save(r);
             r->next_save_ns = gr_shm_now_mono() + SAVE_EVERY_NS;
         }
-        nanosleep(&ts, NULL);
+        gr_rtr_control_wait(r, tick);  /* the sleep; serves operators */
     }
+    gr_rtr_control_close(r);
     gr_rtr_state_save(r);
     gr_rtr_log("stopping (%s)", r->unlink_on_exit ? "removing the table" :
                "the table and its counts stay for the next router");

@@ -38,6 +38,8 @@ struct gr_rtr_mirror {
     int64_t (*config_limit)[GR_NDIM];       /* [cells] */
 };
 
+struct gr_rtr_control;
+
 struct gr_rtr {
     struct gr_shm t;
     struct gr_rtr_mirror m;
@@ -53,6 +55,7 @@ struct gr_rtr {
     bool hide_choice;           /* publish no choice yet (restoring) */
     char state_path[4096];      /* "" = no state file */
     int64_t next_save_ns;
+    struct gr_rtr_control *ctl; /* the control socket (control.c) */
 };
 
 /* Log one line to stderr: time, then the message. */
@@ -110,6 +113,17 @@ int gr_rtr_state_save(struct gr_rtr *r);
 /* Restore a state file into a new segment; a damaged or foreign file is
  * logged and ignored.  0 or -errno. */
 int gr_rtr_state_restore(struct gr_rtr *r);
+
+/*
+ * The control socket (control.c): open it (router.control, else the
+ * default path for the table's name) and publish its path in the
+ * header; 0 or -errno with a sentence in err.  _wait() serves it for up
+ * to timeout_ns (the loop's sleep; a plain sleep when it is not open);
+ * _close() removes it.  Router only: the actions write operator state.
+ */
+int gr_rtr_control_open(struct gr_rtr *r, char *err, size_t errlen);
+void gr_rtr_control_wait(struct gr_rtr *r, int64_t timeout_ns);
+void gr_rtr_control_close(struct gr_rtr *r);
 
 /* Record a reload's result in the header (for status). */
 void gr_rtr_note_reload(struct gr_rtr *r, bool ok, const char *first_error);

@@ -39,8 +39,8 @@
 #include <stdint.h>
 
 #define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
-#define GR_SHM_ABI_MAJOR 3u
-#define GR_SHM_ABI_MINOR 1u
+#define GR_SHM_ABI_MAJOR 4u
+#define GR_SHM_ABI_MINOR 0u
 
 #define GR_SHM_LINE 64
 #define GR_SHM_PAGE 4096
@@ -50,6 +50,7 @@
 #define GR_SHM_URL_MAX 256
 #define GR_SHM_ERR_MAX 256
 #define GR_SHM_QID_MAX 96
+#define GR_SHM_SOCK_MAX 128      /* a unix socket path (sun_path is 108) */
 #define GR_CHOICE_PER_PROJECT 4     /* weight resolution of the choice array */
 
 /*
@@ -321,6 +322,8 @@ struct gr_shm_header {
     char last_reload_error[GR_SHM_ERR_MAX];
     char config_path[GR_SHM_URL_MAX];
     char proxy[GR_SHM_URL_MAX];         /* router.proxy; "" = environment */
+    char control_path[GR_SHM_SOCK_MAX]; /* the router's control socket
+                                           (router/control.c); "" = none */
 
     /* offsets of the parts, from the start of the segment */
     uint64_t off_models;
@@ -354,7 +357,9 @@ _Static_assert(offsetof(struct gr_shm_header, last_reload_wall_ns) == 128,
                "line 2");
 _Static_assert(offsetof(struct gr_shm_header, text_seq) == 192, "line 3");
 _Static_assert(offsetof(struct gr_shm_header, base_url) == 256, "strings");
-_Static_assert(sizeof(struct gr_shm_header) == 256 + 4 * 256 + 64,
+_Static_assert(offsetof(struct gr_shm_header, control_path) == 256 + 4 * 256,
+               "control path after the strings");
+_Static_assert(sizeof(struct gr_shm_header) == 256 + 4 * 256 + 128 + 64,
                "header size");
 _Static_assert(sizeof(struct gr_shm_header) % GR_SHM_LINE == 0, "whole lines");
 

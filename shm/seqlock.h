@@ -6,7 +6,9 @@
  * copies between two reads of the counter and keeps the copy only if the
  * counter was even and unchanged.  Readers never wait for the router:
  * they give up after GR_SEQ_TRIES attempts (a router killed mid-write
- * leaves the counter odd until the next router repairs it).
+ * leaves the counter odd until the next router repairs it), and say so:
+ * gr_shm_seq_read() is the one reader loop, and a caller whose read
+ * failed shows nothing of the torn copy.
  *
  * No fences (ThreadSanitizer does not model them): the router's data
  * stores are releases, so a reader that sees new data also sees the odd
@@ -37,6 +39,37 @@ gr_shm_seq_read_ok(_Atomic uint32_t *seq, uint32_t begin)
     /* relaxed: ordered after the data loads, which were acquires */
     return (begin & 1u) == 0 &&
            atomic_load_explicit(seq, memory_order_relaxed) == begin;
+}
+
+/*
+ * The one bounded seqlock reader: call copy(arg) between two reads of
+ * *seq until a copy is clean, at most GR_SEQ_TRIES times.  true: the copy
+ * is consistent; false: every try saw a writer (a router killed
+ * mid-write leaves the counter odd), and the caller must treat what copy
+ * left behind as torn - show "torn/unavailable", never the bytes.  copy
+ * reads the guarded data with gr_shm_seq_copy_out()/_str() or acquire
+ * loads (see the top) and must not act on what it reads: it may run
+ * again.
+ */
+static inline bool
+gr_shm_seq_read(const _Atomic uint32_t *seq, void (*copy)(void *arg),
+                void *arg)
+{
+    /* The counter is only read here; the cast drops a const that C11's
+     * atomic_load does not accept on every compiler. */
+    _Atomic uint32_t *q = (_Atomic uint32_t *)seq;
+    int tries;
+
+    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
+        uint32_t begin = gr_shm_seq_read_begin(q);
+
+        if (begin & 1u)
+            continue;
+        copy(arg);
+        if (gr_shm_seq_read_ok(q, begin))
+            return true;
+    }
+    return false;
 }
 
 static inline void

@@ -32,7 +32,8 @@
 
 static char shm[64];
 static struct gr_shm tab;
-static struct gr_snap snap;
+static struct gr_stat *st;          /* the same table, read-only */
+static struct gr_stat_snap snap;
 static int64_t now_wall;
 static const char *golden_dir;
 
@@ -213,7 +214,13 @@ setup(void)
     atomic_store(&c->last_status, 503);
     cell(3, 1, (const int64_t[GR_NDIM]){0, 0, 0, 0});   /* not served */
 
-    if (gr_snap_take_at(&tab, &snap, NOW_MONO, now_wall) != 0)
+    /* Through the read-only API, as `gemroute status` takes it. */
+    st = gr_stat_open(shm, err, sizeof(err));
+    if (st == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (gr_stat_take_at(st, &snap, NOW_MONO, now_wall) != GR_OK)
         return 1;
     /* The name is unique to this run; the golden files show this one. */
     snprintf(snap.shm, sizeof(snap.shm), "/gemroute");
@@ -223,15 +230,16 @@ setup(void)
 static int
 teardown(void)
 {
-    gr_snap_free(&snap);
+    gr_stat_free(&snap);
+    gr_stat_close(st);
     gr_shm_detach(&tab);
     shm_unlink(shm);
     return 0;
 }
 
-/* The output of a view, in memory. */
+/* The output of a view of s, in memory. */
 static char *
-render(int view, bool colour)
+render_of(const struct gr_stat_snap *s, int view, bool colour)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -240,13 +248,19 @@ render(int view, bool colour)
     if (f == NULL)
         return NULL;
     if (view == 0)
-        gr_status_table(f, &snap, colour);
+        gr_status_table(f, s, colour);
     else if (view == 1)
-        gr_status_json(f, &snap);
+        gr_status_json(f, s);
     else
-        gr_status_prometheus(f, &snap);
+        gr_status_prometheus(f, s);
     fclose(f);
     return buf;
+}
+
+static char *
+render(int view, bool colour)
+{
+    return render_of(&snap, view, colour);
 }
 
 static char *
@@ -830,7 +844,7 @@ test_prometheus(void)
 static void
 test_pool_and_counts(void)
 {
-    const struct gr_snap_model *m = &snap.models[0];
+    const struct gr_stat_model *m = &snap.models[0];
 
     CU_ASSERT_EQUAL(snap.n_projects, 4);
     CU_ASSERT_EQUAL(snap.healthy, 1);
@@ -847,6 +861,204 @@ test_pool_and_counts(void)
                      8 * 3600));
 }
 
+/* Write a header string as the router does: under text_seq. */
+static void
+put_text(char *dst, const char *v, size_t n)
+{
+    char buf[GR_SHM_URL_MAX] = {0};
+
+    snprintf(buf, sizeof(buf), "%s", v);
+    gr_shm_seq_write_begin(&tab.hdr->text_seq);
+    gr_shm_seq_copy_in(dst, buf, n);
+    gr_shm_seq_write_end(&tab.hdr->text_seq);
+}
+
+static void
+url_is(const char *in, const char *want)
+{
+    char out[GR_URL_MAX];
+
+    CU_ASSERT_STRING_EQUAL(gr_stat_url_safe(in, out, sizeof(out)), want);
+}
+
+/* Issue 13 item 15: a base_url's user:password@ is never displayed. */
+static void
+test_item15_url_credentials(void)
+{
+    struct gr_stat_snap s;
+    struct gr_stat_router r;
+    char small[12];
+    char *out;
+    int view;
+
+    url_is("https://user:SECRET-pw@proxy.example/v1",
+           "https://proxy.example/v1");
+    url_is("http://u@127.0.0.1:8080", "http://127.0.0.1:8080");
+    url_is("https://a:b@c@host?x=1", "https://host?x=1");  /* last '@' */
+    url_is("https://host/path@not-userinfo", "https://host/path@not-userinfo");
+    url_is("https://generativelanguage.googleapis.com",
+           "https://generativelanguage.googleapis.com");
+    url_is("user:SECRET@host", "host");
+    url_is("", "");
+    CU_ASSERT_STRING_EQUAL(gr_stat_url_safe("https://u:p@hostname.example",
+                                            small, sizeof(small)),
+                           "https://hos");     /* cut, still terminated */
+
+    put_text(tab.hdr->base_url, "https://gruser:SECRET-pw@gw.example:8443/g",
+             sizeof(tab.hdr->base_url));
+    CU_ASSERT_FATAL(gr_stat_take_at(st, &s, NOW_MONO, now_wall) == GR_OK);
+    CU_ASSERT_STRING_EQUAL(s.base_url, "https://gw.example:8443/g");
+    gr_stat_router(st, &r);
+    CU_ASSERT_STRING_EQUAL(r.base_url, "https://gw.example:8443/g");
+    for (view = 0; view < 3; view++) {
+        out = render_of(&s, view, view == 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+        CU_ASSERT_PTR_NULL(strstr(out, "SECRET"));
+        CU_ASSERT_PTR_NULL(strstr(out, "gruser"));
+        if (view == 1)
+            CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"base_url\": "
+                                          "\"https://gw.example:8443/g\""));
+        free(out);
+    }
+    gr_stat_free(&s);
+    put_text(tab.hdr->base_url, "https://generativelanguage.googleapis.com",
+             sizeof(tab.hdr->base_url));
+}
+
+/*
+ * A seqlock that never settles (a router killed mid-write leaves it odd):
+ * the snapshot says so and shows none of the torn bytes.
+ */
+static void
+test_torn_is_never_shown(void)
+{
+    struct gr_stat_snap s;
+    json_object *root, *torn;
+    char *out;
+
+    /* The header's text, torn. */
+    gr_shm_seq_write_begin(&tab.hdr->text_seq);
+    CU_ASSERT_FATAL(gr_stat_take_at(st, &s, NOW_MONO, now_wall) == GR_OK);
+    CU_ASSERT_FALSE(s.text_ok);
+    CU_ASSERT_STRING_EQUAL(s.base_url, "");
+    CU_ASSERT_STRING_EQUAL(s.config_path, "");
+    CU_ASSERT_STRING_EQUAL(s.last_reload_error, "");
+    CU_ASSERT_EQUAL(s.n_projects, 4);       /* the rest is shown */
+    out = render_of(&s, 0, false);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "router text (config, last error, "
+                                  "base URL): torn/unavailable"));
+    CU_ASSERT_PTR_NULL(strstr(out, "unknown setting"));
+    free(out);
+    out = render_of(&s, 1, false);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    root = json_tokener_parse(out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+    CU_ASSERT(json_object_object_get_ex(root, "torn", &torn));
+    CU_ASSERT_PTR_NULL(strstr(out, "googleapis"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"base_url\": null"));
+    json_object_put(root);
+    free(out);
+    gr_stat_free(&s);
+    gr_shm_seq_write_end(&tab.hdr->text_seq);
+
+    /* A project slot, torn: skipped and counted, its name never shown. */
+    gr_shm_seq_write_begin(&tab.projects[1].seq);
+    CU_ASSERT_FATAL(gr_stat_take_at(st, &s, NOW_MONO, now_wall) == GR_OK);
+    CU_ASSERT(s.text_ok);
+    CU_ASSERT_EQUAL(s.n_torn, 1);
+    CU_ASSERT_EQUAL(s.n_projects, 3);
+    out = render_of(&s, 0, false);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_PTR_NULL(strstr(out, "prod-2"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "1 project slot torn/unavailable: "
+                                  "not shown"));
+    free(out);
+    gr_stat_free(&s);
+
+    /* The model names, torn: no cell is shown under a guessed name. */
+    gr_shm_seq_write_begin(&tab.hdr->models_seq);
+    CU_ASSERT_FATAL(gr_stat_take_at(st, &s, NOW_MONO, now_wall) == GR_OK);
+    CU_ASSERT_FALSE(s.models_ok);
+    CU_ASSERT_EQUAL(s.n_cells, 0);
+    gr_stat_free(&s);
+    gr_shm_seq_write_end(&tab.hdr->models_seq);
+    gr_shm_seq_write_end(&tab.projects[1].seq);
+
+    /* Settled again: everything is back. */
+    CU_ASSERT_FATAL(gr_stat_take_at(st, &s, NOW_MONO, now_wall) == GR_OK);
+    CU_ASSERT(s.text_ok && s.models_ok);
+    CU_ASSERT_EQUAL(s.n_torn, 0);
+    CU_ASSERT_EQUAL(s.n_cells, snap.n_cells);
+    gr_stat_free(&s);
+}
+
+/* The seqlock reader: true on a settled counter, false (after a bounded
+ * number of tries, never a wait) on one a writer left odd. */
+static int copies;
+
+static void
+count_copy(void *arg)
+{
+    (void)arg;
+    copies++;
+}
+
+static void
+test_seq_read_bounded(void)
+{
+    _Atomic uint32_t seq = 4;
+
+    copies = 0;
+    CU_ASSERT(gr_shm_seq_read(&seq, count_copy, NULL));
+    CU_ASSERT_EQUAL(copies, 1);
+    atomic_store(&seq, 5);
+    copies = 0;
+    CU_ASSERT_FALSE(gr_shm_seq_read(&seq, count_copy, NULL));
+    CU_ASSERT_EQUAL(copies, 0);     /* an odd counter is never copied */
+}
+
+/* Mappings of the test's segment by permissions: r--s and rw-s. */
+static void
+count_maps(int *ro, int *rw)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512], name[96];
+
+    *ro = *rw = 0;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    snprintf(name, sizeof(name), "/dev/shm%s", shm);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char perms[8] = "";
+
+        if (strstr(line, name) == NULL ||
+            sscanf(line, "%*s %7s", perms) != 1)
+            continue;
+        *ro += strcmp(perms, "r--s") == 0;
+        *rw += strcmp(perms, "rw-s") == 0;
+    }
+    fclose(f);
+}
+
+/* The snapshot API maps the table read-only: what gr_stat_open() adds
+ * is r--s, never rw-s. */
+static void
+test_mapping_is_read_only(void)
+{
+    int ro0, rw0, ro1, rw1;
+    char err[256];
+    struct gr_stat *st2;
+
+    count_maps(&ro0, &rw0);
+    st2 = gr_stat_open(shm, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st2);
+    count_maps(&ro1, &rw1);
+    gr_stat_close(st2);
+    CU_ASSERT(ro1 > ro0);
+    CU_ASSERT_EQUAL(rw1, rw0);
+    CU_ASSERT(rw0 > 0);         /* the test's own mapping is seen */
+}
+
 int
 main(void)
 {
@@ -857,6 +1069,13 @@ main(void)
         {"JSON: schema and values", test_json_schema},
         {"Prometheus: golden and exposition format", test_prometheus},
         {"summary: projects and pool headroom", test_pool_and_counts},
+        {"item 15: base_url credentials are never displayed",
+         test_item15_url_credentials},
+        {"torn: a seqlock that never settles is reported, never shown",
+         test_torn_is_never_shown},
+        {"seqlock reader: bounded, reports failure", test_seq_read_bounded},
+        {"snapshot API: the table is mapped read-only",
+         test_mapping_is_read_only},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {

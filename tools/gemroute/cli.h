@@ -20,7 +20,8 @@ int gr_cli_status(int argc, char **argv);
  * (control.c, like the four below) */
 int gr_cli_reload(int argc, char **argv);
 
-/* gemroute drain|enable|disable PROJECT[/MODEL]: operator state */
+/* gemroute drain|enable|disable PROJECT[/MODEL]: operator state, which
+ * the router applies when asked over its control socket */
 int gr_cli_drain(int argc, char **argv);
 int gr_cli_enable(int argc, char **argv);
 int gr_cli_disable(int argc, char **argv);

@@ -4,8 +4,9 @@
  *   gemroute reserve --model M [--tokens N] [--images N] [--hold-ms N]
  *                    [--wait-ms N] [--shm NAME]
  *
- * For scripts and tests: it reserves, prints the lease (the key masked),
- * holds it, and settles it with the estimate as the real usage.
+ * For scripts and tests: it reserves, prints the lease (the key masked,
+ * the base URL without credentials), holds it, and settles it with the
+ * estimate as the real usage.
  */
 #include "cli.h"
 #include "gemroute.h"
@@ -34,7 +35,7 @@ gr_cli_reserve(int argc, char **argv)
     struct gr_lease lease;
     struct gr_usage use = {-1, -1, 0};
     long hold_ms = 0, wait_ms = 0;
-    char err[256];
+    char err[256], url[GR_URL_MAX];
     struct gr *g;
     size_t n;
     int c, rc;
@@ -95,7 +96,9 @@ gr_cli_reserve(int argc, char **argv)
     gr_cli_json_str(stdout, lease.model);
     printf(", \"key\": \"...%s\", \"base_url\": ", n >= 8 ? lease.key + n - 4
                                                         : "");
-    gr_cli_json_str(stdout, lease.base_url);
+    /* The URL as it may be shown: never its user:password@ (item 15). */
+    gr_cli_json_str(stdout, gr_stat_url_safe(lease.base_url, url,
+                                             sizeof(url)));
     printf(", \"lease\": %u, \"tokens\": %lld, \"images\": %lld}\n",
            lease.slot, (long long)cost.tokens, (long long)cost.images);
     fflush(stdout);

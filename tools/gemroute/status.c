@@ -27,7 +27,7 @@
 #define WIDTH 100           /* columns the table fits in */
 #define WHY_COL 71          /* where the WHY column starts */
 
-static const char *dim_names[GR_NDIM] = {"rpm", "tpm", "rpd", "ipm"};
+static const char *dim_names[GR_NDIMS] = {"rpm", "tpm", "rpd", "ipm"};
 static const char *health_states[] = {"healthy", "cooling", "open",
                                       "half_open", "disabled", "draining"};
 static const char *op_names[] = {"none", "draining", "disabled"};
@@ -83,7 +83,7 @@ json_dims(FILE *f, const char *name, const int64_t *v, bool null_negative)
     unsigned d;
 
     fprintf(f, "\"%s\": {", name);
-    for (d = 0; d < GR_NDIM; d++) {
+    for (d = 0; d < GR_NDIMS; d++) {
         fprintf(f, "%s\"%s\": ", d ? ", " : "", dim_names[d]);
         if (null_negative && v[d] < 0)
             fputs("null", f);
@@ -94,12 +94,12 @@ json_dims(FILE *f, const char *name, const int64_t *v, bool null_negative)
 }
 
 static void
-json_headroom(FILE *f, const struct gr_snap_model *m)
+json_headroom(FILE *f, const struct gr_stat_model *m)
 {
     unsigned d;
 
     fputc('{', f);
-    for (d = 0; d < GR_NDIM; d++) {
+    for (d = 0; d < GR_NDIMS; d++) {
         fprintf(f, "%s\"%s\": ", d ? ", " : "", dim_names[d]);
         if (m->unlimited[d])
             fputs("null", f);
@@ -111,7 +111,7 @@ json_headroom(FILE *f, const struct gr_snap_model *m)
 }
 
 static void
-json_cell(FILE *f, const struct gr_snap_cell *c)
+json_cell(FILE *f, const struct gr_stat_cell *c)
 {
     unsigned d, k, learned_any = 0;
 
@@ -135,17 +135,17 @@ json_cell(FILE *f, const struct gr_snap_cell *c)
     fputs(",\n   ", f);
     json_dims(f, "used", c->used, false);
     fputs(", \"learned\": {", f);
-    for (d = 0; d < GR_NDIM; d++)
+    for (d = 0; d < GR_NDIMS; d++)
         if (c->learned[d] >= 0)
             fprintf(f, "%s\"%s\": %lld", learned_any++ ? ", " : "",
                     dim_names[d], (long long)c->learned[d]);
     fputs("},\n   \"cooldown_s\": {", f);
-    for (d = 0; d < GR_NDIM; d++)
+    for (d = 0; d < GR_NDIMS; d++)
         fprintf(f, "%s\"%s\": %.1f", d ? ", " : "", dim_names[d],
                 c->cooldown_s[d] > c->cell_cool_s ? c->cooldown_s[d] :
                 c->cell_cool_s);
     fputs("}, \"cooldown_source\": {", f);
-    for (d = 0; d < GR_NDIM; d++)
+    for (d = 0; d < GR_NDIMS; d++)
         fprintf(f, "%s\"%s\": \"%s\"", d ? ", " : "", dim_names[d],
                 c->cooldown_s[d] > 0 ? src_names[c->cool_src[d]] :
                 c->cell_cool_s > 0 ? "backoff" : "none");
@@ -160,17 +160,27 @@ json_cell(FILE *f, const struct gr_snap_cell *c)
             (unsigned long long)c->server_5xx,
             (unsigned long long)c->auth_err,
             (unsigned long long)c->other_err);
-    for (d = 0; d < GR_NDIM; d++)
+    for (d = 0; d < GR_NDIMS; d++)
         fprintf(f, "\"%s\": %llu, ", dim_names[d],
                 (unsigned long long)c->quota_429_dim[d]);
     fprintf(f, "\"none\": %llu}, \"last_status\": %u, \"last_quota_id\": ",
-            (unsigned long long)c->quota_429_dim[GR_NDIM], c->last_status);
+            (unsigned long long)c->quota_429_dim[GR_NDIMS], c->last_status);
     gr_cli_json_str(f, c->last_qid);
     fputc('}', f);
 }
 
+/* Router text as JSON: null when it was torn (never a torn copy). */
+static void
+json_text(FILE *f, const struct gr_stat_snap *s, const char *v)
+{
+    if (s->text_ok)
+        gr_cli_json_str(f, v);
+    else
+        fputs("null", f);
+}
+
 void
-gr_status_json(FILE *f, const struct gr_snap *s)
+gr_status_json(FILE *f, const struct gr_stat_snap *s)
 {
     char reset[32], reset_local[40], reload[32];
     unsigned i, m;
@@ -184,7 +194,7 @@ gr_status_json(FILE *f, const struct gr_snap *s)
             (unsigned long long)s->config_generation);
     gr_cli_json_str(f, s->shm);
     fputs(", \"base_url\": ", f);
-    gr_cli_json_str(f, s->base_url);
+    json_text(f, s, s->base_url);
     fprintf(f, ",\n            \"beat_age_s\": %.3f, \"window_s\": %.3f, "
             "\"reaped\": %llu, \"audited\": %llu, \"anomalies\": %llu},\n",
             s->router_beat_age_s, s->window_s,
@@ -198,9 +208,9 @@ gr_status_json(FILE *f, const struct gr_snap *s)
     fprintf(f, ", \"ok\": %s, \"succeeded\": %u, \"failed\": %u, "
             "\"config\": ", s->last_reload_ok ? "true" : "false",
             s->reloads_ok, s->reloads_failed);
-    gr_cli_json_str(f, s->config_path);
+    json_text(f, s, s->config_path);
     fputs(", \"error\": ", f);
-    gr_cli_json_str(f, s->last_reload_error);
+    json_text(f, s, s->last_reload_error);
     fprintf(f, "},\n \"next_rpd_reset\": \"%s\", \"next_rpd_reset_local\": "
             "\"%s\",\n \"summary\": {\"projects\": {\"healthy\": %u, "
             "\"cooling\": %u, \"disabled\": %u, \"draining\": %u},\n"
@@ -212,9 +222,14 @@ gr_status_json(FILE *f, const struct gr_snap *s)
         fputs(": ", f);
         json_headroom(f, &s->models[m]);
     }
-    fputs("}},\n \"projects\": [", f);
+    fputs("}},\n", f);
+    if (!s->text_ok || !s->models_ok || s->n_torn > 0)
+        fprintf(f, " \"torn\": {\"text\": %s, \"models\": %s, "
+                "\"projects\": %u},\n", s->text_ok ? "false" : "true",
+                s->models_ok ? "false" : "true", s->n_torn);
+    fputs(" \"projects\": [", f);
     for (i = 0; i < s->n_projects; i++) {
-        const struct gr_snap_project *p = &s->projects[i];
+        const struct gr_stat_project *p = &s->projects[i];
 
         fprintf(f, "%s\n  {\"name\": ", i ? "," : "");
         gr_cli_json_str(f, p->name);
@@ -260,7 +275,7 @@ prom_family(FILE *f, const char *name, const char *type, const char *help)
 
 /* name{project="..",model=".."[,extra="value"]} */
 static void
-prom_cell(FILE *f, const char *name, const struct gr_snap_cell *c,
+prom_cell(FILE *f, const char *name, const struct gr_stat_cell *c,
           const char *extra, const char *value)
 {
     fprintf(f, "%s{project=", name);
@@ -277,7 +292,7 @@ prom_cell(FILE *f, const char *name, const struct gr_snap_cell *c,
 /* One gauge family over every cell and dimension; values < 0 (or < 1
  * with skip_zero) are left out. */
 static void
-prom_dims(FILE *f, const struct gr_snap *s, const char *name,
+prom_dims(FILE *f, const struct gr_stat_snap *s, const char *name,
           const char *help, size_t offset, bool skip_negative)
 {
     unsigned i, d;
@@ -287,7 +302,7 @@ prom_dims(FILE *f, const struct gr_snap *s, const char *name,
         const int64_t *v = (const int64_t *)(const void *)
             ((const char *)&s->cells[i] + offset);
 
-        for (d = 0; d < GR_NDIM; d++) {
+        for (d = 0; d < GR_NDIMS; d++) {
             if (skip_negative && v[d] < 0)
                 continue;
             prom_cell(f, name, &s->cells[i], "dim", dim_names[d]);
@@ -297,7 +312,7 @@ prom_dims(FILE *f, const struct gr_snap *s, const char *name,
 }
 
 static void
-prom_counter(FILE *f, const struct gr_snap *s, const char *name,
+prom_counter(FILE *f, const struct gr_stat_snap *s, const char *name,
              const char *help, size_t offset)
 {
     unsigned i;
@@ -313,7 +328,7 @@ prom_counter(FILE *f, const struct gr_snap *s, const char *name,
 }
 
 void
-gr_status_prometheus(FILE *f, const struct gr_snap *s)
+gr_status_prometheus(FILE *f, const struct gr_stat_snap *s)
 {
     unsigned i, d, k;
 
@@ -351,8 +366,8 @@ gr_status_prometheus(FILE *f, const struct gr_snap *s)
                 "Room left now over the capacity in rotation, per model and "
                 "dimension (absent when unlimited).");
     for (k = 0; k < s->n_models; k++) {
-        for (d = 0; d < GR_NDIM; d++) {
-            const struct gr_snap_model *m = &s->models[k];
+        for (d = 0; d < GR_NDIMS; d++) {
+            const struct gr_stat_model *m = &s->models[k];
 
             if (m->unlimited[d])
                 continue;
@@ -366,23 +381,23 @@ gr_status_prometheus(FILE *f, const struct gr_snap *s)
     prom_dims(f, s, "gemroute_quota_used",
               "Quota counted now: requests or tokens in the sliding window, "
               "requests today (Pacific).",
-              offsetof(struct gr_snap_cell, used), false);
+              offsetof(struct gr_stat_cell, used), false);
     prom_dims(f, s, "gemroute_quota_limit",
               "Effective limit (headroom and learned limits applied); "
               "absent when unlimited.",
-              offsetof(struct gr_snap_cell, limit), true);
+              offsetof(struct gr_stat_cell, limit), true);
     prom_dims(f, s, "gemroute_quota_config_limit",
               "Configured limit before headroom; absent when unlimited.",
-              offsetof(struct gr_snap_cell, config_limit), true);
+              offsetof(struct gr_stat_cell, config_limit), true);
     prom_dims(f, s, "gemroute_quota_learned_limit",
               "Limit Google stated in a 429; absent when none.",
-              offsetof(struct gr_snap_cell, learned), true);
+              offsetof(struct gr_stat_cell, learned), true);
     prom_family(f, "gemroute_cooldown_seconds", "gauge",
                 "Seconds until the dimension takes calls again.");
     for (i = 0; i < s->n_cells; i++) {
-        const struct gr_snap_cell *c = &s->cells[i];
+        const struct gr_stat_cell *c = &s->cells[i];
 
-        for (d = 0; d < GR_NDIM; d++) {
+        for (d = 0; d < GR_NDIMS; d++) {
             prom_cell(f, "gemroute_cooldown_seconds", c, "dim",
                       dim_names[d]);
             fprintf(f, "%.3f\n", c->cooldown_s[d] > c->cell_cool_s ?
@@ -408,31 +423,31 @@ gr_status_prometheus(FILE *f, const struct gr_snap *s)
         }
     }
     prom_counter(f, s, "gemroute_admitted_total", "Reservations admitted.",
-                 offsetof(struct gr_snap_cell, admitted));
+                 offsetof(struct gr_stat_cell, admitted));
     prom_counter(f, s, "gemroute_rejected_total",
                  "Admissions tried and refused for lack of room.",
-                 offsetof(struct gr_snap_cell, rejected));
+                 offsetof(struct gr_stat_cell, rejected));
     prom_counter(f, s, "gemroute_ok_total", "Calls reported successful.",
-                 offsetof(struct gr_snap_cell, ok));
+                 offsetof(struct gr_stat_cell, ok));
     prom_family(f, "gemroute_quota_429_total", "counter",
                 "429 answers by the dimension they named (none: no "
                 "details).");
     for (i = 0; i < s->n_cells; i++) {
-        for (d = 0; d <= GR_NDIM; d++) {
+        for (d = 0; d <= GR_NDIMS; d++) {
             prom_cell(f, "gemroute_quota_429_total", &s->cells[i], "dim",
-                      d < GR_NDIM ? dim_names[d] : "none");
+                      d < GR_NDIMS ? dim_names[d] : "none");
             fprintf(f, "%llu\n",
                     (unsigned long long)s->cells[i].quota_429_dim[d]);
         }
     }
     prom_counter(f, s, "gemroute_server_5xx_total",
                  "Server errors, overloads and timeouts.",
-                 offsetof(struct gr_snap_cell, server_5xx));
+                 offsetof(struct gr_stat_cell, server_5xx));
     prom_counter(f, s, "gemroute_auth_errors_total", "Keys rejected.",
-                 offsetof(struct gr_snap_cell, auth_err));
+                 offsetof(struct gr_stat_cell, auth_err));
     prom_counter(f, s, "gemroute_other_errors_total",
                  "Other errors (model not found, bad requests).",
-                 offsetof(struct gr_snap_cell, other_err));
+                 offsetof(struct gr_stat_cell, other_err));
     prom_family(f, "gemroute_reaped_total", "counter",
                 "Leases the router settled for dead or stuck clients.");
     fprintf(f, "gemroute_reaped_total %llu\n",
@@ -509,7 +524,7 @@ dim_cell(FILE *f, int64_t used, int64_t limit, bool colour)
 }
 
 static void
-table_head(FILE *f, const struct gr_snap *s, bool colour)
+table_head(FILE *f, const struct gr_stat_snap *s, bool colour)
 {
     char when[32], reset[32], local[48], win[16];
     time_t t = (time_t)s->next_rpd_reset_s;
@@ -536,6 +551,14 @@ table_head(FILE *f, const struct gr_snap *s, bool colour)
              s->reloads_ok, s->reloads_failed);
     if (!s->last_reload_ok && s->last_reload_error[0] != '\0')
         line(f, "  %s", s->last_reload_error);
+    if (!s->text_ok)
+        line(f, "router text (config, last error, base URL): "
+             "torn/unavailable");
+    if (!s->models_ok)
+        line(f, "model names: torn/unavailable (no cell shown)");
+    if (s->n_torn > 0)
+        line(f, "%u project slot%s torn/unavailable: not shown", s->n_torn,
+             s->n_torn == 1 ? "" : "s");
     line(f, "projects: %u healthy, %u cooling, %u disabled, %u draining",
          s->healthy, s->cooling, s->disabled, s->draining);
     iso_utc(s->next_rpd_reset_s, reset, sizeof(reset));
@@ -545,12 +568,12 @@ table_head(FILE *f, const struct gr_snap *s, bool colour)
 }
 
 static void
-model_head(FILE *f, const struct gr_snap_model *m)
+model_head(FILE *f, const struct gr_stat_model *m)
 {
-    char part[GR_NDIM][24];
+    char part[GR_NDIMS][24];
     unsigned d;
 
-    for (d = 0; d < GR_NDIM; d++) {
+    for (d = 0; d < GR_NDIMS; d++) {
         if (m->unlimited[d])
             snprintf(part[d], sizeof(part[d]), "%s -", dim_names[d]);
         else
@@ -566,7 +589,7 @@ model_head(FILE *f, const struct gr_snap_model *m)
 }
 
 static void
-table_row(FILE *f, const struct gr_snap_cell *c, bool colour)
+table_row(FILE *f, const struct gr_stat_cell *c, bool colour)
 {
     uint64_t errs = c->quota_429 + c->server_5xx + c->auth_err +
                     c->other_err;
@@ -579,9 +602,9 @@ table_row(FILE *f, const struct gr_snap_cell *c, bool colour)
                 c->health);
     else
         fprintf(f, "%-9s", c->health);
-    for (d = 0; d < GR_NDIM; d++)
+    for (d = 0; d < GR_NDIMS; d++)
         dim_cell(f, c->used[d], c->limit[d], colour);
-    gr_snap_num((int64_t)errs, err, sizeof(err));
+    gr_stat_num((int64_t)errs, err, sizeof(err));
     fprintf(f, " %4lld %5s  %-7s", (long long)c->in_flight, err,
             c->key_tail);
     if (c->n_reasons == 0) {
@@ -595,7 +618,7 @@ table_row(FILE *f, const struct gr_snap_cell *c, bool colour)
 }
 
 void
-gr_status_table(FILE *f, const struct gr_snap *s, bool colour)
+gr_status_table(FILE *f, const struct gr_stat_snap *s, bool colour)
 {
     unsigned m, i;
 
@@ -632,27 +655,28 @@ enum view { VIEW_TABLE, VIEW_JSON, VIEW_PROM };
 static int
 show_once(const char *name, enum view v, bool colour, FILE *out)
 {
-    struct gr_shm t;
-    struct gr_snap s;
+    struct gr_stat_snap s;
+    struct gr_stat *st;
     char err[256];
 
-    if (gr_shm_attach(name, false, &t, err, sizeof(err)) != 0) {
+    st = gr_stat_open(name, err, sizeof(err));
+    if (st == NULL) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    if (gr_snap_take(&t, &s) != 0) {
+    if (gr_stat_take(st, &s) != GR_OK) {
         fprintf(stderr, "gemroute: out of memory\n");
-        gr_shm_detach(&t);
+        gr_stat_close(st);
         return 1;
     }
-    gr_shm_detach(&t);
+    gr_stat_close(st);
     if (v == VIEW_JSON)
         gr_status_json(out, &s);
     else if (v == VIEW_PROM)
         gr_status_prometheus(out, &s);
     else
         gr_status_table(out, &s, colour);
-    gr_snap_free(&s);
+    gr_stat_free(&s);
     return 0;
 }
 

@@ -1,0 +1,676 @@
+/*
+ * snapshot.c - the read-only snapshot API (include/gemroute_stat.h).
+ *
+ * Copies the table for display and judges it.  The table is mapped
+ * read-only (gr_shm_attach(..., false, ...): O_RDONLY, PROT_READ), so no
+ * reader can change it.  Everything read is checked: indices against the
+ * mapping's own geometry, strings copied under their seqlocks with the
+ * one bounded reader (gr_shm_seq_read()) and cut at their size, enums
+ * clamped.  Invariant protected: nothing torn is ever shown - a project
+ * slot whose seqlock never settles is skipped and counted (n_torn), torn
+ * header text is reported as such (text_ok) and shown as "".  The copy
+ * is taken at clock readings the caller may give, and everything the
+ * views print (health, reasons, the pool's headroom, the project counts)
+ * is decided here, once, so the table, the JSON, the Prometheus output
+ * and the gateway's /metrics can never disagree.  Keys never leave this
+ * file beyond their last four characters, URLs never with credentials.
+ */
+#include "gemroute_stat.h"
+#include "clock.h"
+#include "health.h"
+#include "reserve.h"
+#include "seqlock.h"
+#include "table.h"
+#include "window.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert((int)GR_NDIMS == (int)GR_NDIM, "dimensions as in the layout");
+_Static_assert(GR_NAME_MAX == GR_SHM_NAME_MAX, "names as in the layout");
+_Static_assert(GR_URL_MAX == GR_SHM_URL_MAX, "URLs as in the layout");
+_Static_assert(GR_STAT_ERR_MAX == GR_SHM_ERR_MAX, "errors as in the layout");
+_Static_assert(GR_STAT_QID_MAX == sizeof(((struct gr_shm_cell *)0)->last_qid),
+               "quota ids as in the layout");
+_Static_assert(GR_STAT_SOCK_MAX == GR_SHM_SOCK_MAX, "socket path");
+_Static_assert(GR_STAT_MAX_MODELS == GR_SHM_MAX_MODELS, "models");
+
+struct gr_stat {
+    struct gr_shm t;
+};
+
+static const char *dim_names[GR_NDIM] = {"rpm", "tpm", "rpd", "ipm"};
+
+static double
+secs_left(int64_t until, int64_t now)
+{
+    return until > now ? (double)(until - now) / 1e9 : 0.0;
+}
+
+/* "26s", "4m05s", "7h12m": whole seconds, rounded up (a cooldown of
+ * 0.3 s is not over). */
+static void
+fmt_dur(double s, char *buf, size_t n)
+{
+    long v = (long)ceil(s);
+
+    if (v < 60)
+        snprintf(buf, n, "%lds", v);
+    else if (v < 3600)
+        snprintf(buf, n, "%ldm%02lds", v / 60, v % 60);
+    else
+        snprintf(buf, n, "%ldh%02ldm", v / 3600, v / 60 % 60);
+}
+
+void
+gr_stat_num(int64_t v, char *buf, size_t n)
+{
+    static const char units[] = "kMG";
+    double x = (double)v;
+    int u = -1;
+
+    while ((v >= 10000 || u >= 0) && x >= 1000 && u < 2) {
+        x /= 1000;
+        u++;
+    }
+    if (u < 0)
+        snprintf(buf, n, "%lld", (long long)v);
+    else if (x >= 100 || x == floor(x))
+        snprintf(buf, n, "%.0f%c", x, units[u]);
+    else
+        snprintf(buf, n, "%.1f%c", x, units[u]);
+}
+
+struct project_copy {
+    const struct gr_shm *t;
+    const struct gr_shm_project *p;
+    uint32_t slot;
+    struct gr_stat_project *sp;
+    char key[GR_SHM_KEY_MAX];
+    uint32_t flags;
+};
+
+static void
+project_copy(void *arg)
+{
+    struct project_copy *pc = arg;
+
+    gr_shm_seq_copy_out(pc->sp->name, pc->p->name, GR_SHM_NAME_MAX);
+    gr_shm_seq_copy_out(pc->key, gr_shm_key(pc->t, pc->slot, 0),
+                        GR_SHM_KEY_MAX);
+    /* acquire: under the seqlock (see seqlock.h) */
+    pc->flags = __atomic_load_n(&pc->p->flags, __ATOMIC_ACQUIRE);
+    pc->sp->n_keys = __atomic_load_n(&pc->p->n_keys, __ATOMIC_ACQUIRE);
+}
+
+/* The project's router-written part; false when it never settled (the
+ * slot is then skipped and counted as torn). */
+static bool
+copy_project(const struct gr_shm *t, uint32_t slot, struct gr_stat_project *sp,
+             uint32_t *flags)
+{
+    struct project_copy pc = {.t = t, .p = &t->projects[slot], .slot = slot,
+                              .sp = sp};
+    bool ok = gr_shm_seq_read(&pc.p->seq, project_copy, &pc);
+    size_t n;
+
+    if (ok) {
+        sp->name[GR_SHM_NAME_MAX - 1] = '\0';
+        pc.key[GR_SHM_KEY_MAX - 1] = '\0';
+        n = strlen(pc.key);
+        /* Keys are shown as their last 4 characters, never more. */
+        snprintf(sp->key_tail, sizeof(sp->key_tail), "...%s",
+                 n >= 8 ? pc.key + n - 4 : "");
+        if (sp->n_keys > GR_SHM_MAX_KEYS)
+            sp->n_keys = GR_SHM_MAX_KEYS;
+        *flags = pc.flags;
+    }
+    explicit_bzero(pc.key, sizeof(pc.key));
+    return ok;
+}
+
+static void
+add_reason(struct gr_stat_cell *sc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+add_reason(struct gr_stat_cell *sc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (sc->n_reasons >= GR_STAT_REASONS)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(sc->reasons[sc->n_reasons], GR_STAT_REASON_MAX, fmt, ap);
+    va_end(ap);
+    sc->n_reasons++;
+}
+
+/* The cooldown of dimension d, as the operator wants to read it:
+ * "rpd until 00:00 PT", "rpm 26s (RetryInfo)". */
+static void
+cooldown_reason(struct gr_stat_cell *sc, unsigned d)
+{
+    char left[32];
+
+    if (sc->cool_src[d] == GR_COOL_MIDNIGHT) {
+        add_reason(sc, "%s until 00:00 PT", dim_names[d]);
+        return;
+    }
+    fmt_dur(sc->cooldown_s[d], left, sizeof(left));
+    add_reason(sc, "%s %s (%s)", dim_names[d], left,
+               sc->cool_src[d] == GR_COOL_RETRYINFO ? "RetryInfo" :
+               sc->cool_src[d] == GR_COOL_MESSAGE ? "retry hint" :
+               "backoff");
+}
+
+/*
+ * Health, from the most to the least severe, and every reason that
+ * applies: what stops the cell first, then what else would, then notes
+ * (a learned limit that differs from the config).
+ */
+static void
+judge(struct gr_stat_cell *sc, uint32_t pflags, uint32_t ph, uint32_t ch)
+{
+    bool cooling = false;
+    char a[32], b[32];
+    unsigned d;
+
+    sc->health = NULL;
+    if (ph & GR_PROJ_AUTH_FAILED) {
+        if (sc->last_status > 0)
+            add_reason(sc, "key rejected (HTTP %u)", sc->last_status);
+        else
+            add_reason(sc, "key rejected");
+        sc->health = "disabled";
+    }
+    if (ph & GR_PROJ_OP_DISABLED) {
+        add_reason(sc, "operator: disabled");
+        sc->health = "disabled";
+    }
+    if (ch & GR_CELL_OP_DISABLED) {
+        add_reason(sc, "operator: disabled (cell)");
+        sc->health = "disabled";
+    }
+    if (pflags & GR_PROJ_CFG_DISABLED) {
+        add_reason(sc, "enabled = false");
+        sc->health = "disabled";
+    }
+    if (ch & GR_CELL_DISABLED_MODEL) {
+        add_reason(sc, "%s", sc->last_status == 404 ?
+                   "model not found (404)" : "no quota (learned limit 0)");
+        sc->health = "disabled";
+    }
+    if (sc->removing || (ph & GR_PROJ_OP_DRAINING) ||
+        (ch & GR_CELL_OP_DRAINING)) {
+        add_reason(sc, "%s", sc->removing ? "removed from config: draining" :
+                   (ch & GR_CELL_OP_DRAINING) ?
+                   "operator: draining (cell)" : "operator: draining");
+        if (sc->health == NULL)
+            sc->health = "draining";
+    }
+    if (sc->circuit) {
+        bool probing = ch & GR_CELL_PROBE_TAKEN;
+
+        if (sc->circuit_s > 0 && !probing) {
+            fmt_dur(sc->circuit_s, a, sizeof(a));
+            add_reason(sc, "circuit open %s (5xx)", a);
+        } else {
+            add_reason(sc, "%s", probing ? "half-open: probe under way" :
+                       "half-open: next call probes");
+        }
+        if (sc->health == NULL)
+            sc->health = sc->circuit_s > 0 && !probing ? "open" :
+                         "half_open";
+    }
+    for (d = 0; d < GR_NDIM; d++) {
+        if (sc->cooldown_s[d] > 0) {
+            cooldown_reason(sc, d);
+            cooling = true;
+        }
+    }
+    if (sc->cell_cool_s > 0) {
+        fmt_dur(sc->cell_cool_s, a, sizeof(a));
+        add_reason(sc, "429 backoff %s (no details)", a);
+        cooling = true;
+    }
+    if (sc->health == NULL)
+        sc->health = cooling ? "cooling" : "healthy";
+    for (d = 0; d < GR_NDIM; d++) {
+        if (sc->learned[d] < 0 || sc->learned[d] == sc->config_limit[d])
+            continue;
+        gr_stat_num(sc->learned[d], a, sizeof(a));
+        if (sc->config_limit[d] < 0)
+            add_reason(sc, "learned %s %s (config none)", dim_names[d], a);
+        else {
+            gr_stat_num(sc->config_limit[d], b, sizeof(b));
+            add_reason(sc, "learned %s %s (config %s)", dim_names[d], a, b);
+        }
+    }
+    snprintf(sc->reason, sizeof(sc->reason), "%s",
+             sc->n_reasons > 0 ? sc->reasons[0] : "");
+}
+
+/* Returns the cell's health bits (GR_CELL_*), for judge(). */
+static uint32_t
+copy_cell(const struct gr_shm *t, const struct gr_shm_cell *c,
+          struct gr_stat_cell *sc, int64_t now_ns, int32_t today)
+{
+    uint32_t health;
+    unsigned d;
+
+    /* relaxed for all: a snapshot for display */
+    for (d = 0; d < GR_NDIM; d++) {
+        uint8_t src;
+
+        sc->limit[d] = gr_shm_cell_limit(c, d);
+        sc->config_limit[d] = atomic_load_explicit(&c->config_limit[d],
+                                                   memory_order_relaxed);
+        sc->learned[d] = atomic_load_explicit(&c->learned[d],
+                                              memory_order_relaxed);
+        sc->cooldown_s[d] = secs_left(atomic_load_explicit(
+            &c->cool_until[d], memory_order_relaxed), now_ns);
+        src = __atomic_load_n(&c->cool_src[d], __ATOMIC_RELAXED);
+        sc->cool_src[d] = src <= GR_COOL_MIDNIGHT ? src : GR_COOL_NONE;
+    }
+    sc->used[GR_D_RPM] = gr_shm_window_used(t, c, GR_W_RPM, now_ns);
+    sc->used[GR_D_TPM] = gr_shm_window_used(t, c, GR_W_TPM, now_ns);
+    sc->used[GR_D_IPM] = gr_shm_window_used(t, c, GR_W_IPM, now_ns);
+    sc->used[GR_D_RPD] = gr_shm_day_used(&c->day, today);
+    sc->cell_cool_s = secs_left(atomic_load_explicit(
+        &c->cell_cool_until, memory_order_relaxed), now_ns);
+    {
+        int64_t circ = atomic_load_explicit(&c->circuit_until,
+                                            memory_order_relaxed);
+
+        sc->circuit = circ > 0;
+        sc->circuit_s = secs_left(circ, now_ns);
+    }
+    sc->admitted = atomic_load_explicit(&c->admitted, memory_order_relaxed);
+    sc->rejected = atomic_load_explicit(&c->rejected, memory_order_relaxed);
+    sc->ok = atomic_load_explicit(&c->ok, memory_order_relaxed);
+    sc->quota_429 = 0;
+    for (d = 0; d <= GR_NDIM; d++) {
+        sc->quota_429_dim[d] = atomic_load_explicit(&c->quota_429[d],
+                                                    memory_order_relaxed);
+        sc->quota_429 += sc->quota_429_dim[d];
+    }
+    sc->server_5xx = atomic_load_explicit(&c->server_5xx,
+                                          memory_order_relaxed);
+    sc->auth_err = atomic_load_explicit(&c->auth_err, memory_order_relaxed);
+    sc->other_err = atomic_load_explicit(&c->other_err, memory_order_relaxed);
+    sc->failures = atomic_load_explicit(&c->failures, memory_order_relaxed);
+    sc->last_status = atomic_load_explicit(&c->last_status,
+                                           memory_order_relaxed);
+    if (sc->last_status > 999)
+        sc->last_status = 0;
+    health = atomic_load_explicit(&c->health, memory_order_relaxed);
+    sc->op = (health & GR_CELL_OP_DISABLED) ? GR_STAT_OP_DISABLED :
+             (health & GR_CELL_OP_DRAINING) ? GR_STAT_OP_DRAINING :
+             GR_STAT_OP_NONE;
+    gr_shm_last_qid(c, sc->last_qid, sizeof(sc->last_qid));
+    return health;
+}
+
+struct text_copy {
+    const struct gr_shm_header *h;
+    struct gr_stat_router *r;
+};
+
+static void
+text_copy(void *arg)
+{
+    struct text_copy *tc = arg;
+
+    gr_shm_seq_copy_out(tc->r->base_url, tc->h->base_url, GR_SHM_URL_MAX);
+    gr_shm_seq_copy_out(tc->r->config_path, tc->h->config_path,
+                        GR_SHM_URL_MAX);
+    gr_shm_seq_copy_out(tc->r->last_reload_error, tc->h->last_reload_error,
+                        GR_SHM_ERR_MAX);
+    gr_shm_seq_copy_out(tc->r->control_path, tc->h->control_path,
+                        GR_SHM_SOCK_MAX);
+}
+
+static void
+read_router(const struct gr_shm *t, struct gr_stat_router *r, int64_t now_ns)
+{
+    const struct gr_shm_header *h = t->hdr;
+    struct text_copy tc = {.h = h, .r = r};
+    char url[GR_URL_MAX];
+
+    memset(r, 0, sizeof(*r));
+    /* relaxed, but for the two below: a snapshot for display */
+    r->pid = atomic_load_explicit(&h->router_pid, memory_order_relaxed);
+    r->alive = gr_shm_router_alive(t);
+    r->beat_age_s = (double)(now_ns - atomic_load_explicit(
+        &h->router_beat_ns, memory_order_relaxed)) / 1e9;
+    if (r->beat_age_s < 0)
+        r->beat_age_s = 0;
+    /* acquire, this and reloads_failed: pair with the router's release
+     * of each (apply.c, main.c), so the text read below is at least as
+     * new as the reload they count (`gemroute reload` relies on it) */
+    r->config_generation = atomic_load_explicit(&h->config_generation,
+                                                memory_order_acquire);
+    r->last_reload_wall_s = atomic_load_explicit(
+        &h->last_reload_wall_ns, memory_order_relaxed) / GR_NS_PER_S;
+    r->last_reload_ok = atomic_load_explicit(&h->last_reload_ok,
+                                             memory_order_relaxed) != 0;
+    r->reloads_ok = atomic_load_explicit(&h->reloads_ok, memory_order_relaxed);
+    r->reloads_failed = atomic_load_explicit(&h->reloads_failed,
+                                             memory_order_acquire);
+    r->text_ok = gr_shm_seq_read(&h->text_seq, text_copy, &tc);
+    if (!r->text_ok) {
+        /* Torn: show nothing of it (the views say "torn/unavailable"). */
+        r->base_url[0] = r->config_path[0] = '\0';
+        r->last_reload_error[0] = r->control_path[0] = '\0';
+        return;
+    }
+    r->base_url[GR_SHM_URL_MAX - 1] = '\0';
+    r->config_path[GR_SHM_URL_MAX - 1] = '\0';
+    r->last_reload_error[GR_SHM_ERR_MAX - 1] = '\0';
+    r->control_path[GR_SHM_SOCK_MAX - 1] = '\0';
+    gr_stat_url_safe(r->base_url, url, sizeof(url));
+    memcpy(r->base_url, url, sizeof(url));
+}
+
+static void
+copy_header(const struct gr_shm *t, struct gr_stat_snap *s, int64_t now_ns)
+{
+    const struct gr_shm_header *h = t->hdr;
+    struct gr_stat_router r;
+
+    read_router(t, &r, now_ns);
+    s->router_pid = r.pid;
+    s->router_alive = r.alive;
+    s->router_beat_age_s = r.beat_age_s;
+    s->config_generation = r.config_generation;
+    s->last_reload_wall_s = r.last_reload_wall_s;
+    s->last_reload_ok = r.last_reload_ok;
+    s->reloads_ok = r.reloads_ok;
+    s->reloads_failed = r.reloads_failed;
+    s->text_ok = r.text_ok;
+    memcpy(s->base_url, r.base_url, sizeof(s->base_url));
+    memcpy(s->config_path, r.config_path, sizeof(s->config_path));
+    memcpy(s->last_reload_error, r.last_reload_error,
+           sizeof(s->last_reload_error));
+    memcpy(s->control_path, r.control_path, sizeof(s->control_path));
+    /* relaxed for all: a snapshot for display */
+    s->anomalies = atomic_load_explicit(&h->anomalies, memory_order_relaxed);
+    s->reaped = atomic_load_explicit(&h->reaped, memory_order_relaxed);
+    s->audits = atomic_load_explicit(&h->audits, memory_order_relaxed);
+    s->window_s = (double)t->window_ns / 1e9;
+}
+
+struct models_copy {
+    const struct gr_shm *t;
+    struct gr_stat_snap *s;
+};
+
+static void
+models_copy(void *arg)
+{
+    struct models_copy *mc = arg;
+    uint32_t m;
+
+    for (m = 0; m < mc->s->n_models; m++)
+        gr_shm_seq_copy_out(mc->s->models[m].name, mc->t->models[m].name,
+                            GR_SHM_NAME_MAX);
+}
+
+/* The model names; torn, there are none (and no cell is shown: a cell
+ * without its model's name would be a guess). */
+static void
+copy_models(const struct gr_shm *t, struct gr_stat_snap *s)
+{
+    /* relaxed: clamped below; names are read under models_seq */
+    uint32_t n = atomic_load_explicit(&t->hdr->n_models,
+                                      memory_order_relaxed), m;
+    struct models_copy mc = {.t = t, .s = s};
+
+    if (n > t->max_models)
+        n = t->max_models;
+    if (n > GR_SHM_MAX_MODELS)
+        n = GR_SHM_MAX_MODELS;
+    s->n_models = n;
+    s->models_ok = gr_shm_seq_read(&t->hdr->models_seq, models_copy, &mc);
+    if (!s->models_ok) {
+        memset(s->models, 0, sizeof(s->models));
+        s->n_models = 0;
+        return;
+    }
+    for (m = 0; m < n; m++)
+        s->models[m].name[GR_SHM_NAME_MAX - 1] = '\0';
+}
+
+/* The pool of each model: what the cells that take calls can still
+ * admit, over what the cells in rotation could. */
+static void
+pool(struct gr_stat_snap *s)
+{
+    unsigned i, d;
+
+    for (i = 0; i < s->n_cells; i++) {
+        const struct gr_stat_cell *c = &s->cells[i];
+        struct gr_stat_model *m = &s->models[c->model_index];
+        bool in_pool = strcmp(c->health, "disabled") != 0 &&
+                       strcmp(c->health, "draining") != 0;
+        bool open = strcmp(c->health, "healthy") == 0;
+
+        if (!in_pool)
+            continue;
+        for (d = 0; d < GR_NDIM; d++) {
+            if (c->limit[d] < 0) {
+                m->unlimited[d] = true;
+            } else {
+                m->capacity[d] += c->limit[d];
+                if (open && c->limit[d] > c->used[d])
+                    m->room[d] += c->limit[d] - c->used[d];
+            }
+        }
+    }
+}
+
+/* A project's state for the summary line, from its cells. */
+static void
+judge_project(struct gr_stat_snap *s, struct gr_stat_project *sp,
+              uint32_t pflags, unsigned first, unsigned last)
+{
+    unsigned i, n_dis = 0, n_drain = 0, n_cool = 0;
+
+    for (i = first; i < last; i++) {
+        const char *h = s->cells[i].health;
+
+        n_dis += strcmp(h, "disabled") == 0;
+        n_drain += strcmp(h, "draining") == 0;
+        n_cool += strcmp(h, "cooling") == 0 || strcmp(h, "open") == 0 ||
+                  strcmp(h, "half_open") == 0;
+    }
+    if (sp->auth_failed || sp->op == GR_STAT_OP_DISABLED ||
+        (pflags & GR_PROJ_CFG_DISABLED) ||
+        (last > first && n_dis == last - first))
+        sp->state = "disabled";
+    else if (sp->removing || sp->op == GR_STAT_OP_DRAINING ||
+             (last > first && n_drain > 0 && n_dis + n_drain == last - first))
+        sp->state = "draining";
+    else if (n_cool > 0)
+        sp->state = "cooling";
+    else
+        sp->state = "healthy";
+    s->healthy += strcmp(sp->state, "healthy") == 0;
+    s->cooling += strcmp(sp->state, "cooling") == 0;
+    s->disabled += strcmp(sp->state, "disabled") == 0;
+    s->draining += strcmp(sp->state, "draining") == 0;
+}
+
+/* ---- taking the snapshot ---------------------------------------------- */
+
+enum gr_err
+gr_stat_take_at(const struct gr_stat *st, struct gr_stat_snap *s,
+                int64_t now_mono_ns, int64_t now_wall_ns)
+{
+    const struct gr_shm *t = &st->t;
+    int32_t today;
+    uint32_t slot, m;
+    int64_t *fl;
+
+    memset(s, 0, sizeof(*s));
+    snprintf(s->shm, sizeof(s->shm), "%s", t->name);
+    s->now_wall_s = now_wall_ns / GR_NS_PER_S;
+    s->next_rpd_reset_s = gr_shm_next_pacific_midnight(s->now_wall_s);
+    today = gr_shm_pacific_day(s->now_wall_s);
+    copy_header(t, s, now_mono_ns);
+    copy_models(t, s);
+    s->cells = calloc((size_t)t->max_projects *
+                      (s->n_models ? s->n_models : 1), sizeof(*s->cells));
+    s->projects = calloc(t->max_projects, sizeof(*s->projects));
+    /* In flight per cell: one pass over the leases for all cells. */
+    fl = calloc((size_t)t->max_projects * t->max_models, sizeof(*fl));
+    if (s->cells == NULL || s->projects == NULL || fl == NULL) {
+        free(fl);
+        gr_stat_free(s);
+        return GR_ENOMEM;
+    }
+    gr_shm_in_flight_all(t, fl);
+    for (slot = 0; slot < t->max_projects; slot++) {
+        const struct gr_shm_project *p = &t->projects[slot];
+        struct gr_stat_project *sp = &s->projects[s->n_projects];
+        /* relaxed: a snapshot */
+        uint32_t state = atomic_load_explicit(&p->state, memory_order_relaxed);
+        uint32_t ph = atomic_load_explicit(&p->health, memory_order_relaxed);
+        unsigned first = s->n_cells;
+        uint32_t flags = 0;
+
+        if (state != GR_PROJ_ACTIVE && state != GR_PROJ_REMOVING)
+            continue;
+        memset(sp, 0, sizeof(*sp));
+        if (!copy_project(t, slot, sp, &flags)) {
+            memset(sp, 0, sizeof(*sp));
+            s->n_torn++;
+            continue;
+        }
+        sp->slot = slot;
+        sp->removing = state == GR_PROJ_REMOVING;
+        sp->config_enabled = !(flags & GR_PROJ_CFG_DISABLED);
+        sp->auth_failed = ph & GR_PROJ_AUTH_FAILED;
+        sp->op = (ph & GR_PROJ_OP_DISABLED) ? GR_STAT_OP_DISABLED :
+                 (ph & GR_PROJ_OP_DRAINING) ? GR_STAT_OP_DRAINING :
+                 GR_STAT_OP_NONE;
+        for (m = 0; m < s->n_models; m++) {
+            struct gr_stat_cell *sc = &s->cells[s->n_cells];
+            const struct gr_shm_cell *c = gr_shm_cell(t, slot, m);
+            uint32_t ch;
+            unsigned d;
+            bool any = false;
+
+            if (c == NULL)
+                continue;
+            memset(sc, 0, sizeof(*sc));
+            ch = copy_cell(t, c, sc, now_mono_ns, today);
+            sc->in_flight = fl[slot * t->max_models + m];
+            /* A model this project does not serve has every limit 0. */
+            for (d = 0; d < GR_NDIM; d++)
+                any |= sc->config_limit[d] != 0;
+            if (!any)
+                continue;
+            memcpy(sc->project, sp->name, sizeof(sc->project));
+            memcpy(sc->key_tail, sp->key_tail, sizeof(sc->key_tail));
+            memcpy(sc->model, s->models[m].name, sizeof(sc->model));
+            sc->slot = slot;
+            sc->model_index = m;
+            sc->removing = sp->removing;
+            judge(sc, flags, ph, ch);
+            s->n_cells++;
+        }
+        judge_project(s, sp, flags, first, s->n_cells);
+        s->n_projects++;
+    }
+    free(fl);
+    pool(s);
+    return GR_OK;
+}
+
+enum gr_err
+gr_stat_take(const struct gr_stat *st, struct gr_stat_snap *s)
+{
+    return gr_stat_take_at(st, s, gr_shm_now_mono(), gr_shm_now_wall());
+}
+
+void
+gr_stat_free(struct gr_stat_snap *s)
+{
+    free(s->cells);
+    free(s->projects);
+    s->cells = NULL;
+    s->projects = NULL;
+}
+
+/* ---- the handle ------------------------------------------------------- */
+
+struct gr_stat *
+gr_stat_open(const char *shm, char *err, size_t errlen)
+{
+    struct gr_stat *st = calloc(1, sizeof(*st));
+
+    if (st == NULL) {
+        snprintf(err, errlen, "gemroute: out of memory");
+        return NULL;
+    }
+    /* Read-only: O_RDONLY and PROT_READ (table.c). */
+    if (gr_shm_attach(shm, false, &st->t, err, errlen) != 0) {
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void
+gr_stat_close(struct gr_stat *st)
+{
+    if (st == NULL)
+        return;
+    gr_shm_detach(&st->t);
+    free(st);
+}
+
+const char *
+gr_stat_name(const struct gr_stat *st)
+{
+    return st->t.name;
+}
+
+void
+gr_stat_router(const struct gr_stat *st, struct gr_stat_router *r)
+{
+    read_router(&st->t, r, gr_shm_now_mono());
+}
+
+/* ---- URLs as they may be shown ------------------------------------------ */
+
+char *
+gr_stat_url_safe(const char *url, char *out, size_t n)
+{
+    const char *auth, *end, *at = NULL, *p;
+    size_t head;
+
+    if (n == 0)
+        return out;
+    p = strstr(url, "://");
+    auth = p != NULL ? p + 3 : url;
+    end = auth + strcspn(auth, "/?#");
+    /* The last '@' of the authority ends the userinfo (a password may
+     * hold an unencoded '@'). */
+    for (p = auth; p < end; p++)
+        if (*p == '@')
+            at = p;
+    if (at == NULL) {
+        snprintf(out, n, "%s", url);
+        return out;
+    }
+    head = (size_t)(auth - url);
+    snprintf(out, n, "%.*s%s", (int)head, url, at + 1);
+    return out;
+}

@@ -1,0 +1,192 @@
+/*
+ * gemroute_stat.h - the read-only view of a gemroute table.
+ *
+ * What varnishstat's libvarnishapi is to varnishd: `gemroute status`,
+ * its --json and --prometheus views, the gateway's /metrics and anything
+ * else that shows the table read it through this API, never through the
+ * layout.  gr_stat_open() maps the table read-only (O_RDONLY, PROT_READ:
+ * a reader cannot change it even by mistake); gr_stat_take() copies it
+ * into a caller-owned struct gr_stat_snap, judged once (health, reasons,
+ * the pool's headroom), so every view prints the same facts.
+ *
+ * Everything read is range-checked; text the router guards with a
+ * sequence counter that never settled is reported as torn
+ * (text_ok / n_torn), never shown.  Keys never appear beyond their last
+ * four characters, and URLs never with their credentials
+ * (gr_stat_url_safe()).  Operator actions are not here: they go to the
+ * router's control socket (control_path), whose only writer is the
+ * router.
+ */
+#ifndef GEMROUTE_STAT_H
+#define GEMROUTE_STAT_H
+
+#include "gemroute.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GR_STAT_ERR_MAX 256
+#define GR_STAT_QID_MAX 64
+#define GR_STAT_SOCK_MAX 128
+#define GR_STAT_MAX_MODELS 64
+#define GR_STAT_REASONS 6
+#define GR_STAT_REASON_MAX 96
+
+/* An open table, read-only. */
+struct gr_stat;
+
+/* Operator state of a project or a cell. */
+enum gr_stat_op {
+    GR_STAT_OP_NONE = 0,
+    GR_STAT_OP_DRAINING,
+    GR_STAT_OP_DISABLED,
+};
+
+struct gr_stat_cell {
+    char project[GR_NAME_MAX];
+    char model[GR_NAME_MAX];
+    char key_tail[8];               /* "...wxyz" */
+    uint32_t slot;                  /* project slot */
+    uint32_t model_index;
+    const char *health;             /* healthy|cooling|open|half_open|
+                                       disabled|draining (static) */
+    char reason[GR_STAT_REASON_MAX];    /* reasons[0], or "" */
+    unsigned n_reasons;             /* why not healthy, then notes */
+    char reasons[GR_STAT_REASONS][GR_STAT_REASON_MAX];
+    enum gr_stat_op op;             /* the cell's own operator state */
+    bool removing;                  /* the project left the config */
+    int64_t limit[GR_NDIMS];        /* effective, learned limits applied;
+                                       -1 = unlimited, 0 = not available */
+    int64_t config_limit[GR_NDIMS]; /* before headroom */
+    int64_t learned[GR_NDIMS];      /* -1 = none */
+    int64_t used[GR_NDIMS];
+    double cooldown_s[GR_NDIMS];
+    int cool_src[GR_NDIMS];         /* enum gr_cool_src */
+    double cell_cool_s;             /* 429 without details: whole cell */
+    double circuit_s;               /* circuit open for this long */
+    bool circuit;                   /* open or half-open */
+    int64_t in_flight;
+    uint64_t admitted, rejected, ok, quota_429, server_5xx, auth_err,
+        other_err;
+    uint64_t quota_429_dim[GR_NDIMS + 1];   /* per dim, then bare */
+    uint32_t failures;              /* consecutive server errors */
+    uint32_t last_status;
+    char last_qid[GR_STAT_QID_MAX];
+};
+
+struct gr_stat_project {
+    char name[GR_NAME_MAX];
+    char key_tail[8];
+    uint32_t slot;
+    uint32_t n_keys;
+    bool removing;
+    bool config_enabled;
+    bool auth_failed;
+    enum gr_stat_op op;
+    const char *state;              /* healthy|cooling|disabled|draining */
+};
+
+/* One model over every project: what the pool can still take now. */
+struct gr_stat_model {
+    char name[GR_NAME_MAX];
+    int64_t room[GR_NDIMS];         /* sum of (limit - used) over cells
+                                       that take calls now */
+    int64_t capacity[GR_NDIMS];     /* sum of limits of cells in the pool
+                                       (not disabled, not draining) */
+    bool unlimited[GR_NDIMS];       /* some cell in the pool has no limit */
+};
+
+/* The router and its last reload: what gr_stat_router() reads alone. */
+struct gr_stat_router {
+    int64_t pid;
+    bool alive;
+    double beat_age_s;
+    uint64_t config_generation;
+    int64_t last_reload_wall_s;
+    bool last_reload_ok;
+    uint32_t reloads_ok, reloads_failed;
+    bool text_ok;                   /* false: the strings below were torn
+                                       (the router died writing them) and
+                                       are "" */
+    char base_url[GR_URL_MAX];      /* credentials removed */
+    char config_path[GR_URL_MAX];
+    char last_reload_error[GR_STAT_ERR_MAX];
+    char control_path[GR_STAT_SOCK_MAX];    /* the control socket; "" =
+                                               none published */
+};
+
+struct gr_stat_snap {
+    char shm[GR_NAME_MAX];
+    /* the router, as gr_stat_router() reads it */
+    int64_t router_pid;
+    bool router_alive;
+    double router_beat_age_s;
+    uint64_t config_generation;
+    char base_url[GR_URL_MAX];      /* credentials removed */
+    char config_path[GR_URL_MAX];
+    int64_t last_reload_wall_s;
+    bool last_reload_ok;
+    uint32_t reloads_ok, reloads_failed;
+    char last_reload_error[GR_STAT_ERR_MAX];
+    bool text_ok;                   /* false: the three strings above were
+                                       torn and are "" */
+    char control_path[GR_STAT_SOCK_MAX];
+    int64_t now_wall_s;
+    int64_t next_rpd_reset_s;       /* unix time of the next Pacific midnight */
+    double window_s;
+    uint64_t anomalies, reaped, audits;
+    bool models_ok;                 /* false: model names were torn */
+    unsigned n_torn;                /* project slots skipped: torn */
+    unsigned n_cells;
+    struct gr_stat_cell *cells;     /* malloc'd; by slot, then model */
+    unsigned n_projects;
+    struct gr_stat_project *projects;   /* malloc'd; by slot */
+    unsigned n_models;
+    struct gr_stat_model models[GR_STAT_MAX_MODELS];
+    unsigned healthy, cooling, disabled, draining;  /* projects */
+};
+
+/*
+ * Map the table called shm (NULL: $GEMROUTE_SHM, else "/gemroute")
+ * read-only.  NULL on failure, with a sentence in err ("gemroute:
+ * shm_open(/gemroute): no such table - is gemrouted running?").
+ */
+struct gr_stat *gr_stat_open(const char *shm, char *err, size_t errlen);
+void gr_stat_close(struct gr_stat *st);
+
+/* The name the table was opened under. */
+const char *gr_stat_name(const struct gr_stat *st);
+
+/* The router's part of the header alone (cheap: no cell is read). */
+void gr_stat_router(const struct gr_stat *st, struct gr_stat_router *r);
+
+/* Take a snapshot now.  GR_OK or GR_ENOMEM; free with gr_stat_free(). */
+enum gr_err gr_stat_take(const struct gr_stat *st, struct gr_stat_snap *s);
+
+/* The same at given clock readings (CLOCK_MONOTONIC ns and unix ns), so
+ * that a test sees a fixed state the same way every time. */
+enum gr_err gr_stat_take_at(const struct gr_stat *st, struct gr_stat_snap *s,
+                            int64_t now_mono_ns, int64_t now_wall_ns);
+void gr_stat_free(struct gr_stat_snap *s);
+
+/* 950, 12.3k, 250k, 1M, 1.5M: a count short enough for a table cell. */
+void gr_stat_num(int64_t v, char *buf, size_t n);
+
+/*
+ * A URL as it may be shown: without the userinfo of its authority
+ * ("https://user:pass@host/x" -> "https://host/x").  Every path that
+ * displays a URL from the table or a lease goes through this.  Always
+ * NUL-terminates out (n > 0); out must not overlap url; returns out.
+ */
+char *gr_stat_url_safe(const char *url, char *out, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
