@@ -587,9 +587,15 @@ reconcile(struct batch *b, const struct gr_lease *lease,
         if (used[w] < 0 || d == 0)
             continue;
         if (d > 0) {
-            if (gr_shm_charge(&b->g->t, b->lease, b->ticket, w, d) == 0)
+            /* What the table counted, not what the answer claimed: the
+             * count saturates, and the settle must release exactly what
+             * was added (more would take other calls' cost with it). */
+            int64_t counted = gr_shm_charge(&b->g->t, b->lease, b->ticket,
+                                            w, d);
+
+            if (counted > 0)
                 /* relaxed: published by the done CAS that follows */
-                atomic_fetch_add_explicit(&b->charged[w], d,
+                atomic_fetch_add_explicit(&b->charged[w], counted,
                                           memory_order_relaxed);
         } else {
             atomic_fetch_add_explicit(&b->refunded[w], -d,

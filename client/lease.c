@@ -210,8 +210,8 @@ model_index(struct gr *g, const char *model, uint64_t *genp)
 }
 
 /* The base URL and proxy for this thread, from the cache or under the
- * seqlock. */
-static void
+ * seqlock; false when no consistent copy could be read. */
+static bool
 base_url(struct gr *g, struct gr_lease *out)
 {
     /* acquire: pairs with the router's release of a new generation */
@@ -235,14 +235,17 @@ base_url(struct gr *g, struct gr_lease *out)
     }
     if (url_cache.handle != g->id || url_cache.gen != gen) {
         out->base_url[0] = out->proxy[0] = '\0';   /* router mid-write */
-        return;
+        return false;
     }
     memcpy(out->base_url, url_cache.url, url_cache.url_len + 1);
     if (url_cache.proxy_len != 0)   /* usually none: out has "" already */
         memcpy(out->proxy, url_cache.proxy, url_cache.proxy_len + 1);
+    return true;
 }
 
-/* Copy the project's name and one of its keys, and the base URL. */
+/* Copy the project's name and one of its keys, and the base URL.  false
+ * when a consistent copy could not be read (a router stopped in the
+ * middle of rewriting them): then out holds no key. */
 static bool
 fill_lease(struct gr *g, const struct gr_shm_grant *gt, struct gr_lease *out)
 {
@@ -265,8 +268,24 @@ fill_lease(struct gr *g, const struct gr_shm_grant *gt, struct gr_lease *out)
         if (gr_shm_seq_read_ok(&p->seq, s))
             break;
     }
-    base_url(g, out);
-    return tries < GR_SEQ_TRIES;
+    if (tries < GR_SEQ_TRIES && base_url(g, out))
+        return true;
+    /* A torn key must never reach the network: Google would call it
+     * invalid, and the project would be marked bad for it. */
+    explicit_bzero(out->key, sizeof(out->key));
+    out->project[0] = '\0';
+    return false;
+}
+
+/* Give a grant back whole: nothing of it was sent (a roll back). */
+static void
+give_back_grant(struct gr *g, const struct gr_shm_grant *gt)
+{
+    static const int64_t none[GR_NWINDOWS] = {0, 0, 0};
+    int64_t now = gr_shm_now_mono();
+
+    (void)gr_shm_settle(&g->t, gt->lease, gt->ticket, now, none, now);
+    lease_hint = gt->lease;
 }
 
 /*
@@ -292,6 +311,10 @@ batch_stop(const struct gr *g, int64_t now_ns, int64_t to_midnight_ns)
     return left > 0 ? now_ns + left : 0;
 }
 
+/* Grants given back because their project's key could not be read
+ * whole, before a reservation fails (GR_ESHM). */
+#define FILL_TRIES 4
+
 /*
  * gr_reserve() when no batch lease of this thread can serve the call: a
  * reservation in the table, which waits for room until the deadline.  q
@@ -308,6 +331,7 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
     struct gr_shm_grant gt;
     int64_t to_midnight, stop;
     uint32_t want;
+    unsigned torn = 0;
 
     /* A router that has not applied its config yet (generation 0) is
      * "no room yet", not "no such model": wait for it like for room.  At
@@ -359,8 +383,25 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
             a.batch = 1;        /* a batch did not fit: one call may */
             rc = gr_shm_reserve(&g->t, &a, &gt);
         }
-        if (rc == 0)
-            break;
+        if (rc == 0) {
+            if (fill_lease(g, &gt, out))
+                break;
+            /* A project's key or the base URL could not be read whole
+             * (the router stopped mid-write, or is rewriting them).
+             * Nothing was sent: give the grant back and reserve again,
+             * a few times; the router repairs what it left half-written
+             * within a tick. */
+            give_back_grant(g, &gt);
+            if (++torn >= FILL_TRIES) {
+                gr_seterr(g, "the table's copy of a project's key or of "
+                          "the base URL stays half-written (a router "
+                          "stopped mid-reload?): nothing sent for '%s'",
+                          model);
+                return GR_ESHM;
+            }
+            q->now_ns = 0;
+            continue;
+        }
         if (rc == -ENOENT) {
             gr_seterr(g, "no project serves model '%s'", model);
             return GR_ENOMODEL;
@@ -380,7 +421,6 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
         gr_shm_sleep(&g->t, seen, wake_at - a.now_ns);
         q->now_ns = 0;
     }
-    fill_lease(g, &gt, out);
     out->slot = gt.lease;
     out->cell = gt.cell;
     out->ticket = gt.ticket;

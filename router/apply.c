@@ -110,15 +110,25 @@ gr_rtr_set_state(struct gr_rtr *r, uint32_t slot, uint32_t state)
                           memory_order_seq_cst);
 }
 
+/*
+ * A configured limit times the headroom, as a count can hold it: at most
+ * GR_LIMIT_NONE - 1 (the largest a cell stores), at least 1.  The clamp
+ * comes before the conversion: a product at or beyond 2^63 (rpm =
+ * INT64_MAX) does not fit an int64_t, and converting it is undefined
+ * (here it gave INT64_MIN, then 1).
+ */
 static int64_t
 effective(int64_t limit, double headroom)
 {
-    int64_t e;
+    const int64_t most = (int64_t)GR_LIMIT_NONE - 1;
+    double e;
 
     if (limit <= 0)
         return limit;       /* unlimited (-1) or unavailable (0) */
-    e = (int64_t)floor((double)limit * headroom);
-    return e < 1 ? 1 : e;
+    e = floor((double)limit * headroom);
+    if (!(e < (double)most))
+        return most;        /* also NaN, which validation rules out */
+    return e < 1 ? 1 : (int64_t)e;
 }
 
 /* Give a slot to a new project: a fresh cell set and a new generation. */

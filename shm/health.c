@@ -155,12 +155,18 @@ gr_shm_learned_cap(const struct gr_shm *t, int64_t learned)
     /* relaxed: the headroom is one word; a reload may change it */
     uint32_t ppm = atomic_load_explicit(&t->hdr->headroom_ppm,
                                         memory_order_relaxed);
+    int64_t cap;
 
     if (learned < 0 || learned > (int64_t)UINT32_MAX)
         return GR_LIMIT_NONE;       /* none, or nothing a count can hold */
     if (ppm == 0 || ppm > 1000000)
         ppm = 1000000;
-    return gr_shm_limit_pack(learned * (int64_t)ppm / 1000000);
+    /* Rounded down, but a limit of 1 or more stays at least 1: 0 means
+     * "unavailable" and would turn the dimension off (a learned 0 does
+     * that on purpose, gr_shm_report()).  1 x 0.95 admitting 1 is no
+     * more than Google's own limit. */
+    cap = learned * (int64_t)ppm / 1000000;
+    return gr_shm_limit_pack(learned > 0 && cap < 1 ? 1 : cap);
 }
 
 void

@@ -674,8 +674,11 @@ settle_held(const struct gr_shm *t, struct gr_shm_lease *l,
             set_held(l, held);
             continue;
         }
+        /* More than admitted: count the excess now, as much as the
+         * count can hold (an answer may claim any number), and release
+         * exactly what was counted. */
         if (act > cost)
-            gr_shm_window_force(t, c, w, act - cost);
+            act = cost + gr_shm_window_force(t, c, w, act - cost);
         held &= ~GR_HELD_WINDOW(w);
         set_held(l, held);
         if (act < cost)
@@ -739,7 +742,7 @@ gr_shm_count_calls(const struct gr_shm *t, uint32_t cell, uint64_t calls)
                                   memory_order_relaxed);
 }
 
-int
+int64_t
 gr_shm_charge(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
               unsigned w, int64_t extra)
 {
@@ -760,10 +763,12 @@ gr_shm_charge(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
           GR_HELD_WINDOW(w)))
         return 0;
     /* Raise, then record (see the file comment): a process killed in
-     * between leaves the excess counted, never released twice. */
-    gr_shm_window_force(t, c, w, extra);
+     * between leaves the excess counted, never released twice.  What is
+     * recorded is what the count took (it saturates), so the settle
+     * releases exactly that. */
+    extra = gr_shm_window_force(t, c, w, extra);
     __atomic_fetch_add(&l->cost[w], extra, __ATOMIC_RELAXED);
-    return 0;
+    return extra;
 }
 
 bool

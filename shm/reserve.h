@@ -127,10 +127,12 @@ void gr_shm_count_calls(const struct gr_shm *t, uint32_t cell,
 /*
  * A call of a batch lease used more than its estimate on window w: count
  * the excess there now (Google counted it already), then in the lease,
- * which releases it with the rest when it settles.  -ESTALE when the
- * lease is no longer the caller's (then nothing is counted).
+ * which releases it with the rest when it settles.  Returns what was
+ * counted (>= 0: the window's count saturates, and a window the lease
+ * does not hold counts nothing), or -ESTALE when the lease is no longer
+ * the caller's (then nothing is counted).
  */
-int gr_shm_charge(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
+int64_t gr_shm_charge(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
                   unsigned w, int64_t extra);
 
 /*

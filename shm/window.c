@@ -223,7 +223,7 @@ gr_shm_window_give_back(const struct gr_shm *t, struct gr_shm_cell *cell,
     }
 }
 
-void
+int64_t
 gr_shm_window_force(const struct gr_shm *t, struct gr_shm_cell *cell,
                     unsigned w, int64_t cost)
 {
@@ -234,19 +234,23 @@ gr_shm_window_force(const struct gr_shm *t, struct gr_shm_cell *cell,
     (void)t;        /* the word is in the cell */
 
     if (cost <= 0)
-        return;
+        return 0;
     for (unsigned k = 0; k < MAX_TRIES; k++) {
-        uint64_t used = gr_shm_word_used(word) + (uint64_t)cost;
+        uint64_t before = gr_shm_word_used(word), used = USED_MAX;
 
-        if (used > USED_MAX)
-            used = USED_MAX;
+        /* No more than the count can hold: the caller releases later
+         * exactly what was added, never the rest (which would take
+         * other admissions' cost out of the count with it). */
+        if ((uint64_t)cost < USED_MAX - before)
+            used = before + (uint64_t)cost;
         /* relaxed: raising the count can only make readers stricter */
         if (atomic_compare_exchange_weak_explicit(
                 wp, &word,
                 gr_shm_word_pack(used, gr_shm_word_epoch(word), word),
                 memory_order_relaxed, memory_order_relaxed))
-            return;
+            return (int64_t)(used - before);
     }
+    return 0;       /* nothing added: nothing to release either */
 }
 
 void
@@ -258,7 +262,11 @@ gr_shm_window_release_tick(const struct gr_shm *t, struct gr_shm_cell *cell,
     _Atomic uint64_t *slot, *wp = &cell->word[w];
     uint64_t s;
 
-    if (cost <= 0)
+    /* More than a count can hold was never added to one: a caller's
+     * mistake.  Parked, it would be cut to the slot's width (a wrong
+     * amount); given back, it would take others' cost with it.  Keep
+     * it counted (conservative). */
+    if (cost <= 0 || (uint64_t)cost > USED_MAX)
         return;
     if (b_full <= c_full) {
         gr_shm_window_give_back(t, cell, w, cost);   /* already due */

@@ -89,11 +89,16 @@ gr_shm_window_admit(const struct gr_shm *t, struct gr_shm_cell *c,
 void gr_shm_window_give_back(const struct gr_shm *t, struct gr_shm_cell *c,
                              unsigned w, int64_t cost);
 
-/* Add cost that was used but not admitted (an estimate that was short). */
-void gr_shm_window_force(const struct gr_shm *t, struct gr_shm_cell *c,
-                         unsigned w, int64_t cost);
+/*
+ * Add cost that was used but not admitted (an estimate that was short).
+ * The count saturates at UINT32_MAX: returns what was really added,
+ * which is what the caller may release later (and no more).
+ */
+int64_t gr_shm_window_force(const struct gr_shm *t, struct gr_shm_cell *c,
+                            unsigned w, int64_t cost);
 
-/* Release cost when tick at_tick comes (at once if it has come). */
+/* Release cost when tick at_tick comes (at once if it has come).  A cost
+ * above UINT32_MAX (more than any count holds) is kept counted. */
 void gr_shm_window_release_tick(const struct gr_shm *t, struct gr_shm_cell *c,
                                 unsigned w, int64_t cost, uint64_t at_tick,
                                 uint64_t now_tick);
