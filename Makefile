@@ -65,9 +65,6 @@ $(OBJ)/shm/%.o: MODFLAGS := -Ishm
 $(OBJ)/client/%.o: MODFLAGS := -Iinclude -Iclient -Ishm $(JSON_CFLAGS)
 $(OBJ)/router/%.o: MODFLAGS := -Irouter -Iconfig -Ishm
 $(OBJ)/tools/gemroute/%.o: MODFLAGS := -Itools/gemroute -Iinclude
-# explain.c still reads the library's private parser (response_priv.h).
-$(OBJ)/tools/gemroute/explain.o: MODFLAGS := -Itools/gemroute -Iinclude \
-                                            -Iclient -Ishm $(JSON_CFLAGS)
 $(OBJ)/tools/mock/%.o: MODFLAGS := -Itools/mock -Ishm $(JSON_CFLAGS)
 $(OBJ)/tools/bench/%.o: MODFLAGS := -Itools/bench -Iinclude -Iclient -Ishm \
                                     -Itests/stress

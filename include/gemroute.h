@@ -144,6 +144,14 @@ struct gr_verdict {
 void gr_classify(int status, const char *body, size_t len, int64_t now_wall_s,
                  struct gr_verdict *out);
 
+/*
+ * The HTTP status an answer's body states: error.code of an error body
+ * (also wrapped in an array or an SSE event), 200 for a JSON or SSE body
+ * without an error, -1 when the body does not say (empty, not JSON, too
+ * large).  For tools that classify a saved body without its status line.
+ */
+int gr_body_status(const char *body, size_t len);
+
 const char *gr_class_name(enum gr_class c);
 const char *gr_dim_name(enum gr_dim d);
 

@@ -34,6 +34,20 @@ check_includes config '#include "(layout|table|gemroute|router)\.h"' \
 check_includes client '#include "(config|router)\.h"' \
     'client/ never reads the config (rule 1)'
 
+# Rule 3: a module's _priv.h is its own; no path climbs out of a folder.
+# Unit tests are the exception: tests/unit/test_MODULE.c tests MODULE's
+# private parts.
+for f in $(echo "$src" | grep -v '^tests/'); do
+    d=$(dirname "$f")
+    grep -nE '#include "[^"]*_priv\.h"' "$f" | while IFS=: read -r ln inc; do
+        h=$(echo "$inc" | sed -E 's/.*"([^"]*)".*/\1/')
+        [ -f "$d/$h" ] ||
+            echo "$f:$ln: $h is private to another folder (rule 3)"
+    done
+    grep -nE '#include "\.\./' "$f" |
+        sed "s|^|$f:|; s|\$|: include climbs out of its folder (rule 3)|"
+done | grep . && bad=1
+
 # Rule 2: no bare shm_ prefix on our own functions.
 grep -nE '^shm_[a-z_]+\(' $(echo "$src" | grep '\.c$') /dev/null |
     sed 's|$|: bare shm_ prefix (rule 2)|' | grep . && bad=1

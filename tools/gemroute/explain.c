@@ -9,14 +9,13 @@
  */
 #include "cli.h"
 #include "gemroute.h"
-#include "response_priv.h"
-#include "clock.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define EXPLAIN_READ_MAX (64u << 20)    /* bytes of input we accept */
 
@@ -239,7 +238,7 @@ gr_cli_explain(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    long long status = -1, now = gr_shm_now_wall() / GR_NS_PER_S, v;
+    long long status = -1, now = (long long)time(NULL), v;
     const char *path;
     struct gr_verdict verdict;
     size_t len = 0;
@@ -297,7 +296,7 @@ gr_cli_explain(int argc, char **argv)
         return 1;
     }
 
-    if (status < 0 && (status = gr_resp_status(body, len)) < 0) {
+    if (status < 0 && (status = gr_body_status(body, len)) < 0) {
         fprintf(stderr, "gemroute explain: %s: the body states no status "
                         "(empty, not JSON or too large); give --status N\n",
                 path);
