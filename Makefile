@@ -177,6 +177,36 @@ check: deps
 	    tests/run.sh --threads-only
 	FUZZ_SECONDS=20 tools/fuzz.sh
 
+# Fuzzers: libFuzzer harnesses built by clang with ASan and UBSan, each
+# from the sources it exercises (tools/fuzz.sh seeds and runs them).
+FUZZ_DIR := build/fuzz
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
+               -fno-sanitize-recover=all -D_GNU_SOURCE -std=c11
+FUZZ_NAMES := classify sse config mock_request json_scan settle
+FUZZERS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_NAMES))
+FUZZ_CLIENT_FLAGS := -Iinclude -Iclient -Ishm $(JSON_CFLAGS)
+FUZZ_SRC_classify := client/classify.c client/response.c \
+                     client/json_scan.c shm/clock.c
+FUZZ_FLAGS_classify := $(FUZZ_CLIENT_FLAGS) $(JSON_LIBS)
+FUZZ_SRC_sse := client/response.c client/json_scan.c
+FUZZ_FLAGS_sse := $(FUZZ_CLIENT_FLAGS) $(JSON_LIBS)
+FUZZ_SRC_json_scan := client/json_scan.c client/estimate.c
+FUZZ_FLAGS_json_scan := $(FUZZ_CLIENT_FLAGS) $(JSON_LIBS)
+FUZZ_SRC_config := $(CONFIG_SRC)
+FUZZ_FLAGS_config := -Iconfig $(CONFIG_LIBS)
+FUZZ_SRC_mock_request := tools/mock/request.c tools/mock/jsonw.c
+FUZZ_FLAGS_mock_request := -Itools/mock -Ishm $(JSON_CFLAGS) $(JSON_LIBS)
+# The router without its main and its log (the harness logs nothing).
+FUZZ_SRC_settle := $(filter-out router/log.c,$(ROUTER_SRC)) $(CONFIG_SRC) \
+                   $(SHM_SRC)
+FUZZ_FLAGS_settle := -Irouter -Iconfig -Ishm $(CONFIG_LIBS) -lm
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $< $(FUZZ_SRC_$*) $(FUZZ_FLAGS_$*) -o $@
+
+fuzzers: $(FUZZERS)
+
 soak: deps all
 	SOAK_SECONDS=$${SOAK_SECONDS:-600} tests/soak/run_soak.sh
 
@@ -209,7 +239,7 @@ bench-deps:
 clean:
 	rm -rf build bin lib
 
-.PHONY: all tests test check fuzz soak bench-deps lint demo bench deps clean
+.PHONY: all tests test check fuzz fuzzers soak bench-deps lint demo bench deps clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

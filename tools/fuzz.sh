@@ -1,5 +1,5 @@
 #!/bin/sh
-# fuzz.sh - build the libFuzzer harnesses with clang and run each for
+# fuzz.sh - build the libFuzzer harnesses (make fuzzers) and run each for
 # FUZZ_SECONDS (default 180; `make check` runs a 20 s smoke of each).
 # FUZZ_ONLY="settle config" builds and runs only those harnesses.
 # Seeds come from shared/gemini-samples (via tests/fixtures) and the test
@@ -11,10 +11,6 @@ secs=${FUZZ_SECONDS:-180}
 out=build/fuzz
 mkdir -p "$out"
 command -v clang >/dev/null 2>&1 || tools/deps.sh clang libclang-rt-14-dev
-jc=$(pkg-config --cflags json-c)
-jl=$(pkg-config --libs json-c)
-cf="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -std=c11"
-
 all="classify sse config mock_request json_scan settle"
 only=${FUZZ_ONLY:-$all}
 wanted() {  # name without fuzz_
@@ -22,32 +18,13 @@ wanted() {  # name without fuzz_
     return 1
 }
 
-build() {   # name, sources and flags...
-    name=$1
-    shift
-    wanted "${name#fuzz_}" || return 0
-    # shellcheck disable=SC2086
-    clang $cf "$@" -o "$out/$name"
-}
-build fuzz_classify -Iinclude -Iclient -Ishm $jc tests/fuzz/fuzz_classify.c \
-    client/classify.c client/response.c client/json_scan.c shm/clock.c $jl
-build fuzz_sse -Iinclude -Iclient -Ishm $jc tests/fuzz/fuzz_sse.c client/response.c \
-    client/json_scan.c $jl
-build fuzz_json_scan -Iinclude -Iclient -Ishm $jc tests/fuzz/fuzz_json_scan.c \
-    client/json_scan.c client/estimate.c $jl
-build fuzz_config -Iconfig tests/fuzz/fuzz_config.c config/*.c -lconfig
-build fuzz_mock_request -Itools/mock -Ishm $jc tests/fuzz/fuzz_mock_request.c \
-    tools/mock/request.c tools/mock/jsonw.c $jl
-# Settle, charge and reap with any usage numbers, and the router's repair
-# of random bytes: router/ without its main and its log (the harness logs
-# nothing: a repair a run would be noise), config/, shm/.
-rsrc=""
-for f in router/*.c; do
-    case $f in router/main.c|router/log.c) ;; *) rsrc="$rsrc $f" ;; esac
+# The Makefile knows each harness's sources ("make fuzzers").
+targets=""
+for t in $all; do
+    wanted "$t" && targets="$targets $out/fuzz_$t"
 done
 # shellcheck disable=SC2086
-build fuzz_settle -Irouter -Iconfig -Ishm tests/fuzz/fuzz_settle.c $rsrc \
-    config/*.c shm/*.c -lconfig -lm
+make -s $targets
 
 # Seeds.
 for t in $all; do
