@@ -668,6 +668,13 @@ upload_chunk(struct gr_mock_server *srv, struct MHD_Connection *conn,
 
     if (cmd == NULL)
         cmd = "";
+    if (r->upload_err < 0 && r->upload_err != -ENOENT &&
+        r->upload_err != -ERANGE) {
+        /* Past its size or the storage: the session is already gone. */
+        storage_error(r->upload_err, st, a);
+        add_hdr(a, "X-Goog-Upload-Status", "cancelled");
+        return;
+    }
     got = gr_mock_files_received(st->files, r->upload_id);
     if (r->upload_err == -ENOENT || got < 0) {
         a->status = 404;
@@ -685,11 +692,6 @@ upload_chunk(struct gr_mock_server *srv, struct MHD_Connection *conn,
         gr_mock_resp_bad_request(&a->body, msg, "");
         add_hdr(a, "X-Goog-Upload-Status", "active");
         add_hdr(a, "X-Goog-Upload-Size-Received", "%" PRId64, got);
-        return;
-    }
-    if (r->upload_err < 0) {
-        storage_error(r->upload_err, st, a);
-        add_hdr(a, "X-Goog-Upload-Status", "cancelled");
         return;
     }
     if (strstr(cmd, "cancel") != NULL) {
