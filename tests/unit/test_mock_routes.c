@@ -1462,6 +1462,11 @@ test_resumable_upload_streams_and_hashes(void)
         upload_send(url, "upload", 4000, data + 4000, 5000, &r), 0);
     CU_ASSERT_EQUAL(r.status, 200);
     resp_free(&r);
+    /* Bytes without the upload command are refused, not kept. */
+    CU_ASSERT_EQUAL_FATAL(upload_send(url, "finalize", -1, data + 4000, 10, &r),
+                          0);
+    CU_ASSERT_EQUAL(r.status, 400);
+    resp_free(&r);
     /* Finalizing short of the declared size is refused. */
     CU_ASSERT_EQUAL_FATAL(upload_send(url, "finalize", -1, NULL, 0, &r), 0);
     CU_ASSERT_EQUAL(r.status, 400);

@@ -668,6 +668,15 @@ upload_chunk(struct gr_mock_server *srv, struct MHD_Connection *conn,
 
     if (cmd == NULL)
         cmd = "";
+    if (r->upload_err == -EPROTO) {
+        a->status = 400;
+        gr_mock_resp_bad_request(&a->body,
+                                 "Bytes may only come with "
+                                 "X-Goog-Upload-Command: upload (or "
+                                 "\"upload, finalize\").",
+                                 "");
+        return;
+    }
     if (r->upload_err < 0 && r->upload_err != -ENOENT &&
         r->upload_err != -ERANGE) {
         /* Past its size or the storage: the session is already gone. */
@@ -1147,6 +1156,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
         return send_buf(conn, r->status, r->ctype, &r->out, &r->hdrs);
     }
     if (*upload_size != 0 && r->upload) {
+        /* Bytes belong only to an "upload" command at the right offset. */
+        if (r->upload_err == 0 && r->upload_offset < 0)
+            r->upload_err = -EPROTO;
         if (r->upload_err == 0)
             r->upload_err = gr_mock_files_feed(srv->st->files, r->upload_id,
                                                upload, *upload_size);
