@@ -138,6 +138,7 @@ TEST_DEPS_test_accounting_bounds := $(ROUTER_OBJ) $(CONFIG_OBJ) \
 TEST_DEPS_test_classify := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_json_scan := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_mock := $(MOCK_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_mock_routes := $(MOCK_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_hostile := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_admission := $(call objs,tests/stress/checker.c) \
                               $(CLIENT_OBJ) $(SHM_OBJ)
