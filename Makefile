@@ -88,9 +88,24 @@ $(LIBGR_A): $(SHM_OBJ) $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBGR_SO): $(SHM_OBJ) $(CLIENT_OBJ)
+# The shared library exports exactly the public API: its objects are
+# compiled with hidden visibility (GR_API in include/gemroute.h marks the
+# API default) and the version script lists the same functions, like
+# Varnish's libvarnishapi.map.  The static library and the programs link
+# the same objects; hidden visibility changes nothing for them.
+LIBGR_MAP := client/libgemroute.map
+LIBGR_SONAME := libgemroute.so.1
+LIBGR_SO1 := $(LIB)/$(LIBGR_SONAME)
+$(OBJ)/client/%.o $(OBJ)/shm/%.o: ALL_CFLAGS += -fvisibility=hidden
+
+$(LIBGR_SO1): $(SHM_OBJ) $(CLIENT_OBJ) $(LIBGR_MAP)
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS)
+	$(CC) -shared $(LDFLAGS_ALL) -Wl,-soname,$(LIBGR_SONAME) \
+	    -Wl,--version-script=$(LIBGR_MAP) -o $@ \
+	    $(SHM_OBJ) $(CLIENT_OBJ) $(JSON_LIBS) $(CURL_LIBS) -lm
+
+$(LIBGR_SO): $(LIBGR_SO1)
+	ln -sf $(LIBGR_SONAME) $@
 
 $(BIN)/gemrouted: $(OBJ)/router/main.o $(ROUTER_OBJ) $(CONFIG_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
