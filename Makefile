@@ -211,6 +211,94 @@ bench-quick: deps bench-deps all $(BENCH_PROGS)
 
 .PHONY: bench-quick
 
+# make install / make uninstall: Debian's layout under PREFIX (default
+# /usr/local), staged under DESTDIR.  Daemons go to sbin, the config to
+# SYSCONFDIR/gemroute (/etc when PREFIX is /usr), units, the sysusers.d
+# entry for the user and group gemroute, man pages, the header, both
+# libraries, gemroute.pc and a Grafana dashboard.  The gateway's program
+# and unit go with them when bin/gemroute-gateway was built.  An
+# existing config is never overwritten; uninstall removes it only when it
+# is still the installed example.
+VERSION := 1.0.0
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/gemroute
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+INSTALL ?= install
+D = $(DESTDIR)
+SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+            -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+            -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+GW := $(BIN)/gemroute-gateway
+MAN_PAGES := man/gemroute.1 man/libgemroute.3 man/gemroute.conf.5 \
+             man/gemrouted.8 man/gemroute-gateway.8
+CONF_FILES := packaging/gemroute.conf examples/tiers-2025.conf
+
+install: all
+	$(INSTALL) -d $(D)$(BINDIR) $(D)$(SBINDIR) $(D)$(LIBDIR) \
+	    $(D)$(INCLUDEDIR) $(D)$(PKGCONFIGDIR) $(D)$(MANDIR)/man1 \
+	    $(D)$(MANDIR)/man3 $(D)$(MANDIR)/man5 $(D)$(MANDIR)/man8 \
+	    $(D)$(DATADIR) $(D)$(SYSCONFDIR)/gemroute $(D)$(UNITDIR) \
+	    $(D)$(SYSUSERSDIR)
+	$(INSTALL) -m 755 $(BIN)/gemroute $(D)$(BINDIR)/gemroute
+	$(INSTALL) -m 755 $(BIN)/gemrouted $(D)$(SBINDIR)/gemrouted
+	$(INSTALL) -m 755 $(LIBGR_SO1) $(D)$(LIBDIR)/$(LIBGR_SONAME)
+	ln -sf $(LIBGR_SONAME) $(D)$(LIBDIR)/libgemroute.so
+	$(INSTALL) -m 644 $(LIBGR_A) $(D)$(LIBDIR)/libgemroute.a
+	$(INSTALL) -m 644 include/gemroute.h $(D)$(INCLUDEDIR)/gemroute.h
+	$(SUBST) packaging/gemroute.pc.in >$(D)$(PKGCONFIGDIR)/gemroute.pc
+	for m in $(MAN_PAGES); do \
+	    $(INSTALL) -m 644 $$m $(D)$(MANDIR)/man$${m##*.}/ || exit 1; \
+	done
+	$(INSTALL) -m 644 packaging/grafana-dashboard.json $(D)$(DATADIR)/
+	$(SUBST) packaging/gemrouted.service.in \
+	    >$(D)$(UNITDIR)/gemrouted.service
+	$(INSTALL) -m 644 packaging/gemroute.sysusers \
+	    $(D)$(SYSUSERSDIR)/gemroute.conf
+	for f in $(CONF_FILES); do \
+	    t=$(D)$(SYSCONFDIR)/gemroute/$${f##*/}; \
+	    [ -e $$t ] || $(INSTALL) -m 644 $$f $$t || exit 1; \
+	done
+	if [ -x $(GW) ]; then \
+	    $(INSTALL) -m 755 $(GW) $(D)$(SBINDIR)/gemroute-gateway && \
+	    $(SUBST) packaging/gemroute-gateway.service.in \
+	        >$(D)$(UNITDIR)/gemroute-gateway.service; \
+	fi
+	chmod 644 $(D)$(PKGCONFIGDIR)/gemroute.pc $(D)$(UNITDIR)/*.service
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	    ldconfig; \
+	    echo "then: systemd-sysusers; systemctl daemon-reload;" \
+	         "systemctl enable --now gemrouted"; \
+	fi
+
+uninstall:
+	rm -f $(D)$(BINDIR)/gemroute $(D)$(SBINDIR)/gemrouted \
+	    $(D)$(SBINDIR)/gemroute-gateway $(D)$(LIBDIR)/$(LIBGR_SONAME) \
+	    $(D)$(LIBDIR)/libgemroute.so $(D)$(LIBDIR)/libgemroute.a \
+	    $(D)$(INCLUDEDIR)/gemroute.h $(D)$(PKGCONFIGDIR)/gemroute.pc \
+	    $(D)$(DATADIR)/grafana-dashboard.json \
+	    $(D)$(UNITDIR)/gemrouted.service \
+	    $(D)$(UNITDIR)/gemroute-gateway.service \
+	    $(D)$(SYSUSERSDIR)/gemroute.conf
+	for m in $(MAN_PAGES); do \
+	    rm -f $(D)$(MANDIR)/man$${m##*.}/$${m##*/}; \
+	done
+	for f in $(CONF_FILES); do \
+	    t=$(D)$(SYSCONFDIR)/gemroute/$${f##*/}; \
+	    if cmp -s $$f $$t; then rm -f $$t; \
+	    elif [ -e $$t ]; then echo "kept $$t: it was changed"; fi; \
+	done
+	rmdir $(D)$(DATADIR) $(D)$(SYSCONFDIR)/gemroute 2>/dev/null || true
+
+.PHONY: install uninstall
+
 deps:
 	@tools/deps.sh
 
