@@ -177,6 +177,14 @@ $(BUILD)/tests/stress_%: $(OBJ)/tests/stress/stress_%.o $(TESTLIB_OBJ) \
 
 tests: all $(TEST_BINS)
 
+# The layout of the public structs as C sees them, for the Python
+# binding's test (tests/python/run_python.sh).
+$(BUILD)/tests/py_layout: tests/python/layout.c include/gemroute.h
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -Iinclude -o $@ tests/python/layout.c
+
+tests: $(BUILD)/tests/py_layout
+
 test: deps
 	$(MAKE) tests
 	BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
