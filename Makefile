@@ -1,7 +1,7 @@
 # gemroute - one Makefile for the whole tree.
 #
 #   make            build bin/gemrouted, bin/gemroute, bin/gemroute-mock,
-#                   lib/libgemroute.a and lib/libgemroute.so
+#                   lib/libgemroute.a and lib/libgemroute.so(.1)
 #   make test       every unit, integration and stress test
 #   make check      the tests again under ASan+UBSan, stress under TSan,
 #                   and a 20 s smoke of each fuzzer
@@ -10,6 +10,8 @@
 #   make soak       64 clients for 10 minutes with faults and kills
 #   make bench      micro-benchmarks, written to docs/BENCHMARKS.md
 #   make demo       the router in front of the bundled mock Gemini server
+#   make install    PREFIX=/usr/local DESTDIR=: programs, libraries, header,
+#                   gemroute.pc, man pages, units; make uninstall undoes it
 #
 # SANITIZE=address,undefined or SANITIZE=thread build into their own folder.
 

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import unittest
+import urllib.error
+import urllib.request
 
 import gemroute
 from gemroute import _ffi
@@ -233,6 +235,36 @@ class Calls(unittest.TestCase):
         self.assertEqual(r.error, "")
         self.assertEqual(r.verdict.cls, "ok")
         self.assertIn("candidates", r.json())
+
+    def own_call(self, lease, body):
+        """The call a worker makes itself (bindings/python/README.md)."""
+        req = urllib.request.Request(
+            "%s/v1beta/models/%s:generateContent"
+            % (lease.base_url, lease.model),
+            data=json.dumps(body).encode(),
+            headers={"x-goog-api-key": lease.key,
+                     "content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def test_own_call_with_a_lease(self):
+        for body, want in ((HELLO, "ok"), ({}, "request")):
+            with self.t.reserve(MODEL, tokens=10, timeout=30) as lease:
+                status, answer = self.own_call(lease, body)
+                first_byte = gemroute.now_ns()
+                v = gemroute.classify(status, answer)
+                lease.report(v)
+                used = json.loads(answer).get("usageMetadata", {})
+                lease.commit(tokens=used.get("promptTokenCount", -1),
+                             first_byte_ns=first_byte)
+            self.assertEqual(v.cls, want, v)
+            self.assertTrue(lease.settled)
+            if want == "ok":
+                self.assertEqual(status, 200)
+                self.assertGreater(used["promptTokenCount"], 0)
 
     def test_generate_json_text(self):
         r = self.t.generate(MODEL, json.dumps(HELLO).encode())
