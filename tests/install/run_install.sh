@@ -161,6 +161,10 @@ for want in 'User=gemroute' 'Group=gemroute' 'RuntimeDirectory=gemroute' \
 do
     check "gemrouted.service: $want" 'grep -qxF "$want" "$u"'
 done
+# ~@privileged would hold fchown(2): the router could not give the table
+# to its group.
+check "gemrouted.service lets the router fchown the table" \
+    '! grep -q "^SystemCallFilter=~.*@privileged" "$u"'
 check "sysusers.d creates the user gemroute" \
     'grep -q "^u *gemroute " "$d/usr/lib/sysusers.d/gemroute.conf"'
 # The gateway's unit: the installed one, else the template made with the
