@@ -267,4 +267,19 @@ check "uninstall keeps only the changed config: $(cat "$tmp/left2")" \
     '[ "$(cat "$tmp/left2")" = etc/gemroute/gemroute.conf ]'
 check "uninstall says it kept it" \
     'grep -q "kept .*gemroute.conf" "$tmp/uninstall2.log"'
+# The default prefix, /usr/local: the config under /usr/local/etc, and the
+# unit names those paths.
+d="$tmp/root3"
+make --no-print-directory ${san:+SANITIZE=$san} install DESTDIR="$d" \
+    >"$tmp/install3.log" 2>&1
+check "install with the default prefix: $(tail -n 5 "$tmp/install3.log")" \
+    '[ $? -eq 0 ] && [ -f "$d/usr/local/etc/gemroute/gemroute.conf" ] &&
+     [ -x "$d/usr/local/sbin/gemrouted" ]'
+check "its unit runs /usr/local/sbin/gemrouted with /usr/local/etc" \
+    'grep -qxF "ExecStart=/usr/local/sbin/gemrouted -c /usr/local/etc/gemroute/gemroute.conf --foreground" \
+        "$d/usr/local/lib/systemd/system/gemrouted.service"'
+make --no-print-directory ${san:+SANITIZE=$san} uninstall DESTDIR="$d" \
+    >"$tmp/uninstall3.log" 2>&1
+check "its uninstall leaves no file: $(find "$d" ! -type d | head -n 5)" \
+    '[ -z "$(find "$d" ! -type d)" ]'
 finish
