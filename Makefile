@@ -1,7 +1,7 @@
 # gemroute - one Makefile for the whole tree.
 #
 #   make            build bin/gemrouted, bin/gemroute, bin/gemroute-mock,
-#                   lib/libgemroute.a and lib/libgemroute.so
+#                   lib/libgemroute.a and lib/libgemroute.so(.1)
 #   make test       every unit, integration and stress test
 #   make check      the tests again under ASan+UBSan, stress under TSan,
 #                   and a 20 s smoke of each fuzzer
@@ -10,6 +10,8 @@
 #   make soak       64 clients for 10 minutes with faults and kills
 #   make bench      micro-benchmarks, written to docs/BENCHMARKS.md
 #   make demo       the router in front of the bundled mock Gemini server
+#   make install    PREFIX=/usr/local DESTDIR=: programs, libraries, header,
+#                   gemroute.pc, man pages, units; make uninstall undoes it
 #
 # SANITIZE=address,undefined or SANITIZE=thread build into their own folder.
 
@@ -88,9 +90,24 @@ $(LIBGR_A): $(SHM_OBJ) $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBGR_SO): $(SHM_OBJ) $(CLIENT_OBJ)
+# The shared library exports exactly the public API: its objects are
+# compiled with hidden visibility (GR_API in include/gemroute.h marks the
+# API default) and the version script lists the same functions, like
+# Varnish's libvarnishapi.map.  The static library and the programs link
+# the same objects; hidden visibility changes nothing for them.
+LIBGR_MAP := client/libgemroute.map
+LIBGR_SONAME := libgemroute.so.1
+LIBGR_SO1 := $(LIB)/$(LIBGR_SONAME)
+$(OBJ)/client/%.o $(OBJ)/shm/%.o: ALL_CFLAGS += -fvisibility=hidden
+
+$(LIBGR_SO1): $(SHM_OBJ) $(CLIENT_OBJ) $(LIBGR_MAP)
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS)
+	$(CC) -shared $(LDFLAGS_ALL) -Wl,-soname,$(LIBGR_SONAME) \
+	    -Wl,--version-script=$(LIBGR_MAP) -o $@ \
+	    $(SHM_OBJ) $(CLIENT_OBJ) $(JSON_LIBS) $(CURL_LIBS) -lm
+
+$(LIBGR_SO): $(LIBGR_SO1)
+	ln -sf $(LIBGR_SONAME) $@
 
 $(BIN)/gemrouted: $(OBJ)/router/main.o $(ROUTER_OBJ) $(CONFIG_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
@@ -165,6 +182,14 @@ $(BUILD)/tests/stress_%: $(OBJ)/tests/stress/stress_%.o $(TESTLIB_OBJ) \
 
 tests: all $(TEST_BINS)
 
+# The layout of the public structs as C sees them, for the Python
+# binding's test (tests/python/run_python.sh).
+$(BUILD)/tests/py_layout: tests/python/layout.c include/gemroute.h
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -Iinclude -o $@ tests/python/layout.c
+
+tests: $(BUILD)/tests/py_layout
+
 test: deps
 	$(MAKE) tests
 	BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
@@ -228,6 +253,97 @@ bench-quick: deps bench-deps all $(BENCH_PROGS)
 	tools/bench.sh --quick
 
 .PHONY: bench-quick
+
+# make install / make uninstall: Debian's layout under PREFIX (default
+# /usr/local), staged under DESTDIR.  Daemons go to sbin, the config to
+# SYSCONFDIR/gemroute (/etc when PREFIX is /usr), units, the sysusers.d
+# entry for the user and group gemroute, man pages, the header, both
+# libraries, gemroute.pc and a Grafana dashboard.  The gateway's program
+# and unit go with them when bin/gemroute-gateway was built.  An
+# existing config is never overwritten; uninstall removes it only when it
+# is still the installed example.
+VERSION := 1.0.0
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/gemroute
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+INSTALL ?= install
+D = $(DESTDIR)
+SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+            -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+            -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+GW := $(BIN)/gemroute-gateway
+MAN_PAGES := man/gemroute.1 man/libgemroute.3 man/gemroute.conf.5 \
+             man/gemrouted.8 man/gemroute-gateway.8
+CONF_FILES := packaging/gemroute.conf examples/tiers-2025.conf
+
+install: all
+	$(INSTALL) -d $(D)$(BINDIR) $(D)$(SBINDIR) $(D)$(LIBDIR) \
+	    $(D)$(INCLUDEDIR) $(D)$(PKGCONFIGDIR) $(D)$(MANDIR)/man1 \
+	    $(D)$(MANDIR)/man3 $(D)$(MANDIR)/man5 $(D)$(MANDIR)/man8 \
+	    $(D)$(DATADIR) $(D)$(SYSCONFDIR)/gemroute $(D)$(UNITDIR) \
+	    $(D)$(SYSUSERSDIR)
+	$(INSTALL) -m 755 $(BIN)/gemroute $(D)$(BINDIR)/gemroute
+	$(INSTALL) -m 755 $(BIN)/gemrouted $(D)$(SBINDIR)/gemrouted
+	$(INSTALL) -m 755 $(LIBGR_SO1) $(D)$(LIBDIR)/$(LIBGR_SONAME)
+	ln -sf $(LIBGR_SONAME) $(D)$(LIBDIR)/libgemroute.so
+	$(INSTALL) -m 644 $(LIBGR_A) $(D)$(LIBDIR)/libgemroute.a
+	$(INSTALL) -m 644 include/gemroute.h $(D)$(INCLUDEDIR)/gemroute.h
+	$(INSTALL) -m 644 include/gemroute_stat.h \
+	    $(D)$(INCLUDEDIR)/gemroute_stat.h
+	$(SUBST) packaging/gemroute.pc.in >$(D)$(PKGCONFIGDIR)/gemroute.pc
+	for m in $(MAN_PAGES); do \
+	    $(INSTALL) -m 644 $$m $(D)$(MANDIR)/man$${m##*.}/ || exit 1; \
+	done
+	$(INSTALL) -m 644 packaging/grafana-dashboard.json $(D)$(DATADIR)/
+	$(SUBST) packaging/gemrouted.service.in \
+	    >$(D)$(UNITDIR)/gemrouted.service
+	$(INSTALL) -m 644 packaging/gemroute.sysusers \
+	    $(D)$(SYSUSERSDIR)/gemroute.conf
+	for f in $(CONF_FILES); do \
+	    t=$(D)$(SYSCONFDIR)/gemroute/$${f##*/}; \
+	    [ -e $$t ] || $(INSTALL) -m 644 $$f $$t || exit 1; \
+	done
+	if [ -x $(GW) ]; then \
+	    $(INSTALL) -m 755 $(GW) $(D)$(SBINDIR)/gemroute-gateway && \
+	    $(SUBST) packaging/gemroute-gateway.service.in \
+	        >$(D)$(UNITDIR)/gemroute-gateway.service; \
+	fi
+	chmod 644 $(D)$(PKGCONFIGDIR)/gemroute.pc $(D)$(UNITDIR)/*.service
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	    ldconfig; \
+	    echo "then: systemd-sysusers; systemctl daemon-reload;" \
+	         "systemctl enable --now gemrouted"; \
+	fi
+
+uninstall:
+	rm -f $(D)$(BINDIR)/gemroute $(D)$(SBINDIR)/gemrouted \
+	    $(D)$(SBINDIR)/gemroute-gateway $(D)$(LIBDIR)/$(LIBGR_SONAME) \
+	    $(D)$(LIBDIR)/libgemroute.so $(D)$(LIBDIR)/libgemroute.a \
+	    $(D)$(INCLUDEDIR)/gemroute.h $(D)$(INCLUDEDIR)/gemroute_stat.h \
+	    $(D)$(PKGCONFIGDIR)/gemroute.pc \
+	    $(D)$(DATADIR)/grafana-dashboard.json \
+	    $(D)$(UNITDIR)/gemrouted.service \
+	    $(D)$(UNITDIR)/gemroute-gateway.service \
+	    $(D)$(SYSUSERSDIR)/gemroute.conf
+	for m in $(MAN_PAGES); do \
+	    rm -f $(D)$(MANDIR)/man$${m##*.}/$${m##*/}; \
+	done
+	for f in $(CONF_FILES); do \
+	    t=$(D)$(SYSCONFDIR)/gemroute/$${f##*/}; \
+	    if cmp -s $$f $$t; then rm -f $$t; \
+	    elif [ -e $$t ]; then echo "kept $$t: it was changed"; fi; \
+	done
+	rmdir $(D)$(DATADIR) $(D)$(SYSCONFDIR)/gemroute 2>/dev/null || true
+
+.PHONY: install uninstall
 
 deps:
 	@tools/deps.sh

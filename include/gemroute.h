@@ -21,6 +21,18 @@
 extern "C" {
 #endif
 
+/*
+ * GR_API marks each function of the public API.  libgemroute.so is built
+ * with -fvisibility=hidden and a version script (client/libgemroute.map)
+ * that lists exactly these functions: a declaration added here needs
+ * GR_API and a line in the map (tests/install/run_exports.sh checks both).
+ */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define GR_API __attribute__((visibility("default")))
+#else
+#define GR_API
+#endif
+
 struct gr;
 
 enum gr_err {
@@ -141,6 +153,7 @@ struct gr_verdict {
  * unix time used for per-day cooldowns (until the next Pacific midnight).
  * Never fails: unreadable bodies are classified by status alone.
  */
+GR_API
 void gr_classify(int status, const char *body, size_t len, int64_t now_wall_s,
                  struct gr_verdict *out);
 
@@ -150,17 +163,23 @@ void gr_classify(int status, const char *body, size_t len, int64_t now_wall_s,
  * without an error, -1 when the body does not say (empty, not JSON, too
  * large).  For tools that classify a saved body without its status line.
  */
+GR_API
 int gr_body_status(const char *body, size_t len);
 
+GR_API
 const char *gr_class_name(enum gr_class c);
+GR_API
 const char *gr_dim_name(enum gr_dim d);
 
 /*
  * Attach to the table.  shm_name NULL means $GEMROUTE_SHM, else
  * "/gemroute".  On failure returns NULL and writes a sentence into err.
  */
+GR_API
 struct gr *gr_open(const char *shm_name, char *err, size_t errlen);
+GR_API
 void gr_close(struct gr *g);
+GR_API
 const char *gr_errstr(const struct gr *g);
 
 /*
@@ -168,6 +187,7 @@ const char *gr_errstr(const struct gr *g);
  * 0 never blocks: GR_ENOROOM with out->retry_at_ns.  A deadline in the
  * future sleeps until room comes or it passes (GR_EDEADLINE).
  */
+GR_API
 int gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
                int64_t deadline_ns, struct gr_lease *out);
 
@@ -176,16 +196,19 @@ int gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
  * the admission expires one window later.  A second commit, or a commit
  * of a lease the router already settled, does nothing.
  */
+GR_API
 void gr_commit(struct gr *g, struct gr_lease *lease,
                const struct gr_usage *actual);
 
 /* Tell the table what the answer to this lease's call means.  Report
  * before gr_commit: while the lease is open, its project's slot cannot be
  * given to another project, so the report cannot land on the wrong one. */
+GR_API
 void gr_report(struct gr *g, const struct gr_lease *lease,
                const struct gr_verdict *verdict);
 
 /* CLOCK_MONOTONIC now, in ns: the clock deadlines are given in. */
+GR_API
 int64_t gr_now_ns(void);
 
 /* ---- calls: reserve, HTTP, classify, settle, report, retry ---------- */
@@ -240,9 +263,11 @@ struct gr_response {
     char error[256];            /* why the call failed; "" on success */
 };
 
+GR_API
 void gr_response_free(struct gr_response *r);
 
 /* A short name for an enum gr_err value ("ok", "deadline", ...). */
+GR_API
 const char *gr_err_name(int err);
 
 /*
@@ -250,6 +275,7 @@ const char *gr_err_name(int err);
  * parts left out), joined; for a stream, joined over its events.
  * malloc'd, or NULL when there is none.
  */
+GR_API
 char *gr_response_text(const struct gr_response *r);
 
 /*
@@ -267,6 +293,7 @@ typedef int (*gr_chunk_fn)(void *arg, const char *json, size_t len);
  * time), GR_ENOMODEL, GR_EINVAL, GR_ESHM, GR_ENOMEM.  Thread-safe: one
  * struct gr may serve many threads.
  */
+GR_API
 int gr_generate(struct gr *g, const char *model, const char *request_json,
                 const struct gr_call_opts *opts, struct gr_response *out);
 
@@ -275,6 +302,7 @@ int gr_generate(struct gr *g, const char *model, const char *request_json,
  * as it arrives.  A call that failed before any event reached on_chunk is
  * retried like gr_generate; once one did, it is not retried.
  */
+GR_API
 int gr_stream(struct gr *g, const char *model, const char *request_json,
               const struct gr_call_opts *opts, gr_chunk_fn on_chunk,
               void *arg, struct gr_response *out);
@@ -284,16 +312,19 @@ int gr_stream(struct gr *g, const char *model, const char *request_json,
  * countTokens has its own quota at Google: the lease it takes costs no
  * request or token of the minute windows.
  */
+GR_API
 int gr_count_tokens(struct gr *g, const char *model,
                     const char *request_json,
                     const struct gr_call_opts *opts,
                     struct gr_response *out);
 
 /* models/{model}:embedContent; one request. */
+GR_API
 int gr_embed(struct gr *g, const char *model, const char *request_json,
              const struct gr_call_opts *opts, struct gr_response *out);
 
 /* models/{model}:batchEmbedContents; as many requests as it embeds. */
+GR_API
 int gr_batch_embed(struct gr *g, const char *model, const char *request_json,
                    const struct gr_call_opts *opts, struct gr_response *out);
 

@@ -156,25 +156,33 @@ struct gr_stat_snap {
  * read-only.  NULL on failure, with a sentence in err ("gemroute:
  * shm_open(/gemroute): no such table - is gemrouted running?").
  */
+GR_API
 struct gr_stat *gr_stat_open(const char *shm, char *err, size_t errlen);
+GR_API
 void gr_stat_close(struct gr_stat *st);
 
 /* The name the table was opened under. */
+GR_API
 const char *gr_stat_name(const struct gr_stat *st);
 
 /* The router's part of the header alone (cheap: no cell is read). */
+GR_API
 void gr_stat_router(const struct gr_stat *st, struct gr_stat_router *r);
 
 /* Take a snapshot now.  GR_OK or GR_ENOMEM; free with gr_stat_free(). */
+GR_API
 enum gr_err gr_stat_take(const struct gr_stat *st, struct gr_stat_snap *s);
 
 /* The same at given clock readings (CLOCK_MONOTONIC ns and unix ns), so
  * that a test sees a fixed state the same way every time. */
+GR_API
 enum gr_err gr_stat_take_at(const struct gr_stat *st, struct gr_stat_snap *s,
                             int64_t now_mono_ns, int64_t now_wall_ns);
+GR_API
 void gr_stat_free(struct gr_stat_snap *s);
 
 /* 950, 12.3k, 250k, 1M, 1.5M: a count short enough for a table cell. */
+GR_API
 void gr_stat_num(int64_t v, char *buf, size_t n);
 
 /*
@@ -183,6 +191,7 @@ void gr_stat_num(int64_t v, char *buf, size_t n);
  * displays a URL from the table or a lease goes through this.  Always
  * NUL-terminates out (n > 0); out must not overlap url; returns out.
  */
+GR_API
 char *gr_stat_url_safe(const char *url, char *out, size_t n);
 
 #ifdef __cplusplus
