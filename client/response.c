@@ -394,8 +394,6 @@ event_final(const char *data, size_t len)
     if (memmem(data, len, "finishReason", 12) == NULL &&
         memmem(data, len, "blockReason", 11) == NULL)
         return false;
-    if (len > RESP_FULL_MAX)
-        return false;
     if (gr_json_find(data, len, top, 2) == 0) {
         if (fb[0].len != 0 && data[fb[0].off] == '"')
             return true;
@@ -442,7 +440,8 @@ whole_json(const char *data, size_t len)
     end = gr_json_value(data, len, at, 0);
     if (end != GR_JSON_BAD)
         return gr_json_ws(data, len, end) == len;
-    if (len > RESP_FULL_MAX || (tok = json_tokener_new_ex(RESP_DEPTH)) == NULL)
+    if (len > (size_t)RESP_FULL_MAX * 4 ||
+        (tok = json_tokener_new_ex(RESP_DEPTH)) == NULL)
         return false;
     root = json_tokener_parse_ex(tok, data, (int)len);
     whole = json_tokener_get_error(tok) == json_tokener_success &&
@@ -489,8 +488,9 @@ dispatch(struct gr_sse *p, gr_sse_fn fn, void *arg)
     p->usage = u;
     if (code > 0 && p->error_code == 0)
         p->error_code = code;
-    if (!p->finished && code == 0 && p->data_len <= RESP_FULL_MAX &&
-        event_final(p->data, p->data_len))
+    /* Every size: an image's last event may be megabytes; the scanner
+     * walks it, json-c (up to 16 MiB) only when in doubt. */
+    if (!p->finished && code == 0 && event_final(p->data, p->data_len))
         p->finished = true;
 
     if (fn != NULL)

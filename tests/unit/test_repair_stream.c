@@ -225,6 +225,12 @@ test_item6_slot_text_and_settings_are_repaired(void)
     CU_ASSERT_EQUAL(gr_rtr_repair(&rtr), 0);
 }
 
+/* Named, so that a failed assertion prints no key. */
+static const char *const key_a[] = {
+    "rs-SECRET-a-0", "rs-SECRET-a-1", "rs-SECRET-a-2",
+};
+static const char forged[] = "rs-SECRET-forged";
+
 static void
 test_item17_repair_checks_every_key(void)
 {
@@ -237,23 +243,20 @@ test_item17_repair_checks_every_key(void)
     CU_ASSERT_EQUAL(gr_rtr_repair(&rtr), 0);
 
     /* Key 1, not key 0: a key handed to some leases only. */
-    snprintf(gr_shm_key(&rtr.t, s, 1), GR_SHM_KEY_MAX, "rs-SECRET-forged");
+    snprintf(gr_shm_key(&rtr.t, s, 1), GR_SHM_KEY_MAX, "%s", forged);
     CU_ASSERT_EQUAL(gr_rtr_repair(&rtr), 1);
-    CU_ASSERT(padded(gr_shm_key(&rtr.t, s, 1), "rs-SECRET-a-1",
-                     GR_SHM_KEY_MAX));
+    CU_ASSERT(padded(gr_shm_key(&rtr.t, s, 1), key_a[1], GR_SHM_KEY_MAX));
 
     /* The last key, past its NUL. */
     gr_shm_key(&rtr.t, s, 2)[GR_SHM_KEY_MAX - 1] = 'q';
     CU_ASSERT_EQUAL(gr_rtr_repair(&rtr), 1);
-    CU_ASSERT(padded(gr_shm_key(&rtr.t, s, 2), "rs-SECRET-a-2",
-                     GR_SHM_KEY_MAX));
+    CU_ASSERT(padded(gr_shm_key(&rtr.t, s, 2), key_a[2], GR_SHM_KEY_MAX));
 
     /* An unused key slot filled in, then counted in. */
-    snprintf(gr_shm_key(&rtr.t, s, 5), GR_SHM_KEY_MAX, "rs-SECRET-extra");
+    snprintf(gr_shm_key(&rtr.t, s, 5), GR_SHM_KEY_MAX, "%s", forged);
     CU_ASSERT_EQUAL(gr_rtr_repair(&rtr), 1);
     CU_ASSERT(padded(gr_shm_key(&rtr.t, s, 5), "", GR_SHM_KEY_MAX));
-    CU_ASSERT(padded(gr_shm_key(&rtr.t, s, 0), "rs-SECRET-a-0",
-                     GR_SHM_KEY_MAX));
+    CU_ASSERT(padded(gr_shm_key(&rtr.t, s, 0), key_a[0], GR_SHM_KEY_MAX));
     CU_ASSERT_EQUAL(rtr.t.projects[a].n_keys, 3);
     CU_ASSERT_EQUAL(gr_rtr_repair(&rtr), 0);
 }
@@ -411,6 +414,25 @@ test_item8_parser_knows_the_final_event(void)
                     0);
     CU_ASSERT_FALSE(p.finished);
     gr_sse_free(&p);
+    /* A last event of megabytes (an image) is still seen as the last. */
+    {
+        static const char head[] = "data: {\"candidates\": [{\"content\": "
+                                   "{\"parts\": [{\"text\": \"";
+        static const char tail[] = "\"}]}, \"finishReason\": \"STOP\"}]}"
+                                   "\n\n";
+        size_t big = (size_t)5 << 20, hl = sizeof(head) - 1;
+        char *body = malloc(hl + big + sizeof(tail));
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+        memcpy(body, head, hl);
+        memset(body + hl, 'x', big);
+        memcpy(body + hl + big, tail, sizeof(tail));
+        CU_ASSERT_EQUAL(feed_all(&p, body, &s), 0);
+        CU_ASSERT_EQUAL(s.n, 1);
+        CU_ASSERT(p.finished);
+        gr_sse_free(&p);
+        free(body);
+    }
     /* The json-c path (an escape the scanner doubts) says the same. */
     CU_ASSERT_EQUAL(feed_all(&p, "data: {\"candidates\": [{\"content\": "
                              "{\"parts\": [{\"text\": \"\\ud800\"}]}, "
