@@ -71,4 +71,11 @@ uint32_t gr_self_pid(void);
 /* A per-thread random state, seeded once per thread. */
 uint64_t *gr_thread_rng(void);
 
+/*
+ * A retry's wait before attempt n + 1 (generate.c), full jitter: r
+ * reduced to [0, min(cap, base * 2^(n-1))] ns, without overflow for any
+ * base, cap (even INT64_MAX) and n.  0 when base <= 0.
+ */
+int64_t gr_backoff_ns(int64_t base, int64_t cap, int n, uint64_t r);
+
 #endif

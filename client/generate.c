@@ -371,7 +371,8 @@ attempt(struct call *c, struct gr_lease *l)
     struct gr_usage use;
     char url[GR_URL_MAX + GR_NAME_MAX + 64];
     int64_t stop_at, cap_at;
-    bool deadline_cut, report = true;
+    bool deadline_cut, cut, report = true;
+    const char *cut_why = NULL;
     enum next next;
 
     url_of(url, sizeof(url), l->base_url, c->model, op_method[c->op]);
@@ -394,10 +395,25 @@ attempt(struct call *c, struct gr_lease *l)
     gr_http_post(&req, &res);
     explicit_bzero(l->key, sizeof(l->key));
     explicit_bzero(l->proxy, sizeof(l->proxy));     /* may hold a password */
+    /*
+     * A 2xx stream that came whole over HTTP may still be cut: inside an
+     * event (the part is dropped, never handed to the caller), or between
+     * events before the answer's final one (no finishReason).  Either is
+     * a server-class failure, below.
+     */
     if (c->op == OP_STREAM && res.err == GR_HTTP_OK &&
-        res.status >= 200 && res.status <= 299 &&
-        gr_sse_finish(&c->sse, on_event, c) != 0 && !c->user_stopped)
-        res.err = GR_HTTP_BROKEN;
+        res.status >= 200 && res.status <= 299) {
+        if (gr_sse_finish(&c->sse, on_event, c) != 0) {
+            if (!c->user_stopped) {
+                res.err = GR_HTTP_BROKEN;
+                cut_why = gr_sse_error(&c->sse);
+            }
+        } else if (!c->sse.finished && c->sse.error_code == 0) {
+            res.err = GR_HTTP_BROKEN;
+            cut_why = "stream ended before its final event (no "
+                      "finishReason)";
+        }
+    }
 
     out->attempts++;
     if (res.status == 429)
@@ -413,13 +429,16 @@ attempt(struct call *c, struct gr_lease *l)
 
     /* A 2xx whose body did not come whole: Google counted the request,
      * the project is fine, but the caller has no answer. */
+    cut = false;
     if (v.cls == GR_CLASS_OK && res.err != GR_HTTP_OK) {
         if (res.err == GR_HTTP_BROKEN || res.err == GR_HTTP_TIMEOUT) {
+            cut = true;
             v.cls = GR_CLASS_SERVER;
-            v.retryable = true;
+            v.retryable = true;     /* the loop refuses once an event
+                                       reached the caller */
             snprintf(v.reason, sizeof(v.reason), "%d: answer cut: %.160s",
-                     res.status,
-                     c->sse.err != 0 ? gr_sse_error(&c->sse) : res.error);
+                     res.status, cut_why != NULL ? cut_why
+                     : c->sse.err != 0 ? gr_sse_error(&c->sse) : res.error);
         } else {
             v.retryable = false;
             report = res.err != GR_HTTP_STOPPED || c->user_stopped;
@@ -453,10 +472,12 @@ attempt(struct call *c, struct gr_lease *l)
 
     /* Settle after the report: while the lease is open its project slot
      * cannot be freed and reused, so the report reaches the project that
-     * answered.  Google's count when it gave one, else the estimate. */
+     * answered.  Google's count when it gave one (for a cut stream, the
+     * last usageMetadata of a whole event: Google sent it, so it counted
+     * it), else the estimate. */
     use.tokens = c->op == OP_COUNT ? 0
-                 : v.cls == GR_CLASS_OK && out->usage.prompt >= 0
-                     ? out->usage.prompt : -1;
+                 : (v.cls == GR_CLASS_OK || (cut && c->op == OP_STREAM)) &&
+                   out->usage.prompt >= 0 ? out->usage.prompt : -1;
     use.images = -1;
     use.first_byte_ns = res.first_byte_ns;
     gr_commit(c->g, l, &use);
@@ -483,20 +504,30 @@ attempt(struct call *c, struct gr_lease *l)
 
 /* ---- the retry loop --------------------------------------------------- */
 
+int64_t
+gr_backoff_ns(int64_t base, int64_t cap, int n, uint64_t r)
+{
+    int64_t span = base;
+    int i;
+
+    /* Doubled only while it stays below cap: cap / 2 < span means the
+     * next doubling would pass cap (or int64), so cap it is. */
+    for (i = 1; i < n && span < cap; i++)
+        span = span > cap / 2 ? cap : span * 2;
+    if (span > cap)
+        span = cap;
+    if (span <= 0)
+        return 0;
+    /* span + 1 in uint64: span may be INT64_MAX */
+    return (int64_t)(r % ((uint64_t)span + 1));
+}
+
 /* Full jitter: uniform in [0, min(cap, base * 2^(n-1))]. */
 static int64_t
 backoff_ns(const struct call *c, int n)
 {
-    int64_t span = c->o.backoff_base_ns;
-    int i;
-
-    for (i = 1; i < n && span < c->o.backoff_cap_ns; i++)
-        span *= 2;
-    if (span > c->o.backoff_cap_ns)
-        span = c->o.backoff_cap_ns;
-    if (span <= 0)
-        return 0;
-    return (int64_t)(gr_shm_rand(gr_thread_rng()) % (uint64_t)(span + 1));
+    return gr_backoff_ns(c->o.backoff_base_ns, c->o.backoff_cap_ns, n,
+                         gr_shm_rand(gr_thread_rng()));
 }
 
 static int
@@ -601,14 +632,17 @@ run(struct call *c, struct gr_cost *cost)
              out->verdict.cls == GR_CLASS_SERVER) &&
             out->verdict.cooldown_s > 0) {
             double hint = out->verdict.cooldown_s * 1e9;
+            /* compared as doubles: (double)cap may round up past
+             * INT64_MAX, where the cast back would be undefined */
+            int64_t hint_ns = hint >= (double)c->o.backoff_cap_ns
+                                  ? c->o.backoff_cap_ns : (int64_t)hint;
 
-            if (hint > (double)c->o.backoff_cap_ns)
-                hint = (double)c->o.backoff_cap_ns;
-            if ((int64_t)hint > wait)
-                wait = (int64_t)hint;
+            if (hint_ns > wait)
+                wait = hint_ns;
         }
         now = gr_now_ns();
-        if (now + wait >= c->o.deadline_ns) {
+        /* wait may be near INT64_MAX (the caller's cap): never now + wait */
+        if (wait >= c->o.deadline_ns - now) {
             fail_msg(c, "deadline too close for attempt %d; last answer: "
                      "%s", out->attempts + 1, out->verdict.reason);
             return GR_EDEADLINE;

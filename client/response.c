@@ -8,7 +8,9 @@
  * refund must not let the table under-count: unknown keeps the estimate.
  * The SSE parser gives the same events and the same usage however the
  * stream is cut into chunks, never reads past what it was given, and
- * holds at most GR_SSE_EVENT_MAX bytes of one event.
+ * holds at most GR_SSE_EVENT_MAX bytes of one event.  An event the
+ * stream was cut inside is never dispatched: its bytes are not an answer,
+ * and its usage is not Google's word.
  */
 #include "json_scan.h"
 #include "response_priv.h"
@@ -351,6 +353,106 @@ check_size(struct gr_sse *p, size_t more)
     return 0;
 }
 
+/* Whether members of the object o hold a finishReason (some candidate)
+ * or a promptFeedback.blockReason: the answer's last event. */
+static bool
+final_of(struct json_object *o)
+{
+    struct json_object *cands = member(o, "candidates", json_type_array);
+    struct json_object *fb = member(o, "promptFeedback", json_type_object);
+    size_t i, n;
+
+    if (member(fb, "blockReason", json_type_string) != NULL)
+        return true;
+    n = cands != NULL ? json_object_array_length(cands) : 0;
+    for (i = 0; i < n && i < RESP_ARRAY_MAX; i++)
+        if (member(json_object_array_get_idx(cands, i), "finishReason",
+                   json_type_string) != NULL)
+            return true;
+    return false;
+}
+
+/*
+ * Whether an event's data is Gemini's last event of an answer: a
+ * candidate with a finishReason, or a prompt blocked (promptFeedback.
+ * blockReason, no candidates).  Neither word in the bytes: no (the
+ * common case, without parsing).  Otherwise the scanner answers when it
+ * is sure, json-c when it is in doubt.
+ */
+static bool
+event_final(const char *data, size_t len)
+{
+    struct gr_json_want fb[] = {{"blockReason", 11, NULL, 0, 0, 0}};
+    struct gr_json_want top[] = {
+        {"candidates", 10, NULL, 0, 0, 0},
+        {"promptFeedback", 14, fb, 1, 0, 0},
+    };
+    struct json_object *root;
+    size_t at, end, n = 0;
+    bool fin;
+
+    if (memmem(data, len, "finishReason", 12) == NULL &&
+        memmem(data, len, "blockReason", 11) == NULL)
+        return false;
+    if (gr_json_find(data, len, top, 2) == 0) {
+        if (fb[0].len != 0 && data[fb[0].off] == '"')
+            return true;
+        if (top[0].len == 0 || data[top[0].off] != '[')
+            return false;
+        at = gr_json_ws(data, len, top[0].off + 1);
+        while (at < len && data[at] != ']' && n++ < RESP_ARRAY_MAX) {
+            struct gr_json_want fr[] = {{"finishReason", 12, NULL, 0, 0, 0}};
+
+            end = gr_json_value(data, len, at, 2);
+            if (end == GR_JSON_BAD)
+                break;                  /* in doubt: json-c decides */
+            if (data[at] == '{' &&
+                gr_json_find(data + at, end - at, fr, 1) != 0)
+                break;
+            if (data[at] == '{' && fr[0].len != 0 &&
+                data[at + fr[0].off] == '"')
+                return true;
+            at = gr_json_ws(data, len, end);
+            if (at < len && data[at] == ',')
+                at = gr_json_ws(data, len, at + 1);
+        }
+        if (at < len && data[at] == ']')
+            return false;
+    }
+    if ((root = parse(data, len)) == NULL)
+        return false;
+    fin = json_object_is_type(root, json_type_object) && final_of(root);
+    json_object_put(root);
+    return fin;
+}
+
+/* Whether data[0..len) is one whole JSON value and nothing else. */
+static bool
+whole_json(const char *data, size_t len)
+{
+    struct json_tokener *tok;
+    struct json_object *root;
+    size_t at = gr_json_ws(data, len, 0), end;
+    bool whole;
+
+    if (at == len)
+        return false;
+    end = gr_json_value(data, len, at, 0);
+    if (end != GR_JSON_BAD)
+        return gr_json_ws(data, len, end) == len;
+    if (len > (size_t)RESP_FULL_MAX * 4 ||
+        (tok = json_tokener_new_ex(RESP_DEPTH)) == NULL)
+        return false;
+    root = json_tokener_parse_ex(tok, data, (int)len);
+    whole = json_tokener_get_error(tok) == json_tokener_success &&
+            root != NULL &&
+            gr_json_ws(data, len, (size_t)json_tokener_get_parse_end(tok)) ==
+                len;
+    json_object_put(root);
+    json_tokener_free(tok);
+    return whole;
+}
+
 static int
 dispatch(struct gr_sse *p, gr_sse_fn fn, void *arg)
 {
@@ -386,6 +488,10 @@ dispatch(struct gr_sse *p, gr_sse_fn fn, void *arg)
     p->usage = u;
     if (code > 0 && p->error_code == 0)
         p->error_code = code;
+    /* Every size: an image's last event may be megabytes; the scanner
+     * walks it, json-c (up to 16 MiB) only when in doubt. */
+    if (!p->finished && code == 0 && event_final(p->data, p->data_len))
+        p->finished = true;
 
     if (fn != NULL)
         rc = fn(arg, p->data, p->data_len);
@@ -478,13 +584,37 @@ gr_sse_feed(struct gr_sse *p, const char *bytes, size_t n, gr_sse_fn fn,
 int
 gr_sse_finish(struct gr_sse *p, gr_sse_fn fn, void *arg)
 {
-    int rc;
+    bool cut;
 
     if (p->err != 0)
         return p->err;
-    if ((p->line_len > 0 || p->skip_line) && (rc = end_line(p, fn, arg)) != 0)
-        return rc;
     p->after_cr = false;
+    p->skip_line = false;               /* a comment is no event */
+    if (p->line_len > 0) {
+        /* A line the stream ended in: a data line cut in the middle
+         * (dropped with its event), or another field (nothing). */
+        const char *colon = memchr(p->line, ':', p->line_len);
+        size_t flen = colon != NULL ? (size_t)(colon - p->line)
+                                    : p->line_len;
+
+        p->line_len = 0;
+        if (flen == 4 && memcmp(p->line, "data", 4) == 0) {
+            p->has_data = false;
+            p->data_len = 0;
+            return sse_fail(p, -EPIPE, "SSE: stream cut inside an event");
+        }
+    }
+    if (!p->has_data)
+        return 0;
+    /* Its lines ended but the blank line never came: whole only when
+     * its data is (a capture that lost its last blank line); else cut,
+     * and the part is dropped. */
+    cut = p->data_len <= 1 || !whole_json(p->data, p->data_len - 1);
+    if (cut) {
+        p->has_data = false;
+        p->data_len = 0;
+        return sse_fail(p, -EPIPE, "SSE: stream cut inside an event");
+    }
     return dispatch(p, fn, arg);
 }
 
@@ -528,10 +658,13 @@ gr_resp_status(const char *body, size_t len)
     if (body == NULL || len == 0 || len > RESP_FULL_MAX)
         return -1;
     if (looks_like_sse(body, len)) {
+        /* A pasted body may have lost its last line end: give it one.
+         * An event still cut is dropped (-EPIPE) and says nothing. */
         gr_sse_init(&p);
-        if (gr_sse_feed(&p, body, len, NULL, NULL) == 0)
+        if (gr_sse_feed(&p, body, len, NULL, NULL) == 0 &&
+            gr_sse_feed(&p, "\n", 1, NULL, NULL) == 0)
             (void)gr_sse_finish(&p, NULL, NULL);
-        code = p.err != 0 ? -1
+        code = p.err != 0 && p.err != -EPIPE ? -1
                : p.error_code > 0 ? p.error_code
                : p.events > 0 ? 200 : -1;
         gr_sse_free(&p);

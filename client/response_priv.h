@@ -67,6 +67,9 @@ struct gr_sse {
     int err;                    /* 0, or the error every feed now returns */
     char errmsg[96];            /* what err means, one sentence */
     uint64_t events;            /* events dispatched */
+    bool finished;              /* an event with a finishReason (or a
+                                   promptFeedback.blockReason) came: the
+                                   answer's last event was seen */
     bool have_usage;            /* usage holds at least one field */
     struct gr_resp_usage usage; /* last usageMetadata seen */
     int error_code;             /* error.code of an error event; 0 = none */
@@ -83,9 +86,14 @@ int gr_sse_feed(struct gr_sse *p, const char *bytes, size_t n, gr_sse_fn fn,
                 void *arg);
 
 /*
- * The stream ended.  A last event not closed by a blank line (a cut
- * stream) is dispatched anyway, so its usage is not lost.  Returns as
- * gr_sse_feed() does.
+ * The stream ended.  A last event not closed by its blank line is
+ * dispatched only when its last line ended and its data is one whole
+ * JSON value (a capture that lost its final blank line).  Otherwise the
+ * stream was cut inside it: the event is dropped (fn never sees it, its
+ * usage is not taken) and -EPIPE is returned ("SSE: stream cut inside an
+ * event").  Else returns as gr_sse_feed() does.  Whether the answer's
+ * final event came is p->finished: a stream that ends cleanly without
+ * it was cut too, between events (the caller decides; see generate.c).
  */
 int gr_sse_finish(struct gr_sse *p, gr_sse_fn fn, void *arg);
 

@@ -92,6 +92,7 @@ gr_rtr_note_reload(struct gr_rtr *r, bool ok, const char *first_error)
 
     if (first_error != NULL)
         snprintf(msg, sizeof(msg), "%s", first_error);
+    memcpy(r->m.reload_error, msg, sizeof(msg));    /* repair.c's copy */
     gr_shm_seq_write_begin(&h->text_seq);
     gr_shm_seq_copy_in(h->last_reload_error, msg, sizeof(msg));
     gr_shm_seq_write_end(&h->text_seq);

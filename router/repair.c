@@ -5,10 +5,14 @@
  * Invariant protected: the segment is untrusted input for the router too.
  * The router never decides from what it reads back of its own state
  * (names, slot states, models, the choice array, limits, keys, the
- * geometry); it decides from its private copy and the running config, and
- * once a second it rewrites whatever a buggy or hostile process changed.
- * Counters that clients own (windows, leases, health) are not repaired
- * here: they are range-checked by every reader instead.
+ * geometry, the header's strings); it decides from its private copy and
+ * the running config, and once a second it rewrites whatever a buggy or
+ * hostile process changed.  Every byte of every router-written string is
+ * compared, the padding after its NUL included: base_url, proxy,
+ * config_path and last_reload_error in the header; the name, every key
+ * (not only the first), weight, priority and flags of each slot; the
+ * model names.  Counters that clients own (windows, leases, health) are
+ * not repaired here: they are range-checked by every reader instead.
  */
 #include "router.h"
 #include "seqlock.h"
@@ -55,6 +59,9 @@ gr_rtr_mirror_init(struct gr_rtr *r)
         memcpy(m->model[i], t->models[i].name, GR_SHM_NAME_MAX);
         m->model[i][GR_SHM_NAME_MAX - 1] = '\0';
     }
+    memcpy(m->reload_error, t->hdr->last_reload_error,
+           sizeof(m->reload_error));
+    m->reload_error[sizeof(m->reload_error) - 1] = '\0';
     for (i = 0; i < t->max_projects; i++) {
         uint32_t st = atomic_load_explicit(&t->projects[i].state,
                                            memory_order_relaxed);
@@ -120,6 +127,50 @@ cfg_project_of(struct gr_rtr *r, uint32_t i)
     return cp;
 }
 
+/*
+ * Whether the cap bytes at shm hold want as the router writes it: cut to
+ * cap - 1 bytes, then NULs to the end (the bytes after the NUL count:
+ * a reader that copies the whole field must find nothing there).  Reads
+ * the secret in place rather than copying it.
+ */
+static bool
+same_padded(const char *shm, const char *want, size_t cap)
+{
+    size_t n = strnlen(want, cap - 1), i;
+
+    if (memcmp(shm, want, n) != 0)
+        return false;
+    for (i = n; i < cap; i++)
+        if (shm[i] != '\0')
+            return false;
+    return true;
+}
+
+/* Whether slot i holds what write_project() (apply.c) wrote for cp:
+ * n_keys, every key slot (the unused ones NUL), weight, priority, flags. */
+static bool
+slot_matches(const struct gr_shm *t, uint32_t i,
+             const struct gr_cfg_project *cp)
+{
+    const struct gr_shm_project *p = &t->projects[i];
+    uint32_t k;
+
+    /* relaxed for the words: compared with the config; a torn or racing
+     * value only makes this pass rewrite them */
+    if (__atomic_load_n(&p->n_keys, __ATOMIC_RELAXED) != cp->n_keys ||
+        __atomic_load_n(&p->weight, __ATOMIC_RELAXED) !=
+            (cp->weight ? cp->weight : 1) ||
+        __atomic_load_n(&p->priority, __ATOMIC_RELAXED) != cp->priority ||
+        __atomic_load_n(&p->flags, __ATOMIC_RELAXED) !=
+            (cp->enabled ? 0u : GR_PROJ_CFG_DISABLED))
+        return false;
+    for (k = 0; k < GR_SHM_MAX_KEYS; k++)
+        if (!same_padded(gr_shm_key(t, i, k),
+                         k < cp->n_keys ? cp->keys[k] : "", GR_SHM_KEY_MAX))
+            return false;
+    return true;
+}
+
 static unsigned
 fix_project(struct gr_rtr *r, uint32_t i)
 {
@@ -138,9 +189,7 @@ fix_project(struct gr_rtr *r, uint32_t i)
         return fixed;
     cp = cfg_project_of(r, i);
     if (memcmp(p->name, r->m.name[i], GR_SHM_NAME_MAX) != 0 ||
-        (cp != NULL && (p->n_keys != cp->n_keys ||
-                        memcmp(gr_shm_key(t, i, 0), cp->keys[0],
-                               strlen(cp->keys[0]) + 1) != 0))) {
+        (cp != NULL && !slot_matches(t, i, cp))) {
         gr_shm_seq_write_begin(&p->seq);
         gr_shm_seq_copy_in(p->name, r->m.name[i], GR_SHM_NAME_MAX);
         for (k = 0; cp != NULL && k < GR_SHM_MAX_KEYS; k++) {
@@ -152,11 +201,63 @@ fix_project(struct gr_rtr *r, uint32_t i)
             gr_shm_seq_copy_in(gr_shm_key(t, i, k), key, sizeof(key));
             explicit_bzero(key, sizeof(key));
         }
-        if (cp != NULL)
+        if (cp != NULL) {
+            /* release stores under the seqlock (see seqlock.h), as
+             * write_project() in apply.c makes them */
+            __atomic_store_n(&p->weight, cp->weight ? cp->weight : 1,
+                             __ATOMIC_RELEASE);
+            __atomic_store_n(&p->priority, cp->priority, __ATOMIC_RELEASE);
+            __atomic_store_n(&p->flags,
+                             cp->enabled ? 0u : GR_PROJ_CFG_DISABLED,
+                             __ATOMIC_RELEASE);
             __atomic_store_n(&p->n_keys, cp->n_keys, __ATOMIC_RELEASE);
+        }
         gr_shm_seq_write_end(&p->seq);
         fixed++;
     }
+    return fixed;
+}
+
+/* One header string: rewritten (under text_seq) when it differs. */
+static unsigned
+fix_string(struct gr_shm_header *h, char *field, const char *want,
+           size_t cap)
+{
+    char buf[GR_SHM_URL_MAX > GR_SHM_ERR_MAX ? GR_SHM_URL_MAX
+                                             : GR_SHM_ERR_MAX] = {0};
+
+    if (same_padded(field, want, cap))
+        return 0;
+    memcpy(buf, want, strnlen(want, cap - 1));
+    gr_shm_seq_write_begin(&h->text_seq);
+    gr_shm_seq_copy_in(field, buf, cap);
+    gr_shm_seq_write_end(&h->text_seq);
+    explicit_bzero(buf, sizeof(buf));       /* a proxy may hold a password */
+    return 1;
+}
+
+/*
+ * The header's strings: base_url, config_path and proxy as apply.c writes
+ * them from the running config (clients copy base_url and proxy into
+ * every lease, so a scribbled one would send keys elsewhere), and the
+ * last reload error as gr_rtr_note_reload() last wrote it.
+ */
+static unsigned
+fix_text(struct gr_rtr *r)
+{
+    struct gr_shm_header *h = r->t.hdr;
+    const struct gr_cfg *cfg = r->cfg;
+    unsigned fixed;
+
+    fixed = fix_string(h, h->last_reload_error, r->m.reload_error,
+                       sizeof(h->last_reload_error));
+    if (cfg == NULL)
+        return fixed;
+    fixed += fix_string(h, h->base_url, cfg->router.base_url,
+                        sizeof(h->base_url));
+    fixed += fix_string(h, h->config_path, cfg->path,
+                        sizeof(h->config_path));
+    fixed += fix_string(h, h->proxy, cfg->router.proxy, sizeof(h->proxy));
     return fixed;
 }
 
@@ -178,6 +279,7 @@ gr_rtr_repair(struct gr_rtr *r)
         fixed++;
     }
     fixed += fix_seq(&t->hdr->text_seq) + fix_seq(&t->hdr->models_seq);
+    fixed += fix_text(r);
     /* relaxed for the counts: compared with the router's own copy */
     if (atomic_load_explicit(&t->hdr->n_models, memory_order_relaxed) !=
         r->m.n_models) {

@@ -36,6 +36,9 @@ struct gr_rtr_mirror {
     uint32_t n_choice;
     int64_t (*limit)[GR_NDIM];              /* [cells] */
     int64_t (*config_limit)[GR_NDIM];       /* [cells] */
+    char reload_error[GR_SHM_ERR_MAX];      /* last_reload_error as
+                                               gr_rtr_note_reload() wrote
+                                               it */
 };
 
 struct gr_rtr_control;
