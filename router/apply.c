@@ -222,18 +222,18 @@ entries_for(const struct gr_cfg *cfg, const struct gr_cfg_project *cp,
  * The choice array: the slots clients sample from.  Weighted mode gives a
  * project entries in proportion to its weight; priority mode lists
  * projects by priority, lowest first, and clients scan it in order.
+ * order is scratch room for n_projects entries, allocated by the caller
+ * before its first write, so nothing here can fail half-way.
  */
-static int
-write_choice(struct gr_rtr *r, const struct gr_cfg *cfg, const int *slots)
+static void
+write_choice(struct gr_rtr *r, const struct gr_cfg *cfg, const int *slots,
+             uint32_t *order)
 {
     struct gr_shm *t = &r->t;
     bool hide = r->hide_choice;
     uint32_t room = GR_CHOICE_PER_PROJECT * t->max_projects, n = 0, i, j;
-    uint32_t *order = calloc(cfg->n_projects + 1, sizeof(*order));
     uint64_t total = 0;
 
-    if (order == NULL)
-        return -ENOMEM;
     for (i = 0; i < cfg->n_projects; i++) {
         order[i] = i;
         total += cfg->projects[i].weight ? cfg->projects[i].weight : 1;
@@ -267,8 +267,6 @@ write_choice(struct gr_rtr *r, const struct gr_cfg *cfg, const int *slots)
     r->m.n_choice = hide ? 0 : n;
     atomic_store_explicit(&t->hdr->n_choice, r->m.n_choice,
                           memory_order_release);
-    free(order);
-    return 0;
 }
 
 static void
@@ -378,7 +376,7 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
 {
     struct gr_shm *t = &r->t;
     int model_idx[GR_SHM_MAX_MODELS], *slots;
-    uint32_t i;
+    uint32_t i, *order;
     int rc;
     char url[GR_SHM_URL_MAX] = {0}, path[GR_SHM_URL_MAX] = {0};
     char proxy[GR_SHM_URL_MAX] = {0};
@@ -386,9 +384,17 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
     rc = fits(r, cfg, err, errlen);
     if (rc != 0)
         return rc;
+    /* Everything that can fail is done before the first write to the
+     * table: a config is applied whole or not at all (DESIGN.md). */
     slots = calloc(cfg->n_projects + 1, sizeof(*slots));
-    if (slots == NULL)
+    order = calloc(cfg->n_projects + 1, sizeof(*order));
+    if (slots == NULL || order == NULL) {
+        free(slots);
+        free(order);
+        snprintf(err, errlen, "%s: out of memory: the running config stays",
+                 cfg->path);
         return -ENOMEM;
+    }
     for (i = 0; i < cfg->n_models && i < GR_SHM_MAX_MODELS; i++)
         model_idx[i] = model_slot(r, cfg->models[i].name);
 
@@ -458,12 +464,9 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
         /* name, keys and limits are visible with ACTIVE */
         gr_rtr_set_state(r, (uint32_t)slot, GR_PROJ_ACTIVE);
     }
-    rc = write_choice(r, cfg, slots);
+    write_choice(r, cfg, slots, order);
     free(slots);
-    if (rc != 0) {
-        snprintf(err, errlen, "%s: out of memory", cfg->path);
-        return rc;
-    }
+    free(order);
     /* release: whoever sees the new generation sees everything above.
      * While the choice is hidden (restoring counts at start) the
      * generation stays 0: clients read 0 as "not ready yet". */

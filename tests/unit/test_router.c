@@ -2,8 +2,9 @@
  * test_router.c - what applying a config does to the table: projects
  * keep their slot and counts by name, removed projects drain and then
  * give their slot back with a new generation (a late report for the old
- * occupant changes nothing), limits and keys change in place, and a
- * geometry change is refused.
+ * occupant changes nothing), limits and keys change in place, a
+ * geometry change is refused, and a reload that runs out of memory
+ * changes nothing at all (calloc is wrapped: -Wl,--wrap=calloc).
  */
 #include "audit.h"
 #include "clock.h"
@@ -15,6 +16,7 @@
 #include "testlib.h"
 #include "window.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,20 @@
 #include <unistd.h>
 
 static char dir[64], shm[64];
+
+/* calloc, as linked into this test: the fail_at-th call from arming on
+ * returns NULL (0 = never). */
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+static int fail_at, calls;
+
+void *
+__wrap_calloc(size_t n, size_t size)
+{
+    if (fail_at > 0 && ++calls == fail_at)
+        return NULL;
+    return __real_calloc(n, size);
+}
 static struct gr_rtr rtr;
 static uint64_t rng = 99;
 
@@ -405,6 +421,47 @@ test_client_waits_through_the_hidden_start(void)
     gr_cfg_free(cfg);
 }
 
+/* A reload that runs out of memory at any allocation leaves the table as
+ * it was: not one header string, slot, limit or choice entry written. */
+static void
+test_out_of_memory_applies_nothing(void)
+{
+    static const char *three =
+        "models = ( { name = \"m\"; rpm = 50; tpm = 500; } );\n"
+        "projects = ( { name = \"a\"; key = \"SECRET-of-a-0001\"; },\n"
+        "             { name = \"c\"; key = \"SECRET-of-c-0003\"; } );\n";
+    size_t size = rtr.t.size;
+    unsigned char *before = malloc(size);
+    struct gr_cfg *cfg;
+    char err[512];
+    int n, rc = 0;
+
+    CU_ASSERT_FATAL(before != NULL);
+    for (n = 1; n < 16; n++) {
+        cfg = cfg_of(three);
+        CU_ASSERT_FATAL(cfg != NULL);
+        memcpy(before, rtr.t.base, size);
+        calls = 0;
+        fail_at = n;
+        rc = gr_rtr_apply(&rtr, cfg, err, sizeof(err));
+        fail_at = 0;
+        gr_cfg_free(cfg);
+        if (calls < n) {
+            if (rc != 0)
+                fprintf(stderr, "apply: %s\n", err);
+            break;      /* apply made fewer than n allocations */
+        }
+        CU_ASSERT_EQUAL(rc, -ENOMEM);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "out of memory"));
+        CU_ASSERT(memcmp(before, rtr.t.base, size) == 0);
+    }
+    CU_ASSERT(n > 1);           /* at least one allocation was failed */
+    CU_ASSERT_EQUAL(rc, 0);     /* and with none failing it applies */
+    CU_ASSERT(slot_of("c") >= 0);
+    CU_ASSERT(memcmp(before, rtr.t.base, size) != 0);
+    free(before);
+}
+
 int
 main(void)
 {
@@ -422,6 +479,8 @@ main(void)
          test_returning_project_keeps_its_counts},
         {"a client waits through the hidden start",
          test_client_waits_through_the_hidden_start},
+        {"out of memory in a reload applies nothing",
+         test_out_of_memory_applies_nothing},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
