@@ -346,7 +346,7 @@ quota_dim(enum qkind kind, enum qwin win, bool *learnable)
     return -1;
 }
 
-/* --- reading the body (the only place json-c objects live) ------------- */
+/* --- reading the body (this file's json-c objects live here only) ----- */
 
 static struct json_object *
 member(struct json_object *o, const char *key, enum json_type type)

@@ -154,6 +154,12 @@ take_slot(struct gr_shm *t, uint32_t slot)
     atomic_fetch_add_explicit(&p->generation, 1, memory_order_relaxed);
 }
 
+/*
+ * Whether the config gives a slot other keys than the segment holds.  The
+ * one decision the router takes from what it reads back (router.h): an
+ * adopted segment's keys are known nowhere else.  A scribble can only
+ * make it clear GR_PROJ_AUTH_FAILED, i.e. give a bad key one more try.
+ */
 static bool
 keys_differ(const struct gr_shm *t, uint32_t slot,
             const struct gr_cfg_project *cp)

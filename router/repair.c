@@ -3,9 +3,10 @@
  * and the repair of the segment from it.
  *
  * Invariant protected: the segment is untrusted input for the router too.
- * The router never decides from what it reads back of its own state
+ * The router does not decide from what it reads back of its own state
  * (names, slot states, models, the choice array, limits, keys, the
- * geometry, the header's strings); it decides from its private copy and
+ * geometry, the header's strings; the one exception is apply.c's
+ * keys_differ(), see router.h); it decides from its private copy and
  * the running config, and once a second it rewrites whatever a buggy or
  * hostile process changed.  Every byte of every router-written string is
  * compared, the padding after its NUL included: base_url, proxy,

@@ -18,8 +18,11 @@
 
 /*
  * What the router last wrote into the parts of the segment it owns, kept
- * in its private memory: the router decides by this copy, never by what
- * it reads back, and repairs the segment from it (repair.c).
+ * in its private memory: the router decides by this copy and repairs the
+ * segment from it (repair.c).  One decision reads the segment back:
+ * apply.c's keys_differ(), which compares a slot's keys with the new
+ * config's (after an adoption the old keys exist nowhere else); the worst
+ * a scribble can do there is give a bad key one more try.
  */
 struct gr_rtr_mirror {
     unsigned char head[GR_SHM_LINE];        /* header line 0 (geometry) */

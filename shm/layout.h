@@ -25,7 +25,10 @@
  *
  * Who writes what:
  *   - the router alone writes the header's config part, models, projects,
- *     the choice array, cell limits and keys, each under a seqlock;
+ *     the choice array, cell limits and keys: the strings (header text,
+ *     model names, a project's name and keys) under a seqlock, the
+ *     choice array and the limits as single atomic words, published by
+ *     a release store of the count or state that exposes them;
  *   - clients and the router write the windows, leases, health and
  *     counters, only with atomic read-modify-write operations.
  * Every reader treats every value as untrusted (range-checks indices).
