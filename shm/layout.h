@@ -40,7 +40,7 @@
 
 #define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
 #define GR_SHM_ABI_MAJOR 3u
-#define GR_SHM_ABI_MINOR 1u
+#define GR_SHM_ABI_MINOR 2u  /* 3.2: router_pidns */
 
 #define GR_SHM_LINE 64
 #define GR_SHM_PAGE 4096
@@ -297,7 +297,9 @@ struct gr_shm_header {
     _Atomic uint32_t headroom_ppm;      /* headroom x 1e6 */
     _Atomic uint32_t choice_mode;       /* 0 p2c, 1 weighted, 2 priority */
     _Atomic uint64_t anomalies;         /* bad values seen and skipped */
-    uint8_t pad2[GR_SHM_LINE - 56];
+    _Atomic uint64_t router_pidns;      /* inode of the router's PID
+                                           namespace (/proc/self/ns/pid);
+                                           0 = unknown (ABI 3.1) */
 
     /* line 2: reloads */
     _Atomic int64_t last_reload_wall_ns;
@@ -350,6 +352,8 @@ _Static_assert(offsetof(struct gr_shm_project, name) == 48, "project name");
 _Static_assert(sizeof(struct gr_shm_lease) == 64, "lease: one line");
 _Static_assert(sizeof(struct gr_shm_model) == 64, "model: one line");
 _Static_assert(offsetof(struct gr_shm_header, router_pid) == 64, "line 1");
+_Static_assert(offsetof(struct gr_shm_header, router_pidns) == 120,
+               "line 1, in what was padding");
 _Static_assert(offsetof(struct gr_shm_header, last_reload_wall_ns) == 128,
                "line 2");
 _Static_assert(offsetof(struct gr_shm_header, text_seq) == 192, "line 3");
