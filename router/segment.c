@@ -100,8 +100,8 @@ gr_rtr_open_segment(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
             continue;
         }
         /* relaxed: the last router wrote it; only compared */
-        ns = rc == 0 ? atomic_load_explicit(&r->t.hdr->router_pidns,
-                                            memory_order_relaxed) : 0;
+        ns = rc == 0 ? __atomic_load_n(&r->t.hdr->router_pidns,
+                                       __ATOMIC_RELAXED) : 0;
         if (ns != 0 && ns != gr_shm_pidns()) {
             /* Its clients' leases hold pids of that namespace: we could
              * not tell the live from the dead.  PostgreSQL's answer to a
@@ -154,14 +154,17 @@ gr_rtr_open_segment(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
                  "removed: someone else is creating it; refusing", name);
     if (rc != 0)
         return rc;
+    /* Ours (same as before, or a table of ABI 3.1 that had none), set
+     * before the mirror copies line 0: repair keeps it from then on.
+     * relaxed: published by the release store of the pid below. */
+    __atomic_store_n(&r->t.hdr->router_pidns, gr_shm_pidns(),
+                     __ATOMIC_RELAXED);
     if (gr_rtr_mirror_init(r) != 0) {
         snprintf(err, errlen, "gemroute: out of memory");
         gr_shm_detach(&r->t);
         return -ENOMEM;
     }
     /* relaxed: published by the release store of the pid below */
-    atomic_store_explicit(&r->t.hdr->router_pidns, gr_shm_pidns(),
-                          memory_order_relaxed);
     atomic_store_explicit(&r->t.hdr->router_birth_ns, gr_shm_now_wall(),
                           memory_order_relaxed);
     atomic_store_explicit(&r->t.hdr->router_beat_ns, gr_shm_now_mono(),

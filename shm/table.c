@@ -123,10 +123,10 @@ gr_shm_pidns(void)
 static int
 same_pidns(const struct gr_shm *t, char *err, size_t errlen)
 {
-    /* relaxed: written once by the router before it publishes the magic
+    /* relaxed: written by the router before it publishes the magic
      * (create) or its pid (adopt); compared, never used as an index */
-    uint64_t theirs = atomic_load_explicit(&t->hdr->router_pidns,
-                                           memory_order_relaxed);
+    uint64_t theirs = __atomic_load_n(&t->hdr->router_pidns,
+                                      __ATOMIC_RELAXED);
     uint64_t ours;
 
     if (theirs == 0)
@@ -467,9 +467,7 @@ gr_shm_router_create(const char *name, uint32_t max_projects,
     h->off_cells = g.off_cells;
     h->off_rings = g.off_rings;
     h->off_keys = g.off_keys;
-    /* relaxed: published by the release store of the magic below */
-    atomic_store_explicit(&h->router_pidns, gr_shm_pidns(),
-                          memory_order_relaxed);
+    h->router_pidns = gr_shm_pidns();
     /* The magic last, a release: a process that sees it sees the geometry
      * (clients also check every field anyway). */
     __atomic_store_n(&h->magic, GR_SHM_MAGIC, __ATOMIC_RELEASE);

@@ -371,10 +371,9 @@ test_router_refuses_a_table_of_another_pid_namespace(void)
     CU_ASSERT_FATAL(cfg != NULL);
     CU_ASSERT_FATAL(make_table(3, 2, 8) == 0);
     CU_ASSERT_FATAL(gr_shm_attach(shm, true, &t, err, sizeof(err)) == 0);
-    /* What a dead router of another namespace left: header byte 120 is
-     * router_pidns (asserted in layout.h). */
-    __atomic_store_n((uint64_t *)(void *)(t.base + 120),
-                     gr_shm_pidns() + 1, __ATOMIC_RELAXED);
+    /* What a dead router of another namespace left. */
+    __atomic_store_n(&t.hdr->router_pidns, gr_shm_pidns() + 1,
+                     __ATOMIC_RELAXED);
     gr_shm_detach(&t);
     CU_ASSERT_EQUAL(router_opens(cfg, err, sizeof(err)), -EXDEV);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "another PID namespace"));
