@@ -82,8 +82,9 @@ client_trusts(const char *name, const struct stat *st, char *err,
 
     if (!ok && env != NULL && env[0] != '\0') {
         if (uid_of(env, &uid) != 0) {
-            say(err, errlen, "gemroute: GEMROUTE_SHM_OWNER=%s is not a user "
-                "of this system: refusing to attach to %s", env, name);
+            /* Not echoed: whatever was pasted there stays out of logs. */
+            say(err, errlen, "gemroute: $GEMROUTE_SHM_OWNER names no user "
+                "of this system: refusing to attach to %s", name);
             return -EPERM;
         }
         ok = st->st_uid == uid;
