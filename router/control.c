@@ -178,6 +178,13 @@ publish(struct gr_rtr *r, const char *path)
     gr_shm_seq_write_end(&r->t.hdr->text_seq);
 }
 
+void
+gr_rtr_control_publish(struct gr_rtr *r)
+{
+    if (r->ctl != NULL)
+        publish(r, r->ctl->path);
+}
+
 int
 gr_rtr_control_open(struct gr_rtr *r, char *err, size_t errlen)
 {

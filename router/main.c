@@ -9,7 +9,12 @@
  * does a change of the config file or of a file it includes (watch.c);
  * a reload that fails leaves the running config in place.  SIGTERM and
  * SIGINT stop it, leaving the segment (and its counts) for the next
- * router unless --unlink-on-exit is given.  Signal handlers only set flags.
+ * router unless --unlink-on-exit is given.  Signal handlers only set flags
+ * (but for SIGBUS in the table: segment.c).
+ *
+ * Keys: the router is not dumpable, and `env:` keys leave its environment
+ * once read (secrets.c).  A table truncated under it is replaced by a new
+ * one, filled from the config and the state file, as at a start.
  */
 #include "router.h"
 #include "clock.h"
@@ -120,7 +125,11 @@ gr_rtr_reload(struct gr_rtr *r)
 
     /* Whatever changed on disk until now is read by this load. */
     gr_rtr_watch_drain(watch);
+    /* env: keys are read again: the environment the router started with
+     * comes back for the load, and leaves again after it. */
+    gr_rtr_env_restore();
     rc = gr_cfg_load(r->config_path, &cfg, &errs);
+    gr_rtr_env_hide(rc == 0 ? cfg : r->cfg);
     if (rc != 0) {
         for (i = 0; i < errs.n; i++)
             gr_rtr_log("reload refused: %s", errs.lines[i]);
@@ -166,6 +175,40 @@ warn_readable_keys(const struct gr_cfg *cfg)
                        (unsigned)(st.st_mode & 0777), cfg->n_literal_keys);
 }
 
+/*
+ * Create or adopt the table for r->cfg and fill it; a new table starts
+ * from the state file, before any client can choose a project (the
+ * choice array stays empty until then).  0, or -1 after logging why.
+ */
+static int
+serve(struct gr_rtr *r)
+{
+    char err[512];
+    int rc;
+
+    rc = gr_rtr_open_segment(r, r->cfg, err, sizeof(err));
+    if (rc != 0) {
+        gr_rtr_log("%s", err);
+        return -1;
+    }
+    gr_rtr_guard_segment(r);
+    r->hide_choice = !r->adopted;
+    rc = gr_rtr_apply(r, r->cfg, err, sizeof(err));
+    if (rc == 0 && !r->adopted) {
+        gr_rtr_state_restore(r);
+        r->hide_choice = false;
+        rc = gr_rtr_apply(r, r->cfg, err, sizeof(err));
+    }
+    if (rc != 0) {
+        gr_rtr_log("%s", err);
+        gr_shm_detach(&r->t);
+        gr_rtr_mirror_free(r);
+        return -1;
+    }
+    gr_rtr_note_reload(r, true, NULL);
+    return 0;
+}
+
 static int
 run(struct gr_rtr *r)
 {
@@ -181,30 +224,13 @@ run(struct gr_rtr *r)
         return 2;
     }
     gr_cfg_errors_free(&errs);
-    rc = gr_rtr_open_segment(r, r->cfg, err, sizeof(err));
-    if (rc != 0) {
-        gr_rtr_log("%s", err);
-        gr_cfg_free(r->cfg);
-        return 1;
-    }
+    gr_rtr_env_hide(r->cfg);
     warn_readable_keys(r->cfg);
     gr_rtr_state_path(r->cfg, r->state_path, sizeof(r->state_path));
-    /* A new segment starts from the state file, before any client can
-     * choose a project: the choice array stays empty until then. */
-    r->hide_choice = !r->adopted;
-    rc = gr_rtr_apply(r, r->cfg, err, sizeof(err));
-    if (rc == 0 && !r->adopted) {
-        gr_rtr_state_restore(r);
-        r->hide_choice = false;
-        rc = gr_rtr_apply(r, r->cfg, err, sizeof(err));
-    }
-    if (rc != 0) {
-        gr_rtr_log("%s", err);
-        gr_shm_detach(&r->t);
+    if (serve(r) != 0) {
         gr_cfg_free(r->cfg);
         return 1;
     }
-    gr_rtr_note_reload(r, true, NULL);
     gr_rtr_log("serving %s: %u projects, %u models, window %lld ms, pid %d",
                r->t.name, r->cfg->n_projects, r->cfg->n_models,
                (long long)(r->t.window_ns / 1000000), (int)getpid());
@@ -227,6 +253,7 @@ run(struct gr_rtr *r)
         tick = 5000000;
     if (tick > 50000000)
         tick = 50000000;
+    rc = 0;
     while (!stop_flag) {
         char what[512];
 
@@ -240,6 +267,22 @@ run(struct gr_rtr *r)
             gr_rtr_reload(r);
         }
         gr_rtr_tick(r, gr_shm_now_mono());
+        if (gr_rtr_segment_lost(r, what, sizeof(what))) {
+            /* Nothing more is read from it: not even for the state
+             * file, which keeps what the last save saw. */
+            gr_rtr_log("%s: recreating it; counts come back from the "
+                       "state file", what);
+            gr_rtr_drop_segment(r);
+            if (serve(r) != 0) {
+                gr_rtr_log("cannot serve %s again: stopping",
+                           r->cfg->router.shm);
+                rc = 1;
+                break;
+            }
+            gr_rtr_control_publish(r);     /* into the new header */
+            gr_rtr_log("serving %s again", r->t.name);
+            continue;
+        }
         if (gr_shm_now_mono() >= r->next_save_ns) {
             gr_rtr_state_save(r);
             r->next_save_ns = gr_shm_now_mono() + SAVE_EVERY_NS;
@@ -247,10 +290,14 @@ run(struct gr_rtr *r)
         gr_rtr_control_wait(r, tick);  /* the sleep; serves operators */
     }
     gr_rtr_control_close(r);
+    gr_rtr_watch_close(watch);
+    if (rc != 0) {
+        gr_cfg_free(r->cfg);
+        return rc;
+    }
     gr_rtr_state_save(r);
     gr_rtr_log("stopping (%s)", r->unlink_on_exit ? "removing the table" :
                "the table and its counts stay for the next router");
-    gr_rtr_watch_close(watch);
     /* release: clients and status see a router that is gone */
     atomic_store_explicit(&r->t.hdr->router_pid, 0, memory_order_release);
     if (r->unlink_on_exit)
@@ -306,6 +353,10 @@ main(int argc, char **argv)
     }
     if (check)
         return check_only(r.config_path);
+    if (gr_rtr_no_dumps() != 0)
+        fprintf(stderr, "gemrouted: prctl(PR_SET_DUMPABLE): %s: a core "
+                "dump of this process would hold its keys\n",
+                strerror(errno));
     if (!foreground && daemon(1, 1) != 0) {
         perror("gemrouted: daemon");
         return 1;

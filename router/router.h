@@ -77,6 +77,21 @@ int gr_rtr_open_segment(struct gr_rtr *r, const struct gr_cfg *cfg,
                         char *err, size_t errlen);
 
 /*
+ * Watch the mapping of r->t for SIGBUS (the segment truncated under us):
+ * a fault there is absorbed (an anonymous page over it) and recorded.
+ * Call again after every new mapping.
+ */
+void gr_rtr_guard_segment(struct gr_rtr *r);
+
+/* Did an access to the table fault since it was guarded?  Then what
+ * says so in a sentence, and the table must be replaced. */
+bool gr_rtr_segment_lost(struct gr_rtr *r, char *what, size_t n);
+
+/* Give up the table: unlink its name if it still names our segment,
+ * unmap it and free the mirror. */
+void gr_rtr_drop_segment(struct gr_rtr *r);
+
+/*
  * Write cfg into the segment.  Refuses (-EINVAL, err) a config whose
  * geometry differs from the segment's: that needs a restart.  Projects
  * keep their slot and counters by name; removed ones start draining.
@@ -130,6 +145,19 @@ int gr_rtr_state_restore(struct gr_rtr *r);
 int gr_rtr_control_open(struct gr_rtr *r, char *err, size_t errlen);
 void gr_rtr_control_wait(struct gr_rtr *r, int64_t timeout_ns);
 void gr_rtr_control_close(struct gr_rtr *r);
+/* Write the open socket's path into the header again (a new segment). */
+void gr_rtr_control_publish(struct gr_rtr *r);
+
+/* Make the router non-dumpable (no core file, no same-user ptrace,
+ * /proc/PID owned by root).  0, or -1 when the kernel refused. */
+int gr_rtr_no_dumps(void);
+
+/* Scrub from the environment every variable whose value is a key of cfg
+ * (stashed first in pages kept out of core dumps); returns how many
+ * variables were scrubbed.  gr_rtr_env_restore() sets the stashed ones
+ * again, for a reload to read; hide them again after it. */
+unsigned gr_rtr_env_hide(const struct gr_cfg *cfg);
+void gr_rtr_env_restore(void);
 
 /* Record a reload's result in the header (for status). */
 void gr_rtr_note_reload(struct gr_rtr *r, bool ok, const char *first_error);

@@ -51,6 +51,27 @@ pid_alive(struct pid_cache *pc, uint32_t pid)
     return alive;
 }
 
+/*
+ * How long ago lease l was admitted.  admitted_ns is written by a client:
+ * a value before the clock's start or after now is scribbled, and its
+ * difference could overflow.  It is counted and taken as "just admitted":
+ * the lease of a live owner is then kept until its owner dies, never
+ * settled while its call may be in flight (the conservative side).
+ */
+static int64_t
+lease_age(const struct gr_shm *t, const struct gr_shm_lease *l, int64_t now)
+{
+    /* relaxed: the owner wrote it before its release of the state,
+     * which our acquire load of the state saw */
+    int64_t at = __atomic_load_n(&l->admitted_ns, __ATOMIC_RELAXED);
+
+    if (at < 0 || at > now) {
+        gr_shm_anomaly(t);
+        return 0;
+    }
+    return now - at;
+}
+
 static void
 reap(struct gr_rtr *r, int64_t now)
 {
@@ -72,7 +93,7 @@ reap(struct gr_rtr *r, int64_t now)
         if (!pid_alive(&pc, gr_shm_lease_pid(s))) {
             gr_shm_router_reap(t, i, s, now);
         } else if (st == GR_LEASE_ACTIVE && max_call > 0 &&
-                   now - l->admitted_ns > max_call) {
+                   lease_age(t, l, now) > max_call) {
             gr_rtr_log("lease %u of pid %u outlived max_call_s: settled", i,
                        gr_shm_lease_pid(s));
             gr_shm_router_reap(t, i, s, now);

@@ -43,7 +43,7 @@
 
 #define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
 #define GR_SHM_ABI_MAJOR 4u
-#define GR_SHM_ABI_MINOR 0u
+#define GR_SHM_ABI_MINOR 1u  /* 4.0: control_path; 4.1: router_pidns */
 
 #define GR_SHM_LINE 64
 #define GR_SHM_PAGE 4096
@@ -277,7 +277,8 @@ struct gr_shm_lease {
  * rest by the router (seqlocked strings, atomics elsewhere).
  */
 struct gr_shm_header {
-    /* line 0: geometry, immutable after creation */
+    /* line 0: geometry, immutable after creation (router_pidns: see
+     * there) */
     uint64_t magic;
     uint32_t abi_major;
     uint32_t abi_minor;
@@ -288,7 +289,12 @@ struct gr_shm_header {
     uint32_t pad0;
     int64_t window_ns;                  /* minute window length */
     int64_t tick_ns;                    /* window_ns / GR_TICKS_PER_WINDOW */
-    uint8_t pad1[GR_SHM_LINE - 56];
+    uint64_t router_pidns;              /* inode of the router's PID
+                                           namespace (/proc/self/ns/pid),
+                                           set at creation or adoption;
+                                           0 = unknown (ABI 3.1).  In what
+                                           was padding, on the line the
+                                           router repairs from its copy */
 
     /* line 1: the router */
     _Atomic int64_t router_pid;
@@ -356,6 +362,8 @@ _Static_assert(offsetof(struct gr_shm_project, name) == 48, "project name");
 _Static_assert(sizeof(struct gr_shm_lease) == 64, "lease: one line");
 _Static_assert(sizeof(struct gr_shm_model) == 64, "model: one line");
 _Static_assert(offsetof(struct gr_shm_header, router_pid) == 64, "line 1");
+_Static_assert(offsetof(struct gr_shm_header, router_pidns) == 56,
+               "line 0, in what was padding");
 _Static_assert(offsetof(struct gr_shm_header, last_reload_wall_ns) == 128,
                "line 2");
 _Static_assert(offsetof(struct gr_shm_header, text_seq) == 192, "line 3");

@@ -4,7 +4,10 @@
  * Invariant protected: a process only ever uses a mapping whose magic,
  * ABI, size and geometry it has checked itself, and keeps the geometry in
  * private memory; nothing later read from the segment can move an access
- * outside the mapping.
+ * outside the mapping.  And it only maps a segment whose owner it trusts
+ * and whose mode lets no one else in (fstat of the descriptor it maps,
+ * so the name cannot be swapped in between): a table someone else made
+ * could read the keys the router writes or send calls to their address.
  */
 #include "table.h"
 #include "clock.h"
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,6 +41,112 @@ static uint64_t
 round_up(uint64_t v, uint64_t to)
 {
     return (v + to - 1) / to * to;
+}
+
+/* The uid of user (a name or a number); -ENOENT when there is none. */
+static int
+uid_of(const char *user, uid_t *uid)
+{
+    struct passwd pw, *res = NULL;
+    char buf[1024], *end;
+    unsigned long n;
+
+    if (user[0] >= '0' && user[0] <= '9') {
+        errno = 0;
+        n = strtoul(user, &end, 10);
+        if (errno != 0 || *end != '\0' || n >= (unsigned long)(uid_t)-1)
+            return -ENOENT;
+        *uid = (uid_t)n;
+        return 0;
+    }
+    if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+        return -ENOENT;
+    *uid = pw.pw_uid;
+    return 0;
+}
+
+/*
+ * May a client map a segment owned by st->st_uid with st->st_mode?  The
+ * owners a client trusts: itself, root, $GEMROUTE_SHM_OWNER (a user name
+ * or uid) and the system user "gemroute" (the one the packaged unit runs
+ * the router as).  The mode must give nothing to others and at most read
+ * and write to the group (0660).  0, or -EPERM with a sentence.
+ */
+static int
+client_trusts(const char *name, const struct stat *st, char *err,
+              size_t errlen)
+{
+    const char *env = getenv("GEMROUTE_SHM_OWNER");
+    uid_t uid;
+    bool ok = st->st_uid == geteuid() || st->st_uid == 0;
+
+    if (!ok && env != NULL && env[0] != '\0') {
+        if (uid_of(env, &uid) != 0) {
+            /* Not echoed: whatever was pasted there stays out of logs. */
+            say(err, errlen, "gemroute: $GEMROUTE_SHM_OWNER names no user "
+                "of this system: refusing to attach to %s", name);
+            return -EPERM;
+        }
+        ok = st->st_uid == uid;
+    }
+    if (!ok && uid_of("gemroute", &uid) == 0)
+        ok = st->st_uid == uid;
+    if (!ok) {
+        say(err, errlen, "gemroute: %s belongs to uid %u, not to this user, "
+            "root, the user gemroute or $GEMROUTE_SHM_OWNER: refusing to "
+            "attach to a table someone else may have made", name,
+            (unsigned)st->st_uid);
+        return -EPERM;
+    }
+    if ((st->st_mode & 07777 & ~(mode_t)0660) != 0) {
+        say(err, errlen, "gemroute: %s has mode %04o, open to others: "
+            "refusing to attach (a table is 0600, or 0660 with a group)",
+            name, (unsigned)(st->st_mode & 07777));
+        return -EPERM;
+    }
+    return 0;
+}
+
+uint64_t
+gr_shm_pidns(void)
+{
+    struct stat st;
+
+    if (stat("/proc/self/ns/pid", &st) != 0)
+        return 0;
+    return (uint64_t)st.st_ino;
+}
+
+/* Is the router recorded in t in this process's PID namespace?  A lease
+ * records its owner's pid and the router asks kill(pid, 0) whether it is
+ * alive: a pid from another namespace names another process there.  0,
+ * or -EXDEV with a sentence. */
+static int
+same_pidns(const struct gr_shm *t, char *err, size_t errlen)
+{
+    /* relaxed: written by the router before it publishes the magic
+     * (create) or its pid (adopt); compared, never used as an index */
+    uint64_t theirs = __atomic_load_n(&t->hdr->router_pidns,
+                                      __ATOMIC_RELAXED);
+    uint64_t ours;
+
+    if (theirs == 0)
+        return 0;   /* a router of ABI 3.1: nothing recorded */
+    ours = gr_shm_pidns();
+    if (ours == theirs)
+        return 0;
+    if (ours == 0)
+        say(err, errlen, "gemroute: %s is served from PID namespace "
+            "pid:[%llu] and /proc/self/ns/pid cannot be read here: "
+            "refusing to attach (mount /proc)", t->name,
+            (unsigned long long)theirs);
+    else
+        say(err, errlen, "gemroute: %s is served from another PID "
+            "namespace (pid:[%llu]; this process is in pid:[%llu]): "
+            "refusing to attach, since the router could not tell whether "
+            "this process is alive (share the router's PID namespace)",
+            t->name, (unsigned long long)theirs, (unsigned long long)ours);
+    return -EXDEV;
 }
 
 int
@@ -147,12 +257,43 @@ gr_shm_check_mapping(void *base, size_t size, bool writable,
     return 0;
 }
 
+/* Map the segment open on fd (st: its fstat) and check it. */
+static int
+map_fd(const char *name, int fd, const struct stat *st, bool writable,
+       struct gr_shm *t, char *err, size_t errlen)
+{
+    void *base;
+    int rc;
+
+    if ((size_t)st->st_size < sizeof(struct gr_shm_header)) {
+        say(err, errlen, "gemroute: %s is %lld bytes, too small to be a "
+            "gemroute table", name, (long long)st->st_size);
+        return -EPROTO;
+    }
+    base = mmap(NULL, (size_t)st->st_size,
+                writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED,
+                fd, 0);
+    if (base == MAP_FAILED) {
+        rc = -errno;
+        say(err, errlen, "gemroute: mmap(%s): %s", name, strerror(-rc));
+        return rc;
+    }
+    rc = gr_shm_check_mapping(base, (size_t)st->st_size, writable, t, err,
+                              errlen);
+    if (rc != 0) {
+        munmap(base, (size_t)st->st_size);
+        return rc;
+    }
+    t->dev = (uint64_t)st->st_dev;
+    t->ino = (uint64_t)st->st_ino;
+    return 0;
+}
+
 int
 gr_shm_attach(const char *name, bool writable, struct gr_shm *t, char *err,
               size_t errlen)
 {
     struct stat st;
-    void *base;
     int fd, rc;
 
     memset(t, 0, sizeof(*t));
@@ -190,25 +331,72 @@ gr_shm_attach(const char *name, bool writable, struct gr_shm *t, char *err,
         close(fd);
         return rc;
     }
-    if ((size_t)st.st_size < sizeof(struct gr_shm_header)) {
-        say(err, errlen, "gemroute: %s is %lld bytes, too small to be a "
-            "gemroute table", name, (long long)st.st_size);
+    rc = client_trusts(name, &st, err, errlen);
+    if (rc != 0) {
         close(fd);
-        return -EPROTO;
-    }
-    base = mmap(NULL, (size_t)st.st_size,
-                writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED,
-                fd, 0);
-    close(fd);
-    if (base == MAP_FAILED) {
-        rc = -errno;
-        say(err, errlen, "gemroute: mmap(%s): %s", name, strerror(-rc));
         return rc;
     }
-    rc = gr_shm_check_mapping(base, (size_t)st.st_size, writable, t, err,
-                              errlen);
-    if (rc != 0)
-        munmap(base, (size_t)st.st_size);
+    rc = map_fd(name, fd, &st, writable, t, err, errlen);
+    close(fd);
+    if (rc == 0 && (rc = same_pidns(t, err, errlen)) != 0)
+        gr_shm_detach(t);
+    return rc;
+}
+
+int
+gr_shm_router_adopt(const char *name, unsigned mode, gid_t gid,
+                    struct gr_shm *t, char *err, size_t errlen)
+{
+    struct stat st;
+    mode_t have;
+    int fd, rc;
+
+    memset(t, 0, sizeof(*t));
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    fd = shm_open(name, O_RDWR, 0);
+    if (fd < 0) {
+        rc = -errno;
+        say(err, errlen, "gemroute: shm_open(%s): %s", name, strerror(-rc));
+        return rc;
+    }
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        say(err, errlen, "gemroute: fstat(%s): %s", name, strerror(-rc));
+        goto fail;
+    }
+    have = st.st_mode & 07777;
+    rc = -EPERM;
+    if (st.st_uid != geteuid()) {
+        say(err, errlen, "gemroute: %s belongs to uid %u, not to the "
+            "router's user (uid %u): refusing to adopt it, since its owner "
+            "could read the keys or redirect the calls (remove it, or "
+            "choose another router.shm)", name, (unsigned)st.st_uid,
+            (unsigned)geteuid());
+        goto fail;
+    }
+    if ((have & ~(mode_t)mode) != 0 ||
+        ((have & 0070) != 0 && st.st_gid != gid)) {
+        say(err, errlen, "gemroute: %s has mode %04o and group %u, more "
+            "open than the configured mode %04o%s: refusing to adopt it, "
+            "since others may have it mapped (stop its clients, remove "
+            "/dev/shm%s and start again)", name, (unsigned)have,
+            (unsigned)st.st_gid, mode, gid != (gid_t)-1 ? " and group" : "",
+            name);
+        goto fail;
+    }
+    /* The configured mode again (it may have been narrowed by hand, or
+     * the config may now name a group), the group first as at create. */
+    if ((gid != (gid_t)-1 && st.st_gid != gid &&
+         fchown(fd, (uid_t)-1, gid) != 0) ||
+        (have != mode && fchmod(fd, mode) != 0)) {
+        rc = -errno;
+        say(err, errlen, "gemroute: setting the mode of %s: %s", name,
+            strerror(-rc));
+        goto fail;
+    }
+    rc = map_fd(name, fd, &st, true, t, err, errlen);
+fail:
+    close(fd);
     return rc;
 }
 
@@ -228,6 +416,7 @@ gr_shm_router_create(const char *name, uint32_t max_projects,
 {
     struct gr_shm_geom g;
     struct gr_shm_header *h;
+    struct stat st;
     void *base;
     int fd, rc;
 
@@ -249,6 +438,11 @@ gr_shm_router_create(const char *name, uint32_t max_projects,
         fchmod(fd, mode) != 0 || ftruncate(fd, (off_t)g.size) != 0) {
         rc = -errno;
         say(err, errlen, "gemroute: preparing %s: %s", name, strerror(-rc));
+        goto fail;
+    }
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        say(err, errlen, "gemroute: fstat(%s): %s", name, strerror(-rc));
         goto fail;
     }
     base = mmap(NULL, g.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -274,6 +468,7 @@ gr_shm_router_create(const char *name, uint32_t max_projects,
     h->off_cells = g.off_cells;
     h->off_rings = g.off_rings;
     h->off_keys = g.off_keys;
+    h->router_pidns = gr_shm_pidns();
     /* The magic last, a release: a process that sees it sees the geometry
      * (clients also check every field anyway). */
     __atomic_store_n(&h->magic, GR_SHM_MAGIC, __ATOMIC_RELEASE);
@@ -281,8 +476,11 @@ gr_shm_router_create(const char *name, uint32_t max_projects,
     if (rc != 0) {
         munmap(base, g.size);
         shm_unlink(name);
+        return rc;
     }
-    return rc;
+    t->dev = (uint64_t)st.st_dev;
+    t->ino = (uint64_t)st.st_ino;
+    return 0;
 
 fail:
     close(fd);

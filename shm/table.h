@@ -41,6 +41,8 @@ struct gr_shm {
     size_t ring_cell_words; /* words from one cell's releases to the next
                                cell's, of one tick */
     char *keys;
+    uint64_t dev, ino;      /* the segment's file, from fstat at attach or
+                               create (the router finds it again by them) */
 };
 
 /* Offsets and size for a geometry; -EINVAL if it is out of range. */
@@ -59,6 +61,13 @@ int gr_shm_geometry(uint32_t max_projects, uint32_t max_models,
  * Map an existing segment and check magic, ABI, sizes and geometry.
  * Returns 0, or -errno with a sentence in err ("gemroute: /gemroute has
  * ABI 2.0; this client speaks 1.x - rebuild it").
+ *
+ * Before mapping, the segment's owner and mode are checked on the
+ * descriptor (fstat): the owner must be this process's euid, root, the
+ * user named by $GEMROUTE_SHM_OWNER (name or uid) or the system user
+ * "gemroute"; the mode must have no bit beyond 0660.  -EPERM otherwise.
+ * After mapping, a router that recorded its PID namespace must share
+ * ours (leases are checked by pid): -EXDEV otherwise.
  */
 int gr_shm_attach(const char *name, bool writable, struct gr_shm *t,
                   char *err, size_t errlen);
@@ -78,6 +87,20 @@ int gr_shm_router_create(const char *name, uint32_t max_projects,
                          uint32_t max_models, uint32_t max_leases,
                          int64_t window_ns, unsigned mode, gid_t gid,
                          struct gr_shm *t, char *err, size_t errlen);
+
+/*
+ * Router only: map an existing segment to adopt it.  Refused (-EPERM,
+ * with a sentence) when its owner is not our euid, when its mode has a
+ * bit the configured mode lacks, or when it has group bits for another
+ * group than gid; otherwise the configured group (gid -1 = none) and mode
+ * are applied again before it is mapped read-write and checked.
+ */
+int gr_shm_router_adopt(const char *name, unsigned mode, gid_t gid,
+                        struct gr_shm *t, char *err, size_t errlen);
+
+/* The inode of this process's PID namespace (/proc/self/ns/pid), or 0
+ * when it cannot be read. */
+uint64_t gr_shm_pidns(void);
 
 /* A limit to store in a cell (-1 = unlimited), and back. */
 static inline uint32_t

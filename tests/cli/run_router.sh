@@ -9,7 +9,7 @@ set -u
 dir=$(mktemp -d /tmp/grrouter.XXXXXX)
 shm="/grtest-router-$$"
 pid=""
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm}' EXIT
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm} /dev/shm${shm}-nb' EXIT
 export GR_KEY_A="test-SECRET-key-aaaa1111"
 umask 022
 cat >"$dir/r.conf" <<CONF
@@ -116,12 +116,14 @@ else
 fi
 
 # Another uid: refused by the socket's mode, and by SO_PEERCRED when the
-# mode would let it in (the segment and socket opened up on purpose, so
-# that only the credential check stands in the way).
+# mode would let it in (the segment opened to nobody's group and the
+# socket to everyone on purpose, so that only the credential check stands
+# in the way).
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1 &&
    id nobody >/dev/null 2>&1 &&
    as_nobody "$BIN/gemroute" help >/dev/null 2>&1; then
-    chmod 0644 "/dev/shm$shm"
+    # Readable through its group (clients refuse a table open to others).
+    chgrp nogroup "/dev/shm$shm" && chmod 0640 "/dev/shm$shm"
     out=$(as_nobody "$BIN/gemroute" drain --shm "$shm" pa 2>&1); rc=$?
     check "nobody: the socket's mode refuses ($rc: $out)" \
         '[ $rc -eq 1 ] && echo "$out" | grep -q "connect($sock): Permission denied (the router.s control socket"'
@@ -134,6 +136,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1 &&
     check "and nothing was drained" \
         '! "$BIN/gemroute" status --shm "$shm" | grep -q "^pa .*operator: draining"'
     chmod 0600 "$sock" "/dev/shm$shm"
+    chgrp root "/dev/shm$shm"
 else
     echo "skip: the other-uid checks need root, setpriv and the user nobody"
 fi
@@ -156,6 +159,31 @@ import json, sys
 d = json.load(sys.stdin)
 print(sum(c["counts"]["admitted"] for c in d["cells"]), d["router"]["alive"])')
 check "counts kept across the restart ($admitted)" '[ "$admitted" = "6 True" ]'
+
+# Item 16: the env: key has left the router's environment, and a reload
+# (which reads env: keys again) still works and leaves it clean.
+environ_clean() { ! tr '\0' '\n' <"/proc/$pid/environ" | grep -q "test-SECRET-key"; }
+check "item 16: env: key scrubbed from /proc/PID/environ" environ_clean
+kill -HUP "$pid"
+for _ in $(seq 200); do
+    [ "$(grep -c "config .* applied" "$dir/router.log")" -ge 1 ] && break
+    sleep 0.05
+done
+check "item 16: a reload after the scrub reads the env: key again" 'grep -q "config .* applied" "$dir/router.log" && ! grep -q "reload refused" "$dir/router.log"'
+check "item 16: env: key still scrubbed after the reload" environ_clean
+
+# Item 9: the table truncated under the router: it survives, says so and
+# serves a new table.
+truncate -s 4096 "/dev/shm$shm"
+for _ in $(seq 200); do
+    grep -q "serving $shm again" "$dir/router.log" && break
+    sleep 0.05
+done
+check "item 9: router survives a truncated table" 'kill -0 "$pid" 2>/dev/null'
+check "item 9: and says so in one line" 'grep -q "$shm was truncated under the router (SIGBUS at byte" "$dir/router.log"'
+check "item 9: and serves a new table" 'grep -q "serving $shm again" "$dir/router.log" && wait_ready "$shm"'
+out=$("$BIN/gemroute" reserve --shm "$shm" --model m1 --tokens 50 2>&1)
+check "item 9: clients reserve from the new table" 'echo "$out" | grep -q "\"ok\": true"'
 
 kill -TERM "$pid"; wait "$pid"
 rc=$?
@@ -186,6 +214,29 @@ check "and removes it on exit" '[ ! -e "$dir/ctl/c.sock" ]'
 out=$("$BIN/gemroute" drain --shm "$shm" pa 2>&1); rc=$?
 check "no router: exit 1 and why ($out)" \
     '[ $rc -eq 1 ] && echo "$out" | grep -q "no router is running for $shm"'
+
+# Item 16: a router is not dumpable: its /proc/PID files belong to root even
+# when it runs as another user (and no core file can be written).
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1 &&
+   as_nobody "$BIN/gemroute" help >/dev/null 2>&1; then
+    nb="$dir/nb"
+    mkdir "$nb" && chown nobody "$nb" && chmod 711 "$dir"
+    sed -e "s|$shm|$shm-nb|" -e 's|"state"|"nb/state"|' "$dir/r.conf" >"$nb/r.conf"
+    chmod 644 "$nb/r.conf"
+    # setpriv itself, not the function: $! must be the router
+    setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        "$BIN/gemrouted" -c "$nb/r.conf" --foreground --unlink-on-exit \
+        2>>"$dir/nobody.log" &
+    pid=$!
+    wait_ready "$shm-nb"
+    owner=$(stat -c %u "/proc/$pid/environ" 2>/dev/null)
+    check "item 16: router not dumpable (/proc/PID/environ owned by uid $owner)" '[ "$owner" = 0 ]'
+    kill -TERM "$pid"; wait "$pid"
+    pid=""
+    rm -f "/dev/shm$shm-nb"
+else
+    echo "item 16 (not dumpable): skipped: needs root, setpriv and the user nobody"
+fi
 check "router log has no key" '! grep -q "test-SECRET-key" "$dir/router.log"'
 
 finish
