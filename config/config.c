@@ -170,16 +170,18 @@ static bool
 int_wrapped(struct load *ld, const config_setting_t *s, int64_t v,
             char *digits, size_t dlen)
 {
-    const char *name = config_setting_name(s), *line;
+    const char *name = config_setting_name(s), *file, *text;
     char buf[PATH_MAX];
-    size_t len;
+    size_t len, first_len;
 
     if (name == NULL)
         return false;
-    line = gr_cfg_src_line(&ld->srcs, file_of(ld, s, buf, sizeof(buf)),
-                           line_of(s), &len);
-    return line != NULL &&
-           gr_cfg_int_wrapped(line, len, name, v, digits, dlen);
+    file = file_of(ld, s, buf, sizeof(buf));
+    if (gr_cfg_src_line(&ld->srcs, file, line_of(s), &first_len) == NULL)
+        return false;
+    text = gr_cfg_src_rest(&ld->srcs, file, line_of(s), &len);
+    return text != NULL && gr_cfg_int_wrapped(text, len, first_len, name, v,
+                                              digits, dlen);
 }
 
 /* Typed access to settings.  Each reports its own error. */
