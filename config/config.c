@@ -777,6 +777,7 @@ model_index(const struct gr_cfg *cfg, const char *name)
 
 /* Projects. */
 
+/* An error names the key by project and position, never by its spec. */
 static void
 resolve_key(struct load *ld, const config_setting_t *s, const char *spec,
             char *out, const char *label, bool *ok)
@@ -785,7 +786,7 @@ resolve_key(struct load *ld, const config_setting_t *s, const char *spec,
 
     *ok = gr_cfg_key_resolve(spec, ld->dir, out, why, sizeof(why)) == 0;
     if (!*ok)
-        err_at(ld, s, "%s (%s)", why, label);
+        err_at(ld, s, "%s: %s", label, why);
     else if (strncmp(spec, "env:", 4) != 0 && strncmp(spec, "file:", 5) != 0)
         ld->cfg->n_literal_keys++;  /* the router warns if others can read */
 }
@@ -812,7 +813,7 @@ load_keys(struct load *ld, const config_setting_t *g,
         snprintf(what, sizeof(what), "'key' %s", where);
         if (!get_str(ld, k, what, &spec))
             return;
-        snprintf(label, sizeof(label), "key of %s", who);
+        snprintf(label, sizeof(label), "%s: key 1", who);
         ps->keys[0] = k;
         resolve_key(ld, k, spec, p->keys[0], label, &ps->resolved[0]);
         p->n_keys = 1;
@@ -837,7 +838,7 @@ load_keys(struct load *ld, const config_setting_t *g,
         snprintf(what, sizeof(what), "key #%u %s", j + 1, where);
         if (!get_str(ld, e, what, &spec))
             continue;
-        snprintf(label, sizeof(label), "key %u of %s", j + 1, who);
+        snprintf(label, sizeof(label), "%s: key %u", who, j + 1);
         ps->keys[j] = e;
         ps->in_list[j] = true;
         resolve_key(ld, e, spec, p->keys[j], label, &ps->resolved[j]);

@@ -20,7 +20,9 @@
  * from dir) or anything else as the key itself.  On success out holds the
  * key (NUL-terminated, at most GR_CFG_KEY_MAX - 1 characters) and 0 is
  * returned.  On failure returns -errno and writes into why one short
- * sentence that names the variable or the file but never holds the key.
+ * sentence that holds neither the key nor anything of spec (not the
+ * variable's name, not the path: a key pasted as "env:AIza..." would
+ * show); the caller names the key by its project and position.
  */
 int gr_cfg_key_resolve(const char *spec, const char *dir,
                        char out[GR_CFG_KEY_MAX], char *why, size_t whylen);
