@@ -3,11 +3,11 @@
  * literal) into the API key itself.
  *
  * Keys are secrets.  The invariants here: neither a key nor its spec ever
- * reaches an error message, and every buffer that held a key on the way is wiped with explicit_bzero
- * before it is released.  A key is never judged by its prefix (Google may
- * change it); it only has to be 1..127 printable characters with no space,
- * because it ends up in an HTTP header where a newline would be an
- * injection.
+ * reaches an error message, and every buffer that held a key on the way
+ * is wiped with explicit_bzero before it is released.  A key is never
+ * judged by its prefix (Google may change it); it only has to be 1..127
+ * printable characters with no space, because it ends up in an HTTP
+ * header where a newline would be an injection.
  */
 #include "config_priv.h"
 
