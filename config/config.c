@@ -1237,22 +1237,55 @@ report_parse_error(struct load *ld, const config_t *lc)
     gr_cfg_err_add(&ld->el, file, lno, "%s '%s'", text, shown);
 }
 
+/* errno of open_regular() for a FIFO, a socket or a device. */
+#define EFTYPE_NOTREG ENODEV
+
+/*
+ * A config file opened for reading, only when it is a regular file.  The
+ * open does not block (O_NONBLOCK): a FIFO put where a config file was
+ * expected would otherwise wait for a writer forever, and in the router
+ * a reload runs on the thread that reaps and sweeps.  Returns the stream
+ * or NULL with errno set: EISDIR for a directory, EFTYPE_NOTREG for
+ * anything else that is not a regular file.
+ */
+static FILE *
+open_regular(const char *path)
+{
+    struct stat st;
+    FILE *f;
+    int fd, e;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) < 0) {
+        e = errno;
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        e = S_ISDIR(st.st_mode) ? EISDIR : EFTYPE_NOTREG;
+        goto fail;
+    }
+    f = fdopen(fd, "r");
+    if (f != NULL)
+        return f;
+    e = errno;
+fail:
+    close(fd);
+    errno = e;
+    return NULL;
+}
+
 /* errno of opening path, so a missing file gets -ENOENT, not a parse error */
 static int
 check_readable(const char *path)
 {
-    struct stat st;
-    int fd, rc = 0;
+    FILE *f = open_regular(path);
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
+    if (f == NULL)
         return -errno;
-    if (fstat(fd, &st) < 0)
-        rc = -errno;
-    else if (S_ISDIR(st.st_mode))
-        rc = -EISDIR;
-    close(fd);
-    return rc;
+    fclose(f);
+    return 0;
 }
 
 /* Files text_is_sane() has already looked at in one load. */
@@ -1266,8 +1299,12 @@ struct seen_files {
  * cannot scan (a NUL inside an @include path, found by fuzzing): a bad
  * file must never take the router down, so every file about to be read
  * is checked for NUL bytes first, @included ones too (each file once;
- * only @include directives at the start of a line count).  Returns false
- * with the error recorded.
+ * only @include directives at the start of a line count, as in
+ * libconfig's scanner).  Each must also be a regular file: libconfig
+ * opens an @included file with a blocking fopen(), and a FIFO there would
+ * hang the load.  (A file swapped for a FIFO between this check and
+ * libconfig's open is not caught; that needs a writer of the config
+ * directory, who can do worse.)  Returns false with the error recorded.
  */
 static bool
 text_is_sane(struct load *ld, const char *path, struct seen_files *seen)
@@ -1284,7 +1321,12 @@ text_is_sane(struct load *ld, const char *path, struct seen_files *seen)
     if (seen->n == sizeof(seen->path) / sizeof(seen->path[0]))
         return true;    /* libconfig limits nesting itself */
     snprintf(seen->path[seen->n++], PATH_MAX, "%s", path);
-    f = fopen(path, "r");
+    f = open_regular(path);
+    if (f == NULL && errno == EFTYPE_NOTREG) {
+        gr_cfg_err_add(&ld->el, path, GR_CFG_NO_LINE,
+                       "not a regular file");
+        return false;
+    }
     if (f == NULL)
         return true;    /* unreadable: libconfig says so, in its words */
     buf = malloc(cap + 1);
@@ -1315,12 +1357,21 @@ text_is_sane(struct load *ld, const char *path, struct seen_files *seen)
             continue;
         q = strchr(p, '"');
         e = q != NULL ? strchr(q + 1, '"') : NULL;
-        if (q == NULL || e == NULL || q[1] == '/' ||
+        if (q == NULL || e == NULL ||
             memchr(p, '\n', (size_t)(e - p)) != NULL)
             continue;
         len = (size_t)(e - q - 1);
         if (dl + 1 + len >= sizeof(inc))
             continue;
+#if !(LIBCONFIG_VER_MAJOR == 1 && LIBCONFIG_VER_MINOR < 7)
+        if (q[1] == '/') {          /* taken as it is */
+            memcpy(inc, q + 1, len);
+            inc[len] = '\0';
+            sane = text_is_sane(ld, inc, seen);
+            continue;
+        }
+#endif
+        /* 1.5 puts the include directory before an absolute path too. */
         memcpy(inc, ld->dir, dl);
         inc[dl] = '/';
         memcpy(inc + dl + 1, q + 1, len);
@@ -1354,6 +1405,11 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
         goto done;
     }
     rc = check_readable(path);
+    if (rc == -EFTYPE_NOTREG) {
+        gr_cfg_err_add(&ld.el, path, GR_CFG_NO_LINE, "not a regular file");
+        rc = -EINVAL;
+        goto done;
+    }
     if (rc == 0 && strlen(path) >= sizeof(ld.cfg->path))
         rc = -ENAMETOOLONG;
     if (rc == 0)

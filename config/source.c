@@ -9,10 +9,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SRC_MAX (16 * 1024 * 1024)  /* bigger files are not read back */
 
@@ -30,12 +32,18 @@ src_read(struct gr_cfg_src *s)
     struct stat st;
     size_t at, n = 1;
     FILE *f;
+    int fd;
 
-    f = fopen(s->path, "re");
-    if (f == NULL)
+    /* Without blocking, and regular files only: a FIFO must not hang us. */
+    fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
         return;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
-        st.st_size < SRC_MAX) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (f = fdopen(fd, "r")) == NULL) {
+        close(fd);
+        return;
+    }
+    if (st.st_size < SRC_MAX) {
         s->text = malloc((size_t)st.st_size + 1);
         if (s->text != NULL) {
             s->len = fread(s->text, 1, (size_t)st.st_size, f);
