@@ -1311,16 +1311,16 @@ text_is_sane(struct load *ld, const char *path, struct seen_files *seen)
 {
     size_t cap = 16u << 20, n, dl = strlen(ld->dir);
     char *buf, *nul, *p;
-    bool sane = true;
+    bool sane = true, full;
     unsigned k;
     FILE *f;
 
     for (k = 0; k < seen->n; k++)
         if (strcmp(seen->path[k], path) == 0)
             return true;
-    if (seen->n == sizeof(seen->path) / sizeof(seen->path[0]))
-        return true;    /* libconfig limits nesting itself */
-    snprintf(seen->path[seen->n++], PATH_MAX, "%s", path);
+    full = seen->n == sizeof(seen->path) / sizeof(seen->path[0]);
+    if (!full)
+        snprintf(seen->path[seen->n++], PATH_MAX, "%s", path);
     f = open_regular(path);
     if (f == NULL && errno == EFTYPE_NOTREG) {
         gr_cfg_err_add(&ld->el, path, GR_CFG_NO_LINE,
@@ -1329,6 +1329,12 @@ text_is_sane(struct load *ld, const char *path, struct seen_files *seen)
     }
     if (f == NULL)
         return true;    /* unreadable: libconfig says so, in its words */
+    if (full) {
+        /* Past 32 files: still a regular file, but not read through
+         * (nothing bounds the work once a cycle cannot be seen). */
+        fclose(f);
+        return true;
+    }
     buf = malloc(cap + 1);
     if (buf == NULL) {
         fclose(f);

@@ -598,11 +598,13 @@ test_keys_never_in_errors(void)
         "Yh5Uj7",                            /* too long, in a file */
         "Mn8Bv6Cx4Zl2Kj0Hg8Fd6 in-file",     /* space, in a file */
         "Pl1Ok2Ij3Uh4Yg5Tf6Rd7",             /* env, shared with literal */
+        "AIzaSECRETKp7Yt5Rw3Qe1Zx9Cv",       /* pasted after env: */
+        "AIza-SECRET-Hj2Gf4Ds6Ax8Sz0L",      /* pasted after file: */
         NULL,
     };
     struct gr_cfg_errors errs;
     struct gr_cfg *cfg = NULL;
-    char text[2048];
+    char text[4096];
 
     write_file("leak/long.key", secrets[2]);
     write_file("leak/space.key", secrets[3]);
@@ -617,14 +619,17 @@ test_keys_never_in_errors(void)
              "  { name = \"d\"; keys = [\"file:space.key\", "
              "\"env:GR_TEST_LEAK_SPACE\"]; },\n"
              "  { name = \"a\"; key = \"%s\"; weight = 0; },\n"
-             "  { name = \"e\"; key = \"%s\"; kye = \"%s\"; }\n"
+             "  { name = \"e\"; key = \"%s\"; kye = \"%s\"; },\n"
+             "  { name = \"f\"; keys = [\"env:%s\", \"file:%s\"]; }\n"
              ");\n",
-             secrets[0], secrets[1], secrets[0], secrets[4], secrets[4]);
+             secrets[0], secrets[1], secrets[0], secrets[4], secrets[4],
+             secrets[5], secrets[6]);
     write_file("leak/main.conf", text);
     CU_ASSERT_EQUAL(gr_cfg_load(tmp_path("leak/main.conf"), &cfg, &errs),
                     -EINVAL);
-    /* The errors are there, each about a key, and none shows one. */
-    CU_ASSERT(errs.n >= 8);
+    /* The errors are there, each about a key, and none shows one (nor a
+     * key pasted where its source was expected: issue 13, item 3). */
+    CU_ASSERT(errs.n >= 10);
     CU_ASSERT_EQUAL(leaks(&errs, secrets), 0);
     gr_cfg_errors_free(&errs);
 }
