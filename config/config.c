@@ -171,16 +171,18 @@ static bool
 int_wrapped(struct load *ld, const config_setting_t *s, int64_t v,
             char *digits, size_t dlen)
 {
-    const char *name = config_setting_name(s), *line;
+    const char *name = config_setting_name(s), *file, *text;
     char buf[PATH_MAX];
-    size_t len;
+    size_t len, first_len;
 
     if (name == NULL)
         return false;
-    line = gr_cfg_src_line(&ld->srcs, file_of(ld, s, buf, sizeof(buf)),
-                           line_of(s), &len);
-    return line != NULL &&
-           gr_cfg_int_wrapped(line, len, name, v, digits, dlen);
+    file = file_of(ld, s, buf, sizeof(buf));
+    if (gr_cfg_src_line(&ld->srcs, file, line_of(s), &first_len) == NULL)
+        return false;
+    text = gr_cfg_src_rest(&ld->srcs, file, line_of(s), &len);
+    return text != NULL && gr_cfg_int_wrapped(text, len, first_len, name, v,
+                                              digits, dlen);
 }
 
 /* Typed access to settings.  Each reports its own error. */
@@ -788,6 +790,7 @@ model_index(const struct gr_cfg *cfg, const char *name)
 
 /* Projects. */
 
+/* An error names the key by project and position, never by its spec. */
 static void
 resolve_key(struct load *ld, const config_setting_t *s, const char *spec,
             char *out, const char *label, bool *ok)
@@ -796,7 +799,7 @@ resolve_key(struct load *ld, const config_setting_t *s, const char *spec,
 
     *ok = gr_cfg_key_resolve(spec, ld->dir, out, why, sizeof(why)) == 0;
     if (!*ok)
-        err_at(ld, s, "%s (%s)", why, label);
+        err_at(ld, s, "%s: %s", label, why);
     else if (strncmp(spec, "env:", 4) != 0 && strncmp(spec, "file:", 5) != 0)
         ld->cfg->n_literal_keys++;  /* the router warns if others can read */
 }
@@ -823,7 +826,7 @@ load_keys(struct load *ld, const config_setting_t *g,
         snprintf(what, sizeof(what), "'key' %s", where);
         if (!get_str(ld, k, what, &spec))
             return;
-        snprintf(label, sizeof(label), "key of %s", who);
+        snprintf(label, sizeof(label), "%s: key 1", who);
         ps->keys[0] = k;
         resolve_key(ld, k, spec, p->keys[0], label, &ps->resolved[0]);
         p->n_keys = 1;
@@ -848,7 +851,7 @@ load_keys(struct load *ld, const config_setting_t *g,
         snprintf(what, sizeof(what), "key #%u %s", j + 1, where);
         if (!get_str(ld, e, what, &spec))
             continue;
-        snprintf(label, sizeof(label), "key %u of %s", j + 1, who);
+        snprintf(label, sizeof(label), "%s: key %u", who, j + 1);
         ps->keys[j] = e;
         ps->in_list[j] = true;
         resolve_key(ld, e, spec, p->keys[j], label, &ps->resolved[j]);
@@ -1247,22 +1250,55 @@ report_parse_error(struct load *ld, const config_t *lc)
     gr_cfg_err_add(&ld->el, file, lno, "%s '%s'", text, shown);
 }
 
+/* errno of open_regular() for a FIFO, a socket or a device. */
+#define EFTYPE_NOTREG ENODEV
+
+/*
+ * A config file opened for reading, only when it is a regular file.  The
+ * open does not block (O_NONBLOCK): a FIFO put where a config file was
+ * expected would otherwise wait for a writer forever, and in the router
+ * a reload runs on the thread that reaps and sweeps.  Returns the stream
+ * or NULL with errno set: EISDIR for a directory, EFTYPE_NOTREG for
+ * anything else that is not a regular file.
+ */
+static FILE *
+open_regular(const char *path)
+{
+    struct stat st;
+    FILE *f;
+    int fd, e;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) < 0) {
+        e = errno;
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        e = S_ISDIR(st.st_mode) ? EISDIR : EFTYPE_NOTREG;
+        goto fail;
+    }
+    f = fdopen(fd, "r");
+    if (f != NULL)
+        return f;
+    e = errno;
+fail:
+    close(fd);
+    errno = e;
+    return NULL;
+}
+
 /* errno of opening path, so a missing file gets -ENOENT, not a parse error */
 static int
 check_readable(const char *path)
 {
-    struct stat st;
-    int fd, rc = 0;
+    FILE *f = open_regular(path);
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
+    if (f == NULL)
         return -errno;
-    if (fstat(fd, &st) < 0)
-        rc = -errno;
-    else if (S_ISDIR(st.st_mode))
-        rc = -EISDIR;
-    close(fd);
-    return rc;
+    fclose(f);
+    return 0;
 }
 
 /* Files text_is_sane() has already looked at in one load. */
@@ -1276,27 +1312,42 @@ struct seen_files {
  * cannot scan (a NUL inside an @include path, found by fuzzing): a bad
  * file must never take the router down, so every file about to be read
  * is checked for NUL bytes first, @included ones too (each file once;
- * only @include directives at the start of a line count).  Returns false
- * with the error recorded.
+ * only @include directives at the start of a line count, as in
+ * libconfig's scanner).  Each must also be a regular file: libconfig
+ * opens an @included file with a blocking fopen(), and a FIFO there would
+ * hang the load.  (A file swapped for a FIFO between this check and
+ * libconfig's open is not caught; that needs a writer of the config
+ * directory, who can do worse.)  Returns false with the error recorded.
  */
 static bool
 text_is_sane(struct load *ld, const char *path, struct seen_files *seen)
 {
     size_t cap = 16u << 20, n, dl = strlen(ld->dir);
     char *buf, *nul, *p;
-    bool sane = true;
+    bool sane = true, full;
     unsigned k;
     FILE *f;
 
     for (k = 0; k < seen->n; k++)
         if (strcmp(seen->path[k], path) == 0)
             return true;
-    if (seen->n == sizeof(seen->path) / sizeof(seen->path[0]))
-        return true;    /* libconfig limits nesting itself */
-    snprintf(seen->path[seen->n++], PATH_MAX, "%s", path);
-    f = fopen(path, "r");
+    full = seen->n == sizeof(seen->path) / sizeof(seen->path[0]);
+    if (!full)
+        snprintf(seen->path[seen->n++], PATH_MAX, "%s", path);
+    f = open_regular(path);
+    if (f == NULL && errno == EFTYPE_NOTREG) {
+        gr_cfg_err_add(&ld->el, path, GR_CFG_NO_LINE,
+                       "not a regular file");
+        return false;
+    }
     if (f == NULL)
         return true;    /* unreadable: libconfig says so, in its words */
+    if (full) {
+        /* Past 32 files: still a regular file, but not read through
+         * (nothing bounds the work once a cycle cannot be seen). */
+        fclose(f);
+        return true;
+    }
     buf = malloc(cap + 1);
     if (buf == NULL) {
         fclose(f);
@@ -1325,12 +1376,21 @@ text_is_sane(struct load *ld, const char *path, struct seen_files *seen)
             continue;
         q = strchr(p, '"');
         e = q != NULL ? strchr(q + 1, '"') : NULL;
-        if (q == NULL || e == NULL || q[1] == '/' ||
+        if (q == NULL || e == NULL ||
             memchr(p, '\n', (size_t)(e - p)) != NULL)
             continue;
         len = (size_t)(e - q - 1);
         if (dl + 1 + len >= sizeof(inc))
             continue;
+#if !(LIBCONFIG_VER_MAJOR == 1 && LIBCONFIG_VER_MINOR < 7)
+        if (q[1] == '/') {          /* taken as it is */
+            memcpy(inc, q + 1, len);
+            inc[len] = '\0';
+            sane = text_is_sane(ld, inc, seen);
+            continue;
+        }
+#endif
+        /* 1.5 puts the include directory before an absolute path too. */
         memcpy(inc, ld->dir, dl);
         inc[dl] = '/';
         memcpy(inc + dl + 1, q + 1, len);
@@ -1364,6 +1424,11 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
         goto done;
     }
     rc = check_readable(path);
+    if (rc == -EFTYPE_NOTREG) {
+        gr_cfg_err_add(&ld.el, path, GR_CFG_NO_LINE, "not a regular file");
+        rc = -EINVAL;
+        goto done;
+    }
     if (rc == 0 && strlen(path) >= sizeof(ld.cfg->path))
         rc = -ENAMETOOLONG;
     if (rc == 0)

@@ -20,7 +20,9 @@
  * from dir) or anything else as the key itself.  On success out holds the
  * key (NUL-terminated, at most GR_CFG_KEY_MAX - 1 characters) and 0 is
  * returned.  On failure returns -errno and writes into why one short
- * sentence that names the variable or the file but never holds the key.
+ * sentence that holds neither the key nor anything of spec (not the
+ * variable's name, not the path: a key pasted as "env:AIza..." would
+ * show); the caller names the key by its project and position.
  */
 int gr_cfg_key_resolve(const char *spec, const char *dir,
                        char out[GR_CFG_KEY_MAX], char *why, size_t whylen);
@@ -75,16 +77,23 @@ struct gr_cfg_srcs {
 const char *gr_cfg_src_line(struct gr_cfg_srcs *srcs, const char *path,
                             int line, size_t *len);
 
+/* Line line (from 1) of path and all that follows it, or NULL. */
+const char *gr_cfg_src_rest(struct gr_cfg_srcs *srcs, const char *path,
+                            int line, size_t *len);
+
 /* Wipes the text (it may hold keys) and frees it. */
 void gr_cfg_src_free(struct gr_cfg_srcs *srcs);
 
 /*
  * libconfig 1.5 reads "tpm = 5000000000;" as a 32-bit int and wraps it
- * without a word.  True when line assigns name a number that does not fit
- * in 32 bits, and no assignment of name on it gives v; digits gets that
- * number as written.
+ * without a word.  text is the setting's line (its first first_len bytes)
+ * and what follows it, since the '=' and the value may be on later lines.
+ * True when an assignment of name that starts on that line gives a
+ * number that does not fit in 32 bits, and no such assignment gives v;
+ * digits gets that number as written.
  */
-bool gr_cfg_int_wrapped(const char *line, size_t len, const char *name,
-                        int64_t v, char *digits, size_t dlen);
+bool gr_cfg_int_wrapped(const char *text, size_t len, size_t first_len,
+                        const char *name, int64_t v, char *digits,
+                        size_t dlen);
 
 #endif

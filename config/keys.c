@@ -2,13 +2,12 @@
  * keys.c - turn a key spec from the config ("env:NAME", "file:PATH" or a
  * literal) into the API key itself.
  *
- * Keys are secrets.  The invariants here: a key's value never reaches an
- * error message (messages name the variable or the file instead), and
- * every buffer that held a key on the way is wiped with explicit_bzero
- * before it is released.  A key is never judged by its prefix (Google may
- * change it); it only has to be 1..127 printable characters with no space,
- * because it ends up in an HTTP header where a newline would be an
- * injection.
+ * Keys are secrets.  The invariants here: neither a key nor its spec ever
+ * reaches an error message, and every buffer that held a key on the way
+ * is wiped with explicit_bzero before it is released.  A key is never
+ * judged by its prefix (Google may change it); it only has to be 1..127
+ * printable characters with no space, because it ends up in an HTTP
+ * header where a newline would be an injection.
  */
 #include "config_priv.h"
 
@@ -49,42 +48,41 @@ env_name_ok(const char *name)
 static int
 from_env(const char *name, char *out, char *why, size_t whylen)
 {
-    char shown[GR_CFG_NAME_MAX];
     const char *v;
     size_t n;
 
+    /*
+     * Nothing after "env:" is ever echoed, not even a good variable name:
+     * a key pasted there by mistake ("env:AIza...") is a good name too.
+     * The caller's FILE:LINE and key position say which spec is meant.
+     */
     if (name[0] == '\0') {
         snprintf(why, whylen, "empty variable name after 'env:'");
         return -EINVAL;
     }
-    /*
-     * Only a plausible variable name is echoed: a key pasted after "env:"
-     * by mistake must not end up in a log.
-     */
     if (!env_name_ok(name)) {
         snprintf(why, whylen, "bad variable name after 'env:': use "
                  "letters, digits and '_'");
         return -EINVAL;
     }
-    gr_cfg_shown(name, shown, sizeof(shown));
     v = getenv(name);
     if (v == NULL) {
-        snprintf(why, whylen, "environment variable '%s' is not set", shown);
+        snprintf(why, whylen, "environment variable is not set");
         return -ENOENT;
     }
     n = strlen(v);
     if (n == 0) {
-        snprintf(why, whylen, "environment variable '%s' is empty", shown);
+        snprintf(why, whylen, "environment variable is empty");
         return -EINVAL;
     }
     if (n > GR_CFG_KEY_MAX - 1) {
-        snprintf(why, whylen, "environment variable '%s' holds more than "
-                 "%d characters", shown, GR_CFG_KEY_MAX - 1);
+        snprintf(why, whylen, "environment variable holds more than %d "
+                 "characters", GR_CFG_KEY_MAX - 1);
         return -EINVAL;
     }
     if (!key_chars_ok(v, n)) {
-        snprintf(why, whylen, "environment variable '%s' holds a space or "
-                 "control character", shown);
+        snprintf(why, whylen, "environment variable holds a space or "
+                 "control character");
         return -EINVAL;
     }
     memcpy(out, v, n + 1);
@@ -142,34 +140,32 @@ static int
 from_file(const char *rel, const char *dir, char *out, char *why,
           size_t whylen)
 {
-    char path[4096], shown[160], buf[GR_CFG_KEYFILE_MAX];
+    char path[4096], buf[GR_CFG_KEYFILE_MAX];
     size_t len = 0, b, e;
     int rc;
 
+    /* The path is never echoed: it may be a key pasted after "file:". */
     if (rel[0] == '\0') {
         snprintf(why, whylen, "empty path after 'file:'");
         return -EINVAL;
     }
     rc = gr_cfg_path_join(dir, rel, path, sizeof(path));
     if (rc < 0) {
-        snprintf(why, whylen, "cannot read key file '%s': %s",
-                 gr_cfg_shown(rel, shown, sizeof(shown)), strerror(-rc));
+        snprintf(why, whylen, "cannot read key file: %s", strerror(-rc));
         return rc;
     }
-    gr_cfg_shown(path, shown, sizeof(shown));
     rc = read_small_file(path, buf, sizeof(buf), &len);
     if (rc == -EINVAL) {
-        snprintf(why, whylen, "key file '%s' is not a regular file", shown);
+        snprintf(why, whylen, "key file is not a regular file");
         goto out;
     }
     if (rc == -EFBIG) {
-        snprintf(why, whylen, "key file '%s' holds more than %d characters",
-                 shown, GR_CFG_KEY_MAX - 1);
+        snprintf(why, whylen, "key file holds more than %d characters",
+                 GR_CFG_KEY_MAX - 1);
         goto out;
     }
     if (rc < 0) {
-        snprintf(why, whylen, "cannot read key file '%s': %s", shown,
-                 strerror(-rc));
+        snprintf(why, whylen, "cannot read key file: %s", strerror(-rc));
         goto out;
     }
     /* Trimmed: secret files usually end with a newline, sometimes CRLF. */
@@ -179,13 +175,13 @@ from_file(const char *rel, const char *dir, char *out, char *why,
         ;
     rc = -EINVAL;
     if (e == b)
-        snprintf(why, whylen, "key file '%s' is empty", shown);
+        snprintf(why, whylen, "key file is empty");
     else if (e - b > GR_CFG_KEY_MAX - 1)
-        snprintf(why, whylen, "key file '%s' holds more than %d characters",
-                 shown, GR_CFG_KEY_MAX - 1);
+        snprintf(why, whylen, "key file holds more than %d characters",
+                 GR_CFG_KEY_MAX - 1);
     else if (!key_chars_ok(buf + b, e - b))
-        snprintf(why, whylen, "key file '%s' holds a space or control "
-                 "character inside the key", shown);
+        snprintf(why, whylen, "key file holds a space or control "
+                 "character inside the key");
     else {
         memcpy(out, buf + b, e - b);
         out[e - b] = '\0';

@@ -9,10 +9,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SRC_MAX (16 * 1024 * 1024)  /* bigger files are not read back */
 
@@ -30,12 +32,18 @@ src_read(struct gr_cfg_src *s)
     struct stat st;
     size_t at, n = 1;
     FILE *f;
+    int fd;
 
-    f = fopen(s->path, "re");
-    if (f == NULL)
+    /* Without blocking, and regular files only: a FIFO must not hang us. */
+    fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
         return;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
-        st.st_size < SRC_MAX) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (f = fdopen(fd, "r")) == NULL) {
+        close(fd);
+        return;
+    }
+    if (st.st_size < SRC_MAX) {
         s->text = malloc((size_t)st.st_size + 1);
         if (s->text != NULL) {
             s->len = fread(s->text, 1, (size_t)st.st_size, f);
@@ -99,6 +107,20 @@ gr_cfg_src_line(struct gr_cfg_srcs *srcs, const char *path, int line,
     return p;
 }
 
+const char *
+gr_cfg_src_rest(struct gr_cfg_srcs *srcs, const char *path, int line,
+                size_t *len)
+{
+    const struct gr_cfg_src *s = src_get(srcs, path);
+    const char *p;
+
+    if (s == NULL || line < 1 || (unsigned)line > s->n_lines)
+        return NULL;
+    p = s->text + s->starts[line - 1];
+    *len = (size_t)(s->text + s->len - p);
+    return p;
+}
+
 void
 gr_cfg_src_free(struct gr_cfg_srcs *srcs)
 {
@@ -123,30 +145,56 @@ is_name_char(char c)
     return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '*';
 }
 
-bool
-gr_cfg_int_wrapped(const char *line, size_t len, const char *name,
-                   int64_t v, char *digits, size_t dlen)
+/*
+ * Past blanks, line ends and comments ("#", "//" and C comments), as
+ * libconfig's scanner skips them between a name, its '=' and its value.
+ */
+static const char *
+skip_blank(const char *p, const char *end)
 {
-    const char *p, *end = line + len;
+    while (p < end) {
+        if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
+            p++;
+        } else if (*p == '#' || (*p == '/' && p + 1 < end && p[1] == '/')) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+            p = nl != NULL ? nl : end;
+        } else if (*p == '/' && p + 1 < end && p[1] == '*') {
+            const char *q = memmem(p + 2, (size_t)(end - p - 2), "*/", 2);
+
+            p = q != NULL ? q + 2 : end;
+        } else {
+            break;
+        }
+    }
+    return p;
+}
+
+bool
+gr_cfg_int_wrapped(const char *text, size_t len, size_t first_len,
+                   const char *name, int64_t v, char *digits, size_t dlen)
+{
+    const char *p, *end = text + len, *first_end = text + first_len;
     size_t nlen = strlen(name);
     bool wrapped = false;
 
-    for (p = line; p + nlen <= end; p++) {
+    if (first_len > len)
+        first_end = end;
+    /* The name is on the setting's own line; its value may come later. */
+    for (p = text; p < first_end && p + nlen <= end; p++) {
         const char *q = p + nlen, *num;
         char tok[40], *ep;
         size_t t = 0;
         long long x;
 
         if (memcmp(p, name, nlen) != 0 ||
-            (p > line && is_name_char(p[-1])) ||
+            (p > text && is_name_char(p[-1])) ||
             (q < end && is_name_char(*q)))
             continue;
-        while (q < end && (*q == ' ' || *q == '\t'))
-            q++;
+        q = skip_blank(q, end);
         if (q == end || (*q != '=' && *q != ':'))
             continue;
-        for (q++; q < end && (*q == ' ' || *q == '\t'); q++)
-            ;
+        q = skip_blank(q + 1, end);
         while (q < end && t < sizeof(tok) - 1 &&
                (isalnum((unsigned char)*q) || *q == '-' || *q == '+'))
             tok[t++] = *q++;

@@ -8,6 +8,14 @@
  * the conservative end), and a file that is not entirely ours and intact
  * is reported and ignored, never half-applied.  Keys are never written.
  * The file is written to a temporary name, fsynced and renamed, mode 0600.
+ *
+ * The file is trusted only where nobody else can put one: the temporary
+ * file is created new (O_EXCL) and never through a symlink (O_NOFOLLOW),
+ * the file read back must be a regular file of our own user, and a
+ * directory that anyone may write to without the sticky bit is refused
+ * for both.  Times read back are untrusted numbers: a file saved in the
+ * future (the clock went back) holds its minute counts for a whole
+ * window, and nothing read is used in arithmetic that could overflow.
  */
 #include "router.h"
 #include "clock.h"
@@ -39,6 +47,47 @@ struct saved_cell {
     long long learned[GR_NDIM];
     unsigned cell_health, proj_health;
 };
+
+/* The directory part of path, "." when it has none. */
+static void
+dir_of(const char *path, char *out, size_t n)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        snprintf(out, n, ".");
+    else if (slash == path)
+        snprintf(out, n, "/");
+    else
+        snprintf(out, n, "%.*s", (int)(slash - path), path);
+}
+
+/*
+ * 0 when the directory of path is safe for the state file; -EPERM when
+ * anyone may write to it and it lacks the sticky bit (anyone could then
+ * replace our file by theirs), with the reason logged once per path.
+ */
+static int
+dir_safe(const char *path)
+{
+    static char warned[PATH_MAX];
+    char dir[PATH_MAX];
+    struct stat st;
+
+    dir_of(path, dir, sizeof(dir));
+    if (stat(dir, &st) != 0)
+        return -errno;
+    if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+        if (strcmp(warned, path) != 0)
+            gr_rtr_log("state file %s: its directory %s is writable by "
+                       "anyone (mode %04o) and not sticky: not used",
+                       path, dir, (unsigned)(st.st_mode & 07777));
+        snprintf(warned, sizeof(warned), "%s", path);
+        return -EPERM;
+    }
+    warned[0] = '\0';
+    return 0;
+}
 
 static int
 mkdirs(const char *path)
@@ -139,15 +188,30 @@ gr_rtr_state_save(struct gr_rtr *r)
     char tmp[PATH_MAX + 8];
     unsigned lines = 0;
     FILE *f;
-    int fd, rc = 0;
+    int fd = -1, rc = 0;
 
     if (r->state_path[0] == '\0')
         return 0;
     snprintf(tmp, sizeof(tmp), "%s.tmp", r->state_path);
-    if (mkdirs(r->state_path) != 0 ||
-        (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
-        rc = -errno;
-        gr_rtr_log("state file %s: %s", tmp, strerror(errno));
+    rc = mkdirs(r->state_path);
+    if (rc == 0)
+        rc = dir_safe(r->state_path);
+    if (rc == -EPERM)
+        return rc;                  /* logged once by dir_safe() */
+    if (rc == 0) {
+        /*
+         * A new file, never through a symlink: whoever put a link at tmp
+         * must not have us write where it points.  A leftover of ours is
+         * removed first (unlink removes a link, not its target).
+         */
+        if (unlink(tmp) != 0 && errno != ENOENT)
+            rc = -errno;
+        else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                            O_CLOEXEC, 0600)) < 0)
+            rc = -errno;
+    }
+    if (rc != 0) {
+        gr_rtr_log("state file %s: %s", tmp, strerror(-rc));
         return rc;
     }
     f = fdopen(fd, "w");
@@ -204,7 +268,9 @@ parse(FILE *f, long long *saved, long long *window, struct saved_cell **out,
                 goto fail;
             }
         } else if (lineno == 2) {
-            if (sscanf(line, "saved %lld%n", saved, &used) != 1)
+            /* Wall-clock ns: a time before 1970 is damage. */
+            if (sscanf(line, "saved %lld%n", saved, &used) != 1 ||
+                *saved <= 0)
                 goto bad;
         } else if (lineno == 3) {
             if (sscanf(line, "window %lld%n", window, &used) != 1)
@@ -265,7 +331,7 @@ restore_cell(struct gr_rtr *r, const struct saved_cell *s, long long saved,
     struct gr_shm *t = &r->t;
     int m = -1, slot = -1;
     struct gr_shm_cell *c;
-    int64_t age = now_wall - saved, hold;
+    int64_t age, hold;
     unsigned w, d;
 
     for (uint32_t i = 0; i < r->m.n_models && m < 0; i++)
@@ -278,9 +344,11 @@ restore_cell(struct gr_rtr *r, const struct saved_cell *s, long long saved,
     if (m < 0 || slot < 0)
         return;     /* no longer configured */
     c = gr_shm_cell(t, (uint32_t)slot, (uint32_t)m);
+    /* saved > 0 and now_wall > 0 (checked by the caller): no overflow */
+    age = now_wall - saved;
     if (age < 0)
         age = 0;    /* the clock went back: hold for a whole window */
-    hold = t->window_ns - age;
+    hold = age < t->window_ns ? t->window_ns - age : 0;
     for (w = 0; w < GR_NWINDOWS && hold > 0; w++) {
         if (s->used[w] <= 0)
             continue;
@@ -341,18 +409,45 @@ gr_rtr_state_restore(struct gr_rtr *r)
     unsigned n, i;
     char why[128];
     FILE *f;
-    int rc;
+    int fd, rc;
 
     if (r->state_path[0] == '\0')
         return 0;
-    f = fopen(r->state_path, "r");
-    if (f == NULL) {
-        if (errno != ENOENT)
-            gr_rtr_log("state file %s: %s; starting with empty counts",
-                       r->state_path, strerror(errno));
-        return errno == ENOENT ? 0 : -errno;
+    if (now_wall <= 0) {
+        gr_rtr_log("state file %s: the wall clock reads before 1970; "
+                   "ignored", r->state_path);
+        return -EINVAL;
     }
-    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0)
+    rc = dir_safe(r->state_path);
+    if (rc == -EPERM)
+        return rc;
+    /* No symlink, no FIFO (O_NONBLOCK: the open must not wait). */
+    fd = open(r->state_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+              O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        if (rc == -ELOOP)
+            gr_rtr_log("state file %s is a symlink; ignored",
+                       r->state_path);
+        else if (rc != -ENOENT)
+            gr_rtr_log("state file %s: %s; starting with empty counts",
+                       r->state_path, strerror(-rc));
+        return rc == -ENOENT ? 0 : rc;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != geteuid()) {
+        gr_rtr_log("state file %s is not a regular file of user %u; "
+                   "ignored", r->state_path, (unsigned)geteuid());
+        close(fd);
+        return -EPERM;
+    }
+    f = fdopen(fd, "r");
+    if (f == NULL) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    if ((st.st_mode & 077) != 0)
         gr_rtr_log("state file %s is readable by others (mode %03o)",
                    r->state_path, (unsigned)(st.st_mode & 0777));
     rc = parse(f, &saved, &window, &cells, &n, why, sizeof(why));
@@ -366,8 +461,15 @@ gr_rtr_state_restore(struct gr_rtr *r)
                    "counts held for the current one", r->state_path);
     for (i = 0; i < n; i++)
         restore_cell(r, &cells[i], saved, now_mono, now_wall, today);
-    gr_rtr_log("state file %s: restored %u cells saved %.0f s ago",
-               r->state_path, n, (double)(now_wall - saved) / 1e9);
+    /* Both > 0: the difference cannot overflow. */
+    if (saved > now_wall)
+        gr_rtr_log("state file %s: restored %u cells saved %.0f s in the "
+                   "future (the clock went back?); minute counts held for "
+                   "a whole window", r->state_path, n,
+                   (double)(saved - now_wall) / 1e9);
+    else
+        gr_rtr_log("state file %s: restored %u cells saved %.0f s ago",
+                   r->state_path, n, (double)(now_wall - saved) / 1e9);
     free(cells);
     return 0;
 }

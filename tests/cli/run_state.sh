@@ -3,7 +3,9 @@
 # (SIGTERM) and started on a new segment restores today's requests, the
 # minute windows, cooldowns, learned limits and operator state from its
 # state file; the file is 0600 and holds no key; a damaged or foreign
-# file is reported and ignored.
+# file is reported and ignored, and so is a file behind a symlink or in
+# a directory anyone may write to; the temporary file is never written
+# through a symlink; a saved time from the past or future is not trusted.
 set -u
 . "$(dirname "$0")/../lib.sh"
 
@@ -64,6 +66,64 @@ head -n 3 "$dir/good.state" >"$dir/saved.state"
 start
 check "truncated file reported" 'grep -q "truncated (no end line); ignored" "$dir/router.log"'
 stop
+
+# Issue 13, item 17: "saved" is an untrusted number.  Far in the past
+# (negative) is damage; in the future (the clock went back) the minute
+# counts are held for a whole window.  Never a wrapped, negative age.
+sed 's/^saved .*/saved -9223372036854775807/' "$dir/good.state" >"$dir/saved.state"
+start
+check "item 17: a negative saved time is refused" \
+    'grep -q "saved.state: line 2 is damaged; ignored" "$dir/router.log"'
+stop
+sed 's/^saved .*/saved 9223372036854775807/' "$dir/good.state" >"$dir/saved.state"
+start
+check "item 17: a file from the future is clamped" \
+    'grep -q "saved.state: restored 1 cells saved [0-9]* s in the future" "$dir/router.log"'
+check "item 17: its minute window held" '[ "$(field "c[\"used\"][\"rpm\"]")" = 7 ]'
+stop
+check "item 17: no negative age logged" '! grep -q "saved -[0-9]* s ago" "$dir/router.log"'
+
+# Issue 13, item 10: the temporary file is never written through a
+# symlink, and the file read back must be our own regular file.
+cp "$dir/good.state" "$dir/saved.state"
+echo precious >"$dir/victim"
+ln -s victim "$dir/saved.state.tmp"
+start
+stop
+check "item 10: a symlink at the temporary name is not followed" \
+    '[ "$(cat "$dir/victim")" = precious ]'
+check "item 10: the state file is a regular file" \
+    '[ -f "$dir/saved.state" ] && [ ! -L "$dir/saved.state" ]'
+check "item 10: and it was saved" 'grep -q "^cell pa m1 " "$dir/saved.state"'
+rm -f "$dir/saved.state"
+ln -s good.state "$dir/saved.state"
+start
+check "item 10: a symlinked state file is not read" \
+    'grep -q "saved.state is a symlink; ignored" "$dir/router.log"'
+check "item 10: so nothing is restored from it" '[ "$(field "c[\"used\"][\"rpd\"]")" = 0 ]'
+stop
+
+# Item 10: a directory anyone may write to needs the sticky bit.
+mkdir "$dir/open"
+chmod 0777 "$dir/open"
+cp "$dir/good.state" "$dir/open/s.state"
+sed 's|state_file = "saved.state"|state_file = "open/s.state"|' "$dir/r.conf" >"$dir/r2.conf"
+mv "$dir/r2.conf" "$dir/r.conf"
+start
+check "item 10: a world-writable directory is refused" \
+    'grep -q "open/s.state: its directory .* is writable by anyone (mode 0777) and not sticky: not used" "$dir/router.log"'
+check "item 10: nothing is restored from it" '[ "$(field "c[\"used\"][\"rpd\"]")" = 0 ]'
+"$BIN/gemroute" reserve --shm "$shm" --model m1 --tokens 100 >/dev/null
+stop
+check "item 10: nor saved there" 'cmp -s "$dir/good.state" "$dir/open/s.state"'
+chmod 1777 "$dir/open"
+start
+check "item 10: a sticky one (like /tmp) is read" \
+    'grep -q "open/s.state: restored 1 cells" "$dir/router.log"'
+stop
+check "item 10: and written" \
+    '[ "$(sed -n 2p "$dir/open/s.state")" != "$(sed -n 2p "$dir/good.state")" ]'
+
 check "router log holds no key" '! grep -q SECRET "$dir/router.log"'
 
 finish

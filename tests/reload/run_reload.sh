@@ -76,13 +76,16 @@ conf "" "$PAB, { name = \"pc\"; key = \"env:GR_RELOAD_NO_SUCH_VAR\"; }"
 out=$(G reload 2>&1); rc=$?
 check "bad file: reload exits 2 ($rc)" '[ $rc -eq 2 ]'
 check "reload prints the first FILE:LINE error" \
-    'echo "$out" | grep -q "r.conf:[0-9]*: .*GR_RELOAD_NO_SUCH_VAR"'
+    'echo "$out" | grep -q "r.conf:[0-9]*: project .pc.: key 1: environment variable is not set"'
+check "the key source is not echoed" '! echo "$out" | grep -q GR_RELOAD_NO_SUCH_VAR'
 check "status shows the failed reload" \
     'G status | grep -q "^last reload .* FAILED"'
 check "status shows its first error" \
-    'G status | grep -q "^  .*r.conf:[0-9]*: .*GR_RELOAD_NO_SUCH_VAR"'
+    'G status | grep -q "^  .*r.conf:[0-9]*: project .pc.: key 1: "'
 check "JSON: last_reload.ok false, error kept" \
-    '[ "$(json "j[\"last_reload\"][\"ok\"], \"GR_RELOAD_NO_SUCH_VAR\" in j[\"last_reload\"][\"error\"]")" = "False True" ]'
+    '[ "$(json "j[\"last_reload\"][\"ok\"], \"key 1: environment variable\" in j[\"last_reload\"][\"error\"]")" = "False True" ]'
+check "the key source is in neither status nor the log" \
+    '! G status --json | grep -q GR_RELOAD_NO_SUCH_VAR && ! grep -q GR_RELOAD_NO_SUCH_VAR "$dir/router.log"'
 check "Prometheus: failure counted" \
     'G status --prometheus | grep -q "^gemroute_reloads_total{result=\"failure\"} [1-9]"'
 check "Prometheus: last reload not a success" \

@@ -1112,12 +1112,13 @@ test_bad_files_keep_config(void)
     one_conf(base, sizeof(base), "",
              "  { name = \"p1\"; key = \"env:GR_NO_SUCH_VARIABLE_5\"; },\n"
              "  { name = \"p2\"; key = \"file:keys/p2.key\"; }");
-    BAD("missing key variable", "r.conf", true, "GR_NO_SUCH_VARIABLE_5",
-        "%s", base);
+    BAD("missing key variable", "r.conf", true,
+        "project 'p1': key 1: environment variable is not set", "%s", base);
     one_conf(base, sizeof(base), "",
              "  { name = \"p1\"; key = \"env:GR_RELOAD_TEST_KEY\"; },\n"
              "  { name = \"p2\"; key = \"file:keys/nope.key\"; }");
-    BAD("unreadable key file", "r.conf", true, "nope.key", "%s", base);
+    BAD("unreadable key file", "r.conf", true,
+        "project 'p2': key 1: cannot read key file", "%s", base);
     one_conf(base, sizeof(base), "headroom = 1.5;", p12);
     BAD("headroom out of range", "r.conf", true, "headroom", "%s", base);
     BAD("missing include", "r.conf", true, "nope.conf",

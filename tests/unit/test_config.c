@@ -422,6 +422,45 @@ test_unreadable_main_file(void)
     gr_cfg_free(cfg);
 }
 
+/*
+ * Issue 13, item 14: a FIFO as the config or as an @included file is
+ * refused at once with "FILE: not a regular file"; before, the load
+ * waited for a writer forever (here: until the watchdog).
+ */
+static void
+test_fifo_config_refused(void)
+{
+    struct gr_cfg_errors errs;
+    struct gr_cfg *cfg = NULL;
+    char want[4200];
+
+    CU_ASSERT_FATAL(mkfifo(tmp_path("fifo/main.conf"), 0600) == 0);
+    CU_ASSERT_EQUAL(gr_cfg_load(tmp_path("fifo/main.conf"), &cfg, &errs),
+                    -EINVAL);
+    CU_ASSERT_PTR_NULL(cfg);
+    CU_ASSERT_EQUAL_FATAL(errs.n, 1);
+    snprintf(want, sizeof(want), "%s: not a regular file",
+             tmp_path("fifo/main.conf"));
+    CU_ASSERT_STRING_EQUAL(errs.lines[0], want);
+    gr_cfg_errors_free(&errs);
+
+    /* An @included FIFO, one level down. */
+    CU_ASSERT_FATAL(mkfifo(tmp_path("fifo/d/models.fifo"), 0600) == 0);
+    write_file("fifo/inc.conf", "@include \"d/models.fifo\"\n");
+    write_file("fifo/top.conf",
+               "router = { headroom = 0.5; };\n"
+               "@include \"inc.conf\"\n"
+               "projects = ( { name = \"p\"; key = \"k\"; } );\n");
+    CU_ASSERT_EQUAL(gr_cfg_load(tmp_path("fifo/top.conf"), &cfg, &errs),
+                    -EINVAL);
+    CU_ASSERT_PTR_NULL(cfg);
+    CU_ASSERT_EQUAL_FATAL(errs.n, 1);
+    snprintf(want, sizeof(want), "%s: not a regular file",
+             tmp_path("fifo/d/models.fifo"));
+    CU_ASSERT_STRING_EQUAL(errs.lines[0], want);
+    gr_cfg_errors_free(&errs);
+}
+
 /* Each line "FILE:LINE: text" or, for a whole file, "FILE: text". */
 static int
 line_is_well_formed(const char *line)
@@ -559,11 +598,13 @@ test_keys_never_in_errors(void)
         "Yh5Uj7",                            /* too long, in a file */
         "Mn8Bv6Cx4Zl2Kj0Hg8Fd6 in-file",     /* space, in a file */
         "Pl1Ok2Ij3Uh4Yg5Tf6Rd7",             /* env, shared with literal */
+        "AIzaSECRETKp7Yt5Rw3Qe1Zx9Cv",       /* pasted after env: */
+        "AIza-SECRET-Hj2Gf4Ds6Ax8Sz0L",      /* pasted after file: */
         NULL,
     };
     struct gr_cfg_errors errs;
     struct gr_cfg *cfg = NULL;
-    char text[2048];
+    char text[4096];
 
     write_file("leak/long.key", secrets[2]);
     write_file("leak/space.key", secrets[3]);
@@ -578,14 +619,17 @@ test_keys_never_in_errors(void)
              "  { name = \"d\"; keys = [\"file:space.key\", "
              "\"env:GR_TEST_LEAK_SPACE\"]; },\n"
              "  { name = \"a\"; key = \"%s\"; weight = 0; },\n"
-             "  { name = \"e\"; key = \"%s\"; kye = \"%s\"; }\n"
+             "  { name = \"e\"; key = \"%s\"; kye = \"%s\"; },\n"
+             "  { name = \"f\"; keys = [\"env:%s\", \"file:%s\"]; }\n"
              ");\n",
-             secrets[0], secrets[1], secrets[0], secrets[4], secrets[4]);
+             secrets[0], secrets[1], secrets[0], secrets[4], secrets[4],
+             secrets[5], secrets[6]);
     write_file("leak/main.conf", text);
     CU_ASSERT_EQUAL(gr_cfg_load(tmp_path("leak/main.conf"), &cfg, &errs),
                     -EINVAL);
-    /* The errors are there, each about a key, and none shows one. */
-    CU_ASSERT(errs.n >= 8);
+    /* The errors are there, each about a key, and none shows one (nor a
+     * key pasted where its source was expected: issue 13, item 3). */
+    CU_ASSERT(errs.n >= 10);
     CU_ASSERT_EQUAL(leaks(&errs, secrets), 0);
     gr_cfg_errors_free(&errs);
 }
@@ -675,6 +719,8 @@ main(void)
         {"gr_cfg_limit: override, then default",
          test_limit_override_then_default},
         {"unreadable main file", test_unreadable_main_file},
+        {"item 14: a FIFO as config or @include is refused",
+         test_fifo_config_refused},
         {"golden bad files", test_golden_bad_files},
         {"keys never in errors", test_keys_never_in_errors},
         {"shipped examples", test_shipped_examples},

@@ -12,6 +12,7 @@
  */
 #include "cli.h"
 #include "gemroute.h"
+#include "num.h"
 #include "snapshot.h"
 
 #include <errno.h>
@@ -21,6 +22,9 @@
 #include <string.h>
 
 #define REQUEST_MAX (64u << 20)     /* --json files larger are refused */
+#define DEADLINE_MAX_S 86400.0      /* --deadline: a day at most */
+#define ATTEMPTS_MAX 100            /* what the library allows */
+#define TOKENS_MAX 100000000LL      /* --tokens: far above any context */
 
 struct out_state {
     bool raw;
@@ -41,7 +45,8 @@ usage(FILE *f)
           "  --raw           print the answer's JSON, not its text\n"
           "  -v              project, attempts, queue time and usage on "
           "stderr\n"
-          "  --deadline S    give up after S seconds (default 120)\n"
+          "  --deadline S    give up after S seconds (default 120, at most "
+          "86400)\n"
           "  --attempts N    HTTP calls at most (default 8)\n"
           "  --tokens N      reserve N input tokens instead of estimating\n"
           "  --count-tokens  ask countTokens for the estimate first\n", f);
@@ -207,6 +212,7 @@ gr_cli_call(int argc, char **argv)
     struct gr_response r;
     bool stream = false, verbose = false;
     double deadline_s = 0;
+    long long n;
     char err[256], *req, *text;
     struct gr *g;
     int c, rc;
@@ -231,18 +237,31 @@ gr_cli_call(int argc, char **argv)
             json_path = optarg;
             break;
         case 'd':
-            deadline_s = atof(optarg);
-            if (deadline_s <= 0) {
-                fputs("gemroute call: --deadline wants seconds > 0\n",
-                      stderr);
+            /* Finite and bounded: deadline_s * 1e9 must fit in int64. */
+            if (!gr_cli_number(optarg, 0, DEADLINE_MAX_S, &deadline_s)) {
+                fprintf(stderr, "gemroute call: --deadline wants seconds "
+                        "> 0 and <= %.0f, not '%s'\n", DEADLINE_MAX_S,
+                        optarg);
                 return 2;
             }
             break;
         case 'a':
-            o.max_attempts = atoi(optarg);
+            if (!gr_cli_integer(optarg, 1, ATTEMPTS_MAX, &n)) {
+                fprintf(stderr, "gemroute call: --attempts wants a whole "
+                        "number from 1 to %d, not '%s'\n", ATTEMPTS_MAX,
+                        optarg);
+                return 2;
+            }
+            o.max_attempts = (int)n;
             break;
         case 't':
-            o.est_tokens = atoll(optarg);
+            if (!gr_cli_integer(optarg, 1, TOKENS_MAX, &n)) {
+                fprintf(stderr, "gemroute call: --tokens wants a whole "
+                        "number from 1 to %lld, not '%s'\n", TOKENS_MAX,
+                        optarg);
+                return 2;
+            }
+            o.est_tokens = n;
             break;
         case 'c':
             o.count_tokens_first = true;

@@ -27,6 +27,7 @@
  */
 #include "cli.h"
 #include "gemroute.h"
+#include "num.h"
 #include "snapshot.h"
 
 #include <errno.h>
@@ -412,6 +413,7 @@ gr_cli_load(int argc, char **argv)
     struct sigaction sa;
     bool forwarded = false;
     int c, bad = 0;
+    long long n = 0;
     char err[256];
     struct gr *g;
 
@@ -424,26 +426,31 @@ gr_cli_load(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
+        /* A bad number is bad usage, not a default or a NaN: each
+         * failed parse counts in bad, reported below. */
         case 'p':
-            p.procs = (unsigned)atoi(optarg);
+            bad += !gr_cli_integer(optarg, 1, MAX_CALLERS, &n);
+            p.procs = (unsigned)n;
             break;
         case 'T':
-            p.threads = (unsigned)atoi(optarg);
+            bad += !gr_cli_integer(optarg, 1, 64, &n);
+            p.threads = (unsigned)n;
             break;
         case 'r':
-            p.rate = atof(optarg);
+            bad += !gr_cli_number(optarg, 0, MAX_CALLS, &p.rate);
             break;
         case 'd':
-            p.duration_s = atof(optarg);
+            bad += !gr_cli_number(optarg, 0, MAX_CALLS, &p.duration_s);
             break;
         case 'm':
             p.model = optarg;
             break;
         case 't':
-            p.tokens = atol(optarg);
+            bad += !gr_cli_integer(optarg, 1, 1000000, &n);
+            p.tokens = (long)n;
             break;
         case 'D':
-            p.deadline_s = atof(optarg);
+            bad += !gr_cli_number(optarg, 0, 86400, &p.deadline_s);
             break;
         case 'h':
             usage(stdout);
@@ -453,14 +460,15 @@ gr_cli_load(int argc, char **argv)
             return 2;
         }
     }
-    if (p.model == NULL || !(p.rate > 0) || !(p.duration_s > 0) ||
+    if (bad || p.model == NULL || !(p.rate > 0) || !(p.duration_s > 0) ||
         p.procs < 1 || p.threads < 1 || p.threads > 64 ||
         p.procs * p.threads > MAX_CALLERS || p.tokens < 1 ||
         p.tokens > 1000000 || !(p.deadline_s > 0) ||
         p.rate * p.duration_s > MAX_CALLS) {
         fputs("gemroute load: need --model, --rate > 0, --duration > 0, "
               "1 <= --threads <= 64,\n  procs x threads <= 4096, "
-              "1 <= --tokens <= 1000000, rate x duration <= 2e7\n", stderr);
+              "1 <= --tokens <= 1000000, rate x duration <= 2e7,\n"
+              "  0 < --deadline <= 86400; each a finite number\n", stderr);
         usage(stderr);
         return 2;
     }

@@ -254,8 +254,9 @@ read_key_file(struct loader *ld, const config_setting_t *at, const char *path,
     else
         snprintf(full, sizeof full, "%s/%s", ld->dir, path);
     f = fopen(full, "r");
+    /* Not the path: it may be a key pasted after "file:" by mistake. */
     if (f == NULL)
-        return fail(ld, at, "key file:%s: %s", full, strerror(errno));
+        return fail(ld, at, "key file: %s", strerror(errno));
     n = fread(out, 1, outlen - 1, f);
     fclose(f);
     out[n] = '\0';
@@ -275,8 +276,9 @@ resolve_key(struct loader *ld, const config_setting_t *at, const char *spec,
 
     if (strncmp(spec, "env:", 4) == 0) {
         val = getenv(spec + 4);
+        /* Not the name: it may be a key pasted after "env:" by mistake. */
         if (val == NULL)
-            return fail(ld, at, "key %s: variable not set", spec);
+            return fail(ld, at, "key env: variable not set");
     } else if (strncmp(spec, "file:", 5) == 0) {
         rc = read_key_file(ld, at, spec + 5, buf, sizeof buf);
         if (rc < 0)
