@@ -10,6 +10,8 @@
  */
 #include "mock_config.h"
 
+#include "files.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
@@ -499,9 +501,17 @@ static int
 load_top(struct loader *ld, const config_setting_t *root,
          struct gr_mock_config *cfg)
 {
-    static const char *const known[] = {
-        "projects",       "faults",         "listen",  "window_ms",
-        "clock_offset_s", "max_body_bytes", "threads", NULL};
+    static const char *const known[] = {"projects",
+                                        "faults",
+                                        "listen",
+                                        "window_ms",
+                                        "clock_offset_s",
+                                        "max_body_bytes",
+                                        "threads",
+                                        "max_files",
+                                        "max_file_bytes",
+                                        "max_storage_bytes",
+                                        NULL};
     const config_setting_t *v, *projects;
     const char *str = "";
     int64_t n;
@@ -528,6 +538,23 @@ load_top(struct loader *ld, const config_setting_t *root,
         if (rc < 0)
             return rc;
         cfg->max_body = (size_t)n;
+    }
+    if ((v = config_setting_get_member(root, "max_files")) != NULL) {
+        rc = get_int64(ld, v, "max_files", 0, 1000000, &cfg->max_files);
+        if (rc < 0)
+            return rc;
+    }
+    if ((v = config_setting_get_member(root, "max_file_bytes")) != NULL) {
+        rc = get_int64(ld, v, "max_file_bytes", 1, INT64_C(1) << 40,
+                       &cfg->max_file_bytes);
+        if (rc < 0)
+            return rc;
+    }
+    if ((v = config_setting_get_member(root, "max_storage_bytes")) != NULL) {
+        rc = get_int64(ld, v, "max_storage_bytes", 0, INT64_C(1) << 50,
+                       &cfg->max_storage_bytes);
+        if (rc < 0)
+            return rc;
     }
     if ((v = config_setting_get_member(root, "threads")) != NULL) {
         rc = get_int64(ld, v, "threads", 0, 256, &n);
@@ -627,6 +654,9 @@ gr_mock_config_load(const char *path, struct gr_mock_config **out, char *err,
     }
     cfg->window_ms = GR_MOCK_DEFAULT_WINDOW_MS;
     cfg->max_body = GR_MOCK_DEFAULT_MAX_BODY;
+    cfg->max_files = GR_MOCK_DEFAULT_MAX_FILES;
+    cfg->max_file_bytes = GR_MOCK_DEFAULT_MAX_FILE_BYTES;
+    cfg->max_storage_bytes = GR_MOCK_DEFAULT_MAX_STORAGE_BYTES;
 
     slash = strrchr(path, '/');
     if (slash == NULL)

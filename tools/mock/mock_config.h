@@ -17,8 +17,8 @@
 
 #define GR_MOCK_DEFAULT_WINDOW_MS 60000
 #define GR_MOCK_DEFAULT_MAX_BODY (4u << 20) /* bytes: 4 MiB */
-#define GR_MOCK_MAX_BODY_LIMIT (64u << 20)  /* bytes: the largest cap allowed  \
-                                             */
+/* bytes: the largest max_body_bytes allowed */
+#define GR_MOCK_MAX_BODY_LIMIT (64u << 20)
 #define GR_MOCK_MAX_LATENCY_MS 600000
 
 struct gr_mock_limit_cfg {
@@ -43,11 +43,14 @@ struct gr_mock_config {
     double p500;            /* probability of an injected 500 */
     uint32_t latency_lo_ms; /* uniform latency range, ms */
     uint32_t latency_hi_ms;
-    int64_t window_ms;      /* length of the "60 s" windows */
-    int64_t clock_offset_s; /* added to the wall clock (RPD) */
-    size_t max_body;        /* bytes accepted in one request body */
-    unsigned threads;       /* 0 = one per CPU */
-    char listen[128];       /* "" = 127.0.0.1:8080 */
+    int64_t window_ms;         /* length of the "60 s" windows */
+    int64_t clock_offset_s;    /* added to the wall clock (RPD) */
+    size_t max_body;           /* bytes accepted in one request body */
+    unsigned threads;          /* 0 = one per CPU */
+    char listen[128];          /* "" = 127.0.0.1:8080 */
+    int64_t max_files;         /* Files API slots, uploads in flight too */
+    int64_t max_file_bytes;    /* bytes in one uploaded file */
+    int64_t max_storage_bytes; /* bytes of files per project */
 };
 
 /*

@@ -20,8 +20,12 @@ enum gr_mock_method {
     GR_MOCK_STREAM_GENERATE_CONTENT,
     GR_MOCK_COUNT_TOKENS,
     GR_MOCK_EMBED_CONTENT,
-    GR_MOCK_BATCH_EMBED_CONTENTS
+    GR_MOCK_BATCH_EMBED_CONTENTS,
+    GR_MOCK_PREDICT /* Imagen: instances[].prompt, parameters.sampleCount */
 };
+
+#define GR_MOCK_N_METHODS 6
+#define GR_MOCK_MAX_SAMPLES 4 /* images one :predict may ask for */
 
 enum gr_mock_route_kind {
     GR_MOCK_ROUTE_NONE = 0, /* 404 */
@@ -30,7 +34,17 @@ enum gr_mock_route_kind {
     GR_MOCK_ROUTE_RESET,    /* POST /mock/reset */
     GR_MOCK_ROUTE_CLOCK,    /* GET|POST /mock/clock */
     GR_MOCK_ROUTE_FAULTS,   /* GET|POST /mock/faults */
-    GR_MOCK_ROUTE_PROJECT   /* POST /mock/project */
+    GR_MOCK_ROUTE_PROJECT,  /* POST /mock/project */
+    /* Below, {v} is v1beta or v1; both serve the same. */
+    GR_MOCK_ROUTE_MODELS_LIST, /* GET /{v}/models */
+    GR_MOCK_ROUTE_MODEL_GET,   /* GET /{v}/models/{model} */
+    GR_MOCK_ROUTE_FILES_LIST,  /* GET /{v}/files */
+    GR_MOCK_ROUTE_FILE_GET,    /* GET /{v}/files/{id} */
+    GR_MOCK_ROUTE_FILE_DELETE, /* DELETE /{v}/files/{id} */
+    GR_MOCK_ROUTE_UPLOAD,      /* POST /upload/{v}/files */
+    GR_MOCK_ROUTE_OAI_CHAT,    /* POST /{v}/openai/chat/completions */
+    GR_MOCK_ROUTE_OAI_EMBED,   /* POST /{v}/openai/embeddings */
+    GR_MOCK_ROUTE_OAI_MODELS   /* GET /{v}/openai/models */
 };
 
 struct gr_mock_route {
@@ -39,6 +53,7 @@ struct gr_mock_route {
     int post;        /* the HTTP method was POST */
     char version[8]; /* "v1beta" or "v1" */
     char model[GR_MOCK_NAME_MAX];
+    char file[64]; /* {id} of the file routes: [a-z0-9-] */
 };
 
 /* What a request asks of the model, as the mock counts it. */
@@ -48,6 +63,18 @@ struct gr_mock_usage {
     int64_t tokens;     /* ceil(text_bytes / 4) */
     int64_t images;     /* inlineData parts with an image/ type */
     int64_t embed_dims; /* length of each embedding */
+    int64_t samples;    /* images a :predict asks for */
+    /* Input of gr_mock_parse_body_ex(): a file a part names in
+     * fileData.fileUri is checked with file_ok(file_arg, id). */
+    int (*file_ok)(void *arg, const char *id);
+    void *file_arg;
+};
+
+/* What an OpenAI-compatible request asked, besides its usage. */
+struct gr_mock_oai {
+    char model[GR_MOCK_NAME_MAX]; /* without "models/"; "" = not valid */
+    int stream;                   /* chat: "stream": true */
+    int include_usage;            /* chat: stream_options.include_usage */
 };
 
 /* Fill *r from the HTTP method and URL path; kind NONE when unknown. */
@@ -65,6 +92,37 @@ const char *gr_mock_method_name(enum gr_mock_method m);
 int gr_mock_parse_body(enum gr_mock_method m, const char *body, size_t len,
                        struct gr_mock_usage *u, char *msg, size_t msglen,
                        char *field, size_t fieldlen);
+
+/*
+ * The same, checking every fileData.fileUri that names a file
+ * (".../files/ID" or "files/ID") with check(arg, ID): when it answers
+ * non-zero, -EACCES with Google's "You do not have permission to access
+ * the File ID or it may not exist." in msg.  A fileData part whose
+ * mimeType starts with "image/" counts as an image.
+ */
+int gr_mock_parse_body_ex(enum gr_mock_method m, const char *body, size_t len,
+                          struct gr_mock_usage *u, char *msg, size_t msglen,
+                          char *field, size_t fieldlen,
+                          int (*check)(void *arg, const char *id), void *arg);
+
+/*
+ * Bodies of the OpenAI-compatible routes.  Chat: model, messages (text
+ * of every non-system message counts as contents text; image_url parts
+ * are images).  Embeddings: model, input (a string or a list of them,
+ * each one request), dimensions.  0, or -EINVAL with msg and field.
+ */
+int gr_mock_parse_oai_chat(const char *body, size_t len, struct gr_mock_oai *o,
+                           struct gr_mock_usage *u, char *msg, size_t msglen,
+                           char *field, size_t fieldlen);
+int gr_mock_parse_oai_embed(const char *body, size_t len, struct gr_mock_oai *o,
+                            struct gr_mock_usage *u, char *msg, size_t msglen,
+                            char *field, size_t fieldlen);
+
+/* Body of a resumable upload start: {"file": {"display_name", "mime_type"}}
+ * (camelCase too); absent members leave "" . 0 or -EINVAL with msg. */
+int gr_mock_parse_file_start(const char *body, size_t len, char *display,
+                             size_t dlen, char *mime, size_t mlen, char *msg,
+                             size_t msglen);
 
 /* Bodies of the /mock/ control endpoints. */
 enum {

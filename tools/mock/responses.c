@@ -539,3 +539,98 @@ gr_mock_resp_embed(struct gr_mock_buf *b, const struct gr_mock_usage *u,
     gr_mock_jw_end(&w);
     gr_mock_buf_add(b, "\n", 1);
 }
+
+/* A valid 1x1 transparent PNG. */
+const char gr_mock_png_base64[] =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAC"
+    "hwGA60e6kgAAAABJRU5ErkJggg==";
+
+void
+gr_mock_resp_predict(struct gr_mock_buf *b, const struct gr_mock_usage *u)
+{
+    struct gr_mock_jw w;
+    int64_t i;
+
+    gr_mock_jw_init(&w, b, 1);
+    gr_mock_jw_object(&w, NULL);
+    gr_mock_jw_array(&w, "predictions");
+    for (i = 0; i < u->samples; i++) {
+        gr_mock_jw_object(&w, NULL);
+        gr_mock_jw_str(&w, "bytesBase64Encoded", gr_mock_png_base64);
+        gr_mock_jw_str(&w, "mimeType", "image/png");
+        gr_mock_jw_end(&w);
+    }
+    gr_mock_jw_end(&w);
+    gr_mock_jw_end(&w);
+    gr_mock_buf_add(b, "\n", 1);
+}
+
+void
+gr_mock_model_json(struct gr_mock_jw *w, const char *key, const char *model)
+{
+    static const char *const gen[] = {"generateContent", "countTokens",
+                                      "createCachedContent",
+                                      "batchGenerateContents", NULL};
+    static const char *const emb[] = {"embedContent", "countTextTokens",
+                                      "countTokens", "asyncBatchEmbedContent",
+                                      NULL};
+    static const char *const img[] = {"predict", NULL};
+    const char *const *methods = gen;
+    char name[GR_MOCK_NAME_MAX + 8], desc[GR_MOCK_NAME_MAX + 64];
+    int64_t in = 1048576, out = 65536;
+    int i;
+
+    /* What the name says decides the methods, as in Google's list. */
+    if (strstr(model, "embedding") != NULL) {
+        methods = emb;
+        in = 2048;
+        out = 1;
+    } else if (strncmp(model, "imagen", 6) == 0) {
+        methods = img;
+        in = 480;
+        out = 8192;
+    }
+    snprintf(name, sizeof name, "models/%s", model);
+    snprintf(desc, sizeof desc, "gemroute-mock's stand-in for %s.", model);
+    gr_mock_jw_object(w, key);
+    gr_mock_jw_str(w, "name", name);
+    gr_mock_jw_str(w, "version", "001");
+    gr_mock_jw_str(w, "displayName", model);
+    gr_mock_jw_str(w, "description", desc);
+    gr_mock_jw_int(w, "inputTokenLimit", in);
+    gr_mock_jw_int(w, "outputTokenLimit", out);
+    gr_mock_jw_array(w, "supportedGenerationMethods");
+    for (i = 0; methods[i] != NULL; i++)
+        gr_mock_jw_str(w, NULL, methods[i]);
+    gr_mock_jw_end(w);
+    gr_mock_jw_end(w);
+}
+
+void
+gr_mock_resp_model(struct gr_mock_buf *b, const char *model)
+{
+    struct gr_mock_jw w;
+
+    gr_mock_jw_init(&w, b, 1);
+    gr_mock_model_json(&w, NULL, model);
+    gr_mock_buf_add(b, "\n", 1);
+}
+
+void
+gr_mock_resp_models(struct gr_mock_buf *b, char (*models)[GR_MOCK_NAME_MAX],
+                    size_t n, const char *next_token)
+{
+    struct gr_mock_jw w;
+    size_t i;
+
+    gr_mock_jw_init(&w, b, 1);
+    gr_mock_jw_object(&w, NULL);
+    gr_mock_jw_array(&w, "models");
+    for (i = 0; i < n; i++)
+        gr_mock_model_json(&w, NULL, models[i]);
+    gr_mock_jw_end(&w);
+    if (next_token != NULL && next_token[0] != '\0')
+        gr_mock_jw_str(&w, "nextPageToken", next_token);
+    gr_mock_jw_end(&w);
+    gr_mock_buf_add(b, "\n", 1);
+}

@@ -77,6 +77,21 @@ void gr_mock_resp_count_tokens(struct gr_mock_buf *b,
 void gr_mock_resp_embed(struct gr_mock_buf *b, const struct gr_mock_usage *u,
                         int batch);
 
+/* Imagen: sampleCount predictions, each the same 1x1 PNG. */
+void gr_mock_resp_predict(struct gr_mock_buf *b, const struct gr_mock_usage *u);
+
+/* The Model resource ("models/NAME", limits, methods) and a page of them;
+ * next_token "" when this is the last page. */
+void gr_mock_model_json(struct gr_mock_jw *w, const char *key,
+                        const char *model);
+void gr_mock_resp_model(struct gr_mock_buf *b, const char *model);
+void gr_mock_resp_models(struct gr_mock_buf *b,
+                         char (*models)[GR_MOCK_NAME_MAX], size_t n,
+                         const char *next_token);
+
+/* The base64 of the PNG every prediction carries. */
+extern const char gr_mock_png_base64[];
+
 /* Tokens the fixed answer costs (candidatesTokenCount). */
 int64_t gr_mock_answer_tokens(void);
 

@@ -1,8 +1,10 @@
 /*
  * server.c - the mock's HTTP server on libmicrohttpd: route, check the
  * key, model and body, charge the quota, inject faults and latency, and
- * answer in Google's shapes.  This is the only file of the mock that
- * includes microhttpd.h.
+ * answer in Google's shapes: the native model calls, ListModels/GetModel,
+ * the OpenAI-compatible routes, Imagen's :predict and the Files API with
+ * its resumable upload.  This is the only file of the mock that includes
+ * microhttpd.h.
  *
  * Invariants protected: no key ever reaches a log line (MHD's URL has no
  * query string; we print project names only); a body over max_body is
@@ -10,12 +12,16 @@
  * latency suspends the connection and parks it on the timer thread, so a
  * slow answer never holds a server thread and concurrent requests are not
  * serialised; the checks run in the order Google applies them (path, key,
- * model, body, quota), and a refused request costs no quota.
+ * model, body, file ownership, quota), and a refused request costs no
+ * quota; an upload chunk is hashed as it arrives and never buffered; a
+ * file is served only to the project that uploaded it.
  */
 #include "server.h"
 
 #include "clock.h"
 #include "delay.h"
+#include "files.h"
+#include "openai.h"
 #include "request.h"
 #include "responses.h"
 #include "stats.h"
@@ -24,10 +30,12 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,6 +52,15 @@ struct gr_mock_server {
     struct gr_mock_delay *delay;
     int fd;
     int verbose;
+    char bound[80]; /* "127.0.0.1:PORT": upload URLs when no Host header */
+};
+
+/* Extra response headers (the upload protocol's X-Goog-Upload-*). */
+#define MAX_HDRS 4
+struct hdrs {
+    int n;
+    const char *name[MAX_HDRS];
+    char value[MAX_HDRS][384];
 };
 
 /* One request's state across MHD's calls of the handler. */
@@ -55,6 +72,11 @@ struct req {
     unsigned status;         /* of the parked answer */
     const char *ctype;
     struct gr_mock_buf out; /* the parked answer */
+    struct hdrs hdrs;       /* of the parked answer */
+    int upload;             /* a chunk of a resumable upload: streamed */
+    int upload_err;         /* 0 or -errno: the chunk went wrong */
+    int64_t upload_offset;  /* X-Goog-Upload-Offset, -1 = none */
+    char upload_id[GR_MOCK_UPLOAD_ID_LEN + 1];
 };
 
 /* What one handled request answers. */
@@ -65,6 +87,7 @@ struct answer {
     int64_t delay_ns;    /* injected latency, 0 = none */
     const char *project; /* for the verbose log */
     const char *note;    /* for the verbose log */
+    struct hdrs hdrs;
 };
 
 static const char oom_body[] =
@@ -79,10 +102,11 @@ resume_conn(void *arg)
 
 static enum MHD_Result
 send_buf(struct MHD_Connection *conn, unsigned status, const char *ctype,
-         struct gr_mock_buf *b)
+         struct gr_mock_buf *b, const struct hdrs *h)
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
+    int i;
 
     if (b->failed) {
         gr_mock_buf_free(b);
@@ -103,6 +127,8 @@ send_buf(struct MHD_Connection *conn, unsigned status, const char *ctype,
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, "gemroute-mock");
+    for (i = 0; h != NULL && i < h->n; i++)
+        MHD_add_response_header(resp, h->name[i], h->value[i]);
     ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -117,6 +143,22 @@ api_key(struct MHD_Connection *conn)
     if (k == NULL || k[0] == '\0')
         k = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "key");
     return (k == NULL || k[0] == '\0') ? NULL : k;
+}
+
+static void add_hdr(struct answer *a, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+add_hdr(struct answer *a, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (a->hdrs.n >= MAX_HDRS)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(a->hdrs.value[a->hdrs.n], sizeof a->hdrs.value[0], fmt, ap);
+    va_end(ap);
+    a->hdrs.name[a->hdrs.n++] = name;
 }
 
 static enum gr_mock_family
@@ -156,28 +198,54 @@ draw_fault(struct gr_mock_state *st)
     return GR_MOCK_SERVE;
 }
 
-static void
-handle_model(struct gr_mock_server *srv, struct MHD_Connection *conn,
-             const struct gr_mock_route *rt, struct req *r, struct answer *a)
+/* The key of an OpenAI-compatible call: "Authorization: Bearer KEY". */
+static const char *
+bearer_key(struct MHD_Connection *conn)
+{
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return h[0] != '\0' ? h : NULL;
+}
+
+/*
+ * Check the key the way Google does, first of all: the project's index,
+ * or -1 with the answer written.  oai: the OpenAI-compatible routes,
+ * which take the key as a bearer token and refuse two credentials.
+ */
+static int
+authorize(struct gr_mock_server *srv, struct MHD_Connection *conn, int oai,
+          struct answer *a)
 {
     struct gr_mock_state *st = srv->st;
-    const struct gr_mock_project *pr;
-    struct gr_mock_usage u;
-    struct gr_mock_verdict v;
-    struct gr_mock_cost cost;
-    struct gr_mock_cell *cell;
-    enum gr_mock_outcome outcome;
-    char msg[512], field[64];
-    const char *key, *alt;
-    int p, m, rc, sse = 0;
+    const char *key;
+    int p;
 
-    BUMP(st->g.requests);
     key = api_key(conn);
+    if (oai) {
+        const char *b = bearer_key(conn);
+
+        if (b != NULL && key != NULL) {
+            BUMP(st->g.bad_request);
+            a->status = 400;
+            gr_mock_resp_error(&a->body, 400, "INVALID_ARGUMENT",
+                               "Multiple authentication credentials "
+                               "received. Please pass only one.");
+            return -1;
+        }
+        if (b != NULL)
+            key = b;
+    }
     if (key == NULL) {
         BUMP(st->g.no_key);
         a->status = 403;
         gr_mock_resp_no_key(&a->body);
-        return;
+        return -1;
     }
     p = gr_mock_state_key(st, key);
     if (p < 0) {
@@ -185,24 +253,114 @@ handle_model(struct gr_mock_server *srv, struct MHD_Connection *conn,
         a->status = 400;
         a->note = "unknown key";
         gr_mock_resp_key_invalid(&a->body);
-        return;
+        return -1;
     }
-    pr = &st->projects[p];
-    a->project = pr->cfg->name;
+    a->project = st->projects[p].cfg->name;
     switch (LOAD(st->projects[p].key_state)) {
     case GR_MOCK_KEYS_INVALID:
         BUMP(st->g.bad_key);
         a->status = 400;
         gr_mock_resp_key_invalid(&a->body);
-        return;
+        return -1;
     case GR_MOCK_KEYS_LEAKED:
         BUMP(st->g.leaked_key);
         a->status = 403;
         gr_mock_resp_key_leaked(&a->body);
-        return;
+        return -1;
     default:
         break;
     }
+    return p;
+}
+
+/*
+ * Charge u to cell (p, m) and draw the fault: 0 when the caller should
+ * now write the 200 answer (a->delay_ns is set), -1 when *a already is
+ * the answer (429, injected 5xx, or out of memory).
+ */
+static int
+charge(struct gr_mock_server *srv, int p, int m, enum gr_mock_family family,
+       const char *model, const struct gr_mock_usage *u, struct answer *a)
+{
+    struct gr_mock_state *st = srv->st;
+    struct gr_mock_cell *cell = gr_mock_state_cell(st, (size_t)p, (size_t)m);
+    struct gr_mock_verdict v;
+    struct gr_mock_cost cost;
+    enum gr_mock_outcome outcome;
+    int rc;
+
+    cost.requests = u->requests;
+    cost.tokens = u->tokens;
+    cost.images = u->images;
+    outcome = draw_fault(st);
+    rc = gr_mock_cell_admit(cell, &cost, st->window_ns, LOAD(st->offset_ns),
+                            outcome, &v);
+    if (rc == -EAGAIN) {
+        a->status = 429;
+        a->note = "quota";
+        gr_mock_resp_quota(&a->body, st->projects[p].cfg->tier, family, model,
+                           cell->limit, &v);
+        return -1;
+    }
+    if (rc < 0) {
+        a->status = 500;
+        gr_mock_resp_internal(&a->body);
+        return -1;
+    }
+    /* Admitted: the answer, whatever it is, comes after the latency. */
+    a->delay_ns = draw_latency(st);
+    if (outcome == GR_MOCK_FAIL_503) {
+        a->status = 503;
+        a->note = "injected";
+        gr_mock_resp_overloaded(&a->body);
+        return -1;
+    }
+    if (outcome == GR_MOCK_FAIL_500) {
+        a->status = 500;
+        a->note = "injected";
+        gr_mock_resp_internal(&a->body);
+        return -1;
+    }
+    a->status = 200;
+    return 0;
+}
+
+static int64_t
+mock_wall(struct gr_mock_state *st)
+{
+    return gr_shm_now_wall() + LOAD(st->offset_ns);
+}
+
+/* For a fileData.fileUri: does the calling project own that file? */
+struct file_check {
+    struct gr_mock_state *st;
+    uint32_t project;
+    int64_t now_ns;
+};
+
+static int
+file_ok(void *arg, const char *id)
+{
+    struct file_check *fc = arg;
+
+    return gr_mock_files_get(fc->st->files, fc->project, id, fc->now_ns, NULL);
+}
+
+static void
+handle_model(struct gr_mock_server *srv, struct MHD_Connection *conn,
+             const struct gr_mock_route *rt, struct req *r, struct answer *a)
+{
+    struct gr_mock_state *st = srv->st;
+    struct gr_mock_usage u;
+    struct file_check fc;
+    char msg[512], field[64];
+    const char *alt;
+    int p, m, rc, sse = 0;
+
+    BUMP(st->g.requests);
+    p = authorize(srv, conn, 0, a);
+    if (p < 0)
+        return;
     m = gr_mock_state_model(st, rt->model);
     if (m < 0) {
         BUMP(st->g.model_not_found);
@@ -211,56 +369,35 @@ handle_model(struct gr_mock_server *srv, struct MHD_Connection *conn,
                                      rt->method);
         return;
     }
-    rc = gr_mock_parse_body(rt->method, r->body.data, r->body.len, &u, msg,
-                            sizeof msg, field, sizeof field);
+    fc.st = st;
+    fc.project = (uint32_t)p;
+    fc.now_ns = mock_wall(st);
+    rc = gr_mock_parse_body_ex(rt->method, r->body.data, r->body.len, &u, msg,
+                               sizeof msg, field, sizeof field, file_ok, &fc);
+    if (rc == -EACCES) {
+        /* Another project's file, or none: Google does not say which. */
+        BUMP(st->g.bad_request);
+        a->status = 403;
+        a->note = "file";
+        gr_mock_resp_error(&a->body, 403, "PERMISSION_DENIED", msg);
+        return;
+    }
     if (rc < 0) {
         BUMP(st->g.bad_request);
         a->status = 400;
         gr_mock_resp_bad_request(&a->body, msg, field);
         return;
     }
-    cell = gr_mock_state_cell(st, (size_t)p, (size_t)m);
     if (rt->method == GR_MOCK_COUNT_TOKENS) {
         /* countTokens has its own generous quota at Google: free here. */
-        gr_mock_cell_count_tokens_call(cell);
+        gr_mock_cell_count_tokens_call(
+            gr_mock_state_cell(st, (size_t)p, (size_t)m));
         a->status = 200;
         gr_mock_resp_count_tokens(&a->body, &u);
         return;
     }
-
-    cost.requests = u.requests;
-    cost.tokens = u.tokens;
-    cost.images = u.images;
-    outcome = draw_fault(st);
-    rc = gr_mock_cell_admit(cell, &cost, st->window_ns, LOAD(st->offset_ns),
-                            outcome, &v);
-    if (rc == -EAGAIN) {
-        a->status = 429;
-        a->note = "quota";
-        gr_mock_resp_quota(&a->body, pr->cfg->tier, family_of(rt->method),
-                           rt->model, cell->limit, &v);
+    if (charge(srv, p, m, family_of(rt->method), rt->model, &u, a) < 0)
         return;
-    }
-    if (rc < 0) {
-        a->status = 500;
-        gr_mock_resp_internal(&a->body);
-        return;
-    }
-    /* Admitted: the answer, whatever it is, comes after the latency. */
-    a->delay_ns = draw_latency(st);
-    if (outcome == GR_MOCK_FAIL_503) {
-        a->status = 503;
-        a->note = "injected";
-        gr_mock_resp_overloaded(&a->body);
-        return;
-    }
-    if (outcome == GR_MOCK_FAIL_500) {
-        a->status = 500;
-        a->note = "injected";
-        gr_mock_resp_internal(&a->body);
-        return;
-    }
-    a->status = 200;
     switch (rt->method) {
     case GR_MOCK_STREAM_GENERATE_CONTENT:
         alt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "alt");
@@ -275,10 +412,410 @@ handle_model(struct gr_mock_server *srv, struct MHD_Connection *conn,
     case GR_MOCK_BATCH_EMBED_CONTENTS:
         gr_mock_resp_embed(&a->body, &u, 1);
         break;
+    case GR_MOCK_PREDICT:
+        gr_mock_resp_predict(&a->body, &u);
+        break;
     default:
         gr_mock_resp_generate(&a->body, rt->model, &u);
         break;
     }
+}
+
+/* POST /v1beta/openai/chat/completions and /v1beta/openai/embeddings. */
+static void
+handle_oai(struct gr_mock_server *srv, struct MHD_Connection *conn,
+           const struct gr_mock_route *rt, struct req *r, struct answer *a)
+{
+    struct gr_mock_state *st = srv->st;
+    int chat = rt->kind == GR_MOCK_ROUTE_OAI_CHAT;
+    enum gr_mock_method method =
+        chat ? GR_MOCK_GENERATE_CONTENT : GR_MOCK_BATCH_EMBED_CONTENTS;
+    struct gr_mock_usage u;
+    struct gr_mock_oai o;
+    char msg[512], field[64];
+    int p, m, rc;
+
+    BUMP(st->g.requests);
+    p = authorize(srv, conn, 1, a);
+    if (p < 0)
+        return;
+    rc = chat ? gr_mock_parse_oai_chat(r->body.data, r->body.len, &o, &u, msg,
+                                       sizeof msg, field, sizeof field)
+              : gr_mock_parse_oai_embed(r->body.data, r->body.len, &o, &u, msg,
+                                        sizeof msg, field, sizeof field);
+    if (rc < 0) {
+        BUMP(st->g.bad_request);
+        a->status = 400;
+        gr_mock_resp_bad_request(&a->body, msg, field);
+        return;
+    }
+    m = o.model[0] != '\0' ? gr_mock_state_model(st, o.model) : -1;
+    if (m < 0) {
+        BUMP(st->g.model_not_found);
+        a->status = 404;
+        gr_mock_resp_model_not_found(&a->body, rt->version,
+                                     o.model[0] != '\0' ? o.model : "?",
+                                     chat ? method : GR_MOCK_EMBED_CONTENT);
+        return;
+    }
+    if (charge(srv, p, m, chat ? GR_MOCK_GENERATE : GR_MOCK_EMBED, o.model, &u,
+               a) < 0)
+        return;
+    if (!chat) {
+        gr_mock_oai_embed(&a->body, o.model, &u);
+    } else if (o.stream) {
+        a->ctype = CT_SSE;
+        gr_mock_oai_chat_stream(&a->body, o.model, &u, o.include_usage);
+    } else {
+        gr_mock_oai_chat(&a->body, o.model, &u);
+    }
+}
+
+/* A decimal query argument in [lo, hi]; def when absent, -1 when bad. */
+static int64_t
+int_arg(struct MHD_Connection *conn, const char *name, int64_t def, int64_t lo,
+        int64_t hi)
+{
+    const char *v =
+        MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+    char *end;
+    long long n;
+
+    if (v == NULL || v[0] == '\0')
+        return def;
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (*end != '\0' || errno != 0 || n < 0)
+        return -1;
+    return n < lo ? lo : n > hi ? hi : n;
+}
+
+/* GET /{v}/models, /{v}/models/{m} and /{v}/openai/models. */
+static void
+handle_models(struct gr_mock_server *srv, struct MHD_Connection *conn,
+              const struct gr_mock_route *rt, struct answer *a)
+{
+    struct gr_mock_state *st = srv->st;
+    int64_t size, from;
+    char next[24] = "", msg[256];
+
+    if (authorize(srv, conn, rt->kind == GR_MOCK_ROUTE_OAI_MODELS, a) < 0)
+        return;
+    if (rt->kind == GR_MOCK_ROUTE_OAI_MODELS) {
+        a->status = 200;
+        gr_mock_oai_models(&a->body, st->models, st->n_models);
+        return;
+    }
+    if (rt->kind == GR_MOCK_ROUTE_MODEL_GET) {
+        if (gr_mock_state_model(st, rt->model) < 0) {
+            a->status = 404;
+            snprintf(msg, sizeof msg,
+                     "models/%s is not found for API version %s.", rt->model,
+                     rt->version);
+            gr_mock_resp_error(&a->body, 404, "NOT_FOUND", msg);
+            return;
+        }
+        a->status = 200;
+        gr_mock_resp_model(&a->body, rt->model);
+        return;
+    }
+    size = int_arg(conn, "pageSize", 50, 1, 1000);
+    from = int_arg(conn, "pageToken", 0, 0, INT64_MAX);
+    if (size < 0 || from < 0 || (uint64_t)from > st->n_models) {
+        a->status = 400;
+        gr_mock_resp_bad_request(&a->body, "Invalid page size or page token.",
+                                 size < 0 ? "page_size" : "page_token");
+        return;
+    }
+    if ((uint64_t)(from + size) < st->n_models)
+        snprintf(next, sizeof next, "%" PRId64, from + size);
+    else
+        size = (int64_t)st->n_models - from;
+    a->status = 200;
+    gr_mock_resp_models(&a->body, st->models + from, (size_t)size, next);
+}
+
+/* "http://HOST:PORT" the client reached us at: its Host header when that
+ * is a plain host[:port], else the address we listen on. */
+static void
+base_url(struct gr_mock_server *srv, struct MHD_Connection *conn, char *out,
+         size_t outlen)
+{
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_HOST);
+    size_t n = h != NULL ? strlen(h) : 0;
+
+    if (n == 0 || n > 255 ||
+        strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "0123456789.-:[]") != n)
+        h = srv->bound;
+    snprintf(out, outlen, "http://%s", h);
+}
+
+static void
+storage_error(int rc, struct gr_mock_state *st, struct answer *a)
+{
+    char msg[256];
+
+    a->status = 400;
+    a->note = "storage";
+    if (rc == -EFBIG) {
+        snprintf(msg, sizeof msg,
+                 "File is larger than its declared size or the limit of "
+                 "%" PRId64 " bytes.",
+                 st->cfg->max_file_bytes);
+        gr_mock_resp_error(&a->body, 400, "INVALID_ARGUMENT", msg);
+    } else if (rc == -ENOSPC) {
+        snprintf(msg, sizeof msg,
+                 "Storage quota exceeded: a project may hold at most "
+                 "%" PRId64 " bytes of files.",
+                 st->cfg->max_storage_bytes);
+        gr_mock_resp_error(&a->body, 400, "FAILED_PRECONDITION", msg);
+    } else {
+        snprintf(msg, sizeof msg,
+                 "gemroute-mock holds at most %" PRId64
+                 " files and uploads; delete some.",
+                 st->cfg->max_files);
+        gr_mock_resp_error(&a->body, 400, "FAILED_PRECONDITION", msg);
+    }
+}
+
+/* POST /upload/{v}/files, command "start": open a session. */
+static void
+upload_start(struct gr_mock_server *srv, struct MHD_Connection *conn,
+             const struct gr_mock_route *rt, struct req *r, struct answer *a)
+{
+    struct gr_mock_state *st = srv->st;
+    const char *proto, *cmd, *len, *type;
+    char display[128], mime[128], msg[256], id[GR_MOCK_UPLOAD_ID_LEN + 1];
+    char base[300], *end;
+    long long declared = -1;
+    int p, rc;
+
+    p = authorize(srv, conn, 0, a);
+    if (p < 0)
+        return;
+    proto = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                        "X-Goog-Upload-Protocol");
+    cmd = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                      "X-Goog-Upload-Command");
+    if (proto == NULL || strcasecmp(proto, "resumable") != 0 || cmd == NULL ||
+        strcasecmp(cmd, "start") != 0) {
+        a->status = 400;
+        gr_mock_resp_bad_request(&a->body,
+                                 "gemroute-mock supports the resumable upload "
+                                 "protocol only: X-Goog-Upload-Protocol: "
+                                 "resumable and X-Goog-Upload-Command: start.",
+                                 "");
+        return;
+    }
+    len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                      "X-Goog-Upload-Header-Content-Length");
+    if (len != NULL) {
+        errno = 0;
+        declared = strtoll(len, &end, 10);
+        if (len[0] == '\0' || *end != '\0' || errno != 0 || declared < 0) {
+            a->status = 400;
+            gr_mock_resp_bad_request(&a->body,
+                                     "X-Goog-Upload-Header-Content-Length "
+                                     "must be a byte count.",
+                                     "");
+            return;
+        }
+    }
+    if (gr_mock_parse_file_start(r->body.data, r->body.len, display,
+                                 sizeof display, mime, sizeof mime, msg,
+                                 sizeof msg) < 0) {
+        a->status = 400;
+        gr_mock_resp_bad_request(&a->body, msg, "file");
+        return;
+    }
+    type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                       "X-Goog-Upload-Header-Content-Type");
+    if (type != NULL && type[0] != '\0')
+        snprintf(mime, sizeof mime, "%s", type);
+    if (mime[0] == '\0')
+        snprintf(mime, sizeof mime, "application/octet-stream");
+    rc = gr_mock_files_start(st->files, (uint32_t)p, declared, display, mime,
+                             mock_wall(st), id);
+    if (rc < 0) {
+        storage_error(rc, st, a);
+        return;
+    }
+    base_url(srv, conn, base, sizeof base);
+    a->status = 200;
+    add_hdr(a, "X-Goog-Upload-URL",
+            "%s/upload/%s/files?upload_id=%s&upload_protocol=resumable", base,
+            rt->version, id);
+    add_hdr(a, "X-Goog-Upload-Status", "active");
+    add_hdr(a, "X-Goog-Upload-Chunk-Granularity", "262144");
+    gr_mock_buf_add(&a->body, "", 0);
+}
+
+/* POST to the upload URL: commands upload, finalize, query, cancel. */
+static void
+upload_chunk(struct gr_mock_server *srv, struct MHD_Connection *conn,
+             const struct gr_mock_route *rt, struct req *r, struct answer *a)
+{
+    struct gr_mock_state *st = srv->st;
+    struct gr_mock_file_info f;
+    struct gr_mock_jw w;
+    const char *cmd = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                  "X-Goog-Upload-Command");
+    char base[300], msg[256];
+    int64_t got;
+    int rc;
+
+    if (cmd == NULL)
+        cmd = "";
+    got = gr_mock_files_received(st->files, r->upload_id);
+    if (r->upload_err == -ENOENT || got < 0) {
+        a->status = 404;
+        gr_mock_resp_error(&a->body, 404, "NOT_FOUND",
+                           "No upload session with this upload_id (it was "
+                           "finalized, cancelled or expired).");
+        return;
+    }
+    if (r->upload_err == -ERANGE) {
+        a->status = 400;
+        snprintf(msg, sizeof msg,
+                 "X-Goog-Upload-Offset %" PRId64 " does not match the %" PRId64
+                 " bytes received.",
+                 r->upload_offset, got);
+        gr_mock_resp_bad_request(&a->body, msg, "");
+        add_hdr(a, "X-Goog-Upload-Status", "active");
+        add_hdr(a, "X-Goog-Upload-Size-Received", "%" PRId64, got);
+        return;
+    }
+    if (r->upload_err < 0) {
+        storage_error(r->upload_err, st, a);
+        add_hdr(a, "X-Goog-Upload-Status", "cancelled");
+        return;
+    }
+    if (strstr(cmd, "cancel") != NULL) {
+        gr_mock_files_cancel(st->files, r->upload_id);
+        a->status = 200;
+        add_hdr(a, "X-Goog-Upload-Status", "cancelled");
+        return;
+    }
+    if (strstr(cmd, "finalize") == NULL) {
+        /* upload or query: say how far we are. */
+        a->status = 200;
+        add_hdr(a, "X-Goog-Upload-Status", "active");
+        add_hdr(a, "X-Goog-Upload-Size-Received", "%" PRId64, got);
+        return;
+    }
+    rc = gr_mock_files_finalize(st->files, r->upload_id, mock_wall(st), &f);
+    if (rc < 0) {
+        a->status = 400;
+        snprintf(msg, sizeof msg,
+                 "Upload is incomplete: %" PRId64
+                 " bytes received, fewer than declared.",
+                 got);
+        gr_mock_resp_bad_request(&a->body, msg, "");
+        add_hdr(a, "X-Goog-Upload-Status", "active");
+        add_hdr(a, "X-Goog-Upload-Size-Received", "%" PRId64, got);
+        return;
+    }
+    base_url(srv, conn, base, sizeof base);
+    a->status = 200;
+    add_hdr(a, "X-Goog-Upload-Status", "final");
+    gr_mock_jw_init(&w, &a->body, 1);
+    gr_mock_jw_object(&w, NULL);
+    gr_mock_file_json(&w, "file", &f, base, rt->version);
+    gr_mock_jw_end(&w);
+    gr_mock_buf_add(&a->body, "\n", 1);
+}
+
+static void
+file_denied(const char *id, struct answer *a)
+{
+    char msg[160];
+
+    snprintf(msg, sizeof msg,
+             "You do not have permission to access the File %s or it may not "
+             "exist.",
+             id);
+    a->status = 403;
+    a->note = "file";
+    gr_mock_resp_error(&a->body, 403, "PERMISSION_DENIED", msg);
+}
+
+/* GET/DELETE /{v}/files/{id} and GET /{v}/files. */
+static void
+handle_files(struct gr_mock_server *srv, struct MHD_Connection *conn,
+             const struct gr_mock_route *rt, struct answer *a)
+{
+    struct gr_mock_state *st = srv->st;
+    struct gr_mock_file_info page[100];
+    struct gr_mock_jw w;
+    char base[300], next[24];
+    const char *tok;
+    uint64_t cursor = 0;
+    int64_t size;
+    size_t n, i;
+    int p;
+
+    p = authorize(srv, conn, 0, a);
+    if (p < 0)
+        return;
+    base_url(srv, conn, base, sizeof base);
+    if (rt->kind == GR_MOCK_ROUTE_FILE_GET) {
+        if (gr_mock_files_get(st->files, (uint32_t)p, rt->file, mock_wall(st),
+                              &page[0]) < 0) {
+            file_denied(rt->file, a);
+            return;
+        }
+        a->status = 200;
+        gr_mock_jw_init(&w, &a->body, 1);
+        gr_mock_file_json(&w, NULL, &page[0], base, rt->version);
+        gr_mock_buf_add(&a->body, "\n", 1);
+        return;
+    }
+    if (rt->kind == GR_MOCK_ROUTE_FILE_DELETE) {
+        if (gr_mock_files_delete(st->files, (uint32_t)p, rt->file,
+                                 mock_wall(st)) < 0) {
+            file_denied(rt->file, a);
+            return;
+        }
+        a->status = 200;
+        gr_mock_buf_adds(&a->body, "{}\n");
+        return;
+    }
+    size = int_arg(conn, "pageSize", 10, 1, 100);
+    tok = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "pageToken");
+    if (tok != NULL && tok[0] != '\0') {
+        char *end;
+
+        errno = 0;
+        cursor = strtoull(tok, &end, 10);
+        if (*end != '\0' || errno != 0 || cursor == 0)
+            size = -1;
+    }
+    if (size < 0) {
+        a->status = 400;
+        gr_mock_resp_bad_request(&a->body, "Invalid page size or page token.",
+                                 "");
+        return;
+    }
+    n = gr_mock_files_list(st->files, (uint32_t)p, mock_wall(st), &cursor, page,
+                           (size_t)size);
+    a->status = 200;
+    gr_mock_jw_init(&w, &a->body, 1);
+    gr_mock_jw_object(&w, NULL);
+    /* Google leaves an empty list out: no files answers {}. */
+    if (n > 0) {
+        gr_mock_jw_array(&w, "files");
+        for (i = 0; i < n; i++)
+            gr_mock_file_json(&w, NULL, &page[i], base, rt->version);
+        gr_mock_jw_end(&w);
+    }
+    if (cursor != 0) {
+        snprintf(next, sizeof next, "%" PRIu64, cursor);
+        gr_mock_jw_str(&w, "nextPageToken", next);
+    }
+    gr_mock_jw_end(&w);
+    gr_mock_buf_add(&a->body, "\n", 1);
 }
 
 static int
@@ -451,6 +988,26 @@ handle(struct gr_mock_server *srv, struct MHD_Connection *conn, const char *url,
         case GR_MOCK_ROUTE_PROJECT:
             handle_project(st, r, a);
             break;
+        case GR_MOCK_ROUTE_OAI_CHAT:
+        case GR_MOCK_ROUTE_OAI_EMBED:
+            handle_oai(srv, conn, &rt, r, a);
+            break;
+        case GR_MOCK_ROUTE_MODELS_LIST:
+        case GR_MOCK_ROUTE_MODEL_GET:
+        case GR_MOCK_ROUTE_OAI_MODELS:
+            handle_models(srv, conn, &rt, a);
+            break;
+        case GR_MOCK_ROUTE_FILES_LIST:
+        case GR_MOCK_ROUTE_FILE_GET:
+        case GR_MOCK_ROUTE_FILE_DELETE:
+            handle_files(srv, conn, &rt, a);
+            break;
+        case GR_MOCK_ROUTE_UPLOAD:
+            if (r->upload)
+                upload_chunk(srv, conn, &rt, r, a);
+            else
+                upload_start(srv, conn, &rt, r, a);
+            break;
         default:
             BUMP(st->g.unknown_path);
             a->status = 404;
@@ -458,6 +1015,12 @@ handle(struct gr_mock_server *srv, struct MHD_Connection *conn, const char *url,
             break;
         }
     }
+    /* Google's OpenAI-compatible endpoint sends errors as [ {...} ]. */
+    if ((rt.kind == GR_MOCK_ROUTE_OAI_CHAT ||
+         rt.kind == GR_MOCK_ROUTE_OAI_EMBED ||
+         rt.kind == GR_MOCK_ROUTE_OAI_MODELS) &&
+        a->status != 200)
+        gr_mock_oai_wrap_error(&a->body);
     /* Without alt=sse, Google wraps stream errors in [ ... ] too. */
     if (rt.kind == GR_MOCK_ROUTE_MODEL &&
         rt.method == GR_MOCK_STREAM_GENERATE_CONTENT && a->status != 200 &&
@@ -489,7 +1052,55 @@ too_large_now(struct gr_mock_server *srv, struct MHD_Connection *conn)
 
     BUMP(srv->st->g.too_large);
     gr_mock_resp_too_large(&b, srv->st->max_body);
-    return send_buf(conn, 400, CT_JSON, &b);
+    return send_buf(conn, 400, CT_JSON, &b, NULL);
+}
+
+/*
+ * First call of a request: is it a chunk to an upload URL?  Then note
+ * the session and check the offset before any byte arrives.
+ */
+static int
+upload_begin(struct gr_mock_server *srv, struct MHD_Connection *conn,
+             const char *url, const char *method, struct req *r)
+{
+    struct gr_mock_route rt;
+    const char *id, *cmd, *off;
+    char *end;
+    int64_t got;
+
+    gr_mock_route_parse(method, url, &rt);
+    if (rt.kind != GR_MOCK_ROUTE_UPLOAD)
+        return 0;
+    id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "upload_id");
+    if (id == NULL)
+        return 0;
+    r->upload = 1;
+    r->upload_offset = -1;
+    if (strlen(id) != GR_MOCK_UPLOAD_ID_LEN) {
+        r->upload_err = -ENOENT;
+        return 1;
+    }
+    memcpy(r->upload_id, id, sizeof r->upload_id);
+    got = gr_mock_files_received(srv->st->files, r->upload_id);
+    if (got < 0) {
+        r->upload_err = -ENOENT;
+        return 1;
+    }
+    cmd = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                      "X-Goog-Upload-Command");
+    off = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                      "X-Goog-Upload-Offset");
+    if (cmd != NULL && strstr(cmd, "upload") != NULL) {
+        errno = 0;
+        r->upload_offset = off != NULL ? strtoll(off, &end, 10) : -1;
+        if (off == NULL || off[0] == '\0' || *end != '\0' || errno != 0 ||
+            r->upload_offset != got)
+            r->upload_err = -ERANGE;
+    } else {
+        /* query, cancel, or a bare finalize: no bytes belong here. */
+        r->upload_err = 0;
+    }
+    return 1;
 }
 
 static enum MHD_Result
@@ -509,6 +1120,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
         if (r == NULL)
             return MHD_NO;
         *con_cls = r;
+        /* A chunk of a resumable upload is hashed as it comes, never
+         * buffered, so max_body does not apply: max_file_bytes does. */
+        if (upload_begin(srv, conn, url, method, r))
+            return MHD_YES;
         /* Refuse a declared oversized body before reading any of it. */
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -527,7 +1142,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
         /* Resumed after the injected latency: send what was prepared. */
         r->parked = 0;
         r->answered = 1;
-        return send_buf(conn, r->status, r->ctype, &r->out);
+        return send_buf(conn, r->status, r->ctype, &r->out, &r->hdrs);
+    }
+    if (*upload_size != 0 && r->upload) {
+        if (r->upload_err == 0)
+            r->upload_err = gr_mock_files_feed(srv->st->files, r->upload_id,
+                                               upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
     }
     if (*upload_size != 0) {
         /* A chunked body has no Content-Length: stop keeping it at the
@@ -552,6 +1174,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
         r->status = a.status;
         r->ctype = a.ctype;
         r->out = a.body;
+        r->hdrs = a.hdrs;
         MHD_suspend_connection(conn);
         rc =
             gr_mock_delay_add(srv->delay, gr_shm_now_mono() + a.delay_ns, conn);
@@ -560,7 +1183,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
         return MHD_YES;
     }
     r->answered = 1;
-    return send_buf(conn, a.status, a.ctype, &a.body);
+    return send_buf(conn, a.status, a.ctype, &a.body, &a.hdrs);
 }
 
 static void
@@ -684,6 +1307,30 @@ bad:
     return -EINVAL;
 }
 
+/* "127.0.0.1:PORT" or "[::1]:PORT" of a listening socket. */
+static void
+bound_name(int fd, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char shown[INET6_ADDRSTRLEN];
+
+    snprintf(out, outlen, "127.0.0.1");
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return;
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+        inet_ntop(AF_INET6, &s6->sin6_addr, shown, sizeof shown);
+        snprintf(out, outlen, "[%s]:%u", shown, ntohs(s6->sin6_port));
+    } else if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+        inet_ntop(AF_INET, &s4->sin_addr, shown, sizeof shown);
+        snprintf(out, outlen, "%s:%u", shown, ntohs(s4->sin_port));
+    }
+}
+
 int
 gr_mock_server_start(struct gr_mock_state *st, int fd, unsigned threads,
                      int verbose, struct gr_mock_server **out)
@@ -699,6 +1346,7 @@ gr_mock_server_start(struct gr_mock_state *st, int fd, unsigned threads,
     srv->st = st;
     srv->fd = fd;
     srv->verbose = verbose;
+    bound_name(fd, srv->bound, sizeof srv->bound);
     rc = gr_mock_delay_start(&srv->delay, resume_conn);
     if (rc < 0) {
         free(srv);

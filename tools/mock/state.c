@@ -194,7 +194,10 @@ gr_mock_state_new(struct gr_mock_config *cfg, int64_t window_ms,
     gr_mock_state_set_faults(st, cfg->p503, cfg->p500, cfg->latency_lo_ms,
                              cfg->latency_hi_ms);
     if ((rc = collect_models(st)) < 0 || (rc = build_keys(st)) < 0 ||
-        (rc = build_cells(st)) < 0) {
+        (rc = build_cells(st)) < 0 ||
+        (rc = gr_mock_files_new(st->n_projects, (size_t)cfg->max_files,
+                                cfg->max_file_bytes, cfg->max_storage_bytes,
+                                &st->files)) < 0) {
         gr_mock_state_free(st);
         return rc;
     }
@@ -218,6 +221,7 @@ gr_mock_state_free(struct gr_mock_state *st)
             free(st->projects[p].listed);
         }
     }
+    gr_mock_files_free(st->files);
     free(st->projects);
     free(st->cells);
     free(st->keys);
@@ -298,6 +302,7 @@ gr_mock_state_reset(struct gr_mock_state *st)
     atomic_store_explicit(&st->g.unknown_path, 0, memory_order_relaxed);
     atomic_store_explicit(&st->g.bad_request, 0, memory_order_relaxed);
     atomic_store_explicit(&st->g.too_large, 0, memory_order_relaxed);
+    gr_mock_files_reset(st->files);
 }
 
 static uint64_t

@@ -8,6 +8,7 @@
 
 #include "mock.h"
 #include "mock_config.h"
+#include "files.h"
 #include "quota.h"
 
 #include <stdatomic.h>
@@ -59,6 +60,7 @@ struct gr_mock_state {
     _Atomic uint32_t latency_lo_ms;
     _Atomic uint32_t latency_hi_ms;
     struct gr_mock_globals g;
+    struct gr_mock_files *files; /* the Files API store */
 };
 
 /* Build the state; it takes cfg over (also on failure).  0 or -errno. */

@@ -88,7 +88,7 @@ cell_used(const struct gr_mock_cell_view *v)
 void
 gr_mock_stats_render(struct gr_mock_state *st, struct gr_mock_buf *b)
 {
-    int64_t off = LOAD(st->offset_ns);
+    int64_t off = LOAD(st->offset_ns), files, bytes;
     struct gr_mock_cell_view v;
     struct gr_mock_jw w;
     size_t p, m;
@@ -116,6 +116,12 @@ gr_mock_stats_render(struct gr_mock_state *st, struct gr_mock_buf *b)
         gr_mock_jw_str(&w, "keys",
                        gr_mock_key_state_name(LOAD(st->projects[p].key_state)));
         gr_mock_jw_int(&w, "n_keys", (int64_t)pr->cfg->n_keys);
+        gr_mock_files_usage(st->files, (uint32_t)p, gr_shm_now_wall() + off,
+                            &files, &bytes);
+        gr_mock_jw_object(&w, "files");
+        gr_mock_jw_int(&w, "count", files);
+        gr_mock_jw_int(&w, "bytes", bytes);
+        gr_mock_jw_end(&w);
         gr_mock_jw_object(&w, "models");
         for (m = 0; m < st->n_models; m++) {
             gr_mock_cell_view(&pr->cells[m], st->window_ns, off, &v);
