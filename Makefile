@@ -52,6 +52,7 @@ CLIENT_SRC := $(wildcard client/*.c)
 ROUTER_SRC := $(filter-out router/main.c,$(wildcard router/*.c))
 CLI_SRC := $(filter-out tools/gemroute/main.c,$(wildcard tools/gemroute/*.c))
 MOCK_SRC := $(filter-out tools/mock/main.c,$(wildcard tools/mock/*.c))
+GATEWAY_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
 
 CONFIG_OBJ := $(call objs,$(CONFIG_SRC))
 SHM_OBJ := $(call objs,$(SHM_SRC))
@@ -59,6 +60,7 @@ CLIENT_OBJ := $(call objs,$(CLIENT_SRC))
 ROUTER_OBJ := $(call objs,$(ROUTER_SRC))
 CLI_OBJ := $(call objs,$(CLI_SRC))
 MOCK_OBJ := $(call objs,$(MOCK_SRC))
+GATEWAY_OBJ := $(call objs,$(GATEWAY_SRC))
 
 $(OBJ)/config/%.o: MODFLAGS := -Iconfig
 $(OBJ)/shm/%.o: MODFLAGS := -Ishm
@@ -67,6 +69,7 @@ $(OBJ)/router/%.o: MODFLAGS := -Irouter -Iconfig -Ishm
 $(OBJ)/tools/gemroute/%.o: MODFLAGS := -Itools/gemroute -Iinclude -Iclient \
                                        -Ishm $(JSON_CFLAGS)
 $(OBJ)/tools/mock/%.o: MODFLAGS := -Itools/mock -Ishm $(JSON_CFLAGS)
+$(OBJ)/gateway/%.o: MODFLAGS := -Igateway -Iinclude -Iconfig $(JSON_CFLAGS)
 $(OBJ)/tools/bench/%.o: MODFLAGS := -Itools/bench -Iinclude -Iclient -Ishm
 $(OBJ)/tests/%.o: MODFLAGS := -Itests -Iinclude -Iconfig -Ishm -Iclient \
                               -Irouter -Itools/gemroute -Itools/mock \
@@ -80,6 +83,7 @@ $(OBJ)/%.o: %.c
 LIBGR_A := $(LIB)/libgemroute.a
 LIBGR_SO := $(LIB)/libgemroute.so
 PROGS := $(BIN)/gemrouted $(BIN)/gemroute $(BIN)/gemroute-mock
+PROGS += $(BIN)/gemroute-gateway
 BENCH_PROGS := $(BIN)/gr-bench-reserve $(BIN)/gr-bench-e2e
 
 all: $(PROGS) $(LIBGR_A) $(LIBGR_SO)
@@ -104,6 +108,12 @@ $(BIN)/gemroute: $(OBJ)/tools/gemroute/main.o $(CLI_OBJ) $(CLIENT_OBJ) \
 $(BIN)/gemroute-mock: $(OBJ)/tools/mock/main.o $(MOCK_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(MHD_LIBS) $(CONFIG_LIBS) $(JSON_LIBS) -lm
+
+$(BIN)/gemroute-gateway: $(OBJ)/gateway/main.o $(GATEWAY_OBJ) $(CONFIG_OBJ) \
+                         $(CLIENT_OBJ) $(SHM_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(MHD_LIBS) $(CONFIG_LIBS) $(JSON_LIBS) \
+	    $(CURL_LIBS) -lm
 
 HIREDIS_LIBS := $(or $(call pc,libs,hiredis),-lhiredis)
 BENCH_RESERVE_OBJ := $(call objs,tools/bench/bench_reserve.c \
@@ -198,6 +208,7 @@ bench-quick: deps bench-deps all $(BENCH_PROGS)
 
 deps:
 	@tools/deps.sh
+	@tests/sdk_deps.sh
 
 # What the benchmarks link (hiredis) and run (Redis, gnuplot, callgrind),
 # installed before their programs are built.

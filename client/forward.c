@@ -438,19 +438,19 @@ take_usage(struct fwd *c, bool ok)
     if (!ok)
         return;
     if (c->f->kind == GR_FWD_COUNT) {
-        u->prompt = u->total = count_total(c->buf, c->len);
+        u->prompt = u->total = count_total(c->out->body, c->out->len);
         return;
     }
     if (c->f->kind == GR_FWD_OPENAI) {
         u->prompt = c->f->sse ? c->oai_prompt
-                              : oai_prompt_tokens(c->buf, c->len);
+                              : oai_prompt_tokens(c->out->body, c->out->len);
         return;
     }
     if (c->f->sse) {
         if (!c->sse.have_usage)
             return;
         ru = c->sse.usage;
-    } else if (c->buf == NULL || gr_resp_usage(c->buf, c->len, &ru) != 0) {
+    } else if (c->out->body == NULL || gr_resp_usage(c->out->body, c->out->len, &ru) != 0) {
         return;
     }
     u->prompt = ru.prompt_tokens;

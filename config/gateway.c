@@ -123,8 +123,8 @@ load_listen(struct gw_load *ld, const config_setting_t *s,
     memcpy(host, h, hl);
     host[hl] = '\0';
     port = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535) {
-        err_at(ld, s, "gateway.listen: the port must be between 1 and "
+    if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535) {
+        err_at(ld, s, "gateway.listen: the port must be between 0 and "
                "65535 (found \"%s\")", shown);
         return;
     }

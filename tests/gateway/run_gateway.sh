@@ -1,0 +1,273 @@
+#!/bin/sh
+# run_gateway.sh - bin/gemroute-gateway end to end: the real mock on a free
+# loopback port, a real router in front of it with a private table, and
+# the gateway attached to that table.  curl drives the error paths (bad
+# token, malformed JSON, unknown route, oversized body, the 429 when the
+# pool is full) and the real SDKs (@google/genai, openai; tests/sdk.sh
+# installs them) drive generateContent, a stream, countTokens, embeddings
+# and chat completions.  No key or token may show in anything printed or
+# logged.  Counts and values only, never durations.  Ends with "N passed,
+# N failed" for tests/run.sh.
+#
+#   BIN=bin tests/gateway/run_gateway.sh
+set -u
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root" || exit 1
+BIN=${BIN:-bin}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-gw.XXXXXX")
+shm="/gr-gw-$$"
+mock_pid=
+router_pid=
+gw_pid=
+passed=0
+failed=0
+export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
+KEY1=gr-gw-SECRET-one-5a1b2c
+KEY2=gr-gw-SECRET-two-9d8e7f
+export GR_GW_TOKEN=gw-token-SECRET-c0ffee11
+export GR_GW_ADMIN=gw-admin-SECRET-5eed5eed
+MODEL=gemini-2.5-flash
+EMB=gemini-embedding-001
+
+cleanup() {
+    for p in $gw_pid $router_pid $mock_pid; do kill "$p" 2>/dev/null; done
+    for p in $gw_pid $router_pid $mock_pid; do wait "$p" 2>/dev/null; done
+    [ -n "${KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit; }
+check() {
+    name=$1
+    shift
+    if "$@"; then ok; else bad "$name"; fi
+}
+has() { grep -q -- "$2" "$tmp/$1"; }
+
+# port_of FILE: the port a "listening on 127.0.0.1:PORT" line names.
+port_of() {
+    i=0
+    p=
+    while [ -z "$p" ] && [ $i -lt 400 ]; do
+        p=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$1" \
+            2>/dev/null)
+        [ -z "$p" ] && sleep 0.02
+        i=$((i + 1))
+    done
+    echo "$p"
+}
+
+umask 077
+cat >"$tmp/mock.conf" <<MOCK
+listen = "127.0.0.1:0";
+window_ms = 3000;
+projects = (
+  { name = "one"; keys = ["$KEY1"];
+    limits = ( { model = "$MODEL"; rpm = 100; tpm = 1000000; },
+               { model = "$EMB"; rpm = 100; tpm = 1000000; },
+               { model = "gemini-tiny"; rpm = 100; tpm = 1000000; } ); },
+  { name = "two"; keys = ["$KEY2"];
+    limits = ( { model = "$MODEL"; rpm = 100; tpm = 1000000; },
+               { model = "$EMB"; rpm = 100; tpm = 1000000; },
+               { model = "gemini-tiny"; rpm = 100; tpm = 1000000; } ); }
+);
+MOCK
+"$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" 2>"$tmp/mock.log" &
+mock_pid=$!
+mport=$(port_of "$tmp/mock.out")
+[ -n "$mport" ] || { bad "gemroute-mock did not start"; finish; }
+
+# One model with room for 4 requests a window: the pool fills on demand.
+write_conf() {
+    cat >"$tmp/gw.conf" <<CONF
+router = { shm = "$shm"; base_url = "http://127.0.0.1:$mport";
+           window_ms = 3000; headroom = 1.0; max_models = 4;
+           batch_calls = 1; };
+models = ( { name = "$MODEL"; rpm = 40; tpm = 1000000; },
+           { name = "$EMB"; rpm = 40; tpm = 1000000; },
+           { name = "gemini-tiny"; rpm = 1; tpm = 1000000; } );
+projects = ( { name = "one"; key = "$KEY1"; },
+             { name = "two"; key = "$KEY2"; } );
+gateway = {
+  listen = "127.0.0.1:0";
+  tokens = [ "env:GR_GW_TOKEN" ];
+  admin_tokens = [ "env:GR_GW_ADMIN" ];
+  queue_s = $1;
+  max_body = 65536;
+  workers = 16;
+};
+CONF
+}
+write_conf 5.0
+"$BIN/gemrouted" --check -c "$tmp/gw.conf" >"$tmp/check.out" 2>&1
+check "gemrouted --check accepts the gateway section" test $? -eq 0
+"$BIN/gemrouted" -c "$tmp/gw.conf" --foreground --unlink-on-exit \
+    2>"$tmp/router.log" &
+router_pid=$!
+i=0
+until "$BIN/gemroute" status --shm "$shm" --json 2>/dev/null |
+      grep -q '"config_generation": [1-9]'; do
+    i=$((i + 1))
+    [ $i -gt 400 ] && { bad "gemrouted did not start"; finish; }
+    sleep 0.02
+done
+${GW_WRAP:-} "$BIN/gemroute-gateway" -c "$tmp/gw.conf" --foreground >"$tmp/gw.out" \
+    2>"$tmp/gw.log" &
+gw_pid=$!
+port=$(port_of "$tmp/gw.out")
+[ -n "$port" ] || { bad "gemroute-gateway did not start"; finish; }
+base="http://127.0.0.1:$port"
+gen="$base/v1beta/models/$MODEL:generateContent"
+hello='{"contents":[{"parts":[{"text":"hello gateway"}]}]}'
+
+# c NAME [curl args]: status in $tmp/NAME.code, body in NAME.body,
+# headers in NAME.hdr.
+c() {
+    name=$1
+    shift
+    curl -s -o "$tmp/$name.body" -D "$tmp/$name.hdr" -w '%{http_code}' \
+        "$@" >"$tmp/$name.code" 2>"$tmp/$name.err"
+}
+code() { cat "$tmp/$1.code"; }
+
+# Health needs no token; everything else does.
+c health "$base/healthz"
+check "healthz 200" test "$(code health)" = 200
+c notoken -H 'Content-Type: application/json' -d "$hello" "$gen"
+check "no token: 403" test "$(code notoken)" = 403
+check "no token: Google's shape" has notoken.body '"status": "PERMISSION_DENIED"'
+c badtoken -H "x-goog-api-key: not-the-token" -d "$hello" "$gen"
+check "unknown token: 400" test "$(code badtoken)" = 400
+check "unknown token: API_KEY_INVALID" has badtoken.body '"reason": "API_KEY_INVALID"'
+c badbearer -H "Authorization: Bearer not-the-token" \
+    -d "{\"model\":\"$MODEL\",\"messages\":[]}" \
+    "$base/v1beta/openai/chat/completions"
+check "unknown bearer on OpenAI route: 401" test "$(code badbearer)" = 401
+
+# The token in each place an SDK puts it.
+c ok1 -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" "$gen"
+check "x-goog-api-key: 200" test "$(code ok1)" = 200
+check "answer from the mock" has ok1.body '"candidates"'
+check "x-gemroute-project header" grep -qi '^x-gemroute-project: \(one\|two\)' "$tmp/ok1.hdr"
+check "x-gemroute-queued-ms header" grep -qi '^x-gemroute-queued-ms: [0-9]' "$tmp/ok1.hdr"
+c ok2 -d "$hello" "$gen?key=$GR_GW_TOKEN"
+check "?key=: 200" test "$(code ok2)" = 200
+c ok3 -H "Authorization: Bearer $GR_GW_TOKEN" -d "$hello" "$gen"
+check "Bearer: 200" test "$(code ok3)" = 200
+
+# Refused before any reservation: no quota spent.
+before=$("$BIN/gemroute" status --shm "$shm" --json | grep -c '"admitted": [1-9]')
+c badjson -H "x-goog-api-key: $GR_GW_TOKEN" -d '{"contents": [' "$gen"
+check "malformed JSON: 400" test "$(code badjson)" = 400
+check "malformed JSON: INVALID_ARGUMENT" has badjson.body '"status": "INVALID_ARGUMENT"'
+check "malformed JSON: says so" has badjson.body 'Invalid JSON payload'
+c noroute -H "x-goog-api-key: $GR_GW_TOKEN" "$base/v1beta/nothing/here"
+check "unknown route: 404" test "$(code noroute)" = 404
+check "unknown route: NOT_FOUND" has noroute.body '"status": "NOT_FOUND"'
+head -c 70000 /dev/zero | tr '\0' 'a' >"$tmp/big.txt"
+c big -H "x-goog-api-key: $GR_GW_TOKEN" --data-binary @"$tmp/big.txt" "$gen"
+check "oversized body: 400" test "$(code big)" = 400
+check "oversized body: says the limit" has big.body 'exceeds the limit: 65536 bytes'
+c nomodel -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
+    "$base/v1beta/models/gemini-9-nothing:generateContent"
+check "model no project serves: 404" test "$(code nomodel)" = 404
+
+# Models the table serves.
+c models -H "x-goog-api-key: $GR_GW_TOKEN" "$base/v1beta/models"
+check "GET models lists the table's" has models.body "\"models/$EMB\""
+c model1 -H "x-goog-api-key: $GR_GW_TOKEN" "$base/v1beta/models/$MODEL"
+check "GET models/{m}" has model1.body "\"name\": \"models/$MODEL\""
+c oaimodels -H "Authorization: Bearer $GR_GW_TOKEN" "$base/v1beta/openai/models"
+check "GET openai/models" has oaimodels.body "\"id\": \"$MODEL\""
+
+# A stream without alt=sse: the JSON array form.
+c arr -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
+    "$base/v1beta/models/$MODEL:streamGenerateContent"
+check "stream without alt=sse: 200" test "$(code arr)" = 200
+python3 -c "
+import json,sys
+a=json.load(open('$tmp/arr.body'))
+assert isinstance(a,list) and len(a)>=2 and all('candidates' in e for e in a)
+" 2>"$tmp/arr.check"
+check "stream without alt=sse: a JSON array of events" test ! -s "$tmp/arr.check"
+c sse -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
+    "$base/v1beta/models/$MODEL:streamGenerateContent?alt=sse"
+check "alt=sse: events" test "$(grep -c '^data: {' "$tmp/sse.body")" -ge 2
+
+# The pool is full: gemini-tiny has room for 1 request per 3 s on each of
+# two projects.  With queue budget 0 the third call gets Google's 429.
+for n in 1 2 3; do
+    c full$n -H "x-goog-api-key: $GR_GW_TOKEN" -H 'x-gemroute-queue-s: 0' \
+        -d "$hello" "$base/v1beta/models/gemini-tiny:generateContent"
+done
+c full4 -H "x-goog-api-key: $GR_GW_TOKEN" -H 'x-gemroute-queue-s: 0' \
+    -d "$hello" "$base/v1beta/models/gemini-tiny:generateContent"
+check "pool full: 429" test "$(code full4)" = 429
+check "pool full: RESOURCE_EXHAUSTED" has full4.body '"status": "RESOURCE_EXHAUSTED"'
+check "pool full: QuotaFailure names the pool" has full4.body '"quotaId": "GemroutePoolPerModel"'
+check "pool full: RetryInfo.retryDelay" has full4.body '"retryDelay": "[0-9.]*s"'
+mock429=$(python3 -c "
+import urllib.request
+print(urllib.request.urlopen('http://127.0.0.1:$mport/mock/stats').read().decode())" |
+    python3 -c "
+import json,sys
+j=json.load(sys.stdin)
+def walk(o):
+    if isinstance(o,dict):
+        for k,v in o.items():
+            if k=='quota_429' and isinstance(v,dict): yield v.get('total',0)
+            else: yield from walk(v)
+    elif isinstance(o,list):
+        for v in o: yield from walk(v)
+print(sum(walk(j)))")
+check "the mock answered no 429 (got $mock429)" test "$mock429" = 0
+
+# Metrics (admin token) and their counts.
+c metrics -H "Authorization: Bearer $GR_GW_ADMIN" "$base/metrics"
+check "metrics 200" test "$(code metrics)" = 200
+check "metrics: requests by route" has metrics.body \
+    "gemroute_gateway_requests_total{route=\"generateContent\",model=\"$MODEL\""
+check "metrics: queue histogram" has metrics.body 'gemroute_gateway_queue_seconds_count'
+c metrics_nt -H "Authorization: Bearer $GR_GW_TOKEN" "$base/metrics"
+check "metrics needs the admin token" test "$(code metrics_nt)" = 400
+
+# The SDKs (installed by tests/sdk_deps.sh, which `make test` runs).
+[ -d tests/node_modules/openai ] || tests/sdk_deps.sh >&2
+if [ -d tests/node_modules/@google/genai ] && [ -d tests/node_modules/openai ]; then
+    GW_BASE=$base GW_TOKEN=$GR_GW_TOKEN GW_MODEL=$MODEL GW_EMB=$EMB \
+        node tests/gateway/sdk.mjs >"$tmp/sdk.out" 2>"$tmp/sdk.err"
+    rc=$?
+    check "SDK run exit 0 ($(tail -n 3 "$tmp/sdk.err" | tr '\n' ' '))" \
+        test $rc -eq 0
+    for t in genai.generate genai.stream genai.count genai.embed \
+             openai.chat openai.chat.stream openai.chat.stream.usage \
+             openai.embed genai.badkey; do
+        check "SDK: $t" grep -qx "ok $t" "$tmp/sdk.out"
+    done
+else
+    bad "tests/node_modules is missing: run tests/sdk.sh first"
+fi
+
+# A reload (SIGHUP) with a bad file keeps the running settings.
+echo 'gateway = { queue_s = "x"; };' >>"$tmp/gw.conf"
+kill -HUP "$gw_pid"
+i=0
+until grep -q "reload of" "$tmp/gw.log" || [ $i -gt 200 ]; do
+    sleep 0.05; i=$((i + 1)); done
+check "bad reload refused" has gw.log "reload of .* refused"
+c after -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" "$gen"
+check "still serving after a bad reload" test "$(code after)" = 200
+
+# No key and no token anywhere.
+for k in "$KEY1" "$KEY2" "$GR_GW_TOKEN" "$GR_GW_ADMIN"; do
+    if grep -l -- "$k" "$tmp"/*.body "$tmp"/*.hdr "$tmp"/*.out "$tmp"/*.err \
+           "$tmp"/*.log 2>/dev/null; then
+        bad "a secret ${k%??????}... shows in the files above"
+    else
+        ok
+    fi
+done
+finish
