@@ -450,7 +450,8 @@ take_usage(struct fwd *c, bool ok)
         if (!c->sse.have_usage)
             return;
         ru = c->sse.usage;
-    } else if (c->out->body == NULL || gr_resp_usage(c->out->body, c->out->len, &ru) != 0) {
+    } else if (c->out->body == NULL ||
+               gr_resp_usage(c->out->body, c->out->len, &ru) != 0) {
         return;
     }
     u->prompt = ru.prompt_tokens;

@@ -33,6 +33,8 @@
 #define CALL_S 600                  /* longest call after its queue time */
 #define PATH_MAX_LEN 512
 #define JSON_DEPTH 64
+#define JSON_OUT (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | \
+                  JSON_C_TO_STRING_NOSLASHESCAPE)
 
 enum route {
     R_NONE = 0,
@@ -165,8 +167,7 @@ send_error(struct gw *gw, struct MHD_Connection *c, int code,
     if (details != NULL)
         json_object_object_add(e, "details", details);
     json_object_object_add(root, "error", e);
-    s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                       JSON_C_TO_STRING_NOSLASHESCAPE);
+    s = json_object_to_json_string_ext(root, JSON_OUT);
     rc = send_buf(gw, c, code, s, strlen(s), "application/json", NULL, -1);
     json_object_put(root);
     return rc;
@@ -509,8 +510,7 @@ send_models(struct gw *gw, struct MHD_Connection *c, struct req *q)
     } else {
         json_object_object_add(root, "models", list);
     }
-    s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                       JSON_C_TO_STRING_NOSLASHESCAPE);
+    s = json_object_to_json_string_ext(root, JSON_OUT);
     rc = send_buf(gw, c, 200, s, strlen(s), "application/json", NULL, -1);
     json_object_put(root);
     return rc;
