@@ -96,6 +96,19 @@ watch_changed(const struct watch *w)
     return false;
 }
 
+/* Take the files' times as seen: a bad file is reported once, not on
+ * every look until it changes. */
+static void
+watch_seen(struct watch *w)
+{
+    struct stat st;
+    unsigned i;
+
+    for (i = 0; i < w->n; i++)
+        if (stat(w->path[i], &st) == 0)
+            w->mtime[i] = st.st_mtim;
+}
+
 static void
 reload(struct gw *gw, const char *path, struct watch *w)
 {
@@ -103,6 +116,7 @@ reload(struct gw *gw, const char *path, struct watch *w)
     const struct gr_cfg_gateway *n;
 
     if (cfg == NULL) {
+        watch_seen(w);
         gw_log("reload of %s refused: the running settings stay", path);
         return;
     }
@@ -124,8 +138,6 @@ reload(struct gw *gw, const char *path, struct watch *w)
         gw->conf.insecure = keep.insecure;
         gw->conf.workers = keep.workers;
         gw->conf.timeout_s = keep.timeout_s;
-        if (gw->conf.n_tokens == 0 && !gw->conf.loopback)
-            gw->conf.n_tokens = 0;      /* serve() refuses then */
         explicit_bzero(&keep, sizeof(keep));
     }
     pthread_rwlock_unlock(&gw->lock);
@@ -209,7 +221,7 @@ main(int argc, char **argv)
     printf("listening on %s%s%s:%u\n", strchr(gw.conf.host, ':') ? "[" : "",
            gw.conf.host, strchr(gw.conf.host, ':') ? "]" : "", gw.port);
     fflush(stdout);
-    gw_log("serving on port %u, table %s", gw.port, gw.conf.listen);
+    gw_log("serving %s (port %u)", gw.conf.listen, gw.port);
 
     for (;;) {
         struct timespec one = {1, 0};

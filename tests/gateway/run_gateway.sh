@@ -19,6 +19,7 @@ shm="/gr-gw-$$"
 mock_pid=
 router_pid=
 gw_pid=
+gw2_pid=
 passed=0
 failed=0
 export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
@@ -30,7 +31,7 @@ MODEL=gemini-2.5-flash
 EMB=gemini-embedding-001
 
 cleanup() {
-    for p in $gw_pid $router_pid $mock_pid; do kill "$p" 2>/dev/null; done
+    for p in $gw2_pid $gw_pid $router_pid $mock_pid; do kill "$p" 2>/dev/null; done
     for p in $gw_pid $router_pid $mock_pid; do wait "$p" 2>/dev/null; done
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
@@ -68,11 +69,13 @@ projects = (
   { name = "one"; keys = ["$KEY1"];
     limits = ( { model = "$MODEL"; rpm = 100; tpm = 1000000; },
                { model = "$EMB"; rpm = 100; tpm = 1000000; },
-               { model = "gemini-tiny"; rpm = 100; tpm = 1000000; } ); },
+               { model = "gemini-tiny"; rpm = 100; tpm = 1000000; },
+               { model = "gemini-2.0-flash"; rpm = 1; tpm = 1000000; } ); },
   { name = "two"; keys = ["$KEY2"];
     limits = ( { model = "$MODEL"; rpm = 100; tpm = 1000000; },
                { model = "$EMB"; rpm = 100; tpm = 1000000; },
-               { model = "gemini-tiny"; rpm = 100; tpm = 1000000; } ); }
+               { model = "gemini-tiny"; rpm = 100; tpm = 1000000; },
+               { model = "gemini-2.0-flash"; rpm = 100; tpm = 1000000; } ); }
 );
 MOCK
 "$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" 2>"$tmp/mock.log" &
@@ -82,18 +85,19 @@ mport=$(port_of "$tmp/mock.out")
 
 # One model with room for 4 requests a window: the pool fills on demand.
 write_conf() {
-    cat >"$tmp/gw.conf" <<CONF
+    cat >"${4:-$tmp/gw.conf}" <<CONF
 router = { shm = "$shm"; base_url = "http://127.0.0.1:$mport";
-           window_ms = 3000; headroom = 1.0; max_models = 4;
+           window_ms = 3000; headroom = 1.0; max_models = 8;
            batch_calls = 1; };
 models = ( { name = "$MODEL"; rpm = 40; tpm = 1000000; },
            { name = "$EMB"; rpm = 40; tpm = 1000000; },
-           { name = "gemini-tiny"; rpm = 1; tpm = 1000000; } );
+           { name = "gemini-tiny"; rpm = 1; tpm = 1000000; },
+           { name = "gemini-2.0-flash"; rpm = 40; tpm = 1000000; } );
 projects = ( { name = "one"; key = "$KEY1"; },
              { name = "two"; key = "$KEY2"; } );
 gateway = {
-  listen = "127.0.0.1:0";
-  tokens = [ "env:GR_GW_TOKEN" ];
+  listen = "127.0.0.1:${3:-0}";
+  tokens = [ "env:GR_GW_TOKEN"${2:-} ];
   admin_tokens = [ "env:GR_GW_ADMIN" ];
   queue_s = $1;
   max_body = 65536;
@@ -225,6 +229,32 @@ def walk(o):
 print(sum(walk(j)))")
 check "the mock answered no 429 (got $mock429)" test "$mock429" = 0
 
+# An upstream 429 is retried on the other project: the mock gives project
+# one 1 request a window of gemini-2.0-flash while the router counts 40, so
+# some call gets Google's 429 from it; every caller still gets a 200.
+for n in 1 2 3 4 5 6; do
+    c r429_$n -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
+        "$base/v1beta/models/gemini-2.0-flash:generateContent"
+done
+all200=$(cat "$tmp"/r429_*.code | tr -d '\n')
+check "upstream 429 retried: every caller got 200 ($all200)" \
+    test "$all200" = 200200200200200200
+mock429=$(python3 -c "
+import urllib.request
+print(urllib.request.urlopen('http://127.0.0.1:$mport/mock/stats').read().decode())" |
+    python3 -c "
+import json,sys
+j=json.load(sys.stdin)
+def walk(o):
+    if isinstance(o,dict):
+        for k,v in o.items():
+            if k=='quota_429' and isinstance(v,dict): yield v.get('total',0)
+            else: yield from walk(v)
+    elif isinstance(o,list):
+        for v in o: yield from walk(v)
+print(sum(walk(j)))")
+check "the mock did answer a 429 (got $mock429)" test "$mock429" -ge 1
+
 # Metrics (admin token) and their counts.
 c metrics -H "Authorization: Bearer $GR_GW_ADMIN" "$base/metrics"
 check "metrics 200" test "$(code metrics)" = 200
@@ -233,6 +263,34 @@ check "metrics: requests by route" has metrics.body \
 check "metrics: queue histogram" has metrics.body 'gemroute_gateway_queue_seconds_count'
 c metrics_nt -H "Authorization: Bearer $GR_GW_TOKEN" "$base/metrics"
 check "metrics needs the admin token" test "$(code metrics_nt)" = 400
+check "metrics: upstream 429s as the mock counted them" has metrics.body \
+    "^gemroute_gateway_upstream_429_total $mock429\$"
+
+# A second gateway on the same port (SO_REUSEPORT): it starts and serves.
+write_conf 5.0 "" "$port" "$tmp/gw2.conf"
+"$BIN/gemroute-gateway" -c "$tmp/gw2.conf" --foreground >"$tmp/gw2.out" \
+    2>"$tmp/gw2.log" &
+gw2_pid=$!
+check "a second gateway binds the same port" \
+    test "$(port_of "$tmp/gw2.out")" = "$port"
+c second -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" "$gen"
+check "the port still answers with two gateways" test "$(code second)" = 200
+kill "$gw2_pid" 2>/dev/null
+wait "$gw2_pid" 2>/dev/null
+
+# A change of the file is seen without a signal: a new token is accepted.
+GR_GW_TOKEN2=gw-token2-SECRET-feedf00d
+printf '%s\n' "$GR_GW_TOKEN2" >"$tmp/token2"
+c newtok0 -H "x-goog-api-key: $GR_GW_TOKEN2" -d "$hello" "$gen"
+check "a token not configured yet: 400" test "$(code newtok0)" = 400
+sleep 1.1       # a new modification time, whatever the file system's grain
+write_conf 5.0 ", \"file:$tmp/token2\""
+i=0
+until grep -q "reloaded" "$tmp/gw.log" || [ $i -gt 200 ]; do
+    sleep 0.05; i=$((i + 1)); done
+check "file change: reloaded" has gw.log "reloaded"
+c newtok1 -H "x-goog-api-key: $GR_GW_TOKEN2" -d "$hello" "$gen"
+check "file change: the new token is accepted" test "$(code newtok1)" = 200
 
 # The SDKs (installed by tests/sdk_deps.sh, which `make test` runs).
 [ -d tests/node_modules/openai ] || tests/sdk_deps.sh >&2
@@ -262,10 +320,12 @@ c after -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" "$gen"
 check "still serving after a bad reload" test "$(code after)" = 200
 
 # No key and no token anywhere.
-for k in "$KEY1" "$KEY2" "$GR_GW_TOKEN" "$GR_GW_ADMIN"; do
+n=0
+for k in "$KEY1" "$KEY2" "$GR_GW_TOKEN" "$GR_GW_TOKEN2" "$GR_GW_ADMIN"; do
+    n=$((n + 1))
     if grep -l -- "$k" "$tmp"/*.body "$tmp"/*.hdr "$tmp"/*.out "$tmp"/*.err \
            "$tmp"/*.log 2>/dev/null; then
-        bad "a secret ${k%??????}... shows in the files above"
+        bad "secret #$n (keys 1-2, tokens 3-5) shows in the files above"
     else
         ok
     fi
