@@ -47,6 +47,7 @@ check() {
     if "$@"; then ok; else bad "$name"; fi
 }
 has() { grep -q -- "$2" "$tmp/$1"; }
+has_status() { "$BIN/gemroute" status --shm "$1" --json | grep -q -- "$2"; }
 
 # port_of FILE: the port a "listening on 127.0.0.1:PORT" line names.
 port_of() {
@@ -318,6 +319,53 @@ until grep -q "reload of" "$tmp/gw.log" || [ $i -gt 200 ]; do
 check "bad reload refused" has gw.log "reload of .* refused"
 c after -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" "$gen"
 check "still serving after a bad reload" test "$(code after)" = 200
+
+# A caller that goes away mid-stream stops the upstream call, and the
+# lease is settled (nothing stays in flight).  A slow stand-in upstream
+# (100 events, 0.1 s apart) behind a second router and gateway.
+python3 tests/gateway/slow_upstream.py "$tmp/slow.state" >"$tmp/slow.out" \
+    2>"$tmp/slow.err" &
+slow_pid=$!
+sport=$(port_of "$tmp/slow.out")
+cat >"$tmp/slow.conf" <<CONF
+router = { shm = "$shm-slow"; base_url = "http://127.0.0.1:$sport";
+           window_ms = 3000; };
+models = ( { name = "$MODEL"; rpm = 40; tpm = 1000000; } );
+projects = ( { name = "slow"; key = "$KEY1"; } );
+gateway = { listen = "127.0.0.1:0"; tokens = [ "env:GR_GW_TOKEN" ]; };
+CONF
+"$BIN/gemrouted" -c "$tmp/slow.conf" --foreground --unlink-on-exit \
+    2>"$tmp/slowrouter.log" &
+srouter_pid=$!
+i=0
+until "$BIN/gemroute" status --shm "$shm-slow" --json 2>/dev/null |
+      grep -q '"config_generation": [1-9]' || [ $i -gt 400 ]; do
+    i=$((i + 1)); sleep 0.02; done
+"$BIN/gemroute-gateway" -c "$tmp/slow.conf" --foreground \
+    >"$tmp/slowgw.out" 2>"$tmp/slowgw.log" &
+sgw_pid=$!
+sgport=$(port_of "$tmp/slowgw.out")
+curl -s -N --max-time 1 -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
+    "http://127.0.0.1:$sgport/v1beta/models/$MODEL:streamGenerateContent?alt=sse" \
+    >"$tmp/cut.body" 2>"$tmp/cut.err"
+check "the caller saw events before it left" \
+    test "$(grep -c '^data: {' "$tmp/cut.body")" -ge 1
+i=0
+until [ -s "$tmp/slow.state" ] || [ $i -gt 200 ]; do
+    sleep 0.05; i=$((i + 1)); done
+check "upstream call stopped early ($(cat "$tmp/slow.state" 2>/dev/null))" \
+    grep -q '^gone [0-9]' "$tmp/slow.state"
+i=0
+until grep -q "ended early" "$tmp/slowgw.log" || [ $i -gt 200 ]; do
+    sleep 0.05; i=$((i + 1)); done
+check "gateway: stream ended early" has slowgw.log "ended early"
+check "the lease was settled: nothing in flight" \
+    test "$("$BIN/gemroute" status --shm "$shm-slow" --json |
+            grep -c '"in_flight": [1-9]')" -eq 0
+check "the lease was settled: one admitted" \
+    has_status "$shm-slow" '"admitted": 1,'
+for p in $sgw_pid $srouter_pid $slow_pid; do kill "$p" 2>/dev/null; done
+for p in $sgw_pid $srouter_pid $slow_pid; do wait "$p" 2>/dev/null; done
 
 # No key and no token anywhere.
 n=0

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+# slow_upstream.py - a stand-in for Gemini that streams slowly, for the
+# gateway's disconnect test: POST ...:streamGenerateContent?alt=sse gets
+# up to 100 events, one every 0.1 s.  STATE (argv[1]) gets one line when
+# the stream ends: "done N" (all sent) or "gone N" (the client went away
+# after N events).  Prints "listening on 127.0.0.1:PORT".  Loopback only.
+import http.server
+import json
+import sys
+import time
+
+STATE = sys.argv[1]
+EVENT = json.dumps({
+    "candidates": [{"content": {"parts": [{"text": "tick "}],
+                                "role": "model"}, "index": 0}],
+    "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1,
+                      "totalTokenCount": 4}})
+
+
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        self.rfile.read(n)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        sent = 0
+        try:
+            for _ in range(100):
+                data = ("data: " + EVENT + "\r\n\r\n").encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+                sent += 1
+                time.sleep(0.1)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            what = "done"
+        except (BrokenPipeError, ConnectionResetError):
+            what = "gone"
+        with open(STATE, "a") as f:
+            f.write("%s %d\n" % (what, sent))
+        self.close_connection = True
+
+
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print("listening on 127.0.0.1:%d" % s.server_address[1], flush=True)
+s.serve_forever()
