@@ -42,7 +42,7 @@ enum route {
     R_METRICS,
     R_MODELS,
     R_MODEL,
-    R_GENERATE,
+    R_GENERATE,                     /* from here on: calls */
     R_STREAM,
     R_COUNT,
     R_EMBED,
@@ -999,21 +999,10 @@ answer(void *cls, struct MHD_Connection *c, const char *url,
             return MHD_NO;
         *con_cls = q;
         q->t0 = gr_now_ns();
-        q->counted = true;
         pthread_rwlock_rdlock(&gw->lock);
         workers = gw->conf.workers;
         max_body = gw->conf.max_body;
         pthread_rwlock_unlock(&gw->lock);
-        /* relaxed: a count compared with a limit, nothing else */
-        if (atomic_fetch_add_explicit(&gw->active, 1,
-                                      memory_order_relaxed) >=
-            (int)workers) {
-            q->answered = true;
-            snprintf(msg, sizeof(msg), "gemroute-gateway serves at most %u "
-                     "requests at once; try again shortly.", workers);
-            gw_metrics_request("busy", NULL, NULL, 503, 0, -1, 0);
-            return send_error(gw, c, 503, "UNAVAILABLE", msg, NULL);
-        }
         q->route = parse_route(url, method, q);
         if (q->route == R_NONE) {
             q->answered = true;
@@ -1021,6 +1010,20 @@ answer(void *cls, struct MHD_Connection *c, const char *url,
                      "%.16s %.200s", method, url);
             gw_metrics_request("unknown", NULL, NULL, 404, 0, -1, 0);
             return send_error(gw, c, 404, "NOT_FOUND", msg, NULL);
+        }
+        /* Calls count against workers; health, metrics and listings
+         * are answered whatever the load. */
+        q->counted = q->route >= R_GENERATE;
+        /* relaxed: a count compared with a limit, nothing else */
+        if (q->counted &&
+            atomic_fetch_add_explicit(&gw->active, 1,
+                                      memory_order_relaxed) >=
+            (int)workers) {
+            q->answered = true;
+            snprintf(msg, sizeof(msg), "gemroute-gateway serves at most %u "
+                     "calls at once; try again shortly.", workers);
+            gw_metrics_request("busy", NULL, NULL, 503, 0, -1, 0);
+            return send_error(gw, c, 503, "UNAVAILABLE", msg, NULL);
         }
         if (q->route != R_HEALTH) {
             int st = check_token(gw, c, q->route == R_METRICS,

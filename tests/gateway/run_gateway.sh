@@ -20,6 +20,9 @@ mock_pid=
 router_pid=
 gw_pid=
 gw2_pid=
+sgw_pid=
+srouter_pid=
+slow_pid=
 passed=0
 failed=0
 export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
@@ -31,8 +34,11 @@ MODEL=gemini-2.5-flash
 EMB=gemini-embedding-001
 
 cleanup() {
-    for p in $gw2_pid $gw_pid $router_pid $mock_pid; do kill "$p" 2>/dev/null; done
-    for p in $gw_pid $router_pid $mock_pid; do wait "$p" 2>/dev/null; done
+    for p in $sgw_pid $srouter_pid $slow_pid $gw2_pid $gw_pid $router_pid \
+             $mock_pid; do
+        kill "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -102,7 +108,7 @@ gateway = {
   admin_tokens = [ "env:GR_GW_ADMIN" ];
   queue_s = $1;
   max_body = 65536;
-  workers = 16;
+  workers = 16;${5:-}
 };
 CONF
 }
@@ -285,13 +291,18 @@ printf '%s\n' "$GR_GW_TOKEN2" >"$tmp/token2"
 c newtok0 -H "x-goog-api-key: $GR_GW_TOKEN2" -d "$hello" "$gen"
 check "a token not configured yet: 400" test "$(code newtok0)" = 400
 sleep 1.1       # a new modification time, whatever the file system's grain
-write_conf 5.0 ", \"file:$tmp/token2\""
+write_conf 5.0 ", \"file:$tmp/token2\"" 0 "$tmp/gw.conf" \
+    " project_header = false;"
 i=0
 until grep -q "reloaded" "$tmp/gw.log" || [ $i -gt 200 ]; do
     sleep 0.05; i=$((i + 1)); done
 check "file change: reloaded" has gw.log "reloaded"
 c newtok1 -H "x-goog-api-key: $GR_GW_TOKEN2" -d "$hello" "$gen"
 check "file change: the new token is accepted" test "$(code newtok1)" = 200
+check "project_header = false: no x-gemroute-project" \
+    test "$(grep -ci '^x-gemroute-project' "$tmp/newtok1.hdr")" -eq 0
+check "project_header = false: x-gemroute-queued-ms stays" \
+    grep -qi '^x-gemroute-queued-ms' "$tmp/newtok1.hdr"
 
 # The SDKs (installed by tests/sdk_deps.sh, which `make test` runs).
 [ -d tests/node_modules/openai ] || tests/sdk_deps.sh >&2
@@ -332,7 +343,8 @@ router = { shm = "$shm-slow"; base_url = "http://127.0.0.1:$sport";
            window_ms = 3000; };
 models = ( { name = "$MODEL"; rpm = 40; tpm = 1000000; } );
 projects = ( { name = "slow"; key = "$KEY1"; } );
-gateway = { listen = "127.0.0.1:0"; tokens = [ "env:GR_GW_TOKEN" ]; };
+gateway = { listen = "127.0.0.1:0"; tokens = [ "env:GR_GW_TOKEN" ];
+            workers = 1; };
 CONF
 "$BIN/gemrouted" -c "$tmp/slow.conf" --foreground --unlink-on-exit \
     2>"$tmp/slowrouter.log" &
@@ -347,7 +359,19 @@ sgw_pid=$!
 sgport=$(port_of "$tmp/slowgw.out")
 curl -s -N --max-time 1 -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
     "http://127.0.0.1:$sgport/v1beta/models/$MODEL:streamGenerateContent?alt=sse" \
-    >"$tmp/cut.body" 2>"$tmp/cut.err"
+    >"$tmp/cut.body" 2>"$tmp/cut.err" &
+cut_pid=$!
+# While that stream is open, workers = 1 is all taken: a second call gets
+# Google's 503 at once (health and metrics are still answered).
+i=0
+until curl -s "http://127.0.0.1:$sgport/metrics" |
+      grep -q '^gemroute_gateway_streams_open 1$' || [ $i -gt 200 ]; do
+    sleep 0.02; i=$((i + 1)); done
+c busy -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
+    "http://127.0.0.1:$sgport/v1beta/models/$MODEL:generateContent"
+check "more calls than workers: 503" test "$(code busy)" = 503
+check "more calls than workers: UNAVAILABLE" has busy.body '"status": "UNAVAILABLE"'
+wait "$cut_pid"
 check "the caller saw events before it left" \
     test "$(grep -c '^data: {' "$tmp/cut.body")" -ge 1
 i=0
