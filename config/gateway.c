@@ -201,8 +201,8 @@ get_number(struct gw_load *ld, const config_setting_t *s, const char *name,
         return false;
     }
     if (!(x >= lo && x <= hi)) {
-        err_at(ld, s, "gateway.%s must be between %.10g and %.10g (found %.10g)",
-               name, lo, hi, x);
+        err_at(ld, s, "gateway.%s must be between %.10g and %.10g "
+               "(found %.10g)", name, lo, hi, x);
         return false;
     }
     *v = x;
