@@ -146,6 +146,32 @@ count_total(const char *s, size_t n)
     return v;
 }
 
+#define PREDICT_SAMPLES 4           /* Imagen's default sampleCount */
+#define PREDICT_SAMPLES_MAX 8
+
+/* The images an Imagen :predict asks for: parameters.sampleCount. */
+static int64_t
+predict_samples(const char *body, size_t len)
+{
+    struct json_object *root = parse_json(body, len), *p, *n;
+    int64_t v = PREDICT_SAMPLES;
+
+    if (json_object_is_type(root, json_type_object) &&
+        json_object_object_get_ex(root, "parameters", &p) &&
+        json_object_is_type(p, json_type_object) &&
+        (json_object_object_get_ex(p, "sampleCount", &n) ||
+         json_object_object_get_ex(p, "sample_count", &n)) &&
+        json_object_is_type(n, json_type_int)) {
+        v = json_object_get_int64(n);
+        /* Out of range: Google refuses it, and counts no image; reserve
+         * the most it could have made, never less. */
+        if (v < 1 || v > PREDICT_SAMPLES_MAX)
+            v = PREDICT_SAMPLES_MAX;
+    }
+    json_object_put(root);
+    return v;
+}
+
 /* The cost rule of generate.c (docs/CLIENT.md), by kind. */
 static void
 estimate(const struct fwd *c, struct gr_cost *cost)
@@ -164,6 +190,9 @@ estimate(const struct fwd *c, struct gr_cost *cost)
         cost->tokens = c->o.est_tokens;
     } else if (f->kind == GR_FWD_OPENAI) {
         cost->tokens = ((int64_t)f->len + 3) / 4;
+    } else if (f->kind == GR_FWD_PREDICT) {
+        cost->tokens = ((int64_t)f->len + 3) / 4;
+        cost->images = predict_samples(f->body, f->len);
     } else {
         gr_est_read(f->body, f->len, &e);
         if (f->kind == GR_FWD_BATCH_EMBED && e.requests > 0)

@@ -47,6 +47,7 @@ enum route {
     R_COUNT,
     R_EMBED,
     R_BATCH_EMBED,
+    R_PREDICT,
     R_OAI_CHAT,
     R_OAI_EMBED,
     R_OAI_MODELS,
@@ -59,6 +60,7 @@ static const char *const route_name[] = {
     [R_GENERATE] = "generateContent",
     [R_STREAM] = "streamGenerateContent", [R_COUNT] = "countTokens",
     [R_EMBED] = "embedContent", [R_BATCH_EMBED] = "batchEmbedContents",
+    [R_PREDICT] = "predict",
     [R_OAI_CHAT] = "openai.chat.completions",
     [R_OAI_EMBED] = "openai.embeddings", [R_OAI_MODELS] = "openai.models",
     [R_OAI_MODEL] = "openai.models.get",
@@ -391,6 +393,7 @@ parse_route(const char *url, const char *method, struct req *q)
         {"countTokens", R_COUNT},
         {"embedContent", R_EMBED},
         {"batchEmbedContents", R_BATCH_EMBED},
+        {"predict", R_PREDICT},
     };
     size_t i, n;
 
@@ -863,6 +866,7 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
         f.kind = q->route == R_COUNT ? GR_FWD_COUNT
                  : q->route == R_EMBED ? GR_FWD_EMBED
                  : q->route == R_BATCH_EMBED ? GR_FWD_BATCH_EMBED
+                 : q->route == R_PREDICT ? GR_FWD_PREDICT
                  : GR_FWD_GENERATE;
         snprintf(path, sizeof(path), "/%s/models/%s:%s%s", q->ver, q->model,
                  route_name[q->route], stream ? "?alt=sse" : "");

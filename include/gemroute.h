@@ -303,6 +303,9 @@ enum gr_fwd_kind {
                                estimated from the body, settled from
                                usage.prompt_tokens */
     GR_FWD_FREE,            /* costs nothing of the windows (a listing) */
+    GR_FWD_PREDICT,         /* Imagen :predict: 1 request, the images it
+                               asks for (parameters.sampleCount, else 4)
+                               on the images dimension */
 };
 
 /*

@@ -32,6 +32,7 @@ export GR_GW_TOKEN=gw-token-SECRET-c0ffee11
 export GR_GW_ADMIN=gw-admin-SECRET-5eed5eed
 MODEL=gemini-2.5-flash
 EMB=gemini-embedding-001
+IMG=imagen-4.0-generate-001
 
 cleanup() {
     for p in $sgw_pid $srouter_pid $slow_pid $gw2_pid $gw_pid $router_pid \
@@ -77,12 +78,14 @@ projects = (
     limits = ( { model = "$MODEL"; rpm = 100; tpm = 1000000; },
                { model = "$EMB"; rpm = 100; tpm = 1000000; },
                { model = "gemini-tiny"; rpm = 100; tpm = 1000000; },
-               { model = "gemini-2.0-flash"; rpm = 1; tpm = 1000000; } ); },
+               { model = "gemini-2.0-flash"; rpm = 1; tpm = 1000000; },
+               { model = "$IMG"; rpm = 100; ipm = 100; } ); },
   { name = "two"; keys = ["$KEY2"];
     limits = ( { model = "$MODEL"; rpm = 100; tpm = 1000000; },
                { model = "$EMB"; rpm = 100; tpm = 1000000; },
                { model = "gemini-tiny"; rpm = 100; tpm = 1000000; },
-               { model = "gemini-2.0-flash"; rpm = 100; tpm = 1000000; } ); }
+               { model = "gemini-2.0-flash"; rpm = 100; tpm = 1000000; },
+               { model = "$IMG"; rpm = 100; ipm = 100; } ); }
 );
 MOCK
 "$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" 2>"$tmp/mock.log" &
@@ -94,12 +97,13 @@ mport=$(port_of "$tmp/mock.out")
 write_conf() {
     cat >"${4:-$tmp/gw.conf}" <<CONF
 router = { shm = "$shm"; base_url = "http://127.0.0.1:$mport";
-           window_ms = 3000; headroom = 1.0; max_models = 8;
+           window_ms = 20000; headroom = 1.0; max_models = 8;
            batch_calls = 1; };
 models = ( { name = "$MODEL"; rpm = 40; tpm = 1000000; },
            { name = "$EMB"; rpm = 40; tpm = 1000000; },
            { name = "gemini-tiny"; rpm = 1; tpm = 1000000; },
-           { name = "gemini-2.0-flash"; rpm = 40; tpm = 1000000; } );
+           { name = "gemini-2.0-flash"; rpm = 40; tpm = 1000000; },
+           { name = "$IMG"; rpm = 40; ipm = 4; } );
 projects = ( { name = "one"; key = "$KEY1"; },
              { name = "two"; key = "$KEY2"; } );
 gateway = {
@@ -235,6 +239,18 @@ def walk(o):
         for v in o: yield from walk(v)
 print(sum(walk(j)))")
 check "the mock answered no 429 (got $mock429)" test "$mock429" = 0
+
+# Imagen :predict costs its images: 4 a window per project, 4 asked for
+# by default, so two calls fit (one per project) and a third does not.
+pred='{"instances":[{"prompt":"a red bicycle"}]}'
+for n in 1 2 3; do
+    c pred$n -H "x-goog-api-key: $GR_GW_TOKEN" -H 'x-gemroute-queue-s: 0' \
+        -d "$pred" "$base/v1beta/models/$IMG:predict"
+done
+check ":predict: 200" test "$(code pred1)$(code pred2)" = 200200
+check ":predict: predictions" has pred1.body '"predictions"'
+check ":predict: the third finds no images left: 429" test "$(code pred3)" = 429
+check ":predict: 429 names the pool" has pred3.body '"quotaId": "GemroutePoolPerModel"'
 
 # An upstream 429 is retried on the other project: the mock gives project
 # one 1 request a window of gemini-2.0-flash while the router counts 40, so
