@@ -242,6 +242,24 @@ on_sse_event(void *arg, const char *data, size_t len)
     return 0;
 }
 
+/* curl's progress callback: the caller may cancel the call. */
+static int
+on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+            curl_off_t un)
+{
+    struct fwd *c = arg;
+
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    if (c->f->cancelled != NULL && c->f->cancelled(c->f->arg) != 0) {
+        c->user_stopped = true;
+        return 1;
+    }
+    return 0;
+}
+
 static size_t
 on_header(char *p, size_t size, size_t n, void *arg)
 {
@@ -416,6 +434,11 @@ transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
     curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, cerr);
+    if (f->cancelled != NULL) {
+        curl_easy_setopt(c->h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, c);
+    }
     rc = curl_easy_perform(c->h);
     {
         long code = 0;
@@ -558,6 +581,10 @@ attempt(struct fwd *c, struct gr_lease *l)
     deadline_cut = timeout && stop_at == c->o.deadline_ns;
     if (deadline_cut)
         report = false;
+    /* Stopped by the caller before a 2xx answer: says nothing of the
+     * project. */
+    if (c->user_stopped && (c->status < 200 || c->status > 299))
+        report = false;
     if (c->f->kind == GR_FWD_COUNT && v.cls != GR_CLASS_OK &&
         v.cls != GR_CLASS_AUTH && v.cls != GR_CLASS_MODEL)
         report = false;
@@ -634,6 +661,10 @@ run(struct fwd *c, const struct gr_cost *cost)
 
         if (until <= t0)
             until = t0 - 1 > 0 ? t0 - 1 : 1;
+        if (c->f->cancelled != NULL && c->f->cancelled(c->f->arg) != 0) {
+            fail_msg(c, "cancelled by the caller");
+            return out->attempts > 0 ? GR_ECALL : GR_EDEADLINE;
+        }
         rc = gr_reserve(c->g, c->f->model, cost, until, &l);
         out->queued_ns += gr_now_ns() - t0;
         if (rc == GR_EDEADLINE) {

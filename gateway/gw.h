@@ -17,14 +17,18 @@ struct gw {
     struct gr *g;                   /* the table, attached like a client */
     pthread_rwlock_t lock;          /* guards conf (a reload swaps it) */
     struct gr_cfg_gateway conf;     /* secret: holds the tokens */
-    _Atomic int active;             /* requests being served */
+    _Atomic int active;             /* calls being served */
+    _Atomic int streams;            /* stream threads alive */
+    _Atomic int stopping;           /* 1: calls in progress stop */
     void *daemon;                   /* struct MHD_Daemon */
     unsigned port;                  /* the port bound */
 };
 
 /* Start serving conf on its address; 0 or -errno (a sentence on stderr). */
 int gw_server_start(struct gw *gw);
-void gw_server_stop(struct gw *gw);
+/* Stop serving; 0, or -EBUSY when a call is still inside the library
+ * (then the table must not be closed). */
+int gw_server_stop(struct gw *gw);
 
 /* Metrics (metrics.c); every function is thread-safe. */
 void gw_metrics_request(const char *route, const char *model,

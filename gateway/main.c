@@ -233,8 +233,10 @@ main(int argc, char **argv)
             reload(&gw, path, &w);
     }
     gw_log("stopping");
-    gw_server_stop(&gw);
-    gr_close(gw.g);
+    if (gw_server_stop(&gw) == 0)
+        gr_close(gw.g);
+    else
+        gw_log("a call is still waiting for room: exiting without it");
     explicit_bzero(&gw.conf, sizeof(gw.conf));
     for (i = 0; i < (int)w.n; i++)
         free(w.path[i]);

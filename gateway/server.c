@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define NS_PER_S INT64_C(1000000000)
 #define CALL_S 600                  /* longest call after its queue time */
@@ -521,6 +522,16 @@ send_models(struct gw *gw, struct MHD_Connection *c, struct req *q)
 
 /* ---- streams ---------------------------------------------------------- */
 
+/* A call stops when the gateway stops, or its stream's caller left. */
+static int
+unary_cancelled(void *arg)
+{
+    struct gw *gw = arg;
+
+    /* relaxed: a flag polled, nothing read after it depends on it */
+    return atomic_load_explicit(&gw->stopping, memory_order_relaxed);
+}
+
 static void
 stream_put(struct stream *s)
 {
@@ -614,7 +625,7 @@ on_event(void *arg, const char *json, size_t len)
     char *t = NULL;
 
     pthread_mutex_lock(&s->mu);
-    if (s->abandoned) {
+    if (s->abandoned || unary_cancelled(s->gw)) {
         pthread_mutex_unlock(&s->mu);
         return 1;       /* the caller left: stop the upstream call */
     }
@@ -650,10 +661,23 @@ on_event(void *arg, const char *json, size_t len)
     return 0;
 }
 
+static int
+stream_cancelled(void *arg)
+{
+    struct stream *s = arg;
+    bool gone;
+
+    pthread_mutex_lock(&s->mu);
+    gone = s->abandoned;
+    pthread_mutex_unlock(&s->mu);
+    return gone || unary_cancelled(s->gw);
+}
+
 static void *
 stream_main(void *arg)
 {
     struct stream *s = arg;
+    struct gw *gw = s->gw;
     int status;
 
     s->rc = gr_forward(s->gw->g, &s->f, &s->o, &s->out);
@@ -674,6 +698,9 @@ stream_main(void *arg)
                s->rc == GR_OK ? "" : s->out.error);
     }
     stream_put(s);
+    /* release: this thread's last use of the table happens before
+     * gw_server_stop() sees the count fall and the table is closed */
+    atomic_fetch_sub_explicit(&gw->streams, 1, memory_order_release);
     return NULL;
 }
 
@@ -882,6 +909,8 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
         f.body = body;
         f.len = len;
         f.headers = (const char *const *)hdr;
+        f.arg = gw;
+        f.cancelled = unary_cancelled;
         r = gr_forward(gw->g, &f, &o, &out);
         json_object_put(root);
         rc = send_result(gw, c, q, r, &out, b, &status);
@@ -937,13 +966,19 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
         s->f.on_start = on_start;
         s->f.on_event = on_event;
         s->f.arg = s;
+        s->f.cancelled = stream_cancelled;
         gw_metrics_streams(1);
+        /* relaxed: only gw_server_stop() reads it, after the daemon
+         * stopped (the thread's own decrement is the release) */
+        atomic_fetch_add_explicit(&gw->streams, 1, memory_order_relaxed);
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
         if (pthread_create(&th, &at, stream_main, s) != 0) {
             pthread_attr_destroy(&at);
             s->refs = 1;
             stream_put(s);
+            /* relaxed: as the increment above */
+            atomic_fetch_sub_explicit(&gw->streams, 1, memory_order_relaxed);
             return send_error(gw, c, 500, "INTERNAL", "gemroute: no thread "
                               "for the stream", NULL);
         }
@@ -1190,10 +1225,31 @@ gw_server_start(struct gw *gw)
     return 0;
 }
 
-void
+/*
+ * Stop: calls in progress are cancelled (their leases settled with what
+ * was seen), the daemon joins its connection threads, then the stream
+ * threads are waited for.  Returns 0, or -EBUSY when some stream thread
+ * is still inside the library after STOP_WAIT_S (waiting for room): the
+ * table must then stay attached until the process exits.
+ */
+#define STOP_WAIT_S 60
+
+int
 gw_server_stop(struct gw *gw)
 {
+    struct timespec ms10 = {0, 10 * 1000 * 1000};
+    int i;
+
+    /* relaxed: a flag polled by the calls */
+    atomic_store_explicit(&gw->stopping, 1, memory_order_relaxed);
     if (gw->daemon != NULL)
         MHD_stop_daemon(gw->daemon);
     gw->daemon = NULL;
+    for (i = 0; i < STOP_WAIT_S * 100; i++) {
+        /* acquire: pairs with the release in stream_main() */
+        if (atomic_load_explicit(&gw->streams, memory_order_acquire) == 0)
+            return 0;
+        nanosleep(&ms10, NULL);
+    }
+    return -EBUSY;
 }

@@ -330,6 +330,9 @@ struct gr_fwd {
     gr_chunk_fn on_event;       /* return non-zero: stop (the call ends,
                                    settled with what was seen) */
     void *arg;
+    int (*cancelled)(void *arg);/* polled while the call runs (at least
+                                   once a second); non-zero stops it as
+                                   on_event can; NULL = never */
 };
 
 /* Forward f; returns as gr_generate() does. */

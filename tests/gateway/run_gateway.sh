@@ -407,6 +407,16 @@ check "the lease was settled: one admitted" \
 for p in $sgw_pid $srouter_pid $slow_pid; do kill "$p" 2>/dev/null; done
 for p in $sgw_pid $srouter_pid $slow_pid; do wait "$p" 2>/dev/null; done
 
+# SIGTERM stops the gateway cleanly; no sanitizer report in any gateway's
+# log (in a SANITIZE= build, leaks and races show at exit).
+kill "$gw_pid"
+wait "$gw_pid"
+check "SIGTERM: exit 0" test $? -eq 0
+gw_pid=
+check "gateway logs are free of sanitizer reports" \
+    test "$(cat "$tmp"/gw.log "$tmp"/gw2.log "$tmp"/slowgw.log |
+            grep -c 'Sanitizer\|runtime error')" -eq 0
+
 # No key and no token anywhere.
 n=0
 for k in "$KEY1" "$KEY2" "$GR_GW_TOKEN" "$GR_GW_TOKEN2" "$GR_GW_ADMIN"; do
