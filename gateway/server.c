@@ -23,6 +23,7 @@
 #include <json.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -524,12 +525,38 @@ send_models(struct gw *gw, struct MHD_Connection *c, struct req *q)
 
 /* A call stops when the gateway stops, or its stream's caller left. */
 static int
-unary_cancelled(void *arg)
+gw_stopping(struct gw *gw)
 {
-    struct gw *gw = arg;
-
     /* relaxed: a flag polled, nothing read after it depends on it */
     return atomic_load_explicit(&gw->stopping, memory_order_relaxed);
+}
+
+/* A unary call, whose connection thread waits in answer() meanwhile. */
+struct unary {
+    struct gw *gw;
+    int fd;                         /* the caller's socket; -1 = unknown */
+};
+
+/*
+ * Also stops when the caller hung up: nobody else reads the socket while
+ * its thread is in answer() (one thread per connection), so a hang-up
+ * shows as POLLRDHUP / POLLHUP without taking any byte.
+ */
+static int
+unary_cancelled(void *arg)
+{
+    struct unary *u = arg;
+    struct pollfd p;
+
+    if (gw_stopping(u->gw))
+        return 1;
+    if (u->fd < 0)
+        return 0;
+    p.fd = u->fd;
+    p.events = POLLRDHUP;
+    p.revents = 0;
+    return poll(&p, 1, 0) == 1 &&
+           (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 static void
@@ -625,7 +652,7 @@ on_event(void *arg, const char *json, size_t len)
     char *t = NULL;
 
     pthread_mutex_lock(&s->mu);
-    if (s->abandoned || unary_cancelled(s->gw)) {
+    if (s->abandoned || gw_stopping(s->gw)) {
         pthread_mutex_unlock(&s->mu);
         return 1;       /* the caller left: stop the upstream call */
     }
@@ -670,7 +697,7 @@ stream_cancelled(void *arg)
     pthread_mutex_lock(&s->mu);
     gone = s->abandoned;
     pthread_mutex_unlock(&s->mu);
-    return gone || unary_cancelled(s->gw);
+    return gone || gw_stopping(s->gw);
 }
 
 static void *
@@ -908,8 +935,12 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
     if (!stream) {
         f.body = body;
         f.len = len;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+            c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct unary u = {gw, ci != NULL ? ci->connect_fd : -1};
+
         f.headers = (const char *const *)hdr;
-        f.arg = gw;
+        f.arg = &u;
         f.cancelled = unary_cancelled;
         r = gr_forward(gw->g, &f, &o, &out);
         json_object_put(root);

@@ -404,6 +404,23 @@ check "the lease was settled: nothing in flight" \
             grep -c '"in_flight": [1-9]')" -eq 0
 check "the lease was settled: one admitted" \
     has_status "$shm-slow" '"admitted": 1,'
+# A unary caller that hangs up stops its upstream call too (the upstream
+# answers only after 10 s; the caller leaves after 1).
+: >"$tmp/slow.state"
+curl -s --max-time 1 -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
+    "http://127.0.0.1:$sgport/v1beta/models/$MODEL:generateContent" \
+    >"$tmp/ucut.body" 2>"$tmp/ucut.err"
+i=0
+until [ -s "$tmp/slow.state" ] || [ $i -gt 200 ]; do
+    sleep 0.05; i=$((i + 1)); done
+check "unary: upstream call stopped ($(cat "$tmp/slow.state"))" \
+    grep -qx 'unary-gone' "$tmp/slow.state"
+i=0
+until [ "$("$BIN/gemroute" status --shm "$shm-slow" --json |
+           grep -c '"in_flight": [1-9]')" -eq 0 ] || [ $i -gt 200 ]; do
+    sleep 0.05; i=$((i + 1)); done
+check "unary: the lease was settled: two admitted, none in flight" \
+    has_status "$shm-slow" '"admitted": 2,'
 for p in $sgw_pid $srouter_pid $slow_pid; do kill "$p" 2>/dev/null; done
 for p in $sgw_pid $srouter_pid $slow_pid; do wait "$p" 2>/dev/null; done
 

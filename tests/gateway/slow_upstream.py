@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 # slow_upstream.py - a stand-in for Gemini that streams slowly, for the
-# gateway's disconnect test: POST ...:streamGenerateContent?alt=sse gets
-# up to 100 events, one every 0.1 s.  STATE (argv[1]) gets one line when
-# the stream ends: "done N" (all sent) or "gone N" (the client went away
-# after N events).  Prints "listening on 127.0.0.1:PORT".  Loopback only.
+# gateway's disconnect tests: POST ...:streamGenerateContent?alt=sse gets
+# up to 100 events, one every 0.1 s; any other POST is answered after
+# 10 s.  STATE (argv[1]) gets one line when an answer ends: "done N" (all
+# sent), "gone N" (the client went away after N events), "unary-gone"
+# (the client went away before the answer) or "unary-done".  Prints
+# "listening on 127.0.0.1:PORT".  Loopback only.
 import http.server
 import json
+import select
 import sys
 import time
 
@@ -26,6 +29,9 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         self.rfile.read(n)
+        if "streamGenerateContent" not in self.path:
+            self.unary()
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
@@ -45,6 +51,27 @@ class H(http.server.BaseHTTPRequestHandler):
             what = "gone"
         with open(STATE, "a") as f:
             f.write("%s %d\n" % (what, sent))
+        self.close_connection = True
+
+
+    def unary(self):
+        # Wait, watching for the client to hang up (EOF on the socket).
+        end = time.monotonic() + 10
+        what = "unary-done"
+        while time.monotonic() < end:
+            r, _, _ = select.select([self.connection], [], [], 0.05)
+            if r and self.connection.recv(1, 0x2) == b"":    # MSG_PEEK
+                what = "unary-gone"
+                break
+        if what == "unary-done":
+            body = EVENT.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        with open(STATE, "a") as f:
+            f.write(what + "\n")
         self.close_connection = True
 
 
