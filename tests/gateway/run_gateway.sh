@@ -360,7 +360,7 @@ router = { shm = "$shm-slow"; base_url = "http://127.0.0.1:$sport";
 models = ( { name = "$MODEL"; rpm = 40; tpm = 1000000; } );
 projects = ( { name = "slow"; key = "$KEY1"; } );
 gateway = { listen = "127.0.0.1:0"; tokens = [ "env:GR_GW_TOKEN" ];
-            workers = 1; };
+            workers = 1; timeout_s = 2; };
 CONF
 "$BIN/gemrouted" -c "$tmp/slow.conf" --foreground --unlink-on-exit \
     2>"$tmp/slowrouter.log" &
@@ -404,6 +404,21 @@ check "the lease was settled: nothing in flight" \
             grep -c '"in_flight": [1-9]')" -eq 0
 check "the lease was settled: one admitted" \
     has_status "$shm-slow" '"admitted": 1,'
+# Headers that never end: the connection is closed (timeout_s = 2), no
+# call is made.  The bound on the wait (30 s) is only a watchdog.
+python3 - "$sgport" >"$tmp/slowhdr.out" 2>&1 <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /v1beta/models/m:generateContent HTTP/1.1\r\nHost: a\r\n")
+s.settimeout(30)
+try:
+    print("closed" if s.recv(4096) == b"" else "answered")
+except socket.timeout:
+    print("still open")
+PY
+check "slow headers: the connection is closed ($(cat "$tmp/slowhdr.out"))" \
+    grep -qx closed "$tmp/slowhdr.out"
+
 # A unary caller that hangs up stops its upstream call too (the upstream
 # answers only after 10 s; the caller leaves after 1).
 : >"$tmp/slow.state"
