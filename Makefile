@@ -1,7 +1,8 @@
 # gemroute - one Makefile for the whole tree.
 #
 #   make            build bin/gemrouted, bin/gemroute, bin/gemroute-mock,
-#                   lib/libgemroute.a and lib/libgemroute.so
+#                   bin/gemroute-gateway, lib/libgemroute.a and
+#                   lib/libgemroute.so
 #   make test       every unit, integration and stress test
 #   make check      the tests again under ASan+UBSan, stress under TSan,
 #                   and a 20 s smoke of each fuzzer
