@@ -7,7 +7,8 @@
  *
  * This file drives libcurl itself (http.c knows one POST with one header
  * for the key; a forward needs GET and DELETE, a Bearer key and the
- * caller's headers), one easy handle per attempt.
+ * caller's headers): one easy handle per attempt, over a connection
+ * cache shared by the whole process.
  *
  * Invariants protected: every lease taken is settled exactly once, with
  * the count Google reported when there is one and the estimate kept
@@ -70,10 +71,53 @@ struct fwd {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static bool curl_ok;
 
+/*
+ * One connection cache (and DNS cache and TLS sessions) for every
+ * forward of the process: an attempt takes a fresh easy handle, but the
+ * connection to Google stays open from one call to the next, whatever
+ * thread makes it.  libcurl asks for a lock per kind of shared data.
+ */
+static CURLSH *share;
+static pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+
+static void
+share_lock_fn(CURL *h, curl_lock_data data, curl_lock_access access,
+              void *arg)
+{
+    (void)h;
+    (void)access;
+    (void)arg;
+    if ((unsigned)data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_lock(&share_lock[data]);
+}
+
+static void
+share_unlock_fn(CURL *h, curl_lock_data data, void *arg)
+{
+    (void)h;
+    (void)arg;
+    if ((unsigned)data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_unlock(&share_lock[data]);
+}
+
 static void
 curl_start(void)
 {
+    int i;
+
     curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    if (!curl_ok)
+        return;
+    for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&share_lock[i], NULL);
+    share = curl_share_init();
+    if (share == NULL)
+        return;     /* works without: a connection per attempt */
+    curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock_fn);
+    curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock_fn);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 }
 
 static void
@@ -410,6 +454,8 @@ transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
                      (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     curl_easy_setopt(c->h, CURLOPT_URL, url);
+    if (share != NULL)
+        curl_easy_setopt(c->h, CURLOPT_SHARE, share);
     curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c->h, CURLOPT_ACCEPT_ENCODING, "gzip");
