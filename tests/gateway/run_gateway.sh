@@ -350,8 +350,9 @@ check "still serving after a bad reload" test "$(code after)" = 200
 # A caller that goes away mid-stream stops the upstream call, and the
 # lease is settled (nothing stays in flight).  A slow stand-in upstream
 # (100 events, 0.1 s apart) behind a second router and gateway.
-python3 tests/gateway/slow_upstream.py "$tmp/slow.state" >"$tmp/slow.out" \
-    2>"$tmp/slow.err" &
+SLOW_KEY=$KEY1 SLOW_TOKEN=$GR_GW_TOKEN \
+    python3 tests/gateway/slow_upstream.py "$tmp/slow.state" \
+    >"$tmp/slow.out" 2>"$tmp/slow.err" &
 slow_pid=$!
 sport=$(port_of "$tmp/slow.out")
 cat >"$tmp/slow.conf" <<CONF
@@ -374,6 +375,8 @@ until "$BIN/gemroute" status --shm "$shm-slow" --json 2>/dev/null |
 sgw_pid=$!
 sgport=$(port_of "$tmp/slowgw.out")
 curl -s -N --max-time 1 -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
+    -A "gr-test-agent/1" -H "x-goog-api-client: gr-test-client/2" \
+    -H "Connection: keep-alive, x-hop" -H "x-hop: must-not-pass" \
     "http://127.0.0.1:$sgport/v1beta/models/$MODEL:streamGenerateContent?alt=sse" \
     >"$tmp/cut.body" 2>"$tmp/cut.err" &
 cut_pid=$!
@@ -399,6 +402,15 @@ i=0
 until grep -q "ended early" "$tmp/slowgw.log" || [ $i -gt 200 ]; do
     sleep 0.05; i=$((i + 1)); done
 check "gateway: stream ended early" has slowgw.log "ended early"
+check "upstream got the caller's user-agent and x-goog-api-client" \
+    grep -q '^ua=gr-test-agent/1 client=gr-test-client/2 key=project ' \
+    "$tmp/slow.state.headers"
+check "the local token never went upstream" \
+    test "$(grep -c LEAKED "$tmp/slow.state.headers")" -eq 0
+check "a header the caller named in Connection did not pass" \
+    grep -q ' x-hop=absent$' "$tmp/slow.state.headers"
+check "no header of the caller's beyond those two passed" \
+    test "$(grep -c 'x-hop=present' "$tmp/slow.state.headers")" -eq 0
 check "the lease was settled: nothing in flight" \
     test "$("$BIN/gemroute" status --shm "$shm-slow" --json |
             grep -c '"in_flight": [1-9]')" -eq 0

@@ -5,9 +5,13 @@
 # 10 s.  STATE (argv[1]) gets one line when an answer ends: "done N" (all
 # sent), "gone N" (the client went away after N events), "unary-gone"
 # (the client went away before the answer) or "unary-done".  Prints
-# "listening on 127.0.0.1:PORT".  Loopback only.
+# "listening on 127.0.0.1:PORT".  Loopback only.  STATE.headers gets a
+# line per request about what came: "ua=... client=... key=project|other
+# token=absent|LEAKED x-hop=absent|present", where the project key and the gateway's local
+# token are read from $SLOW_KEY and $SLOW_TOKEN (never printed).
 import http.server
 import json
+import os
 import select
 import sys
 import time
@@ -28,7 +32,17 @@ class H(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
-        self.rfile.read(n)
+        body = self.rfile.read(n)
+        token = os.environ.get("SLOW_TOKEN", "")
+        seen = self.path + str(self.headers) + body.decode("utf-8", "replace")
+        with open(STATE + ".headers", "a") as f:
+            f.write("ua=%s client=%s key=%s token=%s x-hop=%s\n" % (
+                self.headers.get("User-Agent", "-"),
+                self.headers.get("x-goog-api-client", "-"),
+                "project" if self.headers.get("x-goog-api-key") ==
+                os.environ.get("SLOW_KEY") else "other",
+                "LEAKED" if token and token in seen else "absent",
+                "present" if "x-hop" in self.headers else "absent"))
         if "streamGenerateContent" not in self.path:
             self.unary()
             return
