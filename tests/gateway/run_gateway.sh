@@ -190,6 +190,17 @@ c nomodel -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
     "$base/v1beta/models/gemini-9-nothing:generateContent"
 check "model no project serves: 404" test "$(code nomodel)" = 404
 
+# embedContent as such (the SDK's embedContent calls batchEmbedContents),
+# and countTokens on /v1.
+c emb1 -H "x-goog-api-key: $GR_GW_TOKEN" \
+    -d '{"content":{"parts":[{"text":"embed me"}]}}' \
+    "$base/v1beta/models/$EMB:embedContent"
+check "embedContent: 200" test "$(code emb1)" = 200
+check "embedContent: an embedding" has emb1.body '"embedding"'
+c count1 -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
+    "$base/v1/models/$MODEL:countTokens"
+check "countTokens on /v1: totalTokens" has count1.body '"totalTokens"'
+
 # Models the table serves.
 c models -H "x-goog-api-key: $GR_GW_TOKEN" "$base/v1beta/models"
 check "GET models lists the table's" has models.body "\"models/$EMB\""
