@@ -312,6 +312,27 @@ check "the port still answers with two gateways" test "$(code second)" = 200
 kill "$gw2_pid" 2>/dev/null
 wait "$gw2_pid" 2>/dev/null
 
+# No tokens: loopback only, with a warning; off loopback it will not start
+# (insecure = true lets the file pass the check, not the gateway run).
+sed -e '/tokens = /d' "$tmp/gw2.conf" | sed -e 's/"127.0.0.1:[0-9]*"/"127.0.0.1:0"/' \
+    >"$tmp/open.conf"
+"$BIN/gemroute-gateway" -c "$tmp/open.conf" --foreground >"$tmp/open.out" \
+    2>"$tmp/open.log" &
+gw2_pid=$!
+oport=$(port_of "$tmp/open.out")
+c open1 -d "$hello" "http://127.0.0.1:$oport/v1beta/models/$MODEL:generateContent"
+check "no tokens: a call without a token is served" test "$(code open1)" = 200
+check "no tokens: warned at start" has open.log "warning: no gateway.tokens"
+kill "$gw2_pid" 2>/dev/null
+wait "$gw2_pid" 2>/dev/null
+gw2_pid=
+sed -e 's/"127.0.0.1:0"/"0.0.0.0:0"/' -e 's/^gateway = {/gateway = { insecure = true;/' \
+    "$tmp/open.conf" >"$tmp/wide.conf"
+"$BIN/gemroute-gateway" -c "$tmp/wide.conf" --foreground >"$tmp/wide.out" \
+    2>"$tmp/wide.log"
+check "no tokens off loopback: refuses to start (exit 2)" test $? -eq 2
+check "no tokens off loopback: says why" has wide.log "no gateway.tokens are set"
+
 # A change of the file is seen without a signal: a new token is accepted.
 GR_GW_TOKEN2=gw-token2-SECRET-feedf00d
 printf '%s\n' "$GR_GW_TOKEN2" >"$tmp/token2"
