@@ -223,6 +223,14 @@ c sse -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
     "$base/v1beta/models/$MODEL:streamGenerateContent?alt=sse"
 check "alt=sse: events" test "$(grep -c '^data: {' "$tmp/sse.body")" -ge 2
 
+# Many at once: 40 calls, 20 in parallel, within the pool (2 x 40 a
+# window): every one answered 200 by the mock, none refused.
+seq 40 | xargs -P 20 -I N curl -s -o /dev/null -w '%{http_code}\n' \
+    -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" "$gen" >"$tmp/par.codes"
+check "40 parallel calls: 40 answers" test "$(wc -l <"$tmp/par.codes")" -eq 40
+check "40 parallel calls: all 200 ($(sort "$tmp/par.codes" | uniq -c |
+    tr '\n' ' '))" test "$(grep -c '^200$' "$tmp/par.codes")" -eq 40
+
 # The pool is full: gemini-tiny has room for 1 request per 3 s on each of
 # two projects.  With queue budget 0 the third call gets Google's 429.
 for n in 1 2 3; do
