@@ -54,6 +54,19 @@ check() {
     if "$@"; then ok; else bad "$name"; fi
 }
 has() { grep -q -- "$2" "$tmp/$1"; }
+# admitted SHM: requests admitted in the whole table so far.
+admitted() {
+    "$BIN/gemroute" status --shm "$1" --json | python3 -c "
+import json, sys
+def walk(o):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            if k == 'admitted' and isinstance(v, int): yield v
+            else: yield from walk(v)
+    elif isinstance(o, list):
+        for v in o: yield from walk(v)
+print(sum(walk(json.load(sys.stdin))))"
+}
 has_status() { "$BIN/gemroute" status --shm "$1" --json | grep -q -- "$2"; }
 
 # port_of FILE: the port a "listening on 127.0.0.1:PORT" line names.
@@ -174,7 +187,8 @@ c ok3 -H "Authorization: Bearer $GR_GW_TOKEN" -d "$hello" "$gen"
 check "Bearer: 200" test "$(code ok3)" = 200
 
 # Refused before any reservation: no quota spent.
-before=$("$BIN/gemroute" status --shm "$shm" --json | grep -c '"admitted": [1-9]')
+before=$(admitted "$shm")
+check "the table counted the three calls so far ($before)" test "$before" -ge 3
 c badjson -H "x-goog-api-key: $GR_GW_TOKEN" -d '{"contents": [' "$gen"
 check "malformed JSON: 400" test "$(code badjson)" = 400
 check "malformed JSON: INVALID_ARGUMENT" has badjson.body '"status": "INVALID_ARGUMENT"'
@@ -189,6 +203,7 @@ check "oversized body: says the limit" has big.body 'exceeds the limit: 65536 by
 c nomodel -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
     "$base/v1beta/models/gemini-9-nothing:generateContent"
 check "model no project serves: 404" test "$(code nomodel)" = 404
+check "refusals admitted nothing in the table" test "$(admitted "$shm")" = "$before"
 
 # embedContent as such (the SDK's embedContent calls batchEmbedContents),
 # and countTokens on /v1.
