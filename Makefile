@@ -1,7 +1,8 @@
 # gemroute - one Makefile for the whole tree.
 #
 #   make            build bin/gemrouted, bin/gemroute, bin/gemroute-mock,
-#                   lib/libgemroute.a and lib/libgemroute.so(.1)
+#                   bin/gemroute-gateway, lib/libgemroute.a and
+#                   lib/libgemroute.so(.1)
 #   make test       every unit, integration and stress test
 #   make check      the tests again under ASan+UBSan, stress under TSan,
 #                   and a 20 s smoke of each fuzzer
@@ -54,6 +55,7 @@ CLIENT_SRC := $(wildcard client/*.c)
 ROUTER_SRC := $(filter-out router/main.c,$(wildcard router/*.c))
 CLI_SRC := $(filter-out tools/gemroute/main.c,$(wildcard tools/gemroute/*.c))
 MOCK_SRC := $(filter-out tools/mock/main.c,$(wildcard tools/mock/*.c))
+GATEWAY_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
 
 CONFIG_OBJ := $(call objs,$(CONFIG_SRC))
 SHM_OBJ := $(call objs,$(SHM_SRC))
@@ -61,6 +63,7 @@ CLIENT_OBJ := $(call objs,$(CLIENT_SRC))
 ROUTER_OBJ := $(call objs,$(ROUTER_SRC))
 CLI_OBJ := $(call objs,$(CLI_SRC))
 MOCK_OBJ := $(call objs,$(MOCK_SRC))
+GATEWAY_OBJ := $(call objs,$(GATEWAY_SRC))
 
 $(OBJ)/config/%.o: MODFLAGS := -Iconfig
 $(OBJ)/shm/%.o: MODFLAGS := -Ishm
@@ -68,6 +71,7 @@ $(OBJ)/client/%.o: MODFLAGS := -Iinclude -Iclient -Ishm $(JSON_CFLAGS)
 $(OBJ)/router/%.o: MODFLAGS := -Irouter -Iconfig -Ishm
 $(OBJ)/tools/gemroute/%.o: MODFLAGS := -Itools/gemroute -Iinclude
 $(OBJ)/tools/mock/%.o: MODFLAGS := -Itools/mock -Ishm $(JSON_CFLAGS)
+$(OBJ)/gateway/%.o: MODFLAGS := -Igateway -Iinclude -Iconfig $(JSON_CFLAGS)
 $(OBJ)/tools/bench/%.o: MODFLAGS := -Itools/bench -Iinclude -Iclient -Ishm \
                                     -Itests/stress
 $(OBJ)/tests/%.o: MODFLAGS := -Itests -Iinclude -Iconfig -Ishm -Iclient \
@@ -82,6 +86,7 @@ $(OBJ)/%.o: %.c
 LIBGR_A := $(LIB)/libgemroute.a
 LIBGR_SO := $(LIB)/libgemroute.so
 PROGS := $(BIN)/gemrouted $(BIN)/gemroute $(BIN)/gemroute-mock
+PROGS += $(BIN)/gemroute-gateway
 BENCH_PROGS := $(BIN)/gr-bench-reserve $(BIN)/gr-bench-e2e
 
 all: $(PROGS) $(LIBGR_A) $(LIBGR_SO)
@@ -121,6 +126,12 @@ $(BIN)/gemroute: $(OBJ)/tools/gemroute/main.o $(CLI_OBJ) $(CLIENT_OBJ) \
 $(BIN)/gemroute-mock: $(OBJ)/tools/mock/main.o $(MOCK_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(MHD_LIBS) $(CONFIG_LIBS) $(JSON_LIBS) -lm
+
+$(BIN)/gemroute-gateway: $(OBJ)/gateway/main.o $(GATEWAY_OBJ) $(CONFIG_OBJ) \
+                         $(CLIENT_OBJ) $(SHM_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(MHD_LIBS) $(CONFIG_LIBS) $(JSON_LIBS) \
+	    $(CURL_LIBS) -lm
 
 HIREDIS_LIBS := $(or $(call pc,libs,hiredis),-lhiredis)
 BENCH_RESERVE_OBJ := $(call objs,tools/bench/bench_reserve.c \
@@ -352,6 +363,7 @@ uninstall:
 
 deps:
 	@tools/deps.sh
+	@tests/sdk_deps.sh
 
 # What the benchmarks link (hiredis) and run (Redis, gnuplot, callgrind),
 # installed before their programs are built.

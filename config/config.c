@@ -18,6 +18,7 @@
  * are handled below where they bite.
  */
 #include "config_priv.h"
+#include "gateway_priv.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -74,7 +75,8 @@ static const char *const dim_names[GR_CFG_NDIMS] = {
     [GR_CFG_IPM] = "ipm",
 };
 
-static const char *const top_keys[] = {"router", "models", "projects", NULL};
+static const char *const top_keys[] = {"router", "models", "projects",
+                                       "gateway", NULL};
 static const char *const router_keys[] = {
     "shm", "mode", "group", "base_url", "headroom", "max_projects",
     "max_models", "max_leases", "max_call_s", "batch_calls", "window_ms",
@@ -1474,6 +1476,10 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
         load_router(&ld, root);
         load_models(&ld, root);
         load_projects(&ld, root);
+        ld.cfg->gateway = gr_cfg_gateway_load(root, ld.path, ld.dir,
+                                              &ld.el);
+        if (ld.cfg->gateway == NULL)
+            ld.nomem = true;
         if (!ld.nomem && errs->n == 0 && collect_files(&ld, root) < 0)
             ld.nomem = true;
     }
@@ -1516,6 +1522,7 @@ gr_cfg_free(struct gr_cfg *cfg)
         free(cfg->projects);
     }
     free(cfg->models);
+    gr_cfg_gateway_free(cfg->gateway);
     for (i = 0; i < cfg->n_files; i++)
         free(cfg->files[i]);
     free(cfg->files);

@@ -20,6 +20,8 @@
 #define GR_CFG_MAX_KEYS 8       /* keys of one project */
 #define GR_CFG_UNLIMITED INT64_C(-1)
 
+struct gr_cfg_gateway;
+
 /* Dimensions, in the order of enum gr_dim in include/gemroute.h. */
 enum {
     GR_CFG_RPM = 0,
@@ -93,6 +95,7 @@ struct gr_cfg {
     unsigned n_files;
     char **files;
     unsigned n_literal_keys;        /* keys written in clear in the files */
+    struct gr_cfg_gateway *gateway; /* the gateway section (gateway.h) */
 };
 
 /* Errors collected by a load: each one line, "FILE:LINE: what is wrong". */

@@ -328,6 +328,62 @@ GR_API
 int gr_batch_embed(struct gr *g, const char *model, const char *request_json,
                    const struct gr_call_opts *opts, struct gr_response *out);
 
+/* ---- forwarding any route (for gemroute-gateway) ---------------------- */
+
+/* What a forwarded request costs and how its usage is read. */
+enum gr_fwd_kind {
+    GR_FWD_GENERATE = 0,    /* generateContent-like: 1 request, tokens
+                               estimated from the parts' text */
+    GR_FWD_COUNT,           /* countTokens: nothing of the windows */
+    GR_FWD_EMBED,           /* embedContent: 1 request */
+    GR_FWD_BATCH_EMBED,     /* batchEmbedContents: 1 request per entry */
+    GR_FWD_OPENAI,          /* Google's OpenAI-compatible API: the key
+                               goes as a Bearer token; 1 request, tokens
+                               estimated from the body, settled from
+                               usage.prompt_tokens */
+    GR_FWD_FREE,            /* costs nothing of the windows (a listing) */
+    GR_FWD_PREDICT,         /* Imagen :predict: 1 request, the images it
+                               asks for (parameters.sampleCount, else 4)
+                               on the images dimension */
+};
+
+/*
+ * One request to forward: reserved on model, sent to {base_url}{path}
+ * with the lease's key, classified, settled, reported and retried like
+ * gr_generate().  A 2xx event stream (sse) goes to on_event one event at
+ * a time as it arrives, after one call of on_start naming the project
+ * that answers; any other answer is kept whole in the response.
+ */
+struct gr_fwd {
+    enum gr_fwd_kind kind;
+    const char *method;         /* "GET", "POST", "DELETE"; NULL = POST */
+    const char *model;          /* the model reserved on */
+    const char *path;           /* "/v1beta/models/m:generateContent",
+                                   query included; no key in it */
+    const char *body;           /* NULL = none */
+    size_t len;
+    const char *const *headers; /* "Name: value" lines passed on, NULL-
+                                   terminated; NULL = none */
+    bool sse;                   /* the answer is text/event-stream */
+    int (*on_start)(void *arg, const char *project, int64_t queued_ns);
+    gr_chunk_fn on_event;       /* return non-zero: stop (the call ends,
+                                   settled with what was seen) */
+    void *arg;
+    int (*cancelled)(void *arg);/* polled while the call runs (at least
+                                   once a second); non-zero stops it as
+                                   on_event can; NULL = never */
+};
+
+/* Forward f; returns as gr_generate() does. */
+GR_API
+int gr_forward(struct gr *g, const struct gr_fwd *f,
+               const struct gr_call_opts *opts, struct gr_response *out);
+
+/* The models the table serves now: up to max names into names; returns
+ * how many there are (may be > max), or -1 when the table is unreadable. */
+GR_API
+int gr_models(struct gr *g, char (*names)[GR_NAME_MAX], int max);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,847 @@
+/*
+ * forward.c - gr_forward(): one request of any Gemini route (or of
+ * Google's OpenAI-compatible API) sent through the table the way
+ * generate.c sends generateContent: estimate, reserve, HTTP, classify,
+ * report, settle, retry elsewhere.  And gr_models(), the models the table
+ * serves.  For gemroute-gateway, which hands on what its callers send.
+ *
+ * This file drives libcurl itself (http.c knows one POST with one header
+ * for the key; a forward needs GET and DELETE, a Bearer key and the
+ * caller's headers): one easy handle per attempt, over a connection
+ * cache shared by the whole process.
+ *
+ * Invariants protected: every lease taken is settled exactly once, with
+ * the count Google reported when there is one and the estimate kept
+ * otherwise; a call is retried only while nothing of a stream reached
+ * the caller; the key travels only in its header line, which is wiped
+ * after the attempt, and appears in no message.
+ */
+#include "client_priv.h"
+#include "estimate_priv.h"
+#include "response_priv.h"
+#include "reserve.h"
+#include "seqlock.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <json.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define NS_PER_MS INT64_C(1000000)
+#define NS_PER_S INT64_C(1000000000)
+#define DEFAULT_DEADLINE_NS (120 * NS_PER_S)
+#define DEFAULT_ATTEMPTS 8
+#define DEFAULT_BACKOFF_BASE_NS (100 * NS_PER_MS)
+#define DEFAULT_BACKOFF_CAP_NS (10 * NS_PER_S)
+#define MAX_ATTEMPTS 100
+#define CONNECT_MAX_MS 10000
+#define BODY_MAX (64u << 20)        /* largest non-stream answer kept */
+#define IMAGE_TOKENS 258
+#define JSON_DEPTH 64
+#define URL_MAX (GR_URL_MAX + 2048)
+
+/* One forward in progress. */
+struct fwd {
+    struct gr *g;
+    const struct gr_fwd *f;
+    struct gr_call_opts o;
+    int64_t start_ns;
+    struct gr_response *out;
+    /* per attempt */
+    CURL *h;
+    char *buf;                  /* the answer (not of a 2xx stream) */
+    size_t len, cap;
+    int status;
+    int64_t first_byte_ns;
+    bool too_big, stopped, user_stopped, nomem;
+    struct gr_sse sse;
+    int64_t oai_prompt;         /* usage.prompt_tokens seen; -1 = none */
+    char *err_event;
+    size_t err_event_len;
+    const char *project;
+    uint64_t delivered;         /* events given to on_event, all attempts */
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static bool curl_ok;
+
+/*
+ * One connection cache (and DNS cache and TLS sessions) for every
+ * forward of the process: an attempt takes a fresh easy handle, but the
+ * connection to Google stays open from one call to the next, whatever
+ * thread makes it.  libcurl asks for a lock per kind of shared data.
+ */
+static CURLSH *share;
+static pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+
+static void
+share_lock_fn(CURL *h, curl_lock_data data, curl_lock_access access,
+              void *arg)
+{
+    (void)h;
+    (void)access;
+    (void)arg;
+    if ((unsigned)data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_lock(&share_lock[data]);
+}
+
+static void
+share_unlock_fn(CURL *h, curl_lock_data data, void *arg)
+{
+    (void)h;
+    (void)arg;
+    if ((unsigned)data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_unlock(&share_lock[data]);
+}
+
+static void
+curl_start(void)
+{
+    int i;
+
+    curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    if (!curl_ok)
+        return;
+    for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&share_lock[i], NULL);
+    share = curl_share_init();
+    if (share == NULL)
+        return;     /* works without: a connection per attempt */
+    curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock_fn);
+    curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock_fn);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+}
+
+static void
+fail_msg(struct fwd *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+fail_msg(struct fwd *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->out->error, sizeof(c->out->error), fmt, ap);
+    va_end(ap);
+    gr_seterr(c->g, "%s", c->out->error);
+}
+
+static struct json_object *
+parse_json(const char *s, size_t n)
+{
+    struct json_tokener *tok;
+    struct json_object *o;
+
+    if (n > (size_t)INT32_MAX)
+        return NULL;
+    tok = json_tokener_new_ex(JSON_DEPTH);
+    if (tok == NULL)
+        return NULL;
+    o = json_tokener_parse_ex(tok, s, (int)n);
+    if (json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(o);
+        o = NULL;
+    }
+    json_tokener_free(tok);
+    return o;
+}
+
+/* usage.prompt_tokens of an OpenAI-shaped answer or event; -1 = none. */
+static int64_t
+oai_prompt_tokens(const char *s, size_t n)
+{
+    struct json_object *root, *u, *p;
+    int64_t v = -1;
+
+    if (n == 0 || memmem(s, n, "\"usage\"", 7) == NULL)
+        return -1;
+    root = parse_json(s, n);
+    if (json_object_is_type(root, json_type_object) &&
+        json_object_object_get_ex(root, "usage", &u) &&
+        json_object_is_type(u, json_type_object) &&
+        json_object_object_get_ex(u, "prompt_tokens", &p) &&
+        json_object_is_type(p, json_type_int))
+        v = json_object_get_int64(p);
+    json_object_put(root);
+    return v;
+}
+
+/* totalTokens of a countTokens answer; -1 = none. */
+static int64_t
+count_total(const char *s, size_t n)
+{
+    struct json_object *root = parse_json(s, n), *t;
+    int64_t v = -1;
+
+    if (json_object_is_type(root, json_type_object) &&
+        json_object_object_get_ex(root, "totalTokens", &t) &&
+        json_object_is_type(t, json_type_int))
+        v = json_object_get_int64(t);
+    json_object_put(root);
+    return v;
+}
+
+#define PREDICT_SAMPLES 4           /* Imagen's default sampleCount */
+#define PREDICT_SAMPLES_MAX 8
+
+/* The images an Imagen :predict asks for: parameters.sampleCount. */
+static int64_t
+predict_samples(const char *body, size_t len)
+{
+    struct json_object *root = parse_json(body, len), *p, *n;
+    int64_t v = PREDICT_SAMPLES;
+
+    if (json_object_is_type(root, json_type_object) &&
+        json_object_object_get_ex(root, "parameters", &p) &&
+        json_object_is_type(p, json_type_object) &&
+        (json_object_object_get_ex(p, "sampleCount", &n) ||
+         json_object_object_get_ex(p, "sample_count", &n)) &&
+        json_object_is_type(n, json_type_int)) {
+        v = json_object_get_int64(n);
+        /* Out of range: Google refuses it, and counts no image; reserve
+         * the most it could have made, never less. */
+        if (v < 1 || v > PREDICT_SAMPLES_MAX)
+            v = PREDICT_SAMPLES_MAX;
+    }
+    json_object_put(root);
+    return v;
+}
+
+/* The cost rule of generate.c (docs/CLIENT.md), by kind. */
+static void
+estimate(const struct fwd *c, struct gr_cost *cost)
+{
+    const struct gr_fwd *f = c->f;
+    struct gr_est e;
+
+    cost->requests = 1;
+    cost->tokens = 0;
+    cost->images = 0;
+    if (f->kind == GR_FWD_COUNT || f->kind == GR_FWD_FREE) {
+        cost->requests = 0;
+        return;
+    }
+    if (c->o.est_tokens > 0) {
+        cost->tokens = c->o.est_tokens;
+    } else if (f->kind == GR_FWD_OPENAI) {
+        cost->tokens = ((int64_t)f->len + 3) / 4;
+    } else if (f->kind == GR_FWD_PREDICT) {
+        cost->tokens = ((int64_t)f->len + 3) / 4;
+        cost->images = predict_samples(f->body, f->len);
+    } else {
+        gr_est_read(f->body, f->len, &e);
+        if (f->kind == GR_FWD_BATCH_EMBED && e.requests > 0)
+            cost->requests = e.requests;
+        cost->images = e.images;
+        if (e.text_bytes > 0 || e.images > 0)
+            cost->tokens = (e.text_bytes + 3) / 4 + IMAGE_TOKENS * e.images;
+        else
+            cost->tokens = ((int64_t)f->len + 3) / 4;
+    }
+    if (cost->tokens > INT32_MAX)
+        cost->tokens = INT32_MAX;
+}
+
+/* ---- one attempt: the HTTP transfer ----------------------------------- */
+
+static int
+on_sse_event(void *arg, const char *data, size_t len)
+{
+    struct fwd *c = arg;
+    const struct gr_fwd *f = c->f;
+
+    if (c->sse.error_code != 0) {
+        /* An error inside a 2xx stream: for the classifier only. */
+        if (c->err_event == NULL && (c->err_event = malloc(len + 1)) != NULL) {
+            memcpy(c->err_event, data, len + 1);
+            c->err_event_len = len;
+        }
+        return 0;
+    }
+    if (f->kind == GR_FWD_OPENAI) {
+        int64_t p = oai_prompt_tokens(data, len);
+
+        if (p >= 0)
+            c->oai_prompt = p;
+    }
+    if (c->delivered == 0 && f->on_start != NULL &&
+        f->on_start(f->arg, c->project, c->out->queued_ns) != 0) {
+        c->user_stopped = true;
+        return 1;
+    }
+    c->delivered++;
+    if (f->on_event != NULL && f->on_event(f->arg, data, len) != 0) {
+        c->user_stopped = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* curl's progress callback: the caller may cancel the call. */
+static int
+on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+            curl_off_t un)
+{
+    struct fwd *c = arg;
+
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    if (c->f->cancelled != NULL && c->f->cancelled(c->f->arg) != 0) {
+        c->user_stopped = true;
+        return 1;
+    }
+    return 0;
+}
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct fwd *c = arg;
+
+    (void)p;
+    if (c->first_byte_ns == 0)
+        c->first_byte_ns = gr_now_ns();
+    return size * n;
+}
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct fwd *c = arg;
+    size_t len = size * n;
+
+    if (c->status == 0) {
+        long code = 0;
+
+        curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
+        c->status = (int)code;
+    }
+    if (c->f->sse && c->status >= 200 && c->status <= 299) {
+        if (gr_sse_feed(&c->sse, p, len, on_sse_event, c) != 0) {
+            c->stopped = true;
+            return 0;
+        }
+        return len;
+    }
+    if (len > BODY_MAX - c->len) {
+        c->too_big = true;
+        return 0;
+    }
+    if (c->len + len + 1 > c->cap) {
+        size_t cap = c->cap ? c->cap : 4096;
+        char *b;
+
+        while (cap < c->len + len + 1)
+            cap *= 2;
+        if ((b = realloc(c->buf, cap)) == NULL) {
+            c->nomem = true;
+            return 0;
+        }
+        c->buf = b;
+        c->cap = cap;
+    }
+    memcpy(c->buf + c->len, p, len);
+    c->len += len;
+    c->buf[c->len] = '\0';
+    return len;
+}
+
+/* A header value must not smuggle a line end or a control character. */
+static bool
+key_ok(const char *key)
+{
+    const unsigned char *k = (const unsigned char *)key;
+
+    if (*k == '\0')
+        return false;
+    for (; *k != '\0'; k++)
+        if (*k <= 0x20 || *k == 0x7f)
+            return false;
+    return true;
+}
+
+static void
+wipe_headers(struct curl_slist *l)
+{
+    struct curl_slist *i;
+
+    for (i = l; i != NULL; i = i->next)
+        explicit_bzero(i->data, strlen(i->data));
+    curl_slist_free_all(l);
+}
+
+static struct curl_slist *
+add_line(struct curl_slist *l, const char *line, bool *bad)
+{
+    struct curl_slist *n = curl_slist_append(l, line);
+
+    if (n == NULL)
+        *bad = true;
+    return n != NULL ? n : l;
+}
+
+/*
+ * One HTTP transfer with the lease's key.  Returns 0 when an answer came
+ * whole, else a curl code; *timeout says the time ran out.  errbuf gets
+ * a sentence without the key.
+ */
+static int
+transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
+         char *errbuf, size_t errlen, bool *timeout)
+{
+    const struct gr_fwd *f = c->f;
+    char url[URL_MAX], line[GR_KEY_MAX + 32], cerr[CURL_ERROR_SIZE];
+    struct curl_slist *hdrs = NULL;
+    const char *method = f->method != NULL ? f->method : "POST";
+    bool bad = false, has_ua = false;
+    int64_t left_ms = (stop_at - gr_now_ns()) / NS_PER_MS;
+    CURLcode rc;
+    size_t i;
+
+    *timeout = false;
+    errbuf[0] = cerr[0] = '\0';
+    if (left_ms < 1) {
+        *timeout = true;
+        snprintf(errbuf, errlen, "no time left before the deadline");
+        return CURLE_OPERATION_TIMEDOUT;
+    }
+    if (!key_ok(l->key)) {
+        snprintf(errbuf, errlen, "the project's key is empty or holds a "
+                 "space or control character; not sent");
+        return CURLE_COULDNT_CONNECT;
+    }
+    if ((size_t)snprintf(url, sizeof(url), "%s%s", l->base_url, f->path) >=
+        sizeof(url)) {
+        snprintf(errbuf, errlen, "URL too long");
+        return CURLE_URL_MALFORMAT;
+    }
+    if (f->kind == GR_FWD_OPENAI)
+        snprintf(line, sizeof(line), "Authorization: Bearer %s", l->key);
+    else
+        snprintf(line, sizeof(line), "x-goog-api-key: %s", l->key);
+    hdrs = add_line(hdrs, line, &bad);
+    explicit_bzero(line, sizeof(line));
+    hdrs = add_line(hdrs, "Expect:", &bad);
+    if (f->body != NULL)
+        hdrs = add_line(hdrs, "Content-Type: application/json", &bad);
+    for (i = 0; f->headers != NULL && f->headers[i] != NULL; i++) {
+        if (strncasecmp(f->headers[i], "user-agent:", 11) == 0)
+            has_ua = true;
+        hdrs = add_line(hdrs, f->headers[i], &bad);
+    }
+    if (!has_ua)
+        hdrs = add_line(hdrs, "User-Agent: gemroute-gateway/1", &bad);
+    if (bad || (c->h = curl_easy_init()) == NULL) {
+        wipe_headers(hdrs);
+        snprintf(errbuf, errlen, "out of memory");
+        return CURLE_OUT_OF_MEMORY;
+    }
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(c->h, CURLOPT_PROTOCOLS,
+                     (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(c->h, CURLOPT_URL, url);
+    if (share != NULL)
+        curl_easy_setopt(c->h, CURLOPT_SHARE, share);
+    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c->h, CURLOPT_ACCEPT_ENCODING, "gzip");
+    curl_easy_setopt(c->h, CURLOPT_FOLLOWLOCATION, 0L);
+    if (l->proxy[0] != '\0')
+        curl_easy_setopt(c->h, CURLOPT_PROXY, l->proxy);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c->h, CURLOPT_POST, 1L);
+        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS,
+                         f->body != NULL ? f->body : "");
+        curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(f->body != NULL ? f->len : 0));
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
+    }
+    curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, (long)left_ms);
+    curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(left_ms < CONNECT_MAX_MS ? left_ms
+                                                     : CONNECT_MAX_MS));
+    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, cerr);
+    if (f->cancelled != NULL) {
+        curl_easy_setopt(c->h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, c);
+    }
+    rc = curl_easy_perform(c->h);
+    {
+        long code = 0;
+
+        curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
+        c->status = (int)code;
+    }
+    curl_easy_cleanup(c->h);
+    c->h = NULL;
+    wipe_headers(hdrs);
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        *timeout = true;
+    if (rc != CURLE_OK)
+        snprintf(errbuf, errlen, "%s",
+                 c->too_big ? "answer too large; refused"
+                 : c->stopped ? "stopped while reading the answer"
+                 : cerr[0] != '\0' ? cerr : curl_easy_strerror(rc));
+    /* Paranoia: no message of ours may ever carry the key. */
+    if (strstr(errbuf, l->key) != NULL)
+        snprintf(errbuf, errlen, "transfer failed");
+    explicit_bzero(cerr, sizeof(cerr));
+    return (int)rc;
+}
+
+/* ---- one attempt: what the answer means ------------------------------- */
+
+enum next { NEXT_DONE, NEXT_RETRY, NEXT_FAIL, NEXT_DEADLINE };
+
+static int64_t
+max_call_ns(const struct fwd *c)
+{
+    /* relaxed: a setting read on its own; range-checked below */
+    uint32_t s = atomic_load_explicit(&c->g->t.hdr->max_call_s,
+                                      memory_order_relaxed);
+
+    if (s == 0 || s > 86400)
+        s = 600;
+    return (int64_t)s * NS_PER_S;
+}
+
+/* The usage the answer reported, into out->usage. */
+static void
+take_usage(struct fwd *c, bool ok)
+{
+    struct gr_tokens *u = &c->out->usage;
+    struct gr_resp_usage ru;
+
+    u->prompt = u->candidates = u->thoughts = u->total = -1;
+    if (!ok)
+        return;
+    if (c->f->kind == GR_FWD_COUNT) {
+        u->prompt = u->total = count_total(c->out->body, c->out->len);
+        return;
+    }
+    if (c->f->kind == GR_FWD_OPENAI) {
+        u->prompt = c->f->sse ? c->oai_prompt
+                              : oai_prompt_tokens(c->out->body, c->out->len);
+        return;
+    }
+    if (c->f->sse) {
+        if (!c->sse.have_usage)
+            return;
+        ru = c->sse.usage;
+    } else if (c->out->body == NULL ||
+               gr_resp_usage(c->out->body, c->out->len, &ru) != 0) {
+        return;
+    }
+    u->prompt = ru.prompt_tokens;
+    u->candidates = ru.candidates_tokens;
+    u->thoughts = ru.thoughts_tokens;
+    u->total = ru.total_tokens;
+}
+
+static enum next
+attempt(struct fwd *c, struct gr_lease *l)
+{
+    struct gr_response *out = c->out;
+    struct gr_verdict v;
+    struct gr_usage use;
+    char why[CURL_ERROR_SIZE];
+    int64_t stop_at, cap_at, now_s = time(NULL);
+    bool timeout, report = true, deadline_cut, whole;
+    int rc;
+
+    cap_at = l->admitted_ns + max_call_ns(c) / 20 * 19;
+    stop_at = c->o.deadline_ns < cap_at ? c->o.deadline_ns : cap_at;
+    c->buf = NULL;
+    c->len = c->cap = 0;
+    c->status = 0;
+    c->first_byte_ns = 0;
+    c->too_big = c->stopped = c->nomem = false;
+    c->oai_prompt = -1;
+    c->project = l->project;
+    gr_sse_init(&c->sse);
+
+    rc = transfer(c, l, stop_at, why, sizeof(why), &timeout);
+    explicit_bzero(l->key, sizeof(l->key));
+    explicit_bzero(l->proxy, sizeof(l->proxy));
+    if (rc == CURLE_OK && c->f->sse && c->status >= 200 &&
+        c->status <= 299 && gr_sse_finish(&c->sse, on_sse_event, c) != 0 &&
+        !c->user_stopped) {
+        rc = CURLE_RECV_ERROR;
+        snprintf(why, sizeof(why), "%s", gr_sse_error(&c->sse));
+    }
+    whole = rc == CURLE_OK;
+    if (c->status == 0 && rc == CURLE_OK)
+        whole = false;
+
+    out->attempts++;
+    if (c->status == 429)
+        out->n_429++;
+    free(out->body);
+    out->body = c->buf;
+    out->len = c->len;
+    c->buf = NULL;
+    out->status = c->status;
+    snprintf(out->project, sizeof(out->project), "%s", l->project);
+    take_usage(c, c->status >= 200 && c->status <= 299);
+
+    if (c->status == 0 || (!whole && c->status >= 200 &&
+                           c->status <= 299 && !c->user_stopped)) {
+        gr_classify(0, NULL, 0, now_s, &v);
+        if (c->status != 0) {
+            v.cls = GR_CLASS_SERVER;
+            v.retryable = true;
+        }
+        snprintf(v.reason, sizeof(v.reason), "%s: %.160s",
+                 c->status == 0 ? "no answer" : "answer cut", why);
+    } else if (c->f->sse && c->sse.error_code != 0) {
+        gr_classify(c->sse.error_code, c->err_event, c->err_event_len,
+                    now_s, &v);
+    } else {
+        gr_classify(c->status, out->body, out->len, now_s, &v);
+    }
+    if (c->user_stopped) {
+        v.retryable = false;
+        snprintf(v.reason, sizeof(v.reason), "%d: stopped by the caller",
+                 c->status);
+    }
+    deadline_cut = timeout && stop_at == c->o.deadline_ns;
+    if (deadline_cut)
+        report = false;
+    /* Stopped by the caller before a 2xx answer: says nothing of the
+     * project. */
+    if (c->user_stopped && (c->status < 200 || c->status > 299))
+        report = false;
+    if (c->f->kind == GR_FWD_COUNT && v.cls != GR_CLASS_OK &&
+        v.cls != GR_CLASS_AUTH && v.cls != GR_CLASS_MODEL)
+        report = false;
+    if (c->f->kind == GR_FWD_FREE && v.cls != GR_CLASS_AUTH)
+        report = false;
+    if (report) {
+        struct gr_verdict tv = v;
+
+        if (v.cls == GR_CLASS_SERVER && c->status >= 200 && c->status <= 299)
+            tv.status = 0;
+        gr_report(c->g, l, &tv);
+    }
+    use.tokens = c->f->kind == GR_FWD_COUNT || c->f->kind == GR_FWD_FREE
+                     ? 0
+                 : v.cls == GR_CLASS_OK && out->usage.prompt >= 0
+                     ? out->usage.prompt : -1;
+    use.images = -1;
+    use.first_byte_ns = c->first_byte_ns;
+    gr_commit(c->g, l, &use);
+    out->verdict = v;
+    gr_sse_free(&c->sse);
+    free(c->err_event);
+    c->err_event = NULL;
+    c->err_event_len = 0;
+
+    if (v.cls == GR_CLASS_OK && whole && !c->user_stopped)
+        return NEXT_DONE;
+    if (deadline_cut)
+        return NEXT_DEADLINE;
+    if (!v.retryable || c->user_stopped || c->delivered > 0)
+        return NEXT_FAIL;
+    return NEXT_RETRY;
+}
+
+/* ---- the retry loop (as in generate.c) -------------------------------- */
+
+static int64_t
+backoff_ns(const struct fwd *c, int n)
+{
+    int64_t span = c->o.backoff_base_ns;
+    int i;
+
+    for (i = 1; i < n && span < c->o.backoff_cap_ns; i++)
+        span *= 2;
+    if (span > c->o.backoff_cap_ns)
+        span = c->o.backoff_cap_ns;
+    if (span <= 0)
+        return 0;
+    return (int64_t)(gr_shm_rand(gr_thread_rng()) % (uint64_t)(span + 1));
+}
+
+static void
+sleep_until(int64_t at_ns)
+{
+    struct timespec ts;
+
+    ts.tv_sec = (time_t)(at_ns / NS_PER_S);
+    ts.tv_nsec = (long)(at_ns % NS_PER_S);
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+           EINTR)
+        ;
+}
+
+static int
+run(struct fwd *c, const struct gr_cost *cost)
+{
+    struct gr_response *out = c->out;
+    struct gr_lease l;
+    int rc;
+
+    for (;;) {
+        int64_t until = c->o.queue_deadline_ns, t0 = gr_now_ns(), wait;
+        enum next next;
+
+        if (until <= t0)
+            until = t0 - 1 > 0 ? t0 - 1 : 1;
+        if (c->f->cancelled != NULL && c->f->cancelled(c->f->arg) != 0) {
+            fail_msg(c, "cancelled by the caller");
+            return out->attempts > 0 ? GR_ECALL : GR_EDEADLINE;
+        }
+        rc = gr_reserve(c->g, c->f->model, cost, until, &l);
+        out->queued_ns += gr_now_ns() - t0;
+        if (rc == GR_EDEADLINE) {
+            out->retry_at_ns = l.retry_at_ns;
+            fail_msg(c, "no room for %s on any project before the queue "
+                     "deadline", c->f->model);
+            return GR_EDEADLINE;
+        }
+        if (rc == GR_ENOMODEL) {
+            fail_msg(c, "no project serves model '%s'", c->f->model);
+            return rc;
+        }
+        if (rc != GR_OK) {
+            fail_msg(c, "reserving room for %s failed: %s", c->f->model,
+                     gr_err_name(rc));
+            return rc;
+        }
+        next = attempt(c, &l);
+        if (next == NEXT_DONE)
+            return GR_OK;
+        if (next == NEXT_DEADLINE) {
+            fail_msg(c, "deadline passed during attempt %d", out->attempts);
+            return GR_EDEADLINE;
+        }
+        if (next == NEXT_FAIL) {
+            fail_msg(c, "%s", out->verdict.reason);
+            return GR_ECALL;
+        }
+        if (out->attempts >= c->o.max_attempts) {
+            fail_msg(c, "gave up after %d attempts; last answer: %s",
+                     out->attempts, out->verdict.reason);
+            return GR_ECALL;
+        }
+        wait = backoff_ns(c, out->attempts);
+        if ((out->verdict.cls == GR_CLASS_OVERLOAD ||
+             out->verdict.cls == GR_CLASS_SERVER) &&
+            out->verdict.cooldown_s > 0) {
+            double hint = out->verdict.cooldown_s * 1e9;
+
+            if (hint > (double)c->o.backoff_cap_ns)
+                hint = (double)c->o.backoff_cap_ns;
+            if ((int64_t)hint > wait)
+                wait = (int64_t)hint;
+        }
+        if (gr_now_ns() + wait >= c->o.deadline_ns) {
+            fail_msg(c, "deadline too close for attempt %d; last answer: "
+                     "%s", out->attempts + 1, out->verdict.reason);
+            return GR_EDEADLINE;
+        }
+        sleep_until(gr_now_ns() + wait);
+    }
+}
+
+int
+gr_forward(struct gr *g, const struct gr_fwd *f,
+           const struct gr_call_opts *opts, struct gr_response *out)
+{
+    struct gr_cost cost;
+    struct fwd c;
+    int rc, d;
+
+    if (out == NULL)
+        return GR_EINVAL;
+    memset(out, 0, sizeof(*out));
+    out->usage.prompt = out->usage.candidates = -1;
+    out->usage.thoughts = out->usage.total = -1;
+    for (d = 0; d < GR_NDIMS; d++)
+        out->verdict.learned[d] = -1;
+    if (g == NULL || f == NULL || f->model == NULL || f->path == NULL ||
+        f->path[0] != '/') {
+        snprintf(out->error, sizeof(out->error), "missing argument");
+        return GR_EINVAL;
+    }
+    pthread_once(&curl_once, curl_start);
+    memset(&c, 0, sizeof(c));
+    c.g = g;
+    c.f = f;
+    c.out = out;
+    c.start_ns = gr_now_ns();
+    if (!curl_ok) {
+        fail_msg(&c, "libcurl did not start");
+        return GR_ENOMEM;
+    }
+    if (opts != NULL)
+        c.o = *opts;
+    if (c.o.deadline_ns <= 0)
+        c.o.deadline_ns = c.start_ns + DEFAULT_DEADLINE_NS;
+    if (c.o.queue_deadline_ns <= 0 || c.o.queue_deadline_ns > c.o.deadline_ns)
+        c.o.queue_deadline_ns = c.o.deadline_ns;
+    if (c.o.max_attempts <= 0)
+        c.o.max_attempts = DEFAULT_ATTEMPTS;
+    if (c.o.max_attempts > MAX_ATTEMPTS)
+        c.o.max_attempts = MAX_ATTEMPTS;
+    if (c.o.backoff_base_ns <= 0)
+        c.o.backoff_base_ns = DEFAULT_BACKOFF_BASE_NS;
+    if (c.o.backoff_cap_ns <= 0)
+        c.o.backoff_cap_ns = DEFAULT_BACKOFF_CAP_NS;
+    if (c.o.backoff_cap_ns < c.o.backoff_base_ns)
+        c.o.backoff_cap_ns = c.o.backoff_base_ns;
+    estimate(&c, &cost);
+    rc = run(&c, &cost);
+    out->elapsed_ns = gr_now_ns() - c.start_ns;
+    if (rc == GR_OK)
+        out->error[0] = '\0';
+    return rc;
+}
+
+/* ---- the models the table serves -------------------------------------- */
+
+int
+gr_models(struct gr *g, char (*names)[GR_NAME_MAX], int max)
+{
+    struct gr_shm_model m;
+    uint32_t i, n, s;
+    int tries;
+
+    if (g == NULL || (names == NULL && max > 0))
+        return -1;
+    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
+        s = gr_shm_seq_read_begin(&g->t.hdr->models_seq);
+        /* acquire: stays before the seqlock's re-read (see seqlock.h) */
+        n = atomic_load_explicit(&g->t.hdr->n_models, memory_order_acquire);
+        if (n > g->t.max_models)
+            n = g->t.max_models;
+        for (i = 0; i < n && (int)i < max; i++) {
+            gr_shm_seq_copy_out(&m, &g->t.models[i], sizeof(m));
+            m.name[GR_SHM_NAME_MAX - 1] = '\0';
+            memcpy(names[i], m.name, GR_NAME_MAX);
+        }
+        if (gr_shm_seq_read_ok(&g->t.hdr->models_seq, s))
+            return (int)n;
+    }
+    return -1;
+}

@@ -1,0 +1,39 @@
+/*
+ * gateway.h - the `gateway` section of the config file: what
+ * gemroute-gateway serves and who may call it.  Parsed and checked with
+ * the rest of the file by gr_cfg_load(); the router only validates it.
+ */
+#ifndef GR_CFG_GATEWAY_H
+#define GR_CFG_GATEWAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define GR_CFG_GW_TOKENS_MAX 16     /* tokens (and admin tokens) at most */
+#define GR_CFG_GW_HOST_MAX 64
+
+struct gr_cfg_gateway {
+    bool present;                   /* the file has a gateway section */
+    int line;                       /* where it starts; 0 = absent */
+    char listen[GR_CFG_GW_HOST_MAX + 8];    /* as written, for messages */
+    char host[GR_CFG_GW_HOST_MAX];  /* numeric IPv4 or IPv6 address */
+    unsigned port;                  /* default 8787 */
+    bool loopback;                  /* host is 127.0.0.0/8 or ::1 */
+    unsigned n_tokens;
+    char tokens[GR_CFG_GW_TOKENS_MAX][GR_CFG_KEY_MAX];      /* secret */
+    unsigned n_admin_tokens;
+    char admin_tokens[GR_CFG_GW_TOKENS_MAX][GR_CFG_KEY_MAX];/* secret */
+    double queue_s;                 /* longest wait for room; default 30 */
+    int64_t max_body;               /* bytes of a request body; 20 MiB */
+    unsigned workers;               /* requests served at once; 64 */
+    unsigned timeout_s;             /* an idle or slow connection; 30 */
+    bool project_header;            /* send x-gemroute-project; true */
+    bool insecure;                  /* plain HTTP off loopback; false */
+};
+
+/* The gateway section of cfg (defaults when the file has none). */
+const struct gr_cfg_gateway *gr_cfg_gateway(const struct gr_cfg *cfg);
+
+#endif

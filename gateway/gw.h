@@ -1,0 +1,44 @@
+/*
+ * gw.h - what the files of gateway/ share: the running state of
+ * gemroute-gateway and its metrics.  No third-party type appears here.
+ */
+#ifndef GW_GATEWAY_H
+#define GW_GATEWAY_H
+
+#include "gateway.h"        /* config/gateway.h: struct gr_cfg_gateway */
+#include "gemroute.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct gw {
+    struct gr *g;                   /* the table, attached like a client */
+    pthread_rwlock_t lock;          /* guards conf (a reload swaps it) */
+    struct gr_cfg_gateway conf;     /* secret: holds the tokens */
+    _Atomic int active;             /* calls being served */
+    _Atomic int streams;            /* stream threads alive */
+    _Atomic int stopping;           /* 1: calls in progress stop */
+    void *daemon;                   /* struct MHD_Daemon */
+    unsigned port;                  /* the port bound */
+};
+
+/* Start serving conf on its address; 0 or -errno (a sentence on stderr). */
+int gw_server_start(struct gw *gw);
+/* Stop serving; 0, or -EBUSY when a call is still inside the library
+ * (then the table must not be closed). */
+int gw_server_stop(struct gw *gw);
+
+/* Metrics (metrics.c); every function is thread-safe. */
+void gw_metrics_request(const char *route, const char *model,
+                        const char *project, int status, int64_t latency_ns,
+                        int64_t queued_ns, int n_429);
+void gw_metrics_streams(int delta);
+/* The Prometheus text exposition, malloc'd; NULL when out of memory. */
+char *gw_metrics_text(size_t *len);
+
+/* Log one line to stderr, with the time. */
+void gw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

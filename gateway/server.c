@@ -1,0 +1,1286 @@
+/*
+ * server.c - the HTTP side of gemroute-gateway, over libmicrohttpd (the
+ * only file of gateway/ that sees it): routes, local tokens, Google's
+ * error shapes, and streams handed on event by event.
+ *
+ * One thread per connection (MHD_USE_THREAD_PER_CONNECTION): a unary
+ * call runs in its connection's thread; a stream runs gr_forward() in a
+ * thread of its own that queues each event for the connection's content
+ * reader, which blocks until one is there, so every event leaves the
+ * moment it arrives.  A caller that goes away stops the upstream call at
+ * its next event, and the lease is settled with what was seen.
+ *
+ * Invariants protected: a request that is refused here (token, route,
+ * JSON, size, too many at once) costs no quota; the caller's token never
+ * goes upstream (only user-agent and x-goog-api-client are passed on);
+ * a project's key never reaches the caller (it lives only in the lease
+ * inside libgemroute, and no upstream header is handed back).
+ */
+#include "gw.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <json.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define NS_PER_S INT64_C(1000000000)
+#define CALL_S 600                  /* longest call after its queue time */
+#define PATH_MAX_LEN 512
+#define JSON_DEPTH 64
+#define JSON_OUT (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | \
+                  JSON_C_TO_STRING_NOSLASHESCAPE)
+
+enum route {
+    R_NONE = 0,
+    R_HEALTH,
+    R_METRICS,
+    R_MODELS,
+    R_MODEL,
+    R_GENERATE,                     /* from here on: calls */
+    R_STREAM,
+    R_COUNT,
+    R_EMBED,
+    R_BATCH_EMBED,
+    R_PREDICT,
+    R_OAI_CHAT,
+    R_OAI_EMBED,
+    R_OAI_MODELS,
+    R_OAI_MODEL,
+};
+
+static const char *const route_name[] = {
+    [R_NONE] = "unknown", [R_HEALTH] = "healthz", [R_METRICS] = "metrics",
+    [R_MODELS] = "models.list", [R_MODEL] = "models.get",
+    [R_GENERATE] = "generateContent",
+    [R_STREAM] = "streamGenerateContent", [R_COUNT] = "countTokens",
+    [R_EMBED] = "embedContent", [R_BATCH_EMBED] = "batchEmbedContents",
+    [R_PREDICT] = "predict",
+    [R_OAI_CHAT] = "openai.chat.completions",
+    [R_OAI_EMBED] = "openai.embeddings", [R_OAI_MODELS] = "openai.models",
+    [R_OAI_MODEL] = "openai.models.get",
+};
+
+/* One request, from its first byte to its answer (MHD's con_cls). */
+struct req {
+    enum route route;
+    char ver[8];                    /* "v1beta" or "v1" */
+    char model[GR_NAME_MAX];
+    char *body;
+    size_t len, cap;
+    bool too_big, counted, answered;
+    int64_t t0;
+};
+
+/* How a stream's events are written for the caller. */
+enum style {
+    S_GEMINI_SSE,                   /* data: {...}\r\n\r\n */
+    S_GEMINI_ARRAY,                 /* [{...},\r\n{...}] */
+    S_OPENAI_SSE,                   /* data: {...}\n\n ... data: [DONE] */
+};
+
+/* A stream between its call thread and the connection's reader. */
+struct stream {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;                       /* the call thread, the response */
+    char *buf;                      /* written, not yet read */
+    size_t len, off, cap;
+    bool started, done, abandoned, nomem;
+    unsigned events;
+    enum style style;
+    bool want_usage;                /* OpenAI: the caller asked for it */
+    char project[GR_NAME_MAX];
+    int64_t queued_ns;
+    /* the call */
+    struct gw *gw;
+    struct gr_fwd f;
+    struct gr_call_opts o;
+    struct gr_response out;
+    int rc;
+    char path[PATH_MAX_LEN];
+    char model[GR_NAME_MAX];
+    char *body;
+    size_t body_len;
+    char *hdr[3];
+    int64_t t0;
+    enum route route;
+};
+
+/* ---- answers ---------------------------------------------------------- */
+
+static void
+add_common(struct gw *gw, struct MHD_Response *r, const char *project,
+           int64_t queued_ns, const char *ctype)
+{
+    char ms[32];
+    bool show;
+
+    MHD_add_response_header(r, "Content-Type", ctype);
+    pthread_rwlock_rdlock(&gw->lock);
+    show = gw->conf.project_header;
+    pthread_rwlock_unlock(&gw->lock);
+    if (show && project != NULL && project[0] != '\0')
+        MHD_add_response_header(r, "x-gemroute-project", project);
+    if (queued_ns >= 0) {
+        snprintf(ms, sizeof(ms), "%lld", (long long)(queued_ns / 1000000));
+        MHD_add_response_header(r, "x-gemroute-queued-ms", ms);
+    }
+}
+
+static enum MHD_Result
+send_buf(struct gw *gw, struct MHD_Connection *c, int status,
+         const char *body, size_t len, const char *ctype,
+         const char *project, int64_t queued_ns)
+{
+    struct MHD_Response *r;
+    enum MHD_Result rc;
+
+    r = MHD_create_response_from_buffer(len, (void *)body,
+                                        MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        return MHD_NO;
+    add_common(gw, r, project, queued_ns, ctype);
+    rc = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* {"error": {"code", "message", "status", "details"?}}: details is
+ * taken (may be NULL). */
+static enum MHD_Result
+send_error(struct gw *gw, struct MHD_Connection *c, int code,
+           const char *status, const char *message,
+           struct json_object *details)
+{
+    struct json_object *root = json_object_new_object();
+    struct json_object *e = json_object_new_object();
+    const char *s;
+    enum MHD_Result rc;
+
+    json_object_object_add(e, "code", json_object_new_int(code));
+    json_object_object_add(e, "message", json_object_new_string(message));
+    json_object_object_add(e, "status", json_object_new_string(status));
+    if (details != NULL)
+        json_object_object_add(e, "details", details);
+    json_object_object_add(root, "error", e);
+    s = json_object_to_json_string_ext(root, JSON_OUT);
+    rc = send_buf(gw, c, code, s, strlen(s), "application/json", NULL, -1);
+    json_object_put(root);
+    return rc;
+}
+
+static struct json_object *
+error_info(const char *reason)
+{
+    struct json_object *a = json_object_new_array();
+    struct json_object *d = json_object_new_object();
+    struct json_object *m = json_object_new_object();
+
+    json_object_object_add(d, "@type", json_object_new_string(
+        "type.googleapis.com/google.rpc.ErrorInfo"));
+    json_object_object_add(d, "reason", json_object_new_string(reason));
+    json_object_object_add(d, "domain",
+                           json_object_new_string("googleapis.com"));
+    json_object_object_add(m, "service", json_object_new_string(
+        "generativelanguage.googleapis.com"));
+    json_object_object_add(d, "metadata", m);
+    json_object_array_add(a, d);
+    return a;
+}
+
+/*
+ * No room came within the queue budget: Google's own 429, with a
+ * QuotaFailure naming the pool and RetryInfo saying when room is
+ * expected, so that the SDKs' retry logic waits the right time.
+ */
+static enum MHD_Result
+send_no_room(struct gw *gw, struct MHD_Connection *c, const char *model,
+             double budget_s, int64_t retry_at_ns)
+{
+    struct json_object *a = json_object_new_array();
+    struct json_object *qf = json_object_new_object();
+    struct json_object *vs = json_object_new_array();
+    struct json_object *v = json_object_new_object();
+    struct json_object *dims = json_object_new_object();
+    struct json_object *ri = json_object_new_object();
+    double in_s = retry_at_ns > 0
+                      ? (double)(retry_at_ns - gr_now_ns()) / 1e9 : 1.0;
+    char msg[320], delay[32];
+
+    if (in_s < 0.001)
+        in_s = 0.001;
+    snprintf(delay, sizeof(delay), "%.3fs", in_s);
+    snprintf(msg, sizeof(msg), "gemroute: no project has room for %s "
+             "within the queue budget of %.1f s; room is expected in %s.",
+             model, budget_s, retry_at_ns > 0 ? delay : "an unknown time");
+    json_object_object_add(qf, "@type", json_object_new_string(
+        "type.googleapis.com/google.rpc.QuotaFailure"));
+    json_object_object_add(v, "quotaMetric", json_object_new_string(
+        "gemroute/pool"));
+    json_object_object_add(v, "quotaId", json_object_new_string(
+        "GemroutePoolPerModel"));
+    json_object_object_add(dims, "pool", json_object_new_string("gemroute"));
+    json_object_object_add(dims, "model", json_object_new_string(model));
+    json_object_object_add(v, "quotaDimensions", dims);
+    json_object_array_add(vs, v);
+    json_object_object_add(qf, "violations", vs);
+    json_object_array_add(a, qf);
+    json_object_object_add(ri, "@type", json_object_new_string(
+        "type.googleapis.com/google.rpc.RetryInfo"));
+    json_object_object_add(ri, "retryDelay", json_object_new_string(delay));
+    json_object_array_add(a, ri);
+    return send_error(gw, c, 429, "RESOURCE_EXHAUSTED", msg, a);
+}
+
+/* The outcome of a call that gave no 2xx stream: what to answer. */
+static enum MHD_Result
+send_result(struct gw *gw, struct MHD_Connection *c, struct req *q, int rc,
+            struct gr_response *out, double budget_s, int *status)
+{
+    char msg[400];
+
+    if (rc == GR_OK || (out->status != 0 && out->body != NULL &&
+                        (rc == GR_ECALL || out->attempts > 0))) {
+        *status = out->status;
+        return send_buf(gw, c, out->status, out->body != NULL ? out->body
+                        : "", out->len, "application/json", out->project,
+                        out->queued_ns);
+    }
+    if (rc == GR_EDEADLINE && out->attempts == 0) {
+        *status = 429;
+        return send_no_room(gw, c, q->model, budget_s, out->retry_at_ns);
+    }
+    if (rc == GR_ENOMODEL) {
+        *status = 404;
+        snprintf(msg, sizeof(msg), "models/%s is not found for API version "
+                 "%s, or is not served by any project of this gemroute "
+                 "table.", q->model, q->ver);
+        return send_error(gw, c, 404, "NOT_FOUND", msg, NULL);
+    }
+    if (rc == GR_EDEADLINE) {
+        *status = 504;
+        snprintf(msg, sizeof(msg), "gemroute: the deadline passed: %s",
+                 out->error);
+        return send_error(gw, c, 504, "DEADLINE_EXCEEDED", msg, NULL);
+    }
+    if (rc == GR_ECALL) {
+        *status = 503;
+        snprintf(msg, sizeof(msg), "gemroute: no answer from upstream: %s",
+                 out->error);
+        return send_error(gw, c, 503, "UNAVAILABLE", msg, NULL);
+    }
+    *status = 500;
+    snprintf(msg, sizeof(msg), "gemroute: %s", out->error[0] != '\0'
+             ? out->error : gr_err_name(rc));
+    return send_error(gw, c, 500, "INTERNAL", msg, NULL);
+}
+
+/* ---- tokens ----------------------------------------------------------- */
+
+/* Constant time in the token's content: every byte of every configured
+ * token is compared, whatever matches. */
+static bool
+token_in(const char *got, const char (*list)[GR_CFG_KEY_MAX], unsigned n)
+{
+    size_t glen = strnlen(got, GR_CFG_KEY_MAX);
+    unsigned i, found = 0;
+
+    for (i = 0; i < n; i++) {
+        size_t tlen = strnlen(list[i], GR_CFG_KEY_MAX), j;
+        unsigned diff = (unsigned)(tlen ^ glen);
+
+        for (j = 0; j < GR_CFG_KEY_MAX - 1; j++)
+            diff |= (unsigned char)list[i][j] ^
+                    (unsigned char)(j < glen ? got[j] : 0);
+        found |= diff == 0;
+    }
+    return found != 0;
+}
+
+/* The token a caller presents: x-goog-api-key, ?key= or a Bearer. */
+static const char *
+presented(struct MHD_Connection *c)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                "x-goog-api-key");
+
+    if (v != NULL && v[0] != '\0')
+        return v;
+    v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "key");
+    if (v != NULL && v[0] != '\0')
+        return v;
+    v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (v != NULL && strncasecmp(v, "Bearer ", 7) == 0 && v[7] != '\0')
+        return v + 7;
+    return NULL;
+}
+
+/* 0: allowed; else the status answered. */
+static int
+check_token(struct gw *gw, struct MHD_Connection *c, bool admin,
+            bool openai)
+{
+    const char *got = presented(c);
+    bool ok;
+    unsigned n;
+
+    pthread_rwlock_rdlock(&gw->lock);
+    n = admin ? gw->conf.n_admin_tokens : gw->conf.n_tokens;
+    ok = n == 0 ? !admin || gw->conf.loopback
+         : got != NULL && token_in(got, admin ? gw->conf.admin_tokens
+                                              : gw->conf.tokens, n);
+    pthread_rwlock_unlock(&gw->lock);
+    if (admin && n == 0)
+        return 0;       /* no admin tokens: the pages are as open as the
+                           address (loopback, or insecure by choice) */
+    if (ok)
+        return 0;
+    if (got == NULL) {
+        send_error(gw, c, 403, "PERMISSION_DENIED", "Method doesn't allow "
+                   "unregistered callers (callers without established "
+                   "identity). Please use API Key or other form of API "
+                   "consumer identity to call this API.", NULL);
+        return 403;
+    }
+    if (openai) {
+        send_error(gw, c, 401, "UNAUTHENTICATED", "API key not valid. "
+                   "Please pass a valid API key.",
+                   error_info("API_KEY_INVALID"));
+        return 401;
+    }
+    send_error(gw, c, 400, "INVALID_ARGUMENT", "API key not valid. Please "
+               "pass a valid API key.", error_info("API_KEY_INVALID"));
+    return 400;
+}
+
+/* ---- routes ----------------------------------------------------------- */
+
+static bool
+model_ok(const char *m, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n >= GR_NAME_MAX)
+        return false;
+    for (i = 0; i < n; i++) {
+        char ch = m[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+              ch == '_'))
+            return false;
+    }
+    return true;
+}
+
+static enum route
+parse_route(const char *url, const char *method, struct req *q)
+{
+    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    const char *rest, *colon;
+    static const struct {
+        const char *name;
+        enum route r;
+    } methods[] = {
+        {"generateContent", R_GENERATE},
+        {"streamGenerateContent", R_STREAM},
+        {"countTokens", R_COUNT},
+        {"embedContent", R_EMBED},
+        {"batchEmbedContents", R_BATCH_EMBED},
+        {"predict", R_PREDICT},
+    };
+    size_t i, n;
+
+    if (strcmp(url, "/healthz") == 0)
+        return get ? R_HEALTH : R_NONE;
+    if (strcmp(url, "/metrics") == 0)
+        return get ? R_METRICS : R_NONE;
+    if (strncmp(url, "/v1beta/", 8) == 0) {
+        snprintf(q->ver, sizeof(q->ver), "v1beta");
+        rest = url + 8;
+    } else if (strncmp(url, "/v1/", 4) == 0) {
+        snprintf(q->ver, sizeof(q->ver), "v1");
+        rest = url + 4;
+    } else {
+        return R_NONE;
+    }
+    if (strcmp(rest, "openai/chat/completions") == 0)
+        return post ? R_OAI_CHAT : R_NONE;
+    if (strcmp(rest, "openai/embeddings") == 0)
+        return post ? R_OAI_EMBED : R_NONE;
+    if (strcmp(rest, "openai/models") == 0)
+        return get ? R_OAI_MODELS : R_NONE;
+    if (strncmp(rest, "openai/models/", 14) == 0) {
+        rest += 14;
+        if (!get || !model_ok(rest, strlen(rest)))
+            return R_NONE;
+        snprintf(q->model, sizeof(q->model), "%s", rest);
+        return R_OAI_MODEL;
+    }
+    if (strcmp(rest, "models") == 0)
+        return get ? R_MODELS : R_NONE;
+    if (strncmp(rest, "models/", 7) != 0)
+        return R_NONE;
+    rest += 7;
+    colon = strchr(rest, ':');
+    n = colon != NULL ? (size_t)(colon - rest) : strlen(rest);
+    if (!model_ok(rest, n))
+        return R_NONE;
+    memcpy(q->model, rest, n);
+    q->model[n] = '\0';
+    if (colon == NULL)
+        return get ? R_MODEL : R_NONE;
+    for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strcmp(colon + 1, methods[i].name) == 0)
+            return post ? methods[i].r : R_NONE;
+    return R_NONE;
+}
+
+static bool
+is_openai(enum route r)
+{
+    return r == R_OAI_CHAT || r == R_OAI_EMBED || r == R_OAI_MODELS ||
+           r == R_OAI_MODEL;
+}
+
+/* ---- listings (from the table, no upstream call) ---------------------- */
+
+static enum MHD_Result
+send_models(struct gw *gw, struct MHD_Connection *c, struct req *q)
+{
+    char names[64][GR_NAME_MAX], full[GR_NAME_MAX + 8], msg[256];
+    struct json_object *root = json_object_new_object();
+    struct json_object *list = json_object_new_array();
+    int n = gr_models(gw->g, names, 64), i;
+    bool one = q->route == R_MODEL || q->route == R_OAI_MODEL;
+    bool oai = is_openai(q->route);
+    struct json_object *found = NULL;
+    enum MHD_Result rc;
+    const char *s;
+
+    if (n > 64)
+        n = 64;
+    for (i = 0; i < n; i++) {
+        struct json_object *m = json_object_new_object();
+
+        if (oai) {
+            json_object_object_add(m, "id", json_object_new_string(
+                names[i]));
+            json_object_object_add(m, "object",
+                                   json_object_new_string("model"));
+            json_object_object_add(m, "owned_by",
+                                   json_object_new_string("google"));
+        } else {
+            struct json_object *meth = json_object_new_array();
+
+            snprintf(full, sizeof(full), "models/%s", names[i]);
+            json_object_object_add(m, "name", json_object_new_string(full));
+            json_object_object_add(m, "displayName",
+                                   json_object_new_string(names[i]));
+            json_object_array_add(meth, json_object_new_string(
+                strstr(names[i], "embedding") != NULL ? "embedContent"
+                                                      : "generateContent"));
+            json_object_array_add(meth, json_object_new_string(
+                "countTokens"));
+            json_object_object_add(m, "supportedGenerationMethods", meth);
+        }
+        if (one && strcmp(names[i], q->model) == 0)
+            found = json_object_get(m);
+        json_object_array_add(list, m);
+    }
+    if (one && found == NULL) {
+        json_object_put(root);
+        json_object_put(list);
+        snprintf(msg, sizeof(msg), "models/%s is not found for API version "
+                 "%s, or is not served by any project of this gemroute "
+                 "table.", q->model, q->ver);
+        return send_error(gw, c, 404, "NOT_FOUND", msg, NULL);
+    }
+    if (one) {
+        json_object_put(root);
+        root = found;
+        json_object_put(list);
+    } else if (oai) {
+        json_object_object_add(root, "object",
+                               json_object_new_string("list"));
+        json_object_object_add(root, "data", list);
+    } else {
+        json_object_object_add(root, "models", list);
+    }
+    s = json_object_to_json_string_ext(root, JSON_OUT);
+    rc = send_buf(gw, c, 200, s, strlen(s), "application/json", NULL, -1);
+    json_object_put(root);
+    return rc;
+}
+
+/* ---- streams ---------------------------------------------------------- */
+
+/* A call stops when the gateway stops, or its stream's caller left. */
+static int
+gw_stopping(struct gw *gw)
+{
+    /* relaxed: a flag polled, nothing read after it depends on it */
+    return atomic_load_explicit(&gw->stopping, memory_order_relaxed);
+}
+
+/* A unary call, whose connection thread waits in answer() meanwhile. */
+struct unary {
+    struct gw *gw;
+    int fd;                         /* the caller's socket; -1 = unknown */
+};
+
+/*
+ * Also stops when the caller hung up: nobody else reads the socket while
+ * its thread is in answer() (one thread per connection), so a hang-up
+ * shows as POLLRDHUP / POLLHUP without taking any byte.
+ */
+static int
+unary_cancelled(void *arg)
+{
+    struct unary *u = arg;
+    struct pollfd p;
+
+    if (gw_stopping(u->gw))
+        return 1;
+    if (u->fd < 0)
+        return 0;
+    p.fd = u->fd;
+    p.events = POLLRDHUP;
+    p.revents = 0;
+    return poll(&p, 1, 0) == 1 &&
+           (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+static void
+stream_put(struct stream *s)
+{
+    int left;
+    int i;
+
+    pthread_mutex_lock(&s->mu);
+    left = --s->refs;
+    pthread_mutex_unlock(&s->mu);
+    if (left > 0)
+        return;
+    gw_metrics_streams(-1);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s->buf);
+    free(s->body);
+    for (i = 0; i < 3; i++)
+        free(s->hdr[i]);
+    gr_response_free(&s->out);
+    free(s);
+}
+
+/* Append under s->mu. */
+static void
+append(struct stream *s, const char *p, size_t n)
+{
+    if (s->len + n > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        char *b;
+
+        while (cap < s->len + n)
+            cap *= 2;
+        if ((b = realloc(s->buf, cap)) == NULL) {
+            s->nomem = true;
+            return;
+        }
+        s->buf = b;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+}
+
+static int
+on_start(void *arg, const char *project, int64_t queued_ns)
+{
+    struct stream *s = arg;
+
+    pthread_mutex_lock(&s->mu);
+    snprintf(s->project, sizeof(s->project), "%s", project);
+    s->queued_ns = queued_ns;
+    s->started = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* An OpenAI chunk as the caller asked for it: NULL = drop it, else a
+ * malloc'd text (the usage the gateway asked for taken out). */
+static char *
+openai_chunk(const struct stream *s, const char *json, size_t len)
+{
+    struct json_object *o, *u, *ch;
+    char *t;
+
+    if (s->want_usage || memmem(json, len, "\"usage\"", 7) == NULL)
+        return strndup(json, len);
+    o = json_tokener_parse(json);
+    if (!json_object_is_type(o, json_type_object) ||
+        !json_object_object_get_ex(o, "usage", &u)) {
+        json_object_put(o);
+        return strndup(json, len);
+    }
+    if (json_object_object_get_ex(o, "choices", &ch) &&
+        json_object_is_type(ch, json_type_array) &&
+        json_object_array_length(ch) == 0) {
+        json_object_put(o);
+        return NULL;
+    }
+    json_object_object_del(o, "usage");
+    t = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return t;
+}
+
+static int
+on_event(void *arg, const char *json, size_t len)
+{
+    struct stream *s = arg;
+    char *t = NULL;
+
+    pthread_mutex_lock(&s->mu);
+    if (s->abandoned || gw_stopping(s->gw)) {
+        pthread_mutex_unlock(&s->mu);
+        return 1;       /* the caller left: stop the upstream call */
+    }
+    switch (s->style) {
+    case S_GEMINI_SSE:
+        append(s, "data: ", 6);
+        append(s, json, len);
+        append(s, "\r\n\r\n", 4);
+        break;
+    case S_GEMINI_ARRAY:
+        append(s, s->events == 0 ? "[" : ",\r\n", s->events == 0 ? 1 : 3);
+        append(s, json, len);
+        break;
+    case S_OPENAI_SSE:
+        if (len == 6 && memcmp(json, "[DONE]", 6) == 0) {
+            append(s, "data: [DONE]\n\n", 14);
+            break;
+        }
+        pthread_mutex_unlock(&s->mu);
+        t = openai_chunk(s, json, len);
+        pthread_mutex_lock(&s->mu);
+        if (t != NULL) {
+            append(s, "data: ", 6);
+            append(s, t, strlen(t));
+            append(s, "\n\n", 2);
+        }
+        break;
+    }
+    s->events++;
+    free(t);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+static int
+stream_cancelled(void *arg)
+{
+    struct stream *s = arg;
+    bool gone;
+
+    pthread_mutex_lock(&s->mu);
+    gone = s->abandoned;
+    pthread_mutex_unlock(&s->mu);
+    return gone || gw_stopping(s->gw);
+}
+
+static void *
+stream_main(void *arg)
+{
+    struct stream *s = arg;
+    struct gw *gw = s->gw;
+    int status;
+
+    s->rc = gr_forward(s->gw->g, &s->f, &s->o, &s->out);
+    pthread_mutex_lock(&s->mu);
+    if (s->started && s->style == S_GEMINI_ARRAY)
+        append(s, s->events == 0 ? "[]" : "]", s->events == 0 ? 2 : 1);
+    s->done = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->started) {
+        status = s->rc == GR_OK ? 200 : 599;    /* 599: cut mid-stream */
+        gw_metrics_request(route_name[s->route], s->model, s->project,
+                           status, gr_now_ns() - s->t0, s->out.queued_ns,
+                           s->out.n_429);
+        gw_log("%s %s: stream of %u events from project %s%s%s",
+               route_name[s->route], s->model, s->events, s->project,
+               s->rc == GR_OK ? "" : ", ended early: ",
+               s->rc == GR_OK ? "" : s->out.error);
+    }
+    stream_put(s);
+    /* release: this thread's last use of the table happens before
+     * gw_server_stop() sees the count fall and the table is closed */
+    atomic_fetch_sub_explicit(&gw->streams, 1, memory_order_release);
+    return NULL;
+}
+
+static ssize_t
+stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream *s = cls;
+    size_t n;
+
+    (void)pos;
+    pthread_mutex_lock(&s->mu);
+    while (s->off == s->len && !s->done)
+        pthread_cond_wait(&s->cv, &s->mu);
+    if (s->off < s->len) {
+        n = s->len - s->off < max ? s->len - s->off : max;
+        memcpy(buf, s->buf + s->off, n);
+        s->off += n;
+        if (s->off == s->len)
+            s->off = s->len = 0;
+        pthread_mutex_unlock(&s->mu);
+        return (ssize_t)n;
+    }
+    n = s->rc == GR_OK && !s->nomem;
+    pthread_mutex_unlock(&s->mu);
+    /* A stream cut upstream is cut here too: the caller must not take
+     * half an answer for a whole one. */
+    return n ? MHD_CONTENT_READER_END_OF_STREAM
+             : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void
+stream_gone(void *cls)
+{
+    struct stream *s = cls;
+
+    pthread_mutex_lock(&s->mu);
+    s->abandoned = true;
+    pthread_mutex_unlock(&s->mu);
+    stream_put(s);
+}
+
+/* ---- calls ------------------------------------------------------------ */
+
+/* The caller's headers passed on: user-agent and x-goog-api-client. */
+static void
+pass_headers(struct MHD_Connection *c, char *hdr[3])
+{
+    const char *ua = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 "User-Agent");
+    const char *gc = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 "x-goog-api-client");
+    int n = 0;
+
+    hdr[0] = hdr[1] = hdr[2] = NULL;
+    if (ua != NULL && strpbrk(ua, "\r\n") == NULL &&
+        asprintf(&hdr[n], "User-Agent: %.400s", ua) > 0)
+        n++;
+    if (gc != NULL && strpbrk(gc, "\r\n") == NULL &&
+        asprintf(&hdr[n], "x-goog-api-client: %.400s", gc) > 0)
+        n++;
+}
+
+/* The queue budget: gateway.queue_s, or a shorter x-gemroute-queue-s. */
+static double
+budget(struct gw *gw, struct MHD_Connection *c)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                "x-gemroute-queue-s");
+    double b, v;
+    char *end;
+
+    pthread_rwlock_rdlock(&gw->lock);
+    b = gw->conf.queue_s;
+    pthread_rwlock_unlock(&gw->lock);
+    if (h != NULL) {
+        v = strtod(h, &end);
+        if (end != h && *end == '\0' && v >= 0 && v < b)
+            b = v;
+    }
+    return b;
+}
+
+static enum MHD_Result
+bad_request(struct gw *gw, struct MHD_Connection *c, struct req *q,
+            const char *msg)
+{
+    gw_metrics_request(route_name[q->route], q->model, NULL, 400,
+                       gr_now_ns() - q->t0, -1, 0);
+    return send_error(gw, c, 400, "INVALID_ARGUMENT", msg, NULL);
+}
+
+static enum MHD_Result
+serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
+{
+    struct json_tokener *tok;
+    struct json_object *root = NULL, *v, *so;
+    struct gr_response out;
+    struct gr_fwd f;
+    struct gr_call_opts o;
+    char path[PATH_MAX_LEN], msg[300], *hdr[3];
+    char *body = q->body;
+    size_t len = q->len;
+    bool stream = false, want_usage = true, alt_sse = false;
+    enum style style = S_GEMINI_SSE;
+    double b = budget(gw, c);
+    int64_t now = gr_now_ns();
+    enum MHD_Result rc;
+    int status = 0, r, i;
+
+    /* Malformed JSON costs nothing: refused before any reservation. */
+    tok = json_tokener_new_ex(JSON_DEPTH);
+    if (tok == NULL)
+        return MHD_NO;
+    if (q->len > 0 && q->len < (size_t)INT32_MAX)
+        root = json_tokener_parse_ex(tok, q->body, (int)q->len);
+    if (root == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+        !json_object_is_type(root, json_type_object)) {
+        snprintf(msg, sizeof(msg), "Invalid JSON payload received. %s",
+                 q->len == 0 ? "The request has no body."
+                 : root == NULL || json_tokener_get_error(tok) !=
+                   json_tokener_success
+                     ? json_tokener_error_desc(json_tokener_get_error(tok))
+                     : "The payload must be a JSON object.");
+        json_tokener_free(tok);
+        json_object_put(root);
+        return bad_request(gw, c, q, msg);
+    }
+    json_tokener_free(tok);
+
+    memset(&f, 0, sizeof(f));
+    memset(&o, 0, sizeof(o));
+    if (is_openai(q->route)) {
+        const char *m;
+
+        if (!json_object_object_get_ex(root, "model", &v) ||
+            !json_object_is_type(v, json_type_string)) {
+            json_object_put(root);
+            return bad_request(gw, c, q, "Invalid request: 'model' is "
+                               "required and must be a string.");
+        }
+        m = json_object_get_string(v);
+        if (strncmp(m, "models/", 7) == 0)
+            m += 7;
+        if (!model_ok(m, strlen(m))) {
+            json_object_put(root);
+            return bad_request(gw, c, q, "Invalid request: 'model' is not "
+                               "a model name.");
+        }
+        snprintf(q->model, sizeof(q->model), "%s", m);
+        if (q->route == R_OAI_CHAT &&
+            json_object_object_get_ex(root, "stream", &v) &&
+            json_object_get_boolean(v))
+            stream = true;
+        if (stream) {
+            struct json_object *iu;
+
+            style = S_OPENAI_SSE;
+            want_usage = json_object_object_get_ex(root, "stream_options",
+                                                   &so) &&
+                         json_object_is_type(so, json_type_object) &&
+                         json_object_object_get_ex(so, "include_usage",
+                                                   &iu) &&
+                         json_object_get_boolean(iu);
+            if (!want_usage) {
+                /* Ask for the usage the table settles with. */
+                if (!json_object_object_get_ex(root, "stream_options",
+                                               &so) ||
+                    !json_object_is_type(so, json_type_object)) {
+                    so = json_object_new_object();
+                    json_object_object_add(root, "stream_options", so);
+                }
+                json_object_object_add(so, "include_usage",
+                                       json_object_new_boolean(1));
+                body = (char *)json_object_to_json_string_ext(
+                    root, JSON_C_TO_STRING_PLAIN |
+                    JSON_C_TO_STRING_NOSLASHESCAPE);
+                len = strlen(body);
+            }
+        }
+        f.kind = GR_FWD_OPENAI;
+        snprintf(path, sizeof(path), "/v1beta/openai/%s",
+                 q->route == R_OAI_CHAT ? "chat/completions" : "embeddings");
+    } else {
+        const char *alt = MHD_lookup_connection_value(
+            c, MHD_GET_ARGUMENT_KIND, "alt");
+
+        stream = q->route == R_STREAM;
+        alt_sse = alt != NULL && strcmp(alt, "sse") == 0;
+        style = alt_sse ? S_GEMINI_SSE : S_GEMINI_ARRAY;
+        f.kind = q->route == R_COUNT ? GR_FWD_COUNT
+                 : q->route == R_EMBED ? GR_FWD_EMBED
+                 : q->route == R_BATCH_EMBED ? GR_FWD_BATCH_EMBED
+                 : q->route == R_PREDICT ? GR_FWD_PREDICT
+                 : GR_FWD_GENERATE;
+        snprintf(path, sizeof(path), "/%s/models/%s:%s%s", q->ver, q->model,
+                 route_name[q->route], stream ? "?alt=sse" : "");
+    }
+    f.model = q->model;
+    f.path = path;
+    f.sse = stream;
+    o.queue_deadline_ns = now + (int64_t)(b * 1e9);
+    o.deadline_ns = o.queue_deadline_ns + CALL_S * NS_PER_S;
+    pass_headers(c, hdr);
+
+    if (!stream) {
+        f.body = body;
+        f.len = len;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+            c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct unary u = {gw, ci != NULL ? ci->connect_fd : -1};
+
+        f.headers = (const char *const *)hdr;
+        f.arg = &u;
+        f.cancelled = unary_cancelled;
+        r = gr_forward(gw->g, &f, &o, &out);
+        json_object_put(root);
+        rc = send_result(gw, c, q, r, &out, b, &status);
+        gw_metrics_request(route_name[q->route], q->model, out.project,
+                           status, gr_now_ns() - q->t0, out.queued_ns,
+                           out.n_429);
+        gw_log("%s %s: %d from project %s after %d attempts, queued %lld "
+               "ms", route_name[q->route], q->model, status,
+               out.project[0] != '\0' ? out.project : "-", out.attempts,
+               (long long)(out.queued_ns / 1000000));
+        gr_response_free(&out);
+        for (i = 0; i < 3; i++)
+            free(hdr[i]);
+        return rc;
+    }
+
+    /* A stream: the call runs in a thread of its own. */
+    {
+        struct stream *s = calloc(1, sizeof(*s));
+        struct MHD_Response *resp;
+        pthread_attr_t at;
+        pthread_t th;
+
+        if (s == NULL || (s->body = malloc(len + 1)) == NULL) {
+            free(s);
+            json_object_put(root);
+            for (i = 0; i < 3; i++)
+                free(hdr[i]);
+            return MHD_NO;
+        }
+        memcpy(s->body, body, len);
+        s->body[len] = '\0';
+        s->body_len = len;
+        json_object_put(root);
+        pthread_mutex_init(&s->mu, NULL);
+        pthread_cond_init(&s->cv, NULL);
+        s->refs = 2;
+        s->style = style;
+        s->want_usage = want_usage;
+        s->gw = gw;
+        s->o = o;
+        s->t0 = q->t0;
+        s->route = q->route;
+        memcpy(s->hdr, hdr, sizeof(s->hdr));
+        snprintf(s->path, sizeof(s->path), "%s", path);
+        snprintf(s->model, sizeof(s->model), "%s", q->model);
+        s->f = f;
+        s->f.model = s->model;
+        s->f.path = s->path;
+        s->f.body = s->body;
+        s->f.len = s->body_len;
+        s->f.headers = (const char *const *)s->hdr;
+        s->f.on_start = on_start;
+        s->f.on_event = on_event;
+        s->f.arg = s;
+        s->f.cancelled = stream_cancelled;
+        gw_metrics_streams(1);
+        /* relaxed: only gw_server_stop() reads it, after the daemon
+         * stopped (the thread's own decrement is the release) */
+        atomic_fetch_add_explicit(&gw->streams, 1, memory_order_relaxed);
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&th, &at, stream_main, s) != 0) {
+            pthread_attr_destroy(&at);
+            s->refs = 1;
+            stream_put(s);
+            /* relaxed: as the increment above */
+            atomic_fetch_sub_explicit(&gw->streams, 1, memory_order_relaxed);
+            return send_error(gw, c, 500, "INTERNAL", "gemroute: no thread "
+                              "for the stream", NULL);
+        }
+        pthread_attr_destroy(&at);
+        pthread_mutex_lock(&s->mu);
+        while (!s->started && !s->done)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (!s->started) {
+            pthread_mutex_unlock(&s->mu);
+            rc = send_result(gw, c, q, s->rc, &s->out, b, &status);
+            gw_metrics_request(route_name[q->route], q->model,
+                               s->out.project, status, gr_now_ns() - q->t0,
+                               s->out.queued_ns, s->out.n_429);
+            gw_log("%s %s: %d from project %s after %d attempts",
+                   route_name[q->route], q->model, status,
+                   s->out.project[0] != '\0' ? s->out.project : "-",
+                   s->out.attempts);
+            stream_put(s);
+            return rc;
+        }
+        pthread_mutex_unlock(&s->mu);
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+                                                 stream_read, s,
+                                                 stream_gone);
+        if (resp == NULL) {
+            stream_gone(s);
+            return MHD_NO;
+        }
+        add_common(gw, resp, s->project, s->queued_ns,
+                   style == S_GEMINI_ARRAY ? "application/json"
+                                           : "text/event-stream");
+        MHD_add_response_header(resp, "Cache-Control", "no-cache");
+        rc = MHD_queue_response(c, 200, resp);
+        MHD_destroy_response(resp);
+        return rc;
+    }
+}
+
+/* ---- the MHD callbacks ------------------------------------------------ */
+
+static enum MHD_Result
+answer(void *cls, struct MHD_Connection *c, const char *url,
+       const char *method, const char *version, const char *upload,
+       size_t *upload_size, void **con_cls)
+{
+    struct gw *gw = cls;
+    struct req *q = *con_cls;
+    char msg[300];
+    int64_t max_body;
+    unsigned workers;
+
+    (void)version;
+    if (q == NULL) {
+        const char *cl;
+
+        if ((q = calloc(1, sizeof(*q))) == NULL)
+            return MHD_NO;
+        *con_cls = q;
+        q->t0 = gr_now_ns();
+        pthread_rwlock_rdlock(&gw->lock);
+        workers = gw->conf.workers;
+        max_body = gw->conf.max_body;
+        pthread_rwlock_unlock(&gw->lock);
+        q->route = parse_route(url, method, q);
+        if (q->route == R_NONE) {
+            q->answered = true;
+            snprintf(msg, sizeof(msg), "gemroute-gateway: no route for "
+                     "%.16s %.200s", method, url);
+            gw_metrics_request("unknown", NULL, NULL, 404, 0, -1, 0);
+            return send_error(gw, c, 404, "NOT_FOUND", msg, NULL);
+        }
+        /* Calls count against workers; health, metrics and listings
+         * are answered whatever the load. */
+        q->counted = q->route >= R_GENERATE;
+        /* relaxed: a count compared with a limit, nothing else */
+        if (q->counted &&
+            atomic_fetch_add_explicit(&gw->active, 1,
+                                      memory_order_relaxed) >=
+            (int)workers) {
+            q->answered = true;
+            snprintf(msg, sizeof(msg), "gemroute-gateway serves at most %u "
+                     "calls at once; try again shortly.", workers);
+            gw_metrics_request("busy", NULL, NULL, 503, 0, -1, 0);
+            return send_error(gw, c, 503, "UNAVAILABLE", msg, NULL);
+        }
+        if (q->route != R_HEALTH) {
+            int st = check_token(gw, c, q->route == R_METRICS,
+                                 is_openai(q->route));
+
+            if (st != 0) {
+                q->answered = true;
+                gw_metrics_request(route_name[q->route], q->model, NULL, st,
+                                   0, -1, 0);
+                return MHD_YES;
+            }
+        }
+        cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                         "Content-Length");
+        if (cl != NULL && strtoll(cl, NULL, 10) > max_body) {
+            q->answered = true;
+            snprintf(msg, sizeof(msg), "Request payload size exceeds the "
+                     "limit: %lld bytes.", (long long)max_body);
+            return bad_request(gw, c, q, msg);
+        }
+        return MHD_YES;
+    }
+    if (q->answered) {
+        *upload_size = 0;       /* the answer is queued; drop the rest */
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        pthread_rwlock_rdlock(&gw->lock);
+        max_body = gw->conf.max_body;
+        pthread_rwlock_unlock(&gw->lock);
+        if (!q->too_big && q->len + *upload_size > (size_t)max_body) {
+            q->too_big = true;
+            free(q->body);
+            q->body = NULL;
+            q->len = q->cap = 0;
+        }
+        if (!q->too_big) {
+            if (q->len + *upload_size + 1 > q->cap) {
+                size_t cap = q->cap ? q->cap : 4096;
+                char *b;
+
+                while (cap < q->len + *upload_size + 1)
+                    cap *= 2;
+                if ((b = realloc(q->body, cap)) == NULL)
+                    return MHD_NO;
+                q->body = b;
+                q->cap = cap;
+            }
+            memcpy(q->body + q->len, upload, *upload_size);
+            q->len += *upload_size;
+            q->body[q->len] = '\0';
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    q->answered = true;
+    if (q->too_big) {
+        pthread_rwlock_rdlock(&gw->lock);
+        max_body = gw->conf.max_body;
+        pthread_rwlock_unlock(&gw->lock);
+        snprintf(msg, sizeof(msg), "Request payload size exceeds the "
+                 "limit: %lld bytes.", (long long)max_body);
+        return bad_request(gw, c, q, msg);
+    }
+    switch (q->route) {
+    case R_HEALTH:
+        return send_buf(gw, c, 200, "ok\n", 3, "text/plain", NULL, -1);
+    case R_METRICS: {
+        size_t len;
+        char *t = gw_metrics_text(&len);
+        enum MHD_Result rc;
+
+        if (t == NULL)
+            return MHD_NO;
+        rc = send_buf(gw, c, 200, t, len,
+                      "text/plain; version=0.0.4; charset=utf-8", NULL, -1);
+        free(t);
+        return rc;
+    }
+    case R_MODELS:
+    case R_MODEL:
+    case R_OAI_MODELS:
+    case R_OAI_MODEL:
+        return send_models(gw, c, q);
+    default:
+        return serve_call(gw, c, q);
+    }
+}
+
+static void
+completed(void *cls, struct MHD_Connection *c, void **con_cls,
+          enum MHD_RequestTerminationCode why)
+{
+    struct gw *gw = cls;
+    struct req *q = *con_cls;
+
+    (void)c;
+    (void)why;
+    if (q == NULL)
+        return;
+    if (q->counted)
+        /* relaxed: see answer() */
+        atomic_fetch_sub_explicit(&gw->active, 1, memory_order_relaxed);
+    free(q->body);
+    free(q);
+    *con_cls = NULL;
+}
+
+int
+gw_server_start(struct gw *gw)
+{
+    struct sockaddr_in a4;
+    struct sockaddr_in6 a6;
+    const struct sockaddr *sa;
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    const union MHD_DaemonInfo *info;
+    struct MHD_Daemon *d;
+    bool v6 = strchr(gw->conf.host, ':') != NULL;
+
+    memset(&a4, 0, sizeof(a4));
+    memset(&a6, 0, sizeof(a6));
+    if (v6) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)gw->conf.port);
+        inet_pton(AF_INET6, gw->conf.host, &a6.sin6_addr);
+        sa = (const struct sockaddr *)&a6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)gw->conf.port);
+        inet_pton(AF_INET, gw->conf.host, &a4.sin_addr);
+        sa = (const struct sockaddr *)&a4;
+    }
+    d = MHD_start_daemon(flags, (uint16_t)gw->conf.port, NULL, NULL,
+                         answer, gw,
+                         MHD_OPTION_SOCK_ADDR, sa,
+                         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                         MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)(gw->conf.workers + 64),
+                         MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)gw->conf.timeout_s,
+                         MHD_OPTION_NOTIFY_COMPLETED, completed, gw,
+                         MHD_OPTION_END);
+    if (d == NULL) {
+        fprintf(stderr, "gemroute-gateway: cannot listen on %s: %s\n",
+                gw->conf.listen, strerror(errno != 0 ? errno : EADDRINUSE));
+        return -EADDRINUSE;
+    }
+    gw->daemon = d;
+    gw->port = gw->conf.port;
+    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
+    if (info != NULL &&
+        getsockname(info->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
+        gw->port = ntohs(bound.ss_family == AF_INET6
+                         ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                         : ((struct sockaddr_in *)&bound)->sin_port);
+    return 0;
+}
+
+/*
+ * Stop: calls in progress are cancelled (their leases settled with what
+ * was seen), the daemon joins its connection threads, then the stream
+ * threads are waited for.  Returns 0, or -EBUSY when some stream thread
+ * is still inside the library after STOP_WAIT_S (waiting for room): the
+ * table must then stay attached until the process exits.
+ */
+#define STOP_WAIT_S 60
+
+int
+gw_server_stop(struct gw *gw)
+{
+    struct timespec ms10 = {0, 10 * 1000 * 1000};
+    int i;
+
+    /* relaxed: a flag polled by the calls */
+    atomic_store_explicit(&gw->stopping, 1, memory_order_relaxed);
+    if (gw->daemon != NULL)
+        MHD_stop_daemon(gw->daemon);
+    gw->daemon = NULL;
+    for (i = 0; i < STOP_WAIT_S * 100; i++) {
+        /* acquire: pairs with the release in stream_main() */
+        if (atomic_load_explicit(&gw->streams, memory_order_acquire) == 0)
+            return 0;
+        nanosleep(&ms10, NULL);
+    }
+    return -EBUSY;
+}
