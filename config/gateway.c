@@ -164,18 +164,18 @@ load_tokens(struct gw_load *ld, const config_setting_t *s, const char *name,
         const char *spec = config_setting_get_string(e);
 
         if (spec == NULL) {
-            err_at(ld, e, "gateway.%s #%d is not a string", name, i + 1);
+            err_at(ld, e, "gateway.%s: token %d: not a string", name, i + 1);
             continue;
         }
         if (gr_cfg_key_resolve(spec, ld->dir, out[*n], why,
                                sizeof(why)) != 0) {
-            err_at(ld, e, "%s (gateway.%s #%d)", why, name, i + 1);
+            err_at(ld, e, "gateway.%s: token %d: %s", name, i + 1, why);
             continue;
         }
         if (strlen(out[*n]) < 8) {
             explicit_bzero(out[*n], GR_CFG_KEY_MAX);
-            err_at(ld, e, "gateway.%s #%d is shorter than 8 characters",
-                   name, i + 1);
+            err_at(ld, e, "gateway.%s: token %d: shorter than 8 "
+                   "characters", name, i + 1);
             continue;
         }
         (*n)++;
