@@ -243,6 +243,24 @@ base_url(struct gr *g, struct gr_lease *out)
     return true;
 }
 
+/*
+ * One of the project's n keys, at random among those not refused (a key
+ * Google refused is skipped while a sibling is good: the keys of a
+ * project share its quota, so spreading is all that matters, and a
+ * counter would be one more locked instruction on every call).
+ */
+static uint32_t
+pick_key(struct gr_shm_project *p, uint32_t n)
+{
+    uint32_t ok = gr_shm_keys_usable(p, n);
+    uint32_t i = (uint32_t)(gr_shm_rand(gr_thread_rng()) %
+                            (uint32_t)__builtin_popcount(ok));
+
+    while (i-- > 0)
+        ok &= ok - 1;                   /* drop the lowest set bit */
+    return (uint32_t)__builtin_ctz(ok);
+}
+
 /* Copy the project's name and one of its keys, and the base URL.  false
  * when a consistent copy could not be read (a router stopped in the
  * middle of rewriting them): then out holds no key. */
@@ -259,12 +277,10 @@ fill_lease(struct gr *g, const struct gr_shm_grant *gt, struct gr_lease *out)
         n = __atomic_load_n(&p->n_keys, __ATOMIC_ACQUIRE);
         if (n == 0 || n > GR_SHM_MAX_KEYS)
             n = 1;
-        /* A random key, not a shared counter: the keys of a project share
-         * its quota, so spreading is all that matters, and a counter
-         * would be one more locked instruction on every call. */
-        k = n == 1 ? 0 : (uint32_t)(gr_shm_rand(gr_thread_rng()) % n);
+        k = n == 1 ? 0 : pick_key(p, n);
         gr_shm_seq_copy_str(out->key, gr_shm_key(&g->t, gt->slot, k),
                             GR_SHM_KEY_MAX);
+        out->key_index = k;
         if (gr_shm_seq_read_ok(&p->seq, s))
             break;
     }
@@ -556,7 +572,9 @@ gr_report(struct gr *g, const struct gr_lease *lease,
     o.cool_ns = v->cooldown_s > 0 ? (int64_t)(v->cooldown_s * 1e9) : 0;
     o.cool_src = (int)v->cooldown_src;
     o.disable = v->disable == GR_DISABLE_CELL ? 1 :
-                v->disable == GR_DISABLE_PROJECT ? 2 : 0;
+                v->disable == GR_DISABLE_PROJECT ? 2 :
+                v->disable == GR_DISABLE_KEY ? 3 : 0;
+    o.key = lease->key_index;
     for (d = 0; d < GR_NDIM; d++)
         o.learned[d] = v->learned[d];
     o.quota_id = v->n_quota_ids > 0 ? v->quota_ids[0] : NULL;

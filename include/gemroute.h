@@ -87,6 +87,8 @@ struct gr_lease {
     uint32_t cell;              /* cell index */
     uint64_t ticket;            /* lease slot sequence at claim */
     uint32_t project_gen;       /* project slot generation at reserve */
+    uint32_t key_index;         /* which of the project's keys (in what
+                                   was padding: the size is unchanged) */
     int64_t admitted_ns;        /* CLOCK_MONOTONIC */
     struct gr_cost cost;        /* what was admitted */
     void *batch;                /* the thread's batch lease this call was
@@ -119,6 +121,8 @@ enum gr_disable {
     GR_DISABLE_NONE = 0,
     GR_DISABLE_CELL,    /* this project-model */
     GR_DISABLE_PROJECT, /* every model of this project */
+    GR_DISABLE_KEY,     /* the key the call used; the project too when it
+                           was its last good key */
 };
 
 /* Where a cooldown came from. */

@@ -40,7 +40,8 @@
 
 #define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
 #define GR_SHM_ABI_MAJOR 4u
-#define GR_SHM_ABI_MINOR 0u
+#define GR_SHM_ABI_MINOR 1u       /* 4.1: key_bad, probe_at_s (were
+                                       padding) */
 
 #define GR_SHM_LINE 64
 #define GR_SHM_PAGE 4096
@@ -154,7 +155,9 @@ struct gr_shm_cell {
     _Atomic int64_t cell_cool_until;        /* ns; whole cell (bare 429) */
     _Atomic int64_t circuit_until;          /* ns; open circuit until */
     _Atomic uint32_t health;                /* GR_CELL_* */
-    uint32_t pad1;
+    _Atomic uint32_t probe_at_s;            /* s CLOCK_MONOTONIC of the next
+                                               health probe of a disabled
+                                               cell; 0 = none (router) */
     _Atomic uint64_t admitted;
 
     /* line 2: learned limits, failure state and counters of outcomes. */
@@ -224,12 +227,17 @@ struct gr_shm_project {
     _Atomic uint32_t generation;
     _Atomic uint32_t state;
     _Atomic uint32_t health;            /* GR_PROJ_AUTH_FAILED, ... */
-    uint32_t pad_rr;                    /* unused (was a key counter) */
+    _Atomic uint32_t key_bad;           /* bit k: key k refused (written
+                                           like health: clients set, the
+                                           router's probes and reloads
+                                           clear); all n_keys bits set ->
+                                           GR_PROJ_AUTH_FAILED */
     uint32_t weight;
     int32_t priority;
     uint32_t n_keys;
     uint32_t flags;                     /* GR_PROJ_CFG_* */
-    uint32_t pad0;
+    _Atomic uint32_t probe_at_s;        /* s CLOCK_MONOTONIC of the next
+                                           key probe; 0 = none (router) */
     _Atomic uint64_t auth_config_gen;   /* config generation when auth failed */
     char name[GR_SHM_NAME_MAX];
     uint8_t pad1[GR_SHM_LINE - 48];
