@@ -66,6 +66,8 @@ $(OBJ)/config/%.o: MODFLAGS := -Iconfig
 $(OBJ)/shm/%.o: MODFLAGS := -Ishm
 $(OBJ)/client/%.o: MODFLAGS := -Iinclude -Iclient -Ishm $(JSON_CFLAGS)
 $(OBJ)/router/%.o: MODFLAGS := -Irouter -Iconfig -Ishm
+# The probe calls the public client API (gr_probe()), nothing else of it.
+$(OBJ)/router/probe.o: MODFLAGS := -Irouter -Iconfig -Ishm -Iinclude
 $(OBJ)/tools/gemroute/%.o: MODFLAGS := -Itools/gemroute -Iinclude
 $(OBJ)/tools/mock/%.o: MODFLAGS := -Itools/mock -Ishm $(JSON_CFLAGS)
 $(OBJ)/tools/bench/%.o: MODFLAGS := -Itools/bench -Iinclude -Iclient -Ishm \
@@ -109,9 +111,10 @@ $(LIBGR_SO1): $(SHM_OBJ) $(CLIENT_OBJ) $(LIBGR_MAP)
 $(LIBGR_SO): $(LIBGR_SO1)
 	ln -sf $(LIBGR_SONAME) $@
 
-$(BIN)/gemrouted: $(OBJ)/router/main.o $(ROUTER_OBJ) $(CONFIG_OBJ) $(SHM_OBJ)
+$(BIN)/gemrouted: $(OBJ)/router/main.o $(ROUTER_OBJ) $(CONFIG_OBJ) \
+                  $(CLIENT_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CONFIG_LIBS) -lm
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) -lm
 
 $(BIN)/gemroute: $(OBJ)/tools/gemroute/main.o $(CLI_OBJ) $(CLIENT_OBJ) \
                  $(SHM_OBJ)

@@ -211,6 +211,18 @@ GR_API
 void gr_report(struct gr *g, const struct gr_lease *lease,
                const struct gr_verdict *verdict);
 
+/*
+ * A health probe: GET {base_url}/v1beta/models/{model} with key (in its
+ * header), the cheapest call Google offers.  GR_OK when it answered 2xx
+ * (the key, and the model for that project, are good), GR_ECALL with
+ * what the answer meant in *out otherwise, GR_EINVAL for a bad argument.
+ * The router probes the keys and cells it holds disabled with it; any
+ * program may.  proxy NULL or "" means the environment's.
+ */
+GR_API
+int gr_probe(const char *base_url, const char *proxy, const char *key,
+             const char *model, int64_t deadline_ns, struct gr_verdict *out);
+
 /* CLOCK_MONOTONIC now, in ns: the clock deadlines are given in. */
 GR_API
 int64_t gr_now_ns(void);
