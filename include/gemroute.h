@@ -45,6 +45,8 @@ enum gr_err {
     GR_ESTALE,      /* the lease is no longer valid (reaped or reused) */
     GR_ECALL,       /* the call failed; see the response for why */
     GR_ENOMEM,
+    GR_ETOOBIG,     /* the request costs more than the largest window of
+                       any project serving the model: it can never fit */
 };
 
 /* The four quota dimensions Gemini enforces per project and model. */
@@ -52,7 +54,7 @@ enum gr_dim {
     GR_DIM_RPM = 0,     /* requests per minute */
     GR_DIM_TPM = 1,     /* input tokens per minute */
     GR_DIM_RPD = 2,     /* requests per Pacific calendar day */
-    GR_DIM_IPM = 3,     /* input images per minute */
+    GR_DIM_IPM = 3,     /* images generated per minute (image models) */
     GR_NDIMS = 4,
 };
 
@@ -62,7 +64,8 @@ enum gr_dim {
 struct gr_cost {
     int64_t requests;   /* usually 1 */
     int64_t tokens;     /* estimated input tokens */
-    int64_t images;     /* input images */
+    int64_t images;     /* images the call asks to generate (IPM);
+                           input images cost tokens, not images */
 };
 
 #define GR_NAME_MAX 64
@@ -98,9 +101,11 @@ struct gr_lease {
 
 /* What a settled call really used. */
 struct gr_usage {
-    int64_t tokens;             /* usageMetadata.promptTokenCount; < 0 =
+    int64_t tokens;             /* input tokens Google counted
+                                   (promptTokenCount +
+                                   toolUsePromptTokenCount); < 0 =
                                    unknown (keep the estimate) */
-    int64_t images;             /* < 0 = unknown */
+    int64_t images;             /* images generated; < 0 = unknown */
     int64_t first_byte_ns;      /* CLOCK_MONOTONIC instant the answer's
                                    first byte arrived; 0 = now */
 };

@@ -416,6 +416,9 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
                           memory_order_relaxed);
     atomic_store_explicit(&t->hdr->batch_calls, cfg->router.batch_calls,
                           memory_order_relaxed);
+    atomic_store_explicit(&t->hdr->tpm_flags, cfg->router.tpm_counts_cached
+                                              ? 0u : GR_TPM_NO_CACHED,
+                          memory_order_relaxed);
 
     /* Removals first: their slots may serve the projects this config
      * adds as soon as their last call has ended. */

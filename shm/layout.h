@@ -40,8 +40,8 @@
 
 #define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
 #define GR_SHM_ABI_MAJOR 4u
-#define GR_SHM_ABI_MINOR 1u       /* 4.1: key_bad, probe_at_s (were
-                                       padding) */
+#define GR_SHM_ABI_MINOR 1u       /* 4.1: key_bad, probe_at_s, tpm_flags
+                                       (were padding) */
 
 #define GR_SHM_LINE 64
 #define GR_SHM_PAGE 4096
@@ -118,6 +118,9 @@ enum {
 #define GR_CELL_OP_DRAINING     (1u << 2)   /* operator: no new leases */
 #define GR_CELL_PROBE_TAKEN     (1u << 3)   /* half-open probe under way */
 #define GR_CELL_SUSPECT         (1u << 4)   /* a killed client may leak */
+
+/* header.tpm_flags, from router.tpm_counts_cached. */
+#define GR_TPM_NO_CACHED (1u << 0)  /* cachedContentTokenCount not charged */
 
 /* Lease bits for what a lease holds (lease.held): one per window, the day
  * counter, and the in-flight count. */
@@ -320,7 +323,9 @@ struct gr_shm_header {
     _Atomic uint64_t audits;            /* leaks repaired by audits */
     _Atomic uint32_t batch_calls;       /* router.batch_calls; 0 (a router
                                            of ABI 3.0) = no batch leases */
-    uint8_t pad2b[GR_SHM_LINE - 52];
+    _Atomic uint32_t tpm_flags;         /* GR_TPM_*: how a settle counts
+                                           input tokens (ABI 4.1) */
+    uint8_t pad2b[GR_SHM_LINE - 56];
 
     /* lines 3..: strings under text_seq */
     _Atomic uint32_t text_seq;
