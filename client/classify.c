@@ -1060,7 +1060,8 @@ blame_of(const struct facts *f)
     const char *r = f->info_reason;
     size_t i;
 
-    if (strncmp(r, "API_KEY_", 8) == 0 || strcmp(r, "CREDENTIALS_MISSING") == 0 ||
+    if (strncmp(r, "API_KEY_", 8) == 0 ||
+        strcmp(r, "CREDENTIALS_MISSING") == 0 ||
         strcmp(r, "ACCESS_TOKEN_EXPIRED") == 0)
         return BL_KEY;
     for (i = 0; i < sizeof(project_reasons) / sizeof(project_reasons[0]); i++)

@@ -183,9 +183,9 @@ member(struct json_object *o, const char *camel, const char *snake,
 /*
  * The cost rule (docs/CLIENT.md): requests = 1, or the number of entries
  * of a batch; images = the images the request asks to generate
- * (gr_est_images_out()); tokens = opts->est_tokens when > 0, else ceil(bytes of the
- * text of every part / 4) + 258 per image, else (nothing readable)
- * ceil(request bytes / 4).  countTokens costs nothing of the windows.
+ * (gr_est_images_out()); tokens = opts->est_tokens when > 0, else
+ * ceil(bytes of the text of every part / 4) + 258 per input image,
+ * else (nothing readable) ceil(request bytes / 4).  countTokens costs nothing of the windows.
  */
 static void
 estimate(const struct call *c, struct gr_cost *cost)

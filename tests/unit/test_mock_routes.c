@@ -591,8 +591,8 @@ test_bodies_predict_files_openai(void)
                     -EINVAL);
 
     /* fileData: the caller's file passes, an input image costs no IPM
-     * (IPM counts images generated), another's is refused in Google's words, a YouTube URI is not the
-     * Files API's and is not checked. */
+     * (IPM counts images generated), another's is refused in Google's
+     * words, a YouTube URI is not the Files API's and is not checked. */
     calls = 0;
     CU_ASSERT_EQUAL(
         parse_ex(GR_MOCK_GENERATE_CONTENT,
