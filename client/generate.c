@@ -185,7 +185,8 @@ member(struct json_object *o, const char *camel, const char *snake,
  * of a batch; images = the images the request asks to generate
  * (gr_est_images_out()); tokens = opts->est_tokens when > 0, else
  * ceil(bytes of the text of every part / 4) + 258 per input image,
- * else (nothing readable) ceil(request bytes / 4).  countTokens costs nothing of the windows.
+ * else (nothing readable) ceil(request bytes / 4).  countTokens costs
+ * nothing of the windows.
  */
 static void
 estimate(const struct call *c, struct gr_cost *cost)
