@@ -719,6 +719,20 @@ test_invalid_key_disables_project(void)
     stop_env(&e);
 }
 
+/* `gemroute ACTION --shm SHM WHAT` (through the router's control
+ * socket); its exit status. */
+static int
+operator(const struct env *e, const char *action, const char *what)
+{
+    char cmd[512];
+    int rc;
+
+    snprintf(cmd, sizeof(cmd), "%s/gemroute %s --shm %s %s >/dev/null 2>&1",
+             bin_dir, action, e->shm, what);
+    rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 /* The status project called name, in root; NULL if absent. */
 static struct json_object *
 project_of(struct json_object *root, const char *name)
@@ -813,8 +827,10 @@ test_bad_key_spares_its_sibling(void)
 /*
  * Issue 16: a disabled project comes back by itself.  The mock says
  * p1's API is off (403 SERVICE_DISABLED): p1 is disabled, every call
- * goes to p2.  Then the API is on again: the router's probe (one window
- * later; the window is 500 ms here) sees it and p1 serves again.
+ * goes to p2.  The operator disables p1 too.  Then the API is on again:
+ * the router's probe (one window later; the window is 500 ms here) lifts
+ * Google's refusal but not the operator's, and p1 serves again only once
+ * the operator enables it.
  */
 static void
 test_probe_brings_project_back(void)
@@ -857,6 +873,8 @@ test_probe_brings_project_back(void)
     sleep_ms(1200);
     CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", FLASH, h, sizeof(h)),
                            "disabled");
+    /* The operator also takes p1 out: no probe may undo that. */
+    CU_ASSERT_EQUAL(operator(&e, "disable", "p1"), 0);
     CU_ASSERT_EQUAL(mock_http(&e, "POST", "/mock/project",
                               "{\"name\": \"p1\", \"state\": \"ok\"}", buf,
                               sizeof(buf)), 200);
@@ -870,6 +888,23 @@ test_probe_brings_project_back(void)
         json_object_put(root);
         sleep_ms(50);
     }
+    /* the probe passed: Google's refusal is lifted, the operator's not */
+    root = status_json(&e);
+    CU_ASSERT_STRING_EQUAL(json_object_get_string(
+                               get(project_of(root, "p1"), "operator")),
+                           "disabled");
+    json_object_put(root);
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", FLASH, h, sizeof(h)),
+                           "disabled");
+    for (i = 0; i < 10; i++) {
+        CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, "{\"contents\":[{\"parts\":"
+                                    "[{\"text\":\"hi\"}]}]}", NULL, &r),
+                        GR_OK);
+        CU_ASSERT_STRING_EQUAL(r.project, "p2");
+        remember(&r);
+        gr_response_free(&r);
+    }
+    CU_ASSERT_EQUAL(operator(&e, "enable", "p1"), 0);
     CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", FLASH, h, sizeof(h)),
                            "healthy");
     for (i = 0; i < 40; i++) {
