@@ -174,7 +174,8 @@ cooldown_reason(struct gr_stat_cell *sc, unsigned d)
  * (a learned limit that differs from the config).
  */
 static void
-judge(struct gr_stat_cell *sc, uint32_t pflags, uint32_t ph, uint32_t ch)
+judge(struct gr_stat_cell *sc, const struct gr_stat_project *sp,
+      uint32_t pflags, uint32_t ph, uint32_t ch)
 {
     bool cooling = false;
     char a[32], b[32];
@@ -182,10 +183,19 @@ judge(struct gr_stat_cell *sc, uint32_t pflags, uint32_t ph, uint32_t ch)
 
     sc->health = NULL;
     if (ph & GR_PROJ_AUTH_FAILED) {
+        /* Every key refused one by one, or Google refused the project
+         * (API off, billing off, suspended: issue 16). */
+        uint32_t all = sp->n_keys >= 32 ? UINT32_MAX
+                                        : (1u << sp->n_keys) - 1u;
+        const char *who = all != 0 && sp->keys_refused == all
+                              ? (sp->n_keys > 1 ? "keys rejected"
+                                                : "key rejected")
+                              : "project refused";
+
         if (sc->last_status > 0)
-            add_reason(sc, "key rejected (HTTP %u)", sc->last_status);
+            add_reason(sc, "%s (HTTP %u)", who, sc->last_status);
         else
-            add_reason(sc, "key rejected");
+            add_reason(sc, "%s", who);
         sc->health = "disabled";
     }
     if (ph & GR_PROJ_OP_DISABLED) {
@@ -282,8 +292,7 @@ probe_notes(struct gr_stat_cell *sc, const struct gr_stat_project *sp)
             if (sp->keys_refused & (1u << k))
                 at += (size_t)snprintf(which + at, sizeof(which) - at,
                                        "%s#%u", at ? "," : "", k + 1);
-        add_reason(sc, "key %s of %u refused; the others serve", which,
-                   sp->n_keys);
+        add_reason(sc, "key %s of %u refused", which, sp->n_keys);
     }
     if (sc->probe_in_s >= 0) {
         fmt_dur(sc->probe_in_s, a, sizeof(a));
@@ -625,7 +634,7 @@ gr_stat_take_at(const struct gr_stat *st, struct gr_stat_snap *s,
             sc->slot = slot;
             sc->model_index = m;
             sc->removing = sp->removing;
-            judge(sc, flags, ph, ch);
+            judge(sc, sp, flags, ph, ch);
             /* relaxed: a snapshot */
             sc->probe_in_s = probe_in(atomic_load_explicit(
                                           &c->probe_at_s,

@@ -7,6 +7,7 @@
  * of it is.
  */
 #include "gemroute.h"
+#include "gemroute_stat.h"
 #include "health.h"
 #include "layout.h"
 #include "table.h"
@@ -259,6 +260,7 @@ one_project(unsigned n)
     tab.projects[0].n_keys = n;
     for (d = 0; d < GR_NDIM; d++) {
         atomic_store(&c->limit[d], GR_LIMIT_NONE);
+        atomic_store(&c->config_limit[d], -1);      /* unlimited */
         gr_shm_set_learned(&tab, c, d, -1);
     }
     atomic_store(&tab.projects[0].state, GR_PROJ_ACTIVE);
@@ -412,6 +414,64 @@ test_damaged_key_fields(void)
     CU_ASSERT_EQUAL(gr_shm_keys_usable(p, 0), 1u);
 }
 
+/* What `gemroute status` is told: refused keys, whom Google refused,
+ * and the next probe (at a fixed clock reading). */
+static bool
+has_reason(const struct gr_stat_cell *c, const char *want)
+{
+    unsigned i;
+
+    for (i = 0; i < c->n_reasons; i++)
+        if (strstr(c->reasons[i], want) != NULL)
+            return true;
+    return false;
+}
+
+static void
+test_status_shows_keys_and_probes(void)
+{
+    const int64_t now = INT64_C(1000) * 1000000000;
+    struct gr_stat_snap s;
+    struct gr_stat *st;
+    char err[256];
+
+    one_project(3);
+    atomic_store(&tab.projects[0].key_bad, 2u);
+    atomic_store(&tab.projects[0].probe_at_s, 1045u);
+    st = gr_stat_open(shm_name, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL_FATAL(gr_stat_take_at(st, &s, now, NOW_S * 1000000000),
+                          GR_OK);
+    CU_ASSERT_EQUAL_FATAL(s.n_projects, 1);
+    CU_ASSERT_EQUAL(s.projects[0].keys_refused, 2u);
+    CU_ASSERT_FALSE(s.projects[0].auth_failed);
+    CU_ASSERT(s.projects[0].probe_in_s > 44.9 &&
+              s.projects[0].probe_in_s < 45.1);
+    CU_ASSERT_EQUAL_FATAL(s.n_cells, 1);
+    CU_ASSERT_STRING_EQUAL(s.cells[0].health, "healthy");
+    CU_ASSERT(has_reason(&s.cells[0], "key #2 of 3 refused"));
+    CU_ASSERT_EQUAL(s.cells[0].probe_in_s, -1);
+    gr_stat_free(&s);
+
+    /* Google refused the project itself: said so, with its probe */
+    atomic_store(&tab.projects[0].key_bad, 0u);
+    atomic_store(&tab.projects[0].health, GR_PROJ_AUTH_FAILED);
+    CU_ASSERT_EQUAL_FATAL(gr_stat_take_at(st, &s, now, NOW_S * 1000000000),
+                          GR_OK);
+    CU_ASSERT_STRING_EQUAL(s.cells[0].health, "disabled");
+    CU_ASSERT(has_reason(&s.cells[0], "project refused"));
+    CU_ASSERT(has_reason(&s.cells[0], "next probe in"));
+    gr_stat_free(&s);
+
+    /* every key refused one by one */
+    atomic_store(&tab.projects[0].key_bad, 7u);
+    CU_ASSERT_EQUAL_FATAL(gr_stat_take_at(st, &s, now, NOW_S * 1000000000),
+                          GR_OK);
+    CU_ASSERT(has_reason(&s.cells[0], "keys rejected"));
+    gr_stat_free(&s);
+    gr_stat_close(st);
+}
+
 int
 main(void)
 {
@@ -428,6 +488,8 @@ main(void)
         {"the request's fault leaves the table alone",
          test_request_fault_leaves_table},
         {"damaged key fields", test_damaged_key_fields},
+        {"status shows refused keys and the next probe",
+         test_status_shows_keys_and_probes},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
