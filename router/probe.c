@@ -194,15 +194,44 @@ follow(const struct gr_rtr *r, struct target *t, bool bad, uint32_t gen,
     return now >= t->next_ns;
 }
 
+/*
+ * Whether a probe may go to url.  The test programs set
+ * GEMROUTE_TEST_LOOPBACK (tests/testlib.c, tests/lib.sh): a router they
+ * start then probes nothing but 127.0.0.1, localhost or [::1], so a test
+ * whose config keeps Google's default base_url never sends a test key
+ * over the network.
+ */
+static bool
+probe_allowed(const char *url)
+{
+    static const char *const hosts[] = {"127.0.0.1", "localhost", "[::1]"};
+    const char *h = strstr(url, "://");
+    size_t i, n;
+
+    if (getenv("GEMROUTE_TEST_LOOPBACK") == NULL)
+        return true;
+    if (h == NULL)
+        return false;
+    h += 3;
+    for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        n = strlen(hosts[i]);
+        if (strncmp(h, hosts[i], n) == 0 &&
+            (h[n] == '\0' || h[n] == ':' || h[n] == '/'))
+            return true;
+    }
+    return false;
+}
+
 /* Fill the job's connection and name fields; false if the slot's project
- * is not in the running config (being removed). */
+ * is not in the running config (being removed), or the probe may not go
+ * where the config points. */
 static bool
 fill_job(struct gr_rtr *r, struct job *j, uint32_t slot, uint32_t key,
          uint32_t model)
 {
     const struct gr_cfg_project *cp;
 
-    if (r->cfg == NULL ||
+    if (r->cfg == NULL || !probe_allowed(r->cfg->router.base_url) ||
         (cp = gr_cfg_project_find(r->cfg, r->m.name[slot])) == NULL ||
         cp->n_keys == 0 || model >= r->m.n_models ||
         r->m.model[model][0] == '\0')
