@@ -719,6 +719,22 @@ test_invalid_key_disables_project(void)
     stop_env(&e);
 }
 
+/* Whether file path holds text. */
+static bool
+file_has(const char *path, const char *text)
+{
+    char buf[1 << 16];
+    size_t n;
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL)
+        return false;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, text) != NULL;
+}
+
 /* `gemroute ACTION --shm SHM WHAT` (through the router's control
  * socket); its exit status. */
 static int
@@ -917,6 +933,50 @@ test_probe_brings_project_back(void)
     }
     CU_ASSERT(on_p1 > 0);
     CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "counts", "auth"), 1);
+    stop_env(&e);
+}
+
+/*
+ * Issue 16: a cell disabled because Google does not know its model is
+ * probed too, and stays disabled while the probe fails (the mock knows
+ * no such model: its models GET answers 404), as the router logs.
+ */
+static void
+test_probe_keeps_a_missing_model_out(void)
+{
+    struct env e;
+    struct gr_call_opts o;
+    struct gr_response r;
+    char h[32], conf[2048], logp[256];
+    double next;
+
+    snprintf(conf, sizeof(conf), mock_two, 1000, 1000);
+    start_mock(&e, conf);
+    start_router(&e, "headroom = 1.0; window_ms = 500; batch_calls = 1;",
+                 "models = ( { name = \"" FLASH "\"; rpm = 1000; },\n"
+                 "  { name = \"" GONE "\"; rpm = 1000; } );\n"
+                 "projects = ( { name = \"p1\"; "
+                 "key = \"gr-test-SECRET-p1-7d1e2f\"; } );", 2);
+    memset(&o, 0, sizeof(o));
+    o.max_attempts = 1;
+    CU_ASSERT_EQUAL(gr_generate(e.g, GONE, "{\"contents\":[{\"parts\":["
+                                "{\"text\":\"hi\"}]}]}", &o, &r), GR_ECALL);
+    CU_ASSERT_EQUAL(r.status, 404);
+    remember(&r);
+    gr_response_free(&r);
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", GONE, h, sizeof(h)),
+                           "disabled");
+    /* the router logs each probe it made */
+    snprintf(logp, sizeof(logp), "%s/%s-router.log", tmpdir, e.tag);
+    while (!file_has(logp, "probe of p1/" GONE " (key #1) failed: 404")) {
+        sleep_ms(20);                   /* the watchdog bounds this */
+    }
+    next = cell_num(&e, "p1", GONE, NULL, "next_probe_s");
+    CU_ASSERT(next >= 0);               /* and shows the next one */
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", GONE, h, sizeof(h)),
+                           "disabled");
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", FLASH, h, sizeof(h)),
+                           "healthy");
     stop_env(&e);
 }
 
@@ -1408,6 +1468,8 @@ main(void)
         {"a bad key spares its sibling key", test_bad_key_spares_its_sibling},
         {"a probe brings a disabled project back",
          test_probe_brings_project_back},
+        {"a probe keeps a missing model out",
+         test_probe_keeps_a_missing_model_out},
         {"a request at fault: no retry, no penalty", test_request_at_fault},
         {"injected 503s open, then a probe closes, a circuit",
          test_circuit_opens_and_closes},
