@@ -69,6 +69,8 @@ $(OBJ)/config/%.o: MODFLAGS := -Iconfig
 $(OBJ)/shm/%.o: MODFLAGS := -Ishm
 $(OBJ)/client/%.o: MODFLAGS := -Iinclude -Iclient -Ishm $(JSON_CFLAGS)
 $(OBJ)/router/%.o: MODFLAGS := -Irouter -Iconfig -Ishm
+# The probe calls the public client API (gr_probe()), nothing else of it.
+$(OBJ)/router/probe.o: MODFLAGS := -Irouter -Iconfig -Ishm -Iinclude
 $(OBJ)/tools/gemroute/%.o: MODFLAGS := -Itools/gemroute -Iinclude
 $(OBJ)/tools/mock/%.o: MODFLAGS := -Itools/mock -Ishm $(JSON_CFLAGS)
 $(OBJ)/gateway/%.o: MODFLAGS := -Igateway -Iinclude -Iconfig $(JSON_CFLAGS)
@@ -114,9 +116,10 @@ $(LIBGR_SO1): $(SHM_OBJ) $(CLIENT_OBJ) $(LIBGR_MAP)
 $(LIBGR_SO): $(LIBGR_SO1)
 	ln -sf $(LIBGR_SONAME) $@
 
-$(BIN)/gemrouted: $(OBJ)/router/main.o $(ROUTER_OBJ) $(CONFIG_OBJ) $(SHM_OBJ)
+$(BIN)/gemrouted: $(OBJ)/router/main.o $(ROUTER_OBJ) $(CONFIG_OBJ) \
+                  $(CLIENT_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CONFIG_LIBS) -lm
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) -lm
 
 $(BIN)/gemroute: $(OBJ)/tools/gemroute/main.o $(CLI_OBJ) $(CLIENT_OBJ) \
                  $(SHM_OBJ)
@@ -160,13 +163,16 @@ TEST_DEPS_test_router := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
 TEST_DEPS_test_client := $(CLIENT_OBJ) $(SHM_OBJ)
 # test_router fails allocations on purpose (a reload out of memory).
 $(BUILD)/tests/test_router: LDFLAGS += -Wl,--wrap=calloc
-TEST_DEPS_test_segment_trust := $(ROUTER_OBJ) $(CONFIG_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_segment_trust := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
+                               $(SHM_OBJ)
 TESTROUTER_OBJ := $(call objs,tests/testrouter.c)
 TEST_DEPS_test_lease := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_batch := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_accounting_bounds := $(ROUTER_OBJ) $(CONFIG_OBJ) \
                                     $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_classify := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_blame := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_count := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_json_scan := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_repair_stream := $(ROUTER_OBJ) $(CONFIG_OBJ) \
                                 $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
@@ -238,8 +244,10 @@ FUZZ_SRC_config := $(CONFIG_SRC)
 FUZZ_FLAGS_config := -Iconfig $(CONFIG_LIBS)
 FUZZ_SRC_mock_request := tools/mock/request.c tools/mock/jsonw.c
 FUZZ_FLAGS_mock_request := -Itools/mock -Ishm $(JSON_CFLAGS) $(JSON_LIBS)
-# The router without its main and its log (the harness logs nothing).
-FUZZ_SRC_settle := $(filter-out router/log.c,$(ROUTER_SRC)) $(CONFIG_SRC) \
+# The router without its main, its log (the harness logs nothing) and its
+# probes (HTTP through the client library).
+FUZZ_SRC_settle := $(filter-out router/log.c router/probe.c,$(ROUTER_SRC)) \
+                   $(CONFIG_SRC) \
                    $(SHM_SRC)
 FUZZ_FLAGS_settle := -Irouter -Iconfig -Ishm $(CONFIG_LIBS) -lm
 

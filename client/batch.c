@@ -63,7 +63,7 @@ struct batch {
     int64_t watched_ns;         /* when the watch was last read */
     int64_t left[GR_NWINDOWS];
     struct gr_shm_watch watch;
-    uint32_t lease, cell, project_gen;
+    uint32_t lease, cell, project_gen, key_index;
     uint64_t ticket;
     size_t project_len, key_len, url_len, proxy_len;
     char project[GR_NAME_MAX];  /* each kept by gr_keep_chunks() */
@@ -427,6 +427,7 @@ gr_batch_take(struct gr *g, const struct gr_batch_ask *q,
     out->cell = b->cell;
     out->ticket = b->ticket;
     out->project_gen = b->project_gen;
+    out->key_index = b->key_index;
     out->batch = b;
     out->batch_serial = s->serial;
     return true;
@@ -535,6 +536,7 @@ gr_batch_start(struct gr *g, const struct gr_batch_ask *q,
     b->lease = gt->lease;
     b->cell = gt->cell;
     b->project_gen = gt->project_gen;
+    b->key_index = out->key_index;
     b->ticket = gt->ticket;
     b->project_len = gr_keep_chunks(b->project, out->project, GR_NAME_MAX);
     b->key_len = gr_keep_chunks(b->key, out->key, GR_KEY_MAX);

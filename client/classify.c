@@ -79,8 +79,15 @@ struct facts {
     char status[40];                /* error.status */
     char message[96];               /* start of error.message, cleaned */
     char info_reason[48];           /* ErrorInfo.reason */
+    char consumer[48];              /* ErrorInfo.metadata.consumer, cut */
+    char res_type[48];              /* ResourceInfo.resourceType */
     bool quota_failure;             /* a QuotaFailure detail came */
     bool key_msg;                   /* message says the key is bad */
+    bool project_msg;               /* ... the project: API off, billing */
+    bool suspended_msg;             /* ... a consumer is suspended */
+    bool resource_msg;              /* ... names a file, cache, tuned model
+                                       or batch */
+    bool model_msg;                 /* ... names a model */
     unsigned nviol;
     struct viol viol[CLS_VIOL_MAX];
     double retry_s;                 /* RetryInfo.retryDelay; < 0 = none */
@@ -492,6 +499,12 @@ read_error_info(struct facts *f, struct json_object *d)
     reason = member_str(d, "reason", &rlen);
     if (reason != NULL && f->info_reason[0] == '\0')
         copy_clean(f->info_reason, sizeof(f->info_reason), reason, rlen);
+    /* "projects/N" or "api_key:...": who Google holds responsible.  Only
+     * its kind is used; the key itself is never copied out of here. */
+    if ((limit = member_str(md, "consumer", &llen)) != NULL &&
+        f->consumer[0] == '\0')
+        copy_clean(f->consumer, sizeof(f->consumer), limit,
+                   llen < 8 ? llen : 8);
     /* RATE_LIMIT_EXCEEDED names its quota in the metadata. */
     limit = member_str(md, "quota_limit", &llen);
     metric = member_str(md, "quota_metric", &mlen);
@@ -505,6 +518,18 @@ read_error_info(struct facts *f, struct json_object *d)
         copy_clean(v->metric, sizeof(v->metric), metric, mlen);
     if (md != NULL && json_object_object_get_ex(md, "quota_limit_value", &lv))
         (void)json_u63(lv, &v->value);
+}
+
+/* google.rpc.ResourceInfo: the kind of thing the error is about. */
+static void
+read_resource_info(struct facts *f, struct json_object *d)
+{
+    const char *s;
+    size_t n = 0;
+
+    if ((s = member_str(d, "resourceType", &n)) != NULL &&
+        f->res_type[0] == '\0')
+        copy_clean(f->res_type, sizeof(f->res_type), s, n);
 }
 
 static void
@@ -522,6 +547,8 @@ read_detail(struct facts *f, struct json_object *d)
             read_quota_failure(f, d);
         else if (ends_with(type, tlen, "google.rpc.ErrorInfo"))
             read_error_info(f, d);
+        else if (ends_with(type, tlen, "google.rpc.ResourceInfo"))
+            read_resource_info(f, d);
         else if (ends_with(type, tlen, "google.rpc.RetryInfo") &&
                  json_object_object_get_ex(d, "retryDelay", &rd) &&
                  f->retry_s < 0)
@@ -559,6 +586,49 @@ viol_by_metric(struct facts *f, const char *metric, bool *known)
 }
 
 /*
+ * Words by which Google's messages name a thing that lives in one
+ * project: "You do not have permission to access the File abc or it may
+ * not exist", "CachedContent not found (or permission denied)", and the
+ * resource names themselves.
+ */
+static bool
+names_resource(const char *s, size_t n)
+{
+    static const char *const words[] = {
+        "files/", "the file ", " file ", "cachedcontents/", "cachedcontent ",
+        "cached content", "tunedmodels/", "tuned model", "batches/",
+        "corpora/", "filesearchstores/",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (find_ci(s, n, words[i]) != NULL)
+            return true;
+    return false;
+}
+
+/* A message may quote the key ("Consumer 'api_key:AIza...' has been
+ * suspended"): keep the words, never the key. */
+static void
+redact_keys(char *m)
+{
+    char *p = m;
+
+    while ((p = strstr(p, "api_key:")) != NULL) {
+        char *k = p + 8, *e = k;
+
+        while (*e != '\0' && *e != '\'' && *e != '"' && *e != ' ')
+            e++;
+        if (e > k) {
+            memcpy(k, "***", 3 <= e - k ? 3 : (size_t)(e - k));
+            if (e - k > 3)
+                memmove(k + 3, e, strlen(e) + 1);
+        }
+        p = k;
+    }
+}
+
+/*
  * Since late 2025 the message lists "* Quota exceeded for metric: M,
  * limit: N, model: X" lines and ends "Please retry in 12.3s."  A line
  * gives its limit to the violation of that metric it speaks of when that
@@ -572,11 +642,22 @@ read_message(struct facts *f, const char *msg, size_t n)
     const char *p = msg, *end = msg + n, *q;
 
     copy_clean(f->message, sizeof(f->message), msg, n);
+    redact_keys(f->message);
     if ((q = find_ci(msg, n, "retry in ")) != NULL)
         f->msg_retry_s = parse_duration(q + 9, (size_t)(end - q - 9));
     if (find_ci(msg, n, "api key not valid") != NULL ||
-        find_ci(msg, n, "api key expired") != NULL)
+        find_ci(msg, n, "api key expired") != NULL ||
+        find_ci(msg, n, "api key was reported as leaked") != NULL ||
+        find_ci(msg, n, "api_key:") != NULL)
         f->key_msg = true;
+    if (find_ci(msg, n, "has not been used in project") != NULL ||
+        find_ci(msg, n, "billing") != NULL)
+        f->project_msg = true;
+    if (find_ci(msg, n, "has been suspended") != NULL)
+        f->suspended_msg = true;
+    f->resource_msg = names_resource(msg, n);
+    if (find_ci(msg, n, "models/") != NULL || find_ci(msg, n, "model") != NULL)
+        f->model_msg = true;
 
     while ((q = find_ci(p, (size_t)(end - p), tag)) != NULL) {
         const char *m = q + sizeof(tag) - 1, *eol, *comma, *lim;
@@ -940,19 +1021,99 @@ classify_server(struct gr_verdict *out, const struct facts *f,
     }
 }
 
+/* The error is about a file, cache, tuned model or batch (a ResourceInfo
+ * of any type but a plain model, or the message's words). */
+static bool
+names_thing(const struct facts *f)
+{
+    size_t n = strlen(f->res_type);
+
+    if (n != 0 && (find_ci(f->res_type, n, "model") == NULL ||
+                   find_ci(f->res_type, n, "tuned") != NULL))
+        return true;
+    return f->resource_msg;
+}
+
+/*
+ * Who a refused key, 401 or 403 is about (DESIGN.md, "Health and
+ * cooldowns"): the key, the whole project, one model of it, or the
+ * request alone.  The ErrorInfo reason decides when there is one (the
+ * googleapis.com reasons of google.api.ErrorReason); else Google's
+ * sentence; else the key, which a probe gives back if it is good.
+ */
+enum blame {
+    BL_KEY = 0,
+    BL_PROJECT,
+    BL_CELL,
+    BL_REQUEST,
+};
+
+static enum blame
+blame_of(const struct facts *f)
+{
+    /* The project as a whole: every key of it would hear the same. */
+    static const char *const project_reasons[] = {
+        "SERVICE_DISABLED", "BILLING_DISABLED", "CONSUMER_INVALID",
+        "GCP_SUSPENDED", "USER_PROJECT_DENIED", "SERVICE_NOT_VISIBLE",
+        "ACCOUNT_STATE_INVALID",
+    };
+    const char *r = f->info_reason;
+    size_t i;
+
+    if (strncmp(r, "API_KEY_", 8) == 0 ||
+        strcmp(r, "CREDENTIALS_MISSING") == 0 ||
+        strcmp(r, "ACCESS_TOKEN_EXPIRED") == 0)
+        return BL_KEY;
+    for (i = 0; i < sizeof(project_reasons) / sizeof(project_reasons[0]); i++)
+        if (strcmp(r, project_reasons[i]) == 0)
+            return BL_PROJECT;
+    /* Google suspends a consumer, named "api_key:..." or "projects/N". */
+    if (strcmp(r, "CONSUMER_SUSPENDED") == 0)
+        return strcmp(f->consumer, "projects") == 0 && !f->key_msg
+                   ? BL_PROJECT : BL_KEY;
+    if (r[0] != '\0')
+        return BL_KEY;
+    /* No reason: the sentence, most specific first. */
+    if (f->key_msg)
+        return BL_KEY;
+    if (f->project_msg)
+        return BL_PROJECT;
+    if (f->suspended_msg)
+        return BL_KEY;
+    if (names_thing(f))
+        return BL_REQUEST;
+    if (f->model_msg)
+        return BL_CELL;
+    return BL_KEY;
+}
+
 static void
-classify_auth(struct gr_verdict *out, const struct facts *f)
+classify_auth(struct gr_verdict *out, const struct facts *f, enum blame b)
 {
     out->cls = GR_CLASS_AUTH;
-    out->disable = GR_DISABLE_PROJECT;
+    out->disable = b == BL_PROJECT ? GR_DISABLE_PROJECT : GR_DISABLE_KEY;
     out->retryable = true;
     say_status(out, f);
     if (f->info_reason[0] != '\0')
-        say(out, "key refused (%s)", f->info_reason);
+        say(out, "%s refused (%s)", b == BL_PROJECT ? "project" : "key",
+            f->info_reason);
     else
-        say(out, "key refused");
+        say(out, "%s refused", b == BL_PROJECT ? "project" : "key");
     say_message(out, f);
-    say(out, "; project disabled, retry on another");
+    say(out, "; %s disabled until a probe passes, retry elsewhere",
+        b == BL_PROJECT ? "project" : "key");
+}
+
+/* 403/404 about a file, cache, tuned model or batch: it lives in one
+ * project, so another would say the same or worse.  The request's. */
+static void
+classify_resource(struct gr_verdict *out, const struct facts *f)
+{
+    out->cls = GR_CLASS_REQUEST;
+    say_status(out, f);
+    say(out, "a resource the request names is not this key's");
+    say_message(out, f);
+    say(out, "; the request is at fault: no penalty, no retry");
 }
 
 static void
@@ -962,7 +1123,8 @@ classify_model(struct gr_verdict *out, const struct facts *f)
     out->disable = GR_DISABLE_CELL;
     out->retryable = true;
     say_status(out, f);
-    say(out, "model not found for this project");
+    say(out, "%s", out->status == 404 ? "model not found for this project"
+                                      : "model not allowed for this project");
     say_message(out, f);
     say(out, "; cell disabled, retry on another project");
 }
@@ -980,9 +1142,23 @@ classify_request(struct gr_verdict *out, const struct facts *f)
 static bool
 key_is_bad(const struct facts *f)
 {
-    /* API_KEY_INVALID; Google also says API_KEY_EXPIRED-like reasons. */
+    /* API_KEY_INVALID, also for an expired key ("API key expired") */
     return strncmp(f->info_reason, "API_KEY_", 8) == 0 ||
            (f->info_reason[0] == '\0' && f->key_msg);
+}
+
+/* 401/403: who is to blame decides the class. */
+static void
+classify_denied(struct gr_verdict *out, const struct facts *f)
+{
+    enum blame b = blame_of(f);
+
+    if (b == BL_REQUEST)
+        classify_resource(out, f);
+    else if (b == BL_CELL)
+        classify_model(out, f);
+    else
+        classify_auth(out, f, b);
 }
 
 void
@@ -1023,11 +1199,17 @@ gr_classify(int status, const char *body, size_t len, int64_t now_wall_s,
         classify_server(out, &f, GR_CLASS_OVERLOAD);
     } else if (status >= 500 && status <= 599) {
         classify_server(out, &f, GR_CLASS_SERVER);
-    } else if (status == 401 || status == 403 ||
-               (status == 400 && key_is_bad(&f))) {
-        classify_auth(out, &f);
+    } else if (status == 400 && key_is_bad(&f)) {
+        classify_auth(out, &f, BL_KEY);
+    } else if (status == 401 || status == 403) {
+        classify_denied(out, &f);
     } else if (status == 404) {
-        classify_model(out, &f);
+        /* A file or cache named wrongly is the request's; a model the
+         * project lacks is that cell's. */
+        if (names_thing(&f))
+            classify_resource(out, &f);
+        else
+            classify_model(out, &f);
     } else if (status >= 400 && status <= 499) {
         classify_request(out, &f);
     } else {

@@ -62,6 +62,17 @@ gr_copy_chunks(char *dst, const char *src, size_t len)
 }
 
 /* Keep a sentence about the last failure on the handle. */
+/*
+ * The largest limit on dimension w (GR_W_*) of any project serving
+ * model: min(limit, cap) over its cells that serve it.  INT64_MAX when
+ * one is unlimited, -1 when no project serves it.  O(projects): read
+ * only when no cell has room, never on the hot path.
+ */
+int64_t gr_largest_limit(struct gr *g, const char *model, unsigned w);
+
+/* header.tpm_flags (GR_TPM_*), read once per call. */
+uint32_t gr_tpm_flags(struct gr *g);
+
 void gr_seterr(struct gr *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 
 #define TREE_DEPTH 64       /* json-c nesting followed; deeper: not JSON */
 #define KEYS_KEPT 16        /* keys of one object compared exactly */
@@ -343,4 +344,76 @@ gr_est_read(const char *body, size_t len, struct gr_est *e)
 {
     if (gr_est_scan(body, len, e) != 0)
         gr_est_tree(body, len, e);
+}
+
+/* ---- images a request asks to generate (IPM) -------------------------- */
+
+#define IMAGEN_DEFAULT_SAMPLES 4    /* Imagen's numberOfImages default */
+#define IMAGES_MAX 1000             /* a count beyond this is nonsense */
+
+/* A count member: a positive integer (json-c's int), else dflt. */
+static int64_t
+count_of(struct json_object *o, const char *camel, const char *snake,
+         int64_t dflt)
+{
+    struct json_object *v = member(o, camel, snake, json_type_int);
+    int64_t n = v != NULL ? json_object_get_int64(v) : dflt;
+
+    return n < 1 ? dflt : n > IMAGES_MAX ? IMAGES_MAX : n;
+}
+
+/* Whether a responseModalities array holds "IMAGE" (any case). */
+static bool
+asks_image(struct json_object *gc)
+{
+    struct json_object *mods = member(gc, "responseModalities",
+                                      "response_modalities",
+                                      json_type_array);
+    size_t i, n = mods != NULL ? json_object_array_length(mods) : 0;
+
+    for (i = 0; i < n; i++) {
+        struct json_object *m = json_object_array_get_idx(mods, i);
+
+        if (json_object_is_type(m, json_type_string) &&
+            strcasecmp(json_object_get_string(m), "IMAGE") == 0)
+            return true;
+    }
+    return false;
+}
+
+int64_t
+gr_est_images_out(const char *body, size_t len)
+{
+    static const char *const words[] = {
+        "responseModalities", "response_modalities", "instances",
+    };
+    struct json_tokener *tok;
+    struct json_object *root, *gc, *params;
+    int64_t n = 0;
+    size_t i;
+
+    if (body == NULL || len == 0 || len > (size_t)INT32_MAX)
+        return 0;
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (memmem(body, len, words[i], strlen(words[i])) != NULL)
+            break;
+    if (i == sizeof(words) / sizeof(words[0]))
+        return 0;                   /* the usual body: no parse */
+    if ((tok = json_tokener_new_ex(TREE_DEPTH)) == NULL)
+        return 0;
+    root = json_tokener_parse_ex(tok, body, (int)len);
+    if (json_tokener_get_error(tok) != json_tokener_success)
+        root = NULL;
+    json_tokener_free(tok);
+    gc = member(root, "generationConfig", "generation_config",
+                json_type_object);
+    if (gc != NULL && asks_image(gc))
+        n = count_of(gc, "candidateCount", "candidate_count", 1);
+    else if (member(root, "instances", NULL, json_type_array) != NULL) {
+        params = member(root, "parameters", NULL, json_type_object);
+        n = count_of(params, "sampleCount", "sample_count",
+                     IMAGEN_DEFAULT_SAMPLES);
+    }
+    json_object_put(root);
+    return n;
 }

@@ -26,6 +26,16 @@ struct gr_est {
  */
 void gr_est_read(const char *body, size_t len, struct gr_est *e);
 
+/*
+ * The images a generateContent request asks for (IPM: Google counts
+ * images generated, only for models that generate images):
+ * generationConfig.responseModalities holding "IMAGE" -> candidateCount
+ * (1 when absent); parameters.sampleCount of an Imagen :predict body ->
+ * that many (4, Imagen's default, when the parameters give none).  0 for
+ * any other body.  Parses only a body that names one of those fields.
+ */
+int64_t gr_est_images_out(const char *body, size_t len);
+
 /* The two ways, for the tests and the fuzzer: json-c's tree (the
  * reference), and the scanner (-1 in doubt, e then meaningless). */
 void gr_est_tree(const char *body, size_t len, struct gr_est *e);

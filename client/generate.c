@@ -84,6 +84,13 @@ struct call {
     bool user_stopped;
     char *err_event;                /* an error event of a 2xx stream */
     size_t err_event_len;
+    int64_t tpm_tokens;             /* what the last answer's TPM count
+                                       was: promptTokenCount +
+                                       toolUsePromptTokenCount (- cached
+                                       when router.tpm_counts_cached is
+                                       false); -1 = not reported */
+    int64_t images_out;             /* images the last answer holds; -1 =
+                                       none read */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -175,10 +182,11 @@ member(struct json_object *o, const char *camel, const char *snake,
 
 /*
  * The cost rule (docs/CLIENT.md): requests = 1, or the number of entries
- * of a batch; images = inlineData parts whose mimeType starts with
- * "image/"; tokens = opts->est_tokens when > 0, else ceil(bytes of the
- * text of every part / 4) + 258 per image, else (nothing readable)
- * ceil(request bytes / 4).  countTokens costs nothing of the windows.
+ * of a batch; images = the images the request asks to generate
+ * (gr_est_images_out()); tokens = opts->est_tokens when > 0, else
+ * ceil(bytes of the text of every part / 4) + 258 per input image,
+ * else (nothing readable) ceil(request bytes / 4).  countTokens costs
+ * nothing of the windows.
  */
 static void
 estimate(const struct call *c, struct gr_cost *cost)
@@ -195,7 +203,10 @@ estimate(const struct call *c, struct gr_cost *cost)
     gr_est_read(c->body, c->len, &e);
     if (c->op == OP_BATCH && e.requests > 0)
         cost->requests = e.requests;
-    cost->images = e.images;
+    /* IPM counts images generated, never input images (those cost
+     * tokens, below). */
+    cost->images = c->op == OP_GENERATE || c->op == OP_STREAM
+                       ? gr_est_images_out(c->body, c->len) : 0;
     if (c->o.est_tokens > 0)
         cost->tokens = c->o.est_tokens;
     else if (e.text_bytes > 0 || e.images > 0)
@@ -282,6 +293,29 @@ max_call_ns(const struct call *c)
     return (int64_t)s * NS_PER_S;
 }
 
+/*
+ * What input TPM counted for an answer (docs/CLIENT.md, "What the
+ * windows count"): promptTokenCount plus toolUsePromptTokenCount (the
+ * tool results Google fed back in, which promptTokenCount leaves out);
+ * cachedContentTokenCount is part of promptTokenCount and stays charged
+ * unless router.tpm_counts_cached = false (Google does not say).
+ */
+static int64_t
+tpm_of(struct call *c, const struct gr_resp_usage *ru)
+{
+    int64_t t = ru->prompt_tokens;
+
+    if (t < 0)
+        return -1;
+    if (ru->tool_prompt_tokens > 0 &&
+        ru->tool_prompt_tokens <= INT32_MAX - t)
+        t += ru->tool_prompt_tokens;
+    if ((gr_tpm_flags(c->g) & GR_TPM_NO_CACHED) && ru->cached_tokens > 0 &&
+        ru->cached_tokens <= ru->prompt_tokens)
+        t -= ru->cached_tokens;
+    return t;
+}
+
 static void
 take_usage(struct call *c, const struct gr_http_res *res)
 {
@@ -289,8 +323,12 @@ take_usage(struct call *c, const struct gr_http_res *res)
     struct gr_resp_usage ru;
 
     u->prompt = u->candidates = u->thoughts = u->total = -1;
+    c->tpm_tokens = -1;
+    c->images_out = -1;
     if (res->status < 200 || res->status > 299)
         return;
+    if (c->op == OP_GENERATE || c->op == OP_STREAM)
+        c->images_out = gr_resp_images(res->body, res->len);
     if (c->op == OP_COUNT) {
         struct json_object *root = parse_json(res->body, res->len);
         struct json_object *t = member(root, "totalTokens", "total_tokens",
@@ -313,6 +351,7 @@ take_usage(struct call *c, const struct gr_http_res *res)
     u->candidates = ru.candidates_tokens;
     u->thoughts = ru.thoughts_tokens;
     u->total = ru.total_tokens;
+    c->tpm_tokens = tpm_of(c, &ru);
 }
 
 /* Copy s to dst + at, cut to fit cap bytes with the NUL; returns where
@@ -477,8 +516,12 @@ attempt(struct call *c, struct gr_lease *l)
      * it), else the estimate. */
     use.tokens = c->op == OP_COUNT ? 0
                  : (v.cls == GR_CLASS_OK || (cut && c->op == OP_STREAM)) &&
-                   out->usage.prompt >= 0 ? out->usage.prompt : -1;
-    use.images = -1;
+                   c->tpm_tokens >= 0 ? c->tpm_tokens : -1;
+    /* Images: those a whole answer holds when that is more than was
+     * reserved; fewer keep the reservation (an image Google made and
+     * then withheld may still count: when in doubt, no refund). */
+    use.images = v.cls == GR_CLASS_OK && !cut &&
+                 c->images_out > l->cost.images ? c->images_out : -1;
     use.first_byte_ns = res.first_byte_ns;
     gr_commit(c->g, l, &use);
     out->verdict = v;
@@ -572,6 +615,33 @@ no_room(struct call *c, const struct gr_lease *l)
     return GR_EDEADLINE;
 }
 
+/* Our own sentence for GR_ETOOBIG (the handle's may be another
+ * thread's): the first dimension no project's window can hold. */
+static void
+too_big_msg(struct call *c, const struct gr_cost *cost)
+{
+    static const char *const what[GR_NWINDOWS] = {
+        "requests", "input tokens", "images to generate",
+    };
+    static const char *const dim[GR_NWINDOWS] = {"RPM", "TPM", "IPM"};
+    int64_t want[GR_NWINDOWS] = {cost->requests, cost->tokens, cost->images};
+    unsigned w;
+
+    for (w = 0; w < GR_NWINDOWS; w++) {
+        int64_t most = want[w] > 0 ? gr_largest_limit(c->g, c->model, w)
+                                   : -1;
+
+        if (most >= 0 && want[w] > most) {
+            fail_msg(c, "request estimated at %lld %s; the largest %s limit "
+                     "of any project serving %s is %lld: it can never be "
+                     "sent", (long long)want[w], what[w], dim[w], c->model,
+                     (long long)most);
+            return;
+        }
+    }
+    fail_msg(c, "request too big for any project serving %s", c->model);
+}
+
 static int
 run(struct call *c, struct gr_cost *cost)
 {
@@ -592,6 +662,8 @@ run(struct call *c, struct gr_cost *cost)
             /* Our own sentence: the handle's may be another thread's. */
             if (rc == GR_ENOMODEL)
                 fail_msg(c, "no project serves model '%s'", c->model);
+            else if (rc == GR_ETOOBIG)
+                too_big_msg(c, cost);
             else
                 fail_msg(c, "reserving room for %s failed: %s", c->model,
                          gr_err_name(rc));
@@ -832,6 +904,7 @@ gr_err_name(int err)
     case GR_ESTALE: return "stale lease";
     case GR_ECALL: return "call failed";
     case GR_ENOMEM: return "out of memory";
+    case GR_ETOOBIG: return "request too big";
     default: return "unknown error";
     }
 }

@@ -406,8 +406,14 @@ set_options(struct conn *c, const struct gr_http_req *req, struct xfer *x,
     CURL *h = c->h;
 
     curl_easy_setopt(h, CURLOPT_URL, req->url);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
+    if (req->body != NULL) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)req->len);
+    } else {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);   /* a probe */
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->hdrs);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left_ms);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,

@@ -23,7 +23,7 @@ struct gr_http_req {
     const char *url;            /* without the key, ever */
     const char *key;            /* sent as x-goog-api-key; secret */
     const char *proxy;          /* NULL or "" = the environment's */
-    const char *body;           /* JSON */
+    const char *body;           /* JSON; NULL = a GET (a probe) */
     size_t len;
     int64_t stop_at_ns;         /* CLOCK_MONOTONIC: the transfer ends */
     gr_http_tap tap;            /* NULL = none */
@@ -50,7 +50,8 @@ struct gr_http_res {
 };
 
 /*
- * POST req->body to req->url on this thread's reused connection.  Fills
+ * POST req->body (GET when it is NULL) to req->url on this thread's
+ * reused connection.  Fills
  * res whatever happens (res->body is the caller's to free) and returns
  * res->err.
  */

@@ -243,6 +243,24 @@ base_url(struct gr *g, struct gr_lease *out)
     return true;
 }
 
+/*
+ * One of the project's n keys, at random among those not refused (a key
+ * Google refused is skipped while a sibling is good: the keys of a
+ * project share its quota, so spreading is all that matters, and a
+ * counter would be one more locked instruction on every call).
+ */
+static uint32_t
+pick_key(struct gr_shm_project *p, uint32_t n)
+{
+    uint32_t ok = gr_shm_keys_usable(p, n);
+    uint32_t i = (uint32_t)(gr_shm_rand(gr_thread_rng()) %
+                            (uint32_t)__builtin_popcount(ok));
+
+    while (i-- > 0)
+        ok &= ok - 1;                   /* drop the lowest set bit */
+    return (uint32_t)__builtin_ctz(ok);
+}
+
 /* Copy the project's name and one of its keys, and the base URL.  false
  * when a consistent copy could not be read (a router stopped in the
  * middle of rewriting them): then out holds no key. */
@@ -259,12 +277,10 @@ fill_lease(struct gr *g, const struct gr_shm_grant *gt, struct gr_lease *out)
         n = __atomic_load_n(&p->n_keys, __ATOMIC_ACQUIRE);
         if (n == 0 || n > GR_SHM_MAX_KEYS)
             n = 1;
-        /* A random key, not a shared counter: the keys of a project share
-         * its quota, so spreading is all that matters, and a counter
-         * would be one more locked instruction on every call. */
-        k = n == 1 ? 0 : (uint32_t)(gr_shm_rand(gr_thread_rng()) % n);
+        k = n == 1 ? 0 : pick_key(p, n);
         gr_shm_seq_copy_str(out->key, gr_shm_key(&g->t, gt->slot, k),
                             GR_SHM_KEY_MAX);
+        out->key_index = k;
         if (gr_shm_seq_read_ok(&p->seq, s))
             break;
     }
@@ -311,6 +327,81 @@ batch_stop(const struct gr *g, int64_t now_ns, int64_t to_midnight_ns)
     return left > 0 ? now_ns + left : 0;
 }
 
+int64_t
+gr_largest_limit(struct gr *g, const char *model, unsigned w)
+{
+    const struct gr_shm *t = &g->t;
+    int m = gr_shm_model_index(t, model);
+    int64_t best = -1;
+    uint32_t s;
+    unsigned d = w == GR_W_RPM ? GR_D_RPM : w == GR_W_TPM ? GR_D_TPM
+                                                          : GR_D_IPM;
+
+    if (m < 0 || w >= GR_NWINDOWS)
+        return -1;
+    for (s = 0; s < t->max_projects; s++) {
+        struct gr_shm_project *p = gr_shm_project(t, s);
+        struct gr_shm_cell *c = gr_shm_cell(t, s, (uint32_t)m);
+        uint32_t lim, cap, any = 0;
+        unsigned k;
+
+        /* relaxed for all: a bound for a message, read rarely */
+        if (p == NULL || c == NULL ||
+            atomic_load_explicit(&p->state, memory_order_relaxed) !=
+                GR_PROJ_ACTIVE)
+            continue;
+        for (k = 0; k < GR_NDIM; k++)
+            any |= atomic_load_explicit(&c->limit[k], memory_order_relaxed);
+        if (any == 0)
+            continue;           /* every limit 0: not served here */
+        lim = atomic_load_explicit(&c->limit[d], memory_order_relaxed);
+        cap = atomic_load_explicit(&c->cap[d], memory_order_relaxed);
+        if (cap < lim)
+            lim = cap;
+        if (lim == GR_LIMIT_NONE)
+            return INT64_MAX;
+        if ((int64_t)lim > best)
+            best = lim;
+    }
+    return best;
+}
+
+uint32_t
+gr_tpm_flags(struct gr *g)
+{
+    /* relaxed: a setting, one word read on its own */
+    return atomic_load_explicit(&g->t.hdr->tpm_flags, memory_order_relaxed);
+}
+
+/* Whether cost can never fit: above the largest window of every project
+ * serving the model (GR_ETOOBIG, with the sentence on the handle). */
+static bool
+too_big(struct gr *g, const char *model, const struct gr_cost *cost)
+{
+    static const char *const what[GR_NWINDOWS] = {
+        "requests", "input tokens", "images to generate",
+    };
+    static const char *const dim[GR_NWINDOWS] = {"RPM", "TPM", "IPM"};
+    int64_t want[GR_NWINDOWS] = {cost->requests, cost->tokens, cost->images};
+    unsigned w;
+
+    for (w = 0; w < GR_NWINDOWS; w++) {
+        int64_t most;
+
+        if (want[w] <= 0)
+            continue;
+        most = gr_largest_limit(g, model, w);
+        if (most >= 0 && want[w] > most) {
+            gr_seterr(g, "request estimated at %lld %s; the largest %s "
+                      "limit of any project serving %s is %lld",
+                      (long long)want[w], what[w], dim[w], model,
+                      (long long)most);
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Grants given back because their project's key could not be read
  * whole, before a reservation fails (GR_ESHM). */
 #define FILL_TRIES 4
@@ -332,6 +423,7 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
     int64_t to_midnight, stop;
     uint32_t want;
     unsigned torn = 0;
+    bool sized = false;
 
     /* A router that has not applied its config yet (generation 0) is
      * "no room yet", not "no such model": wait for it like for room.  At
@@ -405,6 +497,14 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
         if (rc == -ENOENT) {
             gr_seterr(g, "no project serves model '%s'", model);
             return GR_ENOMODEL;
+        }
+        /* No room now: a cost no window can ever hold fails at once
+         * rather than at its deadline (checked once per reservation,
+         * off the path of one that finds room). */
+        if (rc == -EAGAIN && !sized) {
+            sized = true;
+            if (too_big(g, model, cost))
+                return GR_ETOOBIG;
         }
         out->retry_at_ns = rc == -EAGAIN ? gt.retry_at_ns : 0;
         if (deadline_ns <= a.now_ns) {
@@ -556,7 +656,9 @@ gr_report(struct gr *g, const struct gr_lease *lease,
     o.cool_ns = v->cooldown_s > 0 ? (int64_t)(v->cooldown_s * 1e9) : 0;
     o.cool_src = (int)v->cooldown_src;
     o.disable = v->disable == GR_DISABLE_CELL ? 1 :
-                v->disable == GR_DISABLE_PROJECT ? 2 : 0;
+                v->disable == GR_DISABLE_PROJECT ? 2 :
+                v->disable == GR_DISABLE_KEY ? 3 : 0;
+    o.key = lease->key_index;
     for (d = 0; d < GR_NDIM; d++)
         o.learned[d] = v->learned[d];
     o.quota_id = v->n_quota_ids > 0 ? v->quota_ids[0] : NULL;

@@ -119,6 +119,8 @@ usage_clear(struct gr_resp_usage *u)
     u->candidates_tokens = -1;
     u->thoughts_tokens = -1;
     u->total_tokens = -1;
+    u->tool_prompt_tokens = -1;
+    u->cached_tokens = -1;
 }
 
 /* Fields of a usageMetadata object over those already in u; true if any. */
@@ -133,6 +135,8 @@ usage_merge(struct json_object *um, struct gr_resp_usage *u)
     any |= json_u63(um, "candidatesTokenCount", &u->candidates_tokens);
     any |= json_u63(um, "thoughtsTokenCount", &u->thoughts_tokens);
     any |= json_u63(um, "totalTokenCount", &u->total_tokens);
+    any |= json_u63(um, "toolUsePromptTokenCount", &u->tool_prompt_tokens);
+    any |= json_u63(um, "cachedContentTokenCount", &u->cached_tokens);
     return any;
 }
 
@@ -239,6 +243,8 @@ usage_tail(const char *body, size_t len, struct gr_resp_usage *u)
  * literal, an object or an array, so where this answers it answers as
  * usage_merge() would.
  */
+#define NFAST 6     /* usageMetadata counts the fast path reads */
+
 static int
 usage_fast(const char *body, size_t len, struct gr_resp_usage *u, bool *any)
 {
@@ -247,17 +253,19 @@ usage_fast(const char *body, size_t len, struct gr_resp_usage *u, bool *any)
         {"candidatesTokenCount", 20, NULL, 0, 0, 0},
         {"thoughtsTokenCount", 18, NULL, 0, 0, 0},
         {"totalTokenCount", 15, NULL, 0, 0, 0},
+        {"toolUsePromptTokenCount", 23, NULL, 0, 0, 0},
+        {"cachedContentTokenCount", 23, NULL, 0, 0, 0},
     };
     struct gr_json_want top[] = {
-        {"usageMetadata", 13, f, 4, 0, 0},
+        {"usageMetadata", 13, f, NFAST, 0, 0},
         {"error", 5, NULL, 0, 0, 0},
     };
     int64_t *dst[] = {
         &u->prompt_tokens, &u->candidates_tokens, &u->thoughts_tokens,
-        &u->total_tokens,
+        &u->total_tokens, &u->tool_prompt_tokens, &u->cached_tokens,
     };
-    int64_t val[4];
-    bool got[4] = {false, false, false, false};
+    int64_t val[NFAST];
+    bool got[NFAST] = {false};
     size_t k;
 
     if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
@@ -269,7 +277,7 @@ usage_fast(const char *body, size_t len, struct gr_resp_usage *u, bool *any)
     *any = false;
     if (top[0].len == 0 || body[top[0].off] != '{')
         return 1;       /* none, or not an object: member() finds none */
-    for (k = 0; k < 4; k++) {
+    for (k = 0; k < NFAST; k++) {
         const char *v = body + f[k].off;
 
         if (f[k].len == 0 || v[0] == '{' || v[0] == '[' || v[0] == 't' ||
@@ -279,7 +287,7 @@ usage_fast(const char *body, size_t len, struct gr_resp_usage *u, bool *any)
             return 0;
         got[k] = true;
     }
-    for (k = 0; k < 4; k++) {
+    for (k = 0; k < NFAST; k++) {
         if (got[k]) {
             *dst[k] = val[k];
             *any = true;
@@ -680,4 +688,53 @@ gr_resp_status(const char *body, size_t len)
         code = -1;      /* a bare number or string is no answer of Google's */
     json_object_put(root);
     return code == 0 ? 200 : code;
+}
+
+/* ---- images in an answer ---------------------------------------------- */
+
+/*
+ * At s[i] a key "mimeType" or "mime_type" just closed (i is past its
+ * closing quote): whether its value is a string starting with "image/".
+ */
+static bool
+image_value(const char *s, size_t len, size_t i)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' ||
+                       s[i] == '\t'))
+        i++;
+    if (i >= len || s[i] != ':')
+        return false;
+    for (i++; i < len && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' ||
+                          s[i] == '\t');
+         i++)
+        ;
+    return i + 7 <= len && memcmp(s + i, "\"image/", 7) == 0;
+}
+
+int64_t
+gr_resp_images(const char *body, size_t len)
+{
+    static const char *const keys[] = {"\"mimeType\"", "\"mime_type\""};
+    int64_t n = 0;
+    size_t k;
+
+    if (body == NULL)
+        return 0;
+    for (k = 0; k < 2; k++) {
+        size_t kl = strlen(keys[k]);
+        const char *p = body, *end = body + len;
+
+        while ((p = memmem(p, (size_t)(end - p), keys[k], kl)) != NULL) {
+            size_t at = (size_t)(p - body), bs = 0;
+
+            /* a quote after an odd run of backslashes is inside a
+             * string: not a key */
+            while (bs < at && body[at - 1 - bs] == '\\')
+                bs++;
+            if (bs % 2 == 0 && image_value(body, len, at + kl))
+                n++;
+            p += kl;
+        }
+    }
+    return n;
 }

@@ -19,6 +19,10 @@ struct gr_resp_usage {
     int64_t candidates_tokens;  /* candidatesTokenCount */
     int64_t thoughts_tokens;    /* thoughtsTokenCount (not in candidates) */
     int64_t total_tokens;       /* totalTokenCount */
+    int64_t tool_prompt_tokens; /* toolUsePromptTokenCount (input TPM
+                                   counts too, not in promptTokenCount) */
+    int64_t cached_tokens;      /* cachedContentTokenCount (part of
+                                   promptTokenCount) */
 };
 
 /*
@@ -29,6 +33,15 @@ struct gr_resp_usage {
  * not JSON.  out is filled (with -1s) in every case.
  */
 int gr_resp_usage(const char *body, size_t len, struct gr_resp_usage *out);
+
+/*
+ * The images an answer holds: inlineData (inline_data) parts whose
+ * mimeType (mime_type) starts with "image/", in a JSON answer, an array
+ * of chunks or an SSE stream; counted by bytes, without a parse, so an
+ * escaped quote inside a string is never taken for a key.  0 for none
+ * or no body.
+ */
+int64_t gr_resp_images(const char *body, size_t len);
 
 /*
  * The HTTP status a body states: error.code of an error body (also

@@ -174,7 +174,8 @@ cooldown_reason(struct gr_stat_cell *sc, unsigned d)
  * (a learned limit that differs from the config).
  */
 static void
-judge(struct gr_stat_cell *sc, uint32_t pflags, uint32_t ph, uint32_t ch)
+judge(struct gr_stat_cell *sc, const struct gr_stat_project *sp,
+      uint32_t pflags, uint32_t ph, uint32_t ch)
 {
     bool cooling = false;
     char a[32], b[32];
@@ -182,10 +183,19 @@ judge(struct gr_stat_cell *sc, uint32_t pflags, uint32_t ph, uint32_t ch)
 
     sc->health = NULL;
     if (ph & GR_PROJ_AUTH_FAILED) {
+        /* Every key refused one by one, or Google refused the project
+         * (API off, billing off, suspended: issue 16). */
+        uint32_t all = sp->n_keys >= 32 ? UINT32_MAX
+                                        : (1u << sp->n_keys) - 1u;
+        const char *who = all != 0 && sp->keys_refused == all
+                              ? (sp->n_keys > 1 ? "keys rejected"
+                                                : "key rejected")
+                              : "project refused";
+
         if (sc->last_status > 0)
-            add_reason(sc, "key rejected (HTTP %u)", sc->last_status);
+            add_reason(sc, "%s (HTTP %u)", who, sc->last_status);
         else
-            add_reason(sc, "key rejected");
+            add_reason(sc, "%s", who);
         sc->health = "disabled";
     }
     if (ph & GR_PROJ_OP_DISABLED) {
@@ -253,6 +263,41 @@ judge(struct gr_stat_cell *sc, uint32_t pflags, uint32_t ph, uint32_t ch)
     }
     snprintf(sc->reason, sizeof(sc->reason), "%s",
              sc->n_reasons > 0 ? sc->reasons[0] : "");
+}
+
+/* Seconds until a probe_at_s instant (s CLOCK_MONOTONIC); -1 = none. */
+static double
+probe_in(uint32_t at_s, int64_t now_mono_ns)
+{
+    double left;
+
+    if (at_s == 0)
+        return -1;
+    left = (double)at_s - (double)now_mono_ns / 1e9;
+    return left > 0 ? left : 0;
+}
+
+/* Refused keys and the next probe, as notes after the other reasons. */
+static void
+probe_notes(struct gr_stat_cell *sc, const struct gr_stat_project *sp)
+{
+    char a[32];
+    unsigned k;
+
+    if (sp->keys_refused != 0 && !sp->auth_failed) {
+        char which[64] = "";
+        size_t at = 0;
+
+        for (k = 0; k < 32 && at + 8 < sizeof(which); k++)
+            if (sp->keys_refused & (1u << k))
+                at += (size_t)snprintf(which + at, sizeof(which) - at,
+                                       "%s#%u", at ? "," : "", k + 1);
+        add_reason(sc, "key %s of %u refused", which, sp->n_keys);
+    }
+    if (sc->probe_in_s >= 0) {
+        fmt_dur(sc->probe_in_s, a, sizeof(a));
+        add_reason(sc, "next probe in %s", a);
+    }
 }
 
 /* Returns the cell's health bits (GR_CELL_*), for judge(). */
@@ -556,6 +601,13 @@ gr_stat_take_at(const struct gr_stat *st, struct gr_stat_snap *s,
         sp->removing = state == GR_PROJ_REMOVING;
         sp->config_enabled = !(flags & GR_PROJ_CFG_DISABLED);
         sp->auth_failed = ph & GR_PROJ_AUTH_FAILED;
+        /* relaxed: a snapshot; range-checked against n_keys */
+        sp->keys_refused = atomic_load_explicit(&p->key_bad,
+                                                memory_order_relaxed) &
+                           ((sp->n_keys >= 32 ? 0u : 1u << sp->n_keys) - 1u);
+        sp->probe_in_s = probe_in(atomic_load_explicit(
+                                      &p->probe_at_s, memory_order_relaxed),
+                                  now_mono_ns);
         sp->op = (ph & GR_PROJ_OP_DISABLED) ? GR_STAT_OP_DISABLED :
                  (ph & GR_PROJ_OP_DRAINING) ? GR_STAT_OP_DRAINING :
                  GR_STAT_OP_NONE;
@@ -582,7 +634,15 @@ gr_stat_take_at(const struct gr_stat *st, struct gr_stat_snap *s,
             sc->slot = slot;
             sc->model_index = m;
             sc->removing = sp->removing;
-            judge(sc, flags, ph, ch);
+            judge(sc, sp, flags, ph, ch);
+            /* relaxed: a snapshot */
+            sc->probe_in_s = probe_in(atomic_load_explicit(
+                                          &c->probe_at_s,
+                                          memory_order_relaxed),
+                                      now_mono_ns);
+            if (sc->probe_in_s < 0 && (ph & GR_PROJ_AUTH_FAILED))
+                sc->probe_in_s = sp->probe_in_s;
+            probe_notes(sc, sp);
             s->n_cells++;
         }
         judge_project(s, sp, flags, first, s->n_cells);

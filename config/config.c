@@ -80,7 +80,7 @@ static const char *const top_keys[] = {"router", "models", "projects",
 static const char *const router_keys[] = {
     "shm", "mode", "group", "base_url", "headroom", "max_projects",
     "max_models", "max_leases", "max_call_s", "batch_calls", "window_ms",
-    "choice", "proxy", "state_file", "control", NULL,
+    "choice", "proxy", "state_file", "control", "tpm_counts_cached", NULL,
 };
 static const char *const model_keys[] = {
     "name", "rpm", "tpm", "rpd", "ipm", NULL,
@@ -468,6 +468,7 @@ set_defaults(struct gr_cfg_router *r)
     r->max_leases = 4096;
     r->max_call_s = 600;
     r->batch_calls = 128;
+    r->tpm_counts_cached = true;
     r->window_ms = 60000;
     strcpy(r->choice, "p2c");
     r->proxy[0] = '\0';
@@ -635,6 +636,9 @@ load_router(struct load *ld, const config_setting_t *root)
         get_ranged(ld, s, "'batch_calls' in router", "router.batch_calls", 1,
                    BATCH_CALLS_LIMIT, &x))
         r->batch_calls = (unsigned)x;
+    if ((s = member(g, "tpm_counts_cached")) != NULL &&
+        want(ld, s, K_BOOL, "'tpm_counts_cached' in router"))
+        r->tpm_counts_cached = config_setting_get_bool(s) != 0;
     if ((s = member(g, "window_ms")) != NULL &&
         get_ranged(ld, s, "'window_ms' in router", "router.window_ms",
                    WINDOW_MS_MIN, WINDOW_MS_MAX, &x))

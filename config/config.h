@@ -72,6 +72,8 @@ struct gr_cfg_router {
     unsigned batch_calls;           /* most calls one thread takes from
                                        one lease; default 128, 1 = none */
     unsigned window_ms;             /* test-only, default 60000 */
+    bool tpm_counts_cached;         /* settle cached input tokens on TPM
+                                       (default true; docs/CLIENT.md) */
     char choice[16];                /* "p2c" (default), "weighted" or
                                        "priority" */
     char proxy[GR_CFG_URL_MAX];     /* "" = from the environment */

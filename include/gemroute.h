@@ -45,6 +45,8 @@ enum gr_err {
     GR_ESTALE,      /* the lease is no longer valid (reaped or reused) */
     GR_ECALL,       /* the call failed; see the response for why */
     GR_ENOMEM,
+    GR_ETOOBIG,     /* the request costs more than the largest window of
+                       any project serving the model: it can never fit */
 };
 
 /* The four quota dimensions Gemini enforces per project and model. */
@@ -52,7 +54,7 @@ enum gr_dim {
     GR_DIM_RPM = 0,     /* requests per minute */
     GR_DIM_TPM = 1,     /* input tokens per minute */
     GR_DIM_RPD = 2,     /* requests per Pacific calendar day */
-    GR_DIM_IPM = 3,     /* input images per minute */
+    GR_DIM_IPM = 3,     /* images generated per minute (image models) */
     GR_NDIMS = 4,
 };
 
@@ -62,7 +64,8 @@ enum gr_dim {
 struct gr_cost {
     int64_t requests;   /* usually 1 */
     int64_t tokens;     /* estimated input tokens */
-    int64_t images;     /* input images */
+    int64_t images;     /* images the call asks to generate (IPM);
+                           input images cost tokens, not images */
 };
 
 #define GR_NAME_MAX 64
@@ -87,6 +90,8 @@ struct gr_lease {
     uint32_t cell;              /* cell index */
     uint64_t ticket;            /* lease slot sequence at claim */
     uint32_t project_gen;       /* project slot generation at reserve */
+    uint32_t key_index;         /* which of the project's keys (in what
+                                   was padding: the size is unchanged) */
     int64_t admitted_ns;        /* CLOCK_MONOTONIC */
     struct gr_cost cost;        /* what was admitted */
     void *batch;                /* the thread's batch lease this call was
@@ -96,9 +101,11 @@ struct gr_lease {
 
 /* What a settled call really used. */
 struct gr_usage {
-    int64_t tokens;             /* usageMetadata.promptTokenCount; < 0 =
+    int64_t tokens;             /* input tokens Google counted
+                                   (promptTokenCount +
+                                   toolUsePromptTokenCount); < 0 =
                                    unknown (keep the estimate) */
-    int64_t images;             /* < 0 = unknown */
+    int64_t images;             /* images generated; < 0 = unknown */
     int64_t first_byte_ns;      /* CLOCK_MONOTONIC instant the answer's
                                    first byte arrived; 0 = now */
 };
@@ -119,6 +126,8 @@ enum gr_disable {
     GR_DISABLE_NONE = 0,
     GR_DISABLE_CELL,    /* this project-model */
     GR_DISABLE_PROJECT, /* every model of this project */
+    GR_DISABLE_KEY,     /* the key the call used; the project too when it
+                           was its last good key */
 };
 
 /* Where a cooldown came from. */
@@ -206,6 +215,18 @@ void gr_commit(struct gr *g, struct gr_lease *lease,
 GR_API
 void gr_report(struct gr *g, const struct gr_lease *lease,
                const struct gr_verdict *verdict);
+
+/*
+ * A health probe: GET {base_url}/v1beta/models/{model} with key (in its
+ * header), the cheapest call Google offers.  GR_OK when it answered 2xx
+ * (the key, and the model for that project, are good), GR_ECALL with
+ * what the answer meant in *out otherwise, GR_EINVAL for a bad argument.
+ * The router probes the keys and cells it holds disabled with it; any
+ * program may.  proxy NULL or "" means the environment's.
+ */
+GR_API
+int gr_probe(const char *base_url, const char *proxy, const char *key,
+             const char *model, int64_t deadline_ns, struct gr_verdict *out);
 
 /* CLOCK_MONOTONIC now, in ns: the clock deadlines are given in. */
 GR_API

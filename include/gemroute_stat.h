@@ -77,6 +77,9 @@ struct gr_stat_cell {
     uint32_t failures;              /* consecutive server errors */
     uint32_t last_status;
     char last_qid[GR_STAT_QID_MAX];
+    double probe_in_s;              /* the router's next health probe of
+                                       this disabled cell (or of its
+                                       project's keys); -1 = none */
 };
 
 struct gr_stat_project {
@@ -89,6 +92,10 @@ struct gr_stat_project {
     bool auth_failed;
     enum gr_stat_op op;
     const char *state;              /* healthy|cooling|disabled|draining */
+    uint32_t keys_refused;          /* bit k: key #k+1 refused by Google
+                                       (its siblings still serve) */
+    double probe_in_s;              /* next probe of a refused key or of
+                                       the project; -1 = none */
 };
 
 /* One model over every project: what the pool can still take now. */

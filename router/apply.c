@@ -151,6 +151,7 @@ take_slot(struct gr_shm *t, uint32_t slot)
     }
     /* relaxed for all: published by the release store of ACTIVE */
     atomic_store_explicit(&p->health, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->key_bad, 0, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->generation, 1, memory_order_relaxed);
 }
 
@@ -203,10 +204,12 @@ write_project(struct gr_rtr *r, uint32_t slot,
     }
     __atomic_store_n(&p->n_keys, cp->n_keys, __ATOMIC_RELEASE);
     gr_shm_seq_write_end(&p->seq);
-    if (rotated)
+    if (rotated) {
         /* relaxed: advice; a new key deserves a new chance */
+        atomic_store_explicit(&p->key_bad, 0, memory_order_relaxed);
         atomic_fetch_and_explicit(&p->health, ~GR_PROJ_AUTH_FAILED,
                                   memory_order_relaxed);
+    }
 }
 
 /* How many entries of the choice array a project gets. */
@@ -424,6 +427,9 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
     atomic_store_explicit(&t->hdr->max_call_s, cfg->router.max_call_s,
                           memory_order_relaxed);
     atomic_store_explicit(&t->hdr->batch_calls, cfg->router.batch_calls,
+                          memory_order_relaxed);
+    atomic_store_explicit(&t->hdr->tpm_flags, cfg->router.tpm_counts_cached
+                                              ? 0u : GR_TPM_NO_CACHED,
                           memory_order_relaxed);
 
     /* Removals first: their slots may serve the projects this config

@@ -482,9 +482,12 @@ act(struct gr_rtr *r, const struct target *x, enum action a, int dim,
             set_bits(&p->health, GR_PROJ_OP_DRAINING, GR_PROJ_OP_DISABLED);
         else if (a == ACT_DISABLE)
             set_bits(&p->health, GR_PROJ_OP_DISABLED, GR_PROJ_OP_DRAINING);
-        else if (a == ACT_ENABLE)
+        else if (a == ACT_ENABLE) {
             set_bits(&p->health, 0, GR_PROJ_OP_DISABLED |
                      GR_PROJ_OP_DRAINING | GR_PROJ_AUTH_FAILED);
+            /* relaxed: advice, one word, like health */
+            atomic_store_explicit(&p->key_bad, 0, memory_order_relaxed);
+        }
     }
     for (m = 0; m < r->t.max_models; m++) {
         struct gr_shm_cell *c = gr_shm_cell(&r->t, x->slot, m);

@@ -247,6 +247,10 @@ run(struct gr_rtr *r)
         return 1;
     }
 
+    if (gr_rtr_probe_open(r) != 0)
+        gr_rtr_log("health probes: out of memory; disabled keys stay "
+                   "disabled until a reload or `gemroute enable`");
+
     /* Tick at the window's tick, between 5 ms and 50 ms. */
     tick = r->t.tick_ns;
     if (tick < 5000000)
@@ -283,6 +287,7 @@ run(struct gr_rtr *r)
             gr_rtr_log("serving %s again", r->t.name);
             continue;
         }
+        gr_rtr_probe_tick(r, gr_shm_now_mono());
         if (gr_shm_now_mono() >= r->next_save_ns) {
             gr_rtr_state_save(r);
             r->next_save_ns = gr_shm_now_mono() + SAVE_EVERY_NS;
@@ -290,6 +295,7 @@ run(struct gr_rtr *r)
         gr_rtr_control_wait(r, tick);  /* the sleep; serves operators */
     }
     gr_rtr_control_close(r);
+    gr_rtr_probe_close(r);
     gr_rtr_watch_close(watch);
     if (rc != 0) {
         gr_cfg_free(r->cfg);

@@ -45,6 +45,7 @@ struct gr_rtr_mirror {
 };
 
 struct gr_rtr_control;
+struct gr_rtr_probe;
 
 struct gr_rtr {
     struct gr_shm t;
@@ -62,6 +63,7 @@ struct gr_rtr {
     char state_path[4096];      /* "" = no state file */
     int64_t next_save_ns;
     struct gr_rtr_control *ctl; /* the control socket (control.c) */
+    struct gr_rtr_probe *probe; /* health probes (probe.c) */
 };
 
 /* Log one line to stderr: time, then the message. */
@@ -158,6 +160,15 @@ int gr_rtr_no_dumps(void);
  * again, for a reload to read; hide them again after it. */
 unsigned gr_rtr_env_hide(const struct gr_cfg *cfg);
 void gr_rtr_env_restore(void);
+
+/*
+ * Health probes (probe.c): start the probe thread (0 or -ENOMEM); each
+ * loop turn, apply a finished probe and queue the next one due; stop the
+ * thread.  Router only: a probe's result changes health words.
+ */
+int gr_rtr_probe_open(struct gr_rtr *r);
+void gr_rtr_probe_tick(struct gr_rtr *r, int64_t now_ns);
+void gr_rtr_probe_close(struct gr_rtr *r);
 
 /* Record a reload's result in the header (for status). */
 void gr_rtr_note_reload(struct gr_rtr *r, bool ok, const char *first_error);

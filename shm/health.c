@@ -183,6 +183,54 @@ gr_shm_set_learned(const struct gr_shm *t, struct gr_shm_cell *c,
                           memory_order_relaxed);
 }
 
+/* Disable p as a whole (its keys are all refused, or Google refused the
+ * project itself). */
+static void
+project_refused(const struct gr_shm *t, struct gr_shm_project *p)
+{
+    /* relaxed: advice; the router clears it when the config moves or a
+     * probe passes */
+    atomic_store_explicit(&p->auth_config_gen,
+                          atomic_load_explicit(&t->hdr->config_generation,
+                                               memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_fetch_or_explicit(&p->health, GR_PROJ_AUTH_FAILED,
+                             memory_order_relaxed);
+}
+
+uint32_t
+gr_shm_key_refused(const struct gr_shm *t, struct gr_shm_project *p,
+                   unsigned k)
+{
+    /* acquire: pairs with the router's release of n_keys (apply.c) */
+    uint32_t n = __atomic_load_n(&p->n_keys, __ATOMIC_ACQUIRE), all, bits;
+
+    if (n == 0 || n > GR_SHM_MAX_KEYS)
+        n = 1;                          /* damaged: as one key */
+    if (k >= n)
+        k = 0;
+    all = (1u << n) - 1;
+    /* relaxed: advice, one word; the OR cannot lose a sibling's bit */
+    bits = atomic_fetch_or_explicit(&p->key_bad, 1u << k,
+                                    memory_order_relaxed) | (1u << k);
+    if ((bits & all) == all)
+        project_refused(t, p);
+    return bits;
+}
+
+uint32_t
+gr_shm_keys_usable(struct gr_shm_project *p, uint32_t n_keys)
+{
+    uint32_t all, ok;
+
+    if (n_keys == 0 || n_keys > GR_SHM_MAX_KEYS)
+        n_keys = 1;
+    all = (1u << n_keys) - 1;
+    /* relaxed: advice; a key refused a moment ago is tried once more */
+    ok = all & ~atomic_load_explicit(&p->key_bad, memory_order_relaxed);
+    return ok != 0 ? ok : all;
+}
+
 int
 gr_shm_report(const struct gr_shm *t, uint32_t slot, uint32_t model,
               uint32_t project_gen, const struct gr_shm_outcome *o,
@@ -223,15 +271,10 @@ gr_shm_report(const struct gr_shm *t, uint32_t slot, uint32_t model,
         on_failure(c, now_ns);
         break;
     case GR_OUT_AUTH:
-        /* relaxed: advice; the router clears it when the config moves */
+        /* relaxed: a statistic */
         atomic_fetch_add_explicit(&c->auth_err, 1, memory_order_relaxed);
-        atomic_store_explicit(&p->auth_config_gen,
-                              atomic_load_explicit(
-                                  &t->hdr->config_generation,
-                                  memory_order_relaxed),
-                              memory_order_relaxed);
-        atomic_fetch_or_explicit(&p->health, GR_PROJ_AUTH_FAILED,
-                                 memory_order_relaxed);
+        if (o->disable == 0)            /* an older verdict: the project */
+            project_refused(t, p);
         break;
     case GR_OUT_MODEL:
         atomic_fetch_add_explicit(&c->other_err, 1, memory_order_relaxed);
@@ -246,7 +289,8 @@ gr_shm_report(const struct gr_shm *t, uint32_t slot, uint32_t model,
         atomic_fetch_or_explicit(&c->health, GR_CELL_DISABLED_MODEL,
                                  memory_order_relaxed);
     else if (o->disable == 2)
-        atomic_fetch_or_explicit(&p->health, GR_PROJ_AUTH_FAILED,
-                                 memory_order_relaxed);
+        project_refused(t, p);
+    else if (o->disable == 3)
+        (void)gr_shm_key_refused(t, p, o->key);
     return 0;
 }

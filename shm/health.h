@@ -28,7 +28,8 @@ struct gr_shm_outcome {
     unsigned dims;              /* bit per GR_D_* named; 0 = whole cell */
     int64_t cool_ns;            /* cooldown from now; 0 = none given */
     int cool_src;               /* enum gr_cool_src, for status */
-    int disable;                /* 0 none, 1 cell, 2 project */
+    int disable;                /* 0 none, 1 cell, 2 project, 3 key */
+    unsigned key;               /* the key the call used (disable 3) */
     int64_t learned[GR_NDIM];   /* -1 = none */
     const char *quota_id;       /* NULL = none */
 };
@@ -48,7 +49,6 @@ int gr_shm_report(const struct gr_shm *t, uint32_t slot, uint32_t model,
                   uint32_t project_gen, const struct gr_shm_outcome *o,
                   int64_t now_ns, uint64_t *rng);
 
-/* Copy the cell's last quotaId (empty when a writer is mid-way). */
 /*
  * Record the limit Google stated for dimension d of c (-1: none known):
  * the number itself, for status, and the cap admissions obey (the limit
@@ -61,6 +61,18 @@ void gr_shm_set_learned(const struct gr_shm *t, struct gr_shm_cell *c,
 /* The cap for a learned limit under the table's headroom now. */
 uint32_t gr_shm_learned_cap(const struct gr_shm *t, int64_t learned);
 
+/* Copy the cell's last quotaId (empty when a writer is mid-way). */
 void gr_shm_last_qid(const struct gr_shm_cell *c, char *out, size_t n);
+
+/*
+ * Mark key k of project p refused; when every one of its n_keys keys is,
+ * the project is (GR_PROJ_AUTH_FAILED).  Returns the key bits now set.
+ */
+uint32_t gr_shm_key_refused(const struct gr_shm *t, struct gr_shm_project *p,
+                            unsigned k);
+
+/* The keys of p a call may use: n_keys bits minus the refused ones (all
+ * of them when every key is refused: the project is then out anyway). */
+uint32_t gr_shm_keys_usable(struct gr_shm_project *p, uint32_t n_keys);
 
 #endif

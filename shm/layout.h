@@ -43,7 +43,9 @@
 
 #define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
 #define GR_SHM_ABI_MAJOR 4u
-#define GR_SHM_ABI_MINOR 1u  /* 4.0: control_path; 4.1: router_pidns */
+#define GR_SHM_ABI_MINOR 2u  /* 4.0: control_path; 4.1: router_pidns;
+                                 4.2: key_bad, probe_at_s, tpm_flags
+                                 (were padding) */
 
 #define GR_SHM_LINE 64
 #define GR_SHM_PAGE 4096
@@ -121,6 +123,9 @@ enum {
 #define GR_CELL_PROBE_TAKEN     (1u << 3)   /* half-open probe under way */
 #define GR_CELL_SUSPECT         (1u << 4)   /* a killed client may leak */
 
+/* header.tpm_flags, from router.tpm_counts_cached. */
+#define GR_TPM_NO_CACHED (1u << 0)  /* cachedContentTokenCount not charged */
+
 /* Lease bits for what a lease holds (lease.held): one per window, the day
  * counter, and the in-flight count. */
 #define GR_HELD_WINDOW(w) (1u << (w))
@@ -157,7 +162,9 @@ struct gr_shm_cell {
     _Atomic int64_t cell_cool_until;        /* ns; whole cell (bare 429) */
     _Atomic int64_t circuit_until;          /* ns; open circuit until */
     _Atomic uint32_t health;                /* GR_CELL_* */
-    uint32_t pad1;
+    _Atomic uint32_t probe_at_s;            /* s CLOCK_MONOTONIC of the next
+                                               health probe of a disabled
+                                               cell; 0 = none (router) */
     _Atomic uint64_t admitted;
 
     /* line 2: learned limits, failure state and counters of outcomes. */
@@ -227,12 +234,17 @@ struct gr_shm_project {
     _Atomic uint32_t generation;
     _Atomic uint32_t state;
     _Atomic uint32_t health;            /* GR_PROJ_AUTH_FAILED, ... */
-    uint32_t pad_rr;                    /* unused (was a key counter) */
+    _Atomic uint32_t key_bad;           /* bit k: key k refused (written
+                                           like health: clients set, the
+                                           router's probes and reloads
+                                           clear); all n_keys bits set ->
+                                           GR_PROJ_AUTH_FAILED */
     uint32_t weight;
     int32_t priority;
     uint32_t n_keys;
     uint32_t flags;                     /* GR_PROJ_CFG_* */
-    uint32_t pad0;
+    _Atomic uint32_t probe_at_s;        /* s CLOCK_MONOTONIC of the next
+                                           key probe; 0 = none (router) */
     _Atomic uint64_t auth_config_gen;   /* config generation when auth failed */
     char name[GR_SHM_NAME_MAX];
     uint8_t pad1[GR_SHM_LINE - 48];
@@ -321,7 +333,9 @@ struct gr_shm_header {
     _Atomic uint64_t audits;            /* leaks repaired by audits */
     _Atomic uint32_t batch_calls;       /* router.batch_calls; 0 (a router
                                            of ABI 3.0) = no batch leases */
-    uint8_t pad2b[GR_SHM_LINE - 52];
+    _Atomic uint32_t tpm_flags;         /* GR_TPM_*: how a settle counts
+                                           input tokens (ABI 4.1) */
+    uint8_t pad2b[GR_SHM_LINE - 56];
 
     /* lines 3..: strings under text_seq */
     _Atomic uint32_t text_seq;

@@ -58,6 +58,8 @@ gr_test_main(const char *name, CU_SuiteInfo *suites, unsigned watchdog_s)
     /* Our own process group, so the watchdog kills our children and
      * nothing above us (make, the test runner). */
     setpgid(0, 0);
+    /* A router a test starts probes only loopback (router/probe.c). */
+    setenv("GEMROUTE_TEST_LOOPBACK", "1", 1);
     signal(SIGALRM, on_alarm);
     alarm(gr_test_scaled(watchdog_s));
     if (CU_initialize_registry() != CUE_SUCCESS ||

@@ -79,12 +79,12 @@ expect "429 bare" 0 \
     "$fix/429-bare-no-details.json"
 
 expect "400 key invalid" 0 \
-    'j["status"] == 400 and j["class"] == "auth" and j["disable"] == "project"
+    'j["status"] == 400 and j["class"] == "auth" and j["disable"] == "key"
      and j["retryable"] is True and "API_KEY_INVALID" in j["reason"]' \
     "$fix/400-api-key-invalid.json"
 
 expect "403 leaked" 0 \
-    'j["class"] == "auth" and j["disable"] == "project"' \
+    'j["class"] == "auth" and j["disable"] == "key"' \
     "$fix/403-leaked-key.json"
 
 expect "404 model" 0 \

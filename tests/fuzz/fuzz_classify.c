@@ -52,7 +52,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memchr(v.reason, '\0', sizeof(v.reason)) == NULL ||
         v.reason[0] == '\0' || !(v.cooldown_s >= 0 && v.cooldown_s <= 90000) ||
         (v.dims & ~0xfu) != 0 || (unsigned)v.cls > GR_CLASS_UNKNOWN ||
-        (unsigned)v.disable > GR_DISABLE_PROJECT ||
+        (unsigned)v.disable > GR_DISABLE_KEY ||
         (unsigned)v.cooldown_src > GR_COOL_MIDNIGHT)
         abort();
     /* the status decides the class; the body only refines it */

@@ -36,6 +36,7 @@ main(void)
     F(gr_lease, cell);
     F(gr_lease, ticket);
     F(gr_lease, project_gen);
+    F(gr_lease, key_index);
     F(gr_lease, admitted_ns);
     F(gr_lease, cost);
     F(gr_lease, batch);

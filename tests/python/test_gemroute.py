@@ -173,13 +173,14 @@ class Table(unittest.TestCase):
         self.assertTrue(lease.settled)
 
     def test_cost_reaches_the_table(self):
-        # More tokens than any project may admit in a window: no room,
-        # now (no deadline) or ever (a deadline).
-        with self.assertRaises(gemroute.NoRoom) as e:
+        # More tokens than any project may admit in a window: it can never
+        # fit, so it fails at once, with or without a deadline (issue 16).
+        with self.assertRaises(gemroute.TooBig) as e:
             self.t.reserve(MODEL, tokens=10 ** 9)
-        self.assertEqual(e.exception.code, gemroute.ENOROOM)
-        with self.assertRaises(gemroute.DeadlineExceeded):
-            self.t.reserve(MODEL, tokens=10 ** 9, timeout=0.05)
+        self.assertEqual(e.exception.code, gemroute.ETOOBIG)
+        self.assertIn("largest TPM limit", str(e.exception))
+        with self.assertRaises(gemroute.TooBig):
+            self.t.reserve(MODEL, tokens=10 ** 9, timeout=3600)
         with self.assertRaises(gemroute.NoModel):
             self.t.reserve("gemini-9-nothing", tokens=1)
 

@@ -164,9 +164,9 @@ static const struct expect {
     {"200-stream-sse-thinking.txt", 200, GR_CLASS_OK, 0, GR_COOL_NONE, 0,
      GR_DISABLE_NONE, false, -1, NULL},
     {"400-api-key-invalid.json", 400, GR_CLASS_AUTH, 0, GR_COOL_NONE, 0,
-     GR_DISABLE_PROJECT, true, -1, NULL},
+     GR_DISABLE_KEY, true, -1, NULL},
     {"403-leaked-key.json", 403, GR_CLASS_AUTH, 0, GR_COOL_NONE, 0,
-     GR_DISABLE_PROJECT, true, -1, NULL},
+     GR_DISABLE_KEY, true, -1, NULL},
     {"404-model-not-found.json", 404, GR_CLASS_MODEL, 0, GR_COOL_NONE, 0,
      GR_DISABLE_CELL, true, -1, NULL},
     {"429-bare-no-details.json", 429, GR_CLASS_QUOTA, 0, GR_COOL_BACKOFF, 1.0,
@@ -239,9 +239,17 @@ check_by_status(const char *name, int status, const struct gr_verdict *v)
     else if (status == 0 || (status >= 500 && status <= 599))
         ok = v->cls == GR_CLASS_SERVER && v->disable == GR_DISABLE_NONE;
     else if (status == 401 || status == 403)
-        ok = v->cls == GR_CLASS_AUTH && v->disable == GR_DISABLE_PROJECT;
+        /* the body says whom to blame (tests/unit/test_blame.c) */
+        ok = (v->cls == GR_CLASS_AUTH && v->retryable &&
+              (v->disable == GR_DISABLE_PROJECT ||
+               v->disable == GR_DISABLE_KEY)) ||
+             (v->cls == GR_CLASS_MODEL && v->disable == GR_DISABLE_CELL) ||
+             (v->cls == GR_CLASS_REQUEST && !v->retryable &&
+              v->disable == GR_DISABLE_NONE);
     else if (status == 404)
-        ok = v->cls == GR_CLASS_MODEL && v->disable == GR_DISABLE_CELL;
+        ok = (v->cls == GR_CLASS_MODEL && v->disable == GR_DISABLE_CELL) ||
+             (v->cls == GR_CLASS_REQUEST && !v->retryable &&
+              v->disable == GR_DISABLE_NONE);
     else if (status == 400)
         ok = v->cls == GR_CLASS_AUTH || v->cls == GR_CLASS_REQUEST;
     else if (status == 408)
@@ -939,7 +947,7 @@ test_auth_vs_request(void)
              "\"API_KEY_INVALID\"}]}}",
              &v);
     CU_ASSERT_EQUAL(v.cls, GR_CLASS_AUTH);
-    CU_ASSERT_EQUAL(v.disable, GR_DISABLE_PROJECT);
+    CU_ASSERT_EQUAL(v.disable, GR_DISABLE_KEY);
     CU_ASSERT(v.retryable);
 
     /* details stripped: Google's sentence still says it */
@@ -981,7 +989,7 @@ test_auth_vs_request(void)
     classify(401, "{\"error\": {\"code\": 401, \"status\": "
                   "\"UNAUTHENTICATED\"}}", &v);
     CU_ASSERT_EQUAL(v.cls, GR_CLASS_AUTH);
-    CU_ASSERT_EQUAL(v.disable, GR_DISABLE_PROJECT);
+    CU_ASSERT_EQUAL(v.disable, GR_DISABLE_KEY);
     classify(403, "{\"error\": {\"code\": 403, \"message\": \"Generative "
                   "Language API has not been used in project 1 before or it "
                   "is disabled.\", \"status\": \"PERMISSION_DENIED\", "

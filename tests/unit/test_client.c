@@ -719,6 +719,267 @@ test_invalid_key_disables_project(void)
     stop_env(&e);
 }
 
+/* Whether file path holds text. */
+static bool
+file_has(const char *path, const char *text)
+{
+    char buf[1 << 16];
+    size_t n;
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL)
+        return false;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, text) != NULL;
+}
+
+/* `gemroute ACTION --shm SHM WHAT` (through the router's control
+ * socket); its exit status. */
+static int
+operator(const struct env *e, const char *action, const char *what)
+{
+    char cmd[512];
+    int rc;
+
+    snprintf(cmd, sizeof(cmd), "%s/gemroute %s --shm %s %s >/dev/null 2>&1",
+             bin_dir, action, e->shm, what);
+    rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* The status project called name, in root; NULL if absent. */
+static struct json_object *
+project_of(struct json_object *root, const char *name)
+{
+    struct json_object *ps = get(root, "projects");
+    size_t i, n = ps ? json_object_array_length(ps) : 0;
+
+    for (i = 0; i < n; i++) {
+        struct json_object *p = json_object_array_get_idx(ps, i);
+
+        if (strcmp(json_object_get_string(get(p, "name")), name) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/*
+ * Issue 16: one bad key of a project with two must not disable the
+ * project.  p1's second key is one the mock does not know (400
+ * API_KEY_INVALID, as Google answers): after its first refusal every
+ * call of p1 goes out on the good key, and p1 stays healthy.
+ */
+static void
+test_bad_key_spares_its_sibling(void)
+{
+    static const char *router_keys =
+        "models = ( { name = \"" FLASH "\"; rpm = 1000; rpd = 1000; } );\n"
+        "projects = (\n"
+        " { name = \"p1\"; keys = [\"gr-test-SECRET-p1-7d1e2f\", "
+        "\"gr-test-SECRET-wrong-0042\"]; },\n"
+        " { name = \"p2\"; key = \"gr-test-SECRET-p2-9a8b7c\"; } );";
+    struct env e;
+    struct gr_response r;
+    struct json_object *root, *p, *kr;
+    char conf[2048], h[32];
+    int i, ok = 0, calls = 0;
+    long long p1_before, p1_after;
+    double auth = 0;
+
+    snprintf(conf, sizeof(conf), mock_two, 1000, 1000);
+    start_mock(&e, conf);
+    start_router(&e, "headroom = 1.0; batch_calls = 1;", router_keys, 2);
+    while (auth < 1 && calls < 200) {
+        calls++;
+        ok += gr_generate(e.g, FLASH, "{\"contents\":[{\"parts\":[{\"text\":"
+                          "\"hi\"}]}]}", NULL, &r) == GR_OK;
+        remember(&r);
+        gr_response_free(&r);
+        auth = cell_num(&e, "p1", FLASH, "counts", "auth");
+    }
+    CU_ASSERT_EQUAL(ok, calls);         /* the caller never saw it */
+    CU_ASSERT_EQUAL(auth, 1);
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", FLASH, h, sizeof(h)),
+                           "healthy");
+    root = status_json(&e);
+    p = project_of(root, "p1");
+    CU_ASSERT_FALSE(json_object_get_boolean(get(p, "auth_failed")));
+    kr = get(p, "keys_refused");
+    CU_ASSERT(kr != NULL && json_object_array_length(kr) == 1 &&
+              json_object_get_int(json_object_array_get_idx(kr, 0)) == 2);
+    json_object_put(root);
+    /* the refused key waits for its probe; status shows when (the
+     * router publishes it within a scan: the watchdog bounds this) */
+    for (;;) {
+        struct json_object *np;
+
+        root = status_json(&e);
+        np = get(project_of(root, "p1"), "next_probe_s");
+        if (np != NULL && !json_object_is_type(np, json_type_null)) {
+            CU_ASSERT(json_object_get_double(np) >= 0);
+            json_object_put(root);
+            break;
+        }
+        json_object_put(root);
+        sleep_ms(20);
+    }
+    /* p1 still serves, on its good key only: no second refusal */
+    p1_before = mock_num(&e, "p1", FLASH, "served", NULL);
+    for (i = 0; i < 40; i++) {
+        CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, "{\"contents\":[{\"parts\":"
+                                    "[{\"text\":\"hi\"}]}]}", NULL, &r),
+                        GR_OK);
+        remember(&r);
+        gr_response_free(&r);
+    }
+    p1_after = mock_num(&e, "p1", FLASH, "served", NULL);
+    CU_ASSERT(p1_after > p1_before);
+    CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "counts", "auth"), 1);
+    stop_env(&e);
+}
+
+/*
+ * Issue 16: a disabled project comes back by itself.  The mock says
+ * p1's API is off (403 SERVICE_DISABLED): p1 is disabled, every call
+ * goes to p2.  The operator disables p1 too.  Then the API is on again:
+ * the router's probe (one window later; the window is 500 ms here) lifts
+ * Google's refusal but not the operator's, and p1 serves again only once
+ * the operator enables it.
+ */
+static void
+test_probe_brings_project_back(void)
+{
+    struct env e;
+    struct gr_response r;
+    struct json_object *root;
+    char h[32], buf[512];
+    int i, on_p1 = 0, calls = 0;
+    double auth = 0;
+
+    start_mock(&e, "projects = (\n"
+               " { name = \"p1\"; keys = [\"gr-test-SECRET-p1-7d1e2f\"];\n"
+               "   state = \"service_disabled\";\n"
+               "   limits = ( { model = \"" FLASH "\"; rpm = 100000; "
+               "rpd = 100000; } ); },\n"
+               " { name = \"p2\"; keys = [\"gr-test-SECRET-p2-9a8b7c\"];\n"
+               "   limits = ( { model = \"" FLASH "\"; rpm = 100000; "
+               "rpd = 100000; } ); } );\n");
+    start_router(&e, "headroom = 1.0; window_ms = 500; batch_calls = 1;",
+                 "models = ( { name = \"" FLASH "\"; rpm = 100000; "
+                 "rpd = 100000; } );\n"
+                 "projects = (\n"
+                 " { name = \"p1\"; key = \"gr-test-SECRET-p1-7d1e2f\"; },\n"
+                 " { name = \"p2\"; key = \"gr-test-SECRET-p2-9a8b7c\"; } );",
+                 2);
+    while (auth < 1 && calls < 200) {
+        calls++;
+        CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, "{\"contents\":[{\"parts\":"
+                                    "[{\"text\":\"hi\"}]}]}", NULL, &r),
+                        GR_OK);
+        remember(&r);
+        gr_response_free(&r);
+        auth = cell_num(&e, "p1", FLASH, "counts", "auth");
+    }
+    CU_ASSERT_EQUAL(auth, 1);
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", FLASH, h, sizeof(h)),
+                           "disabled");
+    /* While the API stays off, probes fail and p1 stays out. */
+    sleep_ms(1200);
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", FLASH, h, sizeof(h)),
+                           "disabled");
+    /* The operator also takes p1 out: no probe may undo that. */
+    CU_ASSERT_EQUAL(operator(&e, "disable", "p1"), 0);
+    CU_ASSERT_EQUAL(mock_http(&e, "POST", "/mock/project",
+                              "{\"name\": \"p1\", \"state\": \"ok\"}", buf,
+                              sizeof(buf)), 200);
+    for (;;) {                          /* the watchdog bounds this */
+        root = status_json(&e);
+        if (json_object_get_boolean(get(project_of(root, "p1"),
+                                        "auth_failed")) == 0) {
+            json_object_put(root);
+            break;
+        }
+        json_object_put(root);
+        sleep_ms(50);
+    }
+    /* the probe passed: Google's refusal is lifted, the operator's not */
+    root = status_json(&e);
+    CU_ASSERT_STRING_EQUAL(json_object_get_string(
+                               get(project_of(root, "p1"), "operator")),
+                           "disabled");
+    json_object_put(root);
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", FLASH, h, sizeof(h)),
+                           "disabled");
+    for (i = 0; i < 10; i++) {
+        CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, "{\"contents\":[{\"parts\":"
+                                    "[{\"text\":\"hi\"}]}]}", NULL, &r),
+                        GR_OK);
+        CU_ASSERT_STRING_EQUAL(r.project, "p2");
+        remember(&r);
+        gr_response_free(&r);
+    }
+    CU_ASSERT_EQUAL(operator(&e, "enable", "p1"), 0);
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", FLASH, h, sizeof(h)),
+                           "healthy");
+    for (i = 0; i < 40; i++) {
+        CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, "{\"contents\":[{\"parts\":"
+                                    "[{\"text\":\"hi\"}]}]}", NULL, &r),
+                        GR_OK);
+        on_p1 += strcmp(r.project, "p1") == 0;
+        remember(&r);
+        gr_response_free(&r);
+    }
+    CU_ASSERT(on_p1 > 0);
+    CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "counts", "auth"), 1);
+    stop_env(&e);
+}
+
+/*
+ * Issue 16: a cell disabled because Google does not know its model is
+ * probed too, and stays disabled while the probe fails (the mock knows
+ * no such model: its models GET answers 404), as the router logs.
+ */
+static void
+test_probe_keeps_a_missing_model_out(void)
+{
+    struct env e;
+    struct gr_call_opts o;
+    struct gr_response r;
+    char h[32], conf[2048], logp[256];
+    double next;
+
+    snprintf(conf, sizeof(conf), mock_two, 1000, 1000);
+    start_mock(&e, conf);
+    start_router(&e, "headroom = 1.0; window_ms = 500; batch_calls = 1;",
+                 "models = ( { name = \"" FLASH "\"; rpm = 1000; },\n"
+                 "  { name = \"" GONE "\"; rpm = 1000; } );\n"
+                 "projects = ( { name = \"p1\"; "
+                 "key = \"gr-test-SECRET-p1-7d1e2f\"; } );", 2);
+    memset(&o, 0, sizeof(o));
+    o.max_attempts = 1;
+    CU_ASSERT_EQUAL(gr_generate(e.g, GONE, "{\"contents\":[{\"parts\":["
+                                "{\"text\":\"hi\"}]}]}", &o, &r), GR_ECALL);
+    CU_ASSERT_EQUAL(r.status, 404);
+    remember(&r);
+    gr_response_free(&r);
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", GONE, h, sizeof(h)),
+                           "disabled");
+    /* the router logs each probe it made */
+    snprintf(logp, sizeof(logp), "%s/%s-router.log", tmpdir, e.tag);
+    while (!file_has(logp, "probe of p1/" GONE " (key #1) failed: 404")) {
+        sleep_ms(20);                   /* the watchdog bounds this */
+    }
+    next = cell_num(&e, "p1", GONE, NULL, "next_probe_s");
+    CU_ASSERT(next >= 0);               /* and shows the next one */
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", GONE, h, sizeof(h)),
+                           "disabled");
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", FLASH, h, sizeof(h)),
+                           "healthy");
+    stop_env(&e);
+}
+
 static void
 test_model_404_disables_cell(void)
 {
@@ -1204,6 +1465,11 @@ main(void)
          test_invalid_key_disables_project},
         {"a model 404 disables that cell only",
          test_model_404_disables_cell},
+        {"a bad key spares its sibling key", test_bad_key_spares_its_sibling},
+        {"a probe brings a disabled project back",
+         test_probe_brings_project_back},
+        {"a probe keeps a missing model out",
+         test_probe_keeps_a_missing_model_out},
         {"a request at fault: no retry, no penalty", test_request_at_fault},
         {"injected 503s open, then a probe closes, a circuit",
          test_circuit_opens_and_closes},

@@ -754,8 +754,33 @@ test_body_token_and_image_counts(void)
         0);
     CU_ASSERT_EQUAL(u.text_bytes, 9);
     CU_ASSERT_EQUAL(u.tokens, 3);
-    CU_ASSERT_EQUAL(u.images, 2);
+    CU_ASSERT_EQUAL(u.images, 0);   /* input images cost no IPM */
     CU_ASSERT_EQUAL(u.requests, 1);
+    /* IPM counts the images asked for: candidateCount with IMAGE */
+    CU_ASSERT_EQUAL(
+        parse(GR_MOCK_GENERATE_CONTENT,
+              "{\"contents\":[{\"parts\":[{\"text\":\"a cat\"}]}],"
+              "\"generationConfig\":{\"responseModalities\":[\"TEXT\","
+              "\"Image\"],\"candidateCount\":3}}",
+              &u),
+        0);
+    CU_ASSERT_EQUAL(u.images, 3);
+    CU_ASSERT_EQUAL(
+        parse(GR_MOCK_GENERATE_CONTENT,
+              "{\"contents\":[{\"parts\":[{\"text\":\"a cat\"}]}],"
+              "\"generation_config\":{\"response_modalities\":"
+              "[\"IMAGE\"]}}",
+              &u),
+        0);
+    CU_ASSERT_EQUAL(u.images, 1);
+    CU_ASSERT_EQUAL(
+        parse(GR_MOCK_GENERATE_CONTENT,
+              "{\"contents\":[{\"parts\":[{\"text\":\"a cat\"}]}],"
+              "\"generationConfig\":{\"responseModalities\":[\"TEXT\"],"
+              "\"candidateCount\":3}}",
+              &u),
+        0);
+    CU_ASSERT_EQUAL(u.images, 0);
     CU_ASSERT_EQUAL(
         parse(GR_MOCK_COUNT_TOKENS,
               "{\"generateContentRequest\":{\"contents\":[{\"parts\":"
@@ -1211,16 +1236,21 @@ test_tpm_refuses_at_its_limit(void)
 static void
 test_ipm_counts_image_parts(void)
 {
+    /* IPM counts images generated (Google's rate-limit page: only for
+     * models that generate images), never input images. */
     static const char two_images[] =
+        "{\"contents\":[{\"parts\":[{\"text\":\"two cats\"}]}],"
+        "\"generationConfig\":{\"responseModalities\":[\"TEXT\",\"IMAGE\"],"
+        "\"candidateCount\":2}}";
+    static const char one_image[] =
+        "{\"contents\":[{\"parts\":[{\"text\":\"a cat\"}]}],"
+        "\"generationConfig\":{\"responseModalities\":[\"IMAGE\"]}}";
+    static const char input_images[] =
         "{\"contents\":[{\"parts\":[{\"text\":\"look\"},"
         "{\"inlineData\":{\"mimeType\":\"image/"
         "png\",\"data\":\"iVBORw0KGgo=\"}},"
-        "{\"inline_data\":{\"mime_type\":\"image/jpeg\",\"data\":\"/9j/\"}},"
-        "{\"inlineData\":{\"mimeType\":\"application/"
-        "pdf\",\"data\":\"JVBE\"}}]}]}";
-    static const char one_image[] =
-        "{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
-        "\"image/webp\",\"data\":\"UklG\"}}]}]}";
+        "{\"inline_data\":{\"mime_type\":\"image/jpeg\",\"data\":\"/9j/\"}}"
+        "]}]}";
     struct json_object *j;
 
     CU_ASSERT_EQUAL(post_status(&main_mock,
@@ -1237,7 +1267,11 @@ test_ipm_counts_image_parts(void)
                     "GenerateContentInputImagesPerModelPerMinute-FreeTier",
                     "m-ipm", "2");
     json_object_put(j);
-    /* No image, no IPM cost. */
+    /* Input images, and no image asked for: no IPM cost. */
+    CU_ASSERT_EQUAL(post_status(&main_mock,
+                                "/v1beta/models/m-ipm:generateContent", K_DIMS,
+                                input_images),
+                    200);
     CU_ASSERT_EQUAL(post_text(&main_mock, "m-ipm", K_DIMS, 8), 200);
     j = stats(&main_mock);
     CU_ASSERT_EQUAL(jint(j, "projects.dims.models.m-ipm.images"), 2);

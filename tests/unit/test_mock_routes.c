@@ -590,9 +590,9 @@ test_bodies_predict_files_openai(void)
                              msg, sizeof msg, &calls),
                     -EINVAL);
 
-    /* fileData: the caller's file passes, an image counts toward IPM,
-     * another's is refused in Google's words, a YouTube URI is not the
-     * Files API's and is not checked. */
+    /* fileData: the caller's file passes, an input image costs no IPM
+     * (IPM counts images generated), another's is refused in Google's
+     * words, a YouTube URI is not the Files API's and is not checked. */
     calls = 0;
     CU_ASSERT_EQUAL(
         parse_ex(GR_MOCK_GENERATE_CONTENT,
@@ -604,7 +604,7 @@ test_bodies_predict_files_openai(void)
                  &u, msg, sizeof msg, &calls),
         0);
     CU_ASSERT_EQUAL(calls, 1);
-    CU_ASSERT_EQUAL(u.images, 1);
+    CU_ASSERT_EQUAL(u.images, 0);
     CU_ASSERT_EQUAL(u.tokens, 1);
     CU_ASSERT_EQUAL(
         parse_ex(GR_MOCK_GENERATE_CONTENT,

@@ -198,7 +198,9 @@ setup(void)
     atomic_store(&c->quota_429[GR_D_RPM], 2);
 
     project(2, "lab", "literal-SECRET-lab-9876", GR_PROJ_ACTIVE);
+    /* its one key refused (400 API_KEY_INVALID): the project with it */
     atomic_store(&tab.projects[2].health, GR_PROJ_AUTH_FAILED);
+    atomic_store(&tab.projects[2].key_bad, 1u);
     c = cell(2, 0, flash);
     atomic_store(&c->auth_err, 1);
     atomic_store(&c->last_status, 400);

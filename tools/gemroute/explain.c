@@ -151,6 +151,8 @@ disable_name(enum gr_disable d)
         return "cell";
     case GR_DISABLE_PROJECT:
         return "project";
+    case GR_DISABLE_KEY:
+        return "key";
     }
     return "none";
 }

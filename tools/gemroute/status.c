@@ -166,6 +166,10 @@ json_cell(FILE *f, const struct gr_stat_cell *c)
     fprintf(f, "\"none\": %llu}, \"last_status\": %u, \"last_quota_id\": ",
             (unsigned long long)c->quota_429_dim[GR_NDIMS], c->last_status);
     gr_cli_json_str(f, c->last_qid);
+    if (c->probe_in_s >= 0)
+        fprintf(f, ", \"next_probe_s\": %.1f", c->probe_in_s);
+    else
+        fputs(", \"next_probe_s\": null", f);
     fputc('}', f);
 }
 
@@ -183,7 +187,7 @@ void
 gr_status_json(FILE *f, const struct gr_stat_snap *s)
 {
     char reset[32], reset_local[40], reload[32];
-    unsigned i, m;
+    unsigned i, m, k;
 
     iso_utc(s->next_rpd_reset_s, reset, sizeof(reset));
     iso_local(s->next_rpd_reset_s, reset_local, sizeof(reset_local));
@@ -240,7 +244,15 @@ gr_status_json(FILE *f, const struct gr_stat_snap *s)
                 p->auth_failed ? "true" : "false",
                 p->config_enabled ? "true" : "false", p->n_keys);
         gr_cli_json_str(f, p->key_tail);
-        fputc('}', f);
+        fputs(", \"keys_refused\": [", f);
+        for (k = 0; k < 32; k++)
+            if (p->keys_refused & (1u << k))
+                fprintf(f, "%s%u", (p->keys_refused & ((1u << k) - 1))
+                                       ? ", " : "", k + 1);
+        if (p->probe_in_s >= 0)
+            fprintf(f, "], \"next_probe_s\": %.1f}", p->probe_in_s);
+        else
+            fputs("], \"next_probe_s\": null}", f);
     }
     fputs("\n ],\n \"cells\": [", f);
     for (i = 0; i < s->n_cells; i++) {

@@ -37,8 +37,12 @@ enum gr_mock_family { GR_MOCK_GENERATE = 0, GR_MOCK_EMBED };
 enum gr_mock_key_state {
     GR_MOCK_KEYS_OK = 0,
     GR_MOCK_KEYS_INVALID, /* 400 API_KEY_INVALID */
-    GR_MOCK_KEYS_LEAKED   /* 403 PERMISSION_DENIED, leaked */
+    GR_MOCK_KEYS_LEAKED,  /* 403 PERMISSION_DENIED, leaked */
+    GR_MOCK_KEYS_SERVICE_DISABLED,  /* 403 SERVICE_DISABLED (the project) */
+    GR_MOCK_KEYS_SUSPENDED,         /* 403 CONSUMER_SUSPENDED (the key) */
+    GR_MOCK_KEYS_BILLING_DISABLED,  /* 403 BILLING_DISABLED (the project) */
 };
+#define GR_MOCK_KEY_STATES 6
 
 /* A per-thread pseudo-random number: fault draws, latency, ids (state.c). */
 uint64_t gr_mock_rand(void);

@@ -30,7 +30,10 @@ struct loader {
 static const char *const tier_names[] = {"FreeTier", "PaidTier1", "PaidTier2",
                                          "PaidTier3"};
 
-static const char *const state_names[] = {"ok", "invalid", "leaked"};
+static const char *const state_names[GR_MOCK_KEY_STATES] = {
+    "ok", "invalid", "leaked", "service_disabled", "suspended",
+    "billing_disabled",
+};
 
 static const char *const dim_names[GR_MOCK_NDIMS] = {"rpm", "tpm", "rpd",
                                                      "ipm"};
@@ -403,10 +406,11 @@ load_project(struct loader *ld, const config_setting_t *s,
         rc = get_string(ld, v, "state", &str);
         if (rc < 0)
             return rc;
-        e = lookup_enum(str, state_names, 3);
+        e = lookup_enum(str, state_names, GR_MOCK_KEY_STATES);
         if (e < 0)
-            return fail(ld, v, "state \"%s\" is not one of ok, invalid, leaked",
-                        str);
+            return fail(ld, v, "state \"%s\" is not one of ok, invalid, "
+                        "leaked, service_disabled, suspended, "
+                        "billing_disabled", str);
         p->state = (enum gr_mock_key_state)e;
     }
 

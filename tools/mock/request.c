@@ -8,7 +8,10 @@
  * numbers, wrong types) give either a usage or a Google-worded error,
  * never a crash; and the token estimate is the documented one:
  * promptTokenCount = ceil(bytes of every "text" part of the contents / 4),
- * images = inlineData parts whose mimeType starts with "image/".
+ * images = the images the request asks to generate, as Google counts
+ * IPM (only for models that generate images): candidateCount (1 when
+ * absent) when generationConfig.responseModalities holds "IMAGE", and
+ * Imagen's sampleCount.  Input images cost no IPM.
  */
 #include "request.h"
 
@@ -318,6 +321,41 @@ check_file(struct json_object *fd, struct gr_mock_usage *u, char *msg,
     return -EACCES;
 }
 
+/*
+ * The images a generateContent body asks for: candidateCount (1 when
+ * absent or not a positive integer) when generationConfig.
+ * responseModalities holds "IMAGE" (any case), else none.
+ */
+static int64_t
+images_asked(struct json_object *req)
+{
+    struct json_object *gc = member(req, "generationConfig",
+                                    "generation_config");
+    struct json_object *mods, *cc;
+    size_t i, n;
+
+    if (gc == NULL || !json_object_is_type(gc, json_type_object))
+        return 0;
+    mods = member(gc, "responseModalities", "response_modalities");
+    if (mods == NULL || !json_object_is_type(mods, json_type_array))
+        return 0;
+    n = json_object_array_length(mods);
+    for (i = 0; i < n; i++) {
+        struct json_object *e = json_object_array_get_idx(mods, i);
+
+        if (json_object_is_type(e, json_type_string) &&
+            strcasecmp(json_object_get_string(e), "IMAGE") == 0)
+            break;
+    }
+    if (i == n)
+        return 0;
+    cc = member(gc, "candidateCount", "candidate_count");
+    if (cc != NULL && json_object_is_type(cc, json_type_int) &&
+        json_object_get_int64(cc) >= 1 && json_object_get_int64(cc) <= 8)
+        return json_object_get_int64(cc);
+    return 1;
+}
+
 /* Add the text bytes and images of one Content object to *u. */
 static int
 count_content(struct json_object *content, struct gr_mock_usage *u,
@@ -537,6 +575,7 @@ gr_mock_parse_body_ex(enum gr_mock_method m, const char *body, size_t len,
     case GR_MOCK_STREAM_GENERATE_CONTENT:
         u->requests = 1;
         rc = count_contents(req, m, u, msg, msglen, field, fieldlen);
+        u->images = images_asked(req);
         break;
     case GR_MOCK_COUNT_TOKENS:
         u->requests = 1;
@@ -554,6 +593,7 @@ gr_mock_parse_body_ex(enum gr_mock_method m, const char *body, size_t len,
         } else {
             rc = count_contents(req, m, u, msg, msglen, field, fieldlen);
         }
+        u->images = 0;      /* nothing is generated */
         break;
     case GR_MOCK_EMBED_CONTENT:
         rc = embed_one(req, m, "", u, msg, msglen, field, fieldlen);

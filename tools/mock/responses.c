@@ -216,6 +216,59 @@ gr_mock_resp_key_leaked(struct gr_mock_buf *b)
 }
 
 void
+gr_mock_resp_refused(struct gr_mock_buf *b, int state, int project_no)
+{
+    char msg[512], consumer[48];
+    const char *reason;
+    struct gr_mock_jw w;
+    long num = 100000000000L + project_no;
+
+    snprintf(consumer, sizeof consumer, "projects/%ld", num);
+    if (state == GR_MOCK_KEYS_SERVICE_DISABLED) {
+        reason = "SERVICE_DISABLED";
+        snprintf(msg, sizeof msg, "Generative Language API has not been "
+                 "used in project %ld before or it is disabled. Enable it "
+                 "by visiting https://console.developers.google.com/apis/api/"
+                 "generativelanguage.googleapis.com/overview?project=%ld "
+                 "then retry. If you enabled this API recently, wait a few "
+                 "minutes for the action to propagate to our systems and "
+                 "retry.", num, num);
+    } else if (state == GR_MOCK_KEYS_BILLING_DISABLED) {
+        reason = "BILLING_DISABLED";
+        snprintf(msg, sizeof msg, "This API method requires billing to be "
+                 "enabled. Please enable billing on project #%ld by "
+                 "visiting https://console.developers.google.com/billing/"
+                 "enable?project=%ld then retry. If you enabled billing for "
+                 "this project recently, wait a few minutes for the action "
+                 "to propagate to our systems and retry.", num, num);
+    } else {
+        reason = "CONSUMER_SUSPENDED";
+        snprintf(msg, sizeof msg, "Permission denied: Consumer "
+                 "'api_key:(redacted)' has been suspended.");
+    }
+    gr_mock_jw_init(&w, b, 1);
+    error_head(&w, 403, "PERMISSION_DENIED", msg);
+    gr_mock_jw_array(&w, "details");
+    gr_mock_jw_object(&w, NULL);
+    gr_mock_jw_str(&w, "@type", "type.googleapis.com/google.rpc.ErrorInfo");
+    gr_mock_jw_str(&w, "reason", reason);
+    gr_mock_jw_str(&w, "domain", "googleapis.com");
+    gr_mock_jw_object(&w, "metadata");
+    gr_mock_jw_str(&w, "consumer", consumer);
+    gr_mock_jw_str(&w, "service", GOOG);
+    gr_mock_jw_end(&w);
+    gr_mock_jw_end(&w);
+    gr_mock_jw_object(&w, NULL);
+    gr_mock_jw_str(&w, "@type",
+                   "type.googleapis.com/google.rpc.LocalizedMessage");
+    gr_mock_jw_str(&w, "locale", "en-US");
+    gr_mock_jw_str(&w, "message", msg);
+    gr_mock_jw_end(&w);
+    gr_mock_jw_end(&w);
+    error_tail(&w);
+}
+
+void
 gr_mock_resp_model_not_found(struct gr_mock_buf *b, const char *version,
                              const char *model, enum gr_mock_method m)
 {

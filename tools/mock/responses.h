@@ -34,6 +34,13 @@ void gr_mock_resp_no_key(struct gr_mock_buf *b);
 /* 403 for a key reported as leaked, as in 403-leaked-key.json. */
 void gr_mock_resp_key_leaked(struct gr_mock_buf *b);
 
+/* 403 for a project whose API is off, whose billing is off, or whose key
+ * is suspended (state: enum gr_mock_key_state), in the shapes of
+ * 403-service-disabled.json, 403-billing-disabled.json and
+ * 403-consumer-suspended.json; project_no stands for the project number
+ * and the key is never quoted. */
+void gr_mock_resp_refused(struct gr_mock_buf *b, int state, int project_no);
+
 /* 404 for a model no project lists, as in 404-model-not-found.json. */
 void gr_mock_resp_model_not_found(struct gr_mock_buf *b, const char *version,
                                   const char *model, enum gr_mock_method m);

@@ -267,6 +267,13 @@ authorize(struct gr_mock_server *srv, struct MHD_Connection *conn, int oai,
         a->status = 403;
         gr_mock_resp_key_leaked(&a->body);
         return -1;
+    case GR_MOCK_KEYS_SERVICE_DISABLED:
+    case GR_MOCK_KEYS_SUSPENDED:
+    case GR_MOCK_KEYS_BILLING_DISABLED:
+        BUMP(st->g.leaked_key);
+        a->status = 403;
+        gr_mock_resp_refused(&a->body, LOAD(st->projects[p].key_state), p);
+        return -1;
     default:
         break;
     }
@@ -913,7 +920,10 @@ handle_faults(struct gr_mock_state *st, const struct gr_mock_route *rt,
 static void
 handle_project(struct gr_mock_state *st, struct req *r, struct answer *a)
 {
-    static const char *const states[] = {"ok", "invalid", "leaked"};
+    static const char *const states[GR_MOCK_KEY_STATES] = {
+        "ok", "invalid", "leaked", "service_disabled", "suspended",
+        "billing_disabled",
+    };
     struct gr_mock_admin ad;
     struct gr_mock_jw w;
     int p, s;
@@ -924,7 +934,8 @@ handle_project(struct gr_mock_state *st, struct req *r, struct answer *a)
         a->status = 400;
         gr_mock_resp_bad_request(&a->body,
                                  "Give \"name\" and \"state\" (ok, "
-                                 "invalid or leaked).",
+                                 "invalid, leaked, service_disabled, "
+                                 "suspended or billing_disabled).",
                                  "");
         return;
     }
@@ -934,14 +945,15 @@ handle_project(struct gr_mock_state *st, struct req *r, struct answer *a)
         gr_mock_resp_error(&a->body, 404, "NOT_FOUND", "No such project.");
         return;
     }
-    for (s = 0; s < 3; s++)
+    for (s = 0; s < GR_MOCK_KEY_STATES; s++)
         if (strcmp(ad.state, states[s]) == 0)
             break;
-    if (s == 3) {
+    if (s == GR_MOCK_KEY_STATES) {
         a->status = 400;
         gr_mock_resp_bad_request(&a->body,
-                                 "state must be ok, invalid or "
-                                 "leaked.",
+                                 "state must be ok, invalid, leaked, "
+                                 "service_disabled, suspended or "
+                                 "billing_disabled.",
                                  "state");
         return;
     }

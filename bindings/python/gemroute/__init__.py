@@ -36,16 +36,17 @@ from . import _ffi
 __all__ = ["open", "classify", "now_ns", "Table", "Lease", "Verdict",
            "Response", "Error", "NoRoom", "DeadlineExceeded", "NoModel",
            "InvalidArgument", "TableError", "StaleLease", "CallFailed",
+           "TooBig",
            "DIMS", "CLASSES"]
 
 # enum gr_err
-OK, ENOROOM, EDEADLINE, ENOMODEL, EINVAL, ESHM, ESTALE, ECALL, ENOMEM = \
-    range(9)
+(OK, ENOROOM, EDEADLINE, ENOMODEL, EINVAL, ESHM, ESTALE, ECALL, ENOMEM,
+ ETOOBIG) = range(10)
 DIMS = ("rpm", "tpm", "rpd", "ipm")            # enum gr_dim, in order
 CLASSES = ("ok", "quota", "overload", "server", "auth", "request", "model",
            "unknown")                           # enum gr_class, in order
 _COOL_SRC = ("none", "retryinfo", "message", "backoff", "midnight")
-_DISABLE = ("none", "cell", "project")
+_DISABLE = ("none", "cell", "project", "key")
 _NS = 1000000000
 
 _lib = None
@@ -97,6 +98,11 @@ class StaleLease(Error):
     """GR_ESTALE."""
 
 
+class TooBig(Error):
+    """GR_ETOOBIG: the request is above the largest window of every
+    project serving the model; nothing was sent."""
+
+
 class CallFailed(Error):
     """GR_ECALL: the answer is an error not worth retrying, or attempts
     ran out; .response holds the last answer."""
@@ -104,7 +110,7 @@ class CallFailed(Error):
 
 _ERRORS = {ENOROOM: NoRoom, EDEADLINE: DeadlineExceeded, ENOMODEL: NoModel,
            EINVAL: InvalidArgument, ESHM: TableError, ESTALE: StaleLease,
-           ECALL: CallFailed, ENOMEM: MemoryError}
+           ECALL: CallFailed, ENOMEM: MemoryError, ETOOBIG: TooBig}
 
 
 def _raise(code, message, response=None, retry_at_ns=0):

@@ -38,6 +38,7 @@ class Lease(ctypes.Structure):
                 ("cell", c_uint32),
                 ("ticket", c_uint64),
                 ("project_gen", c_uint32),
+                ("key_index", c_uint32),
                 ("admitted_ns", c_int64),
                 ("cost", Cost),
                 ("batch", ctypes.c_void_p),
