@@ -296,6 +296,7 @@ fi
 check "$gw_code == 200 && ${#gw_text} > 0 && ${#gw_project} > 0" \
     "one call through gemroute-gateway answered, and named its project" \
     "curl's generateContent through the gateway on 127.0.0.1:${gw_port:-?}:
-      status $gw_code, project ${gw_project:-none}, ${#gw_text} characters of text"
+      status $gw_code, project ${gw_project:-none},
+      ${#gw_text} characters of text"
 [ "$fails" -eq 0 ] && exit 0
 exit 1
