@@ -14,11 +14,10 @@
 #
 # at 1, 16 and 64 connections, unary (:generateContent) and streamed
 # (:streamGenerateContent?alt=sse), every combination once per
-# repetition, interleaved.  With two CPUs or more the proxy (nginx's one
-# worker, or the gateway) runs on CPU 1 and wrk and the mock on CPU 0, for
-# every target including direct, so that each proxy has one core and the
-# added latency is measured on the same placement.  CPU time of the mock
-# and of the proxy is read from /proc around each run.
+# repetition, interleaved.  With two CPUs or more wrk and the mock run on
+# CPU 0, and the proxy (nginx's one worker, or the gateway) on CPU 0 too
+# at 1 connection, on CPU 1 at 16 and 64 (see place() below).  CPU time
+# of the mock and of the proxy is read from /proc around each run.
 set -eu
 : "${MODE:?}" "${BIN:?}" "${WORK:?}"
 cd "$(dirname "$0")/../.."
@@ -208,18 +207,31 @@ run() {
 \"$3\", \"conns\": $4, \"mock_cpu_s\": $mcpu, \"proxy_cpu_s\": $pcpu, /"
 }
 
+# place N: at 1 connection ("one") the proxies join wrk and the mock on
+# CPU 0: each hop is then a switch on one core, and the added latency is
+# the hop's own work (split over two cores, each hop is a cross-core
+# wake-up, which on this kind of virtual machine costs 30 to 40 us and
+# buried the difference: nginx +155 us, the gateway +280 us).  At 16 and
+# 64 ("split") the proxy has CPU 1 to itself.
+place() {
+    [ -n "$PIN_PROXY" ] || return 0
+    cpu=1
+    [ "$1" = one ] && cpu=0
+    for p in $gw_pid $nginx_all; do
+        taskset -a -p -c "$cpu" "$p" >/dev/null
+    done
+}
 say "4. gateway: direct, nginx, gemroute-gateway; connections {$CONNS};" \
     "unary and streamed; $REPS x ${D} s each${PIN_LOAD:+; pinned}"
 # Warm every path (connections to the mock, the table's batch lease).
 for t in direct nginx gateway; do
-    for m in unary stream; do
-        run 0 "$t" "$m" 16 1 >/dev/null
-    done
+    run 0 "$t" unary 16 1 >/dev/null
 done
 : >"$out/runs.jsonl"
 for rep in $(seq "$REPS"); do
     for m in unary stream; do
         for c in $CONNS; do
+            if [ "$c" = 1 ]; then place one; else place split; fi
             for t in direct nginx gateway; do
                 run "$rep" "$t" "$m" "$c" "$D" >>"$out/runs.jsonl"
             done

@@ -305,7 +305,8 @@ def t_gateway(r):
                "%s; errors and non-2xx answers: %d." % (
                    meta.get("wrk", "?"), meta.get("nginx", "nginx"),
                    meta.get("reps", "?"), meta.get("seconds", "?"),
-                   "the proxy on CPU 1, wrk and the mock on CPU 0"
+                   "wrk and the mock on CPU 0, the proxy on CPU 0 too at "
+                   "1 connection, on CPU 1 at 16 and 64"
                    if meta.get("pinned") else "not pinned", errs))
     return "\n".join(out)
 
