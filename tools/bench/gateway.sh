@@ -22,7 +22,7 @@ set -eu
 : "${MODE:?}" "${BIN:?}" "${WORK:?}"
 cd "$(dirname "$0")/../.."
 if [ "$MODE" = full ]; then
-    D=${GW_SECONDS:-3} REPS=${GW_REPS:-3}
+    D=${GW_SECONDS:-2} REPS=${GW_REPS:-3}
 else
     D=${GW_SECONDS:-1} REPS=${GW_REPS:-1}
 fi
