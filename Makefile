@@ -373,10 +373,11 @@ deps:
 	@tools/deps.sh
 	@tests/sdk_deps.sh
 
-# What the benchmarks link (hiredis) and run (Redis, gnuplot, callgrind),
+# What the benchmarks link (hiredis) and run (Redis, gnuplot, callgrind,
+# wrk and nginx for the gateway's section),
 # installed before their programs are built.
 bench-deps:
-	@tools/deps.sh libhiredis-dev redis-server gnuplot-nox valgrind
+	@tools/deps.sh libhiredis-dev redis-server gnuplot-nox valgrind wrk nginx
 
 clean:
 	rm -rf build bin lib

@@ -13,7 +13,9 @@
 #      over-admission check;
 #   2. memory: segment size and router RSS;
 #   3. end to end against gemroute-mock: burst, steady overload, and the
-#      overhead of gr_generate over a plain libcurl POST.
+#      overhead of gr_generate over a plain libcurl POST;
+#   4. gemroute-gateway in front of the mock, side by side with a direct
+#      call and nginx's proxy_pass (tools/bench/gateway.sh, wrk).
 # Every comparison is a ratio of runs interleaved in this invocation
 # (median of REPS repetitions).  Raw lines go to a temporary folder;
 # tools/bench/aggregate.py writes bench/results.json, bench_report.sh the
@@ -24,7 +26,7 @@ BIN=${BIN:-bin}
 MODE=full
 [ "${1:-}" = "--quick" ] && MODE=quick
 
-tools/deps.sh libhiredis-dev redis-server gnuplot-nox valgrind
+tools/deps.sh libhiredis-dev redis-server gnuplot-nox valgrind wrk nginx
 make -s all "$BIN/gr-bench-reserve" >/dev/null
 E2E=1
 make -s "$BIN/gr-bench-e2e" >/dev/null 2>&1 || E2E=0
@@ -400,6 +402,15 @@ if [ "$E2E" = 1 ] && [ -x tools/bench/e2e.sh ]; then
     MODE=$MODE BIN=$BIN WORK=$work tools/bench/e2e.sh
 else
     say "3. end to end: skipped (gr-bench-e2e or the mock is not built)"
+fi
+
+# ---- 4. the gateway -------------------------------------------------------
+
+if [ -x "$BIN/gemroute-gateway" ] && [ -x "$BIN/gemroute-mock" ] &&
+   command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1; then
+    MODE=$MODE BIN=$BIN WORK=$work tools/bench/gateway.sh
+else
+    say "4. gateway: skipped (the gateway, the mock, wrk or nginx is missing)"
 fi
 
 # ---- results --------------------------------------------------------------

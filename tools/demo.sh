@@ -11,7 +11,11 @@
 #   1. every call that was made succeeded;
 #   2. the mock answered no 429 at all;
 #   3. the requests the mock counted in its last window are at least 97%
-#      of what the headroom allows (the pool was kept full).
+#      of what the headroom allows (the pool was kept full);
+#   4. one call through bin/gemroute-gateway (started after the load on a
+#      free loopback port, with a local token made for the run): curl's
+#      generateContent gets a 200 with the answer's text and the
+#      x-gemroute-project header, both printed.
 #
 # The run covers 1.6 windows.  At twice the capacity the pool fills in the
 # first half window; those admissions come back one window (plus the
@@ -52,15 +56,16 @@ shm="/gemroute-demo-$$"
 mock_pid=
 router_pid=
 load_pid=
+gw_pid=
 # Loopback calls never go through a proxy from the environment.
 export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 
 cleanup() {
     trap - EXIT INT TERM
-    for pid in $load_pid $router_pid $mock_pid; do
+    for pid in $gw_pid $load_pid $router_pid $mock_pid; do
         kill "$pid" 2>/dev/null
     done
-    for pid in $load_pid $router_pid $mock_pid; do
+    for pid in $gw_pid $load_pid $router_pid $mock_pid; do
         wait "$pid" 2>/dev/null
     done
     rm -rf "$tmp"
@@ -70,7 +75,7 @@ trap 'echo; echo "demo: interrupted"; exit 130' INT TERM
 
 die() {
     echo "demo: $*" >&2
-    for f in mock.log router.log load.err; do
+    for f in mock.log router.log load.err gw.log; do
         [ -s "$tmp/$f" ] && { echo "--- $f" >&2; tail -n 20 "$tmp/$f" >&2; }
     done
     exit 2
@@ -97,9 +102,12 @@ mock_counts() {     # stats text
         END { print served + 0, n429 + 0, win + 0 }'
 }
 
-for p in gemroute-mock gemrouted gemroute; do
+for p in gemroute-mock gemrouted gemroute gemroute-gateway; do
     [ -x "$BIN/$p" ] || die "$BIN/$p is missing: run make first"
 done
+command -v curl >/dev/null 2>&1 ||
+    die "curl is missing (the last step calls the gateway with it):" \
+        "apt-get install curl"
 
 # 1. The mock, on a free loopback port.
 "$BIN/gemroute-mock" -c "$here/examples/demo-mock.conf" \
@@ -121,6 +129,18 @@ sed -e "s|^\( *shm = \).*|\1\"$shm\";|" \
     -e "s|^\( *base_url = \).*|\1\"http://127.0.0.1:$port\";|" \
     -e "s|^\( *window_ms = \).*|\1$window_ms;|" \
     "$here/examples/demo-router.conf" >"$tmp/router.conf"
+# The gateway's section (read by the gateway only): a free loopback port
+# and a token made for this run, passed in the environment.
+cat >>"$tmp/router.conf" <<'GW'
+
+gateway = {
+  listen = "127.0.0.1:0";
+  tokens = [ "env:GEMROUTE_DEMO_TOKEN" ];
+  queue_s = 30.0;
+};
+GW
+GEMROUTE_DEMO_TOKEN=demo-token-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+export GEMROUTE_DEMO_TOKEN
 "$BIN/gemrouted" -c "$tmp/router.conf" --foreground --unlink-on-exit \
     2>"$tmp/router.log" &
 router_pid=$!
@@ -227,5 +247,56 @@ check "$inwin >= 0.97 * $limit" \
     "capacity used >= 97% of the configured headroom: $util%" \
     "the mock counted $inwin requests in its last ${window_s} s window;
       the headroom allows $limit (95% of 60 + 120 + 180)"
+
+# 6. One call through the gateway, as any SDK would make it.  The pool
+# was just full: the call may wait for room (up to queue_s).
+echo
+echo "== one call through bin/gemroute-gateway"
+"$BIN/gemroute-gateway" -c "$tmp/router.conf" --foreground \
+    >"$tmp/gw.out" 2>"$tmp/gw.log" &
+gw_pid=$!
+gw_port=
+for _ in $(seq 200); do
+    gw_port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' \
+        "$tmp/gw.out")
+    [ -n "$gw_port" ] && break
+    kill -0 "$gw_pid" 2>/dev/null || break
+    sleep 0.05
+done
+gw_code=000
+gw_text=
+gw_project=
+if [ -n "$gw_port" ]; then
+    gw_url="http://127.0.0.1:$gw_port/v1beta/models/$MODEL:generateContent"
+    # The token goes in a header file, never on a command line.
+    printf 'x-goog-api-key: %s\n' "$GEMROUTE_DEMO_TOKEN" >"$tmp/gw.hdr"
+    echo "POST $gw_url"
+    gw_code=$(curl -s --max-time 60 -H @"$tmp/gw.hdr" \
+        -H 'Content-Type: application/json' \
+        -d '{"contents":[{"parts":[{"text":"Say hello through gemroute."}]}]}' \
+        -D "$tmp/gw.resp.hdr" -o "$tmp/gw.resp" -w '%{http_code}' \
+        "$gw_url" 2>"$tmp/gw.curl.err") || gw_code=000
+    gw_project=$(tr -d '\r' <"$tmp/gw.resp.hdr" 2>/dev/null |
+        sed -n 's/^[Xx]-[Gg]emroute-[Pp]roject: *//p' | head -n 1)
+    gw_text=$(python3 -c '
+import json, sys
+try:
+    a = json.load(open(sys.argv[1]))
+    print(" ".join(p.get("text", "") for p in
+                   a["candidates"][0]["content"]["parts"]).strip())
+except Exception:
+    pass' "$tmp/gw.resp")
+    echo "status: $gw_code"
+    echo "x-gemroute-project: ${gw_project:-(none)}"
+    echo "text: ${gw_text:-(none)}"
+else
+    echo "gemroute-gateway did not start:"
+    tail -n 5 "$tmp/gw.log"
+fi
+check "$gw_code == 200 && ${#gw_text} > 0 && ${#gw_project} > 0" \
+    "one call through gemroute-gateway answered, and named its project" \
+    "curl's generateContent through the gateway on 127.0.0.1:${gw_port:-?}:
+      status $gw_code, project ${gw_project:-none},
+      ${#gw_text} characters of text"
 [ "$fails" -eq 0 ] && exit 0
 exit 1

@@ -243,6 +243,29 @@ def targets(res, raw):
                     r["added_us"], "met": r["added_us"] <= 20,
                     "by": "%.1fx over" % (r["added_us"] / 20)
                     if r["added_us"] > 20 else ""})
+    for g in (res.get("gateway") or {}).get("rows") or []:
+        if g["conns"] == 64 and g["gateway_vs_nginx"] is not None:
+            x = g["gateway_vs_nginx"]
+            out.append({"what": "gateway throughput vs nginx, 64 "
+                        "connections, %s" % g["mode"],
+                        "target": ">= 0.8x", "measured": "%.2fx" % x,
+                        "met": x >= 0.8, "by": "" if x >= 0.8 else
+                        "%.1fx short" % (0.8 / x) if x > 0 else ""})
+        if g["conns"] == 1:
+            a, n = g["gateway"]["added_p50_us"], g["nginx"]["added_p50_us"]
+            if a is None or n is None:
+                continue
+            ok = a < 100 and (a <= 2 * n)
+            why = []
+            if n > 0 and a > 2 * n:
+                why.append("%.1fx nginx's" % (a / n))
+            if a >= 100:
+                why.append("%.0f us over 100" % (a - 100))
+            out.append({"what": "gateway added p50 latency, 1 connection, "
+                        "%s" % g["mode"],
+                        "target": "<= 2x nginx's and < 100 us",
+                        "measured": "+%.0f us (nginx +%.0f us)" % (a, n),
+                        "met": ok, "by": ", ".join(why)})
     return out
 
 
@@ -384,6 +407,60 @@ def e2e(work):
     return res, {"rows": rows, "instructions": ins}
 
 
+GW_TARGETS = ["direct", "nginx", "gateway"]
+
+
+def gateway(work):
+    """Section 4: direct, nginx and gemroute-gateway in front of the mock,
+    from tools/bench/gateway.sh's wrk runs.  Every figure is a median
+    over repetitions; added latencies and the throughput ratio are taken
+    within a repetition first."""
+    d = os.path.join(work, "gateway")
+    raw = lines(os.path.join(d, "runs.jsonl"))
+    if not raw:
+        return None
+    meta = {}
+    if os.path.exists(os.path.join(d, "meta.json")):
+        with open(os.path.join(d, "meta.json")) as f:
+            meta = json.load(f)
+    for r in raw:
+        secs = r["duration_us"] / 1e6
+        r["rps"] = r["requests"] / secs if secs > 0 else 0.0
+        n = max(r["requests"], 1)
+        r["proxy_cpu_us"] = 1e6 * r["proxy_cpu_s"] / n
+        r["mock_cpu_us"] = 1e6 * r["mock_cpu_s"] / n
+        r["proxy_cores"] = r["proxy_cpu_s"] / secs if secs > 0 else 0.0
+    rows = []
+    for mode in ("unary", "stream"):
+        for conns in sorted({r["conns"] for r in raw}):
+            runs = [r for r in raw if r["mode"] == mode and
+                    r["conns"] == conns]
+            if not runs:
+                continue
+            row = {"mode": mode, "conns": conns}
+            for t in GW_TARGETS:
+                mine = [r for r in runs if r["target"] == t]
+                row[t] = {k: median(r[k] for r in mine) for k in
+                          ("rps", "p50_us", "p99_us", "proxy_cpu_us",
+                           "mock_cpu_us", "proxy_cores")}
+                row[t]["errors"] = sum(r["errors"] + r["non2xx"]
+                                       for r in mine)
+            by = {}
+            for r in runs:
+                by.setdefault(r["rep"], {})[r["target"]] = r
+            for t in ("nginx", "gateway"):
+                pairs = [v for v in by.values() if t in v and "direct" in v]
+                row[t]["added_p50_us"] = median(
+                    v[t]["p50_us"] - v["direct"]["p50_us"] for v in pairs)
+                row[t]["added_p99_us"] = median(
+                    v[t]["p99_us"] - v["direct"]["p99_us"] for v in pairs)
+            row["gateway_vs_nginx"] = median(
+                v["gateway"]["rps"] / v["nginx"]["rps"] for v in by.values()
+                if "gateway" in v and "nginx" in v and v["nginx"]["rps"] > 0)
+            rows.append(row)
+    return {"meta": meta, "rows": rows}
+
+
 def aggregate(work, mode, reps, seconds, window_ms, tokens):
     raw = lines(os.path.join(work, "reserve.jsonl"))
     res = {
@@ -407,6 +484,7 @@ def aggregate(work, mode, reps, seconds, window_ms, tokens):
                 row["vs_" + other] = ratio(raw, "gemroute", other, np, procs)
             res["reserve"]["ratios"].append(row)
     res["e2e"], res["overhead"] = e2e(work)
+    res["gateway"] = gateway(work)
     res["targets"] = targets(res, raw)
     return res
 
@@ -452,6 +530,15 @@ def summary(res):
     for r in (res.get("overhead") or {}).get("rows") or []:
         parts.append("gr_generate +%.1f us (%d procs)" %
                      (r["added_us"], r["procs"]))
+    for g in (res.get("gateway") or {}).get("rows") or []:
+        if g["mode"] == "unary" and g["conns"] == 1:
+            parts.append("gateway +%.0f us p50 (nginx +%.0f us)" % (
+                g["gateway"]["added_p50_us"] or 0,
+                g["nginx"]["added_p50_us"] or 0))
+        if g["mode"] == "unary" and g["conns"] == 64 and \
+                g["gateway_vs_nginx"] is not None:
+            parts.append("gateway %.2fx nginx's requests/s at 64 conns" %
+                         g["gateway_vs_nginx"])
     met = sum(1 for t in res["targets"] if t["met"])
     parts.append("targets met %d/%d" % (met, len(res["targets"])))
     return "summary: " + "; ".join(parts)

@@ -265,6 +265,52 @@ def t_overhead(r):
     return "\n".join(out)
 
 
+def us(x):
+    return "-" if x is None else "%.0f us" % x
+
+
+def plus(x):
+    return "-" if x is None else "%+.0f us" % x
+
+
+def t_gateway(r):
+    gw = r.get("gateway") or {}
+    if not gw.get("rows"):
+        return "(not run: wrk, nginx or the gateway was not available)"
+    meta = gw.get("meta") or {}
+    out = ["| call | connections | requests/s: direct | nginx | gateway | "
+           "gateway / nginx | p50 direct | added p50: nginx | gateway | "
+           "p99 direct | added p99: nginx | gateway | CPU per request: "
+           "mock | nginx | gateway | cores used: nginx, gateway |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+           "---:|---:|---:|---:|"]
+    for g in gw["rows"]:
+        d, n, w = g["direct"], g["nginx"], g["gateway"]
+        out.append("| %s | %d | %s | %s | %s | %s | %s | %s | **%s** | %s "
+                   "| %s | **%s** | %s | %s | %s | %.2f, %.2f |" % (
+                       g["mode"], g["conns"], rate(d["rps"]),
+                       rate(n["rps"]), rate(w["rps"]),
+                       "-" if g["gateway_vs_nginx"] is None else
+                       "%.2fx" % g["gateway_vs_nginx"],
+                       us(d["p50_us"]), plus(n["added_p50_us"]),
+                       plus(w["added_p50_us"]), us(d["p99_us"]),
+                       plus(n["added_p99_us"]), plus(w["added_p99_us"]),
+                       us(d["mock_cpu_us"]), us(n["proxy_cpu_us"]),
+                       us(w["proxy_cpu_us"]), n["proxy_cores"] or 0,
+                       w["proxy_cores"] or 0))
+    errs = sum(g[t]["errors"] for g in gw["rows"] for t in g
+               if isinstance(g[t], dict) and "errors" in g[t])
+    out.append("")
+    out.append("%s, one thread; %s; median of %s runs of %s s each; "
+               "%s; errors and non-2xx answers: %d." % (
+                   meta.get("wrk", "?"), meta.get("nginx", "nginx"),
+                   meta.get("reps", "?"), meta.get("seconds", "?"),
+                   "wrk and the mock on CPU 0, the proxy on CPU 0 too at "
+                   "1 connection, on CPU 1 at 16 and 64"
+                   if meta.get("pinned") else "not pinned", errs))
+    return "\n".join(out)
+
+
 def t_targets(r):
     out = ["| target | wanted | measured | met |", "|---|---|---|---|"]
     for t in r["targets"]:
@@ -396,7 +442,8 @@ def main():
                      ("check", t_check), ("memory", t_memory),
                      ("burst", lambda x: t_e2e(x, "burst")),
                      ("steady", lambda x: t_e2e(x, "steady")),
-                     ("overhead", t_overhead), ("targets", t_targets)):
+                     ("overhead", t_overhead), ("gateway", t_gateway),
+                     ("targets", t_targets)):
         text = put(text, name, fn(r))
     with open(doc, "w") as f:
         f.write(text)
