@@ -456,6 +456,10 @@ transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
     curl_easy_setopt(c->h, CURLOPT_URL, url);
     if (share != NULL)
         curl_easy_setopt(c->h, CURLOPT_SHARE, share);
+    /* The shared cache keeps 5 connections by default: a gateway with
+     * more callers at once than that reconnected for almost every call
+     * (measured: 1,939 connects for 1,960 calls at 16 connections). */
+    curl_easy_setopt(c->h, CURLOPT_MAXCONNECTS, 512L);
     curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c->h, CURLOPT_ACCEPT_ENCODING, "gzip");
