@@ -402,8 +402,9 @@ too_big(struct gr *g, const char *model, const struct gr_cost *cost)
     return false;
 }
 
-/* Grants given back because their project's key could not be read
- * whole, before a reservation fails (GR_ESHM). */
+/* Grants given back at once because their project's key could not be
+ * read whole; after that, one try a tick until the deadline, then
+ * GR_ESHM. */
 #define FILL_TRIES 4
 
 /*
@@ -485,11 +486,22 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
              * within a tick. */
             give_back_grant(g, &gt);
             if (++torn >= FILL_TRIES) {
-                gr_seterr(g, "the table's copy of a project's key or of "
-                          "the base URL stays half-written (a router "
-                          "stopped mid-reload?): nothing sent for '%s'",
-                          model);
-                return GR_ESHM;
+                /* Past a few tries at once, wait a tick between tries
+                 * until the deadline: a router descheduled in the middle
+                 * of a rewrite finishes it, a dead one's successor
+                 * repairs it. */
+                int64_t now = gr_shm_now_mono();
+
+                if (deadline_ns <= now) {
+                    gr_seterr(g, "the table's copy of a project's key or "
+                              "of the base URL stays half-written (a "
+                              "router stopped mid-reload?): nothing sent "
+                              "for '%s'", model);
+                    return GR_ESHM;
+                }
+                gr_shm_sleep(&g->t, gr_shm_wake_seen(&g->t),
+                             deadline_ns - now < g->t.tick_ns ?
+                                 deadline_ns - now : g->t.tick_ns);
             }
             q->now_ns = 0;
             continue;
