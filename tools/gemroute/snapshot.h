@@ -27,4 +27,7 @@ void gr_status_table(FILE *f, const struct gr_stat_snap *s, bool colour);
 void gr_status_json(FILE *f, const struct gr_stat_snap *s);
 void gr_status_prometheus(FILE *f, const struct gr_stat_snap *s);
 
+/* The cache's and the fallbacks' lines, after a view (cache_cmd.c). */
+void gr_status_extras(FILE *f, const struct gr_stat_extras *x, bool prom);
+
 #endif

@@ -656,6 +656,7 @@ static int
 show_once(const char *name, enum view v, bool colour, FILE *out)
 {
     struct gr_stat_snap s;
+    struct gr_stat_extras x;
     struct gr_stat *st;
     char err[256];
 
@@ -669,6 +670,7 @@ show_once(const char *name, enum view v, bool colour, FILE *out)
         gr_stat_close(st);
         return 1;
     }
+    (void)gr_stat_extras(st, &x);
     gr_stat_close(st);
     if (v == VIEW_JSON)
         gr_status_json(out, &s);
@@ -676,6 +678,8 @@ show_once(const char *name, enum view v, bool colour, FILE *out)
         gr_status_prometheus(out, &s);
     else
         gr_status_table(out, &s, colour);
+    if (v != VIEW_JSON)
+        gr_status_extras(out, &x, v == VIEW_PROM);
     gr_stat_free(&s);
     return 0;
 }
