@@ -45,6 +45,8 @@
 #define MAX_READERS 1024
 #define HDR_LEN 12                  /* int64 expiry + uint32 key length */
 #define CANON_DEPTH 64
+#define CLAIM_MAX_MS INT64_C(120000)   /* the longest wait on a claim */
+#define WAIT_STEP_NS 2000000L          /* a waiter looks again after */
 
 /* One environment per process (LMDB: never two on one file in one
  * process), reopened in a child after fork() and when the path moves. */
@@ -390,59 +392,195 @@ key_of(const char *key, size_t klen, uint64_t h[2])
     h[1] = hash64(key, klen, UINT64_C(0x84222325cbf29ce4) ^ klen);
 }
 
+static int64_t
+now_ms(void)
+{
+    return gr_shm_now_wall() / 1000000;
+}
+
+enum look { L_NONE, L_ANSWER, L_PENDING };
+
+/* What v holds for key: an answer (copied to *body), a live claim, or
+ * nothing usable (absent, expired, another key with the same hash). */
+static enum look
+look(const MDB_val *v, const char *key, size_t klen, char **body,
+     size_t *len)
+{
+    int64_t exp, now = now_ms();
+    uint32_t kl;
+    size_t n;
+
+    if (v->mv_size < HDR_LEN)
+        return L_NONE;
+    memcpy(&exp, v->mv_data, 8);
+    memcpy(&kl, (char *)v->mv_data + 8, 4);
+    if (kl != klen || v->mv_size < HDR_LEN + (size_t)kl ||
+        memcmp((char *)v->mv_data + HDR_LEN, key, klen) != 0)
+        return L_NONE;
+    if (exp < 0)
+        return -exp > now ? L_PENDING : L_NONE;
+    if (exp <= now)
+        return L_NONE;
+    n = v->mv_size - HDR_LEN - kl;
+    *body = malloc(n + 1);
+    if (*body == NULL)
+        return L_NONE;
+    memcpy(*body, (char *)v->mv_data + HDR_LEN + kl, n);
+    (*body)[n] = '\0';
+    *len = n;
+    return L_ANSWER;
+}
+
+static int
+begin(MDB_txn **txn, unsigned flags)
+{
+    int rc = mdb_txn_begin(env, NULL, flags, txn);
+
+    if (rc == MDB_MAP_RESIZED) {
+        (void)mdb_env_set_mapsize(env, 0);  /* another process grew it */
+        rc = mdb_txn_begin(env, NULL, flags, txn);
+    }
+    return rc;
+}
+
+static int
+store(const char *key, size_t klen, const uint64_t h[2], const char *body,
+      size_t len, int64_t exp)
+{
+    MDB_txn *txn;
+    MDB_val k, v;
+    uint32_t kl = (uint32_t)klen;
+    int rc;
+
+    k.mv_data = (void *)h;
+    k.mv_size = 2 * sizeof(*h);
+    v.mv_size = HDR_LEN + klen + len;
+    if ((rc = begin(&txn, 0)) != 0)
+        return rc;
+    rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    memcpy(v.mv_data, &exp, 8);
+    memcpy((char *)v.mv_data + 8, &kl, 4);
+    memcpy((char *)v.mv_data + HDR_LEN, key, klen);
+    if (len > 0)
+        memcpy((char *)v.mv_data + HDR_LEN + klen, body, len);
+    return mdb_txn_commit(txn);
+}
+
+/*
+ * In one write transaction: the answer if one came meanwhile (1), a
+ * live claim of another process (2), or our claim, until claim_ms from
+ * now, written (0).  < 0: an LMDB error.
+ */
+static int
+claim(const char *key, size_t klen, const uint64_t h[2], int64_t claim_ms,
+      char **body, size_t *len)
+{
+    MDB_txn *txn;
+    MDB_val k, v;
+    uint32_t kl = (uint32_t)klen;
+    int64_t exp = -(now_ms() + claim_ms);
+    enum look l = L_NONE;
+    int rc;
+
+    k.mv_data = (void *)h;
+    k.mv_size = 2 * sizeof(*h);
+    if ((rc = begin(&txn, 0)) != 0)
+        return rc;
+    rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == 0)
+        l = look(&v, key, klen, body, len);
+    else if (rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    if (l != L_NONE) {
+        mdb_txn_abort(txn);
+        return l == L_ANSWER ? 1 : 2;
+    }
+    v.mv_size = HDR_LEN + klen;
+    rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    memcpy(v.mv_data, &exp, 8);
+    memcpy((char *)v.mv_data + 8, &kl, 4);
+    memcpy((char *)v.mv_data + HDR_LEN, key, klen);
+    return mdb_txn_commit(txn);
+}
+
 int
 gr_cache_get(struct gr *g, const struct gr_cache_cfg *c, const char *key,
-             size_t klen, char **body, size_t *len)
+             size_t klen, int64_t until_ns, bool *claimed, char **body,
+             size_t *len)
 {
     MDB_txn *txn = NULL;
     MDB_val k, v;
     uint64_t h[2];
-    int64_t exp;
-    uint32_t kl;
-    int rc, found = 0;
+    int64_t claim_ms;
+    enum look l;
+    int rc;
 
+    *claimed = false;
     if (enter(g, c) != 0)
         return -1;
     key_of(key, klen, h);
     k.mv_data = h;
     k.mv_size = sizeof(h);
-    rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
-    if (rc == MDB_MAP_RESIZED) {
-        (void)mdb_env_set_mapsize(env, 0);  /* another process grew it */
-        rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
-    }
-    if (rc != 0) {
-        damaged(g, rc);
-        pthread_rwlock_unlock(&env_lock);
-        return -1;
-    }
-    rc = mdb_get(txn, dbi, &k, &v);
-    if (rc == 0 && v.mv_size >= HDR_LEN) {
-        memcpy(&exp, v.mv_data, 8);
-        memcpy(&kl, (char *)v.mv_data + 8, 4);
-        if (kl == klen && v.mv_size >= HDR_LEN + (size_t)kl &&
-            memcmp((char *)v.mv_data + HDR_LEN, key, klen) == 0 &&
-            exp > gr_shm_now_wall() / GR_NS_PER_S) {
-            size_t n = v.mv_size - HDR_LEN - kl;
-
-            *body = malloc(n + 1);
-            if (*body != NULL) {
-                memcpy(*body, (char *)v.mv_data + HDR_LEN + kl, n);
-                (*body)[n] = '\0';
-                *len = n;
-                found = 1;
-            }
+    claim_ms = (until_ns - gr_shm_now_mono()) / 1000000;
+    if (claim_ms < 1000)
+        claim_ms = 1000;
+    if (claim_ms > CLAIM_MAX_MS)
+        claim_ms = CLAIM_MAX_MS;
+    for (;;) {
+        l = L_NONE;
+        rc = begin(&txn, MDB_RDONLY);
+        if (rc != 0)
+            break;
+        rc = mdb_get(txn, dbi, &k, &v);
+        if (rc == 0)
+            l = look(&v, key, klen, body, len);
+        mdb_txn_abort(txn);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            break;
+        rc = 0;
+        if (l == L_ANSWER) {
+            pthread_rwlock_unlock(&env_lock);
+            return 1;
         }
-    } else if (rc != MDB_NOTFOUND && rc != 0) {
-        damaged(g, rc);
-        found = -1;
+        if (l == L_NONE) {
+            /* Ask to be the one process that calls upstream. */
+            rc = claim(key, klen, h, claim_ms, body, len);
+            if (rc == 0 || rc == 1) {
+                *claimed = rc == 0;
+                pthread_rwlock_unlock(&env_lock);
+                return rc;
+            }
+            if (rc != 2)
+                break;
+            rc = 0;
+        }
+        /* Another process is calling for this very request: wait for
+         * its answer, until our own deadline. */
+        if (gr_shm_now_mono() >= until_ns)
+            break;
+        {
+            struct timespec ts = {0, WAIT_STEP_NS};
+
+            nanosleep(&ts, NULL);
+        }
     }
-    mdb_txn_abort(txn);
+    if (rc != 0)
+        damaged(g, rc);
     pthread_rwlock_unlock(&env_lock);
-    return found;
+    return rc != 0 ? -1 : 0;
 }
 
-/* Make room: expired entries, then a quarter of the others. */
+/* Make room: expired entries and claims, then a quarter of the rest. */
 static int
 evict(void)
 {
@@ -450,11 +588,11 @@ evict(void)
     MDB_cursor *cur;
     MDB_val k, v;
     MDB_stat ms;
-    int64_t now = gr_shm_now_wall() / GR_NS_PER_S, exp;
+    int64_t now = now_ms(), exp = 0;
     size_t gone = 0, quota;
     int rc;
 
-    if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+    if ((rc = begin(&txn, 0)) != 0)
         return rc;
     if ((rc = mdb_stat(txn, dbi, &ms)) != 0 ||
         (rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
@@ -464,7 +602,8 @@ evict(void)
     while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
         if (v.mv_size >= 8)
             memcpy(&exp, v.mv_data, 8);
-        if (v.mv_size < 8 || exp <= now) {
+        if (v.mv_size < 8 || (exp >= 0 && exp <= now) ||
+            (exp < 0 && -exp <= now)) {
             (void)mdb_cursor_del(cur, 0);
             gone++;
         }
@@ -482,38 +621,12 @@ evict(void)
     return mdb_txn_commit(txn);
 }
 
-static int
-store(const char *key, size_t klen, const uint64_t h[2], const char *body,
-      size_t len, int64_t exp)
-{
-    MDB_txn *txn;
-    MDB_val k, v;
-    uint32_t kl = (uint32_t)klen;
-    int rc;
-
-    k.mv_data = (void *)h;
-    k.mv_size = 2 * sizeof(*h);
-    v.mv_size = HDR_LEN + klen + len;
-    if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
-        return rc;
-    rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    memcpy(v.mv_data, &exp, 8);
-    memcpy((char *)v.mv_data + 8, &kl, 4);
-    memcpy((char *)v.mv_data + HDR_LEN, key, klen);
-    memcpy((char *)v.mv_data + HDR_LEN + klen, body, len);
-    return mdb_txn_commit(txn);
-}
-
 int
 gr_cache_put(struct gr *g, const struct gr_cache_cfg *c, const char *key,
              size_t klen, const char *body, size_t len)
 {
     uint64_t h[2];
-    int64_t exp = gr_shm_now_wall() / GR_NS_PER_S + c->ttl_s;
+    int64_t exp = now_ms() + c->ttl_s * 1000;
     int rc;
 
     /* An entry must fit in a quarter of the map. */
@@ -523,16 +636,36 @@ gr_cache_put(struct gr *g, const struct gr_cache_cfg *c, const char *key,
         return -1;
     key_of(key, klen, h);
     rc = store(key, klen, h, body, len, exp);
-    if (rc == MDB_MAP_RESIZED) {
-        (void)mdb_env_set_mapsize(env, 0);
-        rc = store(key, klen, h, body, len, exp);
-    }
     if (rc == MDB_MAP_FULL && evict() == 0)
         rc = store(key, klen, h, body, len, exp);
     if (rc != 0)
         damaged(g, rc);
     pthread_rwlock_unlock(&env_lock);
     return rc == 0 ? 0 : -1;
+}
+
+void
+gr_cache_unclaim(struct gr *g, const struct gr_cache_cfg *c,
+                 const char *key, size_t klen)
+{
+    MDB_txn *txn;
+    MDB_val k, v;
+    uint64_t h[2];
+    int64_t exp;
+
+    if (enter(g, c) != 0)
+        return;
+    key_of(key, klen, h);
+    k.mv_data = h;
+    k.mv_size = sizeof(h);
+    if (begin(&txn, 0) == 0) {
+        /* Only a claim goes: an answer stored meanwhile stays. */
+        if (mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size >= HDR_LEN &&
+            (memcpy(&exp, v.mv_data, 8), exp < 0))
+            (void)mdb_del(txn, dbi, &k, NULL);
+        (void)mdb_txn_commit(txn);
+    }
+    pthread_rwlock_unlock(&env_lock);
 }
 
 /* ---- for gemroute cache stats|clear ----------------------------------- */

@@ -29,12 +29,21 @@ bool gr_cache_settings(const struct gr *g, struct gr_cache_cfg *c);
 char *gr_cache_canon(const char *s, size_t len, size_t *out_len);
 
 /*
- * Look key (any bytes) up: 1 and a malloc'd copy of the answer in *body
- * on a hit, 0 on a miss (or an expired entry), -1 when the cache cannot
- * be used (refused: the reason went to the handle, once).
+ * Look key (any bytes) up.  1 and a malloc'd copy of the answer in *body
+ * on a hit.  0 on a miss: *claimed says whether this process is now the
+ * one that calls upstream for key (the others that miss meanwhile wait
+ * for its answer until until_ns, CLOCK_MONOTONIC); the claimer then
+ * stores the answer (gr_cache_put) or gives the claim up
+ * (gr_cache_unclaim).  -1 when the cache cannot be used (refused: the
+ * reason went to the handle).
  */
 int gr_cache_get(struct gr *g, const struct gr_cache_cfg *c,
-                 const char *key, size_t klen, char **body, size_t *len);
+                 const char *key, size_t klen, int64_t until_ns,
+                 bool *claimed, char **body, size_t *len);
+
+/* Give up a claim that no answer will fill (the call failed). */
+void gr_cache_unclaim(struct gr *g, const struct gr_cache_cfg *c,
+                      const char *key, size_t klen);
 
 /* Keep body under key for c->ttl_s; 0 or -1. */
 int gr_cache_put(struct gr *g, const struct gr_cache_cfg *c,

@@ -34,6 +34,7 @@
 #include <string.h>
 
 #define CHAIN_MAX (1 + GR_FALLBACK_MAX)
+#define DEFAULT_WAIT_NS (INT64_C(120) * 1000000000)  /* as generate.c */
 
 /* The chain of model as the table has it: names[0] is model itself. */
 struct chain {
@@ -344,6 +345,7 @@ gr_fb_call(struct gr *g, const struct gr_fb_req *q,
     size_t klen = 0, blen = 0;
     int64_t start = gr_now_ns(), queued = 0;
     bool may, use_cache = false, skipped_spent = false, called = false;
+    bool claimed = false;
     int i, rc = GR_EINVAL, from = 0;
 
     if (g == NULL || q->model == NULL || out == NULL)
@@ -352,16 +354,24 @@ gr_fb_call(struct gr *g, const struct gr_fb_req *q,
         cacheable(q, &cc, &o))
         use_cache = true;
     if (use_cache) {
+        int64_t until = o.deadline_ns > 0 ? o.deadline_ns
+                                          : start + DEFAULT_WAIT_NS;
+        int got = -1;
+
         key = cache_key(q, q->model, &klen);
-        if (key != NULL &&
-            gr_cache_get(g, &cc, key, klen, &body, &blen) == 1) {
+        if (key != NULL)
+            got = gr_cache_get(g, &cc, key, klen, until, &claimed, &body,
+                               &blen);
+        if (got == 1) {
             count(&g->t.extra->cache_hits);
             hit(out, q->model, body, blen, q->kind, start);
             free(key);
             return GR_OK;
         }
-        count(key != NULL ? &g->t.extra->cache_misses
-                          : &g->t.extra->cache_errors);
+        count(got == 0 ? &g->t.extra->cache_misses
+                       : &g->t.extra->cache_errors);
+        if (got < 0)
+            use_cache = false;
     }
     read_chain(g, q->model, &c);
     may = allowed(q, &c, &o);
@@ -401,13 +411,23 @@ gr_fb_call(struct gr *g, const struct gr_fb_req *q,
     }
     if (rc == GR_OK && use_cache && out->body != NULL &&
         out->status / 100 == 2) {
-        if (from > 0) {
-            free(key);
-            key = cache_key(q, c.names[from], &klen);
-        }
-        if (key != NULL &&
-            gr_cache_put(g, &cc, key, klen, out->body, out->len) == 0)
+        char *akey = key;
+        size_t alen = klen;
+
+        /* Kept under the model that answered; the claim (on the model
+         * asked for) is then given up. */
+        if (from > 0)
+            akey = cache_key(q, c.names[from], &alen);
+        if (akey != NULL &&
+            gr_cache_put(g, &cc, akey, alen, out->body, out->len) == 0)
             count(&g->t.extra->cache_stores);
+        if (akey != key) {
+            free(akey);
+            if (claimed)
+                gr_cache_unclaim(g, &cc, key, klen);
+        }
+    } else if (claimed) {
+        gr_cache_unclaim(g, &cc, key, klen);
     }
     free(key);
     return rc;
