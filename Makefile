@@ -159,6 +159,7 @@ TEST_DEPS_test_config := $(CONFIG_OBJ)
 TEST_DEPS_test_router := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
                          $(SHM_OBJ)
 TEST_DEPS_test_client := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_cache := $(CLIENT_OBJ) $(SHM_OBJ)
 # test_router fails allocations on purpose (a reload out of memory).
 $(BUILD)/tests/test_router: LDFLAGS += -Wl,--wrap=calloc
 TEST_DEPS_test_segment_trust := $(ROUTER_OBJ) $(CONFIG_OBJ) $(SHM_OBJ)

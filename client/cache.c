@@ -26,7 +26,7 @@
  * off for this process (checked again every REFUSE_RETRY_NS), with a
  * sentence on the handle: calls go on, uncached.
  */
-#include "cache_priv.h"
+#include "store_priv.h"
 #include "seqlock.h"
 #include "clock.h"
 

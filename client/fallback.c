@@ -24,7 +24,7 @@
  * table's extras, with relaxed atomic adds, where every process sees it.
  */
 #include "fallback_priv.h"
-#include "cache_priv.h"
+#include "store_priv.h"
 #include "seqlock.h"
 #include "window.h"
 

@@ -1,10 +1,10 @@
 /*
- * cache_priv.h - the shared response cache (client/cache.c): an LMDB
+ * store_priv.h - the shared response cache (client/cache.c): an LMDB
  * environment in the directory the table names, shared by every process
  * of the host.  Nothing of LMDB shows here.
  */
-#ifndef GR_CLIENT_CACHE_PRIV_H
-#define GR_CLIENT_CACHE_PRIV_H
+#ifndef GR_CLIENT_STORE_PRIV_H
+#define GR_CLIENT_STORE_PRIV_H
 
 #include "client_priv.h"
 
