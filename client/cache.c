@@ -55,8 +55,12 @@ static MDB_env *env;
 static MDB_dbi dbi;
 static uint32_t env_pid;
 static char env_path[GR_SHM_URL_MAX];
-static char refused[1024];           /* why the cache is off; "" = it is not */
-static int64_t refused_at;
+/* Why the cache is off for this process, under refused_lock (written by
+ * threads that hold env_lock for reading, too). */
+static pthread_mutex_t refused_lock = PTHREAD_MUTEX_INITIALIZER;
+static char refused[1024];          /* "" = it is not off */
+static int64_t refused_at;          /* CLOCK_MONOTONIC ns */
+static bool broken;                 /* the open environment failed */
 
 bool
 gr_cache_settings(const struct gr *g, struct gr_cache_cfg *c)
@@ -247,9 +251,11 @@ refuse(struct gr *g, const char *fmt, const char *path, const char *why)
     /* bounded copies: the sentence always fits */
     snprintf(p, sizeof(p), "%.*s", (int)sizeof(p) - 1, path);
     snprintf(w, sizeof(w), "%.*s", (int)sizeof(w) - 1, why);
+    pthread_mutex_lock(&refused_lock);
     snprintf(refused, sizeof(refused), fmt, p, w);
     refused_at = gr_shm_now_mono();
     gr_seterr(g, "%.250s", refused);
+    pthread_mutex_unlock(&refused_lock);
 }
 
 /* May the directory at path hold the cache?  Made 0700 if missing. */
@@ -307,7 +313,10 @@ open_env(struct gr *g, const struct gr_cache_cfg *c)
     env = NULL;
     snprintf(env_path, sizeof(env_path), "%s", c->path);
     env_pid = gr_self_pid();
+    pthread_mutex_lock(&refused_lock);
     refused[0] = '\0';
+    broken = false;
+    pthread_mutex_unlock(&refused_lock);
     if (!dir_ok(g, c->path))
         return -1;
     if ((rc = mdb_env_create(&env)) != 0)
@@ -340,49 +349,76 @@ fail:
     return -1;
 }
 
+/* Is the cache off for this process at c's path, since less than
+ * REFUSE_RETRY_NS?  (env_lock held, either way.) */
+static bool
+off_now(const struct gr_cache_cfg *c)
+{
+    bool off;
+
+    pthread_mutex_lock(&refused_lock);
+    off = refused[0] != '\0' && env_pid == gr_self_pid() &&
+          strcmp(env_path, c->path) == 0 &&
+          gr_shm_now_mono() - refused_at < REFUSE_RETRY_NS;
+    pthread_mutex_unlock(&refused_lock);
+    return off;
+}
+
+/* Is the open environment the one for c, and not found damaged?
+ * (env_lock held, either way.) */
+static bool
+usable(const struct gr_cache_cfg *c)
+{
+    bool b;
+
+    pthread_mutex_lock(&refused_lock);
+    b = broken;
+    pthread_mutex_unlock(&refused_lock);
+    return env != NULL && !b && env_pid == gr_self_pid() &&
+           strcmp(env_path, c->path) == 0;
+}
+
 /* Take env_lock for reading with an environment for c; -1: no cache. */
 static int
 enter(struct gr *g, const struct gr_cache_cfg *c)
 {
     pthread_rwlock_rdlock(&env_lock);
-    if (env != NULL && env_pid == gr_self_pid() &&
-        strcmp(env_path, c->path) == 0)
+    if (usable(c))
         return 0;
-    if (refused[0] != '\0' && env_pid == gr_self_pid() &&
-        strcmp(env_path, c->path) == 0 &&
-        gr_shm_now_mono() - refused_at < REFUSE_RETRY_NS) {
+    if (off_now(c)) {
         pthread_rwlock_unlock(&env_lock);
         return -1;
     }
     pthread_rwlock_unlock(&env_lock);
+    /* Reopen with no transaction of this process under way. */
     pthread_rwlock_wrlock(&env_lock);
-    if (!(env != NULL && env_pid == gr_self_pid() &&
-          strcmp(env_path, c->path) == 0) &&
-        open_env(g, c) != 0) {
-        pthread_rwlock_unlock(&env_lock);
-        return -1;
-    }
+    if (!usable(c) && !off_now(c))
+        (void)open_env(g, c);
     pthread_rwlock_unlock(&env_lock);
     pthread_rwlock_rdlock(&env_lock);
-    if (env == NULL) {
+    if (!usable(c)) {
         pthread_rwlock_unlock(&env_lock);
         return -1;
     }
     return 0;
 }
 
-/* A damaged environment found while in use: off for this process. */
+/* A damaged environment found while in use: off for this process until
+ * REFUSE_RETRY_NS passed, then opened afresh. */
 static void
 damaged(struct gr *g, int rc)
 {
     if (rc != MDB_CORRUPTED && rc != MDB_PANIC && rc != MDB_INVALID &&
         rc != MDB_PAGE_NOTFOUND)
         return;
+    pthread_mutex_lock(&refused_lock);
     snprintf(refused, sizeof(refused), "gemroute: cache %.255s is damaged "
              "(%s): the cache is off, calls go through uncached; remove "
              "the directory to start afresh", env_path, mdb_strerror(rc));
     refused_at = gr_shm_now_mono();
+    broken = true;
     gr_seterr(g, "%.250s", refused);
+    pthread_mutex_unlock(&refused_lock);
 }
 
 static void
@@ -701,8 +737,10 @@ gr_cache_info(struct gr *g, struct gr_cache_info *out)
     out->max_bytes = c.max_bytes;
     out->ttl_s = c.ttl_s;
     if (enter(g, &c) != 0) {
+        pthread_mutex_lock(&refused_lock);
         snprintf(out->refused, sizeof(out->refused), "%.*s",
                  (int)sizeof(out->refused) - 1, refused);
+        pthread_mutex_unlock(&refused_lock);
         return GR_OK;
     }
     if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
