@@ -246,7 +246,7 @@ usage_of(struct gr_response *out, enum gr_fb_kind kind)
         return;
     if (kind == GR_FB_COUNT &&
         json_object_object_get_ex(o, "totalTokens", &v))
-        out->usage.prompt = json_object_get_int64(v);
+        out->usage.prompt = out->usage.total = json_object_get_int64(v);
     if (json_object_object_get_ex(o, "usageMetadata", &u)) {
         if (json_object_object_get_ex(u, "promptTokenCount", &v))
             out->usage.prompt = json_object_get_int64(v);
