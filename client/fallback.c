@@ -25,6 +25,7 @@
  */
 #include "fallback_priv.h"
 #include "store_priv.h"
+#include "response_priv.h"
 #include "seqlock.h"
 #include "window.h"
 
@@ -236,27 +237,28 @@ cacheable(const struct gr_fb_req *q, const struct gr_cache_cfg *cc,
     return false;
 }
 
-/* The usage a cached answer states, as the call would have read it. */
+/* The usage a cached answer states, as the call would have read it:
+ * countTokens' totalTokens (a small body: json-c), else usageMetadata
+ * through the scanner of client/json_scan.c (no tree of a large
+ * embedding is built). */
 static void
 usage_of(struct gr_response *out, enum gr_fb_kind kind)
 {
-    struct json_object *o = json_tokener_parse(out->body), *u, *v;
+    struct gr_resp_usage ru;
+    struct json_object *o, *v;
 
-    if (o == NULL)
+    if (kind != GR_FB_COUNT) {
+        if (gr_resp_usage(out->body, out->len, &ru) == 0) {
+            out->usage.prompt = ru.prompt_tokens;
+            out->usage.candidates = ru.candidates_tokens;
+            out->usage.thoughts = ru.thoughts_tokens;
+            out->usage.total = ru.total_tokens;
+        }
         return;
-    if (kind == GR_FB_COUNT &&
-        json_object_object_get_ex(o, "totalTokens", &v))
-        out->usage.prompt = out->usage.total = json_object_get_int64(v);
-    if (json_object_object_get_ex(o, "usageMetadata", &u)) {
-        if (json_object_object_get_ex(u, "promptTokenCount", &v))
-            out->usage.prompt = json_object_get_int64(v);
-        if (json_object_object_get_ex(u, "candidatesTokenCount", &v))
-            out->usage.candidates = json_object_get_int64(v);
-        if (json_object_object_get_ex(u, "thoughtsTokenCount", &v))
-            out->usage.thoughts = json_object_get_int64(v);
-        if (json_object_object_get_ex(u, "totalTokenCount", &v))
-            out->usage.total = json_object_get_int64(v);
     }
+    o = json_tokener_parse(out->body);
+    if (o != NULL && json_object_object_get_ex(o, "totalTokens", &v))
+        out->usage.prompt = out->usage.total = json_object_get_int64(v);
     json_object_put(o);
 }
 

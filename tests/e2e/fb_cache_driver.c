@@ -9,6 +9,10 @@
  *       call: "rc NAME model M cached 0|1 attempts N error: ...".
  *   fb_cache_driver count SHM MODEL BODY
  *       one gr_count_tokens(): "rc NAME cached 0|1 tokens N".
+ *   fb_cache_driver time SHM MODEL use|bypass N BODY
+ *       N gr_embed() calls in this process, through the cache or around
+ *       it: "calls N ok N hits N wall_us_per_call X cpu_us_per_call Y"
+ *       (a measurement for a person to read, never asserted).
  *
  * Exit 0 when it could run (the outcomes are for the script to judge).
  */
@@ -17,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int
@@ -135,6 +141,50 @@ count(const char *shm, const char *model, const char *body)
     return 0;
 }
 
+static double
+cpu_us(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static int
+timed(const char *shm, const char *model, const char *how, int n,
+      const char *body)
+{
+    struct gr_call_opts o;
+    char err[256];
+    struct gr *g = gr_open(shm, err, sizeof(err));
+    int i, ok = 0, hits = 0;
+    int64_t t0;
+    double c0;
+
+    if (g == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    memset(&o, 0, sizeof(o));
+    o.cache = strcmp(how, "bypass") == 0 ? GR_CACHE_BYPASS : GR_CACHE_USE;
+    t0 = gr_now_ns();
+    c0 = cpu_us();
+    for (i = 0; i < n; i++) {
+        struct gr_response r;
+        int rc = gr_embed(g, model, body, &o, &r);
+
+        ok += rc == GR_OK;
+        hits += r.cached;
+        gr_response_free(&r);
+    }
+    printf("calls %d ok %d hits %d wall_us_per_call %.1f "
+           "cpu_us_per_call %.1f\n", n, ok, hits,
+           (double)(gr_now_ns() - t0) / 1e3 / n, (cpu_us() - c0) / n);
+    gr_close(g);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -145,6 +195,8 @@ main(int argc, char **argv)
     if (argc == 8 && strcmp(argv[1], "gen") == 0)
         return gen(argv[2], argv[3], argv[4], atof(argv[5]), atof(argv[6]),
                    atoi(argv[7]));
+    if (argc == 7 && strcmp(argv[1], "time") == 0)
+        return timed(argv[2], argv[3], argv[4], atoi(argv[5]), argv[6]);
     if (argc == 5 && strcmp(argv[1], "count") == 0)
         return count(argv[2], argv[3], argv[4]);
     fprintf(stderr, "usage: see tests/e2e/fb_cache_driver.c\n");
