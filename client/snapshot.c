@@ -590,6 +590,7 @@ gr_stat_take_at(const struct gr_stat *st, struct gr_stat_snap *s,
     }
     free(fl);
     pool(s);
+    (void)gr_stat_extras(st, &s->extras);
     return GR_OK;
 }
 

@@ -24,15 +24,49 @@ rate(uint64_t hits, uint64_t misses)
     return hits + misses > 0 ? (double)hits / (double)(hits + misses) : 0.0;
 }
 
-void
-gr_status_extras(FILE *f, const struct gr_stat_extras *x, bool prom)
+static void
+extras_json(FILE *f, const struct gr_stat_extras *x)
 {
     unsigned i;
 
+    fprintf(f, ",\n \"cache\": {\"on\": %s, \"hits\": %llu, "
+            "\"misses\": %llu, \"hit_rate\": %.6f, \"stores\": %llu, "
+            "\"errors\": %llu},\n \"fallbacks\": {\"total\": %llu, "
+            "\"not_allowed\": %llu, \"pairs\": [",
+            x->cache_on ? "true" : "false",
+            (unsigned long long)x->cache_hits,
+            (unsigned long long)x->cache_misses,
+            rate(x->cache_hits, x->cache_misses),
+            (unsigned long long)x->cache_stores,
+            (unsigned long long)x->cache_errors,
+            (unsigned long long)x->fallbacks,
+            (unsigned long long)x->fallback_denied);
+    for (i = 0; i < x->n_pairs; i++) {
+        fputs(i > 0 ? ", {\"from\": " : "{\"from\": ", f);
+        gr_cli_json_str(f, x->pairs[i].from);
+        fputs(", \"to\": ", f);
+        gr_cli_json_str(f, x->pairs[i].to);
+        fprintf(f, ", \"calls\": %llu}",
+                (unsigned long long)x->pairs[i].calls);
+    }
+    fputs("]}", f);
+}
+
+void
+gr_status_extras(FILE *f, const struct gr_stat_extras *x,
+                 enum gr_extras_view v)
+{
+    unsigned i;
+    bool prom = v == GR_EXTRAS_PROM;
+
     if (!x->present)
         return;
+    if (v == GR_EXTRAS_JSON) {
+        extras_json(f, x);
+        return;
+    }
     if (!prom) {
-        fprintf(f, "cache: %s, hits %llu, misses %llu (hit rate %.1f%%), "
+        fprintf(f, "\ncache: %s, hits %llu, misses %llu (hit rate %.1f%%), "
                 "stores %llu, errors %llu\n", x->cache_on ? "on" : "off",
                 (unsigned long long)x->cache_hits,
                 (unsigned long long)x->cache_misses,

@@ -247,7 +247,9 @@ gr_status_json(FILE *f, const struct gr_stat_snap *s)
         fputs(i ? "," : "", f);
         json_cell(f, &s->cells[i]);
     }
-    fputs("\n ]}\n", f);
+    fputs("\n ]", f);
+    gr_status_extras(f, &s->extras, GR_EXTRAS_JSON);
+    fputs("}\n", f);
 }
 
 /* ---- Prometheus ------------------------------------------------------ */
@@ -456,6 +458,7 @@ gr_status_prometheus(FILE *f, const struct gr_stat_snap *s)
                 "Bad values found in the table and skipped.");
     fprintf(f, "gemroute_anomalies_total %llu\n",
             (unsigned long long)s->anomalies);
+    gr_status_extras(f, &s->extras, GR_EXTRAS_PROM);
 }
 
 /* ---- the table ------------------------------------------------------- */
@@ -637,6 +640,7 @@ gr_status_table(FILE *f, const struct gr_stat_snap *s, bool colour)
     }
     if (s->n_cells == 0)
         line(f, "\n(no project in the table)");
+    gr_status_extras(f, &s->extras, GR_EXTRAS_TABLE);
 }
 
 /* ---- the command ----------------------------------------------------- */
@@ -656,7 +660,6 @@ static int
 show_once(const char *name, enum view v, bool colour, FILE *out)
 {
     struct gr_stat_snap s;
-    struct gr_stat_extras x;
     struct gr_stat *st;
     char err[256];
 
@@ -670,7 +673,6 @@ show_once(const char *name, enum view v, bool colour, FILE *out)
         gr_stat_close(st);
         return 1;
     }
-    (void)gr_stat_extras(st, &x);
     gr_stat_close(st);
     if (v == VIEW_JSON)
         gr_status_json(out, &s);
@@ -678,8 +680,7 @@ show_once(const char *name, enum view v, bool colour, FILE *out)
         gr_status_prometheus(out, &s);
     else
         gr_status_table(out, &s, colour);
-    if (v != VIEW_JSON)
-        gr_status_extras(out, &x, v == VIEW_PROM);
+
     gr_stat_free(&s);
     return 0;
 }
