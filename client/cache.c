@@ -672,8 +672,15 @@ gr_cache_put(struct gr *g, const struct gr_cache_cfg *c, const char *key,
         return -1;
     key_of(key, klen, h);
     rc = store(key, klen, h, body, len, exp);
-    if (rc == MDB_MAP_FULL && evict() == 0)
-        rc = store(key, klen, h, body, len, exp);
+    if (rc == MDB_MAP_FULL) {
+        int dead;
+
+        /* A process killed inside a read transaction keeps old pages
+         * from reuse until its reader slot is cleared. */
+        (void)mdb_reader_check(env, &dead);
+        if (evict() == 0)
+            rc = store(key, klen, h, body, len, exp);
+    }
     if (rc != 0)
         damaged(g, rc);
     pthread_rwlock_unlock(&env_lock);
