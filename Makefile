@@ -42,6 +42,7 @@ CONFIG_LIBS := $(or $(call pc,libs,libconfig),-lconfig)
 JSON_CFLAGS := $(call pc,cflags,json-c)
 JSON_LIBS := $(or $(call pc,libs,json-c),-ljson-c)
 CURL_LIBS := $(or $(call pc,libs,libcurl),-lcurl)
+LMDB_LIBS := $(or $(call pc,libs,lmdb),-llmdb)
 MHD_LIBS := $(or $(call pc,libs,libmicrohttpd),-lmicrohttpd)
 CUNIT_LIBS := $(or $(call pc,libs,cunit),-lcunit)
 
@@ -111,7 +112,7 @@ $(LIBGR_SO1): $(SHM_OBJ) $(CLIENT_OBJ) $(LIBGR_MAP)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS_ALL) -Wl,-soname,$(LIBGR_SONAME) \
 	    -Wl,--version-script=$(LIBGR_MAP) -o $@ \
-	    $(SHM_OBJ) $(CLIENT_OBJ) $(JSON_LIBS) $(CURL_LIBS) -lm
+	    $(SHM_OBJ) $(CLIENT_OBJ) $(JSON_LIBS) $(CURL_LIBS) $(LMDB_LIBS) -lm
 
 $(LIBGR_SO): $(LIBGR_SO1)
 	ln -sf $(LIBGR_SONAME) $@
@@ -119,12 +120,13 @@ $(LIBGR_SO): $(LIBGR_SO1)
 $(BIN)/gemrouted: $(OBJ)/router/main.o $(ROUTER_OBJ) $(CONFIG_OBJ) \
                   $(CLIENT_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) -lm
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) \
+	    $(LMDB_LIBS) -lm
 
 $(BIN)/gemroute: $(OBJ)/tools/gemroute/main.o $(CLI_OBJ) $(CLIENT_OBJ) \
                  $(SHM_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS) -lm
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS) $(LMDB_LIBS) -lm
 
 $(BIN)/gemroute-mock: $(OBJ)/tools/mock/main.o $(MOCK_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
@@ -134,7 +136,7 @@ $(BIN)/gemroute-gateway: $(OBJ)/gateway/main.o $(GATEWAY_OBJ) $(CONFIG_OBJ) \
                          $(CLIENT_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(MHD_LIBS) $(CONFIG_LIBS) $(JSON_LIBS) \
-	    $(CURL_LIBS) -lm
+	    $(CURL_LIBS) $(LMDB_LIBS) -lm
 
 HIREDIS_LIBS := $(or $(call pc,libs,hiredis),-lhiredis)
 BENCH_RESERVE_OBJ := $(call objs,tools/bench/bench_reserve.c \
@@ -145,12 +147,12 @@ BENCH_RESERVE_OBJ := $(call objs,tools/bench/bench_reserve.c \
 $(BIN)/gr-bench-reserve: $(BENCH_RESERVE_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(HIREDIS_LIBS) $(JSON_LIBS) \
-	    $(CURL_LIBS) -lm
+	    $(CURL_LIBS) $(LMDB_LIBS) -lm
 
 $(BIN)/gr-bench-e2e: $(call objs,tools/bench/bench_e2e.c \
                        tools/bench/e2e_calls.c) $(CLIENT_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS) -lm
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS) $(LMDB_LIBS) -lm
 
 # Tests.  Every tests/unit/test_NAME.c and tests/stress/NAME.c becomes
 # $(BUILD)/tests/NAME linked with the objects TEST_DEPS_NAME lists.
@@ -161,6 +163,7 @@ TEST_DEPS_test_config := $(CONFIG_OBJ)
 TEST_DEPS_test_router := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
                          $(SHM_OBJ)
 TEST_DEPS_test_client := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_cache := $(CLIENT_OBJ) $(SHM_OBJ)
 # test_router fails allocations on purpose (a reload out of memory).
 $(BUILD)/tests/test_router: LDFLAGS += -Wl,--wrap=calloc
 TEST_DEPS_test_segment_trust := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
@@ -184,7 +187,7 @@ TEST_DEPS_stress_admission := $(call objs,tests/stress/checker.c) \
 TEST_DEPS_test_status := $(CLI_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_reload := $(call objs,tests/stress/checker.c) \
                            $(CLIENT_OBJ) $(SHM_OBJ)
-TEST_LIBS := $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(MHD_LIBS) \
+TEST_LIBS := $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(LMDB_LIBS) $(MHD_LIBS) \
              $(CUNIT_LIBS) -lm
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -203,6 +206,14 @@ $(BUILD)/tests/stress_%: $(OBJ)/tests/stress/stress_%.o $(TESTLIB_OBJ) \
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(TEST_LIBS)
 
 tests: all $(TEST_BINS)
+
+# The driver of tests/e2e/run_fallback_cache.sh (fallback chains, cache).
+$(BUILD)/tests/fb_cache_driver: $(OBJ)/tests/e2e/fb_cache_driver.o \
+                                $(CLIENT_OBJ) $(SHM_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS) $(LMDB_LIBS) -lm
+
+tests: $(BUILD)/tests/fb_cache_driver
 
 # The layout of the public structs as C sees them, for the Python
 # binding's test (tests/python/run_python.sh).

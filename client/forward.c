@@ -17,6 +17,7 @@
  * after the attempt, and appears in no message.
  */
 #include "client_priv.h"
+#include "fallback_priv.h"
 #include "estimate_priv.h"
 #include "response_priv.h"
 #include "reserve.h"
@@ -768,9 +769,9 @@ run(struct fwd *c, const struct gr_cost *cost)
     }
 }
 
-int
-gr_forward(struct gr *g, const struct gr_fwd *f,
-           const struct gr_call_opts *opts, struct gr_response *out)
+static int
+forward_model(struct gr *g, const struct gr_fwd *f,
+              const struct gr_call_opts *opts, struct gr_response *out)
 {
     struct gr_cost cost;
     struct fwd c;
@@ -820,6 +821,82 @@ gr_forward(struct gr *g, const struct gr_fwd *f,
     if (rc == GR_OK)
         out->error[0] = '\0';
     return rc;
+}
+
+/* ---- through the cache and the fallback chain (fallback.c) ----------- */
+
+struct one_fwd {
+    struct gr *g;
+    const struct gr_fwd *f;
+};
+
+static int
+one_model(void *arg, const char *model, const struct gr_call_opts *opts,
+          struct gr_response *out)
+{
+    const struct one_fwd *of = arg;
+    struct gr_fwd f = *of->f;
+    size_t n;
+    char *path;
+    int rc;
+
+    if (strcmp(model, f.model) == 0)
+        return forward_model(of->g, &f, opts, out);
+    n = strlen(f.path) + GR_NAME_MAX + 1;
+    path = malloc(n);
+    if (path == NULL || gr_fb_path(f.path, f.model, model, path, n) != 0) {
+        free(path);
+        return forward_model(of->g, &f, opts, out);
+    }
+    f.model = model;
+    f.path = path;
+    rc = forward_model(of->g, &f, opts, out);
+    free(path);
+    return rc;
+}
+
+/* What f is to the cache. */
+static enum gr_fb_kind
+fb_kind(const struct gr_fwd *f)
+{
+    if (f->sse || (f->method != NULL && strcmp(f->method, "POST") != 0))
+        return GR_FB_OTHER;
+    switch (f->kind) {
+    case GR_FWD_GENERATE:
+        return strstr(f->path, ":generateContent") != NULL &&
+               strchr(f->path, '?') == NULL ? GR_FB_GENERATE : GR_FB_OTHER;
+    case GR_FWD_COUNT:
+        return GR_FB_COUNT;
+    case GR_FWD_EMBED:
+        return GR_FB_EMBED;
+    case GR_FWD_BATCH_EMBED:
+        return GR_FB_BATCH_EMBED;
+    default:
+        return GR_FB_OTHER;
+    }
+}
+
+int
+gr_forward(struct gr *g, const struct gr_fwd *f,
+           const struct gr_call_opts *opts, struct gr_response *out)
+{
+    struct one_fwd of = {g, f};
+    struct gr_fb_req q;
+    char probe[GR_NAME_MAX + 16];
+
+    if (g == NULL || f == NULL || f->model == NULL || f->path == NULL ||
+        out == NULL || f->path[0] != '/')
+        return forward_model(g, f, opts, out);
+    q.kind = fb_kind(f);
+    q.model = f->model;
+    q.body = f->body;
+    q.len = f->body != NULL ? f->len : 0;
+    /* Only a route that names its model in the path may change it (the
+     * OpenAI-compatible API names it in the body, sent unchanged). */
+    snprintf(probe, sizeof(probe), "models/%s:", f->model);
+    q.no_fallback = f->kind == GR_FWD_OPENAI || f->kind == GR_FWD_FREE ||
+                    strstr(f->path, probe) == NULL;
+    return gr_fb_call(g, &q, opts, one_model, &of, out);
 }
 
 /* ---- the models the table serves -------------------------------------- */

@@ -15,6 +15,7 @@
  */
 #include "client_priv.h"
 #include "estimate_priv.h"
+#include "fallback_priv.h"
 #include "http_priv.h"
 #include "reserve.h"
 #include "response_priv.h"
@@ -783,9 +784,9 @@ count_first(struct call *c, struct gr_cost *cost)
 /* ---- the public calls ------------------------------------------------- */
 
 static int
-call(struct gr *g, enum op op, const char *model, const char *request_json,
-     const struct gr_call_opts *opts, gr_chunk_fn on_chunk, void *arg,
-     struct gr_response *out)
+call_model(struct gr *g, enum op op, const char *model,
+           const char *request_json, const struct gr_call_opts *opts,
+           gr_chunk_fn on_chunk, void *arg, struct gr_response *out)
 {
     struct gr_cost cost;
     struct call c;
@@ -843,6 +844,49 @@ call(struct gr *g, enum op op, const char *model, const char *request_json,
     if (rc == GR_OK)
         out->error[0] = '\0';
     return rc;
+}
+
+/* ---- through the cache and the fallback chain (fallback.c) ----------- */
+
+struct one_call {
+    struct gr *g;
+    enum op op;
+    const char *body;
+    gr_chunk_fn on_chunk;
+    void *arg;
+};
+
+static int
+one_model(void *arg, const char *model, const struct gr_call_opts *opts,
+          struct gr_response *out)
+{
+    const struct one_call *oc = arg;
+
+    return call_model(oc->g, oc->op, model, oc->body, opts, oc->on_chunk,
+                      oc->arg, out);
+}
+
+static int
+call(struct gr *g, enum op op, const char *model, const char *request_json,
+     const struct gr_call_opts *opts, gr_chunk_fn on_chunk, void *arg,
+     struct gr_response *out)
+{
+    static const enum gr_fb_kind kind[] = {
+        [OP_GENERATE] = GR_FB_GENERATE, [OP_STREAM] = GR_FB_OTHER,
+        [OP_COUNT] = GR_FB_COUNT, [OP_EMBED] = GR_FB_EMBED,
+        [OP_BATCH] = GR_FB_BATCH_EMBED,
+    };
+    struct one_call oc = {g, op, request_json, on_chunk, arg};
+    struct gr_fb_req q = {
+        .kind = kind[op], .model = model, .body = request_json,
+        .len = request_json != NULL ? strlen(request_json) : 0,
+    };
+
+    if (g == NULL || model == NULL || request_json == NULL || out == NULL ||
+        !model_ok(model))
+        return call_model(g, op, model, request_json, opts, on_chunk, arg,
+                          out);
+    return gr_fb_call(g, &q, opts, one_model, &oc, out);
 }
 
 int

@@ -650,6 +650,7 @@ gr_stat_take_at(const struct gr_stat *st, struct gr_stat_snap *s,
     }
     free(fl);
     pool(s);
+    (void)gr_stat_extras(st, &s->extras);
     return GR_OK;
 }
 
@@ -733,4 +734,75 @@ gr_stat_url_safe(const char *url, char *out, size_t n)
     head = (size_t)(auth - url);
     snprintf(out, n, "%.*s%s", (int)head, url, at + 1);
     return out;
+}
+
+/* ---- the extras: cache counters and fallback pairs ---------------------- */
+
+enum gr_err
+gr_stat_extras(const struct gr_stat *st, struct gr_stat_extras *out)
+{
+    const struct gr_shm *t;
+    struct gr_shm_model m;
+    uint32_t n, i, j, s;
+    int tries;
+
+    if (st == NULL || out == NULL)
+        return GR_EINVAL;
+    memset(out, 0, sizeof(*out));
+    t = &st->t;
+    if (t->extra == NULL)
+        return GR_OK;
+    out->present = true;
+    /* relaxed for the counters: totals for display */
+    out->cache_hits = atomic_load_explicit(&t->extra->cache_hits,
+                                           memory_order_relaxed);
+    out->cache_misses = atomic_load_explicit(&t->extra->cache_misses,
+                                             memory_order_relaxed);
+    out->cache_stores = atomic_load_explicit(&t->extra->cache_stores,
+                                             memory_order_relaxed);
+    out->cache_errors = atomic_load_explicit(&t->extra->cache_errors,
+                                             memory_order_relaxed);
+    out->fallbacks = atomic_load_explicit(&t->extra->fallbacks,
+                                          memory_order_relaxed);
+    out->fallback_denied = atomic_load_explicit(&t->extra->fallback_denied,
+                                                memory_order_relaxed);
+    s = gr_shm_seq_read_begin(&t->extra->seq);
+    {
+        uint32_t flags;
+
+        gr_shm_seq_copy_out(&flags, &t->extra->flags, sizeof(flags));
+        out->cache_on = (flags & GR_CACHE_ON) != 0 &&
+                        gr_shm_seq_read_ok(&t->extra->seq, s);
+    }
+    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
+        out->n_pairs = 0;
+        s = gr_shm_seq_read_begin(&t->hdr->models_seq);
+        /* acquire: stays before the seqlock's re-read (see seqlock.h) */
+        n = atomic_load_explicit(&t->hdr->n_models, memory_order_acquire);
+        if (n > t->max_models)
+            n = t->max_models;
+        for (i = 0; i < n; i++)
+            for (j = 0; j < n; j++) {
+                /* relaxed: a total for display */
+                uint64_t v = atomic_load_explicit(
+                    &t->pairs[(size_t)i * t->max_models + j],
+                    memory_order_relaxed);
+                struct gr_stat_fallback *p;
+
+                if (v == 0 || out->n_pairs >= GR_STAT_MAX_PAIRS)
+                    continue;
+                p = &out->pairs[out->n_pairs++];
+                gr_shm_seq_copy_out(&m, &t->models[i], sizeof(m));
+                m.name[GR_SHM_NAME_MAX - 1] = '\0';
+                memcpy(p->from, m.name, GR_NAME_MAX);
+                gr_shm_seq_copy_out(&m, &t->models[j], sizeof(m));
+                m.name[GR_SHM_NAME_MAX - 1] = '\0';
+                memcpy(p->to, m.name, GR_NAME_MAX);
+                p->calls = v;
+            }
+        if (gr_shm_seq_read_ok(&t->hdr->models_seq, s))
+            return GR_OK;
+    }
+    out->n_pairs = 0;
+    return GR_ESHM;
 }

@@ -19,6 +19,7 @@
  */
 #include "config_priv.h"
 #include "gateway_priv.h"
+#include "cache_priv.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -76,14 +77,16 @@ static const char *const dim_names[GR_CFG_NDIMS] = {
 };
 
 static const char *const top_keys[] = {"router", "models", "projects",
-                                       "gateway", NULL};
+                                       "gateway", "cache", NULL};
 static const char *const router_keys[] = {
     "shm", "mode", "group", "base_url", "headroom", "max_projects",
     "max_models", "max_leases", "max_call_s", "batch_calls", "window_ms",
     "choice", "proxy", "state_file", "control", "tpm_counts_cached", NULL,
 };
 static const char *const model_keys[] = {
-    "name", "rpm", "tpm", "rpd", "ipm", NULL,
+    "name", "rpm", "tpm", "rpd", "ipm",
+    "fallback", "fallback_allow",   /* read by cache.c */
+    NULL,
 };
 static const char *const project_keys[] = {
     "name", "key", "keys", "weight", "priority", "enabled", "limits", NULL,
@@ -1484,6 +1487,10 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
                                               &ld.el);
         if (ld.cfg->gateway == NULL)
             ld.nomem = true;
+        ld.cfg->cache = gr_cfg_cache_load(root, ld.path, ld.dir, ld.cfg,
+                                          &ld.el);
+        if (ld.cfg->cache == NULL)
+            ld.nomem = true;
         if (!ld.nomem && errs->n == 0 && collect_files(&ld, root) < 0)
             ld.nomem = true;
     }
@@ -1527,6 +1534,7 @@ gr_cfg_free(struct gr_cfg *cfg)
     }
     free(cfg->models);
     gr_cfg_gateway_free(cfg->gateway);
+    gr_cfg_cache_free(cfg->cache);
     for (i = 0; i < cfg->n_files; i++)
         free(cfg->files[i]);
     free(cfg->files);

@@ -21,6 +21,7 @@
 #define GR_CFG_UNLIMITED INT64_C(-1)
 
 struct gr_cfg_gateway;
+struct gr_cfg_cache;
 
 /* Dimensions, in the order of enum gr_dim in include/gemroute.h. */
 enum {
@@ -98,6 +99,8 @@ struct gr_cfg {
     char **files;
     unsigned n_literal_keys;        /* keys written in clear in the files */
     struct gr_cfg_gateway *gateway; /* the gateway section (gateway.h) */
+    struct gr_cfg_cache *cache;     /* the cache section and the fallback
+                                       chains (cache.h) */
 };
 
 /* Errors collected by a load: each one line, "FILE:LINE: what is wrong". */

@@ -240,6 +240,52 @@ send_no_room(struct gw *gw, struct MHD_Connection *c, const char *model,
     return send_error(gw, c, 429, "RESOURCE_EXHAUSTED", msg, a);
 }
 
+/* A whole answer, with the model that gave it (x-gemroute-model: the
+ * one asked for or one of its fallback chain) and whether the shared
+ * cache did (x-gemroute-cache: hit). */
+static enum MHD_Result
+send_answer(struct gw *gw, struct MHD_Connection *c,
+            const struct gr_response *out)
+{
+    struct MHD_Response *r;
+    enum MHD_Result rc;
+
+    r = MHD_create_response_from_buffer(out->len, out->body != NULL ?
+                                        (void *)out->body : (void *)"",
+                                        MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        return MHD_NO;
+    add_common(gw, r, out->project, out->queued_ns, "application/json");
+    if (out->model[0] != '\0')
+        MHD_add_response_header(r, "x-gemroute-model", out->model);
+    MHD_add_response_header(r, "x-gemroute-cache",
+                            out->cached ? "hit" : "miss");
+    rc = MHD_queue_response(c, (unsigned)out->status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* x-gemroute-fallback: allow|never and x-gemroute-cache: use|bypass;
+ * anything else leaves the defaults (the model's fallback_allow, the
+ * cache's rules). */
+static void
+call_headers(struct MHD_Connection *c, struct gr_call_opts *o)
+{
+    const char *fb = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 "x-gemroute-fallback");
+    const char *ch = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 "x-gemroute-cache");
+
+    if (fb != NULL && strcasecmp(fb, "allow") == 0)
+        o->fallback = GR_FALLBACK_ALLOW;
+    else if (fb != NULL && strcasecmp(fb, "never") == 0)
+        o->fallback = GR_FALLBACK_NEVER;
+    if (ch != NULL && strcasecmp(ch, "use") == 0)
+        o->cache = GR_CACHE_USE;
+    else if (ch != NULL && strcasecmp(ch, "bypass") == 0)
+        o->cache = GR_CACHE_BYPASS;
+}
+
 /* The outcome of a call that gave no 2xx stream: what to answer. */
 static enum MHD_Result
 send_result(struct gw *gw, struct MHD_Connection *c, struct req *q, int rc,
@@ -250,9 +296,7 @@ send_result(struct gw *gw, struct MHD_Connection *c, struct req *q, int rc,
     if (rc == GR_OK || (out->status != 0 && out->body != NULL &&
                         (rc == GR_ECALL || out->attempts > 0))) {
         *status = out->status;
-        return send_buf(gw, c, out->status, out->body != NULL ? out->body
-                        : "", out->len, "application/json", out->project,
-                        out->queued_ns);
+        return send_answer(gw, c, out);
     }
     if (rc == GR_EDEADLINE && out->attempts == 0) {
         *status = 429;
@@ -930,6 +974,7 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
     f.sse = stream;
     o.queue_deadline_ns = now + (int64_t)(b * 1e9);
     o.deadline_ns = o.queue_deadline_ns + CALL_S * NS_PER_S;
+    call_headers(c, &o);
     pass_headers(c, hdr);
 
     if (!stream) {

@@ -251,7 +251,24 @@ struct gr_call_opts {
     bool count_tokens_first;    /* ask countTokens for the estimate */
     int64_t backoff_base_ns;    /* first retry waits up to this [100 ms] */
     int64_t backoff_cap_ns;     /* no wait longer than this [10 s] */
+    int fallback;               /* GR_FALLBACK_*: may another model of
+                                   the requested one's chain answer when
+                                   its quota is spent [the model's
+                                   fallback_allow] */
+    int cache;                  /* GR_CACHE_*: the shared response cache
+                                   [embeddings and countTokens always,
+                                   generateContent at temperature 0] */
 };
+
+/* gr_call_opts.fallback */
+#define GR_FALLBACK_DEFAULT 0   /* as the model's fallback_allow says */
+#define GR_FALLBACK_ALLOW 1
+#define GR_FALLBACK_NEVER (-1)
+
+/* gr_call_opts.cache */
+#define GR_CACHE_DEFAULT 0
+#define GR_CACHE_USE 1          /* also a non-deterministic generateContent */
+#define GR_CACHE_BYPASS (-1)    /* neither read nor written */
 
 /* Token counts an answer reported (usageMetadata); -1 = not reported. */
 struct gr_tokens {
@@ -282,6 +299,10 @@ struct gr_response {
     struct gr_tokens usage;     /* of the last answer */
     struct gr_verdict verdict;  /* what the last answer meant */
     char error[256];            /* why the call failed; "" on success */
+    char model[GR_NAME_MAX];    /* the model that answered: the one asked
+                                   for, or one of its fallback chain */
+    bool cached;                /* the answer came from the shared cache:
+                                   no quota spent, attempts == 0 */
 };
 
 GR_API
@@ -404,6 +425,29 @@ int gr_forward(struct gr *g, const struct gr_fwd *f,
  * how many there are (may be > max), or -1 when the table is unreadable. */
 GR_API
 int gr_models(struct gr *g, char (*names)[GR_NAME_MAX], int max);
+
+/* ---- the shared response cache (gemroute cache stats|clear) ---------- */
+
+struct gr_cache_info {
+    bool on;                    /* the router published a cache */
+    char path[GR_URL_MAX];      /* its directory */
+    uint64_t entries;           /* answers kept (expired ones included
+                                   until they are evicted) */
+    uint64_t bytes_used;        /* pages in use */
+    uint64_t max_bytes;         /* the map's size: the bound */
+    int64_t ttl_s;              /* an entry's life */
+    uint64_t hits, misses, stores, errors;  /* every process's, from
+                                               the table */
+    char refused[512];          /* why this process may not use it; "" */
+};
+
+/* What the cache holds and how it serves.  GR_OK or GR_EINVAL. */
+GR_API
+int gr_cache_info(struct gr *g, struct gr_cache_info *out);
+
+/* Remove every entry; *removed (may be NULL) says how many there were. */
+GR_API
+int gr_cache_clear(struct gr *g, uint64_t *removed);
 
 #ifdef __cplusplus
 }

@@ -127,6 +127,28 @@ struct gr_stat_router {
                                                none published */
 };
 
+/* One pair of models a fallback went between, and how many calls. */
+struct gr_stat_fallback {
+    char from[GR_NAME_MAX];         /* the model asked for */
+    char to[GR_NAME_MAX];           /* the model that was called instead */
+    uint64_t calls;
+};
+
+#define GR_STAT_MAX_PAIRS 64
+
+/* The shared response cache and the fallbacks (ABI 4.2 tables). */
+struct gr_stat_extras {
+    bool present;                   /* false: a table of ABI 4.1 */
+    bool cache_on;                  /* the router published a cache */
+    uint64_t cache_hits, cache_misses, cache_stores, cache_errors;
+    uint64_t fallbacks;             /* calls handed to a fallback model */
+    uint64_t fallback_denied;       /* calls that found no room before
+                                       their queue deadline and were not
+                                       allowed to fall back */
+    unsigned n_pairs;               /* pairs with calls, up to the max */
+    struct gr_stat_fallback pairs[GR_STAT_MAX_PAIRS];
+};
+
 struct gr_stat_snap {
     char shm[GR_NAME_MAX];
     /* the router, as gr_stat_router() reads it */
@@ -156,6 +178,8 @@ struct gr_stat_snap {
     unsigned n_models;
     struct gr_stat_model models[GR_STAT_MAX_MODELS];
     unsigned healthy, cooling, disabled, draining;  /* projects */
+    struct gr_stat_extras extras;   /* the cache and the fallbacks, as
+                                       gr_stat_extras() reads them */
 };
 
 /*
@@ -187,6 +211,11 @@ enum gr_err gr_stat_take_at(const struct gr_stat *st, struct gr_stat_snap *s,
                             int64_t now_mono_ns, int64_t now_wall_ns);
 GR_API
 void gr_stat_free(struct gr_stat_snap *s);
+
+/* Read the extras now.  GR_OK, or GR_ESHM when the names were torn. */
+GR_API
+enum gr_err gr_stat_extras(const struct gr_stat *st,
+                           struct gr_stat_extras *out);
 
 /* 950, 12.3k, 250k, 1M, 1.5M: a count short enough for a table cell. */
 GR_API

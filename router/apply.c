@@ -406,6 +406,7 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
     }
     for (i = 0; i < cfg->n_models && i < GR_SHM_MAX_MODELS; i++)
         model_idx[i] = model_slot(r, cfg->models[i].name);
+    gr_rtr_publish_extras(r, cfg, model_idx);
 
     snprintf(url, sizeof(url), "%s", cfg->router.base_url);
     snprintf(path, sizeof(path), "%s", cfg->path);

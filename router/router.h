@@ -103,6 +103,12 @@ int gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
 
 /* Allocate the mirror and fill it from the segment (a new segment is
  * empty; an adopted one is taken as its last router left it). */
+/* Publish the models' fallback chains and the cache's settings in the
+ * table's extras (router/extras.c); model_idx maps cfg->models to the
+ * table's model indices. */
+void gr_rtr_publish_extras(struct gr_rtr *r, const struct gr_cfg *cfg,
+                           const int *model_idx);
+
 int gr_rtr_mirror_init(struct gr_rtr *r);
 void gr_rtr_mirror_free(struct gr_rtr *r);
 

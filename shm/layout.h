@@ -42,10 +42,10 @@
 #include <stdint.h>
 
 #define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
-#define GR_SHM_ABI_MAJOR 4u
-#define GR_SHM_ABI_MINOR 2u  /* 4.0: control_path; 4.1: router_pidns;
-                                 4.2: key_bad, probe_at_s, tpm_flags
-                                 (were padding) */
+#define GR_SHM_ABI_MAJOR 5u  /* 5: the extras section (fallback chains, the
+                               response cache) grows the segment */
+#define GR_SHM_ABI_MINOR 0u  /* (4.0: control_path; 4.1: router_pidns;
+                               4.2: key_bad, probe_at_s, tpm_flags) */
 
 #define GR_SHM_LINE 64
 #define GR_SHM_PAGE 4096
@@ -356,9 +356,69 @@ struct gr_shm_header {
     uint64_t off_cells;
     uint64_t off_rings;
     uint64_t off_keys;
-    uint8_t pad4[GR_SHM_LINE - 56];
+    uint64_t off_extra;                 /* ABI 5: struct gr_shm_extra,
+                                           after the keys; 0 = none */
 };
 
+/*
+ * ABI 5: the extras, at off_extra, after the keys' pages: model
+ * fallback chains and their counters, and the response cache's settings
+ * and counters.  off_extra 0 means none (the size ends with the keys);
+ * readers then offer no cache and no fallback.
+ *
+ *   struct gr_shm_extra                         the cache
+ *   struct gr_shm_fallback fallback[max_models] one per model index
+ *   _Atomic uint64_t pairs[max_models * max_models], whole lines:
+ *       pairs[from * max_models + to] counts the calls asked of model
+ *       index `from` that model index `to` answered.  Model indices never
+ *       change while the router runs (they are only added), so a pair
+ *       keeps its meaning across reloads.
+ */
+#define GR_FALLBACK_MAX 4           /* models in one chain */
+#define GR_FALLBACK_END 0xffu       /* ends a chain shorter than the max */
+
+/* fallback.flags */
+#define GR_FB_DEFAULT_ALLOW (1u << 0)   /* calls may fall back unless they
+                                           say no (model's fallback_allow) */
+
+/* One model's chain, router-written under the header's models_seq. */
+struct gr_shm_fallback {
+    uint8_t chain[GR_FALLBACK_MAX];     /* model indices, in order */
+    uint32_t flags;                     /* GR_FB_* */
+    uint8_t pad[GR_SHM_LINE - 8];
+};
+
+/* cache.flags */
+#define GR_CACHE_ON (1u << 0)           /* the cache is used at all */
+#define GR_CACHE_GENERATE (1u << 1)     /* generateContent cached for every
+                                           call (else: opt-in or
+                                           temperature 0) */
+
+struct gr_shm_extra {
+    /* line 0: settings, router-written under seq */
+    _Atomic uint32_t seq;
+    uint32_t flags;                     /* GR_CACHE_* */
+    uint64_t max_bytes;                 /* the store's map size */
+    int64_t ttl_s;                      /* an entry lives this long */
+    uint8_t pad0[GR_SHM_LINE - 24];
+    char cache_path[GR_SHM_URL_MAX];    /* the cache directory; "" = none */
+
+    /* line 5: counters, written by clients (relaxed adds) */
+    _Atomic uint64_t cache_hits;
+    _Atomic uint64_t cache_misses;      /* looked up, not found or expired */
+    _Atomic uint64_t cache_stores;
+    _Atomic uint64_t cache_errors;      /* the store failed or was refused */
+    _Atomic uint64_t fallbacks;         /* calls answered by a fallback */
+    _Atomic uint64_t fallback_denied;   /* calls that could have fallen
+                                           back but were not allowed to */
+    uint8_t pad1[GR_SHM_LINE - 48];
+};
+
+_Static_assert(sizeof(struct gr_shm_fallback) == 64, "fallback: one line");
+_Static_assert(offsetof(struct gr_shm_extra, cache_path) == 64, "line 1");
+_Static_assert(offsetof(struct gr_shm_extra, cache_hits) == 64 + 256,
+               "counters on their own line");
+_Static_assert(sizeof(struct gr_shm_extra) == 6 * 64, "extra: six lines");
 _Static_assert(sizeof(struct gr_shm_cell) == 6 * 64, "cell: six lines");
 _Static_assert(GR_RING * GR_NWINDOWS * 8 % GR_SHM_LINE == 0,
                "a cell-first ring is whole lines");
@@ -384,6 +444,8 @@ _Static_assert(offsetof(struct gr_shm_header, text_seq) == 192, "line 3");
 _Static_assert(offsetof(struct gr_shm_header, base_url) == 256, "strings");
 _Static_assert(offsetof(struct gr_shm_header, control_path) == 256 + 4 * 256,
                "control path after the strings");
+_Static_assert(offsetof(struct gr_shm_header, off_extra) ==
+               256 + 4 * 256 + 128 + 56, "in what was padding");
 _Static_assert(sizeof(struct gr_shm_header) == 256 + 4 * 256 + 128 + 64,
                "header size");
 _Static_assert(sizeof(struct gr_shm_header) % GR_SHM_LINE == 0, "whole lines");

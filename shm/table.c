@@ -178,7 +178,13 @@ gr_shm_geometry(uint32_t max_projects, uint32_t max_models,
     g->off_keys = off;
     off += round_up((uint64_t)max_projects * GR_SHM_MAX_KEYS * GR_SHM_KEY_MAX,
                     GR_SHM_PAGE);
-    g->size = off;
+    g->keys_end = off;
+    /* ABI 5: the extras (layout.h), after the keys' pages */
+    g->off_extra = off;
+    off += sizeof(struct gr_shm_extra);
+    off += (uint64_t)max_models * sizeof(struct gr_shm_fallback);
+    off += round_up((uint64_t)max_models * max_models * 8, GR_SHM_LINE);
+    g->size = round_up(off, GR_SHM_PAGE);
     return 0;
 }
 
@@ -197,7 +203,19 @@ point(struct gr_shm *t, const struct gr_shm_geom *g)
     t->keys = (char *)(t->base + g->off_keys);
     /* Keys are secrets: keep their pages out of core dumps.  Failure is
      * not fatal (old kernels); the segment is 0600 either way. */
-    (void)madvise(t->keys, g->size - g->off_keys, MADV_DONTDUMP);
+    (void)madvise(t->keys, g->keys_end - g->off_keys, MADV_DONTDUMP);
+    if (t->size >= g->size) {
+        t->extra = (struct gr_shm_extra *)(t->base + g->off_extra);
+        t->fallback = (struct gr_shm_fallback *)(t->base + g->off_extra +
+                                                 sizeof(*t->extra));
+        t->pairs = (_Atomic uint64_t *)((unsigned char *)t->fallback +
+                                        (size_t)t->max_models *
+                                        sizeof(*t->fallback));
+    } else {
+        t->extra = NULL;    /* none: no cache, no fallback */
+        t->fallback = NULL;
+        t->pairs = NULL;
+    }
 }
 
 int
@@ -227,6 +245,7 @@ gr_shm_check_mapping(void *base, size_t size, bool writable,
     if (gr_shm_geometry(h->max_projects, h->max_models, h->max_leases,
                         &g) != 0 ||
         h->size != g.size || size != g.size ||
+        h->off_extra != g.off_extra ||
         h->off_models != g.off_models || h->off_projects != g.off_projects ||
         h->off_choice != g.off_choice || h->off_leases != g.off_leases ||
         h->off_cells != g.off_cells || h->off_rings != g.off_rings ||
@@ -468,6 +487,7 @@ gr_shm_router_create(const char *name, uint32_t max_projects,
     h->off_cells = g.off_cells;
     h->off_rings = g.off_rings;
     h->off_keys = g.off_keys;
+    h->off_extra = g.off_extra;
     h->router_pidns = gr_shm_pidns();
     /* The magic last, a release: a process that sees it sees the geometry
      * (clients also check every field anyway). */

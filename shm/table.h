@@ -41,6 +41,9 @@ struct gr_shm {
     size_t ring_cell_words; /* words from one cell's releases to the next
                                cell's, of one tick */
     char *keys;
+    struct gr_shm_extra *extra;         /* ABI 4.2; NULL in a 4.1 table */
+    struct gr_shm_fallback *fallback;   /* [max_models]; NULL with extra */
+    _Atomic uint64_t *pairs;            /* [max_models^2]; NULL with extra */
     uint64_t dev, ino;      /* the segment's file, from fstat at attach or
                                create (the router finds it again by them) */
 };
@@ -48,7 +51,9 @@ struct gr_shm {
 /* Offsets and size for a geometry; -EINVAL if it is out of range. */
 struct gr_shm_geom {
     uint64_t off_models, off_projects, off_choice, off_leases, off_cells;
-    uint64_t off_rings, off_keys, size;
+    uint64_t off_rings, off_keys, off_extra, size;
+    uint64_t keys_end;      /* where the keys' pages end (the
+                               extras start there) */
 };
 int gr_shm_geometry(uint32_t max_projects, uint32_t max_models,
                     uint32_t max_leases, struct gr_shm_geom *g);

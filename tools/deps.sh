@@ -7,7 +7,7 @@ set -eu
 
 # pkg-config module -> Debian package that provides it
 need="libconfig:libconfig-dev json-c:libjson-c-dev libcurl:libcurl4-openssl-dev
-cunit:libcunit1-dev libmicrohttpd:libmicrohttpd-dev"
+cunit:libcunit1-dev libmicrohttpd:libmicrohttpd-dev lmdb:liblmdb-dev"
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"

@@ -68,6 +68,8 @@ main(void)
     F(gr_call_opts, count_tokens_first);
     F(gr_call_opts, backoff_base_ns);
     F(gr_call_opts, backoff_cap_ns);
+    F(gr_call_opts, fallback);
+    F(gr_call_opts, cache);
 
     S(gr_tokens);
     F(gr_tokens, prompt);
@@ -88,5 +90,7 @@ main(void)
     F(gr_response, usage);
     F(gr_response, verdict);
     F(gr_response, error);
+    F(gr_response, model);
+    F(gr_response, cached);
     return 0;
 }

@@ -119,6 +119,11 @@ test_geometry(void)
     CU_ASSERT_EQUAL(g.off_cells % GR_SHM_LINE, 0);
     CU_ASSERT_EQUAL(g.off_keys % GR_SHM_PAGE, 0);
     CU_ASSERT_EQUAL(g.size % GR_SHM_PAGE, 0);
+    /* ABI 4.2: the extras after the keys, whole, within the size */
+    CU_ASSERT_EQUAL(g.off_extra, g.keys_end);
+    CU_ASSERT(g.off_extra + sizeof(struct gr_shm_extra) +
+              8 * sizeof(struct gr_shm_fallback) +
+              8 * 8 * 8 <= g.size);
     CU_ASSERT(g.off_keys >= g.off_cells + 80 * sizeof(struct gr_shm_cell));
     CU_ASSERT_EQUAL(gr_shm_geometry(0, 8, 1, &g), -EINVAL);
     CU_ASSERT_EQUAL(gr_shm_geometry(1, GR_SHM_MAX_MODELS + 1, 1, &g), -EINVAL);

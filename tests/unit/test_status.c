@@ -216,6 +216,17 @@ setup(void)
     atomic_store(&c->last_status, 503);
     cell(3, 1, (const int64_t[GR_NDIM]){0, 0, 0, 0});   /* not served */
 
+    /* The extras (ABI 4.2): a cache with hits, and fallbacks from the
+     * image model to flash. */
+    tab.extra->flags = GR_CACHE_ON;
+    atomic_store(&tab.extra->cache_hits, 990);
+    atomic_store(&tab.extra->cache_misses, 10);
+    atomic_store(&tab.extra->cache_stores, 9);
+    atomic_store(&tab.extra->cache_errors, 1);
+    atomic_store(&tab.extra->fallbacks, 4);
+    atomic_store(&tab.extra->fallback_denied, 2);
+    atomic_store(&tab.pairs[1 * tab.max_models + 0], 4);
+
     /* Through the read-only API, as `gemroute status` takes it. */
     st = gr_stat_open(shm, err, sizeof(err));
     if (st == NULL) {

@@ -38,6 +38,8 @@ static const struct command commands[] = {
      "--model M [--stream] [--raw] [-v] (--json FILE | TEXT)  one call"},
     {"load", gr_cli_load,
      "--procs N --rate R --duration S --model M  offered load, JSON"},
+    {"cache", gr_cli_cache,
+     "stats [--json] | clear  the shared response cache"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -27,4 +27,11 @@ void gr_status_table(FILE *f, const struct gr_stat_snap *s, bool colour);
 void gr_status_json(FILE *f, const struct gr_stat_snap *s);
 void gr_status_prometheus(FILE *f, const struct gr_stat_snap *s);
 
+/* The cache's and the fallbacks' part of each view (cache_cmd.c): lines
+ * after the table, families after the others, two members at the end of
+ * the JSON object.  Nothing for a table of ABI 4.1. */
+enum gr_extras_view { GR_EXTRAS_TABLE, GR_EXTRAS_PROM, GR_EXTRAS_JSON };
+void gr_status_extras(FILE *f, const struct gr_stat_extras *x,
+                      enum gr_extras_view v);
+
 #endif

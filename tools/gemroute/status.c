@@ -259,7 +259,9 @@ gr_status_json(FILE *f, const struct gr_stat_snap *s)
         fputs(i ? "," : "", f);
         json_cell(f, &s->cells[i]);
     }
-    fputs("\n ]}\n", f);
+    fputs("\n ]", f);
+    gr_status_extras(f, &s->extras, GR_EXTRAS_JSON);
+    fputs("}\n", f);
 }
 
 /* ---- Prometheus ------------------------------------------------------ */
@@ -468,6 +470,7 @@ gr_status_prometheus(FILE *f, const struct gr_stat_snap *s)
                 "Bad values found in the table and skipped.");
     fprintf(f, "gemroute_anomalies_total %llu\n",
             (unsigned long long)s->anomalies);
+    gr_status_extras(f, &s->extras, GR_EXTRAS_PROM);
 }
 
 /* ---- the table ------------------------------------------------------- */
@@ -649,6 +652,7 @@ gr_status_table(FILE *f, const struct gr_stat_snap *s, bool colour)
     }
     if (s->n_cells == 0)
         line(f, "\n(no project in the table)");
+    gr_status_extras(f, &s->extras, GR_EXTRAS_TABLE);
 }
 
 /* ---- the command ----------------------------------------------------- */
@@ -688,6 +692,7 @@ show_once(const char *name, enum view v, bool colour, FILE *out)
         gr_status_prometheus(out, &s);
     else
         gr_status_table(out, &s, colour);
+
     gr_stat_free(&s);
     return 0;
 }

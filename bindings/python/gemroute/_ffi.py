@@ -71,7 +71,9 @@ class CallOpts(ctypes.Structure):
                 ("est_tokens", c_int64),
                 ("count_tokens_first", ctypes.c_bool),
                 ("backoff_base_ns", c_int64),
-                ("backoff_cap_ns", c_int64)]
+                ("backoff_cap_ns", c_int64),
+                ("fallback", ctypes.c_int),
+                ("cache", ctypes.c_int)]
 
 
 class Tokens(ctypes.Structure):
@@ -91,7 +93,9 @@ class Response(ctypes.Structure):
                 ("retry_at_ns", c_int64),
                 ("usage", Tokens),
                 ("verdict", Verdict),
-                ("error", ctypes.c_char * 256)]
+                ("error", ctypes.c_char * 256),
+                ("model", ctypes.c_char * NAME_MAX),
+                ("cached", ctypes.c_bool)]
 
 
 # Every mirror, by the name of its C struct.
