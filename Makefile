@@ -111,7 +111,7 @@ $(LIBGR_SO): $(LIBGR_SO1)
 
 $(BIN)/gemrouted: $(OBJ)/router/main.o $(ROUTER_OBJ) $(CONFIG_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CONFIG_LIBS) -lm
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CONFIG_LIBS) $(HIREDIS_LIBS) -lm
 
 $(BIN)/gemroute: $(OBJ)/tools/gemroute/main.o $(CLI_OBJ) $(CLIENT_OBJ) \
                  $(SHM_OBJ)
@@ -163,7 +163,8 @@ TEST_DEPS_test_status := $(CLI_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_reload := $(call objs,tests/stress/checker.c) \
                            $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_LIBS := $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(MHD_LIBS) \
-             $(CUNIT_LIBS) -lm
+             $(CUNIT_LIBS) $(HIREDIS_LIBS) -lm
+TEST_DEPS_test_cluster := $(call objs,router/cluster_math.c)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 STRESS_SRC := $(wildcard tests/stress/stress_*.c)
@@ -225,7 +226,7 @@ FUZZ_FLAGS_mock_request := -Itools/mock -Ishm $(JSON_CFLAGS) $(JSON_LIBS)
 # The router without its main and its log (the harness logs nothing).
 FUZZ_SRC_settle := $(filter-out router/log.c,$(ROUTER_SRC)) $(CONFIG_SRC) \
                    $(SHM_SRC)
-FUZZ_FLAGS_settle := -Irouter -Iconfig -Ishm $(CONFIG_LIBS) -lm
+FUZZ_FLAGS_settle := -Irouter -Iconfig -Ishm $(CONFIG_LIBS) -lhiredis -lm
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*)
 	@mkdir -p $(dir $@)

@@ -12,6 +12,7 @@
  * router unless --unlink-on-exit is given.  Signal handlers only set flags.
  */
 #include "router.h"
+#include "cluster.h"
 #include "clock.h"
 #include "seqlock.h"
 #include "watch.h"
@@ -186,6 +187,13 @@ run(struct gr_rtr *r)
         gr_cfg_free(r->cfg);
         return 1;
     }
+    if (r->cfg->cluster.on &&
+        gr_rtr_cluster_open(r, &r->cfg->cluster, err, sizeof(err)) != 0) {
+        gr_rtr_log("%s", err);
+        gr_shm_detach(&r->t);
+        gr_cfg_free(r->cfg);
+        return 1;
+    }
     warn_readable_keys(r->cfg);
     gr_rtr_state_path(r->cfg, r->state_path, sizeof(r->state_path));
     /* A new segment starts from the state file, before any client can
@@ -199,6 +207,7 @@ run(struct gr_rtr *r)
     }
     if (rc != 0) {
         gr_rtr_log("%s", err);
+        gr_rtr_cluster_close(r);
         gr_shm_detach(&r->t);
         gr_cfg_free(r->cfg);
         return 1;
@@ -212,6 +221,7 @@ run(struct gr_rtr *r)
     if (gr_rtr_control_open(r, err, sizeof(err)) != 0) {
         gr_rtr_log("%s", err);
         gr_rtr_watch_close(watch);
+        gr_rtr_cluster_close(r);
         /* release: clients and status see a router that is gone */
         atomic_store_explicit(&r->t.hdr->router_pid, 0, memory_order_release);
         gr_shm_detach(&r->t);
@@ -246,6 +256,7 @@ run(struct gr_rtr *r)
         gr_rtr_control_wait(r, tick);  /* the sleep; serves operators */
     }
     gr_rtr_control_close(r);
+    gr_rtr_cluster_close(r);
     gr_rtr_state_save(r);
     gr_rtr_log("stopping (%s)", r->unlink_on_exit ? "removing the table" :
                "the table and its counts stay for the next router");

@@ -1,0 +1,641 @@
+/*
+ * cluster.c - many hosts, one quota: the router's shares of every cell's
+ * limits, held in Redis (docs/CLUSTER.md has the whole argument).
+ *
+ * Per cell (project, model) Redis holds one hash, PREFIX:{project}:model,
+ * with each node's share (s<d>:<node>) and want (w<d>:<node>) per
+ * dimension, its lease (e:<node>, Redis' clock) and the day it last spoke
+ * (y:<node>).  One Lua script (SCRIPT below) renews the caller's lease,
+ * frees the shares of nodes dead for a lease plus a window, water-fills
+ * the limit among the live nodes' wants, and grows or shrinks the
+ * caller's share toward its fair part: grows only by units no node holds,
+ * shrinks only down to what the caller says its table holds (keep).
+ *
+ * The router publishes min(share, target) as the local limit of each
+ * cell.  To shrink, it lowers the local limit first, waits until every
+ * reservation that may have read the old limit has ended (the INTENT
+ * leases seen after the lowering have moved on), and only then reports a
+ * keep below the old limit.  So on every host, what its windows hold is
+ * at most its share, and the shares sum to at most the limit.
+ *
+ * Redis is spoken to by one thread of our own (cluster_redis.c, with
+ * timeouts); the router's loop only hands it a request and takes its
+ * answer under a mutex it never waits for (trylock).  A node whose last
+ * exchange that succeeded was sent more than half a lease ago publishes
+ * 0: its lease may be running out, after which others take its share.
+ */
+#include "router.h"
+#include "cluster.h"
+#include "clock.h"
+#include "reserve.h"
+#include "window.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PEAK_BUCKETS 8u
+#define KEY_MAX (GR_CFG_NAME_MAX * 3 + 8)
+#define NARGS (4 + 4 * GR_NDIM)
+#define NOUT (2 * GR_NDIM + 1)
+#define SNAP_MAX 256u
+
+/*
+ * KEYS[1] the cell's hash.  ARGV: node, lease_ms, window_ms, day, then
+ * per dimension: limit (-1 unlimited), want, keep, reg (the share to
+ * register when Redis has none for us: it lost it).  Returns the shares,
+ * then the targets, then 1 while Redis is in its grace (no growth).
+ */
+static const char SCRIPT[] =
+"local t = redis.call('TIME')\n"
+"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+"local key, me = KEYS[1], ARGV[1]\n"
+"local lease, win, day = tonumber(ARGV[2]), tonumber(ARGV[3]),"
+" tonumber(ARGV[4])\n"
+"local h = redis.call('HGETALL', key)\n"
+"local f = {}\n"
+"for i = 1, #h, 2 do f[h[i]] = h[i + 1] end\n"
+"local born = tonumber(f['born'])\n"
+"if not born then born = now; redis.call('HSET', key, 'born', now) end\n"
+"local grace = now < born + lease\n"
+"local dels = {}\n"
+"for k, v in pairs(f) do\n"
+"  local n = string.match(k, '^e:(.+)$')\n"
+"  if n and n ~= me and now > tonumber(v) + win then\n"
+"    for _, p in ipairs({'e:', 'w0:', 'w1:', 'w2:', 'w3:', 's0:', 's1:',"
+" 's3:'}) do dels[#dels + 1] = p .. n end\n"
+"    if (tonumber(f['y:' .. n]) or 0) < day then\n"
+"      dels[#dels + 1] = 's2:' .. n; dels[#dels + 1] = 'y:' .. n end\n"
+"  end\n"
+"  local y = string.match(k, '^y:(.+)$')\n"
+"  if y and y ~= me and f['e:' .. y] == nil and tonumber(v) < day then\n"
+"    dels[#dels + 1] = 's2:' .. y; dels[#dels + 1] = 'y:' .. y end\n"
+"end\n"
+"for _, k in ipairs(dels) do\n"
+"  if f[k] ~= nil then f[k] = nil; redis.call('HDEL', key, k) end end\n"
+"f['e:' .. me] = tostring(now + lease)\n"
+"redis.call('HSET', key, 'e:' .. me, now + lease, 'y:' .. me, day)\n"
+"local live = {}\n"
+"for k, v in pairs(f) do\n"
+"  local n = string.match(k, '^e:(.+)$')\n"
+"  if n and tonumber(v) >= now then live[n] = true end\n"
+"end\n"
+"local out = {}\n"
+"for d = 0, 3 do\n"
+"  local b = 5 + 4 * d\n"
+"  local L, want, keep, reg = tonumber(ARGV[b]), tonumber(ARGV[b + 1]),"
+" tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])\n"
+"  local sk = 's' .. d .. ':' .. me\n"
+"  if L < 0 then\n"
+"    out[d + 1] = -1; out[d + 5] = -1\n"
+"    if f[sk] ~= nil then redis.call('HDEL', key, sk) end\n"
+"  else\n"
+"    local cur = tonumber(f[sk]) or reg\n"
+"    local total, dead, wants = cur, 0, {want}\n"
+"    for k, v in pairs(f) do\n"
+"      local dd, n = string.match(k, '^s(%d):(.+)$')\n"
+"      if dd == tostring(d) and n ~= me then\n"
+"        total = total + tonumber(v)\n"
+"        if not live[n] then dead = dead + tonumber(v) end\n"
+"      end\n"
+"    end\n"
+"    for n, _ in pairs(live) do\n"
+"      if n ~= me then wants[#wants + 1] ="
+" tonumber(f['w' .. d .. ':' .. n]) or 0 end\n"
+"    end\n"
+"    table.sort(wants)\n"
+"    local left, level = L - dead, nil\n"
+"    if left < 0 then left = 0 end\n"
+"    for i = 1, #wants do\n"
+"      local fair = math.floor(left / (#wants - i + 1))\n"
+"      if wants[i] > fair then level = fair; break end\n"
+"      left = left - wants[i]\n"
+"    end\n"
+"    local tgt = want\n"
+"    if level ~= nil and level < tgt then tgt = level end\n"
+"    local new = cur\n"
+"    if cur > tgt then\n"
+"      new = math.max(tgt, keep); if new > cur then new = cur end\n"
+"    elseif cur < tgt and not grace and L - total > 0 then\n"
+"      new = cur + math.min(tgt - cur, L - total)\n"
+"    end\n"
+"    if new < 0 then new = 0 end\n"
+"    redis.call('HSET', key, sk, new, 'w' .. d .. ':' .. me, want,"
+" 'L' .. d, L)\n"
+"    out[d + 1] = new; out[d + 5] = tgt\n"
+"  end\n"
+"end\n"
+"out[9] = grace and 1 or 0\n"
+"redis.call('PEXPIRE', key, 2 * (lease + win) + 86400000)\n"
+"return out\n";
+
+/* One cell's exchange, built by the loop, sent by the thread. */
+struct cl_ent {
+    uint32_t cell;
+    char key[KEY_MAX];
+    int64_t arg[GR_NDIM][4];        /* limit, want, keep, reg */
+    int64_t out[NOUT];
+    bool ok;
+};
+
+struct gr_rtr_cluster {
+    struct gr_cfg_cluster cfg;
+    uint32_t ncells;
+    int64_t window_ms;
+
+    /* the loop's state, per cell and dimension */
+    int64_t (*global)[GR_NDIM];     /* effective limit from apply; -1 */
+    int64_t (*share)[GR_NDIM];      /* granted, as last heard */
+    int64_t (*target)[GR_NDIM];
+    int64_t (*local)[GR_NDIM];      /* published in the table */
+    int64_t (*pending)[GR_NDIM];    /* highest limit a reservation may
+                                       still act on; 0 once clean */
+    uint64_t (*lowered)[GR_NDIM];   /* round of the last lowering */
+    int64_t (*peak)[GR_NDIM][PEAK_BUCKETS];
+    uint64_t *rejected;             /* the cell's counter, last seen */
+    bool *known;                    /* apply gave it limits */
+    char (*owner)[KEY_MAX];         /* the Redis key its shares are for */
+    uint64_t round;
+    int64_t next_ns;
+    int64_t bucket;                 /* current peak bucket number */
+
+    /* leases in INTENT after a round's lowerings, and when all of them
+     * had moved on: the reservations that may have read a higher limit */
+    uint32_t snap_idx[SNAP_MAX];
+    uint64_t snap_word[SNAP_MAX];
+    unsigned snap_n;
+    uint64_t snap_round;            /* 0 = none pending */
+    uint64_t clean_round;
+
+    /* the exchange with the thread, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th;
+    bool started, stop, req_ready, busy, res_ready;
+    struct cl_ent *ent;             /* [ncells] */
+    unsigned n_ent;
+    int64_t req_sent_ns;
+    int64_t last_ok_ns;             /* send time of the last success */
+    bool lost_logged;
+    char err[256];
+    bool err_new;
+};
+
+/* The Redis thread: take a request, send it, post the answer. */
+static void *
+cl_thread(void *arg)
+{
+    struct gr_rtr_cluster *cl = arg;
+    struct gr_rtr_redis *rd = NULL;
+    char err[256] = "";
+    char num[NARGS][24];
+    const char *argv[NARGS];
+    unsigned i, k, d;
+    int rc;
+
+    pthread_mutex_lock(&cl->mu);
+    for (;;) {
+        while (!cl->stop && !cl->req_ready)
+            pthread_cond_wait(&cl->cv, &cl->mu);
+        if (cl->stop)
+            break;
+        cl->req_ready = false;
+        cl->busy = true;
+        pthread_mutex_unlock(&cl->mu);
+
+        err[0] = '\0';
+        rc = 0;
+        if (rd == NULL)
+            rc = gr_rtr_redis_connect(&rd, cl->cfg.redis, cl->cfg.password,
+                                      cl->cfg.timeout_ms, err, sizeof(err));
+        for (i = 0; i < cl->n_ent; i++)
+            cl->ent[i].ok = false;
+        for (i = 0; rc == 0 && i < cl->n_ent; i++) {
+            struct cl_ent *e = &cl->ent[i];
+
+            k = 0;
+            argv[k++] = cl->cfg.node;
+            snprintf(num[1], sizeof(num[1]), "%u", cl->cfg.lease_ms);
+            argv[k++] = num[1];
+            snprintf(num[2], sizeof(num[2]), "%lld",
+                     (long long)cl->window_ms);
+            argv[k++] = num[2];
+            snprintf(num[3], sizeof(num[3]), "%d",
+                     gr_shm_pacific_day(gr_shm_now_wall() / GR_NS_PER_S));
+            argv[k++] = num[3];
+            for (d = 0; d < GR_NDIM; d++) {
+                unsigned j;
+
+                for (j = 0; j < 4; j++) {
+                    snprintf(num[k], sizeof(num[k]), "%lld",
+                             (long long)e->arg[d][j]);
+                    argv[k] = num[k];
+                    k++;
+                }
+            }
+            rc = gr_rtr_redis_append(rd, SCRIPT, e->key, k, argv);
+            if (rc != 0)
+                snprintf(err, sizeof(err), "redis: cannot send");
+        }
+        for (i = 0; rc == 0 && i < cl->n_ent; i++) {
+            struct cl_ent *e = &cl->ent[i];
+
+            rc = gr_rtr_redis_reply(rd, e->out, NOUT, err, sizeof(err));
+            if (rc == NOUT) {
+                e->ok = true;
+                rc = 0;
+            } else if (rc >= 0) {
+                snprintf(err, sizeof(err), "redis: short answer");
+                rc = -EPROTO;
+            }
+        }
+        if (rc != 0 && rd != NULL) {
+            gr_rtr_redis_close(rd);
+            rd = NULL;
+        }
+
+        pthread_mutex_lock(&cl->mu);
+        cl->busy = false;
+        cl->res_ready = true;
+        if (err[0] != '\0') {
+            snprintf(cl->err, sizeof(cl->err), "%s", err);
+            cl->err_new = true;
+        }
+    }
+    pthread_mutex_unlock(&cl->mu);
+    gr_rtr_redis_close(rd);
+    return NULL;
+}
+
+#define ALLOC(p, n) ((p) = calloc((n), sizeof(*(p))))
+
+int
+gr_rtr_cluster_open(struct gr_rtr *r, const struct gr_cfg_cluster *cfg,
+                    char *err, size_t errlen)
+{
+    struct gr_rtr_cluster *cl;
+    uint32_t n = r->t.max_projects * r->t.max_models;
+    int rc;
+
+    cl = calloc(1, sizeof(*cl));
+    if (cl == NULL)
+        return -ENOMEM;
+    cl->cfg = *cfg;
+    cl->ncells = n;
+    cl->window_ms = r->t.window_ns / 1000000;
+    if (!ALLOC(cl->global, n) || !ALLOC(cl->share, n) ||
+        !ALLOC(cl->target, n) || !ALLOC(cl->local, n) ||
+        !ALLOC(cl->pending, n) || !ALLOC(cl->lowered, n) ||
+        !ALLOC(cl->peak, n) || !ALLOC(cl->rejected, n) ||
+        !ALLOC(cl->known, n) || !ALLOC(cl->owner, n) ||
+        !ALLOC(cl->ent, n)) {
+        rc = -ENOMEM;
+        snprintf(err, errlen, "cluster: out of memory");
+        goto fail;
+    }
+    pthread_mutex_init(&cl->mu, NULL);
+    pthread_cond_init(&cl->cv, NULL);
+    rc = -pthread_create(&cl->th, NULL, cl_thread, cl);
+    if (rc != 0) {
+        snprintf(err, errlen, "cluster: pthread_create: %s", strerror(-rc));
+        goto fail;
+    }
+    cl->started = true;
+    r->cluster = cl;
+    gr_rtr_log("cluster: node %s, redis %s, lease %u ms: limits are "
+               "shares granted through Redis", cfg->node, cfg->redis,
+               cfg->lease_ms);
+    return 0;
+
+fail:
+    free(cl->global);
+    free(cl->share);
+    free(cl->target);
+    free(cl->local);
+    free(cl->pending);
+    free(cl->lowered);
+    free(cl->peak);
+    free(cl->rejected);
+    free(cl->known);
+    free(cl->owner);
+    free(cl->ent);
+    explicit_bzero(cl, sizeof(*cl));
+    free(cl);
+    return rc;
+}
+
+void
+gr_rtr_cluster_close(struct gr_rtr *r)
+{
+    struct gr_rtr_cluster *cl = r->cluster;
+
+    if (cl == NULL)
+        return;
+    pthread_mutex_lock(&cl->mu);
+    cl->stop = true;
+    pthread_cond_signal(&cl->cv);
+    pthread_mutex_unlock(&cl->mu);
+    pthread_join(cl->th, NULL);
+    free(cl->global);
+    free(cl->share);
+    free(cl->target);
+    free(cl->local);
+    free(cl->pending);
+    free(cl->lowered);
+    free(cl->peak);
+    free(cl->rejected);
+    free(cl->known);
+    free(cl->owner);
+    free(cl->ent);
+    explicit_bzero(cl->cfg.password, sizeof(cl->cfg.password));
+    free(cl);
+    r->cluster = NULL;
+}
+
+/* The local limit of a shared dimension; unlimited and 0 are not
+ * shared (every host has the same). */
+static bool
+shared(int64_t global)
+{
+    return global > 0;
+}
+
+int64_t
+gr_rtr_cluster_limit(struct gr_rtr *r, size_t cell, unsigned d,
+                     int64_t global)
+{
+    struct gr_rtr_cluster *cl = r->cluster;
+
+    if (cl == NULL || cell >= cl->ncells || d >= GR_NDIM)
+        return global;
+    cl->global[cell][d] = global;
+    cl->known[cell] = true;
+    if (!shared(global))
+        return global;
+    return cl->local[cell][d] < global ? cl->local[cell][d] : global;
+}
+
+/* Write cell's local limit on d into the table and the mirror. */
+static void
+publish(struct gr_rtr *r, uint32_t cell, unsigned d, int64_t v)
+{
+    struct gr_rtr_cluster *cl = r->cluster;
+
+    if (v < cl->local[cell][d]) {
+        /* a reservation may have read the higher one: it stays counted
+         * until the leases seen after this lowering have moved on */
+        if (cl->pending[cell][d] < cl->local[cell][d])
+            cl->pending[cell][d] = cl->local[cell][d];
+        cl->lowered[cell][d] = cl->round;
+    }
+    cl->local[cell][d] = v;
+    r->m.limit[cell][d] = v;
+    /* relaxed: a limit is read on its own; the fence in the tick orders
+     * it before the lease scan that decides when the old one is gone */
+    atomic_store_explicit(&r->t.cells[cell].limit[d], gr_shm_limit_pack(v),
+                          memory_order_relaxed);
+}
+
+/*
+ * The leases in INTENT now: a reservation reads the limits after its
+ * lease went INTENT and admits before it leaves INTENT, so once every
+ * one seen here has moved on, none acts on a limit older than this scan.
+ */
+static void
+scan_intents(struct gr_rtr *r)
+{
+    struct gr_rtr_cluster *cl = r->cluster;
+    struct gr_shm *t = &r->t;
+    uint32_t i;
+    unsigned k;
+
+    if (cl->snap_round != 0) {
+        for (k = 0; k < cl->snap_n; k++)
+            /* acquire: pairs with the owner's store of its state */
+            if (atomic_load_explicit(&t->leases[cl->snap_idx[k]].state,
+                                     memory_order_acquire) ==
+                cl->snap_word[k])
+                return;     /* still there: wait */
+        cl->clean_round = cl->snap_round;
+        cl->snap_round = 0;
+    }
+    /* seq_cst: the limits published before this are visible to a
+     * reservation whose INTENT this scan misses (its claim is a locked
+     * read-modify-write) */
+    atomic_thread_fence(memory_order_seq_cst);
+    cl->snap_n = 0;
+    for (i = 0; i < t->max_leases; i++) {
+        /* acquire: pairs with the claim's CAS */
+        uint64_t s = atomic_load_explicit(&t->leases[i].state,
+                                          memory_order_acquire);
+
+        if (gr_shm_lease_state(s) != GR_LEASE_INTENT)
+            continue;
+        if (cl->snap_n == SNAP_MAX) {
+            cl->snap_n = 0;     /* too many: try again next round */
+            return;
+        }
+        cl->snap_idx[cl->snap_n] = i;
+        cl->snap_word[cl->snap_n++] = s;
+    }
+    cl->snap_round = cl->round;
+    if (cl->snap_n == 0) {
+        cl->clean_round = cl->round;
+        cl->snap_round = 0;
+    }
+}
+
+/* What cell holds on d now: the window's count, or the day's. */
+static int64_t
+used_of(struct gr_rtr *r, uint32_t cell, unsigned d, int64_t now,
+        int32_t today)
+{
+    static const int win[GR_NDIM] = {GR_W_RPM, GR_W_TPM, -1, GR_W_IPM};
+    struct gr_shm_cell *c = &r->t.cells[cell];
+
+    if (win[d] < 0)
+        return gr_shm_day_used(&c->day, today);
+    return gr_shm_window_used(&r->t, c, (unsigned)win[d], now);
+}
+
+/* Take the thread's answer: new shares and targets. */
+static void
+take_answer(struct gr_rtr *r)
+{
+    struct gr_rtr_cluster *cl = r->cluster;
+    unsigned i, d;
+    bool all = cl->n_ent > 0;
+
+    for (i = 0; i < cl->n_ent; i++) {
+        struct cl_ent *e = &cl->ent[i];
+
+        if (!e->ok) {
+            all = false;
+            continue;
+        }
+        /* the slot may have changed hands since: drop the answer */
+        if (strcmp(cl->owner[e->cell], e->key) != 0)
+            continue;
+        for (d = 0; d < GR_NDIM; d++) {
+            if (e->out[d] < 0)
+                continue;
+            cl->share[e->cell][d] = e->out[d];
+            cl->target[e->cell][d] = e->out[GR_NDIM + d];
+        }
+    }
+    if (all) {
+        cl->last_ok_ns = cl->req_sent_ns;
+        if (cl->lost_logged)
+            gr_rtr_log("cluster: redis answers again");
+        cl->lost_logged = false;
+    }
+    if (cl->err_new) {
+        gr_rtr_log("cluster: %s", cl->err);
+        cl->err_new = false;
+    }
+}
+
+void
+gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
+{
+    struct gr_rtr_cluster *cl = r->cluster;
+    struct gr_shm *t = &r->t;
+    int64_t lease_ns, bucket;
+    int32_t today;
+    uint32_t cell, b;
+    unsigned d, n = 0;
+    bool lost;
+
+    if (cl == NULL || now < cl->next_ns)
+        return;
+    if (pthread_mutex_trylock(&cl->mu) != 0)
+        return;
+    if (cl->busy || cl->req_ready) {
+        pthread_mutex_unlock(&cl->mu);
+        return;             /* the thread is still at it */
+    }
+    cl->next_ns = now + (int64_t)cl->cfg.sync_ms * 1000000;
+    cl->round++;
+    if (cl->res_ready) {
+        take_answer(r);
+        cl->res_ready = false;
+    }
+    lease_ns = (int64_t)cl->cfg.lease_ms * 1000000;
+    lost = now - cl->last_ok_ns > lease_ns / 2 || cl->last_ok_ns == 0;
+    if (lost && cl->last_ok_ns != 0 && !cl->lost_logged) {
+        gr_rtr_log("cluster: no answer from redis for half a lease: "
+                   "admitting nothing on shared limits until it answers");
+        cl->lost_logged = true;
+    }
+    bucket = now / (t->window_ns / PEAK_BUCKETS > 0
+                        ? t->window_ns / PEAK_BUCKETS : 1);
+    today = gr_shm_pacific_day(gr_shm_now_wall() / GR_NS_PER_S);
+
+    /* 1. publish the local limits the last answer allows */
+    for (cell = 0; cell < cl->ncells; cell++) {
+        uint32_t slot = cell / t->max_models, m = cell % t->max_models;
+        char key[KEY_MAX];
+
+        if (!cl->known[cell] || r->m.state[slot] != GR_PROJ_ACTIVE ||
+            m >= r->m.n_models) {
+            continue;
+        }
+        snprintf(key, sizeof(key), "%s:{%s}:%s", cl->cfg.prefix,
+                 r->m.name[slot], r->m.model[m]);
+        if (strcmp(cl->owner[cell], key) != 0) {
+            /* a new occupant: what was held is the old one's (its
+             * lease runs out in Redis); start from nothing */
+            snprintf(cl->owner[cell], sizeof(cl->owner[cell]), "%s", key);
+            memset(cl->share[cell], 0, sizeof(cl->share[cell]));
+            memset(cl->target[cell], 0, sizeof(cl->target[cell]));
+            memset(cl->peak[cell], 0, sizeof(cl->peak[cell]));
+        }
+        for (d = 0; d < GR_NDIM; d++) {
+            int64_t g = cl->global[cell][d], v;
+
+            if (!shared(g))
+                continue;
+            v = gr_rtr_cl_local(cl->share[cell][d], cl->target[cell][d],
+                                lost);
+            if (v > g)
+                v = g;
+            if (v != cl->local[cell][d] ||
+                r->m.limit[cell][d] != v)
+                publish(r, cell, d, v);
+        }
+    }
+
+    /* 2. which reservations may still act on a higher limit */
+    scan_intents(r);
+
+    /* 3. the next request */
+    if (bucket != cl->bucket) {
+        b = (uint32_t)(bucket % PEAK_BUCKETS);
+        for (cell = 0; cell < cl->ncells; cell++)
+            for (d = 0; d < GR_NDIM; d++)
+                cl->peak[cell][d][b] = 0;
+        cl->bucket = bucket;
+    }
+    b = (uint32_t)(bucket % PEAK_BUCKETS);
+    for (cell = 0; cell < cl->ncells; cell++) {
+        struct gr_shm_cell *c = &t->cells[cell];
+        struct cl_ent *e;
+        uint64_t rej;
+        bool waited;
+
+        if (cl->owner[cell][0] == '\0' || !cl->known[cell] ||
+            r->m.state[cell / t->max_models] != GR_PROJ_ACTIVE)
+            continue;
+        /* relaxed: a statistic */
+        rej = atomic_load_explicit(&c->rejected, memory_order_relaxed);
+        waited = rej != cl->rejected[cell];
+        cl->rejected[cell] = rej;
+        e = &cl->ent[n++];
+        e->cell = cell;
+        snprintf(e->key, sizeof(e->key), "%s", cl->owner[cell]);
+        for (d = 0; d < GR_NDIM; d++) {
+            int64_t g = cl->global[cell][d], used, peak = 0, keep, loc;
+            /* relaxed: a learned cap, a client's write */
+            int64_t cap = gr_shm_limit_unpack(atomic_load_explicit(
+                &c->cap[d], memory_order_relaxed));
+            unsigned k;
+
+            if (!shared(g)) {
+                e->arg[d][0] = -1;
+                e->arg[d][1] = e->arg[d][2] = e->arg[d][3] = 0;
+                continue;
+            }
+            if (cap >= 0 && cap < g)
+                g = cap;
+            used = used_of(r, cell, d, now, today);
+            if (used > cl->peak[cell][d][b])
+                cl->peak[cell][d][b] = used;
+            for (k = 0; k < PEAK_BUCKETS; k++)
+                if (cl->peak[cell][d][k] > peak)
+                    peak = cl->peak[cell][d][k];
+            if (d == GR_D_RPD)
+                peak = used;
+            loc = cl->local[cell][d];
+            if (cl->pending[cell][d] != 0 &&
+                cl->lowered[cell][d] <= cl->clean_round)
+                cl->pending[cell][d] = 0;
+            keep = loc > cl->pending[cell][d] ? loc : cl->pending[cell][d];
+            if (used > keep)
+                keep = used;
+            e->arg[d][0] = g;
+            e->arg[d][1] = gr_rtr_cl_want(peak, loc, g, waited &&
+                                          used + loc / 16 + 1 >= loc);
+            e->arg[d][2] = keep;
+            e->arg[d][3] = lost ? keep : cl->share[cell][d];
+        }
+    }
+    cl->n_ent = n;
+    if (n > 0) {
+        cl->req_sent_ns = now;
+        cl->req_ready = true;
+        pthread_cond_signal(&cl->cv);
+    }
+    pthread_mutex_unlock(&cl->mu);
+}
