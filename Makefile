@@ -246,6 +246,10 @@ lint:
 demo: deps all
 	tools/demo.sh
 
+# Three hosts sharing one quota through Redis (docs/CLUSTER.md).
+demo-cluster: deps all
+	tools/demo_cluster.sh
+
 bench: deps bench-deps all $(BENCH_PROGS)
 	tools/bench.sh
 
@@ -358,6 +362,7 @@ clean:
 	rm -rf build bin lib
 
 .PHONY: all tests test check fuzz fuzzers soak bench-deps lint demo bench deps clean
+.PHONY: demo-cluster
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
