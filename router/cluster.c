@@ -27,6 +27,7 @@
 #include "router.h"
 #include "cluster.h"
 #include "clock.h"
+#include "health.h"
 #include "reserve.h"
 #include "window.h"
 
@@ -38,15 +39,29 @@
 
 #define PEAK_BUCKETS 8u
 #define KEY_MAX (GR_CFG_NAME_MAX * 3 + 8)
-#define NARGS (4 + 4 * GR_NDIM)
-#define NOUT (2 * GR_NDIM + 1)
+#define NREG 10                 /* registers: op, cool[4], cell cool,
+                                   learned[4] */
+#define NARGS (4 + 4 * GR_NDIM + NREG)
+#define NOUT (2 * GR_NDIM + 2 + 2 * NREG)
+#define REG_OP 0
+#define REG_COOL 1              /* + d */
+#define REG_CELL_COOL 5
+#define REG_LEARNED 6           /* + d */
+/* the operator and disable flags a cluster shares: the cell's, and the
+ * project's shifted by 8 */
+#define OP_CELL_BITS (GR_CELL_OP_DISABLED | GR_CELL_OP_DRAINING | \
+                      GR_CELL_DISABLED_MODEL)
+#define OP_PROJ_BITS (GR_PROJ_OP_DISABLED | GR_PROJ_OP_DRAINING)
 #define SNAP_MAX 256u
 
 /*
  * KEYS[1] the cell's hash.  ARGV: node, lease_ms, window_ms, day, then
  * per dimension: limit (-1 unlimited), want, keep, reg (the share to
- * register when Redis has none for us: it lost it).  Returns the shares,
- * then the targets, then 1 while Redis is in its grace (no growth).
+ * register when Redis has none for us: it lost it); then one value per
+ * register (operator flags, cooldown deadlines in Redis ms x 8 + source,
+ * learned limits), "" when unchanged here.  Returns the shares, the
+ * targets, 1 while Redis is in its grace (no growth), Redis' time (ms),
+ * then each register's value and version (bumped by every change).
  */
 static const char SCRIPT[] =
 "local t = redis.call('TIME')\n"
@@ -128,6 +143,20 @@ static const char SCRIPT[] =
 "  end\n"
 "end\n"
 "out[9] = grace and 1 or 0\n"
+"out[10] = now\n"
+"local regs = {'op', 'c0', 'c1', 'c2', 'c3', 'cc', 'l0', 'l1', 'l2', 'l3'}\n"
+"for i, name in ipairs(regs) do\n"
+"  local a = ARGV[20 + i]\n"
+"  local dflt = 0\n"
+"  if string.sub(name, 1, 1) == 'l' then dflt = -1 end\n"
+"  local v = tonumber(f['r:' .. name]) or dflt\n"
+"  local ver = tonumber(f['v:' .. name]) or 0\n"
+"  if a ~= nil and a ~= '' then\n"
+"    v = tonumber(a); ver = ver + 1\n"
+"    redis.call('HSET', key, 'r:' .. name, v, 'v:' .. name, ver)\n"
+"  end\n"
+"  out[9 + 2 * i] = v; out[10 + 2 * i] = ver\n"
+"end\n"
 "redis.call('PEXPIRE', key, 2 * (lease + win) + 86400000)\n"
 "return out\n";
 
@@ -136,6 +165,8 @@ struct cl_ent {
     uint32_t cell;
     char key[KEY_MAX];
     int64_t arg[GR_NDIM][4];        /* limit, want, keep, reg */
+    int64_t reg[NREG];              /* a register's new value */
+    bool push[NREG];                /* ... when it changed here */
     int64_t out[NOUT];
     bool ok;
 };
@@ -157,6 +188,13 @@ struct gr_rtr_cluster {
     uint64_t *rejected;             /* the cell's counter, last seen */
     bool *known;                    /* apply gave it limits */
     char (*owner)[KEY_MAX];         /* the Redis key its shares are for */
+    int64_t (*seen)[NREG];          /* register values as last synced, in
+                                       local terms (ns CLOCK_MONOTONIC
+                                       x 8 + source for cooldowns) */
+    uint32_t (*seen_ver)[NREG];
+    bool (*force)[NREG];            /* push this one next time */
+    int64_t offset_ms;              /* Redis' ms - local monotonic ms */
+    bool have_offset;
     uint64_t round;
     int64_t next_ns;
     int64_t bucket;                 /* current peak bucket number */
@@ -235,6 +273,16 @@ cl_thread(void *arg)
                     k++;
                 }
             }
+            for (d = 0; d < NREG; d++) {
+                if (e->push[d]) {
+                    snprintf(num[k], sizeof(num[k]), "%lld",
+                             (long long)e->reg[d]);
+                    argv[k] = num[k];
+                } else {
+                    argv[k] = "";
+                }
+                k++;
+            }
             rc = gr_rtr_redis_append(rd, SCRIPT, e->key, k, argv);
             if (rc != 0)
                 snprintf(err, sizeof(err), "redis: cannot send");
@@ -290,7 +338,8 @@ gr_rtr_cluster_open(struct gr_rtr *r, const struct gr_cfg_cluster *cfg,
         !ALLOC(cl->pending, n) || !ALLOC(cl->lowered, n) ||
         !ALLOC(cl->peak, n) || !ALLOC(cl->rejected, n) ||
         !ALLOC(cl->known, n) || !ALLOC(cl->owner, n) ||
-        !ALLOC(cl->ent, n)) {
+        !ALLOC(cl->ent, n) || !ALLOC(cl->seen, n) ||
+        !ALLOC(cl->seen_ver, n) || !ALLOC(cl->force, n)) {
         rc = -ENOMEM;
         snprintf(err, errlen, "cluster: out of memory");
         goto fail;
@@ -321,6 +370,9 @@ fail:
     free(cl->known);
     free(cl->owner);
     free(cl->ent);
+    free(cl->seen);
+    free(cl->seen_ver);
+    free(cl->force);
     explicit_bzero(cl, sizeof(*cl));
     free(cl);
     return rc;
@@ -349,6 +401,9 @@ gr_rtr_cluster_close(struct gr_rtr *r)
     free(cl->known);
     free(cl->owner);
     free(cl->ent);
+    free(cl->seen);
+    free(cl->seen_ver);
+    free(cl->force);
     explicit_bzero(cl->cfg.password, sizeof(cl->cfg.password));
     free(cl);
     r->cluster = NULL;
@@ -460,6 +515,145 @@ used_of(struct gr_rtr *r, uint32_t cell, unsigned d, int64_t now,
     return gr_shm_window_used(&r->t, c, (unsigned)win[d], now);
 }
 
+/*
+ * The registers: operator and disable flags, cooldowns and learned
+ * limits, which a cluster shares as they are (last writer wins, every
+ * change bumps a version in Redis).  Their local values, in local terms.
+ */
+static int64_t
+reg_local(struct gr_rtr *r, uint32_t cell, unsigned i)
+{
+    struct gr_shm_cell *c = &r->t.cells[cell];
+    struct gr_shm_project *p = &r->t.projects[cell / r->t.max_models];
+    int64_t v;
+
+    /* relaxed for all: advice fields (control.c, health.c) */
+    if (i == REG_OP)
+        return (atomic_load_explicit(&c->health, memory_order_relaxed) &
+                OP_CELL_BITS) |
+               (int64_t)(atomic_load_explicit(&p->health,
+                                              memory_order_relaxed) &
+                         OP_PROJ_BITS) << 8;
+    if (i >= REG_COOL && i < REG_COOL + GR_NDIM) {
+        v = atomic_load_explicit(&c->cool_until[i - REG_COOL],
+                                 memory_order_relaxed);
+        return v <= 0 ? 0 : v * 8 + (__atomic_load_n(
+            &c->cool_src[i - REG_COOL], __ATOMIC_RELAXED) & 7);
+    }
+    if (i == REG_CELL_COOL) {
+        v = atomic_load_explicit(&c->cell_cool_until, memory_order_relaxed);
+        return v <= 0 ? 0 : v * 8;
+    }
+    return atomic_load_explicit(&c->learned[i - REG_LEARNED],
+                                memory_order_relaxed);
+}
+
+/* A local value as Redis keeps it (cooldowns in Redis ms), and back. */
+static int64_t
+reg_to_redis(const struct gr_rtr_cluster *cl, unsigned i, int64_t v)
+{
+    if (i < REG_COOL || i > REG_CELL_COOL || v == 0)
+        return v;
+    return ((v / 8) / 1000000 + cl->offset_ms) * 8 + (v & 7);
+}
+
+static int64_t
+reg_from_redis(const struct gr_rtr_cluster *cl, unsigned i, int64_t v)
+{
+    if (i < REG_COOL || i > REG_CELL_COOL || v <= 0)
+        return i >= REG_COOL && i <= REG_CELL_COOL && v < 0 ? 0 : v;
+    return ((v / 8 - cl->offset_ms) * 1000000) * 8 + (v & 7);
+}
+
+static void
+bits(_Atomic uint32_t *w, uint32_t want, uint32_t mask)
+{
+    /* relaxed: advice, as control.c's set_bits() (set, then clear) */
+    if (want & mask)
+        atomic_fetch_or_explicit(w, want & mask, memory_order_relaxed);
+    if (~want & mask)
+        atomic_fetch_and_explicit(w, ~(~want & mask), memory_order_relaxed);
+}
+
+/* Write a register's value, as another host set it, into the table. */
+static void
+reg_apply(struct gr_rtr *r, uint32_t cell, unsigned i, int64_t v)
+{
+    struct gr_shm_cell *c = &r->t.cells[cell];
+    struct gr_shm_project *p = &r->t.projects[cell / r->t.max_models];
+
+    if (i == REG_OP) {
+        bits(&c->health, (uint32_t)v & OP_CELL_BITS, OP_CELL_BITS);
+        bits(&p->health, (uint32_t)(v >> 8) & OP_PROJ_BITS, OP_PROJ_BITS);
+    } else if (i >= REG_COOL && i < REG_COOL + GR_NDIM) {
+        /* relaxed: advice, as a client's report writes it */
+        atomic_store_explicit(&c->cool_until[i - REG_COOL], v / 8,
+                              memory_order_relaxed);
+        __atomic_store_n(&c->cool_src[i - REG_COOL], (uint8_t)(v & 7),
+                         __ATOMIC_RELAXED);
+    } else if (i == REG_CELL_COOL) {
+        /* relaxed: advice */
+        atomic_store_explicit(&c->cell_cool_until, v / 8,
+                              memory_order_relaxed);
+    } else {
+        gr_shm_set_learned(&r->t, c, i - REG_LEARNED, v < 0 ? -1 : v);
+    }
+}
+
+/* One cell's registers from its answer. */
+static void
+take_regs(struct gr_rtr *r, const struct cl_ent *e)
+{
+    struct gr_rtr_cluster *cl = r->cluster;
+    unsigned i;
+
+    for (i = 0; i < NREG; i++) {
+        int64_t v = e->out[2 * GR_NDIM + 2 + 2 * i];
+        uint32_t ver = (uint32_t)e->out[2 * GR_NDIM + 3 + 2 * i];
+
+        if (ver == cl->seen_ver[e->cell][i])
+            continue;
+        if (ver == 0) {
+            /* Redis lost it (restarted empty): say ours again */
+            cl->seen_ver[e->cell][i] = 0;
+            cl->force[e->cell][i] = true;
+            continue;
+        }
+        cl->seen_ver[e->cell][i] = ver;
+        if (e->push[i])
+            continue;       /* our own change, counted */
+        v = reg_from_redis(cl, i, v);
+        if (i >= REG_COOL && i <= REG_CELL_COOL && v != 0 &&
+            llabs(v / 8 - reg_local(r, e->cell, i) / 8) < 50000000)
+            v = reg_local(r, e->cell, i);   /* the same, give or take */
+        else if (v != reg_local(r, e->cell, i))
+            reg_apply(r, e->cell, i, v);
+        cl->seen[e->cell][i] = reg_local(r, e->cell, i);
+    }
+}
+
+/* What changed here since the last sync goes out with this one. */
+static void
+put_regs(struct gr_rtr *r, uint32_t cell, struct cl_ent *e)
+{
+    struct gr_rtr_cluster *cl = r->cluster;
+    unsigned i;
+
+    for (i = 0; i < NREG; i++) {
+        int64_t v = reg_local(r, cell, i);
+
+        e->push[i] = false;
+        if (!cl->have_offset)
+            continue;
+        if (v == cl->seen[cell][i] && !cl->force[cell][i])
+            continue;
+        e->push[i] = true;
+        e->reg[i] = reg_to_redis(cl, i, v);
+        cl->seen[cell][i] = v;
+        cl->force[cell][i] = false;
+    }
+}
+
 /* Take the thread's answer: new shares and targets. */
 static void
 take_answer(struct gr_rtr *r)
@@ -473,6 +667,9 @@ take_answer(struct gr_rtr *r)
 
         if (!e->ok) {
             all = false;
+            for (d = 0; d < NREG; d++)
+                if (e->push[d])
+                    cl->force[e->cell][d] = true;   /* send it again */
             continue;
         }
         /* the slot may have changed hands since: drop the answer */
@@ -484,6 +681,12 @@ take_answer(struct gr_rtr *r)
             cl->share[e->cell][d] = e->out[d];
             cl->target[e->cell][d] = e->out[GR_NDIM + d];
         }
+        if (!cl->have_offset || i == 0) {
+            cl->offset_ms = e->out[2 * GR_NDIM + 1] -
+                            cl->req_sent_ns / 1000000;
+            cl->have_offset = true;
+        }
+        take_regs(r, e);
     }
     if (all) {
         cl->last_ok_ns = cl->req_sent_ns;
@@ -551,6 +754,11 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
             memset(cl->share[cell], 0, sizeof(cl->share[cell]));
             memset(cl->target[cell], 0, sizeof(cl->target[cell]));
             memset(cl->peak[cell], 0, sizeof(cl->peak[cell]));
+            memset(cl->seen_ver[cell], 0, sizeof(cl->seen_ver[cell]));
+            for (d = 0; d < NREG; d++) {
+                cl->seen[cell][d] = reg_local(r, cell, d);
+                cl->force[cell][d] = false;
+            }
         }
         for (d = 0; d < GR_NDIM; d++) {
             int64_t g = cl->global[cell][d], v;
@@ -595,6 +803,7 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
         e = &cl->ent[n++];
         e->cell = cell;
         snprintf(e->key, sizeof(e->key), "%s", cl->owner[cell]);
+        put_regs(r, cell, e);
         for (d = 0; d < GR_NDIM; d++) {
             int64_t g = cl->global[cell][d], used, peak = 0, keep, loc;
             /* relaxed: a learned cap, a client's write */

@@ -262,6 +262,37 @@ check "restarted redis: the mock answered no 429" '[ "$(mock429)" -eq 0 ]'
 f=$(awk 'END { print NR }' "$tmp/samples")
 check "the poller sampled the mock ($f samples)" '[ "$f" -gt 100 ]'
 
+# 7. Operator actions on one host reach the others (within a second;
+# polled a bounded number of times, never timed): drain on a, seen on b
+# and c; enable on b, seen on a; disable of the model on c, seen on a.
+# op NODE: the project's and the cell's operator state on NODE
+op() {
+    "$gr" status --shm "/gr-cl-$$-$1" --json 2>/dev/null | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+print(j["projects"][0]["operator"] + "/" + j["cells"][0]["operator"])' \
+    2>/dev/null
+}
+# seen NODE WANT: poll until NODE shows WANT (at most 100 x 50 ms)
+seen() {
+    for _ in $(seq 100); do
+        [ "$(op "$1")" = "$2" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+"$gr" drain --shm "/gr-cl-$$-a" pool >/dev/null 2>&1
+check "drain on a: a draining" 'seen a draining/none'
+check "drain on a: b draining too" 'seen b draining/none'
+check "drain on a: c draining too" 'seen c draining/none'
+"$gr" enable --shm "/gr-cl-$$-b" pool >/dev/null 2>&1
+check "enable on b: a enabled too" 'seen a none/none'
+check "enable on b: c enabled too" 'seen c none/none'
+"$gr" disable --shm "/gr-cl-$$-c" "pool/$MODEL" >/dev/null 2>&1
+check "disable on c: a disabled too" 'seen a none/disabled'
+"$gr" enable --shm "/gr-cl-$$-a" pool >/dev/null 2>&1
+check "enable on a: c enabled again" 'seen c none/none'
+
 # No key anywhere: outputs, errors, logs.
 if grep -l -- "$KEY" "$tmp"/*.out "$tmp"/*.err "$tmp"/*.log \
     >/dev/null 2>&1; then
