@@ -28,11 +28,17 @@
 #include "cluster.h"
 #include "clock.h"
 #include "health.h"
+#include "seqlock.h"
+#include "cluster_view.h"
 #include "reserve.h"
 #include "window.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +47,9 @@
 #define KEY_MAX (GR_CFG_NAME_MAX * 3 + 8)
 #define NREG 10                 /* registers: op, cool[4], cell cool,
                                    learned[4] */
-#define NARGS (4 + 4 * GR_NDIM + NREG)
-#define NOUT (2 * GR_NDIM + 2 + 2 * NREG)
+#define NARGS (4 + 5 * GR_NDIM + NREG)
+#define NOUT_FIXED (2 * GR_NDIM + 2 + 2 * NREG + 1)
+#define NOUT (NOUT_FIXED + GR_CV_NODES * (1 + 2 * GR_NDIM))
 #define REG_OP 0
 #define REG_COOL 1              /* + d */
 #define REG_CELL_COOL 5
@@ -57,7 +64,8 @@
 /*
  * KEYS[1] the cell's hash.  ARGV: node, lease_ms, window_ms, day, then
  * per dimension: limit (-1 unlimited), want, keep, reg (the share to
- * register when Redis has none for us: it lost it); then one value per
+ * register when Redis has none for us: it lost it), used (for status);
+ * then one value per
  * register (operator flags, cooldown deadlines in Redis ms x 8 + source,
  * learned limits), "" when unchanged here.  Returns the shares, the
  * targets, 1 while Redis is in its grace (no growth), Redis' time (ms),
@@ -80,13 +88,15 @@ static const char SCRIPT[] =
 "  local n = string.match(k, '^e:(.+)$')\n"
 "  if n and n ~= me and now > tonumber(v) + win then\n"
 "    for _, p in ipairs({'e:', 'w0:', 'w1:', 'w2:', 'w3:', 's0:', 's1:',"
-" 's3:'}) do dels[#dels + 1] = p .. n end\n"
+" 's3:', 'u0:', 'u1:', 'u3:'}) do dels[#dels + 1] = p .. n end\n"
 "    if (tonumber(f['y:' .. n]) or 0) < day then\n"
-"      dels[#dels + 1] = 's2:' .. n; dels[#dels + 1] = 'y:' .. n end\n"
+"      dels[#dels + 1] = 's2:' .. n; dels[#dels + 1] = 'u2:' .. n;"
+" dels[#dels + 1] = 'y:' .. n end\n"
 "  end\n"
 "  local y = string.match(k, '^y:(.+)$')\n"
 "  if y and y ~= me and f['e:' .. y] == nil and tonumber(v) < day then\n"
-"    dels[#dels + 1] = 's2:' .. y; dels[#dels + 1] = 'y:' .. y end\n"
+"    dels[#dels + 1] = 's2:' .. y; dels[#dels + 1] = 'u2:' .. y;"
+" dels[#dels + 1] = 'y:' .. y end\n"
 "end\n"
 "for _, k in ipairs(dels) do\n"
 "  if f[k] ~= nil then f[k] = nil; redis.call('HDEL', key, k) end end\n"
@@ -99,9 +109,10 @@ static const char SCRIPT[] =
 "end\n"
 "local out = {}\n"
 "for d = 0, 3 do\n"
-"  local b = 5 + 4 * d\n"
+"  local b = 5 + 5 * d\n"
 "  local L, want, keep, reg = tonumber(ARGV[b]), tonumber(ARGV[b + 1]),"
 " tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])\n"
+"  local used = tonumber(ARGV[b + 4])\n"
 "  local sk = 's' .. d .. ':' .. me\n"
 "  if L < 0 then\n"
 "    out[d + 1] = -1; out[d + 5] = -1\n"
@@ -138,7 +149,8 @@ static const char SCRIPT[] =
 "    end\n"
 "    if new < 0 then new = 0 end\n"
 "    redis.call('HSET', key, sk, new, 'w' .. d .. ':' .. me, want,"
-" 'L' .. d, L)\n"
+" 'L' .. d, L, 'u' .. d .. ':' .. me, used)\n"
+"    f[sk] = tostring(new); f['u' .. d .. ':' .. me] = tostring(used)\n"
 "    out[d + 1] = new; out[d + 5] = tgt\n"
 "  end\n"
 "end\n"
@@ -146,7 +158,7 @@ static const char SCRIPT[] =
 "out[10] = now\n"
 "local regs = {'op', 'c0', 'c1', 'c2', 'c3', 'cc', 'l0', 'l1', 'l2', 'l3'}\n"
 "for i, name in ipairs(regs) do\n"
-"  local a = ARGV[20 + i]\n"
+"  local a = ARGV[24 + i]\n"
 "  local dflt = 0\n"
 "  if string.sub(name, 1, 1) == 'l' then dflt = -1 end\n"
 "  local v = tonumber(f['r:' .. name]) or dflt\n"
@@ -157,6 +169,22 @@ static const char SCRIPT[] =
 "  end\n"
 "  out[9 + 2 * i] = v; out[10 + 2 * i] = ver\n"
 "end\n"
+"local names, seen = {}, {}\n"
+"for k, _ in pairs(f) do\n"
+"  local n = string.match(k, '^[es]%d?:(.+)$')\n"
+"  if n and not seen[n] then seen[n] = true; names[#names + 1] = n end\n"
+"end\n"
+"table.sort(names)\n"
+"local nn = math.min(#names, 8)\n"
+"out[31] = nn\n"
+"for i = 1, nn do\n"
+"  local n = names[i]\n"
+"  out[#out + 1] = n\n"
+"  for d = 0, 3 do out[#out + 1] = tonumber(f['s' .. d .. ':' .. n]) or -1"
+" end\n"
+"  for d = 0, 3 do out[#out + 1] = tonumber(f['u' .. d .. ':' .. n]) or -1"
+" end\n"
+"end\n"
 "redis.call('PEXPIRE', key, 2 * (lease + win) + 86400000)\n"
 "return out\n";
 
@@ -164,10 +192,11 @@ static const char SCRIPT[] =
 struct cl_ent {
     uint32_t cell;
     char key[KEY_MAX];
-    int64_t arg[GR_NDIM][4];        /* limit, want, keep, reg */
+    int64_t arg[GR_NDIM][5];        /* limit, want, keep, reg, used */
     int64_t reg[NREG];              /* a register's new value */
     bool push[NREG];                /* ... when it changed here */
     int64_t out[NOUT];
+    char names[GR_CV_NODES][GR_SHM_NAME_MAX];
     bool ok;
 };
 
@@ -195,6 +224,11 @@ struct gr_rtr_cluster {
     bool (*force)[NREG];            /* push this one next time */
     int64_t offset_ms;              /* Redis' ms - local monotonic ms */
     bool have_offset;
+
+    /* the companion segment for status (shm/cluster_view.h) */
+    char view_name[GR_SHM_NAME_MAX + 16];
+    struct gr_cv_header *view;
+    size_t view_size;
     uint64_t round;
     int64_t next_ns;
     int64_t bucket;                 /* current peak bucket number */
@@ -266,7 +300,7 @@ cl_thread(void *arg)
             for (d = 0; d < GR_NDIM; d++) {
                 unsigned j;
 
-                for (j = 0; j < 4; j++) {
+                for (j = 0; j < 5; j++) {
                     snprintf(num[k], sizeof(num[k]), "%lld",
                              (long long)e->arg[d][j]);
                     argv[k] = num[k];
@@ -290,8 +324,10 @@ cl_thread(void *arg)
         for (i = 0; rc == 0 && i < cl->n_ent; i++) {
             struct cl_ent *e = &cl->ent[i];
 
-            rc = gr_rtr_redis_reply(rd, e->out, NOUT, err, sizeof(err));
-            if (rc == NOUT) {
+            rc = gr_rtr_redis_reply(rd, e->out, NOUT, &e->names[0][0],
+                                    sizeof(e->names[0]), GR_CV_NODES, err,
+                                    sizeof(err));
+            if (rc >= NOUT_FIXED) {
                 e->ok = true;
                 rc = 0;
             } else if (rc >= 0) {
@@ -318,6 +354,82 @@ cl_thread(void *arg)
 }
 
 #define ALLOC(p, n) ((p) = calloc((n), sizeof(*(p))))
+
+/* Create (or take over) "<shm>.cluster", the view status reads.  A
+ * failure only costs the view: logged, not fatal. */
+static void
+view_open(struct gr_rtr *r, struct gr_rtr_cluster *cl, unsigned mode)
+{
+    size_t size = sizeof(struct gr_cv_header) +
+                  (size_t)cl->ncells * sizeof(struct gr_cv_cell);
+    void *p;
+    int fd;
+
+    snprintf(cl->view_name, sizeof(cl->view_name), "%s%s", r->t.name,
+             GR_CV_SUFFIX);
+    fd = shm_open(cl->view_name, O_RDWR | O_CREAT | O_CLOEXEC, mode);
+    if (fd < 0) {
+        gr_rtr_log("cluster: shm_open(%s): %s (no view for status)",
+                   cl->view_name, strerror(errno));
+        return;
+    }
+    (void)fchmod(fd, mode);
+    if (ftruncate(fd, (off_t)size) != 0) {
+        gr_rtr_log("cluster: ftruncate(%s): %s (no view for status)",
+                   cl->view_name, strerror(errno));
+        close(fd);
+        return;
+    }
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        gr_rtr_log("cluster: mmap(%s): %s (no view for status)",
+                   cl->view_name, strerror(errno));
+        return;
+    }
+    cl->view = p;
+    cl->view_size = size;
+    cl->view->version = GR_CV_VERSION;
+    cl->view->ncells = cl->ncells;
+    cl->view->max_models = r->t.max_models;
+    snprintf(cl->view->node, sizeof(cl->view->node), "%s", cl->cfg.node);
+    /* release: a reader that sees the magic sees the header */
+    __atomic_store_n(&cl->view->magic, GR_CV_MAGIC, __ATOMIC_RELEASE);
+}
+
+/* One cell's nodes, as the script answered, into the view. */
+static void
+view_put(struct gr_rtr_cluster *cl, const struct cl_ent *e)
+{
+    struct gr_cv_cell *vc, x;
+    int64_t n;
+    unsigned k, d, at = NOUT_FIXED;
+
+    if (cl->view == NULL || e->cell >= cl->ncells)
+        return;
+    vc = (struct gr_cv_cell *)(cl->view + 1) + e->cell;
+    n = e->out[NOUT_FIXED - 1];
+    if (n < 0 || n > GR_CV_NODES)
+        n = 0;
+    memset(&x, 0, sizeof(x));
+    x.n = (uint32_t)n;
+    for (d = 0; d < GR_NDIM; d++)
+        x.limit[d] = e->arg[d][0];
+    for (k = 0; k < (unsigned)n; k++) {
+        snprintf(x.node[k].name, sizeof(x.node[k].name), "%s",
+                 e->names[k]);
+        at++;       /* the name */
+        for (d = 0; d < GR_NDIM; d++)
+            x.node[k].share[d] = e->out[at++];
+        for (d = 0; d < GR_NDIM; d++)
+            x.node[k].used[d] = e->out[at++];
+    }
+    /* the record after its counter, with the seqlock's release stores */
+    gr_shm_seq_write_begin(&vc->seq);
+    gr_shm_seq_copy_in(&vc->n, &x.n,
+                       sizeof(x) - offsetof(struct gr_cv_cell, n));
+    gr_shm_seq_write_end(&vc->seq);
+}
 
 int
 gr_rtr_cluster_open(struct gr_rtr *r, const struct gr_cfg_cluster *cfg,
@@ -353,6 +465,7 @@ gr_rtr_cluster_open(struct gr_rtr *r, const struct gr_cfg_cluster *cfg,
     }
     cl->started = true;
     r->cluster = cl;
+    view_open(r, cl, r->cfg != NULL ? r->cfg->router.mode : 0600);
     gr_rtr_log("cluster: node %s, redis %s, lease %u ms: limits are "
                "shares granted through Redis", cfg->node, cfg->redis,
                cfg->lease_ms);
@@ -390,6 +503,11 @@ gr_rtr_cluster_close(struct gr_rtr *r)
     pthread_cond_signal(&cl->cv);
     pthread_mutex_unlock(&cl->mu);
     pthread_join(cl->th, NULL);
+    if (cl->view != NULL) {
+        munmap(cl->view, cl->view_size);
+        if (r->unlink_on_exit)
+            shm_unlink(cl->view_name);
+    }
     free(cl->global);
     free(cl->share);
     free(cl->target);
@@ -687,9 +805,14 @@ take_answer(struct gr_rtr *r)
             cl->have_offset = true;
         }
         take_regs(r, e);
+        view_put(cl, e);
     }
     if (all) {
         cl->last_ok_ns = cl->req_sent_ns;
+        if (cl->view != NULL)
+            /* relaxed: a statistic */
+            atomic_store_explicit(&cl->view->last_ok_wall_ns,
+                                  gr_shm_now_wall(), memory_order_relaxed);
         if (cl->lost_logged)
             gr_rtr_log("cluster: redis answers again");
         cl->lost_logged = false;
@@ -814,6 +937,7 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
             if (!shared(g)) {
                 e->arg[d][0] = -1;
                 e->arg[d][1] = e->arg[d][2] = e->arg[d][3] = 0;
+                e->arg[d][4] = 0;
                 continue;
             }
             if (cap >= 0 && cap < g)
@@ -838,6 +962,7 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
                                           used + loc / 16 + 1 >= loc);
             e->arg[d][2] = keep;
             e->arg[d][3] = lost ? keep : cl->share[cell][d];
+            e->arg[d][4] = used;
         }
     }
     cl->n_ent = n;

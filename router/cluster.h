@@ -70,9 +70,12 @@ void gr_rtr_redis_close(struct gr_rtr_redis *rd);
 /* Queue EVALSHA of script (loaded on first use) on key with argv. */
 int gr_rtr_redis_append(struct gr_rtr_redis *rd, const char *script,
                         const char *key, unsigned argc, const char **argv);
-/* The next reply, an array of integers, into out[0..nout); returns how
- * many, or -errno (the connection is then unusable: close it). */
+/* The next reply, an array of integers and strings, into out[0..nout)
+ * (a string is -2 there, and its text goes to the next of the max_names
+ * names of name_len bytes); returns how many, or -errno (the connection
+ * is then unusable: close it). */
 int gr_rtr_redis_reply(struct gr_rtr_redis *rd, int64_t *out, unsigned nout,
+                       char *names, size_t name_len, unsigned max_names,
                        char *err, size_t errlen);
 
 #endif

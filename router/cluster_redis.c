@@ -136,10 +136,11 @@ gr_rtr_redis_append(struct gr_rtr_redis *rd, const char *script,
 
 int
 gr_rtr_redis_reply(struct gr_rtr_redis *rd, int64_t *out, unsigned nout,
+                   char *names, size_t name_len, unsigned max_names,
                    char *err, size_t errlen)
 {
     redisReply *rep = NULL;
-    unsigned i, n = 0;
+    unsigned i, n = 0, k = 0;
 
     if (redisGetReply(rd->c, (void **)&rep) != REDIS_OK || rep == NULL) {
         snprintf(err, errlen, "redis: %s",
@@ -159,7 +160,16 @@ gr_rtr_redis_reply(struct gr_rtr_redis *rd, int64_t *out, unsigned nout,
     for (i = 0; i < rep->elements && n < nout; i++) {
         const redisReply *e = rep->element[i];
 
-        out[n++] = e->type == REDIS_REPLY_INTEGER ? (int64_t)e->integer : -1;
+        if (e->type == REDIS_REPLY_STRING && names != NULL) {
+            if (k < max_names)
+                snprintf(names + k * name_len, name_len, "%.*s",
+                         (int)e->len, e->str);
+            k++;
+            out[n++] = -2;
+        } else {
+            out[n++] = e->type == REDIS_REPLY_INTEGER ? (int64_t)e->integer
+                                                      : -1;
+        }
     }
     freeReplyObject(rep);
     return (int)n;

@@ -177,6 +177,32 @@ check "even: the mock's fullest window $f >= 97% of $L" 'ratio "$f" 97'
 check "even: the mock's window never over $L ($f)" '[ "$f" -le "$L" ]'
 check "even: the mock answered no 429 ($(mock429))" '[ "$(mock429)" -eq 0 ]'
 
+# Status shows every node's share and use of the cell, from any host;
+# the shares sum to at most the limit.  Prometheus gets the same.
+"$gr" status --shm "/gr-cl-$$-b" --json >"$tmp/status-b.json" 2>&1
+python3 - "$tmp/status-b.json" "$L" <<'PY' >"$tmp/status.check" 2>&1
+import json, sys
+j = json.load(open(sys.argv[1]))
+nodes = j["cells"][0]["cluster"]
+assert sorted(n["node"] for n in nodes) == ["host-a", "host-b", "host-c"], nodes
+assert [n["node"] for n in nodes if n["self"]] == ["host-b"], nodes
+assert sum(n["share"]["rpm"] for n in nodes) <= int(sys.argv[2]), nodes
+assert all(n["share"]["tpm"] is None for n in nodes), nodes
+assert sum(n["used"]["rpm"] for n in nodes) <= int(sys.argv[2]), nodes
+PY
+check "status --json: every node's share: $(cat "$tmp/status.check")" \
+    '[ ! -s "$tmp/status.check" ]'
+"$gr" status --shm "/gr-cl-$$-c" --prometheus >"$tmp/status-c.prom" 2>&1
+check "status --prometheus: a share per node" \
+    '[ "$(grep -c "^gemroute_cluster_share{.*dim=\"rpm\"}" \
+        "$tmp/status-c.prom")" -eq 3 ]'
+check "status --prometheus: a use per node" \
+    '[ "$(grep -c "^gemroute_cluster_used{.*dim=\"rpm\"}" \
+        "$tmp/status-c.prom")" -eq 3 ]'
+"$gr" status --shm "/gr-cl-$$-a" >"$tmp/status-a.txt" 2>&1
+check "status: a line per node" \
+    '[ "$(grep -c "^  node host-" "$tmp/status-a.txt")" -eq 3 ]'
+
 mark429
 # 2. 80/20 demand at twice the pool: a 48/s, b 12/s, c idle.
 t0=$(now)
