@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@
 #define KEY_MAX (GR_CFG_NAME_MAX * 3 + 8)
 #define NREG 10                 /* registers: op, cool[4], cell cool,
                                    learned[4] */
-#define NARGS (4 + 5 * GR_NDIM + NREG)
+#define NARGS (4 + 5 * GR_NDIM + NREG + 1)
 #define NOUT_FIXED (2 * GR_NDIM + 2 + 2 * NREG + 1)
 #define NOUT (NOUT_FIXED + GR_CV_NODES * (1 + 2 * GR_NDIM))
 #define REG_OP 0
@@ -67,7 +68,9 @@
  * register when Redis has none for us: it lost it), used (for status);
  * then one value per
  * register (operator flags, cooldown deadlines in Redis ms x 8 + source,
- * learned limits), "" when unchanged here.  Returns the shares, the
+ * learned limits), "" when unchanged here; last, the router's instance
+ * (another instance under our name with a live lease is an error).
+ * Returns the shares, the
  * targets, 1 while Redis is in its grace (no growth), Redis' time (ms),
  * then each register's value and version (bumped by every change).
  */
@@ -80,6 +83,13 @@ static const char SCRIPT[] =
 "local h = redis.call('HGETALL', key)\n"
 "local f = {}\n"
 "for i = 1, #h, 2 do f[h[i]] = h[i + 1] end\n"
+"local inst = ARGV[35]\n"
+"if f['i:' .. me] and f['i:' .. me] ~= inst and"
+" (tonumber(f['e:' .. me]) or 0) >= now then\n"
+"  return redis.error_reply('node ' .. me .. ' is held by another router"
+" (the same cluster.node on two hosts?)')\n"
+"end\n"
+"redis.call('HSET', key, 'i:' .. me, inst)\n"
 "local born = tonumber(f['born'])\n"
 "if not born then born = now; redis.call('HSET', key, 'born', now) end\n"
 "local grace = now < born + lease\n"
@@ -88,7 +98,7 @@ static const char SCRIPT[] =
 "  local n = string.match(k, '^e:(.+)$')\n"
 "  if n and n ~= me and now > tonumber(v) + win then\n"
 "    for _, p in ipairs({'e:', 'w0:', 'w1:', 'w2:', 'w3:', 's0:', 's1:',"
-" 's3:', 'u0:', 'u1:', 'u3:'}) do dels[#dels + 1] = p .. n end\n"
+" 's3:', 'u0:', 'u1:', 'u3:', 'i:'}) do dels[#dels + 1] = p .. n end\n"
 "    if (tonumber(f['y:' .. n]) or 0) < day then\n"
 "      dels[#dels + 1] = 's2:' .. n; dels[#dels + 1] = 'u2:' .. n;"
 " dels[#dels + 1] = 'y:' .. n end\n"
@@ -226,6 +236,7 @@ struct gr_rtr_cluster {
     bool have_offset;
 
     /* the companion segment for status (shm/cluster_view.h) */
+    char instance[24];              /* see gr_cv_header.instance */
     char view_name[GR_SHM_NAME_MAX + 16];
     struct gr_cv_header *view;
     size_t view_size;
@@ -253,6 +264,8 @@ struct gr_rtr_cluster {
     bool lost_logged;
     char err[256];
     bool err_new;
+    char err_said[256];             /* the loop's: last error logged */
+    int64_t err_next_ns;
 };
 
 /* The Redis thread: take a request, send it, post the answer. */
@@ -317,6 +330,7 @@ cl_thread(void *arg)
                 }
                 k++;
             }
+            argv[k++] = cl->instance;
             rc = gr_rtr_redis_append(rd, SCRIPT, e->key, k, argv);
             if (rc != 0)
                 snprintf(err, sizeof(err), "redis: cannot send");
@@ -389,6 +403,13 @@ view_open(struct gr_rtr *r, struct gr_rtr_cluster *cl, unsigned mode)
     }
     cl->view = p;
     cl->view_size = size;
+    /* An adopted table keeps its instance: Redis still knows it. */
+    if (cl->view->magic == GR_CV_MAGIC && cl->view->ncells == cl->ncells &&
+        cl->view->instance != 0)
+        snprintf(cl->instance, sizeof(cl->instance), "%llx",
+                 (unsigned long long)cl->view->instance);
+    else
+        cl->view->instance = strtoull(cl->instance, NULL, 16);
     cl->view->version = GR_CV_VERSION;
     cl->view->ncells = cl->ncells;
     cl->view->max_models = r->t.max_models;
@@ -462,6 +483,15 @@ gr_rtr_cluster_open(struct gr_rtr *r, const struct gr_cfg_cluster *cfg,
     if (rc != 0) {
         snprintf(err, errlen, "cluster: pthread_create: %s", strerror(-rc));
         goto fail;
+    }
+    {
+        uint64_t id = 0;
+
+        if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id) ||
+            id == 0)
+            id = (uint64_t)gr_shm_now_wall() ^ (uint64_t)getpid() << 32;
+        snprintf(cl->instance, sizeof(cl->instance), "%llx",
+                 (unsigned long long)id);
     }
     cl->started = true;
     r->cluster = cl;
@@ -818,7 +848,14 @@ take_answer(struct gr_rtr *r)
         cl->lost_logged = false;
     }
     if (cl->err_new) {
-        gr_rtr_log("cluster: %s", cl->err);
+        int64_t now = gr_shm_now_mono();
+
+        /* the same error again is said every 10 s, not every exchange */
+        if (strcmp(cl->err, cl->err_said) != 0 || now >= cl->err_next_ns) {
+            gr_rtr_log("cluster: %s", cl->err);
+            snprintf(cl->err_said, sizeof(cl->err_said), "%s", cl->err);
+            cl->err_next_ns = now + INT64_C(10) * GR_NS_PER_S;
+        }
         cl->err_new = false;
     }
 }

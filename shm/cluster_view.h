@@ -42,7 +42,10 @@ struct gr_cv_header {
     uint32_t pad0;
     _Atomic int64_t last_ok_wall_ns;    /* last answer from Redis */
     char node[GR_SHM_NAME_MAX];         /* this router's node name */
-    uint8_t pad1[GR_SHM_LINE * 2 - 32 - GR_SHM_NAME_MAX];
+    uint64_t instance;                  /* random, kept by a router that
+                                           adopts the table: tells Redis
+                                           two routers under one name */
+    uint8_t pad1[GR_SHM_LINE * 2 - 40 - GR_SHM_NAME_MAX];
 };
 
 _Static_assert(sizeof(struct gr_cv_node) == 128, "node: two lines");

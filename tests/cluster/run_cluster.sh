@@ -29,10 +29,11 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-cluster.XXXXXX")
 redis_pid= mock_pid= poll_pid=
-pids_a= pids_b= pids_c=
+pids_a= pids_b= pids_c= pids_d=
 
 cleanup() {
-    for p in $pids_a $pids_b $pids_c $poll_pid $mock_pid $redis_pid; do
+    for p in $pids_a $pids_b $pids_c $pids_d $poll_pid $mock_pid \
+        $redis_pid; do
         kill -CONT "$p" 2>/dev/null
         kill "$p" 2>/dev/null
     done
@@ -76,7 +77,8 @@ for _ in $(seq 400); do
 done
 [ -n "$port" ] || { no "gemroute-mock did not start"; finish; }
 
-# router NODE: write its config and start it
+# router NODE [NAME]: write its config (cluster.node NAME, default
+# host-NODE) and start it
 router() {
     cat >"$tmp/$1.conf" <<EOF
 router = { shm = "/gr-cl-$$-$1"; base_url = "http://127.0.0.1:$port";
@@ -85,7 +87,7 @@ router = { shm = "/gr-cl-$$-$1"; base_url = "http://127.0.0.1:$port";
            control = "$tmp/$1.sock"; };
 models = ( { name = "$MODEL"; rpm = $L; } );
 projects = ( { name = "pool"; key = "$KEY"; } );
-cluster = { redis = "unix:$tmp/redis.sock"; node = "host-$1";
+cluster = { redis = "unix:$tmp/redis.sock"; node = "${2:-host-$1}";
             lease_ms = 3000; sync_ms = 50; timeout_ms = 200;
             prefix = "t$$"; };
 EOF
@@ -258,6 +260,22 @@ router c
 wait_ready "/gr-cl-$$-c" || no "router c did not come back"
 
 mark429
+# 4b. kill -9 of router c alone (its callers keep calling) under load,
+# and a supervisor starting it again within its lease: the callers keep
+# to the table's last local limits, the new router adopts the table and
+# Redis still holds c's share: no 429.
+load alone-a a 20 6; load alone-b b 20 6; load alone-c c 20 6
+sleep 1.5
+kill -9 "$pids_c"
+wait "$pids_c" 2>/dev/null
+sleep 0.5
+router c
+waitload
+loaded alone-a; loaded alone-b; loaded alone-c
+check "router killed alone, restarted: the mock answered no 429" \
+    '[ "$(mock429)" -eq 0 ]'
+
+mark429
 # 5. redis-server stopped (SIGSTOP) for 1.5 s under load: every host
 # keeps what it holds; no 429, and the routers' loops kept running
 # (their control sockets answered while Redis was stopped).
@@ -318,6 +336,25 @@ check "enable on b: c enabled too" 'seen c none/none'
 check "disable on c: a disabled too" 'seen a none/disabled'
 "$gr" enable --shm "/gr-cl-$$-a" pool >/dev/null 2>&1
 check "enable on a: c enabled again" 'seen c none/none'
+
+# 8. Two routers under one node name: the second is refused by Redis,
+# says so, and admits nothing (its local limit stays 0).
+router d host-a
+wait_ready "/gr-cl-$$-d" || no "router d did not start"
+said=no
+for _ in $(seq 100); do
+    grep -q "held by another router" "$tmp/d.log" && { said=yes; break; }
+    sleep 0.05
+done
+check "a second router as host-a is refused and says so" '[ $said = yes ]'
+lim=$("$gr" status --shm "/gr-cl-$$-d" --json 2>/dev/null | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["cells"][0]["limit"]["rpm"])' 2>/dev/null)
+check "a second router as host-a admits nothing (limit $lim)" \
+    '[ "$lim" = 0 ]'
+kill "$pids_d"
+wait "$pids_d" 2>/dev/null
+pids_d=
 
 # No key anywhere: outputs, errors, logs.
 if grep -l -- "$KEY" "$tmp"/*.out "$tmp"/*.err "$tmp"/*.log \
