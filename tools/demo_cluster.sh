@@ -83,9 +83,11 @@ EOF
 done
 sleep 1
 
-# show: one line per second: each host's limit/count, the mock's window
+# show: one line: time since the start, each host's limit/count, the
+# mock's window
 show() {
-    line=$(printf '%5ss' "$1")
+    line=$(awk -v a="$start" -v b="$(date +%s.%N)" \
+        'BEGIN { printf "%5.1fs", b - a }')
     for n in a b c; do
         v=$("$BIN/gemroute" status --shm "/gemroute-demo-cl-$$-$n" --json \
             2>/dev/null | python3 -c '
@@ -120,7 +122,7 @@ load() {
 echo "three hosts share one project's $L requests per $((W / 1000)) s window"
 echo "(used/limit per host: the limit is the host's share, from Redis)"
 rate=$((2 * L * 1000 / W))
-t=0
+start=$(date +%s.%N)
 for phase in even skew move; do
     case $phase in
     even) echo "-- even demand on a, b, c (twice the pool)"
@@ -133,12 +135,15 @@ for phase in even skew move; do
     i=0
     while [ $i -lt "$PHASE" ]; do
         sleep 1
-        t=$((t + 1))
         i=$((i + 1))
-        show "$t"
+        show
     done
 done
 sleep 1
+echo
+echo "gemroute status on host-a (every node's share and use, from Redis):"
+NO_COLOR=1 "$BIN/gemroute" status --shm "/gemroute-demo-cl-$$-a" |
+    sed -n '/^PROJECT/,$p'
 max=$(awk '$1 > m { m = $1 } END { print m + 0 }' "$tmp/mock.samples")
 n429=$(tail -n 1 "$tmp/mock.samples" | awk '{ print $2 + 0 }')
 echo "mock: fullest window seen $max of $L, 429s $n429"
