@@ -164,7 +164,7 @@ TEST_DEPS_stress_reload := $(call objs,tests/stress/checker.c) \
                            $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_LIBS := $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(MHD_LIBS) \
              $(CUNIT_LIBS) $(HIREDIS_LIBS) -lm
-TEST_DEPS_test_cluster := $(call objs,router/cluster_math.c)
+TEST_DEPS_test_cluster := $(call objs,router/cluster_math.c) $(CONFIG_OBJ)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 STRESS_SRC := $(wildcard tests/stress/stress_*.c)

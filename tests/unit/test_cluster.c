@@ -3,13 +3,19 @@
  * cluster_math.c): water-filling, the next share of a node, what a node
  * wants and publishes, and a simulation of hosts with shifting demand
  * that checks, at every step, that the shares sum to at most the limit
- * and that no host's window holds more than its share.
+ * and that no host's window holds more than its share.  Also the config's
+ * cluster section: defaults, a password from the environment, and that
+ * no password ever shows up in an error.
  */
 #include "cluster.h"
+#include "config.h"
 #include "testlib.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int64_t
 sum(const int64_t *v, unsigned n)
@@ -214,6 +220,110 @@ test_simulated_hosts(void)
     CU_ASSERT_TRUE(admitted_total > (int64_t)STEPS / W * L / 2);
 }
 
+/* Load text as a config file; the errors joined in why. */
+static int
+load_text(const char *text, struct gr_cfg **cfg, char *why, size_t n)
+{
+    char path[] = "/tmp/gr-test-cluster-XXXXXX";
+    struct gr_cfg_errors errs = {0, NULL};
+    unsigned i;
+    size_t at = 0;
+    int fd, rc;
+
+    fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    close(fd);
+    rc = gr_cfg_load(path, cfg, &errs);
+    why[0] = '\0';
+    for (i = 0; i < errs.n && at < n; i++)
+        at += (size_t)snprintf(why + at, n - at, "%s\n", errs.lines[i]);
+    gr_cfg_errors_free(&errs);
+    unlink(path);
+    return rc;
+}
+
+#define BASE "models = ( { name = \"m\"; rpm = 10; } );\n" \
+             "projects = ( { name = \"p\"; key = \"SECRET-k-1\"; } );\n"
+
+static void
+test_config_section(void)
+{
+    struct gr_cfg *cfg = NULL;
+    char why[2048];
+
+    /* no section: off */
+    CU_ASSERT_EQUAL(load_text(BASE, &cfg, why, sizeof(why)), 0);
+    if (cfg != NULL)
+        CU_ASSERT_FALSE(cfg->cluster.on);
+    gr_cfg_free(cfg);
+    cfg = NULL;
+
+    /* the smallest section: defaults */
+    CU_ASSERT_EQUAL(load_text(BASE "cluster = { redis = \"unix:/r.sock\"; "
+                              "node = \"host-a\"; };\n", &cfg, why,
+                              sizeof(why)), 0);
+    if (cfg != NULL) {
+        CU_ASSERT_TRUE(cfg->cluster.on);
+        CU_ASSERT_STRING_EQUAL(cfg->cluster.redis, "unix:/r.sock");
+        CU_ASSERT_STRING_EQUAL(cfg->cluster.node, "host-a");
+        CU_ASSERT_STRING_EQUAL(cfg->cluster.prefix, "gemroute");
+        CU_ASSERT_EQUAL(cfg->cluster.lease_ms, 10000);
+        CU_ASSERT_EQUAL(cfg->cluster.sync_ms, 100);
+        CU_ASSERT_EQUAL(cfg->cluster.timeout_ms, 500);
+        CU_ASSERT_EQUAL(cfg->cluster.password[0], '\0');
+    }
+    gr_cfg_free(cfg);
+    cfg = NULL;
+
+    /* host:port on the loopback, a password from the environment */
+    setenv("GR_TEST_REDIS_PW", "SECRET-redis-pw", 1);
+    CU_ASSERT_EQUAL(load_text(BASE "cluster = { redis = \"127.0.0.1:6379\"; "
+                              "node = \"b\"; password = "
+                              "\"env:GR_TEST_REDIS_PW\"; sync_ms = 50; };\n",
+                              &cfg, why, sizeof(why)), 0);
+    if (cfg != NULL) {
+        CU_ASSERT_STRING_EQUAL(cfg->cluster.password, "SECRET-redis-pw");
+        CU_ASSERT_EQUAL(cfg->cluster.sync_ms, 50);
+    }
+    gr_cfg_free(cfg);
+    cfg = NULL;
+
+    /* a remote address with insecure = true is taken */
+    CU_ASSERT_EQUAL(load_text(BASE "cluster = { redis = \"10.1.2.3:6379\"; "
+                              "node = \"c\"; insecure = true; };\n", &cfg,
+                              why, sizeof(why)), 0);
+    gr_cfg_free(cfg);
+    cfg = NULL;
+
+    /* refusals, each with its line; never the password */
+    CU_ASSERT_NOT_EQUAL(load_text(BASE "cluster = { node = \"a\"; };\n",
+                                  &cfg, why, sizeof(why)), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, ":3: cluster needs 'redis'"));
+    CU_ASSERT_NOT_EQUAL(load_text(BASE "cluster = { redis = \"unix:/r\"; "
+                                  "node = \"a\"; password = "
+                                  "\"SECRET-in-clear\"; };\n", &cfg, why,
+                                  sizeof(why)), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "never the password itself"));
+    CU_ASSERT_PTR_NULL(strstr(why, "SECRET"));
+    CU_ASSERT_NOT_EQUAL(load_text(BASE "cluster = { redis = \"unix:/r\"; "
+                                  "node = \"a\"; lease_ms = 200; "
+                                  "sync_ms = 100; };\n", &cfg, why,
+                                  sizeof(why)), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "at least 4 times"));
+    CU_ASSERT_NOT_EQUAL(load_text(BASE "cluster = { redis = \"nowhere\"; "
+                                  "node = \"a\"; colour = 1; };\n", &cfg,
+                                  why, sizeof(why)), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "\"unix:/path\" or \"host:port\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "unknown key 'colour' in cluster"));
+    CU_ASSERT_PTR_NULL(cfg);
+}
+
 int
 main(void)
 {
@@ -223,6 +333,7 @@ main(void)
         {"next share", test_next_share},
         {"want and local limit", test_want_and_local},
         {"simulated hosts keep the invariant", test_simulated_hosts},
+        {"the config's cluster section", test_config_section},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
