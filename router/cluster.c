@@ -44,7 +44,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PEAK_BUCKETS 8u
+#define PEAK_BUCKETS 8u          /* over PEAK_SPAN of a window */
+#define PEAK_SPAN 2             /* the peak is over 1/PEAK_SPAN window */
 #define KEY_MAX (GR_CFG_NAME_MAX * 3 + 8)
 #define NREG 10                 /* registers: op, cool[4], cell cool,
                                    learned[4] */
@@ -892,8 +893,8 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
                    "admitting nothing on shared limits until it answers");
         cl->lost_logged = true;
     }
-    bucket = now / (t->window_ns / PEAK_BUCKETS > 0
-                        ? t->window_ns / PEAK_BUCKETS : 1);
+    bucket = now / (t->window_ns / (PEAK_BUCKETS * PEAK_SPAN) > 0
+                        ? t->window_ns / (PEAK_BUCKETS * PEAK_SPAN) : 1);
     today = gr_shm_pacific_day(gr_shm_now_wall() / GR_NS_PER_S);
 
     /* 1. publish the local limits the last answer allows */

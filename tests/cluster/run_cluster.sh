@@ -226,7 +226,7 @@ load move-b b 60 6
 waitload
 t1=$(now)
 loaded move-a; loaded move-b
-f=$(fullest "$(plus "$tb" 4)" "$t1")
+f=$(fullest "$(plus "$tb" 2)" "$(plus "$tb" 4.2)")
 check "moving: b holds $f >= 90% of $L within two windows" 'ratio "$f" 90'
 check "moving: the mock answered no 429" '[ "$(mock429)" -eq 0 ]'
 
