@@ -78,69 +78,77 @@
 static const char SCRIPT[] =
 "local t = redis.call('TIME')\n"
 "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-"local key, me = KEYS[1], ARGV[1]\n"
+"local key, me, inst = KEYS[1], ARGV[1], ARGV[35]\n"
 "local lease, win, day = tonumber(ARGV[2]), tonumber(ARGV[3]),"
 " tonumber(ARGV[4])\n"
 "local h = redis.call('HGETALL', key)\n"
-"local f = {}\n"
-"for i = 1, #h, 2 do f[h[i]] = h[i + 1] end\n"
-"local inst = ARGV[35]\n"
-"if f['i:' .. me] and f['i:' .. me] ~= inst and"
-" (tonumber(f['e:' .. me]) or 0) >= now then\n"
-"  return redis.error_reply('node ' .. me .. ' is held by another router"
-" (the same cluster.node on two hosts?)')\n"
-"end\n"
-"redis.call('HSET', key, 'i:' .. me, inst)\n"
-"local born = tonumber(f['born'])\n"
-"if not born then born = now; redis.call('HSET', key, 'born', now) end\n"
-"local grace = now < born + lease\n"
-"local dels = {}\n"
-"for k, v in pairs(f) do\n"
-"  local n = string.match(k, '^e:(.+)$')\n"
-"  if n and n ~= me and now > tonumber(v) + win then\n"
-"    for _, p in ipairs({'e:', 'w0:', 'w1:', 'w2:', 'w3:', 's0:', 's1:',"
-" 's3:', 'u0:', 'u1:', 'u3:', 'i:'}) do dels[#dels + 1] = p .. n end\n"
-"    if (tonumber(f['y:' .. n]) or 0) < day then\n"
-"      dels[#dels + 1] = 's2:' .. n; dels[#dels + 1] = 'u2:' .. n;"
-" dels[#dels + 1] = 'y:' .. n end\n"
+"local nodes, g = {}, {}\n"
+"for i = 1, #h, 2 do\n"
+"  local a, n = string.match(h[i], '^(%a%d?):(.+)$')\n"
+"  if a then\n"
+"    local x = nodes[n]\n"
+"    if not x then x = {}; nodes[n] = x end\n"
+"    x[a] = h[i + 1]\n"
+"  else\n"
+"    g[h[i]] = h[i + 1]\n"
 "  end\n"
-"  local y = string.match(k, '^y:(.+)$')\n"
-"  if y and y ~= me and f['e:' .. y] == nil and tonumber(v) < day then\n"
-"    dels[#dels + 1] = 's2:' .. y; dels[#dels + 1] = 'u2:' .. y;"
-" dels[#dels + 1] = 'y:' .. y end\n"
 "end\n"
-"for _, k in ipairs(dels) do\n"
-"  if f[k] ~= nil then f[k] = nil; redis.call('HDEL', key, k) end end\n"
-"f['e:' .. me] = tostring(now + lease)\n"
-"redis.call('HSET', key, 'e:' .. me, now + lease, 'y:' .. me, day)\n"
+"local mine = nodes[me]\n"
+"if mine and mine['i'] and mine['i'] ~= inst and\n"
+"   (tonumber(mine['e']) or 0) >= now then\n"
+"  return redis.error_reply('node ' .. me .. ' is held by another router' ..\n"
+"    ' (the same cluster.node on two hosts?)')\n"
+"end\n"
+"if not mine then mine = {}; nodes[me] = mine end\n"
+"local set, dels = {}, {}\n"
+"local born = tonumber(g['born'])\n"
+"if not born then\n"
+"  born = now; set[#set + 1] = 'born'; set[#set + 1] = now\n"
+"end\n"
+"local grace = now < born + lease\n"
+"for n, x in pairs(nodes) do\n"
+"  if n ~= me then\n"
+"    local e, y = tonumber(x['e']), tonumber(x['y']) or 0\n"
+"    if (e and now > e + win) or (not e and y < day) then\n"
+"      for a, _ in pairs(x) do\n"
+"        if not ((a == 's2' or a == 'u2' or a == 'y') and y >= day) then\n"
+"          dels[#dels + 1] = a .. ':' .. n; x[a] = nil\n"
+"        end\n"
+"      end\n"
+"    end\n"
+"  end\n"
+"end\n"
+"mine['e'] = tostring(now + lease)\n"
+"set[#set + 1] = 'e:' .. me; set[#set + 1] = now + lease\n"
+"set[#set + 1] = 'y:' .. me; set[#set + 1] = day\n"
+"set[#set + 1] = 'i:' .. me; set[#set + 1] = inst\n"
 "local live = {}\n"
-"for k, v in pairs(f) do\n"
-"  local n = string.match(k, '^e:(.+)$')\n"
-"  if n and tonumber(v) >= now then live[n] = true end\n"
+"for n, x in pairs(nodes) do\n"
+"  local e = tonumber(x['e'])\n"
+"  if e and e >= now then live[n] = true end\n"
 "end\n"
 "local out = {}\n"
 "for d = 0, 3 do\n"
 "  local b = 5 + 5 * d\n"
-"  local L, want, keep, reg = tonumber(ARGV[b]), tonumber(ARGV[b + 1]),"
-" tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])\n"
-"  local used = tonumber(ARGV[b + 4])\n"
-"  local sk = 's' .. d .. ':' .. me\n"
+"  local L, want, keep = tonumber(ARGV[b]), tonumber(ARGV[b + 1]),\n"
+"    tonumber(ARGV[b + 2])\n"
+"  local reg, used = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])\n"
+"  local sd, wd, ud = 's' .. d, 'w' .. d, 'u' .. d\n"
 "  if L < 0 then\n"
 "    out[d + 1] = -1; out[d + 5] = -1\n"
-"    if f[sk] ~= nil then redis.call('HDEL', key, sk) end\n"
+"    if mine[sd] then dels[#dels + 1] = sd .. ':' .. me; mine[sd] = nil end\n"
 "  else\n"
-"    local cur = tonumber(f[sk]) or reg\n"
+"    local cur = tonumber(mine[sd]) or reg\n"
 "    local total, dead, wants = cur, 0, {want}\n"
-"    for k, v in pairs(f) do\n"
-"      local dd, n = string.match(k, '^s(%d):(.+)$')\n"
-"      if dd == tostring(d) and n ~= me then\n"
-"        total = total + tonumber(v)\n"
-"        if not live[n] then dead = dead + tonumber(v) end\n"
+"    for n, x in pairs(nodes) do\n"
+"      if n ~= me then\n"
+"        local s = tonumber(x[sd])\n"
+"        if s then\n"
+"          total = total + s\n"
+"          if not live[n] then dead = dead + s end\n"
+"        end\n"
+"        if live[n] then wants[#wants + 1] = tonumber(x[wd]) or 0 end\n"
 "      end\n"
-"    end\n"
-"    for n, _ in pairs(live) do\n"
-"      if n ~= me then wants[#wants + 1] ="
-" tonumber(f['w' .. d .. ':' .. n]) or 0 end\n"
 "    end\n"
 "    table.sort(wants)\n"
 "    local left, level = L - dead, nil\n"
@@ -159,9 +167,11 @@ static const char SCRIPT[] =
 "      new = cur + math.min(tgt - cur, L - total)\n"
 "    end\n"
 "    if new < 0 then new = 0 end\n"
-"    redis.call('HSET', key, sk, new, 'w' .. d .. ':' .. me, want,"
-" 'L' .. d, L, 'u' .. d .. ':' .. me, used)\n"
-"    f[sk] = tostring(new); f['u' .. d .. ':' .. me] = tostring(used)\n"
+"    mine[sd] = tostring(new); mine[ud] = tostring(used)\n"
+"    set[#set + 1] = sd .. ':' .. me; set[#set + 1] = new\n"
+"    set[#set + 1] = wd .. ':' .. me; set[#set + 1] = want\n"
+"    set[#set + 1] = ud .. ':' .. me; set[#set + 1] = used\n"
+"    set[#set + 1] = 'L' .. d; set[#set + 1] = L\n"
 "    out[d + 1] = new; out[d + 5] = tgt\n"
 "  end\n"
 "end\n"
@@ -172,31 +182,31 @@ static const char SCRIPT[] =
 "  local a = ARGV[24 + i]\n"
 "  local dflt = 0\n"
 "  if string.sub(name, 1, 1) == 'l' then dflt = -1 end\n"
-"  local v = tonumber(f['r:' .. name]) or dflt\n"
-"  local ver = tonumber(f['v:' .. name]) or 0\n"
+"  local v = tonumber(g['r_' .. name]) or dflt\n"
+"  local ver = tonumber(g['v_' .. name]) or 0\n"
 "  if a ~= nil and a ~= '' then\n"
 "    v = tonumber(a); ver = ver + 1\n"
-"    redis.call('HSET', key, 'r:' .. name, v, 'v:' .. name, ver)\n"
+"    set[#set + 1] = 'r_' .. name; set[#set + 1] = v\n"
+"    set[#set + 1] = 'v_' .. name; set[#set + 1] = ver\n"
 "  end\n"
 "  out[9 + 2 * i] = v; out[10 + 2 * i] = ver\n"
 "end\n"
-"local names, seen = {}, {}\n"
-"for k, _ in pairs(f) do\n"
-"  local n = string.match(k, '^[es]%d?:(.+)$')\n"
-"  if n and not seen[n] then seen[n] = true; names[#names + 1] = n end\n"
+"if #dels > 0 then redis.call('HDEL', key, unpack(dels)) end\n"
+"redis.call('HSET', key, unpack(set))\n"
+"redis.call('PEXPIRE', key, 2 * (lease + win) + 86400000)\n"
+"local names = {}\n"
+"for n, x in pairs(nodes) do\n"
+"  if next(x) ~= nil then names[#names + 1] = n end\n"
 "end\n"
 "table.sort(names)\n"
 "local nn = math.min(#names, 8)\n"
 "out[31] = nn\n"
 "for i = 1, nn do\n"
-"  local n = names[i]\n"
-"  out[#out + 1] = n\n"
-"  for d = 0, 3 do out[#out + 1] = tonumber(f['s' .. d .. ':' .. n]) or -1"
-" end\n"
-"  for d = 0, 3 do out[#out + 1] = tonumber(f['u' .. d .. ':' .. n]) or -1"
-" end\n"
+"  local x = nodes[names[i]]\n"
+"  out[#out + 1] = names[i]\n"
+"  for d = 0, 3 do out[#out + 1] = tonumber(x['s' .. d]) or -1 end\n"
+"  for d = 0, 3 do out[#out + 1] = tonumber(x['u' .. d]) or -1 end\n"
 "end\n"
-"redis.call('PEXPIRE', key, 2 * (lease + win) + 86400000)\n"
 "return out\n";
 
 /* One cell's exchange, built by the loop, sent by the thread. */
@@ -227,6 +237,8 @@ struct gr_rtr_cluster {
     int64_t (*peak)[GR_NDIM][PEAK_BUCKETS];
     uint64_t *rejected;             /* the cell's counter, last seen */
     bool *known;                    /* apply gave it limits */
+    int64_t *next_sync;             /* ns: a settled cell's next exchange */
+    int64_t (*sent)[GR_NDIM][5];    /* the arguments last sent */
     char (*owner)[KEY_MAX];         /* the Redis key its shares are for */
     int64_t (*seen)[NREG];          /* register values as last synced, in
                                        local terms (ns CLOCK_MONOTONIC
@@ -473,7 +485,8 @@ gr_rtr_cluster_open(struct gr_rtr *r, const struct gr_cfg_cluster *cfg,
         !ALLOC(cl->peak, n) || !ALLOC(cl->rejected, n) ||
         !ALLOC(cl->known, n) || !ALLOC(cl->owner, n) ||
         !ALLOC(cl->ent, n) || !ALLOC(cl->seen, n) ||
-        !ALLOC(cl->seen_ver, n) || !ALLOC(cl->force, n)) {
+        !ALLOC(cl->seen_ver, n) || !ALLOC(cl->force, n) ||
+        !ALLOC(cl->next_sync, n) || !ALLOC(cl->sent, n)) {
         rc = -ENOMEM;
         snprintf(err, errlen, "cluster: out of memory");
         goto fail;
@@ -517,6 +530,8 @@ fail:
     free(cl->seen);
     free(cl->seen_ver);
     free(cl->force);
+    free(cl->next_sync);
+    free(cl->sent);
     explicit_bzero(cl, sizeof(*cl));
     free(cl);
     return rc;
@@ -553,6 +568,8 @@ gr_rtr_cluster_close(struct gr_rtr *r)
     free(cl->seen);
     free(cl->seen_ver);
     free(cl->force);
+    free(cl->next_sync);
+    free(cl->sent);
     explicit_bzero(cl->cfg.password, sizeof(cl->cfg.password));
     free(cl);
     r->cluster = NULL;
@@ -819,6 +836,7 @@ take_answer(struct gr_rtr *r)
             for (d = 0; d < NREG; d++)
                 if (e->push[d])
                     cl->force[e->cell][d] = true;   /* send it again */
+            cl->next_sync[e->cell] = 0;
             continue;
         }
         /* the slot may have changed hands since: drop the answer */
@@ -866,7 +884,7 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
 {
     struct gr_rtr_cluster *cl = r->cluster;
     struct gr_shm *t = &r->t;
-    int64_t lease_ns, bucket;
+    int64_t lease_ns, idle_ns, bucket;
     int32_t today;
     uint32_t cell, b;
     unsigned d, n = 0;
@@ -887,6 +905,12 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
         cl->res_ready = false;
     }
     lease_ns = (int64_t)cl->cfg.lease_ms * 1000000;
+    /* a settled cell renews its lease and hears of others' demand every
+     * quarter lease or eighth of a window, whichever comes first */
+    idle_ns = lease_ns / 4 < t->window_ns / 8 ? lease_ns / 4
+                                              : t->window_ns / 8;
+    if (idle_ns < (int64_t)cl->cfg.sync_ms * 1000000)
+        idle_ns = (int64_t)cl->cfg.sync_ms * 1000000;
     lost = now - cl->last_ok_ns > lease_ns / 2 || cl->last_ok_ns == 0;
     if (lost && cl->last_ok_ns != 0 && !cl->lost_logged) {
         gr_rtr_log("cluster: no answer from redis for half a lease: "
@@ -952,7 +976,7 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
         struct gr_shm_cell *c = &t->cells[cell];
         struct cl_ent *e;
         uint64_t rej;
-        bool waited;
+        bool waited, busy;
 
         if (cl->owner[cell][0] == '\0' || !cl->known[cell] ||
             r->m.state[cell / t->max_models] != GR_PROJ_ACTIVE)
@@ -961,10 +985,13 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
         rej = atomic_load_explicit(&c->rejected, memory_order_relaxed);
         waited = rej != cl->rejected[cell];
         cl->rejected[cell] = rej;
-        e = &cl->ent[n++];
+        e = &cl->ent[n];
         e->cell = cell;
         snprintf(e->key, sizeof(e->key), "%s", cl->owner[cell]);
         put_regs(r, cell, e);
+        busy = waited || lost || now >= cl->next_sync[cell];
+        for (d = 0; d < NREG; d++)
+            busy |= e->push[d];
         for (d = 0; d < GR_NDIM; d++) {
             int64_t g = cl->global[cell][d], used, peak = 0, keep, loc;
             /* relaxed: a learned cap, a client's write */
@@ -1001,7 +1028,19 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
             e->arg[d][2] = keep;
             e->arg[d][3] = lost ? keep : cl->share[cell][d];
             e->arg[d][4] = used;
+            /* settled: granted what it publishes and wants, and nothing
+             * moved since it last said so */
+            busy |= cl->share[cell][d] != cl->target[cell][d] ||
+                    loc != cl->share[cell][d] ||
+                    memcmp(cl->sent[cell][d], e->arg[d],
+                           sizeof(cl->sent[cell][d])) != 0;
         }
+        if (!busy)
+            continue;   /* a settled cell speaks every idle_ns only */
+        for (d = 0; d < GR_NDIM; d++)
+            memcpy(cl->sent[cell][d], e->arg[d], sizeof(cl->sent[cell][d]));
+        cl->next_sync[cell] = now + idle_ns;
+        n++;
     }
     cl->n_ent = n;
     if (n > 0) {
