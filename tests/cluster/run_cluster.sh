@@ -276,20 +276,52 @@ check "router killed alone, restarted: the mock answered no 429" \
     '[ "$(mock429)" -eq 0 ]'
 
 mark429
-# 5. redis-server stopped (SIGSTOP) for 1.5 s under load: every host
-# keeps what it holds; no 429, and the routers' loops kept running
-# (their control sockets answered while Redis was stopped).
-load stop-a a 20 5; load stop-b b 20 5; load stop-c c 20 5
+# 5. redis-server stopped (SIGSTOP) under load, first for 1 s (20 s
+# scaled by the windows' 1/30, plus margin; under half a lease): every
+# host keeps admitting within what it holds, the routers' loops keep
+# serving their control sockets, no 429.  Then for 2.5 s (over half a
+# lease): the hosts stop admitting on the shared limit, no 429, and once
+# Redis answers again the pool fills again.
+ping_all() {
+    python3 - "$tmp" <<'PY'
+import socket, sys
+for n in "abc":
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    s.connect("%s/%s.sock" % (sys.argv[1], n))
+    s.sendall(b"ping\n")
+    data = b""
+    while not data.endswith(b"\n"):
+        d = s.recv(256)
+        if not d:
+            break
+        data += d
+    print(n, data.decode().strip())
+PY
+}
+load stop-a a 20 9; load stop-b b 20 9; load stop-c c 20 9
 sleep 1.5
 kill -STOP "$redis_pid"
-"$gr" status --shm "/gr-cl-$$-a" --json >"$tmp/status-stopped.json" \
-    2>&1 </dev/null
-st=$?
-sleep 1.5
+ts=$(now)
+ping_all >"$tmp/ping.out" 2>&1
+sleep 1
+te=$(now)
 kill -CONT "$redis_pid"
+f=$(fullest "$(plus "$ts" 0.2)" "$te")
+check "stopped redis 1 s: the routers answered their sockets" \
+    '[ "$(grep -c "ok gemrouted" "$tmp/ping.out")" -eq 3 ]'
+check "stopped redis 1 s: hosts kept admitting ($f of $L)" 'ratio "$f" 80'
+sleep 1
+kill -STOP "$redis_pid"
+sleep 2.5
+kill -CONT "$redis_pid"
+tc=$(now)
 waitload
+t1=$(now)
 loaded stop-a; loaded stop-b; loaded stop-c
-check "stopped redis: status answered (exit $st)" '[ "$st" -eq 0 ]'
+f=$(fullest "$(plus "$tc" 1)" "$t1")
+check "stopped redis 2.5 s: the pool fills again after ($f of $L)" \
+    'ratio "$f" 90'
 check "stopped redis: the mock answered no 429" '[ "$(mock429)" -eq 0 ]'
 
 mark429
