@@ -49,8 +49,8 @@
 #define KEY_MAX (GR_CFG_NAME_MAX * 3 + 8)
 #define NREG 10                 /* registers: op, cool[4], cell cool,
                                    learned[4] */
-#define NARGS (4 + 5 * GR_NDIM + NREG + 1)
-#define NOUT_FIXED (2 * GR_NDIM + 2 + 2 * NREG + 1)
+#define NARGS (4 + 5 * GR_NDIM + NREG + 2)
+#define NOUT_FIXED (2 * GR_NDIM + 2 + 2 * NREG + 2)
 #define NOUT (NOUT_FIXED + GR_CV_NODES * (1 + 2 * GR_NDIM))
 #define REG_OP 0
 #define REG_COOL 1              /* + d */
@@ -101,11 +101,16 @@ static const char SCRIPT[] =
 "end\n"
 "if not mine then mine = {}; nodes[me] = mine end\n"
 "local set, dels = {}, {}\n"
-"local born = tonumber(g['born'])\n"
+"local born, seen = tonumber(g['born']), tonumber(ARGV[36]) or 0\n"
 "if not born then\n"
 "  born = now; set[#set + 1] = 'born'; set[#set + 1] = now\n"
 "end\n"
-"local grace = now < born + lease\n"
+"local gu = tonumber(g['gu']) or born + lease\n"
+"if seen > 0 and seen ~= born and born + lease + win > gu then\n"
+"  gu = born + lease + win\n"
+"end\n"
+"set[#set + 1] = 'gu'; set[#set + 1] = gu\n"
+"local grace = now < gu\n"
 "for n, x in pairs(nodes) do\n"
 "  if n ~= me then\n"
 "    local e, y = tonumber(x['e']), tonumber(x['y']) or 0\n"
@@ -200,7 +205,8 @@ static const char SCRIPT[] =
 "end\n"
 "table.sort(names)\n"
 "local nn = math.min(#names, 8)\n"
-"out[31] = nn\n"
+"out[31] = born\n"
+"out[32] = nn\n"
 "for i = 1, nn do\n"
 "  local x = nodes[names[i]]\n"
 "  out[#out + 1] = names[i]\n"
@@ -238,6 +244,8 @@ struct gr_rtr_cluster {
     uint64_t *rejected;             /* the cell's counter, last seen */
     bool *known;                    /* apply gave it limits */
     int64_t *next_sync;             /* ns: a settled cell's next exchange */
+    int64_t *born_seen;             /* the cell's hash's birth (Redis ms)
+                                       as last heard; 0 never */
     int64_t (*sent)[GR_NDIM][5];    /* the arguments last sent */
     char (*owner)[KEY_MAX];         /* the Redis key its shares are for */
     int64_t (*seen)[NREG];          /* register values as last synced, in
@@ -344,6 +352,10 @@ cl_thread(void *arg)
                 k++;
             }
             argv[k++] = cl->instance;
+            snprintf(num[k], sizeof(num[k]), "%lld",
+                     (long long)cl->born_seen[e->cell]);
+            argv[k] = num[k];
+            k++;
             rc = gr_rtr_redis_append(rd, SCRIPT, e->key, k, argv);
             if (rc != 0)
                 snprintf(err, sizeof(err), "redis: cannot send");
@@ -486,7 +498,8 @@ gr_rtr_cluster_open(struct gr_rtr *r, const struct gr_cfg_cluster *cfg,
         !ALLOC(cl->known, n) || !ALLOC(cl->owner, n) ||
         !ALLOC(cl->ent, n) || !ALLOC(cl->seen, n) ||
         !ALLOC(cl->seen_ver, n) || !ALLOC(cl->force, n) ||
-        !ALLOC(cl->next_sync, n) || !ALLOC(cl->sent, n)) {
+        !ALLOC(cl->next_sync, n) || !ALLOC(cl->sent, n) ||
+        !ALLOC(cl->born_seen, n)) {
         rc = -ENOMEM;
         snprintf(err, errlen, "cluster: out of memory");
         goto fail;
@@ -532,6 +545,7 @@ fail:
     free(cl->force);
     free(cl->next_sync);
     free(cl->sent);
+    free(cl->born_seen);
     explicit_bzero(cl, sizeof(*cl));
     free(cl);
     return rc;
@@ -570,6 +584,7 @@ gr_rtr_cluster_close(struct gr_rtr *r)
     free(cl->force);
     free(cl->next_sync);
     free(cl->sent);
+    free(cl->born_seen);
     explicit_bzero(cl->cfg.password, sizeof(cl->cfg.password));
     free(cl);
     r->cluster = NULL;
@@ -855,6 +870,7 @@ take_answer(struct gr_rtr *r)
         }
         take_regs(r, e);
         view_put(cl, e);
+        cl->born_seen[e->cell] = e->out[NOUT_FIXED - 2];
     }
     if (all) {
         cl->last_ok_ns = cl->req_sent_ns;
@@ -940,6 +956,7 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
             memset(cl->target[cell], 0, sizeof(cl->target[cell]));
             memset(cl->peak[cell], 0, sizeof(cl->peak[cell]));
             memset(cl->seen_ver[cell], 0, sizeof(cl->seen_ver[cell]));
+            cl->born_seen[cell] = 0;
             for (d = 0; d < NREG; d++) {
                 cl->seen[cell][d] = reg_local(r, cell, d);
                 cl->force[cell][d] = false;
