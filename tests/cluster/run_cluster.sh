@@ -155,8 +155,11 @@ PY
     check "$1: load ran, no failure, no 429: $(cat "$tmp/$1.check")" \
         '[ ! -s "$tmp/$1.check" ]'
 }
-# ratio N PCT: N >= PCT% of L
-ratio() { [ $(( $1 * 100 )) -ge $(( $2 * L )) ]; }
+# ratio N PCT: N >= PCT% of L (and say what was measured)
+ratio() {
+    echo "measured: $1 of $L (want >= $2%)"
+    [ $(( $1 * 100 )) -ge $(( $2 * L )) ]
+}
 
 # waitload: wait for the load jobs started since the last call
 loads=
