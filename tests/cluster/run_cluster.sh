@@ -29,11 +29,11 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-cluster.XXXXXX")
 redis_pid= mock_pid= poll_pid=
-pids_a= pids_b= pids_c= pids_d=
+pids_a= pids_b= pids_c= pids_d= pids_e= fake_pid=
 
 cleanup() {
-    for p in $pids_a $pids_b $pids_c $pids_d $poll_pid $mock_pid \
-        $redis_pid; do
+    for p in $pids_a $pids_b $pids_c $pids_d $pids_e $fake_pid $poll_pid \
+        $mock_pid $redis_pid; do
         kill -CONT "$p" 2>/dev/null
         kill "$p" 2>/dev/null
     done
@@ -390,6 +390,74 @@ check "a second router as host-a admits nothing (limit $lim)" \
 kill "$pids_d"
 wait "$pids_d" 2>/dev/null
 pids_d=
+
+# 9. A cooldown and a learned limit one host got from a 429 reach the
+# others, and a reset on another host clears them everywhere.  Host e's
+# router points at a stand-in that answers every call with Google's 429
+# (tests/fixtures/gemini/429-tpm-freetier-flash.json: TPM, retry in 26 s,
+# quotaValue 250000).
+python3 - "$tmp/fake.port" tests/fixtures/gemini/429-tpm-freetier-flash.json \
+    <<'PY' >"$tmp/fake.log" 2>&1 &
+import http.server, sys
+body = open(sys.argv[2], "rb").read()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(429)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_address[1]))
+s.serve_forever()
+PY
+fake_pid=$!
+for _ in $(seq 100); do [ -s "$tmp/fake.port" ] && break; sleep 0.05; done
+port_mock=$port
+port=$(cat "$tmp/fake.port")
+router e host-e
+port=$port_mock
+wait_ready "/gr-cl-$$-e" || no "router e did not start"
+for _ in $(seq 100); do
+    [ "$("$gr" status --shm "/gr-cl-$$-e" --json 2>/dev/null |
+        python3 -c 'import json,sys
+print(json.load(sys.stdin)["cells"][0]["limit"]["rpm"])' 2>/dev/null)" \
+        -gt 0 ] 2>/dev/null && break
+    sleep 0.05
+done
+"$gr" call --shm "/gr-cl-$$-e" --model "$MODEL" --deadline 2 --attempts 1 \
+    hi >"$tmp/call-e.out" 2>"$tmp/call-e.err"
+# cool NODE: "tpm cooldown > 0, learned tpm" as NODE's status shows them
+cool() {
+    "$gr" status --shm "/gr-cl-$$-$1" --json 2>/dev/null | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["cells"][0]
+print("%s %s" % ("cooling" if c["cooldown_s"]["tpm"] > 0 else "cool",
+                 c["learned"].get("tpm", "none")))' 2>/dev/null
+}
+seen_cool() {
+    for _ in $(seq 100); do
+        [ "$(cool "$1")" = "$2" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+check "429 on e: e cools TPM and learns 250000 ($(cool e))" \
+    'seen_cool e "cooling 250000"'
+check "429 on e: a cools TPM and learns 250000 too ($(cool a))" \
+    'seen_cool a "cooling 250000"'
+check "429 on e: c cools TPM and learns 250000 too" \
+    'seen_cool c "cooling 250000"'
+"$gr" reset --shm "/gr-cl-$$-b" pool >/dev/null 2>&1
+check "reset on b: a cool again, nothing learned ($(cool a))" \
+    'seen_cool a "cool none"'
+check "reset on b: e cool again, nothing learned" 'seen_cool e "cool none"'
+kill "$pids_e" "$fake_pid"
+wait "$pids_e" "$fake_pid" 2>/dev/null
+pids_e= fake_pid=
 
 # No key anywhere: outputs, errors, logs.
 if grep -l -- "$KEY" "$tmp"/*.out "$tmp"/*.err "$tmp"/*.log \
