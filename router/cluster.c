@@ -628,10 +628,12 @@ publish(struct gr_rtr *r, uint32_t cell, unsigned d, int64_t v)
     }
     cl->local[cell][d] = v;
     r->m.limit[cell][d] = v;
-    /* relaxed: a limit is read on its own; the fence in the tick orders
-     * it before the lease scan that decides when the old one is gone */
+    /* seq_cst: ordered before the seq_cst loads of the lease scan that
+     * follows (scan_intents()), a store-load order: a reservation whose
+     * INTENT the scan misses claimed it after, and its claim (a locked
+     * read-modify-write) comes before its read of the limit */
     atomic_store_explicit(&r->t.cells[cell].limit[d], gr_shm_limit_pack(v),
-                          memory_order_relaxed);
+                          memory_order_seq_cst);
 }
 
 /*
@@ -657,15 +659,11 @@ scan_intents(struct gr_rtr *r)
         cl->clean_round = cl->snap_round;
         cl->snap_round = 0;
     }
-    /* seq_cst: the limits published before this are visible to a
-     * reservation whose INTENT this scan misses (its claim is a locked
-     * read-modify-write) */
-    atomic_thread_fence(memory_order_seq_cst);
     cl->snap_n = 0;
     for (i = 0; i < t->max_leases; i++) {
-        /* acquire: pairs with the claim's CAS */
+        /* seq_cst: after the seq_cst stores of the limits (publish()) */
         uint64_t s = atomic_load_explicit(&t->leases[i].state,
-                                          memory_order_acquire);
+                                          memory_order_seq_cst);
 
         if (gr_shm_lease_state(s) != GR_LEASE_INTENT)
             continue;
