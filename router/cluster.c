@@ -3,9 +3,11 @@
  * limits, held in Redis (docs/CLUSTER.md has the whole argument).
  *
  * Per cell (project, model) Redis holds one hash, PREFIX:{project}:model,
- * with each node's share (s<d>:<node>) and want (w<d>:<node>) per
- * dimension, its lease (e:<node>, Redis' clock) and the day it last spoke
- * (y:<node>).  One Lua script (SCRIPT below) renews the caller's lease,
+ * with each node's share (s<d>:<node>), want (w<d>:<node>) and use
+ * (u<d>:<node>) per dimension, its lease (e:<node>, Redis' clock), the
+ * day it last spoke (y:<node>), its instance (i:<node>), and the shared
+ * registers (r_<name>, v_<name>).
+ * One Lua script (SCRIPT below) renews the caller's lease,
  * frees the shares of nodes dead for a lease plus a window, water-fills
  * the limit among the live nodes' wants, and grows or shrinks the
  * caller's share toward its fair part: grows only by units no node holds,
@@ -23,26 +25,29 @@
  * answer under a mutex it never waits for (trylock).  A node whose last
  * exchange that succeeded was sent more than half a lease ago publishes
  * 0: its lease may be running out, after which others take its share.
+ * Operator flags, cooldowns and learned limits travel in the same call
+ * as versioned registers (take_regs(), put_regs()); every node's share
+ * and use go to the companion segment for status (view_put()).
  */
 #include "router.h"
 #include "cluster.h"
 #include "clock.h"
-#include "health.h"
-#include "seqlock.h"
 #include "cluster_view.h"
+#include "health.h"
 #include "reserve.h"
+#include "seqlock.h"
 #include "window.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define PEAK_BUCKETS 8u          /* over PEAK_SPAN of a window */
 #define PEAK_SPAN 2             /* the peak is over 1/PEAK_SPAN window */
@@ -64,16 +69,16 @@
 #define SNAP_MAX 256u
 
 /*
- * KEYS[1] the cell's hash.  ARGV: node, lease_ms, window_ms, day, then
- * per dimension: limit (-1 unlimited), want, keep, reg (the share to
- * register when Redis has none for us: it lost it), used (for status);
- * then one value per
- * register (operator flags, cooldown deadlines in Redis ms x 8 + source,
- * learned limits), "" when unchanged here; last, the router's instance
- * (another instance under our name with a live lease is an error).
- * Returns the shares, the
- * targets, 1 while Redis is in its grace (no growth), Redis' time (ms),
- * then each register's value and version (bumped by every change).
+ * KEYS[1] the cell's hash.  ARGV: node, lease_ms, window_ms, Pacific
+ * day; per dimension: limit (-1 unlimited), want, keep, reg (the share
+ * to register when Redis has none for us: it lost it), used (for
+ * status); one value per register (operator flags, cooldown deadlines
+ * in Redis ms x 8 + source, learned limits), "" when unchanged here; the
+ * router's instance (another instance under our name with a live lease
+ * is an error); the hash's birth as we last saw it (0 never).
+ * Returns the shares, the targets, 1 while in the grace (no growth),
+ * Redis' time (ms), each register's value and version (bumped by every
+ * change), the hash's birth, then up to 8 nodes: name, shares, uses.
  */
 static const char SCRIPT[] =
 "local t = redis.call('TIME')\n"
