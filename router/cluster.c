@@ -67,6 +67,7 @@
                       GR_CELL_DISABLED_MODEL)
 #define OP_PROJ_BITS (GR_PROJ_OP_DISABLED | GR_PROJ_OP_DRAINING)
 #define SNAP_MAX 256u
+#define IDLE_MAX_NS (INT64_C(800) * 1000000)
 
 /*
  * KEYS[1] the cell's hash.  ARGV: node, lease_ms, window_ms, Pacific
@@ -924,10 +925,13 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
         cl->res_ready = false;
     }
     lease_ns = (int64_t)cl->cfg.lease_ms * 1000000;
-    /* a settled cell renews its lease and hears of others' demand every
-     * quarter lease or eighth of a window, whichever comes first */
+    /* a settled cell renews its lease and hears of others' demand and
+     * operator actions every quarter lease, eighth of a window or 800 ms,
+     * whichever comes first (actions reach every host within a second) */
     idle_ns = lease_ns / 4 < t->window_ns / 8 ? lease_ns / 4
                                               : t->window_ns / 8;
+    if (idle_ns > IDLE_MAX_NS)
+        idle_ns = IDLE_MAX_NS;
     if (idle_ns < (int64_t)cl->cfg.sync_ms * 1000000)
         idle_ns = (int64_t)cl->cfg.sync_ms * 1000000;
     lost = now - cl->last_ok_ns > lease_ns / 2 || cl->last_ok_ns == 0;
