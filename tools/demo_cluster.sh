@@ -43,7 +43,7 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-trap 'exit 2' INT TERM
+trap 'exit 2' INT TERM HUP PIPE
 
 redis-server --port 0 --unixsocket "$tmp/redis.sock" --save '' \
     --appendonly no --daemonize no >"$tmp/redis.log" 2>&1 &
