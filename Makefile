@@ -121,7 +121,7 @@ $(BIN)/gemrouted: $(OBJ)/router/main.o $(ROUTER_OBJ) $(CONFIG_OBJ) \
                   $(CLIENT_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) \
-	    $(LMDB_LIBS) -lm
+	    $(LMDB_LIBS) $(HIREDIS_LIBS) -lm
 
 $(BIN)/gemroute: $(OBJ)/tools/gemroute/main.o $(CLI_OBJ) $(CLIENT_OBJ) \
                  $(SHM_OBJ)
@@ -188,7 +188,8 @@ TEST_DEPS_test_status := $(CLI_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_reload := $(call objs,tests/stress/checker.c) \
                            $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_LIBS := $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(LMDB_LIBS) $(MHD_LIBS) \
-             $(CUNIT_LIBS) -lm
+             $(CUNIT_LIBS) $(HIREDIS_LIBS) -lm
+TEST_DEPS_test_cluster := $(call objs,router/cluster_math.c) $(CONFIG_OBJ)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 STRESS_SRC := $(wildcard tests/stress/stress_*.c)
@@ -260,7 +261,7 @@ FUZZ_FLAGS_mock_request := -Itools/mock -Ishm $(JSON_CFLAGS) $(JSON_LIBS)
 FUZZ_SRC_settle := $(filter-out router/log.c router/probe.c,$(ROUTER_SRC)) \
                    $(CONFIG_SRC) \
                    $(SHM_SRC)
-FUZZ_FLAGS_settle := -Irouter -Iconfig -Ishm $(CONFIG_LIBS) -lm
+FUZZ_FLAGS_settle := -Irouter -Iconfig -Ishm $(CONFIG_LIBS) -lhiredis -lm
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*)
 	@mkdir -p $(dir $@)
@@ -279,6 +280,10 @@ lint:
 
 demo: deps all
 	tools/demo.sh
+
+# Three hosts sharing one quota through Redis (docs/CLUSTER.md).
+demo-cluster: deps all
+	tools/demo_cluster.sh
 
 bench: deps bench-deps all $(BENCH_PROGS)
 	tools/bench.sh
@@ -394,6 +399,7 @@ clean:
 	rm -rf build bin lib
 
 .PHONY: all tests test check fuzz fuzzers soak bench-deps lint demo bench deps clean
+.PHONY: demo-cluster
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -17,6 +17,7 @@
  */
 #include "gemroute_stat.h"
 #include "clock.h"
+#include "cluster_view.h"
 #include "health.h"
 #include "reserve.h"
 #include "seqlock.h"
@@ -24,11 +25,15 @@
 #include "window.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 _Static_assert((int)GR_NDIMS == (int)GR_NDIM, "dimensions as in the layout");
 _Static_assert(GR_NAME_MAX == GR_SHM_NAME_MAX, "names as in the layout");
@@ -41,7 +46,11 @@ _Static_assert(GR_STAT_MAX_MODELS == GR_SHM_MAX_MODELS, "models");
 
 struct gr_stat {
     struct gr_shm t;
+    const struct gr_cv_header *view;    /* "<shm>.cluster", or NULL */
+    size_t view_size;
 };
+
+static void view_open(struct gr_stat *st);
 
 static const char *dim_names[GR_NDIM] = {"rpm", "tpm", "rpd", "ipm"};
 
@@ -685,7 +694,95 @@ gr_stat_open(const char *shm, char *err, size_t errlen)
         free(st);
         return NULL;
     }
+    view_open(st);
     return st;
+}
+
+/* ---- a clustered router's view (shm/cluster_view.h) -------------------- */
+
+/* Map "<shm>.cluster" read-only if it is there and fits this table. */
+static void
+view_open(struct gr_stat *st)
+{
+    char name[GR_SHM_NAME_MAX + 16];
+    size_t size = sizeof(struct gr_cv_header) +
+                  (size_t)st->t.max_projects * st->t.max_models *
+                      sizeof(struct gr_cv_cell);
+    const struct gr_cv_header *h;
+    struct stat sb;
+    void *p;
+    int fd;
+
+    snprintf(name, sizeof(name), "%s%s", st->t.name, GR_CV_SUFFIX);
+    fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    if (fstat(fd, &sb) != 0 || (size_t)sb.st_size != size) {
+        close(fd);
+        return;
+    }
+    p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return;
+    h = p;
+    /* acquire: pairs with the router's release of the magic */
+    if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != GR_CV_MAGIC ||
+        h->version != GR_CV_VERSION ||
+        h->ncells != st->t.max_projects * st->t.max_models) {
+        munmap(p, size);
+        return;
+    }
+    st->view = h;
+    st->view_size = size;
+}
+
+struct view_copy {
+    const struct gr_cv_cell *src;
+    struct gr_cv_cell *dst;
+};
+
+static void
+copy_view_cell(void *arg)
+{
+    struct view_copy *vc = arg;
+
+    gr_shm_seq_copy_out(vc->dst, vc->src, sizeof(*vc->dst));
+}
+
+unsigned
+gr_stat_cluster(const struct gr_stat *st, uint32_t slot, uint32_t model,
+                struct gr_stat_node *out, unsigned max)
+{
+    struct gr_cv_cell copy;
+    struct view_copy vc;
+    char self[GR_SHM_NAME_MAX];
+    unsigned k, d, n;
+
+    if (st == NULL || st->view == NULL || slot >= st->t.max_projects ||
+        model >= st->t.max_models)
+        return 0;
+    vc.src = (const struct gr_cv_cell *)(st->view + 1) +
+             (size_t)slot * st->t.max_models + model;
+    vc.dst = &copy;
+    if (!gr_shm_seq_read(&vc.src->seq, copy_view_cell, &vc))
+        return 0;
+    gr_shm_seq_copy_str(self, st->view->node, sizeof(self));
+    n = copy.n < GR_CV_NODES ? copy.n : GR_CV_NODES;
+    if (n > max)
+        n = max;
+    for (k = 0; k < n; k++) {
+        memcpy(out[k].name, copy.node[k].name, sizeof(out[k].name));
+        out[k].name[sizeof(out[k].name) - 1] = '\0';
+        out[k].self = strcmp(out[k].name, self) == 0;
+        for (d = 0; d < GR_NDIM; d++) {
+            out[k].share[d] = copy.node[k].share[d] < -1
+                                  ? -1 : copy.node[k].share[d];
+            out[k].used[d] = copy.node[k].used[d] < -1
+                                 ? -1 : copy.node[k].used[d];
+        }
+    }
+    return n;
 }
 
 void
@@ -693,6 +790,8 @@ gr_stat_close(struct gr_stat *st)
 {
     if (st == NULL)
         return;
+    if (st->view != NULL)
+        munmap((void *)st->view, st->view_size);
     gr_shm_detach(&st->t);
     free(st);
 }

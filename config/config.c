@@ -77,7 +77,8 @@ static const char *const dim_names[GR_CFG_NDIMS] = {
 };
 
 static const char *const top_keys[] = {"router", "models", "projects",
-                                       "gateway", "cache", NULL};
+                                       "gateway", "cache", "cluster",
+                                       NULL};
 static const char *const router_keys[] = {
     "shm", "mode", "group", "base_url", "headroom", "max_projects",
     "max_models", "max_leases", "max_call_s", "batch_calls", "window_ms",
@@ -169,6 +170,13 @@ err_at(struct load *ld, const config_setting_t *s, const char *fmt, ...)
     va_end(ap);
     gr_cfg_err_add(&ld->el, file_of(ld, s, buf, sizeof(buf)), line_of(s),
                    "%s", msg);
+}
+
+/* For cluster.c: one error at a setting. */
+static void
+cluster_err(void *ctx, const void *setting, const char *msg)
+{
+    err_at(ctx, setting, "%s", msg);
 }
 
 /* See gr_cfg_int_wrapped(): the text tells what libconfig 1.5 wrapped. */
@@ -1491,6 +1499,9 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
                                           &ld.el);
         if (ld.cfg->cache == NULL)
             ld.nomem = true;
+        if (member(root, "cluster") != NULL)
+            gr_cfg_cluster_load(member(root, "cluster"), ld.dir,
+                                &ld.cfg->cluster, cluster_err, &ld);
         if (!ld.nomem && errs->n == 0 && collect_files(&ld, root) < 0)
             ld.nomem = true;
     }

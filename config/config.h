@@ -83,9 +83,31 @@ struct gr_cfg_router {
                                        (router/control.c) */
 };
 
+/*
+ * The cluster section (config/cluster.c): several hosts share the
+ * projects' limits through Redis (router/cluster.c).  on = false (no
+ * section) changes nothing.
+ */
+struct gr_cfg_cluster {
+    bool on;
+    char redis[GR_CFG_URL_MAX];     /* "unix:/path" or "host:port" */
+    char node[GR_CFG_NAME_MAX];     /* this host's name, unique */
+    char password[GR_CFG_KEY_MAX];  /* resolved from env:/file:; secret;
+                                       "" = none */
+    char prefix[GR_CFG_NAME_MAX];   /* Redis key prefix, default
+                                       "gemroute" */
+    bool insecure;                  /* a non-local address without TLS */
+    unsigned lease_ms;              /* a node's hold on its shares,
+                                       default 10000 (Redis' clock) */
+    unsigned sync_ms;               /* between two exchanges, default 100 */
+    unsigned timeout_ms;            /* connect and reply, default 500 */
+    int line;                       /* where the section is */
+};
+
 struct gr_cfg {
     char path[GR_CFG_URL_MAX];      /* the file it was read from */
     struct gr_cfg_router router;
+    struct gr_cfg_cluster cluster;
     unsigned n_models;
     struct gr_cfg_model *models;
     unsigned n_projects;

@@ -234,4 +234,28 @@ char *gr_stat_url_safe(const char *url, char *out, size_t n);
 }
 #endif
 
+/*
+ * A clustered router's view of one cell (docs/CLUSTER.md): each node's
+ * share of the cell's limits, granted through Redis, and what that
+ * node's table counted, as the router last heard them.
+ */
+#define GR_STAT_NODES 8
+
+struct gr_stat_node {
+    char name[GR_NAME_MAX];
+    bool self;                      /* the node of this table's router */
+    int64_t share[GR_NDIMS];        /* -1 = not shared (unlimited) */
+    int64_t used[GR_NDIMS];         /* -1 = not known */
+};
+
+/*
+ * The nodes of cell (slot, model_index) into out[0..max): how many.  0
+ * when the table's router is not clustered, has not heard from Redis
+ * yet, or the view was torn while it was read.
+ */
+GR_API
+unsigned gr_stat_cluster(const struct gr_stat *st, uint32_t slot,
+                         uint32_t model_index, struct gr_stat_node *out,
+                         unsigned max);
+
 #endif

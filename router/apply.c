@@ -10,6 +10,7 @@
  */
 #include "health.h"
 #include "router.h"
+#include "cluster.h"
 #include "seqlock.h"
 
 #include <errno.h>
@@ -300,6 +301,9 @@ write_limits(struct gr_rtr *r, const struct gr_cfg *cfg, uint32_t slot,
 
             r->m.config_limit[cell][d] = raw;
             r->m.limit[cell][d] = effective(raw, cfg->router.headroom);
+            /* clustered: this host's share of it (cluster.c) */
+            r->m.limit[cell][d] = gr_rtr_cluster_limit(r, cell, d,
+                                                       r->m.limit[cell][d]);
 
             /* relaxed: each limit is read on its own; the next
              * reservation sees it */

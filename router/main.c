@@ -17,6 +17,7 @@
  * one, filled from the config and the state file, as at a start.
  */
 #include "router.h"
+#include "cluster.h"
 #include "clock.h"
 #include "seqlock.h"
 #include "watch.h"
@@ -192,6 +193,15 @@ serve(struct gr_rtr *r)
         return -1;
     }
     gr_rtr_guard_segment(r);
+    /* The cluster's shares are held once, for the router's life: a table
+     * served again (truncated under the router) keeps them. */
+    if (r->cfg->cluster.on && r->cluster == NULL &&
+        gr_rtr_cluster_open(r, &r->cfg->cluster, err, sizeof(err)) != 0) {
+        gr_rtr_log("%s", err);
+        gr_shm_detach(&r->t);
+        gr_rtr_mirror_free(r);
+        return -1;
+    }
     r->hide_choice = !r->adopted;
     rc = gr_rtr_apply(r, r->cfg, err, sizeof(err));
     if (rc == 0 && !r->adopted) {
@@ -239,6 +249,7 @@ run(struct gr_rtr *r)
     if (gr_rtr_control_open(r, err, sizeof(err)) != 0) {
         gr_rtr_log("%s", err);
         gr_rtr_watch_close(watch);
+        gr_rtr_cluster_close(r);
         /* release: clients and status see a router that is gone */
         atomic_store_explicit(&r->t.hdr->router_pid, 0, memory_order_release);
         gr_shm_detach(&r->t);
@@ -296,6 +307,7 @@ run(struct gr_rtr *r)
     }
     gr_rtr_control_close(r);
     gr_rtr_probe_close(r);
+    gr_rtr_cluster_close(r);
     gr_rtr_watch_close(watch);
     if (rc != 0) {
         gr_cfg_free(r->cfg);

@@ -46,6 +46,7 @@ struct gr_rtr_mirror {
 
 struct gr_rtr_control;
 struct gr_rtr_probe;
+struct gr_rtr_cluster;
 
 struct gr_rtr {
     struct gr_shm t;
@@ -64,6 +65,8 @@ struct gr_rtr {
     int64_t next_save_ns;
     struct gr_rtr_control *ctl; /* the control socket (control.c) */
     struct gr_rtr_probe *probe; /* health probes (probe.c) */
+    struct gr_rtr_cluster *cluster; /* shares in Redis (cluster.c); NULL
+                                       without a cluster section */
 };
 
 /* Log one line to stderr: time, then the message. */

@@ -7,13 +7,16 @@ set -eu
 
 # pkg-config module -> Debian package that provides it
 need="libconfig:libconfig-dev json-c:libjson-c-dev libcurl:libcurl4-openssl-dev
-cunit:libcunit1-dev libmicrohttpd:libmicrohttpd-dev lmdb:liblmdb-dev"
+cunit:libcunit1-dev libmicrohttpd:libmicrohttpd-dev lmdb:liblmdb-dev
+hiredis:libhiredis-dev"
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 command -v make >/dev/null 2>&1 || missing="$missing make"
 # the script tests read JSON with python3
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+# the router links hiredis; tests/cluster runs a real redis-server
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 for pair in $need; do
     mod=${pair%%:*}
     pkg=${pair#*:}

@@ -36,6 +36,21 @@ static const char *src_names[] = {"none", "RetryInfo", "message", "backoff",
 
 static volatile sig_atomic_t watch_stop;
 
+/* The open table while one view is printed: a clustered router's
+ * per-node view is read through it (gr_stat_cluster()); NULL prints
+ * none (a snapshot printed on its own, as the golden tests do). */
+static const struct gr_stat *cluster_st;
+
+/* The nodes of c, or 0. */
+static unsigned
+cell_nodes(const struct gr_stat_cell *c, struct gr_stat_node *out)
+{
+    if (cluster_st == NULL)
+        return 0;
+    return gr_stat_cluster(cluster_st, c->slot, c->model_index, out,
+                           GR_STAT_NODES);
+}
+
 /* Print s as a JSON string. */
 void
 gr_cli_json_str(FILE *f, const char *s)
@@ -110,6 +125,28 @@ json_headroom(FILE *f, const struct gr_stat_model *m)
     fputc('}', f);
 }
 
+/* A clustered cell: ,"cluster": [{"node", "self", "share", "used"}]. */
+static void
+json_nodes(FILE *f, const struct gr_stat_cell *c)
+{
+    struct gr_stat_node nodes[GR_STAT_NODES];
+    unsigned n = cell_nodes(c, nodes), k;
+
+    if (n == 0)
+        return;
+    fputs(",\n   \"cluster\": [", f);
+    for (k = 0; k < n; k++) {
+        fputs(k ? ", {\"node\": " : "{\"node\": ", f);
+        gr_cli_json_str(f, nodes[k].name);
+        fprintf(f, ", \"self\": %s, ", nodes[k].self ? "true" : "false");
+        json_dims(f, "share", nodes[k].share, true);
+        fputs(", ", f);
+        json_dims(f, "used", nodes[k].used, true);
+        fputc('}', f);
+    }
+    fputc(']', f);
+}
+
 static void
 json_cell(FILE *f, const struct gr_stat_cell *c)
 {
@@ -170,6 +207,7 @@ json_cell(FILE *f, const struct gr_stat_cell *c)
         fprintf(f, ", \"next_probe_s\": %.1f", c->probe_in_s);
     else
         fputs(", \"next_probe_s\": null", f);
+    json_nodes(f, c);
     fputc('}', f);
 }
 
@@ -341,6 +379,45 @@ prom_counter(FILE *f, const struct gr_stat_snap *s, const char *name,
     }
 }
 
+/* A clustered router's view: each node's share (or use) per cell and
+ * dimension.  Nothing when the table is not clustered. */
+static void
+prom_nodes(FILE *f, const struct gr_stat_snap *s, bool share)
+{
+    struct gr_stat_node nodes[GR_STAT_NODES];
+    const char *name = share ? "gemroute_cluster_share"
+                             : "gemroute_cluster_used";
+    bool head = false;
+    unsigned i, k, d, n;
+
+    for (i = 0; i < s->n_cells; i++) {
+        n = cell_nodes(&s->cells[i], nodes);
+        for (k = 0; k < n; k++) {
+            for (d = 0; d < GR_NDIMS; d++) {
+                int64_t v = share ? nodes[k].share[d] : nodes[k].used[d];
+
+                if (v < 0)
+                    continue;
+                if (!head)
+                    prom_family(f, name, "gauge", share
+                        ? "Units of the global limit each node holds "
+                          "(clustered routers, docs/CLUSTER.md)."
+                        : "What each node's table counted, as it told "
+                          "Redis.");
+                head = true;
+                fprintf(f, "%s{project=", name);
+                prom_value(f, s->cells[i].project);
+                fputs(",model=", f);
+                prom_value(f, s->cells[i].model);
+                fputs(",node=", f);
+                prom_value(f, nodes[k].name);
+                fprintf(f, ",dim=\"%s\"} %lld\n", dim_names[d],
+                        (long long)v);
+            }
+        }
+    }
+}
+
 void
 gr_status_prometheus(FILE *f, const struct gr_stat_snap *s)
 {
@@ -471,6 +548,8 @@ gr_status_prometheus(FILE *f, const struct gr_stat_snap *s)
     fprintf(f, "gemroute_anomalies_total %llu\n",
             (unsigned long long)s->anomalies);
     gr_status_extras(f, &s->extras, GR_EXTRAS_PROM);
+    prom_nodes(f, s, true);
+    prom_nodes(f, s, false);
 }
 
 /* ---- the table ------------------------------------------------------- */
@@ -603,6 +682,30 @@ model_head(FILE *f, const struct gr_stat_model *m)
          "HEALTH", "RPM", "TPM", "RPD", "IPM", "FLY", "ERR", "KEY", "WHY");
 }
 
+/* A clustered cell: one line per node, "node share (used)" per
+ * shared dimension; * marks this router's node. */
+static void
+table_nodes(FILE *f, const struct gr_stat_cell *c)
+{
+    struct gr_stat_node nodes[GR_STAT_NODES];
+    unsigned n = cell_nodes(c, nodes), k, d;
+    char a[16], b[16];
+
+    for (k = 0; k < n; k++) {
+        fprintf(f, "  node %-14.14s%c", nodes[k].name,
+                nodes[k].self ? '*' : ' ');
+        for (d = 0; d < GR_NDIMS; d++) {
+            if (nodes[k].share[d] < 0)
+                continue;
+            gr_stat_num(nodes[k].share[d], a, sizeof(a));
+            gr_stat_num(nodes[k].used[d] < 0 ? 0 : nodes[k].used[d], b,
+                        sizeof(b));
+            fprintf(f, " %s share %s (used %s)", dim_names[d], a, b);
+        }
+        fputc('\n', f);
+    }
+}
+
 static void
 table_row(FILE *f, const struct gr_stat_cell *c, bool colour)
 {
@@ -624,12 +727,13 @@ table_row(FILE *f, const struct gr_stat_cell *c, bool colour)
             c->key_tail);
     if (c->n_reasons == 0) {
         fputc('\n', f);
-        return;
+    } else {
+        fprintf(f, "  %.*s\n", WIDTH - WHY_COL, c->reasons[0]);
+        for (k = 1; k < c->n_reasons; k++)
+            fprintf(f, "%*s%.*s\n", WHY_COL, "", WIDTH - WHY_COL,
+                    c->reasons[k]);
     }
-    fprintf(f, "  %.*s\n", WIDTH - WHY_COL, c->reasons[0]);
-    for (k = 1; k < c->n_reasons; k++)
-        fprintf(f, "%*s%.*s\n", WHY_COL, "", WIDTH - WHY_COL,
-                c->reasons[k]);
+    table_nodes(f, c);
 }
 
 void
@@ -685,14 +789,15 @@ show_once(const char *name, enum view v, bool colour, FILE *out)
         gr_stat_close(st);
         return 1;
     }
-    gr_stat_close(st);
+    cluster_st = st;
     if (v == VIEW_JSON)
         gr_status_json(out, &s);
     else if (v == VIEW_PROM)
         gr_status_prometheus(out, &s);
     else
         gr_status_table(out, &s, colour);
-
+    cluster_st = NULL;
+    gr_stat_close(st);
     gr_stat_free(&s);
     return 0;
 }
