@@ -154,6 +154,7 @@ $(BIN)/gr-bench-e2e: $(call objs,tools/bench/bench_e2e.c \
 TESTLIB_OBJ := $(call objs,tests/testlib.c)
 TEST_DEPS_test_clock := $(SHM_OBJ)
 TEST_DEPS_test_shm := $(SHM_OBJ)
+TEST_DEPS_test_resource := $(SHM_OBJ)
 TEST_DEPS_test_config := $(CONFIG_OBJ)
 TEST_DEPS_test_router := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
                          $(SHM_OBJ)

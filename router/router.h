@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "table.h"
+#include "resource.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -62,6 +63,9 @@ struct gr_rtr {
     char state_path[4096];      /* "" = no state file */
     int64_t next_save_ns;
     struct gr_rtr_control *ctl; /* the control socket (control.c) */
+    struct gr_shm_restab res;   /* the resource record (resources.c);
+                                   base NULL = none */
+    int64_t next_res_sweep_ns;
 };
 
 /* Log one line to stderr: time, then the message. */
@@ -158,6 +162,19 @@ int gr_rtr_no_dumps(void);
  * again, for a reload to read; hide them again after it. */
 unsigned gr_rtr_env_hide(const struct gr_cfg *cfg);
 void gr_rtr_env_restore(void);
+
+/*
+ * The resource record (resources.c): _open() makes or adopts the
+ * companion segment of r->t (restoring the record from the file beside
+ * the state file when it is new; a failure is logged and the router runs
+ * without it); _tick() frees expired records and dead writers' claims,
+ * once a second; _save()/_restore() the file "STATE_FILE.res".
+ */
+void gr_rtr_res_open(struct gr_rtr *r);
+void gr_rtr_res_close(struct gr_rtr *r, bool unlink_it);
+void gr_rtr_res_tick(struct gr_rtr *r, int64_t now_mono);
+int gr_rtr_res_save(struct gr_rtr *r);
+int gr_rtr_res_restore(struct gr_rtr *r);
 
 /* Record a reload's result in the header (for status). */
 void gr_rtr_note_reload(struct gr_rtr *r, bool ok, const char *first_error);
