@@ -258,6 +258,17 @@ send_result(struct gw *gw, struct MHD_Connection *c, struct req *q, int rc,
         *status = 429;
         return send_no_room(gw, c, q->model, budget_s, out->retry_at_ns);
     }
+    if (rc == GR_EINVAL && out->attempts == 0 && out->error[0] != '\0') {
+        /* Refused before anything was sent (resources of two projects). */
+        *status = 400;
+        snprintf(msg, sizeof(msg), "gemroute: %s", out->error);
+        return send_error(gw, c, 400, "INVALID_ARGUMENT", msg, NULL);
+    }
+    if (rc == GR_ENOMODEL && strstr(out->error, "project '") != NULL) {
+        *status = 503;
+        snprintf(msg, sizeof(msg), "gemroute: %s", out->error);
+        return send_error(gw, c, 503, "UNAVAILABLE", msg, NULL);
+    }
     if (rc == GR_ENOMODEL) {
         *status = 404;
         snprintf(msg, sizeof(msg), "models/%s is not found for API version "
