@@ -310,9 +310,13 @@ on_header(char *p, size_t size, size_t n, void *arg)
 {
     struct fwd *c = arg;
 
-    (void)p;
     if (c->first_byte_ns == 0)
         c->first_byte_ns = gr_now_ns();
+    if (c->f->on_header != NULL &&
+        c->f->on_header(c->f->arg, p, size * n) != 0) {
+        c->user_stopped = true;
+        return 0;
+    }
     return size * n;
 }
 
@@ -841,6 +845,9 @@ gr_forward(struct gr *g, const struct gr_fwd *f,
             fail_msg(&c, "%s", why);
             return GR_EINVAL;
         }
+        if (f->project != NULL && f->project[0] != '\0')
+            snprintf(c.pin.project, sizeof(c.pin.project), "%s",
+                     f->project);
     }
     rc = run(&c, &cost);
     out->elapsed_ns = gr_now_ns() - c.start_ns;

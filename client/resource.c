@@ -348,7 +348,7 @@ gr_resource_note(struct gr *g, enum gr_res_kind kind, const char *name,
     if (g == NULL || !gr_shm_res_name_ok(name) || project == NULL ||
         project[0] == '\0' || strnlen(project, GR_NAME_MAX) >= GR_NAME_MAX ||
         expire_unix_s < 0 || expire_unix_s > INT64_MAX / GR_NS_PER_S ||
-        kind < GR_RES_FILE || kind > GR_RES_BATCH)
+        kind < GR_RES_FILE || kind > GR_RES_UPLOAD)
         return GR_EINVAL;
     if ((rt = res_map(g)) == NULL)
         return GR_ESHM;     /* the sentence is on the handle */

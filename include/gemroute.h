@@ -372,6 +372,13 @@ struct gr_fwd {
     int (*cancelled)(void *arg);/* polled while the call runs (at least
                                    once a second); non-zero stops it as
                                    on_event can; NULL = never */
+    const char *project;        /* reserve on this project only; NULL or
+                                   "" = the project holding a resource
+                                   the request names, else any */
+    int (*on_header)(void *arg, const char *line, size_t len);
+                                /* each header line of each answer, the
+                                   status line first ("HTTP/1.1 200 OK\r\n")
+                                   and the blank line last; NULL = none */
 };
 
 /* Forward f; returns as gr_generate() does. */
@@ -392,6 +399,8 @@ enum gr_res_kind {
     GR_RES_FILE = 1,        /* files/{id} */
     GR_RES_CACHE = 2,       /* cachedContents/{id} */
     GR_RES_BATCH = 3,       /* batches/{id} */
+    GR_RES_UPLOAD = 4,      /* uploads/{upload_id}: a resumable upload
+                               under way, until it is finalized */
 };
 
 /*

@@ -53,7 +53,8 @@ enum {
     GR_RES_KIND_FILE = 1,
     GR_RES_KIND_CACHE = 2,
     GR_RES_KIND_BATCH = 3,
-    GR_RES_NKINDS = 4,
+    GR_RES_KIND_UPLOAD = 4,     /* an upload session: "uploads/ID" */
+    GR_RES_NKINDS = 5,
 };
 
 /* Record states (low 8 bits of record.state). */

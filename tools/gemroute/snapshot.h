@@ -27,4 +27,9 @@ void gr_status_table(FILE *f, const struct gr_stat_snap *s, bool colour);
 void gr_status_json(FILE *f, const struct gr_stat_snap *s);
 void gr_status_prometheus(FILE *f, const struct gr_stat_snap *s);
 
+/* The resource counts under the status table (nothing when the record
+ * is empty), or as Prometheus gauges (resources.c). */
+void gr_cli_resources_line(FILE *f, const struct gr_stat *st,
+                           bool prometheus);
+
 #endif
