@@ -475,6 +475,11 @@ transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
                          (curl_off_t)(f->body != NULL ? f->len : 0));
     } else if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
+        if (f->body != NULL) {      /* PATCH {"ttl": ...} */
+            curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, f->body);
+            curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE,
+                             (curl_off_t)f->len);
+        }
     }
     curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, (long)left_ms);
     curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS,

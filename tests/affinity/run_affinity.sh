@@ -288,6 +288,77 @@ c nochunk -H 'X-Goog-Upload-Command: upload, finalize' \
     "$base/upload/v1beta/files?upload_id=nosuchsession&upload_protocol=resumable"
 check "unknown upload session: 404" test "$(code nochunk)" = 404
 
+# cachedContents at the mock: its creator's alone.
+mc() {
+    name=$1
+    key=$2
+    shift 2
+    curl -sS -o "$tmp/$name.body" -w '%{http_code}' -H "x-goog-api-key: $key" \
+        "$@" >"$tmp/$name.code" 2>"$tmp/$name.err"
+}
+mc mcc "$KEY1" -H 'Content-Type: application/json' \
+    -d "{\"model\":\"models/$MODEL\",\"ttl\":\"300s\",\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"a long context\"}]}]}" \
+    "$mbase/v1beta/cachedContents"
+check "mock: cache create 200" test "$(code mcc)" = 200
+mcn=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['name'])" "$tmp/mcc.body" 2>/dev/null)
+check "mock: cache named ($mcn)" test -n "$mcn"
+mc mcg1 "$KEY1" "$mbase/v1beta/$mcn"
+check "mock: its project gets it" test "$(code mcg1)" = 200
+mc mcg2 "$KEY2" "$mbase/v1beta/$mcn"
+check "mock: another project gets 403" test "$(code mcg2)" = 403
+check "mock: Google's words" has mcg2.body "CachedContent not found"
+mc mcu2 "$KEY2" -H 'Content-Type: application/json' \
+    -d "{\"cachedContent\":\"$mcn\",\"contents\":[{\"parts\":[{\"text\":\"q\"}]}]}" \
+    "$mbase/v1beta/models/$MODEL:generateContent"
+check "mock: another project may not use it: 403" test "$(code mcu2)" = 403
+mc mcp "$KEY1" -X PATCH -H 'Content-Type: application/json' \
+    -d '{"ttl":"7200s"}' "$mbase/v1beta/$mcn?updateMask=ttl"
+check "mock: PATCH ttl 200" test "$(code mcp)" = 200
+check "mock: PATCH moves expireTime" python3 -c "
+import json, sys
+a = json.load(open(sys.argv[1]))['expireTime']
+b = json.load(open(sys.argv[2]))['expireTime']
+assert b > a, (a, b)" "$tmp/mcc.body" "$tmp/mcp.body"
+mc mcd2 "$KEY2" -X DELETE "$mbase/v1beta/$mcn"
+check "mock: another project may not delete it: 403" test "$(code mcd2)" = 403
+mc mcd "$KEY1" -X DELETE "$mbase/v1beta/$mcn"
+check "mock: its project deletes it" test "$(code mcd)" = 200
+mc mcg3 "$KEY1" "$mbase/v1beta/$mcn"
+check "mock: deleted: 403" test "$(code mcg3)" = 403
+
+# cachedContents through the gateway: recorded on create, used on its
+# project only, the TTL change tracked, forgotten on delete.
+c cc -H 'Content-Type: application/json' \
+    -d "{\"model\":\"models/$MODEL\",\"ttl\":\"600s\",\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"cached context\"}]}]}" \
+    "$base/v1beta/cachedContents"
+check "gateway: cache create 200" test "$(code cc)" = 200
+cn=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['name'])" "$tmp/cc.body" 2>/dev/null)
+cp=$(hdr cc x-gemroute-project)
+check "gateway: $cn recorded on $cp" test "$(owner "$cn")" = "$cp"
+"$BIN/gemroute" resources --shm "$shm" >"$tmp/res2.txt"
+check "gemroute resources: kind cache with its expiry" \
+    grep -q "^$cn *$cp *cache *20[0-9][0-9]-" "$tmp/res2.txt"
+exp1=$(awk -v n="$cn" '$1 == n { print $4 }' "$tmp/res2.txt")
+cbody="{\"cachedContent\":\"$cn\",\"contents\":[{\"parts\":[{\"text\":\"q\"}]}]}"
+i=0
+on_owner=0
+while [ $i -lt 10 ]; do
+    c cu -d "$cbody" "$gen"
+    [ "$(code cu)" = 200 ] && [ "$(hdr cu x-gemroute-project)" = "$cp" ] &&
+        on_owner=$((on_owner + 1))
+    i=$((i + 1))
+done
+check "10 calls naming $cn: 200 from $cp ($on_owner)" test "$on_owner" = 10
+c cpatch -X PATCH -H 'Content-Type: application/json' -d '{"ttl":"86400s"}' \
+    "$base/v1beta/$cn?updateMask=ttl"
+check "gateway: PATCH ttl 200 from $cp" test "$(code cpatch):$(hdr cpatch x-gemroute-project)" = "200:$cp"
+exp2=$("$BIN/gemroute" resources --shm "$shm" | awk -v n="$cn" '$1 == n { print $4 }')
+check "gateway: the new expiry is recorded ($exp1 -> $exp2)" \
+    test "$exp2" \> "$exp1"
+c cdel -X DELETE "$base/v1beta/$cn"
+check "gateway: cache DELETE 200" test "$(code cdel)" = 200
+check "gateway: a deleted cache is forgotten" test -z "$(owner "$cn")"
+
 # The SDK: upload, then 50 calls over 3 projects, all on the owner.
 [ -d tests/node_modules/@google/genai ] || tests/sdk_deps.sh >&2
 if [ -d tests/node_modules/@google/genai ]; then
