@@ -255,6 +255,24 @@ check "router restart: $f1 still held by $p1" test "$(owner "$f1")" = "$p1"
 c g2 -d "$body" "$gen"
 check "router restart: still pinned" test "$(hdr g2 x-gemroute-project)" = "$p1"
 
+# A damaged record file is ignored whole, never half-applied.
+stop_gw
+stop_router
+cp "$tmp/state.res" "$tmp/state.res.good"
+printf 'gemroute-resources 1\nres 1 files/x p1 0\nres 9 junk\n' \
+    >"$tmp/state.res"
+rm -f "/dev/shm$shm" "/dev/shm$shm.res"
+start_router ""
+check "a damaged record file: ignored, said so" grep -q \
+    "resource file .*line 3 is damaged; ignored" "$tmp/router.log"
+check "a damaged record file: nothing of it applied" test -z "$(owner files/x)"
+stop_router
+rm -f "/dev/shm$shm" "/dev/shm$shm.res"
+cp "$tmp/state.res.good" "$tmp/state.res"
+start_router ""
+start_gw
+gen="$base/v1beta/models/$MODEL:generateContent"
+
 # One that recreates the table: the record comes back from the state file.
 stop_gw
 stop_router
@@ -281,6 +299,42 @@ assert set(sys.argv[2:]) <= names, names
 c del2 -X DELETE "$base/v1beta/$f2"
 check "DELETE $f2: 200 from $p2" test "$(code del2):$(hdr del2 x-gemroute-project)" = "200:$p2"
 check "DELETE forgets it" test -z "$(owner "$f2")"
+
+# A file gone behind gemroute's back (deleted at the mock directly): the
+# owner's 403 is the request's fault: one attempt, nothing reported
+# against the project, and the record drops it.
+key_of() { case $1 in p1) echo "$KEY1" ;; p2) echo "$KEY2" ;; *) echo "$KEY3" ;; esac; }
+upload up3 "a file to lose"
+f3=$(cat "$tmp/up3.file")
+p3=$(cat "$tmp/up3.project")
+curl -sS -o /dev/null -X DELETE -H "x-goog-api-key: $(key_of "$p3")" \
+    "$mbase/v1beta/$f3"
+check "$f3 still recorded before use ($p3)" test "$(owner "$f3")" = "$p3"
+lost="{\"contents\":[{\"parts\":[{\"fileData\":{\"fileUri\":\"$f3\"}}]}]}"
+total0=$(stat - x)
+c lost -d "$lost" "$gen"
+check "a lost file: Google's 403 handed back" test "$(code lost)" = 403
+check "a lost file: asked once, on its project" \
+    test "$(($(stat - x) - total0)):$(hdr lost x-gemroute-project)" = "1:$p3"
+check "a lost file: dropped from the record" test -z "$(owner "$f3")"
+"$BIN/gemroute" status --shm "$shm" --json >"$tmp/st-lost.json"
+check "a lost file: no project disabled or cooling" python3 -c "
+import json, sys
+s = json.load(open(sys.argv[1]))
+bad = []
+def walk(o):
+    if isinstance(o, dict):
+        h = o.get('health')
+        if isinstance(h, str) and h != 'healthy':
+            bad.append(h)
+        for v in o.values(): walk(v)
+    elif isinstance(o, list):
+        for v in o: walk(v)
+walk(s)
+assert not bad, bad" "$tmp/st-lost.json"
+c lost2 -d "$lost" "$gen"
+check "unrecorded now: still not retried elsewhere (one call)" \
+    test "$(($(stat - x) - total0))" = 2
 
 # A chunk for a session nobody started.
 c nochunk -H 'X-Goog-Upload-Command: upload, finalize' \
