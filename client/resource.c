@@ -49,6 +49,7 @@ res_map(struct gr *g)
     if (gr_shm_now_mono() < next_attach_ns)
         return NULL;
     pthread_mutex_lock(&g->res_lock);
+    /* relaxed: under res_lock, which orders it with the store below */
     if (!atomic_load_explicit(&g->res_ready, memory_order_relaxed)) {
         if (gr_shm_res_attach(g->t.name, true, &g->res, err,
                               sizeof(err)) == 0)
@@ -58,6 +59,7 @@ res_map(struct gr *g)
             gr_seterr(g, "%s", err);
     }
     pthread_mutex_unlock(&g->res_lock);
+    /* acquire: as at the top */
     if (atomic_load_explicit(&g->res_ready, memory_order_acquire))
         return &g->res;
     next_attach_ns = gr_shm_now_mono() + ATTACH_EVERY_NS;
@@ -67,6 +69,7 @@ res_map(struct gr *g)
 void
 gr_res_close(struct gr *g)
 {
+    /* acquire: as in res_map(); no other thread uses g any more */
     if (atomic_load_explicit(&g->res_ready, memory_order_acquire))
         gr_shm_res_detach(&g->res);
     pthread_mutex_destroy(&g->res_lock);
