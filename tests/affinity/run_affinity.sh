@@ -248,6 +248,29 @@ check "files of two projects: INVALID_ARGUMENT" has two.body INVALID_ARGUMENT
 check "files of two projects: says so" has two.body "two projects"
 check "files of two projects: nothing sent" test "$(stat - x)" = "$total0"
 
+# gr_generate pins too (gemroute call is gr_generate and gr_stream).
+printf '%s' "$body" >"$tmp/call.json"
+i=0
+on_owner=0
+while [ $i -lt 10 ]; do
+    "$BIN/gemroute" call --shm "$shm" --model "$MODEL" -v \
+        --json "$tmp/call.json" >"$tmp/call.out" 2>"$tmp/call.err" &&
+        grep -q "^project $p1," "$tmp/call.err" && on_owner=$((on_owner + 1))
+    i=$((i + 1))
+done
+check "gr_generate: 10 calls naming $f1 on $p1 ($on_owner)" \
+    test "$on_owner" = 10
+"$BIN/gemroute" call --shm "$shm" --model "$MODEL" --stream -v \
+    --json "$tmp/call.json" >"$tmp/calls.out" 2>"$tmp/calls.err"
+check "gr_stream: pinned to $p1" grep -q "^project $p1," "$tmp/calls.err"
+printf '%s' "$both" >"$tmp/both.json"
+total0=$(stat - x)
+"$BIN/gemroute" call --shm "$shm" --model "$MODEL" \
+    --json "$tmp/both.json" >"$tmp/callb.out" 2>"$tmp/callb.err"
+check "gr_generate: two projects refused ($(head -c 120 "$tmp/callb.err"))" \
+    grep -q "two projects" "$tmp/callb.err"
+check "gr_generate: two projects: nothing sent" test "$(stat - x)" = "$total0"
+
 # A router restart that keeps the table: the record is adopted.
 stop_router
 start_router ""
