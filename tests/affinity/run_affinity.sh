@@ -158,6 +158,13 @@ owner() {
     "$BIN/gemroute" resources --shm "$shm" | awk -v n="$1" '$1 == n { print $2 }'
 }
 
+# used_rpm: requests held in the table's minute windows, all cells.
+used_rpm() {
+    "$BIN/gemroute" status --shm "$shm" --json | python3 -c "
+import json, sys
+print(sum(c['used']['rpm'] for c in json.load(sys.stdin)['cells']))"
+}
+
 # upload NAME TEXT: the resumable upload through the gateway; the file's
 # name in $tmp/NAME.file, the project that holds it in NAME.project.
 upload() {
@@ -182,7 +189,11 @@ print(json.load(open(sys.argv[1]))['file']['name'])" "$tmp/$n.fin.body" \
         >"$tmp/$n.file" 2>/dev/null
 }
 
+rpm0=$(used_rpm)
 upload up1 "the first file"
+rpm1=$(used_rpm)
+check "an upload costs no generate quota ($rpm0 -> $rpm1)" \
+    sh -c "[ -n '$rpm0' ] && [ '$rpm1' = '$rpm0' ]"
 check "upload start: 200" test "$(code up1.start)" = 200
 check "upload URL points back to the gateway ($(cat "$tmp/up1.url"))" \
     grep -q "^$base/upload/v1beta/files?upload_id=" "$tmp/up1.url"
