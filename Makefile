@@ -159,6 +159,7 @@ $(BIN)/gr-bench-e2e: $(call objs,tools/bench/bench_e2e.c \
 TESTLIB_OBJ := $(call objs,tests/testlib.c)
 TEST_DEPS_test_clock := $(SHM_OBJ)
 TEST_DEPS_test_shm := $(SHM_OBJ)
+TEST_DEPS_test_resource := $(SHM_OBJ)
 TEST_DEPS_test_config := $(CONFIG_OBJ)
 TEST_DEPS_test_router := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
                          $(SHM_OBJ)
@@ -171,6 +172,7 @@ TEST_DEPS_test_segment_trust := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
 TESTROUTER_OBJ := $(call objs,tests/testrouter.c)
 TEST_DEPS_test_lease := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_batch := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_affinity := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_accounting_bounds := $(ROUTER_OBJ) $(CONFIG_OBJ) \
                                     $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_classify := $(CLIENT_OBJ) $(SHM_OBJ)

@@ -6,6 +6,7 @@
 
 #include "gemroute.h"
 #include "table.h"
+#include "resource.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -17,7 +18,37 @@ struct gr {
                                    mapping may land at an old address) */
     pthread_mutex_t err_lock;   /* guards err between threads */
     char err[256];
+    /* The resource record (resource.c), mapped on first use under
+     * res_lock; res_ready (release/acquire) publishes res. */
+    pthread_mutex_t res_lock;
+    _Atomic int res_ready;
+    struct gr_shm_restab res;
 };
+
+/*
+ * Resources (resource.c) for the calls: the names a request names, the
+ * project they pin it to ("" none; GR_EINVAL with a sentence in why when
+ * two projects), and dropping those a 403/404 answer says are gone.
+ */
+#define GR_PIN_MAX 8
+struct gr_pin {
+    char project[GR_NAME_MAX];
+    unsigned n;                         /* names found (recorded or not) */
+    char names[GR_PIN_MAX][GR_RES_NAME_MAX];
+};
+int gr_pin_request(struct gr *g, const char *path, const char *body,
+                   size_t len, struct gr_pin *pin, char *why, size_t n);
+/* After an answer to a pinned request: does it say one of the named
+ * resources is gone or not this project's?  Then it is dropped from the
+ * record (404) and true is returned: the request is at fault. */
+bool gr_pin_answer(struct gr *g, const struct gr_pin *pin, int status,
+                   const char *body, size_t len);
+/* Record what a 2xx answer to path created (a file, cache, batch) or
+ * changed (a cache's TTL), or drop what a DELETE removed. */
+void gr_res_learn(struct gr *g, const char *method, const char *path,
+                  const char *project, int status, const char *body,
+                  size_t len);
+void gr_res_close(struct gr *g);
 
 /*
  * A thread-local read on every call: the initial-exec model reaches it

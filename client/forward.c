@@ -67,6 +67,7 @@ struct fwd {
     size_t err_event_len;
     const char *project;
     uint64_t delivered;         /* events given to on_event, all attempts */
+    struct gr_pin pin;          /* the resources named; project pinned */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -310,9 +311,13 @@ on_header(char *p, size_t size, size_t n, void *arg)
 {
     struct fwd *c = arg;
 
-    (void)p;
     if (c->first_byte_ns == 0)
         c->first_byte_ns = gr_now_ns();
+    if (c->f->on_header != NULL &&
+        c->f->on_header(c->f->arg, p, size * n) != 0) {
+        c->user_stopped = true;
+        return 0;
+    }
     return size * n;
 }
 
@@ -475,6 +480,11 @@ transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
                          (curl_off_t)(f->body != NULL ? f->len : 0));
     } else if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
+        if (f->body != NULL) {      /* PATCH {"ttl": ...} */
+            curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, f->body);
+            curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE,
+                             (curl_off_t)f->len);
+        }
     }
     curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, (long)left_ms);
     curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS,
@@ -641,6 +651,20 @@ attempt(struct fwd *c, struct gr_lease *l)
         report = false;
     if (c->f->kind == GR_FWD_FREE && v.cls != GR_CLASS_AUTH)
         report = false;
+    /* A 403/404 that names a resource of the request: the request's
+     * fault (the resource lives in one project, or is gone), whatever
+     * gr_classify() made of it; no penalty, no retry elsewhere. */
+    if (gr_pin_answer(c->g, &c->pin, c->status, out->body, out->len)) {
+        v.cls = GR_CLASS_REQUEST;
+        v.retryable = false;
+        v.disable = GR_DISABLE_NONE;
+        v.cooldown_s = 0;
+        v.dims = 0;
+        report = false;
+    }
+    if (v.cls == GR_CLASS_OK && whole && !c->f->sse)
+        gr_res_learn(c->g, c->f->method != NULL ? c->f->method : "POST",
+                     c->f->path, l->project, c->status, out->body, out->len);
     if (report) {
         struct gr_verdict tv = v;
 
@@ -716,16 +740,22 @@ run(struct fwd *c, const struct gr_cost *cost)
             fail_msg(c, "cancelled by the caller");
             return out->attempts > 0 ? GR_ECALL : GR_EDEADLINE;
         }
-        rc = gr_reserve(c->g, c->f->model, cost, until, &l);
+        rc = gr_reserve_on(c->g, c->pin.project, c->f->model, cost, until,
+                           &l);
         out->queued_ns += gr_now_ns() - t0;
         if (rc == GR_EDEADLINE) {
             out->retry_at_ns = l.retry_at_ns;
-            fail_msg(c, "no room for %s on any project before the queue "
-                     "deadline", c->f->model);
+            if (c->pin.project[0] != '\0')
+                fail_msg(c, "no room for %s on project %s (it holds a "
+                         "resource the request names) before the queue "
+                         "deadline", c->f->model, c->pin.project);
+            else
+                fail_msg(c, "no room for %s on any project before the "
+                         "queue deadline", c->f->model);
             return GR_EDEADLINE;
         }
         if (rc == GR_ENOMODEL) {
-            fail_msg(c, "no project serves model '%s'", c->f->model);
+            fail_msg(c, "%s", gr_errstr(c->g));
             return rc;
         }
         if (rc != GR_OK) {
@@ -816,6 +846,19 @@ forward_model(struct gr *g, const struct gr_fwd *f,
     if (c.o.backoff_cap_ns < c.o.backoff_base_ns)
         c.o.backoff_cap_ns = c.o.backoff_base_ns;
     estimate(&c, &cost);
+    {
+        char why[512];
+
+        /* Refused before anything is sent: resources of two projects. */
+        if (gr_pin_request(g, f->path, f->body, f->len, &c.pin, why,
+                           sizeof(why)) != GR_OK) {
+            fail_msg(&c, "%s", why);
+            return GR_EINVAL;
+        }
+        if (f->project != NULL && f->project[0] != '\0')
+            snprintf(c.pin.project, sizeof(c.pin.project), "%s",
+                     f->project);
+    }
     rc = run(&c, &cost);
     out->elapsed_ns = gr_now_ns() - c.start_ns;
     if (rc == GR_OK)

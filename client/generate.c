@@ -92,6 +92,7 @@ struct call {
                                        false); -1 = not reported */
     int64_t images_out;             /* images the last answer holds; -1 =
                                        none read */
+    struct gr_pin pin;              /* resources named (resource.c) */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -500,6 +501,15 @@ attempt(struct call *c, struct gr_lease *l)
     if (c->op == OP_COUNT && v.cls != GR_CLASS_OK &&
         v.cls != GR_CLASS_AUTH && v.cls != GR_CLASS_MODEL)
         report = false;
+    /* A 403/404 naming a resource of the request: its own fault. */
+    if (gr_pin_answer(c->g, &c->pin, res.status, out->body, out->len)) {
+        v.cls = GR_CLASS_REQUEST;
+        v.retryable = false;
+        v.disable = GR_DISABLE_NONE;
+        v.cooldown_s = 0;
+        v.dims = 0;
+        report = false;
+    }
     if (report) {
         struct gr_verdict tv = v;
 
@@ -585,7 +595,7 @@ queue_for_room(struct call *c, const struct gr_cost *cost,
 
     if (until <= t0)
         until = t0 - 1 > 0 ? t0 - 1 : 1;   /* passed: fail, do not poll */
-    rc = gr_reserve(c->g, c->model, cost, until, l);
+    rc = gr_reserve_on(c->g, c->pin.project, c->model, cost, until, l);
     c->out->queued_ns += gr_now_ns() - t0;
     return rc;
 }
@@ -835,6 +845,16 @@ call_model(struct gr *g, enum op op, const char *model,
     if (c.o.backoff_cap_ns < c.o.backoff_base_ns)
         c.o.backoff_cap_ns = c.o.backoff_base_ns;
 
+    {
+        char why[512];
+
+        /* Pinned by the resources it names; two projects: refused. */
+        if (gr_pin_request(g, NULL, c.body, c.len, &c.pin, why,
+                           sizeof(why)) != GR_OK) {
+            fail_msg(&c, "%s", why);
+            return GR_EINVAL;
+        }
+    }
     estimate(&c, &cost);
     if (c.o.count_tokens_first && c.o.est_tokens <= 0 &&
         (op == OP_GENERATE || op == OP_STREAM))

@@ -136,6 +136,7 @@ gr_open(const char *shm_name, char *err, size_t errlen)
         return NULL;
     }
     pthread_mutex_init(&g->err_lock, NULL);
+    pthread_mutex_init(&g->res_lock, NULL);
     /* relaxed: only uniqueness matters */
     g->id = atomic_fetch_add_explicit(&next_handle_id, 1,
                                       memory_order_relaxed);
@@ -149,6 +150,7 @@ gr_close(struct gr *g)
         return;
     gr_batch_close_all(g);
     gr_shm_detach(&g->t);
+    gr_res_close(g);
     pthread_mutex_destroy(&g->err_lock);
     free(g);
 }
@@ -414,9 +416,35 @@ too_big(struct gr *g, const char *model, const struct gr_cost *cost)
  * the time if it read it (else 0).  Apart, so that the path of a call
  * taken from a batch stays short.
  */
+/* The slot of the active project named name, plus 1; 0 when there is
+ * none (read under the slot's seqlock; a torn read is "none"). */
+static uint32_t
+project_slot(struct gr *g, const char *name)
+{
+    char got[GR_SHM_NAME_MAX];
+    uint32_t i;
+
+    for (i = 0; i < g->t.max_projects; i++) {
+        struct gr_shm_project *p = &g->t.projects[i];
+        uint32_t s;
+
+        /* relaxed: a hint; the reservation checks the state again */
+        if (atomic_load_explicit(&p->state, memory_order_relaxed) !=
+            GR_PROJ_ACTIVE)
+            continue;
+        s = gr_shm_seq_read_begin(&p->seq);
+        gr_shm_seq_copy_str(got, p->name, GR_SHM_NAME_MAX);
+        if (gr_shm_seq_read_ok(&p->seq, s) &&
+            strncmp(got, name, GR_SHM_NAME_MAX) == 0)
+            return i + 1;
+    }
+    return 0;
+}
+
 static int __attribute__((noinline))
 reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
-                 struct gr_batch_ask *q, struct gr_lease *out)
+                 struct gr_batch_ask *q, const char *pin_name,
+                 struct gr_lease *out)
 {
     const struct gr_cost *cost = q->cost;
     struct gr_shm_ask a;
@@ -458,6 +486,7 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
     a.pid = gr_self_pid();
     a.rng = gr_thread_rng();
     a.lease_hint = lease_hint;
+    a.pin = 0;
     for (;;) {
         uint32_t seen = gr_shm_wake_seen(&g->t);
         int64_t wake_at;
@@ -468,16 +497,33 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
         a.now_ns = q->now_ns;
         a.today = pacific_today(&g->t, &to_midnight);
         stop = batch_stop(g, q->now_ns, to_midnight);
-        /* 0: batch leases are off; 1: none wanted now */
-        want = gr_batch_want(g, q);
+        /* 0: batch leases are off; 1: none wanted now.  A pinned
+         * reservation takes no batch: a batch serves any project. */
+        want = pin_name == NULL ? gr_batch_want(g, q) : 0;
         a.batch = stop != 0 && want > 1 ? want : 1;
+        if (pin_name != NULL && (a.pin = project_slot(g, pin_name)) == 0) {
+            gr_seterr(g, "project '%s' is not in the table: a request "
+                      "pinned to it cannot be served", pin_name);
+            return GR_ENOMODEL;
+        }
         rc = gr_shm_reserve(&g->t, &a, &gt);
         if (rc == -EAGAIN && a.batch > 1) {
             a.batch = 1;        /* a batch did not fit: one call may */
             rc = gr_shm_reserve(&g->t, &a, &gt);
         }
         if (rc == 0) {
-            if (fill_lease(g, &gt, out))
+            bool filled = fill_lease(g, &gt, out);
+
+            if (filled && pin_name != NULL &&
+                strncmp(out->project, pin_name, GR_NAME_MAX) != 0) {
+                /* The slot went to another project since it was looked
+                 * up (a reload): nothing sent; look it up again. */
+                explicit_bzero(out->key, sizeof(out->key));
+                give_back_grant(g, &gt);
+                q->now_ns = 0;
+                continue;
+            }
+            if (filled)
                 break;
             /* A project's key or the base URL could not be read whole
              * (the router stopped mid-write, or is rewriting them).
@@ -520,9 +566,10 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
         }
         out->retry_at_ns = rc == -EAGAIN ? gt.retry_at_ns : 0;
         if (deadline_ns <= a.now_ns) {
-            gr_seterr(g, "no room for '%s' %s", model,
+            gr_seterr(g, "no room for '%s' %s%s", model,
                       rc == -ENOSPC ? "(every lease slot is taken)" :
-                      "on any project");
+                      pin_name != NULL ? "on project " : "on any project",
+                      rc != -ENOSPC && pin_name != NULL ? pin_name : "");
             return deadline_ns == 0 ? GR_ENOROOM : GR_EDEADLINE;
         }
         /* Sleep until room may come, the deadline, or a wake-up. */
@@ -582,7 +629,33 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
     out->project[0] = out->key[0] = out->base_url[0] = '\0';
     out->proxy[0] = '\0';
     out->batch = NULL;
-    return reserve_in_table(g, model, deadline_ns, &q, out);
+    return reserve_in_table(g, model, deadline_ns, &q, NULL, out);
+}
+
+int
+gr_reserve_on(struct gr *g, const char *project, const char *model,
+              const struct gr_cost *cost, int64_t deadline_ns,
+              struct gr_lease *out)
+{
+    struct gr_batch_ask q;
+
+    if (project == NULL || project[0] == '\0')
+        return gr_reserve(g, model, cost, deadline_ns, out);
+    if (g == NULL || model == NULL || cost == NULL || out == NULL ||
+        strnlen(project, GR_NAME_MAX) >= GR_NAME_MAX ||
+        (uint64_t)cost->requests > INT32_MAX ||
+        (uint64_t)cost->tokens > INT32_MAX ||
+        (uint64_t)cost->images > INT32_MAX)
+        return GR_EINVAL;
+    q.model = model_index(g, model, &q.config_gen);
+    q.cost = cost;
+    q.now_ns = 0;
+    out->slot = UINT32_MAX;
+    out->retry_at_ns = 0;
+    out->project[0] = out->key[0] = out->base_url[0] = '\0';
+    out->proxy[0] = '\0';
+    out->batch = NULL;
+    return reserve_in_table(g, model, deadline_ns, &q, project, out);
 }
 
 /* gr_commit() of a lease of its own: settled in the table now. */

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct gw {
@@ -22,9 +23,21 @@ struct gw {
     _Atomic int stopping;           /* 1: calls in progress stop */
     void *daemon;                   /* struct MHD_Daemon */
     unsigned port;                  /* the port bound */
+    char shm[64];                   /* the table's name (router.shm) */
 };
 
 /* Start serving conf on its address; 0 or -errno (a sentence on stderr). */
+/*
+ * The routes of things that live in one project (files.c): the Files
+ * API with its resumable upload, cachedContents, batches.  _match() says
+ * whether method url is one; _serve() answers it (conn: the
+ * MHD_Connection) and returns an enum MHD_Result.
+ */
+bool gw_files_match(const char *url, const char *method);
+int gw_files_serve(struct gw *gw, void *conn, const char *url,
+                   const char *method, const char *body, size_t len,
+                   double budget_s);
+
 int gw_server_start(struct gw *gw);
 /* Stop serving; 0, or -EBUSY when a call is still inside the library
  * (then the table must not be closed). */

@@ -54,6 +54,7 @@ enum route {
     R_OAI_EMBED,
     R_OAI_MODELS,
     R_OAI_MODEL,
+    R_FILES,                        /* files, caches, batches (files.c) */
 };
 
 static const char *const route_name[] = {
@@ -65,7 +66,7 @@ static const char *const route_name[] = {
     [R_PREDICT] = "predict",
     [R_OAI_CHAT] = "openai.chat.completions",
     [R_OAI_EMBED] = "openai.embeddings", [R_OAI_MODELS] = "openai.models",
-    [R_OAI_MODEL] = "openai.models.get",
+    [R_OAI_MODEL] = "openai.models.get", [R_FILES] = "files",
 };
 
 /* One request, from its first byte to its answer (MHD's con_cls). */
@@ -301,6 +302,17 @@ send_result(struct gw *gw, struct MHD_Connection *c, struct req *q, int rc,
     if (rc == GR_EDEADLINE && out->attempts == 0) {
         *status = 429;
         return send_no_room(gw, c, q->model, budget_s, out->retry_at_ns);
+    }
+    if (rc == GR_EINVAL && out->attempts == 0 && out->error[0] != '\0') {
+        /* Refused before anything was sent (resources of two projects). */
+        *status = 400;
+        snprintf(msg, sizeof(msg), "gemroute: %s", out->error);
+        return send_error(gw, c, 400, "INVALID_ARGUMENT", msg, NULL);
+    }
+    if (rc == GR_ENOMODEL && strstr(out->error, "project '") != NULL) {
+        *status = 503;
+        snprintf(msg, sizeof(msg), "gemroute: %s", out->error);
+        return send_error(gw, c, 503, "UNAVAILABLE", msg, NULL);
     }
     if (rc == GR_ENOMODEL) {
         *status = 404;
@@ -1118,7 +1130,8 @@ answer(void *cls, struct MHD_Connection *c, const char *url,
         workers = gw->conf.workers;
         max_body = gw->conf.max_body;
         pthread_rwlock_unlock(&gw->lock);
-        q->route = parse_route(url, method, q);
+        q->route = gw_files_match(url, method) ? R_FILES
+                   : parse_route(url, method, q);
         if (q->route == R_NONE) {
             q->answered = true;
             snprintf(msg, sizeof(msg), "gemroute-gateway: no route for "
@@ -1223,6 +1236,9 @@ answer(void *cls, struct MHD_Connection *c, const char *url,
     case R_OAI_MODELS:
     case R_OAI_MODEL:
         return send_models(gw, c, q);
+    case R_FILES:
+        return (enum MHD_Result)gw_files_serve(gw, c, url, method, q->body,
+                                               q->len, budget(gw, c));
     default:
         return serve_call(gw, c, q);
     }

@@ -414,6 +414,13 @@ struct gr_fwd {
     int (*cancelled)(void *arg);/* polled while the call runs (at least
                                    once a second); non-zero stops it as
                                    on_event can; NULL = never */
+    const char *project;        /* reserve on this project only; NULL or
+                                   "" = the project holding a resource
+                                   the request names, else any */
+    int (*on_header)(void *arg, const char *line, size_t len);
+                                /* each header line of each answer, the
+                                   status line first ("HTTP/1.1 200 OK\r\n")
+                                   and the blank line last; NULL = none */
 };
 
 /* Forward f; returns as gr_generate() does. */
@@ -448,6 +455,67 @@ int gr_cache_info(struct gr *g, struct gr_cache_info *out);
 /* Remove every entry; *removed (may be NULL) says how many there were. */
 GR_API
 int gr_cache_clear(struct gr *g, uint64_t *removed);
+
+/* ---- things that live in one project (docs/CLIENT.md) ---------------- */
+
+/* What a resource is; a file, a context cache or a batch job exists only
+ * in the project that created it. */
+enum gr_res_kind {
+    GR_RES_FILE = 1,        /* files/{id} */
+    GR_RES_CACHE = 2,       /* cachedContents/{id} */
+    GR_RES_BATCH = 3,       /* batches/{id} */
+    GR_RES_UPLOAD = 4,      /* uploads/{upload_id}: a resumable upload
+                               under way, until it is finalized */
+};
+
+/*
+ * gr_reserve() on one project only: the one that holds a resource the
+ * call names.  Waits for that project's room until deadline_ns (it
+ * cannot go elsewhere).  project NULL or "" is gr_reserve().
+ * GR_ENOMODEL when no project of that name is in the table.
+ */
+GR_API
+int gr_reserve_on(struct gr *g, const char *project, const char *model,
+                  const struct gr_cost *cost, int64_t deadline_ns,
+                  struct gr_lease *out);
+
+/*
+ * Record that project holds the resource name ("files/abc",
+ * "cachedContents/x", "batches/y") until expire_unix_s (0: until it is
+ * forgotten).  Every process of the host sees it, and the router keeps
+ * it across restarts.  Recording a name again updates it (a new TTL).
+ * GR_OK; GR_EINVAL for a bad name or project; GR_ENOROOM when the record
+ * is full (gr_errstr() says so); GR_ESHM when there is no record (no
+ * router made one).
+ */
+GR_API
+int gr_resource_note(struct gr *g, enum gr_res_kind kind, const char *name,
+                     const char *project, int64_t expire_unix_s);
+
+/* The project holding name, into project ("" when it is not recorded or
+ * has expired).  GR_OK, or GR_EINVAL for a bad argument. */
+GR_API
+int gr_resource_owner(struct gr *g, const char *name,
+                      char project[GR_NAME_MAX]);
+
+/* Forget name (deleted, or Google says it is gone).  GR_OK even when it
+ * was not recorded. */
+GR_API
+int gr_resource_forget(struct gr *g, const char *name);
+
+/*
+ * The project a request is pinned to by the resources it names: a
+ * `fileData.fileUri` of any part, `cachedContent`, a batch's `fileName`
+ * (anywhere in the JSON body, camelCase or snake_case), and
+ * `files/{id}`, `cachedContents/{id}` or `batches/{id}` in path (either
+ * may be NULL).  GR_OK with project "" when nothing recorded is named;
+ * GR_EINVAL, with a sentence in gr_errstr(), when it names resources of
+ * two projects.  gr_generate(), gr_stream() and gr_forward() do this
+ * themselves.
+ */
+GR_API
+int gr_resource_pin(struct gr *g, const char *path, const char *body,
+                    size_t len, char project[GR_NAME_MAX]);
 
 #ifdef __cplusplus
 }

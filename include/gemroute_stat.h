@@ -230,6 +230,39 @@ void gr_stat_num(int64_t v, char *buf, size_t n);
 GR_API
 char *gr_stat_url_safe(const char *url, char *out, size_t n);
 
+/* ---- the resource record (files, caches, batches; docs/OPERATIONS.md) */
+
+#define GR_STAT_RES_NAME_MAX 104
+
+struct gr_stat_resource {
+    char name[GR_STAT_RES_NAME_MAX];    /* "files/abc" */
+    char project[GR_NAME_MAX];          /* the project that holds it */
+    enum gr_res_kind kind;
+    int64_t expire_unix_s;              /* 0 = until dropped (a batch) */
+    bool expired;                       /* kept a minute for the record */
+};
+
+struct gr_stat_res_counts {
+    bool present;                       /* false: no record (the router
+                                           made none); the rest is 0 */
+    uint64_t files, caches, batches;    /* live, not expired */
+    uint64_t uploads;                   /* resumable uploads under way */
+    uint64_t capacity;                  /* records it can hold */
+    uint64_t refused;                   /* records refused: it was full */
+    uint64_t anomalies;                 /* bad records seen and skipped */
+};
+
+/*
+ * The resource record of st's table: up to max records into out (in
+ * record order; out may be NULL when max is 0) and the counts.  Returns
+ * how many records are live (may be > max), or -1 when there is no
+ * record (counts->present false).  Maps the record read-only for the
+ * call.
+ */
+GR_API
+int gr_stat_resources(const struct gr_stat *st, struct gr_stat_resource *out,
+                      int max, struct gr_stat_res_counts *counts);
+
 #ifdef __cplusplus
 }
 #endif

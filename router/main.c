@@ -216,6 +216,7 @@ serve(struct gr_rtr *r)
         return -1;
     }
     gr_rtr_note_reload(r, true, NULL);
+    gr_rtr_res_open(r);
     return 0;
 }
 
@@ -282,6 +283,7 @@ run(struct gr_rtr *r)
             gr_rtr_reload(r);
         }
         gr_rtr_tick(r, gr_shm_now_mono());
+        gr_rtr_res_tick(r, gr_shm_now_mono());
         if (gr_rtr_segment_lost(r, what, sizeof(what))) {
             /* Nothing more is read from it: not even for the state
              * file, which keeps what the last save saw. */
@@ -320,6 +322,7 @@ run(struct gr_rtr *r)
     atomic_store_explicit(&r->t.hdr->router_pid, 0, memory_order_release);
     if (r->unlink_on_exit)
         shm_unlink(r->t.name);
+    gr_rtr_res_close(r, r->unlink_on_exit);
     gr_shm_detach(&r->t);
     gr_rtr_mirror_free(r);
     gr_cfg_free(r->cfg);

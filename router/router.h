@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "table.h"
+#include "resource.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -67,6 +68,9 @@ struct gr_rtr {
     struct gr_rtr_probe *probe; /* health probes (probe.c) */
     struct gr_rtr_cluster *cluster; /* shares in Redis (cluster.c); NULL
                                        without a cluster section */
+    struct gr_shm_restab res;   /* the resource record (resources.c);
+                                   base NULL = none */
+    int64_t next_res_sweep_ns;
 };
 
 /* Log one line to stderr: time, then the message. */
@@ -178,6 +182,19 @@ void gr_rtr_env_restore(void);
 int gr_rtr_probe_open(struct gr_rtr *r);
 void gr_rtr_probe_tick(struct gr_rtr *r, int64_t now_ns);
 void gr_rtr_probe_close(struct gr_rtr *r);
+
+/*
+ * The resource record (resources.c): _open() makes or adopts the
+ * companion segment of r->t (restoring the record from the file beside
+ * the state file when it is new; a failure is logged and the router runs
+ * without it); _tick() frees expired records and dead writers' claims,
+ * once a second; _save()/_restore() the file "STATE_FILE.res".
+ */
+void gr_rtr_res_open(struct gr_rtr *r);
+void gr_rtr_res_close(struct gr_rtr *r, bool unlink_it);
+void gr_rtr_res_tick(struct gr_rtr *r, int64_t now_mono);
+int gr_rtr_res_save(struct gr_rtr *r);
+int gr_rtr_res_restore(struct gr_rtr *r);
 
 /* Record a reload's result in the header (for status). */
 void gr_rtr_note_reload(struct gr_rtr *r, bool ok, const char *first_error);

@@ -240,6 +240,7 @@ gr_rtr_state_save(struct gr_rtr *r)
         gr_rtr_log("state file %s: %s", r->state_path, strerror(-rc));
         unlink(tmp);
     }
+    gr_rtr_res_save(r);     /* beside it: STATE_FILE.res */
     return rc;
 }
 

@@ -556,7 +556,9 @@ gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
         return -ENOENT;
     /* relaxed: the mode is advice; every mode admits safely */
     p2c = atomic_load_explicit(&t->hdr->choice_mode,
-                               memory_order_relaxed) != 2;
+                               memory_order_relaxed) != 2 && a->pin == 0;
+    if (a->pin != 0 && a->pin > t->max_projects)
+        return -ENOENT;
     /* The two candidates first, so that the lines they need are on their
      * way while the lease is claimed (in a large table each is a cache
      * miss, and one after the other they would add up). */
@@ -601,6 +603,12 @@ gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
              try_cell(t, second, l2, a, tick, l, g, &retry_at) == 0))
             goto admitted;
         start = rand_below(a->rng, n);
+    } else if (a->pin != 0) {
+        /* Pinned: that project or nothing (it holds the resource). */
+        if (try_cell(t, a->pin - 1, NULL, a, tick, l, g, &retry_at) == 0)
+            goto admitted;
+        n = 0;
+        start = 0;
     } else {
         start = 0;      /* strict priority: the router sorted the array */
     }

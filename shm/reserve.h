@@ -25,6 +25,9 @@ struct gr_shm_ask {
                                        be admitted at once, when the cell
                                        has ample room (0 or 1: exactly
                                        once; see batch_for()) */
+    uint32_t pin;                   /* 0: any project; else only the
+                                       project in slot pin - 1 (a
+                                       resource lives there) */
 };
 
 /* What a reservation got. */

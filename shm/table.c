@@ -107,6 +107,14 @@ client_trusts(const char *name, const struct stat *st, char *err,
     return 0;
 }
 
+/* client_trusts() for a companion segment (resource.c). */
+int
+gr_shm_trusts(const char *name, const struct stat *st, char *err,
+              size_t errlen)
+{
+    return client_trusts(name, st, err, errlen);
+}
+
 uint64_t
 gr_shm_pidns(void)
 {

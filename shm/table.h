@@ -103,6 +103,12 @@ int gr_shm_router_create(const char *name, uint32_t max_projects,
 int gr_shm_router_adopt(const char *name, unsigned mode, gid_t gid,
                         struct gr_shm *t, char *err, size_t errlen);
 
+/* May a client map a segment with this fstat (owner and mode, as
+ * gr_shm_attach() checks)?  0, or -EPERM with a sentence. */
+struct stat;
+int gr_shm_trusts(const char *name, const struct stat *st, char *err,
+                  size_t errlen);
+
 /* The inode of this process's PID namespace (/proc/self/ns/pid), or 0
  * when it cannot be read. */
 uint64_t gr_shm_pidns(void);

@@ -21,7 +21,7 @@ cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null
     [ -n "$dog" ] && kill "$dog" 2>/dev/null
     rm -rf "$dir"
-    rm -f "/dev/shm$shm"
+    rm -f "/dev/shm$shm" "/dev/shm$shm.res"
 }
 trap cleanup EXIT
 trap 'exit 1' TERM INT

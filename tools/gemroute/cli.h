@@ -41,6 +41,9 @@ int gr_cli_load(int argc, char **argv);
 /* gemroute cache stats|clear (cache_cmd.c). */
 int gr_cli_cache(int argc, char **argv);
 
+/* gemroute resources [--shm NAME] [--json]: the resource record */
+int gr_cli_resources(int argc, char **argv);
+
 /* Print s as a JSON string literal. */
 void gr_cli_json_str(FILE *f, const char *s);
 

@@ -20,6 +20,8 @@ struct command {
 static const struct command commands[] = {
     {"status", gr_cli_status,
      "[--json|--prometheus] [--watch [S]]  what every project is doing"},
+    {"resources", gr_cli_resources,
+     "[--json]  files, caches and batch jobs, and the project of each"},
     {"reload", gr_cli_reload,
      "[--timeout S]  reload the router's config, print the outcome"},
     {"drain", gr_cli_drain,

@@ -790,12 +790,15 @@ show_once(const char *name, enum view v, bool colour, FILE *out)
         return 1;
     }
     cluster_st = st;
-    if (v == VIEW_JSON)
+    if (v == VIEW_JSON) {
         gr_status_json(out, &s);
-    else if (v == VIEW_PROM)
+    } else if (v == VIEW_PROM) {
         gr_status_prometheus(out, &s);
-    else
+        gr_cli_resources_line(out, st, true);
+    } else {
         gr_status_table(out, &s, colour);
+        gr_cli_resources_line(out, st, false);
+    }
     cluster_st = NULL;
     gr_stat_close(st);
     gr_stat_free(&s);

@@ -141,6 +141,18 @@ route_versioned(const char *rest, const char *http_method, int get,
             r->kind = GR_MOCK_ROUTE_FILE_GET;
         else if (strcmp(http_method, "DELETE") == 0)
             r->kind = GR_MOCK_ROUTE_FILE_DELETE;
+    } else if (strcmp(rest, "cachedContents") == 0 && (get || r->post)) {
+        r->kind = get ? GR_MOCK_ROUTE_CACHES_LIST
+                      : GR_MOCK_ROUTE_CACHE_CREATE;
+    } else if (strncmp(rest, "cachedContents/", 15) == 0 &&
+               file_id_ok(rest + 15, strlen(rest + 15))) {
+        snprintf(r->file, sizeof r->file, "%s", rest + 15);
+        if (get)
+            r->kind = GR_MOCK_ROUTE_CACHE_GET;
+        else if (strcmp(http_method, "PATCH") == 0)
+            r->kind = GR_MOCK_ROUTE_CACHE_PATCH;
+        else if (strcmp(http_method, "DELETE") == 0)
+            r->kind = GR_MOCK_ROUTE_CACHE_DELETE;
     } else if (strcmp(rest, "openai/chat/completions") == 0 && r->post) {
         r->kind = GR_MOCK_ROUTE_OAI_CHAT;
     } else if (strcmp(rest, "openai/embeddings") == 0 && r->post) {

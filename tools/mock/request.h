@@ -44,7 +44,12 @@ enum gr_mock_route_kind {
     GR_MOCK_ROUTE_UPLOAD,      /* POST /upload/{v}/files */
     GR_MOCK_ROUTE_OAI_CHAT,    /* POST /{v}/openai/chat/completions */
     GR_MOCK_ROUTE_OAI_EMBED,   /* POST /{v}/openai/embeddings */
-    GR_MOCK_ROUTE_OAI_MODELS   /* GET /{v}/openai/models */
+    GR_MOCK_ROUTE_OAI_MODELS,  /* GET /{v}/openai/models */
+    GR_MOCK_ROUTE_CACHE_CREATE, /* POST /{v}/cachedContents */
+    GR_MOCK_ROUTE_CACHES_LIST,  /* GET /{v}/cachedContents */
+    GR_MOCK_ROUTE_CACHE_GET,    /* GET /{v}/cachedContents/{id} */
+    GR_MOCK_ROUTE_CACHE_PATCH,  /* PATCH /{v}/cachedContents/{id} */
+    GR_MOCK_ROUTE_CACHE_DELETE  /* DELETE /{v}/cachedContents/{id} */
 };
 
 struct gr_mock_route {
@@ -53,7 +58,7 @@ struct gr_mock_route {
     int post;        /* the HTTP method was POST */
     char version[8]; /* "v1beta" or "v1" */
     char model[GR_MOCK_NAME_MAX];
-    char file[64]; /* {id} of the file routes: [a-z0-9-] */
+    char file[64]; /* {id} of the file and cache routes: [a-z0-9-] */
 };
 
 /* What a request asks of the model, as the mock counts it. */

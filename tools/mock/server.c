@@ -353,6 +353,28 @@ file_ok(void *arg, const char *id)
     return gr_mock_files_get(fc->st->files, fc->project, id, fc->now_ns, NULL);
 }
 
+/* A generate request naming another project's cache, or an expired
+ * one: 403, as Google answers it.  True when it answered. */
+static int
+cache_denied(struct gr_mock_state *st, uint32_t project, struct req *r,
+             struct answer *a)
+{
+    char id[GR_MOCK_CACHE_ID_LEN + 8], msg[160];
+    int rc = gr_mock_caches_named(r->body.data, r->body.len, id);
+
+    if (rc == 0 ||
+        (rc > 0 && gr_mock_caches_get(st->caches, project, id,
+                                      mock_wall(st), NULL) == 0))
+        return 0;
+    BUMP(st->g.bad_request);
+    snprintf(msg, sizeof msg, "CachedContent not found (or permission "
+             "denied): cachedContents/%s", rc > 0 ? id : "");
+    a->status = 403;
+    a->note = "cache";
+    gr_mock_resp_error(&a->body, 403, "PERMISSION_DENIED", msg);
+    return 1;
+}
+
 static void
 handle_model(struct gr_mock_server *srv, struct MHD_Connection *conn,
              const struct gr_mock_route *rt, struct req *r, struct answer *a)
@@ -395,6 +417,8 @@ handle_model(struct gr_mock_server *srv, struct MHD_Connection *conn,
         gr_mock_resp_bad_request(&a->body, msg, field);
         return;
     }
+    if (cache_denied(st, (uint32_t)p, r, a))
+        return;
     if (rt->method == GR_MOCK_COUNT_TOKENS) {
         /* countTokens has its own generous quota at Google: free here. */
         gr_mock_cell_count_tokens_call(
@@ -836,6 +860,88 @@ handle_files(struct gr_mock_server *srv, struct MHD_Connection *conn,
     gr_mock_buf_add(&a->body, "\n", 1);
 }
 
+/* The cachedContents routes: each cache is its creator's alone. */
+static void
+handle_caches(struct gr_mock_server *srv, struct MHD_Connection *conn,
+              const struct gr_mock_route *rt, struct req *r,
+              struct answer *a)
+{
+    struct gr_mock_state *st = srv->st;
+    struct gr_mock_cache_info page[100];
+    struct gr_mock_jw w;
+    char msg[256] = "";
+    size_t n, i;
+    int p, rc;
+
+    p = authorize(srv, conn, 0, a);
+    if (p < 0)
+        return;
+    switch (rt->kind) {
+    case GR_MOCK_ROUTE_CACHE_CREATE:
+        rc = gr_mock_caches_create(st->caches, (uint32_t)p, r->body.data,
+                                   r->body.len, mock_wall(st), &page[0], msg,
+                                   sizeof msg);
+        break;
+    case GR_MOCK_ROUTE_CACHE_GET:
+        rc = gr_mock_caches_get(st->caches, (uint32_t)p, rt->file,
+                                mock_wall(st), &page[0]);
+        break;
+    case GR_MOCK_ROUTE_CACHE_PATCH:
+        rc = gr_mock_caches_patch(st->caches, (uint32_t)p, rt->file,
+                                  r->body.data, r->body.len, mock_wall(st),
+                                  &page[0], msg, sizeof msg);
+        break;
+    case GR_MOCK_ROUTE_CACHE_DELETE:
+        rc = gr_mock_caches_delete(st->caches, (uint32_t)p, rt->file,
+                                   mock_wall(st));
+        if (rc == 0) {
+            a->status = 200;
+            gr_mock_buf_adds(&a->body, "{}\n");
+            return;
+        }
+        break;
+    default:
+        n = gr_mock_caches_list(st->caches, (uint32_t)p, mock_wall(st), page,
+                                sizeof page / sizeof page[0]);
+        a->status = 200;
+        gr_mock_jw_init(&w, &a->body, 1);
+        gr_mock_jw_object(&w, NULL);
+        if (n > 0) {
+            gr_mock_jw_array(&w, "cachedContents");
+            for (i = 0; i < n; i++)
+                gr_mock_cache_json(&w, NULL, &page[i]);
+            gr_mock_jw_end(&w);
+        }
+        gr_mock_jw_end(&w);
+        gr_mock_buf_add(&a->body, "\n", 1);
+        return;
+    }
+    if (rc == -EACCES) {
+        snprintf(msg, sizeof msg, "CachedContent not found (or permission "
+                 "denied): cachedContents/%s", rt->file);
+        a->status = 403;
+        a->note = "cache";
+        gr_mock_resp_error(&a->body, 403, "PERMISSION_DENIED", msg);
+        return;
+    }
+    if (rc == -EMFILE) {
+        a->status = 400;
+        gr_mock_resp_error(&a->body, 400, "FAILED_PRECONDITION",
+                           "gemroute-mock holds at most 1000 cached "
+                           "contents; delete some.");
+        return;
+    }
+    if (rc < 0) {
+        a->status = 400;
+        gr_mock_resp_bad_request(&a->body, msg, "");
+        return;
+    }
+    a->status = 200;
+    gr_mock_jw_init(&w, &a->body, 1);
+    gr_mock_cache_json(&w, NULL, &page[0]);
+    gr_mock_buf_add(&a->body, "\n", 1);
+}
+
 static int
 admin_body(struct req *r, struct gr_mock_admin *ad, struct answer *a)
 {
@@ -1024,6 +1130,13 @@ handle(struct gr_mock_server *srv, struct MHD_Connection *conn, const char *url,
         case GR_MOCK_ROUTE_FILE_GET:
         case GR_MOCK_ROUTE_FILE_DELETE:
             handle_files(srv, conn, &rt, a);
+            break;
+        case GR_MOCK_ROUTE_CACHE_CREATE:
+        case GR_MOCK_ROUTE_CACHES_LIST:
+        case GR_MOCK_ROUTE_CACHE_GET:
+        case GR_MOCK_ROUTE_CACHE_PATCH:
+        case GR_MOCK_ROUTE_CACHE_DELETE:
+            handle_caches(srv, conn, &rt, r, a);
             break;
         case GR_MOCK_ROUTE_UPLOAD:
             if (r->upload)

@@ -197,7 +197,8 @@ gr_mock_state_new(struct gr_mock_config *cfg, int64_t window_ms,
         (rc = build_cells(st)) < 0 ||
         (rc = gr_mock_files_new(st->n_projects, (size_t)cfg->max_files,
                                 cfg->max_file_bytes, cfg->max_storage_bytes,
-                                &st->files)) < 0) {
+                                &st->files)) < 0 ||
+        (rc = gr_mock_caches_new(&st->caches)) < 0) {
         gr_mock_state_free(st);
         return rc;
     }
@@ -222,6 +223,7 @@ gr_mock_state_free(struct gr_mock_state *st)
         }
     }
     gr_mock_files_free(st->files);
+    gr_mock_caches_free(st->caches);
     free(st->projects);
     free(st->cells);
     free(st->keys);
@@ -303,6 +305,7 @@ gr_mock_state_reset(struct gr_mock_state *st)
     atomic_store_explicit(&st->g.bad_request, 0, memory_order_relaxed);
     atomic_store_explicit(&st->g.too_large, 0, memory_order_relaxed);
     gr_mock_files_reset(st->files);
+    gr_mock_caches_reset(st->caches);
 }
 
 static uint64_t

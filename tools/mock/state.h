@@ -8,6 +8,7 @@
 
 #include "mock.h"
 #include "mock_config.h"
+#include "caches.h"
 #include "files.h"
 #include "quota.h"
 
@@ -61,6 +62,7 @@ struct gr_mock_state {
     _Atomic uint32_t latency_hi_ms;
     struct gr_mock_globals g;
     struct gr_mock_files *files; /* the Files API store */
+    struct gr_mock_caches *caches; /* cachedContents (caches.c) */
 };
 
 /* Build the state; it takes cfg over (also on failure).  0 or -errno. */

@@ -1,0 +1,268 @@
+/*
+ * resources.c - the router's part of the resource record (shm/resource.h):
+ * make or adopt the companion segment next to the table, free expired
+ * records and those of writers that died mid-write, and keep the record
+ * in a file beside the state file so that it outlives the segment (a
+ * reboot, a table recreated).
+ *
+ * Invariant protected: a record restored from the file is one the file
+ * held whole (a damaged or foreign file is reported and ignored, never
+ * half-applied), and the file is written as the state file is (a new
+ * temporary file, never through a symlink, fsync, rename, mode 0600).
+ * Resource names and project names are not secrets; no key is written.
+ */
+#include "router.h"
+#include "clock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RES_MAGIC "gemroute-resources 1"
+#define SWEEP_EVERY_NS (INT64_C(1000000000))
+/* An expired record is kept this long for status to show it gone. */
+#define EXPIRED_GRACE_NS (INT64_C(60) * 1000000000)
+
+static void
+file_of(const struct gr_rtr *r, char *out, size_t n)
+{
+    if ((size_t)snprintf(out, n, "%s.res", r->state_path) >= n)
+        out[0] = '\0';
+}
+
+void
+gr_rtr_res_open(struct gr_rtr *r)
+{
+    gid_t gid = (gid_t)-1;
+    bool created = false;
+    char err[256];
+    int rc;
+
+    if (r->res.base != NULL)
+        return;
+    if (r->cfg->router.group[0] != '\0') {
+        struct group *g = getgrnam(r->cfg->router.group);
+
+        if (g != NULL)
+            gid = g->gr_gid;
+    }
+    rc = gr_shm_res_router_open(r->t.name, GR_RES_DEFAULT_CAP,
+                                r->cfg->router.mode, gid, &r->res, &created,
+                                err, sizeof(err));
+    if (rc != 0) {
+        gr_rtr_log("%s: resources are not recorded (requests that name "
+                   "a file, cache or batch are not pinned)", err);
+        return;
+    }
+    if (created)
+        gr_rtr_res_restore(r);
+    else
+        gr_rtr_log("%s: adopted, records kept", r->res.name);
+}
+
+void
+gr_rtr_res_close(struct gr_rtr *r, bool unlink_it)
+{
+    if (r->res.base == NULL)
+        return;
+    if (unlink_it)
+        shm_unlink(r->res.name);
+    gr_shm_res_detach(&r->res);
+}
+
+void
+gr_rtr_res_tick(struct gr_rtr *r, int64_t now_mono)
+{
+    unsigned n;
+
+    if (r->res.base == NULL || now_mono < r->next_res_sweep_ns)
+        return;
+    r->next_res_sweep_ns = now_mono + SWEEP_EVERY_NS;
+    n = gr_shm_res_router_sweep(&r->res, gr_shm_now_wall(),
+                                EXPIRED_GRACE_NS);
+    if (n > 0)
+        gr_rtr_log("resources: %u records freed (expired, or their writer "
+                   "died mid-write)", n);
+}
+
+int
+gr_rtr_res_save(struct gr_rtr *r)
+{
+    struct gr_shm_res_view v;
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    unsigned lines = 0;
+    uint32_t i;
+    FILE *f;
+    int fd = -1, rc = 0;
+
+    if (r->res.base == NULL || r->state_path[0] == '\0')
+        return 0;
+    file_of(r, path, sizeof(path));
+    if (path[0] == '\0')
+        return -ENAMETOOLONG;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    /* A new file, never through a symlink (as the state file). */
+    if (unlink(tmp) != 0 && errno != ENOENT)
+        rc = -errno;
+    else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                        O_CLOEXEC, 0600)) < 0)
+        rc = -errno;
+    if (rc != 0) {
+        gr_rtr_log("resource file %s: %s", tmp, strerror(-rc));
+        return rc;
+    }
+    if ((f = fdopen(fd, "w")) == NULL) {
+        close(fd);
+        unlink(tmp);
+        return -ENOMEM;
+    }
+    fprintf(f, "%s\n", RES_MAGIC);
+    for (i = 0; i < r->res.cap; i++) {
+        if (gr_shm_res_read(&r->res, i, &v) != 0)
+            continue;
+        fprintf(f, "res %u %s %s %lld\n", v.kind, v.name, v.project,
+                (long long)v.expire_ns);
+        lines++;
+    }
+    fprintf(f, "end %u\n", lines);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        rc = -errno;
+    if (fclose(f) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc != 0) {
+        gr_rtr_log("resource file %s: %s", path, strerror(-rc));
+        unlink(tmp);
+    }
+    return rc;
+}
+
+struct saved_res {
+    unsigned kind;
+    long long expire;
+    char name[GR_RES_NAME_MAX];
+    char project[GR_RES_PROJECT_MAX];
+};
+
+/* The whole file, or -EINVAL with the damaged line in why. */
+static int
+parse(FILE *f, struct saved_res **out, unsigned *n, char *why, size_t whylen)
+{
+    char line[512];
+    unsigned cap = 0, lineno = 0, end = UINT_MAX;
+    struct saved_res *v = NULL;
+
+    *n = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        struct saved_res s;
+        int used = 0;
+
+        lineno++;
+        if (strchr(line, '\n') == NULL)
+            goto bad;
+        if (lineno == 1) {
+            if (strcmp(line, RES_MAGIC "\n") != 0) {
+                snprintf(why, whylen, "not a gemroute resource file");
+                goto fail;
+            }
+            continue;
+        }
+        if (end != UINT_MAX)
+            goto bad;
+        if (strncmp(line, "end ", 4) == 0) {
+            if (sscanf(line, "end %u%n", &end, &used) != 1 || end != *n ||
+                line[used] != '\n')
+                goto bad;
+            continue;
+        }
+        memset(&s, 0, sizeof(s));
+        if (sscanf(line, "res %u %103s %63s %lld%n", &s.kind, s.name,
+                   s.project, &s.expire, &used) != 4 ||
+            line[used] != '\n' || s.kind == GR_RES_KIND_NONE ||
+            s.kind >= GR_RES_NKINDS || s.expire < 0 ||
+            !gr_shm_res_name_ok(s.name))
+            goto bad;
+        if (*n == cap) {
+            struct saved_res *more;
+
+            cap = cap ? cap * 2 : 64;
+            if (cap > GR_RES_MAX_CAP ||
+                (more = realloc(v, cap * sizeof(*v))) == NULL)
+                goto bad;
+            v = more;
+        }
+        v[(*n)++] = s;
+    }
+    if (end == UINT_MAX) {
+        snprintf(why, whylen, "truncated (no end line)");
+        goto fail;
+    }
+    *out = v;
+    return 0;
+bad:
+    snprintf(why, whylen, "line %u is damaged", lineno);
+fail:
+    free(v);
+    *n = 0;
+    return -EINVAL;
+}
+
+int
+gr_rtr_res_restore(struct gr_rtr *r)
+{
+    struct saved_res *v = NULL;
+    char path[PATH_MAX], why[128];
+    unsigned n = 0, i, put = 0;
+    int64_t now = gr_shm_now_wall();
+    struct stat st;
+    FILE *f;
+    int fd, rc;
+
+    if (r->res.base == NULL || r->state_path[0] == '\0')
+        return 0;
+    file_of(r, path, sizeof(path));
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+              O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        if (rc != -ENOENT)
+            gr_rtr_log("resource file %s: %s; ignored", path,
+                       strerror(-rc));
+        return rc == -ENOENT ? 0 : rc;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != geteuid()) {
+        gr_rtr_log("resource file %s is not a regular file of user %u; "
+                   "ignored", path, (unsigned)geteuid());
+        close(fd);
+        return -EPERM;
+    }
+    if ((f = fdopen(fd, "r")) == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    rc = parse(f, &v, &n, why, sizeof(why));
+    fclose(f);
+    if (rc != 0) {
+        gr_rtr_log("resource file %s: %s; ignored", path, why);
+        return rc;
+    }
+    for (i = 0; i < n; i++) {
+        if (v[i].expire != 0 && v[i].expire <= now)
+            continue;
+        if (gr_shm_res_put(&r->res, v[i].kind, v[i].name, v[i].project,
+                           v[i].expire, (uint32_t)getpid(), now) == 0)
+            put++;
+    }
+    free(v);
+    gr_rtr_log("resource file %s: restored %u records of %u", path, put, n);
+    return 0;
+}
