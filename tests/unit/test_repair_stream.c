@@ -617,7 +617,7 @@ e2e_setup(void)
     if (srv_start() != 0 || gr_test_router_paths(&rt, "rs") != 0 ||
         write_conf(rt.conf, 1) == NULL)
         return -1;
-    rt.pid = gr_test_router_start(rt.conf, rt.shm, "m");
+    rt.pid = gr_test_router_start(rt.conf, rt.shm, NULL);
     if (rt.pid <= 0)
         return -1;
     g = gr_open(rt.shm, err, sizeof(err));
