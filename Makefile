@@ -168,6 +168,8 @@ TEST_DEPS_test_accounting_bounds := $(ROUTER_OBJ) $(CONFIG_OBJ) \
                                     $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_classify := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_json_scan := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_response := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_estimate := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_repair_stream := $(ROUTER_OBJ) $(CONFIG_OBJ) \
                                 $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_mock := $(MOCK_OBJ) $(SHM_OBJ)
