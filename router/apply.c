@@ -312,16 +312,6 @@ write_limits(struct gr_rtr *r, const struct gr_cfg *cfg, uint32_t slot,
     }
 }
 
-static bool
-geometry_matches(const struct gr_shm *t, const struct gr_cfg *cfg)
-{
-    return t->max_projects == cfg->router.max_projects &&
-           t->max_models == cfg->router.max_models &&
-           t->max_leases == cfg->router.max_leases &&
-           t->window_ns == (int64_t)cfg->router.window_ms * 1000000 &&
-           strcmp(t->name, cfg->router.shm) == 0;
-}
-
 /* Check that cfg fits in the running segment before writing anything. */
 static int
 fits(const struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
@@ -331,7 +321,9 @@ fits(const struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
     uint32_t i, m, new_models = 0, new_projects = 0, free_slots = 0;
     uint32_t n = r->m.n_models;
 
-    if (!geometry_matches(t, cfg)) {
+    /* another segment (shm) or another shape: both need a restart */
+    if (!gr_rtr_geometry_matches(t, cfg) ||
+        strcmp(t->name, cfg->router.shm) != 0) {
         snprintf(err, errlen, "%s: shm, max_projects, max_models, "
                  "max_leases or window_ms changed: that needs a restart "
                  "of gemrouted (running: %s, %u projects, %u models, %u "

@@ -77,6 +77,15 @@ int gr_rtr_open_segment(struct gr_rtr *r, const struct gr_cfg *cfg,
                         char *err, size_t errlen);
 
 /*
+ * Does cfg ask for the geometry of segment t: the same max_projects,
+ * max_models, max_leases and window_ms?  (Not the shm name: see
+ * segment.c.)  The one geometry check, for adopting a segment at start
+ * and for refusing a reload that needs a restart.
+ */
+bool gr_rtr_geometry_matches(const struct gr_shm *t,
+                             const struct gr_cfg *cfg);
+
+/*
  * Watch the mapping of r->t for SIGBUS (the segment truncated under us):
  * a fault there is absorbed (an anonymous page over it) and recorded.
  * Call again after every new mapping.
