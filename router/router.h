@@ -122,8 +122,18 @@ unsigned gr_rtr_repair(struct gr_rtr *r);
  * failure is recorded in the header.  0 or -errno. */
 int gr_rtr_reload(struct gr_rtr *r);
 
+/* The slot lifecycle (slots.c): FREE -> ACTIVE -> REMOVING -> FREE. */
+
 /* Set a slot's state in the segment and in the mirror. */
 void gr_rtr_set_state(struct gr_rtr *r, uint32_t slot, uint32_t state);
+
+/* A free slot for a project called name: its old one if still free
+ * (*returning), else the one free longest.  -1 if none is free. */
+int gr_rtr_free_slot(const struct gr_rtr *r, const char *name,
+                     bool *returning);
+
+/* Give slot to a new project: a fresh cell set and a new generation. */
+void gr_rtr_take_slot(struct gr_shm *t, uint32_t slot);
 
 /* Free the slots of removed projects whose last lease ended (and apply
  * the running config again if a project was waiting for a slot). */
