@@ -14,7 +14,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Does the router serving shm say it is pid, with a config applied? */
+/*
+ * Does the router serving shm say it is pid, with a config applied and
+ * its control socket published?  The socket is the router's last step
+ * before it serves (after the config watch), so a test may then change
+ * the config file and count on the router to see it.
+ */
 static bool
 ready(const char *shm, pid_t pid)
 {
@@ -26,7 +31,8 @@ ready(const char *shm, pid_t pid)
         return false;
     gr_stat_router(st, &r);
     gr_stat_close(st);
-    return r.pid == (int64_t)pid && r.config_generation > 0;
+    return r.pid == (int64_t)pid && r.config_generation > 0 && r.text_ok &&
+           r.control_path[0] != '\0';
 }
 
 int

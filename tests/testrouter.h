@@ -26,7 +26,9 @@ int gr_test_router_end(struct gr_test_router *r);
  * `gemrouted -c conf --foreground --unlink-on-exit`, its stdout and
  * stderr appended to log (NULL: /dev/null), and wait until it serves
  * table shm with its config applied: the table's header names this
- * router's pid and a config generation of 1 or more.  (A router started
+ * router's pid, a config generation of 1 or more and its control socket
+ * (opened after the config watch, so a change of the config file is
+ * seen from then on).  (A router started
  * on a table another left behind adopts it, generation and all, so the
  * pid is what tells the new router from the old.)  Returns the router's
  * pid, or -1 when it could not be started or exited before it was ready
