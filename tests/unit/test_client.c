@@ -121,6 +121,7 @@ static void
 start_mock(struct env *e, const char *conf)
 {
     char path[256], out[256], err[256], prog[256], line[128];
+    char opt_c[] = "-c", opt_listen[] = "--listen", addr[] = "127.0.0.1:0";
     char *argv[6];
 
     snprintf(e->tag, sizeof(e->tag), "e%u", ++env_seq);
@@ -130,10 +131,10 @@ start_mock(struct env *e, const char *conf)
     snprintf(prog, sizeof(prog), "%s/gemroute-mock", bin_dir);
     write_file(path, "%s", conf);
     argv[0] = prog;
-    argv[1] = "-c";
+    argv[1] = opt_c;
     argv[2] = path;
-    argv[3] = "--listen";
-    argv[4] = "127.0.0.1:0";
+    argv[3] = opt_listen;
+    argv[4] = addr;
     argv[5] = NULL;
     e->mock = spawn(prog, argv, out, err);
     CU_ASSERT_FATAL(e->mock > 0);

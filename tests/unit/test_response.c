@@ -64,15 +64,16 @@ test_usage_of_bodies(void)
 {
     struct gr_resp_usage u;
     size_t len = 0;
-    char *body = fixture("200-generate-content.json", &len);
+    char *sample = fixture("200-generate-content.json", &len);
+    const char *body;
 
-    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
-    CU_ASSERT_EQUAL(usage_n(body, len, &u), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sample);
+    CU_ASSERT_EQUAL(usage_n(sample, len, &u), 0);
     CU_ASSERT_EQUAL(u.prompt_tokens, 8);
     CU_ASSERT_EQUAL(u.candidates_tokens, 12);
     CU_ASSERT_EQUAL(u.thoughts_tokens, -1);
     CU_ASSERT_EQUAL(u.total_tokens, 20);
-    free(body);
+    free(sample);
 
     /* an array of chunks: the last usage, field by field */
     body = "[{\"usageMetadata\": {\"promptTokenCount\": 5, "
