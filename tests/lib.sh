@@ -42,7 +42,8 @@ wait_ready() {
 #       background (stdout to /dev/null, stderr appended to LOG; with
 #       $router_wrap, e.g. a setpriv command line that execs, in front),
 #       remember its pid in $router_pid, and wait until it serves SHM with
-#       its config applied.  1 when it exited or never got ready.
+#       its config applied and has logged its control socket (opened after
+#       the config watch).  1 when it exited or never got ready.
 #   stop_router [SIGNAL]
 #       send SIGNAL (TERM) to $router_pid, reap it and forget it; returns
 #       the router's exit status.
@@ -55,12 +56,22 @@ lib_routers=""
 start_router() {
     sr_conf=$1 sr_shm=$2 sr_log=$3
     shift 3
+    sr_n=$(grep -c "gemrouted: control socket .* (mode" "$sr_log" 2>/dev/null)
     # shellcheck disable=SC2086
     ${router_wrap:-} "$BIN/gemrouted" -c "$sr_conf" --foreground "$@" \
         >/dev/null 2>>"$sr_log" &
     router_pid=$!
     lib_routers="$lib_routers $router_pid"
-    wait_ready "$sr_shm" "$router_pid"
+    wait_ready "$sr_shm" "$router_pid" || return 1
+    # and until it has logged its control socket: its last step before it
+    # serves, after the config watch (a test may change the file now)
+    for _ in $(seq 600); do
+        [ "$(grep -c "gemrouted: control socket .* (mode" "$sr_log" \
+             2>/dev/null)" -gt "${sr_n:-0}" ] && return 0
+        kill -0 "$router_pid" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
 }
 stop_router() {
     kill -"${1:-TERM}" "$router_pid" 2>/dev/null
