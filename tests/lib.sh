@@ -24,9 +24,9 @@ finish() {
 # adopts it: the old generation is still there).  1 if PID exited first.
 wait_ready() {
     for _ in $(seq 600); do
-        st=$("$BIN/gemroute" status --shm "$1" --json 2>/dev/null)
-        if echo "$st" | grep -q '"config_generation": [1-9]' &&
-           { [ -z "${2:-}" ] || echo "$st" | grep -q "\"pid\": $2,"; }; then
+        wr_st=$("$BIN/gemroute" status --shm "$1" --json 2>/dev/null)
+        if echo "$wr_st" | grep -q '"config_generation": [1-9]' &&
+           { [ -z "${2:-}" ] || echo "$wr_st" | grep -q "\"pid\": $2,"; }; then
             return 0
         fi
         [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null && return 1
