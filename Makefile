@@ -157,19 +157,19 @@ $(BIN)/gr-bench-e2e: $(call objs,tools/bench/bench_e2e.c \
 # Tests.  Every tests/unit/test_NAME.c and tests/stress/NAME.c becomes
 # $(BUILD)/tests/NAME linked with the objects TEST_DEPS_NAME lists.
 TESTLIB_OBJ := $(call objs,tests/testlib.c)
+TESTROUTER_OBJ := $(call objs,tests/testrouter.c)
 TEST_DEPS_test_clock := $(SHM_OBJ)
 TEST_DEPS_test_shm := $(SHM_OBJ)
 TEST_DEPS_test_resource := $(SHM_OBJ)
 TEST_DEPS_test_config := $(CONFIG_OBJ)
 TEST_DEPS_test_router := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
                          $(SHM_OBJ)
-TEST_DEPS_test_client := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_client := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_cache := $(CLIENT_OBJ) $(SHM_OBJ)
 # test_router fails allocations on purpose (a reload out of memory).
 $(BUILD)/tests/test_router: LDFLAGS += -Wl,--wrap=calloc
 TEST_DEPS_test_segment_trust := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
                                $(SHM_OBJ)
-TESTROUTER_OBJ := $(call objs,tests/testrouter.c)
 TEST_DEPS_test_lease := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_batch := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_affinity := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
@@ -179,16 +179,18 @@ TEST_DEPS_test_classify := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_blame := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_count := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_json_scan := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_response := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_estimate := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_repair_stream := $(ROUTER_OBJ) $(CONFIG_OBJ) \
                                 $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_mock := $(MOCK_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_mock_routes := $(MOCK_OBJ) $(SHM_OBJ)
-TEST_DEPS_stress_hostile := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_stress_hostile := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_admission := $(call objs,tests/stress/checker.c) \
-                              $(CLIENT_OBJ) $(SHM_OBJ)
+                              $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_status := $(CLI_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_reload := $(call objs,tests/stress/checker.c) \
-                           $(CLIENT_OBJ) $(SHM_OBJ)
+                           $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_LIBS := $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(LMDB_LIBS) $(MHD_LIBS) \
              $(CUNIT_LIBS) $(HIREDIS_LIBS) -lm
 TEST_DEPS_test_cluster := $(call objs,router/cluster_math.c) $(CONFIG_OBJ)

@@ -1143,8 +1143,9 @@ wipe_string(const config_setting_t *s)
 
     if (s == NULL || config_setting_type(s) != CONFIG_TYPE_STRING)
         return;
-    /* libconfig owns this heap copy; it is ours to wipe before it frees. */
-    v = (char *)config_setting_get_string(s);
+    /* libconfig owns this heap copy; it is ours to wipe before it frees.
+     * Its getter returns it const; the public struct has it as it is. */
+    v = s->value.sval;
     if (v != NULL)
         explicit_bzero(v, strlen(v));
 }

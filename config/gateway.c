@@ -231,11 +231,15 @@ wipe(config_setting_t *s)
     if (s == NULL || !config_setting_is_aggregate(s))
         return;
     for (i = 0; i < config_setting_length(s); i++) {
-        const char *v = config_setting_get_string(
-            config_setting_get_elem(s, (unsigned)i));
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        /* libconfig's heap copy, ours to wipe: its getter returns it
+         * const, the public struct has it as it is */
+        char *v = e != NULL && config_setting_type(e) == CONFIG_TYPE_STRING
+                      ? e->value.sval
+                      : NULL;
 
         if (v != NULL)
-            explicit_bzero((char *)v, strlen(v));
+            explicit_bzero(v, strlen(v));
     }
 }
 

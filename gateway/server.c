@@ -143,11 +143,18 @@ send_buf(struct gw *gw, struct MHD_Connection *c, int status,
 {
     struct MHD_Response *r;
     enum MHD_Result rc;
+    char *copy = malloc(len > 0 ? len : 1);
 
-    r = MHD_create_response_from_buffer(len, (void *)body,
-                                        MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
+    /* What MHD_RESPMEM_MUST_COPY would do, without casting body's const
+     * away: MHD frees the copy with free() once sent. */
+    if (copy == NULL)
         return MHD_NO;
+    memcpy(copy, body, len);
+    r = MHD_create_response_from_buffer(len, copy, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(copy);
+        return MHD_NO;
+    }
     add_common(gw, r, project, queued_ns, ctype);
     rc = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
@@ -884,7 +891,7 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
     struct gr_fwd f;
     struct gr_call_opts o;
     char path[PATH_MAX_LEN], msg[300], *hdr[3];
-    char *body = q->body;
+    const char *body = q->body;
     size_t len = q->len;
     bool stream = false, want_usage = true, alt_sse = false;
     enum style style = S_GEMINI_SSE;
@@ -957,7 +964,7 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
                 }
                 json_object_object_add(so, "include_usage",
                                        json_object_new_boolean(1));
-                body = (char *)json_object_to_json_string_ext(
+                body = json_object_to_json_string_ext(
                     root, JSON_C_TO_STRING_PLAIN |
                     JSON_C_TO_STRING_NOSLASHESCAPE);
                 len = strlen(body);

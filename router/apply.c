@@ -4,7 +4,7 @@
  * Invariants protected: a project that stays (same name) keeps its slot,
  * generation, windows, cooldowns and learned limits; a removed project
  * takes no new lease from the moment it is marked and its slot is reused
- * only after its last lease ended (tick.c), with a new generation; model
+ * only after its last lease ended (slots.c), with a new generation; model
  * indices never move while the segment lives.  Readers never wait: names
  * and keys change under seqlocks, numbers as single atomic words.
  */
@@ -18,20 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void
-zero_shared(void *p, size_t n)
-{
-    static const unsigned char zeros[4096];
-
-    while (n > 0) {
-        size_t k = n < sizeof(zeros) ? n : sizeof(zeros);
-
-        gr_shm_seq_copy_in(p, zeros, k);
-        p = (unsigned char *)p + k;
-        n -= k;
-    }
-}
 
 /* Model index of name in the segment, adding it if new; -1 when full. */
 static int
@@ -70,48 +56,6 @@ find_project(const struct gr_rtr *r, const char *name)
 }
 
 /*
- * A free slot for a project called name.  Google counts per project, so
- * a project that was removed and comes back must find what it had spent:
- * its old slot if still free (kept as it was, counts and cooldowns and
- * all).  Any other project takes a slot never used, else the one freed
- * longest ago, which has the least left to forget.  *returning says
- * which.
- */
-static int
-free_project_slot(const struct gr_rtr *r, const char *name, bool *returning)
-{
-    int best = -1;
-    uint32_t i;
-
-    *returning = false;
-    for (i = 0; i < r->t.max_projects; i++) {
-        if (r->m.state[i] != GR_PROJ_FREE)
-            continue;
-        if (r->m.name[i][0] != '\0' &&
-            strncmp(r->m.name[i], name, GR_SHM_NAME_MAX) == 0) {
-            *returning = true;
-            return (int)i;
-        }
-        if (best < 0 || r->m.freed_at[i] < r->m.freed_at[best])
-            best = (int)i;
-    }
-    return best;
-}
-
-/* Set a slot's state, in the segment and in the mirror. */
-void
-gr_rtr_set_state(struct gr_rtr *r, uint32_t slot, uint32_t state)
-{
-    r->m.state[slot] = state;
-    /* seq_cst: a slot leaving (REMOVING, FREE) pairs with the client's
-     * seq_cst store of its lease's cell in try_cell() before the lease
-     * scan that frees it; ACTIVE needs only release (names, keys and
-     * limits first), which seq_cst includes */
-    atomic_store_explicit(&r->t.projects[slot].state, state,
-                          memory_order_seq_cst);
-}
-
-/*
  * A configured limit times the headroom, as a count can hold it: at most
  * GR_LIMIT_NONE - 1 (the largest a cell stores), at least 1.  The clamp
  * comes before the conversion: a product at or beyond 2^63 (rpm =
@@ -130,30 +74,6 @@ effective(int64_t limit, double headroom)
     if (!(e < (double)most))
         return most;        /* also NaN, which validation rules out */
     return e < 1 ? 1 : (int64_t)e;
-}
-
-/* Give a slot to a new project: a fresh cell set and a new generation. */
-static void
-take_slot(struct gr_shm *t, uint32_t slot)
-{
-    struct gr_shm_project *p = &t->projects[slot];
-    uint32_t m;
-
-    for (m = 0; m < t->max_models; m++) {
-        struct gr_shm_cell *c = gr_shm_cell(t, slot, m);
-        unsigned d, tick;
-
-        zero_shared(c, sizeof(*c));
-        for (tick = 0; tick < GR_RING; tick++)
-            zero_shared(gr_shm_ring_slot(t, c, tick, 0),
-                        GR_NWINDOWS * sizeof(uint64_t));
-        for (d = 0; d < GR_NDIM; d++)
-            gr_shm_set_learned(t, c, d, -1);    /* none: no cap */
-    }
-    /* relaxed for all: published by the release store of ACTIVE */
-    atomic_store_explicit(&p->health, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->key_bad, 0, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_relaxed);
 }
 
 /*
@@ -319,16 +239,6 @@ write_limits(struct gr_rtr *r, const struct gr_cfg *cfg, uint32_t slot,
     }
 }
 
-static bool
-geometry_matches(const struct gr_shm *t, const struct gr_cfg *cfg)
-{
-    return t->max_projects == cfg->router.max_projects &&
-           t->max_models == cfg->router.max_models &&
-           t->max_leases == cfg->router.max_leases &&
-           t->window_ns == (int64_t)cfg->router.window_ms * 1000000 &&
-           strcmp(t->name, cfg->router.shm) == 0;
-}
-
 /* Check that cfg fits in the running segment before writing anything. */
 static int
 fits(const struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
@@ -338,7 +248,9 @@ fits(const struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
     uint32_t i, m, new_models = 0, new_projects = 0, free_slots = 0;
     uint32_t n = r->m.n_models;
 
-    if (!geometry_matches(t, cfg)) {
+    /* another segment (shm) or another shape: both need a restart */
+    if (!gr_rtr_geometry_matches(t, cfg) ||
+        strcmp(t->name, cfg->router.shm) != 0) {
         snprintf(err, errlen, "%s: shm, max_projects, max_models, "
                  "max_leases or window_ms changed: that needs a restart "
                  "of gemrouted (running: %s, %u projects, %u models, %u "
@@ -461,7 +373,7 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
         if (slot < 0) {
             bool returning;
 
-            slot = free_project_slot(r, cp->name, &returning);
+            slot = gr_rtr_free_slot(r, cp->name, &returning);
             if (slot < 0) {
                 /* Its slot is still draining: added when it is free. */
                 gr_rtr_log("project '%s' waits for a free slot", cp->name);
@@ -473,7 +385,7 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
                 gr_rtr_log("project '%s' is back: its counts are kept",
                            cp->name);
             else
-                take_slot(t, (uint32_t)slot);
+                gr_rtr_take_slot(t, (uint32_t)slot);
         }
         slots[i] = slot;
         write_project(r, (uint32_t)slot, cp);

@@ -86,6 +86,15 @@ int gr_rtr_open_segment(struct gr_rtr *r, const struct gr_cfg *cfg,
                         char *err, size_t errlen);
 
 /*
+ * Does cfg ask for the geometry of segment t: the same max_projects,
+ * max_models, max_leases and window_ms?  (Not the shm name: see
+ * segment.c.)  The one geometry check, for adopting a segment at start
+ * and for refusing a reload that needs a restart.
+ */
+bool gr_rtr_geometry_matches(const struct gr_shm *t,
+                             const struct gr_cfg *cfg);
+
+/*
  * Watch the mapping of r->t for SIGBUS (the segment truncated under us):
  * a fault there is absorbed (an anonymous page over it) and recorded.
  * Call again after every new mapping.
@@ -128,8 +137,18 @@ unsigned gr_rtr_repair(struct gr_rtr *r);
  * failure is recorded in the header.  0 or -errno. */
 int gr_rtr_reload(struct gr_rtr *r);
 
+/* The slot lifecycle (slots.c): FREE -> ACTIVE -> REMOVING -> FREE. */
+
 /* Set a slot's state in the segment and in the mirror. */
 void gr_rtr_set_state(struct gr_rtr *r, uint32_t slot, uint32_t state);
+
+/* A free slot for a project called name: its old one if still free
+ * (*returning), else the one free longest.  -1 if none is free. */
+int gr_rtr_free_slot(const struct gr_rtr *r, const char *name,
+                     bool *returning);
+
+/* Give slot to a new project: a fresh cell set and a new generation. */
+void gr_rtr_take_slot(struct gr_shm *t, uint32_t slot);
 
 /* Free the slots of removed projects whose last lease ended (and apply
  * the running config again if a project was waiting for a slot). */

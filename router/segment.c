@@ -40,8 +40,17 @@ is_ours(const char *name)
     return ours;
 }
 
-static bool
-geometry_matches(const struct gr_shm *t, const struct gr_cfg *cfg)
+/*
+ * The geometry is what the segment's size and the meaning of its counters
+ * follow from: max_projects, max_models, max_leases (the layout) and
+ * window_ms (what a window count counts).  The shm name is not part of
+ * it: it says which segment, not what shape.  At start the segment is
+ * looked up by that name, so comparing it would always succeed; at a
+ * reload a new name is refused beside a new geometry (apply.c), since
+ * both need a restart, but for its own reason.
+ */
+bool
+gr_rtr_geometry_matches(const struct gr_shm *t, const struct gr_cfg *cfg)
 {
     return t->max_projects == cfg->router.max_projects &&
            t->max_models == cfg->router.max_models &&
@@ -123,7 +132,7 @@ gr_rtr_open_segment(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
             gr_shm_detach(&r->t);
             return -EBUSY;
         }
-        if (rc == 0 && geometry_matches(&r->t, cfg)) {
+        if (rc == 0 && gr_rtr_geometry_matches(&r->t, cfg)) {
             repair(&r->t);
             r->adopted = true;
             gr_rtr_log("adopted %s from a router that is gone; counters "

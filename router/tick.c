@@ -6,7 +6,8 @@
  * dead clients are settled within a reap interval (DESIGN.md 4), leaks
  * from clients killed mid-step are audited away when their cell is
  * quiet, idle windows are drained so their tick numbers never wrap, and
- * removed projects give their slot back once their last call ended.
+ * removed projects give their slot back once their last call ended
+ * (slots.c).
  */
 #include "router.h"
 #include "cluster.h"
@@ -127,62 +128,6 @@ audit_suspects(struct gr_rtr *r)
             gr_rtr_log("audit: gave back %lld units a killed client had "
                        "leaked on cell %u", (long long)fixed, i);
         }
-    }
-}
-
-static bool
-slot_has_lease(const struct gr_shm *t, uint32_t slot)
-{
-    uint32_t i;
-
-    for (i = 0; i < t->max_leases; i++) {
-        /* acquire: pairs with free_lease() */
-        uint64_t s = atomic_load_explicit(&t->leases[i].state,
-                                          memory_order_acquire);
-
-        /* seq_cst: pairs with the client's seq_cst store of the cell in
-         * try_cell() (reserve.c), against our seq_cst REMOVING store */
-        if (gr_shm_lease_state(s) != GR_LEASE_FREE &&
-            __atomic_load_n(&t->leases[i].cell, __ATOMIC_SEQ_CST) /
-                    t->max_models == slot)
-            return true;
-    }
-    return false;
-}
-
-void
-gr_rtr_free_drained(struct gr_rtr *r)
-{
-    struct gr_shm *t = &r->t;
-    uint32_t i, k;
-    bool freed = false;
-
-    for (i = 0; i < t->max_projects; i++) {
-        struct gr_shm_project *p = &t->projects[i];
-        char zero[GR_SHM_KEY_MAX] = {0};
-
-        if (r->m.state[i] != GR_PROJ_REMOVING || slot_has_lease(t, i))
-            continue;
-        gr_shm_seq_write_begin(&p->seq);
-        for (k = 0; k < GR_SHM_MAX_KEYS; k++)
-            gr_shm_seq_copy_in(gr_shm_key(t, i, k), zero, sizeof(zero));
-        __atomic_store_n(&p->n_keys, 0, __ATOMIC_RELEASE);
-        gr_shm_seq_write_end(&p->seq);
-        /* release: a late report compares generations and is dropped */
-        atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
-        gr_rtr_set_state(r, i, GR_PROJ_FREE);
-        gr_rtr_log("project '%s' drained: slot %u free", r->m.name[i], i);
-        /* The name stays in the mirror: if the project comes back, it
-         * gets this slot and what Google has already counted. */
-        r->m.freed_at[i] = gr_shm_now_mono();
-        freed = true;
-    }
-    if (freed && r->pending && r->cfg != NULL) {
-        char err[512];
-
-        /* A project waited for a slot: apply the running config again. */
-        if (gr_rtr_apply(r, r->cfg, err, sizeof(err)) != 0)
-            gr_rtr_log("%s", err);
     }
 }
 

@@ -27,14 +27,14 @@
 #define GR_SEQ_TRIES 64
 
 static inline uint32_t
-gr_shm_seq_read_begin(_Atomic uint32_t *seq)
+gr_shm_seq_read_begin(const _Atomic uint32_t *seq)
 {
     /* acquire: pairs with the release in gr_shm_seq_write_end() */
     return atomic_load_explicit(seq, memory_order_acquire);
 }
 
 static inline bool
-gr_shm_seq_read_ok(_Atomic uint32_t *seq, uint32_t begin)
+gr_shm_seq_read_ok(const _Atomic uint32_t *seq, uint32_t begin)
 {
     /* relaxed: ordered after the data loads, which were acquires */
     return (begin & 1u) == 0 &&
@@ -55,18 +55,17 @@ static inline bool
 gr_shm_seq_read(const _Atomic uint32_t *seq, void (*copy)(void *arg),
                 void *arg)
 {
-    /* The counter is only read here; the cast drops a const that C11's
-     * atomic_load does not accept on every compiler. */
-    _Atomic uint32_t *q = (_Atomic uint32_t *)seq;
     int tries;
 
+    /* The counter is only read (C17's atomic_load takes a const object,
+     * as gcc and clang do in C11 mode). */
     for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
-        uint32_t begin = gr_shm_seq_read_begin(q);
+        uint32_t begin = gr_shm_seq_read_begin(seq);
 
         if (begin & 1u)
             continue;
         copy(arg);
-        if (gr_shm_seq_read_ok(q, begin))
+        if (gr_shm_seq_read_ok(seq, begin))
             return true;
     }
     return false;

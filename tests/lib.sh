@@ -20,13 +20,83 @@ finish() {
     exit
 }
 
-# wait_ready SHM: poll (bounded by a count) until the router serving SHM
-# has applied its config; until then clients get "no room yet".
+# wait_ready SHM [PID]: poll (bounded by a count) until the router serving
+# SHM has applied its config (until then clients get "no room yet") and,
+# given PID, until that router is PID (a router restarted on a table
+# adopts it: the old generation is still there).  1 if PID exited first.
 wait_ready() {
     for _ in $(seq 600); do
-        "$BIN/gemroute" status --shm "$1" --json 2>/dev/null |
-            grep -q '"config_generation": [1-9]' && return 0
+        wr_st=$("$BIN/gemroute" status --shm "$1" --json 2>/dev/null)
+        if echo "$wr_st" | grep -q '"config_generation": [1-9]' &&
+           { [ -z "${2:-}" ] || echo "$wr_st" | grep -q "\"pid\": $2,"; }; then
+            return 0
+        fi
+        [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null && return 1
         sleep 0.05
     done
     return 1
 }
+
+# The one way a shell test runs gemrouted:
+#
+#   start_router CONF SHM LOG [OPTION...]
+#       start $BIN/gemrouted -c CONF --foreground OPTION... in the
+#       background (stdout to /dev/null, stderr appended to LOG; with
+#       $router_wrap, e.g. a setpriv command line that execs, in front),
+#       remember its pid in $router_pid, and wait until it serves SHM with
+#       its config applied and has logged its control socket (opened after
+#       the config watch).  1 when it exited or never got ready.
+#   stop_router [SIGNAL]
+#       send SIGNAL (TERM) to $router_pid, reap it and forget it; returns
+#       the router's exit status.
+#
+# Every router started so and not stopped is stopped at exit (TERM, then
+# KILL if it is stuck), before the script's own cleanup() if it has one:
+# scripts define cleanup() and leave the EXIT trap to this file.
+router_pid=""
+lib_routers=""
+start_router() {
+    sr_conf=$1 sr_shm=$2 sr_log=$3
+    shift 3
+    sr_n=$(grep -c "gemrouted: control socket .* (mode" "$sr_log" 2>/dev/null)
+    # shellcheck disable=SC2086
+    ${router_wrap:-} "$BIN/gemrouted" -c "$sr_conf" --foreground "$@" \
+        >/dev/null 2>>"$sr_log" &
+    router_pid=$!
+    lib_routers="$lib_routers $router_pid"
+    wait_ready "$sr_shm" "$router_pid" || return 1
+    # and until it has logged its control socket: its last step before it
+    # serves, after the config watch (a test may change the file now)
+    for _ in $(seq 600); do
+        [ "$(grep -c "gemrouted: control socket .* (mode" "$sr_log" \
+             2>/dev/null)" -gt "${sr_n:-0}" ] && return 0
+        kill -0 "$router_pid" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+stop_router() {
+    kill -"${1:-TERM}" "$router_pid" 2>/dev/null
+    wait "$router_pid"
+    sr_rc=$?
+    router_pid=""
+    return $sr_rc
+}
+lib_exit() {
+    mine=""
+    for p in $lib_routers; do   # still running, still our child
+        [ "$(cut -d' ' -f4 "/proc/$p/stat" 2>/dev/null)" = "$$" ] &&
+            mine="$mine $p"
+    done
+    for p in $mine; do kill -TERM "$p" 2>/dev/null; done
+    for p in $mine; do
+        for _ in $(seq 40); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    if command -v cleanup >/dev/null 2>&1; then cleanup; fi
+}
+trap lib_exit EXIT

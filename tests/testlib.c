@@ -77,3 +77,32 @@ gr_test_main(const char *name, CU_SuiteInfo *suites, unsigned watchdog_s)
     kill(0, SIGTERM);
     return failed == 0 ? 0 : 1;
 }
+
+char *
+gr_test_fixture(const char *name, size_t *len)
+{
+    char path[512];
+    char *buf = NULL;
+    long n;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", GR_TEST_FIXTURES, name);
+    if ((f = fopen(path, "rb")) == NULL)
+        goto fail;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
+        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[n] = '\0';
+            *len = (size_t)n;
+        }
+    }
+    fclose(f);
+    if (buf != NULL)
+        return buf;
+fail:
+    fprintf(stderr, "\ncannot read %s\n", path);
+    return NULL;
+}

@@ -6,7 +6,12 @@
 #define GR_TESTLIB_H
 
 #include <CUnit/CUnit.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* The real Gemini answers the tests use, copied into the repository (a
+ * clean clone tests the same bodies); paths are from its root. */
+#define GR_TEST_FIXTURES "tests/fixtures/gemini"
 
 /*
  * Run the NULL-terminated suites in CUnit's basic mode after arming an
@@ -23,5 +28,11 @@ void gr_test_sleep_ns(int64_t ns);
 
 /* Seconds of the watchdog, multiplied under sanitizers (GR_SANITIZED=1). */
 unsigned gr_test_scaled(unsigned seconds);
+
+/*
+ * GR_TEST_FIXTURES/name read whole into a malloc'd buffer with a NUL
+ * after its *len bytes; NULL (and a line on stderr) if it cannot be read.
+ */
+char *gr_test_fixture(const char *name, size_t *len);
 
 #endif

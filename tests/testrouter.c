@@ -1,17 +1,42 @@
 /*
- * testrouter.c - start and stop a real gemrouted for a test binary.
+ * testrouter.c - start and stop a real gemrouted for a test binary: every
+ * C test that runs the router does it through here.
  */
 #include "testrouter.h"
 #include "gemroute.h"
+#include "gemroute_stat.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+/*
+ * Does the router serving shm say it is pid, with a config applied and
+ * its control socket published?  The socket is the router's last step
+ * before it serves (after the config watch), so a test may then change
+ * the config file and count on the router to see it.
+ */
+static bool
+ready(const char *shm, pid_t pid)
+{
+    struct gr_stat_router r;
+    char err[256];
+    struct gr_stat *st = gr_stat_open(shm, err, sizeof(err));
+
+    if (st == NULL)
+        return false;
+    gr_stat_router(st, &r);
+    gr_stat_close(st);
+    return r.pid == (int64_t)pid && r.config_generation > 0 && r.text_ok &&
+           r.control_path[0] != '\0';
+}
+
 int
-gr_test_router_start(const char *conf, const char *shm, const char *model)
+gr_test_router_start(const char *conf, const char *shm, const char *log)
 {
     const char *bin = getenv("BIN") ? getenv("BIN") : "bin";
     char path[256];
@@ -22,32 +47,26 @@ gr_test_router_start(const char *conf, const char *shm, const char *model)
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        if (freopen("/dev/null", "w", stderr) == NULL)
+        int fd = open(log != NULL ? log : "/dev/null",
+                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
             _exit(127);
         execl(path, path, "-c", conf, "--foreground", "--unlink-on-exit",
               (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 1000; i++) {    /* the watchdog bounds this too */
-        char err[256];
-        struct gr *g = gr_open(shm, err, sizeof(err));
-
-        if (g != NULL) {
-            /* The table exists; wait (bounded) until the router has
-             * applied its config: a reservation of nothing then passes. */
-            struct gr_cost none = {0, 0, 0};
-            struct gr_lease l;
-            int rc = gr_reserve(g, model, &none,
-                                gr_now_ns() + INT64_C(30000000), &l);
-
-            if (rc == GR_OK)
-                gr_commit(g, &l, NULL);
-            gr_close(g);
-            return rc == GR_OK ? (int)pid : -1;
+    for (;;) {                  /* the watchdog bounds this */
+        if (ready(shm, pid))
+            return (int)pid;
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            fprintf(stderr, "gemrouted -c %s exited before it was ready%s%s\n",
+                    conf, log != NULL ? "; see " : "",
+                    log != NULL ? log : "");
+            return -1;
         }
         usleep(5000);
     }
-    return -1;
 }
 
 int

@@ -1,6 +1,8 @@
 /*
- * testrouter.h - a real gemrouted for a test binary: started on a config
- * file, waited for until its table is ready, stopped at the end.
+ * testrouter.h - the one way a C test runs a real gemrouted: started on a
+ * config file, waited for until it serves its table with the config
+ * applied, stopped at the end.  (Shell tests have start_router in
+ * tests/lib.sh, which waits the same way.)
  */
 #ifndef GR_TESTROUTER_H
 #define GR_TESTROUTER_H
@@ -20,13 +22,19 @@ int gr_test_router_paths(struct gr_test_router *r, const char *tag);
 int gr_test_router_end(struct gr_test_router *r);
 
 /*
- * Start $BIN/gemrouted (BIN defaults to "bin") on config file conf, its
- * stderr to /dev/null, and wait until table shm is ready: the router has
- * applied its config, so a reservation of nothing on model passes.
- * Returns the router's pid, or -1.
+ * Start $BIN/gemrouted (BIN defaults to "bin") as
+ * `gemrouted -c conf --foreground --unlink-on-exit`, its stdout and
+ * stderr appended to log (NULL: /dev/null), and wait until it serves
+ * table shm with its config applied: the table's header names this
+ * router's pid, a config generation of 1 or more and its control socket
+ * (opened after the config watch, so a change of the config file is
+ * seen from then on).  (A router started
+ * on a table another left behind adopts it, generation and all, so the
+ * pid is what tells the new router from the old.)  Returns the router's
+ * pid, or -1 when it could not be started or exited before it was ready
+ * (then it has been reaped).  The caller's watchdog bounds the wait.
  */
-int gr_test_router_start(const char *conf, const char *shm,
-                         const char *model);
+int gr_test_router_start(const char *conf, const char *shm, const char *log);
 
 /* SIGTERM the router and reap it; 0 when it exited cleanly. */
 int gr_test_router_stop(int pid);

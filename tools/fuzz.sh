@@ -2,7 +2,7 @@
 # fuzz.sh - build the libFuzzer harnesses (make fuzzers) and run each for
 # FUZZ_SECONDS (default 180; `make check` runs a 20 s smoke of each).
 # FUZZ_ONLY="settle config" builds and runs only those harnesses.
-# Seeds come from shared/gemini-samples (via tests/fixtures) and the test
+# Seeds come from tests/fixtures/gemini (real answers) and the test
 # configs.  A crash leaves its input in build/fuzz/ and fails the run:
 # turn it into a regression test.
 set -eu

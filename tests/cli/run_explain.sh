@@ -10,7 +10,6 @@ cd "$root" || exit 1
 BIN=${BIN:-bin}
 gr="$BIN/gemroute"
 fix=tests/fixtures/gemini
-[ -d "$fix" ] || fix=../shared/gemini-samples
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0

@@ -15,17 +15,14 @@ WATCHDOG=${WATCHDOG:-120}
 
 dir=$(mktemp -d /tmp/grfifo.XXXXXX)
 shm="/grtest-fifo-$$"
-pid=""
 dog=""
 holder=""
 cleanup() {
     [ -n "$holder" ] && kill -9 "$holder" 2>/dev/null
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null    # it may be stuck
     [ -n "$dog" ] && kill "$dog" 2>/dev/null
     rm -rf "$dir"
     rm -f "/dev/shm$shm" "/dev/shm$shm.res"
 }
-trap cleanup EXIT
 trap 'exit 1' TERM INT
 ( sleep "$WATCHDOG"; echo "FAIL: watchdog after $WATCHDOG s"
   echo "0 passed, 1 failed"; kill -TERM $$ ) </dev/null >&2 &
@@ -64,10 +61,7 @@ check "--check of an @included FIFO: $out" \
 
 # --- a running router --------------------------------------------------------
 conf "inc/models.conf"
-"$BIN/gemrouted" -c "$dir/r.conf" --foreground --unlink-on-exit \
-    >/dev/null 2>>"$dir/router.log" &
-pid=$!
-wait_ready "$shm"
+start_router "$dir/r.conf" "$shm" "$dir/router.log" --unlink-on-exit
 gen0=$(json 'j["router"]["config_generation"]')
 
 conf "inc/fifo.conf"

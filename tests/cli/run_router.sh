@@ -8,8 +8,11 @@ set -u
 
 dir=$(mktemp -d /tmp/grrouter.XXXXXX)
 shm="/grtest-router-$$"
-pid=""
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm} /dev/shm${shm}-nb /dev/shm${shm}.res /dev/shm${shm}-nb.res' EXIT
+cleanup() {
+    rm -rf "$dir"
+    rm -f "/dev/shm$shm" "/dev/shm$shm-nb" ${shm2:+"/dev/shm$shm2"} \
+        "/dev/shm$shm.res" "/dev/shm$shm-nb.res" ${shm2:+"/dev/shm$shm2.res"}
+}
 export GR_KEY_A="test-SECRET-key-aaaa1111"
 umask 022
 cat >"$dir/r.conf" <<CONF
@@ -20,11 +23,7 @@ projects = ( { name = "pa"; key = "env:GR_KEY_A"; },
              { name = "pb"; key = "test-SECRET-key-bbbb2222"; } );
 CONF
 
-start() {
-    "$BIN/gemrouted" -c "$dir/r.conf" --foreground 2>>"$dir/router.log" &
-    pid=$!
-    wait_ready "$shm"
-}
+start() { start_router "$dir/r.conf" "$shm" "$dir/router.log"; }
 
 start
 out=$("$BIN/gemroute" reserve --shm "$shm" --model m1 --tokens 50 2>&1)
@@ -144,9 +143,9 @@ fi
 "$BIN/gemrouted" -c "$dir/r.conf" --foreground 2>"$dir/second.log"
 rc=$?
 check "second router refused (exit $rc)" '[ $rc -eq 1 ]'
-check "refusal names the live router" 'grep -q "a live router (pid $pid) owns $shm" "$dir/second.log"'
+check "refusal names the live router" 'grep -q "a live router (pid $router_pid) owns $shm" "$dir/second.log"'
 
-kill -9 "$pid"; wait "$pid" 2>/dev/null
+stop_router KILL 2>/dev/null
 dead=$("$BIN/gemroute" status --shm "$shm" --json)
 check "status shows a dead router" 'echo "$dead" | grep -q "\"alive\": false"'
 out=$("$BIN/gemroute" reserve --shm "$shm" --model m1 --tokens 50 2>&1)
@@ -162,9 +161,9 @@ check "counts kept across the restart ($admitted)" '[ "$admitted" = "6 True" ]'
 
 # Item 16: the env: key has left the router's environment, and a reload
 # (which reads env: keys again) still works and leaves it clean.
-environ_clean() { ! tr '\0' '\n' <"/proc/$pid/environ" | grep -q "test-SECRET-key"; }
+environ_clean() { ! tr '\0' '\n' <"/proc/$router_pid/environ" | grep -q "test-SECRET-key"; }
 check "item 16: env: key scrubbed from /proc/PID/environ" environ_clean
-kill -HUP "$pid"
+kill -HUP "$router_pid"
 for _ in $(seq 200); do
     [ "$(grep -c "config .* applied" "$dir/router.log")" -ge 1 ] && break
     sleep 0.05
@@ -179,21 +178,19 @@ for _ in $(seq 200); do
     grep -q "serving $shm again" "$dir/router.log" && break
     sleep 0.05
 done
-check "item 9: router survives a truncated table" 'kill -0 "$pid" 2>/dev/null'
+check "item 9: router survives a truncated table" 'kill -0 "$router_pid" 2>/dev/null'
 check "item 9: and says so in one line" 'grep -q "$shm was truncated under the router (SIGBUS at byte" "$dir/router.log"'
 check "item 9: and serves a new table" 'grep -q "serving $shm again" "$dir/router.log" && wait_ready "$shm"'
 out=$("$BIN/gemroute" reserve --shm "$shm" --model m1 --tokens 50 2>&1)
 check "item 9: clients reserve from the new table" 'echo "$out" | grep -q "\"ok\": true"'
 
-kill -TERM "$pid"; wait "$pid"
+stop_router
 rc=$?
-pid=""
 check "SIGTERM exits 0 ($rc)" '[ $rc -eq 0 ]'
 check "the control socket is removed on exit" '[ ! -e "$sock" ]'
 
 # router.control: a path of one's own, relative to the config file.
 shm2="/grtest-router2-$$"
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm} /dev/shm${shm2} /dev/shm${shm}.res /dev/shm${shm2}.res' EXIT
 cat >"$dir/c.conf" <<CONF
 router = { shm = "$shm2"; window_ms = 2000; control = "ctl/c.sock";
            state_file = "state2"; };
@@ -201,15 +198,12 @@ models = ( { name = "m1"; rpm = 100; } );
 projects = ( { name = "pa"; key = "env:GR_KEY_A"; } );
 CONF
 mkdir "$dir/ctl"
-"$BIN/gemrouted" -c "$dir/c.conf" --foreground --unlink-on-exit \
-    2>>"$dir/router2.log" &
-pid=$!
-wait_ready "$shm2"
+start_router "$dir/c.conf" "$shm2" "$dir/router2.log" --unlink-on-exit
 check "router.control is used" '[ -S "$dir/ctl/c.sock" ]'
 out=$("$BIN/gemroute" drain --shm "$shm2" pa 2>&1); rc=$?
 check "the CLI finds it through the header ($out)" \
     '[ $rc -eq 0 ] && echo "$out" | grep -q "^pa: draining"'
-kill -TERM "$pid"; wait "$pid"; pid=""
+stop_router
 check "and removes it on exit" '[ ! -e "$dir/ctl/c.sock" ]'
 out=$("$BIN/gemroute" drain --shm "$shm" pa 2>&1); rc=$?
 check "no router: exit 1 and why ($out)" \
@@ -223,16 +217,13 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1 &&
     mkdir "$nb" && chown nobody "$nb" && chmod 711 "$dir"
     sed -e "s|$shm|$shm-nb|" -e 's|"state"|"nb/state"|' "$dir/r.conf" >"$nb/r.conf"
     chmod 644 "$nb/r.conf"
-    # setpriv itself, not the function: $! must be the router
-    setpriv --reuid=nobody --regid=nogroup --clear-groups \
-        "$BIN/gemrouted" -c "$nb/r.conf" --foreground --unlink-on-exit \
-        2>>"$dir/nobody.log" &
-    pid=$!
-    wait_ready "$shm-nb"
-    owner=$(stat -c %u "/proc/$pid/environ" 2>/dev/null)
+    # setpriv itself, not the function: the pid must be the router's
+    router_wrap="setpriv --reuid=nobody --regid=nogroup --clear-groups"
+    start_router "$nb/r.conf" "$shm-nb" "$dir/nobody.log" --unlink-on-exit
+    router_wrap=""
+    owner=$(stat -c %u "/proc/$router_pid/environ" 2>/dev/null)
     check "item 16: router not dumpable (/proc/PID/environ owned by uid $owner)" '[ "$owner" = 0 ]'
-    kill -TERM "$pid"; wait "$pid"
-    pid=""
+    stop_router
     rm -f "/dev/shm$shm-nb"
 else
     echo "item 16 (not dumpable): skipped: needs root, setpriv and the user nobody"

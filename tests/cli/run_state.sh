@@ -11,21 +11,15 @@ set -u
 
 dir=$(mktemp -d /tmp/grstate.XXXXXX)
 shm="/grtest-state-$$"
-pid=""
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm}' EXIT
+cleanup() { rm -rf "$dir"; rm -f /dev/shm${shm}; }
 cat >"$dir/r.conf" <<CONF
 router = { shm = "$shm"; window_ms = 60000; state_file = "saved.state"; };
 models = ( { name = "m1"; rpm = 100; tpm = 10000; rpd = 1000; } );
 projects = ( { name = "pa"; key = "state-test-SECRET-aaaa"; } );
 CONF
 
-start() {
-    "$BIN/gemrouted" -c "$dir/r.conf" --foreground --unlink-on-exit \
-        2>>"$dir/router.log" &
-    pid=$!
-    wait_ready "$shm"
-}
-stop() { kill -TERM "$pid"; wait "$pid"; pid=""; }
+start() { start_router "$dir/r.conf" "$shm" "$dir/router.log" --unlink-on-exit; }
+stop() { stop_router; }
 field() {   # python expression over the first cell of status --json
     "$BIN/gemroute" status --shm "$shm" --json |
         python3 -c "import json,sys; c=json.load(sys.stdin)['cells'][0]; print($1)"

@@ -9,14 +9,12 @@
 #
 #   BIN=bin tests/e2e/run_e2e.sh
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root" || exit 1
-BIN=${BIN:-bin}
+. "$(dirname "$0")/../lib.sh"
+root=$(pwd)
 gr="$BIN/gemroute"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-e2e.XXXXXX")
 shm="/gr-e2e-$$"
 mock_pid=
-router_pid=
 passed=0
 failed=0
 export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
@@ -24,13 +22,10 @@ KEY1=gr-e2e-SECRET-one-4f6e1a
 KEY2=gr-e2e-SECRET-two-77c0de
 
 cleanup() {
-    [ -n "$router_pid" ] && kill "$router_pid" 2>/dev/null
     [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null
-    [ -n "$router_pid" ] && wait "$router_pid" 2>/dev/null
     [ -n "$mock_pid" ] && wait "$mock_pid" 2>/dev/null
     rm -rf "$tmp"
 }
-trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 ok() { passed=$((passed + 1)); }
@@ -92,18 +87,8 @@ projects = ( { name = "one"; key = "$KEY1"; },
              { name = "two"; key = "$KEY2";
                limits = ( { model = "gemini-2.5-flash"; rpm = 20; } ); } );
 EOF
-"$BIN/gemrouted" -c "$tmp/router.conf" --foreground --unlink-on-exit \
-    2>"$tmp/router.log" &
-router_pid=$!
-# Ready once status shows both projects (the config is applied a moment
-# after the table can be attached).
-i=0
-until [ "$("$gr" status --shm "$shm" --json 2>/dev/null |
-          grep -c '"project": ')" -eq 2 ]; do
-    i=$((i + 1))
-    [ $i -gt 400 ] && { bad "gemrouted did not start"; finish; }
-    sleep 0.02
-done
+start_router "$tmp/router.conf" "$shm" "$tmp/router.log" --unlink-on-exit ||
+    { bad "gemrouted did not start"; finish; }
 
 # One call: the text, exit 0; -v names the project, attempts and usage.
 run call 0 call --shm "$shm" --model gemini-2.5-flash -v "hello from e2e"

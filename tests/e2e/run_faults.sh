@@ -12,14 +12,12 @@ export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 dir=$(mktemp -d /tmp/grfaults.XXXXXX)
 shm="/grtest-faults-$$"
 mock_pid=""
-router_pid=""
 cleanup() {
-    kill $router_pid $mock_pid 2>/dev/null
+    kill $mock_pid 2>/dev/null
     wait 2>/dev/null
     rm -rf "$dir"
     rm -f /dev/shm${shm} /dev/shm${shm}.res
 }
-trap cleanup EXIT
 umask 077
 
 cat >"$dir/mock.conf" <<CONF
@@ -42,9 +40,7 @@ router = { shm = "$shm"; window_ms = 2000; headroom = 1.0;
 models = ( { name = "m"; rpm = 30; tpm = 100000; } );
 projects = ( { name = "solo"; key = "faults-SECRET-0001"; } );
 CONF
-"$BIN/gemrouted" -c "$dir/router.conf" --foreground 2>"$dir/router.log" &
-router_pid=$!
-wait_ready "$shm"
+start_router "$dir/router.conf" "$shm" "$dir/router.log"
 
 
 field() {   # python expression over the cell c and the status d

@@ -11,17 +11,14 @@
 #
 #   BIN=bin tests/gateway/run_gateway.sh
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root" || exit 1
-BIN=${BIN:-bin}
+. "$(dirname "$0")/../lib.sh"
+root=$(pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-gw.XXXXXX")
 shm="/gr-gw-$$"
 mock_pid=
-router_pid=
 gw_pid=
 gw2_pid=
 sgw_pid=
-srouter_pid=
 slow_pid=
 passed=0
 failed=0
@@ -35,14 +32,12 @@ EMB=gemini-embedding-001
 IMG=imagen-4.0-generate-001
 
 cleanup() {
-    for p in $sgw_pid $srouter_pid $slow_pid $gw2_pid $gw_pid $router_pid \
-             $mock_pid; do
+    for p in $sgw_pid $slow_pid $gw2_pid $gw_pid $mock_pid; do
         kill "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
-trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 ok() { passed=$((passed + 1)); }
@@ -132,16 +127,8 @@ CONF
 write_conf 5.0
 "$BIN/gemrouted" --check -c "$tmp/gw.conf" >"$tmp/check.out" 2>&1
 check "gemrouted --check accepts the gateway section" test $? -eq 0
-"$BIN/gemrouted" -c "$tmp/gw.conf" --foreground --unlink-on-exit \
-    2>"$tmp/router.log" &
-router_pid=$!
-i=0
-until "$BIN/gemroute" status --shm "$shm" --json 2>/dev/null |
-      grep -q '"config_generation": [1-9]'; do
-    i=$((i + 1))
-    [ $i -gt 400 ] && { bad "gemrouted did not start"; finish; }
-    sleep 0.02
-done
+start_router "$tmp/gw.conf" "$shm" "$tmp/router.log" --unlink-on-exit ||
+    { bad "gemrouted did not start"; finish; }
 ${GW_WRAP:-} "$BIN/gemroute-gateway" -c "$tmp/gw.conf" --foreground >"$tmp/gw.out" \
     2>"$tmp/gw.log" &
 gw_pid=$!
@@ -426,13 +413,9 @@ projects = ( { name = "slow"; key = "$KEY1"; } );
 gateway = { listen = "127.0.0.1:0"; tokens = [ "env:GR_GW_TOKEN" ];
             workers = 1; timeout_s = 2; };
 CONF
-"$BIN/gemrouted" -c "$tmp/slow.conf" --foreground --unlink-on-exit \
-    2>"$tmp/slowrouter.log" &
-srouter_pid=$!
-i=0
-until "$BIN/gemroute" status --shm "$shm-slow" --json 2>/dev/null |
-      grep -q '"config_generation": [1-9]' || [ $i -gt 400 ]; do
-    i=$((i + 1)); sleep 0.02; done
+start_router "$tmp/slow.conf" "$shm-slow" "$tmp/slowrouter.log" \
+    --unlink-on-exit
+srouter_pid=$router_pid
 "$BIN/gemroute-gateway" -c "$tmp/slow.conf" --foreground \
     >"$tmp/slowgw.out" 2>"$tmp/slowgw.log" &
 sgw_pid=$!

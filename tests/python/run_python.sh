@@ -10,15 +10,13 @@
 #
 #   BUILD=build/default BIN=bin tests/python/run_python.sh
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root" || exit 1
-BIN=${BIN:-bin}
+. "$(dirname "$0")/../lib.sh"
+root=$(pwd)
 BUILD=${BUILD:-build/default}
 LIB=${LIB:-$(dirname "$BIN")/lib}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-python.XXXXXX")
 shm="/gr-python-$$"
 mock_pid=
-router_pid=
 passed=0
 failed=0
 export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
@@ -26,13 +24,10 @@ KEY1=gr-python-SECRET-one-9d1c2b
 KEY2=gr-python-SECRET-two-5e8a07
 
 cleanup() {
-    [ -n "$router_pid" ] && kill "$router_pid" 2>/dev/null
     [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null
-    [ -n "$router_pid" ] && wait "$router_pid" 2>/dev/null
     [ -n "$mock_pid" ] && wait "$mock_pid" 2>/dev/null
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
-trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 ok() { passed=$((passed + 1)); }
@@ -88,17 +83,8 @@ models = ( { name = "gemini-2.5-flash"; rpm = 1000; tpm = 1000000; },
 projects = ( { name = "one"; key = "$KEY1"; },
              { name = "two"; key = "$KEY2"; } );
 EOF2
-"$BIN/gemrouted" -c "$tmp/router.conf" --foreground --unlink-on-exit \
-    2>"$tmp/router.log" &
-router_pid=$!
-# Ready once status shows the four cells (two projects, two models).
-i=0
-until [ "$("$BIN/gemroute" status --shm "$shm" --json 2>/dev/null |
-          grep -c '"project": ')" -eq 4 ]; do
-    i=$((i + 1))
-    [ $i -gt 400 ] && { bad "gemrouted did not start"; finish; }
-    sleep 0.02
-done
+start_router "$tmp/router.conf" "$shm" "$tmp/router.log" --unlink-on-exit ||
+    { bad "gemrouted did not start"; finish; }
 ok
 
 GEMROUTE_SHM=$shm GEMROUTE_LIB="$LIB/libgemroute.so.1" \

@@ -15,15 +15,12 @@ WATCHDOG=${WATCHDOG:-120}
 
 dir=$(mktemp -d /tmp/grreloadcli.XXXXXX)
 shm="/grtest-reload-$$"
-pid=""
 dog=""
 cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null
     [ -n "$dog" ] && kill "$dog" 2>/dev/null
     rm -rf "$dir"
     rm -f "/dev/shm$shm" "/dev/shm$shm.res"
 }
-trap cleanup EXIT
 trap 'exit 1' TERM INT
 ( sleep "$WATCHDOG"; echo "FAIL: watchdog after $WATCHDOG s"
   echo "0 passed, 1 failed"; kill -TERM $$ ) </dev/null >&2 &
@@ -59,10 +56,8 @@ PAB='{ name = "pa"; key = "env:GR_RELOAD_KEY_A"; },
   { name = "pb"; key = "reload-SECRET-key-bbbb2222"; }'
 conf "" "$PAB"
 chmod 600 "$dir/r.conf"
-"$BIN/gemrouted" -c "$dir/r.conf" --foreground --unlink-on-exit \
-    >/dev/null 2>>"$dir/router.log" &
-pid=$!
-wait_ready "$shm"   # applied, so the generation below is the starting one
+# applied, so the generation below is the starting one
+start_router "$dir/r.conf" "$shm" "$dir/router.log" --unlink-on-exit
 gen0=$(json 'j["router"]["config_generation"]')
 
 # --- gemroute reload --------------------------------------------------------
@@ -164,7 +159,7 @@ out=$(G status --watch 1 --json 2>&1); rc=$?
 check "--watch with --json refused (exit 2)" '[ $rc -eq 2 ]'
 
 # --- the router gone ------------------------------------------------------------
-kill "$pid"; wait "$pid" 2>/dev/null; pid=""
+stop_router 2>/dev/null
 out=$(G reload 2>&1); rc=$?
 check "reload without a router: exit 2" '[ $rc -eq 2 ]'
 

@@ -18,16 +18,14 @@ check() { if eval "$2"; then ok; echo "ok: $1"; else no "$1"; fi; }
 dir=$(mktemp -d /tmp/grsoak.XXXXXX)
 shm="/grtest-soak-$$"
 mock_pid=""
-router_pid=""
 loads=""
 cleanup() {
     # shellcheck disable=SC2086
-    kill -9 $loads $router_pid $mock_pid 2>/dev/null
+    kill -9 $loads $mock_pid 2>/dev/null
     wait 2>/dev/null
     [ -n "${SOAK_KEEP:-}" ] || rm -rf "$dir"
     rm -f /dev/shm${shm} /dev/shm${shm}.res
 }
-trap cleanup EXIT
 
 for p in a b c; do
     printf '  { name = "soak-%s"; keys = ["soak-SECRET-%s-0001"];\n' "$p" "$p"
@@ -62,13 +60,8 @@ projects = (
 );
 CONF
 
-start_router() {
-    "$BIN/gemrouted" -c "$dir/router.conf" --foreground \
-        2>>"$dir/router.log" &
-    router_pid=$!
-    wait_ready "$shm"
-}
-start_router
+start() { start_router "$dir/router.conf" "$shm" "$dir/router.log"; }
+start
 
 # Offer about 60% of what the pool admits (3 x 600 x 0.95 per 5 s):
 # enough to keep every project busy, little enough that retries after
@@ -105,10 +98,10 @@ while :; do
     fi
     # The router dies now and then in the first half, and comes back.
     if [ "$now" -lt "$half" ] && [ $((RANDOM % 6)) -eq 0 ]; then
-        kill -9 "$router_pid"; wait "$router_pid" 2>/dev/null
+        stop_router KILL 2>/dev/null
         router_kills=$((router_kills + 1))
         sleep 0.$((RANDOM % 9))
-        start_router
+        start
     fi
     # The router left alone from the middle on: measure it.
     if [ -z "$rss0" ] && [ "$now" -ge $((half + 2)) ]; then

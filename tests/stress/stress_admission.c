@@ -21,6 +21,7 @@
 #include "reserve.h"
 #include "table.h"
 #include "testlib.h"
+#include "testrouter.h"
 #include "window.h"
 
 #include <errno.h>
@@ -43,12 +44,12 @@
 #define HEADROOM 0.95
 #define MAX_TOKENS 200
 
-static const char *bin_dir;
 static char tmpdir[64];
 static bool threads_mode;
 
 struct run {
     char shm[64];
+    char conf[128], logf[128];      /* the router's config and log */
     pid_t router;
     struct gr_reclog *log;
     int64_t start_ns, end_ns;
@@ -62,36 +63,14 @@ now_ns(void)
 }
 
 static int
-exec_router(struct run *r, const char *tag)
-{
-    char conf[128], logf[128];
-
-    snprintf(conf, sizeof(conf), "%s/%s.conf", tmpdir, tag);
-    snprintf(logf, sizeof(logf), "%s/%s.log", tmpdir, tag);
-    r->router = fork();
-    if (r->router == 0) {
-        char path[256];
-
-        if (freopen(logf, "a", stderr) == NULL)
-            _exit(127);
-        snprintf(path, sizeof(path), "%s/gemrouted", bin_dir);
-        execl(path, path, "-c", conf, "--foreground", "--unlink-on-exit",
-              (char *)NULL);
-        _exit(127);
-    }
-    return r->router > 0 ? 0 : -1;
-}
-
-static int
 start_router(struct run *r, const char *tag)
 {
-    char conf[128], logf[128];
     FILE *f;
 
     snprintf(r->shm, sizeof(r->shm), "/grstress-%d-%s", (int)getpid(), tag);
-    snprintf(conf, sizeof(conf), "%s/%s.conf", tmpdir, tag);
-    snprintf(logf, sizeof(logf), "%s/%s.log", tmpdir, tag);
-    f = fopen(conf, "w");
+    snprintf(r->conf, sizeof(r->conf), "%s/%s.conf", tmpdir, tag);
+    snprintf(r->logf, sizeof(r->logf), "%s/%s.log", tmpdir, tag);
+    f = fopen(r->conf, "w");
     if (f == NULL)
         return -1;
     fprintf(f, "router = { shm = \"%s\"; window_ms = %d; headroom = %.2f; "
@@ -105,29 +84,14 @@ start_router(struct run *r, const char *tag)
                 i, i + 1 < NPROJ ? "," : "");
     fprintf(f, ");\n");
     fclose(f);
-    (void)logf;
-    if (exec_router(r, tag) != 0)
-        return -1;
-    for (int i = 0; i < 2000; i++) {    /* the watchdog bounds this */
-        char err[256];
-        struct gr *g = gr_open(r->shm, err, sizeof(err));
-
-        if (g != NULL) {
-            gr_close(g);
-            return 0;
-        }
-        gr_test_sleep_ns(5000000);
-    }
-    return -1;
+    r->router = gr_test_router_start(r->conf, r->shm, r->logf);
+    return r->router > 0 ? 0 : -1;
 }
 
 static void
 stop_router(struct run *r)
 {
-    int st;
-
-    kill(r->router, SIGTERM);
-    waitpid(r->router, &st, 0);
+    gr_test_router_stop(r->router);
 }
 
 /* One client: reserve, log, hold, settle, until the run ends. */
@@ -290,7 +254,8 @@ run_phase(const char *tag, unsigned n, unsigned windows, enum chaos chaos)
                    (unsigned long long)during);
             /* Clients go on without the router: windows drain on use. */
             CU_ASSERT(during > 0);
-            CU_ASSERT_FATAL(exec_router(&r, tag) == 0);
+            r.router = gr_test_router_start(r.conf, r.shm, r.logf);
+            CU_ASSERT_FATAL(r.router > 0);
             for (i = 0; i < 400; i++) {
                 snprintf(cmd, sizeof(cmd), "grep -q 'adopted %s' %s/%s.log",
                          r.shm, tmpdir, tag);
@@ -423,7 +388,6 @@ main(int argc, char **argv)
     threads_mode = argc > 1 && strcmp(argv[1], "--threads") == 0;
     if (threads_mode)
         suites[0].pTests = threads;
-    bin_dir = getenv("BIN") ? getenv("BIN") : "bin";
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/grstress.XXXXXX");
     if (mkdtemp(tmpdir) == NULL)
         return 2;

@@ -11,6 +11,7 @@
  */
 #include "gemroute.h"
 #include "testlib.h"
+#include "testrouter.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -107,29 +108,14 @@ test_random_bytes_crash_nobody(void)
     pid_t router, clients[NCLIENTS], vandal_pid;
     int st, i, status_runs = 0, status_bad = 0;
 
-    router = fork();
-    if (router == 0) {
-        char path[256], log[128];
+    {
+        char log[128];
 
         snprintf(log, sizeof(log), "%s/router.log", dir);
-        if (freopen(log, "w", stderr) == NULL)
-            _exit(127);
-        snprintf(path, sizeof(path), "%s/gemrouted", bin_dir);
-        execl(path, path, "-c", conf, "--foreground", "--unlink-on-exit",
-              (char *)NULL);
-        _exit(127);
+        router = gr_test_router_start(conf, shm, log);
     }
+    CU_ASSERT_FATAL(router > 0);
     router_pid = router;
-    for (i = 0; i < 1000; i++) {
-        char err[256];
-        struct gr *g = gr_open(shm, err, sizeof(err));
-
-        if (g != NULL) {
-            gr_close(g);
-            break;
-        }
-        usleep(5000);
-    }
     for (i = 0; i < NCLIENTS; i++)
         if ((clients[i] = fork()) == 0)
             client(4);

@@ -50,6 +50,7 @@
 #include "seqlock.h"
 #include "table.h"
 #include "testlib.h"
+#include "testrouter.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -131,57 +132,15 @@ static pid_t
 start_router(const char *conf, const char *shm, const char *logname)
 {
     char logf[256];
-    pid_t pid;
 
     snprintf(logf, sizeof(logf), "%s/%s", tmpdir, logname);
-    pid = fork();
-    if (pid == 0) {
-        char path[256];
-
-        if (freopen(logf, "w", stderr) == NULL)
-            _exit(127);
-        snprintf(path, sizeof(path), "%s/gemrouted", bin_dir);
-        execl(path, path, "-c", conf, "--foreground", "--unlink-on-exit",
-              (char *)NULL);
-        _exit(127);
-    }
-    for (;;) {      /* the watchdog bounds this */
-        char err[256];
-        struct gr *g = gr_open(shm, err, sizeof(err));
-        int st;
-
-        if (g != NULL) {
-            /* Ready once the router has applied its config (generation
-             * 0 means not yet): a reservation of nothing then passes. */
-            struct gr_cost none = {0, 0, 0};
-            struct gr_lease l;
-            int rc = gr_reserve(g, "m", &none, gr_now_ns() +
-                                60 * GR_NS_PER_S, &l);
-
-            if (rc == GR_OK)
-                gr_commit(g, &l, NULL);
-            gr_close(g);
-            if (rc == GR_OK || rc == GR_ENOMODEL)
-                return pid;
-            continue;
-        }
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            fprintf(stderr, "gemrouted exited; see %s\n", logf);
-            return -1;
-        }
-        sleep_ms(5);
-    }
+    return gr_test_router_start(conf, shm, logf);
 }
 
 static void
 stop_router(pid_t pid)
 {
-    int st;
-
-    if (pid <= 0)
-        return;
-    kill(pid, SIGTERM);
-    waitpid(pid, &st, 0);
+    gr_test_router_stop(pid);
 }
 
 static uint64_t

@@ -1,7 +1,8 @@
 /*
- * test_classify.c - gr_classify() on every real Gemini answer we hold and
- * on each rule of issue 4 one by one; gr_resp_usage(), gr_resp_status()
- * and the SSE parser, including every way of cutting a stream in two.
+ * test_classify.c - client/classify.c: gr_classify() on every real
+ * Gemini answer we hold (tests/fixtures/gemini) and on each rule of issue
+ * 4 one by one.  (The usage, status and SSE readers of client/response.c
+ * are tested in test_response.c.)
  *
  * Every body is handed to the code under test in a heap buffer of
  * exactly its length, without a NUL, so a read past len is a crash under
@@ -28,8 +29,6 @@ utc(int y, unsigned m, unsigned d, int hh, int mm, int ss)
 
 #define NOW_SUMMER utc(2026, 7, 15, 20, 0, 0)
 #define NOW_WINTER utc(2026, 12, 15, 12, 0, 0)
-
-static const char *fixture_dir;
 
 /* body copied to a buffer of exactly len bytes, then classified */
 static void
@@ -110,39 +109,9 @@ no_learned(const struct gr_verdict *v)
 }
 
 static char *
-read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
-        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        } else {
-            buf[n] = '\0';
-            *len = (size_t)n;
-        }
-    }
-    fclose(f);
-    return buf;
-}
-
-static char *
 fixture(const char *name, size_t *len)
 {
-    char path[512];
-    char *body;
-
-    snprintf(path, sizeof(path), "%s/%s", fixture_dir, name);
-    body = read_file(path, len);
-    if (body == NULL)
-        fprintf(stderr, "\ncannot read %s\n", path);
-    return body;
+    return gr_test_fixture(name, len);
 }
 
 /* --- the real answers ---------------------------------------------------- */
@@ -263,60 +232,56 @@ check_by_status(const char *name, int status, const struct gr_verdict *v)
     CU_ASSERT(ok);
 }
 
-/* Every file in the fixture folder and in ../shared/gemini-samples. */
+/* Every file in the fixture folder. */
 static void
 test_every_sample_file(void)
 {
-    const char *dirs[] = {"tests/fixtures/gemini", "../shared/gemini-samples"};
-    unsigned seen = 0, d;
+    DIR *dir = opendir(GR_TEST_FIXTURES);
+    struct dirent *de;
+    unsigned seen = 0;
 
-    for (d = 0; d < 2; d++) {
-        DIR *dir = opendir(dirs[d]);
-        struct dirent *de;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+    while ((de = readdir(dir)) != NULL) {
+        char path[512];
+        struct gr_verdict v;
+        size_t len = 0;
+        char *body;
+        int status;
 
-        if (dir == NULL)
+        if (de->d_name[0] < '1' || de->d_name[0] > '5')
+            continue;   /* README.md, ., .. */
+        status = atoi(de->d_name);
+        snprintf(path, sizeof(path), "%s/%s", GR_TEST_FIXTURES,
+                 de->d_name);
+        if ((body = gr_test_fixture(de->d_name, &len)) == NULL)
             continue;
-        while ((de = readdir(dir)) != NULL) {
-            char path[512];
-            struct gr_verdict v;
-            size_t len = 0;
-            char *body;
-            int status;
+        classify_n(status, body, len, NOW_SUMMER, &v);
+        check_by_status(path, status, &v);
+        /* and as a stream would wrap it */
+        if (body[0] == '{') {
+            char *wrapped = malloc(len + 2);
 
-            if (de->d_name[0] < '1' || de->d_name[0] > '5')
-                continue;   /* README.md, ., .. */
-            status = atoi(de->d_name);
-            snprintf(path, sizeof(path), "%s/%s", dirs[d], de->d_name);
-            if ((body = read_file(path, &len)) == NULL)
-                continue;
-            classify_n(status, body, len, NOW_SUMMER, &v);
-            check_by_status(path, status, &v);
-            /* and as a stream would wrap it */
-            if (body[0] == '{') {
-                char *wrapped = malloc(len + 2);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(wrapped);
+            wrapped[0] = '[';
+            memcpy(wrapped + 1, body, len);
+            wrapped[len + 1] = ']';
+            {
+                struct gr_verdict w;
 
-                CU_ASSERT_PTR_NOT_NULL_FATAL(wrapped);
-                wrapped[0] = '[';
-                memcpy(wrapped + 1, body, len);
-                wrapped[len + 1] = ']';
-                {
-                    struct gr_verdict w;
-
-                    classify_n(status, wrapped, len + 2, NOW_SUMMER, &w);
-                    CU_ASSERT_EQUAL(w.cls, v.cls);
-                    CU_ASSERT_EQUAL(w.dims, v.dims);
-                    CU_ASSERT_EQUAL(w.cooldown_src, v.cooldown_src);
-                    CU_ASSERT_EQUAL(w.disable, v.disable);
-                    CU_ASSERT_EQUAL(memcmp(w.learned, v.learned,
-                                           sizeof(v.learned)), 0);
-                }
-                free(wrapped);
+                classify_n(status, wrapped, len + 2, NOW_SUMMER, &w);
+                CU_ASSERT_EQUAL(w.cls, v.cls);
+                CU_ASSERT_EQUAL(w.dims, v.dims);
+                CU_ASSERT_EQUAL(w.cooldown_src, v.cooldown_src);
+                CU_ASSERT_EQUAL(w.disable, v.disable);
+                CU_ASSERT_EQUAL(memcmp(w.learned, v.learned,
+                                       sizeof(v.learned)), 0);
             }
-            free(body);
-            seen++;
+            free(wrapped);
         }
-        closedir(dir);
+        free(body);
+        seen++;
     }
+    closedir(dir);
     CU_ASSERT(seen >= NEXPECTS);
 }
 
@@ -1100,399 +1065,6 @@ test_reason_sentence(void)
     free(body);
 }
 
-/* --- usage and the SSE parser -------------------------------------------- */
-
-static int
-usage_n(const char *body, size_t len, struct gr_resp_usage *u)
-{
-    char *copy = malloc(len > 0 ? len : 1);
-    int rc;
-
-    CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
-    memcpy(copy, body, len);
-    rc = gr_resp_usage(copy, len, u);
-    free(copy);
-    return rc;
-}
-
-static void
-test_usage_of_bodies(void)
-{
-    struct gr_resp_usage u;
-    size_t len = 0;
-    char *body = fixture("200-generate-content.json", &len);
-
-    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
-    CU_ASSERT_EQUAL(usage_n(body, len, &u), 0);
-    CU_ASSERT_EQUAL(u.prompt_tokens, 8);
-    CU_ASSERT_EQUAL(u.candidates_tokens, 12);
-    CU_ASSERT_EQUAL(u.thoughts_tokens, -1);
-    CU_ASSERT_EQUAL(u.total_tokens, 20);
-    free(body);
-
-    /* an array of chunks: the last usage, field by field */
-    body = "[{\"usageMetadata\": {\"promptTokenCount\": 5, "
-           "\"candidatesTokenCount\": 1, \"thoughtsTokenCount\": 100}}, "
-           "{\"candidates\": []}, {\"usageMetadata\": {\"promptTokenCount\": "
-           "5, \"candidatesTokenCount\": 44, \"totalTokenCount\": \"235\"}}]";
-    CU_ASSERT_EQUAL(usage_n(body, strlen(body), &u), 0);
-    CU_ASSERT_EQUAL(u.prompt_tokens, 5);
-    CU_ASSERT_EQUAL(u.candidates_tokens, 44);
-    CU_ASSERT_EQUAL(u.thoughts_tokens, 100);
-    CU_ASSERT_EQUAL(u.total_tokens, 235);
-
-    CU_ASSERT_EQUAL(usage_n("{\"candidates\": []}", 18, &u), -ENOENT);
-    CU_ASSERT_EQUAL(u.prompt_tokens, -1);
-    CU_ASSERT_EQUAL(usage_n("nope", 4, &u), -EINVAL);
-    CU_ASSERT_EQUAL(gr_resp_usage(NULL, 0, &u), -EINVAL);
-    body = "{\"usageMetadata\": {\"promptTokenCount\": -3, "
-           "\"totalTokenCount\": 1.5, \"candidatesTokenCount\": {}}}";
-    CU_ASSERT_EQUAL(usage_n(body, strlen(body), &u), -ENOENT);
-    CU_ASSERT_EQUAL(u.prompt_tokens, -1);
-    /* cut before the end: not JSON, so unknown, never a guess */
-    body = "{\"usageMetadata\": {\"promptTokenCount\": 12";
-    CU_ASSERT_EQUAL(usage_n(body, strlen(body), &u), -EINVAL);
-    CU_ASSERT_EQUAL(u.prompt_tokens, -1);
-}
-
-/* Bodies over the whole-parse size: the usage is found from the end. */
-static void
-test_usage_of_huge_body(void)
-{
-    static const char head[] =
-        "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"fake "
-        "\\\"usageMetadata\\\": {\\\"promptTokenCount\\\": 1}\"}, "
-        "{\"inlineData\": {\"data\": \"";
-    static const char tail[] =
-        "\"}}]}}], \"usageMetadata\" : {\"promptTokenCount\": 1290, "
-        "\"candidatesTokenCount\": 1290, \"totalTokenCount\": 2580}, "
-        "\"modelVersion\": \"x\\\"usageMetadata\\\": {\\\"promptTokenCount"
-        "\\\": 999}\"}";
-    size_t big = (6u << 20), len;
-    char *body = malloc(big);
-    struct gr_resp_usage u;
-
-    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
-    memset(body, 'A', big);
-    memcpy(body, head, sizeof(head) - 1);
-    len = big;
-    memcpy(body + len - (sizeof(tail) - 1), tail, sizeof(tail) - 1);
-    CU_ASSERT_EQUAL(gr_resp_usage(body, len, &u), 0);
-    CU_ASSERT_EQUAL(u.prompt_tokens, 1290);
-    CU_ASSERT_EQUAL(u.total_tokens, 2580);
-    /* the same body within the whole-parse size gives the same */
-    memmove(body + (1u << 20) - (sizeof(tail) - 1), tail, sizeof(tail) - 1);
-    CU_ASSERT_EQUAL(gr_resp_usage(body, 1u << 20, &u), 0);
-    CU_ASSERT_EQUAL(u.prompt_tokens, 1290);
-    /* none at all */
-    memset(body + 100, 'B', big - 100);
-    CU_ASSERT_EQUAL(gr_resp_usage(body, big, &u), -ENOENT);
-    free(body);
-}
-
-struct events {
-    unsigned n;
-    char data[8][1024];
-    size_t len[8];
-    int stop_at;            /* stop (return -1) on this event; 0 = never */
-};
-
-static int
-on_event(void *arg, const char *data, size_t len)
-{
-    struct events *ev = arg;
-
-    CU_ASSERT_EQUAL(data[len], '\0');
-    if (ev->n < 8) {
-        size_t cap = sizeof(ev->data[0]) - 1, n = len < cap ? len : cap;
-
-        memcpy(ev->data[ev->n], data, n);
-        ev->data[ev->n][n] = '\0';
-        ev->len[ev->n] = len;
-    }
-    ev->n++;
-    return (ev->stop_at != 0 && (int)ev->n == ev->stop_at) ? -1 : 0;
-}
-
-/* Feed body cut at the given points, then finish. */
-static int
-feed_cuts(const char *body, size_t len, const size_t *cuts, size_t ncuts,
-          struct events *ev, struct gr_sse *p)
-{
-    size_t at = 0, i;
-    int rc = 0;
-
-    memset(ev, 0, sizeof(*ev));
-    gr_sse_init(p);
-    for (i = 0; i <= ncuts && rc == 0; i++) {
-        size_t end = i < ncuts ? cuts[i] : len;
-        char *chunk = malloc(end - at + 1);
-
-        CU_ASSERT_PTR_NOT_NULL_FATAL(chunk);
-        memcpy(chunk, body + at, end - at);     /* exact-size chunk */
-        rc = gr_sse_feed(p, chunk, end - at, on_event, ev);
-        free(chunk);
-        at = end;
-    }
-    if (rc == 0)
-        rc = gr_sse_finish(p, on_event, ev);
-    return rc;
-}
-
-/* A copy of s with every "\n" replaced by eol. */
-static char *
-with_eol(const char *s, size_t len, const char *eol, size_t *outlen)
-{
-    size_t n = 0, i, el = strlen(eol);
-    char *out = malloc(len * el + 1);
-
-    for (i = 0; i < len; i++) {
-        if (s[i] == '\n') {
-            memcpy(out + n, eol, el);
-            n += el;
-        } else {
-            out[n++] = s[i];
-        }
-    }
-    *outlen = n;
-    return out;
-}
-
-static void
-test_sse_every_cut(void)
-{
-    static const char *const eols[] = {"\n", "\r\n", "\r"};
-    struct events ref, ev;
-    struct gr_sse p;
-    size_t len = 0, e, cut, bad = 0;
-    char *orig = fixture("200-stream-sse-thinking.txt", &len);
-
-    CU_ASSERT_PTR_NOT_NULL_FATAL(orig);
-    CU_ASSERT_EQUAL(feed_cuts(orig, len, NULL, 0, &ref, &p), 0);
-    CU_ASSERT_EQUAL(ref.n, 2);
-    CU_ASSERT(strncmp(ref.data[0], "{\"candidates\"", 13) == 0);
-    CU_ASSERT(ref.data[1][ref.len[1] - 1] == '}');
-    CU_ASSERT(p.have_usage);
-    CU_ASSERT_EQUAL(p.usage.prompt_tokens, 5);
-    CU_ASSERT_EQUAL(p.usage.candidates_tokens, 44);
-    CU_ASSERT_EQUAL(p.usage.thoughts_tokens, 186);
-    CU_ASSERT_EQUAL(p.usage.total_tokens, 235);
-    CU_ASSERT_EQUAL(p.error_code, 0);
-    gr_sse_free(&p);
-
-    for (e = 0; e < 3; e++) {
-        size_t blen = 0;
-        char *body = with_eol(orig, len, eols[e], &blen);
-
-        CU_ASSERT_PTR_NOT_NULL_FATAL(body);
-        /* one cut at every byte boundary */
-        for (cut = 0; cut <= blen; cut++) {
-            int rc = feed_cuts(body, blen, &cut, 1, &ev, &p);
-
-            if (rc != 0 || ev.n != 2 || ev.len[0] != ref.len[0] ||
-                ev.len[1] != ref.len[1] ||
-                strcmp(ev.data[0], ref.data[0]) != 0 ||
-                strcmp(ev.data[1], ref.data[1]) != 0 ||
-                p.usage.prompt_tokens != 5 || p.usage.total_tokens != 235 ||
-                p.usage.thoughts_tokens != 186 ||
-                p.usage.candidates_tokens != 44)
-                bad++;
-            gr_sse_free(&p);
-        }
-        /* and byte by byte */
-        {
-            size_t *cuts = malloc(blen * sizeof(*cuts));
-
-            for (cut = 0; cut < blen; cut++)
-                cuts[cut] = cut;
-            CU_ASSERT_EQUAL(feed_cuts(body, blen, cuts, blen, &ev, &p), 0);
-            CU_ASSERT_EQUAL(ev.n, 2);
-            CU_ASSERT_STRING_EQUAL(ev.data[1], ref.data[1]);
-            CU_ASSERT_EQUAL(p.usage.total_tokens, 235);
-            gr_sse_free(&p);
-            free(cuts);
-        }
-        /* with a closing blank line, finish has nothing left to do */
-        {
-            size_t tlen = 0;
-            char *closed = malloc(blen + 2);
-
-            memcpy(closed, body, blen);
-            memcpy(closed + blen, eols[e], strlen(eols[e]));
-            tlen = blen + strlen(eols[e]);
-            for (cut = 0; cut <= tlen; cut++) {
-                memset(&ev, 0, sizeof(ev));
-                gr_sse_init(&p);
-                CU_ASSERT_EQUAL(gr_sse_feed(&p, closed, cut, on_event, &ev), 0);
-                CU_ASSERT_EQUAL(gr_sse_feed(&p, closed + cut, tlen - cut,
-                                            on_event, &ev), 0);
-                if (ev.n != 2)
-                    bad++;
-                CU_ASSERT_EQUAL(gr_sse_finish(&p, on_event, &ev), 0);
-                if (ev.n != 2)
-                    bad++;
-                gr_sse_free(&p);
-            }
-            free(closed);
-        }
-        free(body);
-    }
-    CU_ASSERT_EQUAL(bad, 0);
-    free(orig);
-}
-
-/* Random cuts of a stream with every feature: many chunks each time. */
-static void
-test_sse_random_cuts(void)
-{
-    static const char body[] =
-        ": keep-alive comment\r\n"
-        "event: message\r\n"
-        "id: 1\r\n"
-        "data: {\"usageMetadata\": {\"promptTokenCount\": 3}}\r\n"
-        "\r\n"
-        ":another comment with data: in it\n"
-        "data:line one\n"
-        "data\n"
-        "data:  two spaces\n"
-        "retry: 100\n"
-        "\n"
-        "\n\n\r\n"
-        "data: {\"error\": {\"code\": 500, \"message\": \"x\"}}\r"
-        "\r"
-        "data: {\"usageMetadata\": {\"promptTokenCount\": 7, "
-        "\"totalTokenCount\": 9}}\n\n";
-    size_t len = sizeof(body) - 1, cuts[16], i, k, bad = 0;
-    unsigned seed = 12345;
-    struct events ev;
-    struct gr_sse p;
-
-    for (i = 0; i < 3000; i++) {
-        size_t n = 1 + i % 15;
-
-        for (k = 0; k < n; k++) {
-            seed = seed * 1103515245u + 12345u;
-            cuts[k] = (seed >> 8) % (len + 1);
-        }
-        /* sort the cuts */
-        for (k = 1; k < n; k++) {
-            size_t x = cuts[k], j = k;
-
-            for (; j > 0 && cuts[j - 1] > x; j--)
-                cuts[j] = cuts[j - 1];
-            cuts[j] = x;
-        }
-        if (feed_cuts(body, len, cuts, n, &ev, &p) != 0 || ev.n != 4 ||
-            strcmp(ev.data[0], "{\"usageMetadata\": {\"promptTokenCount\": "
-                               "3}}") != 0 ||
-            strcmp(ev.data[1], "line one\n\n two spaces") != 0 ||
-            strncmp(ev.data[2], "{\"error\"", 8) != 0 ||
-            p.usage.prompt_tokens != 7 || p.usage.total_tokens != 9 ||
-            p.error_code != 500 || p.events != 4)
-            bad++;
-        gr_sse_free(&p);
-    }
-    CU_ASSERT_EQUAL(bad, 0);
-}
-
-static void
-test_sse_limits_and_stop(void)
-{
-    struct events ev;
-    struct gr_sse p;
-    size_t chunk = 1u << 20, i;
-    char *buf = malloc(chunk);
-    int rc = 0;
-
-    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
-    memset(buf, 'x', chunk);
-
-    /* an event over the cap: a clear, sticky error */
-    memset(&ev, 0, sizeof(ev));
-    gr_sse_init(&p);
-    CU_ASSERT_EQUAL(gr_sse_feed(&p, "data: ", 6, on_event, &ev), 0);
-    for (i = 0; i < 10 && rc == 0; i++)
-        rc = gr_sse_feed(&p, buf, chunk, on_event, &ev);
-    CU_ASSERT_EQUAL(rc, -EMSGSIZE);
-    CU_ASSERT(i <= 8);
-    CU_ASSERT(strstr(gr_sse_error(&p), "8 MiB") != NULL);
-    CU_ASSERT_EQUAL(gr_sse_feed(&p, "\n\n", 2, on_event, &ev), -EMSGSIZE);
-    CU_ASSERT_EQUAL(gr_sse_finish(&p, on_event, &ev), -EMSGSIZE);
-    CU_ASSERT_EQUAL(ev.n, 0);
-    gr_sse_free(&p);
-    CU_ASSERT_EQUAL(p.err, 0);
-    CU_ASSERT_STRING_EQUAL(gr_sse_error(&p), "");
-
-    /* many data lines add up to the cap too */
-    memset(&ev, 0, sizeof(ev));
-    gr_sse_init(&p);
-    rc = 0;
-    memset(buf, 'y', chunk);
-    for (i = 0; i + 1 < chunk; i += 4096)
-        memcpy(buf + i, "\ndata:", 6);
-    for (i = 0; i < 12 && rc == 0; i++)
-        rc = gr_sse_feed(&p, buf, chunk, on_event, &ev);
-    CU_ASSERT_EQUAL(rc, -EMSGSIZE);
-    gr_sse_free(&p);
-
-    /* a long comment is not kept, so it is not limited */
-    memset(&ev, 0, sizeof(ev));
-    gr_sse_init(&p);
-    memset(buf, 'z', chunk);
-    CU_ASSERT_EQUAL(gr_sse_feed(&p, ":", 1, on_event, &ev), 0);
-    for (i = 0; i < 12; i++)
-        CU_ASSERT_EQUAL(gr_sse_feed(&p, buf, chunk, on_event, &ev), 0);
-    CU_ASSERT_EQUAL(gr_sse_feed(&p, "\ndata: ok\n\n", 11, on_event, &ev), 0);
-    CU_ASSERT_EQUAL(ev.n, 1);
-    CU_ASSERT_STRING_EQUAL(ev.data[0], "ok");
-    gr_sse_free(&p);
-
-    /* the callback stops the parser */
-    memset(&ev, 0, sizeof(ev));
-    ev.stop_at = 1;
-    gr_sse_init(&p);
-    CU_ASSERT_EQUAL(gr_sse_feed(&p, "data: a\n\ndata: b\n\n", 18, on_event,
-                                &ev), -1);
-    CU_ASSERT_EQUAL(ev.n, 1);
-    CU_ASSERT_EQUAL(gr_sse_feed(&p, "data: c\n\n", 9, on_event, &ev), -1);
-    CU_ASSERT_EQUAL(ev.n, 1);
-    gr_sse_free(&p);
-
-    /* blank lines alone are no event; "data" alone is an empty one */
-    memset(&ev, 0, sizeof(ev));
-    gr_sse_init(&p);
-    CU_ASSERT_EQUAL(gr_sse_feed(&p, "\n\r\n\r\n\nid: 3\n\ndata\n\n", 20,
-                                on_event, &ev), 0);
-    CU_ASSERT_EQUAL(ev.n, 1);
-    CU_ASSERT_EQUAL(ev.len[0], 0);
-    CU_ASSERT_FALSE(p.have_usage);
-    CU_ASSERT_EQUAL(p.usage.prompt_tokens, -1);
-    CU_ASSERT_EQUAL(gr_sse_finish(&p, NULL, NULL), 0);
-    gr_sse_free(&p);
-    free(buf);
-}
-
-static void
-test_resp_status(void)
-{
-    size_t len = 0;
-    char *body = fixture("200-stream-sse-thinking.txt", &len);
-
-    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
-    CU_ASSERT_EQUAL(gr_resp_status(body, len), 200);
-    free(body);
-    CU_ASSERT_EQUAL(status_of("data: {\"error\": {\"code\": 503}}\n\n"), 503);
-    CU_ASSERT_EQUAL(status_of("{\"error\": {\"code\": 429}}"), 429);
-    CU_ASSERT_EQUAL(status_of("{\"error\": {\"code\": 42}}"), -1);
-    CU_ASSERT_EQUAL(status_of("{\"error\": {}}"), -1);
-    CU_ASSERT_EQUAL(status_of("{\"candidates\": []}"), 200);
-    CU_ASSERT_EQUAL(status_of("[]"), 200);
-    CU_ASSERT_EQUAL(status_of("garbage"), -1);
-    CU_ASSERT_EQUAL(status_of("12"), -1);
-    CU_ASSERT_EQUAL(status_of(""), -1);
-    CU_ASSERT_EQUAL(gr_resp_status(NULL, 0), -1);
-}
-
 int
 main(void)
 {
@@ -1533,30 +1105,13 @@ main(void)
         {"names", test_names},
         CU_TEST_INFO_NULL,
     };
-    CU_TestInfo resp[] = {
-        {"usage of bodies", test_usage_of_bodies},
-        {"usage of a huge body", test_usage_of_huge_body},
-        {"SSE sample cut everywhere", test_sse_every_cut},
-        {"SSE random cuts", test_sse_random_cuts},
-        {"SSE limits and stop", test_sse_limits_and_stop},
-        {"status a body states", test_resp_status},
-        CU_TEST_INFO_NULL,
-    };
     CU_SuiteInfo suites[] = {
         {"samples", NULL, NULL, NULL, NULL, samples},
         {"429 rules", NULL, NULL, NULL, NULL, quota},
         {"odd bodies", NULL, NULL, NULL, NULL, odd},
         {"other statuses", NULL, NULL, NULL, NULL, statuses},
-        {"response", NULL, NULL, NULL, NULL, resp},
         CU_SUITE_INFO_NULL,
     };
-    FILE *probe;
 
-    /* prefer the repository's copy; fall back on the shared folder */
-    fixture_dir = "tests/fixtures/gemini";
-    if ((probe = fopen("tests/fixtures/gemini/README.md", "r")) != NULL)
-        fclose(probe);
-    else
-        fixture_dir = "../shared/gemini-samples";
     return gr_test_main("test_classify", suites, 120);
 }

@@ -14,6 +14,7 @@
 #include "gemroute.h"
 #include "clock.h"
 #include "testlib.h"
+#include "testrouter.h"
 
 #include <CUnit/CUnit.h>
 #include <dirent.h>
@@ -120,6 +121,7 @@ static void
 start_mock(struct env *e, const char *conf)
 {
     char path[256], out[256], err[256], prog[256], line[128];
+    char opt_c[] = "-c", opt_listen[] = "--listen", addr[] = "127.0.0.1:0";
     char *argv[6];
 
     snprintf(e->tag, sizeof(e->tag), "e%u", ++env_seq);
@@ -129,10 +131,10 @@ start_mock(struct env *e, const char *conf)
     snprintf(prog, sizeof(prog), "%s/gemroute-mock", bin_dir);
     write_file(path, "%s", conf);
     argv[0] = prog;
-    argv[1] = "-c";
+    argv[1] = opt_c;
     argv[2] = path;
-    argv[3] = "--listen";
-    argv[4] = "127.0.0.1:0";
+    argv[3] = opt_listen;
+    argv[4] = addr;
     argv[5] = NULL;
     e->mock = spawn(prog, argv, out, err);
     CU_ASSERT_FATAL(e->mock > 0);
@@ -155,51 +157,31 @@ static struct json_object *status_json(const struct env *e);
 static struct json_object *get(struct json_object *o, const char *k);
 
 /*
- * Start a router whose config is "router = {...}; " + rest, and wait
- * until `gemroute status` shows its config applied: `cells` (project,
- * model) rows.  The segment can be attached a moment before that.
+ * Start a router whose config is "router = {...}; " + rest, wait until
+ * it serves its table with the config applied (`cells` (project, model)
+ * rows then), and attach to it.
  */
 static void
 start_router(struct env *e, const char *router_extra, const char *rest,
              size_t cells)
 {
-    char path[256], out[256], err[256], prog[256], msg[256];
-    char *argv[6];
+    char path[256], log[256], msg[256];
+    struct json_object *root, *c;
 
     snprintf(e->shm, sizeof(e->shm), "/grtc-%d-%s", (int)getpid(), e->tag);
     snprintf(path, sizeof(path), "%s/%s-router.conf", tmpdir, e->tag);
-    snprintf(out, sizeof(out), "%s/%s-router.out", tmpdir, e->tag);
-    snprintf(err, sizeof(err), "%s/%s-router.log", tmpdir, e->tag);
-    snprintf(prog, sizeof(prog), "%s/gemrouted", bin_dir);
+    snprintf(log, sizeof(log), "%s/%s-router.log", tmpdir, e->tag);
     write_file(path, "router = { shm = \"%s\"; base_url = "
                "\"http://127.0.0.1:%d\"; max_models = 4; %s };\n%s\n",
                e->shm, e->port, router_extra, rest);
-    argv[0] = prog;
-    argv[1] = "-c";
-    argv[2] = path;
-    argv[3] = "--foreground";
-    argv[4] = "--unlink-on-exit";
-    argv[5] = NULL;
-    e->router = spawn(prog, argv, out, err);
+    e->router = gr_test_router_start(path, e->shm, log);
     CU_ASSERT_FATAL(e->router > 0);
-    for (;;) {                      /* the watchdog bounds this */
-        e->g = gr_open(e->shm, msg, sizeof(msg));
-        if (e->g != NULL)
-            break;
-        CU_ASSERT_FATAL(waitpid(e->router, NULL, WNOHANG) == 0);
-        sleep_ms(5);
-    }
-    for (;;) {                      /* the watchdog bounds this */
-        struct json_object *root = status_json(e);
-        struct json_object *c = get(root, "cells");
-        size_t n = c != NULL ? json_object_array_length(c) : 0;
-
-        json_object_put(root);
-        if (n == cells)
-            break;
-        CU_ASSERT_FATAL(waitpid(e->router, NULL, WNOHANG) == 0);
-        sleep_ms(5);
-    }
+    e->g = gr_open(e->shm, msg, sizeof(msg));
+    CU_ASSERT_FATAL(e->g != NULL);
+    root = status_json(e);
+    c = get(root, "cells");
+    CU_ASSERT_FATAL(c != NULL && json_object_array_length(c) == cells);
+    json_object_put(root);
 }
 
 static void

@@ -1,14 +1,15 @@
 /*
- * test_json_scan.c - the strict JSON scanner of client/json_scan.c and
- * the two readers built on it: the usage of a successful answer
- * (gr_resp_usage) and the cost estimate of a request (gr_est_*).
+ * test_json_scan.c - the strict JSON scanner of client/json_scan.c, on
+ * made-up input and on the real answers of tests/fixtures/gemini, where
+ * its spans and the usage read through it (gr_resp_usage) are checked
+ * against json-c.  (The estimate of a request, the other reader built on
+ * it, is tested in test_estimate.c.)
  *
  * Each case asserts the exact span found, or that the scanner is in
  * doubt; and wherever the scanner answers, that the answer is json-c's.
  * Bodies are copied to heap buffers of exactly their length, so a read
  * past len is an error under ASan or valgrind.
  */
-#include "estimate_priv.h"
 #include "json_scan.h"
 #include "response_priv.h"
 #include "testlib.h"
@@ -20,8 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *fixture_dir;
-
 static char *
 exact(const char *s, size_t len)
 {
@@ -32,26 +31,13 @@ exact(const char *s, size_t len)
     return b;
 }
 
+/* A fixture that must be there. */
 static char *
 fixture(const char *name, size_t *len)
 {
-    char path[512];
-    FILE *f;
-    char *buf;
-    long n;
+    char *buf = gr_test_fixture(name, len);
 
-    snprintf(path, sizeof(path), "%s/%s", fixture_dir, name);
-    f = fopen(path, "rb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
-    CU_ASSERT_FATAL(fread(buf, 1, (size_t)n, f) == (size_t)n);
-    fclose(f);
-    buf[n] = '\0';
-    *len = (size_t)n;
     return buf;
 }
 
@@ -569,186 +555,6 @@ test_usage_forms(void)
     }
 }
 
-/* --- requests: the estimate -------------------------------------------- */
-
-static void
-assert_est(const char *req, int scan_rc, int64_t text, int64_t images,
-           int64_t requests)
-{
-    size_t n = strlen(req);
-    char *b = exact(req, n);
-    struct gr_est s, t, r;
-    int rc = gr_est_scan(b, n, &s);
-
-    gr_est_tree(b, n, &t);
-    gr_est_read(b, n, &r);
-    if (rc != scan_rc || t.text_bytes != text || t.images != images ||
-        t.requests != requests)
-        fprintf(stderr, "\n%s: scan %d tree %lld %lld %lld\n", req, rc,
-                (long long)t.text_bytes, (long long)t.images,
-                (long long)t.requests);
-    CU_ASSERT_EQUAL(rc, scan_rc);
-    CU_ASSERT_EQUAL(t.text_bytes, text);
-    CU_ASSERT_EQUAL(t.images, images);
-    CU_ASSERT_EQUAL(t.requests, requests);
-    if (rc == 0) {
-        CU_ASSERT_EQUAL(s.text_bytes, text);
-        CU_ASSERT_EQUAL(s.images, images);
-        CU_ASSERT_EQUAL(s.requests, requests);
-    }
-    CU_ASSERT_EQUAL(r.text_bytes, text);
-    CU_ASSERT_EQUAL(r.images, images);
-    CU_ASSERT_EQUAL(r.requests, requests);
-    free(b);
-}
-
-static void
-test_estimate(void)
-{
-    assert_est("{\"contents\":[{\"parts\":[{\"text\":\"Write one short "
-               "sentence about the sea.\"}]}]}", 0, 39, 0, 0);
-    assert_est("{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"ab\"},"
-               "{\"text\":\"c\\n\\u00e9\"}]}],\"systemInstruction\":{\"parts\""
-               ":[{\"text\":\"sys\"}]}}", 0, 9, 0, 0);
-    assert_est("{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
-               "\"image/png\",\"data\":\"AAAA\"}},{\"inline_data\":{"
-               "\"mime_type\":\"image/jpeg\",\"data\":\"BB\"}},{\"inlineData"
-               "\":{\"mimeType\":\"audio/wav\"}},{\"inlineData\":{"
-               "\"mime_type\":\"image/x\"}}]}]}", 0, 0, 3, 0);
-    /* inlineData not an object: inline_data counts instead */
-    assert_est("{\"contents\":[{\"parts\":[{\"inlineData\":1,\"inline_data\":"
-               "{\"mimeType\":\"image/png\"}}]}]}", 0, 0, 1, 0);
-    /* mimeType not a string: mime_type decides */
-    assert_est("{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":5,"
-               "\"mime_type\":\"image/png\"}}]}]}", 0, 0, 1, 0);
-    assert_est("{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
-               "\"imag\"}}]}]}", 0, 0, 0, 0);
-    /* text outside parts, or not a string: not counted */
-    assert_est("{\"text\":\"abc\",\"contents\":[{\"parts\":{\"text\":\"x\"}},"
-               "{\"parts\":[{\"text\":5}]}]}", 0, 0, 0, 0);
-    /* parts in nested arrays, and parts anywhere */
-    assert_est("{\"a\":{\"b\":[{\"parts\":[[{\"text\":\"abcd\"}]]}]}}", 0, 4,
-               0, 0);
-    assert_est("[{\"parts\":[{\"text\":\"ab\"}]}]", 0, 2, 0, 0);
-    assert_est("{\"requests\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]}},"
-               "{\"content\":{\"parts\":[{\"text\":\"bc\"}]}}]}", 0, 3, 0, 2);
-    assert_est("{\"x\":{\"requests\":[1,2]}}", 0, 0, 0, 0);
-    assert_est("{\"requests\":[]}", 0, 0, 0, 0);
-    assert_est("{\"contents\":[{\"parts\":[{\"text\":\"\\ud83d\\ude00\"}]}]}",
-               0, 4, 0, 0);
-    /* doubt: json-c decides, and the answer is still its own */
-    assert_est("{\"contents\":[{\"parts\":[{\"text\":\"a\",\"text\":"
-               "\"bcd\"}]}]}", -1, 3, 0, 0);
-    assert_est("{\"contents\":[{\"parts\":[{\"text\":\"abc\",\"text\":5}]}]}",
-               -1, 0, 0, 0);
-    assert_est("{\"contents\":[{\"parts\":[{\"te\\u0078t\":\"abc\"}]}]}", -1,
-               3, 0, 0);
-    assert_est("{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
-               "\"image\\/png\"}}]}]}", -1, 0, 1, 0);
-    assert_est("{\"contents\":[{\"parts\":[{\"text\":\"\\ud800\"}]}]}", -1, 3,
-               0, 0);
-    assert_est("{\"contents\":[{\"parts\":[{\"text\":\"ab\"},]}]}", -1, 2, 0,
-               0);
-    assert_est("{\"contents\":[{\"parts\":[{\"text\":\"ab\"}]}]} x", -1, 2, 0,
-               0);
-    assert_est("{\"contents\":[{\"parts\":[{\"text\":\"ab\"}]}", -1, 0, 0, 0);
-    assert_est("\"just a string\"", -1, 0, 0, 0);
-    assert_est("", -1, 0, 0, 0);
-}
-
-/* build {"contents":[{"parts":[{"k0":0, ... "k<n-1>":n-1,"text":"abcde"
- * <extra>}]}]} */
-static void
-many_keys(char *req, size_t cap, int n, const char *extra)
-{
-    size_t at;
-    int k;
-
-    at = (size_t)snprintf(req, cap, "{\"contents\":[{\"parts\":[{");
-    for (k = 0; k < n; k++)
-        at += (size_t)snprintf(req + at, cap - at, "\"k%d\":%d,", k, k);
-    snprintf(req + at, cap - at, "\"text\":\"abcde\"%s}]}]}", extra);
-}
-
-/* An object with many keys: duplicates are found, or doubted. */
-static void
-test_estimate_many_keys(void)
-{
-    char req[4096];
-
-    /* 16 keys before "text": all kept, compared exactly, no doubt */
-    many_keys(req, sizeof(req), 16, "");
-    assert_est(req, 0, 5, 0, 0);
-    many_keys(req, sizeof(req), 16, ",\"k3\":1,\"text\":\"xy\"");
-    assert_est(req, -1, 2, 0, 0);
-    /* 40: past what is kept, a key whose hash was seen is doubt */
-    many_keys(req, sizeof(req), 40, "");
-    assert_est(req, -1, 5, 0, 0);
-    many_keys(req, sizeof(req), 40, ",\"k3\":1,\"text\":\"xy\"");
-    assert_est(req, -1, 2, 0, 0);
-}
-
-/* Random damage to real requests: read always equals json-c's tree. */
-static void
-test_estimate_mutations(void)
-{
-    static const char *const seeds[] = {
-        "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hi \\\"you"
-        "\\\"\\n\"},{\"inlineData\":{\"mimeType\":\"image/png\",\"data\":"
-        "\"iVBORw0K\"}}]}],\"generationConfig\":{\"temperature\":0.5,"
-        "\"maxOutputTokens\":100},\"systemInstruction\":{\"parts\":[{\"text"
-        "\":\"Be brief.\"}]}}",
-        "{\"requests\":[{\"model\":\"models/x\",\"content\":{\"parts\":[{"
-        "\"text\":\"one\"}]}},{\"content\":{\"parts\":[{\"text\":\"two\"}]}}]}",
-    };
-    static const char alphabet[] = "{}[]\",:\\u0123456789abcdefnrt -.eE+"
-                                   "\x01\x7f\xc3\xa9";
-    uint64_t rng = 0x9e3779b97f4a7c15u;
-    size_t s;
-    int i;
-
-    for (s = 0; s < sizeof(seeds) / sizeof(seeds[0]); s++) {
-        size_t n0 = strlen(seeds[s]);
-
-        for (i = 0; i < 3000; i++) {
-            char buf[1024];
-            size_t n = n0, m, edits = 1 + gr_test_rand(&rng) % 3;
-            struct gr_est t, r;
-            char *b;
-
-            memcpy(buf, seeds[s], n);
-            for (m = 0; m < edits; m++) {
-                size_t at = gr_test_rand(&rng) % n;
-                char c = alphabet[gr_test_rand(&rng) %
-                                  (sizeof(alphabet) - 1)];
-
-                switch (gr_test_rand(&rng) % 3) {
-                case 0:
-                    buf[at] = c;
-                    break;
-                case 1:
-                    if (n + 1 < sizeof(buf)) {
-                        memmove(buf + at + 1, buf + at, n - at);
-                        buf[at] = c;
-                        n++;
-                    }
-                    break;
-                default:
-                    memmove(buf + at, buf + at + 1, n - at - 1);
-                    n--;
-                    break;
-                }
-            }
-            b = exact(buf, n);
-            gr_est_tree(b, n, &t);
-            gr_est_read(b, n, &r);
-            CU_ASSERT(t.text_bytes == r.text_bytes && t.images == r.images &&
-                      t.requests == r.requests);
-            free(b);
-        }
-    }
-}
-
 int
 main(void)
 {
@@ -771,24 +577,11 @@ main(void)
         {"usage forms", test_usage_forms},
         CU_TEST_INFO_NULL,
     };
-    CU_TestInfo requests[] = {
-        {"estimate", test_estimate},
-        {"many keys", test_estimate_many_keys},
-        {"mutations", test_estimate_mutations},
-        CU_TEST_INFO_NULL,
-    };
     CU_SuiteInfo suites[] = {
         {"scanner", NULL, NULL, NULL, NULL, scanner},
         {"answers", NULL, NULL, NULL, NULL, answers},
-        {"requests", NULL, NULL, NULL, NULL, requests},
         CU_SUITE_INFO_NULL,
     };
-    FILE *probe;
 
-    fixture_dir = "tests/fixtures/gemini";
-    if ((probe = fopen("tests/fixtures/gemini/README.md", "r")) != NULL)
-        fclose(probe);
-    else
-        fixture_dir = "../shared/gemini-samples";
     return gr_test_main("test_json_scan", suites, 60);
 }

@@ -42,7 +42,7 @@ setup(void)
             "projects = ( { name = \"only\";\n"
             "               key = \"lease-SECRET-key-1\"; } );\n");
     fclose(f);
-    rt.pid = gr_test_router_start(rt.conf, rt.shm, "m");
+    rt.pid = gr_test_router_start(rt.conf, rt.shm, NULL);
     return rt.pid > 0 ? 0 : -1;
 }
 

@@ -86,7 +86,7 @@ static const char faults_conf[] =
     "  limits = ( { model = \"gemini-flash\"; } ); } );\n"
     "faults = { p503 = 0.3; p500 = 0.1; latency_ms = [0, 2]; };\n";
 
-/* The bodies of shared/gemini-samples/, which the mock must reproduce. */
+/* The bodies of tests/fixtures/gemini/, which the mock must reproduce. */
 static const char sample_400_key[] =
     "{\"error\": {\"code\": 400, \"message\": \"API key not valid. Please pass "
     "a valid API key.\", \"status\": \"INVALID_ARGUMENT\", \"details\": ["

@@ -148,8 +148,13 @@ on_chunk(void *arg, const char *json, size_t len)
         fputc('\n', stdout);
         st->newline = true;
     } else {
+        /* A response owns its body, NUL-terminated: give it a copy. */
         memset(&one, 0, sizeof(one));
-        one.body = (char *)json;
+        one.body = malloc(len + 1);
+        if (one.body == NULL)
+            return -1;  /* out of memory: stop the call */
+        memcpy(one.body, json, len);
+        one.body[len] = '\0';
         one.len = len;
         text = gr_response_text(&one);
         if (text != NULL && text[0] != '\0') {
@@ -157,6 +162,7 @@ on_chunk(void *arg, const char *json, size_t len)
             st->newline = text[strlen(text) - 1] == '\n';
         }
         free(text);
+        free(one.body);
     }
     fflush(stdout);
     return 0;

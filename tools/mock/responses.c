@@ -5,7 +5,8 @@
  * against generativelanguage.googleapis.com.  Field names, nesting, the
  * order of a 429's details (QuotaFailure, Help, RetryInfo), the string
  * quotaValue, the Duration retryDelay and the "* Quota exceeded for
- * metric" message lines all follow the bodies in shared/gemini-samples/.
+ * metric" message lines all follow the real answers kept in
+ * tests/fixtures/gemini/.
  */
 #include "responses.h"
 

@@ -1,6 +1,6 @@
 /*
  * responses.h - every body the mock answers with, in the JSON shapes
- * generativelanguage.googleapis.com uses (see shared/gemini-samples/).
+ * generativelanguage.googleapis.com uses (see tests/fixtures/gemini/).
  */
 #ifndef GR_MOCK_RESPONSES_H
 #define GR_MOCK_RESPONSES_H

@@ -93,6 +93,9 @@ struct answer {
 static const char oom_body[] =
     "{\n  \"error\": {\n    \"code\": 500,\n    \"message\": \"gemroute-mock: "
     "out of memory\",\n    \"status\": \"INTERNAL\"\n  }\n}\n";
+/* An iovec takes const data and keeps a pointer to it (no copy, as
+ * MHD_RESPMEM_PERSISTENT would, without casting the const away). */
+static const struct MHD_IoVec oom_iov = {oom_body, sizeof oom_body - 1};
 
 static void
 resume_conn(void *arg)
@@ -110,8 +113,7 @@ send_buf(struct MHD_Connection *conn, unsigned status, const char *ctype,
 
     if (b->failed) {
         gr_mock_buf_free(b);
-        resp = MHD_create_response_from_buffer(
-            sizeof oom_body - 1, (void *)oom_body, MHD_RESPMEM_PERSISTENT);
+        resp = MHD_create_response_from_iovec(&oom_iov, 1, NULL, NULL);
         status = 500;
         ctype = CT_JSON;
     } else {
