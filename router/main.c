@@ -267,6 +267,7 @@ run(struct gr_rtr *r)
             gr_rtr_reload(r);
         }
         gr_rtr_tick(r, gr_shm_now_mono());
+        gr_rtr_history_tick(r, gr_shm_now_mono());
         if (gr_rtr_segment_lost(r, what, sizeof(what))) {
             /* Nothing more is read from it: not even for the state
              * file, which keeps what the last save saw. */
@@ -290,6 +291,7 @@ run(struct gr_rtr *r)
         gr_rtr_control_wait(r, tick);  /* the sleep; serves operators */
     }
     gr_rtr_control_close(r);
+    gr_rtr_history_close(r);
     gr_rtr_watch_close(watch);
     if (rc != 0) {
         gr_cfg_free(r->cfg);
