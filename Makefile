@@ -127,8 +127,16 @@ $(BIN)/gemroute-mock: $(OBJ)/tools/mock/main.o $(MOCK_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(MHD_LIBS) $(CONFIG_LIBS) $(JSON_LIBS) -lm
 
+# The dashboard's page (gateway/assets/), embedded as bytes.
+DASH_ASSETS := $(sort $(wildcard gateway/assets/*))
+$(OBJ)/gateway/assets.c: $(DASH_ASSETS) tools/embed.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed.sh $(DASH_ASSETS) >$@.tmp && mv $@.tmp $@
+$(OBJ)/gateway/assets.o: $(OBJ)/gateway/assets.c
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
 $(BIN)/gemroute-gateway: $(OBJ)/gateway/main.o $(GATEWAY_OBJ) $(CONFIG_OBJ) \
-                         $(CLIENT_OBJ) $(SHM_OBJ)
+                         $(CLIENT_OBJ) $(SHM_OBJ) $(OBJ)/gateway/assets.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(MHD_LIBS) $(CONFIG_LIBS) $(JSON_LIBS) \
 	    $(CURL_LIBS) -lm

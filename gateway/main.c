@@ -193,6 +193,7 @@ main(int argc, char **argv)
         gw_log("warning: no gateway.tokens: any local process may call "
                "%s", gw.conf.listen);
     }
+    snprintf(gw.shm, sizeof(gw.shm), "%s", cfg->router.shm);
     gw.g = gr_open(cfg->router.shm, err, sizeof(err));
     if (gw.g == NULL) {
         fprintf(stderr, "gemroute-gateway: %s\n", err);
