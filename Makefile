@@ -172,6 +172,7 @@ TEST_DEPS_test_segment_trust := $(ROUTER_OBJ) $(CONFIG_OBJ) $(SHM_OBJ)
 TESTROUTER_OBJ := $(call objs,tests/testrouter.c)
 TEST_DEPS_test_lease := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_batch := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_history := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_accounting_bounds := $(ROUTER_OBJ) $(CONFIG_OBJ) \
                                     $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_classify := $(CLIENT_OBJ) $(SHM_OBJ)

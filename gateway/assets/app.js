@@ -240,8 +240,12 @@
   function chart(t, series, marks, ymax, yfmt) {
     const W = 400, H = 130, L = 34, R = 6, T = 8, B = 16;
     const s = svg('svg', {viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img'});
+    // The last hour, or less while the router has sampled less (at
+    // least ten minutes, so a young history is not stretched).
     const end = t.length ? t[t.length - 1] : Date.now();
-    const start = end - 3600 * 1000;
+    const span = Math.min(3600e3, Math.max(600e3, t.length ? end - t[0] : 0));
+    const start = end - span;
+    const mins = Math.round(span / 60e3);
     const x = (ms) => L + (W - L - R) * Math.max(0, ms - start) / (end - start);
     const y = (v) => T + (H - T - B) * (1 - Math.min(1, v / ymax));
     for (const f of [0, 0.5, 1]) {
@@ -250,7 +254,8 @@
       lab.textContent = yfmt(f * ymax);
       s.append(lab);
     }
-    [['-60m', start], ['-30m', start + 1800e3], ['now', end]].forEach(([txt, ms], i) => {
+    [['-' + mins + 'm', start], ['-' + Math.round(mins / 2) + 'm', start + span / 2],
+     ['now', end]].forEach(([txt, ms], i) => {
       const lab = svg('text', {class: 'axis', x: x(ms) - (i === 2 ? 18 : i === 1 ? 12 : 0), y: H - 4});
       lab.textContent = txt;
       s.append(lab);

@@ -150,6 +150,14 @@ function status() {
       (await page.locator('#charts [data-chart="project:alpha"] polyline').count()) >= 1 &&
       (await page.locator('#charts [data-chart="pool:gemini-2.5-flash"] polyline').count()) === 2,
     150, 200));
+  // GR_DASH_SAMPLES=N: wait for N samples of history first (for the
+  // README's picture; the default takes it at once).
+  const want = Number(process.env.GR_DASH_SAMPLES || 0);
+  if (want > 0) {
+    await until(async () => page.evaluate(async (n) =>
+      (await (await fetch('api/history')).json()).samples >= n, want), want * 4, 1000);
+    await sleep(1500);    // one more poll of the page (a picture only)
+  }
   await page.screenshot({path: path.join(out, 'dashboard-load.png'), fullPage: true});
   pass('screenshot under load saved');
 
