@@ -62,7 +62,7 @@ extern const struct gw_asset gw_assets[];   /* assets.c, generated */
 
 static const char *const dims[GR_NDIMS] = {"rpm", "tpm", "rpd", "ipm"};
 
-/* ---- HMAC and the session cookie --------------------------------------- */
+/* ---- HMAC and the session cookie ----------------------------------------- */
 
 void
 gw_dash_hmac(const void *key, size_t klen, const void *msg, size_t mlen,
@@ -282,7 +282,7 @@ session_new(const struct gr_cfg_gateway *conf, int idx, struct who *w,
     return 0;
 }
 
-/* ---- answers ------------------------------------------------------------ */
+/* ---- answers ------------------------------------------------------------- */
 
 static void
 header(struct gw_dash_resp *out, const char *name, const char *fmt, ...)
@@ -380,7 +380,7 @@ answer_page(struct gw_dash_resp *out, int status, const char *name,
     out->len = o;
 }
 
-/* ---- JSON ----------------------------------------------------------------- */
+/* ---- JSON ---------------------------------------------------------------- */
 
 struct buf {
     char *s;
@@ -842,7 +842,7 @@ do_action(struct gw *gw, const struct gw_dash_req *in, const struct who *w,
     out->len = b.len;
 }
 
-/* ---- the dispatch --------------------------------------------------------- */
+/* ---- the dispatch -------------------------------------------------------- */
 
 bool
 gw_dash_path(const char *path)

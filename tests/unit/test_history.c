@@ -35,8 +35,8 @@ setup(void)
             "headroom = 1.0; max_models = 2; };\n"
             "models = ( { name = \"m\"; rpm = 50; tpm = 100000; },\n"
             "           { name = \"n\"; rpm = 7; tpm = 1000; } );\n"
-            "projects = ( { name = \"pa\"; key = \"hist-SECRET-key-aaaa\"; },\n"
-            "             { name = \"pb\"; key = \"hist-SECRET-key-bbbb\"; } );\n",
+            "projects = ( { name = \"pa\"; key = \"hist-SECRET-aaaa\"; },\n"
+            "             { name = \"pb\"; key = \"hist-SECRET-bbbb\"; } );\n",
             rt.shm);
     fclose(f);
     rt.pid = gr_test_router_start(rt.conf, rt.shm, "m");
