@@ -155,7 +155,7 @@ function status() {
   const want = Number(process.env.GR_DASH_SAMPLES || 0);
   if (want > 0) {
     await until(async () => page.evaluate(async (n) =>
-      (await (await fetch('api/history')).json()).samples >= n, want), want * 4, 1000);
+      (await (await fetch('api/history')).json()).samples >= n, want), want * 10, 1000);
     await sleep(1500);    // one more poll of the page (a picture only)
   }
   await page.screenshot({path: path.join(out, 'dashboard-load.png'), fullPage: true});
