@@ -173,6 +173,11 @@ TESTROUTER_OBJ := $(call objs,tests/testrouter.c)
 TEST_DEPS_test_lease := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_batch := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_history := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_dashboard := $(OBJ)/gateway/dashboard.o \
+                            $(OBJ)/gateway/sha256.o $(OBJ)/gateway/metrics.o \
+                            $(OBJ)/gateway/assets.o $(CLIENT_OBJ) $(SHM_OBJ)
+$(OBJ)/tests/unit/test_dashboard.o: MODFLAGS := -Itests -Igateway -Iinclude \
+                                               -Iconfig $(JSON_CFLAGS)
 TEST_DEPS_test_accounting_bounds := $(ROUTER_OBJ) $(CONFIG_OBJ) \
                                     $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_classify := $(CLIENT_OBJ) $(SHM_OBJ)

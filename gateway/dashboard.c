@@ -201,8 +201,10 @@ admin_index(const struct gr_cfg_gateway *conf, const char *got)
         size_t tlen = strnlen(conf->admin_tokens[i], GR_CFG_KEY_MAX), j;
         unsigned diff = (unsigned)(tlen ^ glen);
 
+        /* Bytes past a token's end count as 0, whatever the buffer
+         * holds there. */
         for (j = 0; j < GR_CFG_KEY_MAX - 1; j++)
-            diff |= (unsigned char)conf->admin_tokens[i][j] ^
+            diff |= (unsigned char)(j < tlen ? conf->admin_tokens[i][j] : 0) ^
                     (unsigned char)(j < glen ? got[j] : 0);
         if (diff == 0 && found < 0)
             found = (int)i;
