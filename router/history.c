@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -34,6 +35,10 @@ static struct {
     char name[GR_SHM_NAME_MAX + 8];
     uint32_t max_projects, max_models;
     int64_t next_ns;                /* next sample, CLOCK_MONOTONIC */
+    bool *used_once;                /* [max_projects]: a slot ever in use
+                                       (written from then on, as zeros
+                                       while free, so that its next
+                                       project inherits nothing) */
     bool failed;                    /* logged once; no more tries */
 } h;
 
@@ -71,9 +76,14 @@ hist_open(struct gr_rtr *r)
     }
     p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
-    if (p == MAP_FAILED) {
-        int e = errno;
+    h.used_once = calloc(r->t.max_projects, sizeof(*h.used_once));
+    if (p == MAP_FAILED || h.used_once == NULL) {
+        int e = p == MAP_FAILED ? errno : ENOMEM;
 
+        if (p != MAP_FAILED)
+            munmap(p, size);
+        free(h.used_once);
+        h.used_once = NULL;
         shm_unlink(h.name);
         return -e;
     }
@@ -117,37 +127,46 @@ sample(struct gr_rtr *r, int64_t now_ns)
                                     memory_order_relaxed);
     if (n_models > h.max_models)
         n_models = h.max_models;
+    /* Only slots ever in use and models in use: readers look at no
+     * other cell (a snapshot holds no other), so the rest of the
+     * segment is never touched and costs no memory. */
     for (slot = 0; slot < h.max_projects; slot++) {
-        for (m = 0; m < h.max_models; m++) {
+        bool live = r->m.state != NULL && r->m.state[slot] != GR_PROJ_FREE;
+
+        if (!live && !h.used_once[slot])
+            continue;
+        h.used_once[slot] = true;
+        for (m = 0; m < n_models; m++) {
             struct gr_hist_point *pt = &pts[((size_t)slot * h.max_models +
                                              m) * GR_HIST_SAMPLES + at];
             const struct gr_shm_cell *c = gr_shm_cell(&r->t, slot, m);
             int64_t used[GR_HIST_NDIM] = {0, 0, 0, 0};
             uint64_t q = 0, e = 0, adm = 0, rej = 0;
 
-            if (m < n_models) {
-                used[GR_D_RPM] = gr_shm_window_used(&r->t, c, GR_W_RPM,
-                                                    now_ns);
-                used[GR_D_TPM] = gr_shm_window_used(&r->t, c, GR_W_TPM,
-                                                    now_ns);
-                used[GR_D_IPM] = gr_shm_window_used(&r->t, c, GR_W_IPM,
-                                                    now_ns);
-                used[GR_D_RPD] = gr_shm_day_used(&c->day, today);
-                /* relaxed for all: counts for display */
-                adm = atomic_load_explicit(&c->admitted,
-                                           memory_order_relaxed);
-                rej = atomic_load_explicit(&c->rejected,
-                                           memory_order_relaxed);
-                for (d = 0; d <= GR_NDIM; d++)
-                    q += atomic_load_explicit(&c->quota_429[d],
-                                              memory_order_relaxed);
-                e = atomic_load_explicit(&c->server_5xx,
-                                         memory_order_relaxed) +
-                    atomic_load_explicit(&c->auth_err,
-                                         memory_order_relaxed) +
-                    atomic_load_explicit(&c->other_err,
-                                         memory_order_relaxed);
-            }
+            if (!live)
+                goto store;
+            used[GR_D_RPM] = gr_shm_window_used(&r->t, c, GR_W_RPM,
+                                                now_ns);
+            used[GR_D_TPM] = gr_shm_window_used(&r->t, c, GR_W_TPM,
+                                                now_ns);
+            used[GR_D_IPM] = gr_shm_window_used(&r->t, c, GR_W_IPM,
+                                                now_ns);
+            used[GR_D_RPD] = gr_shm_day_used(&c->day, today);
+            /* relaxed for all: counts for display */
+            adm = atomic_load_explicit(&c->admitted,
+                                       memory_order_relaxed);
+            rej = atomic_load_explicit(&c->rejected,
+                                       memory_order_relaxed);
+            for (d = 0; d <= GR_NDIM; d++)
+                q += atomic_load_explicit(&c->quota_429[d],
+                                          memory_order_relaxed);
+            e = atomic_load_explicit(&c->server_5xx,
+                                     memory_order_relaxed) +
+                atomic_load_explicit(&c->auth_err,
+                                     memory_order_relaxed) +
+                atomic_load_explicit(&c->other_err,
+                                     memory_order_relaxed);
+store:
             /* relaxed for all: published by the release of written */
             for (d = 0; d < GR_HIST_NDIM; d++)
                 atomic_store_explicit(&pt->used[d], used[d] < 0 ? 0 :
@@ -200,6 +219,8 @@ gr_rtr_history_close(struct gr_rtr *r)
         return;
     munmap(h.base, h.size);
     h.base = NULL;
+    free(h.used_once);
+    h.used_once = NULL;
     if (r->unlink_on_exit)
         shm_unlink(h.name);
 }

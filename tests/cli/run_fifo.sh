@@ -23,7 +23,7 @@ cleanup() {
     [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null    # it may be stuck
     [ -n "$dog" ] && kill "$dog" 2>/dev/null
     rm -rf "$dir"
-    rm -f "/dev/shm$shm"
+    rm -f "/dev/shm$shm" "/dev/shm$shm.hist"
 }
 trap cleanup EXIT
 trap 'exit 1' TERM INT

@@ -9,7 +9,7 @@ set -u
 dir=$(mktemp -d /tmp/grrouter.XXXXXX)
 shm="/grtest-router-$$"
 pid=""
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm} /dev/shm${shm}-nb' EXIT
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm} /dev/shm${shm}-nb /dev/shm${shm}.hist /dev/shm${shm}-nb.hist' EXIT
 export GR_KEY_A="test-SECRET-key-aaaa1111"
 umask 022
 cat >"$dir/r.conf" <<CONF
@@ -193,7 +193,7 @@ check "the control socket is removed on exit" '[ ! -e "$sock" ]'
 
 # router.control: a path of one's own, relative to the config file.
 shm2="/grtest-router2-$$"
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm} /dev/shm${shm2}' EXIT
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm} /dev/shm${shm2} /dev/shm${shm}.hist /dev/shm${shm2}.hist' EXIT
 cat >"$dir/c.conf" <<CONF
 router = { shm = "$shm2"; window_ms = 2000; control = "ctl/c.sock";
            state_file = "state2"; };

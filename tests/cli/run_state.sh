@@ -12,7 +12,7 @@ set -u
 dir=$(mktemp -d /tmp/grstate.XXXXXX)
 shm="/grtest-state-$$"
 pid=""
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm}' EXIT
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"; rm -f /dev/shm${shm} /dev/shm${shm}.hist' EXIT
 cat >"$dir/r.conf" <<CONF
 router = { shm = "$shm"; window_ms = 60000; state_file = "saved.state"; };
 models = ( { name = "m1"; rpm = 100; tpm = 10000; rpd = 1000; } );

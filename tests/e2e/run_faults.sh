@@ -17,7 +17,7 @@ cleanup() {
     kill $router_pid $mock_pid 2>/dev/null
     wait 2>/dev/null
     rm -rf "$dir"
-    rm -f /dev/shm${shm}
+    rm -f /dev/shm${shm} /dev/shm${shm}.hist
 }
 trap cleanup EXIT
 umask 077

@@ -25,7 +25,7 @@ cleanup() {
     kill -9 $loads $router_pid $mock_pid 2>/dev/null
     wait 2>/dev/null
     [ -n "${SOAK_KEEP:-}" ] || rm -rf "$dir"
-    rm -f /dev/shm${shm}
+    rm -f /dev/shm${shm} /dev/shm${shm}.hist
 }
 trap cleanup EXIT
 
