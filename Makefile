@@ -132,8 +132,16 @@ $(BIN)/gemroute-mock: $(OBJ)/tools/mock/main.o $(MOCK_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(MHD_LIBS) $(CONFIG_LIBS) $(JSON_LIBS) -lm
 
+# The dashboard's page (gateway/assets/), embedded as bytes.
+DASH_ASSETS := $(sort $(wildcard gateway/assets/*))
+$(OBJ)/gateway/assets.c: $(DASH_ASSETS) tools/embed.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed.sh $(DASH_ASSETS) >$@.tmp && mv $@.tmp $@
+$(OBJ)/gateway/assets.o: $(OBJ)/gateway/assets.c
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
 $(BIN)/gemroute-gateway: $(OBJ)/gateway/main.o $(GATEWAY_OBJ) $(CONFIG_OBJ) \
-                         $(CLIENT_OBJ) $(SHM_OBJ)
+                         $(CLIENT_OBJ) $(SHM_OBJ) $(OBJ)/gateway/assets.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(MHD_LIBS) $(CONFIG_LIBS) $(JSON_LIBS) \
 	    $(CURL_LIBS) $(LMDB_LIBS) -lm
@@ -173,6 +181,12 @@ TEST_DEPS_test_segment_trust := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
 TEST_DEPS_test_lease := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_batch := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_affinity := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_history := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_dashboard := $(OBJ)/gateway/dashboard.o \
+                            $(OBJ)/gateway/sha256.o $(OBJ)/gateway/metrics.o \
+                            $(OBJ)/gateway/assets.o $(CLIENT_OBJ) $(SHM_OBJ)
+$(OBJ)/tests/unit/test_dashboard.o: MODFLAGS := -Itests -Igateway -Iinclude \
+                                               -Iconfig $(JSON_CFLAGS)
 TEST_DEPS_test_accounting_bounds := $(ROUTER_OBJ) $(CONFIG_OBJ) \
                                     $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_classify := $(CLIENT_OBJ) $(SHM_OBJ)

@@ -23,7 +23,7 @@ struct gw {
     _Atomic int stopping;           /* 1: calls in progress stop */
     void *daemon;                   /* struct MHD_Daemon */
     unsigned port;                  /* the port bound */
-    char shm[64];                   /* the table's name (router.shm) */
+    char shm[GR_NAME_MAX];          /* the table's name (router.shm) */
 };
 
 /* Start serving conf on its address; 0 or -errno (a sentence on stderr). */

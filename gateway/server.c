@@ -17,6 +17,7 @@
  * inside libgemroute, and no upstream header is handed back).
  */
 #include "gw.h"
+#include "dashboard.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,6 +45,7 @@ enum route {
     R_METRICS,
     R_MODELS,
     R_MODEL,
+    R_DASH,                         /* /gemroute/: dashboard.c */
     R_GENERATE,                     /* from here on: calls */
     R_STREAM,
     R_COUNT,
@@ -60,6 +62,7 @@ enum route {
 static const char *const route_name[] = {
     [R_NONE] = "unknown", [R_HEALTH] = "healthz", [R_METRICS] = "metrics",
     [R_MODELS] = "models.list", [R_MODEL] = "models.get",
+    [R_DASH] = "dashboard",
     [R_GENERATE] = "generateContent",
     [R_STREAM] = "streamGenerateContent", [R_COUNT] = "countTokens",
     [R_EMBED] = "embedContent", [R_BATCH_EMBED] = "batchEmbedContents",
@@ -466,6 +469,8 @@ parse_route(const char *url, const char *method, struct req *q)
         return get ? R_HEALTH : R_NONE;
     if (strcmp(url, "/metrics") == 0)
         return get ? R_METRICS : R_NONE;
+    if (gw_dash_path(url))
+        return get || post ? R_DASH : R_NONE;
     if (strncmp(url, "/v1beta/", 8) == 0) {
         snprintf(q->ver, sizeof(q->ver), "v1beta");
         rest = url + 8;
@@ -1112,6 +1117,50 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
     }
 }
 
+/* The dashboard (dashboard.c): its request in plain strings, its answer
+ * sent as it says. */
+static enum MHD_Result
+serve_dash(struct gw *gw, struct MHD_Connection *c, const struct req *q,
+           const char *url, const char *method)
+{
+    struct gw_dash_req in = {
+        .method = method, .path = url, .body = q->body, .len = q->len,
+    };
+    struct gw_dash_resp out;
+    struct MHD_Response *r;
+    enum MHD_Result rc;
+    unsigned i;
+
+    in.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                   "Authorization");
+    in.cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie");
+    in.origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    in.host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    in.csrf = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                          "x-csrf-token");
+    in.fetch_site = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                "Sec-Fetch-Site");
+    gw_dash_handle(gw, &in, &out);
+    gw_metrics_request(route_name[R_DASH], NULL, NULL, out.status,
+                       gr_now_ns() - q->t0, -1, 0);
+    r = out.body != NULL
+        ? MHD_create_response_from_buffer(out.len, out.body,
+                                          MHD_RESPMEM_MUST_FREE)
+        : MHD_create_response_from_buffer(0, (void *)"",
+                                          MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        free(out.body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type",
+                            out.ctype ? out.ctype : "text/plain");
+    for (i = 0; i < out.n_headers; i++)
+        MHD_add_response_header(r, out.hname[i], out.hvalue[i]);
+    rc = MHD_queue_response(c, (unsigned)out.status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
 /* ---- the MHD callbacks ------------------------------------------------ */
 
 static enum MHD_Result
@@ -1160,7 +1209,7 @@ answer(void *cls, struct MHD_Connection *c, const char *url,
             gw_metrics_request("busy", NULL, NULL, 503, 0, -1, 0);
             return send_error(gw, c, 503, "UNAVAILABLE", msg, NULL);
         }
-        if (q->route != R_HEALTH) {
+        if (q->route != R_HEALTH && q->route != R_DASH) {
             int st = check_token(gw, c, q->route == R_METRICS,
                                  is_openai(q->route));
 
@@ -1238,6 +1287,8 @@ answer(void *cls, struct MHD_Connection *c, const char *url,
         free(t);
         return rc;
     }
+    case R_DASH:
+        return serve_dash(gw, c, q, url, method);
     case R_MODELS:
     case R_MODEL:
     case R_OAI_MODELS:

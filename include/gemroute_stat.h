@@ -263,6 +263,61 @@ GR_API
 int gr_stat_resources(const struct gr_stat *st, struct gr_stat_resource *out,
                       int max, struct gr_stat_res_counts *counts);
 
+/*
+ * The last hour, as the router sampled it (every period_s, into a
+ * companion segment of the table): for each cell of s, in s's order,
+ * n_samples points, oldest first.  Counts are the cell's cumulative
+ * counts cut to 32 bits: take differences modulo 2^32.  Any process
+ * reads the same history; none is there (n_samples 0, GR_OK) when the
+ * router keeps none or it belongs to another router than s's.  GR_OK
+ * or GR_ENOMEM; free with gr_stat_history_free().
+ */
+#define GR_STAT_HIST_SAMPLES 720
+
+struct gr_stat_hist_point {
+    uint32_t used[GR_NDIMS];
+    uint32_t admitted, rejected, quota_429, errors;
+};
+
+struct gr_stat_hist {
+    double period_s;
+    unsigned n_samples;
+    int64_t wall_ms[GR_STAT_HIST_SAMPLES];  /* unix ms of each sample */
+    uint32_t waiting[GR_STAT_HIST_SAMPLES]; /* clients asleep for room */
+    unsigned n_cells;                       /* s->n_cells */
+    struct gr_stat_hist_point *points;      /* malloc'd; cell-major:
+                                               [cell * n_samples + i] */
+};
+
+GR_API
+enum gr_err gr_stat_history(const struct gr_stat *st,
+                            const struct gr_stat_snap *s,
+                            struct gr_stat_hist *h);
+GR_API
+void gr_stat_history_free(struct gr_stat_hist *h);
+
+/*
+ * One operator request to the router's control socket of the table shm
+ * (NULL: $GEMROUTE_SHM, else "/gemroute"): request is a line of the
+ * protocol without its newline ("drain P[/M]", "enable P[/M]",
+ * "disable P[/M]", "reset P[/M] [rpm|tpm|rpd|ipm]", "ping"); by, when
+ * not NULL, is a label the router logs with the action (who asked,
+ * beyond the peer's uid and pid; letters, digits and ._:@#- only, at
+ * most 48).  The router answers after the change is applied.  Returns
+ * a->status: 0 done ("ok"), 1 the router refused (a->text says why), 2
+ * not asked or not answered (a->text says why).  a->notes holds the
+ * router's "note" lines, each ending in a newline.
+ */
+struct gr_ctl_answer {
+    int status;
+    char notes[1024];
+    char text[512];
+};
+
+GR_API
+int gr_ctl_send(const char *shm, const char *request, const char *by,
+                struct gr_ctl_answer *a);
+
 #ifdef __cplusplus
 }
 #endif

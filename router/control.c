@@ -11,6 +11,9 @@
  *   reset PROJECT[/MODEL] [rpm|tpm|rpd|ipm]
  *   ping                                      ->  ok gemrouted PID
  *
+ * Any request may end with " by=LABEL", a name of who asked (the
+ * gateway's dashboard passes its user) that is logged with the action.
+ *
  * An answer may be preceded by "note TEXT" lines; it is sent after the
  * change is applied, so a command that returned has taken effect.
  *
@@ -536,11 +539,24 @@ static void
 serve_line(struct gr_rtr *r, const struct conn *k, char *line,
            struct reply *rp)
 {
-    char *save = NULL, *verb, *spec, *extra, *more;
+    char *save = NULL, *verb, *spec, *extra, *more, *by;
+    char who[64] = "";
     struct target x;
     unsigned a;
     int dim = -1;
 
+    /* A last word "by=LABEL" names who asked, for the log (the gateway
+     * passes its dashboard user); it changes nothing else. */
+    by = strrchr(line, ' ');
+    if (by != NULL && strncmp(by + 1, "by=", 3) == 0 && by[4] != '\0') {
+        size_t i;
+
+        *by = '\0';
+        snprintf(who, sizeof(who), " for %.48s", by + 4);
+        for (i = 5; who[i] != '\0'; i++)
+            if (who[i] <= 0x20 || who[i] >= 0x7f)
+                who[i] = '?';
+    }
     verb = strtok_r(line, " \t", &save);
     spec = verb ? strtok_r(NULL, " \t", &save) : NULL;
     extra = spec ? strtok_r(NULL, " \t", &save) : NULL;
@@ -566,15 +582,15 @@ serve_line(struct gr_rtr *r, const struct conn *k, char *line,
         }
     }
     if (!parse_target(r, spec, &x, rp)) {
-        gr_rtr_log("control: %s %s from uid %u pid %d: %.*s", verb, spec,
-                   (unsigned)k->uid, (int)k->pid,
+        gr_rtr_log("control: %s %s from uid %u pid %d%s: %.*s", verb, spec,
+                   (unsigned)k->uid, (int)k->pid, who,
                    rp->len > 7 ? (int)rp->len - 7 : 0, rp->text + 6);
         return;
     }
     act(r, &x, (enum action)a, dim, rp);
-    gr_rtr_log("control: %s %s%s%s by uid %u pid %d", verb, spec,
+    gr_rtr_log("control: %s %s%s%s by uid %u pid %d%s", verb, spec,
                dim >= 0 ? " " : "", dim >= 0 ? dim_names[dim] : "",
-               (unsigned)k->uid, (int)k->pid);
+               (unsigned)k->uid, (int)k->pid, who);
 }
 
 static void

@@ -284,6 +284,7 @@ run(struct gr_rtr *r)
         }
         gr_rtr_tick(r, gr_shm_now_mono());
         gr_rtr_res_tick(r, gr_shm_now_mono());
+        gr_rtr_history_tick(r, gr_shm_now_mono());
         if (gr_rtr_segment_lost(r, what, sizeof(what))) {
             /* Nothing more is read from it: not even for the state
              * file, which keeps what the last save saw. */
@@ -310,6 +311,7 @@ run(struct gr_rtr *r)
     gr_rtr_control_close(r);
     gr_rtr_probe_close(r);
     gr_rtr_cluster_close(r);
+    gr_rtr_history_close(r);
     gr_rtr_watch_close(watch);
     if (rc != 0) {
         gr_cfg_free(r->cfg);

@@ -182,6 +182,12 @@ void gr_rtr_control_close(struct gr_rtr *r);
 /* Write the open socket's path into the header again (a new segment). */
 void gr_rtr_control_publish(struct gr_rtr *r);
 
+/* The history segment (history.c, shm/history.h): sample every cell
+ * when a period has passed (created on the first call); _close() unmaps
+ * it, and unlinks it when the table is removed.  Router only. */
+void gr_rtr_history_tick(struct gr_rtr *r, int64_t now_ns);
+void gr_rtr_history_close(struct gr_rtr *r);
+
 /* Make the router non-dumpable (no core file, no same-user ptrace,
  * /proc/PID owned by root).  0, or -1 when the kernel refused. */
 int gr_rtr_no_dumps(void);

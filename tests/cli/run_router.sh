@@ -11,7 +11,8 @@ shm="/grtest-router-$$"
 cleanup() {
     rm -rf "$dir"
     rm -f "/dev/shm$shm" "/dev/shm$shm-nb" ${shm2:+"/dev/shm$shm2"} \
-        "/dev/shm$shm.res" "/dev/shm$shm-nb.res" ${shm2:+"/dev/shm$shm2.res"}
+        "/dev/shm$shm.res" "/dev/shm$shm-nb.res" ${shm2:+"/dev/shm$shm2.res"} \
+        "/dev/shm$shm.hist" "/dev/shm$shm-nb.hist" ${shm2:+"/dev/shm$shm2.hist"}
 }
 export GR_KEY_A="test-SECRET-key-aaaa1111"
 umask 022

@@ -11,7 +11,10 @@ set -u
 
 dir=$(mktemp -d /tmp/grstate.XXXXXX)
 shm="/grtest-state-$$"
-cleanup() { rm -rf "$dir"; rm -f /dev/shm${shm}; }
+cleanup() {
+    rm -rf "$dir"
+    rm -f "/dev/shm$shm" "/dev/shm$shm.res" "/dev/shm$shm.hist"
+}
 cat >"$dir/r.conf" <<CONF
 router = { shm = "$shm"; window_ms = 60000; state_file = "saved.state"; };
 models = ( { name = "m1"; rpm = 100; tpm = 10000; rpd = 1000; } );

@@ -16,7 +16,7 @@ cleanup() {
     kill $mock_pid 2>/dev/null
     wait 2>/dev/null
     rm -rf "$dir"
-    rm -f /dev/shm${shm} /dev/shm${shm}.res
+    rm -f /dev/shm${shm} /dev/shm${shm}.res /dev/shm${shm}.hist
 }
 umask 077
 

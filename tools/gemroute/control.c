@@ -11,7 +11,9 @@
  * snapshot API).  The others send one line to the router's control
  * socket (router/control.c; its path is published in the header) and
  * print its answer: "note ..." lines, then "ok ..." (exit 0) or
- * "error ..." (exit 1).  The router answers after the change is applied.
+ * "error ..." (exit 1), through gr_ctl_send() (client/ctl.c), which the
+ * gateway's dashboard uses too.  The router answers after the change is
+ * applied.
  *
  * Exit status: 0 done, 1 failed (no such project or model, no router,
  * refused), 2 bad usage (and, for reload, refused or unanswered).
@@ -25,14 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #define POLL_NS (INT64_C(10) * 1000000)
-#define ANSWER_S 30                 /* the router answers in one tick */
 
 static const char *dim_names[GR_NDIMS] = {"rpm", "tpm", "rpd", "ipm"};
 
@@ -153,102 +151,22 @@ enum action { ACT_DRAIN, ACT_ENABLE, ACT_DISABLE, ACT_RESET };
 
 static const char *act_names[] = {"drain", "enable", "disable", "reset"};
 
-/* Connect to the control socket of the router that serves shm; -1 with
- * a sentence on stderr. */
+/* Send one request through gr_ctl_send() (client/ctl.c, the one
+ * implementation of the protocol); print the answer.  0, or 1 (refused,
+ * or no answer). */
 static int
-dial(const char *shm)
+ask(const char *shm, const char *request)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    struct timeval tv = {ANSWER_S, 0};
-    struct gr_stat_router r;
-    struct gr_stat *st;
-    char err[256];
-    int fd;
+    struct gr_ctl_answer a;
 
-    st = gr_stat_open(shm, err, sizeof(err));
-    if (st == NULL) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
+    gr_ctl_send(shm, request, NULL, &a);
+    fputs(a.notes, stdout);
+    if (a.status == 0) {
+        puts(a.text);
+        return 0;
     }
-    gr_stat_router(st, &r);
-    if (!r.alive || r.control_path[0] == '\0') {
-        fprintf(stderr, "gemroute: %s for %s: operator actions are applied "
-                "by the router (start gemrouted)\n", !r.alive ?
-                "no router is running" : "no control socket is published",
-                gr_stat_name(st));
-        gr_stat_close(st);
-        return -1;
-    }
-    gr_stat_close(st);
-    if (strlen(r.control_path) >= sizeof(sa.sun_path)) {
-        fprintf(stderr, "gemroute: the published control socket path is "
-                "too long\n");
-        return -1;
-    }
-    memcpy(sa.sun_path, r.control_path, strlen(r.control_path) + 1);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        fprintf(stderr, "gemroute: socket(AF_UNIX): %s\n", strerror(errno));
-        return -1;
-    }
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        fprintf(stderr, "gemroute: connect(%s): %s%s\n", sa.sun_path,
-                strerror(errno), errno == EACCES ?
-                " (the router's control socket: run as the router's user, "
-                "root, or a member of router.group)" : "");
-        close(fd);
-        return -1;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    return fd;
-}
-
-/* Send one request; print the answer.  0, or 1 (error or no answer). */
-static int
-ask(int fd, const char *request)
-{
-    char line[1024];
-    FILE *in;
-    int rc = 1;
-
-    /* A refused peer is told why and disconnected at once: its send may
-     * fail (EPIPE) with the answer already waiting to be read. */
-    if (send(fd, request, strlen(request), MSG_NOSIGNAL) !=
-        (ssize_t)strlen(request) && errno != EPIPE && errno != ECONNRESET) {
-        fprintf(stderr, "gemroute: send to the router: %s\n",
-                strerror(errno));
-        close(fd);
-        return 1;
-    }
-    in = fdopen(fd, "r");
-    if (in == NULL) {
-        close(fd);
-        return 1;
-    }
-    for (;;) {
-        if (fgets(line, sizeof(line), in) == NULL) {
-            fprintf(stderr, "gemroute: no answer from the router%s\n",
-                    ferror(in) ? " (timed out)" : " (it closed the socket)");
-            break;
-        }
-        line[strcspn(line, "\n")] = '\0';
-        if (strncmp(line, "note ", 5) == 0) {
-            puts(line + 5);
-        } else if (strncmp(line, "ok ", 3) == 0) {
-            puts(line + 3);
-            rc = 0;
-            break;
-        } else if (strncmp(line, "error ", 6) == 0) {
-            fprintf(stderr, "gemroute: %s\n", line + 6);
-            break;
-        } else {
-            fprintf(stderr, "gemroute: unexpected answer from the router: "
-                    "%.80s\n", line);
-            break;
-        }
-    }
-    fclose(in);
-    return rc;
+    fprintf(stderr, "%s%s\n", a.status == 1 ? "gemroute: " : "", a.text);
+    return 1;
 }
 
 static const char control_usage[] =
@@ -275,7 +193,7 @@ control(int argc, char **argv, enum action a)
     };
     const char *shm = gr_cli_take_shm(&argc, argv), *spec, *slash;
     char request[512];
-    int c, dim = -1, fd;
+    int c, dim = -1;
     unsigned d;
 
     optind = 1;
@@ -313,12 +231,9 @@ control(int argc, char **argv, enum action a)
                 spec);
         return 2;
     }
-    snprintf(request, sizeof(request), "%s %s%s%s\n", act_names[a], spec,
+    snprintf(request, sizeof(request), "%s %s%s%s", act_names[a], spec,
              dim >= 0 ? " " : "", dim >= 0 ? dim_names[dim] : "");
-    fd = dial(shm);
-    if (fd < 0)
-        return 1;
-    return ask(fd, request);
+    return ask(shm, request);
 }
 
 int
