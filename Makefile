@@ -179,6 +179,7 @@ TEST_DEPS_test_classify := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_blame := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_count := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_json_scan := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_json := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_response := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_estimate := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_repair_stream := $(ROUTER_OBJ) $(CONFIG_OBJ) \

@@ -46,7 +46,9 @@ enum gr_json_type {
 /* Flags of gr_json_parse(). */
 #define GR_JSON_BOM 0x1u    /* skip a leading UTF-8 byte order mark */
 #define GR_JSON_WS_END 0x2u /* only JSON whitespace may follow the value */
-#define GR_JSON_EXACT 0x4u  /* nothing at all may follow the value */
+#define GR_JSON_EXACT 0x4u  /* json-c must consume every byte (it eats
+                               the whitespace after a value, by its own
+                               isspace() definition) */
 
 /*
  * Parse s[0..len) as one JSON value, at most GR_JSON_MAX_DEPTH deep.
