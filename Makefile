@@ -193,6 +193,7 @@ TEST_DEPS_test_classify := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_blame := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_count := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_json_scan := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_json := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_response := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_estimate := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_repair_stream := $(ROUTER_OBJ) $(CONFIG_OBJ) \
@@ -264,11 +265,11 @@ FUZZ_NAMES := classify sse config mock_request json_scan settle
 FUZZERS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_NAMES))
 FUZZ_CLIENT_FLAGS := -Iinclude -Iclient -Ishm $(JSON_CFLAGS)
 FUZZ_SRC_classify := client/classify.c client/response.c \
-                     client/json_scan.c shm/clock.c
+                     client/json_scan.c client/json.c shm/clock.c
 FUZZ_FLAGS_classify := $(FUZZ_CLIENT_FLAGS) $(JSON_LIBS)
-FUZZ_SRC_sse := client/response.c client/json_scan.c
+FUZZ_SRC_sse := client/response.c client/json_scan.c client/json.c
 FUZZ_FLAGS_sse := $(FUZZ_CLIENT_FLAGS) $(JSON_LIBS)
-FUZZ_SRC_json_scan := client/json_scan.c client/estimate.c
+FUZZ_SRC_json_scan := client/json_scan.c client/estimate.c client/json.c
 FUZZ_FLAGS_json_scan := $(FUZZ_CLIENT_FLAGS) $(JSON_LIBS)
 FUZZ_SRC_config := $(CONFIG_SRC)
 FUZZ_FLAGS_config := -Iconfig $(CONFIG_LIBS)

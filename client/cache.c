@@ -26,6 +26,7 @@
  * off for this process (checked again every REFUSE_RETRY_NS), with a
  * sentence on the handle: calls go on, uncached.
  */
+#include "json_priv.h"
 #include "store_priv.h"
 #include "seqlock.h"
 #include "clock.h"
@@ -44,7 +45,6 @@
 #define REFUSE_RETRY_NS (INT64_C(10) * GR_NS_PER_S)
 #define MAX_READERS 1024
 #define HDR_LEN 12                  /* int64 expiry + uint32 key length */
-#define CANON_DEPTH 64
 #define CLAIM_MAX_MS INT64_C(120000)   /* the longest wait on a claim */
 #define WAIT_STEP_NS 2000000L          /* a waiter looks again after */
 
@@ -132,7 +132,7 @@ canon(struct buf *b, struct json_object *o, int depth)
     const char *s;
     size_t i, n;
 
-    if (depth > CANON_DEPTH) {
+    if (depth > GR_JSON_MAX_DEPTH) {
         b->bad = true;
         return;
     }
@@ -199,25 +199,14 @@ canon(struct buf *b, struct json_object *o, int depth)
 char *
 gr_cache_canon(const char *s, size_t len, size_t *out_len)
 {
-    struct json_tokener *tok;
     struct json_object *o;
     struct buf b = {0};
 
-    if (s == NULL || len == 0 || len > INT32_MAX)
+    /* The key is the whole body: nothing may follow the value. */
+    if ((o = gr_json_parse(s, len, 0, GR_JSON_EXACT, NULL)) == NULL)
         return NULL;
-    tok = json_tokener_new_ex(CANON_DEPTH);
-    if (tok == NULL)
-        return NULL;
-    o = json_tokener_parse_ex(tok, s, (int)len);
-    if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-        (size_t)json_tokener_get_parse_end(tok) < len) {
-        json_object_put(o);
-        json_tokener_free(tok);
-        return NULL;
-    }
     canon(&b, o, 0);
     json_object_put(o);
-    json_tokener_free(tok);
     if (b.bad || b.p == NULL) {
         free(b.p);
         return NULL;

@@ -32,6 +32,7 @@
  */
 #include "gemroute.h"
 #include "clock.h"
+#include "json_priv.h"
 
 #include <json.h>
 
@@ -40,7 +41,6 @@
 #include <string.h>
 
 #define CLS_BODY_MAX (1u << 20)     /* bytes of a body we parse */
-#define CLS_DEPTH 64                /* JSON nesting we follow */
 #define CLS_DETAILS_MAX 64          /* details[] entries we look at */
 #define CLS_VIOL_MAX 16             /* violations we keep */
 #define CLS_ARRAY_MAX 4096          /* array-wrapped elements we look at */
@@ -353,33 +353,8 @@ quota_dim(enum qkind kind, enum qwin win, bool *learnable)
     return -1;
 }
 
-/* --- reading the body (this file's json-c objects live here only) ----- */
+/* --- reading the body (parsed by json.c, walked here) ------------------- */
 
-static struct json_object *
-member(struct json_object *o, const char *key, enum json_type type)
-{
-    struct json_object *v;
-
-    if (o == NULL || !json_object_is_type(o, json_type_object) ||
-        !json_object_object_get_ex(o, key, &v) || v == NULL ||
-        !json_object_is_type(v, type))
-        return NULL;
-    return v;
-}
-
-/* A string member: pointer into the object and its length, or NULL. */
-static const char *
-member_str(struct json_object *o, const char *key, size_t *len)
-{
-    struct json_object *v = member(o, key, json_type_string);
-    int n;
-
-    if (v == NULL)
-        return NULL;
-    n = json_object_get_string_len(v);
-    *len = n > 0 ? (size_t)n : 0;
-    return json_object_get_string(v);
-}
 
 /* A non-negative integer given as a number or as a decimal string. */
 static bool
@@ -430,10 +405,11 @@ json_delay(struct json_object *v)
             return -1;
         return d > CLS_DELAY_MAX_S ? CLS_DELAY_MAX_S : d;
     case json_type_object:
-        if (!json_u63(member(v, "seconds", json_type_string), &sec) &&
-            !json_u63(member(v, "seconds", json_type_int), &sec))
+        if (!json_u63(gr_json_member(v, "seconds", GR_JSON_STRING),
+                      &sec) &&
+            !json_u63(gr_json_member(v, "seconds", GR_JSON_INT), &sec))
             return -1;
-        (void)json_u63(member(v, "nanos", json_type_int), &ns);
+        (void)json_u63(gr_json_member(v, "nanos", GR_JSON_INT), &ns);
         if (sec >= (int64_t)CLS_DELAY_MAX_S)
             return CLS_DELAY_MAX_S;
         return (double)sec + (double)(ns % GR_NS_PER_S) / 1e9;
@@ -458,7 +434,8 @@ add_viol(struct facts *f)
 static void
 read_quota_failure(struct facts *f, struct json_object *d)
 {
-    struct json_object *vs = member(d, "violations", json_type_array);
+    struct json_object *vs = gr_json_member(d, "violations",
+                                            GR_JSON_ARRAY);
     size_t i, n;
 
     f->quota_failure = true;
@@ -472,8 +449,8 @@ read_quota_failure(struct facts *f, struct json_object *d)
 
         if (!json_object_is_type(e, json_type_object))
             continue;
-        id = member_str(e, "quotaId", &idlen);
-        metric = member_str(e, "quotaMetric", &mlen);
+        id = gr_json_member_str(e, "quotaId", &idlen);
+        metric = gr_json_member_str(e, "quotaMetric", &mlen);
         if (id == NULL && metric == NULL)
             continue;
         if ((v = add_viol(f)) == NULL)
@@ -490,24 +467,25 @@ read_quota_failure(struct facts *f, struct json_object *d)
 static void
 read_error_info(struct facts *f, struct json_object *d)
 {
-    struct json_object *md = member(d, "metadata", json_type_object);
+    struct json_object *md = gr_json_member(d, "metadata",
+                                            GR_JSON_OBJECT);
     const char *reason, *limit, *metric;
     size_t rlen = 0, llen = 0, mlen = 0;
     struct json_object *lv;
     struct viol *v;
 
-    reason = member_str(d, "reason", &rlen);
+    reason = gr_json_member_str(d, "reason", &rlen);
     if (reason != NULL && f->info_reason[0] == '\0')
         copy_clean(f->info_reason, sizeof(f->info_reason), reason, rlen);
     /* "projects/N" or "api_key:...": who Google holds responsible.  Only
      * its kind is used; the key itself is never copied out of here. */
-    if ((limit = member_str(md, "consumer", &llen)) != NULL &&
+    if ((limit = gr_json_member_str(md, "consumer", &llen)) != NULL &&
         f->consumer[0] == '\0')
         copy_clean(f->consumer, sizeof(f->consumer), limit,
                    llen < 8 ? llen : 8);
     /* RATE_LIMIT_EXCEEDED names its quota in the metadata. */
-    limit = member_str(md, "quota_limit", &llen);
-    metric = member_str(md, "quota_metric", &mlen);
+    limit = gr_json_member_str(md, "quota_limit", &llen);
+    metric = gr_json_member_str(md, "quota_metric", &mlen);
     if (limit == NULL && metric == NULL)
         return;
     if ((v = add_viol(f)) == NULL)
@@ -527,7 +505,7 @@ read_resource_info(struct facts *f, struct json_object *d)
     const char *s;
     size_t n = 0;
 
-    if ((s = member_str(d, "resourceType", &n)) != NULL &&
+    if ((s = gr_json_member_str(d, "resourceType", &n)) != NULL &&
         f->res_type[0] == '\0')
         copy_clean(f->res_type, sizeof(f->res_type), s, n);
 }
@@ -541,7 +519,7 @@ read_detail(struct facts *f, struct json_object *d)
 
     if (!json_object_is_type(d, json_type_object))
         return;
-    type = member_str(d, "@type", &tlen);
+    type = gr_json_member_str(d, "@type", &tlen);
     if (type != NULL) {
         if (ends_with(type, tlen, "google.rpc.QuotaFailure"))
             read_quota_failure(f, d);
@@ -556,11 +534,11 @@ read_detail(struct facts *f, struct json_object *d)
         return;
     }
     /* No @type (a proxy rewrote it): go by the fields that define each. */
-    if (member(d, "violations", json_type_array) != NULL)
+    if (gr_json_member(d, "violations", GR_JSON_ARRAY) != NULL)
         read_quota_failure(f, d);
     else if (json_object_object_get_ex(d, "retryDelay", &rd) && f->retry_s < 0)
         f->retry_s = json_delay(rd);
-    else if (member(d, "reason", json_type_string) != NULL)
+    else if (gr_json_member(d, "reason", GR_JSON_STRING) != NULL)
         read_error_info(f, d);
 }
 
@@ -709,36 +687,38 @@ read_error(struct facts *f, struct json_object *err)
     if (json_object_object_get_ex(err, "code", &code) && json_u63(code, &c) &&
         c >= 100 && c <= 599)
         f->code = (int)c;
-    if ((s = member_str(err, "status", &n)) != NULL)
+    if ((s = gr_json_member_str(err, "status", &n)) != NULL)
         copy_clean(f->status, sizeof(f->status), s, n);
-    if ((details = member(err, "details", json_type_array)) != NULL) {
+    if ((details = gr_json_member(err, "details", GR_JSON_ARRAY)) != NULL) {
         count = json_object_array_length(details);
         for (i = 0; i < count && i < CLS_DETAILS_MAX; i++)
             read_detail(f, json_object_array_get_idx(details, i));
-    } else if ((details = member(err, "details", json_type_object)) != NULL) {
+    } else if ((details = gr_json_member(err, "details",
+                                         GR_JSON_OBJECT)) != NULL) {
         read_detail(f, details);
     }
     /* After the details: message lines complete their violations. */
-    if ((s = member_str(err, "message", &n)) != NULL)
+    if ((s = gr_json_member_str(err, "message", &n)) != NULL)
         read_message(f, s, n);
 }
 
 static void
 read_block_reason(struct facts *f, struct json_object *o)
 {
-    struct json_object *pf = member(o, "promptFeedback", json_type_object);
+    struct json_object *pf = gr_json_member(o, "promptFeedback",
+                                            GR_JSON_OBJECT);
     const char *s;
     size_t n = 0;
 
-    if ((s = member_str(pf, "blockReason", &n)) != NULL)
+    if ((s = gr_json_member_str(pf, "blockReason", &n)) != NULL)
         copy_clean(f->block_reason, sizeof(f->block_reason), s, n);
 }
 
 static void
 read_body(const char *body, size_t len, struct facts *f)
 {
-    struct json_tokener *tok;
     struct json_object *root, *err;
+    const char *why;
     size_t i, n;
 
     memset(f, 0, sizeof(*f));
@@ -752,28 +732,16 @@ read_body(const char *body, size_t len, struct facts *f)
         f->unread = "body too large to read";
         return;
     }
-    /* A UTF-8 byte order mark is not JSON but harmless. */
-    if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
-        body += 3;
-        len -= 3;
-    }
-    if ((tok = json_tokener_new_ex(CLS_DEPTH)) == NULL) {
-        f->unread = "out of memory";
+    if ((root = gr_json_parse(body, len, CLS_BODY_MAX, GR_JSON_BOM,
+                              &why)) == NULL) {
+        f->unread = strcmp(why, "out of memory") == 0 ? "out of memory"
+                                                      : "body is not JSON";
         return;
     }
-    /* len <= CLS_BODY_MAX, so the int conversion is exact. */
-    root = json_tokener_parse_ex(tok, body, (int)len);
-    if (json_tokener_get_error(tok) != json_tokener_success || root == NULL) {
-        f->unread = "body is not JSON";
-        json_tokener_free(tok);
-        json_object_put(root);
-        return;
-    }
-    json_tokener_free(tok);
     f->json = true;
 
     if (json_object_is_type(root, json_type_object)) {
-        if ((err = member(root, "error", json_type_object)) != NULL)
+        if ((err = gr_json_member(root, "error", GR_JSON_OBJECT)) != NULL)
             read_error(f, err);
         read_block_reason(f, root);
     } else if (json_object_is_type(root, json_type_array)) {
@@ -784,7 +752,7 @@ read_body(const char *body, size_t len, struct facts *f)
 
             if (f->block_reason[0] == '\0')
                 read_block_reason(f, e);
-            if ((err = member(e, "error", json_type_object)) != NULL) {
+            if ((err = gr_json_member(e, "error", GR_JSON_OBJECT)) != NULL) {
                 read_error(f, err);
                 break;
             }

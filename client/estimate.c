@@ -12,6 +12,7 @@
  * gr_est_tree(); tests/fuzz/fuzz_json_scan.c checks it on any bytes.
  */
 #include "estimate_priv.h"
+#include "json_priv.h"
 #include "json_scan.h"
 
 #include <json.h>
@@ -20,32 +21,14 @@
 #include <string.h>
 #include <strings.h>
 
-#define TREE_DEPTH 64       /* json-c nesting followed; deeper: not JSON */
 #define KEYS_KEPT 16        /* keys of one object compared exactly */
 
 /* ---- the reference: json-c's tree ------------------------------------- */
 
-static struct json_object *
-member(struct json_object *o, const char *camel, const char *snake,
-       enum json_type type)
-{
-    struct json_object *v;
-
-    if (!json_object_is_type(o, json_type_object))
-        return NULL;
-    if (json_object_object_get_ex(o, camel, &v) &&
-        json_object_is_type(v, type))
-        return v;
-    if (snake != NULL && json_object_object_get_ex(o, snake, &v) &&
-        json_object_is_type(v, type))
-        return v;
-    return NULL;
-}
-
 static void
 walk(struct json_object *o, bool is_part, struct gr_est *e, int depth)
 {
-    if (depth > TREE_DEPTH)
+    if (depth > GR_JSON_MAX_DEPTH)
         return;
     if (json_object_is_type(o, json_type_array)) {
         size_t i, n = json_object_array_length(o);
@@ -57,15 +40,17 @@ walk(struct json_object *o, bool is_part, struct gr_est *e, int depth)
     if (!json_object_is_type(o, json_type_object))
         return;
     if (is_part) {
-        struct json_object *t = member(o, "text", NULL, json_type_string);
-        struct json_object *d = member(o, "inlineData", "inline_data",
-                                       json_type_object);
+        struct json_object *t = gr_json_member(o, "text", GR_JSON_STRING);
+        struct json_object *d = gr_json_member2(o, "inlineData",
+                                                "inline_data",
+                                                GR_JSON_OBJECT);
 
         if (t != NULL)
             e->text_bytes += json_object_get_string_len(t);
         if (d != NULL) {
-            struct json_object *mt = member(d, "mimeType", "mime_type",
-                                            json_type_string);
+            struct json_object *mt = gr_json_member2(d, "mimeType",
+                                                     "mime_type",
+                                                     GR_JSON_STRING);
 
             if (mt != NULL &&
                 strncmp(json_object_get_string(mt), "image/", 6) == 0)
@@ -85,23 +70,13 @@ walk(struct json_object *o, bool is_part, struct gr_est *e, int depth)
 void
 gr_est_tree(const char *body, size_t len, struct gr_est *e)
 {
-    struct json_tokener *tok;
     struct json_object *root, *r;
 
     memset(e, 0, sizeof(*e));
-    if (len > (size_t)INT32_MAX || (tok = json_tokener_new_ex(TREE_DEPTH))
-                                       == NULL)
-        return;
-    root = json_tokener_parse_ex(tok, body, (int)len);
-    if (json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(root);
-        root = NULL;
-    }
-    json_tokener_free(tok);
-    if (root == NULL)
+    if ((root = gr_json_parse(body, len, 0, 0, NULL)) == NULL)
         return;
     walk(root, false, e, 0);
-    r = member(root, "requests", NULL, json_type_array);
+    r = gr_json_member(root, "requests", GR_JSON_ARRAY);
     if (r != NULL)
         e->requests = (int64_t)json_object_array_length(r);
     json_object_put(root);
@@ -356,7 +331,7 @@ static int64_t
 count_of(struct json_object *o, const char *camel, const char *snake,
          int64_t dflt)
 {
-    struct json_object *v = member(o, camel, snake, json_type_int);
+    struct json_object *v = gr_json_member2(o, camel, snake, GR_JSON_INT);
     int64_t n = v != NULL ? json_object_get_int64(v) : dflt;
 
     return n < 1 ? dflt : n > IMAGES_MAX ? IMAGES_MAX : n;
@@ -366,9 +341,9 @@ count_of(struct json_object *o, const char *camel, const char *snake,
 static bool
 asks_image(struct json_object *gc)
 {
-    struct json_object *mods = member(gc, "responseModalities",
-                                      "response_modalities",
-                                      json_type_array);
+    struct json_object *mods = gr_json_member2(gc, "responseModalities",
+                                               "response_modalities",
+                                               GR_JSON_ARRAY);
     size_t i, n = mods != NULL ? json_object_array_length(mods) : 0;
 
     for (i = 0; i < n; i++) {
@@ -387,7 +362,6 @@ gr_est_images_out(const char *body, size_t len)
     static const char *const words[] = {
         "responseModalities", "response_modalities", "instances",
     };
-    struct json_tokener *tok;
     struct json_object *root, *gc, *params;
     int64_t n = 0;
     size_t i;
@@ -399,18 +373,13 @@ gr_est_images_out(const char *body, size_t len)
             break;
     if (i == sizeof(words) / sizeof(words[0]))
         return 0;                   /* the usual body: no parse */
-    if ((tok = json_tokener_new_ex(TREE_DEPTH)) == NULL)
-        return 0;
-    root = json_tokener_parse_ex(tok, body, (int)len);
-    if (json_tokener_get_error(tok) != json_tokener_success)
-        root = NULL;
-    json_tokener_free(tok);
-    gc = member(root, "generationConfig", "generation_config",
-                json_type_object);
+    root = gr_json_parse(body, len, 0, 0, NULL);
+    gc = gr_json_member2(root, "generationConfig", "generation_config",
+                         GR_JSON_OBJECT);
     if (gc != NULL && asks_image(gc))
         n = count_of(gc, "candidateCount", "candidate_count", 1);
-    else if (member(root, "instances", NULL, json_type_array) != NULL) {
-        params = member(root, "parameters", NULL, json_type_object);
+    else if (gr_json_member(root, "instances", GR_JSON_ARRAY) != NULL) {
+        params = gr_json_member(root, "parameters", GR_JSON_OBJECT);
         n = count_of(params, "sampleCount", "sample_count",
                      IMAGEN_DEFAULT_SAMPLES);
     }

@@ -24,6 +24,7 @@
  * table's extras, with relaxed atomic adds, where every process sees it.
  */
 #include "fallback_priv.h"
+#include "json_priv.h"
 #include "store_priv.h"
 #include "response_priv.h"
 #include "seqlock.h"
@@ -165,22 +166,18 @@ count_pair(const struct gr_shm *t, int from, int to)
 static bool
 temperature_zero(const char *body, size_t len)
 {
-    struct json_tokener *tok = json_tokener_new_ex(64);
-    struct json_object *o = NULL, *gc = NULL, *temp = NULL;
+    struct json_object *o, *gc, *temp;
     bool zero = false;
 
-    if (tok == NULL)
+    if ((o = gr_json_parse(body, len, 0, 0, NULL)) == NULL)
         return false;
-    o = json_tokener_parse_ex(tok, body, (int)len);
-    if (o != NULL && json_tokener_get_error(tok) == json_tokener_success &&
-        (json_object_object_get_ex(o, "generationConfig", &gc) ||
-         json_object_object_get_ex(o, "generation_config", &gc)) &&
-        json_object_object_get_ex(gc, "temperature", &temp) &&
-        (json_object_is_type(temp, json_type_double) ||
-         json_object_is_type(temp, json_type_int)))
+    gc = gr_json_member2(o, "generationConfig", "generation_config",
+                         GR_JSON_OBJECT);
+    if ((temp = gr_json_member(gc, "temperature", GR_JSON_DOUBLE)) == NULL)
+        temp = gr_json_member(gc, "temperature", GR_JSON_INT);
+    if (temp != NULL)
         zero = json_object_get_double(temp) == 0.0;
     json_object_put(o);
-    json_tokener_free(tok);
     return zero;
 }
 
@@ -245,7 +242,8 @@ static void
 usage_of(struct gr_response *out, enum gr_fb_kind kind)
 {
     struct gr_resp_usage ru;
-    struct json_object *o, *v;
+    struct json_object *o;
+    int64_t n;
 
     if (kind != GR_FB_COUNT) {
         if (gr_resp_usage(out->body, out->len, &ru) == 0) {
@@ -256,9 +254,9 @@ usage_of(struct gr_response *out, enum gr_fb_kind kind)
         }
         return;
     }
-    o = json_tokener_parse(out->body);
-    if (o != NULL && json_object_object_get_ex(o, "totalTokens", &v))
-        out->usage.prompt = out->usage.total = json_object_get_int64(v);
+    o = gr_json_parse(out->body, out->len, 0, 0, NULL);
+    if (gr_json_member_i64(o, "totalTokens", &n))
+        out->usage.prompt = out->usage.total = n;
     json_object_put(o);
 }
 

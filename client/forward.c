@@ -19,6 +19,7 @@
 #include "client_priv.h"
 #include "fallback_priv.h"
 #include "estimate_priv.h"
+#include "json_priv.h"
 #include "response_priv.h"
 #include "reserve.h"
 #include "seqlock.h"
@@ -44,7 +45,6 @@
 #define CONNECT_MAX_MS 10000
 #define BODY_MAX (64u << 20)        /* largest non-stream answer kept */
 #define IMAGE_TOKENS 258
-#define JSON_DEPTH 64
 #define URL_MAX (GR_URL_MAX + 2048)
 
 /* One forward in progress. */
@@ -137,42 +137,18 @@ fail_msg(struct fwd *c, const char *fmt, ...)
     gr_seterr(c->g, "%s", c->out->error);
 }
 
-static struct json_object *
-parse_json(const char *s, size_t n)
-{
-    struct json_tokener *tok;
-    struct json_object *o;
-
-    if (n > (size_t)INT32_MAX)
-        return NULL;
-    tok = json_tokener_new_ex(JSON_DEPTH);
-    if (tok == NULL)
-        return NULL;
-    o = json_tokener_parse_ex(tok, s, (int)n);
-    if (json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(o);
-        o = NULL;
-    }
-    json_tokener_free(tok);
-    return o;
-}
-
 /* usage.prompt_tokens of an OpenAI-shaped answer or event; -1 = none. */
 static int64_t
 oai_prompt_tokens(const char *s, size_t n)
 {
-    struct json_object *root, *u, *p;
+    struct json_object *root;
     int64_t v = -1;
 
     if (n == 0 || memmem(s, n, "\"usage\"", 7) == NULL)
         return -1;
-    root = parse_json(s, n);
-    if (json_object_is_type(root, json_type_object) &&
-        json_object_object_get_ex(root, "usage", &u) &&
-        json_object_is_type(u, json_type_object) &&
-        json_object_object_get_ex(u, "prompt_tokens", &p) &&
-        json_object_is_type(p, json_type_int))
-        v = json_object_get_int64(p);
+    root = gr_json_parse(s, n, 0, 0, NULL);
+    (void)gr_json_member_i64(gr_json_member(root, "usage", GR_JSON_OBJECT),
+                             "prompt_tokens", &v);
     json_object_put(root);
     return v;
 }
@@ -181,13 +157,10 @@ oai_prompt_tokens(const char *s, size_t n)
 static int64_t
 count_total(const char *s, size_t n)
 {
-    struct json_object *root = parse_json(s, n), *t;
+    struct json_object *root = gr_json_parse(s, n, 0, 0, NULL);
     int64_t v = -1;
 
-    if (json_object_is_type(root, json_type_object) &&
-        json_object_object_get_ex(root, "totalTokens", &t) &&
-        json_object_is_type(t, json_type_int))
-        v = json_object_get_int64(t);
+    (void)gr_json_member_i64(root, "totalTokens", &v);
     json_object_put(root);
     return v;
 }
@@ -199,16 +172,13 @@ count_total(const char *s, size_t n)
 static int64_t
 predict_samples(const char *body, size_t len)
 {
-    struct json_object *root = parse_json(body, len), *p, *n;
+    struct json_object *root = gr_json_parse(body, len, 0, 0, NULL);
+    struct json_object *p = gr_json_member(root, "parameters",
+                                           GR_JSON_OBJECT);
     int64_t v = PREDICT_SAMPLES;
 
-    if (json_object_is_type(root, json_type_object) &&
-        json_object_object_get_ex(root, "parameters", &p) &&
-        json_object_is_type(p, json_type_object) &&
-        (json_object_object_get_ex(p, "sampleCount", &n) ||
-         json_object_object_get_ex(p, "sample_count", &n)) &&
-        json_object_is_type(n, json_type_int)) {
-        v = json_object_get_int64(n);
+    if (gr_json_member_i64(p, "sampleCount", &v) ||
+        gr_json_member_i64(p, "sample_count", &v)) {
         /* Out of range: Google refuses it, and counts no image; reserve
          * the most it could have made, never less. */
         if (v < 1 || v > PREDICT_SAMPLES_MAX)

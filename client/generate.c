@@ -17,6 +17,7 @@
 #include "estimate_priv.h"
 #include "fallback_priv.h"
 #include "http_priv.h"
+#include "json_priv.h"
 #include "reserve.h"
 #include "response_priv.h"
 
@@ -40,7 +41,6 @@
 #define MAX_ATTEMPTS 100
 
 #define IMAGE_TOKENS 258            /* Google's cost of one small image */
-#define JSON_DEPTH 64               /* JSON nesting followed */
 
 enum op {
     OP_GENERATE,
@@ -141,43 +141,6 @@ fail_msg(struct call *c, const char *fmt, ...)
     vsnprintf(c->out->error, sizeof(c->out->error), fmt, ap);
     va_end(ap);
     gr_seterr(c->g, "%s", c->out->error);
-}
-
-static struct json_object *
-parse_json(const char *s, size_t n)
-{
-    struct json_tokener *tok;
-    struct json_object *o;
-
-    if (n > (size_t)INT32_MAX)
-        return NULL;
-    tok = json_tokener_new_ex(JSON_DEPTH);
-    if (tok == NULL)
-        return NULL;
-    o = json_tokener_parse_ex(tok, s, (int)n);
-    if (json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(o);
-        o = NULL;
-    }
-    json_tokener_free(tok);
-    return o;
-}
-
-static struct json_object *
-member(struct json_object *o, const char *camel, const char *snake,
-       enum json_type type)
-{
-    struct json_object *v;
-
-    if (!json_object_is_type(o, json_type_object))
-        return NULL;
-    if (json_object_object_get_ex(o, camel, &v) &&
-        json_object_is_type(v, type))
-        return v;
-    if (snake != NULL && json_object_object_get_ex(o, snake, &v) &&
-        json_object_is_type(v, type))
-        return v;
-    return NULL;
 }
 
 /* ---- the cost of a request, before it is sent ------------------------- */
@@ -332,9 +295,10 @@ take_usage(struct call *c, const struct gr_http_res *res)
     if (c->op == OP_GENERATE || c->op == OP_STREAM)
         c->images_out = gr_resp_images(res->body, res->len);
     if (c->op == OP_COUNT) {
-        struct json_object *root = parse_json(res->body, res->len);
-        struct json_object *t = member(root, "totalTokens", "total_tokens",
-                                       json_type_int);
+        struct json_object *root = gr_json_parse(res->body, res->len, 0, 0,
+                                                 NULL);
+        struct json_object *t = gr_json_member2(root, "totalTokens",
+                                                "total_tokens", GR_JSON_INT);
 
         if (t != NULL && json_object_get_int64(t) >= 0)
             u->prompt = u->total = json_object_get_int64(t);
@@ -740,7 +704,8 @@ run(struct call *c, struct gr_cost *cost)
 static char *
 count_body(const struct call *c)
 {
-    struct json_object *req = parse_json(c->body, c->len), *wrap;
+    struct json_object *req = gr_json_parse(c->body, c->len, 0, 0, NULL);
+    struct json_object *wrap;
     char name[GR_NAME_MAX + 8];
     char *s = NULL;
 
@@ -1015,20 +980,19 @@ text_of(struct json_object *o, struct text *t)
             text_of(json_object_array_get_idx(o, i), t);
         return;
     }
-    cands = member(o, "candidates", NULL, json_type_array);
+    cands = gr_json_member(o, "candidates", GR_JSON_ARRAY);
     if (cands == NULL || json_object_array_length(cands) == 0)
         return;
     cand = json_object_array_get_idx(cands, 0);
-    content = member(cand, "content", NULL, json_type_object);
-    parts = member(content, "parts", NULL, json_type_array);
+    content = gr_json_member(cand, "content", GR_JSON_OBJECT);
+    parts = gr_json_member(content, "parts", GR_JSON_ARRAY);
     if (parts == NULL)
         return;
     n = json_object_array_length(parts);
     for (i = 0; i < n; i++) {
         struct json_object *p = json_object_array_get_idx(parts, i);
-        struct json_object *s = member(p, "text", NULL, json_type_string);
-        struct json_object *th = member(p, "thought", NULL,
-                                        json_type_boolean);
+        struct json_object *s = gr_json_member(p, "text", GR_JSON_STRING);
+        struct json_object *th = gr_json_member(p, "thought", GR_JSON_BOOL);
 
         if (s != NULL && !(th != NULL && json_object_get_boolean(th)))
             text_add(t, json_object_get_string(s),
@@ -1039,7 +1003,7 @@ text_of(struct json_object *o, struct text *t)
 static int
 text_event(void *arg, const char *data, size_t len)
 {
-    struct json_object *o = parse_json(data, len);
+    struct json_object *o = gr_json_parse(data, len, 0, 0, NULL);
 
     text_of(o, arg);
     json_object_put(o);
@@ -1065,7 +1029,7 @@ gr_response_text(const struct gr_response *r)
             (void)gr_sse_finish(&p, text_event, &t);
         gr_sse_free(&p);
     } else {
-        struct json_object *o = parse_json(r->body, r->len);
+        struct json_object *o = gr_json_parse(r->body, r->len, 0, 0, NULL);
 
         text_of(o, &t);
         json_object_put(o);

@@ -19,7 +19,8 @@
 #include <stdint.h>
 
 /* Deepest nesting accepted (0 = the top value); deeper is doubt.  Below
- * every json-c depth limit of client/ (64 and 128). */
+ * json-c's limit in client/, GR_JSON_MAX_DEPTH (json_priv.h; json.c
+ * asserts it). */
 #define GR_JSON_DEPTH 32
 
 /* "In doubt": returned instead of an offset. */

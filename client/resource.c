@@ -14,6 +14,7 @@
  */
 #include "client_priv.h"
 #include "clock.h"
+#include "json_priv.h"
 
 #include <errno.h>
 #include <json.h>
@@ -23,7 +24,6 @@
 #include <time.h>
 
 #define ATTACH_EVERY_NS (INT64_C(1000000000))
-#define WALK_DEPTH 32
 
 static const struct {
     const char *prefix;
@@ -139,7 +139,7 @@ named_key(const char *k)
 static void
 walk(struct json_object *o, struct gr_pin *pin, int depth)
 {
-    if (o == NULL || depth > WALK_DEPTH)
+    if (o == NULL || depth > GR_JSON_MAX_DEPTH)
         return;
     if (json_object_is_type(o, json_type_array)) {
         size_t i, n = json_object_array_length(o);
@@ -157,25 +157,6 @@ walk(struct json_object *o, struct gr_pin *pin, int depth)
         else
             walk(val, pin, depth + 1);
     }
-}
-
-static struct json_object *
-parse(const char *s, size_t n)
-{
-    struct json_tokener *tok;
-    struct json_object *o;
-
-    if (s == NULL || n == 0 || n > INT32_MAX)
-        return NULL;
-    if ((tok = json_tokener_new()) == NULL)
-        return NULL;
-    o = json_tokener_parse_ex(tok, s, (int)n);
-    if (json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(o);
-        o = NULL;
-    }
-    json_tokener_free(tok);
-    return o;
 }
 
 static bool
@@ -204,7 +185,7 @@ gr_pin_request(struct gr *g, const char *path, const char *body, size_t len,
          mentions(body, len, "ached_content") ||
          mentions(body, len, "achedContent") ||
          mentions(body, len, "ile_name") || mentions(body, len, "ileName"))) {
-        struct json_object *o = parse(body, len);
+        struct json_object *o = gr_json_parse(body, len, 0, 0, NULL);
 
         walk(o, pin, 0);
         json_object_put(o);
@@ -275,17 +256,6 @@ rfc3339(const char *s)
     return (int64_t)timegm(&tm);
 }
 
-static const char *
-str_member(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-        !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
 void
 gr_res_learn(struct gr *g, const char *method, const char *path,
              const char *project, int status, const char *body, size_t len)
@@ -311,19 +281,15 @@ gr_res_learn(struct gr *g, const char *method, const char *path,
         return;
     if (!mentions(body, len, "\"name\""))
         return;
-    if ((o = parse(body, len)) == NULL)
+    if ((o = gr_json_parse(body, len, 0, 0, NULL)) == NULL)
         return;
     /* An upload answers {"file": {...}}; the others the resource. */
-    inner = o;
-    if (json_object_object_get_ex(o, "file", &inner) &&
-        json_object_is_type(inner, json_type_object))
-        ;
-    else
+    if ((inner = gr_json_member(o, "file", GR_JSON_OBJECT)) == NULL)
         inner = o;
-    nm = str_member(inner, "name");
-    exp = str_member(inner, "expirationTime");
+    nm = gr_json_member_str(inner, "name", NULL);
+    exp = gr_json_member_str(inner, "expirationTime", NULL);
     if (exp == NULL)
-        exp = str_member(inner, "expireTime");
+        exp = gr_json_member_str(inner, "expireTime", NULL);
     if (nm != NULL &&
         (kind = resource_of(nm, strlen(nm), name)) != 0 &&
         strcmp(name, nm) == 0 && (rt = res_map(g)) != NULL) {

@@ -12,6 +12,7 @@
  * stream was cut inside is never dispatched: its bytes are not an answer,
  * and its usage is not Google's word.
  */
+#include "json_priv.h"
 #include "json_scan.h"
 #include "response_priv.h"
 
@@ -25,48 +26,19 @@
 #define RESP_FULL_MAX (4u << 20)    /* bytes parsed whole; larger: tail */
 #define RESP_TAIL_MAX (64u << 10)   /* bytes a usageMetadata may span */
 #define RESP_TAIL_TRIES 64          /* candidate keys tried from the end */
-#define RESP_DEPTH 128              /* JSON nesting we follow */
 #define RESP_ARRAY_MAX 100000       /* array elements we look at */
 
 /* --- JSON --------------------------------------------------------------- */
 
 /*
  * Parse body[0..len) as one JSON value (text after it is ignored).  NULL
- * when it is not JSON, too deep, or len does not fit json-c's int.
+ * when it is not JSON, too deep, or larger than RESP_FULL_MAX * 4.
  */
 static struct json_object *
 parse(const char *body, size_t len)
 {
-    struct json_tokener *tok;
-    struct json_object *root;
-
-    if (body == NULL || len == 0 || len > (size_t)RESP_FULL_MAX * 4)
-        return NULL;
-    if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
-        body += 3;
-        len -= 3;
-    }
-    if ((tok = json_tokener_new_ex(RESP_DEPTH)) == NULL)
-        return NULL;
-    root = json_tokener_parse_ex(tok, body, (int)len);
-    if (json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(root);
-        root = NULL;
-    }
-    json_tokener_free(tok);
-    return root;
-}
-
-static struct json_object *
-member(struct json_object *o, const char *key, enum json_type type)
-{
-    struct json_object *v;
-
-    if (o == NULL || !json_object_is_type(o, json_type_object) ||
-        !json_object_object_get_ex(o, key, &v) || v == NULL ||
-        !json_object_is_type(v, type))
-        return NULL;
-    return v;
+    return gr_json_parse(body, len, (size_t)RESP_FULL_MAX * 4, GR_JSON_BOM,
+                         NULL);
 }
 
 /* A non-negative integer given as a number or a decimal string. */
@@ -144,7 +116,7 @@ usage_merge(struct json_object *um, struct gr_resp_usage *u)
 static int
 error_code(struct json_object *o)
 {
-    struct json_object *err = member(o, "error", json_type_object);
+    struct json_object *err = gr_json_member(o, "error", GR_JSON_OBJECT);
     int64_t c;
 
     if (err == NULL)
@@ -168,7 +140,8 @@ scan_root(struct json_object *root, struct gr_resp_usage *u, int *code)
     *code = 0;
     if (json_object_is_type(root, json_type_object)) {
         *code = error_code(root);
-        return usage_merge(member(root, "usageMetadata", json_type_object), u);
+        return usage_merge(gr_json_member(root, "usageMetadata",
+                                          GR_JSON_OBJECT), u);
     }
     if (!json_object_is_type(root, json_type_array))
         return false;
@@ -176,7 +149,8 @@ scan_root(struct json_object *root, struct gr_resp_usage *u, int *code)
     for (i = 0; i < n && i < RESP_ARRAY_MAX; i++) {
         struct json_object *e = json_object_array_get_idx(root, i);
 
-        any |= usage_merge(member(e, "usageMetadata", json_type_object), u);
+        any |= usage_merge(gr_json_member(e, "usageMetadata",
+                                          GR_JSON_OBJECT), u);
         if (*code == 0)
             *code = error_code(e);
     }
@@ -276,7 +250,7 @@ usage_fast(const char *body, size_t len, struct gr_resp_usage *u, bool *any)
         return 0;
     *any = false;
     if (top[0].len == 0 || body[top[0].off] != '{')
-        return 1;       /* none, or not an object: member() finds none */
+        return 1;   /* none, or not an object: the tree has none either */
     for (k = 0; k < NFAST; k++) {
         const char *v = body + f[k].off;
 
@@ -366,16 +340,18 @@ check_size(struct gr_sse *p, size_t more)
 static bool
 final_of(struct json_object *o)
 {
-    struct json_object *cands = member(o, "candidates", json_type_array);
-    struct json_object *fb = member(o, "promptFeedback", json_type_object);
+    struct json_object *cands = gr_json_member(o, "candidates",
+                                               GR_JSON_ARRAY);
+    struct json_object *fb = gr_json_member(o, "promptFeedback",
+                                            GR_JSON_OBJECT);
     size_t i, n;
 
-    if (member(fb, "blockReason", json_type_string) != NULL)
+    if (gr_json_member(fb, "blockReason", GR_JSON_STRING) != NULL)
         return true;
     n = cands != NULL ? json_object_array_length(cands) : 0;
     for (i = 0; i < n && i < RESP_ARRAY_MAX; i++)
-        if (member(json_object_array_get_idx(cands, i), "finishReason",
-                   json_type_string) != NULL)
+        if (gr_json_member(json_object_array_get_idx(cands, i),
+                           "finishReason", GR_JSON_STRING) != NULL)
             return true;
     return false;
 }
@@ -438,7 +414,6 @@ event_final(const char *data, size_t len)
 static bool
 whole_json(const char *data, size_t len)
 {
-    struct json_tokener *tok;
     struct json_object *root;
     size_t at = gr_json_ws(data, len, 0), end;
     bool whole;
@@ -448,16 +423,10 @@ whole_json(const char *data, size_t len)
     end = gr_json_value(data, len, at, 0);
     if (end != GR_JSON_BAD)
         return gr_json_ws(data, len, end) == len;
-    if (len > (size_t)RESP_FULL_MAX * 4 ||
-        (tok = json_tokener_new_ex(RESP_DEPTH)) == NULL)
-        return false;
-    root = json_tokener_parse_ex(tok, data, (int)len);
-    whole = json_tokener_get_error(tok) == json_tokener_success &&
-            root != NULL &&
-            gr_json_ws(data, len, (size_t)json_tokener_get_parse_end(tok)) ==
-                len;
+    root = gr_json_parse(data, len, (size_t)RESP_FULL_MAX * 4,
+                         GR_JSON_WS_END, NULL);
+    whole = root != NULL;
     json_object_put(root);
-    json_tokener_free(tok);
     return whole;
 }
 
