@@ -217,14 +217,17 @@ gr_shm_days_read(struct gr_shm_header *h, struct gr_shm_days *d)
 
 int32_t
 gr_shm_pacific_day_in(struct gr_shm_header *h, int64_t unix_s,
-                      int64_t *next_midnight_s)
+                      int64_t *next_midnight_s, int *published)
 {
     struct gr_shm_days d;
     int64_t next;
     int32_t day;
+    int ok = h != NULL && gr_shm_days_read(h, &d) == 0 &&
+             gr_shm_days_lookup(&d, unix_s, &day, &next) == 0;
 
-    if (h != NULL && gr_shm_days_read(h, &d) == 0 &&
-        gr_shm_days_lookup(&d, unix_s, &day, &next) == 0) {
+    if (published != NULL)
+        *published = ok;
+    if (ok) {
         if (next_midnight_s != NULL)
             *next_midnight_s = next;
         return day;

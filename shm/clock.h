@@ -98,9 +98,11 @@ int gr_shm_days_read(struct gr_shm_header *h, struct gr_shm_days *d);
 /*
  * The Pacific day of t and the next midnight (may be NULL) from the
  * header's published days, or from the 2007 rule when h is NULL or its
- * days are missing, torn, implausible or do not cover t.
+ * days are missing, torn, implausible or do not cover t.  *published
+ * (may be NULL) says which: a caller that caches the answer keeps a
+ * fallback only briefly, so that days the router publishes later win.
  */
 int32_t gr_shm_pacific_day_in(struct gr_shm_header *h, int64_t unix_s,
-                              int64_t *next_midnight_s);
+                              int64_t *next_midnight_s, int *published);
 
 #endif
