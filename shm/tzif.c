@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -152,7 +153,7 @@ gr_shm_tzif_parse(const uint8_t *buf, size_t len, struct gr_tz *tz)
 int
 gr_shm_tzif_load(const char *path, struct gr_tz *tz)
 {
-    static uint8_t buf[MAX_FILE];   /* the router's, one thread */
+    uint8_t *buf = NULL;
     struct stat st;
     size_t got = 0;
     int fd, rc = 0;
@@ -168,6 +169,10 @@ gr_shm_tzif_load(const char *path, struct gr_tz *tz)
         rc = -EINVAL;
         goto fail;
     }
+    if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
     while (got < (size_t)st.st_size) {
         ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
 
@@ -181,6 +186,7 @@ gr_shm_tzif_load(const char *path, struct gr_tz *tz)
     }
     rc = gr_shm_tzif_parse(buf, got, tz);
 fail:
+    free(buf);
     close(fd);
     return rc;
 }

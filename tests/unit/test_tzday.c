@@ -182,6 +182,40 @@ test_reservation_counts_on_the_files_day(void)
     gr_close(g);
 }
 
+/*
+ * The header is untrusted: a scribbled day table (a 22-hour day) is
+ * refused by a client, which uses the rule and counts an anomaly, and
+ * the router writes its days back at its next tick.
+ */
+static void
+test_scribbled_days_are_refused_and_repaired(void)
+{
+    struct gr_shm t;
+    struct gr_shm_days d;
+    char err[256];
+    uint64_t anomalies;
+    int64_t nm;
+    int published;
+
+    CU_ASSERT_FATAL(gr_shm_attach(rt.shm, true, &t, err, sizeof(err)) == 0);
+    CU_ASSERT_EQUAL_FATAL(gr_shm_days_read(t.hdr, &d), 0);
+    anomalies = atomic_load_explicit(&t.hdr->anomalies,
+                                     memory_order_relaxed);
+    d.start[1] = d.start[2] - 22 * H;
+    gr_shm_days_publish(t.hdr, &d);     /* as a hostile client would */
+    CU_ASSERT_EQUAL(gr_shm_pacific_day_in(t.hdr, d.start[0], &nm,
+                                          &published),
+                    gr_shm_pacific_day(d.start[0]));
+    CU_ASSERT_EQUAL(published, 0);
+    CU_ASSERT(atomic_load_explicit(&t.hdr->anomalies, memory_order_relaxed) >
+              anomalies);
+    /* the router's tick puts its days back; the watchdog bounds this */
+    while (gr_shm_days_read(t.hdr, &d) != 0)
+        usleep(10000);
+    CU_ASSERT_EQUAL(d.start[1], ((int64_t)d.first + 1) * 86400 - file_off);
+    gr_shm_detach(&t);
+}
+
 /* A reload reads the file again: another offset, other midnights. */
 static void
 test_reload_reads_the_file_again(void)
@@ -249,6 +283,8 @@ main(void)
          test_header_holds_the_files_midnights},
         {"reservation counts on the file's day",
          test_reservation_counts_on_the_files_day},
+        {"scribbled days refused and repaired",
+         test_scribbled_days_are_refused_and_repaired},
         {"reload reads the file again", test_reload_reads_the_file_again},
         {"no tzdata: the rule, logged once",
          test_no_tzdata_falls_back_to_the_rule},
