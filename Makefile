@@ -180,6 +180,7 @@ TEST_DEPS_test_segment_trust := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
                                $(SHM_OBJ)
 TEST_DEPS_test_lease := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_batch := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_tzday := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_affinity := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_history := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_dashboard := $(OBJ)/gateway/dashboard.o \

@@ -110,7 +110,7 @@ day_spent(const struct gr_shm *t, int m)
 {
     int64_t wall_s = gr_shm_now_wall() / GR_NS_PER_S;
     int64_t now = gr_shm_now_mono();
-    int32_t today = gr_shm_pacific_day(wall_s);
+    int32_t today = gr_shm_pacific_day_in(t->hdr, wall_s, NULL, NULL);
     bool any = false;
     uint32_t p;
 

@@ -182,9 +182,16 @@ pacific_today(const struct gr_shm *t, int64_t *to_midnight_ns)
     if (now >= day_cache.until_ns) {
         int64_t now_s = now / GR_NS_PER_S;
 
-        day_cache.day = gr_shm_pacific_day(now_s);
-        day_cache.until_ns = gr_shm_next_pacific_midnight(now_s) *
-                             GR_NS_PER_S;
+        int64_t next_s;
+        int published;
+
+        /* the router's days from the tz database, else the 2007 rule,
+         * kept a minute at most: the router's days win once published */
+        day_cache.day = gr_shm_pacific_day_in(t->hdr, now_s, &next_s,
+                                              &published);
+        day_cache.until_ns = next_s * GR_NS_PER_S;
+        if (!published && day_cache.until_ns > now + 60 * GR_NS_PER_S)
+            day_cache.until_ns = now + 60 * GR_NS_PER_S;
     }
     *to_midnight_ns = day_cache.until_ns - now;
     return day_cache.day;

@@ -574,8 +574,8 @@ gr_stat_take_at(const struct gr_stat *st, struct gr_stat_snap *s,
     memset(s, 0, sizeof(*s));
     snprintf(s->shm, sizeof(s->shm), "%s", t->name);
     s->now_wall_s = now_wall_ns / GR_NS_PER_S;
-    s->next_rpd_reset_s = gr_shm_next_pacific_midnight(s->now_wall_s);
-    today = gr_shm_pacific_day(s->now_wall_s);
+    today = gr_shm_pacific_day_in(t->hdr, s->now_wall_s,
+                                  &s->next_rpd_reset_s, NULL);
     copy_header(t, s, now_mono_ns);
     copy_models(t, s);
     s->cells = calloc((size_t)t->max_projects *

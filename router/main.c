@@ -126,6 +126,7 @@ gr_rtr_reload(struct gr_rtr *r)
 
     /* Whatever changed on disk until now is read by this load. */
     gr_rtr_watch_drain(watch);
+    gr_rtr_tz_load(r);          /* the tz database may have changed too */
     /* env: keys are read again: the environment the router started with
      * comes back for the load, and leaves again after it. */
     gr_rtr_env_restore();
@@ -216,6 +217,7 @@ serve(struct gr_rtr *r)
         return -1;
     }
     gr_rtr_note_reload(r, true, NULL);
+    gr_rtr_tz_load(r);
     gr_rtr_res_open(r);
     return 0;
 }

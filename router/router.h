@@ -73,6 +73,13 @@ struct gr_rtr {
     int64_t next_res_sweep_ns;
 };
 
+/*
+ * The Pacific days (tzday.c): read the tz database (at start and on
+ * reload) and publish the next midnights; the tick keeps them current.
+ */
+void gr_rtr_tz_load(struct gr_rtr *r);
+void gr_rtr_tz_tick(struct gr_rtr *r);
+
 /* Log one line to stderr: time, then the message. */
 void gr_rtr_log(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));

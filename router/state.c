@@ -183,7 +183,8 @@ gr_rtr_state_save(struct gr_rtr *r)
 {
     const struct gr_shm *t = &r->t;
     int64_t now_mono = gr_shm_now_mono(), now_wall = gr_shm_now_wall();
-    int32_t today = gr_shm_pacific_day(now_wall / GR_NS_PER_S);
+    int32_t today = gr_shm_pacific_day_in(r->t.hdr, now_wall / GR_NS_PER_S,
+                                          NULL, NULL);
     uint32_t n_models = r->m.n_models, slot, m;
     char tmp[PATH_MAX + 8];
     unsigned lines = 0;
@@ -403,7 +404,8 @@ int
 gr_rtr_state_restore(struct gr_rtr *r)
 {
     int64_t now_mono = gr_shm_now_mono(), now_wall = gr_shm_now_wall();
-    int32_t today = gr_shm_pacific_day(now_wall / GR_NS_PER_S);
+    int32_t today = gr_shm_pacific_day_in(r->t.hdr, now_wall / GR_NS_PER_S,
+                                          NULL, NULL);
     struct saved_cell *cells;
     long long saved = 0, window = 0;
     struct stat st;

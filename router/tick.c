@@ -170,6 +170,7 @@ gr_rtr_tick(struct gr_rtr *r, int64_t now)
     /* relaxed: a heartbeat for status */
     atomic_store_explicit(&t->hdr->router_beat_ns, now, memory_order_relaxed);
     sweep(r, now);
+    gr_rtr_tz_tick(r);             /* the Pacific days, once a day */
     gr_rtr_cluster_tick(r, now);   /* never waits on Redis */
     if (now >= r->next_reap_ns) {
         reap(r, now);

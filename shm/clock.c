@@ -3,10 +3,16 @@
  *
  * Invariant protected: gr_shm_pacific_day() changes exactly at local
  * midnight in Los Angeles, on both sides of both DST changes, so the
- * daily window resets when Google's does.
+ * daily window resets when Google's does: from the days the router
+ * published (read from the tz database), checked before use, else from
+ * the US rule of 2007 written out here.
  */
 #include "clock.h"
 
+#include "seqlock.h"
+
+#include <errno.h>
+#include <stdatomic.h>
 #include <time.h>
 
 static int64_t
@@ -121,4 +127,112 @@ gr_shm_next_pacific_midnight(int64_t unix_s)
     int64_t guess = local_midnight + 8 * 3600;
 
     return local_midnight - gr_shm_pacific_offset_s(guess - 3 * 3600);
+}
+
+/* --- the days the router publishes ------------------------------------- */
+
+int
+gr_shm_days_plausible(const struct gr_shm_days *d)
+{
+    int64_t lead = d->start[0] - (int64_t)d->first * 86400;
+    int i;
+
+    if (d->first <= 0 || lead < -26 * 3600 || lead > 26 * 3600)
+        return 0;
+    for (i = 1; i < GR_SHM_DAY_STARTS; i++) {
+        int64_t len = d->start[i] - d->start[i - 1];
+
+        if (len < 23 * 3600 || len > 25 * 3600)
+            return 0;
+    }
+    return 1;
+}
+
+int
+gr_shm_days_lookup(const struct gr_shm_days *d, int64_t unix_s,
+                   int32_t *day, int64_t *next_midnight_s)
+{
+    int i;
+
+    for (i = 0; i + 1 < GR_SHM_DAY_STARTS; i++)
+        if (unix_s >= d->start[i] && unix_s < d->start[i + 1]) {
+            *day = d->first + i;
+            *next_midnight_s = d->start[i + 1];
+            return 0;
+        }
+    return -ERANGE;
+}
+
+void
+gr_shm_days_publish(struct gr_shm_header *h, const struct gr_shm_days *d)
+{
+    int i;
+
+    gr_shm_seq_write_begin(&h->day_seq);
+    /* release: the seqlock's data stores (seqlock.h) */
+    atomic_store_explicit(&h->day_first, d->first, memory_order_release);
+    for (i = 0; i < GR_SHM_DAY_STARTS; i++)
+        /* release: as above */
+        atomic_store_explicit(&h->day_start[i], d->start[i],
+                              memory_order_release);
+    gr_shm_seq_write_end(&h->day_seq);
+}
+
+struct days_copy {
+    struct gr_shm_header *h;
+    struct gr_shm_days *d;
+};
+
+static void
+days_copy(void *arg)
+{
+    struct days_copy *c = arg;
+    int i;
+
+    /* acquire: the seqlock's data loads (seqlock.h) */
+    c->d->first = atomic_load_explicit(&c->h->day_first,
+                                       memory_order_acquire);
+    for (i = 0; i < GR_SHM_DAY_STARTS; i++)
+        /* acquire: as above */
+        c->d->start[i] = atomic_load_explicit(&c->h->day_start[i],
+                                              memory_order_acquire);
+}
+
+int
+gr_shm_days_read(struct gr_shm_header *h, struct gr_shm_days *d)
+{
+    struct days_copy c = { h, d };
+
+    if (!gr_shm_seq_read(&h->day_seq, days_copy, &c))
+        return -EAGAIN;
+    if (d->first == 0 && d->start[0] == 0)
+        return -ENOENT;
+    if (!gr_shm_days_plausible(d)) {
+        /* relaxed: a statistic */
+        atomic_fetch_add_explicit(&h->anomalies, 1, memory_order_relaxed);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int32_t
+gr_shm_pacific_day_in(struct gr_shm_header *h, int64_t unix_s,
+                      int64_t *next_midnight_s, int *published)
+{
+    struct gr_shm_days d;
+    int64_t next;
+    int32_t day;
+    int ok = h != NULL && gr_shm_days_read(h, &d) == 0 &&
+             gr_shm_days_lookup(&d, unix_s, &day, &next) == 0;
+
+    if (published != NULL)
+        *published = ok;
+    if (ok) {
+        if (next_midnight_s != NULL)
+            *next_midnight_s = next;
+        return day;
+    }
+    if (next_midnight_s != NULL)
+        *next_midnight_s = gr_shm_next_pacific_midnight(unix_s);
+    return gr_shm_pacific_day(unix_s);
 }

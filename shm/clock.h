@@ -4,15 +4,20 @@
  * Minute windows run on CLOCK_MONOTONIC, which is one clock for every
  * process on a host and never jumps.  The daily window runs on the wall
  * clock and the calendar day of America/Los_Angeles, whose midnight is
- * when Google resets requests-per-day.  The Pacific rules are computed
- * here rather than read from tzdata so that no process has to touch TZ
- * (not thread-safe) and the answer is the same in every container.
+ * when Google resets requests-per-day.  No process touches TZ (not
+ * thread-safe): the router reads America/Los_Angeles from the tz
+ * database (tzif.c) and publishes the next midnights in the table's
+ * header; every process reads them there (gr_shm_pacific_day_in()).  The
+ * US rule of 2007 is written out below only as the fallback when the
+ * table holds none, or none that is plausible for the instant asked.
  */
 #ifndef GR_SHM_CLOCK_H
 #define GR_SHM_CLOCK_H
 
 #include <stdint.h>
 #include <time.h>
+
+#include "layout.h"
 
 #define GR_NS_PER_S INT64_C(1000000000)
 
@@ -60,5 +65,44 @@ int64_t gr_shm_next_pacific_midnight(int64_t unix_s);
 
 /* Days since 1970-01-01 of the proleptic Gregorian date y-m-d. */
 int64_t gr_shm_days_from_civil(int64_t y, unsigned m, unsigned d);
+
+/*
+ * Published Pacific days: day first + i begins at start[i] (unix s).
+ * Plausible: first > 0, start[0] within 26 h of first's UTC midnight,
+ * and each day 23 to 25 hours long.
+ */
+struct gr_shm_days {
+    int32_t first;
+    int64_t start[GR_SHM_DAY_STARTS];
+};
+
+struct gr_shm_header;
+
+int gr_shm_days_plausible(const struct gr_shm_days *d);
+
+/* The day of t from d and the next midnight: 0, or -ERANGE when t is
+ * outside [start[0], start[last]). */
+int gr_shm_days_lookup(const struct gr_shm_days *d, int64_t unix_s,
+                       int32_t *day, int64_t *next_midnight_s);
+
+/* Router only: publish d in the header under day_seq. */
+void gr_shm_days_publish(struct gr_shm_header *h,
+                         const struct gr_shm_days *d);
+
+/*
+ * Copy the header's days: 0, -EAGAIN (every try saw a writer), -ENOENT
+ * (none published) or -EINVAL (implausible: counted in anomalies).
+ */
+int gr_shm_days_read(struct gr_shm_header *h, struct gr_shm_days *d);
+
+/*
+ * The Pacific day of t and the next midnight (may be NULL) from the
+ * header's published days, or from the 2007 rule when h is NULL or its
+ * days are missing, torn, implausible or do not cover t.  *published
+ * (may be NULL) says which: a caller that caches the answer keeps a
+ * fallback only briefly, so that days the router publishes later win.
+ */
+int32_t gr_shm_pacific_day_in(struct gr_shm_header *h, int64_t unix_s,
+                              int64_t *next_midnight_s, int *published);
 
 #endif

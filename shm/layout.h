@@ -44,8 +44,9 @@
 #define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
 #define GR_SHM_ABI_MAJOR 5u  /* 5: the extras section (fallback chains, the
                                response cache) grows the segment */
-#define GR_SHM_ABI_MINOR 0u  /* (4.0: control_path; 4.1: router_pidns;
-                               4.2: key_bad, probe_at_s, tpm_flags) */
+#define GR_SHM_ABI_MINOR 1u  /* (4.0: control_path; 4.1: router_pidns;
+                               4.2: key_bad, probe_at_s, tpm_flags;
+                               5.1: the Pacific day table, day_seq) */
 
 #define GR_SHM_LINE 64
 #define GR_SHM_PAGE 4096
@@ -57,6 +58,7 @@
 #define GR_SHM_QID_MAX 96
 #define GR_SHM_SOCK_MAX 128      /* a unix socket path (sun_path is 108) */
 #define GR_CHOICE_PER_PROJECT 4     /* weight resolution of the choice array */
+#define GR_SHM_DAY_STARTS 6         /* Pacific midnights in the header */
 
 /*
  * Minute windows are cut into GR_TICKS_PER_WINDOW ticks; a settled cost is
@@ -340,7 +342,15 @@ struct gr_shm_header {
     /* lines 3..: strings under text_seq */
     _Atomic uint32_t text_seq;
     _Atomic uint32_t models_seq;        /* guards models[] and choice[] */
-    uint8_t pad3[GR_SHM_LINE - 8];
+    /* ABI 5.1, in what was padding: the Pacific days as the router read
+     * them from the tz database (shm/tzif.c), under day_seq: day_first
+     * is the day (since 1970-01-01) that begins at day_start[0], and day
+     * day_first + i begins at day_start[i] (unix s).  All 0 = none (a
+     * router of ABI 5.0); readers range-check (clock.c) and fall back to
+     * the built-in rule. */
+    _Atomic uint32_t day_seq;
+    _Atomic int32_t day_first;
+    _Atomic int64_t day_start[GR_SHM_DAY_STARTS];
     char base_url[GR_SHM_URL_MAX];
     char last_reload_error[GR_SHM_ERR_MAX];
     char config_path[GR_SHM_URL_MAX];
@@ -441,6 +451,9 @@ _Static_assert(offsetof(struct gr_shm_header, router_pidns) == 56,
 _Static_assert(offsetof(struct gr_shm_header, last_reload_wall_ns) == 128,
                "line 2");
 _Static_assert(offsetof(struct gr_shm_header, text_seq) == 192, "line 3");
+_Static_assert(offsetof(struct gr_shm_header, day_start) == 192 + 16 &&
+               offsetof(struct gr_shm_header, day_start) +
+               GR_SHM_DAY_STARTS * 8 == 256, "line 3, in what was padding");
 _Static_assert(offsetof(struct gr_shm_header, base_url) == 256, "strings");
 _Static_assert(offsetof(struct gr_shm_header, control_path) == 256 + 4 * 256,
                "control path after the strings");

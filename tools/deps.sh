@@ -17,6 +17,8 @@ command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 # the router links hiredis; tests/cluster runs a real redis-server
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+# the router reads the Pacific day from the tz database (router/tzday.c)
+[ -e /usr/share/zoneinfo/America/Los_Angeles ] || missing="$missing tzdata"
 for pair in $need; do
     mod=${pair%%:*}
     pkg=${pair#*:}

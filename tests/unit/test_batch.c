@@ -89,7 +89,8 @@ table_counts(const char *model)
 
         n.rpm += gr_shm_window_used(&t, c, GR_W_RPM, now);
         n.tpm += gr_shm_window_used(&t, c, GR_W_TPM, now);
-        n.rpd += gr_shm_day_used(&c->day, gr_shm_pacific_day(time(NULL)));
+        n.rpd += gr_shm_day_used(&c->day, gr_shm_pacific_day_in(
+                                              t.hdr, time(NULL), NULL, NULL));
         n.admitted += (int64_t)atomic_load(&c->admitted);
         n.in_flight += gr_shm_cell_in_flight(&t, p * t.max_models +
                                                      (uint32_t)m,
