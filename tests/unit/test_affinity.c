@@ -38,7 +38,7 @@ setup(void)
             "  { name = \"p3\"; key = \"aff-SECRET-key-3\"; } );\n",
             rt.shm);
     fclose(f);
-    rt.pid = gr_test_router_start(rt.conf, rt.shm, "m");
+    rt.pid = gr_test_router_start(rt.conf, rt.shm, NULL);
     return rt.pid > 0 ? 0 : -1;
 }
 

@@ -251,7 +251,7 @@ router_start(const char *tag, const char *extra)
             "    limits = ( { model = \"small\"; tpm = 800; } ); } );\n",
             rt.shm, srv_port, extra);
     fclose(f);
-    rt.pid = gr_test_router_start(rt.conf, rt.shm, "m");
+    rt.pid = gr_test_router_start(rt.conf, rt.shm, NULL);
     return rt.pid > 0 ? 0 : -1;
 }
 

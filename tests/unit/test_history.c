@@ -39,7 +39,7 @@ setup(void)
             "             { name = \"pb\"; key = \"hist-SECRET-bbbb\"; } );\n",
             rt.shm);
     fclose(f);
-    rt.pid = gr_test_router_start(rt.conf, rt.shm, "m");
+    rt.pid = gr_test_router_start(rt.conf, rt.shm, NULL);
     return rt.pid > 0 ? 0 : -1;
 }
 
