@@ -5,7 +5,6 @@
 #ifndef GR_CURL_PRIV_H
 #define GR_CURL_PRIV_H
 
-#include <curl/curl.h>
 #include <stdbool.h>
 
 /* Who a handle is for: each keeps its own options and connections. */
@@ -17,7 +16,8 @@ enum gr_curl_user {
 
 /* One user's handle on this thread, and what the user keeps beside it. */
 struct gr_curl_slot {
-    CURL *h;                    /* NULL until gr_curl_slot() makes it */
+    void *h;                    /* a CURL *; NULL until gr_curl_slot()
+                                   makes it */
     bool fresh;                 /* made by this very call: set it up */
     void *priv;                 /* the user's; NULL until it sets it */
     void (*priv_free)(void *priv);  /* frees priv; set with priv */

@@ -19,6 +19,7 @@
 #include "curl_priv.h"
 #include "client_priv.h"
 
+#include <curl/curl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,10 +1,11 @@
 /*
- * http.c - the HTTP calls of libgemroute, over libcurl.  This is the only
- * file of the project that includes curl.
+ * http.c - the HTTP calls of libgemroute, over libcurl (forward.c drives
+ * libcurl for the gateway's forwards).
  *
  * Each thread keeps one easy handle (curl_thread.c keeps it, and drops
- * it after fork()) and reuses it for every call it makes, so connections (and HTTP/2 sessions, when the server offers h2
- * over TLS) stay open from one call to the next.  The options that are
+ * it after fork()) and reuses it for every call it makes, so
+ * connections (and HTTP/2 sessions, when the server offers h2 over TLS)
+ * stay open from one call to the next.  The options that are
  * the same for every call, and the header list, are set once when the
  * handle is made; a call sets only what is its own (URL, proxy, body,
  * timeouts, where the answer goes) and writes its key into the header
