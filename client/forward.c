@@ -52,6 +52,11 @@
 #define IMAGE_TOKENS 258
 #define JSON_DEPTH 64
 #define URL_MAX (GR_URL_MAX + 2048)
+/* f->cancelled is asked at most this often during a transfer: libcurl
+ * calls the progress callback on every turn of its loop (nine times in
+ * a 100 us call to the mock, each a poll() of the caller's socket in
+ * the gateway), and at least once a second, which the promise keeps. */
+#define CANCEL_POLL_NS (10 * NS_PER_MS)
 
 /* One forward in progress. */
 struct fwd {
@@ -74,6 +79,7 @@ struct fwd {
     const char *project;
     uint64_t delivered;         /* events given to on_event, all attempts */
     struct gr_pin pin;          /* the resources named; project pinned */
+    int64_t cancel_at_ns;       /* ask f->cancelled again from then on */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -315,12 +321,16 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
             curl_off_t un)
 {
     struct fwd *c = arg;
+    int64_t now;
 
     (void)dt;
     (void)dn;
     (void)ut;
     (void)un;
-    if (c->f->cancelled != NULL && c->f->cancelled(c->f->arg) != 0) {
+    if (c->f->cancelled == NULL || (now = gr_now_ns()) < c->cancel_at_ns)
+        return 0;
+    c->cancel_at_ns = now + CANCEL_POLL_NS;
+    if (c->f->cancelled(c->f->arg) != 0) {
         c->user_stopped = true;
         return 1;
     }
@@ -616,6 +626,8 @@ transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
     curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, cerr);
     if (f->cancelled != NULL) {
+        /* Asked just before the attempt (see gr_forward's loop). */
+        c->cancel_at_ns = gr_now_ns() + CANCEL_POLL_NS;
         curl_easy_setopt(c->h, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, c);
