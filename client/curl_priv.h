@@ -18,8 +18,8 @@ enum gr_curl_user {
 struct gr_curl_slot {
     void *h;                    /* a CURL *; NULL until gr_curl_slot()
                                    makes it */
-    bool fresh;                 /* made by this very call: set it up */
-    void *priv;                 /* the user's; NULL until it sets it */
+    void *priv;                 /* the user's; NULL until it sets it:
+                                   the handle is then still to set up */
     void (*priv_free)(void *priv);  /* frees priv; set with priv */
 };
 
@@ -27,10 +27,11 @@ struct gr_curl_slot {
 bool gr_curl_start(void);
 
 /*
- * This thread's slot of `who`, its handle made on first use (fresh is
- * then true, the only time it is).  A handle made before a fork() is
- * abandoned in the child, never used, its priv freed; every handle of
- * a thread is cleaned up when the thread ends.  NULL when out of memory
+ * This thread's slot of `who`: its handle made on first use, or taken
+ * with its priv from the spares an ended thread left (priv NULL: a new
+ * handle, to set up).  A handle made before a fork() is abandoned in the
+ * child, never used, its priv freed; an ending thread's forward handle
+ * becomes a spare, its others are cleaned up.  NULL when out of memory
  * or when libcurl did not start.
  */
 struct gr_curl_slot *gr_curl_slot(enum gr_curl_user who);

@@ -102,9 +102,9 @@ struct fwd_handle {
 
 /*
  * One connection cache (and DNS cache and TLS sessions) for every
- * forward of the process: an attempt takes a fresh easy handle, but the
- * connection to Google stays open from one call to the next, whatever
- * thread makes it.  libcurl asks for a lock per kind of shared data.
+ * forward of the process: the connection to Google stays open from one
+ * call to the next, whatever thread's handle makes it.  libcurl asks for
+ * a lock per kind of shared data.
  */
 static CURLSH *share;
 static pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
