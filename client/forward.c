@@ -466,7 +466,8 @@ fwd_handle_take(void)
 static void
 fwd_handle_give(struct fwd_handle *t, size_t text_used)
 {
-    explicit_bzero(t->text, text_used);
+    if (text_used > 0)
+        explicit_bzero(t->text, text_used);
     if (t->own) {
         fwd_handle_free(t);
         return;
