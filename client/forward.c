@@ -7,8 +7,13 @@
  *
  * This file drives libcurl itself (http.c knows one POST with one header
  * for the key; a forward needs GET and DELETE, a Bearer key and the
- * caller's headers): one easy handle per attempt, over a connection
- * cache shared by the whole process.
+ * caller's headers): one easy handle per thread (curl_thread.c keeps it,
+ * and drops it after fork()), reset after each attempt, over a
+ * connection cache shared by the whole process.  The header lines of an
+ * attempt are written into room the thread keeps, grown to the largest
+ * call seen, rather than allocated line by line.  A forward started from
+ * inside another one's callback on the same thread gets a handle of its
+ * own for that attempt.
  *
  * Invariants protected: every lease taken is settled exactly once, with
  * the count Google reported when there is one and the estimate kept
@@ -17,6 +22,7 @@
  * after the attempt, and appears in no message.
  */
 #include "client_priv.h"
+#include "curl_priv.h"
 #include "fallback_priv.h"
 #include "estimate_priv.h"
 #include "json_priv.h"
@@ -46,6 +52,11 @@
 #define BODY_MAX (64u << 20)        /* largest non-stream answer kept */
 #define IMAGE_TOKENS 258
 #define URL_MAX (GR_URL_MAX + 2048)
+/* f->cancelled is asked at most this often during a transfer: libcurl
+ * calls the progress callback on every turn of its loop (nine times in
+ * a 100 us call to the mock, each a poll() of the caller's socket in
+ * the gateway), and at least once a second, which the promise keeps. */
+#define CANCEL_POLL_NS (10 * NS_PER_MS)
 
 /* One forward in progress. */
 struct fwd {
@@ -68,16 +79,32 @@ struct fwd {
     const char *project;
     uint64_t delivered;         /* events given to on_event, all attempts */
     struct gr_pin pin;          /* the resources named; project pinned */
+    int64_t cancel_at_ns;       /* ask f->cancelled again from then on */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static bool curl_ok;
 
 /*
+ * An easy handle and the room for its header lines: this thread's (the
+ * slot's priv), or one made for a single attempt when the thread's is
+ * busy.  The room holds no header between attempts (wiped).
+ */
+struct fwd_handle {
+    CURL *h;                    /* the slot's, or the attempt's own */
+    bool busy;                  /* an attempt of this thread is using it */
+    bool own;                   /* made for one attempt: freed after it */
+    struct curl_slist *node;    /* node[0..nodes) */
+    size_t nodes;
+    char *text;                 /* the lines' bytes, text[0..text_cap) */
+    size_t text_cap;
+};
+
+/*
  * One connection cache (and DNS cache and TLS sessions) for every
- * forward of the process: an attempt takes a fresh easy handle, but the
- * connection to Google stays open from one call to the next, whatever
- * thread makes it.  libcurl asks for a lock per kind of shared data.
+ * forward of the process: the connection to Google stays open from one
+ * call to the next, whatever thread's handle makes it.  libcurl asks for
+ * a lock per kind of shared data.
  */
 static CURLSH *share;
 static pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
@@ -107,7 +134,7 @@ curl_start(void)
 {
     int i;
 
-    curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    curl_ok = gr_curl_start();
     if (!curl_ok)
         return;
     for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -264,12 +291,16 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
             curl_off_t un)
 {
     struct fwd *c = arg;
+    int64_t now;
 
     (void)dt;
     (void)dn;
     (void)ut;
     (void)un;
-    if (c->f->cancelled != NULL && c->f->cancelled(c->f->arg) != 0) {
+    if (c->f->cancelled == NULL || (now = gr_now_ns()) < c->cancel_at_ns)
+        return 0;
+    c->cancel_at_ns = now + CANCEL_POLL_NS;
+    if (c->f->cancelled(c->f->arg) != 0) {
         c->user_stopped = true;
         return 1;
     }
@@ -347,24 +378,114 @@ key_ok(const char *key)
     return true;
 }
 
+/* Free a handle record; its CURL is freed only when it is its own. */
 static void
-wipe_headers(struct curl_slist *l)
+fwd_handle_free(void *p)
 {
-    struct curl_slist *i;
+    struct fwd_handle *t = p;
 
-    for (i = l; i != NULL; i = i->next)
-        explicit_bzero(i->data, strlen(i->data));
-    curl_slist_free_all(l);
+    if (t->own && t->h != NULL)
+        curl_easy_cleanup(t->h);
+    free(t->node);
+    free(t->text);          /* wiped after every attempt */
+    free(t);
 }
 
-static struct curl_slist *
-add_line(struct curl_slist *l, const char *line, bool *bad)
+/* The options every attempt of a handle shares, kept by reset. */
+static void
+fwd_handle_setup(CURL *h)
 {
-    struct curl_slist *n = curl_slist_append(l, line);
+    /* curl_easy_reset() keeps the share (and the connections). */
+    if (share != NULL)
+        curl_easy_setopt(h, CURLOPT_SHARE, share);
+}
 
-    if (n == NULL)
-        *bad = true;
-    return n != NULL ? n : l;
+/*
+ * A handle for one attempt: this thread's, else (it is busy, an attempt
+ * under way further up this thread's stack) one of its own.  NULL when
+ * out of memory.
+ */
+static struct fwd_handle *
+fwd_handle_take(void)
+{
+    struct gr_curl_slot *s = gr_curl_slot(GR_CURL_FORWARD);
+    struct fwd_handle *t;
+
+    if (s != NULL && (t = s->priv) != NULL && !t->busy) {
+        t->busy = true;
+        return t;
+    }
+    if ((t = calloc(1, sizeof(*t))) == NULL)
+        return NULL;
+    if (s != NULL && s->priv == NULL) {
+        t->h = s->h;
+        s->priv = t;
+        s->priv_free = fwd_handle_free;
+    } else if ((t->h = curl_easy_init()) != NULL) {
+        t->own = true;
+    } else {
+        free(t);
+        return NULL;
+    }
+    fwd_handle_setup(t->h);
+    t->busy = true;
+    return t;
+}
+
+/* The attempt is over: its options and header lines forgotten. */
+static void
+fwd_handle_give(struct fwd_handle *t, size_t text_used)
+{
+    if (text_used > 0)
+        explicit_bzero(t->text, text_used);
+    if (t->own) {
+        fwd_handle_free(t);
+        return;
+    }
+    /* Nothing of the attempt (its stack buffers, its callbacks' data)
+     * stays set on the handle. */
+    curl_easy_reset(t->h);
+    t->busy = false;
+}
+
+/* Room for `nodes` header lines of `bytes` bytes in all: 0 or -ENOMEM. */
+static int
+room_grow(struct fwd_handle *t, size_t nodes, size_t bytes)
+{
+    void *p;
+
+    if (nodes > t->nodes) {
+        if ((p = realloc(t->node, nodes * sizeof(*t->node))) == NULL)
+            return -ENOMEM;
+        t->node = p;
+        t->nodes = nodes;
+    }
+    if (bytes > t->text_cap) {
+        /* realloc may leave a copy behind: the room holds nothing now */
+        if ((p = realloc(t->text, bytes)) == NULL)
+            return -ENOMEM;
+        t->text = p;
+        t->text_cap = bytes;
+    }
+    return 0;
+}
+
+/* Append the line a b (b may be "") to the list in t's room. */
+static void
+room_add(struct fwd_handle *t, size_t *n, size_t *used, const char *a,
+         const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *d = t->text + *used;
+
+    memcpy(d, a, la);
+    memcpy(d + la, b, lb + 1);
+    *used += la + lb + 1;
+    t->node[*n].data = d;
+    t->node[*n].next = NULL;
+    if (*n > 0)
+        t->node[*n - 1].next = &t->node[*n];
+    (*n)++;
 }
 
 /*
@@ -376,14 +497,19 @@ static int
 transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
          char *errbuf, size_t errlen, bool *timeout)
 {
+    static const char bearer[] = "Authorization: Bearer ";
+    static const char goog[] = "x-goog-api-key: ";
+    static const char ctype[] = "Content-Type: application/json";
+    static const char ua[] = "User-Agent: gemroute-gateway/1";
     const struct gr_fwd *f = c->f;
-    char url[URL_MAX], line[GR_KEY_MAX + 32], cerr[CURL_ERROR_SIZE];
-    struct curl_slist *hdrs = NULL;
+    char url[URL_MAX], cerr[CURL_ERROR_SIZE];
     const char *method = f->method != NULL ? f->method : "POST";
-    bool bad = false, has_ua = false;
+    const char *auth = f->kind == GR_FWD_OPENAI ? bearer : goog;
+    bool has_ua = false;
     int64_t left_ms = (stop_at - gr_now_ns()) / NS_PER_MS;
+    struct fwd_handle *t;
+    size_t i, n = 0, used = 0, nodes, bytes;
     CURLcode rc;
-    size_t i;
 
     *timeout = false;
     errbuf[0] = cerr[0] = '\0';
@@ -402,27 +528,34 @@ transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
         snprintf(errbuf, errlen, "URL too long");
         return CURLE_URL_MALFORMAT;
     }
-    if (f->kind == GR_FWD_OPENAI)
-        snprintf(line, sizeof(line), "Authorization: Bearer %s", l->key);
-    else
-        snprintf(line, sizeof(line), "x-goog-api-key: %s", l->key);
-    hdrs = add_line(hdrs, line, &bad);
-    explicit_bzero(line, sizeof(line));
-    hdrs = add_line(hdrs, "Expect:", &bad);
-    if (f->body != NULL)
-        hdrs = add_line(hdrs, "Content-Type: application/json", &bad);
+    /* The lines: the key's, Expect, Content-Type, the caller's, UA. */
+    nodes = 4;
+    bytes = strlen(auth) + strlen(l->key) + 1 +
+            sizeof("Expect:") + sizeof(ctype) + sizeof(ua);
     for (i = 0; f->headers != NULL && f->headers[i] != NULL; i++) {
         if (strncasecmp(f->headers[i], "user-agent:", 11) == 0)
             has_ua = true;
-        hdrs = add_line(hdrs, f->headers[i], &bad);
+        nodes++;
+        bytes += strlen(f->headers[i]) + 1;
     }
-    if (!has_ua)
-        hdrs = add_line(hdrs, "User-Agent: gemroute-gateway/1", &bad);
-    if (bad || (c->h = curl_easy_init()) == NULL) {
-        wipe_headers(hdrs);
+    if ((t = fwd_handle_take()) == NULL) {
         snprintf(errbuf, errlen, "out of memory");
         return CURLE_OUT_OF_MEMORY;
     }
+    if (room_grow(t, nodes, bytes) != 0) {
+        fwd_handle_give(t, 0);
+        snprintf(errbuf, errlen, "out of memory");
+        return CURLE_OUT_OF_MEMORY;
+    }
+    c->h = t->h;
+    room_add(t, &n, &used, auth, l->key);
+    room_add(t, &n, &used, "Expect:", "");
+    if (f->body != NULL)
+        room_add(t, &n, &used, ctype, "");
+    for (i = 0; f->headers != NULL && f->headers[i] != NULL; i++)
+        room_add(t, &n, &used, f->headers[i], "");
+    if (!has_ua)
+        room_add(t, &n, &used, ua, "");
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
@@ -430,14 +563,12 @@ transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
                      (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     curl_easy_setopt(c->h, CURLOPT_URL, url);
-    if (share != NULL)
-        curl_easy_setopt(c->h, CURLOPT_SHARE, share);
     /* The shared cache keeps 5 connections by default: a gateway with
      * more callers at once than that reconnected for almost every call
      * (measured: 1,939 connects for 1,960 calls at 16 connections). */
     curl_easy_setopt(c->h, CURLOPT_MAXCONNECTS, 512L);
     curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, t->node);
     curl_easy_setopt(c->h, CURLOPT_ACCEPT_ENCODING, "gzip");
     curl_easy_setopt(c->h, CURLOPT_FOLLOWLOCATION, 0L);
     if (l->proxy[0] != '\0')
@@ -466,6 +597,8 @@ transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
     curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, cerr);
     if (f->cancelled != NULL) {
+        /* Asked just before the attempt (see gr_forward's loop). */
+        c->cancel_at_ns = gr_now_ns() + CANCEL_POLL_NS;
         curl_easy_setopt(c->h, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, c);
@@ -477,9 +610,8 @@ transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
         curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
         c->status = (int)code;
     }
-    curl_easy_cleanup(c->h);
     c->h = NULL;
-    wipe_headers(hdrs);
+    fwd_handle_give(t, used);
     if (rc == CURLE_OPERATION_TIMEDOUT)
         *timeout = true;
     if (rc != CURLE_OK)

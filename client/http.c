@@ -1,17 +1,15 @@
 /*
- * http.c - the HTTP calls of libgemroute, over libcurl.  This is the only
- * file of the project that includes curl.
+ * http.c - the HTTP calls of libgemroute, over libcurl (forward.c drives
+ * libcurl for the gateway's forwards).
  *
- * Each thread keeps one easy handle and reuses it for every call it
- * makes, so connections (and HTTP/2 sessions, when the server offers h2
- * over TLS) stay open from one call to the next.  The options that are
+ * Each thread keeps one easy handle (curl_thread.c keeps it, and drops
+ * it after fork()) and reuses it for every call it makes, so
+ * connections (and HTTP/2 sessions, when the server offers h2 over TLS)
+ * stay open from one call to the next.  The options that are
  * the same for every call, and the header list, are set once when the
  * handle is made; a call sets only what is its own (URL, proxy, body,
  * timeouts, where the answer goes) and writes its key into the header
- * line kept for it, which is wiped again when the call is over.  A
- * handle inherited across fork() is abandoned, never used: its sockets
- * are the parent's too, and two processes writing one TLS session would
- * corrupt it.
+ * line kept for it, which is wiped again when the call is over.
  * Proxies come from router.proxy when it is set, else from the standard
  * environment variables (https_proxy, all_proxy, no_proxy, ...), read by
  * libcurl's rules when the handle is made rather than by libcurl on
@@ -26,10 +24,10 @@
  */
 #include "http_priv.h"
 #include "client_priv.h"
+#include "curl_priv.h"
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +39,9 @@
 #define KEY_HEADER "x-goog-api-key: "
 #define KEY_HEADER_LEN (sizeof(KEY_HEADER) - 1)
 
-/* This thread's handle, and the process that made it. */
+/* What this thread keeps beside its handle (the slot's priv). */
 struct conn {
-    CURL *h;
-    uint32_t pid;
+    CURL *h;                    /* the slot's handle, not ours to free */
     struct curl_slist *hdrs;    /* every header line we send */
     char *key_line;             /* the x-goog-api-key line in hdrs: room
                                    for KEY_HEADER + GR_KEY_MAX bytes; holds
@@ -68,10 +65,6 @@ struct xfer {
     bool stopped;
     bool nomem;
 };
-
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static pthread_key_t conn_key;
-static bool init_ok;
 
 /* Free a string that may hold a password (a proxy URL). */
 static void
@@ -99,22 +92,11 @@ conn_free(void *p)
 {
     struct conn *c = p;
 
-    /* A handle made by another process (we were forked) shares its
-     * sockets with that process: leave them alone. */
-    if (c->pid == gr_self_pid() && c->h != NULL)
-        curl_easy_cleanup(c->h);
     wipe_headers(c->hdrs);
     wipe_free(c->env_proxy[0]);
     wipe_free(c->env_proxy[1]);
     wipe_free(c->proxy);
     free(c);
-}
-
-static void
-http_init(void)
-{
-    init_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK &&
-              pthread_key_create(&conn_key, conn_free) == 0;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg);
@@ -227,34 +209,33 @@ read_proxy_env(struct conn *c)
     return 0;
 }
 
-/* This thread's handle, made on first use; NULL when out of memory. */
+/* This thread's handle, set up on first use; NULL when out of memory. */
 static struct conn *
 thread_conn(void)
 {
-    struct conn *c = pthread_getspecific(conn_key);
+    struct gr_curl_slot *s = gr_curl_slot(GR_CURL_HTTP);
+    struct conn *c;
 
-    if (c != NULL && c->pid != gr_self_pid()) {
-        /* Forked: the parent's handle is never touched here (conn_free
-         * leaves a handle of another pid alone). */
-        conn_free(c);
-        c = NULL;
-        pthread_setspecific(conn_key, NULL);
-    }
-    if (c != NULL)
-        return c;
-    c = calloc(1, sizeof(*c));
-    if (c == NULL)
+    if (s == NULL)
         return NULL;
-    c->h = curl_easy_init();
-    c->pid = gr_self_pid();
+    if (s->priv != NULL)
+        return s->priv;
+    if ((c = calloc(1, sizeof(*c))) == NULL)
+        goto fail;
+    c->h = s->h;
     c->hdrs = make_headers(&c->key_line);
-    if (c->h == NULL || c->hdrs == NULL || read_proxy_env(c) != 0 ||
-        pthread_setspecific(conn_key, c) != 0) {
+    if (c->hdrs == NULL || read_proxy_env(c) != 0) {
         conn_free(c);
-        return NULL;
+        goto fail;
     }
     set_fixed_options(c->h);
+    s->priv = c;
+    s->priv_free = conn_free;
     return c;
+
+fail:
+    gr_curl_drop(GR_CURL_HTTP);  /* the next call starts afresh */
+    return NULL;
 }
 
 static size_t
@@ -438,8 +419,7 @@ gr_http_post(const struct gr_http_req *req, struct gr_http_res *res)
     CURL *h;
 
     memset(res, 0, sizeof(*res));
-    pthread_once(&init_once, http_init);
-    if (!init_ok)
+    if (!gr_curl_start())
         return say(res, GR_HTTP_NOMEM, req->url, "libcurl did not start");
     if (!key_ok(req->key))
         return say(res, GR_HTTP_NOCONN, req->url,
