@@ -31,7 +31,7 @@ sum(const int64_t *v, unsigned n)
 static void
 test_waterfill(void)
 {
-    int64_t w1[3] = {1000, 1000, 1000}, o[3];
+    int64_t w1[3] = {1000, 1000, 1000}, o[4];
     int64_t w2[3] = {10, 1000, 1000};
     int64_t w3[3] = {10, 20, 30};
     int64_t w4[2] = {0, 0};
