@@ -32,7 +32,8 @@ endif
 CC ?= cc
 CFLAGS ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
-        -Wmissing-prototypes -Wvla -Werror
+        -Wmissing-prototypes -Wvla -Wcast-qual -Wcast-align \
+        -Wwrite-strings -Werror
 ALL_CFLAGS = $(WARN) $(CFLAGS) -D_GNU_SOURCE -fPIC -pthread $(SAN_FLAGS) \
              -MMD -MP
 LDFLAGS_ALL = -pthread $(SAN_FLAGS) $(LDFLAGS)

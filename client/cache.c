@@ -475,10 +475,11 @@ store(const char *key, size_t klen, const uint64_t h[2], const char *body,
     MDB_txn *txn;
     MDB_val k, v;
     uint32_t kl = (uint32_t)klen;
+    uint64_t hk[2] = {h[0], h[1]};  /* LMDB's MDB_val is not const */
     int rc;
 
-    k.mv_data = (void *)h;
-    k.mv_size = 2 * sizeof(*h);
+    k.mv_data = hk;
+    k.mv_size = sizeof(hk);
     v.mv_size = HDR_LEN + klen + len;
     if ((rc = begin(&txn, 0)) != 0)
         return rc;
@@ -509,10 +510,11 @@ claim(const char *key, size_t klen, const uint64_t h[2], int64_t claim_ms,
     uint32_t kl = (uint32_t)klen;
     int64_t exp = -(now_ms() + claim_ms);
     enum look l = L_NONE;
+    uint64_t hk[2] = {h[0], h[1]};  /* LMDB's MDB_val is not const */
     int rc;
 
-    k.mv_data = (void *)h;
-    k.mv_size = 2 * sizeof(*h);
+    k.mv_data = hk;
+    k.mv_size = sizeof(hk);
     if ((rc = begin(&txn, 0)) != 0)
         return rc;
     rc = mdb_get(txn, dbi, &k, &v);

@@ -49,7 +49,7 @@ ld32(const _Atomic uint32_t *p)
 {
     /* acquire: the data loads stay above the second read of written
      * (the pattern of shm/seqlock.h, without fences) */
-    return atomic_load_explicit((_Atomic uint32_t *)p, memory_order_acquire);
+    return atomic_load_explicit(p, memory_order_acquire);
 }
 
 static void
@@ -71,7 +71,7 @@ gr_stat_history(const struct gr_stat *st, const struct gr_stat_snap *s,
 {
     char name[GR_NAME_MAX + 8];
     const struct gr_hist_header *hd;
-    const unsigned char *base = NULL;
+    unsigned char *base = NULL;    /* mapped PROT_READ */
     struct stat hs;
     size_t size = 0;
     uint64_t w1, w2, first, n, keep_from;
@@ -114,7 +114,7 @@ gr_stat_history(const struct gr_stat *st, const struct gr_stat_snap *s,
     h->period_s = hd->period_ms / 1000.0;
     /* acquire: pairs with the release in sample(); samples below it are
      * whole */
-    w1 = atomic_load_explicit((_Atomic uint64_t *)&hd->written,
+    w1 = atomic_load_explicit(&hd->written,
                               memory_order_acquire);
     count = w1 < GR_HIST_SAMPLES ? (unsigned)w1 : GR_HIST_SAMPLES;
     first = w1 - count;
@@ -135,7 +135,7 @@ gr_stat_history(const struct gr_stat *st, const struct gr_stat_snap *s,
             gr_hist_waiting_off()) + at;
 
         /* acquire: as ld32() */
-        h->wall_ms[i] = atomic_load_explicit((_Atomic int64_t *)t,
+        h->wall_ms[i] = atomic_load_explicit(t,
                                              memory_order_acquire);
         h->waiting[i] = ld32(wt);
     }
@@ -153,7 +153,7 @@ gr_stat_history(const struct gr_stat *st, const struct gr_stat_snap *s,
                         &row[(first + i) % GR_HIST_SAMPLES]);
     }
     /* relaxed: ordered after the acquire loads of the data */
-    w2 = atomic_load_explicit((_Atomic uint64_t *)&hd->written,
+    w2 = atomic_load_explicit(&hd->written,
                               memory_order_relaxed);
     /* The router may be writing sample w2, which overwrites
      * w2 - GR_HIST_SAMPLES: keep only later ones. */
@@ -173,7 +173,7 @@ gr_stat_history(const struct gr_stat *st, const struct gr_stat_snap *s,
     h->n_samples = count;
 out:
     if (base != NULL)
-        munmap((void *)base, size);
+        munmap(base, size);
     if (fd >= 0)
         close(fd);
     return rc;

@@ -47,6 +47,7 @@ _Static_assert(GR_STAT_MAX_MODELS == GR_SHM_MAX_MODELS, "models");
 struct gr_stat {
     struct gr_shm t;
     const struct gr_cv_header *view;    /* "<shm>.cluster", or NULL */
+    void *view_map;                     /* the same, as mmap() gave it */
     size_t view_size;
 };
 
@@ -734,6 +735,7 @@ view_open(struct gr_stat *st)
         return;
     }
     st->view = h;
+    st->view_map = p;
     st->view_size = size;
 }
 
@@ -791,7 +793,7 @@ gr_stat_close(struct gr_stat *st)
     if (st == NULL)
         return;
     if (st->view != NULL)
-        munmap((void *)st->view, st->view_size);
+        munmap(st->view_map, st->view_size);
     gr_shm_detach(&st->t);
     free(st);
 }

@@ -132,7 +132,7 @@ reply(struct gw *gw, struct MHD_Connection *c, int status, const char *body,
     enum MHD_Result rc;
     bool show;
 
-    r = MHD_create_response_from_buffer(len, (void *)body,
+    r = MHD_create_response_from_buffer(len, gw_mhd_buffer(body),
                                         MHD_RESPMEM_MUST_COPY);
     if (r == NULL)
         return MHD_NO;

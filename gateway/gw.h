@@ -54,4 +54,18 @@ char *gw_metrics_text(size_t *len);
 /* Log one line to stderr, with the time. */
 void gw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * libmicrohttpd 0.9.75 takes a response buffer as void * even when it
+ * only copies it (MHD_RESPMEM_MUST_COPY) or only reads it
+ * (MHD_RESPMEM_PERSISTENT); later versions add _copy and _static
+ * variants with const.  The one place a const buffer is handed to it.
+ */
+static inline void *
+gw_mhd_buffer(const void *p)
+{
+    union { const void *c; void *v; } u = {.c = p};
+
+    return u.v;
+}
+
 #endif

@@ -261,8 +261,8 @@ send_answer(struct gw *gw, struct MHD_Connection *c,
     struct MHD_Response *r;
     enum MHD_Result rc;
 
-    r = MHD_create_response_from_buffer(out->len, out->body != NULL ?
-                                        (void *)out->body : (void *)"",
+    r = MHD_create_response_from_buffer(out->len, gw_mhd_buffer(
+                                        out->body != NULL ? out->body : ""),
                                         MHD_RESPMEM_MUST_COPY);
     if (r == NULL)
         return MHD_NO;
@@ -1146,7 +1146,7 @@ serve_dash(struct gw *gw, struct MHD_Connection *c, const struct req *q,
     r = out.body != NULL
         ? MHD_create_response_from_buffer(out.len, out.body,
                                           MHD_RESPMEM_MUST_FREE)
-        : MHD_create_response_from_buffer(0, (void *)"",
+        : MHD_create_response_from_buffer(0, gw_mhd_buffer(""),
                                           MHD_RESPMEM_PERSISTENT);
     if (r == NULL) {
         free(out.body);
