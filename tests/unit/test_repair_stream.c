@@ -27,6 +27,7 @@
 #include "gemroute.h"
 #include "response_priv.h"
 #include "router.h"
+#include "sse_events.h"
 #include "testlib.h"
 #include "testrouter.h"
 #include "window.h"
@@ -294,48 +295,6 @@ test_item17_backoff_doubling_is_clamped(void)
 }
 
 /* ---- stream events --------------------------------------------------- */
-
-#define EV1 "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": " \
-            "\"Hel\"}],\"role\": \"model\"},\"index\": 0}]," \
-            "\"usageMetadata\": {\"promptTokenCount\": 7," \
-            "\"candidatesTokenCount\": 1,\"totalTokenCount\": 8}}"
-#define EV2 "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": " \
-            "\"lo\"}],\"role\": \"model\"},\"finishReason\": \"STOP\"," \
-            "\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 7," \
-            "\"candidatesTokenCount\": 2,\"totalTokenCount\": 9}}"
-#define CUT "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": " \
-            "\"lo\"}],\"role\": \"model\"},\"finishReason\": \"STOP\"," \
-            "\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 9"
-
-struct seen {
-    int n;              /* events handed over */
-    int bad;            /* of which not one whole JSON value */
-};
-
-static int
-whole(const char *s, size_t len)
-{
-    struct json_tokener *tok = json_tokener_new();
-    struct json_object *o = json_tokener_parse_ex(tok, s, (int)len);
-    int ok = o != NULL && json_tokener_get_error(tok) ==
-                              json_tokener_success &&
-             json_tokener_get_parse_end(tok) == len;
-
-    json_object_put(o);
-    json_tokener_free(tok);
-    return ok;
-}
-
-static int
-count_event(void *arg, const char *data, size_t len)
-{
-    struct seen *s = arg;
-
-    s->n++;
-    if (!whole(data, len))
-        s->bad++;
-    return 0;
-}
 
 #define BODY_503 "{\"error\": {\"code\": 503, \"message\": \"The model " \
                  "is overloaded.\", \"status\": \"UNAVAILABLE\"}}"
