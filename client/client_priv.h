@@ -107,6 +107,11 @@ uint32_t gr_tpm_flags(struct gr *g);
 void gr_seterr(struct gr *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* A call's failure: the sentence into out->error and onto the handle. */
+struct gr_response;
+void gr_call_fail(struct gr *g, struct gr_response *out, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* This process's pid, kept current across fork(). */
 uint32_t gr_self_pid(void);
 

@@ -149,20 +149,7 @@ curl_start(void)
     curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 }
 
-static void
-fail_msg(struct fwd *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-fail_msg(struct fwd *c, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(c->out->error, sizeof(c->out->error), fmt, ap);
-    va_end(ap);
-    gr_seterr(c->g, "%s", c->out->error);
-}
+#define fail_msg(c, ...) gr_call_fail((c)->g, (c)->out, __VA_ARGS__)
 
 /* usage.prompt_tokens of an OpenAI-shaped answer or event; -1 = none. */
 static int64_t

@@ -128,20 +128,7 @@ model_ok(const char *m)
     return i > 0 && i < GR_NAME_MAX;
 }
 
-static void
-fail_msg(struct call *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-fail_msg(struct call *c, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(c->out->error, sizeof(c->out->error), fmt, ap);
-    va_end(ap);
-    gr_seterr(c->g, "%s", c->out->error);
-}
+#define fail_msg(c, ...) gr_call_fail((c)->g, (c)->out, __VA_ARGS__)
 
 /* ---- the cost of a request, before it is sent ------------------------- */
 

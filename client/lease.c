@@ -110,6 +110,17 @@ gr_seterr(struct gr *g, const char *fmt, ...)
     pthread_mutex_unlock(&g->err_lock);
 }
 
+void
+gr_call_fail(struct gr *g, struct gr_response *out, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(out->error, sizeof(out->error), fmt, ap);
+    va_end(ap);
+    gr_seterr(g, "%s", out->error);
+}
+
 const char *
 gr_errstr(const struct gr *g)
 {
