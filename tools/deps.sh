@@ -19,6 +19,8 @@ command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 # the router reads the Pacific day from the tz database (router/tzday.c)
 [ -e /usr/share/zoneinfo/America/Los_Angeles ] || missing="$missing tzdata"
+# tests/install checks every man page with mandoc -T lint
+command -v mandoc >/dev/null 2>&1 || missing="$missing mandoc"
 for pair in $need; do
     mod=${pair%%:*}
     pkg=${pair#*:}
