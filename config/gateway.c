@@ -145,18 +145,20 @@ read_tokens(struct gr_cfg_rd *rd, const void *sp,
     return ok;
 }
 
-/* The gateway's settings, read in this order. */
+/* The gateway's settings, read in this order.  GR_CFG_F_RESTART: taken
+ * at the gateway's start only (gr_cfg_gateway_restart_changes()). */
 #define G struct gr_cfg_gateway
 static const struct gr_cfg_setting gateway_settings[] = {
-    GR_CFG_HANDF("listen", G, listen, 0, "127.0.0.1:8787", read_listen, 0),
+    GR_CFG_HANDF("listen", G, listen, 0, "127.0.0.1:8787", read_listen,
+                 GR_CFG_F_RESTART),
     GR_CFG_HAND("tokens", read_tokens, 0),
     GR_CFG_HAND("admin_tokens", read_tokens, 0),
     GR_CFG_DOUBLE(G, queue_s, 0.0, QUEUE_S_MAX, 30.0, 0),
     GR_CFG_I64(G, max_body, 1024, MAX_BODY_MAX, 20 << 20, 0),
-    GR_CFG_UINT(G, workers, 1, WORKERS_MAX, 64, 0),
-    GR_CFG_UINT(G, timeout_s, 1, TIMEOUT_S_MAX, 30, 0),
+    GR_CFG_UINT(G, workers, 1, WORKERS_MAX, 64, GR_CFG_F_RESTART),
+    GR_CFG_UINT(G, timeout_s, 1, TIMEOUT_S_MAX, 30, GR_CFG_F_RESTART),
     GR_CFG_BOOL(G, project_header, true, 0),
-    GR_CFG_BOOL(G, insecure, false, 0),
+    GR_CFG_BOOL(G, insecure, false, GR_CFG_F_RESTART),
     GR_CFG_END,
 };
 #undef G
@@ -227,6 +229,20 @@ gr_cfg_gateway_free(struct gr_cfg_gateway *gw)
         return;
     explicit_bzero(gw, sizeof(*gw));
     free(gw);
+}
+
+unsigned
+gr_cfg_gateway_restart_changes(const struct gr_cfg_gateway *old,
+                               const struct gr_cfg_gateway *cur, char *out,
+                               size_t outlen)
+{
+    if (old == NULL || cur == NULL) {
+        if (outlen > 0)
+            out[0] = '\0';
+        return 0;
+    }
+    return gr_cfg_settings_changed(gateway_settings, old, cur,
+                                   GR_CFG_F_RESTART, out, outlen);
 }
 
 const struct gr_cfg_gateway *

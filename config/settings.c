@@ -475,7 +475,8 @@ differs(const struct gr_cfg_setting *row, const void *a, const void *b)
 
     if (row->size == 0)
         return false;
-    if (is_string_type(row->type))
+    if (is_string_type(row->type) ||
+        (row->type == GR_CFG_T_HAND && row->sdef != NULL))
         return strncmp(fa, fb, row->size) != 0;
     if (row->type == GR_CFG_T_DOUBLE)
         return *(const double *)fa != *(const double *)fb;
