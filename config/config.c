@@ -525,11 +525,14 @@ static const struct gr_cfg_setting router_settings[] = {
 };
 #undef R
 
-static unsigned
-router_row(const char *name)
+/* What gr_cfg_settings_read() found of the router's setting name. */
+static unsigned char
+router_state(const unsigned char *state, const char *name)
 {
-    return (unsigned)(gr_cfg_settings_row(router_settings, name) -
-                      router_settings);
+    const struct gr_cfg_setting *row = gr_cfg_settings_row(router_settings,
+                                                           name);
+
+    return row != NULL ? state[row - router_settings] : GR_CFG_ABSENT;
 }
 
 static void
@@ -550,17 +553,17 @@ load_router(struct load *ld, const config_setting_t *root)
     gr_cfg_settings_unknown(&ld->rd, g, router_settings, "in router");
     gr_cfg_settings_read(&ld->rd, g, router_settings, "router", NULL, r,
                          state);
-    ld->bad_max_projects = state[router_row("max_projects")] == GR_CFG_BAD;
-    ld->bad_max_models = state[router_row("max_models")] == GR_CFG_BAD;
+    ld->bad_max_projects = router_state(state, "max_projects") == GR_CFG_BAD;
+    ld->bad_max_models = router_state(state, "max_models") == GR_CFG_BAD;
 
     /* Each of these only when both settings are themselves good. */
-    mode_ok = state[router_row("mode")] != GR_CFG_BAD;
-    group_ok = state[router_row("group")] != GR_CFG_BAD;
-    if (state[router_row("mode")] == GR_CFG_SET && group_ok &&
+    mode_ok = router_state(state, "mode") != GR_CFG_BAD;
+    group_ok = router_state(state, "group") != GR_CFG_BAD;
+    if (router_state(state, "mode") == GR_CFG_SET && group_ok &&
         r->mode == 0660 && r->group[0] == '\0')
         err_at(ld, member(g, "mode"), "router.mode \"0660\" needs "
                "router.group");
-    if (state[router_row("group")] != GR_CFG_ABSENT && mode_ok &&
+    if (router_state(state, "group") != GR_CFG_ABSENT && mode_ok &&
         r->mode != 0660 && r->group[0] != '\0')
         err_at(ld, member(g, "group"), "router.group is set but "
                "router.mode is not \"0660\"");
