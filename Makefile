@@ -177,8 +177,8 @@ TEST_DEPS_test_client := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_cache := $(CLIENT_OBJ) $(SHM_OBJ)
 # test_router fails allocations on purpose (a reload out of memory).
 $(BUILD)/tests/test_router: LDFLAGS += -Wl,--wrap=calloc
-TEST_DEPS_test_segment_trust := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
-                               $(SHM_OBJ)
+TEST_DEPS_test_segment := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
+                          $(SHM_OBJ)
 TEST_DEPS_test_lease := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_batch := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_tzday := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
@@ -189,8 +189,8 @@ TEST_DEPS_test_dashboard := $(OBJ)/gateway/dashboard.o \
                             $(OBJ)/gateway/assets.o $(CLIENT_OBJ) $(SHM_OBJ)
 $(OBJ)/tests/unit/test_dashboard.o: MODFLAGS := -Itests -Igateway -Iinclude \
                                                -Iconfig $(JSON_CFLAGS)
-TEST_DEPS_test_accounting_bounds := $(ROUTER_OBJ) $(CONFIG_OBJ) \
-                                    $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_reserve := $(ROUTER_OBJ) $(CONFIG_OBJ) \
+                          $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_classify := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_blame := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_count := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
@@ -198,8 +198,9 @@ TEST_DEPS_test_json_scan := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_json := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_response := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_estimate := $(CLIENT_OBJ) $(SHM_OBJ)
-TEST_DEPS_test_repair_stream := $(ROUTER_OBJ) $(CONFIG_OBJ) \
-                                $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_repair := $(ROUTER_OBJ) $(CONFIG_OBJ) \
+                         $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_generate := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_mock := $(MOCK_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_mock_routes := $(MOCK_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_hostile := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)

@@ -229,6 +229,17 @@ model_index(struct gr *g, const char *model, uint64_t *genp)
     return model_cache.index;
 }
 
+/* Under the header's text seqlock: the base URL and proxy into this
+ * thread's cache (arg: the handle). */
+static void
+url_copy(void *arg)
+{
+    struct gr *g = arg;
+
+    gr_shm_seq_copy_str(url_cache.url, g->t.hdr->base_url, GR_URL_MAX);
+    gr_shm_seq_copy_str(url_cache.proxy, g->t.hdr->proxy, GR_URL_MAX);
+}
+
 /* The base URL and proxy for this thread, from the cache or under the
  * seqlock; false when no consistent copy could be read. */
 static bool
@@ -237,25 +248,17 @@ base_url(struct gr *g, struct gr_lease *out)
     /* acquire: pairs with the router's release of a new generation */
     uint64_t gen = atomic_load_explicit(&g->t.hdr->config_generation,
                                         memory_order_acquire);
-    int tries;
 
-    for (tries = 0; tries < GR_SEQ_TRIES &&
-                    (url_cache.handle != g->id || url_cache.gen != gen);
-         tries++) {
-        uint32_t s = gr_shm_seq_read_begin(&g->t.hdr->text_seq);
-
-        gr_shm_seq_copy_str(url_cache.url, g->t.hdr->base_url, GR_URL_MAX);
-        gr_shm_seq_copy_str(url_cache.proxy, g->t.hdr->proxy, GR_URL_MAX);
-        if (gr_shm_seq_read_ok(&g->t.hdr->text_seq, s)) {
-            url_cache.handle = g->id;
-            url_cache.gen = gen;
-            url_cache.url_len = strlen(url_cache.url);
-            url_cache.proxy_len = strlen(url_cache.proxy);
-        }
-    }
     if (url_cache.handle != g->id || url_cache.gen != gen) {
-        out->base_url[0] = out->proxy[0] = '\0';   /* router mid-write */
-        return false;
+        url_cache.handle = 0;       /* invalid until a clean copy */
+        if (!gr_shm_seq_read(&g->t.hdr->text_seq, url_copy, g)) {
+            out->base_url[0] = out->proxy[0] = '\0';   /* router mid-write */
+            return false;
+        }
+        url_cache.handle = g->id;
+        url_cache.gen = gen;
+        url_cache.url_len = strlen(url_cache.url);
+        url_cache.proxy_len = strlen(url_cache.proxy);
     }
     memcpy(out->base_url, url_cache.url, url_cache.url_len + 1);
     if (url_cache.proxy_len != 0)   /* usually none: out has "" already */
@@ -281,30 +284,41 @@ pick_key(struct gr_shm_project *p, uint32_t n)
     return (uint32_t)__builtin_ctz(ok);
 }
 
+/* Under a project's seqlock: its name and one of its keys. */
+struct lease_copy {
+    struct gr *g;
+    struct gr_shm_project *p;
+    uint32_t slot;
+    struct gr_lease *out;
+};
+
+static void
+lease_copy(void *arg)
+{
+    struct lease_copy *lc = arg;
+    uint32_t n, k;
+
+    gr_shm_seq_copy_str(lc->out->project, lc->p->name, GR_SHM_NAME_MAX);
+    n = __atomic_load_n(&lc->p->n_keys, __ATOMIC_ACQUIRE);
+    if (n == 0 || n > GR_SHM_MAX_KEYS)
+        n = 1;
+    /* a fresh random pick on a retry is as good as the first */
+    k = n == 1 ? 0 : pick_key(lc->p, n);
+    gr_shm_seq_copy_str(lc->out->key, gr_shm_key(&lc->g->t, lc->slot, k),
+                        GR_SHM_KEY_MAX);
+    lc->out->key_index = k;
+}
+
 /* Copy the project's name and one of its keys, and the base URL.  false
  * when a consistent copy could not be read (a router stopped in the
  * middle of rewriting them): then out holds no key. */
 static bool
 fill_lease(struct gr *g, const struct gr_shm_grant *gt, struct gr_lease *out)
 {
-    struct gr_shm_project *p = gr_shm_project(&g->t, gt->slot);
-    int tries;
+    struct lease_copy lc = {g, gr_shm_project(&g->t, gt->slot), gt->slot,
+                            out};
 
-    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
-        uint32_t s = gr_shm_seq_read_begin(&p->seq), n, k;
-
-        gr_shm_seq_copy_str(out->project, p->name, GR_SHM_NAME_MAX);
-        n = __atomic_load_n(&p->n_keys, __ATOMIC_ACQUIRE);
-        if (n == 0 || n > GR_SHM_MAX_KEYS)
-            n = 1;
-        k = n == 1 ? 0 : pick_key(p, n);
-        gr_shm_seq_copy_str(out->key, gr_shm_key(&g->t, gt->slot, k),
-                            GR_SHM_KEY_MAX);
-        out->key_index = k;
-        if (gr_shm_seq_read_ok(&p->seq, s))
-            break;
-    }
-    if (tries < GR_SEQ_TRIES && base_url(g, out))
+    if (gr_shm_seq_read(&lc.p->seq, lease_copy, &lc) && base_url(g, out))
         return true;
     /* A torn key must never reach the network: Google would call it
      * invalid, and the project would be marked bad for it. */
@@ -434,26 +448,36 @@ too_big(struct gr *g, const char *model, const struct gr_cost *cost)
  * the time if it read it (else 0).  Apart, so that the path of a call
  * taken from a batch stays short.
  */
+/* Under a project's seqlock: its name. */
+struct name_copy {
+    const struct gr_shm_project *p;
+    char name[GR_SHM_NAME_MAX];
+};
+
+static void
+name_copy(void *arg)
+{
+    struct name_copy *nc = arg;
+
+    gr_shm_seq_copy_str(nc->name, nc->p->name, GR_SHM_NAME_MAX);
+}
+
 /* The slot of the active project named name, plus 1; 0 when there is
  * none (read under the slot's seqlock; a torn read is "none"). */
 static uint32_t
 project_slot(struct gr *g, const char *name)
 {
-    char got[GR_SHM_NAME_MAX];
+    struct name_copy nc;
     uint32_t i;
 
     for (i = 0; i < g->t.max_projects; i++) {
-        struct gr_shm_project *p = &g->t.projects[i];
-        uint32_t s;
-
+        nc.p = &g->t.projects[i];
         /* relaxed: a hint; the reservation checks the state again */
-        if (atomic_load_explicit(&p->state, memory_order_relaxed) !=
+        if (atomic_load_explicit(&nc.p->state, memory_order_relaxed) !=
             GR_PROJ_ACTIVE)
             continue;
-        s = gr_shm_seq_read_begin(&p->seq);
-        gr_shm_seq_copy_str(got, p->name, GR_SHM_NAME_MAX);
-        if (gr_shm_seq_read_ok(&p->seq, s) &&
-            strncmp(got, name, GR_SHM_NAME_MAX) == 0)
+        if (gr_shm_seq_read(&nc.p->seq, name_copy, &nc) &&
+            strncmp(nc.name, name, GR_SHM_NAME_MAX) == 0)
             return i + 1;
     }
     return 0;

@@ -19,154 +19,68 @@
  * them; every error is FILE:LINE.
  */
 #include "cache_priv.h"
+#include "settings_priv.h"
 
 #include <libconfig.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MSG_MAX 512
 #define MAX_BYTES_MIN (INT64_C(1) << 20)
 #define MAX_BYTES_MAX (INT64_C(1) << 40)
 #define TTL_MAX (INT64_C(365) * 86400)
 
-static const char *const cache_keys[] = {
-    "enabled", "path", "max_bytes", "ttl_s", "generate", NULL,
+/* The cache's settings, read in this order; path is read by hand after
+ * them, since whether it is needed depends on enabled. */
+#define C struct gr_cfg_cache
+static const struct gr_cfg_setting cache_settings[] = {
+    GR_CFG_BOOL(C, enabled, true, 0),   /* true with a section */
+    GR_CFG_BOOL(C, generate, false, 0),
+    GR_CFG_I64(C, max_bytes, MAX_BYTES_MIN, MAX_BYTES_MAX,
+               INT64_C(256) << 20, 0),
+    GR_CFG_I64(C, ttl_s, 1, TTL_MAX, 86400, 0),
+    GR_CFG_HAND("path", NULL, 0),
+    GR_CFG_END,
 };
-
-struct c_load {
-    const char *path;
-    const char *dir;
-    struct gr_cfg_errlist *el;
-};
-
-static void err_at(struct c_load *ld, const config_setting_t *s,
-                   const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* The file of s as config.c names it (libconfig 1.5 records an included
- * file relative to the include directory). */
-static void
-err_at(struct c_load *ld, const config_setting_t *s, const char *fmt, ...)
-{
-    char msg[MSG_MAX], buf[PATH_MAX];
-    const char *f = config_setting_source_file(s);
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (f == NULL)
-        f = ld->path;
-#if LIBCONFIG_VER_MAJOR == 1 && LIBCONFIG_VER_MINOR < 7
-    else if (strcmp(f, ld->path) != 0 &&
-             gr_cfg_path_join(ld->dir, f, buf, sizeof(buf)) == 0)
-        f = buf;
-#else
-    (void)buf;
-#endif
-    gr_cfg_err_add(ld->el, f, (int)config_setting_source_line(s), "%s",
-                   msg);
-}
-
-static bool
-get_bool(struct c_load *ld, const config_setting_t *s, const char *where,
-         bool *v)
-{
-    if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-        err_at(ld, s, "wrong type for '%s' %s: expected a boolean",
-               config_setting_name(s), where);
-        return false;
-    }
-    *v = config_setting_get_bool(s) != 0;
-    return true;
-}
-
-static bool
-get_int(struct c_load *ld, const config_setting_t *s, int64_t lo, int64_t hi,
-        int64_t *v)
-{
-    int t = config_setting_type(s);
-    int64_t x;
-
-    if (t == CONFIG_TYPE_INT)
-        x = config_setting_get_int(s);
-    else if (t == CONFIG_TYPE_INT64)
-        x = config_setting_get_int64(s);
-    else {
-        err_at(ld, s, "wrong type for '%s' in cache: expected an integer",
-               config_setting_name(s));
-        return false;
-    }
-    if (x < lo || x > hi) {
-        err_at(ld, s, "cache.%s must be between %lld and %lld (found %lld)",
-               config_setting_name(s), (long long)lo, (long long)hi,
-               (long long)x);
-        return false;
-    }
-    *v = x;
-    return true;
-}
+#undef C
 
 static void
-load_section(struct c_load *ld, const config_setting_t *g,
+load_section(struct gr_cfg_rd *rd, const config_setting_t *g,
              struct gr_cfg_cache *c)
 {
     const config_setting_t *s;
     const char *v;
-    int i;
 
     c->present = true;
     c->enabled = true;
     c->line = (int)config_setting_source_line(g);
     if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-        err_at(ld, g, "wrong type for cache: expected a group { ... }");
+        gr_cfg_err_at(rd, g, "wrong type for cache: expected a group "
+                      "{ ... }");
         return;
     }
-    for (i = 0; i < config_setting_length(g); i++) {
-        unsigned k;
-
-        s = config_setting_get_elem(g, (unsigned)i);
-        for (k = 0; cache_keys[k] != NULL; k++)
-            if (strcmp(cache_keys[k], config_setting_name(s)) == 0)
-                break;
-        if (cache_keys[k] == NULL)
-            err_at(ld, s, "unknown key '%s' in cache",
-                   config_setting_name(s));
-    }
-    if ((s = config_setting_get_member(g, "enabled")) != NULL)
-        get_bool(ld, s, "in cache", &c->enabled);
-    if ((s = config_setting_get_member(g, "generate")) != NULL)
-        get_bool(ld, s, "in cache", &c->generate);
-    if ((s = config_setting_get_member(g, "max_bytes")) != NULL)
-        get_int(ld, s, MAX_BYTES_MIN, MAX_BYTES_MAX, &c->max_bytes);
-    if ((s = config_setting_get_member(g, "ttl_s")) != NULL)
-        get_int(ld, s, 1, TTL_MAX, &c->ttl_s);
+    gr_cfg_settings_unknown(rd, g, cache_settings, "in cache");
+    gr_cfg_settings_read(rd, g, cache_settings, "cache", NULL, c, NULL);
     s = config_setting_get_member(g, "path");
     if (s == NULL) {
         if (c->enabled)
-            err_at(ld, g, "cache.path is missing (the directory the "
-                   "cache lives in)");
+            gr_cfg_err_at(rd, g, "cache.path is missing (the directory the "
+                          "cache lives in)");
         return;
     }
-    v = config_setting_get_string(s);
-    if (v == NULL) {
-        err_at(ld, s, "wrong type for 'path' in cache: expected a string");
+    if (!gr_cfg_get_string(rd, s, "'path' in cache", &v))
         return;
-    }
     if (v[0] == '\0' ||
-        gr_cfg_path_join(ld->dir, v, c->path, sizeof(c->path)) < 0 ||
+        gr_cfg_path_join(rd->dir, v, c->path, sizeof(c->path)) < 0 ||
         strlen(c->path) >= 200) {
         c->path[0] = '\0';
-        err_at(ld, s, "cache.path must be a directory name shorter than "
-               "200 characters");
+        gr_cfg_err_at(rd, s, "cache.path must be a directory name shorter "
+                      "than 200 characters");
     }
 }
 
 static void
-load_chain(struct c_load *ld, const struct gr_cfg *cfg, unsigned i,
+load_chain(struct gr_cfg_rd *rd, const struct gr_cfg *cfg, unsigned i,
            const config_setting_t *s, struct gr_cfg_fallback *fb)
 {
     const char *me = cfg->models[i].name;
@@ -174,13 +88,13 @@ load_chain(struct c_load *ld, const struct gr_cfg *cfg, unsigned i,
 
     if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
         config_setting_type(s) != CONFIG_TYPE_LIST) {
-        err_at(ld, s, "wrong type for 'fallback' in model '%s': expected "
-               "an array of strings [ ... ]", me);
+        gr_cfg_err_at(rd, s, "wrong type for 'fallback' in model '%s': "
+                      "expected an array of strings [ ... ]", me);
         return;
     }
     if (n > GR_CFG_FALLBACK_MAX) {
-        err_at(ld, s, "model '%s' falls back to %d models; at most %d",
-               me, n, GR_CFG_FALLBACK_MAX);
+        gr_cfg_err_at(rd, s, "model '%s' falls back to %d models; at most "
+                      "%d", me, n, GR_CFG_FALLBACK_MAX);
         return;
     }
     for (k = 0; k < n; k++) {
@@ -191,25 +105,25 @@ load_chain(struct c_load *ld, const struct gr_cfg *cfg, unsigned i,
         unsigned j;
 
         if (v == NULL) {
-            err_at(ld, e, "wrong type in 'fallback' of model '%s': "
-                   "expected a model name", me);
+            gr_cfg_err_at(rd, e, "wrong type in 'fallback' of model '%s': "
+                          "expected a model name", me);
             return;
         }
         gr_cfg_shown(v, shown, sizeof(shown));
         m = gr_cfg_model_index(cfg, v);
         if (m < 0) {
-            err_at(ld, e, "model '%s' falls back to '%s', which is not in "
-                   "'models'", me, shown);
+            gr_cfg_err_at(rd, e, "model '%s' falls back to '%s', which is "
+                          "not in 'models'", me, shown);
             return;
         }
         if ((unsigned)m == i) {
-            err_at(ld, e, "model '%s' falls back to itself", me);
+            gr_cfg_err_at(rd, e, "model '%s' falls back to itself", me);
             return;
         }
         for (j = 0; j < fb->n; j++)
             if (fb->chain[j] == (unsigned)m) {
-                err_at(ld, e, "model '%s' names '%s' twice in 'fallback'",
-                       me, shown);
+                gr_cfg_err_at(rd, e, "model '%s' names '%s' twice in "
+                              "'fallback'", me, shown);
                 return;
             }
         fb->chain[fb->n++] = (unsigned)m;
@@ -217,18 +131,17 @@ load_chain(struct c_load *ld, const struct gr_cfg *cfg, unsigned i,
 }
 
 struct gr_cfg_cache *
-gr_cfg_cache_load(const void *rootp, const char *path, const char *dir,
-                  const struct gr_cfg *cfg, struct gr_cfg_errlist *el)
+gr_cfg_cache_load(const void *rootp, const struct gr_cfg *cfg,
+                  struct gr_cfg_rd *rd)
 {
     const config_setting_t *root = rootp, *l, *s;
     struct gr_cfg_cache *c = calloc(1, sizeof(*c));
-    struct c_load ld = {path, dir, el};
     unsigned i;
 
     if (c == NULL)
         return NULL;
-    c->max_bytes = INT64_C(256) << 20;
-    c->ttl_s = 86400;
+    gr_cfg_settings_defaults(cache_settings, c);
+    c->enabled = false;             /* no section, no cache */
     c->fallback = calloc(cfg->n_models ? cfg->n_models : 1,
                          sizeof(*c->fallback));
     if (c->fallback == NULL) {
@@ -237,7 +150,7 @@ gr_cfg_cache_load(const void *rootp, const char *path, const char *dir,
     }
     c->n_models = cfg->n_models;
     if ((s = config_setting_get_member(root, "cache")) != NULL)
-        load_section(&ld, s, c);
+        load_section(rd, s, c);
     l = config_setting_get_member(root, "models");
     if (l == NULL || !config_setting_is_list(l))
         return c;
@@ -249,9 +162,10 @@ gr_cfg_cache_load(const void *rootp, const char *path, const char *dir,
             cfg->models[i].name[0] == '\0')
             continue;
         if ((s = config_setting_get_member(g, "fallback")) != NULL)
-            load_chain(&ld, cfg, i, s, &c->fallback[i]);
+            load_chain(rd, cfg, i, s, &c->fallback[i]);
         if ((s = config_setting_get_member(g, "fallback_allow")) != NULL)
-            get_bool(&ld, s, "in a model", &c->fallback[i].allow);
+            gr_cfg_get_bool(rd, s, "'fallback_allow' in a model",
+                            &c->fallback[i].allow);
     }
     return c;
 }

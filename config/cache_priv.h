@@ -10,12 +10,12 @@
 /*
  * Read the cache section of root (a config_setting_t *) and the
  * fallback keys of the models list, after cfg->models is loaded.
- * Errors go to el.  NULL only when out of memory.
+ * Errors go to rd (settings_priv.h).  NULL only when out of memory.
  */
-struct gr_cfg_cache *gr_cfg_cache_load(const void *root, const char *path,
-                                       const char *dir,
+struct gr_cfg_rd;
+struct gr_cfg_cache *gr_cfg_cache_load(const void *root,
                                        const struct gr_cfg *cfg,
-                                       struct gr_cfg_errlist *el);
+                                       struct gr_cfg_rd *rd);
 void gr_cfg_cache_free(struct gr_cfg_cache *c);
 
 #endif

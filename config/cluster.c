@@ -12,82 +12,12 @@
  * unless insecure = true says that the traffic may go in clear: TLS is
  * not built yet (docs/CLUSTER.md).  Every error is "FILE:LINE: what".
  */
-#include "config_priv.h"
+#include "settings_priv.h"
 
 #include <libconfig.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const cluster_keys[] = {
-    "redis", "node", "password", "insecure", "lease_ms", "sync_ms",
-    "timeout_ms", "prefix", NULL,
-};
-
-struct cl_load {
-    gr_cfg_err_fn *err;
-    void *ctx;
-    bool bad;
-};
-
-static void cl_err(struct cl_load *cl, const config_setting_t *s,
-                   const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-cl_err(struct cl_load *cl, const config_setting_t *s, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    cl->err(cl->ctx, s, msg);
-    cl->bad = true;
-}
-
-static const char *
-cl_str(struct cl_load *cl, const config_setting_t *g, const char *name)
-{
-    const config_setting_t *s = config_setting_get_member(g, name);
-
-    if (s == NULL)
-        return NULL;
-    if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-        cl_err(cl, s, "wrong type for '%s' in cluster: expected a string",
-               name);
-        return NULL;
-    }
-    return config_setting_get_string(s);
-}
-
-static void
-cl_uint(struct cl_load *cl, const config_setting_t *g, const char *name,
-        unsigned lo, unsigned hi, unsigned *out)
-{
-    const config_setting_t *s = config_setting_get_member(g, name);
-    long long v;
-
-    if (s == NULL)
-        return;
-    if (config_setting_type(s) != CONFIG_TYPE_INT &&
-        config_setting_type(s) != CONFIG_TYPE_INT64) {
-        cl_err(cl, s, "wrong type for '%s' in cluster: expected an integer",
-               name);
-        return;
-    }
-    v = config_setting_get_int64(s);
-    if (config_setting_type(s) == CONFIG_TYPE_INT)
-        v = config_setting_get_int(s);
-    if (v < (long long)lo || v > (long long)hi) {
-        cl_err(cl, s, "cluster.%s must be between %u and %u (found %lld)",
-               name, lo, hi, v);
-        return;
-    }
-    *out = (unsigned)v;
-}
 
 /* A name: letters, digits, '-', '_', '.'; it goes into Redis keys. */
 static bool
@@ -105,6 +35,21 @@ name_ok(const char *v)
     return true;
 }
 
+/* node and prefix */
+static bool
+check_name(struct gr_cfg_rd *rd, const void *s,
+           const struct gr_cfg_setting *row, const char *what,
+           const char *label, const char *v, void *base)
+{
+    (void)what;
+    (void)base;
+    if (name_ok(v) && strlen(v) < row->size)
+        return true;
+    gr_cfg_err_at(rd, s, "%s must be 1 to %zu letters, digits, '-', '_' or "
+                  "'.'", label, row->size - 1);
+    return false;
+}
+
 /* unix:/path, or host:port on the loopback. */
 static bool
 is_local(const char *addr)
@@ -115,129 +60,84 @@ is_local(const char *addr)
            strncmp(addr, "[::1]:", 6) == 0;
 }
 
-static void
-load_redis(struct cl_load *cl, const config_setting_t *g,
-           struct gr_cfg_cluster *c)
+static bool
+check_redis(struct gr_cfg_rd *rd, const void *s,
+            const struct gr_cfg_setting *row, const char *what,
+            const char *label, const char *v, void *base)
 {
-    const config_setting_t *s = config_setting_get_member(g, "redis");
-    const char *v = cl_str(cl, g, "redis"), *colon;
+    const char *colon;
 
-    if (s == NULL) {
-        cl_err(cl, g, "cluster needs 'redis' (\"unix:/path\" or "
-               "\"host:port\")");
-        return;
-    }
-    if (v == NULL)
-        return;
-    if (strlen(v) >= sizeof(c->redis)) {
-        cl_err(cl, s, "cluster.redis is longer than %zu characters",
-               sizeof(c->redis) - 1);
-        return;
+    (void)what;
+    (void)base;
+    if (strlen(v) >= row->size) {
+        gr_cfg_err_at(rd, s, "%s is longer than %zu characters", label,
+                      row->size - 1);
+        return false;
     }
     if (strncmp(v, "unix:", 5) == 0) {
         if (v[5] != '/') {
-            cl_err(cl, s, "cluster.redis: a unix socket needs an absolute "
-                   "path (unix:/path)");
-            return;
+            gr_cfg_err_at(rd, s, "%s: a unix socket needs an absolute "
+                          "path (unix:/path)", label);
+            return false;
         }
-    } else {
-        colon = strrchr(v, ':');
-        if (colon == NULL || colon == v || colon[1] == '\0' ||
-            strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-            atoi(colon + 1) < 1 || atoi(colon + 1) > 65535) {
-            cl_err(cl, s, "cluster.redis must be \"unix:/path\" or "
-                   "\"host:port\"");
-            return;
-        }
+        return true;
     }
-    strcpy(c->redis, v);
+    colon = strrchr(v, ':');
+    if (colon == NULL || colon == v || colon[1] == '\0' ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+        atoi(colon + 1) < 1 || atoi(colon + 1) > 65535) {
+        gr_cfg_err_at(rd, s, "%s must be \"unix:/path\" or \"host:port\"",
+                      label);
+        return false;
+    }
+    return true;
 }
 
+/* The cluster's settings, read in this order. */
+#define C struct gr_cfg_cluster
+static const struct gr_cfg_setting cluster_settings[] = {
+    {.name = "redis", .type = GR_CFG_T_STRING, .flags = GR_CFG_F_REQUIRED,
+     GR_CFG_FIELD(C, redis), .hook = check_redis,
+     .need = "\"unix:/path\" or \"host:port\""},
+    {.name = "node", .type = GR_CFG_T_STRING, .flags = GR_CFG_F_REQUIRED,
+     GR_CFG_FIELD(C, node), .hook = check_name, .need = "this host's name"},
+    GR_CFG_STRING(C, prefix, "gemroute", check_name, 0),
+    GR_CFG_SECRET(C, password, 0),  /* env: or file: only */
+    GR_CFG_BOOL(C, insecure, false, 0),
+    GR_CFG_UINT(C, lease_ms, 100, 3600000, 10000, 0),
+    GR_CFG_UINT(C, sync_ms, 10, 1000, 100, 0),
+    GR_CFG_UINT(C, timeout_ms, 10, 60000, 500, 0),
+    GR_CFG_END,
+};
+#undef C
+
 void
-gr_cfg_cluster_load(const void *group, const char *dir,
-                    struct gr_cfg_cluster *c, gr_cfg_err_fn *err, void *ctx)
+gr_cfg_cluster_load(const void *group, struct gr_cfg_cluster *c,
+                    struct gr_cfg_rd *rd)
 {
-    const config_setting_t *g = group, *s;
-    struct cl_load cl = {err, ctx, false};
-    const char *v;
-    char why[256];
-    int i, n, rc;
+    const config_setting_t *g = group;
+    unsigned before = rd->el->errs->n;
 
     memset(c, 0, sizeof(*c));
-    strcpy(c->prefix, "gemroute");
-    c->lease_ms = 10000;
-    c->sync_ms = 100;
-    c->timeout_ms = 500;
+    gr_cfg_settings_defaults(cluster_settings, c);
     c->line = (int)config_setting_source_line(g);
     if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-        cl_err(&cl, g, "wrong type for 'cluster': expected a group { ... }");
+        gr_cfg_err_at(rd, g, "wrong type for 'cluster': expected a group "
+                      "{ ... }");
         return;
     }
-    n = config_setting_length(g);
-    for (i = 0; i < n; i++) {
-        const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
-        const char *const *k;
-
-        for (k = cluster_keys; *k != NULL; k++)
-            if (strcmp(*k, config_setting_name(m)) == 0)
-                break;
-        if (*k == NULL)
-            cl_err(&cl, m, "unknown key '%s' in cluster",
-                   config_setting_name(m));
-    }
-    load_redis(&cl, g, c);
-
-    s = config_setting_get_member(g, "node");
-    v = cl_str(&cl, g, "node");
-    if (s == NULL)
-        cl_err(&cl, g, "cluster needs 'node' (this host's name)");
-    else if (v != NULL && (!name_ok(v) || strlen(v) >= sizeof(c->node)))
-        cl_err(&cl, s, "cluster.node must be 1 to %zu letters, digits, "
-               "'-', '_' or '.'", sizeof(c->node) - 1);
-    else if (v != NULL)
-        strcpy(c->node, v);
-
-    s = config_setting_get_member(g, "prefix");
-    v = cl_str(&cl, g, "prefix");
-    if (v != NULL && (!name_ok(v) || strlen(v) >= sizeof(c->prefix)))
-        cl_err(&cl, s, "cluster.prefix must be 1 to %zu letters, digits, "
-               "'-', '_' or '.'", sizeof(c->prefix) - 1);
-    else if (v != NULL)
-        strcpy(c->prefix, v);
-
-    s = config_setting_get_member(g, "password");
-    v = cl_str(&cl, g, "password");
-    if (v != NULL) {
-        if (strncmp(v, "env:", 4) != 0 && strncmp(v, "file:", 5) != 0) {
-            cl_err(&cl, s, "cluster.password must be \"env:NAME\" or "
-                   "\"file:PATH\", never the password itself");
-        } else {
-            rc = gr_cfg_key_resolve(v, dir, c->password, why, sizeof(why));
-            if (rc < 0)
-                cl_err(&cl, s, "cluster.password: %s", why);
-        }
-    }
-
-    s = config_setting_get_member(g, "insecure");
-    if (s != NULL) {
-        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-            cl_err(&cl, s, "wrong type for 'insecure' in cluster: expected "
-                   "a boolean");
-        else
-            c->insecure = config_setting_get_bool(s) != 0;
-    }
-    cl_uint(&cl, g, "lease_ms", 100, 3600000, &c->lease_ms);
-    cl_uint(&cl, g, "sync_ms", 10, 1000, &c->sync_ms);
-    cl_uint(&cl, g, "timeout_ms", 10, 60000, &c->timeout_ms);
+    gr_cfg_settings_unknown(rd, g, cluster_settings, "in cluster");
+    gr_cfg_settings_read(rd, g, cluster_settings, "cluster", NULL, c, NULL);
     if (c->redis[0] != '\0' && !is_local(c->redis) && !c->insecure)
-        cl_err(&cl, config_setting_get_member(g, "redis"),
-               "cluster.redis '%s' is not local and TLS is not supported "
-               "yet: set insecure = true to send the traffic in clear",
-               c->redis);
+        gr_cfg_err_at(rd, config_setting_get_member(g, "redis"),
+                      "cluster.redis '%s' is not local and TLS is not "
+                      "supported yet: set insecure = true to send the "
+                      "traffic in clear", c->redis);
     if (c->lease_ms < 4 * c->sync_ms)
-        cl_err(&cl, g, "cluster.lease_ms (%u) must be at least 4 times "
-               "sync_ms (%u)", c->lease_ms, c->sync_ms);
-    c->on = !cl.bad;
-    if (cl.bad)
+        gr_cfg_err_at(rd, g, "cluster.lease_ms (%u) must be at least 4 "
+                      "times sync_ms (%u)", c->lease_ms, c->sync_ms);
+    /* Any error in the section, or an out-of-memory, leaves it off. */
+    c->on = rd->el->errs->n == before && !rd->el->nomem;
+    if (!c->on)
         explicit_bzero(c->password, sizeof(c->password));
 }

@@ -10,16 +10,19 @@
  * swap").  Checking goes on after an error so that one run of
  * `gemrouted --check` shows everything to fix.
  *
- * libconfig is used only here (STYLE.md: one .c per library).  Two of its
- * habits are worked around: with libconfig 1.5 (Debian 12) an integer
- * written without an "L" suffix that does not fit in 32 bits silently
- * wraps, which would turn a limit into another, smaller or negative, limit;
+ * libconfig is used only in config/ (STYLE.md: one module per library).
+ * Two of its habits are worked around: with libconfig 1.5 (Debian 12) an
+ * integer written without an "L" suffix that does not fit in 32 bits
+ * silently wraps, which would turn a limit into another, smaller or
+ * negative, limit;
  * and it names a setting's file as written in the @include line.  Both
- * are handled below where they bite.
+ * are handled in settings.c, which also reads every scalar setting from
+ * its section's table (router_settings, project_settings below).
  */
 #include "config_priv.h"
 #include "gateway_priv.h"
 #include "cache_priv.h"
+#include "settings_priv.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -49,21 +52,14 @@
 #define CONTROL_PATH_MAX 107         /* sun_path minus its NUL */
 #define PRIORITY_ABS_MAX 1000000
 
+/* The aggregates read by hand; scalars go through settings.c. */
 enum kind {
-    K_INT,
-    K_NUMBER,
-    K_STRING,
-    K_BOOL,
     K_GROUP,
     K_LIST,
     K_STRINGS,
 };
 
 static const char *const kind_names[] = {
-    [K_INT] = "an integer",
-    [K_NUMBER] = "a number",
-    [K_STRING] = "a string",
-    [K_BOOL] = "a boolean",
     [K_GROUP] = "a group { ... }",
     [K_LIST] = "a list ( ... )",
     [K_STRINGS] = "an array of strings [ ... ]",
@@ -79,21 +75,43 @@ static const char *const dim_names[GR_CFG_NDIMS] = {
 static const char *const top_keys[] = {"router", "models", "projects",
                                        "gateway", "cache", "cluster",
                                        NULL};
-static const char *const router_keys[] = {
-    "shm", "mode", "group", "base_url", "headroom", "max_projects",
-    "max_models", "max_leases", "max_call_s", "batch_calls", "window_ms",
-    "choice", "proxy", "state_file", "control", "tpm_counts_cached", NULL,
+
+/*
+ * The settings of a model, a project and a project's limits: read by
+ * hand below (names, keys, limits), or by the table (weight, priority,
+ * enabled); every name has a row, so that a typo is an unknown key.
+ */
+static const struct gr_cfg_setting model_settings[] = {
+    GR_CFG_HAND("name", NULL, 0),
+    GR_CFG_HAND("rpm", NULL, 0),
+    GR_CFG_HAND("tpm", NULL, 0),
+    GR_CFG_HAND("rpd", NULL, 0),
+    GR_CFG_HAND("ipm", NULL, 0),
+    GR_CFG_HAND("fallback", NULL, 0),          /* read by cache.c */
+    GR_CFG_HAND("fallback_allow", NULL, 0),    /* read by cache.c */
+    GR_CFG_END,
 };
-static const char *const model_keys[] = {
-    "name", "rpm", "tpm", "rpd", "ipm",
-    "fallback", "fallback_allow",   /* read by cache.c */
-    NULL,
+
+#define P struct gr_cfg_project
+static const struct gr_cfg_setting project_settings[] = {
+    GR_CFG_HAND("name", NULL, 0),
+    GR_CFG_HAND("key", NULL, 0),
+    GR_CFG_HAND("keys", NULL, 0),
+    GR_CFG_UINT(P, weight, 1, WEIGHT_MAX, 1, 0),
+    GR_CFG_INT(P, priority, -PRIORITY_ABS_MAX, PRIORITY_ABS_MAX, 0, 0),
+    GR_CFG_BOOL(P, enabled, true, 0),
+    GR_CFG_HAND("limits", NULL, 0),
+    GR_CFG_END,
 };
-static const char *const project_keys[] = {
-    "name", "key", "keys", "weight", "priority", "enabled", "limits", NULL,
-};
-static const char *const override_keys[] = {
-    "model", "rpm", "tpm", "rpd", "ipm", NULL,
+#undef P
+
+static const struct gr_cfg_setting override_settings[] = {
+    GR_CFG_HAND("model", NULL, 0),
+    GR_CFG_HAND("rpm", NULL, 0),
+    GR_CFG_HAND("tpm", NULL, 0),
+    GR_CFG_HAND("rpd", NULL, 0),
+    GR_CFG_HAND("ipm", NULL, 0),
+    GR_CFG_END,
 };
 
 /* Where a project's pieces came from, for cross-checks after the loop. */
@@ -110,6 +128,7 @@ struct load {
     struct gr_cfg *cfg;
     struct gr_cfg_errlist el;
     struct gr_cfg_srcs srcs;
+    struct gr_cfg_rd rd;            /* the above, for settings.c */
     bool nomem;
     bool bad_max_projects;          /* no too-many check on a bad bound */
     bool bad_max_models;
@@ -146,13 +165,13 @@ static const char *
 file_of(const struct load *ld, const config_setting_t *s, char *buf,
         size_t len)
 {
-    return shown_file(ld, config_setting_source_file(s), buf, len);
+    return gr_cfg_file_of(&ld->rd, s, buf, len);
 }
 
 static int
 line_of(const config_setting_t *s)
 {
-    return (int)config_setting_source_line(s);
+    return gr_cfg_line_of(s);
 }
 
 static void err_at(struct load *ld, const config_setting_t *s,
@@ -162,40 +181,13 @@ static void err_at(struct load *ld, const config_setting_t *s,
 static void
 err_at(struct load *ld, const config_setting_t *s, const char *fmt, ...)
 {
-    char msg[MSG_MAX], buf[PATH_MAX];
+    char msg[MSG_MAX];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    gr_cfg_err_add(&ld->el, file_of(ld, s, buf, sizeof(buf)), line_of(s),
-                   "%s", msg);
-}
-
-/* For cluster.c: one error at a setting. */
-static void
-cluster_err(void *ctx, const void *setting, const char *msg)
-{
-    err_at(ctx, setting, "%s", msg);
-}
-
-/* See gr_cfg_int_wrapped(): the text tells what libconfig 1.5 wrapped. */
-static bool
-int_wrapped(struct load *ld, const config_setting_t *s, int64_t v,
-            char *digits, size_t dlen)
-{
-    const char *name = config_setting_name(s), *file, *text;
-    char buf[PATH_MAX];
-    size_t len, first_len;
-
-    if (name == NULL)
-        return false;
-    file = file_of(ld, s, buf, sizeof(buf));
-    if (gr_cfg_src_line(&ld->srcs, file, line_of(s), &first_len) == NULL)
-        return false;
-    text = gr_cfg_src_rest(&ld->srcs, file, line_of(s), &len);
-    return text != NULL && gr_cfg_int_wrapped(text, len, first_len, name, v,
-                                              digits, dlen);
+    gr_cfg_err_at(&ld->rd, s, "%s", msg);
 }
 
 /* Typed access to settings.  Each reports its own error. */
@@ -206,15 +198,6 @@ is_kind(const config_setting_t *s, enum kind k)
     int t = config_setting_type(s);
 
     switch (k) {
-    case K_INT:
-        return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
-    case K_NUMBER:
-        return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 ||
-               t == CONFIG_TYPE_FLOAT;
-    case K_STRING:
-        return t == CONFIG_TYPE_STRING;
-    case K_BOOL:
-        return t == CONFIG_TYPE_BOOL;
     case K_GROUP:
         return t == CONFIG_TYPE_GROUP;
     case K_LIST:
@@ -225,29 +208,6 @@ is_kind(const config_setting_t *s, enum kind k)
     return false;
 }
 
-static const char *
-type_name(int t)
-{
-    switch (t) {
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64:
-        return "an integer";
-    case CONFIG_TYPE_FLOAT:
-        return "a float";
-    case CONFIG_TYPE_STRING:
-        return "a string";
-    case CONFIG_TYPE_BOOL:
-        return "a boolean";
-    case CONFIG_TYPE_GROUP:
-        return "a group";
-    case CONFIG_TYPE_ARRAY:
-        return "an array";
-    case CONFIG_TYPE_LIST:
-        return "a list";
-    }
-    return "something else";
-}
-
 /* what: "'rpm' in model 'x'", "model #2", ... */
 static bool
 want(struct load *ld, const config_setting_t *s, enum kind k,
@@ -256,7 +216,7 @@ want(struct load *ld, const config_setting_t *s, enum kind k,
     if (is_kind(s, k))
         return true;
     err_at(ld, s, "wrong type for %s: expected %s, found %s", what,
-           kind_names[k], type_name(config_setting_type(s)));
+           kind_names[k], gr_cfg_found(s));
     return false;
 }
 
@@ -264,49 +224,14 @@ static bool
 get_int(struct load *ld, const config_setting_t *s, const char *what,
         int64_t *v)
 {
-    char digits[40];
-
-    if (!want(ld, s, K_INT, what))
-        return false;
-    if (config_setting_type(s) == CONFIG_TYPE_INT64) {
-        *v = config_setting_get_int64(s);
-        return true;
-    }
-    *v = config_setting_get_int(s);
-    if (int_wrapped(ld, s, *v, digits, sizeof(digits))) {
-        err_at(ld, s, "%s is too large for a plain integer: write %sL",
-               what, digits);
-        return false;
-    }
-    return true;
-}
-
-/* what: as for want(); range: "router.max_projects", "weight in ..." */
-static bool
-get_ranged(struct load *ld, const config_setting_t *s, const char *what,
-           const char *range, int64_t lo, int64_t hi, int64_t *v)
-{
-    int64_t x;
-
-    if (!get_int(ld, s, what, &x))
-        return false;
-    if (x < lo || x > hi) {
-        err_at(ld, s, "%s must be between %lld and %lld (found %lld)", range,
-               (long long)lo, (long long)hi, (long long)x);
-        return false;
-    }
-    *v = x;
-    return true;
+    return gr_cfg_get_int(&ld->rd, s, what, v);
 }
 
 static bool
 get_str(struct load *ld, const config_setting_t *s, const char *what,
         const char **v)
 {
-    if (!want(ld, s, K_STRING, what))
-        return false;
-    *v = config_setting_get_string(s);
-    return *v != NULL;
+    return gr_cfg_get_string(&ld->rd, s, what, v);
 }
 
 /* where: "in model 'x'" */
@@ -343,21 +268,6 @@ in_list(const char *const *names, const char *name)
         if (strcmp(*names, name) == 0)
             return true;
     return false;
-}
-
-static void
-check_unknown(struct load *ld, const config_setting_t *g,
-              const char *const *known, const char *where)
-{
-    int i, n = config_setting_length(g);
-
-    for (i = 0; i < n; i++) {
-        const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
-
-        if (!in_list(known, config_setting_name(m)))
-            err_at(ld, m, "unknown key '%s' %s", config_setting_name(m),
-                   where);
-    }
 }
 
 static bool
@@ -466,114 +376,172 @@ find_dups(const char *const *strs, unsigned n, unsigned *first)
 
 /* The router group. */
 
-static void
-set_defaults(struct gr_cfg_router *r)
-{
-    strcpy(r->shm, "/gemroute");
-    r->mode = 0600;
-    r->group[0] = '\0';
-    strcpy(r->base_url, "https://generativelanguage.googleapis.com");
-    r->headroom = 0.95;
-    r->max_projects = 64;
-    r->max_models = 8;
-    r->max_leases = 4096;
-    r->max_call_s = 600;
-    r->batch_calls = 128;
-    r->tpm_counts_cached = true;
-    r->window_ms = 60000;
-    strcpy(r->choice, "p2c");
-    r->proxy[0] = '\0';
-    r->state_file[0] = '\0';
-    r->control[0] = '\0';
-}
-
-static void
-load_shm(struct load *ld, const config_setting_t *s, struct gr_cfg_router *r)
+/* router.shm: a POSIX shm name. */
+static bool
+check_shm(struct gr_cfg_rd *rd, const void *s,
+          const struct gr_cfg_setting *row, const char *what,
+          const char *label, const char *v, void *base)
 {
     char shown[SHOWN_MAX];
-    const char *v;
 
-    if (!get_str(ld, s, "'shm' in router", &v))
-        return;
-    if (v[0] != '/' || v[1] == '\0' || strchr(v + 1, '/') != NULL)
-        err_at(ld, s, "router.shm must be '/' followed by a name without "
-               "'/' (found \"%s\")", gr_cfg_shown(v, shown, sizeof(shown)));
-    else if (strlen(v) >= sizeof(r->shm))
-        err_at(ld, s, "router.shm is longer than %zu characters",
-               sizeof(r->shm) - 1);
-    else
-        strcpy(r->shm, v);
+    (void)row;
+    (void)what;
+    (void)base;
+    if (v[0] != '/' || v[1] == '\0' || strchr(v + 1, '/') != NULL) {
+        gr_cfg_err_at(rd, s, "%s must be '/' followed by a name without "
+                      "'/' (found \"%s\")", label,
+                      gr_cfg_shown(v, shown, sizeof(shown)));
+        return false;
+    }
+    return true;
 }
 
+/* router.mode: a string, since libconfig has no octal integers. */
 static bool
-load_mode(struct load *ld, const config_setting_t *s, struct gr_cfg_router *r)
+read_mode(struct gr_cfg_rd *rd, const void *s,
+          const struct gr_cfg_setting *row, const char *what,
+          const char *label, const char *unused, void *base)
 {
+    struct gr_cfg_router *r = base;
     char shown[SHOWN_MAX];
     unsigned long mode = 0;
     const char *v, *p;
 
-    if (!get_str(ld, s, "'mode' in router", &v))
+    (void)row;
+    (void)unused;
+    if (!gr_cfg_get_string(rd, s, what, &v))
         return false;
     for (p = v; *p >= '0' && *p <= '7' && p - v < 5; p++)
         mode = mode * 8 + (unsigned long)(*p - '0');
     if (p == v || *p != '\0' || (mode != 0600 && mode != 0660)) {
-        err_at(ld, s, "router.mode must be \"0600\" or \"0660\" (found "
-               "\"%s\")", gr_cfg_shown(v, shown, sizeof(shown)));
+        gr_cfg_err_at(rd, s, "%s must be \"0600\" or \"0660\" (found "
+                      "\"%s\")", label,
+                      gr_cfg_shown(v, shown, sizeof(shown)));
         return false;
     }
     r->mode = (unsigned)mode;
     return true;
 }
 
-static void
-load_base_url(struct load *ld, const config_setting_t *s,
-              struct gr_cfg_router *r)
+/* router.base_url: kept without its trailing '/'. */
+static bool
+read_base_url(struct gr_cfg_rd *rd, const void *s,
+              const struct gr_cfg_setting *row, const char *what,
+              const char *label, const char *unused, void *base)
 {
+    struct gr_cfg_router *r = base;
     char shown[SHOWN_MAX];
     const char *v, *host;
     size_t n;
 
-    if (!get_str(ld, s, "'base_url' in router", &v))
-        return;
+    (void)row;
+    (void)unused;
+    if (!gr_cfg_get_string(rd, s, what, &v))
+        return false;
     gr_cfg_shown(v, shown, sizeof(shown));
     if (strncasecmp(v, "https://", 8) == 0)
         host = v + 8;
     else if (strncasecmp(v, "http://", 7) == 0)
         host = v + 7;
     else {
-        err_at(ld, s, "router.base_url must start with http:// or https:// "
-               "(found \"%s\")", shown);
-        return;
+        gr_cfg_err_at(rd, s, "%s must start with http:// or https:// "
+                      "(found \"%s\")", label, shown);
+        return false;
     }
     if (!text_chars_ok(v)) {
-        err_at(ld, s, "router.base_url holds a space or control character");
-        return;
+        gr_cfg_err_at(rd, s, "%s holds a space or control character",
+                      label);
+        return false;
     }
     if (host[0] == '\0' || host[0] == '/') {
-        err_at(ld, s, "router.base_url has no host (found \"%s\")", shown);
-        return;
+        gr_cfg_err_at(rd, s, "%s has no host (found \"%s\")", label,
+                      shown);
+        return false;
     }
     /* Without its trailing '/': the client appends "/v1beta/...". */
     n = strlen(v);
     while (n > 0 && v[n - 1] == '/')
         n--;
     if (n >= sizeof(r->base_url)) {
-        err_at(ld, s, "router.base_url is longer than %zu characters",
-               sizeof(r->base_url) - 1);
-        return;
+        gr_cfg_err_at(rd, s, "%s is longer than %zu characters", label,
+                      sizeof(r->base_url) - 1);
+        return false;
     }
     memcpy(r->base_url, v, n);
     r->base_url[n] = '\0';
+    return true;
+}
+
+/* router.proxy: a URL that may carry a password, so never echoed. */
+static bool
+check_proxy(struct gr_cfg_rd *rd, const void *s,
+            const struct gr_cfg_setting *row, const char *what,
+            const char *label, const char *v, void *base)
+{
+    (void)what;
+    (void)base;
+    if (strlen(v) >= row->size) {
+        gr_cfg_err_at(rd, s, "%s is longer than %zu characters", label,
+                      row->size - 1);
+        return false;
+    }
+    if (!text_chars_ok(v)) {
+        gr_cfg_err_at(rd, s, "%s holds a space or control character",
+                      label);
+        return false;
+    }
+    return true;
+}
+
+static const char *const choices[] = {"p2c", "weighted", "priority", NULL};
+
+/*
+ * The router's settings.  GR_CFG_F_RESTART: the segment's name and
+ * geometry; a reload that changes one is refused (router/apply.c).
+ */
+#define R struct gr_cfg_router
+static const struct gr_cfg_setting router_settings[] = {
+    GR_CFG_STRING(R, shm, "/gemroute", check_shm, GR_CFG_F_RESTART),
+    GR_CFG_HANDF("mode", R, mode, 0600, NULL, read_mode, 0),
+    GR_CFG_STRING(R, group, NULL, NULL, 0),
+    GR_CFG_HANDF("base_url", R, base_url, 0,
+                 "https://generativelanguage.googleapis.com", read_base_url,
+                 0),
+    GR_CFG_DOUBLE(R, headroom, 0.0, 1.0, 0.95, GR_CFG_F_LO_OPEN),
+    GR_CFG_UINT(R, max_projects, 1, MAX_PROJECTS_LIMIT, 64,
+                GR_CFG_F_RESTART),
+    GR_CFG_UINT(R, max_models, 1, MAX_MODELS_LIMIT, 8, GR_CFG_F_RESTART),
+    GR_CFG_UINT(R, max_leases, 1, MAX_LEASES_LIMIT, 4096, GR_CFG_F_RESTART),
+    GR_CFG_UINT(R, max_call_s, 1, MAX_CALL_S_LIMIT, 600, 0),
+    GR_CFG_UINT(R, batch_calls, 1, BATCH_CALLS_LIMIT, 128, 0),
+    GR_CFG_BOOL(R, tpm_counts_cached, true, 0),
+    GR_CFG_UINT(R, window_ms, WINDOW_MS_MIN, WINDOW_MS_MAX, 60000,
+                GR_CFG_F_RESTART),
+    GR_CFG_ENUM(R, choice, "p2c", choices, 0),
+    GR_CFG_STRING(R, proxy, NULL, check_proxy, 0),
+    GR_CFG_PATH(R, state_file, 0, 0),
+    GR_CFG_PATH(R, control, CONTROL_PATH_MAX, 0),  /* sun_path */
+    GR_CFG_END,
+};
+#undef R
+
+/* What gr_cfg_settings_read() found of the router's setting name. */
+static unsigned char
+router_state(const unsigned char *state, const char *name)
+{
+    const struct gr_cfg_setting *row = gr_cfg_settings_row(router_settings,
+                                                           name);
+
+    return row != NULL ? state[row - router_settings] : GR_CFG_ABSENT;
 }
 
 static void
 load_router(struct load *ld, const config_setting_t *root)
 {
     struct gr_cfg_router *r = &ld->cfg->router;
-    const config_setting_t *g, *s, *mode_s = NULL, *group_s = NULL;
-    bool mode_ok = true, group_ok = true;
-    const char *v;
-    int64_t x;
+    unsigned char state[sizeof(router_settings) / sizeof(router_settings[0])];
+    const config_setting_t *g;
+    bool mode_ok, group_ok;
 
     g = member(root, "router");
     if (g == NULL)
@@ -582,124 +550,37 @@ load_router(struct load *ld, const config_setting_t *root)
         ld->bad_max_projects = ld->bad_max_models = true;
         return;
     }
-    check_unknown(ld, g, router_keys, "in router");
+    gr_cfg_settings_unknown(&ld->rd, g, router_settings, "in router");
+    gr_cfg_settings_read(&ld->rd, g, router_settings, "router", NULL, r,
+                         state);
+    ld->bad_max_projects = router_state(state, "max_projects") == GR_CFG_BAD;
+    ld->bad_max_models = router_state(state, "max_models") == GR_CFG_BAD;
 
-    if ((s = member(g, "shm")) != NULL)
-        load_shm(ld, s, r);
-    if ((mode_s = member(g, "mode")) != NULL)
-        mode_ok = load_mode(ld, mode_s, r);
-    if ((group_s = member(g, "group")) != NULL) {
-        group_ok = get_str(ld, group_s, "'group' in router", &v);
-        if (group_ok && strlen(v) >= sizeof(r->group)) {
-            err_at(ld, group_s, "router.group is longer than %zu characters",
-                   sizeof(r->group) - 1);
-            group_ok = false;
-        } else if (group_ok) {
-            strcpy(r->group, v);
-        }
-    }
     /* Each of these only when both settings are themselves good. */
-    if (mode_s != NULL && mode_ok && group_ok && r->mode == 0660 &&
-        r->group[0] == '\0')
-        err_at(ld, mode_s, "router.mode \"0660\" needs router.group");
-    if (group_s != NULL && mode_ok && r->mode != 0660 && r->group[0] != '\0')
-        err_at(ld, group_s, "router.group is set but router.mode is not "
-               "\"0660\"");
+    mode_ok = router_state(state, "mode") != GR_CFG_BAD;
+    group_ok = router_state(state, "group") != GR_CFG_BAD;
+    if (router_state(state, "mode") == GR_CFG_SET && group_ok &&
+        r->mode == 0660 && r->group[0] == '\0')
+        err_at(ld, member(g, "mode"), "router.mode \"0660\" needs "
+               "router.group");
+    if (router_state(state, "group") != GR_CFG_ABSENT && mode_ok &&
+        r->mode != 0660 && r->group[0] != '\0')
+        err_at(ld, member(g, "group"), "router.group is set but "
+               "router.mode is not \"0660\"");
+}
 
-    if ((s = member(g, "base_url")) != NULL)
-        load_base_url(ld, s, r);
-
-    if ((s = member(g, "headroom")) != NULL &&
-        want(ld, s, K_NUMBER, "'headroom' in router")) {
-        double h = config_setting_type(s) == CONFIG_TYPE_FLOAT
-                   ? config_setting_get_float(s)
-                   : (double)config_setting_get_int64(s);
-
-        if (!(h > 0.0 && h <= 1.0))
-            err_at(ld, s, "router.headroom must be in (0, 1] (found %g)", h);
-        else
-            r->headroom = h;
+unsigned
+gr_cfg_restart_changes(const struct gr_cfg *old, const struct gr_cfg *cur,
+                       char *out, size_t outlen)
+{
+    if (old == NULL || cur == NULL) {
+        if (outlen > 0)
+            out[0] = '\0';
+        return 0;
     }
-
-    if ((s = member(g, "max_projects")) != NULL) {
-        if (get_ranged(ld, s, "'max_projects' in router",
-                       "router.max_projects", 1, MAX_PROJECTS_LIMIT, &x))
-            r->max_projects = (unsigned)x;
-        else
-            ld->bad_max_projects = true;
-    }
-    if ((s = member(g, "max_models")) != NULL) {
-        if (get_ranged(ld, s, "'max_models' in router", "router.max_models",
-                       1, MAX_MODELS_LIMIT, &x))
-            r->max_models = (unsigned)x;
-        else
-            ld->bad_max_models = true;
-    }
-    if ((s = member(g, "max_leases")) != NULL &&
-        get_ranged(ld, s, "'max_leases' in router", "router.max_leases", 1,
-                   MAX_LEASES_LIMIT, &x))
-        r->max_leases = (unsigned)x;
-    if ((s = member(g, "max_call_s")) != NULL &&
-        get_ranged(ld, s, "'max_call_s' in router", "router.max_call_s", 1,
-                   MAX_CALL_S_LIMIT, &x))
-        r->max_call_s = (unsigned)x;
-    if ((s = member(g, "batch_calls")) != NULL &&
-        get_ranged(ld, s, "'batch_calls' in router", "router.batch_calls", 1,
-                   BATCH_CALLS_LIMIT, &x))
-        r->batch_calls = (unsigned)x;
-    if ((s = member(g, "tpm_counts_cached")) != NULL &&
-        want(ld, s, K_BOOL, "'tpm_counts_cached' in router"))
-        r->tpm_counts_cached = config_setting_get_bool(s) != 0;
-    if ((s = member(g, "window_ms")) != NULL &&
-        get_ranged(ld, s, "'window_ms' in router", "router.window_ms",
-                   WINDOW_MS_MIN, WINDOW_MS_MAX, &x))
-        r->window_ms = (unsigned)x;
-
-    if ((s = member(g, "choice")) != NULL &&
-        get_str(ld, s, "'choice' in router", &v)) {
-        char shown[SHOWN_MAX];
-
-        if (strcmp(v, "p2c") == 0 || strcmp(v, "weighted") == 0 ||
-            strcmp(v, "priority") == 0)
-            strcpy(r->choice, v);
-        else
-            err_at(ld, s, "router.choice must be \"p2c\", \"weighted\" or "
-                   "\"priority\" (found \"%s\")",
-                   gr_cfg_shown(v, shown, sizeof(shown)));
-    }
-
-    /* A proxy URL may carry a password: its value is never echoed. */
-    if ((s = member(g, "proxy")) != NULL &&
-        get_str(ld, s, "'proxy' in router", &v)) {
-        if (strlen(v) >= sizeof(r->proxy))
-            err_at(ld, s, "router.proxy is longer than %zu characters",
-                   sizeof(r->proxy) - 1);
-        else if (!text_chars_ok(v))
-            err_at(ld, s, "router.proxy holds a space or control character");
-        else
-            strcpy(r->proxy, v);
-    }
-
-    if ((s = member(g, "state_file")) != NULL &&
-        get_str(ld, s, "'state_file' in router", &v) && v[0] != '\0') {
-        if (gr_cfg_path_join(ld->dir, v, r->state_file,
-                             sizeof(r->state_file)) < 0) {
-            r->state_file[0] = '\0';
-            err_at(ld, s, "router.state_file is longer than %zu characters",
-                   sizeof(r->state_file) - 1);
-        }
-    }
-
-    /* A unix socket path: sun_path holds 107 characters. */
-    if ((s = member(g, "control")) != NULL &&
-        get_str(ld, s, "'control' in router", &v) && v[0] != '\0') {
-        if (gr_cfg_path_join(ld->dir, v, r->control, sizeof(r->control)) < 0 ||
-            strlen(r->control) > CONTROL_PATH_MAX) {
-            r->control[0] = '\0';
-            err_at(ld, s, "router.control is longer than %d characters",
-                   CONTROL_PATH_MAX);
-        }
-    }
+    return gr_cfg_settings_changed(router_settings, &old->router,
+                                   &cur->router, GR_CFG_F_RESTART, out,
+                                   outlen);
 }
 
 /* Models. */
@@ -719,7 +600,7 @@ load_model(struct load *ld, const config_setting_t *g, unsigned i,
     if (!want(ld, g, K_GROUP, what))
         return false;
     name_ok = load_name(ld, g, "model", i, m->name, where, sizeof(where));
-    check_unknown(ld, g, model_keys, where);
+    gr_cfg_settings_unknown(&ld->rd, g, model_settings, where);
     for (d = 0; d < GR_CFG_NDIMS; d++) {
         const config_setting_t *s = member(g, dim_names[d]);
 
@@ -909,7 +790,7 @@ load_overrides(struct load *ld, const config_setting_t *g,
         snprintf(what, sizeof(what), "limits #%u %s", j + 1, where);
         if (!want(ld, e, K_GROUP, what))
             continue;
-        check_unknown(ld, e, override_keys, owhere);
+        gr_cfg_settings_unknown(&ld->rd, e, override_settings, owhere);
         ms = member(e, "model");
         snprintf(what, sizeof(what), "'model' %s", owhere);
         if (ms == NULL) {
@@ -953,40 +834,19 @@ static void
 load_project(struct load *ld, const config_setting_t *g, unsigned i,
              struct gr_cfg_project *p, struct proj_src *ps)
 {
-    const config_setting_t *s;
-    char where[96], what[128], range[128];
-    int64_t x;
+    char where[96], what[128];
 
-    p->weight = 1;
-    p->priority = 0;
-    p->enabled = true;
+    gr_cfg_settings_defaults(project_settings, p);
     p->line = line_of(g);
     snprintf(what, sizeof(what), "project #%u", i + 1);
     if (!want(ld, g, K_GROUP, what))
         return;
     ps->name_ok = load_name(ld, g, "project", i, p->name, where,
                             sizeof(where));
-    check_unknown(ld, g, project_keys, where);
+    gr_cfg_settings_unknown(&ld->rd, g, project_settings, where);
     load_keys(ld, g, p, ps, where);
-
-    if ((s = member(g, "weight")) != NULL) {
-        snprintf(what, sizeof(what), "'weight' %s", where);
-        snprintf(range, sizeof(range), "weight %s", where);
-        if (get_ranged(ld, s, what, range, 1, WEIGHT_MAX, &x))
-            p->weight = (unsigned)x;
-    }
-    if ((s = member(g, "priority")) != NULL) {
-        snprintf(what, sizeof(what), "'priority' %s", where);
-        snprintf(range, sizeof(range), "priority %s", where);
-        if (get_ranged(ld, s, what, range, -PRIORITY_ABS_MAX,
-                       PRIORITY_ABS_MAX, &x))
-            p->priority = (int)x;
-    }
-    if ((s = member(g, "enabled")) != NULL) {
-        snprintf(what, sizeof(what), "'enabled' %s", where);
-        if (want(ld, s, K_BOOL, what))
-            p->enabled = config_setting_get_bool(s) != 0;
-    }
+    gr_cfg_settings_read(&ld->rd, g, project_settings, NULL, where, p,
+                         NULL);
     load_overrides(ld, g, p, where);
 }
 
@@ -1432,6 +1292,7 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
     memset(&ld, 0, sizeof(ld));
     ld.path = path != NULL ? path : "(null)";
     gr_cfg_err_init(&ld.el, errs != NULL ? errs : &local, ld.path);
+    ld.rd = (struct gr_cfg_rd){ld.path, ld.dir, &ld.el, &ld.srcs};
     errs = ld.el.errs;
     if (out != NULL)
         *out = NULL;
@@ -1462,7 +1323,7 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
         goto done;
     }
     strcpy(ld.cfg->path, path);
-    set_defaults(&ld.cfg->router);
+    gr_cfg_settings_defaults(router_settings, &ld.cfg->router);
 
     {
         struct seen_files *seen = calloc(1, sizeof(*seen));
@@ -1492,17 +1353,15 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
         load_router(&ld, root);
         load_models(&ld, root);
         load_projects(&ld, root);
-        ld.cfg->gateway = gr_cfg_gateway_load(root, ld.path, ld.dir,
-                                              &ld.el);
+        ld.cfg->gateway = gr_cfg_gateway_load(root, &ld.rd);
         if (ld.cfg->gateway == NULL)
             ld.nomem = true;
-        ld.cfg->cache = gr_cfg_cache_load(root, ld.path, ld.dir, ld.cfg,
-                                          &ld.el);
+        ld.cfg->cache = gr_cfg_cache_load(root, ld.cfg, &ld.rd);
         if (ld.cfg->cache == NULL)
             ld.nomem = true;
         if (member(root, "cluster") != NULL)
-            gr_cfg_cluster_load(member(root, "cluster"), ld.dir,
-                                &ld.cfg->cluster, cluster_err, &ld);
+            gr_cfg_cluster_load(member(root, "cluster"), &ld.cfg->cluster,
+                                &ld.rd);
         if (!ld.nomem && errs->n == 0 && collect_files(&ld, root) < 0)
             ld.nomem = true;
     }

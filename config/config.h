@@ -149,6 +149,15 @@ void gr_cfg_errors_free(struct gr_cfg_errors *errs);
 int64_t gr_cfg_limit(const struct gr_cfg *cfg, const struct gr_cfg_project *p,
                      unsigned model_index, unsigned dim);
 
+/*
+ * The restart-only settings (config.c's table: the segment's name and
+ * geometry) whose values differ between old and cur: how many, and their
+ * names ", "-joined in out.  A reload that changes one is refused.
+ */
+unsigned gr_cfg_restart_changes(const struct gr_cfg *old,
+                                const struct gr_cfg *cur, char *out,
+                                size_t outlen);
+
 /* Index of the model called name in cfg->models, or -1. */
 int gr_cfg_model_index(const struct gr_cfg *cfg, const char *name);
 

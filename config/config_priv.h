@@ -67,14 +67,13 @@ void gr_cfg_err_done(struct gr_cfg_errlist *el);
 
 /*
  * The cluster section (cluster.c).  group is the libconfig setting of
- * "cluster" (a void pointer: no libconfig type appears here); every
- * error is handed to err(ctx, setting, message) with the setting it is
- * about.  dir resolves a relative "file:" password.
+ * "cluster" (a void pointer: no libconfig type appears here); errors go
+ * to rd (settings_priv.h), whose directory resolves a relative "file:"
+ * password.
  */
-typedef void gr_cfg_err_fn(void *ctx, const void *setting, const char *msg);
-void gr_cfg_cluster_load(const void *group, const char *dir,
-                         struct gr_cfg_cluster *out, gr_cfg_err_fn *err,
-                         void *ctx);
+struct gr_cfg_rd;
+void gr_cfg_cluster_load(const void *group, struct gr_cfg_cluster *out,
+                         struct gr_cfg_rd *rd);
 
 /* Config files read back as text (source.c). */
 struct gr_cfg_src;

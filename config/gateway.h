@@ -36,4 +36,13 @@ struct gr_cfg_gateway {
 /* The gateway section of cfg (defaults when the file has none). */
 const struct gr_cfg_gateway *gr_cfg_gateway(const struct gr_cfg *cfg);
 
+/*
+ * The settings the gateway takes at its start only (listen, workers,
+ * timeout_s, insecure: rows of gateway.c's table) whose values differ
+ * between old and cur: how many, and their names ", "-joined in out.
+ */
+unsigned gr_cfg_gateway_restart_changes(const struct gr_cfg_gateway *old,
+                                        const struct gr_cfg_gateway *cur,
+                                        char *out, size_t outlen);
+
 #endif

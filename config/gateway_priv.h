@@ -11,13 +11,12 @@
 /*
  * Read the gateway section of root (libconfig's root setting, as a
  * pointer without its type) into a new struct, defaults filled in;
- * errors go to el.  path and dir: the main file and its directory.
- * Returns the struct, or NULL when out of memory.
+ * errors go to rd (settings_priv.h).  Returns the struct, or NULL when
+ * out of memory.
  */
+struct gr_cfg_rd;
 struct gr_cfg_gateway *gr_cfg_gateway_load(const void *root,
-                                           const char *path,
-                                           const char *dir,
-                                           struct gr_cfg_errlist *el);
+                                           struct gr_cfg_rd *rd);
 
 /* Wipes the tokens and frees. */
 void gr_cfg_gateway_free(struct gr_cfg_gateway *gw);

@@ -247,8 +247,20 @@ fits(const struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
     const struct gr_shm *t = &r->t;
     uint32_t i, m, new_models = 0, new_projects = 0, free_slots = 0;
     uint32_t n = r->m.n_models;
+    char changed[160];
 
-    /* another segment (shm) or another shape: both need a restart */
+    /* The restart-only settings of the running config (config.c's
+     * table), named one by one. */
+    if (r->cfg != NULL && r->cfg != cfg &&
+        gr_cfg_restart_changes(r->cfg, cfg, changed, sizeof(changed)) > 0) {
+        snprintf(err, errlen, "%s: %s changed: that needs a restart of "
+                 "gemrouted (running: %s, %u projects, %u models, %u "
+                 "leases, %lld ms)", cfg->path, changed, t->name,
+                 t->max_projects, t->max_models, t->max_leases,
+                 (long long)(t->window_ns / 1000000));
+        return -EINVAL;
+    }
+    /* The segment itself: another segment (shm) or another shape. */
     if (!gr_rtr_geometry_matches(t, cfg) ||
         strcmp(t->name, cfg->router.shm) != 0) {
         snprintf(err, errlen, "%s: shm, max_projects, max_models, "

@@ -550,28 +550,41 @@ gr_shm_default_name(const char *name)
     return "/gemroute";
 }
 
+/* One look for a model's name, under the models' seqlock. */
+struct model_find {
+    const struct gr_shm *t;
+    const char *name;
+    int found;
+};
+
+static void
+model_find_copy(void *arg)
+{
+    struct model_find *mf = arg;
+    const struct gr_shm *t = mf->t;
+    struct gr_shm_model m;
+    uint32_t i, n;
+
+    /* acquire: stays before the seqlock's re-read (see seqlock.h) */
+    n = atomic_load_explicit(&t->hdr->n_models, memory_order_acquire);
+    if (n > t->max_models)
+        n = t->max_models;
+    mf->found = -1;
+    for (i = 0; i < n && mf->found < 0; i++) {
+        gr_shm_seq_copy_out(&m, &t->models[i], sizeof(m));
+        m.name[GR_SHM_NAME_MAX - 1] = '\0';
+        if (strcmp(m.name, mf->name) == 0)
+            mf->found = (int)i;
+    }
+}
+
 int
 gr_shm_model_index(const struct gr_shm *t, const char *name)
 {
-    struct gr_shm_model m;
-    int tries, found = -1;
-    uint32_t i, n, s;
+    struct model_find mf = {t, name, -1};
 
-    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
-        s = gr_shm_seq_read_begin(&t->hdr->models_seq);
-        /* acquire: stays before the seqlock's re-read (see seqlock.h) */
-        n = atomic_load_explicit(&t->hdr->n_models, memory_order_acquire);
-        if (n > t->max_models)
-            n = t->max_models;
-        found = -1;
-        for (i = 0; i < n && found < 0; i++) {
-            gr_shm_seq_copy_out(&m, &t->models[i], sizeof(m));
-            m.name[GR_SHM_NAME_MAX - 1] = '\0';
-            if (strcmp(m.name, name) == 0)
-                found = (int)i;
-        }
-        if (gr_shm_seq_read_ok(&t->hdr->models_seq, s))
-            return found;
-    }
-    return -1;
+    /* a torn look (a router stopped mid-write) finds nothing */
+    if (!gr_shm_seq_read(&t->hdr->models_seq, model_find_copy, &mf))
+        return -1;
+    return mf.found;
 }

@@ -31,16 +31,16 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-cluster.XXXXXX")
 redis_pid= mock_pid= poll_pid=
 pids_a= pids_b= pids_c= pids_d= pids_e= fake_pid=
 
+# lib.sh stops the routers it started at exit, then calls this (redis is
+# woken first, in case a router's exit waits on it).
 cleanup() {
-    for p in $pids_a $pids_b $pids_c $pids_d $pids_e $fake_pid $poll_pid \
-        $mock_pid $redis_pid; do
+    for p in $redis_pid $fake_pid $poll_pid $mock_pid; do
         kill -CONT "$p" 2>/dev/null
         kill "$p" 2>/dev/null
     done
     wait 2>/dev/null
     [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
-trap cleanup EXIT
 trap 'exit 1' INT TERM
 umask 077
 
@@ -78,7 +78,8 @@ done
 [ -n "$port" ] || { no "gemroute-mock did not start"; finish; }
 
 # router NODE [NAME]: write its config (cluster.node NAME, default
-# host-NODE) and start it
+# host-NODE), start it (lib.sh's start_router: it returns once the router
+# serves its table) and keep its pid in pids_NODE; 1 when it did not start
 router() {
     cat >"$tmp/$1.conf" <<EOF
 router = { shm = "/gr-cl-$$-$1"; base_url = "http://127.0.0.1:$port";
@@ -91,14 +92,15 @@ cluster = { redis = "unix:$tmp/redis.sock"; node = "${2:-host-$1}";
             lease_ms = 3000; sync_ms = 50; timeout_ms = 200;
             prefix = "t$$"; };
 EOF
-    "$BIN/gemrouted" -c "$tmp/$1.conf" --foreground --unlink-on-exit \
-        2>>"$tmp/$1.log" &
-    eval "pids_$1=$!"
+    start_router "$tmp/$1.conf" "/gr-cl-$$-$1" "$tmp/$1.log" \
+        --unlink-on-exit
+    rc=$?
+    eval "pids_$1=$router_pid"
+    return $rc
 }
 
-for n in a b c; do router $n; done
 for n in a b c; do
-    wait_ready "/gr-cl-$$-$n" || { no "router $n did not start"; finish; }
+    router $n || { no "router $n did not start"; finish; }
 done
 check "gemrouted --check accepts the cluster section" \
     '"$BIN/gemrouted" --check -c "$tmp/a.conf" >/dev/null 2>&1'
@@ -259,8 +261,7 @@ check "kill -9: a and b fill $f >= 90% of $L after c's lease" \
     'ratio "$f" 90'
 check "kill -9: the mock answered no 429" '[ "$(mock429)" -eq 0 ]'
 # c comes back (its segment stays: the new router adopts it)
-router c
-wait_ready "/gr-cl-$$-c" || no "router c did not come back"
+router c || no "router c did not come back"
 
 mark429
 # 4b. kill -9 of router c alone (its callers keep calling) under load,
@@ -272,7 +273,7 @@ sleep 1.5
 kill -9 "$pids_c"
 wait "$pids_c" 2>/dev/null
 sleep 0.5
-router c
+router c || no "router c did not come back after kill -9"
 waitload
 loaded alone-a; loaded alone-b; loaded alone-c
 check "router killed alone, restarted: the mock answered no 429" \
@@ -374,8 +375,7 @@ check "enable on a: c enabled again" 'seen c none/none'
 
 # 8. Two routers under one node name: the second is refused by Redis,
 # says so, and admits nothing (its local limit stays 0).
-router d host-a
-wait_ready "/gr-cl-$$-d" || no "router d did not start"
+router d host-a || no "router d did not start"
 said=no
 for _ in $(seq 100); do
     grep -q "held by another router" "$tmp/d.log" && { said=yes; break; }
@@ -387,8 +387,7 @@ import json, sys
 print(json.load(sys.stdin)["cells"][0]["limit"]["rpm"])' 2>/dev/null)
 check "a second router as host-a admits nothing (limit $lim)" \
     '[ "$lim" = 0 ]'
-kill "$pids_d"
-wait "$pids_d" 2>/dev/null
+stop_router     # d, the last one started
 pids_d=
 
 # 9. A cooldown and a learned limit one host got from a 429 reach the
@@ -418,9 +417,8 @@ fake_pid=$!
 for _ in $(seq 100); do [ -s "$tmp/fake.port" ] && break; sleep 0.05; done
 port_mock=$port
 port=$(cat "$tmp/fake.port")
-router e host-e
+router e host-e || no "router e did not start"
 port=$port_mock
-wait_ready "/gr-cl-$$-e" || no "router e did not start"
 for _ in $(seq 100); do
     [ "$("$gr" status --shm "/gr-cl-$$-e" --json 2>/dev/null |
         python3 -c 'import json,sys
@@ -455,8 +453,9 @@ check "429 on e: c cools TPM and learns 250000 too" \
 check "reset on b: a cool again, nothing learned ($(cool a))" \
     'seen_cool a "cool none"'
 check "reset on b: e cool again, nothing learned" 'seen_cool e "cool none"'
-kill "$pids_e" "$fake_pid"
-wait "$pids_e" "$fake_pid" 2>/dev/null
+stop_router     # e, the last one started
+kill "$fake_pid"
+wait "$fake_pid" 2>/dev/null
 pids_e= fake_pid=
 
 # No key anywhere: outputs, errors, logs.

@@ -9,19 +9,14 @@
 #
 #   BUILD=build/default BIN=bin tests/e2e/run_fallback_cache.sh
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root" || exit 1
-BIN=${BIN:-bin}
+. "$(dirname "$0")/../lib.sh"
 BUILD=${BUILD:-build/default}
 drv="$BUILD/tests/fb_cache_driver"
 gr="$BIN/gemroute"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-fbc.XXXXXX")
 shm="/gr-fbc-$$"
 mock_pid=
-router_pid=
 gw_pid=
-passed=0
-failed=0
 export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-fbc-SECRET-one-3e1f0a
 KEY2=gr-fbc-SECRET-two-b7c2d9
@@ -30,24 +25,23 @@ PRO=gemini-2.5-pro
 FLASH=gemini-2.5-flash
 EMB=gemini-embedding-001
 
+# lib.sh stops the router at exit, then calls this.
 cleanup() {
-    for p in $gw_pid $router_pid $mock_pid; do
+    for p in $gw_pid $mock_pid; do
         kill "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
     chmod -R u+rwx "$tmp" 2>/dev/null
     rm -rf "$tmp"
 }
-trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit; }
+# This script's checks are commands with arguments, not lib.sh's strings
+# to eval: check NAME COMMAND [ARG...].
 check() {
     name=$1
     shift
-    if "$@"; then ok; else bad "$name"; fi
+    if "$@"; then ok; else no "$name"; fi
 }
 has() { grep -q -- "$2" "$tmp/$1"; }
 count_of() { grep -c -- "$2" "$tmp/$1"; }
@@ -107,7 +101,7 @@ MOCK
 "$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" 2>"$tmp/mock.log" &
 mock_pid=$!
 mport=$(port_of "$tmp/mock.out")
-[ -n "$mport" ] || { bad "gemroute-mock did not start"; finish; }
+[ -n "$mport" ] || { no "gemroute-mock did not start"; finish; }
 
 # write_conf CACHE_DIR TTL_S
 write_conf() {
@@ -154,20 +148,13 @@ sed 's/fallback = \[ "'"$FLASH"'" \]/fallback = [ "gemini-9" ]/' \
 check "a chain naming an unknown model is refused" \
     has bad.out "bad.conf:4: model '$PRO' falls back to 'gemini-9', which is not in 'models'"
 
-"$BIN/gemrouted" -c "$tmp/router.conf" --foreground --unlink-on-exit \
-    2>"$tmp/router.log" &
-router_pid=$!
-i=0
-until [ "$(generation)" != "" ] && [ "$(generation)" != 0 ]; do
-    i=$((i + 1))
-    [ $i -gt 400 ] && { bad "gemrouted did not start"; finish; }
-    sleep 0.02
-done
+start_router "$tmp/router.conf" "$shm" "$tmp/router.log" --unlink-on-exit ||
+    { no "gemrouted did not start"; finish; }
 "$BIN/gemroute-gateway" -c "$tmp/router.conf" --foreground \
     >"$tmp/gw.out" 2>"$tmp/gw.log" &
 gw_pid=$!
 gport=$(port_of "$tmp/gw.out")
-[ -n "$gport" ] || { bad "gemroute-gateway did not start"; finish; }
+[ -n "$gport" ] || { no "gemroute-gateway did not start"; finish; }
 gbase="http://127.0.0.1:$gport/v1beta/models"
 c() {
     name=$1
@@ -325,7 +312,7 @@ check "corrupted: refused with a sentence" \
 for k in "$KEY1" "$KEY2" "$GR_GW_TOKEN"; do
     if grep -l -- "$k" "$tmp"/*.out "$tmp"/*.err "$tmp"/*.log \
         "$tmp"/*.hdr "$tmp"/*.body 2>/dev/null; then
-        bad "a secret printed in the files above"
+        no "a secret printed in the files above"
     else
         ok
     fi

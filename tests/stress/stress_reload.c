@@ -159,18 +159,32 @@ failures(const struct gr_shm *t)
                                 memory_order_acquire);
 }
 
+/* Under the header's text seqlock: the last reload error and URL. */
+struct text_copy {
+    const struct gr_shm *t;
+    char *err, *url;
+};
+
+static void
+text_copy(void *arg)
+{
+    struct text_copy *tc = arg;
+
+    gr_shm_seq_copy_out(tc->err, tc->t->hdr->last_reload_error,
+                        GR_SHM_ERR_MAX);
+    gr_shm_seq_copy_out(tc->url, tc->t->hdr->base_url, GR_SHM_URL_MAX);
+}
+
+/* err and url of the header; "(torn)" for both when no clean copy could
+ * be read, which the callers' comparisons then fail on. */
 static void
 header_text(const struct gr_shm *t, char *err, char *url)
 {
-    int tries;
+    struct text_copy tc = {t, err, url};
 
-    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
-        uint32_t q = gr_shm_seq_read_begin(&t->hdr->text_seq);
-
-        gr_shm_seq_copy_out(err, t->hdr->last_reload_error, GR_SHM_ERR_MAX);
-        gr_shm_seq_copy_out(url, t->hdr->base_url, GR_SHM_URL_MAX);
-        if (gr_shm_seq_read_ok(&t->hdr->text_seq, q))
-            break;
+    if (!gr_shm_seq_read(&t->hdr->text_seq, text_copy, &tc)) {
+        snprintf(err, GR_SHM_ERR_MAX, "(torn)");
+        snprintf(url, GR_SHM_URL_MAX, "(torn)");
     }
     err[GR_SHM_ERR_MAX - 1] = '\0';
     url[GR_SHM_URL_MAX - 1] = '\0';
@@ -186,6 +200,20 @@ wait_reload(const struct gr_shm *t, uint64_t g, uint32_t f)
     return generation(t) != g;
 }
 
+/* Under a project's seqlock: its name. */
+struct name_copy {
+    const struct gr_shm_project *p;
+    char name[GR_SHM_NAME_MAX];
+};
+
+static void
+name_copy(void *arg)
+{
+    struct name_copy *nc = arg;
+
+    gr_shm_seq_copy_out(nc->name, nc->p->name, sizeof(nc->name));
+}
+
 /* The slot of project name (active or draining), or -1. */
 static int
 slot_of(const struct gr_shm *t, const char *name)
@@ -193,22 +221,17 @@ slot_of(const struct gr_shm *t, const char *name)
     uint32_t i;
 
     for (i = 0; i < t->max_projects; i++) {
-        struct gr_shm_project *p = &t->projects[i];
-        char cur[GR_SHM_NAME_MAX];
-        uint32_t st = atomic_load_explicit(&p->state, memory_order_acquire);
-        int tries;
+        struct name_copy nc = {&t->projects[i], ""};
+        uint32_t st = atomic_load_explicit(&nc.p->state,
+                                           memory_order_acquire);
 
         if (st == GR_PROJ_FREE)
             continue;
-        for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
-            uint32_t q = gr_shm_seq_read_begin(&p->seq);
-
-            gr_shm_seq_copy_out(cur, p->name, sizeof(cur));
-            if (gr_shm_seq_read_ok(&p->seq, q))
-                break;
-        }
-        cur[GR_SHM_NAME_MAX - 1] = '\0';
-        if (strcmp(cur, name) == 0)
+        /* a torn name (the router mid-write) matches nothing */
+        if (!gr_shm_seq_read(&nc.p->seq, name_copy, &nc))
+            continue;
+        nc.name[GR_SHM_NAME_MAX - 1] = '\0';
+        if (strcmp(nc.name, name) == 0)
             return (int)i;
     }
     return -1;

@@ -10,6 +10,7 @@
  * instead of comparing; review the diff before committing them.
  */
 #include "config.h"
+#include "gateway.h"
 #include "testlib.h"
 
 #include <errno.h>
@@ -709,6 +710,77 @@ test_shipped_examples(void)
     free(tiers);
 }
 
+/*
+ * The restart-only settings come from the settings table: a change of
+ * the segment's name or geometry is named, one setting at a time; a
+ * change a reload may make (headroom, mode, a limit) is not.
+ */
+static void
+test_restart_changes(void)
+{
+    struct gr_cfg *a, *b;
+    char out[160];
+
+    write_file("restart-a.conf",
+               "router = { shm = \"/gr-a\"; max_leases = 64; "
+               "headroom = 0.5; };\n"
+               "models = ( { name = \"m\"; rpm = 1; } );\n"
+               "projects = ( { name = \"p\"; key = \"k\"; } );\n");
+    write_file("restart-b.conf",
+               "router = { shm = \"/gr-b\"; max_leases = 64; "
+               "window_ms = 1000; headroom = 0.9; mode = \"0600\"; };\n"
+               "models = ( { name = \"m\"; rpm = 2; } );\n"
+               "projects = ( { name = \"p\"; key = \"k\"; } );\n");
+    a = load_good(tmp_path("restart-a.conf"));
+    b = load_good(tmp_path("restart-b.conf"));
+    CU_ASSERT_FATAL(a != NULL && b != NULL);
+    CU_ASSERT_EQUAL(gr_cfg_restart_changes(a, a, out, sizeof(out)), 0);
+    CU_ASSERT_STRING_EQUAL(out, "");
+    CU_ASSERT_EQUAL(gr_cfg_restart_changes(a, b, out, sizeof(out)), 2);
+    CU_ASSERT_STRING_EQUAL(out, "shm, window_ms");
+    b->router.max_projects = 3;
+    b->router.max_models = 2;
+    CU_ASSERT_EQUAL(gr_cfg_restart_changes(a, b, out, sizeof(out)), 4);
+    CU_ASSERT_STRING_EQUAL(out, "shm, max_projects, max_models, window_ms");
+    /* cut short, still counted */
+    CU_ASSERT_EQUAL(gr_cfg_restart_changes(a, b, out, 8), 4);
+    CU_ASSERT_EQUAL(strlen(out), 7);
+    CU_ASSERT_EQUAL(gr_cfg_restart_changes(NULL, b, out, sizeof(out)), 0);
+    gr_cfg_free(a);
+    gr_cfg_free(b);
+}
+
+/* The gateway's start-only settings, from its table likewise. */
+static void
+test_gateway_restart_changes(void)
+{
+    struct gr_cfg *a, *b;
+    char out[160];
+
+    write_file("gw-restart-a.conf",
+               "models = ( { name = \"m\"; rpm = 1; } );\n"
+               "projects = ( { name = \"p\"; key = \"k\"; } );\n"
+               "gateway = { listen = \"127.0.0.1:8000\"; workers = 8; "
+               "queue_s = 1.0; };\n");
+    write_file("gw-restart-b.conf",
+               "models = ( { name = \"m\"; rpm = 1; } );\n"
+               "projects = ( { name = \"p\"; key = \"k\"; } );\n"
+               "gateway = { listen = \"127.0.0.1:8001\"; workers = 8; "
+               "queue_s = 2.0; timeout_s = 5; };\n");
+    a = load_good(tmp_path("gw-restart-a.conf"));
+    b = load_good(tmp_path("gw-restart-b.conf"));
+    CU_ASSERT_FATAL(a != NULL && b != NULL);
+    CU_ASSERT_EQUAL(gr_cfg_gateway_restart_changes(gr_cfg_gateway(a),
+                                                   gr_cfg_gateway(a), out,
+                                                   sizeof(out)), 0);
+    CU_ASSERT_EQUAL(gr_cfg_gateway_restart_changes(gr_cfg_gateway(a),
+                                                   gr_cfg_gateway(b), out,
+                                                   sizeof(out)), 2);
+    CU_ASSERT_STRING_EQUAL(out, "listen, timeout_s");
+    gr_cfg_free(a);
+    gr_cfg_free(b);
+}
+
 int
 main(void)
 {
@@ -722,6 +794,10 @@ main(void)
         {"item 14: a FIFO as config or @include is refused",
          test_fifo_config_refused},
         {"golden bad files", test_golden_bad_files},
+        {"restart-only settings named from the table",
+         test_restart_changes},
+        {"the gateway's start-only settings named from its table",
+         test_gateway_restart_changes},
         {"keys never in errors", test_keys_never_in_errors},
         {"shipped examples", test_shipped_examples},
         CU_TEST_INFO_NULL,

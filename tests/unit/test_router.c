@@ -253,6 +253,18 @@ test_geometry_change_refused(void)
     CU_ASSERT(strstr(err, "needs a restart") != NULL);
     CU_ASSERT_EQUAL(atomic_load(&rtr.t.hdr->config_generation), gen);
     gr_cfg_free(cfg);
+    /* A reload (a running config): the refusal names what changed. */
+    rtr.cfg = cfg_of(two);
+    cfg = cfg_of(two);
+    CU_ASSERT_FATAL(rtr.cfg != NULL && cfg != NULL);
+    cfg->router.window_ms = 1000;
+    CU_ASSERT_EQUAL(gr_rtr_apply(&rtr, cfg, err, sizeof(err)), -EINVAL);
+    CU_ASSERT(strstr(err, ": window_ms changed: that needs a restart") !=
+              NULL);
+    CU_ASSERT_EQUAL(atomic_load(&rtr.t.hdr->config_generation), gen);
+    gr_cfg_free(cfg);
+    gr_cfg_free(rtr.cfg);
+    rtr.cfg = NULL;
     /* Too many projects for the free slots (all three are taken). */
     CU_ASSERT_EQUAL(apply("models = ( { name = \"m\"; rpm = 1; } );\n"
                           "projects = ( { name = \"x\"; key = "

@@ -1,6 +1,7 @@
 /*
- * test_segment_trust.c - who a segment belongs to, and what a router and
- * a client do with one they should not trust (issue 13, "Hardening"):
+ * test_segment.c - router/segment.c and the client's attach: who a
+ * segment belongs to, and what a router and a client do with one they
+ * should not trust (issue 13, "Hardening"):
  * another user's table or one open to others is refused by the router
  * and by clients; a foreign table of another geometry is a refusal, not
  * a crash; a table served from another PID namespace is refused; a
@@ -495,5 +496,5 @@ main(void)
         CU_SUITE_INFO_NULL,
     };
 
-    return gr_test_main("test_segment_trust", suites, 60);
+    return gr_test_main("test_segment", suites, 60);
 }

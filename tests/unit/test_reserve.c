@@ -1,6 +1,7 @@
 /*
- * test_accounting_bounds.c - the numbers an answer, a config or a torn
- * read can bring to the table, at their edges (issue 13, "Hardening"):
+ * test_reserve.c - shm/reserve.c and the lease around it: the numbers an
+ * answer, a config or a torn read can bring to the table, at their edges
+ * (issue 13, "Hardening"):
  *
  *  item 2   usage a count cannot hold is clamped, and exactly what was
  *           added is released later (by gr_commit, by a batch lease, by
@@ -428,5 +429,5 @@ main(void)
         CU_SUITE_INFO_NULL,
     };
 
-    return gr_test_main("test_accounting_bounds", suites, 60);
+    return gr_test_main("test_reserve", suites, 60);
 }
