@@ -20,6 +20,7 @@
 #include "config_priv.h"
 #include "gateway_priv.h"
 #include "cache_priv.h"
+#include "pricing_priv.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -78,7 +79,7 @@ static const char *const dim_names[GR_CFG_NDIMS] = {
 
 static const char *const top_keys[] = {"router", "models", "projects",
                                        "gateway", "cache", "cluster",
-                                       NULL};
+                                       "pricing", "spend", NULL};
 static const char *const router_keys[] = {
     "shm", "mode", "group", "base_url", "headroom", "max_projects",
     "max_models", "max_leases", "max_call_s", "batch_calls", "window_ms",
@@ -1500,6 +1501,10 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
                                           &ld.el);
         if (ld.cfg->cache == NULL)
             ld.nomem = true;
+        ld.cfg->spend = gr_cfg_spend_load(root, ld.path, ld.dir, ld.cfg,
+                                          &ld.el);
+        if (ld.cfg->spend == NULL)
+            ld.nomem = true;
         if (member(root, "cluster") != NULL)
             gr_cfg_cluster_load(member(root, "cluster"), ld.dir,
                                 &ld.cfg->cluster, cluster_err, &ld);
@@ -1547,6 +1552,7 @@ gr_cfg_free(struct gr_cfg *cfg)
     free(cfg->models);
     gr_cfg_gateway_free(cfg->gateway);
     gr_cfg_cache_free(cfg->cache);
+    gr_cfg_spend_free(cfg->spend);
     for (i = 0; i < cfg->n_files; i++)
         free(cfg->files[i]);
     free(cfg->files);
