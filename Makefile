@@ -171,6 +171,7 @@ TEST_DEPS_test_clock := $(SHM_OBJ)
 TEST_DEPS_test_shm := $(SHM_OBJ)
 TEST_DEPS_test_resource := $(SHM_OBJ)
 TEST_DEPS_test_config := $(CONFIG_OBJ)
+TEST_DEPS_test_spend := $(SHM_OBJ) $(CONFIG_OBJ)
 TEST_DEPS_test_router := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
                          $(SHM_OBJ)
 TEST_DEPS_test_client := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)

@@ -476,7 +476,8 @@ struct gr_shm_spend {
     _Atomic int64_t cap_month;          /* micro-USD per Pacific month */
     _Atomic uint64_t day;               /* day word, see above */
     _Atomic uint64_t month;             /* month word */
-    _Atomic uint64_t refused;           /* reservations refused by a cap */
+    _Atomic uint64_t refused;           /* calls refused by its caps
+                                           (GR_ESPEND) */
     uint8_t pad[GR_SHM_LINE - 40];
 };
 

@@ -463,8 +463,10 @@ admit_spend(const struct gr_shm *t, uint32_t slot, struct gr_shm_lease *l,
     __atomic_store_n(&l->spend, amount, __ATOMIC_RELAXED);
     __atomic_store_n(&l->spend_day, a->today, __ATOMIC_RELAXED);
     if (gr_shm_spend_admit(&t->spend[slot], amount, a->today, &which) != 0) {
-        why->slot = (int32_t)slot;
-        why->which = which;
+        if (why->slot != (int32_t)t->max_projects) {   /* the pool's wins */
+            why->slot = (int32_t)slot;
+            why->which = which;
+        }
         return -EDQUOT;
     }
     *held |= GR_HELD_SPEND;
@@ -718,8 +720,12 @@ gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
      * expects room the caller is told now rather than at its deadline. */
     if (g->spend.slot >= 0 &&
         ((uint32_t)g->spend.slot == t->max_projects ||
-         retry_at == INT64_MAX))
+         retry_at == INT64_MAX)) {
+        /* relaxed: a statistic, one per call refused */
+        atomic_fetch_add_explicit(&t->spend[g->spend.slot].refused, 1,
+                                  memory_order_relaxed);
         return -EDQUOT;
+    }
     return -EAGAIN;
 
 admitted:

@@ -191,19 +191,14 @@ gr_shm_spend_admit(struct gr_shm_spend *s, int64_t amount, int32_t day,
 
     if (!word_admit(&s->day, cap_day, day, amount)) {
         *which = 1;
-        goto refused;
+        return -EDQUOT;
     }
     if (!word_admit(&s->month, cap_month, month, amount)) {
         word_adjust(&s->day, day, -amount);
         *which = 2;
-        goto refused;
+        return -EDQUOT;
     }
     return 0;
-
-refused:
-    /* relaxed: a statistic */
-    atomic_fetch_add_explicit(&s->refused, 1, memory_order_relaxed);
-    return -EDQUOT;
 }
 
 void
