@@ -542,6 +542,86 @@ caller(void *p)
     return NULL;
 }
 
+/*
+ * Spend caps through gr_generate (docs/CLIENT.md, "Spend caps"): each
+ * call is priced from its answer's usageMetadata; once p1's daily cap
+ * cannot hold a call's worst case (input estimate + maxOutputTokens),
+ * the call is refused with GR_ESPEND and a sentence naming the cap, the
+ * project and the amounts, and is never sent; `gemroute status --json`
+ * shows what the day counted, to the micro-dollar.
+ */
+static void
+test_spend_cap_refuses(void)
+{
+    struct env e;
+    struct gr_response r;
+    struct json_object *root, *p1, *pool;
+    char body[1024];
+    int64_t spent = 0;
+    int i, n_ok = 0, rc = GR_OK;
+    size_t n;
+
+    start_mock(&e, mock_one);
+    /* $100 per 1M input tokens and $200 per 1M output tokens: 100 and
+     * 200 micro-USD a token; a day cap of $0.10 for p1. */
+    start_router(&e, "",
+                 "models = ( { name = \"" FLASH "\"; rpm = 100; "
+                 "tpm = 100000; } );\n"
+                 "projects = ( { name = \"p1\"; "
+                 "key = \"gr-test-SECRET-p1-7d1e2f\"; } );\n"
+                 "pricing = { models = ( { name = \"" FLASH "\"; "
+                 "input = 100; output = 200; } ); };\n"
+                 "spend = { project_day = 0.10; };", 1);
+    n = (size_t)snprintf(body, sizeof(body), "{\"contents\":[{\"role\":"
+                         "\"user\",\"parts\":[{\"text\":\"");
+    memset(body + n, 'x', 400);
+    snprintf(body + n + 400, sizeof(body) - n - 400, "\"}]}],"
+             "\"generationConfig\":{\"maxOutputTokens\":50}}");
+    /* Worst case 100 x 100 + 50 x 200 = 20,000 micro-USD a call: the
+     * cap of 100,000 holds a few calls, never 30. */
+    for (i = 0; i < 30; i++) {
+        rc = gr_generate(e.g, FLASH, body, NULL, &r);
+        remember(&r);
+        if (rc != GR_OK)
+            break;
+        n_ok++;
+        CU_ASSERT_EQUAL(r.usage.prompt, 100);
+        spent += r.usage.prompt * 100 +
+                 (r.usage.candidates > 0 ? r.usage.candidates : 0) * 200 +
+                 (r.usage.thoughts > 0 ? r.usage.thoughts : 0) * 200;
+        gr_response_free(&r);
+    }
+    CU_ASSERT_EQUAL(rc, GR_ESPEND);
+    CU_ASSERT(n_ok >= 1 && n_ok < 30);
+    CU_ASSERT(spent + 20000 > 100000);      /* refused only when full */
+    CU_ASSERT(spent - (spent / n_ok) + 20000 <= 100000);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.error, "spend cap reached: project "
+                                  "'p1'"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.error, "daily cap of $0.10"));
+    CU_ASSERT_EQUAL(r.attempts, 0);
+    gr_response_free(&r);
+    /* The refused call never reached Google. */
+    CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "window", "requests"), n_ok);
+
+    root = status_json(&e);
+    p1 = get(get(get(root, "spend"), "projects"), "p1");
+    pool = get(get(root, "spend"), "pool");
+    CU_ASSERT_FATAL(p1 != NULL && pool != NULL);
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "today_usd")),
+                           (double)spent / 1e6, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "month_usd")),
+                           (double)spent / 1e6, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "cap_day_usd")),
+                           0.10, 1e-9);
+    CU_ASSERT_EQUAL(json_object_get_int(get(p1, "refused")), 1);
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(pool, "today_usd")),
+                           (double)spent / 1e6, 1e-7);
+    CU_ASSERT_TRUE(json_object_is_type(get(pool, "cap_day_usd"),
+                                       json_type_null));
+    json_object_put(root);
+    stop_env(&e);
+}
+
 static void
 test_stream_and_threads(void)
 {
@@ -1462,6 +1542,8 @@ main(void)
          test_fork_after_a_call},
         {"router.proxy; the environment's, read once per thread",
          test_environment_proxy},
+        {"a spend cap refuses calls; status shows the spend",
+         test_spend_cap_refuses},
         {"no key in any output", test_no_secret_anywhere},
         CU_TEST_INFO_NULL,
     };
