@@ -341,8 +341,7 @@ load_spend(struct p_load *ld, const config_setting_t *g,
     for (i = 0; i < cfg->n_models && i < sp->n_models; i++)
         if (!sp->prices[i].set)
             err_at(ld, g, "spend caps need a price for every model: "
-                   "'%s' (line %d) has none in pricing",
-                   cfg->models[i].name, cfg->models[i].line);
+                   "'%s' has none in pricing", cfg->models[i].name);
 }
 
 struct gr_cfg_spend *
