@@ -556,8 +556,8 @@ test_spend_cap_refuses(void)
     struct env e;
     struct gr_response r;
     struct json_object *root, *p1, *pool;
-    char body[1024];
-    int64_t spent = 0;
+    char body[1024], path[256];
+    int64_t spent = 0, gen, now_gen;
     int i, n_ok = 0, rc = GR_OK;
     size_t n;
 
@@ -618,6 +618,45 @@ test_spend_cap_refuses(void)
                            (double)spent / 1e6, 1e-7);
     CU_ASSERT_TRUE(json_object_is_type(get(pool, "cap_day_usd"),
                                        json_type_null));
+    gen = json_object_get_int64(get(get(root, "router"),
+                                    "config_generation"));
+    json_object_put(root);
+
+    /* A reload that raises the cap lets the next call through at once;
+     * what the day counted stays. */
+    snprintf(path, sizeof(path), "%s/%s-router.conf", tmpdir, e.tag);
+    write_file(path, "router = { shm = \"%s\"; base_url = "
+               "\"http://127.0.0.1:%d\"; max_models = 4; };\n"
+               "models = ( { name = \"" FLASH "\"; rpm = 100; "
+               "tpm = 100000; } );\n"
+               "projects = ( { name = \"p1\"; "
+               "key = \"gr-test-SECRET-p1-7d1e2f\"; } );\n"
+               "pricing = { models = ( { name = \"" FLASH "\"; "
+               "input = 100; output = 200; } ); };\n"
+               "spend = { project_day = 1.0; };\n", e.shm, e.port);
+    CU_ASSERT_EQUAL_FATAL(kill(e.router, SIGHUP), 0);
+    for (;;) {                      /* the watchdog bounds this */
+        root = status_json(&e);
+        now_gen = json_object_get_int64(get(get(root, "router"),
+                                            "config_generation"));
+        json_object_put(root);
+        if (now_gen > gen)
+            break;
+        sleep_ms(5);
+    }
+    CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, body, NULL, &r), GR_OK);
+    remember(&r);
+    CU_ASSERT_TRUE(r.usage.prompt == 100);
+    spent += r.usage.prompt * 100 +
+             (r.usage.candidates > 0 ? r.usage.candidates : 0) * 200 +
+             (r.usage.thoughts > 0 ? r.usage.thoughts : 0) * 200;
+    gr_response_free(&r);
+    root = status_json(&e);
+    p1 = get(get(get(root, "spend"), "projects"), "p1");
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "today_usd")),
+                           (double)spent / 1e6, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "cap_day_usd")),
+                           1.0, 1e-9);
     json_object_put(root);
     stop_env(&e);
 }
