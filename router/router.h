@@ -133,6 +133,9 @@ int gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
  * slot of cfg->projects[i] or -1. */
 void gr_rtr_publish_spend(struct gr_rtr *r, const struct gr_cfg *cfg,
                           const int *model_idx, const int *slots);
+/* STATE_FILE.spend: saved with the state file, restored at start. */
+int gr_rtr_spend_save(struct gr_rtr *r);
+int gr_rtr_spend_restore(struct gr_rtr *r);
 void gr_rtr_publish_extras(struct gr_rtr *r, const struct gr_cfg *cfg,
                            const int *model_idx);
 

@@ -658,6 +658,26 @@ test_spend_cap_refuses(void)
     CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "cap_day_usd")),
                            1.0, 1e-9);
     json_object_put(root);
+
+    /* A restart (the table removed with its router) keeps what the day
+     * counted: STATE_FILE.spend. */
+    gr_close(e.g);
+    e.g = NULL;
+    CU_ASSERT_EQUAL(gr_test_router_stop(e.router), 0);
+    e.router = gr_test_router_start(path, e.shm, NULL);
+    CU_ASSERT_FATAL(e.router > 0);
+    e.g = gr_open(e.shm, body, sizeof(body));
+    CU_ASSERT_FATAL(e.g != NULL);
+    root = status_json(&e);
+    p1 = get(get(get(root, "spend"), "projects"), "p1");
+    pool = get(get(root, "spend"), "pool");
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "today_usd")),
+                           (double)spent / 1e6, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "month_usd")),
+                           (double)spent / 1e6, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(pool, "today_usd")),
+                           (double)spent / 1e6, 1e-7);
+    json_object_put(root);
     stop_env(&e);
 }
 
