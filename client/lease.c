@@ -577,9 +577,16 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
         }
         /* A model without a price (the config requires one for every
          * model when a cap is set) is not counted. */
-        if (prc == 0)
-            a.spend = gr_shm_spend_worst(&pr, cost->tokens, max_out) *
-                      cost->requests;
+        if (prc == 0) {
+            /* one call's worst case stays below 2^46 whatever the
+             * (untrusted) price: n of them are capped at what a spend
+             * counter holds, with no overflow */
+            int64_t one = gr_shm_spend_worst(&pr, cost->tokens, max_out);
+            int64_t most = (int64_t)GR_SPEND_AMOUNT_MASK;
+
+            a.spend = one > most / cost->requests ? most
+                                                  : one * cost->requests;
+        }
     }
     for (;;) {
         uint32_t seen = gr_shm_wake_seen(&g->t);

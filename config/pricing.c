@@ -29,7 +29,6 @@
 
 #include <libconfig.h>
 #include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,11 +143,12 @@ get_num(struct p_load *ld, const config_setting_t *g, const char *name,
     return true;
 }
 
-/* USD (per 1M tokens, or a cap) as micro-USD. */
+/* USD (per 1M tokens, or a cap; checked >= 0 and bounded) as micro-USD,
+ * rounded to nearest (no libm: the config fuzzer links without it). */
 static int64_t
 micro(double usd)
 {
-    return (int64_t)llround(usd * 1e6);
+    return (int64_t)(usd * 1e6 + 0.5);
 }
 
 static void
