@@ -344,7 +344,8 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 GW := $(BIN)/gemroute-gateway
 MAN_PAGES := man/gemroute.1 man/libgemroute.3 man/gemroute.conf.5 \
              man/gemrouted.8 man/gemroute-gateway.8
-CONF_FILES := packaging/gemroute.conf examples/tiers-2025.conf
+CONF_FILES := packaging/gemroute.conf examples/tiers-2025.conf \
+              examples/pricing-2025.conf
 
 install: all
 	$(INSTALL) -d $(D)$(BINDIR) $(D)$(SBINDIR) $(D)$(LIBDIR) \
