@@ -847,6 +847,10 @@ run(struct fwd *c, const struct gr_cost *cost)
             fail_msg(c, "%s", gr_errstr(c->g));
             return rc;
         }
+        if (rc == GR_ESPEND) {
+            fail_msg(c, "%s", gr_spend_refusal());
+            return rc;
+        }
         if (rc != GR_OK) {
             fail_msg(c, "reserving room for %s failed: %s", c->f->model,
                      gr_err_name(rc));

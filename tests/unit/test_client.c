@@ -598,6 +598,9 @@ test_spend_cap_refuses(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(r.error, "spend cap reached: project "
                                   "'p1'"));
     CU_ASSERT_PTR_NOT_NULL(strstr(r.error, "daily cap of $0.10"));
+    /* the worst case priced the request's maxOutputTokens, not the
+     * model's 65,536 */
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.error, "may cost up to $0.020000"));
     CU_ASSERT_EQUAL(r.attempts, 0);
     gr_response_free(&r);
     /* The refused call never reached Google. */

@@ -276,6 +276,7 @@ test_other_project_and_pool(void)
     atomic_store(&tab.spend[pool].cap_day, 42000);
     CU_ASSERT_EQUAL(reserve(DAY, 5000, &g), -EDQUOT);
     CU_ASSERT_EQUAL(g.spend.slot, (int32_t)pool);
+    CU_ASSERT_EQUAL(atomic_load(&tab.spend[pool].refused), 1);
     CU_ASSERT_EQUAL(day_used(1, DAY), 40000);   /* project's add undone */
     CU_ASSERT_EQUAL(day_used(pool, DAY), 40000);
     atomic_store(&tab.spend[pool].cap_day, 0);  /* a reload lifts it */
