@@ -17,6 +17,7 @@
 #include "testlib.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,6 +317,110 @@ test_reap(void)
     CU_ASSERT_EQUAL(atomic_load(&tab.leases[g.lease].held), 0);
 }
 
+/*
+ * Threads over one mapping (the CAS logic is the same between processes):
+ * each reserves random amounts against one cap and settles each call at
+ * a random real cost up to its reservation; a sampler reads the day
+ * counter meanwhile.  The counter never passes the cap, and at the end
+ * it holds exactly the sum of the real costs of the calls admitted.
+ */
+#define STRESS_THREADS 4
+#define STRESS_CALLS 20000
+#define STRESS_CAP 2000000
+
+struct stress_arg {
+    int64_t settled;            /* sum of real costs of admitted calls */
+    unsigned admitted, refused;
+    uint64_t rng;
+};
+
+static _Atomic int stress_done;
+
+static void *
+stress_worker(void *p)
+{
+    struct stress_arg *sa = p;
+    int64_t act[GR_NWINDOWS] = {-1, -1, -1};
+    int i;
+
+    for (i = 0; i < STRESS_CALLS; i++) {
+        struct gr_shm_grant g;
+        struct gr_shm_ask a = {.model = 0, .cost = {1, 10, 0},
+                               .now_ns = T0, .today = DAY,
+                               .pid = (uint32_t)getpid(), .rng = &sa->rng};
+        int64_t real;
+        int rc;
+
+        a.spend = 1 + (int64_t)(gr_test_rand(&sa->rng) % 5000);
+        rc = gr_shm_reserve(&tab, &a, &g);
+        if (rc == -EDQUOT) {
+            sa->refused++;
+            continue;
+        }
+        if (rc != 0)
+            continue;       /* a lease slot race: not a spend matter */
+        real = (int64_t)(gr_test_rand(&sa->rng) % (uint64_t)(a.spend + 1));
+        if (gr_shm_settle_spend(&tab, g.lease, g.ticket, T0, act, T0,
+                                real) == 0) {
+            sa->settled += real;
+            sa->admitted++;
+        }
+    }
+    return NULL;
+}
+
+static void *
+stress_sampler(void *p)
+{
+    int64_t *most = p;
+
+    while (!atomic_load(&stress_done)) {
+        int64_t u = day_used(0, DAY);
+
+        if (u > *most)
+            *most = u;
+    }
+    return NULL;
+}
+
+static void
+test_threads_never_pass_cap(void)
+{
+    pthread_t th[STRESS_THREADS], sampler;
+    struct stress_arg sa[STRESS_THREADS];
+    int64_t most = 0, settled = 0;
+    unsigned refused = 0, admitted = 0;
+    int i;
+
+    fresh(1);
+    atomic_store(&tab.spend[0].cap_day, STRESS_CAP);
+    atomic_store(&stress_done, 0);
+    CU_ASSERT_FATAL(pthread_create(&sampler, NULL, stress_sampler,
+                                   &most) == 0);
+    for (i = 0; i < STRESS_THREADS; i++) {
+        memset(&sa[i], 0, sizeof(sa[i]));
+        sa[i].rng = 0x9e3779b97f4a7c15u * (uint64_t)(i + 1);
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, stress_worker,
+                                       &sa[i]) == 0);
+    }
+    for (i = 0; i < STRESS_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        settled += sa[i].settled;
+        refused += sa[i].refused;
+        admitted += sa[i].admitted;
+    }
+    atomic_store(&stress_done, 1);
+    pthread_join(sampler, NULL);
+    CU_ASSERT(most <= STRESS_CAP);
+    CU_ASSERT_EQUAL(day_used(0, DAY), settled);
+    CU_ASSERT_EQUAL(month_used(0, DAY), settled);
+    CU_ASSERT_EQUAL(day_used(tab.max_projects, DAY), settled);
+    /* The cap was reached: the test exercised refusals, not only room. */
+    CU_ASSERT(refused > 0);
+    CU_ASSERT(admitted > 0);
+    CU_ASSERT_EQUAL(atomic_load(&tab.spend[0].refused), refused);
+}
+
 /* ---- the config ------------------------------------------------------ */
 
 static const char *
@@ -532,6 +637,8 @@ main(void)
         {"month cap and its reset", test_month_cap},
         {"another project; the pool's cap", test_other_project_and_pool},
         {"reap keeps in-flight spend, gives back the rest", test_reap},
+        {"threads never pass a cap; the count is exact",
+         test_threads_never_pass_cap},
         {"shipped pricing file", test_shipped_pricing},
         {"spend section", test_spend_section},
         {"bad pricing and spend: FILE:LINE", test_bad},
