@@ -662,6 +662,36 @@ test_spend_cap_refuses(void)
                            1.0, 1e-9);
     json_object_put(root);
 
+    /* Prometheus: the same number, each family's lines together. */
+    {
+        char cmd[512], want[128], *out = malloc(1 << 16), *a, *z, *cap;
+        size_t got = 0, k;
+        FILE *pp;
+
+        CU_ASSERT_FATAL(out != NULL);
+        snprintf(cmd, sizeof(cmd), "%s/gemroute status --shm %s "
+                 "--prometheus", bin_dir, e.shm);
+        pp = popen(cmd, "r");
+        CU_ASSERT_FATAL(pp != NULL);
+        while ((k = fread(out + got, 1, (1 << 16) - 1 - got, pp)) > 0)
+            got += k;
+        pclose(pp);
+        out[got] = '\0';
+        note(out);
+        snprintf(want, sizeof(want), "gemroute_spend_usd{project=\"p1\","
+                 "period=\"day\"} %.6f\n", (double)spent / 1e6);
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, "gemroute_spend_cap_usd{project="
+                                      "\"p1\",period=\"day\"} 1.000000\n"));
+        a = strstr(out, "\ngemroute_spend_usd{");
+        z = a;
+        while (z != NULL && strstr(z + 1, "\ngemroute_spend_usd{") != NULL)
+            z = strstr(z + 1, "\ngemroute_spend_usd{");
+        cap = strstr(out, "\ngemroute_spend_cap_usd{");
+        CU_ASSERT(a != NULL && cap != NULL && cap > z);
+        free(out);
+    }
+
     /* A restart (the table removed with its router) keeps what the day
      * counted: STATE_FILE.spend. */
     gr_close(e.g);

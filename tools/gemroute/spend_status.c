@@ -54,27 +54,38 @@ table_one(FILE *f, const char *who, const struct gr_stat_spend *sp)
             (unsigned long long)sp->refused);
 }
 
+/* One family's samples for the pool (project "") and every project: a
+ * family's lines stay together, as the text format requires. */
 static void
-prom_one(FILE *f, const char *project, const struct gr_stat_spend *sp)
+prom_family_of(FILE *f, const struct gr_stat_snap *s, int which)
 {
     static const char *const period[2] = {"day", "month"};
-    int64_t v[2] = {sp->day, sp->month}, cap[2] = {sp->cap_day,
-                                                   sp->cap_month};
+    unsigned i;
     int k;
 
-    for (k = 0; k < 2; k++) {
-        fputs("gemroute_spend_usd{project=", f);
-        gr_cli_json_str(f, project);
-        fprintf(f, ",period=\"%s\"} %.6f\n", period[k], usd(v[k]));
-        if (cap[k] > 0) {
-            fputs("gemroute_spend_cap_usd{project=", f);
+    for (i = 0; i <= s->n_projects; i++) {
+        const struct gr_stat_spend *sp = i == 0 ? &s->spend_pool
+                                                : &s->projects[i - 1].spend;
+        const char *project = i == 0 ? "" : s->projects[i - 1].name;
+        int64_t v[2] = {sp->day, sp->month};
+        int64_t cap[2] = {sp->cap_day, sp->cap_month};
+
+        if (which == 2) {
+            fputs("gemroute_spend_refused_total{project=", f);
             gr_cli_json_str(f, project);
-            fprintf(f, ",period=\"%s\"} %.6f\n", period[k], usd(cap[k]));
+            fprintf(f, "} %llu\n", (unsigned long long)sp->refused);
+            continue;
+        }
+        for (k = 0; k < 2; k++) {
+            if (which == 1 && cap[k] <= 0)
+                continue;
+            fputs(which == 0 ? "gemroute_spend_usd{project="
+                             : "gemroute_spend_cap_usd{project=", f);
+            gr_cli_json_str(f, project);
+            fprintf(f, ",period=\"%s\"} %.6f\n", period[k],
+                    usd(which == 0 ? v[k] : cap[k]));
         }
     }
-    fputs("gemroute_spend_refused_total{project=", f);
-    gr_cli_json_str(f, project);
-    fprintf(f, "} %llu\n", (unsigned long long)sp->refused);
 }
 
 void
@@ -106,15 +117,15 @@ gr_status_spend(FILE *f, const struct gr_stat_snap *s, enum gr_extras_view v)
     case GR_EXTRAS_PROM:
         fputs("# HELP gemroute_spend_usd Counted spend (settled plus "
               "reserved in flight) of the Pacific day or month; project "
-              "\"\" is the pool.\n# TYPE gemroute_spend_usd gauge\n"
-              "# HELP gemroute_spend_cap_usd Spend cap of the Pacific day "
+              "\"\" is the pool.\n# TYPE gemroute_spend_usd gauge\n", f);
+        prom_family_of(f, s, 0);
+        fputs("# HELP gemroute_spend_cap_usd Spend cap of the Pacific day "
               "or month (absent: none).\n"
-              "# TYPE gemroute_spend_cap_usd gauge\n"
-              "# HELP gemroute_spend_refused_total Calls refused by a spend "
+              "# TYPE gemroute_spend_cap_usd gauge\n", f);
+        prom_family_of(f, s, 1);
+        fputs("# HELP gemroute_spend_refused_total Calls refused by a spend "
               "cap.\n# TYPE gemroute_spend_refused_total counter\n", f);
-        prom_one(f, "", &s->spend_pool);
-        for (i = 0; i < s->n_projects; i++)
-            prom_one(f, s->projects[i].name, &s->projects[i].spend);
+        prom_family_of(f, s, 2);
         break;
     }
 }
