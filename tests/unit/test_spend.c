@@ -285,6 +285,35 @@ test_other_project_and_pool(void)
 }
 
 /*
+ * A project shut by its cap while another only waits for its minute
+ * window: the call waits for that room (-EAGAIN with a time), it is not
+ * refused; once no other project expects room, it is refused.
+ */
+static void
+test_wait_for_room_elsewhere(void)
+{
+    struct gr_shm_grant g;
+    struct gr_shm_cell *c1;
+    int64_t act[GR_NWINDOWS] = {-1, -1, -1};
+
+    fresh(2);
+    c1 = gr_shm_cell(&tab, 1, 0);
+    atomic_store(&c1->limit[GR_D_RPM], gr_shm_limit_pack(1));
+    atomic_store(&tab.spend[0].cap_day, 1000);
+    CU_ASSERT_EQUAL_FATAL(reserve(DAY, 5000, &g), 0);  /* p1's one call */
+    CU_ASSERT_EQUAL(g.slot, 1);
+    CU_ASSERT_EQUAL(gr_shm_settle_spend(&tab, g.lease, g.ticket, T0, act,
+                                        T0, 10), 0);
+    CU_ASSERT_EQUAL(reserve(DAY, 5000, &g), -EAGAIN);
+    CU_ASSERT(g.retry_at_ns > T0);
+    CU_ASSERT_EQUAL(atomic_load(&tab.spend[0].refused), 0);
+    /* p1 taken out of the pool: nothing expects room any more. */
+    atomic_store(&tab.projects[1].health, GR_PROJ_OP_DISABLED);
+    CU_ASSERT_EQUAL(reserve(DAY, 5000, &g), -EDQUOT);
+    CU_ASSERT_EQUAL(g.spend.slot, 0);
+}
+
+/*
  * A reaped lease: one in flight keeps its worst case (the call may have
  * been billed up to it); one still being admitted (INTENT: no call was
  * sent) gives its reservation back.
@@ -636,6 +665,8 @@ main(void)
         {"refuse at the day cap; the next day", test_refuse_at_cap},
         {"month cap and its reset", test_month_cap},
         {"another project; the pool's cap", test_other_project_and_pool},
+        {"a capped project waits for room elsewhere",
+         test_wait_for_room_elsewhere},
         {"reap keeps in-flight spend, gives back the rest", test_reap},
         {"threads never pass a cap; the count is exact",
          test_threads_never_pass_cap},
