@@ -171,6 +171,7 @@ TEST_DEPS_test_clock := $(SHM_OBJ)
 TEST_DEPS_test_shm := $(SHM_OBJ)
 TEST_DEPS_test_resource := $(SHM_OBJ)
 TEST_DEPS_test_config := $(CONFIG_OBJ)
+TEST_DEPS_test_spend := $(SHM_OBJ) $(CONFIG_OBJ)
 TEST_DEPS_test_router := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
                          $(SHM_OBJ)
 TEST_DEPS_test_client := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
@@ -344,7 +345,8 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 GW := $(BIN)/gemroute-gateway
 MAN_PAGES := man/gemroute.1 man/libgemroute.3 man/gemroute.conf.5 \
              man/gemrouted.8 man/gemroute-gateway.8
-CONF_FILES := packaging/gemroute.conf examples/tiers-2025.conf
+CONF_FILES := packaging/gemroute.conf examples/tiers-2025.conf \
+              examples/pricing-2025.conf
 
 install: all
 	$(INSTALL) -d $(D)$(BINDIR) $(D)$(SBINDIR) $(D)$(LIBDIR) \

@@ -104,6 +104,32 @@ int64_t gr_largest_limit(struct gr *g, const char *model, unsigned w);
 /* header.tpm_flags (GR_TPM_*), read once per call. */
 uint32_t gr_tpm_flags(struct gr *g);
 
+/*
+ * Spend caps (lease.c, docs/CLIENT.md "Spend caps").  gr_reserve_on()
+ * with the most output tokens the request allows (max_out <= 0: the
+ * model's max_output from the price table), which the spend reserved
+ * is computed from when a cap is configured; GR_ESPEND when a cap
+ * refuses, with the sentence in gr_spend_refusal() (this thread's).
+ */
+struct gr_shm_spend_use;
+int gr_reserve_spend(struct gr *g, const char *project, const char *model,
+                     const struct gr_cost *cost, int64_t max_out,
+                     int64_t deadline_ns, struct gr_lease *out);
+const char *gr_spend_refusal(void);
+
+/* The most output tokens a generateContent body allows (spend.c); -1 =
+ * not set, or no cap configured (then nothing is parsed). */
+int64_t gr_spend_max_out(struct gr *g, const char *body, size_t len);
+
+/*
+ * gr_commit() with the call's token usage for its cost: use NULL keeps
+ * the spend reserved (nothing known of the bill), all zero gives it
+ * back (nothing billed: an error answer).
+ */
+void gr_commit_spend(struct gr *g, struct gr_lease *lease,
+                     const struct gr_usage *actual,
+                     const struct gr_shm_spend_use *use);
+
 void gr_seterr(struct gr *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

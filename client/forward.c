@@ -27,6 +27,7 @@
 #include "estimate_priv.h"
 #include "json_priv.h"
 #include "response_priv.h"
+#include "spend.h"
 #include "reserve.h"
 #include "seqlock.h"
 
@@ -80,6 +81,10 @@ struct fwd {
     uint64_t delivered;         /* events given to on_event, all attempts */
     struct gr_pin pin;          /* the resources named; project pinned */
     int64_t cancel_at_ns;       /* ask f->cancelled again from then on */
+    int64_t max_out;            /* output tokens the request allows (spend
+                                   caps); -1 = the model's maximum */
+    struct gr_shm_spend_use spend_use;  /* the answer's usage, for its
+                                           cost; prompt -1 = none */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -637,6 +642,7 @@ take_usage(struct fwd *c, bool ok)
     struct gr_resp_usage ru;
 
     u->prompt = u->candidates = u->thoughts = u->total = -1;
+    c->spend_use.prompt = -1;
     if (!ok)
         return;
     if (c->f->kind == GR_FWD_COUNT) {
@@ -660,6 +666,14 @@ take_usage(struct fwd *c, bool ok)
     u->candidates = ru.candidates_tokens;
     u->thoughts = ru.thoughts_tokens;
     u->total = ru.total_tokens;
+    /* What the call is billed for (spend caps), as in generate.c. */
+    c->spend_use.prompt = ru.prompt_tokens;
+    if (ru.prompt_tokens >= 0 && ru.tool_prompt_tokens > 0 &&
+        ru.tool_prompt_tokens <= INT32_MAX - ru.prompt_tokens)
+        c->spend_use.prompt += ru.tool_prompt_tokens;
+    c->spend_use.cached = ru.cached_tokens;
+    c->spend_use.output = ru.candidates_tokens;
+    c->spend_use.thinking = ru.thoughts_tokens;
 }
 
 static enum next
@@ -767,7 +781,17 @@ attempt(struct fwd *c, struct gr_lease *l)
                      ? out->usage.prompt : -1;
     use.images = -1;
     use.first_byte_ns = c->first_byte_ns;
-    gr_commit(c->g, l, &use);
+    {
+        /* The cost, as in generate.c: the reported usage; an error
+         * answer is not billed; else the worst case stays. */
+        static const struct gr_shm_spend_use none = {0, 0, 0, 0};
+        const struct gr_shm_spend_use *su =
+            c->spend_use.prompt >= 0 && v.cls == GR_CLASS_OK
+                ? &c->spend_use
+            : c->status >= 400 ? &none : NULL;
+
+        gr_commit_spend(c->g, l, &use, su);
+    }
     out->verdict = v;
     gr_sse_free(&c->sse);
     free(c->err_event);
@@ -829,8 +853,8 @@ run(struct fwd *c, const struct gr_cost *cost)
             fail_msg(c, "cancelled by the caller");
             return out->attempts > 0 ? GR_ECALL : GR_EDEADLINE;
         }
-        rc = gr_reserve_on(c->g, c->pin.project, c->f->model, cost, until,
-                           &l);
+        rc = gr_reserve_spend(c->g, c->pin.project, c->f->model, cost,
+                              c->max_out, until, &l);
         out->queued_ns += gr_now_ns() - t0;
         if (rc == GR_EDEADLINE) {
             out->retry_at_ns = l.retry_at_ns;
@@ -845,6 +869,10 @@ run(struct fwd *c, const struct gr_cost *cost)
         }
         if (rc == GR_ENOMODEL) {
             fail_msg(c, "%s", gr_errstr(c->g));
+            return rc;
+        }
+        if (rc == GR_ESPEND) {
+            fail_msg(c, "%s", gr_spend_refusal());
             return rc;
         }
         if (rc != GR_OK) {
@@ -935,6 +963,8 @@ forward_model(struct gr *g, const struct gr_fwd *f,
     if (c.o.backoff_cap_ns < c.o.backoff_base_ns)
         c.o.backoff_cap_ns = c.o.backoff_base_ns;
     estimate(&c, &cost);
+    c.max_out = f->kind == GR_FWD_GENERATE
+                    ? gr_spend_max_out(g, f->body, f->len) : -1;
     {
         char why[512];
 

@@ -93,6 +93,10 @@ struct call {
     int64_t images_out;             /* images the last answer holds; -1 =
                                        none read */
     struct gr_pin pin;              /* resources named (resource.c) */
+    int64_t max_out;                /* output tokens the request allows
+                                       (spend caps); -1 = not set */
+    struct gr_shm_spend_use spend_use;  /* the last answer's usage, for
+                                           its cost; prompt -1 = none */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -277,6 +281,7 @@ take_usage(struct call *c, const struct gr_http_res *res)
     u->prompt = u->candidates = u->thoughts = u->total = -1;
     c->tpm_tokens = -1;
     c->images_out = -1;
+    c->spend_use.prompt = -1;
     if (res->status < 200 || res->status > 299)
         return;
     if (c->op == OP_GENERATE || c->op == OP_STREAM)
@@ -305,6 +310,15 @@ take_usage(struct call *c, const struct gr_http_res *res)
     u->thoughts = ru.thoughts_tokens;
     u->total = ru.total_tokens;
     c->tpm_tokens = tpm_of(c, &ru);
+    /* What the call is billed for (spend caps): all input, cached
+     * included, at its prices; output and thinking tokens. */
+    c->spend_use.prompt = ru.prompt_tokens;
+    if (ru.prompt_tokens >= 0 && ru.tool_prompt_tokens > 0 &&
+        ru.tool_prompt_tokens <= INT32_MAX - ru.prompt_tokens)
+        c->spend_use.prompt += ru.tool_prompt_tokens;
+    c->spend_use.cached = ru.cached_tokens;
+    c->spend_use.output = ru.candidates_tokens;
+    c->spend_use.thinking = ru.thoughts_tokens;
 }
 
 /* Copy s to dst + at, cut to fit cap bytes with the NUL; returns where
@@ -485,7 +499,18 @@ attempt(struct call *c, struct gr_lease *l)
     use.images = v.cls == GR_CLASS_OK && !cut &&
                  c->images_out > l->cost.images ? c->images_out : -1;
     use.first_byte_ns = res.first_byte_ns;
-    gr_commit(c->g, l, &use);
+    {
+        /* The cost: the usage Google reported; an error answer is not
+         * billed; anything else (no answer, no usage) keeps the worst
+         * case reserved. */
+        static const struct gr_shm_spend_use none = {0, 0, 0, 0};
+        const struct gr_shm_spend_use *su =
+            c->spend_use.prompt >= 0 && (v.cls == GR_CLASS_OK || cut)
+                ? &c->spend_use
+            : res.status >= 400 ? &none : NULL;
+
+        gr_commit_spend(c->g, l, &use, su);
+    }
     out->verdict = v;
 
     if (v.cls == GR_CLASS_OK && res.err == GR_HTTP_OK)
@@ -546,7 +571,8 @@ queue_for_room(struct call *c, const struct gr_cost *cost,
 
     if (until <= t0)
         until = t0 - 1 > 0 ? t0 - 1 : 1;   /* passed: fail, do not poll */
-    rc = gr_reserve_on(c->g, c->pin.project, c->model, cost, until, l);
+    rc = gr_reserve_spend(c->g, c->pin.project, c->model, cost, c->max_out,
+                          until, l);
     c->out->queued_ns += gr_now_ns() - t0;
     return rc;
 }
@@ -626,6 +652,8 @@ run(struct call *c, struct gr_cost *cost)
                 fail_msg(c, "no project serves model '%s'", c->model);
             else if (rc == GR_ETOOBIG)
                 too_big_msg(c, cost);
+            else if (rc == GR_ESPEND)
+                fail_msg(c, "%s", gr_spend_refusal());
             else
                 fail_msg(c, "reserving room for %s failed: %s", c->model,
                          gr_err_name(rc));
@@ -808,6 +836,8 @@ call_model(struct gr *g, enum op op, const char *model,
         }
     }
     estimate(&c, &cost);
+    c.max_out = op == OP_GENERATE || op == OP_STREAM
+                    ? gr_spend_max_out(g, c.body, c.len) : 0;
     if (c.o.count_tokens_first && c.o.est_tokens <= 0 &&
         (op == OP_GENERATE || op == OP_STREAM))
         count_first(&c, &cost);
@@ -921,6 +951,7 @@ gr_err_name(int err)
     case GR_ECALL: return "call failed";
     case GR_ENOMEM: return "out of memory";
     case GR_ETOOBIG: return "request too big";
+    case GR_ESPEND: return "spend cap reached";
     default: return "unknown error";
     }
 }

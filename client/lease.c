@@ -483,10 +483,70 @@ project_slot(struct gr *g, const char *name)
     return 0;
 }
 
+/* The sentence of this thread's last spend refusal. */
+static _Thread_local char spend_msg[256];
+
+const char *
+gr_spend_refusal(void)
+{
+    return spend_msg;
+}
+
+/* Whether the router counts spend (a cap is configured). */
+static inline bool
+spend_on(const struct gr *g)
+{
+    /* relaxed: a setting, on the header line the model lookup read */
+    return atomic_load_explicit(&g->t.hdr->spend_on,
+                                memory_order_relaxed) != 0;
+}
+
+/* The cap that refused (gt->spend), in a sentence on the handle and in
+ * spend_msg. */
+static void
+spend_refused(struct gr *g, const struct gr_shm_grant *gt, int64_t want,
+              int32_t today)
+{
+    const struct gr_shm_spend *s;
+    char who[GR_SHM_NAME_MAX + 16] = "the pool";
+    bool day = gt->spend.which != 2;
+    int64_t cap, used;
+
+    if (g->t.spend == NULL || gt->spend.slot < 0 ||
+        (uint32_t)gt->spend.slot > g->t.max_projects) {
+        snprintf(spend_msg, sizeof(spend_msg), "spend cap reached");
+        gr_seterr(g, "%s", spend_msg);
+        return;
+    }
+    s = &g->t.spend[gt->spend.slot];
+    if ((uint32_t)gt->spend.slot < g->t.max_projects) {
+        struct gr_shm_project *p = &g->t.projects[gt->spend.slot];
+        char name[GR_SHM_NAME_MAX];
+        uint32_t sq = gr_shm_seq_read_begin(&p->seq);
+
+        gr_shm_seq_copy_str(name, p->name, sizeof(name));
+        snprintf(who, sizeof(who), "project '%s'",
+                 gr_shm_seq_read_ok(&p->seq, sq) ? name : "?");
+    }
+    /* relaxed: a reading for the sentence */
+    cap = atomic_load_explicit(day ? &s->cap_day : &s->cap_month,
+                               memory_order_relaxed);
+    used = gr_shm_spend_used(day ? &s->day : &s->month,
+                             day ? today : gr_shm_month_of_day(today));
+    snprintf(spend_msg, sizeof(spend_msg),
+             "spend cap reached: %s has counted $%.6f of its %s cap of "
+             "$%.2f; this call may cost up to $%.6f (the %s)", who,
+             (double)used / 1e6, day ? "daily" : "monthly",
+             (double)cap / 1e6, (double)want / 1e6,
+             day ? "day resets at midnight America/Los_Angeles"
+                 : "month resets on the 1st, Pacific time");
+    gr_seterr(g, "%s", spend_msg);
+}
+
 static int __attribute__((noinline))
 reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
                  struct gr_batch_ask *q, const char *pin_name,
-                 struct gr_lease *out)
+                 int64_t max_out, struct gr_lease *out)
 {
     const struct gr_cost *cost = q->cost;
     struct gr_shm_ask a;
@@ -529,6 +589,29 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
     a.rng = gr_thread_rng();
     a.lease_hint = lease_hint;
     a.pin = 0;
+    a.spend = 0;
+    if (spend_on(g) && cost->requests > 0) {
+        struct gr_shm_price pr;
+        int prc = gr_shm_price_read(&g->t, a.model, &pr);
+
+        if (prc == -EAGAIN) {
+            gr_seterr(g, "the price of '%s' in the table stays "
+                      "half-written: nothing sent", model);
+            return GR_ESHM;
+        }
+        /* A model without a price (the config requires one for every
+         * model when a cap is set) is not counted. */
+        if (prc == 0) {
+            /* one call's worst case stays below 2^46 whatever the
+             * (untrusted) price: n of them are capped at what a spend
+             * counter holds, with no overflow */
+            int64_t one = gr_shm_spend_worst(&pr, cost->tokens, max_out);
+            int64_t most = (int64_t)GR_SPEND_AMOUNT_MASK;
+
+            a.spend = one > most / cost->requests ? most
+                                                  : one * cost->requests;
+        }
+    }
     for (;;) {
         uint32_t seen = gr_shm_wake_seen(&g->t);
         int64_t wake_at;
@@ -541,7 +624,7 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
         stop = batch_stop(g, q->now_ns, to_midnight);
         /* 0: batch leases are off; 1: none wanted now.  A pinned
          * reservation takes no batch: a batch serves any project. */
-        want = pin_name == NULL ? gr_batch_want(g, q) : 0;
+        want = pin_name == NULL && a.spend == 0 ? gr_batch_want(g, q) : 0;
         a.batch = stop != 0 && want > 1 ? want : 1;
         if (pin_name != NULL && (a.pin = project_slot(g, pin_name)) == 0) {
             gr_seterr(g, "project '%s' is not in the table: a request "
@@ -597,6 +680,10 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
         if (rc == -ENOENT) {
             gr_seterr(g, "no project serves model '%s'", model);
             return GR_ENOMODEL;
+        }
+        if (rc == -EDQUOT) {
+            spend_refused(g, &gt, a.spend, a.today);
+            return GR_ESPEND;
         }
         /* No room now: a cost no window can ever hold fails at once
          * rather than at its deadline (checked once per reservation,
@@ -655,7 +742,7 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
     q.model = model_index(g, model, &q.config_gen);
     q.cost = cost;
     q.now_ns = 0;
-    if (q.config_gen != 0 && q.model >= 0) {
+    if (q.config_gen != 0 && q.model >= 0 && !spend_on(g)) {
         q.now_ns = gr_shm_now_fast(&g->t);
         if (gr_batch_take(g, &q, out)) {
             gr_copy_chunks(out->model, model_cache.name, model_cache.len);
@@ -671,7 +758,7 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
     out->project[0] = out->key[0] = out->base_url[0] = '\0';
     out->proxy[0] = '\0';
     out->batch = NULL;
-    return reserve_in_table(g, model, deadline_ns, &q, NULL, out);
+    return reserve_in_table(g, model, deadline_ns, &q, NULL, -1, out);
 }
 
 int
@@ -679,12 +766,23 @@ gr_reserve_on(struct gr *g, const char *project, const char *model,
               const struct gr_cost *cost, int64_t deadline_ns,
               struct gr_lease *out)
 {
+    return gr_reserve_spend(g, project, model, cost, -1, deadline_ns, out);
+}
+
+int
+gr_reserve_spend(struct gr *g, const char *project, const char *model,
+                 const struct gr_cost *cost, int64_t max_out,
+                 int64_t deadline_ns, struct gr_lease *out)
+{
     struct gr_batch_ask q;
 
-    if (project == NULL || project[0] == '\0')
+    if ((project == NULL || project[0] == '\0') &&
+        (max_out <= 0 || g == NULL || !spend_on(g)))
         return gr_reserve(g, model, cost, deadline_ns, out);
+    if (project != NULL && project[0] == '\0')
+        project = NULL;
     if (g == NULL || model == NULL || cost == NULL || out == NULL ||
-        strnlen(project, GR_NAME_MAX) >= GR_NAME_MAX ||
+        (project != NULL && strnlen(project, GR_NAME_MAX) >= GR_NAME_MAX) ||
         (uint64_t)cost->requests > INT32_MAX ||
         (uint64_t)cost->tokens > INT32_MAX ||
         (uint64_t)cost->images > INT32_MAX)
@@ -697,13 +795,15 @@ gr_reserve_on(struct gr *g, const char *project, const char *model,
     out->project[0] = out->key[0] = out->base_url[0] = '\0';
     out->proxy[0] = '\0';
     out->batch = NULL;
-    return reserve_in_table(g, model, deadline_ns, &q, project, out);
+    return reserve_in_table(g, model, deadline_ns, &q, project, max_out,
+                            out);
 }
 
-/* gr_commit() of a lease of its own: settled in the table now. */
+/* gr_commit() of a lease of its own: settled in the table now; spend
+ * is the call's cost in micro-USD, or -1 to keep what was reserved. */
 static void __attribute__((noinline))
 commit_in_table(struct gr *g, struct gr_lease *lease,
-                const struct gr_usage *actual)
+                const struct gr_usage *actual, int64_t spend)
 {
     int64_t act[GR_NWINDOWS] = {-1, -1, -1}, fb = 0, now;
 
@@ -727,7 +827,8 @@ commit_in_table(struct gr *g, struct gr_lease *lease,
         if (fb <= 0 || fb > now)
             fb = now;
     }
-    if (gr_shm_settle(&g->t, lease->slot, lease->ticket, fb, act, now) != 0)
+    if (gr_shm_settle_spend(&g->t, lease->slot, lease->ticket, fb, act, now,
+                            spend) != 0)
         gr_seterr(g, "lease of '%s' was already settled", lease->project);
     lease_hint = lease->slot;
     lease->slot = UINT32_MAX;
@@ -739,13 +840,33 @@ gr_commit(struct gr *g, struct gr_lease *lease, const struct gr_usage *actual)
     if (g == NULL || lease == NULL || lease->slot == UINT32_MAX)
         return;
     if (lease->batch == NULL) {
-        commit_in_table(g, lease, actual);
+        commit_in_table(g, lease, actual, -1);
         return;
     }
     /* One call of a batch lease: the batch settles when its last call
      * is in (client/batch.c). */
     lease->slot = UINT32_MAX;
     gr_batch_commit(lease, actual);
+}
+
+void
+gr_commit_spend(struct gr *g, struct gr_lease *lease,
+                const struct gr_usage *actual,
+                const struct gr_shm_spend_use *use)
+{
+    struct gr_shm_price pr;
+    int64_t spend = -1;
+
+    if (g == NULL || lease == NULL || lease->slot == UINT32_MAX)
+        return;
+    if (lease->batch != NULL || !spend_on(g)) {
+        gr_commit(g, lease, actual);
+        return;
+    }
+    if (use != NULL && g->t.max_models != 0 &&
+        gr_shm_price_read(&g->t, lease->cell % g->t.max_models, &pr) == 0)
+        spend = gr_shm_spend_actual(&pr, use);
+    commit_in_table(g, lease, actual, spend);
 }
 
 static int

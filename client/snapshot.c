@@ -21,6 +21,7 @@
 #include "health.h"
 #include "reserve.h"
 #include "seqlock.h"
+#include "spend.h"
 #include "table.h"
 #include "window.h"
 
@@ -563,6 +564,29 @@ judge_project(struct gr_stat_snap *s, struct gr_stat_project *sp,
 
 /* ---- taking the snapshot ---------------------------------------------- */
 
+/* Record r's spend for Pacific day `today`, when spend is counted. */
+static void
+take_spend(const struct gr_shm *t, const struct gr_shm_spend *r,
+           int32_t today, struct gr_stat_spend *out)
+{
+    memset(out, 0, sizeof(*out));
+    /* relaxed for all: a snapshot */
+    if (r == NULL ||
+        atomic_load_explicit(&t->hdr->spend_on, memory_order_relaxed) == 0)
+        return;
+    out->counted = true;
+    out->day = gr_shm_spend_used(&r->day, today);
+    out->month = gr_shm_spend_used(&r->month, gr_shm_month_of_day(today));
+    out->cap_day = atomic_load_explicit(&r->cap_day, memory_order_relaxed);
+    out->cap_month = atomic_load_explicit(&r->cap_month,
+                                          memory_order_relaxed);
+    if (out->cap_day < 0)
+        out->cap_day = 0;
+    if (out->cap_month < 0)
+        out->cap_month = 0;
+    out->refused = atomic_load_explicit(&r->refused, memory_order_relaxed);
+}
+
 enum gr_err
 gr_stat_take_at(const struct gr_stat *st, struct gr_stat_snap *s,
                 int64_t now_mono_ns, int64_t now_wall_ns)
@@ -618,6 +642,8 @@ gr_stat_take_at(const struct gr_stat *st, struct gr_stat_snap *s,
         sp->probe_in_s = probe_in(atomic_load_explicit(
                                       &p->probe_at_s, memory_order_relaxed),
                                   now_mono_ns);
+        take_spend(t, t->spend != NULL ? &t->spend[slot] : NULL, today,
+                   &sp->spend);
         sp->op = (ph & GR_PROJ_OP_DISABLED) ? GR_STAT_OP_DISABLED :
                  (ph & GR_PROJ_OP_DRAINING) ? GR_STAT_OP_DRAINING :
                  GR_STAT_OP_NONE;
@@ -661,6 +687,8 @@ gr_stat_take_at(const struct gr_stat *st, struct gr_stat_snap *s,
     free(fl);
     pool(s);
     (void)gr_stat_extras(st, &s->extras);
+    take_spend(t, t->spend != NULL ? &t->spend[t->max_projects] : NULL,
+               today, &s->spend_pool);
     return GR_OK;
 }
 

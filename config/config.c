@@ -22,6 +22,7 @@
 #include "config_priv.h"
 #include "gateway_priv.h"
 #include "cache_priv.h"
+#include "pricing_priv.h"
 #include "settings_priv.h"
 
 #include <ctype.h>
@@ -74,7 +75,7 @@ static const char *const dim_names[GR_CFG_NDIMS] = {
 
 static const char *const top_keys[] = {"router", "models", "projects",
                                        "gateway", "cache", "cluster",
-                                       NULL};
+                                       "pricing", "spend", NULL};
 
 /*
  * The settings of a model, a project and a project's limits: read by
@@ -1359,6 +1360,10 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
         ld.cfg->cache = gr_cfg_cache_load(root, ld.cfg, &ld.rd);
         if (ld.cfg->cache == NULL)
             ld.nomem = true;
+        ld.cfg->spend = gr_cfg_spend_load(root, ld.path, ld.dir, ld.cfg,
+                                          &ld.el);
+        if (ld.cfg->spend == NULL)
+            ld.nomem = true;
         if (member(root, "cluster") != NULL)
             gr_cfg_cluster_load(member(root, "cluster"), &ld.cfg->cluster,
                                 &ld.rd);
@@ -1406,6 +1411,7 @@ gr_cfg_free(struct gr_cfg *cfg)
     free(cfg->models);
     gr_cfg_gateway_free(cfg->gateway);
     gr_cfg_cache_free(cfg->cache);
+    gr_cfg_spend_free(cfg->spend);
     for (i = 0; i < cfg->n_files; i++)
         free(cfg->files[i]);
     free(cfg->files);

@@ -22,6 +22,7 @@
 
 struct gr_cfg_gateway;
 struct gr_cfg_cache;
+struct gr_cfg_spend;
 
 /* Dimensions, in the order of enum gr_dim in include/gemroute.h. */
 enum {
@@ -123,6 +124,7 @@ struct gr_cfg {
     struct gr_cfg_gateway *gateway; /* the gateway section (gateway.h) */
     struct gr_cfg_cache *cache;     /* the cache section and the fallback
                                        chains (cache.h) */
+    struct gr_cfg_spend *spend;     /* prices and spend caps (pricing.h) */
 };
 
 /* Errors collected by a load: each one line, "FILE:LINE: what is wrong". */

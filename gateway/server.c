@@ -331,6 +331,13 @@ send_result(struct gw *gw, struct MHD_Connection *c, struct req *q, int rc,
                  "table.", q->model, q->ver);
         return send_error(gw, c, 404, "NOT_FOUND", msg, NULL);
     }
+    if (rc == GR_ESPEND) {
+        /* gemroute's own spend cap: answered as Google answers for its
+         * spend-based limits */
+        *status = 429;
+        snprintf(msg, sizeof(msg), "gemroute: %s", out->error);
+        return send_error(gw, c, 429, "RESOURCE_EXHAUSTED", msg, NULL);
+    }
     if (rc == GR_EDEADLINE) {
         *status = 504;
         snprintf(msg, sizeof(msg), "gemroute: the deadline passed: %s",

@@ -47,6 +47,9 @@ enum gr_err {
     GR_ENOMEM,
     GR_ETOOBIG,     /* the request costs more than the largest window of
                        any project serving the model: it can never fit */
+    GR_ESPEND,      /* a spend cap (the pool's, or every project's that
+                       could serve the call) is reached for the Pacific
+                       day or month: gr_errstr() names the cap */
 };
 
 /* The four quota dimensions Gemini enforces per project and model. */

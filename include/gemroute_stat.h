@@ -82,6 +82,16 @@ struct gr_stat_cell {
                                        project's keys); -1 = none */
 };
 
+/* Spend of one project, or of the pool (spend caps, docs/CONFIG.md), in
+ * micro-USD for the Pacific day and month of the snapshot. */
+struct gr_stat_spend {
+    bool counted;                   /* the router counts spend (a cap is
+                                       configured); all 0 otherwise */
+    int64_t day, month;             /* counted: settled + reserved */
+    int64_t cap_day, cap_month;     /* 0 = no cap */
+    uint64_t refused;               /* calls refused by these caps */
+};
+
 struct gr_stat_project {
     char name[GR_NAME_MAX];
     char key_tail[8];
@@ -96,6 +106,7 @@ struct gr_stat_project {
                                        (its siblings still serve) */
     double probe_in_s;              /* next probe of a refused key or of
                                        the project; -1 = none */
+    struct gr_stat_spend spend;     /* (ABI 6) */
 };
 
 /* One model over every project: what the pool can still take now. */
@@ -180,6 +191,7 @@ struct gr_stat_snap {
     unsigned healthy, cooling, disabled, draining;  /* projects */
     struct gr_stat_extras extras;   /* the cache and the fallbacks, as
                                        gr_stat_extras() reads them */
+    struct gr_stat_spend spend_pool;    /* the pool's spend and caps */
 };
 
 /*

@@ -406,6 +406,7 @@ gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
         gr_rtr_set_state(r, (uint32_t)slot, GR_PROJ_ACTIVE);
     }
     write_choice(r, cfg, slots, order);
+    gr_rtr_publish_spend(r, cfg, model_idx, slots);
     free(slots);
     free(order);
     /* release: whoever sees the new generation sees everything above.

@@ -207,6 +207,7 @@ serve(struct gr_rtr *r)
     rc = gr_rtr_apply(r, r->cfg, err, sizeof(err));
     if (rc == 0 && !r->adopted) {
         gr_rtr_state_restore(r);
+        gr_rtr_spend_restore(r);
         r->hide_choice = false;
         rc = gr_rtr_apply(r, r->cfg, err, sizeof(err));
     }

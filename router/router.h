@@ -129,6 +129,13 @@ int gr_rtr_apply(struct gr_rtr *r, const struct gr_cfg *cfg, char *err,
 /* Publish the models' fallback chains and the cache's settings in the
  * table's extras (router/extras.c); model_idx maps cfg->models to the
  * table's model indices. */
+/* Prices, spend caps and header.spend_on (spend.c); slots[i] is the
+ * slot of cfg->projects[i] or -1. */
+void gr_rtr_publish_spend(struct gr_rtr *r, const struct gr_cfg *cfg,
+                          const int *model_idx, const int *slots);
+/* STATE_FILE.spend: saved with the state file, restored at start. */
+int gr_rtr_spend_save(struct gr_rtr *r);
+int gr_rtr_spend_restore(struct gr_rtr *r);
 void gr_rtr_publish_extras(struct gr_rtr *r, const struct gr_cfg *cfg,
                            const int *model_idx);
 

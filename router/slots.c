@@ -17,6 +17,7 @@
  * gr_rtr_set_state(), in the segment and in the mirror at once.
  */
 #include "router.h"
+#include "spend.h"
 #include "clock.h"
 #include "health.h"
 #include "reserve.h"
@@ -101,6 +102,8 @@ gr_rtr_take_slot(struct gr_shm *t, uint32_t slot)
     /* relaxed for all: published by the release store of ACTIVE */
     atomic_store_explicit(&p->health, 0, memory_order_relaxed);
     atomic_store_explicit(&p->key_bad, 0, memory_order_relaxed);
+    if (t->spend != NULL)
+        gr_shm_spend_clear(&t->spend[slot]);    /* ABI 6: a new project */
     atomic_fetch_add_explicit(&p->generation, 1, memory_order_relaxed);
 }
 

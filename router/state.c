@@ -242,6 +242,7 @@ gr_rtr_state_save(struct gr_rtr *r)
         unlink(tmp);
     }
     gr_rtr_res_save(r);     /* beside it: STATE_FILE.res */
+    gr_rtr_spend_save(r);   /* and STATE_FILE.spend */
     return rc;
 }
 

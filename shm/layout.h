@@ -16,6 +16,8 @@
  *   cells      max_projects x max_models x struct gr_shm_cell
  *   rings      max_projects x max_models x GR_RING release rows
  *   keys       GR_SHM_MAX_KEYS x max_projects x GR_SHM_KEY_MAX bytes
+ *   extras     (ABI 5, below)
+ *   spend      (ABI 6, below): prices per model, spend per project
  *
  * The cells are kept small and dense and the rings apart (a reservation
  * reads two cells and settles into one ring row), and the keys are stored
@@ -42,9 +44,11 @@
 #include <stdint.h>
 
 #define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
-#define GR_SHM_ABI_MAJOR 5u  /* 5: the extras section (fallback chains, the
-                               response cache) grows the segment */
-#define GR_SHM_ABI_MINOR 1u  /* (4.0: control_path; 4.1: router_pidns;
+#define GR_SHM_ABI_MAJOR 6u  /* 6: the spend section (prices, spend caps
+                               and counters) grows the segment;
+                               5: the extras section (fallback chains,
+                               the response cache) */
+#define GR_SHM_ABI_MINOR 0u  /* (4.0: control_path; 4.1: router_pidns;
                                4.2: key_bad, probe_at_s, tpm_flags;
                                5.1: the Pacific day table, day_seq) */
 
@@ -133,6 +137,8 @@ enum {
 #define GR_HELD_WINDOW(w) (1u << (w))
 #define GR_HELD_DAY (1u << 3)
 #define GR_HELD_INFLIGHT (1u << 4)
+#define GR_HELD_SPEND (1u << 5)         /* the project's spend counters */
+#define GR_HELD_SPEND_POOL (1u << 6)    /* the pool's spend counters */
 
 /*
  * One (project, model): limits, health, counters and windows.  What one
@@ -280,10 +286,12 @@ struct gr_shm_lease {
     _Atomic uint32_t held;              /* GR_HELD_* */
     uint32_t cell;                      /* cell index */
     uint32_t project_gen;               /* project generation at reserve */
-    uint32_t pad0;
+    int32_t spend_day;                  /* ABI 6: Pacific day the spend was
+                                           reserved on (GR_HELD_SPEND*) */
     int64_t admitted_ns;                /* CLOCK_MONOTONIC */
     int64_t cost[GR_NWINDOWS];          /* requests, tokens, images */
-    uint8_t pad1[GR_SHM_LINE - 56];
+    int64_t spend;                      /* ABI 6: micro-USD reserved
+                                           (worst case) */
 };
 
 /*
@@ -321,7 +329,10 @@ struct gr_shm_header {
     _Atomic uint32_t headroom_ppm;      /* headroom x 1e6 */
     _Atomic uint32_t choice_mode;       /* 0 p2c, 1 weighted, 2 priority */
     _Atomic uint64_t anomalies;         /* bad values seen and skipped */
-    uint8_t pad2[GR_SHM_LINE - 56];
+    _Atomic uint32_t spend_on;          /* ABI 6: nonzero when a spend cap
+                                           is configured (router); then
+                                           reservations count spend */
+    uint32_t pad2;
 
     /* line 2: reloads */
     _Atomic int64_t last_reload_wall_ns;
@@ -337,7 +348,7 @@ struct gr_shm_header {
                                            of ABI 3.0) = no batch leases */
     _Atomic uint32_t tpm_flags;         /* GR_TPM_*: how a settle counts
                                            input tokens (ABI 4.1) */
-    uint8_t pad2b[GR_SHM_LINE - 56];
+    uint64_t off_spend;                 /* ABI 6: the spend section */
 
     /* lines 3..: strings under text_seq */
     _Atomic uint32_t text_seq;
@@ -424,6 +435,54 @@ struct gr_shm_extra {
     uint8_t pad1[GR_SHM_LINE - 48];
 };
 
+/*
+ * ABI 6: the spend section, at off_spend, after the extras: a price per
+ * model index, then one spend record per project slot and one more for
+ * the pool (index max_projects).
+ *
+ *   struct gr_shm_price price[max_models]
+ *   struct gr_shm_spend spend[max_projects + 1]
+ *
+ * Prices are router-written under the header's models_seq; a record's
+ * caps are single words the router stores; its day and month words are
+ * changed by clients and the router with CAS only (shm/spend.c):
+ *   bits  0..43  micro-USD counted (reserved and settled), up to $17.5M
+ *   bits 44..63  the day (days since 1970-01-01) or the month (months
+ *                since 1970-01), mod 2^20: another value reads as 0
+ */
+#define GR_SPEND_AMOUNT_BITS 44
+#define GR_SPEND_NONE INT64_C(0)        /* no cap (a zeroed record has
+                                           none; a cap of $0 is written
+                                           as 1 micro-USD) */
+
+struct gr_shm_price {
+    /* micro-USD per 1M tokens (= USD per token) */
+    uint32_t input, output, cached, thinking;
+    /* the same above long_above prompt tokens (the long-prompt tier) */
+    uint32_t input_long, output_long, cached_long, thinking_long;
+    uint32_t long_above;                /* prompt tokens; 0 = one tier */
+    uint32_t max_output;                /* output tokens reserved when the
+                                           request sets none */
+    uint32_t flags;                     /* GR_PRICE_* */
+    uint8_t pad[GR_SHM_LINE - 44];
+};
+
+#define GR_PRICE_SET (1u << 0)          /* the model has a price */
+
+struct gr_shm_spend {
+    _Atomic int64_t cap_day;            /* micro-USD per Pacific day, or
+                                           GR_SPEND_NONE (router); any
+                                           other value <= 0 is none */
+    _Atomic int64_t cap_month;          /* micro-USD per Pacific month */
+    _Atomic uint64_t day;               /* day word, see above */
+    _Atomic uint64_t month;             /* month word */
+    _Atomic uint64_t refused;           /* calls refused by its caps
+                                           (GR_ESPEND) */
+    uint8_t pad[GR_SHM_LINE - 40];
+};
+
+_Static_assert(sizeof(struct gr_shm_price) == 64, "price: one line");
+_Static_assert(sizeof(struct gr_shm_spend) == 64, "spend: one line");
 _Static_assert(sizeof(struct gr_shm_fallback) == 64, "fallback: one line");
 _Static_assert(offsetof(struct gr_shm_extra, cache_path) == 64, "line 1");
 _Static_assert(offsetof(struct gr_shm_extra, cache_hits) == 64 + 256,
@@ -450,6 +509,10 @@ _Static_assert(offsetof(struct gr_shm_header, router_pidns) == 56,
                "line 0, in what was padding");
 _Static_assert(offsetof(struct gr_shm_header, last_reload_wall_ns) == 128,
                "line 2");
+_Static_assert(offsetof(struct gr_shm_header, spend_on) == 120 &&
+               offsetof(struct gr_shm_header, off_spend) == 184,
+               "ABI 6, in what was padding");
+_Static_assert(offsetof(struct gr_shm_lease, spend) == 56, "lease spend");
 _Static_assert(offsetof(struct gr_shm_header, text_seq) == 192, "line 3");
 _Static_assert(offsetof(struct gr_shm_header, day_start) == 192 + 16 &&
                offsetof(struct gr_shm_header, day_start) +

@@ -187,6 +187,47 @@ in_flight_but(const void *arg)
     return gr_shm_cell_in_flight(fa->t, fa->cell, fa->lease);
 }
 
+/* The spend record of the lease's project, or NULL (untrusted cell). */
+static struct gr_shm_spend *
+lease_spend(const struct gr_shm *t, const struct gr_shm_lease *l)
+{
+    uint32_t cell = __atomic_load_n(&l->cell, __ATOMIC_RELAXED);
+
+    if (t->spend == NULL || t->max_models == 0 ||
+        cell / t->max_models >= t->max_projects)
+        return NULL;
+    return &t->spend[cell / t->max_models];
+}
+
+/*
+ * Give back the spend bits of held, each cleared before its counter is
+ * changed: by delta (the real cost minus the reservation; 0 keeps the
+ * reservation).  Returns held without them.
+ */
+static uint32_t
+spend_release(const struct gr_shm *t, struct gr_shm_lease *l, uint32_t held,
+              int64_t delta)
+{
+    int32_t day = l->spend_day;
+    struct gr_shm_spend *own = lease_spend(t, l);
+
+    if (held & GR_HELD_SPEND) {
+        held &= ~GR_HELD_SPEND;
+        set_held(l, held);
+        if (own != NULL)
+            gr_shm_spend_adjust(own, day, delta);
+        else
+            gr_shm_anomaly(t);
+    }
+    if (held & GR_HELD_SPEND_POOL) {
+        held &= ~GR_HELD_SPEND_POOL;
+        set_held(l, held);
+        if (t->spend != NULL)
+            gr_shm_spend_adjust(&t->spend[t->max_projects], day, delta);
+    }
+    return held;
+}
+
 /* Give back everything held, each bit cleared before its counter. */
 static void
 roll_back(const struct gr_shm *t, struct gr_shm_cell *c, struct gr_shm_lease *l,
@@ -194,6 +235,8 @@ roll_back(const struct gr_shm *t, struct gr_shm_cell *c, struct gr_shm_lease *l,
 {
     unsigned w;
 
+    if (held & (GR_HELD_SPEND | GR_HELD_SPEND_POOL))
+        held = spend_release(t, l, held, -l->spend);
     if (held & GR_HELD_DAY) {
         held &= ~GR_HELD_DAY;
         set_held(l, held);
@@ -398,13 +441,54 @@ batch_for(const struct gr_shm_cell *c, const struct cell_limits *lim,
     return k < 2 ? 1 : k;
 }
 
+/*
+ * Count the spend of k calls on the project's record (slot) and the
+ * pool's, within their caps; on a refusal *why says which and held is
+ * what the lease holds for roll_back().  Only when the ask carries a
+ * spend (a cap is configured): no write to a shared line otherwise.
+ */
+static int
+admit_spend(const struct gr_shm *t, uint32_t slot, struct gr_shm_lease *l,
+            const struct gr_shm_ask *a, int64_t k, uint32_t *held,
+            struct gr_shm_spend_why *why)
+{
+    int64_t amount = a->spend > INT64_MAX / k ? INT64_MAX / k : a->spend * k;
+    int which = 0;
+
+    if (t->spend == NULL)
+        return 0;
+    if (amount > (int64_t)GR_SPEND_AMOUNT_MASK)
+        amount = (int64_t)GR_SPEND_AMOUNT_MASK;
+    /* relaxed: read back by a settle or reap after the release of held */
+    __atomic_store_n(&l->spend, amount, __ATOMIC_RELAXED);
+    __atomic_store_n(&l->spend_day, a->today, __ATOMIC_RELAXED);
+    if (gr_shm_spend_admit(&t->spend[slot], amount, a->today, &which) != 0) {
+        if (why->slot != (int32_t)t->max_projects) {   /* the pool's wins */
+            why->slot = (int32_t)slot;
+            why->which = which;
+        }
+        return -EDQUOT;
+    }
+    *held |= GR_HELD_SPEND;
+    set_held(l, *held);
+    if (gr_shm_spend_admit(&t->spend[t->max_projects], amount, a->today,
+                           &which) != 0) {
+        why->slot = (int32_t)t->max_projects;
+        why->which = which;
+        return -EDQUOT;
+    }
+    *held |= GR_HELD_SPEND_POOL;
+    set_held(l, *held);
+    return 0;
+}
+
 /* Try to admit k times the ask's cost on one cell with lease l.  0 or
  * -EAGAIN. */
 static int
-admit_on(const struct gr_shm *t, struct gr_shm_cell *c,
+admit_on(const struct gr_shm *t, uint32_t slot, struct gr_shm_cell *c,
          const struct cell_limits *lims, struct gr_shm_lease *l,
          const struct gr_shm_ask *a, int64_t k, uint64_t tick,
-         int64_t *retry_at)
+         int64_t *retry_at, struct gr_shm_spend_why *why)
 {
     uint32_t held = 0;
     int64_t lim, cost;
@@ -452,6 +536,9 @@ admit_on(const struct gr_shm *t, struct gr_shm_cell *c,
         held |= GR_HELD_DAY;
         set_held(l, held);
     }
+    if (a->spend > 0 &&
+        admit_spend(t, slot, l, a, k, &held, why) != 0)
+        goto full;
     return 0;
 
 full:
@@ -469,6 +556,7 @@ try_cell(const struct gr_shm *t, uint32_t slot,
          uint64_t tick, struct gr_shm_lease *l, struct gr_shm_grant *g,
          int64_t *retry_at)
 {
+    struct gr_shm_spend_why *why = &g->spend;
     struct gr_shm_cell *c = gr_shm_cell(t, slot, a->model);
     struct cell_limits own;
     int64_t probe_from = 0, k;
@@ -498,7 +586,7 @@ try_cell(const struct gr_shm *t, uint32_t slot,
                              memory_order_seq_cst) != GR_PROJ_ACTIVE ||
         atomic_load_explicit(&t->projects[slot].generation,
                              memory_order_seq_cst) != gen ||
-        admit_on(t, c, lims, l, a, k, tick, retry_at) != 0) {
+        admit_on(t, slot, c, lims, l, a, k, tick, retry_at, why) != 0) {
         if (probe_from != 0)
             give_back_probe(c, probe_from, a->now_ns);
         return -EAGAIN;
@@ -546,6 +634,8 @@ gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
     int64_t retry_at = INT64_MAX;
     int rc;
 
+    g->spend.slot = -1;
+    g->spend.which = 0;
     if (a->model >= t->max_models)
         return -ENOENT;
     /* relaxed: a count, clamped below */
@@ -625,6 +715,17 @@ gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
     }
     free_lease(l, word);
     g->retry_at_ns = retry_at == INT64_MAX ? 0 : retry_at;
+    /* A spend cap refused: the pool's refuses every cell alike, and a
+     * project's stays shut until its midnight, so unless another cell
+     * expects room the caller is told now rather than at its deadline. */
+    if (g->spend.slot >= 0 &&
+        ((uint32_t)g->spend.slot == t->max_projects ||
+         retry_at == INT64_MAX)) {
+        /* relaxed: a statistic, one per call refused */
+        atomic_fetch_add_explicit(&t->spend[g->spend.slot].refused, 1,
+                                  memory_order_relaxed);
+        return -EDQUOT;
+    }
     return -EAGAIN;
 
 admitted:
@@ -652,7 +753,8 @@ admitted:
  * the order of each step. */
 static void
 settle_held(const struct gr_shm *t, struct gr_shm_lease *l,
-            int64_t first_byte_ns, const int64_t *actual, int64_t now_ns)
+            int64_t first_byte_ns, const int64_t *actual, int64_t now_ns,
+            int64_t spend)
 {
     struct gr_shm_cell *c = gr_shm_cell_at(t, l->cell);
     /* acquire: pairs with set_held() of the lease's last owner */
@@ -710,12 +812,45 @@ settle_held(const struct gr_shm *t, struct gr_shm_lease *l,
         held &= ~GR_HELD_INFLIGHT;
         set_held(l, held);
     }
+    /* The reservation becomes the real cost, or stays (spend < 0). */
+    if (held & (GR_HELD_SPEND | GR_HELD_SPEND_POOL)) {
+        int64_t res = l->spend;
+
+        if (res < 0 || res > (int64_t)GR_SPEND_AMOUNT_MASK) {
+            gr_shm_anomaly(t);      /* scribbled: keep what was counted */
+            res = spend = 0;
+        }
+        spend_release(t, l, held, spend >= 0 ? spend - res : 0);
+    }
 }
+
+static int settle_lease(const struct gr_shm *t, uint32_t lease,
+                        uint64_t ticket, int64_t first_byte_ns,
+                        const int64_t actual[GR_NWINDOWS], int64_t now_ns,
+                        int64_t spend);
 
 int
 gr_shm_settle(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
               int64_t first_byte_ns, const int64_t actual[GR_NWINDOWS],
               int64_t now_ns)
+{
+    return settle_lease(t, lease, ticket, first_byte_ns, actual, now_ns, -1);
+}
+
+int
+gr_shm_settle_spend(const struct gr_shm *t, uint32_t lease,
+                    uint64_t ticket, int64_t first_byte_ns,
+                    const int64_t actual[GR_NWINDOWS], int64_t now_ns,
+                    int64_t spend)
+{
+    return settle_lease(t, lease, ticket, first_byte_ns, actual, now_ns,
+                        spend);
+}
+
+static int
+settle_lease(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
+             int64_t first_byte_ns, const int64_t actual[GR_NWINDOWS],
+             int64_t now_ns, int64_t spend)
 {
     struct gr_shm_lease *l = gr_shm_lease(t, lease);
     uint64_t settling;
@@ -734,7 +869,7 @@ gr_shm_settle(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
         first_byte_ns = now_ns;
     if (first_byte_ns < l->admitted_ns)
         first_byte_ns = l->admitted_ns;
-    settle_held(t, l, first_byte_ns, actual, now_ns);
+    settle_held(t, l, first_byte_ns, actual, now_ns, spend);
     free_lease(l, settling);
     return 0;
 }
@@ -797,7 +932,11 @@ gr_shm_router_reap(const struct gr_shm *t, uint32_t i, uint64_t seen,
             &l->state, &seen, settling, memory_order_acquire,
             memory_order_relaxed))
         return false;       /* its owner moved it meanwhile */
-    settle_held(t, l, now_ns, NULL, now_ns);
+    /* Spend: a lease still being admitted (INTENT) never reached Google:
+     * its reservation goes back; one in flight may have been billed up
+     * to it, so it stays (when in doubt, no refund). */
+    settle_held(t, l, now_ns, NULL, now_ns,
+                st == GR_LEASE_INTENT ? 0 : -1);
     c = gr_shm_cell_at(t, l->cell);
     if (st != GR_LEASE_ACTIVE && c != NULL)
         /* relaxed: a flag for the router's own next tick */

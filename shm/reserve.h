@@ -6,6 +6,7 @@
 #ifndef GR_SHM_RESERVE_H
 #define GR_SHM_RESERVE_H
 
+#include "spend.h"
 #include "table.h"
 
 #include <stdbool.h>
@@ -28,6 +29,10 @@ struct gr_shm_ask {
     uint32_t pin;                   /* 0: any project; else only the
                                        project in slot pin - 1 (a
                                        resource lives there) */
+    int64_t spend;                  /* micro-USD the call may cost at
+                                       most, counted on the project's and
+                                       the pool's spend records; 0 = no
+                                       spend counted (no cap configured) */
 };
 
 /* What a reservation got. */
@@ -40,12 +45,15 @@ struct gr_shm_grant {
     uint32_t batch;                 /* times the cost was admitted (>= 1);
                                        the lease holds cost x batch */
     int64_t retry_at_ns;            /* -EAGAIN: when room may come */
+    struct gr_shm_spend_why spend;  /* -EDQUOT: which cap refused */
 };
 
 /*
  * 0 with *g filled; -EAGAIN when no cell has room (g->retry_at_ns says
  * when one may); -ENOENT when no project serves the model; -ENOSPC when
- * every lease slot is taken.
+ * every lease slot is taken; -EDQUOT when a spend cap refused it (the
+ * pool's, or a project's while no other cell expects room: g->spend
+ * says which).
  */
 int gr_shm_reserve(const struct gr_shm *t, const struct gr_shm_ask *a,
                    struct gr_shm_grant *g);
@@ -119,6 +127,18 @@ gr_shm_watch_open(const struct gr_shm_watch *w, int64_t now_ns)
 int gr_shm_settle(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
                   int64_t first_byte_ns, const int64_t actual[GR_NWINDOWS],
                   int64_t now_ns);
+
+/*
+ * gr_shm_settle() with the call's real cost in micro-USD: the spend the
+ * lease reserved is replaced by spend (on the day and month it was
+ * reserved on).  spend < 0 keeps the reservation, as gr_shm_settle()
+ * and a reap of a lease that was in flight do (the call may have been
+ * billed up to it).
+ */
+int gr_shm_settle_spend(const struct gr_shm *t, uint32_t lease,
+                        uint64_t ticket, int64_t first_byte_ns,
+                        const int64_t actual[GR_NWINDOWS], int64_t now_ns,
+                        int64_t spend);
 
 /*
  * Count the calls a batch lease sent in its cell's admission statistic

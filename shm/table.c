@@ -192,6 +192,10 @@ gr_shm_geometry(uint32_t max_projects, uint32_t max_models,
     off += sizeof(struct gr_shm_extra);
     off += (uint64_t)max_models * sizeof(struct gr_shm_fallback);
     off += round_up((uint64_t)max_models * max_models * 8, GR_SHM_LINE);
+    /* ABI 6: the spend section (layout.h) */
+    g->off_spend = off;
+    off += (uint64_t)max_models * sizeof(struct gr_shm_price);
+    off += ((uint64_t)max_projects + 1) * sizeof(struct gr_shm_spend);
     g->size = round_up(off, GR_SHM_PAGE);
     return 0;
 }
@@ -219,7 +223,13 @@ point(struct gr_shm *t, const struct gr_shm_geom *g)
         t->pairs = (_Atomic uint64_t *)((unsigned char *)t->fallback +
                                         (size_t)t->max_models *
                                         sizeof(*t->fallback));
+        t->prices = (struct gr_shm_price *)(t->base + g->off_spend);
+        t->spend = (struct gr_shm_spend *)(t->base + g->off_spend +
+                                           (size_t)t->max_models *
+                                           sizeof(*t->prices));
     } else {
+        t->prices = NULL;
+        t->spend = NULL;
         t->extra = NULL;    /* none: no cache, no fallback */
         t->fallback = NULL;
         t->pairs = NULL;
@@ -253,7 +263,7 @@ gr_shm_check_mapping(void *base, size_t size, bool writable,
     if (gr_shm_geometry(h->max_projects, h->max_models, h->max_leases,
                         &g) != 0 ||
         h->size != g.size || size != g.size ||
-        h->off_extra != g.off_extra ||
+        h->off_extra != g.off_extra || h->off_spend != g.off_spend ||
         h->off_models != g.off_models || h->off_projects != g.off_projects ||
         h->off_choice != g.off_choice || h->off_leases != g.off_leases ||
         h->off_cells != g.off_cells || h->off_rings != g.off_rings ||
@@ -496,6 +506,7 @@ gr_shm_router_create(const char *name, uint32_t max_projects,
     h->off_rings = g.off_rings;
     h->off_keys = g.off_keys;
     h->off_extra = g.off_extra;
+    h->off_spend = g.off_spend;
     h->router_pidns = gr_shm_pidns();
     /* The magic last, a release: a process that sees it sees the geometry
      * (clients also check every field anyway). */

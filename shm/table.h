@@ -44,6 +44,9 @@ struct gr_shm {
     struct gr_shm_extra *extra;         /* ABI 4.2; NULL in a 4.1 table */
     struct gr_shm_fallback *fallback;   /* [max_models]; NULL with extra */
     _Atomic uint64_t *pairs;            /* [max_models^2]; NULL with extra */
+    struct gr_shm_price *prices;        /* ABI 6: [max_models] */
+    struct gr_shm_spend *spend;         /* ABI 6: [max_projects + 1], the
+                                           pool last */
     uint64_t dev, ino;      /* the segment's file, from fstat at attach or
                                create (the router finds it again by them) */
 };
@@ -51,7 +54,7 @@ struct gr_shm {
 /* Offsets and size for a geometry; -EINVAL if it is out of range. */
 struct gr_shm_geom {
     uint64_t off_models, off_projects, off_choice, off_leases, off_cells;
-    uint64_t off_rings, off_keys, off_extra, size;
+    uint64_t off_rings, off_keys, off_extra, off_spend, size;
     uint64_t keys_end;      /* where the keys' pages end (the
                                extras start there) */
 };

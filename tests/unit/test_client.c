@@ -542,6 +542,178 @@ caller(void *p)
     return NULL;
 }
 
+/*
+ * Spend caps through gr_generate (docs/CLIENT.md, "Spend caps"): each
+ * call is priced from its answer's usageMetadata; once p1's daily cap
+ * cannot hold a call's worst case (input estimate + maxOutputTokens),
+ * the call is refused with GR_ESPEND and a sentence naming the cap, the
+ * project and the amounts, and is never sent; `gemroute status --json`
+ * shows what the day counted, to the micro-dollar.
+ */
+static void
+test_spend_cap_refuses(void)
+{
+    struct env e;
+    struct gr_response r;
+    struct json_object *root, *p1, *pool;
+    char body[1024], path[256];
+    int64_t spent = 0, gen, now_gen;
+    int i, n_ok = 0, rc = GR_OK;
+    size_t n;
+
+    start_mock(&e, mock_one);
+    /* $100 per 1M input tokens and $200 per 1M output tokens: 100 and
+     * 200 micro-USD a token; a day cap of $0.10 for p1. */
+    start_router(&e, "",
+                 "models = ( { name = \"" FLASH "\"; rpm = 100; "
+                 "tpm = 100000; } );\n"
+                 "projects = ( { name = \"p1\"; "
+                 "key = \"gr-test-SECRET-p1-7d1e2f\"; } );\n"
+                 "pricing = { models = ( { name = \"" FLASH "\"; "
+                 "input = 100; output = 200; } ); };\n"
+                 "spend = { project_day = 0.10; };", 1);
+    n = (size_t)snprintf(body, sizeof(body), "{\"contents\":[{\"role\":"
+                         "\"user\",\"parts\":[{\"text\":\"");
+    memset(body + n, 'x', 400);
+    snprintf(body + n + 400, sizeof(body) - n - 400, "\"}]}],"
+             "\"generationConfig\":{\"maxOutputTokens\":50}}");
+    /* Worst case 100 x 100 + 50 x 200 = 20,000 micro-USD a call: the
+     * cap of 100,000 holds a few calls, never 30. */
+    for (i = 0; i < 30; i++) {
+        rc = gr_generate(e.g, FLASH, body, NULL, &r);
+        remember(&r);
+        if (rc != GR_OK)
+            break;
+        n_ok++;
+        CU_ASSERT_EQUAL(r.usage.prompt, 100);
+        spent += r.usage.prompt * 100 +
+                 (r.usage.candidates > 0 ? r.usage.candidates : 0) * 200 +
+                 (r.usage.thoughts > 0 ? r.usage.thoughts : 0) * 200;
+        gr_response_free(&r);
+    }
+    CU_ASSERT_EQUAL(rc, GR_ESPEND);
+    CU_ASSERT(n_ok >= 1 && n_ok < 30);
+    CU_ASSERT(spent + 20000 > 100000);      /* refused only when full */
+    CU_ASSERT(spent - (spent / n_ok) + 20000 <= 100000);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.error, "spend cap reached: project "
+                                  "'p1'"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.error, "daily cap of $0.10"));
+    /* the worst case priced the request's maxOutputTokens, not the
+     * model's 65,536 */
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.error, "may cost up to $0.020000"));
+    CU_ASSERT_EQUAL(r.attempts, 0);
+    gr_response_free(&r);
+    /* The refused call never reached Google. */
+    CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "window", "requests"), n_ok);
+
+    root = status_json(&e);
+    p1 = get(get(get(root, "spend"), "projects"), "p1");
+    pool = get(get(root, "spend"), "pool");
+    CU_ASSERT_FATAL(p1 != NULL && pool != NULL);
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "today_usd")),
+                           (double)spent / 1e6, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "month_usd")),
+                           (double)spent / 1e6, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "cap_day_usd")),
+                           0.10, 1e-9);
+    CU_ASSERT_EQUAL(json_object_get_int(get(p1, "refused")), 1);
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(pool, "today_usd")),
+                           (double)spent / 1e6, 1e-7);
+    CU_ASSERT_TRUE(json_object_is_type(get(pool, "cap_day_usd"),
+                                       json_type_null));
+    gen = json_object_get_int64(get(get(root, "router"),
+                                    "config_generation"));
+    json_object_put(root);
+
+    /* A reload that raises the cap lets the next call through at once;
+     * what the day counted stays. */
+    snprintf(path, sizeof(path), "%s/%s-router.conf", tmpdir, e.tag);
+    write_file(path, "router = { shm = \"%s\"; base_url = "
+               "\"http://127.0.0.1:%d\"; max_models = 4; };\n"
+               "models = ( { name = \"" FLASH "\"; rpm = 100; "
+               "tpm = 100000; } );\n"
+               "projects = ( { name = \"p1\"; "
+               "key = \"gr-test-SECRET-p1-7d1e2f\"; } );\n"
+               "pricing = { models = ( { name = \"" FLASH "\"; "
+               "input = 100; output = 200; } ); };\n"
+               "spend = { project_day = 1.0; };\n", e.shm, e.port);
+    CU_ASSERT_EQUAL_FATAL(kill(e.router, SIGHUP), 0);
+    for (;;) {                      /* the watchdog bounds this */
+        root = status_json(&e);
+        now_gen = json_object_get_int64(get(get(root, "router"),
+                                            "config_generation"));
+        json_object_put(root);
+        if (now_gen > gen)
+            break;
+        sleep_ms(5);
+    }
+    CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, body, NULL, &r), GR_OK);
+    remember(&r);
+    CU_ASSERT_TRUE(r.usage.prompt == 100);
+    spent += r.usage.prompt * 100 +
+             (r.usage.candidates > 0 ? r.usage.candidates : 0) * 200 +
+             (r.usage.thoughts > 0 ? r.usage.thoughts : 0) * 200;
+    gr_response_free(&r);
+    root = status_json(&e);
+    p1 = get(get(get(root, "spend"), "projects"), "p1");
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "today_usd")),
+                           (double)spent / 1e6, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "cap_day_usd")),
+                           1.0, 1e-9);
+    json_object_put(root);
+
+    /* Prometheus: the same number, each family's lines together. */
+    {
+        char cmd[512], want[128], *out = malloc(1 << 16), *a, *z, *cap;
+        size_t got = 0, k;
+        FILE *pp;
+
+        CU_ASSERT_FATAL(out != NULL);
+        snprintf(cmd, sizeof(cmd), "%s/gemroute status --shm %s "
+                 "--prometheus", bin_dir, e.shm);
+        pp = popen(cmd, "r");
+        CU_ASSERT_FATAL(pp != NULL);
+        while ((k = fread(out + got, 1, (1 << 16) - 1 - got, pp)) > 0)
+            got += k;
+        pclose(pp);
+        out[got] = '\0';
+        note(out);
+        snprintf(want, sizeof(want), "gemroute_spend_usd{project=\"p1\","
+                 "period=\"day\"} %.6f\n", (double)spent / 1e6);
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, "gemroute_spend_cap_usd{project="
+                                      "\"p1\",period=\"day\"} 1.000000\n"));
+        a = strstr(out, "\ngemroute_spend_usd{");
+        z = a;
+        while (z != NULL && strstr(z + 1, "\ngemroute_spend_usd{") != NULL)
+            z = strstr(z + 1, "\ngemroute_spend_usd{");
+        cap = strstr(out, "\ngemroute_spend_cap_usd{");
+        CU_ASSERT(a != NULL && cap != NULL && cap > z);
+        free(out);
+    }
+
+    /* A restart (the table removed with its router) keeps what the day
+     * counted: STATE_FILE.spend. */
+    gr_close(e.g);
+    e.g = NULL;
+    CU_ASSERT_EQUAL(gr_test_router_stop(e.router), 0);
+    e.router = gr_test_router_start(path, e.shm, NULL);
+    CU_ASSERT_FATAL(e.router > 0);
+    e.g = gr_open(e.shm, body, sizeof(body));
+    CU_ASSERT_FATAL(e.g != NULL);
+    root = status_json(&e);
+    p1 = get(get(get(root, "spend"), "projects"), "p1");
+    pool = get(get(root, "spend"), "pool");
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "today_usd")),
+                           (double)spent / 1e6, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(p1, "month_usd")),
+                           (double)spent / 1e6, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(get(pool, "today_usd")),
+                           (double)spent / 1e6, 1e-7);
+    json_object_put(root);
+    stop_env(&e);
+}
+
 static void
 test_stream_and_threads(void)
 {
@@ -1462,6 +1634,8 @@ main(void)
          test_fork_after_a_call},
         {"router.proxy; the environment's, read once per thread",
          test_environment_proxy},
+        {"a spend cap refuses calls; status shows the spend",
+         test_spend_cap_refuses},
         {"no key in any output", test_no_secret_anywhere},
         CU_TEST_INFO_NULL,
     };

@@ -34,6 +34,11 @@ enum gr_extras_view { GR_EXTRAS_TABLE, GR_EXTRAS_PROM, GR_EXTRAS_JSON };
 void gr_status_extras(FILE *f, const struct gr_stat_extras *x,
                       enum gr_extras_view v);
 
+/* The spend caps' part of each view (spend_status.c); nothing when no
+ * cap is configured. */
+void gr_status_spend(FILE *f, const struct gr_stat_snap *s,
+                     enum gr_extras_view v);
+
 /* The resource counts under the status table (nothing when the record
  * is empty), or as Prometheus gauges (resources.c). */
 void gr_cli_resources_line(FILE *f, const struct gr_stat *st,

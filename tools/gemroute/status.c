@@ -299,6 +299,7 @@ gr_status_json(FILE *f, const struct gr_stat_snap *s)
     }
     fputs("\n ]", f);
     gr_status_extras(f, &s->extras, GR_EXTRAS_JSON);
+    gr_status_spend(f, s, GR_EXTRAS_JSON);
     fputs("}\n", f);
 }
 
@@ -548,6 +549,7 @@ gr_status_prometheus(FILE *f, const struct gr_stat_snap *s)
     fprintf(f, "gemroute_anomalies_total %llu\n",
             (unsigned long long)s->anomalies);
     gr_status_extras(f, &s->extras, GR_EXTRAS_PROM);
+    gr_status_spend(f, s, GR_EXTRAS_PROM);
     prom_nodes(f, s, true);
     prom_nodes(f, s, false);
 }
@@ -757,6 +759,7 @@ gr_status_table(FILE *f, const struct gr_stat_snap *s, bool colour)
     if (s->n_cells == 0)
         line(f, "\n(no project in the table)");
     gr_status_extras(f, &s->extras, GR_EXTRAS_TABLE);
+    gr_status_spend(f, s, GR_EXTRAS_TABLE);
 }
 
 /* ---- the command ----------------------------------------------------- */

@@ -36,12 +36,12 @@ from . import _ffi
 __all__ = ["open", "classify", "now_ns", "Table", "Lease", "Verdict",
            "Response", "Error", "NoRoom", "DeadlineExceeded", "NoModel",
            "InvalidArgument", "TableError", "StaleLease", "CallFailed",
-           "TooBig",
+           "TooBig", "SpendCap",
            "DIMS", "CLASSES"]
 
 # enum gr_err
 (OK, ENOROOM, EDEADLINE, ENOMODEL, EINVAL, ESHM, ESTALE, ECALL, ENOMEM,
- ETOOBIG) = range(10)
+ ETOOBIG, ESPEND) = range(11)
 DIMS = ("rpm", "tpm", "rpd", "ipm")            # enum gr_dim, in order
 CLASSES = ("ok", "quota", "overload", "server", "auth", "request", "model",
            "unknown")                           # enum gr_class, in order
@@ -103,6 +103,12 @@ class TooBig(Error):
     project serving the model; nothing was sent."""
 
 
+class SpendCap(Error):
+    """GR_ESPEND: a spend cap (the pool's, or every project's that could
+    take the call) is reached for the Pacific day or month; nothing was
+    sent."""
+
+
 class CallFailed(Error):
     """GR_ECALL: the answer is an error not worth retrying, or attempts
     ran out; .response holds the last answer."""
@@ -110,7 +116,8 @@ class CallFailed(Error):
 
 _ERRORS = {ENOROOM: NoRoom, EDEADLINE: DeadlineExceeded, ENOMODEL: NoModel,
            EINVAL: InvalidArgument, ESHM: TableError, ESTALE: StaleLease,
-           ECALL: CallFailed, ENOMEM: MemoryError, ETOOBIG: TooBig}
+           ECALL: CallFailed, ENOMEM: MemoryError, ETOOBIG: TooBig,
+           ESPEND: SpendCap}
 
 
 def _raise(code, message, response=None, retry_at_ns=0):
