@@ -4,13 +4,19 @@
  *   cluster = { redis = "unix:/run/redis/redis.sock";  # or "host:port"
  *               node = "host-a";
  *               password = "env:REDIS_PASSWORD";       # or "file:PATH"
+ *               tls = true;  tls_ca = "/etc/gemroute/redis-ca.pem";
+ *               tls_cert = "...";  tls_key = "...";
+ *               tls_server_name = "redis.example";
  *               insecure = false;  lease_ms = 10000;  sync_ms = 100;
  *               timeout_ms = 500;  prefix = "gemroute"; };
  *
  * Without the section nothing changes.  The password is never taken
- * literally (only env: or file:), and a non-local address is refused
- * unless insecure = true says that the traffic may go in clear: TLS is
- * not built yet (docs/CLUSTER.md).  Every error is "FILE:LINE: what".
+ * literally (only env: or file:).  TLS is on by default for an address
+ * that is not local, and tls = false there is refused unless
+ * insecure = true says that the traffic may go in clear; tls = true
+ * forces it on a loopback address (docs/CLUSTER.md, "TLS").  The TLS
+ * files must be readable at load (relative paths are the config's
+ * folder's).  Every error is "FILE:LINE: what".
  */
 #include "config_priv.h"
 
@@ -19,10 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const cluster_keys[] = {
     "redis", "node", "password", "insecure", "lease_ms", "sync_ms",
-    "timeout_ms", "prefix", NULL,
+    "timeout_ms", "prefix", "tls", "tls_ca", "tls_cert", "tls_key",
+    "tls_server_name", NULL,
 };
 
 struct cl_load {
@@ -153,6 +161,95 @@ load_redis(struct cl_load *cl, const config_setting_t *g,
     strcpy(c->redis, v);
 }
 
+/* A TLS file: a readable path (relative: to dir) into out. */
+static void
+load_tls_file(struct cl_load *cl, const config_setting_t *g,
+              const char *name, const char *dir, char *out, size_t outlen)
+{
+    const config_setting_t *s = config_setting_get_member(g, name);
+    const char *v = cl_str(cl, g, name);
+    int n;
+
+    if (v == NULL)
+        return;
+    if (v[0] == '\0') {
+        cl_err(cl, s, "cluster.%s is empty", name);
+        return;
+    }
+    if (v[0] == '/' || dir == NULL || dir[0] == '\0')
+        n = snprintf(out, outlen, "%s", v);
+    else
+        n = snprintf(out, outlen, "%s/%s", dir, v);
+    if (n < 0 || (size_t)n >= outlen) {
+        cl_err(cl, s, "cluster.%s is longer than %zu characters", name,
+               outlen - 1);
+        out[0] = '\0';
+        return;
+    }
+    if (access(out, R_OK) != 0) {
+        cl_err(cl, s, "cluster.%s: cannot read %s", name, out);
+        out[0] = '\0';
+    }
+}
+
+/* tls, its files and name; the refusal of a remote address in clear. */
+static void
+load_tls(struct cl_load *cl, const config_setting_t *g, const char *dir,
+         struct gr_cfg_cluster *c)
+{
+    const config_setting_t *s = config_setting_get_member(g, "tls");
+    const char *const files[] = {"tls_ca", "tls_cert", "tls_key",
+                                 "tls_server_name"};
+    bool local = is_local(c->redis);
+    const char *v;
+    unsigned i;
+
+    c->tls = !local;
+    if (s != NULL) {
+        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+            cl_err(cl, s, "wrong type for 'tls' in cluster: expected a "
+                   "boolean");
+        else
+            c->tls = config_setting_get_bool(s) != 0;
+    }
+    if (c->redis[0] == '\0')
+        return;
+    if (c->tls && strncmp(c->redis, "unix:", 5) == 0) {
+        cl_err(cl, s, "cluster.tls: Redis speaks TLS on a TCP port only: "
+               "set redis = \"host:port\" (its tls-port)");
+        return;
+    }
+    if (!c->tls) {
+        if (!local && !c->insecure)
+            cl_err(cl, s != NULL ? s : config_setting_get_member(g, "redis"),
+                   "cluster.redis '%s' is not local and tls is off: set "
+                   "insecure = true to send the traffic in clear",
+                   c->redis);
+        for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+            if (config_setting_get_member(g, files[i]) != NULL)
+                cl_err(cl, config_setting_get_member(g, files[i]),
+                       "cluster.%s is set but TLS is off (tls = false, or "
+                       "a local address without tls = true)", files[i]);
+        return;
+    }
+    load_tls_file(cl, g, "tls_ca", dir, c->tls_ca, sizeof(c->tls_ca));
+    load_tls_file(cl, g, "tls_cert", dir, c->tls_cert, sizeof(c->tls_cert));
+    load_tls_file(cl, g, "tls_key", dir, c->tls_key, sizeof(c->tls_key));
+    if ((config_setting_get_member(g, "tls_cert") != NULL) !=
+        (config_setting_get_member(g, "tls_key") != NULL))
+        cl_err(cl, g, "cluster: tls_cert and tls_key go together (a client "
+               "certificate and its key)");
+    s = config_setting_get_member(g, "tls_server_name");
+    v = cl_str(cl, g, "tls_server_name");
+    if (v != NULL && ((!name_ok(v) && strspn(v, "0123456789abcdefABCDEF:.")
+                                          != strlen(v)) ||
+                      strlen(v) >= sizeof(c->tls_server_name)))
+        cl_err(cl, s, "cluster.tls_server_name must be a host name or an IP "
+               "address (letters, digits, '-', '_', '.')");
+    else if (v != NULL)
+        strcpy(c->tls_server_name, v);
+}
+
 void
 gr_cfg_cluster_load(const void *group, const char *dir,
                     struct gr_cfg_cluster *c, gr_cfg_err_fn *err, void *ctx)
@@ -229,11 +326,7 @@ gr_cfg_cluster_load(const void *group, const char *dir,
     cl_uint(&cl, g, "lease_ms", 100, 3600000, &c->lease_ms);
     cl_uint(&cl, g, "sync_ms", 10, 1000, &c->sync_ms);
     cl_uint(&cl, g, "timeout_ms", 10, 60000, &c->timeout_ms);
-    if (c->redis[0] != '\0' && !is_local(c->redis) && !c->insecure)
-        cl_err(&cl, config_setting_get_member(g, "redis"),
-               "cluster.redis '%s' is not local and TLS is not supported "
-               "yet: set insecure = true to send the traffic in clear",
-               c->redis);
+    load_tls(&cl, g, dir, c);
     if (c->lease_ms < 4 * c->sync_ms)
         cl_err(&cl, g, "cluster.lease_ms (%u) must be at least 4 times "
                "sync_ms (%u)", c->lease_ms, c->sync_ms);
