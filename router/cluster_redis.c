@@ -411,6 +411,7 @@ queue(struct gr_rtr_redis *rd, int argc, const char **argv,
             cap *= 2;
         p = realloc(rd->out, cap);
         if (p == NULL) {
+            explicit_bzero(cmd, (size_t)n);
             redisFreeCommand(cmd);
             return -ENOMEM;
         }
@@ -419,6 +420,7 @@ queue(struct gr_rtr_redis *rd, int argc, const char **argv,
     }
     memcpy(rd->out + rd->out_len, cmd, (size_t)n);
     rd->out_len += (size_t)n;
+    explicit_bzero(cmd, (size_t)n);     /* it may be AUTH's */
     redisFreeCommand(cmd);
     return 0;
 }
@@ -522,6 +524,7 @@ gr_rtr_redis_connect(struct gr_rtr_redis **out,
         lens[1] = strlen(cfg->password);
         rc = queue(rd, 2, argv, lens);
         rep = rc == 0 ? next_reply(rd, why, sizeof(why)) : NULL;
+        explicit_bzero(rd->out, rd->out_cap);   /* sent: forget it */
         if (rep == NULL) {
             /* what failed: the transport (a TLS alert: a client
              * certificate the server refused, say), never the password */
