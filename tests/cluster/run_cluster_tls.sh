@@ -276,11 +276,22 @@ check "no client certificate: the router admits nothing" \
     '[ "$(limit f)" = 0 ]'
 stop_router
 
+# A wrong password over a good TLS connection: AUTH refused, said
+# without the password, nothing admitted.
+GR_TEST_REDIS_PW=gr-cltls-SECRET-wrong-pw-77c1
+router g host-g || no "router g did not start"
+GR_TEST_REDIS_PW=$PW
+check "a wrong password: AUTH refused, and the router says so" \
+    'said g "redis 127.0.0.1:$tport: AUTH refused"'
+check "a wrong password: the router admits nothing" '[ "$(limit g)" = 0 ]'
+stop_router
+
 kill "$pid_a" "$pid_b" 2>/dev/null
 wait "$pid_a" "$pid_b" 2>/dev/null
 
 # No key and no password anywhere: outputs, errors, logs.
-if grep -l -e "$KEY" -e "$PW" "$tmp"/*.out "$tmp"/*.err "$tmp"/*.log \
+if grep -l -e "$KEY" -e "$PW" -e SECRET "$tmp"/*.out "$tmp"/*.err \
+    "$tmp"/*.log \
     >/dev/null 2>&1; then
     no "a key or the Redis password was printed"
 else
