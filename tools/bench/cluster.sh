@@ -266,8 +266,8 @@ for rep in $(seq "$REPS"); do
                 >"$work/cost.$n.$rep"
         tc=$(awk -F, '/task-clock/ { print $1 }' "$work/perf.$n.$rep" \
              2>/dev/null || true)
-        sed "s/^{/{\"router\": \"$n\", \"rep\": $rep, \"task_clock_ms\": ${tc:-null}, /" \
-            "$work/cost.$n.$rep" >>"$work/cost.jsonl"
+        pre="\"router\": \"$n\", \"rep\": $rep, \"task_clock_ms\": ${tc:-null}"
+        sed "s/^{/{$pre, /" "$work/cost.$n.$rep" >>"$work/cost.jsonl"
     done
 done
 : >"$work/instr.jsonl"
