@@ -98,6 +98,13 @@ struct gr_cfg_cluster {
     char prefix[GR_CFG_NAME_MAX];   /* Redis key prefix, default
                                        "gemroute" */
     bool insecure;                  /* a non-local address without TLS */
+    bool tls;                       /* TLS to Redis; default: on unless
+                                       the address is local */
+    char tls_ca[GR_CFG_URL_MAX];    /* CA file; "" = the system's CAs */
+    char tls_cert[GR_CFG_URL_MAX];  /* client certificate, "" = none */
+    char tls_key[GR_CFG_URL_MAX];   /* its key file (the path only) */
+    char tls_server_name[GR_CFG_URL_MAX]; /* name checked and sent (SNI);
+                                       "" = the address' host */
     unsigned lease_ms;              /* a node's hold on its shares,
                                        default 10000 (Redis' clock) */
     unsigned sync_ms;               /* between two exchanges, default 100 */

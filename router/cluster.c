@@ -320,8 +320,7 @@ cl_thread(void *arg)
         err[0] = '\0';
         rc = 0;
         if (rd == NULL)
-            rc = gr_rtr_redis_connect(&rd, cl->cfg.redis, cl->cfg.password,
-                                      cl->cfg.timeout_ms, err, sizeof(err));
+            rc = gr_rtr_redis_connect(&rd, &cl->cfg, err, sizeof(err));
         for (i = 0; i < cl->n_ent; i++)
             cl->ent[i].ok = false;
         for (i = 0; rc == 0 && i < cl->n_ent; i++) {

@@ -1,7 +1,7 @@
 /*
  * cluster.h - the router's side of a cluster: shares of every cell's
  * limits held in Redis (docs/CLUSTER.md).  Router-private; no hiredis
- * type appears here (router/cluster_redis.c wraps hiredis once).
+ * or OpenSSL type appears here (router/cluster_redis.c wraps both once).
  */
 #ifndef GR_RTR_CLUSTER_H
 #define GR_RTR_CLUSTER_H
@@ -60,12 +60,13 @@ int64_t gr_rtr_cluster_limit(struct gr_rtr *r, size_t cell, unsigned d,
 void gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now_ns);
 void gr_rtr_cluster_close(struct gr_rtr *r);
 
-/* cluster_redis.c: one connection, one script, pipelined calls. */
+/* cluster_redis.c: one connection (plain or TLS, as cfg says), one
+ * script, pipelined calls. */
 struct gr_rtr_redis;
 
-int gr_rtr_redis_connect(struct gr_rtr_redis **out, const char *addr,
-                         const char *password, unsigned timeout_ms,
-                         char *err, size_t errlen);
+int gr_rtr_redis_connect(struct gr_rtr_redis **out,
+                         const struct gr_cfg_cluster *cfg, char *err,
+                         size_t errlen);
 void gr_rtr_redis_close(struct gr_rtr_redis *rd);
 /* Queue EVALSHA of script (loaded on first use) on key with argv. */
 int gr_rtr_redis_append(struct gr_rtr_redis *rd, const char *script,

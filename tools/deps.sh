@@ -8,7 +8,7 @@ set -eu
 # pkg-config module -> Debian package that provides it
 need="libconfig:libconfig-dev json-c:libjson-c-dev libcurl:libcurl4-openssl-dev
 cunit:libcunit1-dev libmicrohttpd:libmicrohttpd-dev lmdb:liblmdb-dev
-hiredis:libhiredis-dev"
+hiredis:libhiredis-dev openssl:libssl-dev"
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
@@ -17,6 +17,8 @@ command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 # the router links hiredis; tests/cluster runs a real redis-server
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+# tests/cluster/run_cluster_tls.sh makes a throwaway CA with openssl
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 # the router reads the Pacific day from the tz database (router/tzday.c)
 [ -e /usr/share/zoneinfo/America/Los_Angeles ] || missing="$missing tzdata"
 # tests/install checks every man page with mandoc -T lint

@@ -294,10 +294,46 @@ test_config_section(void)
     gr_cfg_free(cfg);
     cfg = NULL;
 
-    /* a remote address with insecure = true is taken */
+    /* a remote address: TLS by default, verified against the system's
+     * CAs; in clear only with insecure = true */
     CU_ASSERT_EQUAL(load_text(BASE "cluster = { redis = \"10.1.2.3:6379\"; "
-                              "node = \"c\"; insecure = true; };\n", &cfg,
-                              why, sizeof(why)), 0);
+                              "node = \"c\"; };\n", &cfg, why,
+                              sizeof(why)), 0);
+    if (cfg != NULL) {
+        CU_ASSERT_TRUE(cfg->cluster.tls);
+        CU_ASSERT_EQUAL(cfg->cluster.tls_ca[0], '\0');
+    }
+    gr_cfg_free(cfg);
+    cfg = NULL;
+    CU_ASSERT_EQUAL(load_text(BASE "cluster = { redis = \"10.1.2.3:6379\"; "
+                              "node = \"c\"; tls = false; insecure = true; "
+                              "};\n", &cfg, why, sizeof(why)), 0);
+    if (cfg != NULL)
+        CU_ASSERT_FALSE(cfg->cluster.tls);
+    gr_cfg_free(cfg);
+    cfg = NULL;
+    CU_ASSERT_NOT_EQUAL(load_text(BASE "cluster = { redis = "
+                                  "\"10.1.2.3:6379\"; node = \"c\"; "
+                                  "tls = false; };\n", &cfg, why,
+                                  sizeof(why)), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, ":3: cluster.redis '10.1.2.3:6379' "
+                                  "is not local and tls is off"));
+    /* the loopback: in clear unless tls = true; a name to check */
+    CU_ASSERT_EQUAL(load_text(BASE "cluster = { redis = \"127.0.0.1:6380\"; "
+                              "node = \"c\"; tls = true; tls_server_name = "
+                              "\"redis.test\"; };\n", &cfg, why,
+                              sizeof(why)), 0);
+    if (cfg != NULL) {
+        CU_ASSERT_TRUE(cfg->cluster.tls);
+        CU_ASSERT_STRING_EQUAL(cfg->cluster.tls_server_name, "redis.test");
+    }
+    gr_cfg_free(cfg);
+    cfg = NULL;
+    CU_ASSERT_EQUAL(load_text(BASE "cluster = { redis = \"127.0.0.1:6379\"; "
+                              "node = \"c\"; };\n", &cfg, why,
+                              sizeof(why)), 0);
+    if (cfg != NULL)
+        CU_ASSERT_FALSE(cfg->cluster.tls);
     gr_cfg_free(cfg);
     cfg = NULL;
 

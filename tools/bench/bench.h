@@ -33,6 +33,8 @@ struct gr_bench_opts {
     double seconds;             /* timed run length */
     long ops;                   /* > 0: fixed ops per process instead */
     int64_t warmup_ms;          /* per process, before the start */
+    double rate;                /* > 0: operations per second, all
+                                   processes together, paced */
     bool inline_run;            /* one worker in this process (callgrind) */
     bool check;                 /* log admissions, run the checker */
 };

@@ -11,6 +11,8 @@
  *   common: --procs P  --seconds S | --ops N  --tokens T  --model M
  *           --window-ms W  --rpm L  --tpm L  --warmup-ms MS
  *           --label NAME (the contender's name in the output)
+ *           --rate R (R operations per second, all processes together,
+ *                     paced: for the cluster section's Redis counts)
  *           --inline (one worker in this process, for callgrind)
  *           --check (log every admission and replay it with the exact
  *                    over-admission checker)
@@ -34,7 +36,8 @@ usage(void)
           "[--procs P]\n"
           "         [--seconds S | --ops N] [--tokens T] [--model M]\n"
           "         [--window-ms W] [--rpm L] [--tpm L] [--warmup-ms MS]\n"
-          "         [--label NAME] [--inline] [--check]\n", stderr);
+          "         [--label NAME] [--inline] [--check] [--rate R]\n",
+          stderr);
 }
 
 int
@@ -57,6 +60,7 @@ main(int argc, char **argv)
         {"label", required_argument, NULL, 'L'},
         {"inline", no_argument, NULL, 'I'},
         {"check", no_argument, NULL, 'c'},
+        {"rate", required_argument, NULL, 'x'},
         {NULL, 0, NULL, 0},
     };
     static struct gr_bench_impl *impls[] = {
@@ -97,6 +101,7 @@ main(int argc, char **argv)
         case 'L': o.label = optarg; break;
         case 'I': o.inline_run = true; break;
         case 'c': o.check = true; break;
+        case 'x': o.rate = atof(optarg); break;
         default:
             usage();
             return 2;

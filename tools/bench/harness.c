@@ -107,15 +107,29 @@ work(struct gr_bench_impl *impl, const struct gr_bench_opts *o, void *h,
 {
     struct gr_bench_adm adm;
     long k = 0;
-    int64_t now;
+    int64_t now, gap_ns = 0;
 
+    /* --rate: this process' share of the rate, one op per gap */
+    if (o->rate > 0)
+        gap_ns = (int64_t)(1e9 * (o->inline_run ? 1 : o->procs) / o->rate);
     r->cpu_ns = cpu_now_ns();
     r->t0 = gr_bench_mono_ns();
     now = r->t0;
     for (;;) {
         int rc;
 
-        if (o->ops > 0) {
+        if (gap_ns > 0) {
+            struct timespec ts;
+            int64_t at = r->t0 + k * gap_ns;
+
+            if (at >= deadline_ns || (o->ops > 0 && k >= o->ops))
+                break;
+            ts.tv_sec = (time_t)(at / 1000000000);
+            ts.tv_nsec = (long)(at % 1000000000);
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts,
+                                   NULL) == EINTR)
+                ;
+        } else if (o->ops > 0) {
             if (k >= o->ops)
                 break;
         } else if (k % CLOCK_EVERY == 0) {
