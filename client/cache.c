@@ -62,30 +62,35 @@ static char refused[1024];          /* "" = it is not off */
 static int64_t refused_at;          /* CLOCK_MONOTONIC ns */
 static bool broken;                 /* the open environment failed */
 
+struct cache_read {
+    const struct gr_shm_extra *x;
+    struct gr_cache_cfg *c;
+};
+
+/* One try at the cache settings, under the extras' seq. */
+static void
+copy_cache_settings(void *arg)
+{
+    const struct cache_read *r = arg;
+
+    gr_shm_seq_copy_out(&r->c->flags, &r->x->flags, sizeof(r->c->flags));
+    gr_shm_seq_copy_out(&r->c->max_bytes, &r->x->max_bytes,
+                        sizeof(r->c->max_bytes));
+    gr_shm_seq_copy_out(&r->c->ttl_s, &r->x->ttl_s, sizeof(r->c->ttl_s));
+    gr_shm_seq_copy_out(r->c->path, r->x->cache_path, sizeof(r->c->path));
+}
+
 bool
 gr_cache_settings(const struct gr *g, struct gr_cache_cfg *c)
 {
-    struct gr_shm_extra *x = g->t.extra;
-    uint32_t s;
-    int tries;
+    struct cache_read r = {g->t.extra, c};
 
-    if (x == NULL)
+    if (r.x == NULL || !gr_shm_seq_read(&r.x->seq, copy_cache_settings, &r))
         return false;
-    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
-        s = gr_shm_seq_read_begin(&x->seq);
-        gr_shm_seq_copy_out(&c->flags, &x->flags, sizeof(c->flags));
-        gr_shm_seq_copy_out(&c->max_bytes, &x->max_bytes,
-                            sizeof(c->max_bytes));
-        gr_shm_seq_copy_out(&c->ttl_s, &x->ttl_s, sizeof(c->ttl_s));
-        gr_shm_seq_copy_out(c->path, x->cache_path, sizeof(c->path));
-        if (gr_shm_seq_read_ok(&x->seq, s)) {
-            c->path[sizeof(c->path) - 1] = '\0';
-            /* untrusted: a path that is not absolute is no cache */
-            return (c->flags & GR_CACHE_ON) && c->path[0] == '/' &&
-                   c->ttl_s > 0 && c->max_bytes >= (1u << 20);
-        }
-    }
-    return false;
+    c->path[sizeof(c->path) - 1] = '\0';
+    /* untrusted: a path that is not absolute is no cache */
+    return (c->flags & GR_CACHE_ON) && c->path[0] == '/' && c->ttl_s > 0 &&
+           c->max_bytes >= (1u << 20);
 }
 
 /* ---- the canonical form of a JSON text -------------------------------- */

@@ -46,58 +46,69 @@ struct chain {
     uint32_t flags;                 /* GR_FB_* of the model asked for */
 };
 
+struct chain_read {
+    const struct gr_shm *t;
+    const char *model;
+    struct chain *c;
+};
+
+/* One try at the chain, under models_seq (it may run again). */
+static void
+copy_chain(void *arg)
+{
+    const struct chain_read *r = arg;
+    const struct gr_shm *t = r->t;
+    struct chain *c = r->c;
+    struct gr_shm_fallback fb;
+    struct gr_shm_model m;
+    uint32_t i, n;
+    int k;
+
+    c->n = 1;
+    c->idx[0] = -1;
+    c->flags = 0;
+    /* acquire: stays before the seqlock's re-read (see seqlock.h) */
+    n = atomic_load_explicit(&t->hdr->n_models, memory_order_acquire);
+    if (n > t->max_models)
+        n = t->max_models;
+    for (i = 0; i < n; i++) {
+        gr_shm_seq_copy_out(&m, &t->models[i], sizeof(m));
+        if (strncmp(m.name, r->model, GR_SHM_NAME_MAX) == 0) {
+            c->idx[0] = (int)i;
+            break;
+        }
+    }
+    if (c->idx[0] < 0)
+        return;
+    gr_shm_seq_copy_out(&fb, &t->fallback[c->idx[0]], sizeof(fb));
+    c->flags = fb.flags;
+    for (k = 0; k < GR_FALLBACK_MAX; k++) {
+        uint32_t to = fb.chain[k];
+
+        /* untrusted: in range, not the model itself */
+        if (to == GR_FALLBACK_END || to >= n || (int)to == c->idx[0])
+            break;
+        gr_shm_seq_copy_out(&m, &t->models[to], sizeof(m));
+        m.name[GR_SHM_NAME_MAX - 1] = '\0';
+        c->idx[c->n] = (int)to;
+        memcpy(c->names[c->n], m.name, GR_NAME_MAX);
+        c->n++;
+    }
+}
+
 static void
 read_chain(const struct gr *g, const char *model, struct chain *c)
 {
-    const struct gr_shm *t = &g->t;
-    struct gr_shm_fallback fb;
-    struct gr_shm_model m;
-    uint32_t i, n, s;
-    int tries, k;
+    struct chain_read r = {&g->t, model, c};
 
     c->n = 1;
     c->idx[0] = -1;
     c->flags = 0;
     snprintf(c->names[0], GR_NAME_MAX, "%s", model);
-    if (t->fallback == NULL)
+    if (g->t.fallback == NULL)
         return;                     /* a table of ABI 4.1 */
-    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
-        c->n = 1;
-        c->idx[0] = -1;
-        c->flags = 0;
-        s = gr_shm_seq_read_begin(&t->hdr->models_seq);
-        /* acquire: stays before the seqlock's re-read (see seqlock.h) */
-        n = atomic_load_explicit(&t->hdr->n_models, memory_order_acquire);
-        if (n > t->max_models)
-            n = t->max_models;
-        for (i = 0; i < n; i++) {
-            gr_shm_seq_copy_out(&m, &t->models[i], sizeof(m));
-            if (strncmp(m.name, model, GR_SHM_NAME_MAX) == 0) {
-                c->idx[0] = (int)i;
-                break;
-            }
-        }
-        if (c->idx[0] >= 0) {
-            gr_shm_seq_copy_out(&fb, &t->fallback[c->idx[0]], sizeof(fb));
-            c->flags = fb.flags;
-            for (k = 0; k < GR_FALLBACK_MAX; k++) {
-                uint32_t to = fb.chain[k];
-
-                /* untrusted: in range, not the model itself */
-                if (to == GR_FALLBACK_END || to >= n ||
-                    (int)to == c->idx[0])
-                    break;
-                gr_shm_seq_copy_out(&m, &t->models[to], sizeof(m));
-                m.name[GR_SHM_NAME_MAX - 1] = '\0';
-                c->idx[c->n] = (int)to;
-                memcpy(c->names[c->n], m.name, GR_NAME_MAX);
-                c->n++;
-            }
-        }
-        if (gr_shm_seq_read_ok(&t->hdr->models_seq, s))
-            return;
-    }
-    c->n = 1;                       /* torn every time: no fallback */
+    if (!gr_shm_seq_read(&g->t.hdr->models_seq, copy_chain, &r))
+        c->n = 1;                   /* torn every time: no fallback */
 }
 
 /*
