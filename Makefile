@@ -73,6 +73,8 @@ $(OBJ)/client/%.o: MODFLAGS := -Iinclude -Iclient -Ishm $(JSON_CFLAGS)
 $(OBJ)/router/%.o: MODFLAGS := -Irouter -Iconfig -Ishm
 # The probe calls the public client API (gr_probe()), nothing else of it.
 $(OBJ)/router/probe.o: MODFLAGS := -Irouter -Iconfig -Ishm -Iinclude
+# So does the batch jobs' poll (gr_batch_poll()).
+$(OBJ)/router/batchjobs.o: MODFLAGS := -Irouter -Iconfig -Ishm -Iinclude
 $(OBJ)/tools/gemroute/%.o: MODFLAGS := -Itools/gemroute -Iinclude
 $(OBJ)/tools/mock/%.o: MODFLAGS := -Itools/mock -Ishm $(JSON_CFLAGS)
 $(OBJ)/gateway/%.o: MODFLAGS := -Igateway -Iinclude -Iconfig $(JSON_CFLAGS)
