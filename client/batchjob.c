@@ -404,3 +404,153 @@ gr_batch_poll(const char *base_url, const char *proxy, const char *key,
     free(res.body);
     return rc;
 }
+
+int64_t
+gr_batch_estimate(const char *request_json, size_t len)
+{
+    struct gr_est e;
+
+    if (request_json == NULL)
+        return 0;
+    gr_est_read(request_json, len, &e);
+    return (e.text_bytes + 3) / 4 + IMAGE_TOKENS * e.images;
+}
+
+/* GET path through the table, pinned by the names it holds. */
+static int
+get_path(struct gr *g, const char *model, const char *path,
+         struct gr_response *out)
+{
+    struct gr_call_opts co;
+    struct gr_fwd f;
+
+    memset(&f, 0, sizeof(f));
+    f.kind = GR_FWD_FREE;
+    f.method = "GET";
+    f.model = model;
+    f.path = path;
+    memset(&co, 0, sizeof(co));
+    co.cache = GR_CACHE_BYPASS;
+    co.fallback = GR_FALLBACK_NEVER;
+    co.max_attempts = 3;
+    return gr_forward(g, &f, &co, out);
+}
+
+int
+gr_batch_get(struct gr *g, const char *model, const char *name,
+             struct gr_batch_job *job, struct gr_response *out)
+{
+    char path[GR_BATCH_NAME_MAX + 16];
+    int rc;
+
+    if (g == NULL || model == NULL || name == NULL || job == NULL ||
+        out == NULL || strncmp(name, "batches/", 8) != 0 ||
+        strlen(name) >= GR_BATCH_NAME_MAX || strpbrk(name, "?#") != NULL)
+        return GR_EINVAL;
+    memset(job, 0, sizeof(*job));
+    snprintf(path, sizeof(path), "/v1beta/%s", name);
+    rc = get_path(g, model, path, out);
+    if (rc != GR_OK)
+        return rc;
+    if (!read_operation(out->body, out->len, job)) {
+        gr_seterr(g, "%s: the answer is not a batch Operation", name);
+        return GR_ECALL;
+    }
+    snprintf(job->project, sizeof(job->project), "%s", out->project);
+    return GR_OK;
+}
+
+/* One result as a line: {"key": K, "response"|"error": ...}. */
+static int
+emit(struct json_object *key, struct json_object *resp,
+     struct json_object *error, gr_chunk_fn on_line, void *arg)
+{
+    struct json_object *line = json_object_new_object();
+    const char *s;
+    int rc;
+
+    if (line == NULL)
+        return GR_ENOMEM;
+    if (key != NULL)
+        json_object_object_add(line, "key", json_object_get(key));
+    if (resp != NULL)
+        json_object_object_add(line, "response", json_object_get(resp));
+    if (error != NULL)
+        json_object_object_add(line, "error", json_object_get(error));
+    s = json_object_to_json_string_ext(line, JSON_C_TO_STRING_PLAIN);
+    rc = on_line(arg, s, strlen(s)) != 0 ? GR_ECALL : GR_OK;
+    json_object_put(line);
+    return rc;
+}
+
+int
+gr_batch_results(struct gr *g, const char *model, const char *name,
+                 gr_chunk_fn on_line, void *arg, struct gr_response *out)
+{
+    struct gr_batch_job job;
+    struct json_object *o = NULL, *outp, *list, *file;
+    char path[GR_BATCH_NAME_MAX + 64];
+    size_t i, n;
+    int rc;
+
+    if (on_line == NULL)
+        return GR_EINVAL;
+    rc = gr_batch_get(g, model, name, &job, out);
+    if (rc != GR_OK)
+        return rc;
+    if (!job.done) {
+        gr_seterr(g, "%s is %s: no results yet", name,
+                  job.state[0] != '\0' ? job.state : "not done");
+        return GR_EINVAL;
+    }
+    o = parse(out->body, out->len);
+    outp = member(o, "response", "response");
+    if (outp == NULL)
+        outp = member(member(o, "metadata", "metadata"), "output", "output");
+    list = member(member(outp, "inlinedResponses", "inlined_responses"),
+                  "inlinedResponses", "inlined_responses");
+    file = member(outp, "responsesFile", "responses_file");
+    if (list != NULL && json_object_is_type(list, json_type_array)) {
+        n = json_object_array_length(list);
+        for (i = 0; i < n && rc == GR_OK; i++) {
+            struct json_object *e = json_object_array_get_idx(list, i);
+
+            rc = emit(member(member(e, "metadata", "metadata"), "key", "key"),
+                      member(e, "response", "response"),
+                      member(e, "error", "error"), on_line, arg);
+        }
+        json_object_put(o);
+        return rc;
+    }
+    if (file == NULL || !json_object_is_type(file, json_type_string) ||
+        strncmp(json_object_get_string(file), "files/", 6) != 0 ||
+        json_object_get_string_len(file) > GR_BATCH_NAME_MAX) {
+        json_object_put(o);
+        gr_seterr(g, "%s is %s with no results (neither inline nor a "
+                  "file)", name, job.state);
+        return GR_ECALL;
+    }
+    snprintf(path, sizeof(path), "/download/v1beta/%s:download?alt=media",
+             json_object_get_string(file));
+    json_object_put(o);
+    gr_response_free(out);
+    rc = get_path(g, model, path, out);
+    if (rc != GR_OK)
+        return rc;
+    /* A JSONL file: each line is already one result. */
+    for (i = 0; i < out->len && rc == GR_OK;) {
+        const char *nl = memchr(out->body + i, '\n', out->len - i);
+        size_t k = nl != NULL ? (size_t)(nl - (out->body + i))
+                              : out->len - i;
+        struct json_object *line = k > 0 ? parse(out->body + i, k) : NULL;
+
+        if (line != NULL) {
+            rc = emit(member(line, "key", "key"),
+                      member(line, "response", "response"),
+                      member(line, "error", "error"), on_line, arg);
+            json_object_put(line);
+        }
+        i += k + 1;
+    }
+    return rc;
+}

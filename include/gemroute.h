@@ -566,6 +566,35 @@ int gr_batch_submit(struct gr *g, const char *model, const char *request_json,
                     size_t len, const struct gr_batch_opts *opts,
                     struct gr_batch_job *job, struct gr_response *out);
 
+/* The input tokens gr_batch_submit() counts for request_json (a whole
+ * BatchGenerateContentRequest, or one GenerateContentRequest): the
+ * estimate of docs/CLIENT.md over every part. */
+GR_API
+int64_t gr_batch_estimate(const char *request_json, size_t len);
+
+/*
+ * GET batches/{id} through the table (pinned to the project that holds
+ * the job; model is one the table serves, as for gr_forward()).  GR_OK
+ * with job->state and job->done, the Operation in *out; else as
+ * gr_forward().
+ */
+GR_API
+int gr_batch_get(struct gr *g, const char *model, const char *name,
+                 struct gr_batch_job *job, struct gr_response *out);
+
+/*
+ * The results of a finished job, one JSON object per result to on_line
+ * ({"key": ..., "response": {...}} or {"key": ..., "error": {...}}; key
+ * from the request's metadata.key or the input line's key, absent when
+ * none): inline results from the Operation, a result file downloaded.
+ * GR_OK; GR_EINVAL when the job is not done (gr_errstr() says its
+ * state); else as gr_batch_get().  on_line returning non-zero stops.
+ */
+GR_API
+int gr_batch_results(struct gr *g, const char *model, const char *name,
+                     gr_chunk_fn on_line, void *arg,
+                     struct gr_response *out);
+
 /*
  * One poll of a job with a key, as the router does for every unfinished
  * job: GET {base_url}/v1beta/{name}.  GR_OK with job->state and

@@ -39,4 +39,8 @@ void gr_status_extras(FILE *f, const struct gr_stat_extras *x,
 void gr_cli_resources_line(FILE *f, const struct gr_stat *st,
                            bool prometheus);
 
+/* Batch mode's gauges under the status table, or as Prometheus gauges
+ * (batch_cmd.c); nothing when no pool has a limit or a hold. */
+void gr_cli_batch_lines(FILE *f, const struct gr_stat *st, bool prometheus);
+
 #endif

@@ -53,8 +53,12 @@ struct job {
                                    line's key as JSON; NULL = none */
 };
 
+#define COUNTED_PROJECTS 256     /* per-project counters kept for these */
+
 struct gr_mock_batchjobs {
     pthread_mutex_t lock;
+    uint64_t submitted[COUNTED_PROJECTS];
+    uint64_t refused[COUNTED_PROJECTS];
     int64_t pending_ns, running_ns;
     uint64_t next_order;
     struct job jobs[GR_MOCK_MAX_BATCHES];
@@ -95,6 +99,8 @@ gr_mock_batchjobs_reset(struct gr_mock_batchjobs *bs)
     pthread_mutex_lock(&bs->lock);
     for (i = 0; i < GR_MOCK_MAX_BATCHES; i++)
         job_clear(&bs->jobs[i]);
+    memset(bs->submitted, 0, sizeof(bs->submitted));
+    memset(bs->refused, 0, sizeof(bs->refused));
     pthread_mutex_unlock(&bs->lock);
 }
 
@@ -507,6 +513,8 @@ gr_mock_batchjobs_create(struct gr_mock_batchjobs *bs, uint32_t project,
         }
     }
     if (*which != 0) {
+        if (project < COUNTED_PROJECTS)
+            bs->refused[project]++;
         rc = -EAGAIN;
     } else if (slot == NULL) {
         rc = -EMFILE;
@@ -516,6 +524,8 @@ gr_mock_batchjobs_create(struct gr_mock_batchjobs *bs, uint32_t project,
         j.project = project;
         j.created_ns = now_ns;
         j.order = ++bs->next_order;
+        if (project < COUNTED_PROJECTS)
+            bs->submitted[project]++;
         *slot = j;
         memset(&j, 0, sizeof j);    /* the slot owns the arrays now */
         render_locked(bs, slot, now_ns, out);
@@ -647,17 +657,20 @@ out:
 
 void
 gr_mock_batchjobs_usage(struct gr_mock_batchjobs *bs, uint32_t project,
-                        int64_t now_ns, int64_t *jobs, int64_t *tokens,
-                        int64_t *done)
+                        int64_t now_ns, struct gr_mock_batch_usage *u)
 {
     size_t i;
 
+    memset(u, 0, sizeof(*u));
     pthread_mutex_lock(&bs->lock);
-    held_locked(bs, project, NULL, now_ns, jobs, tokens);
-    *done = 0;
+    held_locked(bs, project, NULL, now_ns, &u->unfinished, &u->tokens);
     for (i = 0; i < GR_MOCK_MAX_BATCHES; i++)
         if (bs->jobs[i].used && bs->jobs[i].project == project &&
             state_of(bs, &bs->jobs[i], now_ns) >= ST_SUCCEEDED)
-            (*done)++;
+            u->done++;
+    if (project < COUNTED_PROJECTS) {
+        u->submitted = (int64_t)bs->submitted[project];
+        u->quota_429 = (int64_t)bs->refused[project];
+    }
     pthread_mutex_unlock(&bs->lock);
 }

@@ -77,9 +77,15 @@ int gr_mock_batchjobs_result_file(struct gr_mock_batchjobs *bs,
                                   uint32_t project, const char *file_id,
                                   int64_t now_ns, struct gr_mock_buf *out);
 
-/* Unfinished jobs and their tokens of one project (for /mock/stats). */
+/* One project's batch mode, for /mock/stats. */
+struct gr_mock_batch_usage {
+    int64_t unfinished;         /* jobs PENDING or RUNNING now */
+    int64_t tokens;             /* their input tokens */
+    int64_t done;               /* jobs held that ended */
+    int64_t submitted;          /* jobs accepted, ever (since a reset) */
+    int64_t quota_429;          /* submissions refused for a limit */
+};
 void gr_mock_batchjobs_usage(struct gr_mock_batchjobs *bs, uint32_t project,
-                             int64_t now_ns, int64_t *jobs, int64_t *tokens,
-                             int64_t *done);
+                             int64_t now_ns, struct gr_mock_batch_usage *u);
 
 #endif
