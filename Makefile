@@ -172,6 +172,7 @@ TESTROUTER_OBJ := $(call objs,tests/testrouter.c)
 TEST_DEPS_test_clock := $(SHM_OBJ)
 TEST_DEPS_test_shm := $(SHM_OBJ)
 TEST_DEPS_test_resource := $(SHM_OBJ)
+TEST_DEPS_test_batchjob := $(SHM_OBJ)
 TEST_DEPS_test_config := $(CONFIG_OBJ)
 TEST_DEPS_test_router := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
                          $(SHM_OBJ)
