@@ -767,9 +767,10 @@ cmd_pools(int argc, char **argv, const char *shm)
     }
     gr_stat_close(st);
     printf("{\"live_jobs\": %llu, \"submitting\": %llu, \"polls\": %llu, "
-           "\"refused\": %llu, \"pools\": [", (unsigned long long)c.live_jobs,
-           (unsigned long long)c.submitting, (unsigned long long)c.polls,
-           (unsigned long long)c.refused);
+           "\"refused\": %llu, \"lost\": %llu, \"pools\": [",
+           (unsigned long long)c.live_jobs, (unsigned long long)c.submitting,
+           (unsigned long long)c.polls, (unsigned long long)c.refused,
+           (unsigned long long)c.lost);
     for (i = 0; i < n; i++) {
         printf("%s\n  {\"project\": ", i ? "," : "");
         gr_cli_json_str(stdout, ps[i].project);
