@@ -532,8 +532,9 @@ struct gr_batch_opts {
                                    CLOCK_MONOTONIC instant; 0 = do not
                                    wait [0] */
     int64_t est_tokens;         /* input tokens of the whole job; <= 0
-                                   estimates from inline requests (an
-                                   input file needs it) */
+                                   estimates from inline requests, or
+                                   from an input file's size (its
+                                   sizeBytes / 4: an upper bound) */
     const char *project;        /* submit on this project only; NULL or
                                    "" = the one holding the input file,
                                    else the pool with most room */

@@ -24,8 +24,14 @@ KEY1=gr-batch-SECRET-one-1a2b3c
 KEY2=gr-batch-SECRET-two-4d5e6f
 KEY3=gr-batch-SECRET-three-7a8b9c
 MODEL=gemini-2.5-flash
+export GR_BATCH_TOKEN=batch-token-SECRET-beef0002
+gw_pid=
 
 cleanup() {
+    if [ -n "$gw_pid" ]; then
+        kill "$gw_pid" 2>/dev/null
+        wait "$gw_pid" 2>/dev/null
+    fi
     if [ -n "$mock_pid" ]; then
         kill "$mock_pid" 2>/dev/null
         wait "$mock_pid" 2>/dev/null
@@ -79,6 +85,8 @@ models = ( { name = "$MODEL"; rpm = 500; batch_tokens = 1000;
              batch_jobs = 2; } );
 projects = ( { name = "p1"; key = "$KEY1"; },
              { name = "p2"; key = "$KEY2"; }$1 );
+gateway = { listen = "127.0.0.1:0"; tokens = [ "env:GR_BATCH_TOKEN" ];
+            queue_s = 5.0; };
 CONF
 }
 conf ", { name = \"p3\"; key = \"$KEY3\"; }"
@@ -242,6 +250,57 @@ check "the result file has a line per input line" \
     '[ "$(grep -c "\"response\"" "$tmp/rf.jsonl")" -eq 2 ] && grep -q "\"key\": \"b\"" "$tmp/rf.jsonl"'
 check "another project cannot download it" \
     '[ "$(curl -s -o /dev/null -w "%{http_code}" -H "x-goog-api-key: $KEY1" "$mbase/download/v1beta/$rf:download?alt=media")" = 403 ]'
+
+# 7. Through the gateway with the official SDK: six jobs of 400 tokens
+# fill the three pools (two each), a seventh gets the gateway's 429 (and
+# never reaches the mock); the jobs end, the holds come back, the SDK
+# reads every job SUCCEEDED with its inline results.
+[ -d tests/node_modules/@google/genai ] || tests/sdk_deps.sh >&2
+if [ -d tests/node_modules/@google/genai ]; then
+    "$BIN/gemroute-gateway" -c "$tmp/r.conf" --foreground >"$tmp/gw.out" \
+        2>>"$tmp/gw.log" &
+    gw_pid=$!
+    gport=$(port_of "$tmp/gw.out")
+    [ -n "$gport" ] || { no "gemroute-gateway did not start"; finish; }
+    gbase="http://127.0.0.1:$gport"
+    sub0=$(($(mstat p1 submitted) + $(mstat p2 submitted) + $(mstat p3 submitted)))
+    q0=$(($(mstat p1 quota_429) + $(mstat p2 quota_429) + $(mstat p3 quota_429)))
+    s0="$(mstat p1 submitted) $(mstat p2 submitted) $(mstat p3 submitted)"
+    GW_BASE=$gbase GW_TOKEN=$GR_BATCH_TOKEN GW_MODEL=$MODEL N=6 R=10 \
+        PHASE=create node tests/batch/sdk_batch.mjs >"$tmp/sdk1.out" \
+        2>"$tmp/sdk1.err"
+    check "SDK create run ($(tail -n 2 "$tmp/sdk1.err" | tr '\n' ' '))" \
+        '[ $? -eq 0 ]'
+    check "SDK: six jobs created" 'grep -qx "ok create x6" "$tmp/sdk1.out"'
+    check "SDK: the seventh is the gateway's 429" \
+        'grep -qx "ok no room: 429" "$tmp/sdk1.out"'
+    sub1=$(($(mstat p1 submitted) + $(mstat p2 submitted) + $(mstat p3 submitted)))
+    check "SDK: the mock saw six jobs, not seven" '[ $((sub1 - sub0)) -eq 6 ]'
+    check "SDK: two on each project" '[ "$(mstat p1 submitted) $(mstat p2 submitted) $(mstat p3 submitted)" = "$(echo $s0 | awk "{print \$1+2, \$2+2, \$3+2}")" ]'
+    check "SDK: no 429 at the mock" \
+        '[ $(($(mstat p1 quota_429) + $(mstat p2 quota_429) + $(mstat p3 quota_429))) -eq $q0 ]'
+    check "SDK: the gauges hold 2400 tokens" '[ "$(pools tokens_used)" = 2400 ]'
+    curl -s -X POST -d '{"offset_s": 10800}' "$mbase/mock/clock" >/dev/null
+    for _ in $(seq 400); do
+        [ "$(pools tokens_used)" = 0 ] && [ "$(pools jobs_used)" = 0 ] && break
+        sleep 0.05
+    done
+    check "SDK: every hold is given back" \
+        '[ "$(pools tokens_used)" = 0 ] && [ "$(pools jobs_used)" = 0 ]'
+    GW_BASE=$gbase GW_TOKEN=$GR_BATCH_TOKEN GW_MODEL=$MODEL N=6 R=10 \
+        JOBS="$(sed -n 's/^job //p' "$tmp/sdk1.out" | tr '\n' ' ')" \
+        PHASE=get node tests/batch/sdk_batch.mjs >"$tmp/sdk2.out" \
+        2>"$tmp/sdk2.err"
+    check "SDK get run ($(tail -n 2 "$tmp/sdk2.err" | tr '\n' ' '))" \
+        '[ $? -eq 0 ]'
+    check "SDK: every job SUCCEEDED with its results" \
+        'grep -qx "ok get x6" "$tmp/sdk2.out"'
+else
+    no "tests/node_modules is missing: run tests/sdk_deps.sh"
+fi
+
+check "no key or token in the logs" \
+    '! grep -q SECRET "$tmp/router.log" "$tmp/gw.log" "$tmp/sdk1.out" "$tmp/sdk1.err" 2>/dev/null'
 
 stop_router
 finish
