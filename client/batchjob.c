@@ -30,6 +30,7 @@
 #define IMAGE_TOKENS 258            /* as generate.c */
 #define WAIT_STEP_NS (INT64_C(50) * 1000000)
 #define SEND_TIMEOUT_NS (INT64_C(120) * 1000000000)
+#define UNAVAILABLE_NS (INT64_C(2) * 1000000000)
 
 static int get_path(struct gr *g, const char *model, const char *path,
                     struct gr_response *out);
@@ -82,6 +83,36 @@ input_file(struct json_object *o, char *out, size_t n)
         return false;
     snprintf(out, n, "%s", json_object_get_string(v));
     return true;
+}
+
+/* The inline requests' tokens, each estimated on its own (rounded up
+ * per request, as Google counts per request); -1 when there are none. */
+static int64_t
+inline_tokens(struct json_object *o)
+{
+    struct json_object *b = member(o, "batch", "batch"), *list;
+    int64_t sum = 0;
+    size_t i, n;
+
+    if (b == NULL)
+        b = o;
+    list = member(member(member(b, "inputConfig", "input_config"),
+                         "requests", "requests"), "requests", "requests");
+    if (list == NULL || !json_object_is_type(list, json_type_array))
+        return -1;
+    n = json_object_array_length(list);
+    for (i = 0; i < n; i++) {
+        struct json_object *r = member(json_object_array_get_idx(list, i),
+                                       "request", "request");
+        const char *s;
+
+        if (r == NULL)
+            continue;
+        s = json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN);
+        if (s != NULL)
+            sum += gr_batch_estimate(s, strlen(s));
+    }
+    return sum;
 }
 
 /* A state Google calls final. */
@@ -141,7 +172,7 @@ struct pick {
 
 static void
 choose(const struct gr_shm_bjtab *bt, const char *model, const char *pin,
-       int64_t tokens, struct pick *pk)
+       int64_t tokens, const bool *skip, struct pick *pk)
 {
     struct gr_shm_bpool_view v;
     double best_room = -1;
@@ -154,7 +185,8 @@ choose(const struct gr_shm_bjtab *bt, const char *model, const char *pin,
     for (i = 0; i < bt->npools; i++) {
         double room;
 
-        if (gr_shm_bj_pool_read(bt, i, &v) != 0 || !v.configured ||
+        if (skip[i] || gr_shm_bj_pool_read(bt, i, &v) != 0 ||
+            !v.configured ||
             strcmp(v.model, model) != 0 ||
             (pin[0] != '\0' && strcmp(v.project, pin) != 0))
             continue;
@@ -244,6 +276,9 @@ submit_on(struct gr *g, const struct gr_shm_bjtab *bt, uint32_t pool,
     co.deadline_ns = deadline_ns > gr_now_ns() + SEND_TIMEOUT_NS
                          ? deadline_ns
                          : gr_now_ns() + SEND_TIMEOUT_NS;
+    /* It costs nothing of the windows: no room in a moment means the
+     * project is disabled or cooling, and another pool is tried. */
+    co.queue_deadline_ns = gr_now_ns() + UNAVAILABLE_NS;
     /* Once: a submission retried after a timeout could make two jobs. */
     co.max_attempts = 1;
     co.cache = GR_CACHE_BYPASS;
@@ -270,6 +305,8 @@ submit_on(struct gr *g, const struct gr_shm_bjtab *bt, uint32_t pool,
     }
     gr_seterr(g, "batch submission to project %s failed: %s", v.project,
               out->error[0] != '\0' ? out->error : gr_err_name(rc));
+    if (out->attempts == 0 && rc != GR_EINVAL && rc != GR_ENOMEM)
+        return GR_ESTALE;       /* never sent: the caller tries another */
     return rc == GR_ENOROOM ? GR_ECALL : rc;
 }
 
@@ -285,6 +322,7 @@ gr_batch_submit(struct gr *g, const char *model, const char *request_json,
     struct gr_est e;
     struct pick pk;
     char file[GR_BATCH_NAME_MAX], pin[GR_NAME_MAX] = "", err[256];
+    bool *skip, skipped = false;
     int64_t tokens;
     int rc;
 
@@ -331,23 +369,33 @@ gr_batch_submit(struct gr *g, const char *model, const char *request_json,
             return GR_EINVAL;
         }
     }
-    json_object_put(req);
     if (o.est_tokens > 0) {
         tokens = o.est_tokens;
-    } else {
+    } else if ((tokens = inline_tokens(req)) < 0) {
         gr_est_read(request_json, len, &e);
         tokens = (e.text_bytes + 3) / 4 + IMAGE_TOKENS * e.images;
     }
+    json_object_put(req);
 
     if (gr_shm_bj_attach(g->t.name, true, &bt, err, sizeof(err)) != 0) {
         gr_seterr(g, "%s", err);
         return GR_ESHM;
     }
+    skip = calloc(bt.npools, sizeof(*skip));
+    if (skip == NULL) {
+        gr_shm_bj_detach(&bt);
+        return GR_ENOMEM;
+    }
     for (;;) {
-        choose(&bt, model, pin, tokens, &pk);
+        choose(&bt, model, pin, tokens, skip, &pk);
         if (pk.n_eligible == 0) {
-            gr_seterr(g, "no project has a batch pool for model %s%s%s",
-                      model, pin[0] != '\0' ? " in project " : "", pin);
+            if (skipped)
+                gr_seterr(g, "no project with a batch pool of model %s "
+                          "takes requests now (disabled, or not in the "
+                          "table)", model);
+            else
+                gr_seterr(g, "no project has a batch pool for model %s%s%s",
+                          model, pin[0] != '\0' ? " in project " : "", pin);
             rc = GR_ENOMODEL;
             break;
         }
@@ -367,6 +415,13 @@ gr_batch_submit(struct gr *g, const char *model, const char *request_json,
         if (pk.best >= 0) {
             rc = submit_on(g, &bt, (uint32_t)pk.best, model, request_json,
                            len, tokens, o.deadline_ns, job, out);
+            if (rc == GR_ESTALE) {
+                skip[pk.best] = true;   /* its project takes nothing now */
+                skipped = true;
+                gr_response_free(out);
+                memset(out, 0, sizeof(*out));
+                continue;
+            }
             if (rc != GR_ENOROOM)
                 break;
             continue;           /* taken meanwhile: look again */
@@ -383,6 +438,7 @@ gr_batch_submit(struct gr *g, const char *model, const char *request_json,
             nanosleep(&ts, NULL);
         }
     }
+    free(skip);
     gr_shm_bj_detach(&bt);
     if (out == &scratch)
         gr_response_free(&scratch);

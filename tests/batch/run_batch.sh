@@ -213,6 +213,22 @@ check "results: one line per request" \
 check "results keep the input keys" \
     'grep -q "\"key\": *\"k59\"" "$tmp/results.jsonl" && grep -q "\"key\": *\"1\"" "$tmp/results.jsonl"'
 
+# 5b. A disabled project's pool is passed over: the job goes elsewhere.
+"$BIN/gemroute" disable --shm "$shm" p1 >/dev/null 2>&1
+head -n 5 "$tmp/in.jsonl" >"$tmp/five.jsonl"
+"$BIN/gemroute" batch submit --shm "$shm" --model "$MODEL" \
+    "$tmp/five.jsonl" >"$tmp/five.out" 2>"$tmp/five.err"
+check "a job with p1 disabled is submitted" '[ $? -eq 0 ]'
+check "not on the disabled project" \
+    'grep -q "\"project\": \"p[23]\"" "$tmp/five.out"'
+"$BIN/gemroute" enable --shm "$shm" p1 >/dev/null 2>&1
+curl -s -X POST -d '{"offset_s": 5000}' "$mbase/mock/clock" >/dev/null
+for _ in $(seq 400); do
+    [ "$(pools tokens_used)" = 0 ] && break
+    sleep 0.05
+done
+check "its hold is given back too" '[ "$(pools tokens_used)" = 0 ]'
+
 # 6. The mock alone: ownership, the 429 shape, an input file.
 B='{"batch":{"inputConfig":{"requests":{"requests":[{"request":{"contents":[{"parts":[{"text":"abcdabcd"}]}]}}]}}}}'
 sub() {
