@@ -205,6 +205,7 @@ TEST_DEPS_test_repair_stream := $(ROUTER_OBJ) $(CONFIG_OBJ) \
                                 $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_mock := $(MOCK_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_mock_routes := $(MOCK_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_mock_batch := $(MOCK_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_hostile := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_admission := $(call objs,tests/stress/checker.c) \
                               $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)

@@ -156,6 +156,15 @@ check "status shows a full pool" \
 check "Prometheus has the batch gauges" \
     '[ "$(grep -c "^gemroute_batch_tokens{" "$tmp/prom.txt")" -eq 3 ]'
 
+# 2b. A router restart keeps the holds and the jobs (the segment stays).
+stop_router
+start_router "$tmp/r.conf" "$shm" "$tmp/router.log" ||
+    { no "gemrouted did not start again"; finish; }
+check "after a restart the gauges still hold 2400 tokens" \
+    '[ "$(pools tokens_used)" = 2400 ] && [ "$(pools jobs_used)" = 3 ]'
+check "the restarted router adopted the batch record" \
+    'grep -q "\.bj: adopted, holds and jobs kept" "$tmp/router.log"'
+
 # 3. No pool has room for 800 more tokens: gemroute refuses, sends nothing.
 head -n 20 "$tmp/in.jsonl" >"$tmp/twenty.jsonl"
 "$BIN/gemroute" batch submit --shm "$shm" --model "$MODEL" \
