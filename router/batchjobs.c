@@ -27,17 +27,24 @@
 #include "gemroute.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define POLL_GAP_NS (INT64_C(250) * 1000000)
 #define POLL_TIMEOUT_NS (INT64_C(20) * 1000000000)
 #define REAP_EVERY_NS (INT64_C(1000000000))
 #define SYNC_EVERY_NS (INT64_C(5) * 1000000000)
+#define SAVE_EVERY_NS (INT64_C(5) * 1000000000)
+#define BJ_MAGIC "gemroute-batchjobs 1"
+#define MAX_SAVED GR_BJ_MAX_JOBS
 
 struct poll_job {
     uint32_t index;                 /* job record */
@@ -65,8 +72,11 @@ struct gr_rtr_bj {
     int64_t *next_poll_ns;          /* [njobs] */
     uint32_t cursor;                /* next job record to look at */
     const struct gr_cfg *synced;    /* the config the pools follow */
-    int64_t next_sync_ns, next_reap_ns, next_poll_ns_any;
+    int64_t next_sync_ns, next_reap_ns, next_poll_ns_any, next_save_ns;
 };
+
+static void bj_restore(struct gr_rtr *r, struct gr_rtr_bj *b);
+static void bj_save(struct gr_rtr *r, struct gr_rtr_bj *b);
 
 static void *
 poll_main(void *arg)
@@ -150,6 +160,8 @@ gr_rtr_bj_open(struct gr_rtr *r)
     }
     b->started = true;
     r->bj = b;
+    if (created)
+        bj_restore(r, b);
     return;
 fail:
     free_bj(b);
@@ -166,6 +178,7 @@ gr_rtr_bj_close(struct gr_rtr *r, bool unlink_it)
     if (b == NULL)
         return;
     r->bj = NULL;
+    bj_save(r, b);
     if (unlink_it)
         shm_unlink(b->bt.name);
     pthread_mutex_lock(&b->mu);
@@ -318,6 +331,10 @@ gr_rtr_bj_tick(struct gr_rtr *r, int64_t now)
         b->synced = r->cfg;
         b->next_sync_ns = now + SYNC_EVERY_NS;
     }
+    if (now >= b->next_save_ns) {
+        b->next_save_ns = now + SAVE_EVERY_NS;
+        bj_save(r, b);
+    }
     if (now >= b->next_reap_ns) {
         b->next_reap_ns = now + REAP_EVERY_NS;
         n = gr_shm_bj_router_reap(&b->bt);
@@ -364,4 +381,205 @@ gr_rtr_bj_tick(struct gr_rtr *r, int64_t now)
     b->next_poll_ns_any = now + POLL_GAP_NS;
     pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- the jobs in a file beside the state file (STATE_FILE.bj) --------- */
+
+/*
+ * The segment survives a router restart; a reboot (or a table recreated)
+ * does not, while Google still holds the jobs.  So the LIVE jobs are
+ * written beside the state file every 5 s and at exit (a new temporary
+ * file, never through a symlink, fsync, rename, mode 0600: as the state
+ * file), and a new segment is filled from it: each job recorded LIVE
+ * again with its hold.  A file is used only when it is a regular file of
+ * the router's user, whole and intact; else it is logged and ignored.
+ * Names of jobs, projects and models are not secrets; no key is written.
+ */
+static void
+bj_file(const struct gr_rtr *r, char *out, size_t n)
+{
+    if ((size_t)snprintf(out, n, "%s.bj", r->state_path) >= n)
+        out[0] = '\0';
+}
+
+static void
+bj_save(struct gr_rtr *r, struct gr_rtr_bj *b)
+{
+    struct gr_shm_bjob_view j;
+    struct gr_shm_bpool_view pv;
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    unsigned lines = 0;
+    uint32_t i;
+    FILE *f;
+    int fd = -1, rc = 0;
+
+    if (r->state_path[0] == '\0')
+        return;
+    bj_file(r, path, sizeof(path));
+    if (path[0] == '\0')
+        return;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (unlink(tmp) != 0 && errno != ENOENT)
+        rc = -errno;
+    else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                        O_CLOEXEC, 0600)) < 0)
+        rc = -errno;
+    if (rc != 0) {
+        gr_rtr_log("batch file %s: %s", tmp, strerror(-rc));
+        return;
+    }
+    if ((f = fdopen(fd, "w")) == NULL) {
+        close(fd);
+        unlink(tmp);
+        return;
+    }
+    fprintf(f, "%s\n", BJ_MAGIC);
+    for (i = 0; i < b->bt.njobs; i++) {
+        if (gr_shm_bj_job_read(&b->bt, i, &j) != 0 ||
+            j.state != GR_BJ_LIVE ||
+            gr_shm_bj_pool_read(&b->bt, j.pool, &pv) != 0 ||
+            strpbrk(j.name, " \t\n") != NULL || j.name[0] == '\0' ||
+            strpbrk(pv.project, " \t\n") != NULL ||
+            strpbrk(pv.model, " \t\n") != NULL)
+            continue;
+        fprintf(f, "job %s %s %s %lld %lld\n", j.name, pv.project, pv.model,
+                (long long)j.tokens, (long long)j.submitted_s);
+        lines++;
+    }
+    fprintf(f, "end %u\n", lines);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        rc = -errno;
+    if (fclose(f) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc != 0) {
+        gr_rtr_log("batch file %s: %s", path, strerror(-rc));
+        unlink(tmp);
+    }
+}
+
+struct saved_job {
+    char name[GR_BJ_NAME_MAX];
+    char project[GR_BJ_PROJECT_MAX];
+    char model[GR_BJ_MODEL_MAX];
+    long long tokens, submitted;
+};
+
+/* The whole file, or -EINVAL with the damaged line in why. */
+static int
+bj_parse(FILE *f, struct saved_job **out, unsigned *n, char *why,
+         size_t whylen)
+{
+    char line[512];
+    unsigned cap = 0, lineno = 0, end = UINT_MAX;
+    struct saved_job *v = NULL;
+
+    *n = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        struct saved_job s;
+        int used = 0;
+
+        lineno++;
+        if (strchr(line, '\n') == NULL)
+            goto bad;
+        if (lineno == 1) {
+            if (strcmp(line, BJ_MAGIC "\n") != 0) {
+                snprintf(why, whylen, "not a gemroute batch file");
+                goto fail;
+            }
+            continue;
+        }
+        if (end != UINT_MAX)
+            goto bad;
+        if (strncmp(line, "end ", 4) == 0) {
+            if (sscanf(line, "end %u%n", &end, &used) != 1 || end != *n ||
+                line[used] != '\n')
+                goto bad;
+            continue;
+        }
+        memset(&s, 0, sizeof(s));
+        if (sscanf(line, "job %103s %63s %63s %lld %lld%n", s.name,
+                   s.project, s.model, &s.tokens, &s.submitted,
+                   &used) != 5 ||
+            line[used] != '\n' || strncmp(s.name, "batches/", 8) != 0 ||
+            s.tokens < 0)
+            goto bad;
+        if (*n == cap) {
+            struct saved_job *more;
+
+            cap = cap ? cap * 2 : 64;
+            if (cap > MAX_SAVED ||
+                (more = realloc(v, cap * sizeof(*v))) == NULL)
+                goto bad;
+            v = more;
+        }
+        v[(*n)++] = s;
+    }
+    if (end == UINT_MAX) {
+        snprintf(why, whylen, "truncated (no end line)");
+        goto fail;
+    }
+    *out = v;
+    return 0;
+bad:
+    snprintf(why, whylen, "line %u is damaged", lineno);
+fail:
+    free(v);
+    *n = 0;
+    return -EINVAL;
+}
+
+static void
+bj_restore(struct gr_rtr *r, struct gr_rtr_bj *b)
+{
+    struct saved_job *v = NULL;
+    char path[PATH_MAX], why[128];
+    uint32_t me = (uint32_t)getpid(), rec;
+    unsigned n = 0, i, put = 0;
+    struct stat st;
+    FILE *f;
+    int fd, k;
+
+    if (r->state_path[0] == '\0')
+        return;
+    bj_file(r, path, sizeof(path));
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+              O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            gr_rtr_log("batch file %s: %s; ignored", path, strerror(errno));
+        return;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != geteuid()) {
+        gr_rtr_log("batch file %s is not a regular file of user %u; "
+                   "ignored", path, (unsigned)geteuid());
+        close(fd);
+        return;
+    }
+    if ((f = fdopen(fd, "r")) == NULL) {
+        close(fd);
+        return;
+    }
+    k = bj_parse(f, &v, &n, why, sizeof(why));
+    fclose(f);
+    if (k != 0) {
+        gr_rtr_log("batch file %s: %s; ignored", path, why);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        k = gr_shm_bj_router_pool(&b->bt, v[i].project, v[i].model);
+        if (k < 0 ||
+            gr_shm_bj_claim(&b->bt, (uint32_t)k, v[i].tokens, me, &rec) != 0)
+            continue;
+        gr_shm_bj_router_hold(&b->bt, (uint32_t)k, v[i].tokens);
+        if (gr_shm_bj_held(&b->bt, rec, me) == 0 &&
+            gr_shm_bj_submitted(&b->bt, rec, me, v[i].name,
+                                v[i].submitted) == 0)
+            put++;
+    }
+    free(v);
+    gr_rtr_log("batch file %s: restored %u jobs of %u (with their holds)",
+               path, put, n);
 }

@@ -439,6 +439,20 @@ gr_shm_bj_release(const struct gr_shm_bjtab *bt, uint32_t pool,
         atomic_fetch_add_explicit(&p->finished, 1, memory_order_relaxed);
 }
 
+void
+gr_shm_bj_router_hold(const struct gr_shm_bjtab *bt, uint32_t pool,
+                      int64_t tokens)
+{
+    struct gr_shm_bpool *p;
+
+    if (pool >= bt->npools || tokens < 0)
+        return;
+    p = &bt->pools[pool];
+    /* relaxed: gauges; nobody else holds this job */
+    atomic_fetch_add_explicit(&p->used_tokens, tokens, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->used_jobs, 1, memory_order_relaxed);
+}
+
 int
 gr_shm_bj_claim(const struct gr_shm_bjtab *bt, uint32_t pool, int64_t tokens,
                 uint32_t pid, uint32_t *job)

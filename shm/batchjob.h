@@ -243,6 +243,12 @@ int gr_shm_bj_find(const struct gr_shm_bjtab *bt, const char *name,
  */
 int gr_shm_bj_router_finish(const struct gr_shm_bjtab *bt, uint32_t i);
 
+/* Router only, restoring a saved job into a new segment: raise pool's
+ * gauges by tokens and one job whatever the limits (Google holds the
+ * job already). */
+void gr_shm_bj_router_hold(const struct gr_shm_bjtab *bt, uint32_t pool,
+                           int64_t tokens);
+
 /* Router only: free the records held by dead submitters (kill(pid, 0)
  * -> ESRCH); how many. */
 unsigned gr_shm_bj_router_reap(const struct gr_shm_bjtab *bt);

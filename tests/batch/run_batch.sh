@@ -80,7 +80,7 @@ mbase="http://127.0.0.1:$mport"
 conf() {
     cat >"$tmp/r.conf" <<CONF
 router = { shm = "$shm"; base_url = "$mbase"; window_ms = 1200;
-           headroom = 1.0; };
+           headroom = 1.0; state_file = "$tmp/state"; };
 models = ( { name = "$MODEL"; rpm = 500; batch_tokens = 1000;
              batch_jobs = 2; } );
 projects = ( { name = "p1"; key = "$KEY1"; },
@@ -164,6 +164,15 @@ check "after a restart the gauges still hold 2400 tokens" \
     '[ "$(pools tokens_used)" = 2400 ] && [ "$(pools jobs_used)" = 3 ]'
 check "the restarted router adopted the batch record" \
     'grep -q "\.bj: adopted, holds and jobs kept" "$tmp/router.log"'
+# ... and a reboot (the segment gone) finds them in STATE_FILE.bj.
+stop_router
+rm -f "/dev/shm$shm.bj"
+start_router "$tmp/r.conf" "$shm" "$tmp/router.log" ||
+    { no "gemrouted did not start after the reboot"; finish; }
+check "after a reboot the jobs come back from the file" \
+    'grep -q "batch file .*state.bj: restored 3 jobs of 3" "$tmp/router.log"'
+check "after a reboot the gauges hold 2400 tokens" \
+    '[ "$(pools tokens_used)" = 2400 ] && [ "$(pools jobs_used)" = 3 ]'
 
 # 3. No pool has room for 800 more tokens: gemroute refuses, sends nothing.
 head -n 20 "$tmp/in.jsonl" >"$tmp/twenty.jsonl"
