@@ -329,6 +329,42 @@ if [ -d tests/node_modules/@google/genai ]; then
         '[ $? -eq 0 ]'
     check "SDK: every job SUCCEEDED with its results" \
         'grep -qx "ok get x6" "$tmp/sdk2.out"'
+    # An input file uploaded through the gateway: the job goes to the
+    # file's project, holding the file's size / 4 tokens.
+    printf '{"key":"x","request":{"contents":[{"parts":[{"text":"gateway file job"}]}]}}\n' >"$tmp/gf.jsonl"
+    gsize=$(wc -c <"$tmp/gf.jsonl" | tr -d ' ')
+    gurl=$(curl -s -D - -o /dev/null -H "x-goog-api-key: $GR_BATCH_TOKEN" \
+        -H 'X-Goog-Upload-Protocol: resumable' \
+        -H 'X-Goog-Upload-Command: start' \
+        -H "X-Goog-Upload-Header-Content-Length: $gsize" \
+        -H 'Content-Type: application/json' -d '{"file":{"display_name":"in"}}' \
+        "$gbase/upload/v1beta/files" | sed -n 's/^x-goog-upload-url: *//Ip' |
+        tr -d '\r')
+    curl -s -H "x-goog-api-key: $GR_BATCH_TOKEN" \
+        -H 'X-Goog-Upload-Command: upload, finalize' \
+        -H 'X-Goog-Upload-Offset: 0' --data-binary @"$tmp/gf.jsonl" \
+        "$gurl" >"$tmp/gf.json"
+    gfile=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['file']['name'])" "$tmp/gf.json" 2>/dev/null)
+    gowner=$("$BIN/gemroute" resources --shm "$shm" |
+        awk -v n="$gfile" '$1 == n { print $2 }')
+    check "gateway: the input file is recorded ($gfile on $gowner)" \
+        '[ -n "$gowner" ]'
+    curl -s -D "$tmp/gb.hdr" -o "$tmp/gb.json" -w '%{http_code}' \
+        -H "x-goog-api-key: $GR_BATCH_TOKEN" \
+        -d "{\"batch\":{\"inputConfig\":{\"fileName\":\"$gfile\"}}}" \
+        "$gbase/v1beta/models/$MODEL:batchGenerateContent" >"$tmp/gb.code"
+    check "gateway: a file job is submitted" '[ "$(cat "$tmp/gb.code")" = 200 ]'
+    check "gateway: on the file's project" \
+        'grep -qi "^x-gemroute-project: $gowner" "$tmp/gb.hdr"'
+    check "gateway: holding the file's size / 4 tokens" \
+        '[ "$(pools tokens_used)" = $(((gsize + 3) / 4)) ]'
+    curl -s -X POST -d '{"offset_s": 14400}' "$mbase/mock/clock" >/dev/null
+    for _ in $(seq 400); do
+        [ "$(pools tokens_used)" = 0 ] && break
+        sleep 0.05
+    done
+    check "gateway: the file job's hold is given back" \
+        '[ "$(pools tokens_used)" = 0 ]'
 else
     no "tests/node_modules is missing: run tests/sdk_deps.sh"
 fi
