@@ -20,6 +20,7 @@
  * which holds nothing, and the router frees it without giving back.
  */
 #include "batchjob.h"
+#include "seqlock.h"
 #include "table.h"
 
 #include <errno.h>
@@ -478,7 +479,12 @@ gr_shm_bj_claim(const struct gr_shm_bjtab *bt, uint32_t pool, int64_t tokens,
         /* relaxed: published by the release in gr_shm_bj_held() */
         atomic_store_explicit(&j->tokens, tokens, memory_order_relaxed);
         atomic_store_explicit(&j->submitted_s, 0, memory_order_relaxed);
-        memset(j->name, 0, sizeof(j->name));
+        {
+            static const char zero[GR_BJ_NAME_MAX];
+
+            /* release stores: a reader may be copying it (seqlock.h) */
+            gr_shm_seq_copy_in(j->name, zero, sizeof(zero));
+        }
         *job = i;
         return 0;
     }
@@ -535,7 +541,8 @@ gr_shm_bj_submitted(const struct gr_shm_bjtab *bt, uint32_t job, uint32_t pid,
     j = &bt->jobs[job];
     memset(buf, 0, sizeof(buf));
     snprintf(buf, sizeof(buf), "%s", name);
-    memcpy(j->name, buf, sizeof(buf));
+    /* release stores: racy with a reader's copy by design (seqlock.h) */
+    gr_shm_seq_copy_in(j->name, buf, sizeof(buf));
     /* relaxed: published by the release store of LIVE below */
     atomic_store_explicit(&j->submitted_s, now_s, memory_order_relaxed);
     /* release: a reader that sees LIVE sees the name; a new sequence,
@@ -571,14 +578,13 @@ gr_shm_bj_job_read(const struct gr_shm_bjtab *bt, uint32_t i,
     w1 = atomic_load_explicit(&j->state, memory_order_acquire);
     if (bj_state(w1) != GR_BJ_SUBMITTING && bj_state(w1) != GR_BJ_LIVE)
         return bj_state(w1) == GR_BJ_WRITING ? -EAGAIN : -ENOENT;
-    /* relaxed: ordered by the acquire loads around them */
-    out->tokens = atomic_load_explicit(&j->tokens, memory_order_relaxed);
+    /* acquire: the re-read of state below stays after these loads (no
+     * fence: seqlock.h's way) */
+    out->tokens = atomic_load_explicit(&j->tokens, memory_order_acquire);
     out->submitted_s = atomic_load_explicit(&j->submitted_s,
-                                            memory_order_relaxed);
-    memcpy(out->name, j->name, sizeof(out->name));
-    out->name[sizeof(out->name) - 1] = '\0';
-    atomic_thread_fence(memory_order_acquire); /* the copy before w2 */
-    /* relaxed: after the fence above */
+                                            memory_order_acquire);
+    gr_shm_seq_copy_str(out->name, j->name, sizeof(out->name));
+    /* relaxed: after the acquire loads above */
     w2 = atomic_load_explicit(&j->state, memory_order_relaxed);
     if (w1 != w2)
         return -EAGAIN;
