@@ -73,6 +73,8 @@ $(OBJ)/client/%.o: MODFLAGS := -Iinclude -Iclient -Ishm $(JSON_CFLAGS)
 $(OBJ)/router/%.o: MODFLAGS := -Irouter -Iconfig -Ishm
 # The probe calls the public client API (gr_probe()), nothing else of it.
 $(OBJ)/router/probe.o: MODFLAGS := -Irouter -Iconfig -Ishm -Iinclude
+# So does the batch jobs' poll (gr_batch_poll()).
+$(OBJ)/router/batchjobs.o: MODFLAGS := -Irouter -Iconfig -Ishm -Iinclude
 $(OBJ)/tools/gemroute/%.o: MODFLAGS := -Itools/gemroute -Iinclude
 $(OBJ)/tools/mock/%.o: MODFLAGS := -Itools/mock -Ishm $(JSON_CFLAGS)
 $(OBJ)/gateway/%.o: MODFLAGS := -Igateway -Iinclude -Iconfig $(JSON_CFLAGS)
@@ -172,6 +174,7 @@ TESTROUTER_OBJ := $(call objs,tests/testrouter.c)
 TEST_DEPS_test_clock := $(SHM_OBJ)
 TEST_DEPS_test_shm := $(SHM_OBJ)
 TEST_DEPS_test_resource := $(SHM_OBJ)
+TEST_DEPS_test_batchjob := $(SHM_OBJ)
 TEST_DEPS_test_config := $(CONFIG_OBJ)
 TEST_DEPS_test_spend := $(SHM_OBJ) $(CONFIG_OBJ)
 TEST_DEPS_test_router := $(ROUTER_OBJ) $(CONFIG_OBJ) $(CLIENT_OBJ) \
@@ -206,6 +209,7 @@ TEST_DEPS_test_repair := $(ROUTER_OBJ) $(CONFIG_OBJ) \
 TEST_DEPS_test_generate := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_mock := $(MOCK_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_mock_routes := $(MOCK_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_mock_batch := $(MOCK_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_hostile := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_stress_admission := $(call objs,tests/stress/checker.c) \
                               $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)

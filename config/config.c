@@ -88,6 +88,8 @@ static const struct gr_cfg_setting model_settings[] = {
     GR_CFG_HAND("tpm", NULL, 0),
     GR_CFG_HAND("rpd", NULL, 0),
     GR_CFG_HAND("ipm", NULL, 0),
+    GR_CFG_HAND("batch_tokens", NULL, 0),      /* load_batch_limits() */
+    GR_CFG_HAND("batch_jobs", NULL, 0),
     GR_CFG_HAND("fallback", NULL, 0),          /* read by cache.c */
     GR_CFG_HAND("fallback_allow", NULL, 0),    /* read by cache.c */
     GR_CFG_END,
@@ -112,6 +114,8 @@ static const struct gr_cfg_setting override_settings[] = {
     GR_CFG_HAND("tpm", NULL, 0),
     GR_CFG_HAND("rpd", NULL, 0),
     GR_CFG_HAND("ipm", NULL, 0),
+    GR_CFG_HAND("batch_tokens", NULL, 0),      /* load_batch_limits() */
+    GR_CFG_HAND("batch_jobs", NULL, 0),
     GR_CFG_END,
 };
 
@@ -584,6 +588,27 @@ gr_cfg_restart_changes(const struct gr_cfg *old, const struct gr_cfg *cur,
                                    outlen);
 }
 
+/*
+ * Batch mode's gauges (docs/BATCH.md): batch_tokens (input tokens held
+ * by unfinished batch jobs) and batch_jobs (unfinished jobs) of a group;
+ * set[] (may be NULL) says which were given.
+ */
+static void
+load_batch_limits(struct load *ld, const config_setting_t *g,
+                  const char *where, int64_t v[GR_CFG_NBATCH], bool *set)
+{
+    static const char *const names[GR_CFG_NBATCH] = {"batch_tokens",
+                                                     "batch_jobs"};
+    unsigned b;
+
+    for (b = 0; b < GR_CFG_NBATCH; b++) {
+        const config_setting_t *s = member(g, names[b]);
+
+        if (s != NULL && get_limit(ld, s, where, &v[b]) && set != NULL)
+            set[b] = true;
+    }
+}
+
 /* Models. */
 
 static bool
@@ -596,6 +621,8 @@ load_model(struct load *ld, const config_setting_t *g, unsigned i,
 
     for (d = 0; d < GR_CFG_NDIMS; d++)
         m->limits[d] = GR_CFG_UNLIMITED;
+    for (d = 0; d < GR_CFG_NBATCH; d++)
+        m->batch[d] = GR_CFG_UNLIMITED;
     m->line = line_of(g);
     snprintf(what, sizeof(what), "model #%u", i + 1);
     if (!want(ld, g, K_GROUP, what))
@@ -608,6 +635,7 @@ load_model(struct load *ld, const config_setting_t *g, unsigned i,
         if (s != NULL)
             get_limit(ld, s, where, &m->limits[d]);
     }
+    load_batch_limits(ld, g, where, m->batch, NULL);
     return name_ok;
 }
 
@@ -820,6 +848,7 @@ load_overrides(struct load *ld, const config_setting_t *g,
             if (s != NULL && get_limit(ld, s, owhere, &o->limits[d]))
                 o->set[d] = true;
         }
+        load_batch_limits(ld, e, owhere, o->batch, o->batch_set);
         if (!ok) {
             memset(o, 0, sizeof(*o));
             continue;
@@ -1449,6 +1478,24 @@ gr_cfg_limit(const struct gr_cfg *cfg, const struct gr_cfg_project *p,
                 p->overrides[i].set[dim])
                 return p->overrides[i].limits[dim];
     return cfg->models[model_index].limits[dim];
+}
+
+int64_t
+gr_cfg_batch_limit(const struct gr_cfg *cfg, const struct gr_cfg_project *p,
+                   unsigned model_index, unsigned which)
+{
+    unsigned i;
+
+    /* Out of range means a caller bug: admit nothing rather than all. */
+    if (cfg == NULL || model_index >= cfg->n_models ||
+        which >= GR_CFG_NBATCH)
+        return 0;
+    if (p != NULL)
+        for (i = 0; i < p->n_overrides; i++)
+            if (p->overrides[i].model_index == model_index &&
+                p->overrides[i].batch_set[which])
+                return p->overrides[i].batch[which];
+    return cfg->models[model_index].batch[which];
 }
 
 int

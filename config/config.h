@@ -34,9 +34,18 @@ enum {
 };
 
 /* limits[d]: GR_CFG_UNLIMITED when left out; 0 = model not available. */
+/* Batch mode's gauges (docs/BATCH.md): held from a job's submission
+ * until it ends; GR_CFG_UNLIMITED when left out. */
+enum {
+    GR_CFG_BATCH_TOKENS = 0,    /* input tokens of unfinished jobs */
+    GR_CFG_BATCH_JOBS = 1,      /* unfinished jobs */
+    GR_CFG_NBATCH = 2,
+};
+
 struct gr_cfg_model {
     char name[GR_CFG_NAME_MAX];
     int64_t limits[GR_CFG_NDIMS];
+    int64_t batch[GR_CFG_NBATCH];   /* batch_tokens, batch_jobs */
     int line;                       /* where it was defined */
 };
 
@@ -45,6 +54,8 @@ struct gr_cfg_override {
     char model[GR_CFG_NAME_MAX];
     bool set[GR_CFG_NDIMS];         /* which dimensions it overrides */
     int64_t limits[GR_CFG_NDIMS];
+    bool batch_set[GR_CFG_NBATCH];  /* which batch gauges it overrides */
+    int64_t batch[GR_CFG_NBATCH];
     unsigned model_index;           /* index of model in cfg->models */
     int line;                       /* where it was defined */
 };
@@ -166,6 +177,12 @@ int64_t gr_cfg_limit(const struct gr_cfg *cfg, const struct gr_cfg_project *p,
 unsigned gr_cfg_restart_changes(const struct gr_cfg *old,
                                 const struct gr_cfg *cur, char *out,
                                 size_t outlen);
+
+/* A batch gauge's limit (GR_CFG_BATCH_*) for p (NULL = the model's),
+ * GR_CFG_UNLIMITED when none is set. */
+int64_t gr_cfg_batch_limit(const struct gr_cfg *cfg,
+                           const struct gr_cfg_project *p,
+                           unsigned model_index, unsigned which);
 
 /* Index of the model called name in cfg->models, or -1. */
 int gr_cfg_model_index(const struct gr_cfg *cfg, const char *name);

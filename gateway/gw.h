@@ -38,6 +38,13 @@ int gw_files_serve(struct gw *gw, void *conn, const char *url,
                    const char *method, const char *body, size_t len,
                    double budget_s);
 
+/* The batch submission route (batches.c):
+ * POST /{v}/models/{m}:batchGenerateContent through gr_batch_submit(). */
+bool gw_batches_match(const char *url, const char *method);
+int gw_batches_serve(struct gw *gw, void *conn, const char *url,
+                     const char *method, const char *body, size_t len,
+                     double budget_s);
+
 int gw_server_start(struct gw *gw);
 /* Stop serving; 0, or -EBUSY when a call is still inside the library
  * (then the table must not be closed). */

@@ -1193,8 +1193,10 @@ answer(void *cls, struct MHD_Connection *c, const char *url,
         workers = gw->conf.workers;
         max_body = gw->conf.max_body;
         pthread_rwlock_unlock(&gw->lock);
-        q->route = gw_files_match(url, method) ? R_FILES
-                   : parse_route(url, method, q);
+        q->route = gw_files_match(url, method) ||
+                           gw_batches_match(url, method)
+                       ? R_FILES
+                       : parse_route(url, method, q);
         if (q->route == R_NONE) {
             q->answered = true;
             snprintf(msg, sizeof(msg), "gemroute-gateway: no route for "
@@ -1302,6 +1304,9 @@ answer(void *cls, struct MHD_Connection *c, const char *url,
     case R_OAI_MODEL:
         return send_models(gw, c, q);
     case R_FILES:
+        if (gw_batches_match(url, method))
+            return (enum MHD_Result)gw_batches_serve(
+                gw, c, url, method, q->body, q->len, budget(gw, c));
         return (enum MHD_Result)gw_files_serve(gw, c, url, method, q->body,
                                                q->len, budget(gw, c));
     default:

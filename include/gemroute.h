@@ -520,6 +520,97 @@ GR_API
 int gr_resource_pin(struct gr *g, const char *path, const char *body,
                     size_t len, char project[GR_NAME_MAX]);
 
+
+/* ---- batch mode as a quota of its own (docs/BATCH.md) ---------------- */
+
+/*
+ * Gemini's batch mode (models/{model}:batchGenerateContent, then
+ * batches/{id}) has limits of its own per project and model: input
+ * tokens enqueued in unfinished jobs, and unfinished jobs.  gemroute
+ * holds both as gauges from a job's submission until it ends (the router
+ * polls unfinished jobs and gives their hold back).
+ */
+struct gr_batch_opts {
+    int64_t deadline_ns;        /* wait for a pool with room until this
+                                   CLOCK_MONOTONIC instant; 0 = do not
+                                   wait [0] */
+    int64_t est_tokens;         /* input tokens of the whole job; <= 0
+                                   estimates from inline requests, or
+                                   from an input file's size (its
+                                   sizeBytes / 4: an upper bound) */
+    const char *project;        /* submit on this project only; NULL or
+                                   "" = the one holding the input file,
+                                   else the pool with most room */
+};
+
+#define GR_BATCH_NAME_MAX 104
+
+/* A job as submitted or polled. */
+struct gr_batch_job {
+    char name[GR_BATCH_NAME_MAX];   /* "batches/abc" */
+    char project[GR_NAME_MAX];      /* the project it lives in */
+    int64_t tokens;                 /* input tokens held for it */
+    char state[40];                 /* "BATCH_STATE_PENDING", ... */
+    bool done;                      /* the job reached a final state */
+};
+
+/*
+ * Submit request_json (a BatchGenerateContentRequest: inline requests,
+ * or an input file by its fileName) on model: hold its tokens on a pool
+ * with room (waiting until opts->deadline_ns), send it to that project
+ * and record the job, pinned there.  GR_OK with *job; GR_ETOOBIG when it
+ * is larger than any single project's pool (gr_errstr() says by how much
+ * and suggests the split); GR_ENOROOM / GR_EDEADLINE when no pool had
+ * room in time; GR_ENOMODEL when no pool serves model; GR_ECALL with the
+ * answer in *out (which may be NULL) when the submission failed (the
+ * hold is given back).
+ */
+GR_API
+int gr_batch_submit(struct gr *g, const char *model, const char *request_json,
+                    size_t len, const struct gr_batch_opts *opts,
+                    struct gr_batch_job *job, struct gr_response *out);
+
+/* The input tokens gr_batch_submit() counts for request_json (a whole
+ * BatchGenerateContentRequest, or one GenerateContentRequest): the
+ * estimate of docs/CLIENT.md over every part. */
+GR_API
+int64_t gr_batch_estimate(const char *request_json, size_t len);
+
+/*
+ * GET batches/{id} through the table (pinned to the project that holds
+ * the job; model is one the table serves, as for gr_forward()).  GR_OK
+ * with job->state and job->done, the Operation in *out; else as
+ * gr_forward().
+ */
+GR_API
+int gr_batch_get(struct gr *g, const char *model, const char *name,
+                 struct gr_batch_job *job, struct gr_response *out);
+
+/*
+ * The results of a finished job, one JSON object per result to on_line
+ * ({"key": ..., "response": {...}} or {"key": ..., "error": {...}}; key
+ * from the request's metadata.key or the input line's key, absent when
+ * none): inline results from the Operation, a result file downloaded.
+ * GR_OK; GR_EINVAL when the job is not done (gr_errstr() says its
+ * state); else as gr_batch_get().  on_line returning non-zero stops.
+ */
+GR_API
+int gr_batch_results(struct gr *g, const char *model, const char *name,
+                     gr_chunk_fn on_line, void *arg,
+                     struct gr_response *out);
+
+/*
+ * One poll of a job with a key, as the router does for every unfinished
+ * job: GET {base_url}/v1beta/{name}.  GR_OK with job->state and
+ * job->done; GR_ECALL with what the answer meant in *v (a 403 or 404:
+ * the job is gone for that key); GR_EINVAL.  proxy NULL or "" means the
+ * environment's.
+ */
+GR_API
+int gr_batch_poll(const char *base_url, const char *proxy, const char *key,
+                  const char *name, int64_t deadline_ns,
+                  struct gr_batch_job *job, struct gr_verdict *v);
+
 #ifdef __cplusplus
 }
 #endif

@@ -275,6 +275,42 @@ GR_API
 int gr_stat_resources(const struct gr_stat *st, struct gr_stat_resource *out,
                       int max, struct gr_stat_res_counts *counts);
 
+/* ---- batch mode's pools and jobs (docs/BATCH.md) -------------------- */
+
+/* The batch gauges of one (project, model): held from a job's
+ * submission until it ends.  Limits: -1 = none. */
+struct gr_stat_batch_pool {
+    char project[GR_NAME_MAX];
+    char model[GR_NAME_MAX];
+    bool configured;                    /* false: left the config; its
+                                           jobs are still tracked */
+    int64_t tokens_used, tokens_limit;  /* input tokens of unfinished
+                                           jobs */
+    int64_t jobs_used, jobs_limit;      /* unfinished jobs */
+    uint64_t admitted, refused, finished;
+};
+
+struct gr_stat_batch_counts {
+    bool present;                       /* false: no batch record */
+    uint64_t live_jobs;                 /* submitted, not ended */
+    uint64_t submitting;                /* held, on their way */
+    uint64_t job_capacity;
+    uint64_t refused;                   /* no job record left */
+    uint64_t polls;                     /* router polls of jobs */
+    uint64_t lost;                      /* dead submitters' claims */
+};
+
+/*
+ * The batch pools of st's table: up to max into out (out may be NULL
+ * when max is 0) and the counts.  Returns how many pools are named (may
+ * be > max), or -1 when there is no batch record.  Maps the record
+ * read-only for the call.
+ */
+GR_API
+int gr_stat_batch_pools(const struct gr_stat *st,
+                        struct gr_stat_batch_pool *out, int max,
+                        struct gr_stat_batch_counts *counts);
+
 /*
  * The last hour, as the router sampled it (every period_s, into a
  * companion segment of the table): for each cell of s, in s's order,

@@ -220,6 +220,7 @@ serve(struct gr_rtr *r)
     gr_rtr_note_reload(r, true, NULL);
     gr_rtr_tz_load(r);
     gr_rtr_res_open(r);
+    gr_rtr_bj_open(r);
     return 0;
 }
 
@@ -287,6 +288,7 @@ run(struct gr_rtr *r)
         }
         gr_rtr_tick(r, gr_shm_now_mono());
         gr_rtr_res_tick(r, gr_shm_now_mono());
+        gr_rtr_bj_tick(r, gr_shm_now_mono());
         gr_rtr_history_tick(r, gr_shm_now_mono());
         if (gr_rtr_segment_lost(r, what, sizeof(what))) {
             /* Nothing more is read from it: not even for the state
@@ -328,6 +330,7 @@ run(struct gr_rtr *r)
     if (r->unlink_on_exit)
         shm_unlink(r->t.name);
     gr_rtr_res_close(r, r->unlink_on_exit);
+    gr_rtr_bj_close(r, r->unlink_on_exit);
     gr_shm_detach(&r->t);
     gr_rtr_mirror_free(r);
     gr_cfg_free(r->cfg);

@@ -48,6 +48,7 @@ struct gr_rtr_mirror {
 struct gr_rtr_control;
 struct gr_rtr_probe;
 struct gr_rtr_cluster;
+struct gr_rtr_bj;
 
 struct gr_rtr {
     struct gr_shm t;
@@ -71,6 +72,8 @@ struct gr_rtr {
     struct gr_shm_restab res;   /* the resource record (resources.c);
                                    base NULL = none */
     int64_t next_res_sweep_ns;
+    struct gr_rtr_bj *bj;       /* batch mode's pools and jobs
+                                   (batchjobs.c); NULL = none */
 };
 
 /*
@@ -230,6 +233,16 @@ void gr_rtr_probe_close(struct gr_rtr *r);
  * once a second; _save()/_restore() the file "STATE_FILE.res".
  */
 void gr_rtr_res_open(struct gr_rtr *r);
+
+/*
+ * Batch mode as a quota of its own (batchjobs.c): _open() makes or
+ * adopts the batch record and starts the poll thread; _tick() keeps the
+ * pools in step with the config, polls unfinished jobs at a bounded rate
+ * and gives the hold of ended ones back; _close() stops it.
+ */
+void gr_rtr_bj_open(struct gr_rtr *r);
+void gr_rtr_bj_tick(struct gr_rtr *r, int64_t now_mono);
+void gr_rtr_bj_close(struct gr_rtr *r, bool unlink_it);
 void gr_rtr_res_close(struct gr_rtr *r, bool unlink_it);
 void gr_rtr_res_tick(struct gr_rtr *r, int64_t now_mono);
 int gr_rtr_res_save(struct gr_rtr *r);

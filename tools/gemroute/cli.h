@@ -38,6 +38,9 @@ int gr_cli_call(int argc, char **argv);
 /* gemroute load --procs N --rate R --duration S --model M ... */
 int gr_cli_load(int argc, char **argv);
 
+/* gemroute batch submit|status|results|pools (batch_cmd.c). */
+int gr_cli_batch(int argc, char **argv);
+
 /* gemroute cache stats|clear (cache_cmd.c). */
 int gr_cli_cache(int argc, char **argv);
 

@@ -40,6 +40,8 @@ static const struct command commands[] = {
      "--model M [--stream] [--raw] [-v] (--json FILE | TEXT)  one call"},
     {"load", gr_cli_load,
      "--procs N --rate R --duration S --model M  offered load, JSON"},
+    {"batch", gr_cli_batch,
+     "submit|status|results|pools  batch mode jobs, JSONL in and out"},
     {"cache", gr_cli_cache,
      "stats [--json] | clear  the shared response cache"},
 };

@@ -44,4 +44,8 @@ void gr_status_spend(FILE *f, const struct gr_stat_snap *s,
 void gr_cli_resources_line(FILE *f, const struct gr_stat *st,
                            bool prometheus);
 
+/* Batch mode's gauges under the status table, or as Prometheus gauges
+ * (batch_cmd.c); nothing when no pool has a limit or a hold. */
+void gr_cli_batch_lines(FILE *f, const struct gr_stat *st, bool prometheus);
+
 #endif

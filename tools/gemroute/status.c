@@ -798,9 +798,11 @@ show_once(const char *name, enum view v, bool colour, FILE *out)
     } else if (v == VIEW_PROM) {
         gr_status_prometheus(out, &s);
         gr_cli_resources_line(out, st, true);
+        gr_cli_batch_lines(out, st, true);
     } else {
         gr_status_table(out, &s, colour);
         gr_cli_resources_line(out, st, false);
+        gr_cli_batch_lines(out, st, false);
     }
     cluster_st = NULL;
     gr_stat_close(st);

@@ -38,6 +38,9 @@ struct slot {
     int64_t updated_ns;
     struct gr_mock_sha256 sha;
     char hex[65];
+    char *bytes; /* the first GR_MOCK_FILE_KEEP bytes (a batch's input
+                    file is read back); NULL past that */
+    int too_big; /* more than GR_MOCK_FILE_KEEP came: bytes dropped */
 };
 
 struct gr_mock_files {
@@ -93,6 +96,7 @@ gr_mock_files_free(struct gr_mock_files *fs)
 {
     if (fs == NULL)
         return;
+    gr_mock_files_reset(fs);
     pthread_mutex_destroy(&fs->lock);
     free(fs->slots);
     free(fs->used);
@@ -102,7 +106,11 @@ gr_mock_files_free(struct gr_mock_files *fs)
 void
 gr_mock_files_reset(struct gr_mock_files *fs)
 {
+    size_t i;
+
     pthread_mutex_lock(&fs->lock);
+    for (i = 0; i < fs->n_slots; i++)
+        free(fs->slots[i].bytes);
     memset(fs->slots, 0, fs->n_slots * sizeof *fs->slots);
     memset(fs->used, 0, fs->n_projects * sizeof *fs->used);
     fs->next_seq = 1;
@@ -114,6 +122,7 @@ drop_locked(struct gr_mock_files *fs, struct slot *s)
 {
     if (s->project < fs->n_projects)
         fs->used[s->project] -= s->reserved;
+    free(s->bytes);
     memset(s, 0, sizeof *s);
 }
 
@@ -261,6 +270,22 @@ gr_mock_files_feed(struct gr_mock_files *fs, const char *upload_id,
         s->reserved += (int64_t)n;
     }
     gr_mock_sha256_add(&s->sha, data, n);
+    if (after > GR_MOCK_FILE_KEEP) {
+        s->too_big = 1;
+        free(s->bytes);
+        s->bytes = NULL;
+    } else if (!s->too_big && n > 0) {
+        char *nb = realloc(s->bytes, (size_t)after);
+
+        if (nb == NULL) {
+            s->too_big = 1; /* out of memory: the bytes are not kept */
+            free(s->bytes);
+            s->bytes = NULL;
+        } else {
+            memcpy(nb + s->received, data, n);
+            s->bytes = nb;
+        }
+    }
     s->received = after;
 out:
     pthread_mutex_unlock(&fs->lock);
@@ -345,6 +370,36 @@ gr_mock_files_get(struct gr_mock_files *fs, uint32_t project, const char *id,
         rc = -EACCES;
     else if (out != NULL)
         info_of(s, out);
+    pthread_mutex_unlock(&fs->lock);
+    return rc;
+}
+
+int
+gr_mock_files_bytes(struct gr_mock_files *fs, uint32_t project,
+                    const char *id, int64_t now_ns, char **data, size_t *len)
+{
+    struct slot *s;
+    int rc = 0;
+
+    *data = NULL;
+    *len = 0;
+    pthread_mutex_lock(&fs->lock);
+    purge_locked(fs, now_ns);
+    s = by_id_locked(fs, id);
+    if (s == NULL || s->project != project) {
+        rc = -EACCES;
+    } else if (s->too_big) {
+        rc = -E2BIG;
+    } else {
+        *data = malloc(s->received > 0 ? (size_t)s->received : 1);
+        if (*data == NULL) {
+            rc = -ENOMEM;
+        } else {
+            if (s->received > 0)
+                memcpy(*data, s->bytes, (size_t)s->received);
+            *len = (size_t)s->received;
+        }
+    }
     pthread_mutex_unlock(&fs->lock);
     return rc;
 }

@@ -2,9 +2,10 @@
  * files.h - the mock's Files API store: resumable upload sessions and the
  * files they become, each owned by the project whose key started it.
  *
- * Only metadata is kept (name, type, size, SHA-256, times); the bytes are
- * hashed as they arrive and dropped, so storage limits bound memory by
- * the number of slots, never by the bytes uploaded.
+ * Metadata is kept (name, type, size, SHA-256, times); the bytes are
+ * hashed as they arrive and kept only for a file of at most
+ * GR_MOCK_FILE_KEEP bytes (a batch job's JSONL input is read back), so
+ * memory stays bounded by slots x GR_MOCK_FILE_KEEP.
  */
 #ifndef GR_MOCK_FILES_H
 #define GR_MOCK_FILES_H
@@ -19,6 +20,7 @@
 #define GR_MOCK_UPLOAD_ID_LEN 32 /* opaque session id in the upload URL */
 #define GR_MOCK_FILE_TTL_NS (INT64_C(48) * 3600 * 1000000000)
 #define GR_MOCK_DEFAULT_MAX_FILES 1000
+#define GR_MOCK_FILE_KEEP (1 << 20) /* bytes of a file kept (batch input) */
 #define GR_MOCK_DEFAULT_MAX_FILE_BYTES (INT64_C(2) << 30)     /* 2 GiB */
 #define GR_MOCK_DEFAULT_MAX_STORAGE_BYTES (INT64_C(20) << 30) /* 20 GiB */
 
@@ -73,6 +75,12 @@ int gr_mock_files_cancel(struct gr_mock_files *fs, const char *upload_id);
 int gr_mock_files_get(struct gr_mock_files *fs, uint32_t project,
                       const char *id, int64_t now_ns,
                       struct gr_mock_file_info *out);
+/* A copy of the bytes of the live file id of project: 0 with *data
+ * (malloc'd), -EACCES, -E2BIG (larger than GR_MOCK_FILE_KEEP: not
+ * kept), -ENOMEM. */
+int gr_mock_files_bytes(struct gr_mock_files *fs, uint32_t project,
+                        const char *id, int64_t now_ns, char **data,
+                        size_t *len);
 int gr_mock_files_delete(struct gr_mock_files *fs, uint32_t project,
                          const char *id, int64_t now_ns);
 

@@ -303,8 +303,10 @@ static int
 load_limit(struct loader *ld, const config_setting_t *s,
            struct gr_mock_limit_cfg *lim)
 {
-    static const char *const known[] = {"model", "rpm", "tpm",
-                                        "rpd",   "ipm", NULL};
+    static const char *const known[] = {"model", "rpm", "tpm", "rpd",
+                                        "ipm", "batch_tokens",
+                                        "batch_jobs", NULL};
+    static const char *const batch_keys[2] = {"batch_tokens", "batch_jobs"};
     const config_setting_t *m;
     const char *model = "";
     int d, rc;
@@ -342,6 +344,17 @@ load_limit(struct loader *ld, const config_setting_t *s,
                         "%s must be >= 0 (leave it out for no limit), "
                         "not %lld",
                         dim_names[d], (long long)lim->limit[d]);
+    }
+    for (d = 0; d < 2; d++) {
+        const config_setting_t *v = config_setting_get_member(s, batch_keys[d]);
+        int64_t *to = d == 0 ? &lim->batch_tokens : &lim->batch_jobs;
+
+        *to = GR_MOCK_UNLIMITED;
+        if (v == NULL)
+            continue;
+        rc = get_int64(ld, v, batch_keys[d], 0, INT64_C(1) << 52, to);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -517,6 +530,8 @@ load_top(struct loader *ld, const config_setting_t *root,
                                         "max_files",
                                         "max_file_bytes",
                                         "max_storage_bytes",
+                                        "batch_pending_ms",
+                                        "batch_running_ms",
                                         NULL};
     const config_setting_t *v, *projects;
     const char *str = "";
@@ -559,6 +574,18 @@ load_top(struct loader *ld, const config_setting_t *root,
     if ((v = config_setting_get_member(root, "max_storage_bytes")) != NULL) {
         rc = get_int64(ld, v, "max_storage_bytes", 0, INT64_C(1) << 50,
                        &cfg->max_storage_bytes);
+        if (rc < 0)
+            return rc;
+    }
+    if ((v = config_setting_get_member(root, "batch_pending_ms")) != NULL) {
+        rc = get_int64(ld, v, "batch_pending_ms", 0, 86400000,
+                       &cfg->batch_pending_ms);
+        if (rc < 0)
+            return rc;
+    }
+    if ((v = config_setting_get_member(root, "batch_running_ms")) != NULL) {
+        rc = get_int64(ld, v, "batch_running_ms", 0, 86400000,
+                       &cfg->batch_running_ms);
         if (rc < 0)
             return rc;
     }
@@ -663,6 +690,8 @@ gr_mock_config_load(const char *path, struct gr_mock_config **out, char *err,
     cfg->max_files = GR_MOCK_DEFAULT_MAX_FILES;
     cfg->max_file_bytes = GR_MOCK_DEFAULT_MAX_FILE_BYTES;
     cfg->max_storage_bytes = GR_MOCK_DEFAULT_MAX_STORAGE_BYTES;
+    cfg->batch_pending_ms = GR_MOCK_DEFAULT_BATCH_PENDING_MS;
+    cfg->batch_running_ms = GR_MOCK_DEFAULT_BATCH_RUNNING_MS;
 
     slash = strrchr(path, '/');
     if (slash == NULL)

@@ -20,10 +20,15 @@
 /* bytes: the largest max_body_bytes allowed */
 #define GR_MOCK_MAX_BODY_LIMIT (64u << 20)
 #define GR_MOCK_MAX_LATENCY_MS 600000
+#define GR_MOCK_DEFAULT_BATCH_PENDING_MS 1000  /* a batch job's PENDING */
+#define GR_MOCK_DEFAULT_BATCH_RUNNING_MS 2000  /* then RUNNING */
 
 struct gr_mock_limit_cfg {
     char model[GR_MOCK_NAME_MAX];
     int64_t limit[GR_MOCK_NDIMS]; /* GR_MOCK_UNLIMITED when left out */
+    int64_t batch_tokens; /* input tokens in unfinished batch jobs */
+    int64_t batch_jobs;   /* unfinished batch jobs; both UNLIMITED
+                             when left out */
 };
 
 struct gr_mock_project_cfg {
@@ -51,6 +56,8 @@ struct gr_mock_config {
     int64_t max_files;         /* Files API slots, uploads in flight too */
     int64_t max_file_bytes;    /* bytes in one uploaded file */
     int64_t max_storage_bytes; /* bytes of files per project */
+    int64_t batch_pending_ms;  /* a batch job is PENDING this long, */
+    int64_t batch_running_ms;  /* then RUNNING this long, then done */
 };
 
 /*

@@ -125,7 +125,45 @@ static void
 route_versioned(const char *rest, const char *http_method, int get,
                 struct gr_mock_route *r)
 {
-    if (strncmp(rest, "models/", 7) == 0) {
+    size_t n = strlen(rest);
+
+    if (strncmp(rest, "models/", 7) == 0 && r->post && n > 7 + 21 &&
+        strcmp(rest + n - 21, ":batchGenerateContent") == 0) {
+        n -= 7 + 21;
+        if (n < sizeof r->model) {
+            size_t i;
+
+            for (i = 0; i < n && model_char(rest[7 + i]); i++)
+                ;
+            if (i == n) {
+                memcpy(r->model, rest + 7, n);
+                r->model[n] = '\0';
+                r->kind = GR_MOCK_ROUTE_BATCH_CREATE;
+            }
+        }
+    } else if (strcmp(rest, "batches") == 0 && get) {
+        r->kind = GR_MOCK_ROUTE_BATCHES_LIST;
+    } else if (strncmp(rest, "batches/", 8) == 0) {
+        const char *id = rest + 8;
+        size_t k = strlen(id);
+
+        if (r->post && k > 7 && strcmp(id + k - 7, ":cancel") == 0 &&
+            file_id_ok(id, k - 7)) {
+            snprintf(r->file, sizeof r->file, "%.*s", (int)(k - 7), id);
+            r->kind = GR_MOCK_ROUTE_BATCH_CANCEL;
+        } else if (file_id_ok(id, k)) {
+            snprintf(r->file, sizeof r->file, "%s", id);
+            if (get)
+                r->kind = GR_MOCK_ROUTE_BATCH_GET;
+            else if (strcmp(http_method, "DELETE") == 0)
+                r->kind = GR_MOCK_ROUTE_BATCH_DELETE;
+        }
+    } else if (strncmp(rest, "files/", 6) == 0 && get && n > 6 + 9 &&
+               strcmp(rest + n - 9, ":download") == 0 &&
+               file_id_ok(rest + 6, n - 6 - 9)) {
+        snprintf(r->file, sizeof r->file, "%.*s", (int)(n - 6 - 9), rest + 6);
+        r->kind = GR_MOCK_ROUTE_FILE_DOWNLOAD;
+    } else if (strncmp(rest, "models/", 7) == 0) {
         if (strchr(rest + 7, ':') != NULL)
             route_model(rest + 7, r);
         else if (get)
@@ -184,6 +222,11 @@ gr_mock_route_parse(const char *http_method, const char *path,
         snprintf(r->version, sizeof r->version, "%s",
                  path[10] == 'b' ? "v1beta" : "v1");
         r->kind = GR_MOCK_ROUTE_UPLOAD;
+    } else if (strncmp(path, "/download/v1beta/files/", 23) == 0 && get) {
+        snprintf(r->version, sizeof r->version, "v1beta");
+        route_versioned(path + 17, http_method, get, r);
+        if (r->kind != GR_MOCK_ROUTE_FILE_DOWNLOAD)
+            r->kind = GR_MOCK_ROUTE_NONE;
     } else if (strcmp(path, "/mock/stats") == 0 && get) {
         r->kind = GR_MOCK_ROUTE_STATS;
     } else if (strcmp(path, "/mock/reset") == 0 && r->post) {

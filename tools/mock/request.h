@@ -49,7 +49,13 @@ enum gr_mock_route_kind {
     GR_MOCK_ROUTE_CACHES_LIST,  /* GET /{v}/cachedContents */
     GR_MOCK_ROUTE_CACHE_GET,    /* GET /{v}/cachedContents/{id} */
     GR_MOCK_ROUTE_CACHE_PATCH,  /* PATCH /{v}/cachedContents/{id} */
-    GR_MOCK_ROUTE_CACHE_DELETE  /* DELETE /{v}/cachedContents/{id} */
+    GR_MOCK_ROUTE_CACHE_DELETE, /* DELETE /{v}/cachedContents/{id} */
+    GR_MOCK_ROUTE_BATCH_CREATE, /* POST /{v}/models/{m}:batchGenerateContent */
+    GR_MOCK_ROUTE_BATCHES_LIST, /* GET /{v}/batches */
+    GR_MOCK_ROUTE_BATCH_GET,    /* GET /{v}/batches/{id} */
+    GR_MOCK_ROUTE_BATCH_CANCEL, /* POST /{v}/batches/{id}:cancel */
+    GR_MOCK_ROUTE_BATCH_DELETE, /* DELETE /{v}/batches/{id} */
+    GR_MOCK_ROUTE_FILE_DOWNLOAD /* GET [/download]/{v}/files/{id}:download */
 };
 
 struct gr_mock_route {

@@ -19,6 +19,7 @@
 #include "server.h"
 
 #include "clock.h"
+#include "batchjobs.h"
 #include "delay.h"
 #include "files.h"
 #include "openai.h"
@@ -944,6 +945,173 @@ handle_caches(struct gr_mock_server *srv, struct MHD_Connection *conn,
     gr_mock_buf_add(&a->body, "\n", 1);
 }
 
+/* For a batch's input file: its bytes, when the project owns it. */
+static int
+batch_file(void *arg, const char *id, char **data, size_t *len)
+{
+    struct file_check *fc = arg;
+
+    return gr_mock_files_bytes(fc->st->files, fc->project, id, fc->now_ns,
+                               data, len);
+}
+
+/* 429 for a batch limit, in Google's quota shape (no RetryInfo: the
+ * room comes back when a job ends, at no time anyone can say). */
+static void
+batch_quota(struct answer *a, const char *model, int which, int64_t limit)
+{
+    const char *metric = which == GR_MOCK_BATCH_JOBS
+        ? "generativelanguage.googleapis.com/batch_concurrent_jobs"
+        : "generativelanguage.googleapis.com/batch_enqueued_tokens";
+    const char *id = which == GR_MOCK_BATCH_JOBS
+        ? "BatchConcurrentJobsPerProjectPerModel"
+        : "BatchEnqueuedTokensPerProjectPerModel";
+    struct gr_mock_buf msg = {0};
+    struct gr_mock_jw w;
+    char value[32];
+
+    gr_mock_buf_addf(&msg, "You exceeded your current quota, please check "
+                     "your plan and billing details.\n* Quota exceeded for "
+                     "metric: %s, limit: %lld, model: %s", metric,
+                     (long long)limit, model);
+    snprintf(value, sizeof value, "%lld", (long long)limit);
+    a->status = 429;
+    a->note = "batch quota";
+    gr_mock_jw_init(&w, &a->body, 1);
+    gr_mock_jw_object(&w, NULL);
+    gr_mock_jw_object(&w, "error");
+    gr_mock_jw_int(&w, "code", 429);
+    gr_mock_jw_str(&w, "message", msg.failed ? "" : msg.data);
+    gr_mock_jw_str(&w, "status", "RESOURCE_EXHAUSTED");
+    gr_mock_jw_array(&w, "details");
+    gr_mock_jw_object(&w, NULL);
+    gr_mock_jw_str(&w, "@type", "type.googleapis.com/google.rpc.QuotaFailure");
+    gr_mock_jw_array(&w, "violations");
+    gr_mock_jw_object(&w, NULL);
+    gr_mock_jw_str(&w, "quotaMetric", metric);
+    gr_mock_jw_str(&w, "quotaId", id);
+    gr_mock_jw_object(&w, "quotaDimensions");
+    gr_mock_jw_str(&w, "location", "global");
+    gr_mock_jw_str(&w, "model", model);
+    gr_mock_jw_end(&w);
+    gr_mock_jw_str(&w, "quotaValue", value);
+    gr_mock_jw_end(&w);
+    gr_mock_jw_end(&w);
+    gr_mock_jw_end(&w);
+    gr_mock_jw_end(&w);
+    gr_mock_jw_end(&w);
+    gr_mock_jw_end(&w);
+    gr_mock_buf_add(&a->body, "\n", 1);
+    gr_mock_buf_free(&msg);
+}
+
+/* Batch mode: submit, get, cancel, delete, list, and a result file's
+ * download.  Each job is its submitter's alone, as files are. */
+static void
+handle_batches(struct gr_mock_server *srv, struct MHD_Connection *conn,
+               const struct gr_mock_route *rt, struct req *r,
+               struct answer *a)
+{
+    struct gr_mock_state *st = srv->st;
+    struct gr_mock_batch_limits lim = {GR_MOCK_UNLIMITED, GR_MOCK_UNLIMITED};
+    const struct gr_mock_project_cfg *pc;
+    struct file_check fc;
+    char msg[512] = "";
+    int64_t limit = 0;
+    size_t i;
+    int p, rc, which = 0;
+
+    p = authorize(srv, conn, 0, a);
+    if (p < 0)
+        return;
+    fc.st = st;
+    fc.project = (uint32_t)p;
+    fc.now_ns = mock_wall(st);
+    switch (rt->kind) {
+    case GR_MOCK_ROUTE_BATCH_CREATE:
+        if (gr_mock_state_model(st, rt->model) < 0) {
+            BUMP(st->g.model_not_found);
+            a->status = 404;
+            gr_mock_resp_model_not_found(&a->body, rt->version, rt->model,
+                                         GR_MOCK_GENERATE_CONTENT);
+            return;
+        }
+        pc = st->projects[p].cfg;
+        for (i = 0; i < pc->n_limits; i++) {
+            if (strcmp(pc->limits[i].model, rt->model) == 0) {
+                lim.tokens = pc->limits[i].batch_tokens;
+                lim.jobs = pc->limits[i].batch_jobs;
+            }
+        }
+        rc = gr_mock_batchjobs_create(st->batches, (uint32_t)p, rt->model,
+                                      r->body.data, r->body.len, fc.now_ns,
+                                      &lim, batch_file, &fc, &a->body, msg,
+                                      sizeof msg, &which, &limit);
+        break;
+    case GR_MOCK_ROUTE_BATCH_GET:
+        rc = gr_mock_batchjobs_get(st->batches, (uint32_t)p, rt->file,
+                                   fc.now_ns, &a->body);
+        break;
+    case GR_MOCK_ROUTE_BATCH_CANCEL:
+        rc = gr_mock_batchjobs_cancel(st->batches, (uint32_t)p, rt->file,
+                                      fc.now_ns);
+        if (rc == 0)
+            gr_mock_buf_adds(&a->body, "{}\n");
+        break;
+    case GR_MOCK_ROUTE_BATCH_DELETE:
+        rc = gr_mock_batchjobs_delete(st->batches, (uint32_t)p, rt->file);
+        if (rc == 0)
+            gr_mock_buf_adds(&a->body, "{}\n");
+        break;
+    case GR_MOCK_ROUTE_FILE_DOWNLOAD:
+        rc = gr_mock_batchjobs_result_file(st->batches, (uint32_t)p,
+                                           rt->file, fc.now_ns, &a->body);
+        if (rc < 0) {
+            gr_mock_buf_free(&a->body);
+            file_denied(rt->file, a);
+            return;
+        }
+        a->ctype = "application/jsonl";
+        break;
+    default:
+        gr_mock_batchjobs_list(st->batches, (uint32_t)p, fc.now_ns, &a->body);
+        rc = 0;
+        break;
+    }
+    if (rc == -EAGAIN) {
+        gr_mock_buf_free(&a->body);
+        batch_quota(a, rt->model, which, limit);
+        return;
+    }
+    if (rc < 0)
+        gr_mock_buf_free(&a->body);
+    if (rc == -EACCES) {
+        BUMP(st->g.bad_request);
+        if (msg[0] == '\0')
+            snprintf(msg, sizeof msg, "Batch not found (or permission "
+                     "denied): batches/%s", rt->file);
+        a->status = 403;
+        a->note = "batch";
+        gr_mock_resp_error(&a->body, 403, "PERMISSION_DENIED", msg);
+        return;
+    }
+    if (rc == -EMFILE) {
+        a->status = 400;
+        gr_mock_resp_error(&a->body, 400, "FAILED_PRECONDITION",
+                           "gemroute-mock holds at most 1000 batch jobs; "
+                           "delete some.");
+        return;
+    }
+    if (rc < 0) {
+        BUMP(st->g.bad_request);
+        a->status = 400;
+        gr_mock_resp_bad_request(&a->body, msg[0] != '\0' ? msg
+                                 : "Out of memory.", "");
+        return;
+    }
+    a->status = 200;
+}
+
 static int
 admin_body(struct req *r, struct gr_mock_admin *ad, struct answer *a)
 {
@@ -1139,6 +1307,14 @@ handle(struct gr_mock_server *srv, struct MHD_Connection *conn, const char *url,
         case GR_MOCK_ROUTE_CACHE_PATCH:
         case GR_MOCK_ROUTE_CACHE_DELETE:
             handle_caches(srv, conn, &rt, r, a);
+            break;
+        case GR_MOCK_ROUTE_BATCH_CREATE:
+        case GR_MOCK_ROUTE_BATCHES_LIST:
+        case GR_MOCK_ROUTE_BATCH_GET:
+        case GR_MOCK_ROUTE_BATCH_CANCEL:
+        case GR_MOCK_ROUTE_BATCH_DELETE:
+        case GR_MOCK_ROUTE_FILE_DOWNLOAD:
+            handle_batches(srv, conn, &rt, r, a);
             break;
         case GR_MOCK_ROUTE_UPLOAD:
             if (r->upload)

@@ -198,7 +198,10 @@ gr_mock_state_new(struct gr_mock_config *cfg, int64_t window_ms,
         (rc = gr_mock_files_new(st->n_projects, (size_t)cfg->max_files,
                                 cfg->max_file_bytes, cfg->max_storage_bytes,
                                 &st->files)) < 0 ||
-        (rc = gr_mock_caches_new(&st->caches)) < 0) {
+        (rc = gr_mock_caches_new(&st->caches)) < 0 ||
+        (rc = gr_mock_batchjobs_new(cfg->batch_pending_ms * 1000000,
+                                    cfg->batch_running_ms * 1000000,
+                                    &st->batches)) < 0) {
         gr_mock_state_free(st);
         return rc;
     }
@@ -224,6 +227,7 @@ gr_mock_state_free(struct gr_mock_state *st)
     }
     gr_mock_files_free(st->files);
     gr_mock_caches_free(st->caches);
+    gr_mock_batchjobs_free(st->batches);
     free(st->projects);
     free(st->cells);
     free(st->keys);
@@ -306,6 +310,7 @@ gr_mock_state_reset(struct gr_mock_state *st)
     atomic_store_explicit(&st->g.too_large, 0, memory_order_relaxed);
     gr_mock_files_reset(st->files);
     gr_mock_caches_reset(st->caches);
+    gr_mock_batchjobs_reset(st->batches);
 }
 
 static uint64_t

@@ -8,6 +8,7 @@
 
 #include "mock.h"
 #include "mock_config.h"
+#include "batchjobs.h"
 #include "caches.h"
 #include "files.h"
 #include "quota.h"
@@ -63,6 +64,7 @@ struct gr_mock_state {
     struct gr_mock_globals g;
     struct gr_mock_files *files; /* the Files API store */
     struct gr_mock_caches *caches; /* cachedContents (caches.c) */
+    struct gr_mock_batchjobs *batches; /* batch mode (batchjobs.c) */
 };
 
 /* Build the state; it takes cfg over (also on failure).  0 or -errno. */

@@ -89,6 +89,7 @@ void
 gr_mock_stats_render(struct gr_mock_state *st, struct gr_mock_buf *b)
 {
     int64_t off = LOAD(st->offset_ns), files, bytes;
+    struct gr_mock_batch_usage bu;
     struct gr_mock_cell_view v;
     struct gr_mock_jw w;
     size_t p, m;
@@ -122,6 +123,18 @@ gr_mock_stats_render(struct gr_mock_state *st, struct gr_mock_buf *b)
         gr_mock_jw_int(&w, "count", files);
         gr_mock_jw_int(&w, "bytes", bytes);
         gr_mock_jw_end(&w);
+        gr_mock_batchjobs_usage(st->batches, (uint32_t)p,
+                                gr_shm_now_wall() + off, &bu);
+        /* Batch mode only once somebody used it. */
+        if (bu.submitted != 0 || bu.quota_429 != 0) {
+            gr_mock_jw_object(&w, "batches");
+            gr_mock_jw_int(&w, "submitted", bu.submitted);
+            gr_mock_jw_int(&w, "unfinished", bu.unfinished);
+            gr_mock_jw_int(&w, "tokens", bu.tokens);
+            gr_mock_jw_int(&w, "done", bu.done);
+            gr_mock_jw_int(&w, "quota_429", bu.quota_429);
+            gr_mock_jw_end(&w);
+        }
         gr_mock_jw_object(&w, "models");
         for (m = 0; m < st->n_models; m++) {
             gr_mock_cell_view(&pr->cells[m], st->window_ns, off, &v);
