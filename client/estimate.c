@@ -10,7 +10,8 @@
  * and is in doubt (so the tree walk decides) wherever json-c might see
  * something else: anything json_scan.c refuses, a key with an escape, a
  * key twice in one object (json-c keeps the last value), an escaped
- * mimeType, data or media_resolution that the estimate reads.  Invariant protected: for every body, gr_est_read() equals
+ * mimeType, data or media_resolution that the estimate reads.
+ * Invariant protected: for every body, gr_est_read() equals
  * gr_est_tree(); tests/fuzz/fuzz_json_scan.c checks it on any bytes.
  */
 #include "estimate_priv.h"
@@ -26,6 +27,17 @@
 #define KEYS_KEPT 16        /* keys of one object compared exactly */
 
 /* ---- what both readers add up ---------------------------------------- */
+
+#define QTY_SUM_MAX (INT64_C(1) << 50)  /* a sum beyond: nonsense, kept */
+
+/* *sum += v, saturated: a hostile body's headers may claim anything. */
+static void
+sat_add(int64_t *sum, int64_t v)
+{
+    if (v < 0)
+        v = 0;
+    *sum = v >= QTY_SUM_MAX - *sum ? QTY_SUM_MAX : *sum + v;
+}
 
 /*
  * One inline part: its mimeType (NULL: none), its base64 data (NULL:
@@ -52,13 +64,13 @@ add_inline(struct gr_est *e, const char *mt, size_t mtlen, const char *data,
     case GR_MEDIA_IMAGE:
         e->qty[kind][lvl]++;
         if (lvl == GR_LEVEL_UNSET)
-            e->tiles += gr_media_tiles(mi.w, mi.h);
+            sat_add(&e->tiles, gr_media_tiles(mi.w, mi.h));
         break;
     case GR_MEDIA_PDF:
-        e->qty[kind][lvl] += mi.pages;
+        sat_add(&e->qty[kind][lvl], mi.pages);
         break;
     default:
-        e->qty[kind][lvl] += mi.ms;
+        sat_add(&e->qty[kind][lvl], mi.ms);
         break;
     }
 }

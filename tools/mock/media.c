@@ -325,6 +325,8 @@ rule(char kind, int lvl, int g3, uint32_t w, uint32_t h, int64_t qty)
     static const int64_t old[] = {0, 64, 256, 256, 256};
     int64_t per_s;
 
+    if (qty > INT64_C(1000000000000))
+        qty = INT64_C(1000000000000);   /* ms or pages: beyond, nonsense */
     switch (kind) {
     case 'i':
         if (g3)
@@ -436,6 +438,8 @@ gr_mock_media_tokens(const char *body, size_t len, const char *model)
                 t += inline_part(d, lvl, g3);
             if (mem(p, "fileData", "file_data", json_type_object) != NULL)
                 t += GR_MOCK_MEDIA_FILE;
+            if (t > (INT64_C(1) << 53))
+                t = INT64_C(1) << 53;   /* headers that claim years */
         }
     }
     json_object_put(root);
