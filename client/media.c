@@ -16,6 +16,7 @@
  */
 #include "media_priv.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -29,36 +30,44 @@ struct src {
     uint64_t size;              /* decoded bytes */
 };
 
-static int
-b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
+/* Each base64 character's value + 1 (both alphabets); 0: not base64. */
+static const unsigned char b64v1[256] = {
+    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
+    ['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
+    ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18,
+    ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30,
+    ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+    ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
+    ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54,
+    ['2'] = 55, ['3'] = 56, ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60,
+    ['8'] = 61, ['9'] = 62, ['+'] = 63, ['-'] = 63, ['/'] = 64, ['_'] = 64,
+};
 
 /* The three bytes of base64 quad q (those past the end are zeros). */
 static int
 quad(const struct src *s, uint64_t q, unsigned char out[3])
 {
+    const unsigned char *c = (const unsigned char *)s->b64 + q * 4;
     uint32_t v = 0;
     unsigned i;
 
-    for (i = 0; i < 4; i++) {
-        uint64_t k = q * 4 + i;
-        int d = 0;
+    if (q * 4 + 4 <= s->m) {        /* the usual case: a whole quad */
+        unsigned a = b64v1[c[0]], b = b64v1[c[1]], d = b64v1[c[2]],
+                 e = b64v1[c[3]];
 
-        if (k < s->m && (d = b64_val((unsigned char)s->b64[k])) < 0)
+        if (a == 0 || b == 0 || d == 0 || e == 0)
             return -1;
-        v = v << 6 | (uint32_t)d;
+        v = (a - 1) << 18 | (b - 1) << 12 | (d - 1) << 6 | (e - 1);
+    } else {
+        for (i = 0; i < 4; i++) {
+            unsigned d = 1;
+
+            if (q * 4 + i < s->m && (d = b64v1[c[i]]) == 0)
+                return -1;
+            v = v << 6 | (d - 1);
+        }
     }
     out[0] = (unsigned char)(v >> 16);
     out[1] = (unsigned char)(v >> 8);
@@ -72,7 +81,8 @@ static int
 rd(const struct src *s, uint64_t off, void *buf, size_t len)
 {
     unsigned char *b = buf, q3[3];
-    uint64_t i, cur = UINT64_MAX;
+    uint64_t q;
+    size_t i = 0, j;
 
     if (off > s->size || len > s->size - off)
         return -1;
@@ -80,15 +90,11 @@ rd(const struct src *s, uint64_t off, void *buf, size_t len)
         memcpy(b, s->raw + off, len);
         return 0;
     }
-    for (i = 0; i < len; i++) {
-        uint64_t at = off + i;
-
-        if (at / 3 != cur) {
-            cur = at / 3;
-            if (quad(s, cur, q3) != 0)
-                return -1;
-        }
-        b[i] = q3[at % 3];
+    for (q = off / 3, j = off % 3; i < len; q++, j = 0) {
+        if (quad(s, q, q3) != 0)
+            return -1;
+        for (; j < 3 && i < len; j++)
+            b[i++] = q3[j];
     }
     return 0;
 }
@@ -294,9 +300,15 @@ pdf(const struct src *s, struct gr_media_info *o)
          * this chunk is the last */
         if (got < sizeof(b))
             own = got;
-        for (i = 0; i < own; i++)
-            if (b[i] == '/' && got - i > 6 && page_at(b, i, got))
+        for (i = 0; i < own; i++) {
+            const unsigned char *t = memmem(b + i, got - i, "/Type", 5);
+
+            if (t == NULL || (size_t)(t - b) >= own)
+                break;
+            i = (size_t)(t - b);
+            if (page_at(b, i, got))
                 pages++;
+        }
         off += own;
     }
     if (pages == 0)
@@ -446,9 +458,10 @@ mp4(const struct src *s, struct gr_media_info *o)
     return -1;
 }
 
+/* 0 with *o, or -1: the format's readers, by kind. */
 static int
-read_src(const struct src *s, enum gr_media_kind kind,
-         struct gr_media_info *o)
+read_kind(const struct src *s, enum gr_media_kind kind,
+          struct gr_media_info *o)
 {
     memset(o, 0, sizeof(*o));
     switch (kind) {
@@ -471,6 +484,13 @@ read_src(const struct src *s, enum gr_media_kind kind,
     }
 }
 
+static int
+read_src(const struct src *s, enum gr_media_kind kind,
+         struct gr_media_info *o)
+{
+    return read_kind(s, kind, o) == 0 ? 0 : -EINVAL;
+}
+
 int
 gr_media_read_b64(const char *b64, size_t n, enum gr_media_kind kind,
                   struct gr_media_info *out)
@@ -480,7 +500,7 @@ gr_media_read_b64(const char *b64, size_t n, enum gr_media_kind kind,
     while (s.m > 0 && n - s.m < 2 && b64[s.m - 1] == '=')
         s.m--;
     if ((s.m != n && n % 4 != 0) || s.m % 4 == 1)
-        return -1;
+        return -EINVAL;
     s.size = (uint64_t)s.m / 4 * 3 + (s.m % 4 == 0 ? 0 : s.m % 4 - 1);
     return read_src(&s, kind, out);
 }

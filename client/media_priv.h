@@ -7,7 +7,7 @@
  *
  * Everything here reads untrusted bytes: every read is bounds-checked
  * against the decoded length, loops are bounded (GR_MEDIA_* below), and
- * a header that does not parse is "not read" (-1), never a guess.
+ * a header that does not parse is "not read" (-EINVAL), never a guess.
  */
 #ifndef GR_MEDIA_PRIV_H
 #define GR_MEDIA_PRIV_H
@@ -57,8 +57,8 @@ enum gr_media_level gr_media_level_of(const char *s, size_t n);
  * Read the header of a part of kind from its base64 data b64[0..n)
  * (standard or URL-safe alphabet, padded or not), decoding only the
  * bytes the header needs (a PDF: its bytes up to GR_MEDIA_PDF_SCAN).
- * 0 with *out filled, or -1: not base64, not a format read here, a
- * header cut or out of range.
+ * 0 with *out filled, or -EINVAL: not base64, not a format read here,
+ * a header cut or out of range.
  */
 int gr_media_read_b64(const char *b64, size_t n, enum gr_media_kind kind,
                       struct gr_media_info *out);

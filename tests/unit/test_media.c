@@ -21,6 +21,7 @@
 #include "testrouter.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -178,20 +179,21 @@ test_damaged(void)
     }
     /* A cut header is refused. */
     p = mw_png(800, 600, &n);
-    CU_ASSERT_EQUAL(read_both(p, 20, GR_MEDIA_IMAGE, &mi), -1);
+    CU_ASSERT_EQUAL(read_both(p, 20, GR_MEDIA_IMAGE, &mi), -EINVAL);
     p[1] = 'Q';                     /* not PNG, nor anything else */
-    CU_ASSERT_EQUAL(read_both(p, n, GR_MEDIA_IMAGE, &mi), -1);
+    CU_ASSERT_EQUAL(read_both(p, n, GR_MEDIA_IMAGE, &mi), -EINVAL);
     free(p);
     p = mw_png(0, 600, &n);         /* zero width */
-    CU_ASSERT_EQUAL(read_both(p, n, GR_MEDIA_IMAGE, &mi), -1);
+    CU_ASSERT_EQUAL(read_both(p, n, GR_MEDIA_IMAGE, &mi), -EINVAL);
     free(p);
     /* JPEG: image data before a SOF; a length past the end; a chain of
      * segments longer than the bound. */
     CU_ASSERT_EQUAL(read_both((const unsigned char *)"\xff\xd8\xff\xda"
                               "\x00\x02\xff\xd9", 8, GR_MEDIA_IMAGE, &mi),
-                    -1);
+                    -EINVAL);
     CU_ASSERT_EQUAL(read_both((const unsigned char *)"\xff\xd8\xff\xe1"
-                              "\xff\xf0\x00", 7, GR_MEDIA_IMAGE, &mi), -1);
+                              "\xff\xf0\x00", 7, GR_MEDIA_IMAGE, &mi),
+                    -EINVAL);
     {
         struct mw w = {0};
 
@@ -200,35 +202,35 @@ test_damaged(void)
             mw_put(&w, "\xff\xfe\x00\x02", 4);      /* empty comments */
         mw_put(&w, "\xff\xc0\x00\x11\x08\x00\x10\x00\x10", 9);
         mw_put(&w, NULL, 12);
-        CU_ASSERT_EQUAL(read_both(w.b, w.n, GR_MEDIA_IMAGE, &mi), -1);
+        CU_ASSERT_EQUAL(read_both(w.b, w.n, GR_MEDIA_IMAGE, &mi), -EINVAL);
         free(w.b);
     }
     /* Not base64 in the header; a length no base64 has. */
     snprintf(b64, sizeof(b64), "iVBO*w0KGgoAAAANSUhEUgAAA+AAAAJY");
     CU_ASSERT_EQUAL(gr_media_read_b64(b64, strlen(b64), GR_MEDIA_IMAGE,
-                                      &mi), -1);
+                                      &mi), -EINVAL);
     CU_ASSERT_EQUAL(gr_media_read_b64("iVBORw0KG", 9, GR_MEDIA_IMAGE, &mi),
-                    -1);
-    CU_ASSERT_EQUAL(gr_media_read_b64("", 0, GR_MEDIA_IMAGE, &mi), -1);
+                    -EINVAL);
+    CU_ASSERT_EQUAL(gr_media_read_b64("", 0, GR_MEDIA_IMAGE, &mi), -EINVAL);
     /* A PDF whose pages are in compressed object streams shows none. */
     CU_ASSERT_EQUAL(read_both((const unsigned char *)"%PDF-1.7\n1 0 obj "
                               "<< /Type /ObjStm >>\n", 30, GR_MEDIA_PDF,
-                              &mi), -1);
+                              &mi), -EINVAL);
     /* WAV with no byte rate; MP4 whose box sizes lie; a reserved MP3. */
     p = mw_wav(8000, 100, &n);
     memset(p + 28, 0, 4);
-    CU_ASSERT_EQUAL(read_both(p, n, GR_MEDIA_AUDIO, &mi), -1);
+    CU_ASSERT_EQUAL(read_both(p, n, GR_MEDIA_AUDIO, &mi), -EINVAL);
     free(p);
     p = mw_mp4(1000, 5000, 0, 1, 50, &n);
     p[23] = 7;                      /* moov's size below its header */
     p[20] = p[21] = p[22] = 0;
-    CU_ASSERT_EQUAL(read_both(p, n, GR_MEDIA_VIDEO, &mi), -1);
+    CU_ASSERT_EQUAL(read_both(p, n, GR_MEDIA_VIDEO, &mi), -EINVAL);
     free(p);
     p = mw_mp4(0, 5000, 0, 1, 50, &n);  /* timescale 0 */
-    CU_ASSERT_EQUAL(read_both(p, n, GR_MEDIA_VIDEO, &mi), -1);
+    CU_ASSERT_EQUAL(read_both(p, n, GR_MEDIA_VIDEO, &mi), -EINVAL);
     free(p);
     CU_ASSERT_EQUAL(read_both((const unsigned char *)"\xff\xeb\x90\x64"
-                              "\0\0\0\0", 8, GR_MEDIA_AUDIO, &mi), -1);
+                              "\0\0\0\0", 8, GR_MEDIA_AUDIO, &mi), -EINVAL);
 }
 
 /* ---- the rules --------------------------------------------------------- */
