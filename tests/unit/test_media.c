@@ -817,7 +817,8 @@ test_bench_table(void)
     ITEM("MP4 95 s (moov last)", "video/mp4", "", "", false,
          mw_mp4(1000, 95000, 0, 0, 200000, &it[k].n));
     ITEM("HEIC (not read: 258)", "image/heic", "", "", false,
-         (unsigned char *)strdup("\0\0\0\x18" "ftypheic"));
+         malloc(12));
+    memcpy(it[k - 1].p, "\0\0\0\x18" "ftypheic", 12);
     it[k - 1].n = 12;
 #undef ITEM
     printf("\n| request (+ 13 bytes of text) | before (258 per image) | "
