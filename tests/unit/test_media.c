@@ -715,6 +715,41 @@ test_count_first(void)
     CU_ASSERT_EQUAL(count_calls(), calls + 1);
     calls++;
 
+    /* Two files of unknown count in one request: the answer cannot be
+     * split, so neither is recorded and the next call asks again. */
+    {
+        char f2[GR_RES_NAME_MAX] = "", f3[GR_RES_NAME_MAX] = "";
+
+        p = mw_gif(10, 10, &n);
+        CU_ASSERT_EQUAL_FATAL(upload(p, n, f2, sizeof(f2)), 0);
+        CU_ASSERT_EQUAL_FATAL(upload(p, n, f3, sizeof(f3)), 0);
+        free(p);
+        snprintf(body, sizeof(body), "{\"contents\":[{\"parts\":["
+                 "{\"fileData\":{\"fileUri\":\"%s\"}},{\"fileData\":"
+                 "{\"fileUri\":\"%s\"}}]}]}", f2, f3);
+        generate_ok(body);
+        generate_ok(body);
+        CU_ASSERT_EQUAL(count_calls(), calls + 2);
+        CU_ASSERT_EQUAL(recorded(f2), 0);
+        CU_ASSERT_EQUAL(recorded(f3), 0);
+        calls += 2;
+        /* One of them known: the other's count is the rest. */
+        snprintf(body, sizeof(body), "{\"contents\":[{\"parts\":["
+                 "{\"fileData\":{\"fileUri\":\"%s\"}},{\"fileData\":"
+                 "{\"fileUri\":\"%s\"}}]}]}", file, f3);
+        generate_ok(body);
+        CU_ASSERT_EQUAL(count_calls(), calls + 1);
+        CU_ASSERT_EQUAL(recorded(f3), 258);
+        calls++;
+    }
+
+    /* A fileData that is no Files API file (YouTube): only Google can
+     * count it, every time. */
+    generate_ok("{\"contents\":[{\"parts\":[{\"fileData\":{\"fileUri\":"
+                "\"https://www.youtube.com/watch?v=9hE5-98ZeCg\"}}]}]}");
+    CU_ASSERT_EQUAL(count_calls(), calls + 1);
+    calls++;
+
     /* A cache made through the library: its size comes with it. */
     {
         struct gr_response cr;
