@@ -386,6 +386,11 @@ publish(struct gr_shm_res *r, uint64_t claimed, uint32_t kind,
 static void
 release_free(struct gr_shm_res *r, uint64_t claimed)
 {
+    uint32_t zero = 0;
+
+    /* A freed record's count is cleared, so that a 1.0 writer (which
+     * never writes the field) that takes the place leaves "not known". */
+    gr_shm_seq_copy_in(&r->tokens, &zero, 4);
     /* release: our writes (if any) come before FREE */
     atomic_store_explicit(&r->state,
                           res_word(res_pid(claimed), res_seq(claimed),
