@@ -739,12 +739,11 @@ count_cached(const struct gr_response *r)
  * 0 with *total (and *cached, -1 when the answer has none), or -1.
  */
 static int
-count_tokens(struct call *c, int64_t *total, int64_t *cached)
+count_tokens(struct call *c, char *body, int64_t *total, int64_t *cached)
 {
     struct gr_response r;
     struct gr_cost zero = {0, 0, 0};
     struct call cc;
-    char *body = count_body(c);
     int rc = -1;
 
     if (body == NULL)
@@ -781,23 +780,39 @@ count_first(struct call *c, struct gr_cost *cost)
 {
     int64_t total, cached;
 
-    if (count_tokens(c, &total, &cached) == 0)
+    if (count_tokens(c, count_body(c), &total, &cached) == 0)
         cost->tokens = clamp_tokens(total);
 }
 
 /*
  * Media the estimate cannot measure (media_first.c): the counts the
- * record keeps for the files and caches named, else one countTokens,
- * whose answer is the estimate and may teach the record one count.
+ * record keeps for the files and caches named, else one countTokens:
+ * of the one unknown file's part alone when it is the only thing not
+ * measured (its count is then exact, and recorded), else of the whole
+ * request, whose answer is the estimate and may teach the record one
+ * count.
  */
 static void
 media_first(struct call *c, struct gr_cost *cost, const struct gr_est *e)
 {
     struct gr_media_need nd;
     int64_t local = cost->tokens, total, cached;
+    char *part;
 
     gr_media_need(c->g, e, &c->pin, &nd);
-    if (!nd.ask || count_tokens(c, &total, &cached) != 0) {
+    if (!nd.ask) {
+        cost->tokens = clamp_tokens(local + nd.known);
+        return;
+    }
+    if (nd.part_alone &&
+        (part = gr_media_part_body(c->body, c->len, c->model,
+                                   nd.name)) != NULL &&
+        count_tokens(c, part, &total, &cached) == 0) {
+        (void)gr_res_set_tokens(c->g, nd.name, total);
+        cost->tokens = clamp_tokens(local + nd.known + total);
+        return;
+    }
+    if (count_tokens(c, count_body(c), &total, &cached) != 0) {
         cost->tokens = clamp_tokens(local + nd.known);
         return;
     }

@@ -24,11 +24,21 @@ struct gr_media_need {
     char name[GR_RES_NAME_MAX]; /* the first unknown one */
     bool cache;             /* that one is a cachedContents/ */
     bool ask;               /* countTokens first */
+    bool part_alone;        /* that one file is all that is unknown, in
+                               one part: count its part alone */
 };
 
 /* Fill nd from the estimate e and the resources pin names. */
 void gr_media_need(struct gr *g, const struct gr_est *e,
                    const struct gr_pin *pin, struct gr_media_need *nd);
+
+/*
+ * A countTokens body for the fileData part of body that names file
+ * ("files/ID"), alone: {"generateContentRequest": {"model": "models/M",
+ * "contents": [{"parts": [that part]}]}}; malloc'd, or NULL.
+ */
+char *gr_media_part_body(const char *body, size_t len, const char *model,
+                         const char *file);
 
 /*
  * countTokens answered total (cached: its cachedContentTokenCount, -1

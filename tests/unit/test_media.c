@@ -14,6 +14,7 @@
 #include "client_priv.h"
 #include "estimate_priv.h"
 #include "gemroute.h"
+#include "media_first.h"
 #include "media_priv.h"
 #include "media_write.h"
 #include "resource.h"
@@ -450,6 +451,36 @@ test_requests(void)
     }
 }
 
+/* The countTokens body of one file part, found by its name in a URI. */
+static void
+test_part_body(void)
+{
+    const char *req =
+        "{\"contents\":[{\"parts\":[{\"text\":\"x\"},{\"file_data\":{"
+        "\"file_uri\":\"https://generativelanguage.googleapis.com/v1beta/"
+        "files/abc\",\"mime_type\":\"video/mp4\"}}]},{\"parts\":[{"
+        "\"fileData\":{\"fileUri\":\"files/xyz\"}}]}]}";
+    char *b;
+
+    b = gr_media_part_body(req, strlen(req), FLASH, "files/abc");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_STRING_EQUAL(b, "{\"generateContentRequest\":{\"model\":"
+                           "\"models\\/" FLASH "\",\"contents\":[{\"parts\":"
+                           "[{\"fileData\":{\"file_uri\":\"https:\\/\\/"
+                           "generativelanguage.googleapis.com\\/v1beta\\/"
+                           "files\\/abc\",\"mime_type\":\"video\\/mp4\"}}]}"
+                           "]}}");
+    free(b);
+    b = gr_media_part_body(req, strlen(req), FLASH, "files/xyz");
+    CU_ASSERT_PTR_NOT_NULL(b);
+    free(b);
+    /* a name that is only the end of another id: not that part */
+    CU_ASSERT_PTR_NULL(gr_media_part_body(req, strlen(req), FLASH,
+                                          "files/bc"));
+    CU_ASSERT_PTR_NULL(gr_media_part_body("not json", 8, FLASH,
+                                          "files/abc"));
+}
+
 /* ---- through a router, against the mock -------------------------------- */
 
 static char tmpdir[64];
@@ -743,6 +774,27 @@ test_count_first(void)
         calls++;
     }
 
+    /* The one unknown file's part is counted alone: its count is exact
+     * even when the rest of the request is estimated wrong (the mock
+     * does not count systemInstruction; the estimate does: 100 tokens
+     * that a subtraction would have taken off the file). */
+    {
+        char f4[GR_RES_NAME_MAX] = "", sys[401];
+
+        p = mw_png(100, 100, &n);
+        CU_ASSERT_EQUAL_FATAL(upload(p, n, f4, sizeof(f4)), 0);
+        free(p);
+        memset(sys, 's', 400);
+        sys[400] = '\0';
+        snprintf(body, sizeof(body), "{\"systemInstruction\":{\"parts\":"
+                 "[{\"text\":\"%s\"}]},\"contents\":[{\"parts\":["
+                 "{\"fileData\":{\"fileUri\":\"%s\"}}]}]}", sys, f4);
+        generate_ok(body);
+        CU_ASSERT_EQUAL(count_calls(), calls + 1);
+        CU_ASSERT_EQUAL(recorded(f4), 258);
+        calls++;
+    }
+
     /* A fileData that is no Files API file (YouTube): only Google can
      * count it, every time. */
     generate_ok("{\"contents\":[{\"parts\":[{\"fileData\":{\"fileUri\":"
@@ -893,6 +945,7 @@ main(void)
         {"damaged", test_damaged},
         {"rules", test_rules},
         {"requests", test_requests},
+        {"part_body", test_part_body},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo routed[] = {
