@@ -526,6 +526,7 @@ start_all(void)
     snprintf(prog, sizeof(prog), "%s/gemroute-mock", bin);
     write_file(conf, "projects = ( { name = \"p1\"; keys = [\"" KEY "\"];\n"
                "  limits = ( { model = \"" FLASH "\"; rpm = 1000; "
+               "tpm = 10000000; }, { model = \"" G3 "\"; rpm = 1000; "
                "tpm = 10000000; } ); } );\n");
     mock_pid = fork();
     if (mock_pid == 0) {
@@ -555,6 +556,7 @@ start_all(void)
     write_file(rt.conf, "router = { shm = \"%s\"; base_url = "
                "\"http://127.0.0.1:%d\"; max_models = 2; headroom = 1.0; "
                "batch_calls = 1; };\nmodels = ( { name = \"" FLASH "\"; "
+               "rpm = 1000; tpm = 10000000; }, { name = \"" G3 "\"; "
                "rpm = 1000; tpm = 10000000; } );\nprojects = ( { name = "
                "\"p1\"; key = \"" KEY "\"; } );\n", rt.shm, mock_port);
     snprintf(line, sizeof(line), "%s/router.log", tmpdir);
@@ -909,27 +911,37 @@ test_bench_table(void)
     it[k - 1].n = 12;
 #undef ITEM
     printf("\n| request (+ 13 bytes of text) | before (258 per image) | "
-           "estimate | mock count | error |\n|---|---:|---:|---:|---:|\n");
+           "2.5: estimate | 2.5: mock | error | 3: estimate | 3: mock | "
+           "error |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (i = 0; i < k; i++) {
         char *r = req_with(it[i].mime, it[i].p, it[i].n, it[i].part,
                            it[i].top);
+        const char *model[2] = {FLASH, G3};
         struct gr_response out;
         struct gr_est e;
-        int64_t est, cnt;
-        double err;
+        int64_t est[2], cnt[2];
+        double err[2];
+        int m;
 
         gr_est_read(r, strlen(r), &e);
-        est = gr_est_tokens(&e, FLASH);
-        CU_ASSERT_EQUAL(gr_count_tokens(g, FLASH, r, NULL, &out), GR_OK);
-        cnt = out.usage.prompt;
-        gr_response_free(&out);
-        err = cnt > 0 ? 100.0 * (double)(est - cnt) / (double)cnt : 100.0;
+        for (m = 0; m < 2; m++) {
+            est[m] = gr_est_tokens(&e, model[m]);
+            CU_ASSERT_EQUAL(gr_count_tokens(g, model[m], r, NULL, &out),
+                            GR_OK);
+            cnt[m] = out.usage.prompt;
+            gr_response_free(&out);
+            err[m] = cnt[m] > 0 ? 100.0 * (double)(est[m] - cnt[m]) /
+                                      (double)cnt[m]
+                                : 100.0;
+            if (it[i].visual && (err[m] > 10.0 || err[m] < -10.0))
+                bad++;
+        }
         /* the rule this replaced: text / 4 + 258 per image part */
-        printf("| %s | %lld | %lld | %lld | %+.1f%% |\n", it[i].name,
+        printf("| %s | %lld | %lld | %lld | %+.1f%% | %lld | %lld | "
+               "%+.1f%% |\n", it[i].name,
                (long long)((e.text_bytes + 3) / 4 + 258 * e.images),
-               (long long)est, (long long)cnt, err);
-        if (it[i].visual && (err > 10.0 || err < -10.0))
-            bad++;
+               (long long)est[0], (long long)cnt[0], err[0],
+               (long long)est[1], (long long)cnt[1], err[1]);
         free(r);
         free(it[i].p);
     }
