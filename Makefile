@@ -189,6 +189,7 @@ TEST_DEPS_test_lease := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_batch := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_tzday := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_affinity := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_media := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_history := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_dashboard := $(OBJ)/gateway/dashboard.o \
                             $(OBJ)/gateway/sha256.o $(OBJ)/gateway/metrics.o \
@@ -271,7 +272,7 @@ check: deps
 FUZZ_DIR := build/fuzz
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=all -D_GNU_SOURCE -std=c11
-FUZZ_NAMES := classify sse config mock_request json_scan settle
+FUZZ_NAMES := classify sse config mock_request json_scan settle media
 FUZZERS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_NAMES))
 FUZZ_CLIENT_FLAGS := -Iinclude -Iclient -Ishm $(JSON_CFLAGS)
 FUZZ_SRC_classify := client/classify.c client/response.c \
@@ -279,8 +280,11 @@ FUZZ_SRC_classify := client/classify.c client/response.c \
 FUZZ_FLAGS_classify := $(FUZZ_CLIENT_FLAGS) $(JSON_LIBS)
 FUZZ_SRC_sse := client/response.c client/json_scan.c client/json.c
 FUZZ_FLAGS_sse := $(FUZZ_CLIENT_FLAGS) $(JSON_LIBS)
-FUZZ_SRC_json_scan := client/json_scan.c client/estimate.c client/json.c
+FUZZ_SRC_json_scan := client/json_scan.c client/estimate.c client/json.c \
+                      client/media.c
 FUZZ_FLAGS_json_scan := $(FUZZ_CLIENT_FLAGS) $(JSON_LIBS)
+FUZZ_SRC_media := client/media.c tools/mock/media.c
+FUZZ_FLAGS_media := -Iclient -Itools/mock $(JSON_CFLAGS) $(JSON_LIBS)
 FUZZ_SRC_config := $(CONFIG_SRC)
 FUZZ_FLAGS_config := -Iconfig $(CONFIG_LIBS)
 FUZZ_SRC_mock_request := tools/mock/request.c tools/mock/jsonw.c

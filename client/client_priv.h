@@ -49,6 +49,11 @@ void gr_res_learn(struct gr *g, const char *method, const char *path,
                   const char *project, int status, const char *body,
                   size_t len);
 void gr_res_close(struct gr *g);
+/* The input tokens recorded for name (0: not known): 0, or -ENOENT when
+ * the record holds no such resource (docs/CLIENT.md, "Media tokens"). */
+int gr_res_tokens(struct gr *g, const char *name, int64_t *tokens);
+/* Record them (1 .. UINT32_MAX): 0 or -errno. */
+int gr_res_set_tokens(struct gr *g, const char *name, int64_t tokens);
 
 /*
  * A thread-local read on every call: the initial-exec model reaches it

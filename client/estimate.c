@@ -1,14 +1,17 @@
 /*
  * estimate.c - what a request says about its own cost before it is sent:
- * the decoded bytes of the text of every part, the inline images, the
- * entries of a batch (docs/CLIENT.md, "The cost estimate").
+ * the decoded bytes of the text of every part, the inline media (their
+ * sizes read from their headers by media.c), the file parts, the
+ * media_resolution asked, the entries of a batch (docs/CLIENT.md, "The
+ * cost estimate" and "Media tokens").
  *
  * Two readers give the same answer.  The tree walk over json-c is the
  * reference; the scanner walk reads the bytes once without allocating,
  * and is in doubt (so the tree walk decides) wherever json-c might see
  * something else: anything json_scan.c refuses, a key with an escape, a
  * key twice in one object (json-c keeps the last value), an escaped
- * mimeType.  Invariant protected: for every body, gr_est_read() equals
+ * mimeType, data or media_resolution that the estimate reads.
+ * Invariant protected: for every body, gr_est_read() equals
  * gr_est_tree(); tests/fuzz/fuzz_json_scan.c checks it on any bytes.
  */
 #include "estimate_priv.h"
@@ -23,7 +26,128 @@
 
 #define KEYS_KEPT 16        /* keys of one object compared exactly */
 
+/* ---- what both readers add up ---------------------------------------- */
+
+#define QTY_SUM_MAX (INT64_C(1) << 50)  /* a sum beyond: nonsense, kept */
+
+/* *sum += v, saturated: a hostile body's headers may claim anything. */
+static void
+sat_add(int64_t *sum, int64_t v)
+{
+    if (v < 0)
+        v = 0;
+    *sum = v >= QTY_SUM_MAX - *sum ? QTY_SUM_MAX : *sum + v;
+}
+
+/*
+ * One inline part: its mimeType (NULL: none), its base64 data (NULL:
+ * none) and its own media_resolution.  Counts an image as before (IPM
+ * callers read e->images), and the media's size by kind and level.
+ */
+static void
+add_inline(struct gr_est *e, const char *mt, size_t mtlen, const char *data,
+           size_t dlen, enum gr_media_level lvl)
+{
+    enum gr_media_kind kind = mt != NULL ? gr_media_kind_of(mt, mtlen)
+                                         : GR_MEDIA_NONE;
+    struct gr_media_info mi;
+
+    if (kind == GR_MEDIA_NONE)
+        return;
+    if (kind == GR_MEDIA_IMAGE)
+        e->images++;
+    if (data == NULL || gr_media_read_b64(data, dlen, kind, &mi) != 0) {
+        e->unread++;
+        return;
+    }
+    switch (kind) {
+    case GR_MEDIA_IMAGE:
+        e->qty[kind][lvl]++;
+        if (lvl == GR_LEVEL_UNSET)
+            sat_add(&e->tiles, gr_media_tiles(mi.w, mi.h));
+        break;
+    case GR_MEDIA_PDF:
+        sat_add(&e->qty[kind][lvl], mi.pages);
+        break;
+    default:
+        sat_add(&e->qty[kind][lvl], mi.ms);
+        break;
+    }
+}
+
+#define TOKENS_MAX (INT64_C(1) << 53)   /* far above any window */
+
+int64_t
+gr_est_tokens(const struct gr_est *e, const char *model)
+{
+    int g3 = gr_media_g3(model);
+    int64_t t = e->text_bytes > 0 ? (e->text_bytes + 3) / 4 : 0;
+    int k, l;
+
+    for (k = GR_MEDIA_IMAGE; k < GR_MEDIA_NKINDS; k++) {
+        for (l = 0; l < GR_NLEVELS; l++) {
+            int64_t q = e->qty[k][l];
+            enum gr_media_level at = l != GR_LEVEL_UNSET
+                                         ? (enum gr_media_level)l
+                                         : (enum gr_media_level)e->level;
+
+            if (q <= 0)
+                continue;
+            if (k == GR_MEDIA_IMAGE && !g3 && at == GR_LEVEL_UNSET)
+                t += gr_media_tokens(GR_MEDIA_IMAGE, at, 0, 1, 1) *
+                     (e->tiles < TOKENS_MAX ? e->tiles : TOKENS_MAX);
+            else if (k == GR_MEDIA_IMAGE)
+                t += gr_media_tokens(GR_MEDIA_IMAGE, at, g3, 1, 1) *
+                     (q < TOKENS_MAX ? q : TOKENS_MAX);
+            else
+                t += gr_media_tokens((enum gr_media_kind)k, at, g3, q, 0);
+            if (t > TOKENS_MAX)
+                t = TOKENS_MAX;
+        }
+    }
+    t += gr_media_tokens(GR_MEDIA_IMAGE, GR_LEVEL_UNSET, 0, 1, 1) *
+         (e->unread < TOKENS_MAX / 512 ? e->unread : TOKENS_MAX / 512);
+    return t > TOKENS_MAX ? TOKENS_MAX : t;
+}
+
+int
+gr_est_any(const struct gr_est *e)
+{
+    int k, l;
+
+    if (e->text_bytes > 0 || e->images > 0 || e->unread > 0 ||
+        e->files > 0)
+        return 1;
+    for (k = 0; k < GR_MEDIA_NKINDS; k++)
+        for (l = 0; l < GR_NLEVELS; l++)
+            if (e->qty[k][l] > 0)
+                return 1;
+    return 0;
+}
+
+static enum gr_media_level
+level_str(struct json_object *s)
+{
+    return s == NULL ? GR_LEVEL_UNSET
+                     : gr_media_level_of(json_object_get_string(s),
+                                         (size_t)json_object_get_string_len(s));
+}
+
 /* ---- the reference: json-c's tree ------------------------------------- */
+
+/* A part's own media_resolution: an object's "level", else a string. */
+static enum gr_media_level
+part_level(struct json_object *o)
+{
+    struct json_object *r = gr_json_member2(o, "mediaResolution",
+                                            "media_resolution",
+                                            GR_JSON_OBJECT);
+
+    if (r != NULL)
+        return level_str(gr_json_member(r, "level", GR_JSON_STRING));
+    return level_str(gr_json_member2(o, "mediaResolution",
+                                     "media_resolution", GR_JSON_STRING));
+}
 
 static void
 walk(struct json_object *o, bool is_part, struct gr_est *e, int depth)
@@ -51,11 +175,20 @@ walk(struct json_object *o, bool is_part, struct gr_est *e, int depth)
             struct json_object *mt = gr_json_member2(d, "mimeType",
                                                      "mime_type",
                                                      GR_JSON_STRING);
+            struct json_object *data = gr_json_member(d, "data",
+                                                      GR_JSON_STRING);
 
-            if (mt != NULL &&
-                strncmp(json_object_get_string(mt), "image/", 6) == 0)
-                e->images++;
+            add_inline(e, mt != NULL ? json_object_get_string(mt) : NULL,
+                       mt != NULL ? (size_t)json_object_get_string_len(mt)
+                                  : 0,
+                       data != NULL ? json_object_get_string(data) : NULL,
+                       data != NULL
+                           ? (size_t)json_object_get_string_len(data) : 0,
+                       part_level(o));
         }
+        if (gr_json_member2(o, "fileData", "file_data",
+                            GR_JSON_OBJECT) != NULL)
+            e->files++;
     }
     {
         json_object_object_foreach(o, key, val) {
@@ -70,12 +203,17 @@ walk(struct json_object *o, bool is_part, struct gr_est *e, int depth)
 void
 gr_est_tree(const char *body, size_t len, struct gr_est *e)
 {
-    struct json_object *root, *r;
+    struct json_object *root, *r, *gc;
 
     memset(e, 0, sizeof(*e));
     if ((root = gr_json_parse(body, len, 0, 0, NULL)) == NULL)
         return;
     walk(root, false, e, 0);
+    gc = gr_json_member2(root, "generationConfig", "generation_config",
+                         GR_JSON_OBJECT);
+    e->level = (int)level_str(gr_json_member2(gc, "mediaResolution",
+                                              "media_resolution",
+                                              GR_JSON_STRING));
     r = gr_json_member(root, "requests", GR_JSON_ARRAY);
     if (r != NULL)
         e->requests = (int64_t)json_object_array_length(r);
@@ -97,10 +235,29 @@ struct keyset {
     size_t off[KEYS_KEPT], len[KEYS_KEPT];
 };
 
-/* What an object tells the part holding it: its mimeType and mime_type
- * when they are strings (-1 not a string, 0 not image/, 1 image/). */
-struct mime {
-    int camel, snake;
+/* A string member's raw bytes (between its quotes), when it is one. */
+struct span {
+    size_t off, len;
+    bool set, esc;
+};
+
+/*
+ * What an object tells the object holding it: its string members the
+ * estimate reads (a part's inlineData: mimeType, mime_type, data; a
+ * media_resolution object: level; generationConfig: mediaResolution,
+ * media_resolution), and which of its members are objects that matter
+ * (inlineData, fileData, mediaResolution, generationConfig, both
+ * spellings), with what those told.  Escaped strings are kept, marked:
+ * they are doubt only where they are read.
+ */
+struct info {
+    struct span mime_c, mime_s, data, level, res_c, res_s;
+};
+
+struct objs {
+    bool in_c, in_s, file, rlev_c, rlev_s, gc_c, gc_s;
+    struct info inl_c, inl_s, gcc, gcs;
+    struct span lev_c, lev_s;
 };
 
 /* True when s[off..off+n) is a key this object has had, or may have. */
@@ -139,7 +296,7 @@ is_key(const char *s, size_t off, size_t n, const char *word)
 }
 
 static size_t scan_object(struct scan *sc, size_t pos, bool is_part,
-                          unsigned depth, struct mime *m);
+                          unsigned depth, struct info *m);
 
 /* The array at pos; *count gets its number of entries. */
 static size_t
@@ -147,7 +304,7 @@ scan_array(struct scan *sc, size_t pos, bool is_part, unsigned depth,
            int64_t *count)
 {
     const char *s = sc->s;
-    struct mime m;
+    struct info m;
 
     *count = 0;
     if (depth > GR_JSON_DEPTH)
@@ -180,30 +337,87 @@ scan_array(struct scan *sc, size_t pos, bool is_part, unsigned depth,
     }
 }
 
-/* 1 when the unescaped string at s[v] starts with "image/", else 0. */
+/* The level a span names; -1 (doubt) when it has an escape. */
 static int
-mime_is_image(const char *s, size_t v, size_t dlen)
+span_level(const struct scan *sc, const struct span *sp)
 {
-    return dlen >= 6 && memcmp(s + v + 1, "image/", 6) == 0;
+    if (!sp->set)
+        return GR_LEVEL_UNSET;
+    if (sp->esc)
+        return -1;
+    return (int)gr_media_level_of(sc->s + sp->off, sp->len);
+}
+
+/* What a finished part adds, as walk() counts it; -1 in doubt. */
+static int
+end_part(struct scan *sc, const struct objs *ob, bool have_text,
+         size_t text_len)
+{
+    const struct info *d = ob->in_c ? &ob->inl_c
+                           : ob->in_s ? &ob->inl_s : NULL;
+    int lvl;
+
+    if (have_text)
+        sc->e->text_bytes += (int64_t)text_len;
+    if (ob->file)
+        sc->e->files++;
+    if (d == NULL)
+        return 0;
+    if (ob->rlev_c || ob->rlev_s)
+        lvl = span_level(sc, ob->rlev_c ? &ob->lev_c : &ob->lev_s);
+    else
+        lvl = span_level(sc, ob->lev_c.set ? &ob->lev_c : &ob->lev_s);
+    if (lvl < 0)
+        return -1;
+    {
+        const struct span *mt = d->mime_c.set ? &d->mime_c
+                                : d->mime_s.set ? &d->mime_s : NULL;
+
+        if ((mt != NULL && mt->esc) || (d->data.set && d->data.esc))
+            return -1;
+        add_inline(sc->e, mt != NULL ? sc->s + mt->off : NULL,
+                   mt != NULL ? mt->len : 0,
+                   d->data.set ? sc->s + d->data.off : NULL,
+                   d->data.set ? d->data.len : 0, (enum gr_media_level)lvl);
+    }
+    return 0;
+}
+
+/* The request's generationConfig.mediaResolution; -1 in doubt. */
+static int
+end_top(struct scan *sc, const struct objs *ob)
+{
+    const struct info *gc = ob->gc_c ? &ob->gcc : ob->gc_s ? &ob->gcs : NULL;
+    int lvl;
+
+    if (gc == NULL)
+        return 0;
+    lvl = span_level(sc, gc->res_c.set ? &gc->res_c : &gc->res_s);
+    if (lvl < 0)
+        return -1;
+    sc->e->level = lvl;
+    return 0;
 }
 
 /*
  * The object at pos.  Counts itself when it is a part, as walk() does:
- * its "text" string, and an image when its inlineData object (else its
- * inline_data object) has a mimeType string (else a mime_type string)
- * starting with "image/".
+ * its "text" string, its inlineData object (else its inline_data object)
+ * by its mimeType string (else its mime_type string), data and the
+ * part's media_resolution, and a fileData (file_data) object.  The top
+ * object (depth 0) also gives the request's media_resolution.
  */
 static size_t
 scan_object(struct scan *sc, size_t pos, bool is_part, unsigned depth,
-            struct mime *m)
+            struct info *m)
 {
     const char *s = sc->s;
     struct keyset ks;
-    struct mime camel = {-1, -1}, snake = {-1, -1};
-    bool have_camel = false, have_snake = false, have_text = false;
+    struct objs ob;
+    bool have_text = false;
     size_t text_len = 0;
 
-    m->camel = m->snake = -1;
+    memset(m, 0, sizeof(*m));
+    memset(&ob, 0, sizeof(ob));
     if (depth > GR_JSON_DEPTH)
         return GR_JSON_BAD;
     ks.bloom = 0;
@@ -213,7 +427,8 @@ scan_object(struct scan *sc, size_t pos, bool is_part, unsigned depth,
         goto done;
     for (;;) {
         size_t key = pos + 1, klen, v, dlen;
-        struct mime cm;
+        struct info cm;
+        struct span sp;
         int64_t n;
         bool esc;
 
@@ -239,28 +454,51 @@ scan_object(struct scan *sc, size_t pos, bool is_part, unsigned depth,
         case '{':
             pos = scan_object(sc, v, false, depth + 1, &cm);
             if (is_key(s, key, klen, "inlineData")) {
-                have_camel = true;
-                camel = cm;
+                ob.in_c = true;
+                ob.inl_c = cm;
             } else if (is_key(s, key, klen, "inline_data")) {
-                have_snake = true;
-                snake = cm;
+                ob.in_s = true;
+                ob.inl_s = cm;
+            } else if (is_key(s, key, klen, "fileData") ||
+                       is_key(s, key, klen, "file_data")) {
+                ob.file = true;
+            } else if (is_key(s, key, klen, "mediaResolution")) {
+                ob.rlev_c = true;
+                ob.lev_c = cm.level;
+            } else if (is_key(s, key, klen, "media_resolution")) {
+                ob.rlev_s = true;
+                ob.lev_s = cm.level;
+            } else if (is_key(s, key, klen, "generationConfig")) {
+                ob.gc_c = true;
+                ob.gcc = cm;
+            } else if (is_key(s, key, klen, "generation_config")) {
+                ob.gc_s = true;
+                ob.gcs = cm;
             }
             break;
         case '"':
             pos = gr_json_string(s, sc->len, v, &dlen, &esc);
             if (pos == GR_JSON_BAD)
                 return GR_JSON_BAD;
+            sp.off = v + 1;
+            sp.len = pos - 1 - (v + 1);
+            sp.set = true;
+            sp.esc = esc;
             if (is_key(s, key, klen, "text")) {
                 have_text = true;
                 text_len = dlen;
             } else if (is_key(s, key, klen, "mimeType")) {
-                if (esc)
-                    return GR_JSON_BAD;
-                m->camel = mime_is_image(s, v, dlen);
+                m->mime_c = sp;
             } else if (is_key(s, key, klen, "mime_type")) {
-                if (esc)
-                    return GR_JSON_BAD;
-                m->snake = mime_is_image(s, v, dlen);
+                m->mime_s = sp;
+            } else if (is_key(s, key, klen, "data")) {
+                m->data = sp;
+            } else if (is_key(s, key, klen, "level")) {
+                m->level = sp;
+            } else if (is_key(s, key, klen, "mediaResolution")) {
+                m->res_c = sp;
+            } else if (is_key(s, key, klen, "media_resolution")) {
+                m->res_s = sp;
             }
             break;
         default:
@@ -279,15 +517,14 @@ scan_object(struct scan *sc, size_t pos, bool is_part, unsigned depth,
         pos = gr_json_ws(s, sc->len, pos + 1);
     }
 done:
-    if (is_part) {
-        const struct mime *d = have_camel ? &camel
-                               : have_snake ? &snake : NULL;
-
-        if (have_text)
-            sc->e->text_bytes += (int64_t)text_len;
-        if (d != NULL && (d->camel >= 0 ? d->camel : d->snake) == 1)
-            sc->e->images++;
-    }
+    /* A part's own level as a string: its mediaResolution string members
+     * (read only when no mediaResolution object was there). */
+    ob.lev_c = ob.rlev_c ? ob.lev_c : m->res_c;
+    ob.lev_s = ob.rlev_s ? ob.lev_s : m->res_s;
+    if (is_part && end_part(sc, &ob, have_text, text_len) != 0)
+        return GR_JSON_BAD;
+    if (depth == 0 && end_top(sc, &ob) != 0)
+        return GR_JSON_BAD;
     return pos + 1;
 }
 
@@ -295,7 +532,7 @@ int
 gr_est_scan(const char *body, size_t len, struct gr_est *e)
 {
     struct scan sc = {body, len, e};
-    struct mime m;
+    struct info m;
     int64_t n;
     size_t pos;
 

@@ -7,6 +7,8 @@
 #ifndef GR_ESTIMATE_PRIV_H
 #define GR_ESTIMATE_PRIV_H
 
+#include "media_priv.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +19,17 @@ struct gr_est {
                                inline_data) mimeType starts with image/ */
     int64_t requests;       /* entries of a top-level "requests" array;
                                0 = none */
+    /* Media (docs/CLIENT.md, "Media tokens"), by kind and by the
+     * part's own media_resolution: images (count), PDF pages, audio
+     * and video (ms), of the inline parts whose header was read. */
+    int64_t qty[GR_MEDIA_NKINDS][GR_NLEVELS];
+    int64_t tiles;          /* 258-token tiles of the images counted in
+                               qty[IMAGE][UNSET] */
+    int64_t unread;         /* inline media parts not read (a format or
+                               a header this reader does not know) */
+    int64_t files;          /* fileData (file_data) parts */
+    int level;              /* generationConfig.mediaResolution of the
+                               top object; GR_LEVEL_UNSET when none */
 };
 
 /*
@@ -25,6 +38,16 @@ struct gr_est {
  * same either way.
  */
 void gr_est_read(const char *body, size_t len, struct gr_est *e);
+
+/*
+ * The input tokens e stands for, for model: ceil(text bytes / 4), plus
+ * each media part by gr_media_tokens() at its own level (else the
+ * request's, else the model's default), plus 258 per part not read.
+ */
+int64_t gr_est_tokens(const struct gr_est *e, const char *model);
+
+/* Does e hold anything readable (a text, a media or a file part)? */
+int gr_est_any(const struct gr_est *e);
 
 /*
  * The images a generateContent request asks for (IPM: Google counts

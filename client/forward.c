@@ -51,7 +51,6 @@
 #define MAX_ATTEMPTS 100
 #define CONNECT_MAX_MS 10000
 #define BODY_MAX (64u << 20)        /* largest non-stream answer kept */
-#define IMAGE_TOKENS 258
 #define URL_MAX (GR_URL_MAX + 2048)
 /* f->cancelled is asked at most this often during a transfer: libcurl
  * calls the progress callback on every turn of its loop (nine times in
@@ -233,8 +232,8 @@ estimate(const struct fwd *c, struct gr_cost *cost)
         if (f->kind == GR_FWD_BATCH_EMBED && e.requests > 0)
             cost->requests = e.requests;
         cost->images = e.images;
-        if (e.text_bytes > 0 || e.images > 0)
-            cost->tokens = (e.text_bytes + 3) / 4 + IMAGE_TOKENS * e.images;
+        if (gr_est_any(&e))
+            cost->tokens = gr_est_tokens(&e, f->model);
         else
             cost->tokens = ((int64_t)f->len + 3) / 4;
     }

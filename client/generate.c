@@ -15,6 +15,7 @@
  */
 #include "client_priv.h"
 #include "estimate_priv.h"
+#include "media_first.h"
 #include "fallback_priv.h"
 #include "http_priv.h"
 #include "json_priv.h"
@@ -40,7 +41,6 @@
 #define DEFAULT_BACKOFF_CAP_NS (10 * NS_PER_S)
 #define MAX_ATTEMPTS 100
 
-#define IMAGE_TOKENS 258            /* Google's cost of one small image */
 
 enum op {
     OP_GENERATE,
@@ -140,15 +140,17 @@ model_ok(const char *m)
  * The cost rule (docs/CLIENT.md): requests = 1, or the number of entries
  * of a batch; images = the images the request asks to generate
  * (gr_est_images_out()); tokens = opts->est_tokens when > 0, else
- * ceil(bytes of the text of every part / 4) + 258 per input image,
- * else (nothing readable) ceil(request bytes / 4).  countTokens costs
- * nothing of the windows.
+ * ceil(bytes of the text of every part / 4) + the media's tokens
+ * (gr_est_tokens(), "Media tokens"), else (nothing readable)
+ * ceil(request bytes / 4).  countTokens costs nothing of the windows.
+ * What was read is left in *ep.
  */
 static void
-estimate(const struct call *c, struct gr_cost *cost)
+estimate(const struct call *c, struct gr_cost *cost, struct gr_est *ep)
 {
     struct gr_est e;
 
+    memset(ep, 0, sizeof(*ep));
     cost->requests = 1;
     cost->tokens = 0;
     cost->images = 0;
@@ -165,12 +167,13 @@ estimate(const struct call *c, struct gr_cost *cost)
                        ? gr_est_images_out(c->body, c->len) : 0;
     if (c->o.est_tokens > 0)
         cost->tokens = c->o.est_tokens;
-    else if (e.text_bytes > 0 || e.images > 0)
-        cost->tokens = (e.text_bytes + 3) / 4 + IMAGE_TOKENS * e.images;
+    else if (gr_est_any(&e))
+        cost->tokens = gr_est_tokens(&e, c->model);
     else
         cost->tokens = ((int64_t)c->len + 3) / 4;
     if (cost->tokens > INT32_MAX)
         cost->tokens = INT32_MAX;
+    *ep = e;
 }
 
 /* ---- one attempt ------------------------------------------------------ */
@@ -743,17 +746,36 @@ count_body(const struct call *c)
     return s;
 }
 
-/* Ask countTokens; on any failure keep the local estimate. */
-static void
-count_first(struct call *c, struct gr_cost *cost)
+/* cachedContentTokenCount of a countTokens answer; -1 when none. */
+static int64_t
+count_cached(const struct gr_response *r)
+{
+    struct json_object *root;
+    int64_t v = -1;
+
+    if (r->body == NULL)
+        return -1;
+    root = gr_json_parse(r->body, r->len, 0, 0, NULL);
+    if (!gr_json_member_i64(root, "cachedContentTokenCount", &v))
+        v = -1;
+    json_object_put(root);
+    return v;
+}
+
+/*
+ * Ask countTokens (on the project the request is pinned to, if any):
+ * 0 with *total (and *cached, -1 when the answer has none), or -1.
+ */
+static int
+count_tokens(struct call *c, char *body, int64_t *total, int64_t *cached)
 {
     struct gr_response r;
     struct gr_cost zero = {0, 0, 0};
     struct call cc;
-    char *body = count_body(c);
+    int rc = -1;
 
     if (body == NULL)
-        return;
+        return -1;
     memset(&r, 0, sizeof(r));
     cc = *c;
     cc.op = OP_COUNT;
@@ -763,12 +785,67 @@ count_first(struct call *c, struct gr_cost *cost)
     cc.out = &r;
     cc.o.max_attempts = 2;
     r.usage.prompt = -1;
-    if (run(&cc, &zero) == GR_OK && r.usage.prompt >= 0)
-        cost->tokens = r.usage.prompt > INT32_MAX ? INT32_MAX
-                                                  : r.usage.prompt;
+    if (run(&cc, &zero) == GR_OK && r.usage.prompt >= 0) {
+        *total = r.usage.prompt;
+        *cached = count_cached(&r);
+        rc = 0;
+    }
     c->out->queued_ns += r.queued_ns;
     gr_response_free(&r);
     free(body);
+    return rc;
+}
+
+static int64_t
+clamp_tokens(int64_t t)
+{
+    return t > INT32_MAX ? INT32_MAX : t < 0 ? 0 : t;
+}
+
+/* Ask countTokens; on any failure keep the local estimate. */
+static void
+count_first(struct call *c, struct gr_cost *cost)
+{
+    int64_t total, cached;
+
+    if (count_tokens(c, count_body(c), &total, &cached) == 0)
+        cost->tokens = clamp_tokens(total);
+}
+
+/*
+ * Media the estimate cannot measure (media_first.c): the counts the
+ * record keeps for the files and caches named, else one countTokens:
+ * of the one unknown file's part alone when it is the only thing not
+ * measured (its count is then exact, and recorded), else of the whole
+ * request, whose answer is the estimate and may teach the record one
+ * count.
+ */
+static void
+media_first(struct call *c, struct gr_cost *cost, const struct gr_est *e)
+{
+    struct gr_media_need nd;
+    int64_t local = cost->tokens, total, cached;
+    char *part;
+
+    gr_media_need(c->g, e, &c->pin, &nd);
+    if (!nd.ask) {
+        cost->tokens = clamp_tokens(local + nd.known);
+        return;
+    }
+    if (nd.part_alone &&
+        (part = gr_media_part_body(c->body, c->len, c->model,
+                                   nd.name)) != NULL &&
+        count_tokens(c, part, &total, &cached) == 0) {
+        (void)gr_res_set_tokens(c->g, nd.name, total);
+        cost->tokens = clamp_tokens(local + nd.known + total);
+        return;
+    }
+    if (count_tokens(c, count_body(c), &total, &cached) != 0) {
+        cost->tokens = clamp_tokens(local + nd.known);
+        return;
+    }
+    cost->tokens = clamp_tokens(total);
+    gr_media_learn(c->g, &nd, e, local, total, cached);
 }
 
 /* ---- the public calls ------------------------------------------------- */
@@ -779,6 +856,7 @@ call_model(struct gr *g, enum op op, const char *model,
            gr_chunk_fn on_chunk, void *arg, struct gr_response *out)
 {
     struct gr_cost cost;
+    struct gr_est e;
     struct call c;
     int rc, d;
 
@@ -835,12 +913,15 @@ call_model(struct gr *g, enum op op, const char *model,
             return GR_EINVAL;
         }
     }
-    estimate(&c, &cost);
+    estimate(&c, &cost, &e);
     c.max_out = op == OP_GENERATE || op == OP_STREAM
                     ? gr_spend_max_out(g, c.body, c.len) : 0;
-    if (c.o.count_tokens_first && c.o.est_tokens <= 0 &&
-        (op == OP_GENERATE || op == OP_STREAM))
-        count_first(&c, &cost);
+    if (c.o.est_tokens <= 0 && (op == OP_GENERATE || op == OP_STREAM)) {
+        if (c.o.count_tokens_first)
+            count_first(&c, &cost);
+        else
+            media_first(&c, &cost, &e);
+    }
     rc = run(&c, &cost);
     out->elapsed_ns = gr_now_ns() - c.start_ns;
     if (rc == GR_OK)

@@ -256,6 +256,19 @@ rfc3339(const char *s)
     return (int64_t)timegm(&tm);
 }
 
+/* A CachedContent's usageMetadata.totalTokenCount; 0 when it has none. */
+static int64_t
+cache_tokens(struct json_object *c)
+{
+    struct json_object *um = gr_json_member(c, "usageMetadata",
+                                            GR_JSON_OBJECT);
+    int64_t n = 0;
+
+    if (um == NULL || !gr_json_member_i64(um, "totalTokenCount", &n))
+        return 0;
+    return n;
+}
+
 void
 gr_res_learn(struct gr *g, const char *method, const char *path,
              const char *project, int status, const char *body, size_t len)
@@ -301,8 +314,37 @@ gr_res_learn(struct gr *g, const char *method, const char *path,
             gr_seterr(g, "the resource record is full (%u records): %s "
                       "of project %s is not recorded, and requests naming "
                       "it are not pinned", rt->cap, name, project);
+        /* A cache says its size: usageMetadata.totalTokenCount. */
+        if (rc == 0 && kind == GR_RES_KIND_CACHE)
+            (void)gr_res_set_tokens(g, name, cache_tokens(inner));
     }
     json_object_put(o);
+}
+
+int
+gr_res_tokens(struct gr *g, const char *name, int64_t *tokens)
+{
+    const struct gr_shm_restab *rt;
+    struct gr_shm_res_view v;
+
+    *tokens = 0;
+    if ((rt = res_map(g)) == NULL ||
+        gr_shm_res_get(rt, name, gr_shm_now_wall(), &v) != 0)
+        return -ENOENT;
+    *tokens = v.tokens;
+    return 0;
+}
+
+int
+gr_res_set_tokens(struct gr *g, const char *name, int64_t tokens)
+{
+    const struct gr_shm_restab *rt;
+
+    if (tokens <= 0 || tokens > UINT32_MAX)
+        return -EINVAL;         /* 0 means "not known"; more: nonsense */
+    if ((rt = res_map(g)) == NULL)
+        return -ENOENT;
+    return gr_shm_res_set_tokens(rt, name, (uint32_t)tokens, gr_self_pid());
 }
 
 /* ---- the public API --------------------------------------------------- */

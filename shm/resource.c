@@ -323,6 +323,7 @@ copy_rec(const struct gr_shm_restab *rt, const struct gr_shm_res *r,
         return res_state(w1) == GR_RES_FREE ? -ENOENT : -EAGAIN;
     gr_shm_seq_copy_out(&out->expire_ns, &r->expire_ns, 8);
     gr_shm_seq_copy_out(&kind, &r->kind, 4);
+    gr_shm_seq_copy_out(&out->tokens, &r->tokens, 4);
     gr_shm_seq_copy_str(out->name, r->name, GR_RES_NAME_MAX);
     gr_shm_seq_copy_str(out->project, r->project, GR_RES_PROJECT_MAX);
     /* acquire: the copies above are acquires too (seqlock.h), so this
@@ -360,7 +361,8 @@ claim(struct gr_shm_res *r, uint64_t seen, uint32_t pid, uint64_t *claimed)
 /* Write the fields of a claimed record and publish it LIVE. */
 static void
 publish(struct gr_shm_res *r, uint64_t claimed, uint32_t kind,
-        const char *name, const char *project, int64_t expire_ns)
+        const char *name, const char *project, int64_t expire_ns,
+        uint32_t tokens)
 {
     char nbuf[GR_RES_NAME_MAX], pbuf[GR_RES_PROJECT_MAX];
 
@@ -370,6 +372,7 @@ publish(struct gr_shm_res *r, uint64_t claimed, uint32_t kind,
     snprintf(pbuf, sizeof(pbuf), "%s", project);
     gr_shm_seq_copy_in(&r->expire_ns, &expire_ns, 8);
     gr_shm_seq_copy_in(&r->kind, &kind, 4);
+    gr_shm_seq_copy_in(&r->tokens, &tokens, 4);
     gr_shm_seq_copy_in(r->name, nbuf, sizeof(nbuf));
     gr_shm_seq_copy_in(r->project, pbuf, sizeof(pbuf));
     /* release: a reader that sees LIVE sees the fields above */
@@ -383,6 +386,11 @@ publish(struct gr_shm_res *r, uint64_t claimed, uint32_t kind,
 static void
 release_free(struct gr_shm_res *r, uint64_t claimed)
 {
+    uint32_t zero = 0;
+
+    /* A freed record's count is cleared, so that a 1.0 writer (which
+     * never writes the field) that takes the place leaves "not known". */
+    gr_shm_seq_copy_in(&r->tokens, &zero, 4);
     /* release: our writes (if any) come before FREE */
     atomic_store_explicit(&r->state,
                           res_word(res_pid(claimed), res_seq(claimed),
@@ -440,7 +448,8 @@ gr_shm_res_put(const struct gr_shm_restab *rt, uint32_t kind,
         if (at < 0)
             break;
         if (claim(&rt->recs[at], word, pid, &claimed)) {
-            publish(&rt->recs[at], claimed, kind, name, project, expire_ns);
+            publish(&rt->recs[at], claimed, kind, name, project, expire_ns,
+                    v.tokens);
             return 0;
         }
     }
@@ -460,7 +469,7 @@ gr_shm_res_put(const struct gr_shm_restab *rt, uint32_t kind,
             continue;
         }
         if (claim(r, w, pid, &claimed)) {
-            publish(r, claimed, kind, name, project, expire_ns);
+            publish(r, claimed, kind, name, project, expire_ns, 0);
             return 0;
         }
     }
@@ -487,7 +496,32 @@ gr_shm_res_set_expiry(const struct gr_shm_restab *rt, const char *name,
             return -ENOENT;
         if (claim(&rt->recs[at], word, pid, &claimed)) {
             publish(&rt->recs[at], claimed, v.kind, v.name, v.project,
-                    expire_ns);
+                    expire_ns, v.tokens);
+            return 0;
+        }
+    }
+    return -EAGAIN;
+}
+
+int
+gr_shm_res_set_tokens(const struct gr_shm_restab *rt, const char *name,
+                      uint32_t tokens, uint32_t pid)
+{
+    struct gr_shm_res_view v;
+    uint64_t word, claimed;
+    int64_t at;
+    int tries;
+
+    if (rt->base == NULL || !rt->writable)
+        return -EBADF;
+    if (!gr_shm_res_name_ok(name))
+        return -EINVAL;
+    for (tries = 0; tries < CLAIM_TRIES; tries++) {
+        if ((at = find(rt, name, &v, &word)) < 0)
+            return -ENOENT;
+        if (claim(&rt->recs[at], word, pid, &claimed)) {
+            publish(&rt->recs[at], claimed, v.kind, v.name, v.project,
+                    v.expire_ns, tokens);
             return 0;
         }
     }

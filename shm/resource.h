@@ -39,7 +39,7 @@
 
 #define GR_RES_MAGIC UINT64_C(0x31534552474d4752) /* "RGMGRES1" */
 #define GR_RES_ABI_MAJOR 1u
-#define GR_RES_ABI_MINOR 0u
+#define GR_RES_ABI_MINOR 1u     /* 1: record.tokens */
 
 #define GR_RES_NAME_MAX 104     /* "files/abc", "cachedContents/x", ... */
 #define GR_RES_PROJECT_MAX 64   /* as GR_SHM_NAME_MAX */
@@ -77,7 +77,11 @@ struct gr_shm_res {
     int64_t expire_ns;                  /* CLOCK_REALTIME ns; 0 = until
                                            dropped (a batch) */
     uint32_t kind;                      /* GR_RES_KIND_* */
-    uint32_t pad0;
+    uint32_t tokens;                    /* input tokens Google counted for
+                                           it (a file part alone, a
+                                           cache's totalTokenCount); 0 =
+                                           not known.  ABI 1.1: was
+                                           padding, always 0 */
     char name[GR_RES_NAME_MAX];         /* "files/abc123" */
     char project[GR_RES_PROJECT_MAX];   /* the project's name */
 };
@@ -116,6 +120,7 @@ struct gr_shm_restab {
 /* A record as read (a consistent copy). */
 struct gr_shm_res_view {
     uint32_t kind;
+    uint32_t tokens;                    /* 0 = not known */
     int64_t expire_ns;
     char name[GR_RES_NAME_MAX];
     char project[GR_RES_PROJECT_MAX];
@@ -170,6 +175,11 @@ int gr_shm_res_put(const struct gr_shm_restab *rt, uint32_t kind,
 /* Change the expiry of the record of name; 0 or -ENOENT. */
 int gr_shm_res_set_expiry(const struct gr_shm_restab *rt, const char *name,
                           int64_t expire_ns, uint32_t pid);
+
+/* Record the input tokens of name (0 = not known); 0, -ENOENT, -EAGAIN.
+ * A put of a name already recorded keeps its tokens. */
+int gr_shm_res_set_tokens(const struct gr_shm_restab *rt, const char *name,
+                          uint32_t tokens, uint32_t pid);
 
 /* The record of name, not expired at now_ns; 0 or -ENOENT. */
 int gr_shm_res_get(const struct gr_shm_restab *rt, const char *name,

@@ -11,7 +11,7 @@ secs=${FUZZ_SECONDS:-180}
 out=build/fuzz
 mkdir -p "$out"
 command -v clang >/dev/null 2>&1 || tools/deps.sh clang libclang-rt-14-dev
-all="classify sse config mock_request json_scan settle"
+all="classify sse config mock_request json_scan settle media"
 only=${FUZZ_ONLY:-$all}
 wanted() {  # name without fuzz_
     case " $only " in *" $1 "*) return 0 ;; esac
@@ -43,6 +43,24 @@ printf '%s' '{"contents":[{"role":"user","parts":[{"text":"Hi \"you\"\n"},{"inli
     >"$out/seed_json_scan/req1"
 printf '%s' '{"requests":[{"content":{"parts":[{"text":"one"}]}},{"content":{"parts":[{"text":"\u00e9\ud83d\ude00"}]}}]}' \
     >"$out/seed_json_scan/req2"
+# Media headers for fuzz_media (kind byte: 1 image, 2 PDF, 3 audio,
+# 4 video; then the file): PNG, GIF, WebP, JPEG, PDF, WAV, MP3, MP4.
+printf '\001\211PNG\r\n\032\n\000\000\000\rIHDR\000\000\003\300\000\000\002\034\010\002\000\000\000' \
+    >"$out/seed_media/png"
+printf '\001GIF89a\364\001\364\001\000\000\000;' >"$out/seed_media/gif"
+printf '\001RIFF\036\000\000\000WEBPVP8X\022\000\000\000\000\000\000\000\377\003\000\377\002\000' \
+    >"$out/seed_media/webp"
+printf '\001\377\330\377\340\000\004\000\000\377\376\000\002\377\300\000\021\010\004\070\007\200\003\001\042\000' \
+    >"$out/seed_media/jpeg"
+printf '\002%%PDF-1.4\n2 0 obj << /Type /Pages /Count 2 >>\n3 0 obj << /Type /Page >>\n4 0 obj <</Type/Page/Parent 2 0 R>>\n%%%%EOF\n' \
+    >"$out/seed_media/pdf"
+printf '\003RIFF\054\000\000\000WAVEfmt \020\000\000\000\001\000\001\000\100\037\000\000\200\076\000\000\002\000\020\000data\010\000\000\000\000\000\000\000\000\000\000\000' \
+    >"$out/seed_media/wav"
+printf '\003\377\373\220\144%036s' '' >"$out/seed_media/mp3"
+printf '\004\000\000\000\010mdat\000\000\000\044moov\000\000\000\034mvhd\000\000\000\000\000\000\000\000\000\000\000\000\000\000\003\350\000\000\047\020' \
+    >"$out/seed_media/mp4"
+printf '%s' '{"generationConfig":{"mediaResolution":"MEDIA_RESOLUTION_LOW"},"contents":[{"parts":[{"mediaResolution":{"level":"MEDIA_RESOLUTION_HIGH"},"inlineData":{"mimeType":"image/png","data":"iVBORw0KGgoAAAANSUhEUgAAA8AAAAIc"}},{"media_resolution":"low","inline_data":{"mime_type":"application/pdf","data":"JVBERi0xLjQKL1R5cGUgL1BhZ2UK"}},{"fileData":{"fileUri":"files/abc","mimeType":"video/mp4"}}]}]}' \
+    >"$out/seed_json_scan/req3"
 cp tests/config/*.conf "$out/seed_config/" 2>/dev/null || true
 cp examples/gemroute.conf "$out/seed_config/" 2>/dev/null || true
 # Programs for fuzz_settle (mode byte, then operations): reserve, a huge

@@ -7,7 +7,8 @@
  *    object; a member it found is json-c's member, value for value
  *    (json_object_equal of the span parsed alone), and one it did not
  *    find is not a member for json-c either.
- *  - gr_est_scan(): when it answers, it equals gr_est_tree() (json-c);
+ *  - gr_est_scan(): when it answers, it equals gr_est_tree() (json-c),
+ *    field for field (media sizes, levels, files included);
  *    gr_est_read() always does.
  *
  * Build and run (from the repository root):
@@ -15,6 +16,7 @@
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
  *       -Iclient -Ishm $(pkg-config --cflags json-c) \
  *       tests/fuzz/fuzz_json_scan.c client/json_scan.c client/estimate.c \
+ *       client/json.c client/media.c \
  *       -o build/fuzz/fuzz_json_scan $(pkg-config --libs json-c)
  *   build/fuzz/fuzz_json_scan -dict=tests/fuzz/gemini.dict \
  *       -max_total_time=60 build/fuzz/corpus_json_scan \
@@ -30,6 +32,17 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Every field of the estimate, media included. */
+static bool
+est_same(const struct gr_est *a, const struct gr_est *b)
+{
+    return a->text_bytes == b->text_bytes && a->images == b->images &&
+           a->requests == b->requests && a->tiles == b->tiles &&
+           a->unread == b->unread && a->files == b->files &&
+           a->level == b->level &&
+           memcmp(a->qty, b->qty, sizeof(a->qty)) == 0;
+}
 
 static struct json_object *
 parse(const char *s, size_t n, int depth)
@@ -118,12 +131,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     gr_est_tree(b, size, &t);
     gr_est_read(b, size, &r);
-    if (r.text_bytes != t.text_bytes || r.images != t.images ||
-        r.requests != t.requests)
+    if (!est_same(&r, &t))
         abort();
-    if (gr_est_scan(b, size, &s) == 0 &&
-        (s.text_bytes != t.text_bytes || s.images != t.images ||
-         s.requests != t.requests))
+    if (gr_est_scan(b, size, &s) == 0 && !est_same(&s, &t))
+        abort();
+    if (gr_est_tokens(&t, "gemini-2.5-flash") < 0 ||
+        gr_est_tokens(&t, "gemini-3-pro") < 0)
         abort();
     free(b);
     return 0;

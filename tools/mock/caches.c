@@ -378,6 +378,14 @@ gr_mock_caches_named(const char *body, size_t len,
     if ((o = parse(body, len)) == NULL)
         return 0;       /* the body's own parser reports it */
     name = str_of(o, "cachedContent", "cached_content");
+    if (name == NULL) {
+        /* countTokens: {"generateContentRequest": {..., cachedContent}} */
+        struct json_object *in = NULL;
+
+        if (json_object_object_get_ex(o, "generateContentRequest", &in) ||
+            json_object_object_get_ex(o, "generate_content_request", &in))
+            name = str_of(in, "cachedContent", "cached_content");
+    }
     if (name != NULL) {
         if (strncmp(name, "cachedContents/", 15) != 0 ||
             strlen(name + 15) == 0 ||

@@ -71,7 +71,10 @@ struct gr_mock_route {
 struct gr_mock_usage {
     int64_t requests;   /* 1, or the batch size */
     int64_t text_bytes; /* bytes of every text part */
-    int64_t tokens;     /* ceil(text_bytes / 4) */
+    int64_t tokens;     /* ceil(text_bytes / 4), plus the media's
+                           (server.c adds media.c's count) */
+    int64_t cached_tokens; /* countTokens: the named cache's tokens
+                              (inside tokens); 0 = none */
     int64_t images;     /* inlineData parts with an image/ type */
     int64_t embed_dims; /* length of each embedding */
     int64_t samples;    /* images a :predict asks for */

@@ -537,6 +537,8 @@ gr_mock_resp_count_tokens(struct gr_mock_buf *b, const struct gr_mock_usage *u)
     gr_mock_jw_init(&w, b, 1);
     gr_mock_jw_object(&w, NULL);
     gr_mock_jw_int(&w, "totalTokens", u->tokens);
+    if (u->cached_tokens > 0)
+        gr_mock_jw_int(&w, "cachedContentTokenCount", u->cached_tokens);
     gr_mock_jw_array(&w, "promptTokensDetails");
     gr_mock_jw_object(&w, NULL);
     gr_mock_jw_str(&w, "modality", "TEXT");

@@ -22,6 +22,7 @@
 #include "batchjobs.h"
 #include "delay.h"
 #include "files.h"
+#include "media.h"
 #include "openai.h"
 #include "request.h"
 #include "responses.h"
@@ -422,7 +423,23 @@ handle_model(struct gr_mock_server *srv, struct MHD_Connection *conn,
     }
     if (cache_denied(st, (uint32_t)p, r, a))
         return;
+    if (rt->method == GR_MOCK_GENERATE_CONTENT ||
+        rt->method == GR_MOCK_STREAM_GENERATE_CONTENT ||
+        rt->method == GR_MOCK_COUNT_TOKENS)
+        u.tokens += gr_mock_media_tokens(r->body.data, r->body.len,
+                                         rt->model);
     if (rt->method == GR_MOCK_COUNT_TOKENS) {
+        char cid[GR_MOCK_CACHE_ID_LEN + 8];
+        struct gr_mock_cache_info ci;
+
+        /* countTokens says a named cache's size apart, inside the total
+         * (Google's CountTokensResponse.cachedContentTokenCount). */
+        if (gr_mock_caches_named(r->body.data, r->body.len, cid) > 0 &&
+            gr_mock_caches_get(st->caches, (uint32_t)p, cid, mock_wall(st),
+                               &ci) == 0) {
+            u.cached_tokens = ci.tokens;
+            u.tokens += ci.tokens;
+        }
         /* countTokens has its own generous quota at Google: free here. */
         gr_mock_cell_count_tokens_call(
             gr_mock_state_cell(st, (size_t)p, (size_t)m));
