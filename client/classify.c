@@ -12,11 +12,13 @@
  * quota is spent however soon Google suggests a retry.
  *
  * Decisions the rules left open:
- *  - A per-day quota on tokens or images has no dimension of its own in
- *    the table; it is reported as GR_DIM_RPD, the cell's day dimension,
+ *  - A per-day quota on input tokens ("...InputTokens...PerDay...") is
+ *    tokens per day, GR_DIM_TPD, learned in tokens like TPM.  A per-day
+ *    quota on images, or on a unit we cannot name, has no dimension of
+ *    its own; it is reported as GR_DIM_RPD, the cell's request day,
  *    because its effect is the same: nothing more on that cell until
- *    midnight.  Its quotaValue is not stored as learned[RPD] (it counts
- *    tokens, not requests), except that a limit of 0 still disables.
+ *    midnight.  Its quotaValue is not stored as learned[RPD] (it does not
+ *    count requests), except that a limit of 0 still disables.
  *  - A quota name whose window is unknown (a bare metric such as
  *    "generate_content_free_tier_requests") counts as a minute window:
  *    the short cooldown is the cheap mistake.
@@ -335,7 +337,10 @@ quota_dim(enum qkind kind, enum qwin win, bool *learnable)
 {
     *learnable = true;
     if (win == QW_DAY) {
-        /* Tokens or images per day block the day like requests do. */
+        /* Tokens per day have their dimension; images per day (or an
+         * unknown unit) block the request day. */
+        if (kind == QK_TOKENS)
+            return GR_DIM_TPD;
         *learnable = kind == QK_REQUESTS;
         return GR_DIM_RPD;
     }
@@ -865,6 +870,8 @@ dim_words(int d)
         return "requests per day";
     case GR_DIM_IPM:
         return "images per minute";
+    case GR_DIM_TPD:
+        return "input tokens per day";
     default:
         return "cell-wide";
     }
@@ -928,7 +935,7 @@ classify_429(struct gr_verdict *out, const struct facts *f, int64_t now_s)
         for (d = 0; d < GR_NDIMS; d++) {
             if (out->dims & GR_DIM_BIT(d)) {
                 say(out, "%s%s", sep,
-                    d == GR_DIM_RPD && !req_day ? "tokens or images per day"
+                    d == GR_DIM_RPD && !req_day ? "images or other per day"
                                                 : dim_words(d));
                 sep = " and ";
             }
@@ -1213,6 +1220,7 @@ gr_dim_name(enum gr_dim d)
         [GR_DIM_TPM] = "tpm",
         [GR_DIM_RPD] = "rpd",
         [GR_DIM_IPM] = "ipm",
+        [GR_DIM_TPD] = "tpd",
     };
 
     if ((unsigned)d >= sizeof(names) / sizeof(names[0]))

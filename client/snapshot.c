@@ -53,7 +53,7 @@ struct gr_stat {
 
 static void view_open(struct gr_stat *st);
 
-static const char *dim_names[GR_NDIM] = {"rpm", "tpm", "rpd", "ipm"};
+static const char *dim_names[GR_NDIM] = {"rpm", "tpm", "rpd", "ipm", "tpd"};
 
 static double
 secs_left(int64_t until, int64_t now)
@@ -336,6 +336,7 @@ copy_cell(const struct gr_shm *t, const struct gr_shm_cell *c,
     sc->used[GR_D_TPM] = gr_shm_window_used(t, c, GR_W_TPM, now_ns);
     sc->used[GR_D_IPM] = gr_shm_window_used(t, c, GR_W_IPM, now_ns);
     sc->used[GR_D_RPD] = gr_shm_day_used(&c->day, today);
+    sc->used[GR_D_TPD] = gr_shm_day_used(&c->tday, today);
     sc->cell_cool_s = secs_left(atomic_load_explicit(
         &c->cell_cool_until, memory_order_relaxed), now_ns);
     {

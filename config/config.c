@@ -74,6 +74,7 @@ static const char *const dim_names[GR_CFG_NDIMS] = {
     [GR_CFG_TPM] = "tpm",
     [GR_CFG_RPD] = "rpd",
     [GR_CFG_IPM] = "ipm",
+    [GR_CFG_TPD] = "tpd",
 };
 
 static const char *const top_keys[] = {"router", "models", "projects",
@@ -85,7 +86,7 @@ static const char *const router_keys[] = {
     "choice", "proxy", "state_file", "control", "tpm_counts_cached", NULL,
 };
 static const char *const model_keys[] = {
-    "name", "rpm", "tpm", "rpd", "ipm",
+    "name", "rpm", "tpm", "rpd", "ipm", "tpd",
     "fallback", "fallback_allow",   /* read by cache.c */
     NULL,
 };
@@ -93,7 +94,7 @@ static const char *const project_keys[] = {
     "name", "key", "keys", "weight", "priority", "enabled", "limits", NULL,
 };
 static const char *const override_keys[] = {
-    "model", "rpm", "tpm", "rpd", "ipm", NULL,
+    "model", "rpm", "tpm", "rpd", "ipm", "tpd", NULL,
 };
 
 /* Where a project's pieces came from, for cross-checks after the loop. */

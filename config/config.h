@@ -29,7 +29,8 @@ enum {
     GR_CFG_TPM = 1,
     GR_CFG_RPD = 2,
     GR_CFG_IPM = 3,
-    GR_CFG_NDIMS = 4,
+    GR_CFG_TPD = 4,     /* input tokens per Pacific day */
+    GR_CFG_NDIMS = 5,
 };
 
 /* limits[d]: GR_CFG_UNLIMITED when left out; 0 = model not available. */

@@ -60,7 +60,7 @@ struct gw_asset {
 
 extern const struct gw_asset gw_assets[];   /* assets.c, generated */
 
-static const char *const dims[GR_NDIMS] = {"rpm", "tpm", "rpd", "ipm"};
+static const char *const dims[GR_NDIMS] = {"rpm", "tpm", "rpd", "ipm", "tpd"};
 
 /* ---- HMAC and the session cookie ----------------------------------------- */
 

@@ -275,7 +275,7 @@ int gr_stat_resources(const struct gr_stat *st, struct gr_stat_resource *out,
 #define GR_STAT_HIST_SAMPLES 720
 
 struct gr_stat_hist_point {
-    uint32_t used[GR_NDIMS];
+    uint32_t used[GR_NDIMS];        /* tokens per day: not sampled, 0 */
     uint32_t admitted, rejected, quota_429, errors;
 };
 

@@ -62,7 +62,7 @@
 #define CTL_LINE 256                /* longest request, newline included */
 #define CTL_IDLE_NS (INT64_C(10) * 1000000000)
 
-static const char *dim_names[GR_NDIM] = {"rpm", "tpm", "rpd", "ipm"};
+static const char *dim_names[GR_NDIM] = {"rpm", "tpm", "rpd", "ipm", "tpd"};
 
 struct conn {
     int fd;                         /* -1: free */

@@ -76,7 +76,7 @@ gr_shm_watch_open(const struct gr_shm_watch *w, int64_t now_ns)
 {
     const struct gr_shm_cell *c = w->cell;
     const struct gr_shm_project *p = w->project;
-    _Static_assert(GR_NDIM == 4, "one load per dimension below");
+    _Static_assert(GR_NDIM == 5, "one load per dimension below");
 
     /* relaxed for all: advice, as in a reservation; what the batch
      * hands out was admitted already */
@@ -89,6 +89,8 @@ gr_shm_watch_open(const struct gr_shm_watch *w, int64_t now_ns)
            atomic_load_explicit(&c->cool_until[2],
                                 memory_order_relaxed) <= now_ns &&
            atomic_load_explicit(&c->cool_until[3],
+                                memory_order_relaxed) <= now_ns &&
+           atomic_load_explicit(&c->cool_until[4],
                                 memory_order_relaxed) <= now_ns &&
            atomic_load_explicit(&c->circuit_until,
                                 memory_order_relaxed) == 0 &&

@@ -65,6 +65,7 @@ add_project(uint32_t s, int64_t rpm, int64_t tpm, int64_t rpd)
     atomic_store(&c->limit[GR_D_TPM], gr_shm_limit_pack(tpm));
     atomic_store(&c->limit[GR_D_RPD], gr_shm_limit_pack(rpd));
     atomic_store(&c->limit[GR_D_IPM], GR_LIMIT_NONE);
+    atomic_store(&c->limit[GR_D_TPD], GR_LIMIT_NONE);
     for (unsigned d = 0; d < GR_NDIM; d++)
         gr_shm_set_learned(&tab, c, d, -1);
     atomic_store(&tab.projects[s].state, GR_PROJ_ACTIVE);
@@ -585,7 +586,7 @@ test_generation_and_report(void)
     struct gr_shm_outcome o = {.cls = GR_OUT_QUOTA, .status = 429,
                                .dims = 1u << GR_D_TPM,
                                .cool_ns = 26 * INT64_C(1000000000),
-                               .learned = {-1, 250000, -1, -1},
+                               .learned = {-1, 250000, -1, -1, -1},
                                .quota_id = "GenerateContentInputTokensPer"
                                            "ModelPerMinute-FreeTier"};
     struct gr_shm_cell *c;
@@ -618,14 +619,14 @@ test_generation_and_report(void)
     }
     /* Five server errors open the circuit. */
     o = (struct gr_shm_outcome){.cls = GR_OUT_SERVER, .status = 503,
-                                .learned = {-1, -1, -1, -1}};
+                                .learned = {-1, -1, -1, -1, -1}};
     for (int i = 0; i < (int)GR_CIRCUIT_THRESHOLD; i++)
         gr_shm_report(&tab, 0, 0, gen, &o, T0, &rng);
     CU_ASSERT(atomic_load(&c->circuit_until) > T0);
     /* A learned limit of 0 disables the cell. */
     o = (struct gr_shm_outcome){.cls = GR_OUT_QUOTA, .status = 429,
                                 .dims = 1u << GR_D_RPM,
-                                .learned = {0, -1, -1, -1}};
+                                .learned = {0, -1, -1, -1, -1}};
     gr_shm_report(&tab, 0, 0, gen, &o, T0, &rng);
     CU_ASSERT(atomic_load(&c->health) & GR_CELL_DISABLED_MODEL);
 }
@@ -651,7 +652,7 @@ static void
 test_half_open_lets_one_probe_through(void)
 {
     struct gr_shm_outcome ok = {.cls = GR_OUT_OK, .status = 200,
-                                .learned = {-1, -1, -1, -1}};
+                                .learned = {-1, -1, -1, -1, -1}};
     struct gr_shm_grant g1, g2;
     struct gr_shm_cell *c;
     uint64_t rng = 3;

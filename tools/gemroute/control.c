@@ -32,7 +32,7 @@
 
 #define POLL_NS (INT64_C(10) * 1000000)
 
-static const char *dim_names[GR_NDIMS] = {"rpm", "tpm", "rpd", "ipm"};
+static const char *dim_names[GR_NDIMS] = {"rpm", "tpm", "rpd", "ipm", "tpd"};
 
 static int64_t
 now_ns(void)
