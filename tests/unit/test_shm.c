@@ -473,6 +473,83 @@ test_day_roll_counts_in_flight(void)
     CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 101), 3);
 }
 
+/*
+ * Tokens per day: admitted with the estimate after every other dimension,
+ * all or nothing; settled with the tokens Google counted (less given
+ * back, more counted at once); a new day starts at the tokens still in
+ * flight; a spent day refuses what would fit every minute window.
+ */
+static void
+test_tokens_per_day(void)
+{
+    struct gr_shm_grant g1, g2, g3;
+    struct gr_shm_cell *c;
+    int64_t act[GR_NWINDOWS] = {-1, 0, -1};
+
+    reset_table();
+    add_project(0, 100, 100000, 1000);
+    c = gr_shm_cell(&tab, 0, 0);
+    atomic_store(&c->limit[GR_D_TPD], gr_shm_limit_pack(1000));
+    CU_ASSERT_FATAL(reserve(1, 600, T0, &g1) == 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20000), 600);
+    /* 600 + 500 > 1000: refused, and nothing else stays admitted */
+    CU_ASSERT_EQUAL(reserve(1, 500, T0, &g2), -EAGAIN);
+    CU_ASSERT_EQUAL(used(0, GR_W_RPM, T0), 1);
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0), 600);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 20000), 1);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20000), 600);
+    /* the call used 450: the day keeps 450 */
+    act[GR_W_TPM] = 450;
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g1.lease, g1.ticket, T0, act, T0),
+                    0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20000), 450);
+    CU_ASSERT_FATAL(reserve(1, 500, T0, &g2) == 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20000), 950);
+    /* it used 540 (estimate 500): the 40 more are counted at once */
+    act[GR_W_TPM] = 540;
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g2.lease, g2.ticket, T0, act, T0),
+                    0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20000), 990);
+    /* the day's tokens are spent: 11 fit every minute window, not TPD */
+    CU_ASSERT_EQUAL(reserve(1, 11, T0, &g3), -EAGAIN);
+    /* a request without tokens (only counted in requests) still goes */
+    CU_ASSERT_FATAL(reserve(1, 0, T0, &g3) == 0);
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g3.lease, g3.ticket, T0, NULL, T0),
+                    0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20000), 990);
+    /* Midnight: the next day has room again.  Then, with a call of 300
+     * tokens in flight, the day after starts at them and counts the new
+     * call. */
+    CU_ASSERT_FATAL(reserve_on(20000, 1, 11, T0, &g1) == -EAGAIN);
+    CU_ASSERT_FATAL(reserve_on(20001, 1, 300, T0, &g1) == 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20001), 300);
+    CU_ASSERT_FATAL(reserve_on(20001, 1, 200, T0, &g2) == 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20001), 500);
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g2.lease, g2.ticket, T0, NULL, T0),
+                    0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20001), 500);
+    atomic_store(&c->day, 0);
+    atomic_store(&c->tday, 0);
+    CU_ASSERT_FATAL(reserve_on(20002, 1, 100, T0, &g2) == 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20002), 400);   /* 300 + 100 */
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g1.lease, g1.ticket, T0, NULL, T0),
+                    0);
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g2.lease, g2.ticket, T0, NULL, T0),
+                    0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20002), 400);
+    /* a cooldown on TPD (a 429 named it) refuses calls with tokens only */
+    atomic_store(&c->cool_until[GR_D_TPD], T0 + W_NS);
+    CU_ASSERT_EQUAL(reserve_on(20002, 1, 1, T0, &g1), -EAGAIN);
+    CU_ASSERT_FATAL(reserve_on(20002, 1, 0, T0, &g1) == 0);
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g1.lease, g1.ticket, T0, NULL, T0),
+                    0);
+    /* a TPD limit of 0: the model is not available with tokens */
+    atomic_store(&c->cool_until[GR_D_TPD], 0);
+    atomic_store(&c->limit[GR_D_TPD], 0);
+    CU_ASSERT_EQUAL(reserve_on(20002, 1, 1, T0, &g1), -EAGAIN);
+    CU_ASSERT_EQUAL(gr_shm_cell_in_flight(&tab, 0, UINT32_MAX), 0);
+}
+
 static void
 test_all_or_nothing(void)
 {
@@ -718,6 +795,7 @@ main(void)
         {"client drains elapsed ticks, router the ring",
          test_client_drain_leaves_stranded_to_router},
         {"day roll counts in-flight", test_day_roll_counts_in_flight},
+        {"tokens per day", test_tokens_per_day},
         {"day roll counts the leases in flight",
          test_day_roll_counts_leases_in_flight},
         {"all-or-nothing admission", test_all_or_nothing},
