@@ -1136,6 +1136,124 @@ test_day_spent_until_midnight(void)
     stop_env(&e);
 }
 
+/*
+ * Tokens per day (TPD) as the mock enforces it, two projects of 300
+ * tokens a day each, the router told the same: calls of exactly 25
+ * tokens (the mock's count of request(100)) fill both days and then
+ * wait, and the mock never answers 429 (no over-admission); what the
+ * table counted is what the mock counted.
+ */
+static const char *mock_tpd =
+    "projects = (\n"
+    " { name = \"p1\"; keys = [\"gr-test-SECRET-p1-7d1e2f\"];\n"
+    "   limits = ( { model = \"" FLASH "\"; rpm = 1000; tpd = %d; } ); },\n"
+    " { name = \"p2\"; keys = [\"gr-test-SECRET-p2-9a8b7c\"];\n"
+    "   limits = ( { model = \"" FLASH "\"; rpm = 1000; tpd = 300; } ); } );\n"
+    "faults = { latency_ms = [1, 5]; };\n";
+
+static const char *router_tpd =
+    "models = ( { name = \"" FLASH "\"; rpm = 1000; tpd = 300; } );\n"
+    "projects = (\n"
+    " { name = \"p1\"; key = \"gr-test-SECRET-p1-7d1e2f\"; },\n"
+    " { name = \"p2\"; key = \"gr-test-SECRET-p2-9a8b7c\"; } );";
+
+static void
+start_tpd(struct env *e, int p1_mock_tpd)
+{
+    char conf[2048];
+
+    snprintf(conf, sizeof(conf), mock_tpd, p1_mock_tpd);
+    start_mock(e, conf);
+    start_router(e, "headroom = 1.0; batch_calls = 1;", router_tpd, 2);
+}
+
+static void
+test_tpd_admission_holds(void)
+{
+    struct env e;
+    struct gr_call_opts o;
+    struct gr_response r;
+    char *req = request(100, NULL);
+    int i, ok = 0, n429 = 0, refused = 0;
+
+    start_tpd(&e, 300);
+    memset(&o, 0, sizeof(o));
+    o.est_tokens = 25;
+    for (i = 0; i < 30; i++) {
+        o.deadline_ns = gr_now_ns() + 300 * INT64_C(1000000);
+        if (gr_generate(e.g, FLASH, req, &o, &r) == GR_OK)
+            ok++;
+        else
+            refused += r.attempts == 0;
+        remember(&r);
+        n429 += r.n_429;
+        gr_response_free(&r);
+    }
+    CU_ASSERT_EQUAL(ok, 24);            /* 2 x 300 / 25 */
+    CU_ASSERT_EQUAL(refused, 6);        /* the rest never sent */
+    CU_ASSERT_EQUAL(n429, 0);
+    CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "quota_429", "total"), 0);
+    CU_ASSERT_EQUAL(mock_num(&e, "p2", FLASH, "quota_429", "total"), 0);
+    CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "day", "tokens"), 300);
+    CU_ASSERT_EQUAL(mock_num(&e, "p2", FLASH, "day", "tokens"), 300);
+    CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "used", "tpd"), 300);
+    CU_ASSERT_EQUAL(cell_num(&e, "p2", FLASH, "used", "tpd"), 300);
+    CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "limit", "tpd"), 300);
+    free(req);
+    stop_env(&e);
+}
+
+/*
+ * The mock gives p1 100 tokens a day, the router believes 300: the one
+ * 429 (TPD, named by its quotaId) teaches the router 100, cools p1's
+ * TPD until Pacific midnight, and the pool carries on on p2.
+ */
+static void
+test_tpd_learned_and_cooled(void)
+{
+    struct env e;
+    struct gr_call_opts o;
+    struct gr_response r;
+    char *req = request(100, NULL);
+    int calls = 0, ok = 0, n429 = 0, on_p2 = 0;
+    int64_t now_s, to_midnight;
+    double cool;
+    char h[32];
+
+    start_tpd(&e, 100);
+    memset(&o, 0, sizeof(o));
+    o.est_tokens = 25;
+    /* p2 takes 12 calls, p1 4 before its fifth is refused: by the 17th
+     * call p1 has been tried a fifth time, whatever the choices. */
+    while (n429 == 0 && calls < 17) {
+        calls++;
+        if (gr_generate(e.g, FLASH, req, &o, &r) == GR_OK)
+            ok++;
+        remember(&r);
+        n429 += r.n_429;
+        on_p2 += strcmp(r.project, "p2") == 0;
+        gr_response_free(&r);
+    }
+    CU_ASSERT_EQUAL(ok, calls);         /* no failure reached the caller */
+    CU_ASSERT_EQUAL(n429, 1);
+    CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "quota_429", "tpd"), 1);
+    CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "day", "tokens"), 100);
+    CU_ASSERT_EQUAL(on_p2, calls - 4);  /* the refused call went to p2 */
+    CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "learned", "tpd"), 100);
+    CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "counts", "quota_429"), 1);
+    now_s = (int64_t)time(NULL);
+    to_midnight = gr_shm_next_pacific_midnight(now_s) - now_s;
+    cool = cell_num(&e, "p1", FLASH, "cooldown_s", "tpd");
+    CU_ASSERT_TRUE(cool > (double)to_midnight - 10 &&
+                   cool <= (double)to_midnight + 1);
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", FLASH, h, sizeof(h)),
+                           "cooling");
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p2", FLASH, h, sizeof(h)),
+                           "healthy");
+    free(req);
+    stop_env(&e);
+}
+
 static void
 test_deadline_cannot_be_met(void)
 {
@@ -1457,6 +1575,10 @@ main(void)
          test_circuit_opens_and_closes},
         {"a per-day 429 cools until Pacific midnight",
          test_day_spent_until_midnight},
+        {"tokens per day: no over-admission at the mock",
+         test_tpd_admission_holds},
+        {"tokens per day: a 429 is learned and cools until midnight",
+         test_tpd_learned_and_cooled},
         {"a deadline that cannot be met", test_deadline_cannot_be_met},
         {"a child forked after a call makes its own handle",
          test_fork_after_a_call},

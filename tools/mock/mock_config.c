@@ -36,7 +36,7 @@ static const char *const state_names[GR_MOCK_KEY_STATES] = {
 };
 
 static const char *const dim_names[GR_MOCK_NDIMS] = {"rpm", "tpm", "rpd",
-                                                     "ipm"};
+                                                     "ipm", "tpd"};
 
 const char *
 gr_mock_tier_name(enum gr_mock_tier tier)
@@ -304,7 +304,8 @@ load_limit(struct loader *ld, const config_setting_t *s,
            struct gr_mock_limit_cfg *lim)
 {
     static const char *const known[] = {"model", "rpm", "tpm",
-                                        "rpd",   "ipm", NULL};
+                                        "rpd",   "ipm",   "tpd",
+                                        NULL};
     const config_setting_t *m;
     const char *model = "";
     int d, rc;
