@@ -4,8 +4,8 @@
  * Invariant protected: for every minute dimension, the cost admitted in
  * any interval (t - W, t] never exceeds the limit (W = the scaled 60 s
  * window), and the requests (input tokens) admitted in one Pacific
- * calendar day never exceed RPD (TPD).  Admission is all-or-nothing across dimensions and a refused
- * request costs nothing.  The window is exact, not bucketed: every
+ * calendar day never exceed RPD (TPD).  Admission is all-or-nothing
+ * across dimensions and a refused request costs nothing.  The window is exact, not bucketed: every
  * admission that can matter is logged with its instant and expires
  * exactly W later, so RetryInfo can say precisely when room appears.
  *
