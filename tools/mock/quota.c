@@ -5,9 +5,10 @@
  * any interval (t - W, t] never exceeds the limit (W = the scaled 60 s
  * window), and the requests (input tokens) admitted in one Pacific
  * calendar day never exceed RPD (TPD).  Admission is all-or-nothing
- * across dimensions and a refused request costs nothing.  The window is exact, not bucketed: every
- * admission that can matter is logged with its instant and expires
- * exactly W later, so RetryInfo can say precisely when room appears.
+ * across dimensions and a refused request costs nothing.  The window is
+ * exact, not bucketed: every admission that can matter is logged with its
+ * instant and expires exactly W later, so RetryInfo can say precisely
+ * when room appears.
  *
  * The log is a ring of running totals (cum[]), so the sum inside the
  * window is total - base and the instant at which enough expires is a
