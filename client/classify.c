@@ -33,6 +33,7 @@
  *  - 408 is a transient timeout (server class), not the request's fault.
  */
 #include "gemroute.h"
+#include "client_priv.h"
 #include "clock.h"
 #include "json_priv.h"
 
@@ -879,7 +880,8 @@ dim_words(int d)
 
 
 static void
-classify_429(struct gr_verdict *out, const struct facts *f, int64_t now_s)
+classify_429(struct gr_verdict *out, const struct facts *f, int64_t now_s,
+             struct gr_shm_header *h)
 {
     bool day = false, req_day = false, whole_cell = false, no_quota = false;
     const char *first_name = NULL;
@@ -947,9 +949,12 @@ classify_429(struct gr_verdict *out, const struct facts *f, int64_t now_s)
     }
 
     if (day) {
-        int64_t next = gr_shm_next_pacific_midnight(now_s);
+        int64_t next;
 
-        /* clock.h is exact for real dates; bound a nonsense now_s */
+        /* The midnight the router published from the tz database, when
+         * there is a table and it holds now_s; else the 2007 rule.
+         * clock.h is exact for real dates; bound a nonsense now_s. */
+        (void)gr_shm_pacific_day_in(h, now_s, &next, NULL);
         out->cooldown_s = (next > now_s && next - now_s <= 25 * 3600)
                               ? (double)(next - now_s) : 86400.0;
         out->cooldown_src = GR_COOL_MIDNIGHT;
@@ -1140,6 +1145,13 @@ void
 gr_classify(int status, const char *body, size_t len, int64_t now_wall_s,
             struct gr_verdict *out)
 {
+    gr_classify_in(NULL, status, body, len, now_wall_s, out);
+}
+
+void
+gr_classify_in(struct gr_shm_header *h, int status, const char *body,
+               size_t len, int64_t now_wall_s, struct gr_verdict *out)
+{
     struct facts f;
     int d;
 
@@ -1167,7 +1179,7 @@ gr_classify(int status, const char *body, size_t len, int64_t now_wall_s,
             say(out, "; prompt blocked (%s), no quota penalty",
                 f.block_reason);
     } else if (status == 429) {
-        classify_429(out, &f, now_wall_s);
+        classify_429(out, &f, now_wall_s, h);
     } else if (status == 0 || status == 408) {
         classify_server(out, &f, GR_CLASS_SERVER);
     } else if (status == 503) {

@@ -710,7 +710,7 @@ attempt(struct fwd *c, struct gr_lease *l)
 
     if (c->status == 0 || (!whole && c->status >= 200 &&
                            c->status <= 299 && !c->user_stopped)) {
-        gr_classify(0, NULL, 0, now_s, &v);
+        gr_classify_in(c->g->t.hdr, 0, NULL, 0, now_s, &v);
         if (c->status != 0) {
             v.cls = GR_CLASS_SERVER;
             v.retryable = true;
@@ -718,10 +718,11 @@ attempt(struct fwd *c, struct gr_lease *l)
         snprintf(v.reason, sizeof(v.reason), "%s: %.160s",
                  c->status == 0 ? "no answer" : "answer cut", why);
     } else if (c->f->sse && c->sse.error_code != 0) {
-        gr_classify(c->sse.error_code, c->err_event, c->err_event_len,
-                    now_s, &v);
+        gr_classify_in(c->g->t.hdr, c->sse.error_code, c->err_event,
+                       c->err_event_len, now_s, &v);
     } else {
-        gr_classify(c->status, out->body, out->len, now_s, &v);
+        gr_classify_in(c->g->t.hdr, c->status, out->body, out->len, now_s,
+                       &v);
     }
     if (c->user_stopped) {
         v.retryable = false;

@@ -274,6 +274,9 @@ struct gr_rtr_cluster {
     bool (*force)[NREG];            /* push this one next time */
     int64_t offset_ms;              /* Redis' ms - local monotonic ms */
     bool have_offset;
+    int32_t today;                  /* the Pacific day the loop counted
+                                       the exchange's uses on, for the
+                                       script (handed over with ent) */
 
     /* the companion segment for status (shm/cluster_view.h) */
     char instance[24];              /* see gr_cv_header.instance */
@@ -348,7 +351,7 @@ cl_thread(void *arg)
                      (long long)cl->window_ms);
             argv[k++] = num[2];
             snprintf(num[3], sizeof(num[3]), "%d",
-                     gr_shm_pacific_day(gr_shm_now_wall() / GR_NS_PER_S));
+                     cl->today);
             argv[k++] = num[3];
             for (d = 0; d < GR_NDIM; d++) {
                 unsigned j;
@@ -956,7 +959,10 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
     }
     bucket = now / (t->window_ns / (PEAK_BUCKETS * PEAK_SPAN) > 0
                         ? t->window_ns / (PEAK_BUCKETS * PEAK_SPAN) : 1);
-    today = gr_shm_pacific_day(gr_shm_now_wall() / GR_NS_PER_S);
+    /* the days the router published from the tz database (2007 rule
+     * only as their fallback), as every client counts them */
+    today = gr_shm_pacific_day_in(r->t.hdr, gr_shm_now_wall() / GR_NS_PER_S,
+                                  NULL, NULL);
 
     /* 1. publish the local limits the last answer allows */
     for (cell = 0; cell < cl->ncells; cell++) {
@@ -1081,6 +1087,7 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
         n++;
     }
     cl->n_ent = n;
+    cl->today = today;
     if (n > 0) {
         cl->req_sent_ns = now;
         cl->req_ready = true;
