@@ -1015,11 +1015,30 @@ gr_forward(struct gr *g, const struct gr_fwd *f,
 {
     struct one_fwd of = {g, f};
     struct gr_fb_req q;
-    char probe[GR_NAME_MAX + 16];
+    struct gr_fwd fa;
+    char probe[GR_NAME_MAX + 16], real[GR_NAME_MAX], *path = NULL;
+    const char *model;
+    size_t n;
+    int rc;
 
     if (g == NULL || f == NULL || f->model == NULL || f->path == NULL ||
         out == NULL || f->path[0] != '/')
         return forward_model(g, f, opts, out);
+    /* An alias is reserved and sent upstream as the model it names: in
+     * the path when the path names it ("models/ALIAS:..."). */
+    model = gr_model_resolve(g, f->model, real);
+    if (model != f->model) {
+        fa = *f;
+        fa.model = model;
+        n = strlen(f->path) + GR_NAME_MAX + 1;
+        path = malloc(n);
+        if (path != NULL &&
+            gr_fb_path(f->path, f->model, model, path, n) == 0)
+            fa.path = path;
+        rc = gr_forward(g, &fa, opts, out);
+        free(path);
+        return rc;
+    }
     q.kind = fb_kind(f);
     q.model = f->model;
     q.body = f->body;

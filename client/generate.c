@@ -854,11 +854,14 @@ call(struct gr *g, enum op op, const char *model, const char *request_json,
         .kind = kind[op], .model = model, .body = request_json,
         .len = request_json != NULL ? strlen(request_json) : 0,
     };
+    char real[GR_NAME_MAX];
 
     if (g == NULL || model == NULL || request_json == NULL || out == NULL ||
         !model_ok(model))
         return call_model(g, op, model, request_json, opts, on_chunk, arg,
                           out);
+    /* An alias is called as the model it names, in the URL too. */
+    q.model = gr_model_resolve(g, model, real);
     return gr_fb_call(g, &q, opts, one_model, &oc, out);
 }
 

@@ -57,6 +57,16 @@ static _Thread_local struct {
 _Static_assert(GR_SHM_NAME_MAX == GR_NAME_MAX,
                "a lease's model name is copied from model_cache");
 
+/* The last alias (router's `aliases`) this thread resolved, per config:
+ * handle 0 until the thread names an alias, so a caller that never does
+ * pays one comparison. */
+static _Thread_local struct {
+    uint64_t handle;
+    uint64_t gen;
+    char name[GR_SHM_NAME_MAX];
+    char real[GR_SHM_NAME_MAX];
+} alias_cache;
+
 static void
 refresh_pid(void)
 {
@@ -227,6 +237,55 @@ model_index(struct gr *g, const char *model, uint64_t *genp)
     model_cache.len = gr_keep_chunks(model_cache.name, model,
                                      sizeof(model_cache.name));
     return model_cache.index;
+}
+
+/* The model alias names, when it is the alias this thread resolved last
+ * under the current config; else NULL. */
+static inline const char *
+alias_hit(struct gr *g, const char *alias)
+{
+    if (alias_cache.handle != g->id)
+        return NULL;
+    /* acquire: pairs with the router's release of a new generation */
+    if (alias_cache.gen != atomic_load_explicit(&g->t.hdr->config_generation,
+                                                memory_order_acquire) ||
+        strncmp(alias_cache.name, alias, sizeof(alias_cache.name)) != 0)
+        return NULL;
+    return alias_cache.real;
+}
+
+/* Look alias up in the table (it names no model): the model it stands
+ * for, kept for the next call, or NULL. */
+static const char * __attribute__((noinline))
+alias_lookup(struct gr *g, const char *alias, uint64_t gen)
+{
+    char real[GR_SHM_NAME_MAX];
+
+    if (strnlen(alias, GR_SHM_NAME_MAX) >= GR_SHM_NAME_MAX ||
+        gr_shm_alias_model(&g->t, alias, real, sizeof(real)) < 0)
+        return NULL;
+    alias_cache.handle = g->id;
+    alias_cache.gen = gen;
+    memcpy(alias_cache.name, alias, strlen(alias) + 1);
+    memcpy(alias_cache.real, real, sizeof(real));
+    return alias_cache.real;
+}
+
+const char *
+gr_model_resolve(struct gr *g, const char *name, char buf[GR_NAME_MAX])
+{
+    const char *real = alias_hit(g, name);
+    uint64_t gen;
+
+    if (real == NULL) {
+        if (model_index(g, name, &gen) >= 0 || gen == 0)
+            return name;
+        real = alias_lookup(g, name, gen);
+        if (real == NULL)
+            return name;
+    }
+    memcpy(buf, real, strlen(real) + 1);
+    return buf;
 }
 
 /* The base URL and proxy for this thread, from the cache or under the
@@ -618,6 +677,7 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
            int64_t deadline_ns, struct gr_lease *out)
 {
     struct gr_batch_ask q;
+    const char *real;
 
     /* Each cost in [0, INT32_MAX]: one unsigned comparison each. */
     if (g == NULL || model == NULL || cost == NULL || out == NULL ||
@@ -625,10 +685,19 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
         (uint64_t)cost->tokens > INT32_MAX ||
         (uint64_t)cost->images > INT32_MAX)
         return GR_EINVAL;
+    /* An alias (the config's `aliases`) is reserved, and called, as the
+     * model it names. */
+    if ((real = alias_hit(g, model)) != NULL)
+        model = real;
     /* A call from this thread's batch lease, if it has one that may
      * serve it (client/batch.c): no write to the table.  The take fills
      * every field. */
     q.model = model_index(g, model, &q.config_gen);
+    if (q.model < 0 && q.config_gen != 0 &&
+        (real = alias_lookup(g, model, q.config_gen)) != NULL) {
+        model = real;
+        q.model = model_index(g, model, &q.config_gen);
+    }
     q.cost = cost;
     q.now_ns = 0;
     if (q.config_gen != 0 && q.model >= 0) {
@@ -656,6 +725,7 @@ gr_reserve_on(struct gr *g, const char *project, const char *model,
               struct gr_lease *out)
 {
     struct gr_batch_ask q;
+    const char *real;
 
     if (project == NULL || project[0] == '\0')
         return gr_reserve(g, model, cost, deadline_ns, out);
@@ -665,7 +735,14 @@ gr_reserve_on(struct gr *g, const char *project, const char *model,
         (uint64_t)cost->tokens > INT32_MAX ||
         (uint64_t)cost->images > INT32_MAX)
         return GR_EINVAL;
+    if ((real = alias_hit(g, model)) != NULL)
+        model = real;
     q.model = model_index(g, model, &q.config_gen);
+    if (q.model < 0 && q.config_gen != 0 &&
+        (real = alias_lookup(g, model, q.config_gen)) != NULL) {
+        model = real;
+        q.model = model_index(g, model, &q.config_gen);
+    }
     q.cost = cost;
     q.now_ns = 0;
     out->slot = UINT32_MAX;

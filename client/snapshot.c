@@ -464,6 +464,7 @@ copy_header(const struct gr_shm *t, struct gr_stat_snap *s, int64_t now_ns)
 struct models_copy {
     const struct gr_shm *t;
     struct gr_stat_snap *s;
+    struct gr_shm_alias al[GR_ALIAS_MAX];
 };
 
 static void
@@ -475,6 +476,36 @@ models_copy(void *arg)
     for (m = 0; m < mc->s->n_models; m++)
         gr_shm_seq_copy_out(mc->s->models[m].name, mc->t->models[m].name,
                             GR_SHM_NAME_MAX);
+    if (mc->t->aliases != NULL)
+        gr_shm_seq_copy_out(mc->al, mc->t->aliases, sizeof(mc->al));
+}
+
+/* Each model's aliases, from the copy of the table's list. */
+static void
+copy_aliases(const struct models_copy *mc, struct gr_stat_snap *s)
+{
+    unsigned i;
+
+    for (i = 0; i < GR_ALIAS_MAX; i++) {
+        const struct gr_shm_alias *a = &mc->al[i];
+        char *dst;
+        size_t len, nl;
+
+        if (a->name[0] == '\0')
+            break;
+        if (a->model >= s->n_models)
+            continue;       /* untrusted: an index out of range */
+        dst = s->models[a->model].aliases;
+        len = strlen(dst);
+        nl = strnlen(a->name, GR_SHM_NAME_MAX - 1);
+        if (len + 2 + nl + 4 >= GR_STAT_ALIASES_MAX) {
+            if (len + 4 < GR_STAT_ALIASES_MAX && strstr(dst, "...") == NULL)
+                memcpy(dst + len, "...", 4);
+            continue;
+        }
+        snprintf(dst + len, GR_STAT_ALIASES_MAX - len, "%s%.*s",
+                 len > 0 ? ", " : "", (int)nl, a->name);
+    }
 }
 
 /* The model names; torn, there are none (and no cell is shown: a cell
@@ -485,21 +516,27 @@ copy_models(const struct gr_shm *t, struct gr_stat_snap *s)
     /* relaxed: clamped below; names are read under models_seq */
     uint32_t n = atomic_load_explicit(&t->hdr->n_models,
                                       memory_order_relaxed), m;
-    struct models_copy mc = {.t = t, .s = s};
+    static _Thread_local struct models_copy mc;
 
     if (n > t->max_models)
         n = t->max_models;
     if (n > GR_SHM_MAX_MODELS)
         n = GR_SHM_MAX_MODELS;
     s->n_models = n;
+    memset(&mc, 0, sizeof(mc));
+    mc.t = t;
+    mc.s = s;
     s->models_ok = gr_shm_seq_read(&t->hdr->models_seq, models_copy, &mc);
     if (!s->models_ok) {
         memset(s->models, 0, sizeof(s->models));
         s->n_models = 0;
         return;
     }
-    for (m = 0; m < n; m++)
+    for (m = 0; m < n; m++) {
         s->models[m].name[GR_SHM_NAME_MAX - 1] = '\0';
+        s->models[m].aliases[0] = '\0';
+    }
+    copy_aliases(&mc, s);
 }
 
 /* The pool of each model: what the cells that take calls can still

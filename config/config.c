@@ -20,6 +20,7 @@
 #include "config_priv.h"
 #include "gateway_priv.h"
 #include "cache_priv.h"
+#include "aliases_priv.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -79,7 +80,7 @@ static const char *const dim_names[GR_CFG_NDIMS] = {
 
 static const char *const top_keys[] = {"router", "models", "projects",
                                        "gateway", "cache", "cluster",
-                                       NULL};
+                                       "aliases", NULL};
 static const char *const router_keys[] = {
     "shm", "mode", "group", "base_url", "headroom", "max_projects",
     "max_models", "max_leases", "max_call_s", "batch_calls", "window_ms",
@@ -1501,6 +1502,10 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
                                           &ld.el);
         if (ld.cfg->cache == NULL)
             ld.nomem = true;
+        ld.cfg->aliases = gr_cfg_aliases_load(root, ld.path, ld.dir, ld.cfg,
+                                              &ld.el);
+        if (ld.cfg->aliases == NULL)
+            ld.nomem = true;
         if (member(root, "cluster") != NULL)
             gr_cfg_cluster_load(member(root, "cluster"), ld.dir,
                                 &ld.cfg->cluster, cluster_err, &ld);
@@ -1548,6 +1553,7 @@ gr_cfg_free(struct gr_cfg *cfg)
     free(cfg->models);
     gr_cfg_gateway_free(cfg->gateway);
     gr_cfg_cache_free(cfg->cache);
+    gr_cfg_aliases_free(cfg->aliases);
     for (i = 0; i < cfg->n_files; i++)
         free(cfg->files[i]);
     free(cfg->files);

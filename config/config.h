@@ -22,6 +22,7 @@
 
 struct gr_cfg_gateway;
 struct gr_cfg_cache;
+struct gr_cfg_aliases;
 
 /* Dimensions, in the order of enum gr_dim in include/gemroute.h. */
 enum {
@@ -124,6 +125,7 @@ struct gr_cfg {
     struct gr_cfg_gateway *gateway; /* the gateway section (gateway.h) */
     struct gr_cfg_cache *cache;     /* the cache section and the fallback
                                        chains (cache.h) */
+    struct gr_cfg_aliases *aliases; /* model aliases (aliases.h) */
 };
 
 /* Errors collected by a load: each one line, "FILE:LINE: what is wrong". */

@@ -99,6 +99,8 @@ struct gr_stat_project {
 };
 
 /* One model over every project: what the pool can still take now. */
+#define GR_STAT_ALIASES_MAX 256
+
 struct gr_stat_model {
     char name[GR_NAME_MAX];
     int64_t room[GR_NDIMS];         /* sum of (limit - used) over cells
@@ -106,6 +108,9 @@ struct gr_stat_model {
     int64_t capacity[GR_NDIMS];     /* sum of limits of cells in the pool
                                        (not disabled, not draining) */
     bool unlimited[GR_NDIMS];       /* some cell in the pool has no limit */
+    char aliases[GR_STAT_ALIASES_MAX];  /* the config's aliases of this
+                                           model, ", "-separated (cut with
+                                           "..." when long); "" = none */
 };
 
 /* The router and its last reload: what gr_stat_router() reads alone. */

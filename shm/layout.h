@@ -407,9 +407,21 @@ struct gr_shm_header {
  *       index `from` that model index `to` answered.  Model indices never
  *       change while the router runs (they are only added), so a pair
  *       keeps its meaning across reloads.
+ *   struct gr_shm_alias alias[GR_ALIAS_MAX]     (ABI 6) the config's model
+ *       aliases, under the header's models_seq: a name callers may use
+ *       for model index `model`; the first empty name ends the list.
  */
 #define GR_FALLBACK_MAX 4           /* models in one chain */
 #define GR_FALLBACK_END 0xffu       /* ends a chain shorter than the max */
+
+#define GR_ALIAS_MAX 64             /* aliases in the table */
+
+/* One model alias, router-written under the header's models_seq. */
+struct gr_shm_alias {
+    char name[GR_SHM_NAME_MAX];         /* "" = none (ends the list) */
+    uint32_t model;                     /* the model index it names */
+    uint8_t pad[GR_SHM_LINE - 4];
+};
 
 /* fallback.flags */
 #define GR_FB_DEFAULT_ALLOW (1u << 0)   /* calls may fall back unless they
@@ -449,6 +461,7 @@ struct gr_shm_extra {
 };
 
 _Static_assert(sizeof(struct gr_shm_fallback) == 64, "fallback: one line");
+_Static_assert(sizeof(struct gr_shm_alias) == 2 * 64, "alias: two lines");
 _Static_assert(offsetof(struct gr_shm_extra, cache_path) == 64, "line 1");
 _Static_assert(offsetof(struct gr_shm_extra, cache_hits) == 64 + 256,
                "counters on their own line");

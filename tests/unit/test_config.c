@@ -9,6 +9,7 @@
  * paths relative to it.  GR_GOLDEN_UPDATE=1 rewrites the .expected files
  * instead of comparing; review the diff before committing them.
  */
+#include "aliases.h"
 #include "config.h"
 #include "testlib.h"
 
@@ -156,7 +157,10 @@ static const char full_main[] =
     "               { model = \"image\"; ipm = 2; tpd = 7000; } ); },\n"
     "  { name = \"lit\"; key = \"literal-key_3.x\"; enabled = false; },\n"
     "  { name = \"multi\"; keys = [\"env:GR_TEST_KEY_FOUR\", \"FILE5\"]; }\n"
-    ");\n";
+    ");\n"
+    "aliases = ( { name = \"fast\"; model = \"flash\"; },\n"
+    "            { name = \"gemini-flash-latest\"; model = \"flash\"; },\n"
+    "            { name = \"img\"; model = \"image\"; } );\n";
 
 static const char full_models[] =
     "models = (\n"
@@ -271,6 +275,14 @@ test_full_config_values(void)
     CU_ASSERT_EQUAL(p->n_keys, 2);
     CU_ASSERT_STRING_EQUAL(p->keys[0], "key-four-from-env");
     CU_ASSERT_STRING_EQUAL(p->keys[1], "key-five-absolute");
+
+    CU_ASSERT_EQUAL_FATAL(gr_cfg_aliases(cfg)->n, 3);
+    CU_ASSERT_STRING_EQUAL(gr_cfg_aliases(cfg)->v[0].name, "fast");
+    CU_ASSERT_EQUAL(gr_cfg_aliases(cfg)->v[0].model, 0);
+    CU_ASSERT_STRING_EQUAL(gr_cfg_aliases(cfg)->v[1].name,
+                           "gemini-flash-latest");
+    CU_ASSERT_EQUAL(gr_cfg_aliases(cfg)->v[1].model, 0);
+    CU_ASSERT_EQUAL(gr_cfg_aliases(cfg)->v[2].model, 1);
 
     CU_ASSERT_EQUAL_FATAL(cfg->n_files, 2);
     CU_ASSERT_STRING_EQUAL(cfg->files[0], tmp_path("full/main.conf"));

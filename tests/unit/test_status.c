@@ -230,6 +230,13 @@ setup(void)
     atomic_store(&tab.extra->fallbacks, 4);
     atomic_store(&tab.extra->fallback_denied, 2);
     atomic_store(&tab.pairs[1 * tab.max_models + 0], 4);
+    /* ABI 6: two aliases of flash, then one naming no model (skipped) */
+    put_name(tab.aliases[0].name, "flash");
+    tab.aliases[0].model = 0;
+    put_name(tab.aliases[1].name, "gemini-flash-latest");
+    tab.aliases[1].model = 0;
+    put_name(tab.aliases[2].name, "bogus");
+    tab.aliases[2].model = 7;
 
     /* Through the read-only API, as `gemroute status` takes it. */
     st = gr_stat_open(shm, err, sizeof(err));

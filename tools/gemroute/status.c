@@ -221,6 +221,38 @@ json_text(FILE *f, const struct gr_stat_snap *s, const char *v)
         fputs("null", f);
 }
 
+/* "aliases": {"ALIAS": "MODEL", ...}, from each model's list (alias
+ * names hold no ',' or ' '; a list cut short ends in "..."). */
+static void
+json_aliases(FILE *f, const struct gr_stat_snap *s)
+{
+    const char *sep = "";
+    unsigned m;
+
+    fputs(" \"aliases\": {", f);
+    for (m = 0; m < s->n_models; m++) {
+        const char *p = s->models[m].aliases;
+
+        while (*p != '\0') {
+            size_t n = strcspn(p, ", ");
+            char name[GR_NAME_MAX];
+
+            if (n > 0 && n < sizeof(name) && strncmp(p, "...", n) != 0) {
+                memcpy(name, p, n);
+                name[n] = '\0';
+                fputs(sep, f);
+                gr_cli_json_str(f, name);
+                fputs(": ", f);
+                gr_cli_json_str(f, s->models[m].name);
+                sep = ", ";
+            }
+            p += n;
+            p += strspn(p, ", ");
+        }
+    }
+    fputs("},\n", f);
+}
+
 void
 gr_status_json(FILE *f, const struct gr_stat_snap *s)
 {
@@ -265,6 +297,7 @@ gr_status_json(FILE *f, const struct gr_stat_snap *s)
         json_headroom(f, &s->models[m]);
     }
     fputs("}},\n", f);
+    json_aliases(f, s);
     if (!s->text_ok || !s->models_ok || s->n_torn > 0)
         fprintf(f, " \"torn\": {\"text\": %s, \"models\": %s, "
                 "\"projects\": %u},\n", s->text_ok ? "false" : "true",
@@ -680,6 +713,8 @@ model_head(FILE *f, const struct gr_stat_model *m)
     fputc('\n', f);
     line(f, "%s  pool headroom: %s  %s  %s  %s  %s", m->name, part[0],
          part[1], part[2], part[3], part[4]);
+    if (m->aliases[0] != '\0')
+        line(f, "aliases: %s", m->aliases);
     line(f, "%-15s %-9s %4s %4s %4s %4s %4s %3s %5s  %-7s  %s", "PROJECT",
          "HEALTH", "RPM", "TPM", "RPD", "IPM", "TPD", "FLY", "ERR", "KEY",
          "WHY");
