@@ -1009,6 +1009,45 @@ fb_kind(const struct gr_fwd *f)
     }
 }
 
+/*
+ * The OpenAI-compatible body with its "model": "FROM" member naming TO
+ * instead (the first such member: the request's own, before any nested
+ * one a client could add), malloc'd; NULL when it has none or on ENOMEM.
+ */
+static char *
+body_model(const char *b, size_t len, const char *from, const char *to,
+           size_t *outlen)
+{
+    size_t fl = strlen(from), tl = strlen(to), i, j;
+    char *o;
+
+    for (i = 0; i + 7 <= len; i++) {
+        if (memcmp(b + i, "\"model\"", 7) != 0)
+            continue;
+        j = i + 7;
+        while (j < len && strchr(" \t\r\n", b[j]) != NULL)
+            j++;
+        if (j >= len || b[j] != ':')
+            continue;
+        j++;
+        while (j < len && strchr(" \t\r\n", b[j]) != NULL)
+            j++;
+        if (j + fl + 2 > len || b[j] != '"' || memcmp(b + j + 1, from, fl) ||
+            b[j + 1 + fl] != '"')
+            continue;
+        o = malloc(len - fl + tl + 1);
+        if (o == NULL)
+            return NULL;
+        memcpy(o, b, j + 1);
+        memcpy(o + j + 1, to, tl);
+        memcpy(o + j + 1 + tl, b + j + 1 + fl, len - (j + 1 + fl));
+        *outlen = len - fl + tl;
+        o[*outlen] = '\0';
+        return o;
+    }
+    return NULL;
+}
+
 int
 gr_forward(struct gr *g, const struct gr_fwd *f,
            const struct gr_call_opts *opts, struct gr_response *out)
@@ -1017,6 +1056,7 @@ gr_forward(struct gr *g, const struct gr_fwd *f,
     struct gr_fb_req q;
     struct gr_fwd fa;
     char probe[GR_NAME_MAX + 16], real[GR_NAME_MAX], *path = NULL;
+    char *body = NULL;
     const char *model;
     size_t n;
     int rc;
@@ -1035,8 +1075,14 @@ gr_forward(struct gr *g, const struct gr_fwd *f,
         if (path != NULL &&
             gr_fb_path(f->path, f->model, model, path, n) == 0)
             fa.path = path;
+        /* the OpenAI-compatible API names it in the body */
+        if (f->kind == GR_FWD_OPENAI && f->body != NULL &&
+            (body = body_model(f->body, f->len, f->model, model,
+                               &fa.len)) != NULL)
+            fa.body = body;
         rc = gr_forward(g, &fa, opts, out);
         free(path);
+        free(body);
         return rc;
     }
     q.kind = fb_kind(f);

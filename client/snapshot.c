@@ -464,7 +464,7 @@ copy_header(const struct gr_shm *t, struct gr_stat_snap *s, int64_t now_ns)
 struct models_copy {
     const struct gr_shm *t;
     struct gr_stat_snap *s;
-    struct gr_shm_alias al[GR_ALIAS_MAX];
+    struct gr_shm_alias *al;        /* [GR_ALIAS_MAX], or NULL */
 };
 
 static void
@@ -476,8 +476,9 @@ models_copy(void *arg)
     for (m = 0; m < mc->s->n_models; m++)
         gr_shm_seq_copy_out(mc->s->models[m].name, mc->t->models[m].name,
                             GR_SHM_NAME_MAX);
-    if (mc->t->aliases != NULL)
-        gr_shm_seq_copy_out(mc->al, mc->t->aliases, sizeof(mc->al));
+    if (mc->t->aliases != NULL && mc->al != NULL)
+        gr_shm_seq_copy_out(mc->al, mc->t->aliases,
+                            GR_ALIAS_MAX * sizeof(*mc->al));
 }
 
 /* Each model's aliases, from the copy of the table's list. */
@@ -486,7 +487,7 @@ copy_aliases(const struct models_copy *mc, struct gr_stat_snap *s)
 {
     unsigned i;
 
-    for (i = 0; i < GR_ALIAS_MAX; i++) {
+    for (i = 0; mc->al != NULL && i < GR_ALIAS_MAX; i++) {
         const struct gr_shm_alias *a = &mc->al[i];
         char *dst;
         size_t len, nl;
@@ -516,20 +517,21 @@ copy_models(const struct gr_shm *t, struct gr_stat_snap *s)
     /* relaxed: clamped below; names are read under models_seq */
     uint32_t n = atomic_load_explicit(&t->hdr->n_models,
                                       memory_order_relaxed), m;
-    static _Thread_local struct models_copy mc;
+    /* the aliases on the heap: 8 KiB, and none shown without them */
+    struct models_copy mc = {.t = t, .s = s,
+                             .al = calloc(GR_ALIAS_MAX,
+                                          sizeof(struct gr_shm_alias))};
 
     if (n > t->max_models)
         n = t->max_models;
     if (n > GR_SHM_MAX_MODELS)
         n = GR_SHM_MAX_MODELS;
     s->n_models = n;
-    memset(&mc, 0, sizeof(mc));
-    mc.t = t;
-    mc.s = s;
     s->models_ok = gr_shm_seq_read(&t->hdr->models_seq, models_copy, &mc);
     if (!s->models_ok) {
         memset(s->models, 0, sizeof(s->models));
         s->n_models = 0;
+        free(mc.al);
         return;
     }
     for (m = 0; m < n; m++) {
@@ -537,6 +539,7 @@ copy_models(const struct gr_shm *t, struct gr_stat_snap *s)
         s->models[m].aliases[0] = '\0';
     }
     copy_aliases(&mc, s);
+    free(mc.al);
 }
 
 /* The pool of each model: what the cells that take calls can still

@@ -1254,6 +1254,83 @@ test_tpd_learned_and_cooled(void)
     stop_env(&e);
 }
 
+/*
+ * Aliases (the config's `aliases`): a call, a reservation and a forward
+ * that name an alias are reserved, counted and sent upstream as the model
+ * it names (the mock knows no "flash": it would answer 404), and status
+ * lists the aliases.
+ */
+static void
+test_aliases(void)
+{
+    struct env e;
+    struct gr_response r;
+    struct gr_cost one = {1, 10, 0};
+    struct gr_lease l;
+    struct gr_fwd f;
+    struct json_object *root, *al, *v;
+    const char *body = "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}";
+
+    start_mock(&e, mock_one);
+    start_router(&e, "headroom = 1.0; batch_calls = 1;",
+                 "models = ( { name = \"" FLASH "\"; rpm = 100; } );\n"
+                 "aliases = ( { name = \"flash\"; model = \"" FLASH "\"; },\n"
+                 "  { name = \"gemini-flash-latest\"; model = \"" FLASH
+                 "\"; } );\n"
+                 "projects = ( { name = \"p1\"; "
+                 "key = \"gr-test-SECRET-p1-7d1e2f\"; } );", 1);
+    CU_ASSERT_EQUAL(gr_generate(e.g, "flash", body, NULL, &r), GR_OK);
+    remember(&r);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_STRING_EQUAL(r.model, FLASH);
+    gr_response_free(&r);
+    /* twice: the thread's cache of the alias */
+    CU_ASSERT_EQUAL(gr_generate(e.g, "flash", body, NULL, &r), GR_OK);
+    remember(&r);
+    gr_response_free(&r);
+    CU_ASSERT_EQUAL_FATAL(gr_reserve(e.g, "gemini-flash-latest", &one, 0, &l),
+                          GR_OK);
+    CU_ASSERT_STRING_EQUAL(l.model, FLASH);
+    gr_commit(e.g, &l, NULL);
+    memset(&f, 0, sizeof(f));
+    f.kind = GR_FWD_GENERATE;
+    f.model = "flash";
+    f.path = "/v1beta/models/flash:generateContent";
+    f.body = body;
+    f.len = strlen(body);
+    CU_ASSERT_EQUAL(gr_forward(e.g, &f, NULL, &r), GR_OK);
+    remember(&r);
+    CU_ASSERT_EQUAL(r.status, 200);
+    gr_response_free(&r);
+    /* the OpenAI-compatible route: the alias in the body is rewritten */
+    memset(&f, 0, sizeof(f));
+    f.kind = GR_FWD_OPENAI;
+    f.model = "flash";
+    f.path = "/v1beta/openai/chat/completions";
+    f.body = "{\"model\" : \"flash\", \"messages\": [{\"role\": \"user\", "
+             "\"content\": \"flash\"}]}";
+    f.len = strlen(f.body);
+    CU_ASSERT_EQUAL(gr_forward(e.g, &f, NULL, &r), GR_OK);
+    remember(&r);
+    CU_ASSERT_EQUAL(r.status, 200);
+    gr_response_free(&r);
+    /* an unknown name is still no model */
+    CU_ASSERT_EQUAL(gr_generate(e.g, "gemini-pro-latest", body, NULL, &r),
+                    GR_ENOMODEL);
+    remember(&r);
+    gr_response_free(&r);
+    CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "served", NULL), 4);
+    CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "used", "rpm"), 5);
+    root = status_json(&e);
+    al = get(root, "aliases");
+    CU_ASSERT_FATAL(al != NULL);
+    CU_ASSERT_EQUAL(json_object_object_length(al), 2);
+    v = get(al, "gemini-flash-latest");
+    CU_ASSERT(v != NULL && strcmp(json_object_get_string(v), FLASH) == 0);
+    json_object_put(root);
+    stop_env(&e);
+}
+
 static void
 test_deadline_cannot_be_met(void)
 {
@@ -1579,6 +1656,7 @@ main(void)
          test_tpd_admission_holds},
         {"tokens per day: a 429 is learned and cools until midnight",
          test_tpd_learned_and_cooled},
+        {"aliases are called as the model they name", test_aliases},
         {"a deadline that cannot be met", test_deadline_cannot_be_met},
         {"a child forked after a call makes its own handle",
          test_fork_after_a_call},
