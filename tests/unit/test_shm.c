@@ -12,6 +12,7 @@
 #include "window.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <fcntl.h>
@@ -550,6 +551,71 @@ test_tokens_per_day(void)
     CU_ASSERT_EQUAL(gr_shm_cell_in_flight(&tab, 0, UINT32_MAX), 0);
 }
 
+/* Threads racing on one cell's tokens per day (one mapping; the CAS is
+ * the same across processes): what they were granted, summed, is what the
+ * day counts, and never more than its limit. */
+#define TPD_THREADS 4
+#define TPD_LIMIT 20000
+
+struct tpd_arg {
+    uint64_t rng;
+    int64_t granted;            /* tokens of the grants it got */
+};
+
+static void *
+tpd_worker(void *p)
+{
+    struct tpd_arg *ta = p;
+    int misses = 0;
+
+    while (misses < 200) {
+        int64_t tok = 1 + (int64_t)(gr_shm_rand(&ta->rng) % 97);
+        struct gr_shm_ask a = {.model = 0, .cost = {1, tok, 0}, .now_ns = T0,
+                               .today = 20000, .pid = (uint32_t)getpid(),
+                               .rng = &ta->rng};
+        struct gr_shm_grant g;
+
+        if (gr_shm_reserve(&tab, &a, &g) != 0) {
+            misses++;
+            continue;
+        }
+        ta->granted += tok;
+        /* settled with the estimate: the day keeps it */
+        gr_shm_settle(&tab, g.lease, g.ticket, T0, NULL, T0);
+    }
+    return NULL;
+}
+
+static void
+test_tokens_per_day_threads(void)
+{
+    pthread_t th[TPD_THREADS];
+    struct tpd_arg ta[TPD_THREADS];
+    struct gr_shm_cell *c;
+    int64_t sum = 0, used;
+    int i;
+
+    reset_table();
+    add_project(0, 1000000, 1000000000, 1000000);
+    c = gr_shm_cell(&tab, 0, 0);
+    atomic_store(&c->limit[GR_D_TPD], gr_shm_limit_pack(TPD_LIMIT));
+    for (i = 0; i < TPD_THREADS; i++) {
+        ta[i].rng = 0x9e3779b97f4a7c15u * (uint64_t)(i + 1);
+        ta[i].granted = 0;
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, tpd_worker, &ta[i]) ==
+                        0);
+    }
+    for (i = 0; i < TPD_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        sum += ta[i].granted;
+    }
+    used = gr_shm_day_used(&c->tday, 20000);
+    CU_ASSERT_EQUAL(used, sum);
+    CU_ASSERT(used <= TPD_LIMIT);
+    CU_ASSERT(used > TPD_LIMIT - 97);   /* full: nothing more would fit */
+    CU_ASSERT_EQUAL(gr_shm_cell_in_flight(&tab, 0, UINT32_MAX), 0);
+}
+
 static void
 test_all_or_nothing(void)
 {
@@ -796,6 +862,7 @@ main(void)
          test_client_drain_leaves_stranded_to_router},
         {"day roll counts in-flight", test_day_roll_counts_in_flight},
         {"tokens per day", test_tokens_per_day},
+        {"tokens per day, threads racing", test_tokens_per_day_threads},
         {"day roll counts the leases in flight",
          test_day_roll_counts_leases_in_flight},
         {"all-or-nothing admission", test_all_or_nothing},
