@@ -815,7 +815,8 @@ do_action(struct gw *gw, const struct gw_dash_req *in, const struct who *w,
     if (i == 4 || (dim[0] != '\0' && (d == GR_NDIMS || i != 3))) {
         free(b.s);
         answer_json_error(out, 400, "action is drain, enable, disable or "
-                          "reset; dim (rpm, tpm, rpd, ipm) with reset only");
+                          "reset; dim (rpm, tpm, rpd, ipm, tpd) with reset "
+                          "only");
         return;
     }
     snprintf(req, sizeof(req), "%s %s%s%s", acts[i], target,
