@@ -153,9 +153,9 @@ enum {
  *           the cell it chose, written only by reports and operators, so
  *           it stays shared in every core's cache (before ABI 6 the
  *           admission count was here, and made it a written line);
- *   line 2  the two day words and the counters of admissions and
- *           outcomes: written by an admission on the chosen cell (day
- *           counts, `admitted`) and by its report.
+ *   line 2  the two day words, the counters of admissions and
+ *           outcomes and the failure state: written by an admission on
+ *           the chosen cell (day counts, `admitted`) and by its report.
  * A reservation still writes two lines of the chosen cell (0 and 2, as
  * it wrote 0 and 1), and reads one more that no admission writes; the
  * three are prefetched together with the candidate.  A cell without a
@@ -187,21 +187,22 @@ struct gr_shm_cell {
                                                cell; 0 = none (router) */
 
     /* line 2: the day words and the counters an admission and its
-     * report write. */
+     * report write (a success report reads and clears the failure
+     * state here too). */
     _Atomic uint64_t day;               /* RPD day word, see above */
     _Atomic uint64_t tday;              /* TPD day word: input tokens */
     _Atomic uint64_t admitted;
     _Atomic uint64_t rejected;
     _Atomic uint64_t ok;
     _Atomic uint64_t other_err;
-    uint8_t pad2[GR_SHM_LINE - 6 * 8];
-
-    /* line 3: learned limits and failure state. */
-    _Atomic int64_t learned[GR_NDIM];       /* limit Google stated; -1 none */
     _Atomic uint32_t failures;              /* consecutive 5xx/timeouts */
     _Atomic uint32_t backoff_level;         /* bare-429 backoff exponent */
     _Atomic uint32_t open_count;            /* circuit openings in a row */
-    uint8_t pad3[GR_SHM_LINE - GR_NDIM * 8 - 3 * 4];
+    uint32_t pad2;
+
+    /* line 3: learned limits (written by a 429 that states one). */
+    _Atomic int64_t learned[GR_NDIM];       /* limit Google stated; -1 none */
+    uint8_t pad3[GR_SHM_LINE - GR_NDIM * 8];
 
     /* line 4: the configured limits and the last error. */
     _Atomic int64_t config_limit[GR_NDIM];  /* before headroom, for status */
@@ -478,7 +479,8 @@ _Static_assert(offsetof(struct gr_shm_cell, cool_until) == 64, "line 1");
 _Static_assert(offsetof(struct gr_shm_cell, probe_at_s) == 124, "line 1");
 _Static_assert(offsetof(struct gr_shm_cell, day) == 128 &&
                offsetof(struct gr_shm_cell, tday) == 136 &&
-               offsetof(struct gr_shm_cell, admitted) == 144, "line 2");
+               offsetof(struct gr_shm_cell, admitted) == 144 &&
+               offsetof(struct gr_shm_cell, open_count) == 184, "line 2");
 _Static_assert(offsetof(struct gr_shm_cell, learned) == 192, "line 3");
 _Static_assert(offsetof(struct gr_shm_cell, config_limit) == 256, "line 4");
 _Static_assert(offsetof(struct gr_shm_cell, last_qid) == 320, "line 5");
