@@ -406,17 +406,17 @@ batch_stop(const struct gr *g, int64_t now_ns, int64_t to_midnight_ns)
     return left > 0 ? now_ns + left : 0;
 }
 
-int64_t
-gr_largest_limit(struct gr *g, const char *model, unsigned w)
+/* The largest effective limit on dimension d of any active project
+ * serving model; INT64_MAX when one has none; -1 when none serves it. */
+static int64_t
+largest_limit(struct gr *g, const char *model, unsigned d)
 {
     const struct gr_shm *t = &g->t;
     int m = gr_shm_model_index(t, model);
     int64_t best = -1;
     uint32_t s;
-    unsigned d = w == GR_W_RPM ? GR_D_RPM : w == GR_W_TPM ? GR_D_TPM
-                                                          : GR_D_IPM;
 
-    if (m < 0 || w >= GR_NWINDOWS)
+    if (m < 0 || d >= GR_NDIM)
         return -1;
     for (s = 0; s < t->max_projects; s++) {
         struct gr_shm_project *p = gr_shm_project(t, s);
@@ -443,6 +443,16 @@ gr_largest_limit(struct gr *g, const char *model, unsigned w)
             best = lim;
     }
     return best;
+}
+
+int64_t
+gr_largest_limit(struct gr *g, const char *model, unsigned w)
+{
+    if (w >= GR_NWINDOWS)
+        return -1;
+    return largest_limit(g, model, w == GR_W_RPM   ? GR_D_RPM
+                                   : w == GR_W_TPM ? GR_D_TPM
+                                                   : GR_D_IPM);
 }
 
 uint32_t
@@ -474,6 +484,19 @@ too_big(struct gr *g, const char *model, const struct gr_cost *cost)
             gr_seterr(g, "request estimated at %lld %s; the largest %s "
                       "limit of any project serving %s is %lld",
                       (long long)want[w], what[w], dim[w], model,
+                      (long long)most);
+            return true;
+        }
+    }
+    /* A day's tokens start from nothing at most: a call above every
+     * project's tokens per day never fits on any day. */
+    if (want[GR_W_TPM] > 0) {
+        int64_t most = largest_limit(g, model, GR_D_TPD);
+
+        if (most >= 0 && want[GR_W_TPM] > most) {
+            gr_seterr(g, "request estimated at %lld input tokens; the "
+                      "largest TPD (tokens per day) limit of any project "
+                      "serving %s is %lld", (long long)want[GR_W_TPM], model,
                       (long long)most);
             return true;
         }
@@ -573,6 +596,7 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
             q->now_ns = gr_shm_now_fast(&g->t);
         a.now_ns = q->now_ns;
         a.today = pacific_today(&g->t, &to_midnight);
+        a.day_end_ns = q->now_ns + to_midnight;
         stop = batch_stop(g, q->now_ns, to_midnight);
         /* 0: batch leases are off; 1: none wanted now.  A pinned
          * reservation takes no batch: a batch serves any project. */

@@ -486,7 +486,7 @@ admit_on(const struct gr_shm *t, struct gr_shm_cell *c,
 
         if (gr_shm_day_admit(&c->day, lim, a->today, in_flight_but,
                              &fa, a->cost[GR_W_RPM] * k) != 0)
-            goto full;  /* the day is spent: its cooldown says until when */
+            goto day_full;  /* the day is spent: room at its end */
     }
     if (lim > 0) {
         held |= GR_HELD_DAY;
@@ -502,12 +502,15 @@ admit_on(const struct gr_shm *t, struct gr_shm_cell *c,
 
         if (gr_shm_day_admit(&c->tday, lim, a->today, tokens_in_flight_but,
                              &fa, cost) != 0)
-            goto full;  /* the day's tokens are spent */
+            goto day_full;  /* the day's tokens are spent */
         held |= GR_HELD_TDAY;
         set_held(l, held);
     }
     return 0;
 
+day_full:
+    if (a->day_end_ns > a->now_ns && a->day_end_ns < *retry_at)
+        *retry_at = a->day_end_ns;
 full:
     roll_back(t, c, l, held);
     /* relaxed: a statistic */

@@ -17,6 +17,10 @@ struct gr_shm_ask {
     int64_t cost[GR_NWINDOWS];      /* requests, tokens, images */
     int64_t now_ns;                 /* CLOCK_MONOTONIC */
     int32_t today;                  /* Pacific day (gr_shm_pacific_day) */
+    int64_t day_end_ns;             /* CLOCK_MONOTONIC of today's end (the
+                                       next Pacific midnight), when a
+                                       spent day has room again; 0 =
+                                       unknown */
     uint32_t pid;
     uint64_t *rng;                  /* the caller's random state */
     uint32_t lease_hint;            /* a lease slot to try first (the one

@@ -1191,6 +1191,13 @@ test_tpd_admission_holds(void)
     }
     CU_ASSERT_EQUAL(ok, 24);            /* 2 x 300 / 25 */
     CU_ASSERT_EQUAL(refused, 6);        /* the rest never sent */
+    /* more tokens than any project's day holds: refused at once */
+    o.est_tokens = 301;
+    o.deadline_ns = gr_now_ns() + 60 * INT64_C(1000000000);
+    CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, req, &o, &r), GR_ETOOBIG);
+    remember(&r);
+    CU_ASSERT_EQUAL(r.attempts, 0);
+    gr_response_free(&r);
     CU_ASSERT_EQUAL(n429, 0);
     CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "quota_429", "total"), 0);
     CU_ASSERT_EQUAL(mock_num(&e, "p2", FLASH, "quota_429", "total"), 0);

@@ -511,8 +511,18 @@ test_tokens_per_day(void)
     CU_ASSERT_EQUAL(gr_shm_settle(&tab, g2.lease, g2.ticket, T0, act, T0),
                     0);
     CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20000), 990);
-    /* the day's tokens are spent: 11 fit every minute window, not TPD */
+    /* the day's tokens are spent: 11 fit every minute window, not TPD,
+     * and room comes at the day's end */
     CU_ASSERT_EQUAL(reserve(1, 11, T0, &g3), -EAGAIN);
+    {
+        static uint64_t rng = 7;
+        struct gr_shm_ask a = {.model = 0, .cost = {1, 11, 0}, .now_ns = T0,
+                               .today = 20000, .day_end_ns = T0 + 3 * W_NS,
+                               .pid = (uint32_t)getpid(), .rng = &rng};
+
+        CU_ASSERT_EQUAL(gr_shm_reserve(&tab, &a, &g3), -EAGAIN);
+        CU_ASSERT_EQUAL(g3.retry_at_ns, T0 + 3 * W_NS);
+    }
     /* a request without tokens (only counted in requests) still goes */
     CU_ASSERT_FATAL(reserve(1, 0, T0, &g3) == 0);
     CU_ASSERT_EQUAL(gr_shm_settle(&tab, g3.lease, g3.ticket, T0, NULL, T0),
