@@ -1210,6 +1210,34 @@ test_tpd_admission_holds(void)
     stop_env(&e);
 }
 
+/* TPD settles as TPM: an estimate under and one over what the mock
+ * counted leave the table's day holding exactly the mock's count. */
+static void
+test_tpd_settles_to_the_count(void)
+{
+    struct env e;
+    struct gr_call_opts o;
+    struct gr_response r;
+    char *req = request(100, NULL);     /* 25 tokens at the mock */
+
+    start_tpd(&e, 300);
+    memset(&o, 0, sizeof(o));
+    o.est_tokens = 3;
+    CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, req, &o, &r), GR_OK);
+    remember(&r);
+    gr_response_free(&r);
+    o.est_tokens = 60;
+    CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, req, &o, &r), GR_OK);
+    remember(&r);
+    gr_response_free(&r);
+    CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "day", "tokens") +
+                    mock_num(&e, "p2", FLASH, "day", "tokens"), 50);
+    CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "used", "tpd") +
+                    cell_num(&e, "p2", FLASH, "used", "tpd"), 50);
+    free(req);
+    stop_env(&e);
+}
+
 /*
  * The mock gives p1 100 tokens a day, the router believes 300: the one
  * 429 (TPD, named by its quotaId) teaches the router 100, cools p1's
@@ -1661,6 +1689,8 @@ main(void)
          test_day_spent_until_midnight},
         {"tokens per day: no over-admission at the mock",
          test_tpd_admission_holds},
+        {"tokens per day settle to what the mock counted",
+         test_tpd_settles_to_the_count},
         {"tokens per day: a 429 is learned and cools until midnight",
          test_tpd_learned_and_cooled},
         {"aliases are called as the model they name", test_aliases},
