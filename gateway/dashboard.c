@@ -9,7 +9,7 @@
  *   GET  /gemroute/api/state       the table now (docs/OPERATIONS.md)
  *   GET  /gemroute/api/history     the last hour, as the router sampled it
  *   POST /gemroute/api/action      action=drain|enable|disable|reset
- *                                  &target=P[/M][&dim=rpm|tpm|rpd|ipm]
+ *                                  &target=P[/M][&dim=rpm|tpm|rpd|ipm|tpd]
  *   GET  /gemroute/app.js, app.css, favicon.svg  the page's assets
  *
  * Who may: a request with `Authorization: Bearer ADMIN_TOKEN`, or with

@@ -305,7 +305,7 @@ void gr_stat_history_free(struct gr_stat_hist *h);
  * One operator request to the router's control socket of the table shm
  * (NULL: $GEMROUTE_SHM, else "/gemroute"): request is a line of the
  * protocol without its newline ("drain P[/M]", "enable P[/M]",
- * "disable P[/M]", "reset P[/M] [rpm|tpm|rpd|ipm]", "ping"); by, when
+ * "disable P[/M]", "reset P[/M] [rpm|tpm|rpd|ipm|tpd]", "ping"); by, when
  * not NULL, is a label the router logs with the action (who asked,
  * beyond the peer's uid and pid; letters, digits and ._:@#- only, at
  * most 48).  The router answers after the change is applied.  Returns

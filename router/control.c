@@ -8,7 +8,7 @@
  * protocol is one line each way:
  *
  *   drain|disable|enable PROJECT[/MODEL]      ->  ok TEXT | error TEXT
- *   reset PROJECT[/MODEL] [rpm|tpm|rpd|ipm]
+ *   reset PROJECT[/MODEL] [rpm|tpm|rpd|ipm|tpd]
  *   ping                                      ->  ok gemrouted PID
  *
  * Any request may end with " by=LABEL", a name of who asked (the
@@ -570,7 +570,7 @@ serve_line(struct gr_rtr *r, const struct conn *k, char *line,
     if (verb == NULL || a == 4 || spec == NULL || more != NULL ||
         (extra != NULL && a != ACT_RESET)) {
         say(rp, "error usage: drain|disable|enable PROJECT[/MODEL], "
-            "reset PROJECT[/MODEL] [rpm|tpm|rpd|ipm], ping\n");
+            "reset PROJECT[/MODEL] [rpm|tpm|rpd|ipm|tpd], ping\n");
         return;
     }
     if (extra != NULL) {

@@ -3,7 +3,7 @@
  *
  *   gemroute reload [--timeout SECONDS]
  *   gemroute drain|enable|disable PROJECT[/MODEL]
- *   gemroute reset PROJECT[/MODEL] [--dim rpm|tpm|rpd|ipm]
+ *   gemroute reset PROJECT[/MODEL] [--dim rpm|tpm|rpd|ipm|tpd]
  *
  * None of them writes the table: the router is the only writer of
  * operator state.  reload signals the router named in the table's header
