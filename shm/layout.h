@@ -43,7 +43,8 @@
 
 #define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
 #define GR_SHM_ABI_MAJOR 6u  /* 6: tokens per day, a fifth dimension: the
-                               cell grows to seven lines */
+                               cell grows to seven lines; the extras end
+                               with the model aliases */
 #define GR_SHM_ABI_MINOR 0u  /* (4.0: control_path; 4.1: router_pidns;
                                4.2: key_bad, probe_at_s, tpm_flags;
                                5.0: the extras section (fallback chains,
