@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define W_NS (INT64_C(60) * 1000000000)
@@ -626,6 +627,46 @@ test_tokens_per_day_threads(void)
     CU_ASSERT_EQUAL(gr_shm_cell_in_flight(&tab, 0, UINT32_MAX), 0);
 }
 
+/* The same with processes (the table is a shared mapping; each child
+ * writes what it was granted into a shared page). */
+static void
+test_tokens_per_day_processes(void)
+{
+    int64_t *granted = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct gr_shm_cell *c;
+    int64_t sum = 0, used;
+    pid_t pid[TPD_THREADS];
+    int i, st;
+
+    CU_ASSERT_FATAL(granted != MAP_FAILED);
+    reset_table();
+    add_project(0, 1000000, 1000000000, 1000000);
+    c = gr_shm_cell(&tab, 0, 0);
+    atomic_store(&c->limit[GR_D_TPD], gr_shm_limit_pack(TPD_LIMIT));
+    for (i = 0; i < TPD_THREADS; i++) {
+        pid[i] = fork();
+        CU_ASSERT_FATAL(pid[i] >= 0);
+        if (pid[i] == 0) {
+            struct tpd_arg ta = {0x51ed2701u * (uint64_t)(i + 3), 0};
+
+            tpd_worker(&ta);
+            granted[i] = ta.granted;
+            _exit(0);
+        }
+    }
+    for (i = 0; i < TPD_THREADS; i++) {
+        CU_ASSERT(waitpid(pid[i], &st, 0) == pid[i] && WIFEXITED(st) &&
+                  WEXITSTATUS(st) == 0);
+        sum += granted[i];
+    }
+    used = gr_shm_day_used(&c->tday, 20000);
+    CU_ASSERT_EQUAL(used, sum);
+    CU_ASSERT(used <= TPD_LIMIT);
+    CU_ASSERT(used > TPD_LIMIT - 97);
+    munmap(granted, 4096);
+}
+
 static void
 test_all_or_nothing(void)
 {
@@ -873,6 +914,8 @@ main(void)
         {"day roll counts in-flight", test_day_roll_counts_in_flight},
         {"tokens per day", test_tokens_per_day},
         {"tokens per day, threads racing", test_tokens_per_day_threads},
+        {"tokens per day, processes racing",
+         test_tokens_per_day_processes},
         {"day roll counts the leases in flight",
          test_day_roll_counts_leases_in_flight},
         {"all-or-nothing admission", test_all_or_nothing},
