@@ -12,11 +12,13 @@
  * quota is spent however soon Google suggests a retry.
  *
  * Decisions the rules left open:
- *  - A per-day quota on tokens or images has no dimension of its own in
- *    the table; it is reported as GR_DIM_RPD, the cell's day dimension,
+ *  - A per-day quota on input tokens ("...InputTokens...PerDay...") is
+ *    tokens per day, GR_DIM_TPD, learned in tokens like TPM.  A per-day
+ *    quota on images, or on a unit we cannot name, has no dimension of
+ *    its own; it is reported as GR_DIM_RPD, the cell's request day,
  *    because its effect is the same: nothing more on that cell until
- *    midnight.  Its quotaValue is not stored as learned[RPD] (it counts
- *    tokens, not requests), except that a limit of 0 still disables.
+ *    midnight.  Its quotaValue is not stored as learned[RPD] (it does not
+ *    count requests), except that a limit of 0 still disables.
  *  - A quota name whose window is unknown (a bare metric such as
  *    "generate_content_free_tier_requests") counts as a minute window:
  *    the short cooldown is the cheap mistake.
@@ -31,6 +33,7 @@
  *  - 408 is a transient timeout (server class), not the request's fault.
  */
 #include "gemroute.h"
+#include "client_priv.h"
 #include "clock.h"
 #include "json_priv.h"
 
@@ -335,7 +338,10 @@ quota_dim(enum qkind kind, enum qwin win, bool *learnable)
 {
     *learnable = true;
     if (win == QW_DAY) {
-        /* Tokens or images per day block the day like requests do. */
+        /* Tokens per day have their dimension; images per day (or an
+         * unknown unit) block the request day. */
+        if (kind == QK_TOKENS)
+            return GR_DIM_TPD;
         *learnable = kind == QK_REQUESTS;
         return GR_DIM_RPD;
     }
@@ -865,6 +871,8 @@ dim_words(int d)
         return "requests per day";
     case GR_DIM_IPM:
         return "images per minute";
+    case GR_DIM_TPD:
+        return "input tokens per day";
     default:
         return "cell-wide";
     }
@@ -872,7 +880,8 @@ dim_words(int d)
 
 
 static void
-classify_429(struct gr_verdict *out, const struct facts *f, int64_t now_s)
+classify_429(struct gr_verdict *out, const struct facts *f, int64_t now_s,
+             struct gr_shm_header *h)
 {
     bool day = false, req_day = false, whole_cell = false, no_quota = false;
     const char *first_name = NULL;
@@ -928,7 +937,7 @@ classify_429(struct gr_verdict *out, const struct facts *f, int64_t now_s)
         for (d = 0; d < GR_NDIMS; d++) {
             if (out->dims & GR_DIM_BIT(d)) {
                 say(out, "%s%s", sep,
-                    d == GR_DIM_RPD && !req_day ? "tokens or images per day"
+                    d == GR_DIM_RPD && !req_day ? "images or other per day"
                                                 : dim_words(d));
                 sep = " and ";
             }
@@ -940,9 +949,12 @@ classify_429(struct gr_verdict *out, const struct facts *f, int64_t now_s)
     }
 
     if (day) {
-        int64_t next = gr_shm_next_pacific_midnight(now_s);
+        int64_t next;
 
-        /* clock.h is exact for real dates; bound a nonsense now_s */
+        /* The midnight the router published from the tz database, when
+         * there is a table and it holds now_s; else the 2007 rule.
+         * clock.h is exact for real dates; bound a nonsense now_s. */
+        (void)gr_shm_pacific_day_in(h, now_s, &next, NULL);
         out->cooldown_s = (next > now_s && next - now_s <= 25 * 3600)
                               ? (double)(next - now_s) : 86400.0;
         out->cooldown_src = GR_COOL_MIDNIGHT;
@@ -1133,6 +1145,13 @@ void
 gr_classify(int status, const char *body, size_t len, int64_t now_wall_s,
             struct gr_verdict *out)
 {
+    gr_classify_in(NULL, status, body, len, now_wall_s, out);
+}
+
+void
+gr_classify_in(struct gr_shm_header *h, int status, const char *body,
+               size_t len, int64_t now_wall_s, struct gr_verdict *out)
+{
     struct facts f;
     int d;
 
@@ -1160,7 +1179,7 @@ gr_classify(int status, const char *body, size_t len, int64_t now_wall_s,
             say(out, "; prompt blocked (%s), no quota penalty",
                 f.block_reason);
     } else if (status == 429) {
-        classify_429(out, &f, now_wall_s);
+        classify_429(out, &f, now_wall_s, h);
     } else if (status == 0 || status == 408) {
         classify_server(out, &f, GR_CLASS_SERVER);
     } else if (status == 503) {
@@ -1213,6 +1232,7 @@ gr_dim_name(enum gr_dim d)
         [GR_DIM_TPM] = "tpm",
         [GR_DIM_RPD] = "rpd",
         [GR_DIM_IPM] = "ipm",
+        [GR_DIM_TPD] = "tpd",
     };
 
     if ((unsigned)d >= sizeof(names) / sizeof(names[0]))

@@ -106,6 +106,22 @@ gr_copy_chunks(char *dst, const char *src, size_t len)
  */
 int64_t gr_largest_limit(struct gr *g, const char *model, unsigned w);
 
+/*
+ * The model to reserve on and call for name: the model an alias of the
+ * config (`aliases`) names, copied into buf, or name itself when it is
+ * no alias (a model, or a name the table does not know).
+ */
+const char *gr_model_resolve(struct gr *g, const char *name,
+                             char buf[GR_NAME_MAX]);
+
+/*
+ * gr_classify() with the Pacific days the router published in table
+ * header h (from the tz database) for a per-day cooldown; h NULL, or no
+ * plausible day there: the built-in 2007 rule, as gr_classify().
+ */
+void gr_classify_in(struct gr_shm_header *h, int status, const char *body,
+                    size_t len, int64_t now_wall_s, struct gr_verdict *out);
+
 /* header.tpm_flags (GR_TPM_*), read once per call. */
 uint32_t gr_tpm_flags(struct gr *g);
 

@@ -12,9 +12,10 @@
  *      model's fallback_allow) and the request names no resource pinned
  *      to a project, the next model of the chain is tried when the model
  *      before it had no room before the queue deadline (GR_EDEADLINE
- *      with nothing sent), or at once when its day quota (RPD) is spent
- *      on every project.  Never because of a request error or an
- *      answer: a call that sent anything keeps its outcome.
+ *      with nothing sent), or at once when its day quota (RPD, or its
+ *      tokens per day) is spent on every project.  Never because of a
+ *      request error or an answer: a call that sent anything keeps its
+ *      outcome.
  *   4. A 2xx answer to a cacheable request is kept under the model that
  *      answered.
  *
@@ -112,9 +113,31 @@ read_chain(const struct gr *g, const char *model, struct chain *c)
 }
 
 /*
- * Is model index m's day quota (RPD) spent on every project that serves
- * it, or cooled until Pacific midnight by a 429?  Advice only: read
- * relaxed; false whenever some cell may still have room.
+ * Has cell c room left today on day dimension d (RPD or TPD), whose
+ * count is word: no limit, or under it and not cooled until midnight by
+ * a 429?  Relaxed reads: advice, as in a reservation.
+ */
+static bool
+day_open(const struct gr_shm_cell *c, unsigned d, const _Atomic uint64_t *word,
+         int32_t today, int64_t now)
+{
+    int64_t lim = gr_shm_limit_unpack(atomic_load_explicit(
+        &c->limit[d], memory_order_relaxed));
+    int64_t cap = gr_shm_limit_unpack(atomic_load_explicit(
+        &c->cap[d], memory_order_relaxed));
+
+    if (cap >= 0 && (lim < 0 || cap < lim))
+        lim = cap;
+    if (atomic_load_explicit(&c->cool_until[d], memory_order_relaxed) > now)
+        return false;
+    return lim < 0 || gr_shm_day_used(word, today) < lim;
+}
+
+/*
+ * Is model index m's day quota (RPD, or its tokens per day) spent on
+ * every project that serves it, or cooled until Pacific midnight by a
+ * 429?  Advice only: read relaxed; false whenever some cell may still
+ * have room.
  */
 static bool
 day_spent(const struct gr_shm *t, int m)
@@ -129,28 +152,18 @@ day_spent(const struct gr_shm *t, int m)
         return false;
     for (p = 0; p < t->max_projects; p++) {
         const struct gr_shm_cell *c = gr_shm_cell(t, p, (uint32_t)m);
-        int64_t lim, cap;
 
         /* relaxed for all: advice, as in a reservation */
         if (c == NULL ||
             atomic_load_explicit(&t->projects[p].state,
                                  memory_order_relaxed) != GR_PROJ_ACTIVE)
             continue;
-        lim = gr_shm_limit_unpack(atomic_load_explicit(
-            &c->limit[GR_D_RPD], memory_order_relaxed));
-        cap = gr_shm_limit_unpack(atomic_load_explicit(
-            &c->cap[GR_D_RPD], memory_order_relaxed));
-        if (cap >= 0 && (lim < 0 || cap < lim))
-            lim = cap;
         if (atomic_load_explicit(&c->limit[GR_D_RPM],
                                  memory_order_relaxed) == 0)
             continue;               /* the project does not serve it */
         any = true;
-        if (lim < 0)
-            return false;           /* no day limit */
-        if (gr_shm_day_used(&c->day, today) < lim &&
-            atomic_load_explicit(&c->cool_until[GR_D_RPD],
-                                 memory_order_relaxed) <= now)
+        if (day_open(c, GR_D_RPD, &c->day, today, now) &&
+            day_open(c, GR_D_TPD, &c->tday, today, now))
             return false;
     }
     return any;

@@ -723,7 +723,7 @@ attempt(struct fwd *c, struct gr_lease *l)
 
     if (c->status == 0 || (!whole && c->status >= 200 &&
                            c->status <= 299 && !c->user_stopped)) {
-        gr_classify(0, NULL, 0, now_s, &v);
+        gr_classify_in(c->g->t.hdr, 0, NULL, 0, now_s, &v);
         if (c->status != 0) {
             v.cls = GR_CLASS_SERVER;
             v.retryable = true;
@@ -731,10 +731,11 @@ attempt(struct fwd *c, struct gr_lease *l)
         snprintf(v.reason, sizeof(v.reason), "%s: %.160s",
                  c->status == 0 ? "no answer" : "answer cut", why);
     } else if (c->f->sse && c->sse.error_code != 0) {
-        gr_classify(c->sse.error_code, c->err_event, c->err_event_len,
-                    now_s, &v);
+        gr_classify_in(c->g->t.hdr, c->sse.error_code, c->err_event,
+                       c->err_event_len, now_s, &v);
     } else {
-        gr_classify(c->status, out->body, out->len, now_s, &v);
+        gr_classify_in(c->g->t.hdr, c->status, out->body, out->len, now_s,
+                       &v);
     }
     if (c->user_stopped) {
         v.retryable = false;
@@ -1037,17 +1038,82 @@ fb_kind(const struct gr_fwd *f)
     }
 }
 
+/*
+ * The OpenAI-compatible body with its "model": "FROM" member naming TO
+ * instead (the first such member: the request's own, before any nested
+ * one a client could add), malloc'd; NULL when it has none or on ENOMEM.
+ */
+static char *
+body_model(const char *b, size_t len, const char *from, const char *to,
+           size_t *outlen)
+{
+    size_t fl = strlen(from), tl = strlen(to), i, j;
+    char *o;
+
+    for (i = 0; i + 7 <= len; i++) {
+        if (memcmp(b + i, "\"model\"", 7) != 0)
+            continue;
+        j = i + 7;
+        while (j < len && strchr(" \t\r\n", b[j]) != NULL)
+            j++;
+        if (j >= len || b[j] != ':')
+            continue;
+        j++;
+        while (j < len && strchr(" \t\r\n", b[j]) != NULL)
+            j++;
+        if (j + fl + 2 > len || b[j] != '"' || memcmp(b + j + 1, from, fl) ||
+            b[j + 1 + fl] != '"')
+            continue;
+        o = malloc(len - fl + tl + 1);
+        if (o == NULL)
+            return NULL;
+        memcpy(o, b, j + 1);
+        memcpy(o + j + 1, to, tl);
+        memcpy(o + j + 1 + tl, b + j + 1 + fl, len - (j + 1 + fl));
+        *outlen = len - fl + tl;
+        o[*outlen] = '\0';
+        return o;
+    }
+    return NULL;
+}
+
 int
 gr_forward(struct gr *g, const struct gr_fwd *f,
            const struct gr_call_opts *opts, struct gr_response *out)
 {
     struct one_fwd of = {g, f};
     struct gr_fb_req q;
-    char probe[GR_NAME_MAX + 16];
+    struct gr_fwd fa;
+    char probe[GR_NAME_MAX + 16], real[GR_NAME_MAX], *path = NULL;
+    char *body = NULL;
+    const char *model;
+    size_t n;
+    int rc;
 
     if (g == NULL || f == NULL || f->model == NULL || f->path == NULL ||
         out == NULL || f->path[0] != '/')
         return forward_model(g, f, opts, out);
+    /* An alias is reserved and sent upstream as the model it names: in
+     * the path when the path names it ("models/ALIAS:..."). */
+    model = gr_model_resolve(g, f->model, real);
+    if (model != f->model) {
+        fa = *f;
+        fa.model = model;
+        n = strlen(f->path) + GR_NAME_MAX + 1;
+        path = malloc(n);
+        if (path != NULL &&
+            gr_fb_path(f->path, f->model, model, path, n) == 0)
+            fa.path = path;
+        /* the OpenAI-compatible API names it in the body */
+        if (f->kind == GR_FWD_OPENAI && f->body != NULL &&
+            (body = body_model(f->body, f->len, f->model, model,
+                               &fa.len)) != NULL)
+            fa.body = body;
+        rc = gr_forward(g, &fa, opts, out);
+        free(path);
+        free(body);
+        return rc;
+    }
     q.kind = fb_kind(f);
     q.model = f->model;
     q.body = f->body;

@@ -356,17 +356,18 @@ static void
 judge(struct call *c, const struct gr_http_res *res, struct gr_verdict *v)
 {
     int64_t now_s = time(NULL);
+    struct gr_shm_header *h = c->g->t.hdr;  /* the published Pacific days */
 
     if (res->status == 0) {
-        gr_classify(0, NULL, 0, now_s, v);
+        gr_classify_in(h, 0, NULL, 0, now_s, v);
         snprintf(v->reason, sizeof(v->reason), "no answer: %.160s", res->error);
     } else if (c->op == OP_STREAM && c->sse.error_code != 0) {
-        gr_classify(c->sse.error_code, c->err_event, c->err_event_len,
-                    now_s, v);
+        gr_classify_in(h, c->sse.error_code, c->err_event, c->err_event_len,
+                       now_s, v);
     } else if (res->err == GR_HTTP_TOO_BIG || res->err == GR_HTTP_NOMEM) {
-        gr_classify(res->status, NULL, 0, now_s, v);
+        gr_classify_in(h, res->status, NULL, 0, now_s, v);
     } else {
-        gr_classify(res->status, res->body, res->len, now_s, v);
+        gr_classify_in(h, res->status, res->body, res->len, now_s, v);
     }
 }
 
@@ -964,11 +965,14 @@ call(struct gr *g, enum op op, const char *model, const char *request_json,
         .kind = kind[op], .model = model, .body = request_json,
         .len = request_json != NULL ? strlen(request_json) : 0,
     };
+    char real[GR_NAME_MAX];
 
     if (g == NULL || model == NULL || request_json == NULL || out == NULL ||
         !model_ok(model))
         return call_model(g, op, model, request_json, opts, on_chunk, arg,
                           out);
+    /* An alias is called as the model it names, in the URL too. */
+    q.model = gr_model_resolve(g, model, real);
     return gr_fb_call(g, &q, opts, one_model, &oc, out);
 }
 

@@ -23,7 +23,9 @@
 #include <unistd.h>
 
 _Static_assert(GR_STAT_HIST_SAMPLES == GR_HIST_SAMPLES, "samples");
-_Static_assert((int)GR_NDIMS == GR_HIST_NDIM, "dimensions");
+/* The history samples the first four dimensions; tokens per day (ABI 6
+ * of the table) are not sampled and read 0. */
+_Static_assert((int)GR_NDIMS == GR_HIST_NDIM + 1, "dimensions");
 
 /* The uid owning shm object name, or -1. */
 static long
@@ -59,6 +61,8 @@ copy_sample(struct gr_stat_hist_point *o, const struct gr_hist_point *p)
 
     for (d = 0; d < GR_HIST_NDIM; d++)
         o->used[d] = ld32(&p->used[d]);
+    for (; d < GR_NDIMS; d++)
+        o->used[d] = 0;
     o->admitted = ld32(&p->admitted);
     o->rejected = ld32(&p->rejected);
     o->quota_429 = ld32(&p->quota_429);

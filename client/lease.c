@@ -57,6 +57,16 @@ static _Thread_local struct {
 _Static_assert(GR_SHM_NAME_MAX == GR_NAME_MAX,
                "a lease's model name is copied from model_cache");
 
+/* The last alias (router's `aliases`) this thread resolved, per config:
+ * handle 0 until the thread names an alias, so a caller that never does
+ * pays one comparison. */
+static _Thread_local struct {
+    uint64_t handle;
+    uint64_t gen;
+    char name[GR_SHM_NAME_MAX];
+    char real[GR_SHM_NAME_MAX];
+} alias_cache;
+
 static void
 refresh_pid(void)
 {
@@ -229,6 +239,55 @@ model_index(struct gr *g, const char *model, uint64_t *genp)
     return model_cache.index;
 }
 
+/* The model alias names, when it is the alias this thread resolved last
+ * under the current config; else NULL. */
+static inline const char *
+alias_hit(struct gr *g, const char *alias)
+{
+    if (alias_cache.handle != g->id)
+        return NULL;
+    /* acquire: pairs with the router's release of a new generation */
+    if (alias_cache.gen != atomic_load_explicit(&g->t.hdr->config_generation,
+                                                memory_order_acquire) ||
+        strncmp(alias_cache.name, alias, sizeof(alias_cache.name)) != 0)
+        return NULL;
+    return alias_cache.real;
+}
+
+/* Look alias up in the table (it names no model): the model it stands
+ * for, kept for the next call, or NULL. */
+static const char * __attribute__((noinline))
+alias_lookup(struct gr *g, const char *alias, uint64_t gen)
+{
+    char real[GR_SHM_NAME_MAX];
+
+    if (strnlen(alias, GR_SHM_NAME_MAX) >= GR_SHM_NAME_MAX ||
+        gr_shm_alias_model(&g->t, alias, real, sizeof(real)) < 0)
+        return NULL;
+    alias_cache.handle = g->id;
+    alias_cache.gen = gen;
+    memcpy(alias_cache.name, alias, strlen(alias) + 1);
+    memcpy(alias_cache.real, real, sizeof(real));
+    return alias_cache.real;
+}
+
+const char *
+gr_model_resolve(struct gr *g, const char *name, char buf[GR_NAME_MAX])
+{
+    const char *real = alias_hit(g, name);
+    uint64_t gen;
+
+    if (real == NULL) {
+        if (model_index(g, name, &gen) >= 0 || gen == 0)
+            return name;
+        real = alias_lookup(g, name, gen);
+        if (real == NULL)
+            return name;
+    }
+    memcpy(buf, real, strlen(real) + 1);
+    return buf;
+}
+
 /* Under the header's text seqlock: the base URL and proxy into this
  * thread's cache (arg: the handle). */
 static void
@@ -361,17 +420,17 @@ batch_stop(const struct gr *g, int64_t now_ns, int64_t to_midnight_ns)
     return left > 0 ? now_ns + left : 0;
 }
 
-int64_t
-gr_largest_limit(struct gr *g, const char *model, unsigned w)
+/* The largest effective limit on dimension d of any active project
+ * serving model; INT64_MAX when one has none; -1 when none serves it. */
+static int64_t
+largest_limit(struct gr *g, const char *model, unsigned d)
 {
     const struct gr_shm *t = &g->t;
     int m = gr_shm_model_index(t, model);
     int64_t best = -1;
     uint32_t s;
-    unsigned d = w == GR_W_RPM ? GR_D_RPM : w == GR_W_TPM ? GR_D_TPM
-                                                          : GR_D_IPM;
 
-    if (m < 0 || w >= GR_NWINDOWS)
+    if (m < 0 || d >= GR_NDIM)
         return -1;
     for (s = 0; s < t->max_projects; s++) {
         struct gr_shm_project *p = gr_shm_project(t, s);
@@ -398,6 +457,16 @@ gr_largest_limit(struct gr *g, const char *model, unsigned w)
             best = lim;
     }
     return best;
+}
+
+int64_t
+gr_largest_limit(struct gr *g, const char *model, unsigned w)
+{
+    if (w >= GR_NWINDOWS)
+        return -1;
+    return largest_limit(g, model, w == GR_W_RPM   ? GR_D_RPM
+                                   : w == GR_W_TPM ? GR_D_TPM
+                                                   : GR_D_IPM);
 }
 
 uint32_t
@@ -429,6 +498,19 @@ too_big(struct gr *g, const char *model, const struct gr_cost *cost)
             gr_seterr(g, "request estimated at %lld %s; the largest %s "
                       "limit of any project serving %s is %lld",
                       (long long)want[w], what[w], dim[w], model,
+                      (long long)most);
+            return true;
+        }
+    }
+    /* A day's tokens start from nothing at most: a call above every
+     * project's tokens per day never fits on any day. */
+    if (want[GR_W_TPM] > 0) {
+        int64_t most = largest_limit(g, model, GR_D_TPD);
+
+        if (most >= 0 && want[GR_W_TPM] > most) {
+            gr_seterr(g, "request estimated at %lld input tokens; the "
+                      "largest TPD (tokens per day) limit of any project "
+                      "serving %s is %lld", (long long)want[GR_W_TPM], model,
                       (long long)most);
             return true;
         }
@@ -621,6 +703,7 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
             q->now_ns = gr_shm_now_fast(&g->t);
         a.now_ns = q->now_ns;
         a.today = pacific_today(&g->t, &to_midnight);
+        a.day_end_ns = q->now_ns + to_midnight;
         stop = batch_stop(g, q->now_ns, to_midnight);
         /* 0: batch leases are off; 1: none wanted now.  A pinned
          * reservation takes no batch: a batch serves any project. */
@@ -729,6 +812,7 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
            int64_t deadline_ns, struct gr_lease *out)
 {
     struct gr_batch_ask q;
+    const char *real;
 
     /* Each cost in [0, INT32_MAX]: one unsigned comparison each. */
     if (g == NULL || model == NULL || cost == NULL || out == NULL ||
@@ -736,10 +820,19 @@ gr_reserve(struct gr *g, const char *model, const struct gr_cost *cost,
         (uint64_t)cost->tokens > INT32_MAX ||
         (uint64_t)cost->images > INT32_MAX)
         return GR_EINVAL;
+    /* An alias (the config's `aliases`) is reserved, and called, as the
+     * model it names. */
+    if ((real = alias_hit(g, model)) != NULL)
+        model = real;
     /* A call from this thread's batch lease, if it has one that may
      * serve it (client/batch.c): no write to the table.  The take fills
      * every field. */
     q.model = model_index(g, model, &q.config_gen);
+    if (q.model < 0 && q.config_gen != 0 &&
+        (real = alias_lookup(g, model, q.config_gen)) != NULL) {
+        model = real;
+        q.model = model_index(g, model, &q.config_gen);
+    }
     q.cost = cost;
     q.now_ns = 0;
     if (q.config_gen != 0 && q.model >= 0 && !spend_on(g)) {
@@ -775,6 +868,7 @@ gr_reserve_spend(struct gr *g, const char *project, const char *model,
                  int64_t deadline_ns, struct gr_lease *out)
 {
     struct gr_batch_ask q;
+    const char *real;
 
     if ((project == NULL || project[0] == '\0') &&
         (max_out <= 0 || g == NULL || !spend_on(g)))
@@ -787,7 +881,14 @@ gr_reserve_spend(struct gr *g, const char *project, const char *model,
         (uint64_t)cost->tokens > INT32_MAX ||
         (uint64_t)cost->images > INT32_MAX)
         return GR_EINVAL;
+    if ((real = alias_hit(g, model)) != NULL)
+        model = real;
     q.model = model_index(g, model, &q.config_gen);
+    if (q.model < 0 && q.config_gen != 0 &&
+        (real = alias_lookup(g, model, q.config_gen)) != NULL) {
+        model = real;
+        q.model = model_index(g, model, &q.config_gen);
+    }
     q.cost = cost;
     q.now_ns = 0;
     out->slot = UINT32_MAX;

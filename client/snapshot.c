@@ -54,7 +54,7 @@ struct gr_stat {
 
 static void view_open(struct gr_stat *st);
 
-static const char *dim_names[GR_NDIM] = {"rpm", "tpm", "rpd", "ipm"};
+static const char *dim_names[GR_NDIM] = {"rpm", "tpm", "rpd", "ipm", "tpd"};
 
 static double
 secs_left(int64_t until, int64_t now)
@@ -337,6 +337,7 @@ copy_cell(const struct gr_shm *t, const struct gr_shm_cell *c,
     sc->used[GR_D_TPM] = gr_shm_window_used(t, c, GR_W_TPM, now_ns);
     sc->used[GR_D_IPM] = gr_shm_window_used(t, c, GR_W_IPM, now_ns);
     sc->used[GR_D_RPD] = gr_shm_day_used(&c->day, today);
+    sc->used[GR_D_TPD] = gr_shm_day_used(&c->tday, today);
     sc->cell_cool_s = secs_left(atomic_load_explicit(
         &c->cell_cool_until, memory_order_relaxed), now_ns);
     {
@@ -464,6 +465,7 @@ copy_header(const struct gr_shm *t, struct gr_stat_snap *s, int64_t now_ns)
 struct models_copy {
     const struct gr_shm *t;
     struct gr_stat_snap *s;
+    struct gr_shm_alias *al;        /* [GR_ALIAS_MAX], or NULL */
 };
 
 static void
@@ -475,6 +477,37 @@ models_copy(void *arg)
     for (m = 0; m < mc->s->n_models; m++)
         gr_shm_seq_copy_out(mc->s->models[m].name, mc->t->models[m].name,
                             GR_SHM_NAME_MAX);
+    if (mc->t->aliases != NULL && mc->al != NULL)
+        gr_shm_seq_copy_out(mc->al, mc->t->aliases,
+                            GR_ALIAS_MAX * sizeof(*mc->al));
+}
+
+/* Each model's aliases, from the copy of the table's list. */
+static void
+copy_aliases(const struct models_copy *mc, struct gr_stat_snap *s)
+{
+    unsigned i;
+
+    for (i = 0; mc->al != NULL && i < GR_ALIAS_MAX; i++) {
+        const struct gr_shm_alias *a = &mc->al[i];
+        char *dst;
+        size_t len, nl;
+
+        if (a->name[0] == '\0')
+            break;
+        if (a->model >= s->n_models)
+            continue;       /* untrusted: an index out of range */
+        dst = s->models[a->model].aliases;
+        len = strlen(dst);
+        nl = strnlen(a->name, GR_SHM_NAME_MAX - 1);
+        if (len + 2 + nl + 4 >= GR_STAT_ALIASES_MAX) {
+            if (len + 4 < GR_STAT_ALIASES_MAX && strstr(dst, "...") == NULL)
+                memcpy(dst + len, "...", 4);
+            continue;
+        }
+        snprintf(dst + len, GR_STAT_ALIASES_MAX - len, "%s%.*s",
+                 len > 0 ? ", " : "", (int)nl, a->name);
+    }
 }
 
 /* The model names; torn, there are none (and no cell is shown: a cell
@@ -485,7 +518,10 @@ copy_models(const struct gr_shm *t, struct gr_stat_snap *s)
     /* relaxed: clamped below; names are read under models_seq */
     uint32_t n = atomic_load_explicit(&t->hdr->n_models,
                                       memory_order_relaxed), m;
-    struct models_copy mc = {.t = t, .s = s};
+    /* the aliases on the heap: 8 KiB, and none shown without them */
+    struct models_copy mc = {.t = t, .s = s,
+                             .al = calloc(GR_ALIAS_MAX,
+                                          sizeof(struct gr_shm_alias))};
 
     if (n > t->max_models)
         n = t->max_models;
@@ -496,10 +532,15 @@ copy_models(const struct gr_shm *t, struct gr_stat_snap *s)
     if (!s->models_ok) {
         memset(s->models, 0, sizeof(s->models));
         s->n_models = 0;
+        free(mc.al);
         return;
     }
-    for (m = 0; m < n; m++)
+    for (m = 0; m < n; m++) {
         s->models[m].name[GR_SHM_NAME_MAX - 1] = '\0';
+        s->models[m].aliases[0] = '\0';
+    }
+    copy_aliases(&mc, s);
+    free(mc.al);
 }
 
 /* The pool of each model: what the cells that take calls can still

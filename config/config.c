@@ -22,6 +22,7 @@
 #include "config_priv.h"
 #include "gateway_priv.h"
 #include "cache_priv.h"
+#include "aliases_priv.h"
 #include "pricing_priv.h"
 #include "settings_priv.h"
 
@@ -71,11 +72,12 @@ static const char *const dim_names[GR_CFG_NDIMS] = {
     [GR_CFG_TPM] = "tpm",
     [GR_CFG_RPD] = "rpd",
     [GR_CFG_IPM] = "ipm",
+    [GR_CFG_TPD] = "tpd",
 };
 
 static const char *const top_keys[] = {"router", "models", "projects",
                                        "gateway", "cache", "cluster",
-                                       "pricing", "spend", NULL};
+                                       "pricing", "spend", "aliases", NULL};
 
 /*
  * The settings of a model, a project and a project's limits: read by
@@ -88,6 +90,7 @@ static const struct gr_cfg_setting model_settings[] = {
     GR_CFG_HAND("tpm", NULL, 0),
     GR_CFG_HAND("rpd", NULL, 0),
     GR_CFG_HAND("ipm", NULL, 0),
+    GR_CFG_HAND("tpd", NULL, 0),
     GR_CFG_HAND("batch_tokens", NULL, 0),      /* load_batch_limits() */
     GR_CFG_HAND("batch_jobs", NULL, 0),
     GR_CFG_HAND("fallback", NULL, 0),          /* read by cache.c */
@@ -114,6 +117,7 @@ static const struct gr_cfg_setting override_settings[] = {
     GR_CFG_HAND("tpm", NULL, 0),
     GR_CFG_HAND("rpd", NULL, 0),
     GR_CFG_HAND("ipm", NULL, 0),
+    GR_CFG_HAND("tpd", NULL, 0),
     GR_CFG_HAND("batch_tokens", NULL, 0),      /* load_batch_limits() */
     GR_CFG_HAND("batch_jobs", NULL, 0),
     GR_CFG_END,
@@ -1393,6 +1397,10 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
                                           &ld.el);
         if (ld.cfg->spend == NULL)
             ld.nomem = true;
+        ld.cfg->aliases = gr_cfg_aliases_load(root, ld.path, ld.dir, ld.cfg,
+                                              &ld.el);
+        if (ld.cfg->aliases == NULL)
+            ld.nomem = true;
         if (member(root, "cluster") != NULL)
             gr_cfg_cluster_load(member(root, "cluster"), &ld.cfg->cluster,
                                 &ld.rd);
@@ -1441,6 +1449,7 @@ gr_cfg_free(struct gr_cfg *cfg)
     gr_cfg_gateway_free(cfg->gateway);
     gr_cfg_cache_free(cfg->cache);
     gr_cfg_spend_free(cfg->spend);
+    gr_cfg_aliases_free(cfg->aliases);
     for (i = 0; i < cfg->n_files; i++)
         free(cfg->files[i]);
     free(cfg->files);

@@ -23,6 +23,7 @@
 struct gr_cfg_gateway;
 struct gr_cfg_cache;
 struct gr_cfg_spend;
+struct gr_cfg_aliases;
 
 /* Dimensions, in the order of enum gr_dim in include/gemroute.h. */
 enum {
@@ -30,7 +31,8 @@ enum {
     GR_CFG_TPM = 1,
     GR_CFG_RPD = 2,
     GR_CFG_IPM = 3,
-    GR_CFG_NDIMS = 4,
+    GR_CFG_TPD = 4,     /* input tokens per Pacific day */
+    GR_CFG_NDIMS = 5,
 };
 
 /* limits[d]: GR_CFG_UNLIMITED when left out; 0 = model not available. */
@@ -143,6 +145,7 @@ struct gr_cfg {
     struct gr_cfg_cache *cache;     /* the cache section and the fallback
                                        chains (cache.h) */
     struct gr_cfg_spend *spend;     /* prices and spend caps (pricing.h) */
+    struct gr_cfg_aliases *aliases; /* model aliases (aliases.h) */
 };
 
 /* Errors collected by a load: each one line, "FILE:LINE: what is wrong". */

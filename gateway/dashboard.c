@@ -9,7 +9,7 @@
  *   GET  /gemroute/api/state       the table now (docs/OPERATIONS.md)
  *   GET  /gemroute/api/history     the last hour, as the router sampled it
  *   POST /gemroute/api/action      action=drain|enable|disable|reset
- *                                  &target=P[/M][&dim=rpm|tpm|rpd|ipm]
+ *                                  &target=P[/M][&dim=rpm|tpm|rpd|ipm|tpd]
  *   GET  /gemroute/app.js, app.css, favicon.svg  the page's assets
  *
  * Who may: a request with `Authorization: Bearer ADMIN_TOKEN`, or with
@@ -60,7 +60,7 @@ struct gw_asset {
 
 extern const struct gw_asset gw_assets[];   /* assets.c, generated */
 
-static const char *const dims[GR_NDIMS] = {"rpm", "tpm", "rpd", "ipm"};
+static const char *const dims[GR_NDIMS] = {"rpm", "tpm", "rpd", "ipm", "tpd"};
 
 /* ---- HMAC and the session cookie ----------------------------------------- */
 
@@ -815,7 +815,8 @@ do_action(struct gw *gw, const struct gw_dash_req *in, const struct who *w,
     if (i == 4 || (dim[0] != '\0' && (d == GR_NDIMS || i != 3))) {
         free(b.s);
         answer_json_error(out, 400, "action is drain, enable, disable or "
-                          "reset; dim (rpm, tpm, rpd, ipm) with reset only");
+                          "reset; dim (rpm, tpm, rpd, ipm, tpd) with reset "
+                          "only");
         return;
     }
     snprintf(req, sizeof(req), "%s %s%s%s", acts[i], target,

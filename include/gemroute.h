@@ -52,13 +52,15 @@ enum gr_err {
                        day or month: gr_errstr() names the cap */
 };
 
-/* The four quota dimensions Gemini enforces per project and model. */
+/* The five quota dimensions Gemini enforces per project and model. */
 enum gr_dim {
     GR_DIM_RPM = 0,     /* requests per minute */
     GR_DIM_TPM = 1,     /* input tokens per minute */
     GR_DIM_RPD = 2,     /* requests per Pacific calendar day */
     GR_DIM_IPM = 3,     /* images generated per minute (image models) */
-    GR_NDIMS = 4,
+    GR_DIM_TPD = 4,     /* input tokens per Pacific calendar day (models
+                           that have a daily token limit) */
+    GR_NDIMS = 5,
 };
 
 #define GR_DIM_BIT(d) (1u << (d))

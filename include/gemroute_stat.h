@@ -110,6 +110,8 @@ struct gr_stat_project {
 };
 
 /* One model over every project: what the pool can still take now. */
+#define GR_STAT_ALIASES_MAX 256
+
 struct gr_stat_model {
     char name[GR_NAME_MAX];
     int64_t room[GR_NDIMS];         /* sum of (limit - used) over cells
@@ -117,6 +119,9 @@ struct gr_stat_model {
     int64_t capacity[GR_NDIMS];     /* sum of limits of cells in the pool
                                        (not disabled, not draining) */
     bool unlimited[GR_NDIMS];       /* some cell in the pool has no limit */
+    char aliases[GR_STAT_ALIASES_MAX];  /* the config's aliases of this
+                                           model, ", "-separated (cut with
+                                           "..." when long); "" = none */
 };
 
 /* The router and its last reload: what gr_stat_router() reads alone. */
@@ -323,7 +328,7 @@ int gr_stat_batch_pools(const struct gr_stat *st,
 #define GR_STAT_HIST_SAMPLES 720
 
 struct gr_stat_hist_point {
-    uint32_t used[GR_NDIMS];
+    uint32_t used[GR_NDIMS];        /* tokens per day: not sampled, 0 */
     uint32_t admitted, rejected, quota_429, errors;
 };
 
@@ -348,7 +353,7 @@ void gr_stat_history_free(struct gr_stat_hist *h);
  * One operator request to the router's control socket of the table shm
  * (NULL: $GEMROUTE_SHM, else "/gemroute"): request is a line of the
  * protocol without its newline ("drain P[/M]", "enable P[/M]",
- * "disable P[/M]", "reset P[/M] [rpm|tpm|rpd|ipm]", "ping"); by, when
+ * "disable P[/M]", "reset P[/M] [rpm|tpm|rpd|ipm|tpd]", "ping"); by, when
  * not NULL, is a label the router logs with the action (who asked,
  * beyond the peer's uid and pid; letters, digits and ._:@#- only, at
  * most 48).  The router answers after the change is applied.  Returns

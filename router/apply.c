@@ -199,6 +199,9 @@ write_choice(struct gr_rtr *r, const struct gr_cfg *cfg, const int *slots,
                           memory_order_release);
 }
 
+_Static_assert((int)GR_CFG_NDIMS == (int)GR_NDIM,
+               "the config's dimensions are the table's, in order");
+
 static void
 write_limits(struct gr_rtr *r, const struct gr_cfg *cfg, uint32_t slot,
              const struct gr_cfg_project *cp, const int *model_idx)

@@ -52,15 +52,19 @@
 #define PEAK_BUCKETS 8u          /* over PEAK_SPAN of a window */
 #define PEAK_SPAN 2             /* the peak is over 1/PEAK_SPAN window */
 #define KEY_MAX (GR_CFG_NAME_MAX * 3 + 8)
-#define NREG 10                 /* registers: op, cool[4], cell cool,
-                                   learned[4] */
+#define NREG (2 + 2 * GR_NDIM)  /* registers: op, cool[GR_NDIM], cell
+                                   cool, learned[GR_NDIM] */
 #define NARGS (4 + 5 * GR_NDIM + NREG + 2)
 #define NOUT_FIXED (2 * GR_NDIM + 2 + 2 * NREG + 2)
 #define NOUT (NOUT_FIXED + GR_CV_NODES * (1 + 2 * GR_NDIM))
 #define REG_OP 0
 #define REG_COOL 1              /* + d */
-#define REG_CELL_COOL 5
-#define REG_LEARNED 6           /* + d */
+#define REG_CELL_COOL (1 + GR_NDIM)
+#define REG_LEARNED (2 + GR_NDIM)   /* + d */
+/* The script below is written for these numbers (ND, NREG there). */
+_Static_assert(GR_NDIM == 5 && NREG == 12, "the script's ND and NREG");
+#define ND_S "5"
+#define NREG_S "12"
 /* the operator and disable flags a cluster shares: the cell's, and the
  * project's shifted by 8 */
 #define OP_CELL_BITS (GR_CELL_OP_DISABLED | GR_CELL_OP_DRAINING | \
@@ -80,11 +84,15 @@
  * Returns the shares, the targets, 1 while in the grace (no growth),
  * Redis' time (ms), each register's value and version (bumped by every
  * change), the hash's birth, then up to 8 nodes: name, shares, uses.
+ * The day dimensions (RPD, TPD: d = 2 and 4) keep a dead node's share
+ * and use until its day ends.
  */
 static const char SCRIPT[] =
 "local t = redis.call('TIME')\n"
 "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-"local key, me, inst = KEYS[1], ARGV[1], ARGV[35]\n"
+"local ND, NREG = " ND_S ", " NREG_S "\n"
+"local key, me = KEYS[1], ARGV[1]\n"
+"local inst = ARGV[4 + 5 * ND + NREG + 1]\n"
 "local lease, win, day = tonumber(ARGV[2]), tonumber(ARGV[3]),"
 " tonumber(ARGV[4])\n"
 "local h = redis.call('HGETALL', key)\n"
@@ -107,7 +115,8 @@ static const char SCRIPT[] =
 "end\n"
 "if not mine then mine = {}; nodes[me] = mine end\n"
 "local set, dels = {}, {}\n"
-"local born, seen = tonumber(g['born']), tonumber(ARGV[36]) or 0\n"
+"local born = tonumber(g['born'])\n"
+"local seen = tonumber(ARGV[4 + 5 * ND + NREG + 2]) or 0\n"
 "if not born then\n"
 "  born = now; set[#set + 1] = 'born'; set[#set + 1] = now\n"
 "end\n"
@@ -122,7 +131,8 @@ static const char SCRIPT[] =
 "    local e, y = tonumber(x['e']), tonumber(x['y']) or 0\n"
 "    if (e and now > e + win) or (not e and y < day) then\n"
 "      for a, _ in pairs(x) do\n"
-"        if not ((a == 's2' or a == 'u2' or a == 'y') and y >= day) then\n"
+"        if not ((a == 's2' or a == 'u2' or a == 's4' or a == 'u4' or\n"
+"                 a == 'y') and y >= day) then\n"
 "          dels[#dels + 1] = a .. ':' .. n; x[a] = nil\n"
 "        end\n"
 "      end\n"
@@ -139,14 +149,14 @@ static const char SCRIPT[] =
 "  if e and e >= now then live[n] = true end\n"
 "end\n"
 "local out = {}\n"
-"for d = 0, 3 do\n"
+"for d = 0, ND - 1 do\n"
 "  local b = 5 + 5 * d\n"
 "  local L, want, keep = tonumber(ARGV[b]), tonumber(ARGV[b + 1]),\n"
 "    tonumber(ARGV[b + 2])\n"
 "  local reg, used = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])\n"
 "  local sd, wd, ud = 's' .. d, 'w' .. d, 'u' .. d\n"
 "  if L < 0 then\n"
-"    out[d + 1] = -1; out[d + 5] = -1\n"
+"    out[d + 1] = -1; out[d + 1 + ND] = -1\n"
 "    if mine[sd] then dels[#dels + 1] = sd .. ':' .. me; mine[sd] = nil end\n"
 "  else\n"
 "    local cur = tonumber(mine[sd]) or reg\n"
@@ -183,14 +193,17 @@ static const char SCRIPT[] =
 "    set[#set + 1] = wd .. ':' .. me; set[#set + 1] = want\n"
 "    set[#set + 1] = ud .. ':' .. me; set[#set + 1] = used\n"
 "    set[#set + 1] = 'L' .. d; set[#set + 1] = L\n"
-"    out[d + 1] = new; out[d + 5] = tgt\n"
+"    out[d + 1] = new; out[d + 1 + ND] = tgt\n"
 "  end\n"
 "end\n"
-"out[9] = grace and 1 or 0\n"
-"out[10] = now\n"
-"local regs = {'op', 'c0', 'c1', 'c2', 'c3', 'cc', 'l0', 'l1', 'l2', 'l3'}\n"
+"out[2 * ND + 1] = grace and 1 or 0\n"
+"out[2 * ND + 2] = now\n"
+"local regs = {'op'}\n"
+"for d = 0, ND - 1 do regs[#regs + 1] = 'c' .. d end\n"
+"regs[#regs + 1] = 'cc'\n"
+"for d = 0, ND - 1 do regs[#regs + 1] = 'l' .. d end\n"
 "for i, name in ipairs(regs) do\n"
-"  local a = ARGV[24 + i]\n"
+"  local a = ARGV[4 + 5 * ND + i]\n"
 "  local dflt = 0\n"
 "  if string.sub(name, 1, 1) == 'l' then dflt = -1 end\n"
 "  local v = tonumber(g['r_' .. name]) or dflt\n"
@@ -200,7 +213,7 @@ static const char SCRIPT[] =
 "    set[#set + 1] = 'r_' .. name; set[#set + 1] = v\n"
 "    set[#set + 1] = 'v_' .. name; set[#set + 1] = ver\n"
 "  end\n"
-"  out[9 + 2 * i] = v; out[10 + 2 * i] = ver\n"
+"  out[2 * ND + 1 + 2 * i] = v; out[2 * ND + 2 + 2 * i] = ver\n"
 "end\n"
 "if #dels > 0 then redis.call('HDEL', key, unpack(dels)) end\n"
 "redis.call('HSET', key, unpack(set))\n"
@@ -211,13 +224,13 @@ static const char SCRIPT[] =
 "end\n"
 "table.sort(names)\n"
 "local nn = math.min(#names, 8)\n"
-"out[31] = born\n"
-"out[32] = nn\n"
+"out[2 * ND + 2 + 2 * NREG + 1] = born\n"
+"out[2 * ND + 2 + 2 * NREG + 2] = nn\n"
 "for i = 1, nn do\n"
 "  local x = nodes[names[i]]\n"
 "  out[#out + 1] = names[i]\n"
-"  for d = 0, 3 do out[#out + 1] = tonumber(x['s' .. d]) or -1 end\n"
-"  for d = 0, 3 do out[#out + 1] = tonumber(x['u' .. d]) or -1 end\n"
+"  for d = 0, ND - 1 do out[#out + 1] = tonumber(x['s' .. d]) or -1 end\n"
+"  for d = 0, ND - 1 do out[#out + 1] = tonumber(x['u' .. d]) or -1 end\n"
 "end\n"
 "return out\n";
 
@@ -261,6 +274,9 @@ struct gr_rtr_cluster {
     bool (*force)[NREG];            /* push this one next time */
     int64_t offset_ms;              /* Redis' ms - local monotonic ms */
     bool have_offset;
+    int32_t today;                  /* the Pacific day the loop counted
+                                       the exchange's uses on, for the
+                                       script (handed over with ent) */
 
     /* the companion segment for status (shm/cluster_view.h) */
     char instance[24];              /* see gr_cv_header.instance */
@@ -334,7 +350,7 @@ cl_thread(void *arg)
                      (long long)cl->window_ms);
             argv[k++] = num[2];
             snprintf(num[3], sizeof(num[3]), "%d",
-                     gr_shm_pacific_day(gr_shm_now_wall() / GR_NS_PER_S));
+                     cl->today);
             argv[k++] = num[3];
             for (d = 0; d < GR_NDIM; d++) {
                 unsigned j;
@@ -691,11 +707,12 @@ static int64_t
 used_of(struct gr_rtr *r, uint32_t cell, unsigned d, int64_t now,
         int32_t today)
 {
-    static const int win[GR_NDIM] = {GR_W_RPM, GR_W_TPM, -1, GR_W_IPM};
+    static const int win[GR_NDIM] = {GR_W_RPM, GR_W_TPM, -1, GR_W_IPM,
+                                     -1};
     struct gr_shm_cell *c = &r->t.cells[cell];
 
     if (win[d] < 0)
-        return gr_shm_day_used(&c->day, today);
+        return gr_shm_day_used(d == GR_D_TPD ? &c->tday : &c->day, today);
     return gr_shm_window_used(&r->t, c, (unsigned)win[d], now);
 }
 
@@ -941,7 +958,10 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
     }
     bucket = now / (t->window_ns / (PEAK_BUCKETS * PEAK_SPAN) > 0
                         ? t->window_ns / (PEAK_BUCKETS * PEAK_SPAN) : 1);
-    today = gr_shm_pacific_day(gr_shm_now_wall() / GR_NS_PER_S);
+    /* the days the router published from the tz database (2007 rule
+     * only as their fallback), as every client counts them */
+    today = gr_shm_pacific_day_in(r->t.hdr, gr_shm_now_wall() / GR_NS_PER_S,
+                                  NULL, NULL);
 
     /* 1. publish the local limits the last answer allows */
     for (cell = 0; cell < cl->ncells; cell++) {
@@ -1036,7 +1056,7 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
             for (k = 0; k < PEAK_BUCKETS; k++)
                 if (cl->peak[cell][d][k] > peak)
                     peak = cl->peak[cell][d][k];
-            if (d == GR_D_RPD)
+            if (d == GR_D_RPD || d == GR_D_TPD)
                 peak = used;
             loc = cl->local[cell][d];
             if (cl->pending[cell][d] != 0 &&
@@ -1066,6 +1086,7 @@ gr_rtr_cluster_tick(struct gr_rtr *r, int64_t now)
         n++;
     }
     cl->n_ent = n;
+    cl->today = today;
     if (n > 0) {
         cl->req_sent_ns = now;
         cl->req_ready = true;

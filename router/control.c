@@ -8,7 +8,7 @@
  * protocol is one line each way:
  *
  *   drain|disable|enable PROJECT[/MODEL]      ->  ok TEXT | error TEXT
- *   reset PROJECT[/MODEL] [rpm|tpm|rpd|ipm]
+ *   reset PROJECT[/MODEL] [rpm|tpm|rpd|ipm|tpd]
  *   ping                                      ->  ok gemrouted PID
  *
  * Any request may end with " by=LABEL", a name of who asked (the
@@ -62,7 +62,7 @@
 #define CTL_LINE 256                /* longest request, newline included */
 #define CTL_IDLE_NS (INT64_C(10) * 1000000000)
 
-static const char *dim_names[GR_NDIM] = {"rpm", "tpm", "rpd", "ipm"};
+static const char *dim_names[GR_NDIM] = {"rpm", "tpm", "rpd", "ipm", "tpd"};
 
 struct conn {
     int fd;                         /* -1: free */
@@ -570,7 +570,7 @@ serve_line(struct gr_rtr *r, const struct conn *k, char *line,
     if (verb == NULL || a == 4 || spec == NULL || more != NULL ||
         (extra != NULL && a != ACT_RESET)) {
         say(rp, "error usage: drain|disable|enable PROJECT[/MODEL], "
-            "reset PROJECT[/MODEL] [rpm|tpm|rpd|ipm], ping\n");
+            "reset PROJECT[/MODEL] [rpm|tpm|rpd|ipm|tpd], ping\n");
         return;
     }
     if (extra != NULL) {

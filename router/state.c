@@ -42,6 +42,7 @@ struct saved_cell {
     char model[GR_SHM_NAME_MAX];
     long long used[GR_NWINDOWS];
     long long day, day_used;
+    long long tday_used;                /* tokens on `day` (TPD) */
     long long cool_wall[GR_NDIM];
     long long cell_cool_wall;
     long long learned[GR_NDIM];
@@ -159,22 +160,31 @@ save_cell(FILE *f, const struct gr_rtr *r, uint32_t slot, uint32_t m,
         fprintf(f, " %lld", (long long)gr_shm_window_used(t, c, w,
                                                           now_mono));
     fprintf(f, " %d %lld", today, (long long)gr_shm_day_used(&c->day, today));
-    /* relaxed for all: a snapshot to keep */
-    for (d = 0; d < GR_NDIM; d++)
+    /* relaxed for all: a snapshot to keep.  The four first dimensions,
+     * then (since TPD) the tokens' day, its cooldown and learned limit at
+     * the end of the line, where a file of an older router has none. */
+    for (d = 0; d < GR_D_TPD; d++)
         fprintf(f, " %lld", to_wall(atomic_load_explicit(
                     &c->cool_until[d], memory_order_relaxed), now_mono,
                     now_wall));
     fprintf(f, " %lld", to_wall(atomic_load_explicit(
                 &c->cell_cool_until, memory_order_relaxed), now_mono,
                 now_wall));
-    for (d = 0; d < GR_NDIM; d++)
+    for (d = 0; d < GR_D_TPD; d++)
         fprintf(f, " %lld", (long long)atomic_load_explicit(
                     &c->learned[d], memory_order_relaxed));
-    fprintf(f, " %u %u\n",
+    fprintf(f, " %u %u",
             atomic_load_explicit(&c->health, memory_order_relaxed) &
                 CELL_PERSIST,
             atomic_load_explicit(&p->health, memory_order_relaxed) &
                 PROJ_PERSIST);
+    fprintf(f, " %lld %lld %lld\n",
+            (long long)gr_shm_day_used(&c->tday, today),
+            to_wall(atomic_load_explicit(&c->cool_until[GR_D_TPD],
+                                         memory_order_relaxed),
+                    now_mono, now_wall),
+            (long long)atomic_load_explicit(&c->learned[GR_D_TPD],
+                                            memory_order_relaxed));
     return true;
 }
 
@@ -294,6 +304,18 @@ parse(FILE *f, long long *saved, long long *window, struct saved_cell **out,
                        &c.learned[2], &c.learned[3], &c.cell_health,
                        &c.proj_health, &used) != 18)
                 goto bad;
+            c.cool_wall[GR_D_TPD] = 0;
+            c.learned[GR_D_TPD] = -1;
+            if (line[used] == ' ') {
+                int more = 0;
+
+                if (sscanf(line + used, " %lld %lld %lld%n", &c.tday_used,
+                           &c.cool_wall[GR_D_TPD], &c.learned[GR_D_TPD],
+                           &more) != 3 ||
+                    c.tday_used < 0 || c.tday_used > UINT32_MAX)
+                    goto bad;
+                used += more;
+            }
             for (int k = 0; k < GR_NWINDOWS; k++)
                 if (c.used[k] < 0 || c.used[k] > UINT32_MAX)
                     goto bad;
@@ -325,6 +347,28 @@ fail:
     free(cells);
     *n = 0;
     return -EINVAL;
+}
+
+/* Raise a day word (requests or tokens) to the count saved today. */
+static void
+restore_day(_Atomic uint64_t *day, long long saved, int32_t today)
+{
+    /* acquire: a plain CAS loop raising the count to the saved one */
+    uint64_t word = atomic_load_explicit(day, memory_order_acquire);
+    uint64_t cur = (word >> 32 & GR_EPOCH_MASK) ==
+                           ((uint64_t)today & GR_EPOCH_MASK)
+                       ? gr_shm_word_used(word) : 0;
+
+    if (saved <= 0)
+        return;
+    while (cur < (uint64_t)saved &&
+           !atomic_compare_exchange_weak_explicit(
+               day, &word,
+               gr_shm_word_pack((uint64_t)saved, (uint64_t)today, word),
+               memory_order_acq_rel, memory_order_acquire))
+        cur = (word >> 32 & GR_EPOCH_MASK) ==
+                      ((uint64_t)today & GR_EPOCH_MASK)
+                  ? gr_shm_word_used(word) : 0;
 }
 
 static void
@@ -361,22 +405,9 @@ restore_cell(struct gr_rtr *r, const struct saved_cell *s, long long saved,
         gr_shm_window_release_at(t, c, w, s->used[w], now_mono + hold,
                                  now_mono);
     }
-    if (s->day == today && s->day_used > 0) {
-        /* acquire: a plain CAS loop raising the count to the saved one */
-        uint64_t word = atomic_load_explicit(&c->day, memory_order_acquire);
-        uint64_t cur = (word >> 32 & GR_EPOCH_MASK) ==
-                               ((uint64_t)today & GR_EPOCH_MASK)
-                           ? gr_shm_word_used(word) : 0;
-
-        while (cur < (uint64_t)s->day_used &&
-               !atomic_compare_exchange_weak_explicit(
-                   &c->day, &word,
-                   gr_shm_word_pack((uint64_t)s->day_used, (uint64_t)today,
-                                    word),
-                   memory_order_acq_rel, memory_order_acquire))
-            cur = (word >> 32 & GR_EPOCH_MASK) ==
-                          ((uint64_t)today & GR_EPOCH_MASK)
-                      ? gr_shm_word_used(word) : 0;
+    if (s->day == today) {
+        restore_day(&c->day, s->day_used, today);
+        restore_day(&c->tday, s->tday_used, today);
     }
     /* relaxed for the rest: advice, restored before clients may choose
      * this project (the choice array is published afterwards) */

@@ -15,7 +15,7 @@
 #include "layout.h"
 
 #define GR_CV_MAGIC UINT64_C(0x3156434f52474d47)   /* "GMGROCV1" */
-#define GR_CV_VERSION 1u
+#define GR_CV_VERSION 2u        /* 2: five dimensions (TPD) */
 #define GR_CV_NODES 8           /* nodes shown per cell (more are cut) */
 #define GR_CV_SUFFIX ".cluster"
 
@@ -24,6 +24,7 @@ struct gr_cv_node {
     int64_t share[GR_NDIM];     /* units held, per dimension; -1 = not
                                    shared (unlimited) */
     int64_t used[GR_NDIM];      /* what its table counted (its keep) */
+    uint8_t pad[3 * GR_SHM_LINE - GR_SHM_NAME_MAX - 2 * 8 * GR_NDIM];
 };
 
 struct gr_cv_cell {
@@ -48,9 +49,10 @@ struct gr_cv_header {
     uint8_t pad1[GR_SHM_LINE * 2 - 40 - GR_SHM_NAME_MAX];
 };
 
-_Static_assert(sizeof(struct gr_cv_node) == 128, "node: two lines");
+_Static_assert(sizeof(struct gr_cv_node) == 3 * GR_SHM_LINE,
+               "node: three lines");
 _Static_assert(sizeof(struct gr_cv_cell) == GR_SHM_LINE +
-               GR_CV_NODES * 128, "cell: a line, then its nodes");
+               GR_CV_NODES * 3 * GR_SHM_LINE, "cell: a line, then its nodes");
 _Static_assert(sizeof(struct gr_cv_header) == 2 * GR_SHM_LINE,
                "header: two lines");
 

@@ -44,13 +44,16 @@
 #include <stdint.h>
 
 #define GR_SHM_MAGIC UINT64_C(0x31544f5245474d47) /* "GMGEROT1" */
-#define GR_SHM_ABI_MAJOR 6u  /* 6: the spend section (prices, spend caps
-                               and counters) grows the segment;
-                               5: the extras section (fallback chains,
-                               the response cache) */
+#define GR_SHM_ABI_MAJOR 6u  /* 6: tokens per day, a fifth dimension: the
+                               cell grows to seven lines; the extras end
+                               with the model aliases; the spend section
+                               (prices, spend caps and counters) follows
+                               the extras */
 #define GR_SHM_ABI_MINOR 0u  /* (4.0: control_path; 4.1: router_pidns;
                                4.2: key_bad, probe_at_s, tpm_flags;
-                               5.1: the Pacific day table, day_seq) */
+                               5.0: the extras section (fallback chains,
+                               the response cache); 5.1: the Pacific day
+                               table, day_seq) */
 
 #define GR_SHM_LINE 64
 #define GR_SHM_PAGE 4096
@@ -74,7 +77,7 @@
 #define GR_TICKS_PER_WINDOW 64
 #define GR_RING 72
 
-/* The minute dimensions have windows; the day dimension has a day word. */
+/* The minute dimensions have windows; the day dimensions have day words. */
 enum {
     GR_W_RPM = 0,
     GR_W_TPM = 1,
@@ -88,7 +91,8 @@ enum {
     GR_D_TPM = 1,
     GR_D_RPD = 2,
     GR_D_IPM = 3,
-    GR_NDIM = 4,
+    GR_D_TPD = 4,       /* input tokens per Pacific day (ABI 6) */
+    GR_NDIM = 5,
 };
 
 /*
@@ -111,8 +115,8 @@ enum {
 #define GR_SLOT_CLOSED (UINT64_C(1) << 60)
 
 /*
- * A day word:
- *   bits  0..31  requests counted on that Pacific day
+ * A day word (RPD: requests; TPD: input tokens):
+ *   bits  0..31  requests (tokens) counted on that Pacific day
  *   bits 32..51  day (days since 1970-01-01, mod 2^20)
  *   bits 52..63  version
  */
@@ -133,19 +137,36 @@ enum {
 #define GR_TPM_NO_CACHED (1u << 0)  /* cachedContentTokenCount not charged */
 
 /* Lease bits for what a lease holds (lease.held): one per window, the day
- * counter, and the in-flight count. */
+ * counters (requests, tokens), and the in-flight count. */
 #define GR_HELD_WINDOW(w) (1u << (w))
 #define GR_HELD_DAY (1u << 3)
 #define GR_HELD_INFLIGHT (1u << 4)
 #define GR_HELD_SPEND (1u << 5)         /* the project's spend counters */
 #define GR_HELD_SPEND_POOL (1u << 6)    /* the pool's spend counters */
+#define GR_HELD_TDAY (1u << 7)          /* the tokens-per-day counter */
 
 /*
- * One (project, model): limits, health, counters and windows.  What one
- * reservation touches sits on as few lines as possible: line 0 of the
- * two cells it compares, line 1 of the one it chose, and one line of
- * that cell's ring when it settles.  Fields written rarely (limits,
- * health) share a line with the counters that are read with them.
+ * One (project, model): limits, health, counters and windows.
+ *
+ * ABI 6 adds tokens per day (TPD), and five dimensions' limits, the
+ * three window words, two day words, five cooldowns, the cell's own
+ * cooldown, the circuit, health and the admission count (152 bytes)
+ * no longer fit the two lines a reservation touched.  So the lines are
+ * cut by who writes them, not by dimension:
+ *   line 0  limits and caps of all five dimensions and the window words:
+ *           what the comparison of two candidates reads, and what every
+ *           admission of a minute cost writes (as before);
+ *   line 1  cooldowns, circuit and health: read by every admission on
+ *           the cell it chose, written only by reports and operators, so
+ *           it stays shared in every core's cache (before ABI 6 the
+ *           admission count was here, and made it a written line);
+ *   line 2  the two day words, the counters of admissions and
+ *           outcomes and the failure state: written by an admission on
+ *           the chosen cell (day counts, `admitted`) and by its report.
+ * A reservation still writes two lines of the chosen cell (0 and 2, as
+ * it wrote 0 and 1), and reads one more that no admission writes; the
+ * three are prefetched together with the candidate.  A cell without a
+ * TPD limit reads limit[GR_D_TPD] on line 0 and never touches tday.
  */
 struct gr_shm_cell {
     /* line 0: what every admission reads and changes.  limit is written
@@ -155,17 +176,15 @@ struct gr_shm_cell {
     _Atomic uint32_t limit[GR_NDIM];    /* effective config limit (x
                                            headroom) or GR_LIMIT_NONE; per
                                            dim: req/60 s, tok/60 s,
-                                           req/day, images/60 s */
+                                           req/day, images/60 s, tok/day */
     _Atomic uint32_t cap[GR_NDIM];      /* learned limit x headroom, or
                                            GR_LIMIT_NONE */
     _Atomic uint64_t word[GR_NWINDOWS]; /* window words, see above */
-    _Atomic uint64_t day;               /* day word, see above */
 
-    /* line 1: health, written by clients (reports), by the tools
+    /* line 1: health, written by clients' reports, by the tools
      * (operator flags: drain, disable, enable, reset) and the router;
-     * read by every admission on the cell it chose, which also counts
-     * itself here.  (Requests in flight are the leases that hold
-     * GR_HELD_INFLIGHT: no counter to keep.) */
+     * read by every admission on the cell it chose.  (Requests in flight
+     * are the leases that hold GR_HELD_INFLIGHT: no counter to keep.) */
     _Atomic int64_t cool_until[GR_NDIM];    /* ns CLOCK_MONOTONIC; 0 = none */
     _Atomic int64_t cell_cool_until;        /* ns; whole cell (bare 429) */
     _Atomic int64_t circuit_until;          /* ns; open circuit until */
@@ -173,32 +192,39 @@ struct gr_shm_cell {
     _Atomic uint32_t probe_at_s;            /* s CLOCK_MONOTONIC of the next
                                                health probe of a disabled
                                                cell; 0 = none (router) */
-    _Atomic uint64_t admitted;
 
-    /* line 2: learned limits, failure state and counters of outcomes. */
-    _Atomic int64_t learned[GR_NDIM];       /* limit Google stated; -1 none */
+    /* line 2: the day words and the counters an admission and its
+     * report write (a success report reads and clears the failure
+     * state here too). */
+    _Atomic uint64_t day;               /* RPD day word, see above */
+    _Atomic uint64_t tday;              /* TPD day word: input tokens */
+    _Atomic uint64_t admitted;
+    _Atomic uint64_t rejected;
+    _Atomic uint64_t ok;
+    _Atomic uint64_t other_err;
     _Atomic uint32_t failures;              /* consecutive 5xx/timeouts */
     _Atomic uint32_t backoff_level;         /* bare-429 backoff exponent */
     _Atomic uint32_t open_count;            /* circuit openings in a row */
     uint32_t pad2;
-    _Atomic uint64_t rejected;
-    _Atomic uint64_t ok;
 
-    /* line 3: the configured limits and the last error. */
+    /* line 3: learned limits (written by a 429 that states one). */
+    _Atomic int64_t learned[GR_NDIM];       /* limit Google stated; -1 none */
+    uint8_t pad3[GR_SHM_LINE - GR_NDIM * 8];
+
+    /* line 4: the configured limits and the last error. */
     _Atomic int64_t config_limit[GR_NDIM];  /* before headroom, for status */
     _Atomic uint32_t last_status;           /* HTTP status of last error */
     _Atomic uint32_t qid_seq;               /* try-lock + version of qid */
     uint8_t cool_src[GR_NDIM];              /* enum gr_cool_src, for status */
-    uint8_t pad3[GR_SHM_LINE - 4 * 8 - 2 * 4 - GR_NDIM];
+    uint8_t pad4[GR_SHM_LINE - GR_NDIM * 8 - 2 * 4 - GR_NDIM];
 
-    /* line 4: the last quotaId seen, under qid_seq. */
+    /* line 5: the last quotaId seen, under qid_seq. */
     char last_qid[GR_SHM_LINE];
 
-    /* line 5: error counters, written by clients. */
+    /* line 6: error counters, written by clients. */
     _Atomic uint64_t quota_429[GR_NDIM + 1];    /* per dim, then bare */
     _Atomic uint64_t server_5xx;
     _Atomic uint64_t auth_err;
-    _Atomic uint64_t other_err;
 };
 
 /*
@@ -394,9 +420,21 @@ struct gr_shm_header {
  *       index `from` that model index `to` answered.  Model indices never
  *       change while the router runs (they are only added), so a pair
  *       keeps its meaning across reloads.
+ *   struct gr_shm_alias alias[GR_ALIAS_MAX]     (ABI 6) the config's model
+ *       aliases, under the header's models_seq: a name callers may use
+ *       for model index `model`; the first empty name ends the list.
  */
 #define GR_FALLBACK_MAX 4           /* models in one chain */
 #define GR_FALLBACK_END 0xffu       /* ends a chain shorter than the max */
+
+#define GR_ALIAS_MAX 64             /* aliases in the table */
+
+/* One model alias, router-written under the header's models_seq. */
+struct gr_shm_alias {
+    char name[GR_SHM_NAME_MAX];         /* "" = none (ends the list) */
+    uint32_t model;                     /* the model index it names */
+    uint8_t pad[GR_SHM_LINE - 4];
+};
 
 /* fallback.flags */
 #define GR_FB_DEFAULT_ALLOW (1u << 0)   /* calls may fall back unless they
@@ -484,22 +522,29 @@ struct gr_shm_spend {
 _Static_assert(sizeof(struct gr_shm_price) == 64, "price: one line");
 _Static_assert(sizeof(struct gr_shm_spend) == 64, "spend: one line");
 _Static_assert(sizeof(struct gr_shm_fallback) == 64, "fallback: one line");
+_Static_assert(sizeof(struct gr_shm_alias) == 2 * 64, "alias: two lines");
 _Static_assert(offsetof(struct gr_shm_extra, cache_path) == 64, "line 1");
 _Static_assert(offsetof(struct gr_shm_extra, cache_hits) == 64 + 256,
                "counters on their own line");
 _Static_assert(sizeof(struct gr_shm_extra) == 6 * 64, "extra: six lines");
-_Static_assert(sizeof(struct gr_shm_cell) == 6 * 64, "cell: six lines");
+_Static_assert(sizeof(struct gr_shm_cell) == 7 * 64, "cell: seven lines");
 _Static_assert(GR_RING * GR_NWINDOWS * 8 % GR_SHM_LINE == 0,
                "a cell-first ring is whole lines");
 _Static_assert(sizeof(struct gr_shm_cell) % GR_SHM_LINE == 0,
                "cells are whole lines");
-_Static_assert(offsetof(struct gr_shm_cell, word) == 32, "line 0");
+_Static_assert(offsetof(struct gr_shm_cell, word) == 40 &&
+               sizeof(((struct gr_shm_cell *)0)->word) == 24,
+               "line 0: limits, caps and windows, one line");
 _Static_assert(offsetof(struct gr_shm_cell, cool_until) == 64, "line 1");
-_Static_assert(offsetof(struct gr_shm_cell, admitted) == 120, "line 1");
-_Static_assert(offsetof(struct gr_shm_cell, learned) == 128, "line 2");
-_Static_assert(offsetof(struct gr_shm_cell, config_limit) == 192, "line 3");
-_Static_assert(offsetof(struct gr_shm_cell, last_qid) == 256, "line 4");
-_Static_assert(offsetof(struct gr_shm_cell, quota_429) == 320, "line 5");
+_Static_assert(offsetof(struct gr_shm_cell, probe_at_s) == 124, "line 1");
+_Static_assert(offsetof(struct gr_shm_cell, day) == 128 &&
+               offsetof(struct gr_shm_cell, tday) == 136 &&
+               offsetof(struct gr_shm_cell, admitted) == 144 &&
+               offsetof(struct gr_shm_cell, open_count) == 184, "line 2");
+_Static_assert(offsetof(struct gr_shm_cell, learned) == 192, "line 3");
+_Static_assert(offsetof(struct gr_shm_cell, config_limit) == 256, "line 4");
+_Static_assert(offsetof(struct gr_shm_cell, last_qid) == 320, "line 5");
+_Static_assert(offsetof(struct gr_shm_cell, quota_429) == 384, "line 6");
 _Static_assert(sizeof(struct gr_shm_project) == 128, "project: two lines");
 _Static_assert(offsetof(struct gr_shm_project, name) == 48, "project name");
 _Static_assert(sizeof(struct gr_shm_lease) == 64, "lease: one line");

@@ -13,6 +13,12 @@
  * two locked instructions on every call): a lease that holds
  * GR_HELD_INFLIGHT is one, and the rare reader that needs the number (a
  * day roll, status) counts the leases.
+ *
+ * Tokens per day (TPD) are a day counter of input tokens (cell.tday),
+ * admitted after the requests' day and settled like the TPM window: the
+ * estimate is admitted, the tokens Google counted replace it at the
+ * settle (more counted at once, less given back).  A new day starts at
+ * the tokens in flight, as RPD's starts at the requests in flight.
  */
 #include "reserve.h"
 #include "window.h"
@@ -228,6 +234,29 @@ spend_release(const struct gr_shm *t, struct gr_shm_lease *l, uint32_t held,
     return held;
 }
 
+/* The same for the tokens of the leases in flight (a TPD roll). */
+static int64_t
+tokens_in_flight_but(const void *arg)
+{
+    const struct in_flight_arg *fa = arg;
+    int64_t sum = 0;
+    uint32_t i;
+
+    for (i = 0; i < fa->t->max_leases; i++) {
+        const struct gr_shm_lease *l = &fa->t->leases[i];
+        uint32_t at = UINT32_MAX;
+        int64_t n;
+
+        if (i == fa->lease || lease_in_flight(l, &at) == 0 ||
+            at != fa->cell)
+            continue;
+        n = __atomic_load_n(&l->cost[GR_W_TPM], __ATOMIC_RELAXED);
+        if (n > 0 && n <= UINT32_MAX)           /* untrusted */
+            sum += n;
+    }
+    return sum;
+}
+
 /* Give back everything held, each bit cleared before its counter. */
 static void
 roll_back(const struct gr_shm *t, struct gr_shm_cell *c, struct gr_shm_lease *l,
@@ -237,6 +266,11 @@ roll_back(const struct gr_shm *t, struct gr_shm_cell *c, struct gr_shm_lease *l,
 
     if (held & (GR_HELD_SPEND | GR_HELD_SPEND_POOL))
         held = spend_release(t, l, held, -l->spend);
+    if (held & GR_HELD_TDAY) {
+        held &= ~GR_HELD_TDAY;
+        set_held(l, held);
+        gr_shm_day_give_back(&c->tday, l->cost[GR_W_TPM]);
+    }
     if (held & GR_HELD_DAY) {
         held &= ~GR_HELD_DAY;
         set_held(l, held);
@@ -288,7 +322,8 @@ cell_usable(struct gr_shm_cell *c, const struct gr_shm_ask *a, int64_t *until,
                                           memory_order_relaxed);
 
         if (cd > now && (d == GR_D_RPD || d == GR_D_RPM ||
-                         (d == GR_D_TPM && a->cost[GR_W_TPM] > 0) ||
+                         ((d == GR_D_TPM || d == GR_D_TPD) &&
+                          a->cost[GR_W_TPM] > 0) ||
                          (d == GR_D_IPM && a->cost[GR_W_IPM] > 0))) {
             *until = cd;
             return false;
@@ -438,6 +473,11 @@ batch_for(const struct gr_shm_cell *c, const struct cell_limits *lim,
         if (room / BATCH_ROOM / a->cost[GR_W_RPM] < k)
             k = room / BATCH_ROOM / a->cost[GR_W_RPM];
     }
+    if (lim->dim[GR_D_TPD] >= 0 && a->cost[GR_W_TPM] > 0) {
+        room = lim->dim[GR_D_TPD] - gr_shm_day_used(&c->tday, a->today);
+        if (room / BATCH_ROOM / a->cost[GR_W_TPM] < k)
+            k = room / BATCH_ROOM / a->cost[GR_W_TPM];
+    }
     return k < 2 ? 1 : k;
 }
 
@@ -516,7 +556,7 @@ admit_on(const struct gr_shm *t, uint32_t slot, struct gr_shm_cell *c,
         set_held(l, held);
     }
     lim = lims->dim[GR_D_RPD];
-    if (lim == 0)
+    if (lim == 0 || (lims->dim[GR_D_TPD] == 0 && a->cost[GR_W_TPM] > 0))
         goto full;
     if (a->cost[GR_W_RPM] <= 0)
         return 0;       /* no request (countTokens): nothing in flight */
@@ -530,10 +570,24 @@ admit_on(const struct gr_shm *t, uint32_t slot, struct gr_shm_cell *c,
 
         if (gr_shm_day_admit(&c->day, lim, a->today, in_flight_but,
                              &fa, a->cost[GR_W_RPM] * k) != 0)
-            goto full;  /* the day is spent: its cooldown says until when */
+            goto day_full;  /* the day is spent: room at its end */
     }
     if (lim > 0) {
         held |= GR_HELD_DAY;
+        set_held(l, held);
+    }
+    /* Tokens per day, on the same terms: after the requests' day, whose
+     * in-flight mark a TPD roll counts too. */
+    lim = lims->dim[GR_D_TPD];
+    cost = a->cost[GR_W_TPM] * k;
+    if (lim > 0 && cost > 0) {
+        struct in_flight_arg fa = {t, (uint32_t)(c - t->cells),
+                                   (uint32_t)(l - t->leases)};
+
+        if (gr_shm_day_admit(&c->tday, lim, a->today, tokens_in_flight_but,
+                             &fa, cost) != 0)
+            goto day_full;  /* the day's tokens are spent */
+        held |= GR_HELD_TDAY;
         set_held(l, held);
     }
     if (a->spend > 0 &&
@@ -541,6 +595,9 @@ admit_on(const struct gr_shm *t, uint32_t slot, struct gr_shm_cell *c,
         goto full;
     return 0;
 
+day_full:
+    if (a->day_end_ns > a->now_ns && a->day_end_ns < *retry_at)
+        *retry_at = a->day_end_ns;
 full:
     roll_back(t, c, l, held);
     /* relaxed: a statistic */
@@ -612,6 +669,7 @@ prefetch_candidate(const struct gr_shm *t, uint32_t slot, uint32_t model)
         return;
     __builtin_prefetch(c, 1);
     __builtin_prefetch(&c->cool_until[0], 0);
+    __builtin_prefetch(&c->day, 1);
     __builtin_prefetch(&t->projects[slot], 0);
     __builtin_prefetch(gr_shm_key(t, slot, 0), 0);
 }
@@ -802,6 +860,29 @@ settle_held(const struct gr_shm *t, struct gr_shm_lease *l,
                      l->cost[GR_W_RPM] <= INT32_MAX
                  ? l->cost[GR_W_RPM] - actual[GR_W_RPM]
                  : 0;
+    /* Tokens per day: what Google counted replaces the estimate, as in
+     * the TPM window (the excess counted at once, the rest given back;
+     * a day that rolled meanwhile started from the estimate in flight). */
+    if (held & GR_HELD_TDAY) {
+        int64_t cost = l->cost[GR_W_TPM];
+        int64_t act = (actual != NULL && actual[GR_W_TPM] >= 0)
+                          ? actual[GR_W_TPM]
+                          : cost;
+
+        held &= ~GR_HELD_TDAY;
+        if (cost < 0 || cost > UINT32_MAX) {
+            gr_shm_anomaly(t);      /* scribbled lease: keep it counted */
+            set_held(l, held);
+        } else if (act > cost) {
+            /* raise before the bit is cleared (see the file comment) */
+            gr_shm_day_force(&c->tday, act - cost);
+            set_held(l, held);
+        } else {
+            set_held(l, held);
+            if (act < cost)
+                gr_shm_day_give_back(&c->tday, cost - act);
+        }
+    }
     if (held & GR_HELD_DAY) {
         held &= ~GR_HELD_DAY;   /* a day counts the requests sent */
         set_held(l, held);
@@ -891,6 +972,7 @@ gr_shm_charge(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
 {
     struct gr_shm_lease *l = gr_shm_lease(t, lease);
     struct gr_shm_cell *c;
+    uint32_t held;
 
     /* acquire: the lease's fields as its owner wrote them */
     if (l == NULL || w >= GR_NWINDOWS || extra <= 0 ||
@@ -901,15 +983,21 @@ gr_shm_charge(const struct gr_shm *t, uint32_t lease, uint64_t ticket,
         gr_shm_anomaly(t);
         return -ESTALE;
     }
-    /* A window the lease does not hold (no limit) counts nothing. */
-    if (!(atomic_load_explicit(&l->held, memory_order_acquire) &
-          GR_HELD_WINDOW(w)))
+    /* A window the lease does not hold (no limit) counts nothing; the
+     * tokens' day, which holds the lease's token cost too, is raised by
+     * as much (the whole excess when the window is not held).  Raise,
+     * then record (see the file comment): a process killed in between
+     * leaves the excess counted, never released twice.  What is recorded
+     * is what the count took (it saturates), so the settle releases
+     * exactly that. */
+    held = atomic_load_explicit(&l->held, memory_order_acquire);
+    if (!(held & GR_HELD_WINDOW(w)) &&
+        !(w == GR_W_TPM && (held & GR_HELD_TDAY)))
         return 0;
-    /* Raise, then record (see the file comment): a process killed in
-     * between leaves the excess counted, never released twice.  What is
-     * recorded is what the count took (it saturates), so the settle
-     * releases exactly that. */
-    extra = gr_shm_window_force(t, c, w, extra);
+    if (held & GR_HELD_WINDOW(w))
+        extra = gr_shm_window_force(t, c, w, extra);
+    if (w == GR_W_TPM && (held & GR_HELD_TDAY))
+        gr_shm_day_force(&c->tday, extra);
     __atomic_fetch_add(&l->cost[w], extra, __ATOMIC_RELAXED);
     return extra;
 }

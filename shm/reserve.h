@@ -18,6 +18,10 @@ struct gr_shm_ask {
     int64_t cost[GR_NWINDOWS];      /* requests, tokens, images */
     int64_t now_ns;                 /* CLOCK_MONOTONIC */
     int32_t today;                  /* Pacific day (gr_shm_pacific_day) */
+    int64_t day_end_ns;             /* CLOCK_MONOTONIC of today's end (the
+                                       next Pacific midnight), when a
+                                       spent day has room again; 0 =
+                                       unknown */
     uint32_t pid;
     uint64_t *rng;                  /* the caller's random state */
     uint32_t lease_hint;            /* a lease slot to try first (the one
@@ -84,7 +88,7 @@ gr_shm_watch_open(const struct gr_shm_watch *w, int64_t now_ns)
 {
     const struct gr_shm_cell *c = w->cell;
     const struct gr_shm_project *p = w->project;
-    _Static_assert(GR_NDIM == 4, "one load per dimension below");
+    _Static_assert(GR_NDIM == 5, "one load per dimension below");
 
     /* relaxed for all: advice, as in a reservation; what the batch
      * hands out was admitted already */
@@ -97,6 +101,8 @@ gr_shm_watch_open(const struct gr_shm_watch *w, int64_t now_ns)
            atomic_load_explicit(&c->cool_until[2],
                                 memory_order_relaxed) <= now_ns &&
            atomic_load_explicit(&c->cool_until[3],
+                                memory_order_relaxed) <= now_ns &&
+           atomic_load_explicit(&c->cool_until[4],
                                 memory_order_relaxed) <= now_ns &&
            atomic_load_explicit(&c->circuit_until,
                                 memory_order_relaxed) == 0 &&

@@ -192,6 +192,7 @@ gr_shm_geometry(uint32_t max_projects, uint32_t max_models,
     off += sizeof(struct gr_shm_extra);
     off += (uint64_t)max_models * sizeof(struct gr_shm_fallback);
     off += round_up((uint64_t)max_models * max_models * 8, GR_SHM_LINE);
+    off += GR_ALIAS_MAX * sizeof(struct gr_shm_alias);     /* ABI 6 */
     /* ABI 6: the spend section (layout.h) */
     g->off_spend = off;
     off += (uint64_t)max_models * sizeof(struct gr_shm_price);
@@ -223,6 +224,11 @@ point(struct gr_shm *t, const struct gr_shm_geom *g)
         t->pairs = (_Atomic uint64_t *)((unsigned char *)t->fallback +
                                         (size_t)t->max_models *
                                         sizeof(*t->fallback));
+        t->aliases = (struct gr_shm_alias *)(
+            t->base + g->off_extra + sizeof(*t->extra) +
+            (size_t)t->max_models * sizeof(*t->fallback) +
+            round_up((uint64_t)t->max_models * t->max_models * 8,
+                     GR_SHM_LINE));
         t->prices = (struct gr_shm_price *)(t->base + g->off_spend);
         t->spend = (struct gr_shm_spend *)(t->base + g->off_spend +
                                            (size_t)t->max_models *
@@ -233,6 +239,7 @@ point(struct gr_shm *t, const struct gr_shm_geom *g)
         t->extra = NULL;    /* none: no cache, no fallback */
         t->fallback = NULL;
         t->pairs = NULL;
+        t->aliases = NULL;
     }
 }
 
@@ -587,6 +594,44 @@ model_find_copy(void *arg)
         if (strcmp(m.name, mf->name) == 0)
             mf->found = (int)i;
     }
+}
+
+int
+gr_shm_alias_model(const struct gr_shm *t, const char *name, char *target,
+                   size_t tlen)
+{
+    struct gr_shm_alias a;
+    struct gr_shm_model m;
+    int tries, found = -1;
+    uint32_t i, n, s;
+
+    if (t->aliases == NULL || name[0] == '\0')
+        return -1;
+    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
+        s = gr_shm_seq_read_begin(&t->hdr->models_seq);
+        /* acquire: stays before the seqlock's re-read (see seqlock.h) */
+        n = atomic_load_explicit(&t->hdr->n_models, memory_order_acquire);
+        if (n > t->max_models)
+            n = t->max_models;
+        found = -1;
+        for (i = 0; i < GR_ALIAS_MAX && found < 0; i++) {
+            gr_shm_seq_copy_out(&a, &t->aliases[i], sizeof(a));
+            a.name[GR_SHM_NAME_MAX - 1] = '\0';
+            if (a.name[0] == '\0')
+                break;
+            if (strcmp(a.name, name) != 0)
+                continue;
+            if (a.model >= n)
+                break;              /* untrusted: an index out of range */
+            gr_shm_seq_copy_out(&m, &t->models[a.model], sizeof(m));
+            m.name[GR_SHM_NAME_MAX - 1] = '\0';
+            snprintf(target, tlen, "%s", m.name);
+            found = (int)a.model;
+        }
+        if (gr_shm_seq_read_ok(&t->hdr->models_seq, s))
+            return found;
+    }
+    return -1;
 }
 
 int

@@ -44,6 +44,7 @@ struct gr_shm {
     struct gr_shm_extra *extra;         /* ABI 4.2; NULL in a 4.1 table */
     struct gr_shm_fallback *fallback;   /* [max_models]; NULL with extra */
     _Atomic uint64_t *pairs;            /* [max_models^2]; NULL with extra */
+    struct gr_shm_alias *aliases;       /* [GR_ALIAS_MAX]; NULL with extra */
     struct gr_shm_price *prices;        /* ABI 6: [max_models] */
     struct gr_shm_spend *spend;         /* ABI 6: [max_projects + 1], the
                                            pool last */
@@ -214,5 +215,13 @@ const char *gr_shm_default_name(const char *name);
 
 /* The model index of name, or -1 (reads the model table under its lock). */
 int gr_shm_model_index(const struct gr_shm *t, const char *name);
+
+/*
+ * The model index an alias (router.aliases in the config) names, with
+ * that model's name in target; -1 when name is no alias (or the table
+ * has no extras).  Read under the model table's lock.
+ */
+int gr_shm_alias_model(const struct gr_shm *t, const char *name,
+                       char *target, size_t tlen);
 
 #endif

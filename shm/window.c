@@ -492,3 +492,27 @@ gr_shm_day_give_back(_Atomic uint64_t *day, int64_t cost)
             return;
     }
 }
+
+int64_t
+gr_shm_day_force(_Atomic uint64_t *day, int64_t extra)
+{
+    /* relaxed: the CAS validates what we read */
+    uint64_t word = atomic_load_explicit(day, memory_order_relaxed);
+
+    for (unsigned k = 0; k < MAX_TRIES && extra > 0; k++) {
+        uint64_t used = gr_shm_word_used(word);
+        uint64_t add = USED_MAX - used < (uint64_t)extra ? USED_MAX - used
+                                                         : (uint64_t)extra;
+
+        if (add == 0)
+            return 0;
+        /* acq_rel: a raise is one step in the word's order, like an
+         * admission (a roller that sees it counts from it) */
+        if (atomic_compare_exchange_weak_explicit(
+                day, &word,
+                gr_shm_word_pack(used + add, day_of_word(word), word),
+                memory_order_acq_rel, memory_order_relaxed))
+            return (int64_t)add;
+    }
+    return 0;
+}

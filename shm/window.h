@@ -151,4 +151,9 @@ int64_t gr_shm_day_used(const _Atomic uint64_t *day, int32_t today);
 /* Give requests back (an admission rolled back before it was sent). */
 void gr_shm_day_give_back(_Atomic uint64_t *day, int64_t cost);
 
+/* Count more on whatever day the counter holds, whatever the limit (a
+ * settle that learned the call used more tokens than its estimate; Google
+ * counted them already).  Saturates; returns what was added. */
+int64_t gr_shm_day_force(_Atomic uint64_t *day, int64_t extra);
+
 #endif

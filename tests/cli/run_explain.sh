@@ -72,6 +72,14 @@ expect "429 pro no RetryInfo" 0 \
      and j["cooldown_from"] == "backoff" and j["cooldown_s"] > 0' \
     "$fix/429-tpm-freetier-pro-no-retryinfo.json"
 
+expect "429 tokens per day" 0 \
+    'j["class"] == "quota" and j["dims"] == ["tpd"]
+     and j["cooldown_from"] == "midnight" and j["cooldown_s"] > 41
+     and j["learned"] == {"tpd": 1000000}
+     and j["quota_ids"] == ["GenerateContentInputTokensPerModelPerDay-FreeTier"]
+     and "input tokens per day" in j["reason"]' \
+    "$fix/429-tpd-freetier-gemma.json"
+
 expect "429 bare" 0 \
     'j["class"] == "quota" and j["dims"] == [] and j["learned"] == {}
      and j["cooldown_from"] == "backoff" and j["disable"] == "none"' \

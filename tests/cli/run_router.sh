@@ -79,12 +79,13 @@ ans=$(python3 - "$sock" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])
-s.sendall(b"enable pb\nreset pb/m1 rpm\nfrobnicate\ndrain nosuch\n")
+s.sendall(b"enable pb\nreset pb/m1 rpm\nreset pb/m1 tpd\nfrobnicate\n"
+          b"drain nosuch\n")
 f = s.makefile("r")
-print("|".join(f.readline().strip() for _ in range(4)))
+print("|".join(f.readline().strip() for _ in range(5)))
 PY
 )
-check "protocol: ok/error lines ($ans)" '[ "$ans" = "ok pb: enabled|ok pb/m1 rpm: reset|error usage: drain|disable|enable PROJECT[/MODEL], reset PROJECT[/MODEL] [rpm|tpm|rpd|ipm], ping|error no project '"'"'nosuch'"'"' in $shm" ]'
+check "protocol: ok/error lines ($ans)" '[ "$ans" = "ok pb: enabled|ok pb/m1 rpm: reset|ok pb/m1 tpd: reset|error usage: drain|disable|enable PROJECT[/MODEL], reset PROJECT[/MODEL] [rpm|tpm|rpd|ipm|tpd], ping|error no project '"'"'nosuch'"'"' in $shm" ]'
 out=$("$BIN/gemroute" drain --shm "$shm" nosuch 2>&1); rc=$?
 check "unknown project: exit 1, the router's sentence ($out)" \
     '[ $rc -eq 1 ] && [ "$out" = "gemroute: no project '"'"'nosuch'"'"' in $shm" ]'

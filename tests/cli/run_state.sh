@@ -17,7 +17,7 @@ cleanup() {
 }
 cat >"$dir/r.conf" <<CONF
 router = { shm = "$shm"; window_ms = 60000; state_file = "saved.state"; };
-models = ( { name = "m1"; rpm = 100; tpm = 10000; rpd = 1000; } );
+models = ( { name = "m1"; rpm = 100; tpm = 10000; rpd = 1000; tpd = 100000; } );
 projects = ( { name = "pa"; key = "state-test-SECRET-aaaa"; } );
 CONF
 
@@ -45,6 +45,18 @@ check "restored on a new segment" 'grep -q "restored 1 cells" "$dir/router.log"'
 check "day count kept" '[ "$(field "c[\"used\"][\"rpd\"]")" = 7 ]'
 check "minute window kept" '[ "$(field "c[\"used\"][\"rpm\"]")" = 7 ]'
 check "tokens kept" '[ "$(field "c[\"used\"][\"tpm\"]")" = 700 ]'
+check "tokens per day kept" '[ "$(field "c[\"used\"][\"tpd\"]")" = 700 ]'
+stop
+
+# A file of a router before TPD (no tokens-per-day fields at the end of
+# a cell line) is still read: the rest restored, TPD from nothing.
+sed 's/^\(cell .*\) [0-9-]* [0-9-]* [0-9-]*$/\1/' "$dir/saved.state" \
+    >"$dir/old.state"
+check "old-format file written" '! cmp -s "$dir/old.state" "$dir/saved.state"'
+cp "$dir/old.state" "$dir/saved.state"
+start
+check "old-format file: day count kept" '[ "$(field "c[\"used\"][\"rpd\"]")" = 7 ]'
+check "old-format file: no tokens per day" '[ "$(field "c[\"used\"][\"tpd\"]")" = 0 ]'
 stop
 
 cp "$dir/saved.state" "$dir/good.state"

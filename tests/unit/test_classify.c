@@ -50,7 +50,7 @@ classify_n(int status, const char *body, size_t len, int64_t now,
     CU_ASSERT(memchr(v->reason, '\0', sizeof(v->reason)) != NULL);
     CU_ASSERT(v->reason[0] != '\0');
     CU_ASSERT(v->cooldown_s >= 0 && v->cooldown_s <= 90000);
-    CU_ASSERT((v->dims & ~0xfu) == 0);
+    CU_ASSERT((v->dims & ~((1u << GR_NDIMS) - 1)) == 0);
 }
 
 static void
@@ -286,6 +286,33 @@ test_every_sample_file(void)
 }
 
 /* A 429 cut at every length is still a quota 429, never a crash. */
+/*
+ * Tokens per day, on the fixture of its real shape: the TPD dimension
+ * alone, cooled until Pacific midnight whatever RetryInfo says (41 s
+ * there), the stated limit learned in tokens.
+ */
+static void
+test_tpd_sample(void)
+{
+    size_t len = 0;
+    char *body = fixture("429-tpd-freetier-gemma.json", &len);
+    struct gr_verdict v;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    classify_n(429, body, len, NOW_SUMMER, &v);
+    CU_ASSERT_EQUAL(v.cls, GR_CLASS_QUOTA);
+    CU_ASSERT_EQUAL(v.dims, GR_DIM_BIT(GR_DIM_TPD));
+    CU_ASSERT_EQUAL(v.cooldown_src, GR_COOL_MIDNIGHT);
+    CU_ASSERT(v.cooldown_s > 3600.0);
+    CU_ASSERT_EQUAL(v.learned[GR_DIM_TPD], 1000000);
+    CU_ASSERT_EQUAL(v.learned[GR_DIM_TPM], -1);
+    CU_ASSERT_EQUAL(v.learned[GR_DIM_RPD], -1);
+    CU_ASSERT(has_id(&v, "GenerateContentInputTokensPerModelPerDay-FreeTier"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(v.reason, "input tokens per day"));
+    CU_ASSERT_STRING_EQUAL(gr_dim_name(GR_DIM_TPD), "tpd");
+    free(body);
+}
+
 static void
 test_truncated_samples(void)
 {
@@ -679,7 +706,7 @@ test_quota_names(void)
          GR_DIM_RPM, 0},
         {"EmbedContentRequestsPerDayPerProjectPerModel-FreeTier", GR_DIM_RPD,
          1},
-        {"GenerateContentInputTokensPerModelPerDay-FreeTier", GR_DIM_RPD, 1},
+        {"GenerateContentInputTokensPerModelPerDay-FreeTier", GR_DIM_TPD, 1},
         {"ImageGenerationRequestsPerMinutePerProjectPerModel", GR_DIM_RPM, 0},
         {"GenerateContentInputImagesPerModelPerMinute", GR_DIM_IPM, 0},
         {"SomethingElsePerMinutePerProject", -1, 0},
@@ -706,11 +733,21 @@ test_quota_names(void)
                         cases[i].day ? GR_COOL_MIDNIGHT : GR_COOL_RETRYINFO);
         CU_ASSERT(has_id(&v, cases[i].id));
     }
-    /* tokens per day block the day but are not a requests-per-day limit */
+    /* tokens per day are their own dimension, learned in tokens */
     classify(429,
              "{\"error\": {\"code\": 429, \"details\": [{\"@type\": \"" QF
              "\", \"violations\": [{\"quotaId\": \"GenerateContentInputTokens"
              "PerModelPerDay-FreeTier\", \"quotaValue\": \"1000000\"}]}]}}",
+             &v);
+    CU_ASSERT_EQUAL(v.dims, GR_DIM_BIT(GR_DIM_TPD));
+    CU_ASSERT_EQUAL(v.learned[GR_DIM_TPD], 1000000);
+    CU_ASSERT_EQUAL(v.learned[GR_DIM_RPD], -1);
+    CU_ASSERT_EQUAL(v.learned[GR_DIM_TPM], -1);
+    /* images per day still block the request day, learning nothing */
+    classify(429,
+             "{\"error\": {\"code\": 429, \"details\": [{\"@type\": \"" QF
+             "\", \"violations\": [{\"quotaId\": \"ImagenImagesPerDay"
+             "PerProjectPerModel\", \"quotaValue\": \"70\"}]}]}}",
              &v);
     CU_ASSERT_EQUAL(v.dims, GR_DIM_BIT(GR_DIM_RPD));
     CU_ASSERT(no_learned(&v));
@@ -1078,6 +1115,7 @@ main(void)
     CU_TestInfo quota[] = {
         {"ErrorInfo RATE_LIMIT_EXCEEDED", test_errorinfo_rate_limit},
         {"minute and day together", test_minute_and_day_together},
+        {"tokens per day (fixture)", test_tpd_sample},
         {"day cooldown is Pacific midnight",
          test_day_cooldown_is_pacific_midnight},
         {"details in other order", test_details_in_other_order},

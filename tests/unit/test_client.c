@@ -1308,6 +1308,236 @@ test_day_spent_until_midnight(void)
     stop_env(&e);
 }
 
+/*
+ * Tokens per day (TPD) as the mock enforces it, two projects of 300
+ * tokens a day each, the router told the same: calls of exactly 25
+ * tokens (the mock's count of request(100)) fill both days and then
+ * wait, and the mock never answers 429 (no over-admission); what the
+ * table counted is what the mock counted.
+ */
+static const char *mock_tpd =
+    "projects = (\n"
+    " { name = \"p1\"; keys = [\"gr-test-SECRET-p1-7d1e2f\"];\n"
+    "   limits = ( { model = \"" FLASH "\"; rpm = 1000; tpd = %d; } ); },\n"
+    " { name = \"p2\"; keys = [\"gr-test-SECRET-p2-9a8b7c\"];\n"
+    "   limits = ( { model = \"" FLASH "\"; rpm = 1000; tpd = 300; } ); } );\n"
+    "faults = { latency_ms = [1, 5]; };\n";
+
+static const char *router_tpd =
+    "models = ( { name = \"" FLASH "\"; rpm = 1000; tpd = 300; } );\n"
+    "projects = (\n"
+    " { name = \"p1\"; key = \"gr-test-SECRET-p1-7d1e2f\"; },\n"
+    " { name = \"p2\"; key = \"gr-test-SECRET-p2-9a8b7c\"; } );";
+
+static void
+start_tpd(struct env *e, int p1_mock_tpd)
+{
+    char conf[2048];
+
+    snprintf(conf, sizeof(conf), mock_tpd, p1_mock_tpd);
+    start_mock(e, conf);
+    start_router(e, "headroom = 1.0; batch_calls = 1;", router_tpd, 2);
+}
+
+static void
+test_tpd_admission_holds(void)
+{
+    struct env e;
+    struct gr_call_opts o;
+    struct gr_response r;
+    char *req = request(100, NULL);
+    int i, ok = 0, n429 = 0, refused = 0;
+
+    start_tpd(&e, 300);
+    memset(&o, 0, sizeof(o));
+    o.est_tokens = 25;
+    for (i = 0; i < 30; i++) {
+        o.deadline_ns = gr_now_ns() + 300 * INT64_C(1000000);
+        if (gr_generate(e.g, FLASH, req, &o, &r) == GR_OK)
+            ok++;
+        else
+            refused += r.attempts == 0;
+        remember(&r);
+        n429 += r.n_429;
+        gr_response_free(&r);
+    }
+    CU_ASSERT_EQUAL(ok, 24);            /* 2 x 300 / 25 */
+    CU_ASSERT_EQUAL(refused, 6);        /* the rest never sent */
+    /* more tokens than any project's day holds: refused at once */
+    o.est_tokens = 301;
+    o.deadline_ns = gr_now_ns() + 60 * INT64_C(1000000000);
+    CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, req, &o, &r), GR_ETOOBIG);
+    remember(&r);
+    CU_ASSERT_EQUAL(r.attempts, 0);
+    gr_response_free(&r);
+    CU_ASSERT_EQUAL(n429, 0);
+    CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "quota_429", "total"), 0);
+    CU_ASSERT_EQUAL(mock_num(&e, "p2", FLASH, "quota_429", "total"), 0);
+    CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "day", "tokens"), 300);
+    CU_ASSERT_EQUAL(mock_num(&e, "p2", FLASH, "day", "tokens"), 300);
+    CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "used", "tpd"), 300);
+    CU_ASSERT_EQUAL(cell_num(&e, "p2", FLASH, "used", "tpd"), 300);
+    CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "limit", "tpd"), 300);
+    free(req);
+    stop_env(&e);
+}
+
+/* TPD settles as TPM: an estimate under and one over what the mock
+ * counted leave the table's day holding exactly the mock's count. */
+static void
+test_tpd_settles_to_the_count(void)
+{
+    struct env e;
+    struct gr_call_opts o;
+    struct gr_response r;
+    char *req = request(100, NULL);     /* 25 tokens at the mock */
+
+    start_tpd(&e, 300);
+    memset(&o, 0, sizeof(o));
+    o.est_tokens = 3;
+    CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, req, &o, &r), GR_OK);
+    remember(&r);
+    gr_response_free(&r);
+    o.est_tokens = 60;
+    CU_ASSERT_EQUAL(gr_generate(e.g, FLASH, req, &o, &r), GR_OK);
+    remember(&r);
+    gr_response_free(&r);
+    CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "day", "tokens") +
+                    mock_num(&e, "p2", FLASH, "day", "tokens"), 50);
+    CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "used", "tpd") +
+                    cell_num(&e, "p2", FLASH, "used", "tpd"), 50);
+    free(req);
+    stop_env(&e);
+}
+
+/*
+ * The mock gives p1 100 tokens a day, the router believes 300: the one
+ * 429 (TPD, named by its quotaId) teaches the router 100, cools p1's
+ * TPD until Pacific midnight, and the pool carries on on p2.
+ */
+static void
+test_tpd_learned_and_cooled(void)
+{
+    struct env e;
+    struct gr_call_opts o;
+    struct gr_response r;
+    char *req = request(100, NULL);
+    int calls = 0, ok = 0, n429 = 0, on_p2 = 0;
+    int64_t now_s, to_midnight;
+    double cool;
+    char h[32];
+
+    start_tpd(&e, 100);
+    memset(&o, 0, sizeof(o));
+    o.est_tokens = 25;
+    /* p2 takes 12 calls, p1 4 before its fifth is refused: by the 17th
+     * call p1 has been tried a fifth time, whatever the choices. */
+    while (n429 == 0 && calls < 17) {
+        calls++;
+        if (gr_generate(e.g, FLASH, req, &o, &r) == GR_OK)
+            ok++;
+        remember(&r);
+        n429 += r.n_429;
+        on_p2 += strcmp(r.project, "p2") == 0;
+        gr_response_free(&r);
+    }
+    CU_ASSERT_EQUAL(ok, calls);         /* no failure reached the caller */
+    CU_ASSERT_EQUAL(n429, 1);
+    CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "quota_429", "tpd"), 1);
+    CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "day", "tokens"), 100);
+    CU_ASSERT_EQUAL(on_p2, calls - 4);  /* the refused call went to p2 */
+    CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "learned", "tpd"), 100);
+    CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "counts", "quota_429"), 1);
+    now_s = (int64_t)time(NULL);
+    to_midnight = gr_shm_next_pacific_midnight(now_s) - now_s;
+    cool = cell_num(&e, "p1", FLASH, "cooldown_s", "tpd");
+    CU_ASSERT_TRUE(cool > (double)to_midnight - 10 &&
+                   cool <= (double)to_midnight + 1);
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p1", FLASH, h, sizeof(h)),
+                           "cooling");
+    CU_ASSERT_STRING_EQUAL(cell_health(&e, "p2", FLASH, h, sizeof(h)),
+                           "healthy");
+    free(req);
+    stop_env(&e);
+}
+
+/*
+ * Aliases (the config's `aliases`): a call, a reservation and a forward
+ * that name an alias are reserved, counted and sent upstream as the model
+ * it names (the mock knows no "flash": it would answer 404), and status
+ * lists the aliases.
+ */
+static void
+test_aliases(void)
+{
+    struct env e;
+    struct gr_response r;
+    struct gr_cost one = {1, 10, 0};
+    struct gr_lease l;
+    struct gr_fwd f;
+    struct json_object *root, *al, *v;
+    const char *body = "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}";
+
+    start_mock(&e, mock_one);
+    start_router(&e, "headroom = 1.0; batch_calls = 1;",
+                 "models = ( { name = \"" FLASH "\"; rpm = 100; } );\n"
+                 "aliases = ( { name = \"flash\"; model = \"" FLASH "\"; },\n"
+                 "  { name = \"gemini-flash-latest\"; model = \"" FLASH
+                 "\"; } );\n"
+                 "projects = ( { name = \"p1\"; "
+                 "key = \"gr-test-SECRET-p1-7d1e2f\"; } );", 1);
+    CU_ASSERT_EQUAL(gr_generate(e.g, "flash", body, NULL, &r), GR_OK);
+    remember(&r);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_STRING_EQUAL(r.model, FLASH);
+    gr_response_free(&r);
+    /* twice: the thread's cache of the alias */
+    CU_ASSERT_EQUAL(gr_generate(e.g, "flash", body, NULL, &r), GR_OK);
+    remember(&r);
+    gr_response_free(&r);
+    CU_ASSERT_EQUAL_FATAL(gr_reserve(e.g, "gemini-flash-latest", &one, 0, &l),
+                          GR_OK);
+    CU_ASSERT_STRING_EQUAL(l.model, FLASH);
+    gr_commit(e.g, &l, NULL);
+    memset(&f, 0, sizeof(f));
+    f.kind = GR_FWD_GENERATE;
+    f.model = "flash";
+    f.path = "/v1beta/models/flash:generateContent";
+    f.body = body;
+    f.len = strlen(body);
+    CU_ASSERT_EQUAL(gr_forward(e.g, &f, NULL, &r), GR_OK);
+    remember(&r);
+    CU_ASSERT_EQUAL(r.status, 200);
+    gr_response_free(&r);
+    /* the OpenAI-compatible route: the alias in the body is rewritten */
+    memset(&f, 0, sizeof(f));
+    f.kind = GR_FWD_OPENAI;
+    f.model = "flash";
+    f.path = "/v1beta/openai/chat/completions";
+    f.body = "{\"model\" : \"flash\", \"messages\": [{\"role\": \"user\", "
+             "\"content\": \"flash\"}]}";
+    f.len = strlen(f.body);
+    CU_ASSERT_EQUAL(gr_forward(e.g, &f, NULL, &r), GR_OK);
+    remember(&r);
+    CU_ASSERT_EQUAL(r.status, 200);
+    gr_response_free(&r);
+    /* an unknown name is still no model */
+    CU_ASSERT_EQUAL(gr_generate(e.g, "gemini-pro-latest", body, NULL, &r),
+                    GR_ENOMODEL);
+    remember(&r);
+    gr_response_free(&r);
+    CU_ASSERT_EQUAL(mock_num(&e, "p1", FLASH, "served", NULL), 4);
+    CU_ASSERT_EQUAL(cell_num(&e, "p1", FLASH, "used", "rpm"), 5);
+    root = status_json(&e);
+    al = get(root, "aliases");
+    CU_ASSERT_FATAL(al != NULL);
+    CU_ASSERT_EQUAL(json_object_object_length(al), 2);
+    v = get(al, "gemini-flash-latest");
+    CU_ASSERT(v != NULL && strcmp(json_object_get_string(v), FLASH) == 0);
+    json_object_put(root);
+    stop_env(&e);
+}
+
 static void
 test_deadline_cannot_be_met(void)
 {
@@ -1629,6 +1859,13 @@ main(void)
          test_circuit_opens_and_closes},
         {"a per-day 429 cools until Pacific midnight",
          test_day_spent_until_midnight},
+        {"tokens per day: no over-admission at the mock",
+         test_tpd_admission_holds},
+        {"tokens per day settle to what the mock counted",
+         test_tpd_settles_to_the_count},
+        {"tokens per day: a 429 is learned and cools until midnight",
+         test_tpd_learned_and_cooled},
+        {"aliases are called as the model they name", test_aliases},
         {"a deadline that cannot be met", test_deadline_cannot_be_met},
         {"a child forked after a call makes its own handle",
          test_fork_after_a_call},

@@ -9,6 +9,7 @@
  * paths relative to it.  GR_GOLDEN_UPDATE=1 rewrites the .expected files
  * instead of comparing; review the diff before committing them.
  */
+#include "aliases.h"
 #include "config.h"
 #include "gateway.h"
 #include "testlib.h"
@@ -154,14 +155,18 @@ static const char full_main[] =
     "  { name = \"file-rel\"; key = \"file:secrets/two.key\"; weight = 3;\n"
     "    priority = -2;\n"
     "    limits = ( { model = \"flash\"; rpm = 150; rpd = 0; },\n"
-    "               { model = \"image\"; ipm = 2; } ); },\n"
+    "               { model = \"image\"; ipm = 2; tpd = 7000; } ); },\n"
     "  { name = \"lit\"; key = \"literal-key_3.x\"; enabled = false; },\n"
     "  { name = \"multi\"; keys = [\"env:GR_TEST_KEY_FOUR\", \"FILE5\"]; }\n"
-    ");\n";
+    ");\n"
+    "aliases = ( { name = \"fast\"; model = \"flash\"; },\n"
+    "            { name = \"gemini-flash-latest\"; model = \"flash\"; },\n"
+    "            { name = \"img\"; model = \"image\"; } );\n";
 
 static const char full_models[] =
     "models = (\n"
-    "  { name = \"flash\"; rpm = 1000; tpm = 1000000; rpd = 10000; },\n"
+    "  { name = \"flash\"; rpm = 1000; tpm = 1000000; rpd = 10000;"
+    " tpd = 50000000; },\n"
     "  { name = \"image\"; rpm = 500; tpm = 500000; rpd = 2000; ipm = 10; },\n"
     "  { name = \"off\"; rpm = 0; },\n"
     "  { name = \"big\"; tpm = 5000000000L; }\n"
@@ -220,6 +225,8 @@ test_full_config_values(void)
     CU_ASSERT_EQUAL(cfg->models[0].limits[GR_CFG_TPM], 1000000);
     CU_ASSERT_EQUAL(cfg->models[0].limits[GR_CFG_RPD], 10000);
     CU_ASSERT_EQUAL(cfg->models[0].limits[GR_CFG_IPM], GR_CFG_UNLIMITED);
+    CU_ASSERT_EQUAL(cfg->models[0].limits[GR_CFG_TPD], 50000000);
+    CU_ASSERT_EQUAL(cfg->models[1].limits[GR_CFG_TPD], GR_CFG_UNLIMITED);
     CU_ASSERT_EQUAL(cfg->models[0].line, 2);
     CU_ASSERT_EQUAL(cfg->models[1].limits[GR_CFG_IPM], 10);
     CU_ASSERT_STRING_EQUAL(cfg->models[2].name, "off");
@@ -255,6 +262,11 @@ test_full_config_values(void)
     CU_ASSERT_STRING_EQUAL(p->overrides[1].model, "image");
     CU_ASSERT_EQUAL(p->overrides[1].model_index, 1);
     CU_ASSERT_EQUAL(p->overrides[1].limits[GR_CFG_IPM], 2);
+    CU_ASSERT_TRUE(p->overrides[1].set[GR_CFG_TPD]);
+    CU_ASSERT_FALSE(p->overrides[0].set[GR_CFG_TPD]);
+    CU_ASSERT_EQUAL(p->overrides[1].limits[GR_CFG_TPD], 7000);
+    CU_ASSERT_EQUAL(gr_cfg_limit(cfg, p, 1, GR_CFG_TPD), 7000);
+    CU_ASSERT_EQUAL(gr_cfg_limit(cfg, p, 0, GR_CFG_TPD), 50000000);
 
     p = &cfg->projects[2];
     CU_ASSERT_STRING_EQUAL(p->keys[0], "literal-key_3.x");
@@ -264,6 +276,14 @@ test_full_config_values(void)
     CU_ASSERT_EQUAL(p->n_keys, 2);
     CU_ASSERT_STRING_EQUAL(p->keys[0], "key-four-from-env");
     CU_ASSERT_STRING_EQUAL(p->keys[1], "key-five-absolute");
+
+    CU_ASSERT_EQUAL_FATAL(gr_cfg_aliases(cfg)->n, 3);
+    CU_ASSERT_STRING_EQUAL(gr_cfg_aliases(cfg)->v[0].name, "fast");
+    CU_ASSERT_EQUAL(gr_cfg_aliases(cfg)->v[0].model, 0);
+    CU_ASSERT_STRING_EQUAL(gr_cfg_aliases(cfg)->v[1].name,
+                           "gemini-flash-latest");
+    CU_ASSERT_EQUAL(gr_cfg_aliases(cfg)->v[1].model, 0);
+    CU_ASSERT_EQUAL(gr_cfg_aliases(cfg)->v[2].model, 1);
 
     CU_ASSERT_EQUAL_FATAL(cfg->n_files, 2);
     CU_ASSERT_STRING_EQUAL(cfg->files[0], tmp_path("full/main.conf"));

@@ -565,7 +565,8 @@ set_wall(const struct mock *m, int64_t unix_s)
 /* --------------------------------------------------- engine (no server) */
 
 static const int64_t unlimited[GR_MOCK_NDIMS] = {
-    GR_MOCK_UNLIMITED, GR_MOCK_UNLIMITED, GR_MOCK_UNLIMITED, GR_MOCK_UNLIMITED};
+    GR_MOCK_UNLIMITED, GR_MOCK_UNLIMITED, GR_MOCK_UNLIMITED, GR_MOCK_UNLIMITED,
+    GR_MOCK_UNLIMITED};
 
 static int
 admit(struct gr_mock_cell *c, int64_t req, int64_t tok, int64_t img, int64_t at,
@@ -580,7 +581,7 @@ static void
 test_window_edge_to_the_nanosecond(void)
 {
     int64_t lim[GR_MOCK_NDIMS] = {2, GR_MOCK_UNLIMITED, GR_MOCK_UNLIMITED,
-                                  GR_MOCK_UNLIMITED};
+                                  GR_MOCK_UNLIMITED, GR_MOCK_UNLIMITED};
     int64_t wall = S(utc(2026, 7, 1, 12, 0, 0));
     struct gr_mock_cell c;
     struct gr_mock_verdict v;
@@ -606,7 +607,7 @@ static void
 test_tokens_retry_finds_the_right_admission(void)
 {
     int64_t lim[GR_MOCK_NDIMS] = {GR_MOCK_UNLIMITED, 100, GR_MOCK_UNLIMITED,
-                                  GR_MOCK_UNLIMITED};
+                                  GR_MOCK_UNLIMITED, GR_MOCK_UNLIMITED};
     struct gr_mock_cell c;
     struct gr_mock_verdict v;
 
@@ -632,7 +633,7 @@ test_tokens_retry_finds_the_right_admission(void)
 static void
 test_all_or_nothing_and_many_violations(void)
 {
-    int64_t lim[GR_MOCK_NDIMS] = {1, 10, 5, 1};
+    int64_t lim[GR_MOCK_NDIMS] = {1, 10, 5, 1, GR_MOCK_UNLIMITED};
     struct gr_mock_cell c;
     struct gr_mock_verdict v;
 
@@ -655,7 +656,7 @@ static void
 test_day_resets_at_pacific_midnight(void)
 {
     int64_t lim[GR_MOCK_NDIMS] = {GR_MOCK_UNLIMITED, GR_MOCK_UNLIMITED, 1,
-                                  GR_MOCK_UNLIMITED};
+                                  GR_MOCK_UNLIMITED, GR_MOCK_UNLIMITED};
     struct gr_mock_cell c;
     struct gr_mock_verdict v;
 
@@ -670,6 +671,34 @@ test_day_resets_at_pacific_midnight(void)
                     -EAGAIN);
     CU_ASSERT_EQUAL(v.retry_ns, 1);
     CU_ASSERT_EQUAL(admit(&c, 1, 0, 0, 0, S(utc(2026, 11, 2, 8, 0, 0)), &v), 0);
+    gr_mock_cell_destroy(&c);
+}
+
+/* Tokens per day: counted in input tokens, refused past the limit until
+ * Pacific midnight (RetryInfo says so), and the next day starts at 0. */
+static void
+test_tokens_per_day(void)
+{
+    int64_t lim[GR_MOCK_NDIMS] = {GR_MOCK_UNLIMITED, GR_MOCK_UNLIMITED,
+                                  GR_MOCK_UNLIMITED, GR_MOCK_UNLIMITED, 100};
+    int64_t noon = S(utc(2026, 7, 1, 12, 0, 0));    /* 05:00 PDT */
+    struct gr_mock_cell c;
+    struct gr_mock_verdict v;
+
+    gr_mock_cell_init(&c, lim);
+    CU_ASSERT_EQUAL(admit(&c, 1, 60, 0, S(1), noon, &v), 0);
+    CU_ASSERT_EQUAL(admit(&c, 1, 40, 0, S(2), noon, &v), 0);
+    CU_ASSERT_EQUAL(admit(&c, 1, 1, 0, S(3), noon, &v), -EAGAIN);
+    CU_ASSERT_EQUAL(v.violated, 1u << GR_MOCK_TPD);
+    /* until 07:00 UTC on the 2nd, Pacific midnight (PDT) */
+    CU_ASSERT_EQUAL(v.retry_ns, S(19 * 3600));
+    /* a call without tokens does not count on it */
+    CU_ASSERT_EQUAL(admit(&c, 1, 0, 0, S(4), noon, &v), 0);
+    CU_ASSERT_EQUAL(c.day_tokens, 100);
+    CU_ASSERT_EQUAL(c.c.refused_dim[GR_MOCK_TPD], 1);
+    CU_ASSERT_EQUAL(admit(&c, 1, 100, 0, S(5),
+                          S(utc(2026, 7, 2, 7, 0, 0)), &v), 0);
+    CU_ASSERT_EQUAL(c.day_tokens, 100);
     gr_mock_cell_destroy(&c);
 }
 
@@ -1819,6 +1848,7 @@ main(void)
         {"all or nothing, many violations",
          test_all_or_nothing_and_many_violations},
         {"day resets at Pacific midnight", test_day_resets_at_pacific_midnight},
+        {"tokens per day", test_tokens_per_day},
         {"unlimited cells keep no log", test_unlimited_cells_keep_no_log},
         {"route parse", test_route_parse},
         {"body token and image counts", test_body_token_and_image_counts},

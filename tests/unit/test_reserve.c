@@ -349,7 +349,7 @@ test_learned_limit_of_one_stays_one(void)
     struct gr_shm_cell *c = cell_of("m11");
     struct gr_shm_outcome o = {.cls = GR_OUT_QUOTA, .status = 429,
                                .dims = 1u << GR_D_RPM,
-                               .learned = {1, -1, -1, -1}};
+                               .learned = {1, -1, -1, -1, -1}};
     struct gr *g = client();
     struct gr_cost cost = {1, 10, 0};
     struct gr_lease l;

@@ -189,7 +189,7 @@ test_removed_project_drains_then_frees(void)
 {
     struct gr_shm_grant g;
     struct gr_shm_outcome o = {.cls = GR_OUT_MODEL, .status = 404,
-                               .learned = {-1, -1, -1, -1}};
+                               .learned = {-1, -1, -1, -1, -1}};
     int b, i;
     uint32_t gen;
 

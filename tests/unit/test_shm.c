@@ -12,6 +12,7 @@
 #include "window.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define W_NS (INT64_C(60) * 1000000000)
@@ -65,6 +67,7 @@ add_project(uint32_t s, int64_t rpm, int64_t tpm, int64_t rpd)
     atomic_store(&c->limit[GR_D_TPM], gr_shm_limit_pack(tpm));
     atomic_store(&c->limit[GR_D_RPD], gr_shm_limit_pack(rpd));
     atomic_store(&c->limit[GR_D_IPM], GR_LIMIT_NONE);
+    atomic_store(&c->limit[GR_D_TPD], GR_LIMIT_NONE);
     for (unsigned d = 0; d < GR_NDIM; d++)
         gr_shm_set_learned(&tab, c, d, -1);
     atomic_store(&tab.projects[s].state, GR_PROJ_ACTIVE);
@@ -472,6 +475,198 @@ test_day_roll_counts_in_flight(void)
     CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 101), 3);
 }
 
+/*
+ * Tokens per day: admitted with the estimate after every other dimension,
+ * all or nothing; settled with the tokens Google counted (less given
+ * back, more counted at once); a new day starts at the tokens still in
+ * flight; a spent day refuses what would fit every minute window.
+ */
+static void
+test_tokens_per_day(void)
+{
+    struct gr_shm_grant g1, g2, g3;
+    struct gr_shm_cell *c;
+    int64_t act[GR_NWINDOWS] = {-1, 0, -1};
+
+    reset_table();
+    add_project(0, 100, 100000, 1000);
+    c = gr_shm_cell(&tab, 0, 0);
+    atomic_store(&c->limit[GR_D_TPD], gr_shm_limit_pack(1000));
+    CU_ASSERT_FATAL(reserve(1, 600, T0, &g1) == 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20000), 600);
+    /* 600 + 500 > 1000: refused, and nothing else stays admitted */
+    CU_ASSERT_EQUAL(reserve(1, 500, T0, &g2), -EAGAIN);
+    CU_ASSERT_EQUAL(used(0, GR_W_RPM, T0), 1);
+    CU_ASSERT_EQUAL(used(0, GR_W_TPM, T0), 600);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->day, 20000), 1);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20000), 600);
+    /* the call used 450: the day keeps 450 */
+    act[GR_W_TPM] = 450;
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g1.lease, g1.ticket, T0, act, T0),
+                    0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20000), 450);
+    CU_ASSERT_FATAL(reserve(1, 500, T0, &g2) == 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20000), 950);
+    /* it used 540 (estimate 500): the 40 more are counted at once */
+    act[GR_W_TPM] = 540;
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g2.lease, g2.ticket, T0, act, T0),
+                    0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20000), 990);
+    /* the day's tokens are spent: 11 fit every minute window, not TPD,
+     * and room comes at the day's end */
+    CU_ASSERT_EQUAL(reserve(1, 11, T0, &g3), -EAGAIN);
+    {
+        static uint64_t rng = 7;
+        struct gr_shm_ask a = {.model = 0, .cost = {1, 11, 0}, .now_ns = T0,
+                               .today = 20000, .day_end_ns = T0 + 3 * W_NS,
+                               .pid = (uint32_t)getpid(), .rng = &rng};
+
+        CU_ASSERT_EQUAL(gr_shm_reserve(&tab, &a, &g3), -EAGAIN);
+        CU_ASSERT_EQUAL(g3.retry_at_ns, T0 + 3 * W_NS);
+    }
+    /* a request without tokens (only counted in requests) still goes */
+    CU_ASSERT_FATAL(reserve(1, 0, T0, &g3) == 0);
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g3.lease, g3.ticket, T0, NULL, T0),
+                    0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20000), 990);
+    /* Midnight: the next day has room again.  Then, with a call of 300
+     * tokens in flight, the day after starts at them and counts the new
+     * call. */
+    CU_ASSERT_FATAL(reserve_on(20000, 1, 11, T0, &g1) == -EAGAIN);
+    CU_ASSERT_FATAL(reserve_on(20001, 1, 300, T0, &g1) == 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20001), 300);
+    CU_ASSERT_FATAL(reserve_on(20001, 1, 200, T0, &g2) == 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20001), 500);
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g2.lease, g2.ticket, T0, NULL, T0),
+                    0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20001), 500);
+    atomic_store(&c->day, 0);
+    atomic_store(&c->tday, 0);
+    CU_ASSERT_FATAL(reserve_on(20002, 1, 100, T0, &g2) == 0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20002), 400);   /* 300 + 100 */
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g1.lease, g1.ticket, T0, NULL, T0),
+                    0);
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g2.lease, g2.ticket, T0, NULL, T0),
+                    0);
+    CU_ASSERT_EQUAL(gr_shm_day_used(&c->tday, 20002), 400);
+    /* a cooldown on TPD (a 429 named it) refuses calls with tokens only */
+    atomic_store(&c->cool_until[GR_D_TPD], T0 + W_NS);
+    CU_ASSERT_EQUAL(reserve_on(20002, 1, 1, T0, &g1), -EAGAIN);
+    CU_ASSERT_FATAL(reserve_on(20002, 1, 0, T0, &g1) == 0);
+    CU_ASSERT_EQUAL(gr_shm_settle(&tab, g1.lease, g1.ticket, T0, NULL, T0),
+                    0);
+    /* a TPD limit of 0: the model is not available with tokens */
+    atomic_store(&c->cool_until[GR_D_TPD], 0);
+    atomic_store(&c->limit[GR_D_TPD], 0);
+    CU_ASSERT_EQUAL(reserve_on(20002, 1, 1, T0, &g1), -EAGAIN);
+    CU_ASSERT_EQUAL(gr_shm_cell_in_flight(&tab, 0, UINT32_MAX), 0);
+}
+
+/* Threads racing on one cell's tokens per day (one mapping; the CAS is
+ * the same across processes): what they were granted, summed, is what the
+ * day counts, and never more than its limit. */
+#define TPD_THREADS 4
+#define TPD_LIMIT 20000
+
+struct tpd_arg {
+    uint64_t rng;
+    int64_t granted;            /* tokens of the grants it got */
+};
+
+static void *
+tpd_worker(void *p)
+{
+    struct tpd_arg *ta = p;
+    int misses = 0;
+
+    while (misses < 200) {
+        int64_t tok = 1 + (int64_t)(gr_shm_rand(&ta->rng) % 97);
+        struct gr_shm_ask a = {.model = 0, .cost = {1, tok, 0}, .now_ns = T0,
+                               .today = 20000, .pid = (uint32_t)getpid(),
+                               .rng = &ta->rng};
+        struct gr_shm_grant g;
+
+        if (gr_shm_reserve(&tab, &a, &g) != 0) {
+            misses++;
+            continue;
+        }
+        ta->granted += tok;
+        /* settled with the estimate: the day keeps it */
+        gr_shm_settle(&tab, g.lease, g.ticket, T0, NULL, T0);
+    }
+    return NULL;
+}
+
+static void
+test_tokens_per_day_threads(void)
+{
+    pthread_t th[TPD_THREADS];
+    struct tpd_arg ta[TPD_THREADS];
+    struct gr_shm_cell *c;
+    int64_t sum = 0, used;
+    int i;
+
+    reset_table();
+    add_project(0, 1000000, 1000000000, 1000000);
+    c = gr_shm_cell(&tab, 0, 0);
+    atomic_store(&c->limit[GR_D_TPD], gr_shm_limit_pack(TPD_LIMIT));
+    for (i = 0; i < TPD_THREADS; i++) {
+        ta[i].rng = 0x9e3779b97f4a7c15u * (uint64_t)(i + 1);
+        ta[i].granted = 0;
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, tpd_worker, &ta[i]) ==
+                        0);
+    }
+    for (i = 0; i < TPD_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        sum += ta[i].granted;
+    }
+    used = gr_shm_day_used(&c->tday, 20000);
+    CU_ASSERT_EQUAL(used, sum);
+    CU_ASSERT(used <= TPD_LIMIT);
+    CU_ASSERT(used > TPD_LIMIT - 97);   /* full: nothing more would fit */
+    CU_ASSERT_EQUAL(gr_shm_cell_in_flight(&tab, 0, UINT32_MAX), 0);
+}
+
+/* The same with processes (the table is a shared mapping; each child
+ * writes what it was granted into a shared page). */
+static void
+test_tokens_per_day_processes(void)
+{
+    int64_t *granted = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct gr_shm_cell *c;
+    int64_t sum = 0, used;
+    pid_t pid[TPD_THREADS];
+    int i, st;
+
+    CU_ASSERT_FATAL(granted != MAP_FAILED);
+    reset_table();
+    add_project(0, 1000000, 1000000000, 1000000);
+    c = gr_shm_cell(&tab, 0, 0);
+    atomic_store(&c->limit[GR_D_TPD], gr_shm_limit_pack(TPD_LIMIT));
+    for (i = 0; i < TPD_THREADS; i++) {
+        pid[i] = fork();
+        CU_ASSERT_FATAL(pid[i] >= 0);
+        if (pid[i] == 0) {
+            struct tpd_arg ta = {0x51ed2701u * (uint64_t)(i + 3), 0};
+
+            tpd_worker(&ta);
+            granted[i] = ta.granted;
+            _exit(0);
+        }
+    }
+    for (i = 0; i < TPD_THREADS; i++) {
+        CU_ASSERT(waitpid(pid[i], &st, 0) == pid[i] && WIFEXITED(st) &&
+                  WEXITSTATUS(st) == 0);
+        sum += granted[i];
+    }
+    used = gr_shm_day_used(&c->tday, 20000);
+    CU_ASSERT_EQUAL(used, sum);
+    CU_ASSERT(used <= TPD_LIMIT);
+    CU_ASSERT(used > TPD_LIMIT - 97);
+    munmap(granted, 4096);
+}
+
 static void
 test_all_or_nothing(void)
 {
@@ -585,7 +780,7 @@ test_generation_and_report(void)
     struct gr_shm_outcome o = {.cls = GR_OUT_QUOTA, .status = 429,
                                .dims = 1u << GR_D_TPM,
                                .cool_ns = 26 * INT64_C(1000000000),
-                               .learned = {-1, 250000, -1, -1},
+                               .learned = {-1, 250000, -1, -1, -1},
                                .quota_id = "GenerateContentInputTokensPer"
                                            "ModelPerMinute-FreeTier"};
     struct gr_shm_cell *c;
@@ -618,14 +813,14 @@ test_generation_and_report(void)
     }
     /* Five server errors open the circuit. */
     o = (struct gr_shm_outcome){.cls = GR_OUT_SERVER, .status = 503,
-                                .learned = {-1, -1, -1, -1}};
+                                .learned = {-1, -1, -1, -1, -1}};
     for (int i = 0; i < (int)GR_CIRCUIT_THRESHOLD; i++)
         gr_shm_report(&tab, 0, 0, gen, &o, T0, &rng);
     CU_ASSERT(atomic_load(&c->circuit_until) > T0);
     /* A learned limit of 0 disables the cell. */
     o = (struct gr_shm_outcome){.cls = GR_OUT_QUOTA, .status = 429,
                                 .dims = 1u << GR_D_RPM,
-                                .learned = {0, -1, -1, -1}};
+                                .learned = {0, -1, -1, -1, -1}};
     gr_shm_report(&tab, 0, 0, gen, &o, T0, &rng);
     CU_ASSERT(atomic_load(&c->health) & GR_CELL_DISABLED_MODEL);
 }
@@ -651,7 +846,7 @@ static void
 test_half_open_lets_one_probe_through(void)
 {
     struct gr_shm_outcome ok = {.cls = GR_OUT_OK, .status = 200,
-                                .learned = {-1, -1, -1, -1}};
+                                .learned = {-1, -1, -1, -1, -1}};
     struct gr_shm_grant g1, g2;
     struct gr_shm_cell *c;
     uint64_t rng = 3;
@@ -717,6 +912,10 @@ main(void)
         {"client drains elapsed ticks, router the ring",
          test_client_drain_leaves_stranded_to_router},
         {"day roll counts in-flight", test_day_roll_counts_in_flight},
+        {"tokens per day", test_tokens_per_day},
+        {"tokens per day, threads racing", test_tokens_per_day_threads},
+        {"tokens per day, processes racing",
+         test_tokens_per_day_processes},
         {"day roll counts the leases in flight",
          test_day_roll_counts_leases_in_flight},
         {"all-or-nothing admission", test_all_or_nothing},

@@ -126,8 +126,9 @@ qid(struct gr_shm_cell *c, const char *s)
 static int
 setup(void)
 {
-    static const int64_t flash[GR_NDIM] = {1000, 1000000, 10000, -1};
-    static const int64_t image[GR_NDIM] = {500, 500000, 2000, 10};
+    static const int64_t flash[GR_NDIM] = {1000, 1000000, 10000, -1,
+                                           50000000};
+    static const int64_t image[GR_NDIM] = {500, 500000, 2000, 10, -1};
     struct gr_shm_header *h;
     struct gr_shm_cell *c;
     char err[256];
@@ -167,6 +168,9 @@ setup(void)
     project(0, "prod-1", SECRET1, GR_PROJ_ACTIVE);
     c = cell(0, 0, flash);
     use(c, 350, 120000, 812, 0);
+    /* tokens per day: 19M of flash's 50M (x 0.95) today */
+    atomic_store(&c->tday, gr_shm_word_pack(19000000, (uint64_t)
+                 gr_shm_pacific_day(now_wall / GR_NS_PER_S), 0));
     in_flight(0, 0, 2);
     atomic_store(&c->admitted, 9001);
     atomic_store(&c->rejected, 3);
@@ -214,7 +218,7 @@ setup(void)
     atomic_store(&c->circuit_until, NOW_MONO + 12 * GR_NS_PER_S);
     atomic_store(&c->server_5xx, 5);
     atomic_store(&c->last_status, 503);
-    cell(3, 1, (const int64_t[GR_NDIM]){0, 0, 0, 0});   /* not served */
+    cell(3, 1, (const int64_t[GR_NDIM]){0, 0, 0, 0, 0});    /* not served */
 
     /* The extras (ABI 4.2): a cache with hits, and fallbacks from the
      * image model to flash. */
@@ -226,6 +230,13 @@ setup(void)
     atomic_store(&tab.extra->fallbacks, 4);
     atomic_store(&tab.extra->fallback_denied, 2);
     atomic_store(&tab.pairs[1 * tab.max_models + 0], 4);
+    /* ABI 6: two aliases of flash, then one naming no model (skipped) */
+    put_name(tab.aliases[0].name, "flash");
+    tab.aliases[0].model = 0;
+    put_name(tab.aliases[1].name, "gemini-flash-latest");
+    tab.aliases[1].model = 0;
+    put_name(tab.aliases[2].name, "bogus");
+    tab.aliases[2].model = 7;
 
     /* Through the read-only API, as `gemroute status` takes it. */
     st = gr_stat_open(shm, err, sizeof(err));
@@ -410,18 +421,18 @@ member(json_object *o, const char *k, json_type type)
     return v;
 }
 
-/* An object with the four dimensions, each of one of two types. */
+/* An object with the five dimensions, each of one of two types. */
 static void
 dims(json_object *o, const char *k, json_type t1, json_type t2)
 {
-    static const char *names[] = {"rpm", "tpm", "rpd", "ipm"};
+    static const char *names[] = {"rpm", "tpm", "rpd", "ipm", "tpd"};
     json_object *d = member(o, k, json_type_object), *v;
     unsigned i;
 
     if (d == NULL)
         return;
-    CU_ASSERT_EQUAL(json_object_object_length(d), 4);
-    for (i = 0; i < 4; i++) {
+    CU_ASSERT_EQUAL(json_object_object_length(d), 5);
+    for (i = 0; i < 5; i++) {
         CU_ASSERT_FATAL(json_object_object_get_ex(d, names[i], &v));
         CU_ASSERT(json_object_is_type(v, t1) || json_object_is_type(v, t2));
     }

@@ -10,6 +10,7 @@
  * file the router publishes nothing, logs it once, and clients use the
  * rule.
  */
+#include "client_priv.h"
 #include "clock.h"
 #include "gemroute.h"
 #include "table.h"
@@ -143,6 +144,41 @@ test_header_holds_the_files_midnights(void)
                                 &i);
     CU_ASSERT_EQUAL(i, 0);
     CU_ASSERT_EQUAL(day, gr_shm_pacific_day(d.start[GR_SHM_DAY_STARTS - 1]));
+    gr_shm_detach(&t);
+}
+
+/*
+ * A per-day 429 cools until the file's midnight (client/classify.c with
+ * the table, as gr_generate() and gr_forward() classify), and only
+ * gr_classify() without a table uses the rule.
+ */
+static void
+test_day_429_cools_until_the_files_midnight(void)
+{
+    static const char body[] =
+        "{\"error\": {\"code\": 429, \"status\": \"RESOURCE_EXHAUSTED\", "
+        "\"details\": [{\"@type\": \"type.googleapis.com/google.rpc."
+        "QuotaFailure\", \"violations\": [{\"quotaId\": \"GenerateContent"
+        "InputTokensPerModelPerDay-FreeTier\"}]}]}}";
+    struct gr_verdict v;
+    struct gr_shm t;
+    struct gr_shm_days d;
+    char err[256];
+    int64_t now;
+
+    CU_ASSERT_FATAL(gr_shm_attach(rt.shm, false, &t, err, sizeof(err)) == 0);
+    CU_ASSERT_EQUAL_FATAL(gr_shm_days_read(t.hdr, &d), 0);
+    now = d.start[1] - 5 * H;       /* inside the first published day */
+    gr_classify_in(t.hdr, 429, body, sizeof(body) - 1, now, &v);
+    CU_ASSERT_EQUAL(v.dims, GR_DIM_BIT(GR_DIM_TPD));
+    CU_ASSERT_EQUAL(v.cooldown_src, GR_COOL_MIDNIGHT);
+    CU_ASSERT_DOUBLE_EQUAL(v.cooldown_s, (double)(5 * H), 0.001);
+    /* the rule's midnight is hours away from the file's */
+    gr_classify(429, body, sizeof(body) - 1, now, &v);
+    CU_ASSERT_DOUBLE_EQUAL(v.cooldown_s,
+                           (double)(gr_shm_next_pacific_midnight(now) - now),
+                           0.001);
+    CU_ASSERT(v.cooldown_s < 5 * H - 30 || v.cooldown_s > 5 * H + 30);
     gr_shm_detach(&t);
 }
 
@@ -281,6 +317,8 @@ main(void)
     CU_TestInfo tests[] = {
         {"header holds the file's midnights",
          test_header_holds_the_files_midnights},
+        {"a per-day 429 cools until the file's midnight",
+         test_day_429_cools_until_the_files_midnight},
         {"reservation counts on the file's day",
          test_reservation_counts_on_the_files_day},
         {"scribbled days refused and repaired",

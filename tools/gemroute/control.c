@@ -3,7 +3,7 @@
  *
  *   gemroute reload [--timeout SECONDS]
  *   gemroute drain|enable|disable PROJECT[/MODEL]
- *   gemroute reset PROJECT[/MODEL] [--dim rpm|tpm|rpd|ipm]
+ *   gemroute reset PROJECT[/MODEL] [--dim rpm|tpm|rpd|ipm|tpd]
  *
  * None of them writes the table: the router is the only writer of
  * operator state.  reload signals the router named in the table's header
@@ -32,7 +32,7 @@
 
 #define POLL_NS (INT64_C(10) * 1000000)
 
-static const char *dim_names[GR_NDIMS] = {"rpm", "tpm", "rpd", "ipm"};
+static const char *dim_names[GR_NDIMS] = {"rpm", "tpm", "rpd", "ipm", "tpd"};
 
 static int64_t
 now_ns(void)

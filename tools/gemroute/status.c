@@ -27,7 +27,7 @@
 #define WIDTH 100           /* columns the table fits in */
 #define WHY_COL 71          /* where the WHY column starts */
 
-static const char *dim_names[GR_NDIMS] = {"rpm", "tpm", "rpd", "ipm"};
+static const char *dim_names[GR_NDIMS] = {"rpm", "tpm", "rpd", "ipm", "tpd"};
 static const char *health_states[] = {"healthy", "cooling", "open",
                                       "half_open", "disabled", "draining"};
 static const char *op_names[] = {"none", "draining", "disabled"};
@@ -221,6 +221,38 @@ json_text(FILE *f, const struct gr_stat_snap *s, const char *v)
         fputs("null", f);
 }
 
+/* "aliases": {"ALIAS": "MODEL", ...}, from each model's list (alias
+ * names hold no ',' or ' '; a list cut short ends in "..."). */
+static void
+json_aliases(FILE *f, const struct gr_stat_snap *s)
+{
+    const char *sep = "";
+    unsigned m;
+
+    fputs(" \"aliases\": {", f);
+    for (m = 0; m < s->n_models; m++) {
+        const char *p = s->models[m].aliases;
+
+        while (*p != '\0') {
+            size_t n = strcspn(p, ", ");
+            char name[GR_NAME_MAX];
+
+            if (n > 0 && n < sizeof(name) && strncmp(p, "...", n) != 0) {
+                memcpy(name, p, n);
+                name[n] = '\0';
+                fputs(sep, f);
+                gr_cli_json_str(f, name);
+                fputs(": ", f);
+                gr_cli_json_str(f, s->models[m].name);
+                sep = ", ";
+            }
+            p += n;
+            p += strspn(p, ", ");
+        }
+    }
+    fputs("},\n", f);
+}
+
 void
 gr_status_json(FILE *f, const struct gr_stat_snap *s)
 {
@@ -265,6 +297,7 @@ gr_status_json(FILE *f, const struct gr_stat_snap *s)
         json_headroom(f, &s->models[m]);
     }
     fputs("}},\n", f);
+    json_aliases(f, s);
     if (!s->text_ok || !s->models_ok || s->n_torn > 0)
         fprintf(f, " \"torn\": {\"text\": %s, \"models\": %s, "
                 "\"projects\": %u},\n", s->text_ok ? "false" : "true",
@@ -596,25 +629,27 @@ dim_cell(FILE *f, int64_t used, int64_t limit, bool colour)
     int64_t pct = 0;
     int k;
 
+    /* Four columns a dimension (five dimensions since TPD, in the
+     * width four had): "999%" at most. */
     if (limit < 0) {
-        snprintf(txt, sizeof(txt), "%5s", "-");
+        snprintf(txt, sizeof(txt), "%4s", "-");
     } else if (limit == 0) {
-        snprintf(txt, sizeof(txt), "%5s", "off");
+        snprintf(txt, sizeof(txt), "%4s", "off");
     } else {
         pct = used * 100 / limit;
         if (pct > 999)
             pct = 999;
         if (pct < 0)
             pct = 0;
-        snprintf(txt, sizeof(txt), "%4lld%%", (long long)pct);
+        snprintf(txt, sizeof(txt), "%3lld%%", (long long)pct);
     }
     if (!colour || limit <= 0) {
         fprintf(f, " %s", txt);
         return;
     }
-    k = (int)((pct * 5 + 99) / 100);
-    if (k > 5)
-        k = 5;
+    k = (int)((pct * 4 + 99) / 100);
+    if (k > 4)
+        k = 4;
     fprintf(f, " \033[30;%sm%.*s\033[0m%s", pct < 70 ? "42" : pct < 90 ?
             "43" : "41", k, txt, txt + k);
 }
@@ -678,10 +713,13 @@ model_head(FILE *f, const struct gr_stat_model *m)
                                  m->room[d] * 100 / m->capacity[d] : 0));
     }
     fputc('\n', f);
-    line(f, "%s  pool headroom: %s  %s  %s  %s", m->name, part[0], part[1],
-         part[2], part[3]);
-    line(f, "%-15s %-9s %5s %5s %5s %5s %4s %5s  %-7s  %s", "PROJECT",
-         "HEALTH", "RPM", "TPM", "RPD", "IPM", "FLY", "ERR", "KEY", "WHY");
+    line(f, "%s  pool headroom: %s  %s  %s  %s  %s", m->name, part[0],
+         part[1], part[2], part[3], part[4]);
+    if (m->aliases[0] != '\0')
+        line(f, "aliases: %s", m->aliases);
+    line(f, "%-15s %-9s %4s %4s %4s %4s %4s %3s %5s  %-7s  %s", "PROJECT",
+         "HEALTH", "RPM", "TPM", "RPD", "IPM", "TPD", "FLY", "ERR", "KEY",
+         "WHY");
 }
 
 /* A clustered cell: one line per node, "node share (used)" per
@@ -725,7 +763,7 @@ table_row(FILE *f, const struct gr_stat_cell *c, bool colour)
     for (d = 0; d < GR_NDIMS; d++)
         dim_cell(f, c->used[d], c->limit[d], colour);
     gr_stat_num((int64_t)errs, err, sizeof(err));
-    fprintf(f, " %4lld %5s  %-7s", (long long)c->in_flight, err,
+    fprintf(f, " %3lld %5s  %-7s", (long long)c->in_flight, err,
             c->key_tail);
     if (c->n_reasons == 0) {
         fputc('\n', f);

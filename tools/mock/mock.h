@@ -19,7 +19,8 @@ enum gr_mock_dim {
     GR_MOCK_TPM = 1, /* input tokens per (scaled) 60 s */
     GR_MOCK_RPD = 2, /* requests per Pacific day */
     GR_MOCK_IPM = 3, /* input images per (scaled) 60 s */
-    GR_MOCK_NDIMS = 4
+    GR_MOCK_TPD = 4, /* input tokens per Pacific day */
+    GR_MOCK_NDIMS = 5
 };
 
 /* The tier decides how quotaMetric and quotaId are spelled. */

@@ -36,7 +36,7 @@ static const char *const state_names[GR_MOCK_KEY_STATES] = {
 };
 
 static const char *const dim_names[GR_MOCK_NDIMS] = {"rpm", "tpm", "rpd",
-                                                     "ipm"};
+                                                     "ipm", "tpd"};
 
 const char *
 gr_mock_tier_name(enum gr_mock_tier tier)
@@ -304,7 +304,7 @@ load_limit(struct loader *ld, const config_setting_t *s,
            struct gr_mock_limit_cfg *lim)
 {
     static const char *const known[] = {"model", "rpm", "tpm", "rpd",
-                                        "ipm", "batch_tokens",
+                                        "ipm", "tpd", "batch_tokens",
                                         "batch_jobs", NULL};
     static const char *const batch_keys[2] = {"batch_tokens", "batch_jobs"};
     const config_setting_t *m;

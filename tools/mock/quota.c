@@ -3,11 +3,12 @@
  *
  * Invariant protected: for every minute dimension, the cost admitted in
  * any interval (t - W, t] never exceeds the limit (W = the scaled 60 s
- * window), and the requests admitted in one Pacific calendar day never
- * exceed RPD.  Admission is all-or-nothing across dimensions and a refused
- * request costs nothing.  The window is exact, not bucketed: every
- * admission that can matter is logged with its instant and expires
- * exactly W later, so RetryInfo can say precisely when room appears.
+ * window), and the requests (input tokens) admitted in one Pacific
+ * calendar day never exceed RPD (TPD).  Admission is all-or-nothing
+ * across dimensions and a refused request costs nothing.  The window is
+ * exact, not bucketed: every admission that can matter is logged with its
+ * instant and expires exactly W later, so RetryInfo can say precisely
+ * when room appears.
  *
  * The log is a ring of running totals (cum[]), so the sum inside the
  * window is total - base and the instant at which enough expires is a
@@ -22,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Window-sum index of each minute dimension; RPD has none. */
-static const int dim_slot[GR_MOCK_NDIMS] = {0, 1, -1, 2};
+/* Window-sum index of each minute dimension; RPD and TPD have none. */
+static const int dim_slot[GR_MOCK_NDIMS] = {0, 1, -1, 2, -1};
 
 int
 gr_mock_cell_init(struct gr_mock_cell *cell, const int64_t limit[GR_MOCK_NDIMS])
@@ -82,6 +83,7 @@ roll_day(struct gr_mock_cell *c, int64_t now_wall)
     if (day != c->day) {
         c->day = day;
         c->day_requests = 0;
+        c->day_tokens = 0;
     }
 }
 
@@ -161,7 +163,8 @@ admit_locked(struct gr_mock_cell *c, const struct gr_mock_cost *cost,
         } else {
             int64_t s = now_wall / GR_NS_PER_S;
 
-            if (c->day_requests + cost->requests <= lim)
+            if (d == GR_MOCK_TPD ? c->day_tokens + cost->tokens <= lim
+                                 : c->day_requests + cost->requests <= lim)
                 continue;
             if (now_wall < 0 && now_wall % GR_NS_PER_S != 0)
                 s--;
@@ -194,6 +197,7 @@ admit_locked(struct gr_mock_cell *c, const struct gr_mock_cost *cost,
         c->last_at = now;
     }
     c->day_requests += cost->requests;
+    c->day_tokens += cost->tokens;
     c->c.admitted++;
     c->c.tokens += (uint64_t)cost->tokens;
     c->c.images += (uint64_t)cost->images;
@@ -263,6 +267,7 @@ gr_mock_cell_view(struct gr_mock_cell *cell, int64_t window_ns,
         out->window[k] =
             cell->log_minutes ? cell->total[k] - cell->base[k] : -1;
     out->day_requests = cell->day_requests;
+    out->day_tokens = cell->day_tokens;
     out->day = cell->day;
     out->c = cell->c;
     pthread_mutex_unlock(&cell->lock);
@@ -282,6 +287,7 @@ gr_mock_cell_reset(struct gr_mock_cell *cell)
     cell->last_at = 0;
     cell->day = 0;
     cell->day_requests = 0;
+    cell->day_tokens = 0;
     memset(&cell->c, 0, sizeof cell->c);
     pthread_mutex_unlock(&cell->lock);
 }

@@ -46,6 +46,7 @@ struct gr_mock_cell_view {
     int64_t window[3];    /* requests, tokens, images in the window;
                              -1 when no minute dimension is limited */
     int64_t day_requests; /* in the current Pacific day */
+    int64_t day_tokens;   /* input tokens in that day (TPD) */
     int32_t day;          /* that day, days since 1970-01-01 */
     struct gr_mock_counters c;
 };
@@ -68,8 +69,9 @@ struct gr_mock_cell {
     int64_t total[3]; /* cum of the newest entry ever logged */
     int64_t base[3];  /* cum of the newest entry expired */
     int64_t last_at;  /* ns, CLOCK_MONOTONIC: newest entry */
-    int32_t day;      /* Pacific day of day_requests */
+    int32_t day;      /* Pacific day of day_requests and day_tokens */
     int64_t day_requests;
+    int64_t day_tokens;
     struct gr_mock_counters c;
 };
 

@@ -23,7 +23,9 @@ const char *const gr_mock_answer_chunks[GR_MOCK_ANSWER_CHUNKS] = {
 /*
  * quotaMetric and quotaId per tier class (free, paid), family and
  * dimension.  The free-tier generate names and the paid TPM name are
- * Google's; IPM names are ours (no public sample carries one).
+ * Google's; IPM names are ours (no public sample carries one), and so are
+ * the TPD names but for the free tier's generate one (a day twin of the
+ * TPM name, on the TPM metric).
  */
 static const char *const metrics[2][2][GR_MOCK_NDIMS] = {
     {
@@ -31,22 +33,26 @@ static const char *const metrics[2][2][GR_MOCK_NDIMS] = {
         {GOOG "/generate_content_free_tier_requests",
          GOOG "/generate_content_free_tier_input_token_count",
          GOOG "/generate_content_free_tier_requests",
-         GOOG "/generate_content_free_tier_input_image_count"},
+         GOOG "/generate_content_free_tier_input_image_count",
+         GOOG "/generate_content_free_tier_input_token_count"},
         {GOOG "/embed_content_free_tier_requests",
          GOOG "/embed_content_free_tier_input_token_count",
          GOOG "/embed_content_free_tier_requests",
-         GOOG "/embed_content_free_tier_input_image_count"},
+         GOOG "/embed_content_free_tier_input_image_count",
+         GOOG "/embed_content_free_tier_input_token_count"},
     },
     {
         /* paid tiers */
         {GOOG "/generate_requests_per_model",
          GOOG "/generate_content_paid_tier_input_token_count",
          GOOG "/generate_requests_per_model_per_day",
-         GOOG "/generate_content_paid_tier_input_image_count"},
+         GOOG "/generate_content_paid_tier_input_image_count",
+         GOOG "/generate_content_paid_tier_input_token_count"},
         {GOOG "/embed_content_requests_per_model",
          GOOG "/embed_content_paid_tier_input_token_count",
          GOOG "/embed_content_requests_per_model_per_day",
-         GOOG "/embed_content_paid_tier_input_image_count"},
+         GOOG "/embed_content_paid_tier_input_image_count",
+         GOOG "/embed_content_paid_tier_input_token_count"},
     },
 };
 
@@ -55,21 +61,25 @@ static const char *const ids[2][2][GR_MOCK_NDIMS] = {
         {"GenerateRequestsPerMinutePerProjectPerModel",
          "GenerateContentInputTokensPerModelPerMinute",
          "GenerateRequestsPerDayPerProjectPerModel",
-         "GenerateContentInputImagesPerModelPerMinute"},
+         "GenerateContentInputImagesPerModelPerMinute",
+         "GenerateContentInputTokensPerModelPerDay"},
         {"EmbedContentRequestsPerMinutePerUserPerProjectPerModel",
          "EmbedContentInputTokensPerModelPerMinute",
          "EmbedContentRequestsPerDayPerProjectPerModel",
-         "EmbedContentInputImagesPerModelPerMinute"},
+         "EmbedContentInputImagesPerModelPerMinute",
+         "EmbedContentInputTokensPerModelPerDay"},
     },
     {
         {"GenerateRequestsPerMinutePerProjectPerModel",
          "GenerateContentPaidTierInputTokensPerModelPerMinute",
          "GenerateRequestsPerDayPerProjectPerModel",
-         "GenerateContentPaidTierInputImagesPerModelPerMinute"},
+         "GenerateContentPaidTierInputImagesPerModelPerMinute",
+         "GenerateContentPaidTierInputTokensPerModelPerDay"},
         {"EmbedContentRequestsPerMinutePerProjectPerModel",
          "EmbedContentPaidTierInputTokensPerModelPerMinute",
          "EmbedContentRequestsPerDayPerProjectPerModel",
-         "EmbedContentPaidTierInputImagesPerModelPerMinute"},
+         "EmbedContentPaidTierInputImagesPerModelPerMinute",
+         "EmbedContentPaidTierInputTokensPerModelPerDay"},
     },
 };
 

@@ -102,6 +102,7 @@ build_cells(struct gr_mock_state *st)
     /* Limit 0 per minute on requests and tokens: "this tier has no such
      * model", answered like Google with a short retry, not a day. */
     static const int64_t unlisted[GR_MOCK_NDIMS] = {0, 0, GR_MOCK_UNLIMITED,
+                                                    GR_MOCK_UNLIMITED,
                                                     GR_MOCK_UNLIMITED};
     size_t n = st->n_projects * st->n_models, p, m, j;
     int rc;

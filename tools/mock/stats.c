@@ -74,6 +74,7 @@ render_cell(struct gr_mock_state *st, struct gr_mock_jw *w, const char *model,
     day_string(v->day, day, sizeof day);
     gr_mock_jw_str(w, "pacific_day", day);
     gr_mock_jw_int(w, "requests", v->day_requests);
+    gr_mock_jw_int(w, "tokens", v->day_tokens);
     gr_mock_jw_end(w);
     gr_mock_jw_end(w);
     (void)st;

@@ -42,7 +42,7 @@ __all__ = ["open", "classify", "now_ns", "Table", "Lease", "Verdict",
 # enum gr_err
 (OK, ENOROOM, EDEADLINE, ENOMODEL, EINVAL, ESHM, ESTALE, ECALL, ENOMEM,
  ETOOBIG, ESPEND) = range(11)
-DIMS = ("rpm", "tpm", "rpd", "ipm")            # enum gr_dim, in order
+DIMS = ("rpm", "tpm", "rpd", "ipm", "tpd")          # enum gr_dim, in order
 CLASSES = ("ok", "quota", "overload", "server", "auth", "request", "model",
            "unknown")                           # enum gr_class, in order
 _COOL_SRC = ("none", "retryinfo", "message", "backoff", "midnight")

@@ -13,7 +13,7 @@ import os
 NAME_MAX = 64           # GR_NAME_MAX
 KEY_MAX = 128           # GR_KEY_MAX
 URL_MAX = 256           # GR_URL_MAX
-NDIMS = 4               # GR_NDIMS
+NDIMS = 5               # GR_NDIMS
 MAX_QUOTA_IDS = 4       # GR_MAX_QUOTA_IDS
 QUOTA_ID_MAX = 128      # GR_QUOTA_ID_MAX
 
