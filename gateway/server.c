@@ -3,12 +3,17 @@
  * only file of gateway/ that sees it): routes, local tokens, Google's
  * error shapes, and streams handed on event by event.
  *
- * One thread per connection (MHD_USE_THREAD_PER_CONNECTION): a unary
- * call runs in its connection's thread; a stream runs gr_forward() in a
- * thread of its own that queues each event for the connection's content
- * reader, which blocks until one is there, so every event leaves the
- * moment it arrives.  A caller that goes away stops the upstream call at
- * its next event, and the lease is settled with what was seen.
+ * A pool of gateway.workers threads, each with its own epoll set of
+ * connections (MHD_USE_EPOLL_INTERNAL_THREAD, MHD_OPTION_THREAD_POOL_SIZE):
+ * a unary call runs in the thread that holds its connection, which
+ * serves none of its other connections meanwhile; a stream runs
+ * gr_forward() in a thread of its own that queues each event for the
+ * connection's content reader, which blocks until one is there, so
+ * every event leaves the moment it arrives.  A caller that goes away
+ * stops the upstream call at its next event, and the lease is settled
+ * with what was seen.  (A thread per connection cost a thread start per
+ * connection and a select() per request, and measured 2 to 3 times
+ * slower at 64 connections: docs/BENCHMARKS.md, section 4.)
  *
  * Invariants protected: a request that is refused here (token, route,
  * JSON, size, too many at once) costs no quota; the caller's token never
@@ -599,7 +604,7 @@ gw_stopping(struct gw *gw)
     return atomic_load_explicit(&gw->stopping, memory_order_relaxed);
 }
 
-/* A unary call, whose connection thread waits in answer() meanwhile. */
+/* A unary call, whose pool thread waits in answer() meanwhile. */
 struct unary {
     struct gw *gw;
     int fd;                         /* the caller's socket; -1 = unknown */
@@ -607,7 +612,7 @@ struct unary {
 
 /*
  * Also stops when the caller hung up: nobody else reads the socket while
- * its thread is in answer() (one thread per connection), so a hang-up
+ * the thread that holds its connection is in answer(), so a hang-up
  * shows as POLLRDHUP / POLLHUP without taking any byte.
  */
 static int
@@ -1329,8 +1334,7 @@ gw_server_start(struct gw *gw)
     const struct sockaddr *sa;
     struct sockaddr_storage bound;
     socklen_t blen = sizeof(bound);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
     struct MHD_Daemon *d;
     bool v6 = strchr(gw->conf.host, ':') != NULL;
@@ -1358,6 +1362,8 @@ gw_server_start(struct gw *gw)
                          MHD_OPTION_CONNECTION_TIMEOUT,
                          (unsigned)gw->conf.timeout_s,
                          MHD_OPTION_NOTIFY_COMPLETED, completed, gw,
+                         MHD_OPTION_THREAD_POOL_SIZE,
+                         (unsigned)gw->conf.workers,
                          MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "gemroute-gateway: cannot listen on %s: %s\n",
@@ -1377,7 +1383,7 @@ gw_server_start(struct gw *gw)
 
 /*
  * Stop: calls in progress are cancelled (their leases settled with what
- * was seen), the daemon joins its connection threads, then the stream
+ * was seen), the daemon joins its pool threads, then the stream
  * threads are waited for.  Returns 0, or -EBUSY when some stream thread
  * is still inside the library after STOP_WAIT_S (waiting for room): the
  * table must then stay attached until the process exits.
