@@ -8,10 +8,12 @@
  *     admin_tokens = [ "file:/etc/gemroute/admin.token" ];
  *     queue_s = 30.0;  max_body = 20971520;  workers = 64;
  *     timeout_s = 30;  project_header = true;  insecure = false;
+ *     tls_cert = "file:cert.pem";  tls_key = "file:key.pem";
  *   };
  *
  * Invariant protected: a gateway never listens off loopback in plain
- * HTTP unless the file says insecure = true (TLS is not built yet), and
+ * HTTP unless the file says insecure = true (else it needs TLS:
+ * gateway_tls.c), and
  * no token is ever echoed in a message (tokens are resolved like keys:
  * env:NAME, file:PATH or literal, and literal ones are wiped from
  * libconfig's copy once read).
@@ -35,7 +37,7 @@
 
 static const char *const gateway_keys[] = {
     "listen", "tokens", "admin_tokens", "queue_s", "max_body", "workers",
-    "timeout_s", "project_header", "insecure", NULL,
+    "timeout_s", "project_header", "insecure", "tls_cert", "tls_key", NULL,
 };
 
 struct gw_load {
@@ -301,11 +303,12 @@ gr_cfg_gateway_load(const void *rootp, const char *path, const char *dir,
         get_bool(&ld, s, "project_header", &gw->project_header);
     if ((s = config_setting_get_member(g, "insecure")) != NULL)
         get_bool(&ld, s, "insecure", &gw->insecure);
-    if (!gw->loopback && !gw->insecure) {
+    gr_cfg_gateway_tls_load(g, path, dir, el, gw);
+    if (!gw->loopback && !gw->insecure && !gw->tls) {
         s = config_setting_get_member(g, "listen");
         err_at(&ld, s != NULL ? s : g, "gateway.listen %s is not a "
-               "loopback address and the gateway has no TLS yet: set "
-               "insecure = true to serve plain HTTP there",
+               "loopback address: set tls_cert and tls_key to serve "
+               "HTTPS there, or insecure = true to serve plain HTTP",
                gw->listen);
     }
     wipe(config_setting_get_member(g, "tokens"));

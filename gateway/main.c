@@ -123,9 +123,12 @@ reload(struct gw *gw, const char *path, struct watch *w)
     n = gr_cfg_gateway(cfg);
     pthread_rwlock_wrlock(&gw->lock);
     if (strcmp(n->host, gw->conf.host) != 0 || n->port != gw->conf.port ||
-        n->workers != gw->conf.workers || n->timeout_s != gw->conf.timeout_s)
-        gw_log("reload: listen, workers and timeout_s take effect at the "
-               "next start only");
+        n->workers != gw->conf.workers ||
+        n->timeout_s != gw->conf.timeout_s || n->tls != gw->conf.tls ||
+        strcmp(n->tls_cert, gw->conf.tls_cert) != 0 ||
+        strcmp(n->tls_key, gw->conf.tls_key) != 0)
+        gw_log("reload: listen, workers, timeout_s, tls_cert and tls_key "
+               "take effect at the next start only");
     {
         struct gr_cfg_gateway keep = gw->conf;
 
@@ -138,6 +141,9 @@ reload(struct gw *gw, const char *path, struct watch *w)
         gw->conf.insecure = keep.insecure;
         gw->conf.workers = keep.workers;
         gw->conf.timeout_s = keep.timeout_s;
+        gw->conf.tls = keep.tls;
+        memcpy(gw->conf.tls_cert, keep.tls_cert, sizeof(keep.tls_cert));
+        memcpy(gw->conf.tls_key, keep.tls_key, sizeof(keep.tls_key));
         explicit_bzero(&keep, sizeof(keep));
     }
     pthread_rwlock_unlock(&gw->lock);
@@ -222,7 +228,8 @@ main(int argc, char **argv)
     printf("listening on %s%s%s:%u\n", strchr(gw.conf.host, ':') ? "[" : "",
            gw.conf.host, strchr(gw.conf.host, ':') ? "]" : "", gw.port);
     fflush(stdout);
-    gw_log("serving %s (port %u)", gw.conf.listen, gw.port);
+    gw_log("serving %s (port %u)%s", gw.conf.listen, gw.port,
+           gw.conf.tls ? " over HTTPS" : "");
 
     for (;;) {
         struct timespec one = {1, 0};

@@ -1336,6 +1336,10 @@ gw_server_start(struct gw *gw)
     socklen_t blen = sizeof(bound);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
+    struct MHD_OptionItem tls[3] = {
+        {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     struct MHD_Daemon *d;
     bool v6 = strchr(gw->conf.host, ':') != NULL;
 
@@ -1353,8 +1357,24 @@ gw_server_start(struct gw *gw)
         inet_pton(AF_INET, gw->conf.host, &a4.sin_addr);
         sa = (const struct sockaddr *)&a4;
     }
+    if (gw->conf.tls) {
+        /* HTTPS: libmicrohttpd parses the PEMs with GnuTLS at start
+         * and keeps its own copies. */
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            fprintf(stderr, "gemroute-gateway: gateway.tls_cert is set "
+                    "but this libmicrohttpd was built without TLS\n");
+            return -ENOTSUP;
+        }
+        flags |= MHD_USE_TLS;
+        tls[0].option = MHD_OPTION_HTTPS_MEM_CERT;
+        tls[0].ptr_value = gw_mhd_buffer(gw->conf.tls_cert);
+        tls[1].option = MHD_OPTION_HTTPS_MEM_KEY;
+        tls[1].ptr_value = gw_mhd_buffer(gw->conf.tls_key);
+    }
+    errno = 0;
     d = MHD_start_daemon(flags, (uint16_t)gw->conf.port, NULL, NULL,
                          answer, gw,
+                         MHD_OPTION_ARRAY, tls,
                          MHD_OPTION_SOCK_ADDR, sa,
                          MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                          MHD_OPTION_CONNECTION_LIMIT,
@@ -1365,6 +1385,14 @@ gw_server_start(struct gw *gw)
                          MHD_OPTION_THREAD_POOL_SIZE,
                          (unsigned)gw->conf.workers,
                          MHD_OPTION_END);
+    if (d == NULL && gw->conf.tls && errno == 0) {
+        /* What libmicrohttpd said is on stderr above (never the key). */
+        fprintf(stderr, "gemroute-gateway: cannot serve HTTPS on %s: "
+                "gateway.tls_cert and tls_key were refused (not a "
+                "certificate and its private key in PEM?)\n",
+                gw->conf.listen);
+        return -EINVAL;
+    }
     if (d == NULL) {
         fprintf(stderr, "gemroute-gateway: cannot listen on %s: %s\n",
                 gw->conf.listen, strerror(errno != 0 ? errno : EADDRINUSE));
