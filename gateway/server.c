@@ -23,6 +23,7 @@
  */
 #include "gw.h"
 #include "dashboard.h"
+#include "gemroute_json.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,7 +41,6 @@
 #define NS_PER_S INT64_C(1000000000)
 #define CALL_S 600                  /* longest call after its queue time */
 #define PATH_MAX_LEN 512
-#define JSON_DEPTH 64
 #define JSON_OUT (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | \
                   JSON_C_TO_STRING_NOSLASHESCAPE)
 
@@ -699,14 +699,12 @@ openai_chunk(const struct stream *s, const char *json, size_t len)
 
     if (s->want_usage || memmem(json, len, "\"usage\"", 7) == NULL)
         return strndup(json, len);
-    o = json_tokener_parse(json);
-    if (!json_object_is_type(o, json_type_object) ||
-        !json_object_object_get_ex(o, "usage", &u)) {
+    o = gr_json_parse(json, len, 0, 0, NULL);
+    if ((u = gr_json_member(o, "usage", GR_JSON_OBJECT)) == NULL) {
         json_object_put(o);
         return strndup(json, len);
     }
-    if (json_object_object_get_ex(o, "choices", &ch) &&
-        json_object_is_type(ch, json_type_array) &&
+    if ((ch = gr_json_member(o, "choices", GR_JSON_ARRAY)) != NULL &&
         json_object_array_length(ch) == 0) {
         json_object_put(o);
         return NULL;
@@ -895,13 +893,12 @@ bad_request(struct gw *gw, struct MHD_Connection *c, struct req *q,
 static enum MHD_Result
 serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
 {
-    struct json_tokener *tok;
-    struct json_object *root = NULL, *v, *so;
+    struct json_object *root, *v, *so;
     struct gr_response out;
     struct gr_fwd f;
     struct gr_call_opts o;
     char path[PATH_MAX_LEN], msg[300], *hdr[3];
-    const char *body = q->body;
+    const char *body = q->body, *why = NULL;
     size_t len = q->len;
     bool stream = false, want_usage = true, alt_sse = false;
     enum style style = S_GEMINI_SSE;
@@ -910,25 +907,19 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
     enum MHD_Result rc;
     int status = 0, r, i;
 
-    /* Malformed JSON costs nothing: refused before any reservation. */
-    tok = json_tokener_new_ex(JSON_DEPTH);
-    if (tok == NULL)
-        return MHD_NO;
-    if (q->len > 0 && q->len < (size_t)INT32_MAX)
-        root = json_tokener_parse_ex(tok, q->body, (int)q->len);
-    if (root == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-        !json_object_is_type(root, json_type_object)) {
-        snprintf(msg, sizeof(msg), "Invalid JSON payload received. %s",
+    /* Malformed JSON costs nothing: refused before any reservation.
+     * Parsed by libgemroute's one wrapper (include/gemroute_json.h),
+     * with its depth limit; only whitespace may follow the object. */
+    root = gr_json_parse(q->body, q->len, 0, GR_JSON_WS_END, &why);
+    if (root == NULL || !json_object_is_type(root, json_type_object)) {
+        snprintf(msg, sizeof(msg), "Invalid JSON payload received. %s%s",
                  q->len == 0 ? "The request has no body."
-                 : root == NULL || json_tokener_get_error(tok) !=
-                   json_tokener_success
-                     ? json_tokener_error_desc(json_tokener_get_error(tok))
-                     : "The payload must be a JSON object.");
-        json_tokener_free(tok);
+                 : root == NULL ? "The body is " : "The payload must be a "
+                                                   "JSON object.",
+                 q->len > 0 && root == NULL ? why : "");
         json_object_put(root);
         return bad_request(gw, c, q, msg);
     }
-    json_tokener_free(tok);
 
     memset(&f, 0, sizeof(f));
     memset(&o, 0, sizeof(o));
