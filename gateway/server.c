@@ -256,19 +256,37 @@ send_no_room(struct gw *gw, struct MHD_Connection *c, const char *model,
     return send_error(gw, c, 429, "RESOURCE_EXHAUSTED", msg, a);
 }
 
+/* libmicrohttpd is done with an answer's body taken from a gr_response:
+ * released the way the library says. */
+static void
+body_free(void *body)
+{
+    struct gr_response r;
+
+    memset(&r, 0, sizeof(r));
+    r.body = body;
+    gr_response_free(&r);
+}
+
 /* A whole answer, with the model that gave it (x-gemroute-model: the
  * one asked for or one of its fallback chain) and whether the shared
- * cache did (x-gemroute-cache: hit). */
+ * cache did (x-gemroute-cache: hit).  The body is handed to
+ * libmicrohttpd as it is, not copied: out keeps none. */
 static enum MHD_Result
-send_answer(struct gw *gw, struct MHD_Connection *c,
-            const struct gr_response *out)
+send_answer(struct gw *gw, struct MHD_Connection *c, struct gr_response *out)
 {
     struct MHD_Response *r;
     enum MHD_Result rc;
 
-    r = MHD_create_response_from_buffer(out->len, gw_mhd_buffer(
-                                        out->body != NULL ? out->body : ""),
-                                        MHD_RESPMEM_MUST_COPY);
+    if (out->body != NULL) {
+        r = MHD_create_response_from_buffer_with_free_callback(
+            out->len, out->body, body_free);
+        if (r != NULL)
+            out->body = NULL;
+    } else {
+        r = MHD_create_response_from_buffer(0, gw_mhd_buffer(""),
+                                            MHD_RESPMEM_PERSISTENT);
+    }
     if (r == NULL)
         return MHD_NO;
     add_common(gw, r, out->project, out->queued_ns, "application/json");
@@ -608,7 +626,13 @@ gw_stopping(struct gw *gw)
 struct unary {
     struct gw *gw;
     int fd;                         /* the caller's socket; -1 = unknown */
+    int64_t poll_from_ns;           /* gr_now_ns(); no poll before */
 };
+
+/* A caller that just sent its request has not hung up: the socket is
+ * first polled this long after the request came (one system call less
+ * per call; a hang-up is still seen within the library's second). */
+#define UNARY_POLL_AFTER_NS (10 * 1000 * 1000)
 
 /*
  * Also stops when the caller hung up: nobody else reads the socket while
@@ -623,7 +647,7 @@ unary_cancelled(void *arg)
 
     if (gw_stopping(u->gw))
         return 1;
-    if (u->fd < 0)
+    if (u->fd < 0 || gr_now_ns() < u->poll_from_ns)
         return 0;
     p.fd = u->fd;
     p.events = POLLRDHUP;
@@ -1002,7 +1026,8 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
         f.len = len;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
             c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        struct unary u = {gw, ci != NULL ? ci->connect_fd : -1};
+        struct unary u = {gw, ci != NULL ? ci->connect_fd : -1,
+                          q->t0 + UNARY_POLL_AFTER_NS};
 
         f.headers = (const char *const *)hdr;
         f.arg = &u;
