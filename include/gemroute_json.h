@@ -30,8 +30,9 @@ struct json_object;
  * twice json-c's default of 32, and far above what Google sends or
  * accepts (its answers nest about 10 deep; a functionDeclarations
  * schema a few more), while it keeps the recursive walkers over a tree
- * (estimate.c, cache.c) within a small, fixed stack.  The byte scanner's GR_JSON_DEPTH (json_scan.h) must stay
- * below it, so that whatever the scanner accepts json-c accepts too.
+ * (estimate.c, cache.c) within a small, fixed stack.  The byte
+ * scanner's GR_JSON_DEPTH (client/json_scan.h) must stay below it, so
+ * that whatever the scanner accepts json-c accepts too.
  */
 #define GR_JSON_MAX_DEPTH 64
 
