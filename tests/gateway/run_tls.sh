@@ -178,6 +178,8 @@ check "--check: key and certificate swapped are both named" \
 # Nothing printed or logged holds a key, a token or the junk key's text.
 check "no secret in any output or log" \
     '! cat "$tmp"/*.out "$tmp"/*.log | grep -q SECRET'
+check "no sanitizer report in the gateways' logs" \
+    '[ "$(cat "$tmp"/gw.log "$tmp"/bad.log | grep -c "Sanitizer\|runtime error")" -eq 0 ]'
 key_line=$(sed -n 2p "$tmp/key.pem")
 check "no line of the private key in any output or log" \
     '! cat "$tmp"/*.out "$tmp"/*.log | grep -qF "$key_line"'
