@@ -223,6 +223,9 @@ main(int argc, char **argv)
     }
     if (gw_server_start(&gw) != 0) {
         gr_close(gw.g);
+        explicit_bzero(&gw.conf, sizeof(gw.conf));
+        for (i = 0; i < (int)w.n; i++)
+            free(w.path[i]);
         return 1;
     }
     printf("listening on %s%s%s:%u\n", strchr(gw.conf.host, ':') ? "[" : "",
