@@ -7,13 +7,14 @@
  * connections (MHD_USE_EPOLL_INTERNAL_THREAD, MHD_OPTION_THREAD_POOL_SIZE):
  * a unary call runs in the thread that holds its connection, which
  * serves none of its other connections meanwhile; a stream runs
- * gr_forward() in a thread of its own that queues each event for the
- * connection's content reader, which blocks until one is there, so
- * every event leaves the moment it arrives.  A caller that goes away
- * stops the upstream call at its next event, and the lease is settled
- * with what was seen.  (A thread per connection cost a thread start per
- * connection and a select() per request, and measured 2 to 3 times
- * slower at 64 connections: docs/BENCHMARKS.md, section 4.)
+ * gr_forward() in a stream thread (kept from one stream to the next:
+ * stream_start()) that queues each event for the connection's content
+ * reader, which blocks until one is there, so every event leaves the
+ * moment it arrives.  A caller that goes away stops the upstream call
+ * at its next event, and the lease is settled with what was seen.  (A
+ * thread per connection cost a thread start per connection and a
+ * select() per request; what limits the gateway now is a thread per
+ * call in flight: docs/BENCHMARKS.md, section 4.)
  *
  * Invariants protected: a request that is refused here (token, route,
  * JSON, size, too many at once) costs no quota; the caller's token never
@@ -31,6 +32,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -826,6 +828,101 @@ stream_main(void *arg)
     return NULL;
 }
 
+/*
+ * Stream threads, kept: a thread whose stream ended waits on its own
+ * semaphore for the next one, the most recently idle first (a stack),
+ * so that a stream costs no thread start (clone, its stack, its signal
+ * masks: about ten system calls) and finds its thread's libcurl handle
+ * with its connections.  At most as many as streams ever ran at once
+ * (no more than gateway.workers); the idle ones end when the gateway
+ * stops.
+ */
+struct runner {
+    sem_t wake;
+    struct stream *s;               /* the job; NULL: end */
+    struct runner *next;            /* on the idle stack */
+};
+
+static pthread_mutex_t runners_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct runner *runners_idle;
+
+static void *
+runner_main(void *arg)
+{
+    struct runner *me = arg;
+
+    for (;;) {
+        while (sem_wait(&me->wake) != 0)
+            ;                       /* EINTR */
+        if (me->s == NULL)
+            break;
+        stream_main(me->s);
+        me->s = NULL;
+        pthread_mutex_lock(&runners_mu);
+        me->next = runners_idle;
+        runners_idle = me;
+        pthread_mutex_unlock(&runners_mu);
+    }
+    sem_destroy(&me->wake);
+    free(me);
+    return NULL;
+}
+
+/* Run s's call on an idle stream thread, or a new one: 0 or -errno. */
+static int
+stream_start(struct stream *s)
+{
+    struct runner *r;
+    pthread_attr_t at;
+    pthread_t th;
+    int rc;
+
+    pthread_mutex_lock(&runners_mu);
+    if ((r = runners_idle) != NULL)
+        runners_idle = r->next;
+    pthread_mutex_unlock(&runners_mu);
+    if (r != NULL) {
+        r->s = s;
+        sem_post(&r->wake);
+        return 0;
+    }
+    if ((r = calloc(1, sizeof(*r))) == NULL)
+        return -ENOMEM;
+    if (sem_init(&r->wake, 0, 0) != 0) {
+        free(r);
+        return -ENOMEM;
+    }
+    r->s = s;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&th, &at, runner_main, r);
+    pthread_attr_destroy(&at);
+    if (rc != 0) {
+        sem_destroy(&r->wake);
+        free(r);
+        return -rc;
+    }
+    sem_post(&r->wake);
+    return 0;
+}
+
+/* The gateway stops: the idle stream threads end (no stream is left). */
+static void
+runners_end(void)
+{
+    struct runner *r, *next;
+
+    pthread_mutex_lock(&runners_mu);
+    r = runners_idle;
+    runners_idle = NULL;
+    pthread_mutex_unlock(&runners_mu);
+    for (; r != NULL; r = next) {
+        next = r->next;
+        r->s = NULL;
+        sem_post(&r->wake);
+    }
+}
+
 static ssize_t
 stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -1048,12 +1145,10 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
         return rc;
     }
 
-    /* A stream: the call runs in a thread of its own. */
+    /* A stream: the call runs in a stream thread. */
     {
         struct stream *s = calloc(1, sizeof(*s));
         struct MHD_Response *resp;
-        pthread_attr_t at;
-        pthread_t th;
 
         if (s == NULL || (s->body = malloc(len + 1)) == NULL) {
             free(s);
@@ -1092,10 +1187,7 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
         /* relaxed: only gw_server_stop() reads it, after the daemon
          * stopped (the thread's own decrement is the release) */
         atomic_fetch_add_explicit(&gw->streams, 1, memory_order_relaxed);
-        pthread_attr_init(&at);
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &at, stream_main, s) != 0) {
-            pthread_attr_destroy(&at);
+        if (stream_start(s) != 0) {
             s->refs = 1;
             stream_put(s);
             /* relaxed: as the increment above */
@@ -1103,7 +1195,6 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
             return send_error(gw, c, 500, "INTERNAL", "gemroute: no thread "
                               "for the stream", NULL);
         }
-        pthread_attr_destroy(&at);
         pthread_mutex_lock(&s->mu);
         while (!s->started && !s->done)
             pthread_cond_wait(&s->cv, &s->mu);
@@ -1447,8 +1538,10 @@ gw_server_stop(struct gw *gw)
     gw->daemon = NULL;
     for (i = 0; i < STOP_WAIT_S * 100; i++) {
         /* acquire: pairs with the release in stream_main() */
-        if (atomic_load_explicit(&gw->streams, memory_order_acquire) == 0)
+        if (atomic_load_explicit(&gw->streams, memory_order_acquire) == 0) {
+            runners_end();
             return 0;
+        }
         nanosleep(&ms10, NULL);
     }
     return -EBUSY;
