@@ -834,17 +834,20 @@ stream_main(void *arg)
  * so that a stream costs no thread start (clone, its stack, its signal
  * masks: about ten system calls) and finds its thread's libcurl handle
  * with its connections.  At most as many as streams ever ran at once
- * (no more than gateway.workers); the idle ones end when the gateway
- * stops.
+ * (no more than gateway.workers); when the gateway stops, every one is
+ * ended and joined (its libcurl handle cleaned up before the process
+ * exits).
  */
 struct runner {
     sem_t wake;
     struct stream *s;               /* the job; NULL: end */
     struct runner *next;            /* on the idle stack */
+    pthread_t th;
 };
 
 static pthread_mutex_t runners_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct runner *runners_idle;
+static unsigned runners_n;          /* started, not yet joined */
 
 static void *
 runner_main(void *arg)
@@ -855,7 +858,7 @@ runner_main(void *arg)
         while (sem_wait(&me->wake) != 0)
             ;                       /* EINTR */
         if (me->s == NULL)
-            break;
+            return NULL;            /* runners_end() joins and frees */
         stream_main(me->s);
         me->s = NULL;
         pthread_mutex_lock(&runners_mu);
@@ -863,9 +866,6 @@ runner_main(void *arg)
         runners_idle = me;
         pthread_mutex_unlock(&runners_mu);
     }
-    sem_destroy(&me->wake);
-    free(me);
-    return NULL;
 }
 
 /* Run s's call on an idle stream thread, or a new one: 0 or -errno. */
@@ -873,8 +873,6 @@ static int
 stream_start(struct stream *s)
 {
     struct runner *r;
-    pthread_attr_t at;
-    pthread_t th;
     int rc;
 
     pthread_mutex_lock(&runners_mu);
@@ -893,10 +891,10 @@ stream_start(struct stream *s)
         return -ENOMEM;
     }
     r->s = s;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&th, &at, runner_main, r);
-    pthread_attr_destroy(&at);
+    pthread_mutex_lock(&runners_mu);
+    if ((rc = pthread_create(&r->th, NULL, runner_main, r)) == 0)
+        runners_n++;
+    pthread_mutex_unlock(&runners_mu);
     if (rc != 0) {
         sem_destroy(&r->wake);
         free(r);
@@ -906,20 +904,41 @@ stream_start(struct stream *s)
     return 0;
 }
 
-/* The gateway stops: the idle stream threads end (no stream is left). */
+/*
+ * The gateway stops, no stream is left: every stream thread is ended and
+ * joined.  One that has just finished its stream is on the idle stack a
+ * moment later; a bounded wait (1 s) for it.
+ */
 static void
 runners_end(void)
 {
+    struct timespec ms1 = {0, 1000 * 1000};
     struct runner *r, *next;
+    unsigned left;
+    int i;
 
-    pthread_mutex_lock(&runners_mu);
-    r = runners_idle;
-    runners_idle = NULL;
-    pthread_mutex_unlock(&runners_mu);
-    for (; r != NULL; r = next) {
-        next = r->next;
-        r->s = NULL;
-        sem_post(&r->wake);
+    for (i = 0; i < 1000; i++) {
+        pthread_mutex_lock(&runners_mu);
+        r = runners_idle;
+        runners_idle = NULL;
+        pthread_mutex_unlock(&runners_mu);
+        for (; r != NULL; r = next) {
+            next = r->next;
+            r->s = NULL;
+            sem_post(&r->wake);
+            pthread_join(r->th, NULL);
+            sem_destroy(&r->wake);
+            free(r);
+            pthread_mutex_lock(&runners_mu);
+            runners_n--;
+            pthread_mutex_unlock(&runners_mu);
+        }
+        pthread_mutex_lock(&runners_mu);
+        left = runners_n;
+        pthread_mutex_unlock(&runners_mu);
+        if (left == 0)
+            return;
+        nanosleep(&ms1, NULL);
     }
 }
 
