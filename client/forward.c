@@ -8,12 +8,12 @@
  * This file drives libcurl itself (http.c knows one POST with one header
  * for the key; a forward needs GET and DELETE, a Bearer key and the
  * caller's headers): one easy handle per thread (curl_thread.c keeps it,
- * and drops it after fork()), reset after each attempt, over a
- * connection cache shared by the whole process.  The header lines of an
- * attempt are written into room the thread keeps, grown to the largest
- * call seen, rather than allocated line by line.  A forward started from
- * inside another one's callback on the same thread gets a handle of its
- * own for that attempt.
+ * and drops it after fork()), reset after each attempt, keeping its
+ * own connections (TLS sessions are shared by the process).  The header
+ * lines of an attempt are written into room the thread keeps, grown to
+ * the largest call seen, rather than allocated line by line.  A forward
+ * started from inside another one's callback on the same thread gets a
+ * handle of its own for that attempt.
  *
  * Invariants protected: every lease taken is settled exactly once, with
  * the count Google reported when there is one and the estimate kept
@@ -105,10 +105,14 @@ struct fwd_handle {
 };
 
 /*
- * One connection cache (and DNS cache and TLS sessions) for every
- * forward of the process: the connection to Google stays open from one
- * call to the next, whatever thread's handle makes it.  libcurl asks for
- * a lock per kind of shared data.
+ * TLS sessions shared by every forward of the process, so that a new
+ * connection resumes one.  Connections and DNS answers are not shared:
+ * each thread's handle keeps its own (in the handle's own multi, kept
+ * across curl_easy_reset()), because a shared connection cache takes
+ * one process-wide lock twice per call, and with a gateway's many
+ * threads on few cores that lock was the largest source of futex waits
+ * (10 per call at 64 connections).  libcurl asks for a lock per kind of
+ * shared data.
  */
 static CURLSH *share;
 static pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
@@ -148,9 +152,7 @@ curl_start(void)
         return;     /* works without: a connection per attempt */
     curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock_fn);
     curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock_fn);
-    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 }
 
 #define fail_msg(c, ...) gr_call_fail((c)->g, (c)->out, __VA_ARGS__)
@@ -386,7 +388,7 @@ fwd_handle_free(void *p)
 static void
 fwd_handle_setup(CURL *h)
 {
-    /* curl_easy_reset() keeps the share (and the connections). */
+    /* curl_easy_reset() keeps the share and the handle's connections. */
     if (share != NULL)
         curl_easy_setopt(h, CURLOPT_SHARE, share);
 }
@@ -554,9 +556,10 @@ transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
                      (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     curl_easy_setopt(c->h, CURLOPT_URL, url);
-    /* The shared cache keeps 5 connections by default: a gateway with
-     * more callers at once than that reconnected for almost every call
-     * (measured: 1,939 connects for 1,960 calls at 16 connections). */
+    /* A cache keeps 5 connections by default: when it was shared, a
+     * gateway with more callers at once than that reconnected for
+     * almost every call (1,939 connects for 1,960 calls at 16
+     * connections).  Per handle, the limit is harmless headroom. */
     curl_easy_setopt(c->h, CURLOPT_MAXCONNECTS, 512L);
     curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, t->node);

@@ -27,6 +27,12 @@
 int gr_cfg_key_resolve(const char *spec, const char *dir,
                        char out[GR_CFG_KEY_MAX], char *why, size_t whylen);
 
+/* The whole regular file path into buf[0..buflen): 0 with *len set,
+ * -EFBIG when it holds more, -EINVAL when it is not a regular file,
+ * else -errno.  A FIFO never blocks (O_NONBLOCK). */
+int gr_cfg_read_small_file(const char *path, char *buf, size_t buflen,
+                           size_t *len);
+
 /* The directory part of path: "." when it has none, "/" for "/x". */
 int gr_cfg_path_dir(const char *path, char *out, size_t outlen);
 

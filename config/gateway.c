@@ -8,10 +8,12 @@
  *     admin_tokens = [ "file:/etc/gemroute/admin.token" ];
  *     queue_s = 30.0;  max_body = 20971520;  workers = 64;
  *     timeout_s = 30;  project_header = true;  insecure = false;
+ *     tls_cert = "file:cert.pem";  tls_key = "file:key.pem";
  *   };
  *
  * Invariant protected: a gateway never listens off loopback in plain
- * HTTP unless the file says insecure = true (TLS is not built yet), and
+ * HTTP unless the file says insecure = true (else it needs TLS:
+ * gateway_tls.c), and
  * no token is ever echoed in a message (tokens are resolved like keys:
  * env:NAME, file:PATH or literal, and literal ones are wiped from
  * libconfig's copy once read).
@@ -159,6 +161,9 @@ static const struct gr_cfg_setting gateway_settings[] = {
     GR_CFG_UINT(G, timeout_s, 1, TIMEOUT_S_MAX, 30, GR_CFG_F_RESTART),
     GR_CFG_BOOL(G, project_header, true, 0),
     GR_CFG_BOOL(G, insecure, false, GR_CFG_F_RESTART),
+    /* read by gateway_tls.c after the table; rows for the restart check */
+    GR_CFG_HANDF("tls_cert", G, tls_cert, 0, "", NULL, GR_CFG_F_RESTART),
+    GR_CFG_HANDF("tls_key", G, tls_key, 0, "", NULL, GR_CFG_F_RESTART),
     GR_CFG_END,
 };
 #undef G
@@ -210,11 +215,12 @@ gr_cfg_gateway_load(const void *rootp, struct gr_cfg_rd *rd)
     gr_cfg_settings_unknown(rd, g, gateway_settings, "in gateway");
     gr_cfg_settings_read(rd, g, gateway_settings, "gateway", NULL, gw,
                          NULL);
-    if (!gw->loopback && !gw->insecure) {
+    gr_cfg_gateway_tls_load(g, rd, gw);
+    if (!gw->loopback && !gw->insecure && !gw->tls) {
         s = config_setting_get_member(g, "listen");
         gr_cfg_err_at(rd, s != NULL ? s : g, "gateway.listen %s is not a "
-                      "loopback address and the gateway has no TLS yet: set "
-                      "insecure = true to serve plain HTTP there",
+                      "loopback address: set tls_cert and tls_key to serve "
+                      "HTTPS there, or insecure = true to serve plain HTTP",
                       gw->listen);
     }
     wipe(config_setting_get_member(g, "tokens"));

@@ -13,6 +13,7 @@
 
 #define GR_CFG_GW_TOKENS_MAX 16     /* tokens (and admin tokens) at most */
 #define GR_CFG_GW_HOST_MAX 64
+#define GR_CFG_GW_PEM_MAX 16384     /* a TLS certificate chain or key */
 
 struct gr_cfg_gateway {
     bool present;                   /* the file has a gateway section */
@@ -31,6 +32,9 @@ struct gr_cfg_gateway {
     unsigned timeout_s;             /* an idle or slow connection; 30 */
     bool project_header;            /* send x-gemroute-project; true */
     bool insecure;                  /* plain HTTP off loopback; false */
+    bool tls;                       /* tls_cert and tls_key are set */
+    char tls_cert[GR_CFG_GW_PEM_MAX];   /* PEM, NUL-terminated */
+    char tls_key[GR_CFG_GW_PEM_MAX];    /* PEM; secret */
 };
 
 /* The gateway section of cfg (defaults when the file has none). */

@@ -89,9 +89,10 @@ from_env(const char *name, char *out, char *why, size_t whylen)
     return 0;
 }
 
-/* Reads the whole file into buf; -EFBIG when it does not fit. */
-static int
-read_small_file(const char *path, char *buf, size_t buflen, size_t *len)
+/* Reads the whole file into buf; -EFBIG when it does not fit, -EINVAL
+ * when it is not a regular file. */
+int
+gr_cfg_read_small_file(const char *path, char *buf, size_t buflen, size_t *len)
 {
     struct stat st;
     size_t n = 0;
@@ -154,7 +155,7 @@ from_file(const char *rel, const char *dir, char *out, char *why,
         snprintf(why, whylen, "cannot read key file: %s", strerror(-rc));
         return rc;
     }
-    rc = read_small_file(path, buf, sizeof(buf), &len);
+    rc = gr_cfg_read_small_file(path, buf, sizeof(buf), &len);
     if (rc == -EINVAL) {
         snprintf(why, whylen, "key file is not a regular file");
         goto out;

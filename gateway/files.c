@@ -16,6 +16,7 @@
  * caller's token (the query's "key" is dropped).
  */
 #include "gw.h"
+#include "gemroute_json.h"
 #include "gemroute_stat.h"
 
 #include <json.h>
@@ -412,9 +413,8 @@ list_files(struct gw *gw, struct MHD_Connection *c, struct call *k,
             json_object_put(all);
             return mrc;
         }
-        o = out.body != NULL ? json_tokener_parse(out.body) : NULL;
-        if (o != NULL && json_object_object_get_ex(o, "files", &fs) &&
-            json_object_is_type(fs, json_type_array))
+        o = gr_json_parse(out.body, out.len, 0, 0, NULL);
+        if ((fs = gr_json_member(o, "files", GR_JSON_ARRAY)) != NULL)
             for (i = 0; i < (int)json_object_array_length(fs); i++)
                 json_object_array_add(all, json_object_get(
                                       json_object_array_get_idx(fs, i)));

@@ -114,6 +114,7 @@ reload(struct gw *gw, const char *path, struct watch *w)
 {
     struct gr_cfg *cfg = load(path);
     const struct gr_cfg_gateway *n;
+    char changed[256];
 
     if (cfg == NULL) {
         watch_seen(w);
@@ -122,10 +123,10 @@ reload(struct gw *gw, const char *path, struct watch *w)
     }
     n = gr_cfg_gateway(cfg);
     pthread_rwlock_wrlock(&gw->lock);
-    if (strcmp(n->host, gw->conf.host) != 0 || n->port != gw->conf.port ||
-        n->workers != gw->conf.workers || n->timeout_s != gw->conf.timeout_s)
-        gw_log("reload: listen, workers and timeout_s take effect at the "
-               "next start only");
+    if (gr_cfg_gateway_restart_changes(&gw->conf, n, changed,
+                                       sizeof(changed)) > 0)
+        gw_log("reload: %s changed: that takes effect at the next start "
+               "only", changed);
     {
         struct gr_cfg_gateway keep = gw->conf;
 
@@ -138,6 +139,9 @@ reload(struct gw *gw, const char *path, struct watch *w)
         gw->conf.insecure = keep.insecure;
         gw->conf.workers = keep.workers;
         gw->conf.timeout_s = keep.timeout_s;
+        gw->conf.tls = keep.tls;
+        memcpy(gw->conf.tls_cert, keep.tls_cert, sizeof(keep.tls_cert));
+        memcpy(gw->conf.tls_key, keep.tls_key, sizeof(keep.tls_key));
         explicit_bzero(&keep, sizeof(keep));
     }
     pthread_rwlock_unlock(&gw->lock);
@@ -217,12 +221,16 @@ main(int argc, char **argv)
     }
     if (gw_server_start(&gw) != 0) {
         gr_close(gw.g);
+        explicit_bzero(&gw.conf, sizeof(gw.conf));
+        for (i = 0; i < (int)w.n; i++)
+            free(w.path[i]);
         return 1;
     }
     printf("listening on %s%s%s:%u\n", strchr(gw.conf.host, ':') ? "[" : "",
            gw.conf.host, strchr(gw.conf.host, ':') ? "]" : "", gw.port);
     fflush(stdout);
-    gw_log("serving %s (port %u)", gw.conf.listen, gw.port);
+    gw_log("serving %s (port %u)%s", gw.conf.listen, gw.port,
+           gw.conf.tls ? " over HTTPS" : "");
 
     for (;;) {
         struct timespec one = {1, 0};

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_SERIES 512
 #define LABEL_MAX 64
@@ -41,20 +42,35 @@ static struct hist latency, queued;
 static uint64_t upstream_429;
 static int64_t streams_open;
 
+/*
+ * One line, formatted here and written with one write(2): lines of
+ * different threads never interleave (a write to a pipe of at most
+ * PIPE_BUF bytes is atomic), and no lock is held around the system call
+ * (fprintf to the unbuffered stderr held the FILE's lock across it, a
+ * futex wait per request for the threads behind it under load).
+ */
 void
 gw_log(const char *fmt, ...)
 {
-    char when[32], msg[1024];
+    char line[1024];
     struct tm tm;
     time_t now = time(NULL);
     va_list ap;
+    size_t n;
+    int m;
 
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     gmtime_r(&now, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "%s gemroute-gateway: %s\n", when, msg);
+    n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ "
+                 "gemroute-gateway: ", &tm);
+    va_start(ap, fmt);
+    m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        return;
+    n += (size_t)m < sizeof(line) - n - 1 ? (size_t)m
+                                          : sizeof(line) - n - 2;
+    line[n++] = '\n';
+    (void)!write(STDERR_FILENO, line, n);
 }
 
 static void

@@ -3,12 +3,18 @@
  * only file of gateway/ that sees it): routes, local tokens, Google's
  * error shapes, and streams handed on event by event.
  *
- * One thread per connection (MHD_USE_THREAD_PER_CONNECTION): a unary
- * call runs in its connection's thread; a stream runs gr_forward() in a
- * thread of its own that queues each event for the connection's content
+ * A pool of gateway.workers threads, each with its own epoll set of
+ * connections (MHD_USE_EPOLL_INTERNAL_THREAD, MHD_OPTION_THREAD_POOL_SIZE):
+ * a unary call runs in the thread that holds its connection, which
+ * serves none of its other connections meanwhile; a stream runs
+ * gr_forward() in a stream thread (kept from one stream to the next:
+ * stream_start()) that queues each event for the connection's content
  * reader, which blocks until one is there, so every event leaves the
- * moment it arrives.  A caller that goes away stops the upstream call at
- * its next event, and the lease is settled with what was seen.
+ * moment it arrives.  A caller that goes away stops the upstream call
+ * at its next event, and the lease is settled with what was seen.  (A
+ * thread per connection cost a thread start per connection and a
+ * select() per request; what limits the gateway now is a thread per
+ * call in flight: docs/BENCHMARKS.md, section 4.)
  *
  * Invariants protected: a request that is refused here (token, route,
  * JSON, size, too many at once) costs no quota; the caller's token never
@@ -18,6 +24,7 @@
  */
 #include "gw.h"
 #include "dashboard.h"
+#include "gemroute_json.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +32,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +43,6 @@
 #define NS_PER_S INT64_C(1000000000)
 #define CALL_S 600                  /* longest call after its queue time */
 #define PATH_MAX_LEN 512
-#define JSON_DEPTH 64
 #define JSON_OUT (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | \
                   JSON_C_TO_STRING_NOSLASHESCAPE)
 
@@ -251,19 +258,37 @@ send_no_room(struct gw *gw, struct MHD_Connection *c, const char *model,
     return send_error(gw, c, 429, "RESOURCE_EXHAUSTED", msg, a);
 }
 
+/* libmicrohttpd is done with an answer's body taken from a gr_response:
+ * released the way the library says. */
+static void
+body_free(void *body)
+{
+    struct gr_response r;
+
+    memset(&r, 0, sizeof(r));
+    r.body = body;
+    gr_response_free(&r);
+}
+
 /* A whole answer, with the model that gave it (x-gemroute-model: the
  * one asked for or one of its fallback chain) and whether the shared
- * cache did (x-gemroute-cache: hit). */
+ * cache did (x-gemroute-cache: hit).  The body is handed to
+ * libmicrohttpd as it is, not copied: out keeps none. */
 static enum MHD_Result
-send_answer(struct gw *gw, struct MHD_Connection *c,
-            const struct gr_response *out)
+send_answer(struct gw *gw, struct MHD_Connection *c, struct gr_response *out)
 {
     struct MHD_Response *r;
     enum MHD_Result rc;
 
-    r = MHD_create_response_from_buffer(out->len, gw_mhd_buffer(
-                                        out->body != NULL ? out->body : ""),
-                                        MHD_RESPMEM_MUST_COPY);
+    if (out->body != NULL) {
+        r = MHD_create_response_from_buffer_with_free_callback(
+            out->len, out->body, body_free);
+        if (r != NULL)
+            out->body = NULL;
+    } else {
+        r = MHD_create_response_from_buffer(0, gw_mhd_buffer(""),
+                                            MHD_RESPMEM_PERSISTENT);
+    }
     if (r == NULL)
         return MHD_NO;
     add_common(gw, r, out->project, out->queued_ns, "application/json");
@@ -606,15 +631,21 @@ gw_stopping(struct gw *gw)
     return atomic_load_explicit(&gw->stopping, memory_order_relaxed);
 }
 
-/* A unary call, whose connection thread waits in answer() meanwhile. */
+/* A unary call, whose pool thread waits in answer() meanwhile. */
 struct unary {
     struct gw *gw;
     int fd;                         /* the caller's socket; -1 = unknown */
+    int64_t poll_from_ns;           /* gr_now_ns(); no poll before */
 };
+
+/* A caller that just sent its request has not hung up: the socket is
+ * first polled this long after the request came (one system call less
+ * per call; a hang-up is still seen within the library's second). */
+#define UNARY_POLL_AFTER_NS (10 * 1000 * 1000)
 
 /*
  * Also stops when the caller hung up: nobody else reads the socket while
- * its thread is in answer() (one thread per connection), so a hang-up
+ * the thread that holds its connection is in answer(), so a hang-up
  * shows as POLLRDHUP / POLLHUP without taking any byte.
  */
 static int
@@ -625,7 +656,7 @@ unary_cancelled(void *arg)
 
     if (gw_stopping(u->gw))
         return 1;
-    if (u->fd < 0)
+    if (u->fd < 0 || gr_now_ns() < u->poll_from_ns)
         return 0;
     p.fd = u->fd;
     p.events = POLLRDHUP;
@@ -701,14 +732,12 @@ openai_chunk(const struct stream *s, const char *json, size_t len)
 
     if (s->want_usage || memmem(json, len, "\"usage\"", 7) == NULL)
         return strndup(json, len);
-    o = json_tokener_parse(json);
-    if (!json_object_is_type(o, json_type_object) ||
-        !json_object_object_get_ex(o, "usage", &u)) {
+    o = gr_json_parse(json, len, 0, 0, NULL);
+    if ((u = gr_json_member(o, "usage", GR_JSON_OBJECT)) == NULL) {
         json_object_put(o);
         return strndup(json, len);
     }
-    if (json_object_object_get_ex(o, "choices", &ch) &&
-        json_object_is_type(ch, json_type_array) &&
+    if ((ch = gr_json_member(o, "choices", GR_JSON_ARRAY)) != NULL &&
         json_object_array_length(ch) == 0) {
         json_object_put(o);
         return NULL;
@@ -806,6 +835,120 @@ stream_main(void *arg)
     return NULL;
 }
 
+/*
+ * Stream threads, kept: a thread whose stream ended waits on its own
+ * semaphore for the next one, the most recently idle first (a stack),
+ * so that a stream costs no thread start (clone, its stack, its signal
+ * masks: about ten system calls) and finds its thread's libcurl handle
+ * with its connections.  At most as many as streams ever ran at once
+ * (no more than gateway.workers); when the gateway stops, every one is
+ * ended and joined (its libcurl handle cleaned up before the process
+ * exits).
+ */
+struct runner {
+    sem_t wake;
+    struct stream *s;               /* the job; NULL: end */
+    struct runner *next;            /* on the idle stack */
+    pthread_t th;
+};
+
+static pthread_mutex_t runners_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct runner *runners_idle;
+static unsigned runners_n;          /* started, not yet joined */
+
+static void *
+runner_main(void *arg)
+{
+    struct runner *me = arg;
+
+    for (;;) {
+        while (sem_wait(&me->wake) != 0)
+            ;                       /* EINTR */
+        if (me->s == NULL)
+            return NULL;            /* runners_end() joins and frees */
+        stream_main(me->s);
+        me->s = NULL;
+        pthread_mutex_lock(&runners_mu);
+        me->next = runners_idle;
+        runners_idle = me;
+        pthread_mutex_unlock(&runners_mu);
+    }
+}
+
+/* Run s's call on an idle stream thread, or a new one: 0 or -errno. */
+static int
+stream_start(struct stream *s)
+{
+    struct runner *r;
+    int rc;
+
+    pthread_mutex_lock(&runners_mu);
+    if ((r = runners_idle) != NULL)
+        runners_idle = r->next;
+    pthread_mutex_unlock(&runners_mu);
+    if (r != NULL) {
+        r->s = s;
+        sem_post(&r->wake);
+        return 0;
+    }
+    if ((r = calloc(1, sizeof(*r))) == NULL)
+        return -ENOMEM;
+    if (sem_init(&r->wake, 0, 0) != 0) {
+        free(r);
+        return -ENOMEM;
+    }
+    r->s = s;
+    pthread_mutex_lock(&runners_mu);
+    if ((rc = pthread_create(&r->th, NULL, runner_main, r)) == 0)
+        runners_n++;
+    pthread_mutex_unlock(&runners_mu);
+    if (rc != 0) {
+        sem_destroy(&r->wake);
+        free(r);
+        return -rc;
+    }
+    sem_post(&r->wake);
+    return 0;
+}
+
+/*
+ * The gateway stops, no stream is left: every stream thread is ended and
+ * joined.  One that has just finished its stream is on the idle stack a
+ * moment later; a bounded wait (1 s) for it.
+ */
+static void
+runners_end(void)
+{
+    struct timespec ms1 = {0, 1000 * 1000};
+    struct runner *r, *next;
+    unsigned left;
+    int i;
+
+    for (i = 0; i < 1000; i++) {
+        pthread_mutex_lock(&runners_mu);
+        r = runners_idle;
+        runners_idle = NULL;
+        pthread_mutex_unlock(&runners_mu);
+        for (; r != NULL; r = next) {
+            next = r->next;
+            r->s = NULL;
+            sem_post(&r->wake);
+            pthread_join(r->th, NULL);
+            sem_destroy(&r->wake);
+            free(r);
+            pthread_mutex_lock(&runners_mu);
+            runners_n--;
+            pthread_mutex_unlock(&runners_mu);
+        }
+        pthread_mutex_lock(&runners_mu);
+        left = runners_n;
+        pthread_mutex_unlock(&runners_mu);
+        if (left == 0)
+            return;
+        nanosleep(&ms1, NULL);
+    }
+}
+
 static ssize_t
 stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -897,13 +1040,12 @@ bad_request(struct gw *gw, struct MHD_Connection *c, struct req *q,
 static enum MHD_Result
 serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
 {
-    struct json_tokener *tok;
-    struct json_object *root = NULL, *v, *so;
+    struct json_object *root, *v, *so;
     struct gr_response out;
     struct gr_fwd f;
     struct gr_call_opts o;
     char path[PATH_MAX_LEN], msg[300], *hdr[3];
-    const char *body = q->body;
+    const char *body = q->body, *why = NULL;
     size_t len = q->len;
     bool stream = false, want_usage = true, alt_sse = false;
     enum style style = S_GEMINI_SSE;
@@ -912,25 +1054,19 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
     enum MHD_Result rc;
     int status = 0, r, i;
 
-    /* Malformed JSON costs nothing: refused before any reservation. */
-    tok = json_tokener_new_ex(JSON_DEPTH);
-    if (tok == NULL)
-        return MHD_NO;
-    if (q->len > 0 && q->len < (size_t)INT32_MAX)
-        root = json_tokener_parse_ex(tok, q->body, (int)q->len);
-    if (root == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-        !json_object_is_type(root, json_type_object)) {
-        snprintf(msg, sizeof(msg), "Invalid JSON payload received. %s",
+    /* Malformed JSON costs nothing: refused before any reservation.
+     * Parsed by libgemroute's one wrapper (include/gemroute_json.h),
+     * with its depth limit; only whitespace may follow the object. */
+    root = gr_json_parse(q->body, q->len, 0, GR_JSON_WS_END, &why);
+    if (root == NULL || !json_object_is_type(root, json_type_object)) {
+        snprintf(msg, sizeof(msg), "Invalid JSON payload received. %s%s",
                  q->len == 0 ? "The request has no body."
-                 : root == NULL || json_tokener_get_error(tok) !=
-                   json_tokener_success
-                     ? json_tokener_error_desc(json_tokener_get_error(tok))
-                     : "The payload must be a JSON object.");
-        json_tokener_free(tok);
+                 : root == NULL ? "The body is " : "The payload must be a "
+                                                   "JSON object.",
+                 q->len > 0 && root == NULL ? why : "");
         json_object_put(root);
         return bad_request(gw, c, q, msg);
     }
-    json_tokener_free(tok);
 
     memset(&f, 0, sizeof(f));
     memset(&o, 0, sizeof(o));
@@ -1013,7 +1149,8 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
         f.len = len;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
             c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        struct unary u = {gw, ci != NULL ? ci->connect_fd : -1};
+        struct unary u = {gw, ci != NULL ? ci->connect_fd : -1,
+                          q->t0 + UNARY_POLL_AFTER_NS};
 
         f.headers = (const char *const *)hdr;
         f.arg = &u;
@@ -1034,12 +1171,10 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
         return rc;
     }
 
-    /* A stream: the call runs in a thread of its own. */
+    /* A stream: the call runs in a stream thread. */
     {
         struct stream *s = calloc(1, sizeof(*s));
         struct MHD_Response *resp;
-        pthread_attr_t at;
-        pthread_t th;
 
         if (s == NULL || (s->body = malloc(len + 1)) == NULL) {
             free(s);
@@ -1078,10 +1213,7 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
         /* relaxed: only gw_server_stop() reads it, after the daemon
          * stopped (the thread's own decrement is the release) */
         atomic_fetch_add_explicit(&gw->streams, 1, memory_order_relaxed);
-        pthread_attr_init(&at);
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &at, stream_main, s) != 0) {
-            pthread_attr_destroy(&at);
+        if (stream_start(s) != 0) {
             s->refs = 1;
             stream_put(s);
             /* relaxed: as the increment above */
@@ -1089,7 +1221,6 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
             return send_error(gw, c, 500, "INTERNAL", "gemroute: no thread "
                               "for the stream", NULL);
         }
-        pthread_attr_destroy(&at);
         pthread_mutex_lock(&s->mu);
         while (!s->started && !s->done)
             pthread_cond_wait(&s->cv, &s->mu);
@@ -1341,9 +1472,12 @@ gw_server_start(struct gw *gw)
     const struct sockaddr *sa;
     struct sockaddr_storage bound;
     socklen_t blen = sizeof(bound);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
+    struct MHD_OptionItem tls[3] = {
+        {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     struct MHD_Daemon *d;
     bool v6 = strchr(gw->conf.host, ':') != NULL;
 
@@ -1361,8 +1495,24 @@ gw_server_start(struct gw *gw)
         inet_pton(AF_INET, gw->conf.host, &a4.sin_addr);
         sa = (const struct sockaddr *)&a4;
     }
+    if (gw->conf.tls) {
+        /* HTTPS: libmicrohttpd parses the PEMs with GnuTLS at start
+         * and keeps its own copies. */
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            fprintf(stderr, "gemroute-gateway: gateway.tls_cert is set "
+                    "but this libmicrohttpd was built without TLS\n");
+            return -ENOTSUP;
+        }
+        flags |= MHD_USE_TLS;
+        tls[0].option = MHD_OPTION_HTTPS_MEM_CERT;
+        tls[0].ptr_value = gw_mhd_buffer(gw->conf.tls_cert);
+        tls[1].option = MHD_OPTION_HTTPS_MEM_KEY;
+        tls[1].ptr_value = gw_mhd_buffer(gw->conf.tls_key);
+    }
+    errno = 0;
     d = MHD_start_daemon(flags, (uint16_t)gw->conf.port, NULL, NULL,
                          answer, gw,
+                         MHD_OPTION_ARRAY, tls,
                          MHD_OPTION_SOCK_ADDR, sa,
                          MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                          MHD_OPTION_CONNECTION_LIMIT,
@@ -1370,7 +1520,17 @@ gw_server_start(struct gw *gw)
                          MHD_OPTION_CONNECTION_TIMEOUT,
                          (unsigned)gw->conf.timeout_s,
                          MHD_OPTION_NOTIFY_COMPLETED, completed, gw,
+                         MHD_OPTION_THREAD_POOL_SIZE,
+                         (unsigned)gw->conf.workers,
                          MHD_OPTION_END);
+    if (d == NULL && gw->conf.tls && errno == 0) {
+        /* What libmicrohttpd said is on stderr above (never the key). */
+        fprintf(stderr, "gemroute-gateway: cannot serve HTTPS on %s: "
+                "gateway.tls_cert and tls_key were refused (not a "
+                "certificate and its private key in PEM?)\n",
+                gw->conf.listen);
+        return -EINVAL;
+    }
     if (d == NULL) {
         fprintf(stderr, "gemroute-gateway: cannot listen on %s: %s\n",
                 gw->conf.listen, strerror(errno != 0 ? errno : EADDRINUSE));
@@ -1389,7 +1549,7 @@ gw_server_start(struct gw *gw)
 
 /*
  * Stop: calls in progress are cancelled (their leases settled with what
- * was seen), the daemon joins its connection threads, then the stream
+ * was seen), the daemon joins its pool threads, then the stream
  * threads are waited for.  Returns 0, or -EBUSY when some stream thread
  * is still inside the library after STOP_WAIT_S (waiting for room): the
  * table must then stay attached until the process exits.
@@ -1409,8 +1569,10 @@ gw_server_stop(struct gw *gw)
     gw->daemon = NULL;
     for (i = 0; i < STOP_WAIT_S * 100; i++) {
         /* acquire: pairs with the release in stream_main() */
-        if (atomic_load_explicit(&gw->streams, memory_order_acquire) == 0)
+        if (atomic_load_explicit(&gw->streams, memory_order_acquire) == 0) {
+            runners_end();
             return 0;
+        }
         nanosleep(&ms10, NULL);
     }
     return -EBUSY;

@@ -180,6 +180,14 @@ c badjson -H "x-goog-api-key: $GR_GW_TOKEN" -d '{"contents": [' "$gen"
 check "malformed JSON: 400" test "$(code badjson)" = 400
 check "malformed JSON: INVALID_ARGUMENT" has badjson.body '"status": "INVALID_ARGUMENT"'
 check "malformed JSON: says so" has badjson.body 'Invalid JSON payload'
+# Deeper than libgemroute's one limit (GR_JSON_MAX_DEPTH, 64): the
+# gateway parses with the library's wrapper, not a limit of its own.
+deep=$(python3 -c 'print("{\"contents\": " + "[" * 70 + "]" * 70 + "}")')
+c deep -H "x-goog-api-key: $GR_GW_TOKEN" -d "$deep" "$gen"
+check "nested 71 deep: 400" test "$(code deep)" = 400
+check "nested 71 deep: says so" has deep.body 'The body is nested too deep'
+c trail -H "x-goog-api-key: $GR_GW_TOKEN" -d '{"contents": []} x' "$gen"
+check "text after the object: 400" test "$(code trail)" = 400
 c noroute -H "x-goog-api-key: $GR_GW_TOKEN" "$base/v1beta/nothing/here"
 check "unknown route: 404" test "$(code noroute)" = 404
 check "unknown route: NOT_FOUND" has noroute.body '"status": "NOT_FOUND"'
