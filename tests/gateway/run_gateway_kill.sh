@@ -23,7 +23,7 @@ W=2000
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-gwkill.XXXXXX")
 shm="/gr-gwkill-$$"
-slow_pid= gw1_pid= gw2_pid= cut_pid=
+slow_pid='' gw1_pid='' gw2_pid='' cut_pid=''
 cleanup() {
     for p in $cut_pid $gw1_pid $gw2_pid $slow_pid; do
         kill "$p" 2>/dev/null
@@ -165,7 +165,7 @@ kill "$other" 2>/dev/null
 wait "$other" 2>/dev/null
 rc=$?
 check "the surviving gateway stops cleanly on SIGTERM (exit $rc)" '[ $rc -eq 0 ]'
-gw1_pid= gw2_pid=
+gw1_pid='' gw2_pid=''
 check "no key or token in any output" \
     '! grep -q SECRET "$tmp"/*.out "$tmp"/*.err "$tmp"/*.log "$tmp"/*.body'
 finish

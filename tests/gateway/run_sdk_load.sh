@@ -31,7 +31,7 @@ CALLS=$((2 * 2 * A))     # 2 A a window for 2 windows (at least 1.5)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-sdkload.XXXXXX")
 shm="/gr-sdkload-$$"
-mock_pid= gw_pid= poll_pid=
+mock_pid='' gw_pid='' poll_pid=''
 cleanup() {
     for p in $poll_pid $gw_pid $mock_pid; do
         kill "$p" 2>/dev/null

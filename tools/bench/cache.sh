@@ -38,6 +38,7 @@ cleanup_cache() {
 }
 trap cleanup_cache EXIT
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 t_start=$(date +%s)
 say() { echo "bench: [cache $(( $(date +%s) - t_start ))s] $*" >&2; }
 
@@ -151,6 +152,7 @@ if [ "$MODE" = full ] && command -v valgrind >/dev/null 2>&1; then
 fi
 "$BIN/gemroute" cache stats --shm "$shm" >"$out/stats.txt" 2>&1 || true
 echo "{\"reps\": $REPS, \"calls\": $CALLS, \"n1\": $N1, \"n2\": $N2," \
+     "\"loadavg_at_start\": \"$load0\"," \
      "\"pinned\": $([ -n "$PIN_CALLER" ] && echo true || echo false)," \
      "\"valgrind\": \"$(valgrind --version 2>/dev/null)\"}" \
     >"$out/meta.json"

@@ -2,7 +2,7 @@
 """cache_report.py - the cache section's table (section 5 of
 docs/BENCHMARKS.md) from the raw results tools/bench/cache.sh wrote.
 
-    cache_report.py WORKDIR PAGE MODE
+    cache_report.py WORKDIR PAGE MODE [COMMAND]
 
 WORKDIR is tools/bench.sh's temporary folder (its cache/ holds
 runs.jsonl, instr.jsonl and meta.json).  The table goes between
@@ -62,7 +62,7 @@ def ratio(runs, procs, key):
     return statistics.median(out) if out else None
 
 
-def run_line(mode, meta):
+def run_line(mode, meta, command):
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True,
@@ -71,17 +71,20 @@ def run_line(mode, meta):
         commit = "unknown"
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
-    return ("Run: `%s`, %s, source at commit %s; load average at the end "
-            "%s. Median of %d interleaved repetitions of %d calls per "
-            "process%s." %
-            ("make bench" if mode == "full" else "make bench-quick",
+    return ("Run: `%s`, %s, source at commit %s; load average at the "
+            "start %s, at the end %s (a shared machine: other work ran "
+            "meanwhile). Median of %d interleaved repetitions of %d calls "
+            "per process%s." %
+            (command or ("make bench" if mode == "full"
+                         else "make bench-quick"),
              time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), commit,
-             load, meta.get("reps", 0), meta.get("calls", 0),
+             meta.get("loadavg_at_start", "?"), load, meta.get("reps", 0),
+             meta.get("calls", 0),
              "; the 1-process runs pinned (caller on CPU 1, mock and "
              "router on CPU 0)" if meta.get("pinned") else ""))
 
 
-def table(work, mode):
+def table(work, mode, command):
     d = os.path.join(work, "cache")
     runs = lines(os.path.join(d, "runs.jsonl"))
     instr = {r["mode"]: r["instructions_per_call"]
@@ -125,7 +128,7 @@ def table(work, mode):
         out.append("Instructions per call: counted by `make bench` "
                    "only (callgrind).")
     out.append("")
-    out.append(run_line(mode, meta))
+    out.append(run_line(mode, meta, command))
     return "\n".join(out), ratio(runs, 1, "p50_us")
 
 
@@ -141,7 +144,8 @@ def put(text, name, body):
 
 def main():
     work, page, mode = sys.argv[1:4]
-    body, r1 = table(work, mode)
+    command = sys.argv[4] if len(sys.argv) > 4 else None
+    body, r1 = table(work, mode, command)
     if body is None:
         print("bench: cache: no results", file=sys.stderr)
         return 0
