@@ -24,12 +24,11 @@ set -eu
 cd "$(dirname "$0")/../.."
 if [ "$MODE" = full ]; then
     D=${GW_SECONDS:-2} REPS=${GW_REPS:-3}
-    CONNS="1 16 64" STREAM_CONNS="1 16 64" WARM="direct nginx gateway"
+    CONNS="1 16 64" STREAM_CONNS="1 16 64"
 else
-    # bench-quick: the two connection counts its targets name (streams
-    # at 1 only), and only the gateway warmed (its batch lease).
+    # bench-quick: the two connection counts its targets name, streams
+    # at 1 only.
     D=${GW_SECONDS:-1} REPS=${GW_REPS:-1} CONNS="1 64" STREAM_CONNS=1
-    WARM=gateway
 fi
 MODEL=gemini-2.5-flash
 out=$WORK/gateway
@@ -234,7 +233,7 @@ place() {
 say "4. gateway: direct, nginx, gemroute-gateway; connections {$CONNS};" \
     "unary and streamed; $REPS x ${D} s each${PIN_LOAD:+; pinned}"
 # Warm every path (connections to the mock, the table's batch lease).
-for t in $WARM; do
+for t in direct nginx gateway; do
     run 0 "$t" unary 16 1 >/dev/null
 done
 : >"$out/runs.jsonl"
