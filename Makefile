@@ -94,6 +94,7 @@ LIBGR_SO := $(LIB)/libgemroute.so
 PROGS := $(BIN)/gemrouted $(BIN)/gemroute $(BIN)/gemroute-mock
 PROGS += $(BIN)/gemroute-gateway
 BENCH_PROGS := $(BIN)/gr-bench-reserve $(BIN)/gr-bench-e2e
+BENCH_PROGS += $(BIN)/gr-bench-cache
 
 all: $(PROGS) $(LIBGR_A) $(LIBGR_SO)
 
@@ -164,6 +165,12 @@ $(BIN)/gr-bench-reserve: $(BENCH_RESERVE_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 
 $(BIN)/gr-bench-e2e: $(call objs,tools/bench/bench_e2e.c \
                        tools/bench/e2e_calls.c) $(CLIENT_OBJ) $(SHM_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS) $(LMDB_LIBS) -lm
+
+# What a cache hit costs against an upstream call (tools/bench/cache.sh).
+$(BIN)/gr-bench-cache: $(call objs,tools/bench/bench_cache.c) \
+                       $(CLIENT_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS) $(LMDB_LIBS) -lm
 

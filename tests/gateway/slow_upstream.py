@@ -2,9 +2,10 @@
 # slow_upstream.py - a stand-in for Gemini that streams slowly, for the
 # gateway's disconnect tests: POST ...:streamGenerateContent?alt=sse gets
 # up to 100 events, one every 0.1 s; any other POST is answered after
-# 10 s.  STATE (argv[1]) gets one line when an answer ends: "done N" (all
-# sent), "gone N" (the client went away after N events), "unary-gone"
-# (the client went away before the answer) or "unary-done".  Prints
+# 10 s ($SLOW_UNARY_S seconds when set).  STATE (argv[1]) gets one line
+# when an answer ends: "done N" (all sent), "gone N" (the client went
+# away after N events), "unary-gone" (the client went away before the
+# answer) or "unary-done".  Prints
 # "listening on 127.0.0.1:PORT".  Loopback only.  STATE.headers gets a
 # line per request about what came: "ua=... client=... key=project|other
 # token=absent|LEAKED x-hop=absent|present", where the project key and the gateway's local
@@ -70,7 +71,7 @@ class H(http.server.BaseHTTPRequestHandler):
 
     def unary(self):
         # Wait, watching for the client to hang up (EOF on the socket).
-        end = time.monotonic() + 10
+        end = time.monotonic() + float(os.environ.get("SLOW_UNARY_S", "10"))
         what = "unary-done"
         while time.monotonic() < end:
             r, _, _ = select.select([self.connection], [], [], 0.05)

@@ -8,20 +8,19 @@
 # true limits equal to the configured ones) and, for gemroute, its own
 # router.  The four contenders and both latency settings run at the same
 # time, so each sees the same machine; the steady run is 3 windows.
-# bench-quick scales time by 10 (6 s windows) and counts by 10, which
-# keeps every rate of the full run, and runs the steady overload for 2
-# windows instead of 3.
+# bench-quick scales time by 20 (3 s windows) and counts by 20, which
+# keeps every rate of the full run, runs the steady overload for 2
+# windows instead of 3, and the overhead loop 3 times instead of 5.
 set -eu
 : "${MODE:?}" "${BIN:?}" "${WORK:?}"
 cd "$(dirname "$0")/../.."
 if [ "$MODE" = full ]; then
     W=60000 L=1000 BURST_CALLS=2000 BURST_S=10 STEADY_S=180
-    LOOP_CALLS=2000
+    LOOP_CALLS=2000 REPS=${REPS:-5}
 else
-    W=6000 L=100 BURST_CALLS=200 BURST_S=1 STEADY_S=12
-    LOOP_CALLS=200
+    W=3000 L=50 BURST_CALLS=100 BURST_S=0.5 STEADY_S=6
+    LOOP_CALLS=200 REPS=${REPS:-3}
 fi
-REPS=${REPS:-5}
 LATS="0-0 50-200"
 CONTENDERS="gemroute direct roundrobin bucket"
 PROCS=16

@@ -12,7 +12,8 @@
 #   nginx     wrk -> nginx (proxy_pass, keepalive to the upstream) -> mock
 #   gateway   wrk -> gemroute-gateway (reserve, call, settle) -> mock
 #
-# at 1, 16 and 64 connections, unary (:generateContent) and streamed
+# at 1, 16 and 64 connections (bench-quick: 1 and 64, streams at 1),
+# unary (:generateContent) and streamed
 # (:streamGenerateContent?alt=sse), every combination once per
 # repetition, interleaved.  With two CPUs or more wrk and the mock run on
 # CPU 0, and the proxy (nginx's one worker, or the gateway) on CPU 0 too
@@ -23,10 +24,12 @@ set -eu
 cd "$(dirname "$0")/../.."
 if [ "$MODE" = full ]; then
     D=${GW_SECONDS:-2} REPS=${GW_REPS:-3}
+    CONNS="1 16 64" STREAM_CONNS="1 16 64"
 else
-    D=${GW_SECONDS:-1} REPS=${GW_REPS:-1}
+    # bench-quick: the two connection counts its targets name, streams
+    # at 1 only.
+    D=${GW_SECONDS:-1} REPS=${GW_REPS:-1} CONNS="1 64" STREAM_CONNS=1
 fi
-CONNS="1 16 64"
 MODEL=gemini-2.5-flash
 out=$WORK/gateway
 mkdir -p "$out/nginx/tmp"
@@ -169,7 +172,13 @@ urllib.request.urlopen(sys.argv[1], timeout=2).read()' \
     fi
     sleep 0.05
 done
-nginx_all="$nginx_pid $(cat "/proc/$nginx_pid/task/$nginx_pid/children")"
+# nginx's master and its worker, read again before each use: a child
+# the master had for a moment at start (seen once: "taskset: failed to
+# get pid N's affinity: No such process") is gone by then.
+nginx_all() {
+    echo "$nginx_pid $(cat "/proc/$nginx_pid/task/$nginx_pid/children" \
+        2>/dev/null)"
+}
 
 url_of() {      # TARGET MODE
     case $1 in
@@ -187,7 +196,7 @@ url_of() {      # TARGET MODE
 run() {
     key=bench-key proxy=""
     case $2 in
-    nginx) proxy=$nginx_all ;;
+    nginx) proxy=$(nginx_all) ;;
     gateway) proxy=$gw_pid key=$GR_BENCH_GW_TOKEN ;;
     esac
     m0=$(cpu_ticks "$mock_pid")
@@ -217,7 +226,7 @@ place() {
     [ -n "$PIN_PROXY" ] || return 0
     cpu=1
     [ "$1" = one ] && cpu=0
-    for p in $gw_pid $nginx_all; do
+    for p in $gw_pid $(nginx_all); do
         taskset -a -p -c "$cpu" "$p" >/dev/null
     done
 }
@@ -230,7 +239,9 @@ done
 : >"$out/runs.jsonl"
 for rep in $(seq "$REPS"); do
     for m in unary stream; do
-        for c in $CONNS; do
+        conns=$CONNS
+        [ "$m" = stream ] && conns=$STREAM_CONNS
+        for c in $conns; do
             if [ "$c" = 1 ]; then place one; else place split; fi
             for t in direct nginx gateway; do
                 run "$rep" "$t" "$m" "$c" "$D" >>"$out/runs.jsonl"
