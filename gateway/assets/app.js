@@ -5,7 +5,7 @@
 'use strict';
 
 (function () {
-  const DIMS = ['rpm', 'tpm', 'rpd', 'ipm'];
+  const DIMS = ['rpm', 'tpm', 'rpd', 'ipm', 'tpd'];
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (sel) => document.querySelector(sel);
   let state = null;
@@ -233,7 +233,7 @@
     for (const k in attrs) e.setAttribute(k, attrs[k]);
     return e;
   }
-  const COLORS = {rpm: '#3b82f6', tpm: '#10b981', rpd: '#8b5cf6', ipm: '#f59e0b',
+  const COLORS = {rpm: '#3b82f6', tpm: '#10b981', rpd: '#8b5cf6', ipm: '#f59e0b', tpd: '#0ea5e9',
                   adm: '#16a34a', off: '#6b7280'};
 
   // series: [{key, values}] over t (ms); marks: [{i, color}]

@@ -520,7 +520,7 @@ gr_cli_load(int argc, char **argv)
         pids[started++] = pid;
     }
     for (i = 0; i < started; i++) {
-        int st;
+        int st = 0;
 
         while (waitpid(pids[i], &st, 0) < 0) {
             if (errno != EINTR)
@@ -528,7 +528,9 @@ gr_cli_load(int argc, char **argv)
             if (stop_signal && !forwarded) {
                 unsigned j;
 
-                for (j = 0; j < started; j++)
+                /* Only the callers not reaped yet: a reaped one's pid
+                 * may already name another process. */
+                for (j = i; j < started; j++)
                     kill(pids[j], SIGTERM);
                 forwarded = true;
             }
