@@ -602,13 +602,11 @@ spend_refused(struct gr *g, const struct gr_shm_grant *gt, int64_t want,
     }
     s = &g->t.spend[gt->spend.slot];
     if ((uint32_t)gt->spend.slot < g->t.max_projects) {
-        struct gr_shm_project *p = &g->t.projects[gt->spend.slot];
-        char name[GR_SHM_NAME_MAX];
-        uint32_t sq = gr_shm_seq_read_begin(&p->seq);
+        struct name_copy nc = {.p = &g->t.projects[gt->spend.slot]};
 
-        gr_shm_seq_copy_str(name, p->name, sizeof(name));
         snprintf(who, sizeof(who), "project '%s'",
-                 gr_shm_seq_read_ok(&p->seq, sq) ? name : "?");
+                 gr_shm_seq_read(&nc.p->seq, name_copy, &nc) ? nc.name
+                                                             : "?");
     }
     /* relaxed: a reading for the sentence */
     cap = atomic_load_explicit(day ? &s->cap_day : &s->cap_month,

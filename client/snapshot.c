@@ -908,13 +908,62 @@ gr_stat_url_safe(const char *url, char *out, size_t n)
 
 /* ---- the extras: cache counters and fallback pairs ---------------------- */
 
+struct extras_copy {
+    const struct gr_shm *t;
+    struct gr_stat_extras *out;
+    uint32_t flags;
+};
+
+/* Under the extras' seqlock: the cache's flags. */
+static void
+cache_flags_copy(void *arg)
+{
+    struct extras_copy *ec = arg;
+
+    gr_shm_seq_copy_out(&ec->flags, &ec->t->extra->flags, sizeof(ec->flags));
+}
+
+/* Under the models' seqlock: the pairs of models that fell back. */
+static void
+pairs_copy(void *arg)
+{
+    struct extras_copy *ec = arg;
+    const struct gr_shm *t = ec->t;
+    struct gr_stat_extras *out = ec->out;
+    struct gr_shm_model m;
+    uint32_t n, i, j;
+
+    out->n_pairs = 0;
+    /* acquire: stays before the seqlock's re-read (see seqlock.h) */
+    n = atomic_load_explicit(&t->hdr->n_models, memory_order_acquire);
+    if (n > t->max_models)
+        n = t->max_models;
+    for (i = 0; i < n; i++)
+        for (j = 0; j < n; j++) {
+            /* relaxed: a total for display */
+            uint64_t v = atomic_load_explicit(
+                &t->pairs[(size_t)i * t->max_models + j],
+                memory_order_relaxed);
+            struct gr_stat_fallback *p;
+
+            if (v == 0 || out->n_pairs >= GR_STAT_MAX_PAIRS)
+                continue;
+            p = &out->pairs[out->n_pairs++];
+            gr_shm_seq_copy_out(&m, &t->models[i], sizeof(m));
+            m.name[GR_SHM_NAME_MAX - 1] = '\0';
+            memcpy(p->from, m.name, GR_NAME_MAX);
+            gr_shm_seq_copy_out(&m, &t->models[j], sizeof(m));
+            m.name[GR_SHM_NAME_MAX - 1] = '\0';
+            memcpy(p->to, m.name, GR_NAME_MAX);
+            p->calls = v;
+        }
+}
+
 enum gr_err
 gr_stat_extras(const struct gr_stat *st, struct gr_stat_extras *out)
 {
     const struct gr_shm *t;
-    struct gr_shm_model m;
-    uint32_t n, i, j, s;
-    int tries;
+    struct extras_copy ec;
 
     if (st == NULL || out == NULL)
         return GR_EINVAL;
@@ -936,43 +985,13 @@ gr_stat_extras(const struct gr_stat *st, struct gr_stat_extras *out)
                                           memory_order_relaxed);
     out->fallback_denied = atomic_load_explicit(&t->extra->fallback_denied,
                                                 memory_order_relaxed);
-    s = gr_shm_seq_read_begin(&t->extra->seq);
-    {
-        uint32_t flags;
-
-        gr_shm_seq_copy_out(&flags, &t->extra->flags, sizeof(flags));
-        out->cache_on = (flags & GR_CACHE_ON) != 0 &&
-                        gr_shm_seq_read_ok(&t->extra->seq, s);
-    }
-    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
-        out->n_pairs = 0;
-        s = gr_shm_seq_read_begin(&t->hdr->models_seq);
-        /* acquire: stays before the seqlock's re-read (see seqlock.h) */
-        n = atomic_load_explicit(&t->hdr->n_models, memory_order_acquire);
-        if (n > t->max_models)
-            n = t->max_models;
-        for (i = 0; i < n; i++)
-            for (j = 0; j < n; j++) {
-                /* relaxed: a total for display */
-                uint64_t v = atomic_load_explicit(
-                    &t->pairs[(size_t)i * t->max_models + j],
-                    memory_order_relaxed);
-                struct gr_stat_fallback *p;
-
-                if (v == 0 || out->n_pairs >= GR_STAT_MAX_PAIRS)
-                    continue;
-                p = &out->pairs[out->n_pairs++];
-                gr_shm_seq_copy_out(&m, &t->models[i], sizeof(m));
-                m.name[GR_SHM_NAME_MAX - 1] = '\0';
-                memcpy(p->from, m.name, GR_NAME_MAX);
-                gr_shm_seq_copy_out(&m, &t->models[j], sizeof(m));
-                m.name[GR_SHM_NAME_MAX - 1] = '\0';
-                memcpy(p->to, m.name, GR_NAME_MAX);
-                p->calls = v;
-            }
-        if (gr_shm_seq_read_ok(&t->hdr->models_seq, s))
-            return GR_OK;
-    }
+    ec.t = t;
+    ec.out = out;
+    ec.flags = 0;
+    out->cache_on = gr_shm_seq_read(&t->extra->seq, cache_flags_copy, &ec) &&
+                    (ec.flags & GR_CACHE_ON) != 0;
+    if (gr_shm_seq_read(&t->hdr->models_seq, pairs_copy, &ec))
+        return GR_OK;
     out->n_pairs = 0;
     return GR_ESHM;
 }

@@ -51,22 +51,32 @@ gr_shm_month_of_day(int32_t day)
     return (int32_t)((y - 1970) * 12 + (m - 1));
 }
 
+struct price_copy {
+    const struct gr_shm_price *from;
+    struct gr_shm_price *to;
+};
+
+static void
+price_copy(void *arg)
+{
+    const struct price_copy *pc = arg;
+
+    gr_shm_seq_copy_out(pc->to, pc->from, sizeof(*pc->to));
+}
+
 int
 gr_shm_price_read(const struct gr_shm *t, uint32_t model,
                   struct gr_shm_price *p)
 {
-    int tries;
+    struct price_copy pc;
 
     if (t->prices == NULL || model >= t->max_models)
         return -ENOENT;
-    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
-        uint32_t s = gr_shm_seq_read_begin(&t->hdr->models_seq);
-
-        gr_shm_seq_copy_out(p, &t->prices[model], sizeof(*p));
-        if (gr_shm_seq_read_ok(&t->hdr->models_seq, s))
-            return (p->flags & GR_PRICE_SET) ? 0 : -ENOENT;
-    }
-    return -EAGAIN;
+    pc.from = &t->prices[model];
+    pc.to = p;
+    if (!gr_shm_seq_read(&t->hdr->models_seq, price_copy, &pc))
+        return -EAGAIN;
+    return (p->flags & GR_PRICE_SET) ? 0 : -ENOENT;
 }
 
 void

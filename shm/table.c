@@ -596,42 +596,57 @@ model_find_copy(void *arg)
     }
 }
 
+/* One look for an alias, under the models' seqlock. */
+struct alias_find {
+    const struct gr_shm *t;
+    const char *name;
+    char target[GR_SHM_NAME_MAX];
+    int found;
+};
+
+static void
+alias_find_copy(void *arg)
+{
+    struct alias_find *af = arg;
+    const struct gr_shm *t = af->t;
+    struct gr_shm_alias a;
+    struct gr_shm_model m;
+    uint32_t i, n;
+
+    /* acquire: stays before the seqlock's re-read (see seqlock.h) */
+    n = atomic_load_explicit(&t->hdr->n_models, memory_order_acquire);
+    if (n > t->max_models)
+        n = t->max_models;
+    af->found = -1;
+    for (i = 0; i < GR_ALIAS_MAX; i++) {
+        gr_shm_seq_copy_out(&a, &t->aliases[i], sizeof(a));
+        a.name[GR_SHM_NAME_MAX - 1] = '\0';
+        if (a.name[0] == '\0')
+            break;
+        if (strcmp(a.name, af->name) != 0)
+            continue;
+        if (a.model >= n)
+            break;                  /* untrusted: an index out of range */
+        gr_shm_seq_copy_out(&m, &t->models[a.model], sizeof(m));
+        m.name[GR_SHM_NAME_MAX - 1] = '\0';
+        memcpy(af->target, m.name, sizeof(af->target));
+        af->found = (int)a.model;
+        break;
+    }
+}
+
 int
 gr_shm_alias_model(const struct gr_shm *t, const char *name, char *target,
                    size_t tlen)
 {
-    struct gr_shm_alias a;
-    struct gr_shm_model m;
-    int tries, found = -1;
-    uint32_t i, n, s;
+    struct alias_find af = {.t = t, .name = name, .found = -1};
 
-    if (t->aliases == NULL || name[0] == '\0')
+    if (t->aliases == NULL || name[0] == '\0' ||
+        !gr_shm_seq_read(&t->hdr->models_seq, alias_find_copy, &af) ||
+        af.found < 0)
         return -1;
-    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
-        s = gr_shm_seq_read_begin(&t->hdr->models_seq);
-        /* acquire: stays before the seqlock's re-read (see seqlock.h) */
-        n = atomic_load_explicit(&t->hdr->n_models, memory_order_acquire);
-        if (n > t->max_models)
-            n = t->max_models;
-        found = -1;
-        for (i = 0; i < GR_ALIAS_MAX && found < 0; i++) {
-            gr_shm_seq_copy_out(&a, &t->aliases[i], sizeof(a));
-            a.name[GR_SHM_NAME_MAX - 1] = '\0';
-            if (a.name[0] == '\0')
-                break;
-            if (strcmp(a.name, name) != 0)
-                continue;
-            if (a.model >= n)
-                break;              /* untrusted: an index out of range */
-            gr_shm_seq_copy_out(&m, &t->models[a.model], sizeof(m));
-            m.name[GR_SHM_NAME_MAX - 1] = '\0';
-            snprintf(target, tlen, "%s", m.name);
-            found = (int)a.model;
-        }
-        if (gr_shm_seq_read_ok(&t->hdr->models_seq, s))
-            return found;
-    }
-    return -1;
+    snprintf(target, tlen, "%s", af.target);
+    return af.found;
 }
 
 int
