@@ -23,7 +23,11 @@
  * Invariant protected: every price is a number in [0, MAX_PRICE] USD
  * per 1M tokens, named for a model of the file, once; a cap is a
  * positive amount; a spend section only with prices for every model it
- * will count; every error is FILE:LINE.
+ * will count; every error is FILE:LINE.  The scalars of each group are
+ * rows of a table (settings_priv.h): settings.c checks their types,
+ * ranges and names in the wording of every other section, and this file
+ * converts what it read to micro-USD and checks names against models and
+ * projects.
  */
 #include "pricing_priv.h"
 #include "settings_priv.h"
