@@ -9,14 +9,13 @@
 
 /*
  * Read the aliases list of root (a config_setting_t *), after
- * cfg->models is loaded.  Errors go to el.  NULL only when out of
- * memory.
+ * cfg->models is loaded.  Errors go to rd (settings_priv.h).  NULL only
+ * when out of memory.
  */
+struct gr_cfg_rd;
 struct gr_cfg_aliases *gr_cfg_aliases_load(const void *root,
-                                           const char *path,
-                                           const char *dir,
                                            const struct gr_cfg *cfg,
-                                           struct gr_cfg_errlist *el);
+                                           struct gr_cfg_rd *rd);
 void gr_cfg_aliases_free(struct gr_cfg_aliases *a);
 
 #endif

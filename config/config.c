@@ -75,9 +75,19 @@ static const char *const dim_names[GR_CFG_NDIMS] = {
     [GR_CFG_TPD] = "tpd",
 };
 
-static const char *const top_keys[] = {"router", "models", "projects",
-                                       "gateway", "cache", "cluster",
-                                       "pricing", "spend", "aliases", NULL};
+/* The sections of the file: each read by its own loader below. */
+static const struct gr_cfg_setting top_settings[] = {
+    GR_CFG_HAND("router", NULL, 0),
+    GR_CFG_HAND("models", NULL, 0),
+    GR_CFG_HAND("projects", NULL, 0),
+    GR_CFG_HAND("gateway", NULL, 0),           /* gateway.c */
+    GR_CFG_HAND("cache", NULL, 0),             /* cache.c */
+    GR_CFG_HAND("cluster", NULL, 0),           /* cluster.c */
+    GR_CFG_HAND("pricing", NULL, 0),           /* pricing.c */
+    GR_CFG_HAND("spend", NULL, 0),             /* pricing.c */
+    GR_CFG_HAND("aliases", NULL, 0),           /* aliases.c */
+    GR_CFG_END,
+};
 
 /*
  * The settings of a model, a project and a project's limits: read by
@@ -147,28 +157,6 @@ struct load {
 };
 
 /* Errors. */
-
-/*
- * The file a setting came from, as a path usable from here.  libconfig
- * 1.5 records an included file as written in the @include line, which is
- * relative to the include directory (our main file's directory); later
- * versions record the path they opened.
- */
-static const char *
-shown_file(const struct load *ld, const char *f, char *buf, size_t len)
-{
-    if (f == NULL)
-        return ld->path;
-#if LIBCONFIG_VER_MAJOR == 1 && LIBCONFIG_VER_MINOR < 7
-    if (strcmp(f, ld->path) != 0 &&
-        gr_cfg_path_join(ld->dir, f, buf, len) == 0)
-        return buf;
-#else
-    (void)buf;
-    (void)len;
-#endif
-    return f;
-}
 
 static const char *
 file_of(const struct load *ld, const config_setting_t *s, char *buf,
@@ -268,15 +256,6 @@ static const config_setting_t *
 member(const config_setting_t *g, const char *name)
 {
     return config_setting_get_member(g, name);
-}
-
-static bool
-in_list(const char *const *names, const char *name)
-{
-    for (; *names != NULL; names++)
-        if (strcmp(*names, name) == 0)
-            return true;
-    return false;
 }
 
 static bool
@@ -1018,16 +997,7 @@ out:
 static void
 check_top(struct load *ld, const config_setting_t *root)
 {
-    int i, n = config_setting_length(root);
-
-    for (i = 0; i < n; i++) {
-        const config_setting_t *m = config_setting_get_elem(root,
-                                                            (unsigned)i);
-
-        if (!in_list(top_keys, config_setting_name(m)))
-            err_at(ld, m, "unknown top-level key '%s'",
-                   config_setting_name(m));
-    }
+    gr_cfg_settings_unknown(&ld->rd, root, top_settings, "at the top level");
 }
 
 static void
@@ -1121,8 +1091,8 @@ static void
 report_parse_error(struct load *ld, const config_t *lc)
 {
     char buf[PATH_MAX], tried[PATH_MAX], name[PATH_MAX], shown[128];
-    const char *file = shown_file(ld, config_error_file(lc), buf,
-                                  sizeof(buf));
+    const char *file = gr_cfg_file_named(&ld->rd, config_error_file(lc),
+                                         buf, sizeof(buf));
     const char *text = config_error_text(lc), *line, *p, *q;
     int lno = config_error_line(lc), fd;
     size_t len;
@@ -1393,12 +1363,10 @@ gr_cfg_load(const char *path, struct gr_cfg **out,
         ld.cfg->cache = gr_cfg_cache_load(root, ld.cfg, &ld.rd);
         if (ld.cfg->cache == NULL)
             ld.nomem = true;
-        ld.cfg->spend = gr_cfg_spend_load(root, ld.path, ld.dir, ld.cfg,
-                                          &ld.el);
+        ld.cfg->spend = gr_cfg_spend_load(root, ld.cfg, &ld.rd);
         if (ld.cfg->spend == NULL)
             ld.nomem = true;
-        ld.cfg->aliases = gr_cfg_aliases_load(root, ld.path, ld.dir, ld.cfg,
-                                              &ld.el);
+        ld.cfg->aliases = gr_cfg_aliases_load(root, ld.cfg, &ld.rd);
         if (ld.cfg->aliases == NULL)
             ld.nomem = true;
         if (member(root, "cluster") != NULL)

@@ -23,125 +23,120 @@
  * Invariant protected: every price is a number in [0, MAX_PRICE] USD
  * per 1M tokens, named for a model of the file, once; a cap is a
  * positive amount; a spend section only with prices for every model it
- * will count; every error is FILE:LINE.
+ * will count; every error is FILE:LINE.  The scalars of each group are
+ * rows of a table (settings_priv.h): settings.c checks their types,
+ * ranges and names in the wording of every other section, and this file
+ * converts what it read to micro-USD and checks names against models and
+ * projects.
  */
 #include "pricing_priv.h"
+#include "settings_priv.h"
 
 #include <libconfig.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MSG_MAX 512
 #define MAX_PRICE 1000.0            /* USD per 1M tokens */
 #define MAX_CAP 1e7                 /* USD: the counters hold $17.5M */
+#define MAX_TOKENS 2147483647.0     /* long_above, max_output */
 #define DEFAULT_MAX_OUTPUT 65536
+#define SHOWN_MAX 64
+#define WHERE_MAX 128
 
-static const char *const pricing_keys[] = {
-    "source", "date", "batch_discount", "models", NULL,
-};
-static const char *const price_keys[] = {
-    "name", "input", "output", "cached", "thinking", "long_above",
-    "input_long", "output_long", "cached_long", "thinking_long",
-    "max_output", NULL,
-};
-static const char *const spend_keys[] = {
-    "day", "month", "project_day", "project_month", "projects", NULL,
-};
-static const char *const spend_project_keys[] = {
-    "name", "day", "month", NULL,
-};
-
-struct p_load {
-    const char *path;
-    const char *dir;
-    struct gr_cfg_errlist *el;
+/*
+ * What the tables read: USD and token counts as doubles, converted to
+ * micro-USD (and tokens) once read.  A row absent from the file keeps
+ * its default; a price whose default is another price (cached is input)
+ * is derived from the state gr_cfg_settings_read() returns.
+ */
+struct pricing_in {
+    char source[GR_CFG_URL_MAX];
+    char date[32];
+    double batch_discount;          /* share of the price the Batch API
+                                       pays */
 };
 
-static void err_at(struct p_load *ld, const config_setting_t *s,
-                   const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+struct price_in {                   /* USD per 1M tokens */
+    double input, output, cached, thinking;
+    double input_long, output_long, cached_long, thinking_long;
+    double long_above, max_output;  /* tokens */
+};
 
-/* The file of s as config.c names it (libconfig 1.5 records an included
- * file relative to the include directory). */
-static void
-err_at(struct p_load *ld, const config_setting_t *s, const char *fmt, ...)
-{
-    char msg[MSG_MAX], buf[PATH_MAX];
-    const char *f = config_setting_source_file(s);
-    va_list ap;
+struct caps_in {                    /* USD; the spend group and a
+                                       project's entry */
+    double day, month, project_day, project_month;
+};
 
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (f == NULL)
-        f = ld->path;
-#if LIBCONFIG_VER_MAJOR == 1 && LIBCONFIG_VER_MINOR < 7
-    else if (strcmp(f, ld->path) != 0 &&
-             gr_cfg_path_join(ld->dir, f, buf, sizeof(buf)) == 0)
-        f = buf;
-#else
-    (void)buf;
-#endif
-    gr_cfg_err_add(ld->el, f, (int)config_setting_source_line(s), "%s",
-                   msg);
-}
+#define PG struct pricing_in
+static const struct gr_cfg_setting pricing_settings[] = {
+    GR_CFG_STRING(PG, source, "", NULL, 0),
+    GR_CFG_STRING(PG, date, "", NULL, 0),
+    GR_CFG_DOUBLE(PG, batch_discount, 0, 1, 0.5, 0),
+    {.name = "models", .type = GR_CFG_T_HAND, .flags = GR_CFG_F_REQUIRED,
+     .need = "a list of prices, one { name = ...; input = ...; "
+             "output = ...; } per model"},      /* load_pricing() */
+    GR_CFG_END,
+};
+#undef PG
 
-static void
-check_keys(struct p_load *ld, const config_setting_t *g,
-           const char *const *keys, const char *where)
-{
-    int i;
+/* A price's rows, in the order they are read (and errors of one line
+ * reported); the derived defaults follow the table in load_price(). */
+#define PI struct price_in
+#define PRICE(F) GR_CFG_DOUBLE(PI, F, 0, MAX_PRICE, 0, 0)
+enum {
+    PR_NAME, PR_INPUT, PR_OUTPUT, PR_CACHED, PR_THINKING, PR_INPUT_LONG,
+    PR_OUTPUT_LONG, PR_CACHED_LONG, PR_THINKING_LONG, PR_LONG_ABOVE,
+    PR_MAX_OUTPUT, PR_N
+};
+static const struct gr_cfg_setting price_settings[PR_N + 1] = {
+    [PR_NAME] = GR_CFG_HAND("name", NULL, 0),  /* load_price() */
+    [PR_INPUT] = {.name = "input", .type = GR_CFG_T_DOUBLE,
+                  .flags = GR_CFG_F_REQUIRED, GR_CFG_FIELD(PI, input),
+                  .dlo = 0, .dhi = MAX_PRICE,
+                  .need = "USD per 1M input tokens"},
+    [PR_OUTPUT] = {.name = "output", .type = GR_CFG_T_DOUBLE,
+                   .flags = GR_CFG_F_REQUIRED, GR_CFG_FIELD(PI, output),
+                   .dlo = 0, .dhi = MAX_PRICE,
+                   .need = "USD per 1M output tokens"},
+    [PR_CACHED] = PRICE(cached),
+    [PR_THINKING] = PRICE(thinking),
+    [PR_INPUT_LONG] = PRICE(input_long),
+    [PR_OUTPUT_LONG] = PRICE(output_long),
+    [PR_CACHED_LONG] = PRICE(cached_long),
+    [PR_THINKING_LONG] = PRICE(thinking_long),
+    [PR_LONG_ABOVE] = GR_CFG_DOUBLE(PI, long_above, 0, MAX_TOKENS, 0, 0),
+    [PR_MAX_OUTPUT] = GR_CFG_DOUBLE(PI, max_output, 0, MAX_TOKENS,
+                                    DEFAULT_MAX_OUTPUT, 0),
+    [PR_N] = GR_CFG_END,
+};
+#undef PRICE
+#undef PI
 
-    for (i = 0; i < config_setting_length(g); i++) {
-        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-        unsigned k;
+#define CI struct caps_in
+enum {
+    SP_DAY, SP_MONTH, SP_PROJECT_DAY, SP_PROJECT_MONTH, SP_PROJECTS, SP_N
+};
+static const struct gr_cfg_setting spend_settings[] = {
+    [SP_DAY] = GR_CFG_DOUBLE(CI, day, 0, MAX_CAP, 0, 0),
+    [SP_MONTH] = GR_CFG_DOUBLE(CI, month, 0, MAX_CAP, 0, 0),
+    [SP_PROJECT_DAY] = GR_CFG_DOUBLE(CI, project_day, 0, MAX_CAP, 0, 0),
+    [SP_PROJECT_MONTH] = GR_CFG_DOUBLE(CI, project_month, 0, MAX_CAP, 0,
+                                       0),
+    [SP_PROJECTS] = GR_CFG_HAND("projects", NULL, 0), /* load_spend() */
+    [SP_N] = GR_CFG_END,
+};
 
-        for (k = 0; keys[k] != NULL; k++)
-            if (strcmp(keys[k], config_setting_name(s)) == 0)
-                break;
-        if (keys[k] == NULL)
-            err_at(ld, s, "unknown key '%s' in %s", config_setting_name(s),
-                   where);
-    }
-}
-
-/* A number (integer or float) of g's member name into *v; false when
- * absent or wrong (then an error names it). */
-static bool
-get_num(struct p_load *ld, const config_setting_t *g, const char *name,
-        const char *where, double lo, double hi, double *v)
-{
-    const config_setting_t *s = config_setting_get_member(g, name);
-    int t;
-    double x;
-
-    if (s == NULL)
-        return false;
-    t = config_setting_type(s);
-    if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
-        x = (double)config_setting_get_int64(s);
-    else if (t == CONFIG_TYPE_FLOAT)
-        x = config_setting_get_float(s);
-    else {
-        err_at(ld, s, "wrong type for '%s' in %s: expected a number", name,
-               where);
-        return false;
-    }
-    if (!(x >= lo)) {
-        err_at(ld, s, "%s.%s is negative or not a number (%g)", where, name,
-               x);
-        return false;
-    }
-    if (x > hi) {
-        err_at(ld, s, "%s.%s is %g; at most %g", where, name, x, hi);
-        return false;
-    }
-    *v = x;
-    return true;
-}
+/* An entry of spend.projects: its day and month go where the spend
+ * group's do. */
+enum { SPP_NAME, SPP_DAY, SPP_MONTH, SPP_N };
+static const struct gr_cfg_setting spend_project_settings[] = {
+    [SPP_NAME] = GR_CFG_HAND("name", NULL, 0), /* load_spend_project() */
+    [SPP_DAY] = GR_CFG_DOUBLE(CI, day, 0, MAX_CAP, 0, 0),
+    [SPP_MONTH] = GR_CFG_DOUBLE(CI, month, 0, MAX_CAP, 0, 0),
+    [SPP_N] = GR_CFG_END,
+};
+#undef CI
 
 /* USD (per 1M tokens, or a cap; checked >= 0 and bounded) as micro-USD,
  * rounded to nearest (no libm: the config fuzzer links without it). */
@@ -151,182 +146,204 @@ micro(double usd)
     return (int64_t)(usd * 1e6 + 0.5);
 }
 
+/* A cap read from the file; a cap of $0 is 1 micro-USD: nothing fits. */
+static int64_t
+cap(double usd)
+{
+    return micro(usd) > 0 ? micro(usd) : 1;
+}
+
+/* A price's micro-USD when its row was read, else the default's. */
+static int64_t
+price_or(const unsigned char *state, unsigned row, double usd, int64_t def)
+{
+    return state[row] == GR_CFG_SET ? micro(usd) : def;
+}
+
 static void
-load_price(struct p_load *ld, const config_setting_t *g,
+load_price(struct gr_cfg_rd *rd, const config_setting_t *g, unsigned i,
            const struct gr_cfg *cfg, struct gr_cfg_spend *sp)
 {
     const config_setting_t *n = config_setting_get_member(g, "name");
-    const char *name = n != NULL ? config_setting_get_string(n) : NULL;
-    char shown[64], where[96];
+    unsigned char st[PR_N];
+    char shown[SHOWN_MAX], where[WHERE_MAX];
     struct gr_cfg_price *p;
-    double v;
+    struct price_in in;
+    const char *name;
     int m;
 
     if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-        err_at(ld, g, "wrong type in pricing.models: expected a group "
-               "{ name = ...; input = ...; output = ...; }");
+        gr_cfg_err_at(rd, g, "wrong type for pricing.models #%u: expected a "
+                      "group { name = ...; input = ...; output = ...; }, "
+                      "found %s", i + 1, gr_cfg_found(g));
         return;
     }
-    if (name == NULL) {
-        err_at(ld, g, "a price in pricing.models has no name");
+    if (n == NULL) {
+        gr_cfg_err_at(rd, g, "a price in pricing.models has no name");
         return;
     }
+    snprintf(where, sizeof(where), "'name' in pricing.models #%u", i + 1);
+    if (!gr_cfg_get_string(rd, n, where, &name))
+        return;
     gr_cfg_shown(name, shown, sizeof(shown));
-    snprintf(where, sizeof(where), "the price of '%s'", shown);
-    check_keys(ld, g, price_keys, where);
+    snprintf(where, sizeof(where), "in the price of '%s'", shown);
+    gr_cfg_settings_unknown(rd, g, price_settings, where);
     m = gr_cfg_model_index(cfg, name);
     if (m < 0) {
-        err_at(ld, n, "pricing names model '%s', which is not in 'models'",
-               shown);
+        gr_cfg_err_at(rd, n, "pricing names model '%s', which is not in "
+                      "'models'", shown);
         return;
     }
     p = &sp->prices[m];
     if (p->set) {
-        err_at(ld, n, "model '%s' is priced twice (first at line %d)",
-               shown, p->line);
+        gr_cfg_err_at(rd, n, "model '%s' is priced twice (first at line %d)",
+                      shown, p->line);
         return;
     }
     p->set = true;
     p->line = (int)config_setting_source_line(g);
-    snprintf(where, sizeof(where), "pricing '%s'", shown);
-    if (get_num(ld, g, "input", where, 0, MAX_PRICE, &v))
-        p->input = micro(v);
-    else if (config_setting_get_member(g, "input") == NULL)
-        err_at(ld, g, "the price of '%s' has no 'input' (USD per 1M "
-               "input tokens)", shown);
-    if (get_num(ld, g, "output", where, 0, MAX_PRICE, &v))
-        p->output = micro(v);
-    else if (config_setting_get_member(g, "output") == NULL)
-        err_at(ld, g, "the price of '%s' has no 'output' (USD per 1M "
-               "output tokens)", shown);
+    memset(&in, 0, sizeof(in));
+    gr_cfg_settings_defaults(price_settings, &in);
+    gr_cfg_settings_read(rd, g, price_settings, NULL, where, &in, st);
     /* Left out: cached input at the input price, thinking at the output
      * price (as Google bills it), the long tier as the short one. */
-    p->cached = get_num(ld, g, "cached", where, 0, MAX_PRICE, &v)
-                    ? micro(v) : p->input;
-    p->thinking = get_num(ld, g, "thinking", where, 0, MAX_PRICE, &v)
-                      ? micro(v) : p->output;
-    p->input_long = get_num(ld, g, "input_long", where, 0, MAX_PRICE, &v)
-                        ? micro(v) : p->input;
-    p->output_long = get_num(ld, g, "output_long", where, 0, MAX_PRICE, &v)
-                         ? micro(v) : p->output;
-    p->cached_long = get_num(ld, g, "cached_long", where, 0, MAX_PRICE, &v)
-                         ? micro(v) : p->cached;
-    p->thinking_long = get_num(ld, g, "thinking_long", where, 0, MAX_PRICE,
-                               &v) ? micro(v) : p->output_long;
-    p->long_above = get_num(ld, g, "long_above", where, 0, INT32_MAX, &v)
-                        ? (int64_t)v : 0;
-    p->max_output = get_num(ld, g, "max_output", where, 0, INT32_MAX, &v)
-                        ? (int64_t)v : DEFAULT_MAX_OUTPUT;
+    p->input = micro(in.input);
+    p->output = micro(in.output);
+    p->cached = price_or(st, PR_CACHED, in.cached, p->input);
+    p->thinking = price_or(st, PR_THINKING, in.thinking, p->output);
+    p->input_long = price_or(st, PR_INPUT_LONG, in.input_long, p->input);
+    p->output_long = price_or(st, PR_OUTPUT_LONG, in.output_long,
+                              p->output);
+    p->cached_long = price_or(st, PR_CACHED_LONG, in.cached_long,
+                              p->cached);
+    p->thinking_long = price_or(st, PR_THINKING_LONG, in.thinking_long,
+                                p->output_long);
+    p->long_above = (int64_t)in.long_above;
+    p->max_output = (int64_t)in.max_output;
 }
 
 static void
-load_pricing(struct p_load *ld, const config_setting_t *g,
+load_pricing(struct gr_cfg_rd *rd, const config_setting_t *g,
              const struct gr_cfg *cfg, struct gr_cfg_spend *sp)
 {
-    const config_setting_t *s, *l;
-    const char *v;
-    double d;
+    const config_setting_t *l;
+    struct pricing_in in;
     int i;
 
     sp->priced = true;
     if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-        err_at(ld, g, "wrong type for pricing: expected a group { ... }");
+        gr_cfg_err_at(rd, g, "wrong type for pricing: expected a group "
+                      "{ ... }, found %s", gr_cfg_found(g));
         return;
     }
-    check_keys(ld, g, pricing_keys, "pricing");
-    if ((s = config_setting_get_member(g, "source")) != NULL) {
-        if ((v = config_setting_get_string(s)) == NULL)
-            err_at(ld, s, "wrong type for 'source' in pricing: expected a "
-                   "string");
-        else
-            snprintf(sp->source, sizeof(sp->source), "%s", v);
-    }
-    if ((s = config_setting_get_member(g, "date")) != NULL) {
-        if ((v = config_setting_get_string(s)) == NULL)
-            err_at(ld, s, "wrong type for 'date' in pricing: expected a "
-                   "string");
-        else
-            snprintf(sp->date, sizeof(sp->date), "%s", v);
-    }
-    sp->batch_ppm = 500000;
-    if (get_num(ld, g, "batch_discount", "pricing", 0, 1, &d))
-        sp->batch_ppm = micro(d);
+    memset(&in, 0, sizeof(in));
+    gr_cfg_settings_defaults(pricing_settings, &in);
+    gr_cfg_settings_unknown(rd, g, pricing_settings, "in pricing");
+    gr_cfg_settings_read(rd, g, pricing_settings, "pricing", NULL, &in,
+                         NULL);
+    snprintf(sp->source, sizeof(sp->source), "%s", in.source);
+    snprintf(sp->date, sizeof(sp->date), "%s", in.date);
+    sp->batch_ppm = micro(in.batch_discount);
     l = config_setting_get_member(g, "models");
-    if (l == NULL) {
-        err_at(ld, g, "pricing has no models list");
-        return;
-    }
+    if (l == NULL)
+        return;                     /* the table said so */
     if (!config_setting_is_list(l)) {
-        err_at(ld, l, "wrong type for pricing.models: expected a list "
-               "( { ... }, ... )");
+        gr_cfg_err_at(rd, l, "wrong type for pricing.models: expected a "
+                      "list ( { ... }, ... ), found %s", gr_cfg_found(l));
         return;
     }
     for (i = 0; i < config_setting_length(l); i++)
-        load_price(ld, config_setting_get_elem(l, (unsigned)i), cfg, sp);
+        load_price(rd, config_setting_get_elem(l, (unsigned)i), (unsigned)i,
+                   cfg, sp);
+}
+
+/* An entry of spend.projects: its caps over the group's defaults. */
+static void
+load_spend_project(struct gr_cfg_rd *rd, const config_setting_t *e,
+                   unsigned k, const struct gr_cfg *cfg,
+                   struct gr_cfg_spend *sp)
+{
+    const config_setting_t *n = config_setting_get_member(e, "name");
+    unsigned char st[SPP_N];
+    char shown[SHOWN_MAX], where[WHERE_MAX];
+    struct caps_in in;
+    const char *name;
+    unsigned j;
+
+    if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+        gr_cfg_err_at(rd, e, "wrong type for spend.projects #%u: expected a "
+                      "group { name = ...; day = ...; }, found %s", k + 1,
+                      gr_cfg_found(e));
+        return;
+    }
+    if (n == NULL) {
+        gr_cfg_err_at(rd, e, "an entry of spend.projects needs a name");
+        return;
+    }
+    snprintf(where, sizeof(where), "'name' in spend.projects #%u", k + 1);
+    if (!gr_cfg_get_string(rd, n, where, &name))
+        return;
+    gr_cfg_shown(name, shown, sizeof(shown));
+    snprintf(where, sizeof(where), "in the spend of project '%s'", shown);
+    gr_cfg_settings_unknown(rd, e, spend_project_settings, where);
+    for (j = 0; j < cfg->n_projects; j++)
+        if (strcmp(cfg->projects[j].name, name) == 0)
+            break;
+    if (j == cfg->n_projects) {
+        gr_cfg_err_at(rd, n, "spend.projects names project '%s', which is "
+                      "not in 'projects'", shown);
+        return;
+    }
+    memset(&in, 0, sizeof(in));
+    gr_cfg_settings_read(rd, e, spend_project_settings, NULL, where, &in,
+                         st);
+    if (st[SPP_DAY] == GR_CFG_SET)
+        sp->project_day[j] = cap(in.day);
+    if (st[SPP_MONTH] == GR_CFG_SET)
+        sp->project_month[j] = cap(in.month);
 }
 
 static void
-load_spend(struct p_load *ld, const config_setting_t *g,
+load_spend(struct gr_cfg_rd *rd, const config_setting_t *g,
            const struct gr_cfg *cfg, struct gr_cfg_spend *sp)
 {
     const config_setting_t *l;
-    int64_t pday = 0, pmonth = 0;
-    double v;
+    unsigned char st[SP_N];
+    int64_t pday, pmonth;
+    struct caps_in in;
     unsigned i;
     int k;
 
     sp->line = (int)config_setting_source_line(g);
     if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-        err_at(ld, g, "wrong type for spend: expected a group { ... }");
+        gr_cfg_err_at(rd, g, "wrong type for spend: expected a group "
+                      "{ ... }, found %s", gr_cfg_found(g));
         return;
     }
-    check_keys(ld, g, spend_keys, "spend");
-    /* A cap of $0 is 1 micro-USD: nothing fits. */
-    if (get_num(ld, g, "day", "spend", 0, MAX_CAP, &v))
-        sp->pool_day = micro(v) > 0 ? micro(v) : 1;
-    if (get_num(ld, g, "month", "spend", 0, MAX_CAP, &v))
-        sp->pool_month = micro(v) > 0 ? micro(v) : 1;
-    if (get_num(ld, g, "project_day", "spend", 0, MAX_CAP, &v))
-        pday = micro(v) > 0 ? micro(v) : 1;
-    if (get_num(ld, g, "project_month", "spend", 0, MAX_CAP, &v))
-        pmonth = micro(v) > 0 ? micro(v) : 1;
+    memset(&in, 0, sizeof(in));
+    gr_cfg_settings_unknown(rd, g, spend_settings, "in spend");
+    gr_cfg_settings_read(rd, g, spend_settings, "spend", NULL, &in, st);
+    /* Absent: no cap (0). */
+    if (st[SP_DAY] == GR_CFG_SET)
+        sp->pool_day = cap(in.day);
+    if (st[SP_MONTH] == GR_CFG_SET)
+        sp->pool_month = cap(in.month);
+    pday = st[SP_PROJECT_DAY] == GR_CFG_SET ? cap(in.project_day) : 0;
+    pmonth = st[SP_PROJECT_MONTH] == GR_CFG_SET ? cap(in.project_month) : 0;
     for (i = 0; i < sp->n_projects; i++) {
         sp->project_day[i] = pday;
         sp->project_month[i] = pmonth;
     }
     l = config_setting_get_member(g, "projects");
     if (l != NULL && !config_setting_is_list(l)) {
-        err_at(ld, l, "wrong type for spend.projects: expected a list "
-               "( { name = ...; day = ...; }, ... )");
+        gr_cfg_err_at(rd, l, "wrong type for spend.projects: expected a "
+                      "list ( { name = ...; day = ...; }, ... ), found %s",
+                      gr_cfg_found(l));
         l = NULL;
     }
-    for (k = 0; l != NULL && k < config_setting_length(l); k++) {
-        const config_setting_t *e = config_setting_get_elem(l, (unsigned)k);
-        const config_setting_t *n = config_setting_get_member(e, "name");
-        const char *name = n != NULL ? config_setting_get_string(n) : NULL;
-        char shown[64], where[96];
-        unsigned j;
-
-        if (config_setting_type(e) != CONFIG_TYPE_GROUP || name == NULL) {
-            err_at(ld, e, "an entry of spend.projects needs a name");
-            continue;
-        }
-        gr_cfg_shown(name, shown, sizeof(shown));
-        snprintf(where, sizeof(where), "spend of project '%s'", shown);
-        check_keys(ld, e, spend_project_keys, where);
-        for (j = 0; j < cfg->n_projects; j++)
-            if (strcmp(cfg->projects[j].name, name) == 0)
-                break;
-        if (j == cfg->n_projects) {
-            err_at(ld, n, "spend.projects names project '%s', which is "
-                   "not in 'projects'", shown);
-            continue;
-        }
-        if (get_num(ld, e, "day", where, 0, MAX_CAP, &v))
-            sp->project_day[j] = micro(v) > 0 ? micro(v) : 1;
-        if (get_num(ld, e, "month", where, 0, MAX_CAP, &v))
-            sp->project_month[j] = micro(v) > 0 ? micro(v) : 1;
-    }
+    for (k = 0; l != NULL && k < config_setting_length(l); k++)
+        load_spend_project(rd, config_setting_get_elem(l, (unsigned)k),
+                           (unsigned)k, cfg, sp);
     sp->capped = sp->pool_day > 0 || sp->pool_month > 0;
     for (i = 0; i < sp->n_projects; i++)
         if (sp->project_day[i] > 0 || sp->project_month[i] > 0)
@@ -334,23 +351,23 @@ load_spend(struct p_load *ld, const config_setting_t *g,
     if (!sp->capped)
         return;
     if (!sp->priced) {
-        err_at(ld, g, "spend caps need a pricing section (USD per 1M "
-               "tokens for every model; @include a dated pricing file)");
+        gr_cfg_err_at(rd, g, "spend caps need a pricing section (USD per 1M "
+                      "tokens for every model; @include a dated pricing "
+                      "file)");
         return;
     }
     for (i = 0; i < cfg->n_models && i < sp->n_models; i++)
         if (!sp->prices[i].set)
-            err_at(ld, g, "spend caps need a price for every model: "
-                   "'%s' has none in pricing", cfg->models[i].name);
+            gr_cfg_err_at(rd, g, "spend caps need a price for every model: "
+                          "'%s' has none in pricing", cfg->models[i].name);
 }
 
 struct gr_cfg_spend *
-gr_cfg_spend_load(const void *rootp, const char *path, const char *dir,
-                  const struct gr_cfg *cfg, struct gr_cfg_errlist *el)
+gr_cfg_spend_load(const void *rootp, const struct gr_cfg *cfg,
+                  struct gr_cfg_rd *rd)
 {
     const config_setting_t *root = rootp, *s;
     struct gr_cfg_spend *sp = calloc(1, sizeof(*sp));
-    struct p_load ld = {path, dir, el};
     size_t np = cfg->n_projects ? cfg->n_projects : 1;
 
     if (sp == NULL)
@@ -368,9 +385,9 @@ gr_cfg_spend_load(const void *rootp, const char *path, const char *dir,
         return NULL;
     }
     if ((s = config_setting_get_member(root, "pricing")) != NULL)
-        load_pricing(&ld, s, cfg, sp);
+        load_pricing(rd, s, cfg, sp);
     if ((s = config_setting_get_member(root, "spend")) != NULL)
-        load_spend(&ld, s, cfg, sp);
+        load_spend(rd, s, cfg, sp);
     return sp;
 }
 

@@ -9,13 +9,13 @@
 
 /*
  * Read the pricing and spend sections of root (a config_setting_t *),
- * after cfg->models and cfg->projects are loaded.  Errors go to el.
- * NULL only when out of memory.
+ * after cfg->models and cfg->projects are loaded.  Errors go to rd
+ * (settings_priv.h).  NULL only when out of memory.
  */
-struct gr_cfg_spend *gr_cfg_spend_load(const void *root, const char *path,
-                                       const char *dir,
+struct gr_cfg_rd;
+struct gr_cfg_spend *gr_cfg_spend_load(const void *root,
                                        const struct gr_cfg *cfg,
-                                       struct gr_cfg_errlist *el);
+                                       struct gr_cfg_rd *rd);
 void gr_cfg_spend_free(struct gr_cfg_spend *s);
 
 #endif

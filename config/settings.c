@@ -37,12 +37,9 @@
  * directory); later versions record the path they opened.
  */
 const char *
-gr_cfg_file_of(const struct gr_cfg_rd *rd, const void *sp, char *buf,
-               size_t len)
+gr_cfg_file_named(const struct gr_cfg_rd *rd, const char *f, char *buf,
+                  size_t len)
 {
-    const config_setting_t *s = sp;
-    const char *f = config_setting_source_file(s);
-
     if (f == NULL)
         return rd->path;
 #if LIBCONFIG_VER_MAJOR == 1 && LIBCONFIG_VER_MINOR < 7
@@ -54,6 +51,15 @@ gr_cfg_file_of(const struct gr_cfg_rd *rd, const void *sp, char *buf,
     (void)len;
 #endif
     return f;
+}
+
+const char *
+gr_cfg_file_of(const struct gr_cfg_rd *rd, const void *sp, char *buf,
+               size_t len)
+{
+    const config_setting_t *s = sp;
+
+    return gr_cfg_file_named(rd, config_setting_source_file(s), buf, len);
 }
 
 int
@@ -446,9 +452,12 @@ gr_cfg_settings_read(struct gr_cfg_rd *rd, const void *gp,
         const config_setting_t *s = config_setting_get_member(g, row->name);
         unsigned char st = GR_CFG_ABSENT;
 
+        /* "cluster needs 'redis'", "the price of 'm' needs 'input'" */
         if (s == NULL && (row->flags & GR_CFG_F_REQUIRED))
             gr_cfg_err_at(rd, g, "%s needs '%s' (%s)",
-                          section != NULL ? section : in, row->name,
+                          section != NULL ? section :
+                          strncmp(in, "in ", 3) == 0 ? in + 3 : in,
+                          row->name,
                           row->need != NULL ? row->need : "required");
         if (s != NULL) {
             snprintf(what, sizeof(what), "'%s' %s", row->name, in);

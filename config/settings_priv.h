@@ -42,6 +42,10 @@ void gr_cfg_err_at(struct gr_cfg_rd *rd, const void *s, const char *fmt,
 /* The file of setting s, as a path usable from here (in buf or not). */
 const char *gr_cfg_file_of(const struct gr_cfg_rd *rd, const void *s,
                            char *buf, size_t len);
+/* The same for a file as libconfig names it (a setting's, or a parse
+ * error's); f NULL is the main file. */
+const char *gr_cfg_file_named(const struct gr_cfg_rd *rd, const char *f,
+                              char *buf, size_t len);
 int gr_cfg_line_of(const void *s);
 
 enum gr_cfg_type {
@@ -64,7 +68,9 @@ enum gr_cfg_type {
 /* Flags of a row. */
 #define GR_CFG_F_RESTART 0x1u   /* a reload may not change it: the router
                                    refuses the reload and says so */
-#define GR_CFG_F_REQUIRED 0x2u  /* missing: "SECTION needs 'NAME' (need)" */
+#define GR_CFG_F_REQUIRED 0x2u  /* missing: "SECTION needs 'NAME' (need)"
+                                   ("the price of 'm' needs ..." for a
+                                   where of "in the price of 'm'") */
 #define GR_CFG_F_LITERAL 0x4u   /* GR_CFG_T_SECRET: a literal is taken */
 #define GR_CFG_F_LO_OPEN 0x8u   /* GR_CFG_T_DOUBLE: lo itself is refused */
 

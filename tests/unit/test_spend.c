@@ -593,6 +593,42 @@ test_spend_section(void)
     CU_ASSERT_EQUAL(sp->prices[0].max_output, 65536);
     gr_cfg_free(cfg);
     gr_cfg_errors_free(&errs);
+
+    /* A pool cap of $0 is 1 micro-USD as well; an absent cap is none;
+     * the pricing group's scalars; explicit long-tier prices. */
+    path = put("c2.conf",
+        "models = ( { name = \"m1\"; rpm = 10; } );\n"
+        "projects = ( { name = \"p1\"; key = \"SECRET-c3\"; } );\n"
+        "pricing = { source = \"https://example.test/p\";\n"
+        "  date = \"2025-12-01\"; batch_discount = 0.25; models = (\n"
+        "  { name = \"m1\"; input = 1; output = 2; cached = 0.1;\n"
+        "    thinking = 3; long_above = 1000; input_long = 4;\n"
+        "    output_long = 5; cached_long = 0.2; thinking_long = 6;\n"
+        "    max_output = 0; } );\n"
+        "};\n"
+        "spend = { day = 0; project_month = 0.0; };\n");
+    CU_ASSERT_EQUAL_FATAL(gr_cfg_load(path, &cfg, &errs), 0);
+    sp = gr_cfg_spend(cfg);
+    CU_ASSERT_TRUE(sp->capped);
+    CU_ASSERT_STRING_EQUAL(sp->source, "https://example.test/p");
+    CU_ASSERT_STRING_EQUAL(sp->date, "2025-12-01");
+    CU_ASSERT_EQUAL(sp->batch_ppm, 250000);
+    CU_ASSERT_EQUAL(sp->pool_day, 1);
+    CU_ASSERT_EQUAL(sp->pool_month, 0);
+    CU_ASSERT_EQUAL(sp->project_day[0], 0);
+    CU_ASSERT_EQUAL(sp->project_month[0], 1);
+    CU_ASSERT_EQUAL(sp->prices[0].input, 1000000);
+    CU_ASSERT_EQUAL(sp->prices[0].output, 2000000);
+    CU_ASSERT_EQUAL(sp->prices[0].cached, 100000);
+    CU_ASSERT_EQUAL(sp->prices[0].thinking, 3000000);
+    CU_ASSERT_EQUAL(sp->prices[0].long_above, 1000);
+    CU_ASSERT_EQUAL(sp->prices[0].input_long, 4000000);
+    CU_ASSERT_EQUAL(sp->prices[0].output_long, 5000000);
+    CU_ASSERT_EQUAL(sp->prices[0].cached_long, 200000);
+    CU_ASSERT_EQUAL(sp->prices[0].thinking_long, 6000000);
+    CU_ASSERT_EQUAL(sp->prices[0].max_output, 0);
+    gr_cfg_free(cfg);
+    gr_cfg_errors_free(&errs);
 }
 
 /* Bad input, each error FILE:LINE. */
@@ -617,8 +653,8 @@ test_bad(void)
     CU_ASSERT_PTR_NULL(cfg);
     CU_ASSERT_TRUE(has_error(&errs, "d.conf:3: unknown key 'colour' in "
                              "pricing"));
-    CU_ASSERT_TRUE(has_error(&errs, "d.conf:4: pricing 'm1'.input is "
-                             "negative"));
+    CU_ASSERT_TRUE(has_error(&errs, "d.conf:4: input in the price of 'm1' "
+                             "must be between 0 and 1000 (found -1)"));
     CU_ASSERT_TRUE(has_error(&errs, "d.conf:5: model 'm1' is priced twice "
                              "(first at line 4)"));
     CU_ASSERT_TRUE(has_error(&errs, "d.conf:6: pricing names model "
@@ -626,7 +662,8 @@ test_bad(void)
     CU_ASSERT_TRUE(has_error(&errs, "d.conf:7: pricing names model 'm1x'"));
     CU_ASSERT_TRUE(has_error(&errs, "d.conf:8: model 'm1' is priced "
                              "twice"));
-    CU_ASSERT_TRUE(has_error(&errs, "d.conf:9: spend.day is negative"));
+    CU_ASSERT_TRUE(has_error(&errs, "d.conf:9: spend.day must be between "
+                             "0 and 10000000 (found -3)"));
     CU_ASSERT_TRUE(has_error(&errs, "d.conf:9: unknown key 'hourly' in "
                              "spend"));
     CU_ASSERT_TRUE(has_error(&errs, "d.conf:10: spend.projects names "
@@ -650,8 +687,23 @@ test_bad(void)
         "pricing = { models = ( { name = \"m1\"; input = 1;\n"
         "  output = 1500; } ); };\n");
     CU_ASSERT_EQUAL(gr_cfg_load(path, &cfg, &errs), -EINVAL);
-    CU_ASSERT_TRUE(has_error(&errs, "f.conf:4: pricing 'm1'.output is "
-                             "1500; at most 1000"));
+    CU_ASSERT_TRUE(has_error(&errs, "f.conf:4: output in the price of "
+                             "'m1' must be between 0 and 1000 (found "
+                             "1500)"));
+    gr_cfg_errors_free(&errs);
+
+    /* A pricing section without its list; a cap above $10M. */
+    path = put("g.conf",
+        "models = ( { name = \"m1\"; rpm = 10; } );\n"
+        "projects = ( { name = \"p1\"; key = \"SECRET-g\"; } );\n"
+        "pricing = { date = \"2025-12-01\"; };\n"
+        "spend = { project_day = 20000000; };\n");
+    CU_ASSERT_EQUAL(gr_cfg_load(path, &cfg, &errs), -EINVAL);
+    CU_ASSERT_EQUAL(errs.n, 2);
+    CU_ASSERT_TRUE(has_error(&errs, "g.conf:3: pricing needs 'models' (a "
+                             "list of prices"));
+    CU_ASSERT_TRUE(has_error(&errs, "g.conf:4: spend.project_day must be "
+                             "between 0 and 10000000 (found 20000000)"));
     gr_cfg_errors_free(&errs);
 }
 
