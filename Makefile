@@ -298,7 +298,7 @@ FUZZ_SRC_mock_request := tools/mock/request.c tools/mock/jsonw.c
 FUZZ_FLAGS_mock_request := -Itools/mock -Ishm $(JSON_CFLAGS) $(JSON_LIBS)
 # The router without its main, its log (the harness logs nothing) and its
 # probes (HTTP through the client library).
-FUZZ_SRC_settle := $(filter-out router/log.c router/probe.c,$(ROUTER_SRC)) \
+FUZZ_SRC_settle := $(filter-out router/log.c router/probe.c router/batchjobs.c,$(ROUTER_SRC)) \
                    $(CONFIG_SRC) \
                    $(SHM_SRC)
 FUZZ_FLAGS_settle := -Irouter -Iconfig -Ishm $(CONFIG_LIBS) -lhiredis -lssl -lcrypto -lm
