@@ -35,6 +35,11 @@ gr_rtr_mirror_init(struct gr_rtr *r)
 
     memcpy(m->head, t->base, sizeof(m->head));
     memcpy(m->offsets, t->base + OFFSETS_LINE, sizeof(m->offsets));
+    /* Outside both lines: the offset of ABI 6's spend section, and
+     * whether spend is counted (relaxed: no other router is alive). */
+    m->off_spend = t->hdr->off_spend;
+    m->spend_on = atomic_load_explicit(&t->hdr->spend_on,
+                                       memory_order_relaxed);
     m->state = calloc(t->max_projects, sizeof(*m->state));
     m->freed_at = calloc(t->max_projects, sizeof(*m->freed_at));
     m->name = calloc(t->max_projects, sizeof(*m->name));
@@ -277,6 +282,19 @@ gr_rtr_repair(struct gr_rtr *r)
                sizeof(r->m.offsets)) != 0) {
         gr_shm_seq_copy_in(t->base + OFFSETS_LINE, r->m.offsets,
                            sizeof(r->m.offsets));
+        fixed++;
+    }
+    /* A scribbled off_spend makes every new attach refuse the table. */
+    if (t->hdr->off_spend != r->m.off_spend) {
+        gr_shm_seq_copy_in(&t->hdr->off_spend, &r->m.off_spend,
+                           sizeof(r->m.off_spend));
+        fixed++;
+    }
+    /* relaxed: a setting, as gr_rtr_publish_spend() stores it */
+    if (atomic_load_explicit(&t->hdr->spend_on, memory_order_relaxed) !=
+        r->m.spend_on) {
+        atomic_store_explicit(&t->hdr->spend_on, r->m.spend_on,
+                              memory_order_relaxed);
         fixed++;
     }
     fixed += fix_seq(&t->hdr->text_seq) + fix_seq(&t->hdr->models_seq);

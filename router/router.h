@@ -28,6 +28,10 @@
 struct gr_rtr_mirror {
     unsigned char head[GR_SHM_LINE];        /* header line 0 (geometry) */
     unsigned char offsets[GR_SHM_LINE];     /* the header's offsets line */
+    uint64_t off_spend;                     /* header.off_spend (ABI 6) */
+    uint32_t spend_on;                      /* header.spend_on as
+                                               gr_rtr_publish_spend()
+                                               last wrote it */
     uint32_t *state;                        /* [max_projects] */
     int64_t *freed_at;                      /* [max_projects] ns; 0 never */
     char (*name)[GR_SHM_NAME_MAX];          /* [max_projects] */

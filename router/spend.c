@@ -87,6 +87,7 @@ gr_rtr_publish_spend(struct gr_rtr *r, const struct gr_cfg *cfg,
      * under models_seq, and the generation's release follows */
     atomic_store_explicit(&t->hdr->spend_on, on ? 1u : 0u,
                           memory_order_relaxed);
+    r->m.spend_on = on ? 1u : 0u;       /* what repair.c restores */
 }
 
 /* ---- across restarts: STATE_FILE.spend -------------------------------- */
