@@ -22,12 +22,12 @@
  * at close; they are never logged.
  */
 #include "router.h"
+#include "sidefile.h"
 #include "batchjob.h"
 #include "clock.h"
 #include "gemroute.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <pthread.h>
@@ -411,28 +411,15 @@ bj_save(struct gr_rtr *r, struct gr_rtr_bj *b)
     unsigned lines = 0;
     uint32_t i;
     FILE *f;
-    int fd = -1, rc = 0;
+    int rc;
 
     if (r->state_path[0] == '\0')
         return;
     bj_file(r, path, sizeof(path));
-    if (path[0] == '\0')
+    if (path[0] == '\0' ||
+        (f = gr_rtr_file_begin(path, "batch file", tmp, sizeof(tmp),
+                               &rc)) == NULL)
         return;
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if (unlink(tmp) != 0 && errno != ENOENT)
-        rc = -errno;
-    else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                        O_CLOEXEC, 0600)) < 0)
-        rc = -errno;
-    if (rc != 0) {
-        gr_rtr_log("batch file %s: %s", tmp, strerror(-rc));
-        return;
-    }
-    if ((f = fdopen(fd, "w")) == NULL) {
-        close(fd);
-        unlink(tmp);
-        return;
-    }
     fprintf(f, "%s\n", BJ_MAGIC);
     for (i = 0; i < b->bt.njobs; i++) {
         if (gr_shm_bj_job_read(&b->bt, i, &j) != 0 ||
@@ -447,16 +434,7 @@ bj_save(struct gr_rtr *r, struct gr_rtr_bj *b)
         lines++;
     }
     fprintf(f, "end %u\n", lines);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        rc = -errno;
-    if (fclose(f) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc != 0) {
-        gr_rtr_log("batch file %s: %s", path, strerror(-rc));
-        unlink(tmp);
-    }
+    (void)gr_rtr_file_commit(f, tmp, path, "batch file");
 }
 
 struct saved_job {
@@ -539,29 +517,14 @@ bj_restore(struct gr_rtr *r, struct gr_rtr_bj *b)
     unsigned n = 0, i, put = 0;
     struct stat st;
     FILE *f;
-    int fd, k;
+    int k;
 
     if (r->state_path[0] == '\0')
         return;
     bj_file(r, path, sizeof(path));
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-              O_CLOEXEC);
-    if (fd < 0) {
-        if (errno != ENOENT)
-            gr_rtr_log("batch file %s: %s; ignored", path, strerror(errno));
+    if ((f = gr_rtr_file_open(path, "batch file", "ignored", &st,
+                              &k)) == NULL)
         return;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_uid != geteuid()) {
-        gr_rtr_log("batch file %s is not a regular file of user %u; "
-                   "ignored", path, (unsigned)geteuid());
-        close(fd);
-        return;
-    }
-    if ((f = fdopen(fd, "r")) == NULL) {
-        close(fd);
-        return;
-    }
     k = bj_parse(f, &v, &n, why, sizeof(why));
     fclose(f);
     if (k != 0) {

@@ -12,10 +12,10 @@
  * Resource names and project names are not secrets; no key is written.
  */
 #include "router.h"
+#include "sidefile.h"
 #include "clock.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <stdio.h>
@@ -100,29 +100,16 @@ gr_rtr_res_save(struct gr_rtr *r)
     unsigned lines = 0;
     uint32_t i;
     FILE *f;
-    int fd = -1, rc = 0;
+    int rc;
 
     if (r->res.base == NULL || r->state_path[0] == '\0')
         return 0;
     file_of(r, path, sizeof(path));
     if (path[0] == '\0')
         return -ENAMETOOLONG;
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    /* A new file, never through a symlink (as the state file). */
-    if (unlink(tmp) != 0 && errno != ENOENT)
-        rc = -errno;
-    else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                        O_CLOEXEC, 0600)) < 0)
-        rc = -errno;
-    if (rc != 0) {
-        gr_rtr_log("resource file %s: %s", tmp, strerror(-rc));
+    f = gr_rtr_file_begin(path, "resource file", tmp, sizeof(tmp), &rc);
+    if (f == NULL)
         return rc;
-    }
-    if ((f = fdopen(fd, "w")) == NULL) {
-        close(fd);
-        unlink(tmp);
-        return -ENOMEM;
-    }
     fprintf(f, "%s\n", RES_MAGIC);
     for (i = 0; i < r->res.cap; i++) {
         if (gr_shm_res_read(&r->res, i, &v) != 0)
@@ -132,17 +119,7 @@ gr_rtr_res_save(struct gr_rtr *r)
         lines++;
     }
     fprintf(f, "end %u\n", lines);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        rc = -errno;
-    if (fclose(f) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc != 0) {
-        gr_rtr_log("resource file %s: %s", path, strerror(-rc));
-        unlink(tmp);
-    }
-    return rc;
+    return gr_rtr_file_commit(f, tmp, path, "resource file");
 }
 
 struct saved_res {
@@ -224,31 +201,14 @@ gr_rtr_res_restore(struct gr_rtr *r)
     int64_t now = gr_shm_now_wall();
     struct stat st;
     FILE *f;
-    int fd, rc;
+    int rc;
 
     if (r->res.base == NULL || r->state_path[0] == '\0')
         return 0;
     file_of(r, path, sizeof(path));
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-              O_CLOEXEC);
-    if (fd < 0) {
-        rc = -errno;
-        if (rc != -ENOENT)
-            gr_rtr_log("resource file %s: %s; ignored", path,
-                       strerror(-rc));
-        return rc == -ENOENT ? 0 : rc;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_uid != geteuid()) {
-        gr_rtr_log("resource file %s is not a regular file of user %u; "
-                   "ignored", path, (unsigned)geteuid());
-        close(fd);
-        return -EPERM;
-    }
-    if ((f = fdopen(fd, "r")) == NULL) {
-        close(fd);
-        return -ENOMEM;
-    }
+    f = gr_rtr_file_open(path, "resource file", "ignored", &st, &rc);
+    if (f == NULL)
+        return rc;
     rc = parse(f, &v, &n, why, sizeof(why));
     fclose(f);
     if (rc != 0) {

@@ -18,6 +18,7 @@
  * window, and nothing read is used in arithmetic that could overflow.
  */
 #include "router.h"
+#include "sidefile.h"
 #include "clock.h"
 #include "health.h"
 #include "window.h"
@@ -189,37 +190,24 @@ gr_rtr_state_save(struct gr_rtr *r)
     char tmp[PATH_MAX + 8];
     unsigned lines = 0;
     FILE *f;
-    int fd = -1, rc = 0;
+    int rc;
 
     if (r->state_path[0] == '\0')
         return 0;
-    snprintf(tmp, sizeof(tmp), "%s.tmp", r->state_path);
     rc = mkdirs(r->state_path);
     if (rc == 0)
         rc = dir_safe(r->state_path);
     if (rc == -EPERM)
         return rc;                  /* logged once by dir_safe() */
-    if (rc == 0) {
-        /*
-         * A new file, never through a symlink: whoever put a link at tmp
-         * must not have us write where it points.  A leftover of ours is
-         * removed first (unlink removes a link, not its target).
-         */
-        if (unlink(tmp) != 0 && errno != ENOENT)
-            rc = -errno;
-        else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                            O_CLOEXEC, 0600)) < 0)
-            rc = -errno;
-    }
     if (rc != 0) {
-        gr_rtr_log("state file %s: %s", tmp, strerror(-rc));
+        gr_rtr_log("state file %s.tmp: %s", r->state_path, strerror(-rc));
         return rc;
     }
-    f = fdopen(fd, "w");
-    if (f == NULL) {
-        close(fd);
-        return -ENOMEM;
-    }
+    /* Whoever put a link at tmp must not have us write where it points. */
+    f = gr_rtr_file_begin(r->state_path, "state file", tmp, sizeof(tmp),
+                          &rc);
+    if (f == NULL)
+        return rc;
     fprintf(f, "%s\nsaved %lld\nwindow %lld\n", STATE_MAGIC,
             (long long)now_wall, (long long)t->window_ns);
     for (slot = 0; slot < t->max_projects; slot++) {
@@ -231,16 +219,7 @@ gr_rtr_state_save(struct gr_rtr *r)
             lines += save_cell(f, r, slot, m, now_mono, now_wall, today);
     }
     fprintf(f, "end %u\n", lines);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        rc = -errno;
-    if (fclose(f) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, r->state_path) != 0)
-        rc = -errno;
-    if (rc != 0) {
-        gr_rtr_log("state file %s: %s", r->state_path, strerror(-rc));
-        unlink(tmp);
-    }
+    rc = gr_rtr_file_commit(f, tmp, r->state_path, "state file");
     gr_rtr_res_save(r);     /* beside it: STATE_FILE.res */
     gr_rtr_spend_save(r);   /* and STATE_FILE.spend */
     return rc;
@@ -413,7 +392,7 @@ gr_rtr_state_restore(struct gr_rtr *r)
     unsigned n, i;
     char why[128];
     FILE *f;
-    int fd, rc;
+    int rc;
 
     if (r->state_path[0] == '\0')
         return 0;
@@ -425,32 +404,10 @@ gr_rtr_state_restore(struct gr_rtr *r)
     rc = dir_safe(r->state_path);
     if (rc == -EPERM)
         return rc;
-    /* No symlink, no FIFO (O_NONBLOCK: the open must not wait). */
-    fd = open(r->state_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-              O_CLOEXEC);
-    if (fd < 0) {
-        rc = -errno;
-        if (rc == -ELOOP)
-            gr_rtr_log("state file %s is a symlink; ignored",
-                       r->state_path);
-        else if (rc != -ENOENT)
-            gr_rtr_log("state file %s: %s; starting with empty counts",
-                       r->state_path, strerror(-rc));
-        return rc == -ENOENT ? 0 : rc;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_uid != geteuid()) {
-        gr_rtr_log("state file %s is not a regular file of user %u; "
-                   "ignored", r->state_path, (unsigned)geteuid());
-        close(fd);
-        return -EPERM;
-    }
-    f = fdopen(fd, "r");
-    if (f == NULL) {
-        rc = -errno;
-        close(fd);
+    f = gr_rtr_file_open(r->state_path, "state file",
+                         "starting with empty counts", &st, &rc);
+    if (f == NULL)
         return rc;
-    }
     if ((st.st_mode & 077) != 0)
         gr_rtr_log("state file %s is readable by others (mode %03o)",
                    r->state_path, (unsigned)(st.st_mode & 0777));
