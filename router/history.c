@@ -21,7 +21,6 @@
 #include "window.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +43,7 @@ static struct {
 static int
 hist_open(struct gr_rtr *r)
 {
-    gid_t gid = (gid_t)-1;
+    gid_t gid = gr_rtr_group(r->cfg);
     size_t size = gr_hist_size(r->t.max_projects, r->t.max_models);
     struct gr_hist_header *hd;
     struct gr_shm_comp c;
@@ -53,12 +52,6 @@ hist_open(struct gr_rtr *r)
     if (gr_shm_comp_name(r->t.name, GR_HIST_SUFFIX, h.name,
                          sizeof(h.name)) != 0)
         return -ENAMETOOLONG;
-    if (r->cfg->router.group[0] != '\0') {
-        struct group *g = getgrnam(r->cfg->router.group);
-
-        if (g != NULL)
-            gid = g->gr_gid;
-    }
     /* The table is ours (a live router would have refused us), so a
      * history segment under its name is a dead router's: replace it. */
     rc = gr_shm_comp_create(h.name, size, r->cfg->router.mode, gid, true,

@@ -12,7 +12,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -96,4 +98,69 @@ gr_rtr_file_open(const char *path, const char *what, const char *then,
         close(fd);
     }
     return f;
+}
+
+int
+gr_rtr_file_records(FILE *f, const char *magic, const char *what,
+                    unsigned head, size_t elsize, unsigned max,
+                    int (*rec)(const char *line, unsigned lineno, void *elem,
+                               void *arg),
+                    void *arg, void **out, unsigned *n, char *why,
+                    size_t whylen)
+{
+    char line[1024];
+    unsigned cap = 0, lineno = 0, end = UINT_MAX;
+    unsigned char *v = NULL;
+    size_t mlen = strlen(magic);
+
+    *n = 0;
+    *out = NULL;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        int used = 0;
+
+        lineno++;
+        if (strchr(line, '\n') == NULL)
+            goto bad;
+        if (lineno == 1) {
+            if (strncmp(line, magic, mlen) != 0 ||
+                strcmp(line + mlen, "\n") != 0) {
+                snprintf(why, whylen, "not a gemroute %s", what);
+                goto fail;
+            }
+        } else if (lineno <= 1 + head) {
+            if (rec(line, lineno, NULL, arg) != 0)
+                goto bad;
+        } else if (end != UINT_MAX) {
+            goto bad;               /* nothing after the end line */
+        } else if (strncmp(line, "end ", 4) == 0) {
+            if (sscanf(line, "end %u%n", &end, &used) != 1 || end != *n ||
+                line[used] != '\n')
+                goto bad;
+        } else {
+            if (*n == cap) {
+                unsigned char *more;
+
+                cap = cap ? cap * 2 : 64;
+                if (cap > max || (more = realloc(v, cap * elsize)) == NULL)
+                    goto bad;
+                v = more;
+            }
+            memset(v + (size_t)*n * elsize, 0, elsize);
+            if (rec(line, lineno, v + (size_t)*n * elsize, arg) != 0)
+                goto bad;
+            (*n)++;
+        }
+    }
+    if (end == UINT_MAX) {
+        snprintf(why, whylen, "truncated (no end line)");
+        goto fail;
+    }
+    *out = v;
+    return 0;
+bad:
+    snprintf(why, whylen, "line %u is damaged", lineno);
+fail:
+    free(v);
+    *n = 0;
+    return -EINVAL;
 }

@@ -33,4 +33,20 @@ int gr_rtr_file_commit(FILE *f, const char *tmp, const char *path,
 FILE *gr_rtr_file_open(const char *path, const char *what, const char *then,
                        struct stat *st, int *rc);
 
+/*
+ * Read a whole file of lines: the magic line ("not a gemroute WHAT"
+ * otherwise), head more lines, the records, then "end N" with N the
+ * number of records, and nothing after.  rec() reads line lineno, a
+ * header one with elem NULL, a record into elem (elsize bytes, zeroed):
+ * 0, or -EINVAL when the line is damaged.  At most max records.  0 with
+ * *out (malloc'd, NULL when none) and *n, or -EINVAL with the reason in
+ * why ("line 3 is damaged", "truncated (no end line)").
+ */
+int gr_rtr_file_records(FILE *f, const char *magic, const char *what,
+                        unsigned head, size_t elsize, unsigned max,
+                        int (*rec)(const char *line, unsigned lineno,
+                                   void *elem, void *arg),
+                        void *arg, void **out, unsigned *n, char *why,
+                        size_t whylen);
+
 #endif

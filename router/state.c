@@ -225,85 +225,68 @@ gr_rtr_state_save(struct gr_rtr *r)
     return rc;
 }
 
+/* What parse() reads besides the cells: the header lines. */
+struct state_head {
+    long long *saved, *window;
+};
+
+/* Line 2 "saved NS", line 3 "window NS", or a "cell ..." line. */
+static int
+state_line(const char *line, unsigned lineno, void *elem, void *arg)
+{
+    struct state_head *hd = arg;
+    struct saved_cell *c = elem;
+    int used = 0;
+
+    if (lineno == 2) {
+        /* Wall-clock ns: a time before 1970 is damage. */
+        if (sscanf(line, "saved %lld%n", hd->saved, &used) != 1 ||
+            *hd->saved <= 0)
+            return -EINVAL;
+    } else if (lineno == 3) {
+        if (sscanf(line, "window %lld%n", hd->window, &used) != 1)
+            return -EINVAL;
+    } else {
+        if (sscanf(line, "cell %63s %63s %lld %lld %lld %lld %lld %lld "
+                   "%lld %lld %lld %lld %lld %lld %lld %lld %u %u%n",
+                   c->project, c->model, &c->used[0], &c->used[1],
+                   &c->used[2], &c->day, &c->day_used, &c->cool_wall[0],
+                   &c->cool_wall[1], &c->cool_wall[2], &c->cool_wall[3],
+                   &c->cell_cool_wall, &c->learned[0], &c->learned[1],
+                   &c->learned[2], &c->learned[3], &c->cell_health,
+                   &c->proj_health, &used) != 18)
+            return -EINVAL;
+        for (int k = 0; k < GR_NWINDOWS; k++)
+            if (c->used[k] < 0 || c->used[k] > UINT32_MAX)
+                return -EINVAL;
+        if (c->day_used < 0 || c->day_used > UINT32_MAX)
+            return -EINVAL;
+    }
+    return line[used] == '\n' ? 0 : -EINVAL;
+}
+
 /* Parse the whole file into cells; -EINVAL with a reason if anything is
  * off (the caller then ignores the file). */
 static int
 parse(FILE *f, long long *saved, long long *window, struct saved_cell **out,
       unsigned *n, char *why, size_t whylen)
 {
-    char line[1024];
-    unsigned cap = 0, lineno = 0, end = UINT_MAX;
-    struct saved_cell *cells = NULL;
+    struct state_head hd = {saved, window};
+    void *v;
+    int rc;
 
-    *n = 0;
-    *out = NULL;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        struct saved_cell c;
-        int used = 0;
-
-        lineno++;
-        if (strchr(line, '\n') == NULL)
-            goto bad;
-        if (lineno == 1) {
-            if (strcmp(line, STATE_MAGIC "\n") != 0) {
-                snprintf(why, whylen, "not a gemroute state file");
-                goto fail;
-            }
-        } else if (lineno == 2) {
-            /* Wall-clock ns: a time before 1970 is damage. */
-            if (sscanf(line, "saved %lld%n", saved, &used) != 1 ||
-                *saved <= 0)
-                goto bad;
-        } else if (lineno == 3) {
-            if (sscanf(line, "window %lld%n", window, &used) != 1)
-                goto bad;
-        } else if (end != UINT_MAX) {
-            goto bad;   /* nothing after the end line */
-        } else if (strncmp(line, "end ", 4) == 0) {
-            if (sscanf(line, "end %u%n", &end, &used) != 1 || end != *n)
-                goto bad;
-        } else {
-            memset(&c, 0, sizeof(c));
-            if (sscanf(line, "cell %63s %63s %lld %lld %lld %lld %lld %lld "
-                       "%lld %lld %lld %lld %lld %lld %lld %lld %u %u%n",
-                       c.project, c.model, &c.used[0], &c.used[1],
-                       &c.used[2], &c.day, &c.day_used, &c.cool_wall[0],
-                       &c.cool_wall[1], &c.cool_wall[2], &c.cool_wall[3],
-                       &c.cell_cool_wall, &c.learned[0], &c.learned[1],
-                       &c.learned[2], &c.learned[3], &c.cell_health,
-                       &c.proj_health, &used) != 18)
-                goto bad;
-            for (int k = 0; k < GR_NWINDOWS; k++)
-                if (c.used[k] < 0 || c.used[k] > UINT32_MAX)
-                    goto bad;
-            if (c.day_used < 0 || c.day_used > UINT32_MAX)
-                goto bad;
-            if (*n == cap) {
-                struct saved_cell *more;
-
-                cap = cap ? cap * 2 : 64;
-                more = realloc(cells, cap * sizeof(*cells));
-                if (more == NULL)
-                    goto bad;
-                cells = more;
-            }
-            cells[(*n)++] = c;
-        }
-        if (used > 0 && line[used] != '\n')
-            goto bad;
-    }
-    if (end == UINT_MAX || *window <= 0) {
+    rc = gr_rtr_file_records(f, STATE_MAGIC, "state file", 2,
+                             sizeof(**out), UINT_MAX / 2, state_line, &hd,
+                             &v, n, why, whylen);
+    *out = v;
+    if (rc == 0 && *window <= 0) {
         snprintf(why, whylen, "truncated (no end line)");
-        goto fail;
+        free(v);
+        *out = NULL;
+        *n = 0;
+        return -EINVAL;
     }
-    *out = cells;
-    return 0;
-bad:
-    snprintf(why, whylen, "line %u is damaged", lineno);
-fail:
-    free(cells);
-    *n = 0;
-    return -EINVAL;
+    return rc;
 }
 
 static void

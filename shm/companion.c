@@ -43,6 +43,17 @@ gr_shm_comp_name(const char *table, const char *suffix, char *out, size_t n)
     return 0;
 }
 
+/* *c for a mapping of the whole segment st describes. */
+static void
+mapped(struct gr_shm_comp *c, void *base, const struct stat *st)
+{
+    c->base = base;
+    c->size = (size_t)st->st_size;
+    c->uid = st->st_uid;
+    c->dev = (uint64_t)st->st_dev;
+    c->ino = (uint64_t)st->st_ino;
+}
+
 int
 gr_shm_comp_map(const char *name, bool writable, size_t min,
                 const char *what, struct gr_shm_comp *c, char *err,
@@ -88,11 +99,7 @@ gr_shm_comp_map(const char *name, bool writable, size_t min,
         goto fail;
     }
     close(fd);
-    c->base = base;
-    c->size = (size_t)st.st_size;
-    c->uid = st.st_uid;
-    c->dev = (uint64_t)st.st_dev;
-    c->ino = (uint64_t)st.st_ino;
+    mapped(c, base, &st);
     return 0;
 
 fail:
@@ -154,11 +161,7 @@ gr_shm_comp_create(const char *name, size_t size, unsigned mode, gid_t gid,
         goto fail;
     }
     close(fd);
-    c->base = base;
-    c->size = size;
-    c->uid = st.st_uid;
-    c->dev = (uint64_t)st.st_dev;
-    c->ino = (uint64_t)st.st_ino;
+    mapped(c, base, &st);
     return 0;
 
 fail:
