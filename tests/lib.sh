@@ -37,6 +37,35 @@ wait_ready() {
     return 1
 }
 
+# port_of FILE: the port of the line "listening on 127.0.0.1:PORT" that
+# the mock and the gateway print once bound, polled (bounded by a count)
+# until FILE has it; empty (and 1) when it never came.
+port_of() {
+    for _ in $(seq 400); do
+        po_port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' \
+            "$1" 2>/dev/null)
+        [ -n "$po_port" ] && { echo "$po_port"; return 0; }
+        sleep 0.02
+    done
+    return 1
+}
+
+# start_mock CONF DIR [OPTION...]: start $BIN/gemroute-mock -c CONF
+# OPTION... in the background (stdout to DIR/mock.out, stderr to
+# DIR/mock.log), remember its pid in $mock_pid and the port it listens on
+# in $mock_port.  1 when it never said where it listens.  The script's
+# cleanup() stops it.
+mock_pid=""
+mock_port=""
+start_mock() {
+    sm_conf=$1 sm_dir=$2
+    shift 2
+    "$BIN/gemroute-mock" -c "$sm_conf" "$@" >"$sm_dir/mock.out" \
+        2>"$sm_dir/mock.log" &
+    mock_pid=$!
+    mock_port=$(port_of "$sm_dir/mock.out")
+}
+
 # The one way a shell test runs gemrouted:
 #
 #   start_router CONF SHM LOG [OPTION...]

@@ -40,18 +40,6 @@ cleanup() {
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 
-port_of() {
-    i=0
-    p=
-    while [ -z "$p" ] && [ $i -lt 400 ]; do
-        p=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$1" \
-            2>/dev/null)
-        [ -z "$p" ] && sleep 0.02
-        i=$((i + 1))
-    done
-    echo "$p"
-}
-
 umask 077
 # Jobs stay PENDING for 10 minutes of the mock's clock: they end only
 # when the test moves that clock (POST /mock/clock), never by timing.
@@ -71,9 +59,8 @@ projects = (
                  batch_jobs = 2; } ); }
 );
 MOCK
-"$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" 2>"$tmp/mock.log" &
-mock_pid=$!
-mport=$(port_of "$tmp/mock.out")
+start_mock "$tmp/mock.conf" "$tmp"
+mport=$mock_port
 [ -n "$mport" ] || { no "gemroute-mock did not start"; finish; }
 mbase="http://127.0.0.1:$mport"
 

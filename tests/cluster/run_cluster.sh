@@ -65,16 +65,8 @@ projects = ( { name = "pool"; keys = ["$KEY"];
     limits = ( { model = "$MODEL"; rpm = $L; tpm = 100000000; } ); } );
 faults = { latency_ms = [1, 5]; };
 EOF
-"$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" \
-    2>"$tmp/mock.log" &
-mock_pid=$!
-port=
-for _ in $(seq 400); do
-    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' \
-        "$tmp/mock.out" 2>/dev/null)
-    [ -n "$port" ] && break
-    sleep 0.02
-done
+start_mock "$tmp/mock.conf" "$tmp"
+port=$mock_port
 [ -n "$port" ] || { no "gemroute-mock did not start"; finish; }
 
 # router NODE [NAME]: write its config (cluster.node NAME, default

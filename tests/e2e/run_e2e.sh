@@ -66,17 +66,8 @@ projects = (
 );
 faults = { latency_ms = [1, 5]; };
 EOF
-"$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" \
-    2>"$tmp/mock.log" &
-mock_pid=$!
-port=
-i=0
-while [ -z "$port" ] && [ $i -lt 400 ]; do
-    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' \
-        "$tmp/mock.out" 2>/dev/null)
-    [ -z "$port" ] && sleep 0.02
-    i=$((i + 1))
-done
+start_mock "$tmp/mock.conf" "$tmp"
+port=$mock_port
 [ -n "$port" ] || { bad "gemroute-mock did not start"; finish; }
 
 cat >"$tmp/router.conf" <<EOF

@@ -27,14 +27,8 @@ projects = ( { name = "solo"; keys = ["spend-SECRET-0001"];
   limits = ( { model = "m"; rpm = 30; tpm = 100000; } ); } );
 faults = { latency_ms = [1, 5]; };
 CONF
-"$BIN/gemroute-mock" -c "$dir/mock.conf" --listen 127.0.0.1:0 \
-    >"$dir/mock.out" 2>"$dir/mock.log" &
-mock_pid=$!
-for _ in $(seq 200); do
-    grep -q "listening on" "$dir/mock.out" && break
-    sleep 0.05
-done
-port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$dir/mock.out")
+start_mock "$dir/mock.conf" "$dir" --listen 127.0.0.1:0
+port=$mock_port
 # $100 / $200 per 1M input / output tokens: 100 and 200 micro-USD a
 # token; a call that sets no maxOutputTokens reserves 100 output tokens,
 # so its worst case is at least 20,000 micro-USD.
