@@ -175,23 +175,7 @@ check "over TLS: both nodes' leases are in it" \
     'grep -qx "e:host-a" "$tmp/hash" && grep -qx "e:host-b" "$tmp/hash"'
 
 # The poller: every 40 ms, the mock's window and its 429s.
-python3 - "$port" "$tmp/samples" "$tmp/stop" <<'PY' &
-import json, os, sys, time, urllib.request
-port, out, stop = sys.argv[1], sys.argv[2], sys.argv[3]
-with open(out, "w") as f:
-    while not os.path.exists(stop):
-        try:
-            j = json.loads(urllib.request.urlopen(
-                "http://127.0.0.1:%s/mock/stats" % port, timeout=2).read())
-            m = j["projects"]["pool"]["models"].get("gemini-2.5-flash")
-            if m:
-                f.write("%.3f %d %d\n" % (time.time(), m["window"]["requests"],
-                                          m["quota_429"]["total"]))
-                f.flush()
-        except Exception:
-            pass
-        time.sleep(0.04)
-PY
+python3 tests/cluster/poll_mock.py "$port" "$tmp/samples" "$tmp/stop" &
 poll_pid=$!
 
 # Two hosts at twice the pool (2 L per window) for three windows.
