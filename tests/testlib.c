@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,4 +106,16 @@ gr_test_fixture(const char *name, size_t *len)
 fail:
     fprintf(stderr, "\ncannot read %s\n", path);
     return NULL;
+}
+
+int
+gr_test_names(char *dir, size_t dirlen, char *shm, size_t shmlen,
+              const char *tag)
+{
+    snprintf(dir, dirlen, "/tmp/gr%s.XXXXXX", tag);
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(shm, shmlen, "/grtest-%s-%d", tag, (int)getpid());
+    shm_unlink(shm);
+    return 0;
 }

@@ -3,6 +3,7 @@
  * C test that runs the router does it through here.
  */
 #include "testrouter.h"
+#include "testlib.h"
 #include "gemroute.h"
 #include "gemroute_stat.h"
 
@@ -72,10 +73,9 @@ gr_test_router_start(const char *conf, const char *shm, const char *log)
 int
 gr_test_router_paths(struct gr_test_router *r, const char *tag)
 {
-    snprintf(r->dir, sizeof(r->dir), "/tmp/gr%s.XXXXXX", tag);
-    if (mkdtemp(r->dir) == NULL)
+    if (gr_test_names(r->dir, sizeof(r->dir), r->shm, sizeof(r->shm),
+                      tag) != 0)
         return -1;
-    snprintf(r->shm, sizeof(r->shm), "/grtest-%s-%d", tag, (int)getpid());
     snprintf(r->conf, sizeof(r->conf), "%s/r.conf", r->dir);
     r->pid = -1;
     return 0;
