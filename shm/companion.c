@@ -43,15 +43,29 @@ gr_shm_comp_name(const char *table, const char *suffix, char *out, size_t n)
     return 0;
 }
 
-/* *c for a mapping of the whole segment st describes. */
-static void
-mapped(struct gr_shm_comp *c, void *base, const struct stat *st)
+/* Map the whole segment fd, which st describes, into *c: 0, or -errno
+ * with a sentence. */
+static int
+map_fd(const char *name, int fd, const struct stat *st, bool writable,
+       struct gr_shm_comp *c, char *err, size_t errlen)
 {
+    void *base = mmap(NULL, (size_t)st->st_size,
+                      writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                      MAP_SHARED, fd, 0);
+    int rc;
+
+    if (base == MAP_FAILED) {
+        rc = -errno;
+        gr_shm_say(err, errlen, "gemroute: mmap(%s): %s", name,
+                   strerror(-rc));
+        return rc;
+    }
     c->base = base;
     c->size = (size_t)st->st_size;
     c->uid = st->st_uid;
     c->dev = (uint64_t)st->st_dev;
     c->ino = (uint64_t)st->st_ino;
+    return 0;
 }
 
 int
@@ -60,7 +74,6 @@ gr_shm_comp_map(const char *name, bool writable, size_t min,
                 size_t errlen)
 {
     struct stat st;
-    void *base;
     int fd, rc;
 
     memset(c, 0, sizeof(*c));
@@ -89,19 +102,7 @@ gr_shm_comp_map(const char *name, bool writable, size_t min,
         rc = -EPROTO;
         goto fail;
     }
-    base = mmap(NULL, (size_t)st.st_size,
-                writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED,
-                fd, 0);
-    if (base == MAP_FAILED) {
-        rc = -errno;
-        gr_shm_say(err, errlen, "gemroute: mmap(%s): %s", name,
-                   strerror(-rc));
-        goto fail;
-    }
-    close(fd);
-    mapped(c, base, &st);
-    return 0;
-
+    rc = map_fd(name, fd, &st, writable, c, err, errlen);
 fail:
     close(fd);
     return rc;
@@ -130,7 +131,6 @@ gr_shm_comp_create(const char *name, size_t size, unsigned mode, gid_t gid,
                    size_t errlen)
 {
     struct stat st;
-    void *base;
     int fd, rc;
 
     memset(c, 0, sizeof(*c));
@@ -153,20 +153,11 @@ gr_shm_comp_create(const char *name, size_t size, unsigned mode, gid_t gid,
                    strerror(-rc));
         goto fail;
     }
-    base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED) {
-        rc = -errno;
-        gr_shm_say(err, errlen, "gemroute: mmap(%s): %s", name,
-                   strerror(-rc));
-        goto fail;
-    }
-    close(fd);
-    mapped(c, base, &st);
-    return 0;
-
+    rc = map_fd(name, fd, &st, true, c, err, errlen);
 fail:
     close(fd);
-    (void)shm_unlink(name);
+    if (rc != 0)
+        (void)shm_unlink(name);
     return rc;
 }
 

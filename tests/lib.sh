@@ -9,6 +9,8 @@ cd "$(dirname "$0")/../.." || exit 1
 BIN=${BIN:-bin}
 # A router a test starts probes only loopback (router/probe.c).
 export GEMROUTE_TEST_LOOPBACK=1
+# The mock and the gateway are reached directly, whatever proxy is set.
+export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); }
@@ -64,6 +66,14 @@ start_mock() {
         2>"$sm_dir/mock.log" &
     mock_pid=$!
     mock_port=$(port_of "$sm_dir/mock.out")
+}
+
+# remove_table SHM: the table SHM and its companions (.res, .bj, .hist,
+# .cluster) removed, for a script's cleanup().
+remove_table() {
+    for rt_s in "" .res .bj .hist .cluster; do
+        rm -f "/dev/shm$1$rt_s"
+    done
 }
 
 # The one way a shell test runs gemrouted:

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -62,4 +63,14 @@ gr_test_rtr_end(struct gr_rtr *rtr, const char *dir, const char *shm)
     shm_unlink(shm);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     return system(cmd) == 0 ? 0 : -1;
+}
+
+int
+gr_test_slot_of(const struct gr_rtr *rtr, const char *name)
+{
+    for (uint32_t i = 0; i < rtr->t.max_projects; i++)
+        if (atomic_load(&rtr->t.projects[i].state) != GR_PROJ_FREE &&
+            strcmp(rtr->t.projects[i].name, name) == 0)
+            return (int)i;
+    return -1;
 }

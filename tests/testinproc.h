@@ -24,6 +24,9 @@ struct gr_cfg *gr_test_cfg_load(const char *dir, const char *fmt, ...)
  * -1 with why on stderr. */
 int gr_test_rtr_open(struct gr_rtr *rtr, const struct gr_cfg *cfg);
 
+/* The slot of project name in rtr's table, or -1. */
+int gr_test_slot_of(const struct gr_rtr *rtr, const char *name);
+
 /* rtr's table detached, its mirror freed, shm unlinked and dir removed:
  * 0, or -1. */
 int gr_test_rtr_end(struct gr_rtr *rtr, const char *dir, const char *shm);

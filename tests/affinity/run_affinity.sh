@@ -22,7 +22,6 @@ router_pid=
 gw_pid=
 passed=0
 failed=0
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-aff-SECRET-one-1a2b3c
 KEY2=gr-aff-SECRET-two-4d5e6f
 KEY3=gr-aff-SECRET-three-7a8b9c
@@ -34,7 +33,7 @@ cleanup() {
         kill "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
-    rm -f "/dev/shm$shm" "/dev/shm$shm.res"
+    remove_table "$shm"
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -19,7 +19,6 @@ BIN=${BIN:-bin}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-batch.XXXXXX")
 shm="/gr-batch-$$"
 mock_pid=
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-batch-SECRET-one-1a2b3c
 KEY2=gr-batch-SECRET-two-4d5e6f
 KEY3=gr-batch-SECRET-three-7a8b9c
@@ -36,7 +35,7 @@ cleanup() {
         kill "$mock_pid" 2>/dev/null
         wait "$mock_pid" 2>/dev/null
     fi
-    rm -f "/dev/shm$shm" "/dev/shm$shm.res" "/dev/shm$shm.bj"
+    remove_table "$shm"
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 

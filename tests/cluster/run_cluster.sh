@@ -15,7 +15,6 @@
 set -u
 . "$(dirname "$0")/../lib.sh"
 gr="$BIN/gemroute"
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY=gr-cluster-SECRET-pool-5d1c0e
 L=60                    # requests per window, the pool's whole limit
 W=2000                  # ms, the window (a minute scaled by 1/30)

@@ -14,7 +14,6 @@
 set -u
 . "$(dirname "$0")/../lib.sh"
 gr="$BIN/gemroute"
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY=gr-cltls-SECRET-pool-81f2a4
 PW=gr-cltls-SECRET-redis-pw-3e9d
 L=40                    # requests per window, the pool's whole limit

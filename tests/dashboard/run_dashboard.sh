@@ -27,7 +27,6 @@ gw3_pid=
 load_pid=
 passed=0
 failed=0
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-dash-SECRET-alpha-1a2b
 KEY2=gr-dash-SECRET-bravo-3c4d
 KEY3=gr-dash-SECRET-charlie-5e6f

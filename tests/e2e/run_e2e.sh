@@ -17,7 +17,6 @@ shm="/gr-e2e-$$"
 mock_pid=
 passed=0
 failed=0
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-e2e-SECRET-one-4f6e1a
 KEY2=gr-e2e-SECRET-two-77c0de
 

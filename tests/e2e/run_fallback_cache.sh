@@ -17,7 +17,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-fbc.XXXXXX")
 shm="/gr-fbc-$$"
 mock_pid=
 gw_pid=
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-fbc-SECRET-one-3e1f0a
 KEY2=gr-fbc-SECRET-two-b7c2d9
 export GR_GW_TOKEN=gw-token-SECRET-fbc0ffee

@@ -7,7 +7,6 @@
 # counts, never judged by how long they took.
 set -u
 . "$(dirname "$0")/../lib.sh"
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 
 dir=$(mktemp -d /tmp/grfaults.XXXXXX)
 shm="/grtest-faults-$$"
@@ -16,7 +15,7 @@ cleanup() {
     kill $mock_pid 2>/dev/null
     wait 2>/dev/null
     rm -rf "$dir"
-    rm -f /dev/shm${shm} /dev/shm${shm}.res /dev/shm${shm}.hist
+    remove_table "$shm"
 }
 umask 077
 

@@ -7,7 +7,6 @@
 # cap, without calling Google.  Bounded by counts, not by time.
 set -u
 . "$(dirname "$0")/../lib.sh"
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 export GR_GW_TOKEN=spend-gw-SECRET-token-77
 KEY=spend-gw-SECRET-key-0001
 
@@ -19,7 +18,7 @@ cleanup() {
     kill $gw_pid $mock_pid 2>/dev/null
     wait 2>/dev/null
     rm -rf "$dir"
-    rm -f /dev/shm${shm} /dev/shm${shm}.res /dev/shm${shm}.hist
+    remove_table "$shm"
 }
 umask 077
 

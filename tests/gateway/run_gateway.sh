@@ -22,7 +22,6 @@ sgw_pid=
 slow_pid=
 passed=0
 failed=0
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-gw-SECRET-one-5a1b2c
 KEY2=gr-gw-SECRET-two-9d8e7f
 export GR_GW_TOKEN=gw-token-SECRET-c0ffee11

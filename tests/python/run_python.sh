@@ -19,7 +19,6 @@ shm="/gr-python-$$"
 mock_pid=
 passed=0
 failed=0
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-python-SECRET-one-9d1c2b
 KEY2=gr-python-SECRET-two-5e8a07
 

@@ -24,7 +24,7 @@ cleanup() {
     kill -9 $loads $mock_pid 2>/dev/null
     wait 2>/dev/null
     [ -n "${SOAK_KEEP:-}" ] || rm -rf "$dir"
-    rm -f /dev/shm${shm} /dev/shm${shm}.res /dev/shm${shm}.hist
+    remove_table "$shm"
 }
 
 for p in a b c; do

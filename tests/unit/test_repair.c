@@ -73,11 +73,7 @@ repair_teardown(void)
 static int
 slot_of(const char *name)
 {
-    for (uint32_t i = 0; i < rtr.t.max_projects; i++)
-        if (atomic_load(&rtr.t.projects[i].state) != GR_PROJ_FREE &&
-            strcmp(rtr.t.projects[i].name, name) == 0)
-            return (int)i;
-    return -1;
+    return gr_test_slot_of(&rtr, name);
 }
 
 /* Whether the cap bytes at p are s and then NULs only. */

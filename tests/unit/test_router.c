@@ -69,11 +69,7 @@ apply(const char *body)
 static int
 slot_of(const char *name)
 {
-    for (uint32_t i = 0; i < rtr.t.max_projects; i++)
-        if (atomic_load(&rtr.t.projects[i].state) != GR_PROJ_FREE &&
-            strcmp(rtr.t.projects[i].name, name) == 0)
-            return (int)i;
-    return -1;
+    return gr_test_slot_of(&rtr, name);
 }
 
 static int
