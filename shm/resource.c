@@ -402,25 +402,25 @@ gr_shm_res_put(const struct gr_shm_restab *rt, uint32_t kind,
     return -ENOSPC;
 }
 
-int
-gr_shm_res_set_expiry(const struct gr_shm_restab *rt, const char *name,
-                      int64_t expire_ns, uint32_t pid)
+/* The live record of name written again, with expire_ns (-1: its own)
+ * and tokens (-1: its own): 0, -ENOENT, or -EAGAIN when others kept
+ * writing it. */
+static int
+rewrite(const struct gr_shm_restab *rt, const char *name, uint32_t pid,
+        int64_t expire_ns, int64_t tokens)
 {
     struct gr_shm_res_view v;
     uint64_t word, claimed;
     int64_t at;
     int tries;
 
-    if (rt->base == NULL || !rt->writable)
-        return -EBADF;
-    if (!gr_shm_res_name_ok(name) || expire_ns < 0)
-        return -EINVAL;
     for (tries = 0; tries < CLAIM_TRIES; tries++) {
         if ((at = find(rt, name, &v, &word)) < 0)
             return -ENOENT;
         if (claim(&rt->recs[at], word, pid, &claimed)) {
             publish(&rt->recs[at], claimed, v.kind, v.name, v.project,
-                    expire_ns, v.tokens);
+                    expire_ns < 0 ? v.expire_ns : expire_ns,
+                    tokens < 0 ? v.tokens : (uint32_t)tokens);
             return 0;
         }
     }
@@ -428,28 +428,25 @@ gr_shm_res_set_expiry(const struct gr_shm_restab *rt, const char *name,
 }
 
 int
+gr_shm_res_set_expiry(const struct gr_shm_restab *rt, const char *name,
+                      int64_t expire_ns, uint32_t pid)
+{
+    if (rt->base == NULL || !rt->writable)
+        return -EBADF;
+    if (!gr_shm_res_name_ok(name) || expire_ns < 0)
+        return -EINVAL;
+    return rewrite(rt, name, pid, expire_ns, -1);
+}
+
+int
 gr_shm_res_set_tokens(const struct gr_shm_restab *rt, const char *name,
                       uint32_t tokens, uint32_t pid)
 {
-    struct gr_shm_res_view v;
-    uint64_t word, claimed;
-    int64_t at;
-    int tries;
-
     if (rt->base == NULL || !rt->writable)
         return -EBADF;
     if (!gr_shm_res_name_ok(name))
         return -EINVAL;
-    for (tries = 0; tries < CLAIM_TRIES; tries++) {
-        if ((at = find(rt, name, &v, &word)) < 0)
-            return -ENOENT;
-        if (claim(&rt->recs[at], word, pid, &claimed)) {
-            publish(&rt->recs[at], claimed, v.kind, v.name, v.project,
-                    v.expire_ns, tokens);
-            return 0;
-        }
-    }
-    return -EAGAIN;
+    return rewrite(rt, name, pid, -1, tokens);
 }
 
 int
