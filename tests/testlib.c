@@ -80,16 +80,14 @@ gr_test_main(const char *name, CU_SuiteInfo *suites, unsigned watchdog_s)
 }
 
 char *
-gr_test_fixture(const char *name, size_t *len)
+gr_test_read(const char *path, size_t *len)
 {
-    char path[512];
     char *buf = NULL;
     long n;
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/%s", GR_TEST_FIXTURES, name);
     if ((f = fopen(path, "rb")) == NULL)
-        goto fail;
+        return NULL;
     if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
         fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
         if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
@@ -97,15 +95,25 @@ gr_test_fixture(const char *name, size_t *len)
             buf = NULL;
         } else {
             buf[n] = '\0';
-            *len = (size_t)n;
+            if (len != NULL)
+                *len = (size_t)n;
         }
     }
     fclose(f);
-    if (buf != NULL)
-        return buf;
-fail:
-    fprintf(stderr, "\ncannot read %s\n", path);
-    return NULL;
+    return buf;
+}
+
+char *
+gr_test_fixture(const char *name, size_t *len)
+{
+    char path[512];
+    char *buf;
+
+    snprintf(path, sizeof(path), "%s/%s", GR_TEST_FIXTURES, name);
+    buf = gr_test_read(path, len);
+    if (buf == NULL)
+        fprintf(stderr, "\ncannot read %s\n", path);
+    return buf;
 }
 
 int
