@@ -214,13 +214,8 @@ static struct gr_test_router rt;
 static const char *
 write_conf(const char *path, int good)
 {
-    char tmp[160];
-    FILE *f;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if ((f = fopen(tmp, "w")) == NULL)
-        return NULL;
-    fprintf(f, "router = { shm = \"%s\"; base_url = \"" RUN_URL "\";"
+    return gr_test_conf_put(path,
+            "router = { shm = \"%s\"; base_url = \"" RUN_URL "\";"
             " batch_calls = 1; max_projects = 4; max_models = 2;"
             " window_ms = 600000; };\n"
             "models = ( { name = \"m\"; rpm = 1000; tpm = 10000000; } );\n"
@@ -228,8 +223,6 @@ write_conf(const char *path, int good)
             "  { name = \"p1\"; key = \"rs-SECRET-p1\"; },\n"
             "  { name = \"p2\"; key = \"rs-SECRET-p2\"; } );\n%s",
             rt.shm, good ? "" : "bogus = ;\n");
-    fclose(f);
-    return rename(tmp, path) == 0 ? path : NULL;
 }
 
 static int
