@@ -97,7 +97,7 @@ client_trusts(const char *name, const struct stat *st, char *err,
     return 0;
 }
 
-/* client_trusts() for a companion segment (resource.c). */
+/* client_trusts() for a companion segment (companion.c). */
 int
 gr_shm_trusts(const char *name, const struct stat *st, char *err,
               size_t errlen)
