@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "estimate_priv.h"
 #include "http_priv.h"
+#include "json_priv.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -35,24 +36,16 @@
 static int get_path(struct gr *g, const char *model, const char *path,
                     struct gr_response *out);
 
+/* body as a JSON object (gr_json_parse()), or NULL. */
 static struct json_object *
 parse(const char *body, size_t len)
 {
-    struct json_tokener *tok;
-    struct json_object *o = NULL;
+    struct json_object *o = gr_json_parse(body, len, 0, 0, NULL);
 
-    if (body == NULL || len == 0 || len > INT32_MAX)
-        return NULL;
-    tok = json_tokener_new();
-    if (tok == NULL)
-        return NULL;
-    o = json_tokener_parse_ex(tok, body, (int)len);
-    if (json_tokener_get_error(tok) != json_tokener_success ||
-        !json_object_is_type(o, json_type_object)) {
+    if (o != NULL && !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
         o = NULL;
     }
-    json_tokener_free(tok);
     return o;
 }
 

@@ -11,6 +11,7 @@
  * shown (see the ring protocol in shm/history.h).
  */
 #include "gemroute_stat.h"
+#include "companion.h"
 #include "history.h"
 
 #include <errno.h>
@@ -29,7 +30,7 @@ _Static_assert((int)GR_NDIMS == GR_HIST_NDIM + 1, "dimensions");
 
 /* The uid owning shm object name, or -1. */
 static long
-owner(const char *name, struct stat *out)
+owner(const char *name)
 {
     struct stat st;
     int fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
@@ -41,8 +42,6 @@ owner(const char *name, struct stat *out)
         return -1;
     }
     close(fd);
-    if (out != NULL)
-        *out = st;
     return (long)st.st_uid;
 }
 
@@ -75,36 +74,26 @@ gr_stat_history(const struct gr_stat *st, const struct gr_stat_snap *s,
 {
     char name[GR_NAME_MAX + 8];
     const struct gr_hist_header *hd;
-    unsigned char *base = NULL;    /* mapped PROT_READ */
-    struct stat hs;
-    size_t size = 0;
+    unsigned char *base;           /* mapped PROT_READ */
+    struct gr_shm_comp m;
     uint64_t w1, w2, first, n, keep_from;
     unsigned i, c, count;
-    int fd = -1;
+    long table_uid;
     enum gr_err rc = GR_OK;
 
     memset(h, 0, sizeof(*h));
     h->n_cells = s->n_cells;
     h->period_s = GR_HIST_PERIOD_MS / 1000.0;
     snprintf(name, sizeof(name), "%s%s", gr_stat_name(st), GR_HIST_SUFFIX);
-    {
-        long table_uid = owner(gr_stat_name(st), NULL);
-
-        if (table_uid < 0 || owner(name, &hs) != table_uid ||
-            (hs.st_mode & 0002) != 0)
-            return GR_OK;           /* none, or not the router's */
-    }
-    if ((size_t)hs.st_size < sizeof(*hd))
+    /* None, or not the router's: nothing to show. */
+    table_uid = owner(gr_stat_name(st));
+    if (table_uid < 0 ||
+        gr_shm_comp_map(name, false, sizeof(*hd), "history", &m, NULL,
+                        0) != 0)
         return GR_OK;
-    fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0 || fstat(fd, &hs) != 0 || (size_t)hs.st_size < sizeof(*hd))
+    base = m.base;
+    if ((long)m.uid != table_uid)
         goto out;
-    size = (size_t)hs.st_size;
-    base = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED) {
-        base = NULL;
-        goto out;
-    }
     hd = (const struct gr_hist_header *)base;
     /* acquire: pairs with the release of the magic in hist_open() */
     if (__atomic_load_n(&hd->magic, __ATOMIC_ACQUIRE) != GR_HIST_MAGIC ||
@@ -113,7 +102,7 @@ gr_stat_history(const struct gr_stat *st, const struct gr_stat_snap *s,
         hd->max_models == 0 || hd->max_projects > 65536 ||
         hd->max_models > 4096 ||
         hd->size != gr_hist_size(hd->max_projects, hd->max_models) ||
-        hd->size > size || hd->router_pid != s->router_pid)
+        hd->size > m.size || hd->router_pid != s->router_pid)
         goto out;
     h->period_s = hd->period_ms / 1000.0;
     /* acquire: pairs with the release in sample(); samples below it are
@@ -176,10 +165,7 @@ gr_stat_history(const struct gr_stat *st, const struct gr_stat_snap *s,
     }
     h->n_samples = count;
 out:
-    if (base != NULL)
-        munmap(base, size);
-    if (fd >= 0)
-        close(fd);
+    gr_shm_comp_unmap(&m);
     return rc;
 }
 

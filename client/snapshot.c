@@ -18,6 +18,7 @@
 #include "gemroute_stat.h"
 #include "clock.h"
 #include "cluster_view.h"
+#include "companion.h"
 #include "health.h"
 #include "reserve.h"
 #include "seqlock.h"
@@ -779,22 +780,17 @@ view_open(struct gr_stat *st)
                   (size_t)st->t.max_projects * st->t.max_models *
                       sizeof(struct gr_cv_cell);
     const struct gr_cv_header *h;
-    struct stat sb;
+    struct gr_shm_comp c;
     void *p;
-    int fd;
 
-    snprintf(name, sizeof(name), "%s%s", st->t.name, GR_CV_SUFFIX);
-    fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0)
+    if (gr_shm_comp_name(st->t.name, GR_CV_SUFFIX, name, sizeof(name)) != 0 ||
+        gr_shm_comp_map(name, false, size, "cluster view", &c, NULL, 0) != 0)
         return;
-    if (fstat(fd, &sb) != 0 || (size_t)sb.st_size != size) {
-        close(fd);
+    if (c.size != size) {
+        gr_shm_comp_unmap(&c);
         return;
     }
-    p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED)
-        return;
+    p = c.base;
     h = p;
     /* acquire: pairs with the router's release of the magic */
     if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != GR_CV_MAGIC ||

@@ -22,13 +22,13 @@
  * at close; they are never logged.
  */
 #include "router.h"
+#include "worker.h"
+#include "sidefile.h"
 #include "batchjob.h"
 #include "clock.h"
 #include "gemroute.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -59,12 +59,7 @@ struct poll_job {
 
 struct gr_rtr_bj {
     struct gr_shm_bjtab bt;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool started, stop;
-    int stage;                      /* 0 idle, 1 poll waiting, 2 running,
-                                       3 result waiting */
+    struct gr_rtr_worker w;         /* runs pj, one poll at a time */
     struct poll_job pj;
     char (*key)[GR_KEY_MAX];        /* [npools]: last key of the pool's
                                        project; secret */
@@ -78,29 +73,16 @@ struct gr_rtr_bj {
 static void bj_restore(struct gr_rtr *r, struct gr_rtr_bj *b);
 static void bj_save(struct gr_rtr *r, struct gr_rtr_bj *b);
 
-static void *
-poll_main(void *arg)
+/* On the worker thread: the poll of pj. */
+static void
+run_poll(void *arg)
 {
     struct gr_rtr_bj *b = arg;
 
-    pthread_mutex_lock(&b->mu);
-    for (;;) {
-        while (!b->stop && b->stage != 1)
-            pthread_cond_wait(&b->cv, &b->mu);
-        if (b->stop)
-            break;
-        b->stage = 2;
-        pthread_mutex_unlock(&b->mu);
-        /* The poll is the thread's alone while stage is 2. */
-        b->pj.rc = gr_batch_poll(b->pj.base_url, b->pj.proxy, b->pj.key,
-                                 b->pj.name, gr_now_ns() + POLL_TIMEOUT_NS,
-                                 &b->pj.job, &b->pj.v);
-        explicit_bzero(b->pj.key, sizeof(b->pj.key));
-        pthread_mutex_lock(&b->mu);
-        b->stage = 3;
-    }
-    pthread_mutex_unlock(&b->mu);
-    return NULL;
+    b->pj.rc = gr_batch_poll(b->pj.base_url, b->pj.proxy, b->pj.key,
+                             b->pj.name, gr_now_ns() + POLL_TIMEOUT_NS,
+                             &b->pj.job, &b->pj.v);
+    explicit_bzero(b->pj.key, sizeof(b->pj.key));
 }
 
 static void
@@ -119,7 +101,7 @@ void
 gr_rtr_bj_open(struct gr_rtr *r)
 {
     struct gr_rtr_bj *b;
-    gid_t gid = (gid_t)-1;
+    gid_t gid = gr_rtr_group(r->cfg);
     bool created = false;
     char err[256];
     int rc;
@@ -129,12 +111,6 @@ gr_rtr_bj_open(struct gr_rtr *r)
     b = calloc(1, sizeof(*b));
     if (b == NULL)
         goto nomem;
-    if (r->cfg->router.group[0] != '\0') {
-        struct group *g = getgrnam(r->cfg->router.group);
-
-        if (g != NULL)
-            gid = g->gr_gid;
-    }
     rc = gr_shm_bj_router_open(r->t.name, GR_BJ_DEFAULT_POOLS,
                                GR_BJ_DEFAULT_JOBS, r->cfg->router.mode, gid,
                                &b->bt, &created, err, sizeof(err));
@@ -151,14 +127,8 @@ gr_rtr_bj_open(struct gr_rtr *r)
     b->next_poll_ns = calloc(b->bt.njobs, sizeof(*b->next_poll_ns));
     if (b->key == NULL || b->no_key_said == NULL || b->next_poll_ns == NULL)
         goto fail;
-    pthread_mutex_init(&b->mu, NULL);
-    pthread_cond_init(&b->cv, NULL);
-    if (pthread_create(&b->thread, NULL, poll_main, b) != 0) {
-        pthread_mutex_destroy(&b->mu);
-        pthread_cond_destroy(&b->cv);
+    if (gr_rtr_worker_start(&b->w, run_poll, b) != 0)
         goto fail;
-    }
-    b->started = true;
     r->bj = b;
     if (created)
         bj_restore(r, b);
@@ -173,7 +143,6 @@ void
 gr_rtr_bj_close(struct gr_rtr *r, bool unlink_it)
 {
     struct gr_rtr_bj *b = r->bj;
-    bool busy;
 
     if (b == NULL)
         return;
@@ -181,21 +150,10 @@ gr_rtr_bj_close(struct gr_rtr *r, bool unlink_it)
     bj_save(r, b);
     if (unlink_it)
         shm_unlink(b->bt.name);
-    pthread_mutex_lock(&b->mu);
-    b->stop = true;
-    busy = b->stage == 2;
-    pthread_cond_signal(&b->cv);
-    pthread_mutex_unlock(&b->mu);
-    if (busy) {
-        /* A poll under way ends by its own timeout; its memory is left
-         * to the exit (as probe.c's). */
-        pthread_detach(b->thread);
-        return;
-    }
-    pthread_join(b->thread, NULL);
-    pthread_mutex_destroy(&b->mu);
-    pthread_cond_destroy(&b->cv);
-    free_bj(b);
+    /* A poll under way ends by its own timeout; its memory is left to
+     * the exit (as probe.c's). */
+    if (gr_rtr_worker_stop(&b->w))
+        free_bj(b);
 }
 
 /* Pools follow the config: every (project, model) named, limits written;
@@ -237,29 +195,6 @@ sync_pools(struct gr_rtr *r, struct gr_rtr_bj *b)
             v.configured)
             gr_shm_bj_router_limits(&b->bt, i, false, 0, 0);
     free(seen);
-}
-
-/* As probe.c's: under GEMROUTE_TEST_LOOPBACK (the tests) a poll goes
- * to 127.0.0.1, localhost or [::1] only, never over the network. */
-static bool
-poll_allowed(const char *url)
-{
-    static const char *const hosts[] = {"127.0.0.1", "localhost", "[::1]"};
-    const char *h = strstr(url, "://");
-    size_t i, n;
-
-    if (getenv("GEMROUTE_TEST_LOOPBACK") == NULL)
-        return true;
-    if (h == NULL)
-        return false;
-    h += 3;
-    for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
-        n = strlen(hosts[i]);
-        if (strncmp(h, hosts[i], n) == 0 &&
-            (h[n] == '\0' || h[n] == ':' || h[n] == '/'))
-            return true;
-    }
-    return false;
 }
 
 /* A twelfth of the window, 100 ms .. 10 s: how often one job is polled. */
@@ -341,17 +276,17 @@ gr_rtr_bj_tick(struct gr_rtr *r, int64_t now)
         if (n > 0)
             gr_rtr_log("batch jobs: %u claims of dead submitters freed", n);
     }
-    pthread_mutex_lock(&b->mu);
-    if (b->stage == 3) {
+    pthread_mutex_lock(&b->w.mu);
+    if (b->w.stage == GR_RTR_WORK_DONE) {
         apply_result(r, b);
-        b->stage = 0;
+        b->w.stage = GR_RTR_WORK_IDLE;
     }
-    if (b->stage != 0 || now < b->next_poll_ns_any) {
-        pthread_mutex_unlock(&b->mu);
+    if (b->w.stage != GR_RTR_WORK_IDLE || now < b->next_poll_ns_any) {
+        pthread_mutex_unlock(&b->w.mu);
         return;
     }
-    pthread_mutex_unlock(&b->mu);
-    if (!poll_allowed(r->cfg->router.base_url))
+    pthread_mutex_unlock(&b->w.mu);
+    if (!gr_rtr_upstream_allowed(r->cfg->router.base_url))
         return;
     i = next_due(b, now, &v);
     if (i < 0)
@@ -369,7 +304,7 @@ gr_rtr_bj_tick(struct gr_rtr *r, int64_t now)
         }
         return;
     }
-    pthread_mutex_lock(&b->mu);
+    pthread_mutex_lock(&b->w.mu);
     memset(&b->pj, 0, sizeof(b->pj));
     b->pj.index = (uint32_t)i;
     snprintf(b->pj.name, sizeof(b->pj.name), "%s", v.name);
@@ -377,10 +312,10 @@ gr_rtr_bj_tick(struct gr_rtr *r, int64_t now)
              r->cfg->router.base_url);
     snprintf(b->pj.proxy, sizeof(b->pj.proxy), "%s", r->cfg->router.proxy);
     snprintf(b->pj.key, sizeof(b->pj.key), "%s", b->key[v.pool]);
-    b->stage = 1;
+    b->w.stage = GR_RTR_WORK_WAITING;
     b->next_poll_ns_any = now + POLL_GAP_NS;
-    pthread_cond_signal(&b->cv);
-    pthread_mutex_unlock(&b->mu);
+    gr_rtr_worker_kick(&b->w);
+    pthread_mutex_unlock(&b->w.mu);
 }
 
 /* ---- the jobs in a file beside the state file (STATE_FILE.bj) --------- */
@@ -411,28 +346,15 @@ bj_save(struct gr_rtr *r, struct gr_rtr_bj *b)
     unsigned lines = 0;
     uint32_t i;
     FILE *f;
-    int fd = -1, rc = 0;
+    int rc;
 
     if (r->state_path[0] == '\0')
         return;
     bj_file(r, path, sizeof(path));
-    if (path[0] == '\0')
+    if (path[0] == '\0' ||
+        (f = gr_rtr_file_begin(path, "batch file", tmp, sizeof(tmp),
+                               &rc)) == NULL)
         return;
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if (unlink(tmp) != 0 && errno != ENOENT)
-        rc = -errno;
-    else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                        O_CLOEXEC, 0600)) < 0)
-        rc = -errno;
-    if (rc != 0) {
-        gr_rtr_log("batch file %s: %s", tmp, strerror(-rc));
-        return;
-    }
-    if ((f = fdopen(fd, "w")) == NULL) {
-        close(fd);
-        unlink(tmp);
-        return;
-    }
     fprintf(f, "%s\n", BJ_MAGIC);
     for (i = 0; i < b->bt.njobs; i++) {
         if (gr_shm_bj_job_read(&b->bt, i, &j) != 0 ||
@@ -447,16 +369,7 @@ bj_save(struct gr_rtr *r, struct gr_rtr_bj *b)
         lines++;
     }
     fprintf(f, "end %u\n", lines);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        rc = -errno;
-    if (fclose(f) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc != 0) {
-        gr_rtr_log("batch file %s: %s", path, strerror(-rc));
-        unlink(tmp);
-    }
+    (void)gr_rtr_file_commit(f, tmp, path, "batch file");
 }
 
 struct saved_job {
@@ -466,68 +379,36 @@ struct saved_job {
     long long tokens, submitted;
 };
 
+/* One line "job NAME PROJECT MODEL TOKENS SUBMITTED" of the file. */
+static int
+bj_line(const char *line, unsigned lineno, void *elem, void *arg)
+{
+    struct saved_job *s = elem;
+    int used = 0;
+
+    (void)lineno;
+    (void)arg;
+    if (sscanf(line, "job %103s %63s %63s %lld %lld%n", s->name,
+               s->project, s->model, &s->tokens, &s->submitted,
+               &used) != 5 ||
+        line[used] != '\n' || strncmp(s->name, "batches/", 8) != 0 ||
+        s->tokens < 0)
+        return -EINVAL;
+    return 0;
+}
+
 /* The whole file, or -EINVAL with the damaged line in why. */
 static int
 bj_parse(FILE *f, struct saved_job **out, unsigned *n, char *why,
          size_t whylen)
 {
-    char line[512];
-    unsigned cap = 0, lineno = 0, end = UINT_MAX;
-    struct saved_job *v = NULL;
+    void *v;
+    int rc;
 
-    *n = 0;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        struct saved_job s;
-        int used = 0;
-
-        lineno++;
-        if (strchr(line, '\n') == NULL)
-            goto bad;
-        if (lineno == 1) {
-            if (strcmp(line, BJ_MAGIC "\n") != 0) {
-                snprintf(why, whylen, "not a gemroute batch file");
-                goto fail;
-            }
-            continue;
-        }
-        if (end != UINT_MAX)
-            goto bad;
-        if (strncmp(line, "end ", 4) == 0) {
-            if (sscanf(line, "end %u%n", &end, &used) != 1 || end != *n ||
-                line[used] != '\n')
-                goto bad;
-            continue;
-        }
-        memset(&s, 0, sizeof(s));
-        if (sscanf(line, "job %103s %63s %63s %lld %lld%n", s.name,
-                   s.project, s.model, &s.tokens, &s.submitted,
-                   &used) != 5 ||
-            line[used] != '\n' || strncmp(s.name, "batches/", 8) != 0 ||
-            s.tokens < 0)
-            goto bad;
-        if (*n == cap) {
-            struct saved_job *more;
-
-            cap = cap ? cap * 2 : 64;
-            if (cap > MAX_SAVED ||
-                (more = realloc(v, cap * sizeof(*v))) == NULL)
-                goto bad;
-            v = more;
-        }
-        v[(*n)++] = s;
-    }
-    if (end == UINT_MAX) {
-        snprintf(why, whylen, "truncated (no end line)");
-        goto fail;
-    }
+    rc = gr_rtr_file_records(f, BJ_MAGIC, "batch file", 0, sizeof(**out),
+                             MAX_SAVED, bj_line, NULL, &v, n, why, whylen);
     *out = v;
-    return 0;
-bad:
-    snprintf(why, whylen, "line %u is damaged", lineno);
-fail:
-    free(v);
-    *n = 0;
-    return -EINVAL;
+    return rc;
 }
 
 static void
@@ -539,29 +420,14 @@ bj_restore(struct gr_rtr *r, struct gr_rtr_bj *b)
     unsigned n = 0, i, put = 0;
     struct stat st;
     FILE *f;
-    int fd, k;
+    int k;
 
     if (r->state_path[0] == '\0')
         return;
     bj_file(r, path, sizeof(path));
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-              O_CLOEXEC);
-    if (fd < 0) {
-        if (errno != ENOENT)
-            gr_rtr_log("batch file %s: %s; ignored", path, strerror(errno));
+    if ((f = gr_rtr_file_open(path, "batch file", "ignored", &st,
+                              &k)) == NULL)
         return;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_uid != geteuid()) {
-        gr_rtr_log("batch file %s is not a regular file of user %u; "
-                   "ignored", path, (unsigned)geteuid());
-        close(fd);
-        return;
-    }
-    if ((f = fdopen(fd, "r")) == NULL) {
-        close(fd);
-        return;
-    }
     k = bj_parse(f, &v, &n, why, sizeof(why));
     fclose(f);
     if (k != 0) {

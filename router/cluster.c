@@ -32,6 +32,7 @@
 #include "router.h"
 #include "cluster.h"
 #include "clock.h"
+#include "companion.h"
 #include "cluster_view.h"
 #include "health.h"
 #include "reserve.h"
@@ -39,7 +40,6 @@
 #include "window.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,32 +422,25 @@ view_open(struct gr_rtr *r, struct gr_rtr_cluster *cl, unsigned mode)
 {
     size_t size = sizeof(struct gr_cv_header) +
                   (size_t)cl->ncells * sizeof(struct gr_cv_cell);
-    void *p;
-    int fd;
+    struct gr_shm_comp c;
+    int rc;
 
-    snprintf(cl->view_name, sizeof(cl->view_name), "%s%s", r->t.name,
-             GR_CV_SUFFIX);
-    fd = shm_open(cl->view_name, O_RDWR | O_CREAT | O_CLOEXEC, mode);
-    if (fd < 0) {
+    rc = gr_shm_comp_name(r->t.name, GR_CV_SUFFIX, cl->view_name,
+                          sizeof(cl->view_name));
+    /* Ours, of this size: taken over (its instance read below); anything
+     * else under the name is replaced. */
+    if (rc == 0)
+        rc = gr_shm_comp_adopt(cl->view_name, size, "cluster view", &c,
+                               NULL, 0);
+    if (rc != 0 && rc != -ENAMETOOLONG)
+        rc = gr_shm_comp_create(cl->view_name, size, mode, (gid_t)-1,
+                                rc != -ENOENT, &c, NULL, 0);
+    if (rc != 0) {
         gr_rtr_log("cluster: shm_open(%s): %s (no view for status)",
-                   cl->view_name, strerror(errno));
+                   cl->view_name, strerror(-rc));
         return;
     }
-    (void)fchmod(fd, mode);
-    if (ftruncate(fd, (off_t)size) != 0) {
-        gr_rtr_log("cluster: ftruncate(%s): %s (no view for status)",
-                   cl->view_name, strerror(errno));
-        close(fd);
-        return;
-    }
-    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) {
-        gr_rtr_log("cluster: mmap(%s): %s (no view for status)",
-                   cl->view_name, strerror(errno));
-        return;
-    }
-    cl->view = p;
+    cl->view = c.base;
     cl->view_size = size;
     /* An adopted table keeps its instance: Redis still knows it. */
     if (cl->view->magic == GR_CV_MAGIC && cl->view->ncells == cl->ncells &&
@@ -460,8 +453,8 @@ view_open(struct gr_rtr *r, struct gr_rtr_cluster *cl, unsigned mode)
     cl->view->ncells = cl->ncells;
     cl->view->max_models = r->t.max_models;
     snprintf(cl->view->node, sizeof(cl->view->node), "%s", cl->cfg.node);
-    /* release: a reader that sees the magic sees the header */
-    __atomic_store_n(&cl->view->magic, GR_CV_MAGIC, __ATOMIC_RELEASE);
+    /* a reader that sees the magic sees the header */
+    gr_shm_comp_publish(&cl->view->magic, GR_CV_MAGIC);
 }
 
 /* One cell's nodes, as the script answered, into the view. */

@@ -207,12 +207,7 @@ gr_rtr_control_open(struct gr_rtr *r, char *err, size_t errlen)
         rc = clear_stale(c->path, err, errlen);
     if (rc != 0)
         goto fail;
-    if (r->cfg->router.group[0] != '\0') {
-        struct group *g = getgrnam(r->cfg->router.group);
-
-        if (g != NULL)
-            c->gid = g->gr_gid;
-    }
+    c->gid = gr_rtr_group(r->cfg);
     /* control_path() checked that it fits */
     memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -15,18 +15,16 @@
  */
 #include "router.h"
 #include "clock.h"
+#include "companion.h"
 #include "history.h"
 #include "reserve.h"
 #include "window.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static struct {
@@ -45,53 +43,32 @@ static struct {
 static int
 hist_open(struct gr_rtr *r)
 {
-    gid_t gid = (gid_t)-1;
+    gid_t gid = gr_rtr_group(r->cfg);
     size_t size = gr_hist_size(r->t.max_projects, r->t.max_models);
     struct gr_hist_header *hd;
-    void *p;
-    int fd;
+    struct gr_shm_comp c;
+    int rc;
 
-    snprintf(h.name, sizeof(h.name), "%s%s", r->t.name, GR_HIST_SUFFIX);
-    if (r->cfg->router.group[0] != '\0') {
-        struct group *g = getgrnam(r->cfg->router.group);
-
-        if (g != NULL)
-            gid = g->gr_gid;
-    }
+    if (gr_shm_comp_name(r->t.name, GR_HIST_SUFFIX, h.name,
+                         sizeof(h.name)) != 0)
+        return -ENAMETOOLONG;
     /* The table is ours (a live router would have refused us), so a
      * history segment under its name is a dead router's: replace it. */
-    shm_unlink(h.name);
-    fd = shm_open(h.name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-                  (mode_t)r->cfg->router.mode);
-    if (fd < 0)
-        return -errno;
-    if (fchmod(fd, (mode_t)r->cfg->router.mode) != 0 ||
-        (gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) != 0) ||
-        ftruncate(fd, (off_t)size) != 0) {
-        int e = errno;
-
-        close(fd);
-        shm_unlink(h.name);
-        return -e;
-    }
-    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
+    rc = gr_shm_comp_create(h.name, size, r->cfg->router.mode, gid, true,
+                            &c, NULL, 0);
+    if (rc != 0)
+        return rc;
     h.used_once = calloc(r->t.max_projects, sizeof(*h.used_once));
-    if (p == MAP_FAILED || h.used_once == NULL) {
-        int e = p == MAP_FAILED ? errno : ENOMEM;
-
-        if (p != MAP_FAILED)
-            munmap(p, size);
-        free(h.used_once);
-        h.used_once = NULL;
+    if (h.used_once == NULL) {
+        gr_shm_comp_unmap(&c);
         shm_unlink(h.name);
-        return -e;
+        return -ENOMEM;
     }
-    h.base = p;
+    h.base = c.base;
     h.size = size;
     h.max_projects = r->t.max_projects;
     h.max_models = r->t.max_models;
-    hd = p;
+    hd = c.base;
     hd->abi = GR_HIST_ABI;
     hd->samples = GR_HIST_SAMPLES;
     hd->period_ms = GR_HIST_PERIOD_MS;
@@ -101,8 +78,8 @@ hist_open(struct gr_rtr *r)
     hd->router_pid = (int64_t)getpid();
     /* relaxed: nothing is published yet */
     atomic_store_explicit(&hd->written, 0, memory_order_relaxed);
-    /* release: a reader that sees the magic sees the geometry above */
-    __atomic_store_n(&hd->magic, GR_HIST_MAGIC, __ATOMIC_RELEASE);
+    /* a reader that sees the magic sees the geometry above */
+    gr_shm_comp_publish(&hd->magic, GR_HIST_MAGIC);
     return 0;
 }
 

@@ -22,6 +22,7 @@
  * `gemroute status`.
  */
 #include "router.h"
+#include "worker.h"
 #include "clock.h"
 #include "gemroute.h"
 
@@ -56,12 +57,7 @@ struct job {
 };
 
 struct gr_rtr_probe {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool started, stop;
-    int stage;                      /* 0 idle, 1 job waiting, 2 running,
-                                       3 result waiting */
+    struct gr_rtr_worker w;         /* runs job, one at a time */
     struct job job;
     struct target *keys;            /* [max_projects * GR_SHM_MAX_KEYS] */
     struct target *cells;           /* [max_projects * max_models] */
@@ -69,29 +65,16 @@ struct gr_rtr_probe {
     uint64_t probes, passed;
 };
 
-static void *
-probe_main(void *arg)
+/* On the worker thread: the job's probe. */
+static void
+run_probe(void *arg)
 {
     struct gr_rtr_probe *pr = arg;
 
-    pthread_mutex_lock(&pr->mu);
-    for (;;) {
-        while (!pr->stop && pr->stage != 1)
-            pthread_cond_wait(&pr->cv, &pr->mu);
-        if (pr->stop)
-            break;
-        pr->stage = 2;
-        pthread_mutex_unlock(&pr->mu);
-        /* The job is the thread's alone while stage is 2. */
-        pr->job.rc = gr_probe(pr->job.base_url, pr->job.proxy,
-                              pr->job.key_text, pr->job.model_name,
-                              gr_now_ns() + PROBE_TIMEOUT_NS, &pr->job.v);
-        explicit_bzero(pr->job.key_text, sizeof(pr->job.key_text));
-        pthread_mutex_lock(&pr->mu);
-        pr->stage = 3;
-    }
-    pthread_mutex_unlock(&pr->mu);
-    return NULL;
+    pr->job.rc = gr_probe(pr->job.base_url, pr->job.proxy,
+                          pr->job.key_text, pr->job.model_name,
+                          gr_now_ns() + PROBE_TIMEOUT_NS, &pr->job.v);
+    explicit_bzero(pr->job.key_text, sizeof(pr->job.key_text));
 }
 
 int
@@ -107,14 +90,8 @@ gr_rtr_probe_open(struct gr_rtr *r)
     pr->cells = calloc(nc, sizeof(*pr->cells));
     if (pr->keys == NULL || pr->cells == NULL)
         goto fail;
-    pthread_mutex_init(&pr->mu, NULL);
-    pthread_cond_init(&pr->cv, NULL);
-    if (pthread_create(&pr->thread, NULL, probe_main, pr) != 0) {
-        pthread_mutex_destroy(&pr->mu);
-        pthread_cond_destroy(&pr->cv);
+    if (gr_rtr_worker_start(&pr->w, run_probe, pr) != 0)
         goto fail;
-    }
-    pr->started = true;
     r->probe = pr;
     return 0;
 
@@ -129,25 +106,14 @@ void
 gr_rtr_probe_close(struct gr_rtr *r)
 {
     struct gr_rtr_probe *pr = r->probe;
-    bool busy;
 
     if (pr == NULL)
         return;
-    pthread_mutex_lock(&pr->mu);
-    pr->stop = true;
-    busy = pr->stage == 2;
-    pthread_cond_signal(&pr->cv);
-    pthread_mutex_unlock(&pr->mu);
     r->probe = NULL;
-    if (busy) {
-        /* A probe under way ends by its own timeout; the router does not
-         * wait for it to exit, and leaves its memory to the exit. */
-        pthread_detach(pr->thread);
+    /* A probe under way ends by its own timeout; the router does not
+     * wait for it to exit, and leaves its memory to the exit. */
+    if (!gr_rtr_worker_stop(&pr->w))
         return;
-    }
-    pthread_join(pr->thread, NULL);
-    pthread_mutex_destroy(&pr->mu);
-    pthread_cond_destroy(&pr->cv);
     free(pr->keys);
     free(pr->cells);
     free(pr);
@@ -195,14 +161,14 @@ follow(const struct gr_rtr *r, struct target *t, bool bad, uint32_t gen,
 }
 
 /*
- * Whether a probe may go to url.  The test programs set
+ * Whether a probe (or a batch poll) may go to url.  The test programs set
  * GEMROUTE_TEST_LOOPBACK (tests/testlib.c, tests/lib.sh): a router they
  * start then probes nothing but 127.0.0.1, localhost or [::1], so a test
  * whose config keeps Google's default base_url never sends a test key
  * over the network.
  */
-static bool
-probe_allowed(const char *url)
+bool
+gr_rtr_upstream_allowed(const char *url)
 {
     static const char *const hosts[] = {"127.0.0.1", "localhost", "[::1]"};
     const char *h = strstr(url, "://");
@@ -231,7 +197,7 @@ fill_job(struct gr_rtr *r, struct job *j, uint32_t slot, uint32_t key,
 {
     const struct gr_cfg_project *cp;
 
-    if (r->cfg == NULL || !probe_allowed(r->cfg->router.base_url) ||
+    if (r->cfg == NULL || !gr_rtr_upstream_allowed(r->cfg->router.base_url) ||
         (cp = gr_cfg_project_find(r->cfg, r->m.name[slot])) == NULL ||
         cp->n_keys == 0 || model >= r->m.n_models ||
         r->m.model[model][0] == '\0')
@@ -362,7 +328,7 @@ scan(struct gr_rtr *r, struct gr_rtr_probe *pr, int64_t now, bool idle)
                 fill_job(r, &pr->job, s, k, first)) {
                 pr->job.gen = gen;
                 idle = false;
-                pr->stage = 1;
+                pr->w.stage = GR_RTR_WORK_WAITING;
             }
             if (tk->next_ns != 0 && (soonest == 0 || tk->next_ns < soonest))
                 soonest = tk->next_ns;
@@ -384,7 +350,7 @@ scan(struct gr_rtr *r, struct gr_rtr_probe *pr, int64_t now, bool idle)
                 pr->job.cell = true;
                 pr->job.gen = gen;
                 idle = false;
-                pr->stage = 1;
+                pr->w.stage = GR_RTR_WORK_WAITING;
             }
             /* relaxed: published for status only */
             atomic_store_explicit(&c->probe_at_s,
@@ -402,19 +368,19 @@ gr_rtr_probe_tick(struct gr_rtr *r, int64_t now_ns)
 
     if (pr == NULL)
         return;
-    pthread_mutex_lock(&pr->mu);
-    if (pr->stage == 3) {
+    pthread_mutex_lock(&pr->w.mu);
+    if (pr->w.stage == GR_RTR_WORK_DONE) {
         apply(r, pr, &pr->job, now_ns);
-        pr->stage = 0;
+        pr->w.stage = GR_RTR_WORK_IDLE;
     }
-    idle = pr->stage == 0;
+    idle = pr->w.stage == GR_RTR_WORK_IDLE;
     if (now_ns >= pr->next_scan_ns || idle) {
         if (now_ns >= pr->next_scan_ns) {
             pr->next_scan_ns = now_ns + PROBE_SCAN_NS;
             scan(r, pr, now_ns, idle);
         }
-        if (pr->stage == 1)
-            pthread_cond_signal(&pr->cv);
+        if (pr->w.stage == GR_RTR_WORK_WAITING)
+            gr_rtr_worker_kick(&pr->w);
     }
-    pthread_mutex_unlock(&pr->mu);
+    pthread_mutex_unlock(&pr->w.mu);
 }

@@ -12,11 +12,10 @@
  * Resource names and project names are not secrets; no key is written.
  */
 #include "router.h"
+#include "sidefile.h"
 #include "clock.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,19 +39,13 @@ file_of(const struct gr_rtr *r, char *out, size_t n)
 void
 gr_rtr_res_open(struct gr_rtr *r)
 {
-    gid_t gid = (gid_t)-1;
+    gid_t gid = gr_rtr_group(r->cfg);
     bool created = false;
     char err[256];
     int rc;
 
     if (r->res.base != NULL)
         return;
-    if (r->cfg->router.group[0] != '\0') {
-        struct group *g = getgrnam(r->cfg->router.group);
-
-        if (g != NULL)
-            gid = g->gr_gid;
-    }
     rc = gr_shm_res_router_open(r->t.name, GR_RES_DEFAULT_CAP,
                                 r->cfg->router.mode, gid, &r->res, &created,
                                 err, sizeof(err));
@@ -100,29 +93,16 @@ gr_rtr_res_save(struct gr_rtr *r)
     unsigned lines = 0;
     uint32_t i;
     FILE *f;
-    int fd = -1, rc = 0;
+    int rc;
 
     if (r->res.base == NULL || r->state_path[0] == '\0')
         return 0;
     file_of(r, path, sizeof(path));
     if (path[0] == '\0')
         return -ENAMETOOLONG;
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    /* A new file, never through a symlink (as the state file). */
-    if (unlink(tmp) != 0 && errno != ENOENT)
-        rc = -errno;
-    else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                        O_CLOEXEC, 0600)) < 0)
-        rc = -errno;
-    if (rc != 0) {
-        gr_rtr_log("resource file %s: %s", tmp, strerror(-rc));
+    f = gr_rtr_file_begin(path, "resource file", tmp, sizeof(tmp), &rc);
+    if (f == NULL)
         return rc;
-    }
-    if ((f = fdopen(fd, "w")) == NULL) {
-        close(fd);
-        unlink(tmp);
-        return -ENOMEM;
-    }
     fprintf(f, "%s\n", RES_MAGIC);
     for (i = 0; i < r->res.cap; i++) {
         if (gr_shm_res_read(&r->res, i, &v) != 0)
@@ -132,17 +112,7 @@ gr_rtr_res_save(struct gr_rtr *r)
         lines++;
     }
     fprintf(f, "end %u\n", lines);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        rc = -errno;
-    if (fclose(f) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc != 0) {
-        gr_rtr_log("resource file %s: %s", path, strerror(-rc));
-        unlink(tmp);
-    }
-    return rc;
+    return gr_rtr_file_commit(f, tmp, path, "resource file");
 }
 
 struct saved_res {
@@ -152,67 +122,36 @@ struct saved_res {
     char project[GR_RES_PROJECT_MAX];
 };
 
+/* One line "res KIND NAME PROJECT EXPIRE" of the file. */
+static int
+res_line(const char *line, unsigned lineno, void *elem, void *arg)
+{
+    struct saved_res *s = elem;
+    int used = 0;
+
+    (void)lineno;
+    (void)arg;
+    if (sscanf(line, "res %u %103s %63s %lld%n", &s->kind, s->name,
+               s->project, &s->expire, &used) != 4 ||
+        line[used] != '\n' || s->kind == GR_RES_KIND_NONE ||
+        s->kind >= GR_RES_NKINDS || s->expire < 0 ||
+        !gr_shm_res_name_ok(s->name))
+        return -EINVAL;
+    return 0;
+}
+
 /* The whole file, or -EINVAL with the damaged line in why. */
 static int
 parse(FILE *f, struct saved_res **out, unsigned *n, char *why, size_t whylen)
 {
-    char line[512];
-    unsigned cap = 0, lineno = 0, end = UINT_MAX;
-    struct saved_res *v = NULL;
+    void *v;
+    int rc;
 
-    *n = 0;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        struct saved_res s;
-        int used = 0;
-
-        lineno++;
-        if (strchr(line, '\n') == NULL)
-            goto bad;
-        if (lineno == 1) {
-            if (strcmp(line, RES_MAGIC "\n") != 0) {
-                snprintf(why, whylen, "not a gemroute resource file");
-                goto fail;
-            }
-            continue;
-        }
-        if (end != UINT_MAX)
-            goto bad;
-        if (strncmp(line, "end ", 4) == 0) {
-            if (sscanf(line, "end %u%n", &end, &used) != 1 || end != *n ||
-                line[used] != '\n')
-                goto bad;
-            continue;
-        }
-        memset(&s, 0, sizeof(s));
-        if (sscanf(line, "res %u %103s %63s %lld%n", &s.kind, s.name,
-                   s.project, &s.expire, &used) != 4 ||
-            line[used] != '\n' || s.kind == GR_RES_KIND_NONE ||
-            s.kind >= GR_RES_NKINDS || s.expire < 0 ||
-            !gr_shm_res_name_ok(s.name))
-            goto bad;
-        if (*n == cap) {
-            struct saved_res *more;
-
-            cap = cap ? cap * 2 : 64;
-            if (cap > GR_RES_MAX_CAP ||
-                (more = realloc(v, cap * sizeof(*v))) == NULL)
-                goto bad;
-            v = more;
-        }
-        v[(*n)++] = s;
-    }
-    if (end == UINT_MAX) {
-        snprintf(why, whylen, "truncated (no end line)");
-        goto fail;
-    }
+    rc = gr_rtr_file_records(f, RES_MAGIC, "resource file", 0,
+                             sizeof(**out), GR_RES_MAX_CAP, res_line, NULL,
+                             &v, n, why, whylen);
     *out = v;
-    return 0;
-bad:
-    snprintf(why, whylen, "line %u is damaged", lineno);
-fail:
-    free(v);
-    *n = 0;
-    return -EINVAL;
+    return rc;
 }
 
 int
@@ -224,31 +163,14 @@ gr_rtr_res_restore(struct gr_rtr *r)
     int64_t now = gr_shm_now_wall();
     struct stat st;
     FILE *f;
-    int fd, rc;
+    int rc;
 
     if (r->res.base == NULL || r->state_path[0] == '\0')
         return 0;
     file_of(r, path, sizeof(path));
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-              O_CLOEXEC);
-    if (fd < 0) {
-        rc = -errno;
-        if (rc != -ENOENT)
-            gr_rtr_log("resource file %s: %s; ignored", path,
-                       strerror(-rc));
-        return rc == -ENOENT ? 0 : rc;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_uid != geteuid()) {
-        gr_rtr_log("resource file %s is not a regular file of user %u; "
-                   "ignored", path, (unsigned)geteuid());
-        close(fd);
-        return -EPERM;
-    }
-    if ((f = fdopen(fd, "r")) == NULL) {
-        close(fd);
-        return -ENOMEM;
-    }
+    f = gr_rtr_file_open(path, "resource file", "ignored", &st, &rc);
+    if (f == NULL)
+        return rc;
     rc = parse(f, &v, &n, why, sizeof(why));
     fclose(f);
     if (rc != 0) {

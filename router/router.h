@@ -118,6 +118,10 @@ void gr_rtr_guard_segment(struct gr_rtr *r);
 /* Did an access to the table fault since it was guarded?  Then what
  * says so in a sentence, and the table must be replaced. */
 bool gr_rtr_segment_lost(struct gr_rtr *r, char *what, size_t n);
+/* The gid of the configured router.group (segment.c), or -1 when none
+ * is set or it does not exist (the table's creation refuses the latter;
+ * what is made after it then keeps the user's group). */
+gid_t gr_rtr_group(const struct gr_cfg *cfg);
 
 /* Give up the table: unlink its name if it still names our segment,
  * unmap it and free the mirror. */
@@ -228,6 +232,10 @@ void gr_rtr_env_restore(void);
 int gr_rtr_probe_open(struct gr_rtr *r);
 void gr_rtr_probe_tick(struct gr_rtr *r, int64_t now_ns);
 void gr_rtr_probe_close(struct gr_rtr *r);
+/* Whether the router may call url (probe.c): anywhere, except that
+ * under GEMROUTE_TEST_LOOPBACK (the tests) only 127.0.0.1, localhost
+ * or [::1]. */
+bool gr_rtr_upstream_allowed(const char *url);
 
 /*
  * The resource record (resources.c): _open() makes or adopts the

@@ -24,6 +24,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+gid_t
+gr_rtr_group(const struct gr_cfg *cfg)
+{
+    struct group *g;
+
+    if (cfg == NULL || cfg->router.group[0] == '\0' ||
+        (g = getgrnam(cfg->router.group)) == NULL)
+        return (gid_t)-1;
+    return g->gr_gid;
+}
+
 /* Is there a gemroute table (any ABI) under name? */
 static bool
 is_ours(const char *name)

@@ -13,12 +13,12 @@
  * file that is ours and whole.
  */
 #include "router.h"
+#include "sidefile.h"
 #include "clock.h"
 #include "pricing.h"
 #include "spend.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -118,7 +118,7 @@ gr_rtr_spend_save(struct gr_rtr *r)
     unsigned lines = 0;
     uint32_t slot;
     FILE *f;
-    int fd = -1, rc = 0;
+    int rc;
 
     /* relaxed: a setting; nothing to keep when no spend is counted */
     if (t->spend == NULL || r->state_path[0] == '\0' ||
@@ -127,22 +127,9 @@ gr_rtr_spend_save(struct gr_rtr *r)
     spend_file(r, path, sizeof(path));
     if (path[0] == '\0')
         return -ENAMETOOLONG;
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    /* A new file, never through a symlink (as the state file). */
-    if (unlink(tmp) != 0 && errno != ENOENT)
-        rc = -errno;
-    else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                        O_CLOEXEC, 0600)) < 0)
-        rc = -errno;
-    if (rc != 0) {
-        gr_rtr_log("spend file %s: %s", tmp, strerror(-rc));
+    f = gr_rtr_file_begin(path, "spend file", tmp, sizeof(tmp), &rc);
+    if (f == NULL)
         return rc;
-    }
-    if ((f = fdopen(fd, "w")) == NULL) {
-        close(fd);
-        unlink(tmp);
-        return -ENOMEM;
-    }
     fprintf(f, "%s\nday %d %d\n", SPEND_MAGIC, today, month);
     for (slot = 0; slot < t->max_projects; slot++) {
         if (r->m.state[slot] != GR_PROJ_ACTIVE &&
@@ -158,17 +145,7 @@ gr_rtr_spend_save(struct gr_rtr *r)
                                          today),
             (long long)gr_shm_spend_used(&t->spend[t->max_projects].month,
                                          month), lines);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        rc = -errno;
-    if (fclose(f) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc != 0) {
-        gr_rtr_log("spend file %s: %s", path, strerror(-rc));
-        unlink(tmp);
-    }
-    return rc;
+    return gr_rtr_file_commit(f, tmp, path, "spend file");
 }
 
 /* An amount read back: untrusted, in the counters' range. */
@@ -189,23 +166,14 @@ gr_rtr_spend_restore(struct gr_rtr *r)
     long long d, m;
     struct stat st;
     FILE *f;
-    int fd;
+    int rc;
 
     if (t->spend == NULL || r->state_path[0] == '\0')
         return 0;
     spend_file(r, path, sizeof(path));
-    /* No symlink, no FIFO (O_NONBLOCK: the open must not wait). */
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-              O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : -errno;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_uid != geteuid() || (f = fdopen(fd, "r")) == NULL) {
-        gr_rtr_log("spend file %s is not a regular file of user %u; "
-                   "ignored", path, (unsigned)geteuid());
-        close(fd);
-        return -EPERM;
-    }
+    if ((f = gr_rtr_file_open(path, "spend file", "ignored", &st,
+                              &rc)) == NULL)
+        return rc;
     /* First the whole file is checked, then applied: never half. */
     while (fgets(line, sizeof(line), f) != NULL) {
         lineno++;

@@ -18,6 +18,7 @@
  * window, and nothing read is used in arithmetic that could overflow.
  */
 #include "router.h"
+#include "sidefile.h"
 #include "clock.h"
 #include "health.h"
 #include "window.h"
@@ -199,37 +200,24 @@ gr_rtr_state_save(struct gr_rtr *r)
     char tmp[PATH_MAX + 8];
     unsigned lines = 0;
     FILE *f;
-    int fd = -1, rc = 0;
+    int rc;
 
     if (r->state_path[0] == '\0')
         return 0;
-    snprintf(tmp, sizeof(tmp), "%s.tmp", r->state_path);
     rc = mkdirs(r->state_path);
     if (rc == 0)
         rc = dir_safe(r->state_path);
     if (rc == -EPERM)
         return rc;                  /* logged once by dir_safe() */
-    if (rc == 0) {
-        /*
-         * A new file, never through a symlink: whoever put a link at tmp
-         * must not have us write where it points.  A leftover of ours is
-         * removed first (unlink removes a link, not its target).
-         */
-        if (unlink(tmp) != 0 && errno != ENOENT)
-            rc = -errno;
-        else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                            O_CLOEXEC, 0600)) < 0)
-            rc = -errno;
-    }
     if (rc != 0) {
-        gr_rtr_log("state file %s: %s", tmp, strerror(-rc));
+        gr_rtr_log("state file %s.tmp: %s", r->state_path, strerror(-rc));
         return rc;
     }
-    f = fdopen(fd, "w");
-    if (f == NULL) {
-        close(fd);
-        return -ENOMEM;
-    }
+    /* Whoever put a link at tmp must not have us write where it points. */
+    f = gr_rtr_file_begin(r->state_path, "state file", tmp, sizeof(tmp),
+                          &rc);
+    if (f == NULL)
+        return rc;
     fprintf(f, "%s\nsaved %lld\nwindow %lld\n", STATE_MAGIC,
             (long long)now_wall, (long long)t->window_ns);
     for (slot = 0; slot < t->max_projects; slot++) {
@@ -241,19 +229,65 @@ gr_rtr_state_save(struct gr_rtr *r)
             lines += save_cell(f, r, slot, m, now_mono, now_wall, today);
     }
     fprintf(f, "end %u\n", lines);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        rc = -errno;
-    if (fclose(f) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, r->state_path) != 0)
-        rc = -errno;
-    if (rc != 0) {
-        gr_rtr_log("state file %s: %s", r->state_path, strerror(-rc));
-        unlink(tmp);
-    }
+    rc = gr_rtr_file_commit(f, tmp, r->state_path, "state file");
     gr_rtr_res_save(r);     /* beside it: STATE_FILE.res */
     gr_rtr_spend_save(r);   /* and STATE_FILE.spend */
     return rc;
+}
+
+/* What parse() reads besides the cells: the header lines. */
+struct state_head {
+    long long *saved, *window;
+};
+
+/* Line 2 "saved NS", line 3 "window NS", or a "cell ..." line. */
+static int
+state_line(const char *line, unsigned lineno, void *elem, void *arg)
+{
+    struct state_head *hd = arg;
+    struct saved_cell *c = elem;
+    int used = 0;
+
+    if (lineno == 2) {
+        /* Wall-clock ns: a time before 1970 is damage. */
+        if (sscanf(line, "saved %lld%n", hd->saved, &used) != 1 ||
+            *hd->saved <= 0)
+            return -EINVAL;
+    } else if (lineno == 3) {
+        if (sscanf(line, "window %lld%n", hd->window, &used) != 1)
+            return -EINVAL;
+    } else {
+        memset(c, 0, sizeof(*c));
+        if (sscanf(line, "cell %63s %63s %lld %lld %lld %lld %lld %lld "
+                   "%lld %lld %lld %lld %lld %lld %lld %lld %u %u%n",
+                   c->project, c->model, &c->used[0], &c->used[1],
+                   &c->used[2], &c->day, &c->day_used, &c->cool_wall[0],
+                   &c->cool_wall[1], &c->cool_wall[2], &c->cool_wall[3],
+                   &c->cell_cool_wall, &c->learned[0], &c->learned[1],
+                   &c->learned[2], &c->learned[3], &c->cell_health,
+                   &c->proj_health, &used) != 18)
+            return -EINVAL;
+        /* Tokens per day (ABI 6) at the end of the line; a file written
+         * before them has none. */
+        c->cool_wall[GR_D_TPD] = 0;
+        c->learned[GR_D_TPD] = -1;
+        if (line[used] == ' ') {
+            int more = 0;
+
+            if (sscanf(line + used, " %lld %lld %lld%n", &c->tday_used,
+                       &c->cool_wall[GR_D_TPD], &c->learned[GR_D_TPD],
+                       &more) != 3 ||
+                c->tday_used < 0 || c->tday_used > UINT32_MAX)
+                return -EINVAL;
+            used += more;
+        }
+        for (int k = 0; k < GR_NWINDOWS; k++)
+            if (c->used[k] < 0 || c->used[k] > UINT32_MAX)
+                return -EINVAL;
+        if (c->day_used < 0 || c->day_used > UINT32_MAX)
+            return -EINVAL;
+    }
+    return line[used] == '\n' ? 0 : -EINVAL;
 }
 
 /* Parse the whole file into cells; -EINVAL with a reason if anything is
@@ -262,91 +296,22 @@ static int
 parse(FILE *f, long long *saved, long long *window, struct saved_cell **out,
       unsigned *n, char *why, size_t whylen)
 {
-    char line[1024];
-    unsigned cap = 0, lineno = 0, end = UINT_MAX;
-    struct saved_cell *cells = NULL;
+    struct state_head hd = {saved, window};
+    void *v;
+    int rc;
 
-    *n = 0;
-    *out = NULL;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        struct saved_cell c;
-        int used = 0;
-
-        lineno++;
-        if (strchr(line, '\n') == NULL)
-            goto bad;
-        if (lineno == 1) {
-            if (strcmp(line, STATE_MAGIC "\n") != 0) {
-                snprintf(why, whylen, "not a gemroute state file");
-                goto fail;
-            }
-        } else if (lineno == 2) {
-            /* Wall-clock ns: a time before 1970 is damage. */
-            if (sscanf(line, "saved %lld%n", saved, &used) != 1 ||
-                *saved <= 0)
-                goto bad;
-        } else if (lineno == 3) {
-            if (sscanf(line, "window %lld%n", window, &used) != 1)
-                goto bad;
-        } else if (end != UINT_MAX) {
-            goto bad;   /* nothing after the end line */
-        } else if (strncmp(line, "end ", 4) == 0) {
-            if (sscanf(line, "end %u%n", &end, &used) != 1 || end != *n)
-                goto bad;
-        } else {
-            memset(&c, 0, sizeof(c));
-            if (sscanf(line, "cell %63s %63s %lld %lld %lld %lld %lld %lld "
-                       "%lld %lld %lld %lld %lld %lld %lld %lld %u %u%n",
-                       c.project, c.model, &c.used[0], &c.used[1],
-                       &c.used[2], &c.day, &c.day_used, &c.cool_wall[0],
-                       &c.cool_wall[1], &c.cool_wall[2], &c.cool_wall[3],
-                       &c.cell_cool_wall, &c.learned[0], &c.learned[1],
-                       &c.learned[2], &c.learned[3], &c.cell_health,
-                       &c.proj_health, &used) != 18)
-                goto bad;
-            c.cool_wall[GR_D_TPD] = 0;
-            c.learned[GR_D_TPD] = -1;
-            if (line[used] == ' ') {
-                int more = 0;
-
-                if (sscanf(line + used, " %lld %lld %lld%n", &c.tday_used,
-                           &c.cool_wall[GR_D_TPD], &c.learned[GR_D_TPD],
-                           &more) != 3 ||
-                    c.tday_used < 0 || c.tday_used > UINT32_MAX)
-                    goto bad;
-                used += more;
-            }
-            for (int k = 0; k < GR_NWINDOWS; k++)
-                if (c.used[k] < 0 || c.used[k] > UINT32_MAX)
-                    goto bad;
-            if (c.day_used < 0 || c.day_used > UINT32_MAX)
-                goto bad;
-            if (*n == cap) {
-                struct saved_cell *more;
-
-                cap = cap ? cap * 2 : 64;
-                more = realloc(cells, cap * sizeof(*cells));
-                if (more == NULL)
-                    goto bad;
-                cells = more;
-            }
-            cells[(*n)++] = c;
-        }
-        if (used > 0 && line[used] != '\n')
-            goto bad;
-    }
-    if (end == UINT_MAX || *window <= 0) {
+    rc = gr_rtr_file_records(f, STATE_MAGIC, "state file", 2,
+                             sizeof(**out), UINT_MAX / 2, state_line, &hd,
+                             &v, n, why, whylen);
+    *out = v;
+    if (rc == 0 && *window <= 0) {
         snprintf(why, whylen, "truncated (no end line)");
-        goto fail;
+        free(v);
+        *out = NULL;
+        *n = 0;
+        return -EINVAL;
     }
-    *out = cells;
-    return 0;
-bad:
-    snprintf(why, whylen, "line %u is damaged", lineno);
-fail:
-    free(cells);
-    *n = 0;
-    return -EINVAL;
+    return rc;
 }
 
 /* Raise a day word (requests or tokens) to the count saved today. */
@@ -444,7 +409,7 @@ gr_rtr_state_restore(struct gr_rtr *r)
     unsigned n, i;
     char why[128];
     FILE *f;
-    int fd, rc;
+    int rc;
 
     if (r->state_path[0] == '\0')
         return 0;
@@ -456,32 +421,10 @@ gr_rtr_state_restore(struct gr_rtr *r)
     rc = dir_safe(r->state_path);
     if (rc == -EPERM)
         return rc;
-    /* No symlink, no FIFO (O_NONBLOCK: the open must not wait). */
-    fd = open(r->state_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-              O_CLOEXEC);
-    if (fd < 0) {
-        rc = -errno;
-        if (rc == -ELOOP)
-            gr_rtr_log("state file %s is a symlink; ignored",
-                       r->state_path);
-        else if (rc != -ENOENT)
-            gr_rtr_log("state file %s: %s; starting with empty counts",
-                       r->state_path, strerror(-rc));
-        return rc == -ENOENT ? 0 : rc;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_uid != geteuid()) {
-        gr_rtr_log("state file %s is not a regular file of user %u; "
-                   "ignored", r->state_path, (unsigned)geteuid());
-        close(fd);
-        return -EPERM;
-    }
-    f = fdopen(fd, "r");
-    if (f == NULL) {
-        rc = -errno;
-        close(fd);
+    f = gr_rtr_file_open(r->state_path, "state file",
+                         "starting with empty counts", &st, &rc);
+    if (f == NULL)
         return rc;
-    }
     if ((st.st_mode & 077) != 0)
         gr_rtr_log("state file %s is readable by others (mode %03o)",
                    r->state_path, (unsigned)(st.st_mode & 0777));

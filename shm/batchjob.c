@@ -20,37 +20,19 @@
  * which holds nothing, and the router frees it without giving back.
  */
 #include "batchjob.h"
+#include "companion.h"
 #include "seqlock.h"
 #include "table.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define CAS_TRIES 1000      /* admission CAS attempts before -EAGAIN */
 #define COPY_TRIES 64
-
-static void
-say(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint64_t
 bj_word(uint32_t pid, uint64_t seq, uint32_t pool, unsigned state)
@@ -81,10 +63,7 @@ anomaly(const struct gr_shm_bjtab *bt)
 int
 gr_shm_bj_segname(const char *table, char *out, size_t n)
 {
-    table = gr_shm_default_name(table);
-    if ((size_t)snprintf(out, n, "%s.bj", table) >= n)
-        return -ENAMETOOLONG;
-    return 0;
+    return gr_shm_comp_name(table, ".bj", out, n);
 }
 
 size_t
@@ -105,19 +84,19 @@ gr_shm_bj_check_mapping(void *base, size_t size, bool writable,
     const struct gr_shm_bj_hdr *h = base;
 
     if (size < sizeof(*h) || h->magic != GR_BJ_MAGIC) {
-        say(err, errlen, "gemroute: %s is not a gemroute batch record",
+        gr_shm_say(err, errlen, "gemroute: %s is not a gemroute batch record",
             bt->name);
         return -EPROTO;
     }
     if (h->abi_major != GR_BJ_ABI_MAJOR) {
-        say(err, errlen, "gemroute: %s has batch ABI %u.%u; this process "
-            "speaks %u.x - rebuild it", bt->name, h->abi_major,
+        gr_shm_say(err, errlen, "gemroute: %s has batch ABI %u.%u; this "
+            "process speaks %u.x - rebuild it", bt->name, h->abi_major,
             h->abi_minor, GR_BJ_ABI_MAJOR);
         return -EPROTO;
     }
     if (gr_shm_bj_size(h->npools, h->njobs) == 0 || h->size != size ||
         gr_shm_bj_size(h->npools, h->njobs) != size) {
-        say(err, errlen, "gemroute: %s has a damaged header (its size "
+        gr_shm_say(err, errlen, "gemroute: %s has a damaged header (its size "
             "does not match its records)", bt->name);
         return -EPROTO;
     }
@@ -138,52 +117,22 @@ int
 gr_shm_bj_attach(const char *table, bool writable, struct gr_shm_bjtab *bt,
                  char *err, size_t errlen)
 {
-    struct stat st;
-    void *base;
-    int fd, rc;
+    struct gr_shm_comp c;
+    int rc;
 
     memset(bt, 0, sizeof(*bt));
     if (gr_shm_bj_segname(table, bt->name, sizeof(bt->name)) != 0) {
-        say(err, errlen, "gemroute: table name too long");
+        gr_shm_say(err, errlen, "gemroute: table name too long");
         return -ENAMETOOLONG;
     }
-    fd = shm_open(bt->name, writable ? O_RDWR : O_RDONLY, 0);
-    if (fd < 0) {
-        rc = -errno;
-        say(err, errlen, "gemroute: shm_open(%s): %s", bt->name,
-            rc == -ENOENT ? "no batch record (is gemrouted running?)"
-                          : strerror(-rc));
-        return rc;
-    }
-    if (fstat(fd, &st) != 0) {
-        rc = -errno;
-        say(err, errlen, "gemroute: fstat(%s): %s", bt->name, strerror(-rc));
-        close(fd);
-        return rc;
-    }
-    if ((rc = gr_shm_trusts(bt->name, &st, err, errlen)) != 0) {
-        close(fd);
-        return rc;
-    }
-    if ((size_t)st.st_size < sizeof(struct gr_shm_bj_hdr)) {
-        say(err, errlen, "gemroute: %s is too small to be a batch record",
-            bt->name);
-        close(fd);
-        return -EPROTO;
-    }
-    base = mmap(NULL, (size_t)st.st_size,
-                writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED,
-                fd, 0);
-    close(fd);
-    if (base == MAP_FAILED) {
-        rc = -errno;
-        say(err, errlen, "gemroute: mmap(%s): %s", bt->name, strerror(-rc));
-        return rc;
-    }
-    rc = gr_shm_bj_check_mapping(base, (size_t)st.st_size, writable, bt,
-                                 err, errlen);
+    rc = gr_shm_comp_map(bt->name, writable, sizeof(struct gr_shm_bj_hdr),
+                         "batch record", &c, err, errlen);
     if (rc != 0)
-        munmap(base, (size_t)st.st_size);
+        return rc;
+    rc = gr_shm_bj_check_mapping(c.base, c.size, writable, bt, err,
+                                 errlen);
+    if (rc != 0)
+        gr_shm_comp_unmap(&c);
     return rc;
 }
 
@@ -206,68 +155,42 @@ gr_shm_bj_router_open(const char *table, uint32_t npools, uint32_t njobs,
 {
     size_t size = gr_shm_bj_size(npools, njobs);
     struct gr_shm_bj_hdr *h;
-    struct stat st;
-    void *base;
-    int fd, rc;
+    struct gr_shm_comp c;
+    int rc;
 
     *created = false;
+    memset(bt, 0, sizeof(*bt));
     if (size == 0) {
-        say(err, errlen, "gemroute: %u batch pools, %u jobs is out of "
+        gr_shm_say(err, errlen, "gemroute: %u batch pools, %u jobs is out of "
             "range", npools, njobs);
         return -EINVAL;
     }
-    rc = gr_shm_bj_attach(table, true, bt, err, errlen);
-    if (rc == 0) {
-        struct stat ps;
-        char path[GR_BJ_SEGNAME_MAX + 16];
-
-        /* Ours, of this geometry: adopt it, holds and jobs kept. */
-        snprintf(path, sizeof(path), "/dev/shm%s", bt->name);
-        if (bt->npools == npools && bt->njobs == njobs &&
-            (stat(path, &ps) != 0 || ps.st_uid == geteuid()))
-            return 0;
-        gr_shm_bj_detach(bt);
-    }
     if (gr_shm_bj_segname(table, bt->name, sizeof(bt->name)) != 0)
         return -ENAMETOOLONG;
-    if (rc != -ENOENT)
-        (void)shm_unlink(bt->name);
-    fd = shm_open(bt->name, O_RDWR | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) {
-        rc = -errno;
-        say(err, errlen, "gemroute: shm_open(%s): %s", bt->name,
-            strerror(-rc));
-        return rc;
+    /* Ours, of this geometry: adopt it, holds and jobs kept. */
+    rc = gr_shm_comp_adopt(bt->name, size, "batch record", &c, err, errlen);
+    if (rc == 0) {
+        rc = gr_shm_bj_check_mapping(c.base, c.size, true, bt, err,
+                                     errlen);
+        if (rc == 0 && bt->npools == npools && bt->njobs == njobs)
+            return 0;
+        gr_shm_comp_unmap(&c);
+        rc = -ESTALE;
     }
-    if ((gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) != 0) ||
-        fchmod(fd, mode) != 0 || ftruncate(fd, (off_t)size) != 0 ||
-        fstat(fd, &st) != 0) {
-        rc = -errno;
-        say(err, errlen, "gemroute: preparing %s: %s", bt->name,
-            strerror(-rc));
-        close(fd);
-        shm_unlink(bt->name);
+    rc = gr_shm_comp_create(bt->name, size, mode, gid, rc != -ENOENT, &c,
+                            err, errlen);
+    if (rc != 0)
         return rc;
-    }
-    base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (base == MAP_FAILED) {
-        rc = -errno;
-        say(err, errlen, "gemroute: mmap(%s): %s", bt->name, strerror(-rc));
-        shm_unlink(bt->name);
-        return rc;
-    }
-    h = base;
+    h = c.base;
     h->abi_major = GR_BJ_ABI_MAJOR;
     h->abi_minor = GR_BJ_ABI_MINOR;
     h->size = size;
     h->npools = npools;
     h->njobs = njobs;
-    /* The magic last, a release: whoever sees it sees the rest. */
-    __atomic_store_n(&h->magic, GR_BJ_MAGIC, __ATOMIC_RELEASE);
-    rc = gr_shm_bj_check_mapping(base, size, true, bt, err, errlen);
+    gr_shm_comp_publish(&h->magic, GR_BJ_MAGIC);
+    rc = gr_shm_bj_check_mapping(c.base, size, true, bt, err, errlen);
     if (rc != 0) {
-        munmap(base, size);
+        gr_shm_comp_unmap(&c);
         return rc;
     }
     *created = true;

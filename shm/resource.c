@@ -14,36 +14,18 @@
  * HTTP call.  A put starts at the name's hash, so that records spread.
  */
 #include "resource.h"
+#include "companion.h"
 #include "table.h"
 #include "seqlock.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define CLAIM_TRIES 64      /* CAS attempts on one record before -EAGAIN */
-
-static void
-say(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint64_t
 res_word(uint32_t pid, uint64_t seq, unsigned state)
@@ -79,10 +61,7 @@ anomaly(const struct gr_shm_restab *rt)
 int
 gr_shm_res_segname(const char *table, char *out, size_t n)
 {
-    table = gr_shm_default_name(table);
-    if ((size_t)snprintf(out, n, "%s.res", table) >= n)
-        return -ENAMETOOLONG;
-    return 0;
+    return gr_shm_comp_name(table, ".res", out, n);
 }
 
 size_t
@@ -129,19 +108,19 @@ gr_shm_res_check_mapping(void *base, size_t size, bool writable,
     const struct gr_shm_res_hdr *h = base;
 
     if (size < sizeof(*h) || h->magic != GR_RES_MAGIC) {
-        say(err, errlen, "gemroute: %s is not a gemroute resource record",
-            rt->name);
+        gr_shm_say(err, errlen, "gemroute: %s is not a gemroute resource "
+            "record", rt->name);
         return -EPROTO;
     }
     if (h->abi_major != GR_RES_ABI_MAJOR) {
-        say(err, errlen, "gemroute: %s has resource ABI %u.%u; this "
+        gr_shm_say(err, errlen, "gemroute: %s has resource ABI %u.%u; this "
             "process speaks %u.x - rebuild it", rt->name, h->abi_major,
             h->abi_minor, GR_RES_ABI_MAJOR);
         return -EPROTO;
     }
     if (gr_shm_res_size(h->cap) == 0 || h->size != size ||
         gr_shm_res_size(h->cap) != size) {
-        say(err, errlen, "gemroute: %s has a damaged header (its size "
+        gr_shm_say(err, errlen, "gemroute: %s has a damaged header (its size "
             "does not match its records)", rt->name);
         return -EPROTO;
     }
@@ -158,52 +137,22 @@ int
 gr_shm_res_attach(const char *table, bool writable, struct gr_shm_restab *rt,
                   char *err, size_t errlen)
 {
-    struct stat st;
-    void *base;
-    int fd, rc;
+    struct gr_shm_comp c;
+    int rc;
 
     memset(rt, 0, sizeof(*rt));
     if (gr_shm_res_segname(table, rt->name, sizeof(rt->name)) != 0) {
-        say(err, errlen, "gemroute: table name too long");
+        gr_shm_say(err, errlen, "gemroute: table name too long");
         return -ENAMETOOLONG;
     }
-    fd = shm_open(rt->name, writable ? O_RDWR : O_RDONLY, 0);
-    if (fd < 0) {
-        rc = -errno;
-        say(err, errlen, "gemroute: shm_open(%s): %s", rt->name,
-            rc == -ENOENT ? "no resource record (is gemrouted running?)"
-                          : strerror(-rc));
-        return rc;
-    }
-    if (fstat(fd, &st) != 0) {
-        rc = -errno;
-        say(err, errlen, "gemroute: fstat(%s): %s", rt->name, strerror(-rc));
-        close(fd);
-        return rc;
-    }
-    if ((rc = gr_shm_trusts(rt->name, &st, err, errlen)) != 0) {
-        close(fd);
-        return rc;
-    }
-    if ((size_t)st.st_size < sizeof(struct gr_shm_res_hdr)) {
-        say(err, errlen, "gemroute: %s is too small to be a resource "
-            "record", rt->name);
-        close(fd);
-        return -EPROTO;
-    }
-    base = mmap(NULL, (size_t)st.st_size,
-                writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED,
-                fd, 0);
-    close(fd);
-    if (base == MAP_FAILED) {
-        rc = -errno;
-        say(err, errlen, "gemroute: mmap(%s): %s", rt->name, strerror(-rc));
-        return rc;
-    }
-    rc = gr_shm_res_check_mapping(base, (size_t)st.st_size, writable, rt,
-                                  err, errlen);
+    rc = gr_shm_comp_map(rt->name, writable, sizeof(struct gr_shm_res_hdr),
+                         "resource record", &c, err, errlen);
     if (rc != 0)
-        munmap(base, (size_t)st.st_size);
+        return rc;
+    rc = gr_shm_res_check_mapping(c.base, c.size, writable, rt, err,
+                                  errlen);
+    if (rc != 0)
+        gr_shm_comp_unmap(&c);
     return rc;
 }
 
@@ -225,69 +174,44 @@ gr_shm_res_router_open(const char *table, uint32_t cap, unsigned mode,
 {
     size_t size = gr_shm_res_size(cap);
     struct gr_shm_res_hdr *h;
-    struct stat st;
-    void *base;
-    int fd, rc;
+    struct gr_shm_comp c;
+    int rc;
 
     *created = false;
+    memset(rt, 0, sizeof(*rt));
     if (size == 0) {
-        say(err, errlen, "gemroute: %u resource records is out of range",
+        gr_shm_say(err, errlen, "gemroute: %u resource records is out of range",
             cap);
         return -EINVAL;
     }
-    rc = gr_shm_res_attach(table, true, rt, err, errlen);
-    if (rc == 0) {
-        struct stat ps;
-        char path[GR_RES_SEGNAME_MAX + 16];
-
-        /* Ours, of this size: adopt it, with its records. */
-        snprintf(path, sizeof(path), "/dev/shm%s", rt->name);
-        if (rt->cap == cap &&
-            (stat(path, &ps) != 0 || ps.st_uid == geteuid()))
-            return 0;
-        gr_shm_res_detach(rt);
-    }
     if (gr_shm_res_segname(table, rt->name, sizeof(rt->name)) != 0)
         return -ENAMETOOLONG;
+    /* Ours, of this size: adopt it, with its records. */
+    rc = gr_shm_comp_adopt(rt->name, size, "resource record", &c, err,
+                           errlen);
+    if (rc == 0) {
+        rc = gr_shm_res_check_mapping(c.base, c.size, true, rt, err,
+                                      errlen);
+        if (rc == 0 && rt->cap == cap)
+            return 0;
+        gr_shm_comp_unmap(&c);
+        rc = -ESTALE;
+    }
     /* Foreign, damaged or of another size: made anew (the router's
      * state file has the records). */
-    if (rc != -ENOENT)
-        (void)shm_unlink(rt->name);
-    fd = shm_open(rt->name, O_RDWR | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) {
-        rc = -errno;
-        say(err, errlen, "gemroute: shm_open(%s): %s", rt->name,
-            strerror(-rc));
+    rc = gr_shm_comp_create(rt->name, size, mode, gid, rc != -ENOENT, &c,
+                            err, errlen);
+    if (rc != 0)
         return rc;
-    }
-    if ((gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) != 0) ||
-        fchmod(fd, mode) != 0 || ftruncate(fd, (off_t)size) != 0 ||
-        fstat(fd, &st) != 0) {
-        rc = -errno;
-        say(err, errlen, "gemroute: preparing %s: %s", rt->name,
-            strerror(-rc));
-        close(fd);
-        shm_unlink(rt->name);
-        return rc;
-    }
-    base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (base == MAP_FAILED) {
-        rc = -errno;
-        say(err, errlen, "gemroute: mmap(%s): %s", rt->name, strerror(-rc));
-        shm_unlink(rt->name);
-        return rc;
-    }
-    h = base;
+    h = c.base;
     h->abi_major = GR_RES_ABI_MAJOR;
     h->abi_minor = GR_RES_ABI_MINOR;
     h->size = size;
     h->cap = cap;
-    /* The magic last, a release: whoever sees it sees the rest. */
-    __atomic_store_n(&h->magic, GR_RES_MAGIC, __ATOMIC_RELEASE);
-    rc = gr_shm_res_check_mapping(base, size, true, rt, err, errlen);
+    gr_shm_comp_publish(&h->magic, GR_RES_MAGIC);
+    rc = gr_shm_res_check_mapping(c.base, size, true, rt, err, errlen);
     if (rc != 0) {
-        munmap(base, size);
+        gr_shm_comp_unmap(&c);
         return rc;
     }
     *created = true;
@@ -478,25 +402,25 @@ gr_shm_res_put(const struct gr_shm_restab *rt, uint32_t kind,
     return -ENOSPC;
 }
 
-int
-gr_shm_res_set_expiry(const struct gr_shm_restab *rt, const char *name,
-                      int64_t expire_ns, uint32_t pid)
+/* The live record of name written again, with expire_ns (-1: its own)
+ * and tokens (-1: its own): 0, -ENOENT, or -EAGAIN when others kept
+ * writing it. */
+static int
+rewrite(const struct gr_shm_restab *rt, const char *name, uint32_t pid,
+        int64_t expire_ns, int64_t tokens)
 {
     struct gr_shm_res_view v;
     uint64_t word, claimed;
     int64_t at;
     int tries;
 
-    if (rt->base == NULL || !rt->writable)
-        return -EBADF;
-    if (!gr_shm_res_name_ok(name) || expire_ns < 0)
-        return -EINVAL;
     for (tries = 0; tries < CLAIM_TRIES; tries++) {
         if ((at = find(rt, name, &v, &word)) < 0)
             return -ENOENT;
         if (claim(&rt->recs[at], word, pid, &claimed)) {
             publish(&rt->recs[at], claimed, v.kind, v.name, v.project,
-                    expire_ns, v.tokens);
+                    expire_ns < 0 ? v.expire_ns : expire_ns,
+                    tokens < 0 ? v.tokens : (uint32_t)tokens);
             return 0;
         }
     }
@@ -504,28 +428,25 @@ gr_shm_res_set_expiry(const struct gr_shm_restab *rt, const char *name,
 }
 
 int
+gr_shm_res_set_expiry(const struct gr_shm_restab *rt, const char *name,
+                      int64_t expire_ns, uint32_t pid)
+{
+    if (rt->base == NULL || !rt->writable)
+        return -EBADF;
+    if (!gr_shm_res_name_ok(name) || expire_ns < 0)
+        return -EINVAL;
+    return rewrite(rt, name, pid, expire_ns, -1);
+}
+
+int
 gr_shm_res_set_tokens(const struct gr_shm_restab *rt, const char *name,
                       uint32_t tokens, uint32_t pid)
 {
-    struct gr_shm_res_view v;
-    uint64_t word, claimed;
-    int64_t at;
-    int tries;
-
     if (rt->base == NULL || !rt->writable)
         return -EBADF;
     if (!gr_shm_res_name_ok(name))
         return -EINVAL;
-    for (tries = 0; tries < CLAIM_TRIES; tries++) {
-        if ((at = find(rt, name, &v, &word)) < 0)
-            return -ENOENT;
-        if (claim(&rt->recs[at], word, pid, &claimed)) {
-            publish(&rt->recs[at], claimed, v.kind, v.name, v.project,
-                    v.expire_ns, tokens);
-            return 0;
-        }
-    }
-    return -EAGAIN;
+    return rewrite(rt, name, pid, -1, tokens);
 }
 
 int

@@ -10,13 +10,13 @@
  * could read the keys the router writes or send calls to their address.
  */
 #include "table.h"
+#include "companion.h"
 #include "clock.h"
 #include "seqlock.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,18 +24,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void
-say(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint64_t
 round_up(uint64_t v, uint64_t to)
@@ -83,7 +71,8 @@ client_trusts(const char *name, const struct stat *st, char *err,
     if (!ok && env != NULL && env[0] != '\0') {
         if (uid_of(env, &uid) != 0) {
             /* Not echoed: whatever was pasted there stays out of logs. */
-            say(err, errlen, "gemroute: $GEMROUTE_SHM_OWNER names no user "
+            gr_shm_say(err, errlen,
+                "gemroute: $GEMROUTE_SHM_OWNER names no user "
                 "of this system: refusing to attach to %s", name);
             return -EPERM;
         }
@@ -92,14 +81,15 @@ client_trusts(const char *name, const struct stat *st, char *err,
     if (!ok && uid_of("gemroute", &uid) == 0)
         ok = st->st_uid == uid;
     if (!ok) {
-        say(err, errlen, "gemroute: %s belongs to uid %u, not to this user, "
+        gr_shm_say(err, errlen,
+            "gemroute: %s belongs to uid %u, not to this user, "
             "root, the user gemroute or $GEMROUTE_SHM_OWNER: refusing to "
             "attach to a table someone else may have made", name,
             (unsigned)st->st_uid);
         return -EPERM;
     }
     if ((st->st_mode & 07777 & ~(mode_t)0660) != 0) {
-        say(err, errlen, "gemroute: %s has mode %04o, open to others: "
+        gr_shm_say(err, errlen, "gemroute: %s has mode %04o, open to others: "
             "refusing to attach (a table is 0600, or 0660 with a group)",
             name, (unsigned)(st->st_mode & 07777));
         return -EPERM;
@@ -107,7 +97,7 @@ client_trusts(const char *name, const struct stat *st, char *err,
     return 0;
 }
 
-/* client_trusts() for a companion segment (resource.c). */
+/* client_trusts() for a companion segment (companion.c). */
 int
 gr_shm_trusts(const char *name, const struct stat *st, char *err,
               size_t errlen)
@@ -144,12 +134,12 @@ same_pidns(const struct gr_shm *t, char *err, size_t errlen)
     if (ours == theirs)
         return 0;
     if (ours == 0)
-        say(err, errlen, "gemroute: %s is served from PID namespace "
+        gr_shm_say(err, errlen, "gemroute: %s is served from PID namespace "
             "pid:[%llu] and /proc/self/ns/pid cannot be read here: "
             "refusing to attach (mount /proc)", t->name,
             (unsigned long long)theirs);
     else
-        say(err, errlen, "gemroute: %s is served from another PID "
+        gr_shm_say(err, errlen, "gemroute: %s is served from another PID "
             "namespace (pid:[%llu]; this process is in pid:[%llu]): "
             "refusing to attach, since the router could not tell whether "
             "this process is alive (share the router's PID namespace)",
@@ -252,17 +242,19 @@ gr_shm_check_mapping(void *base, size_t size, bool writable,
     const char *name = t->name[0] ? t->name : "segment";
 
     if (size < sizeof(*h)) {
-        say(err, errlen, "gemroute: %s is %zu bytes, too small to be a "
+        gr_shm_say(err, errlen, "gemroute: %s is %zu bytes, too small to be a "
             "gemroute table", name, size);
         return -EPROTO;
     }
     if (h->magic != GR_SHM_MAGIC) {
-        say(err, errlen, "gemroute: %s is not a gemroute table (bad magic)",
+        gr_shm_say(err, errlen,
+            "gemroute: %s is not a gemroute table (bad magic)",
             name);
         return -EPROTO;
     }
     if (h->abi_major != GR_SHM_ABI_MAJOR) {
-        say(err, errlen, "gemroute: %s has ABI %u.%u; this program speaks "
+        gr_shm_say(err, errlen,
+            "gemroute: %s has ABI %u.%u; this program speaks "
             "%u.x - rebuild it", name, h->abi_major, h->abi_minor,
             GR_SHM_ABI_MAJOR);
         return -EPROTO;
@@ -275,13 +267,15 @@ gr_shm_check_mapping(void *base, size_t size, bool writable,
         h->off_choice != g.off_choice || h->off_leases != g.off_leases ||
         h->off_cells != g.off_cells || h->off_rings != g.off_rings ||
         h->off_keys != g.off_keys) {
-        say(err, errlen, "gemroute: %s has a damaged header (its geometry "
+        gr_shm_say(err, errlen,
+            "gemroute: %s has a damaged header (its geometry "
             "does not match its size, %zu bytes)", name, size);
         return -EPROTO;
     }
     if (h->window_ns < GR_TICKS_PER_WINDOW * INT64_C(1000) ||
         h->tick_ns != h->window_ns / GR_TICKS_PER_WINDOW) {
-        say(err, errlen, "gemroute: %s has a damaged header (window %lld ns)",
+        gr_shm_say(err, errlen,
+            "gemroute: %s has a damaged header (window %lld ns)",
             name, (long long)h->window_ns);
         return -EPROTO;
     }
@@ -310,7 +304,7 @@ map_fd(const char *name, int fd, const struct stat *st, bool writable,
     int rc;
 
     if ((size_t)st->st_size < sizeof(struct gr_shm_header)) {
-        say(err, errlen, "gemroute: %s is %lld bytes, too small to be a "
+        gr_shm_say(err, errlen, "gemroute: %s is %lld bytes, too small to be a "
             "gemroute table", name, (long long)st->st_size);
         return -EPROTO;
     }
@@ -319,7 +313,7 @@ map_fd(const char *name, int fd, const struct stat *st, bool writable,
                 fd, 0);
     if (base == MAP_FAILED) {
         rc = -errno;
-        say(err, errlen, "gemroute: mmap(%s): %s", name, strerror(-rc));
+        gr_shm_say(err, errlen, "gemroute: mmap(%s): %s", name, strerror(-rc));
         return rc;
     }
     rc = gr_shm_check_mapping(base, (size_t)st->st_size, writable, t, err,
@@ -347,7 +341,8 @@ gr_shm_attach(const char *name, bool writable, struct gr_shm *t, char *err,
     if (fd < 0) {
         rc = -errno;
         if (rc == -ENOENT) {
-            say(err, errlen, "gemroute: shm_open(%s): no such table - is "
+            gr_shm_say(err, errlen,
+                "gemroute: shm_open(%s): no such table - is "
                 "gemrouted running?", name);
         } else if (rc == -EACCES) {
             char path[GR_SHM_NAME_MAX + 16];
@@ -356,22 +351,24 @@ gr_shm_attach(const char *name, bool writable, struct gr_shm *t, char *err,
             /* Say whose it is and how to get in, when /dev/shm tells. */
             snprintf(path, sizeof(path), "/dev/shm%s", name);
             if (stat(path, &ps) == 0)
-                say(err, errlen, "gemroute: shm_open(%s): Permission denied "
+                gr_shm_say(err, errlen,
+                    "gemroute: shm_open(%s): Permission denied "
                     "(the table is mode %03o, uid %u, gid %u: run as that "
                     "user, or give the router mode = \"0660\" and a group "
                     "you are in)", name, (unsigned)(ps.st_mode & 0777),
                     (unsigned)ps.st_uid, (unsigned)ps.st_gid);
             else
-                say(err, errlen, "gemroute: shm_open(%s): Permission denied",
+                gr_shm_say(err, errlen,
+                    "gemroute: shm_open(%s): Permission denied",
                     name);
         } else
-            say(err, errlen, "gemroute: shm_open(%s): %s", name,
+            gr_shm_say(err, errlen, "gemroute: shm_open(%s): %s", name,
                 strerror(-rc));
         return rc;
     }
     if (fstat(fd, &st) != 0) {
         rc = -errno;
-        say(err, errlen, "gemroute: fstat(%s): %s", name, strerror(-rc));
+        gr_shm_say(err, errlen, "gemroute: fstat(%s): %s", name, strerror(-rc));
         close(fd);
         return rc;
     }
@@ -400,18 +397,19 @@ gr_shm_router_adopt(const char *name, unsigned mode, gid_t gid,
     fd = shm_open(name, O_RDWR, 0);
     if (fd < 0) {
         rc = -errno;
-        say(err, errlen, "gemroute: shm_open(%s): %s", name, strerror(-rc));
+        gr_shm_say(err, errlen,
+            "gemroute: shm_open(%s): %s", name, strerror(-rc));
         return rc;
     }
     if (fstat(fd, &st) != 0) {
         rc = -errno;
-        say(err, errlen, "gemroute: fstat(%s): %s", name, strerror(-rc));
+        gr_shm_say(err, errlen, "gemroute: fstat(%s): %s", name, strerror(-rc));
         goto fail;
     }
     have = st.st_mode & 07777;
     rc = -EPERM;
     if (st.st_uid != geteuid()) {
-        say(err, errlen, "gemroute: %s belongs to uid %u, not to the "
+        gr_shm_say(err, errlen, "gemroute: %s belongs to uid %u, not to the "
             "router's user (uid %u): refusing to adopt it, since its owner "
             "could read the keys or redirect the calls (remove it, or "
             "choose another router.shm)", name, (unsigned)st.st_uid,
@@ -420,7 +418,7 @@ gr_shm_router_adopt(const char *name, unsigned mode, gid_t gid,
     }
     if ((have & ~(mode_t)mode) != 0 ||
         ((have & 0070) != 0 && st.st_gid != gid)) {
-        say(err, errlen, "gemroute: %s has mode %04o and group %u, more "
+        gr_shm_say(err, errlen, "gemroute: %s has mode %04o and group %u, more "
             "open than the configured mode %04o%s: refusing to adopt it, "
             "since others may have it mapped (stop its clients, remove "
             "/dev/shm%s and start again)", name, (unsigned)have,
@@ -434,7 +432,7 @@ gr_shm_router_adopt(const char *name, unsigned mode, gid_t gid,
          fchown(fd, (uid_t)-1, gid) != 0) ||
         (have != mode && fchmod(fd, mode) != 0)) {
         rc = -errno;
-        say(err, errlen, "gemroute: setting the mode of %s: %s", name,
+        gr_shm_say(err, errlen, "gemroute: setting the mode of %s: %s", name,
             strerror(-rc));
         goto fail;
     }
@@ -460,43 +458,20 @@ gr_shm_router_create(const char *name, uint32_t max_projects,
 {
     struct gr_shm_geom g;
     struct gr_shm_header *h;
-    struct stat st;
-    void *base;
-    int fd, rc;
+    struct gr_shm_comp c;
+    int rc;
 
     memset(t, 0, sizeof(*t));
     snprintf(t->name, sizeof(t->name), "%s", name);
     if (gr_shm_geometry(max_projects, max_models, max_leases, &g) != 0) {
-        say(err, errlen, "gemroute: geometry out of range");
+        gr_shm_say(err, errlen, "gemroute: geometry out of range");
         return -EINVAL;
     }
-    fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) {
-        rc = -errno;
-        say(err, errlen, "gemroute: shm_open(%s): %s", name, strerror(-rc));
+    rc = gr_shm_comp_create(name, g.size, mode, gid, false, &c, err,
+                            errlen);
+    if (rc != 0)
         return rc;
-    }
-    /* fchmod: the umask may have taken bits off; the group comes first so
-     * that 0660 never applies to the wrong group. */
-    if ((gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) != 0) ||
-        fchmod(fd, mode) != 0 || ftruncate(fd, (off_t)g.size) != 0) {
-        rc = -errno;
-        say(err, errlen, "gemroute: preparing %s: %s", name, strerror(-rc));
-        goto fail;
-    }
-    if (fstat(fd, &st) != 0) {
-        rc = -errno;
-        say(err, errlen, "gemroute: fstat(%s): %s", name, strerror(-rc));
-        goto fail;
-    }
-    base = mmap(NULL, g.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED) {
-        rc = -errno;
-        say(err, errlen, "gemroute: mmap(%s): %s", name, strerror(-rc));
-        goto fail;
-    }
-    close(fd);
-    h = base;
+    h = c.base;
     h->abi_major = GR_SHM_ABI_MAJOR;
     h->abi_minor = GR_SHM_ABI_MINOR;
     h->size = g.size;
@@ -515,23 +490,17 @@ gr_shm_router_create(const char *name, uint32_t max_projects,
     h->off_extra = g.off_extra;
     h->off_spend = g.off_spend;
     h->router_pidns = gr_shm_pidns();
-    /* The magic last, a release: a process that sees it sees the geometry
-     * (clients also check every field anyway). */
-    __atomic_store_n(&h->magic, GR_SHM_MAGIC, __ATOMIC_RELEASE);
-    rc = gr_shm_check_mapping(base, g.size, true, t, err, errlen);
+    /* Clients also check every field anyway. */
+    gr_shm_comp_publish(&h->magic, GR_SHM_MAGIC);
+    rc = gr_shm_check_mapping(c.base, g.size, true, t, err, errlen);
     if (rc != 0) {
-        munmap(base, g.size);
+        gr_shm_comp_unmap(&c);
         shm_unlink(name);
         return rc;
     }
-    t->dev = (uint64_t)st.st_dev;
-    t->ino = (uint64_t)st.st_ino;
+    t->dev = c.dev;
+    t->ino = c.ino;
     return 0;
-
-fail:
-    close(fd);
-    shm_unlink(name);
-    return rc;
 }
 
 void

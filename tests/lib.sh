@@ -9,6 +9,8 @@ cd "$(dirname "$0")/../.." || exit 1
 BIN=${BIN:-bin}
 # A router a test starts probes only loopback (router/probe.c).
 export GEMROUTE_TEST_LOOPBACK=1
+# The mock and the gateway are reached directly, whatever proxy is set.
+export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); }
@@ -35,6 +37,43 @@ wait_ready() {
         sleep 0.05
     done
     return 1
+}
+
+# port_of FILE: the port of the line "listening on 127.0.0.1:PORT" that
+# the mock and the gateway print once bound, polled (bounded by a count)
+# until FILE has it; empty (and 1) when it never came.
+port_of() {
+    for _ in $(seq 400); do
+        po_port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' \
+            "$1" 2>/dev/null)
+        [ -n "$po_port" ] && { echo "$po_port"; return 0; }
+        sleep 0.02
+    done
+    return 1
+}
+
+# start_mock CONF DIR [OPTION...]: start $BIN/gemroute-mock -c CONF
+# OPTION... in the background (stdout to DIR/mock.out, stderr to
+# DIR/mock.log), remember its pid in $mock_pid and the port it listens on
+# in $mock_port.  1 when it never said where it listens.  The script's
+# cleanup() stops it.
+mock_pid=""
+mock_port=""
+start_mock() {
+    sm_conf=$1 sm_dir=$2
+    shift 2
+    "$BIN/gemroute-mock" -c "$sm_conf" "$@" >"$sm_dir/mock.out" \
+        2>"$sm_dir/mock.log" &
+    mock_pid=$!
+    mock_port=$(port_of "$sm_dir/mock.out")
+}
+
+# remove_table SHM: the table SHM and its companions (.res, .bj, .hist,
+# .cluster) removed, for a script's cleanup().
+remove_table() {
+    for rt_s in "" .res .bj .hist .cluster; do
+        rm -f "/dev/shm$1$rt_s"
+    done
 }
 
 # The one way a shell test runs gemrouted:

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,16 +80,14 @@ gr_test_main(const char *name, CU_SuiteInfo *suites, unsigned watchdog_s)
 }
 
 char *
-gr_test_fixture(const char *name, size_t *len)
+gr_test_read(const char *path, size_t *len)
 {
-    char path[512];
     char *buf = NULL;
     long n;
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/%s", GR_TEST_FIXTURES, name);
     if ((f = fopen(path, "rb")) == NULL)
-        goto fail;
+        return NULL;
     if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
         fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
         if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
@@ -96,13 +95,35 @@ gr_test_fixture(const char *name, size_t *len)
             buf = NULL;
         } else {
             buf[n] = '\0';
-            *len = (size_t)n;
+            if (len != NULL)
+                *len = (size_t)n;
         }
     }
     fclose(f);
-    if (buf != NULL)
-        return buf;
-fail:
-    fprintf(stderr, "\ncannot read %s\n", path);
-    return NULL;
+    return buf;
+}
+
+char *
+gr_test_fixture(const char *name, size_t *len)
+{
+    char path[512];
+    char *buf;
+
+    snprintf(path, sizeof(path), "%s/%s", GR_TEST_FIXTURES, name);
+    buf = gr_test_read(path, len);
+    if (buf == NULL)
+        fprintf(stderr, "\ncannot read %s\n", path);
+    return buf;
+}
+
+int
+gr_test_names(char *dir, size_t dirlen, char *shm, size_t shmlen,
+              const char *tag)
+{
+    snprintf(dir, dirlen, "/tmp/gr%s.XXXXXX", tag);
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(shm, shmlen, "/grtest-%s-%d", tag, (int)getpid());
+    shm_unlink(shm);
+    return 0;
 }

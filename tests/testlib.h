@@ -35,4 +35,14 @@ unsigned gr_test_scaled(unsigned seconds);
  */
 char *gr_test_fixture(const char *name, size_t *len);
 
+/* The file at path read whole into a malloc'd buffer with a NUL after its
+ * *len (when len is not NULL) bytes; NULL if it cannot be read. */
+char *gr_test_read(const char *path, size_t *len);
+
+/* A fresh /tmp/grTAG.XXXXXX into dir and /grtest-TAG-PID into shm (no
+ * table left under it): where a test keeps its files and its table.
+ * 0, or -1. */
+int gr_test_names(char *dir, size_t dirlen, char *shm, size_t shmlen,
+                  const char *tag);
+
 #endif

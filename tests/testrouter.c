@@ -3,11 +3,13 @@
  * C test that runs the router does it through here.
  */
 #include "testrouter.h"
+#include "testlib.h"
 #include "gemroute.h"
 #include "gemroute_stat.h"
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,10 +74,9 @@ gr_test_router_start(const char *conf, const char *shm, const char *log)
 int
 gr_test_router_paths(struct gr_test_router *r, const char *tag)
 {
-    snprintf(r->dir, sizeof(r->dir), "/tmp/gr%s.XXXXXX", tag);
-    if (mkdtemp(r->dir) == NULL)
+    if (gr_test_names(r->dir, sizeof(r->dir), r->shm, sizeof(r->shm),
+                      tag) != 0)
         return -1;
-    snprintf(r->shm, sizeof(r->shm), "/grtest-%s-%d", tag, (int)getpid());
     snprintf(r->conf, sizeof(r->conf), "%s/r.conf", r->dir);
     r->pid = -1;
     return 0;
@@ -102,4 +103,22 @@ gr_test_router_stop(int pid)
     if (waitpid(pid, &st, 0) != pid)
         return -1;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+const char *
+gr_test_conf_put(const char *path, const char *fmt, ...)
+{
+    char tmp[300];
+    va_list ap;
+    FILE *f;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if ((f = fopen(tmp, "w")) == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    if (fclose(f) != 0)
+        return NULL;
+    return rename(tmp, path) == 0 ? path : NULL;
 }

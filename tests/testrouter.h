@@ -36,6 +36,11 @@ int gr_test_router_end(struct gr_test_router *r);
  */
 int gr_test_router_start(const char *conf, const char *shm, const char *log);
 
+/* The formatted text written to path.tmp and renamed over path, as an
+ * editor does (what the router's config watch must see): path, or NULL. */
+const char *gr_test_conf_put(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* SIGTERM the router and reap it; 0 when it exited cleanly. */
 int gr_test_router_stop(int pid);
 

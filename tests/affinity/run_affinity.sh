@@ -12,9 +12,9 @@
 #
 #   BIN=bin tests/affinity/run_affinity.sh
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root" || exit 1
-BIN=${BIN:-bin}
+# port_of and start_mock (its own check and finish are defined below)
+. "$(dirname "$0")/../lib.sh"
+root=$(pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-aff.XXXXXX")
 shm="/gr-aff-$$"
 mock_pid=
@@ -22,7 +22,6 @@ router_pid=
 gw_pid=
 passed=0
 failed=0
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-aff-SECRET-one-1a2b3c
 KEY2=gr-aff-SECRET-two-4d5e6f
 KEY3=gr-aff-SECRET-three-7a8b9c
@@ -34,7 +33,7 @@ cleanup() {
         kill "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
-    rm -f "/dev/shm$shm" "/dev/shm$shm.res"
+    remove_table "$shm"
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -50,18 +49,6 @@ check() {
 }
 has() { grep -q -- "$2" "$tmp/$1"; }
 
-port_of() {
-    i=0
-    p=
-    while [ -z "$p" ] && [ $i -lt 400 ]; do
-        p=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$1" \
-            2>/dev/null)
-        [ -z "$p" ] && sleep 0.02
-        i=$((i + 1))
-    done
-    echo "$p"
-}
-
 umask 077
 cat >"$tmp/mock.conf" <<MOCK
 listen = "127.0.0.1:0";
@@ -75,9 +62,8 @@ projects = (
     limits = ( { model = "$MODEL"; rpm = 1000; tpm = 10000000; } ); }
 );
 MOCK
-"$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" 2>"$tmp/mock.log" &
-mock_pid=$!
-mport=$(port_of "$tmp/mock.out")
+start_mock "$tmp/mock.conf" "$tmp"
+mport=$mock_port
 [ -n "$mport" ] || { bad "gemroute-mock did not start"; finish; }
 mbase="http://127.0.0.1:$mport"
 

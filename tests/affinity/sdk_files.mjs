@@ -5,31 +5,13 @@
 // "file NAME" (the file's name) and "project P" once per answer (from the
 // x-gemroute-project header) for the shell to count.  Run by
 // tests/affinity/run_affinity.sh with GW_BASE, GW_TOKEN, GW_MODEL, N.
-import { createRequire } from 'node:module';
+import { assert, base, check, done, model, require, token }
+    from '../sdk_lib.mjs';
 
-const require = createRequire(new URL('../package.json', import.meta.url));
 const { GoogleGenAI, createPartFromUri, createUserContent } =
     require('@google/genai');
 
-const base = process.env.GW_BASE;
-const token = process.env.GW_TOKEN;
-const model = process.env.GW_MODEL;
 const n = Number(process.env.N ?? 50);
-let failed = 0;
-
-async function check(name, fn) {
-    try {
-        await fn();
-        console.log(`ok ${name}`);
-    } catch (e) {
-        failed++;
-        console.error(`FAIL ${name}: ${String(e && e.message).slice(0, 300)}`);
-    }
-}
-
-function assert(cond, why) {
-    if (!cond) throw new Error(why);
-}
 
 const ai = new GoogleGenAI({ apiKey: token, httpOptions: { baseUrl: base } });
 let file;
@@ -66,4 +48,4 @@ await check(`generate x${n}`, async () => {
     }
     assert(ok === n, `${ok} of ${n}`);
 });
-process.exit(failed === 0 ? 0 : 1);
+done();

@@ -19,7 +19,6 @@ BIN=${BIN:-bin}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-batch.XXXXXX")
 shm="/gr-batch-$$"
 mock_pid=
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-batch-SECRET-one-1a2b3c
 KEY2=gr-batch-SECRET-two-4d5e6f
 KEY3=gr-batch-SECRET-three-7a8b9c
@@ -36,20 +35,8 @@ cleanup() {
         kill "$mock_pid" 2>/dev/null
         wait "$mock_pid" 2>/dev/null
     fi
-    rm -f "/dev/shm$shm" "/dev/shm$shm.res" "/dev/shm$shm.bj"
+    remove_table "$shm"
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
-}
-
-port_of() {
-    i=0
-    p=
-    while [ -z "$p" ] && [ $i -lt 400 ]; do
-        p=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$1" \
-            2>/dev/null)
-        [ -z "$p" ] && sleep 0.02
-        i=$((i + 1))
-    done
-    echo "$p"
 }
 
 umask 077
@@ -71,9 +58,8 @@ projects = (
                  batch_jobs = 2; } ); }
 );
 MOCK
-"$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" 2>"$tmp/mock.log" &
-mock_pid=$!
-mport=$(port_of "$tmp/mock.out")
+start_mock "$tmp/mock.conf" "$tmp"
+mport=$mock_port
 [ -n "$mport" ] || { no "gemroute-mock did not start"; finish; }
 mbase="http://127.0.0.1:$mport"
 

@@ -7,31 +7,13 @@
 // Prints "ok NAME" per check passed and "FAIL NAME: why" on stderr per
 // check failed.  Run by tests/batch/run_batch.sh with GW_BASE, GW_TOKEN,
 // GW_MODEL.
-import { createRequire } from 'node:module';
+import { assert, base, check, done, model, require, token }
+    from '../sdk_lib.mjs';
 
-const require = createRequire(new URL('../package.json', import.meta.url));
 const { GoogleGenAI } = require('@google/genai');
 
-const base = process.env.GW_BASE;
-const token = process.env.GW_TOKEN;
-const model = process.env.GW_MODEL;
 const n = Number(process.env.N ?? 6);
 const r = Number(process.env.R ?? 10);
-let failed = 0;
-
-async function check(name, fn) {
-    try {
-        await fn();
-        console.log(`ok ${name}`);
-    } catch (e) {
-        failed++;
-        console.error(`FAIL ${name}: ${String(e && e.message).slice(0, 300)}`);
-    }
-}
-
-function assert(cond, why) {
-    if (!cond) throw new Error(why);
-}
 
 // 160 bytes of text per request: 40 tokens (docs/CLIENT.md's estimate).
 function requests(tag) {
@@ -83,4 +65,4 @@ if (process.env.PHASE === 'create') {
         }
     });
 }
-process.exit(failed === 0 ? 0 : 1);
+done();

@@ -21,7 +21,7 @@ cleanup() {
     [ -n "$holder" ] && kill -9 "$holder" 2>/dev/null
     [ -n "$dog" ] && kill "$dog" 2>/dev/null
     rm -rf "$dir"
-    rm -f "/dev/shm$shm" "/dev/shm$shm.res" "/dev/shm$shm.hist"
+    remove_table "$shm"
 }
 trap 'exit 1' TERM INT
 ( sleep "$WATCHDOG"; echo "FAIL: watchdog after $WATCHDOG s"

@@ -13,7 +13,7 @@ dir=$(mktemp -d /tmp/grstate.XXXXXX)
 shm="/grtest-state-$$"
 cleanup() {
     rm -rf "$dir"
-    rm -f "/dev/shm$shm" "/dev/shm$shm.res" "/dev/shm$shm.hist"
+    remove_table "$shm"
 }
 cat >"$dir/r.conf" <<CONF
 router = { shm = "$shm"; window_ms = 60000; state_file = "saved.state"; };

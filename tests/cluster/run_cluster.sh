@@ -15,7 +15,6 @@
 set -u
 . "$(dirname "$0")/../lib.sh"
 gr="$BIN/gemroute"
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY=gr-cluster-SECRET-pool-5d1c0e
 L=60                    # requests per window, the pool's whole limit
 W=2000                  # ms, the window (a minute scaled by 1/30)
@@ -65,16 +64,8 @@ projects = ( { name = "pool"; keys = ["$KEY"];
     limits = ( { model = "$MODEL"; rpm = $L; tpm = 100000000; } ); } );
 faults = { latency_ms = [1, 5]; };
 EOF
-"$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" \
-    2>"$tmp/mock.log" &
-mock_pid=$!
-port=
-for _ in $(seq 400); do
-    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' \
-        "$tmp/mock.out" 2>/dev/null)
-    [ -n "$port" ] && break
-    sleep 0.02
-done
+start_mock "$tmp/mock.conf" "$tmp"
+port=$mock_port
 [ -n "$port" ] || { no "gemroute-mock did not start"; finish; }
 
 # router NODE [NAME]: write its config (cluster.node NAME, default
@@ -106,23 +97,7 @@ check "gemrouted --check accepts the cluster section" \
     '"$BIN/gemrouted" --check -c "$tmp/a.conf" >/dev/null 2>&1'
 
 # The poller: every 40 ms, wall time, the mock's window and its 429s.
-python3 - "$port" "$tmp/samples" "$tmp/stop" <<'PY' &
-import json, os, sys, time, urllib.request
-port, out, stop = sys.argv[1], sys.argv[2], sys.argv[3]
-with open(out, "w") as f:
-    while not os.path.exists(stop):
-        try:
-            j = json.loads(urllib.request.urlopen(
-                "http://127.0.0.1:%s/mock/stats" % port, timeout=2).read())
-            m = j["projects"]["pool"]["models"].get("gemini-2.5-flash")
-            if m:
-                f.write("%.3f %d %d\n" % (time.time(), m["window"]["requests"],
-                                          m["quota_429"]["total"]))
-                f.flush()
-        except Exception:
-            pass
-        time.sleep(0.04)
-PY
+python3 tests/cluster/poll_mock.py "$port" "$tmp/samples" "$tmp/stop" &
 poll_pid=$!
 
 now() { date +%s.%N; }

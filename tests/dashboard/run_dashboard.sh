@@ -14,9 +14,9 @@
 #
 #   BIN=bin tests/dashboard/run_dashboard.sh
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root" || exit 1
-BIN=${BIN:-bin}
+# port_of and start_mock (its own check and finish are defined below)
+. "$(dirname "$0")/../lib.sh"
+root=$(pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-dash.XXXXXX")
 shm="/gr-dash-$$"
 mock_pid=
@@ -27,7 +27,6 @@ gw3_pid=
 load_pid=
 passed=0
 failed=0
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-dash-SECRET-alpha-1a2b
 KEY2=gr-dash-SECRET-bravo-3c4d
 KEY3=gr-dash-SECRET-charlie-5e6f
@@ -56,18 +55,6 @@ check() {
 has() { grep -q -- "$2" "$tmp/$1"; }
 hasnt() { ! grep -q -- "$2" "$tmp/$1"; }
 
-port_of() {
-    i=0
-    p=
-    while [ -z "$p" ] && [ $i -lt 400 ]; do
-        p=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$1" \
-            2>/dev/null)
-        [ -z "$p" ] && sleep 0.02
-        i=$((i + 1))
-    done
-    echo "$p"
-}
-
 umask 077
 # charlie's true limit is 3 a minute: the router, told 30, meets 429s.
 cat >"$tmp/mock.conf" <<MOCK
@@ -82,9 +69,8 @@ projects = (
     limits = ( { model = "$MODEL"; rpm = 3; tpm = 10000000; } ); }
 );
 MOCK
-"$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" 2>"$tmp/mock.log" &
-mock_pid=$!
-mport=$(port_of "$tmp/mock.out")
+start_mock "$tmp/mock.conf" "$tmp"
+mport=$mock_port
 [ -n "$mport" ] || { bad "gemroute-mock did not start"; finish; }
 
 # conf FILE ADMIN_LINE

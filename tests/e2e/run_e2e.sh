@@ -17,7 +17,6 @@ shm="/gr-e2e-$$"
 mock_pid=
 passed=0
 failed=0
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-e2e-SECRET-one-4f6e1a
 KEY2=gr-e2e-SECRET-two-77c0de
 
@@ -66,17 +65,8 @@ projects = (
 );
 faults = { latency_ms = [1, 5]; };
 EOF
-"$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" \
-    2>"$tmp/mock.log" &
-mock_pid=$!
-port=
-i=0
-while [ -z "$port" ] && [ $i -lt 400 ]; do
-    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' \
-        "$tmp/mock.out" 2>/dev/null)
-    [ -z "$port" ] && sleep 0.02
-    i=$((i + 1))
-done
+start_mock "$tmp/mock.conf" "$tmp"
+port=$mock_port
 [ -n "$port" ] || { bad "gemroute-mock did not start"; finish; }
 
 cat >"$tmp/router.conf" <<EOF

@@ -17,7 +17,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-fbc.XXXXXX")
 shm="/gr-fbc-$$"
 mock_pid=
 gw_pid=
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-fbc-SECRET-one-3e1f0a
 KEY2=gr-fbc-SECRET-two-b7c2d9
 export GR_GW_TOKEN=gw-token-SECRET-fbc0ffee
@@ -45,18 +44,6 @@ check() {
 }
 has() { grep -q -- "$2" "$tmp/$1"; }
 count_of() { grep -c -- "$2" "$tmp/$1"; }
-
-port_of() {
-    i=0
-    p=
-    while [ -z "$p" ] && [ $i -lt 400 ]; do
-        p=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$1" \
-            2>/dev/null)
-        [ -z "$p" ] && sleep 0.02
-        i=$((i + 1))
-    done
-    echo "$p"
-}
 
 # mock_total: requests.total at the mock; mock_served PROJECT MODEL
 mock_stats() {
@@ -98,9 +85,8 @@ projects = (
                { model = "$EMB"; rpm = 3000; tpm = 10000000; } ); }
 );
 MOCK
-"$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" 2>"$tmp/mock.log" &
-mock_pid=$!
-mport=$(port_of "$tmp/mock.out")
+start_mock "$tmp/mock.conf" "$tmp"
+mport=$mock_port
 [ -n "$mport" ] || { no "gemroute-mock did not start"; finish; }
 
 # write_conf CACHE_DIR TTL_S

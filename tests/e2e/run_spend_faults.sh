@@ -8,7 +8,6 @@
 # call settles at its real cost.  Polls are bounded by counts.
 set -u
 . "$(dirname "$0")/../lib.sh"
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 
 dir=$(mktemp -d /tmp/grspend.XXXXXX)
 shm="/grtest-spend-$$"
@@ -17,7 +16,7 @@ cleanup() {
     kill $mock_pid 2>/dev/null
     wait 2>/dev/null
     rm -rf "$dir"
-    rm -f /dev/shm${shm} /dev/shm${shm}.res /dev/shm${shm}.hist
+    remove_table "$shm"
 }
 umask 077
 
@@ -27,14 +26,8 @@ projects = ( { name = "solo"; keys = ["spend-SECRET-0001"];
   limits = ( { model = "m"; rpm = 30; tpm = 100000; } ); } );
 faults = { latency_ms = [1, 5]; };
 CONF
-"$BIN/gemroute-mock" -c "$dir/mock.conf" --listen 127.0.0.1:0 \
-    >"$dir/mock.out" 2>"$dir/mock.log" &
-mock_pid=$!
-for _ in $(seq 200); do
-    grep -q "listening on" "$dir/mock.out" && break
-    sleep 0.05
-done
-port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$dir/mock.out")
+start_mock "$dir/mock.conf" "$dir" --listen 127.0.0.1:0
+port=$mock_port
 # $100 / $200 per 1M input / output tokens: 100 and 200 micro-USD a
 # token; a call that sets no maxOutputTokens reserves 100 output tokens,
 # so its worst case is at least 20,000 micro-USD.

@@ -7,7 +7,6 @@
 # cap, without calling Google.  Bounded by counts, not by time.
 set -u
 . "$(dirname "$0")/../lib.sh"
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 export GR_GW_TOKEN=spend-gw-SECRET-token-77
 KEY=spend-gw-SECRET-key-0001
 
@@ -19,27 +18,16 @@ cleanup() {
     kill $gw_pid $mock_pid 2>/dev/null
     wait 2>/dev/null
     rm -rf "$dir"
-    rm -f /dev/shm${shm} /dev/shm${shm}.res /dev/shm${shm}.hist
+    remove_table "$shm"
 }
 umask 077
-
-port_of() {     # the port a "listening on 127.0.0.1:PORT" line names
-    for _ in $(seq 400); do
-        p=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1" \
-            2>/dev/null)
-        [ -n "$p" ] && { echo "$p"; return; }
-        sleep 0.02
-    done
-}
 
 cat >"$dir/mock.conf" <<CONF
 projects = ( { name = "solo"; keys = ["$KEY"];
   limits = ( { model = "m"; rpm = 100; tpm = 1000000; } ); } );
 CONF
-"$BIN/gemroute-mock" -c "$dir/mock.conf" --listen 127.0.0.1:0 \
-    >"$dir/mock.out" 2>"$dir/mock.log" &
-mock_pid=$!
-mport=$(port_of "$dir/mock.out")
+start_mock "$dir/mock.conf" "$dir" --listen 127.0.0.1:0
+mport=$mock_port
 # 100 and 200 micro-USD an input and an output token; a cap of $0.05.
 # Without the request's maxOutputTokens a call would reserve 65,536
 # output tokens ($13.11): none would ever fit.

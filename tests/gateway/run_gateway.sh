@@ -22,7 +22,6 @@ sgw_pid=
 slow_pid=
 passed=0
 failed=0
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-gw-SECRET-one-5a1b2c
 KEY2=gr-gw-SECRET-two-9d8e7f
 export GR_GW_TOKEN=gw-token-SECRET-c0ffee11
@@ -64,19 +63,6 @@ print(sum(walk(json.load(sys.stdin))))"
 }
 has_status() { "$BIN/gemroute" status --shm "$1" --json | grep -q -- "$2"; }
 
-# port_of FILE: the port a "listening on 127.0.0.1:PORT" line names.
-port_of() {
-    i=0
-    p=
-    while [ -z "$p" ] && [ $i -lt 400 ]; do
-        p=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$1" \
-            2>/dev/null)
-        [ -z "$p" ] && sleep 0.02
-        i=$((i + 1))
-    done
-    echo "$p"
-}
-
 umask 077
 cat >"$tmp/mock.conf" <<MOCK
 listen = "127.0.0.1:0";
@@ -96,9 +82,8 @@ projects = (
                { model = "$IMG"; rpm = 100; ipm = 100; } ); }
 );
 MOCK
-"$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" 2>"$tmp/mock.log" &
-mock_pid=$!
-mport=$(port_of "$tmp/mock.out")
+start_mock "$tmp/mock.conf" "$tmp"
+mport=$mock_port
 [ -n "$mport" ] || { bad "gemroute-mock did not start"; finish; }
 
 # One model with room for 4 requests a window: the pool fills on demand.

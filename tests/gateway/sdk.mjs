@@ -3,32 +3,13 @@
 // that passed and "FAIL NAME: why" (on stderr) for each that did not;
 // exits 1 when any failed.  Run by tests/gateway/run_gateway.sh with
 // GW_BASE, GW_TOKEN, GW_MODEL and GW_EMB set.
-import { createRequire } from 'node:module';
+import { assert, base, check, done, model, require, token }
+    from '../sdk_lib.mjs';
 
-const require = createRequire(new URL('../package.json', import.meta.url));
 const { GoogleGenAI } = require('@google/genai');
 const OpenAI = require('openai').default ?? require('openai');
 
-const base = process.env.GW_BASE;
-const token = process.env.GW_TOKEN;
-const model = process.env.GW_MODEL;
 const emb = process.env.GW_EMB;
-let failed = 0;
-
-async function check(name, fn) {
-    try {
-        await fn();
-        console.log(`ok ${name}`);
-    } catch (e) {
-        failed++;
-        // The message only: an SDK error object may carry request headers.
-        console.error(`FAIL ${name}: ${String(e && e.message).slice(0, 300)}`);
-    }
-}
-
-function assert(cond, why) {
-    if (!cond) throw new Error(why);
-}
 
 const ai = new GoogleGenAI({ apiKey: token, httpOptions: { baseUrl: base } });
 const oa = new OpenAI({ apiKey: token, baseURL: `${base}/v1beta/openai/`,
@@ -105,4 +86,4 @@ await check('openai.embed', async () => {
     const r = await oa.embeddings.create({ model: emb, input: 'embed me' });
     assert(r.data[0].embedding.length > 0, 'no embedding');
 });
-process.exit(failed ? 1 : 0);
+done();

@@ -22,7 +22,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/gr-install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 d="$tmp/root"
 names="python3 tests/install/api_names.py"
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 
 # This runs under `make test`: the make below is a new one, not a sub-make
 # of that one (its jobserver is not ours).  A sanitized build installs

@@ -19,7 +19,6 @@ shm="/gr-python-$$"
 mock_pid=
 passed=0
 failed=0
-export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 KEY1=gr-python-SECRET-one-9d1c2b
 KEY2=gr-python-SECRET-two-5e8a07
 
@@ -61,17 +60,8 @@ projects = (
                { model = "gemini-embedding-001"; rpm = 1000; } ); }
 );
 EOF2
-"$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" \
-    2>"$tmp/mock.log" &
-mock_pid=$!
-port=
-i=0
-while [ -z "$port" ] && [ $i -lt 400 ]; do
-    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' \
-        "$tmp/mock.out" 2>/dev/null)
-    [ -z "$port" ] && sleep 0.02
-    i=$((i + 1))
-done
+start_mock "$tmp/mock.conf" "$tmp"
+port=$mock_port
 [ -n "$port" ] || { bad "gemroute-mock did not start"; finish; }
 ok
 

@@ -19,7 +19,7 @@ dog=""
 cleanup() {
     [ -n "$dog" ] && kill "$dog" 2>/dev/null
     rm -rf "$dir"
-    rm -f "/dev/shm$shm" "/dev/shm$shm.res"
+    remove_table "$shm"
 }
 trap 'exit 1' TERM INT
 ( sleep "$WATCHDOG"; echo "FAIL: watchdog after $WATCHDOG s"

@@ -24,7 +24,7 @@ cleanup() {
     kill -9 $loads $mock_pid 2>/dev/null
     wait 2>/dev/null
     [ -n "${SOAK_KEEP:-}" ] || rm -rf "$dir"
-    rm -f /dev/shm${shm} /dev/shm${shm}.res /dev/shm${shm}.hist
+    remove_table "$shm"
 }
 
 for p in a b c; do
@@ -38,14 +38,8 @@ done >"$dir/projects.mock"
     echo "faults = { p503 = 0.05; p500 = 0.0; latency_ms = [5, 60]; };"
 } >"$dir/mock.conf"
 
-"$BIN/gemroute-mock" -c "$dir/mock.conf" --listen 127.0.0.1:0 \
-    >"$dir/mock.out" 2>"$dir/mock.log" &
-mock_pid=$!
-for _ in $(seq 200); do
-    grep -q "listening on" "$dir/mock.out" && break
-    sleep 0.05
-done
-port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$dir/mock.out")
+start_mock "$dir/mock.conf" "$dir" --listen 127.0.0.1:0
+port=$mock_port
 [ -n "$port" ] || { echo "the mock did not start"; exit 1; }
 
 cat >"$dir/router.conf" <<CONF

@@ -28,22 +28,11 @@ static char *
 slurp(const char *name, size_t *len)
 {
     char path[256];
-    FILE *f;
     char *buf;
-    long n;
 
     snprintf(path, sizeof(path), "%s/%s", fixture_dir, name);
-    f = fopen(path, "rb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
+    buf = gr_test_read(path, len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
-    CU_ASSERT_EQUAL_FATAL(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
     return buf;
 }
 

@@ -84,27 +84,6 @@ write_file(const char *rel, const char *text)
     fclose(f);
 }
 
-static char *
-read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char *buf;
-    long n;
-
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = calloc(1, (size_t)n + 1);
-    if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
-
 static void
 print_errors(const char *path, const struct gr_cfg_errors *errs)
 {
@@ -536,7 +515,7 @@ golden_one(const char *conf, int update, unsigned *checked)
             bad++;
         }
     }
-    want = read_file(expected);
+    want = gr_test_read(expected, NULL);
     if (want == NULL) {
         printf("\n  %s: cannot read %s", conf, expected);
         bad++;
@@ -663,8 +642,8 @@ test_keys_never_in_errors(void)
 static void
 test_shipped_examples(void)
 {
-    char *main_text = read_file("examples/gemroute.conf");
-    char *tiers = read_file("examples/tiers-2025.conf");
+    char *main_text = gr_test_read("examples/gemroute.conf", NULL);
+    char *tiers = gr_test_read("examples/tiers-2025.conf", NULL);
     char *free_tier, *p, *q, *o;
     struct gr_cfg *cfg;
     int i;

@@ -220,13 +220,8 @@ static struct gr *g;
 static const char *
 write_conf(const char *path, int good)
 {
-    char tmp[160];
-    FILE *f;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if ((f = fopen(tmp, "w")) == NULL)
-        return NULL;
-    fprintf(f, "router = { shm = \"%s\"; base_url = \"http://127.0.0.1:%d\";"
+    return gr_test_conf_put(path,
+            "router = { shm = \"%s\"; base_url = \"http://127.0.0.1:%d\";"
             " batch_calls = 1; max_projects = 4; max_models = 2;"
             " window_ms = 600000; };\n"
             "models = ( { name = \"m\"; rpm = 1000; tpm = 10000000; } );\n"
@@ -235,8 +230,6 @@ write_conf(const char *path, int good)
             "  { name = \"p2\"; key = \"rs-SECRET-p2\"; },\n"
             "  { name = \"p3\"; key = \"rs-SECRET-p3\"; } );\n%s",
             rt.shm, srv.port, good ? "" : "bogus = ;\n");
-    fclose(f);
-    return rename(tmp, path) == 0 ? path : NULL;
 }
 
 static int

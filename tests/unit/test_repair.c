@@ -14,6 +14,7 @@
 #include "config.h"
 #include "gemroute.h"
 #include "router.h"
+#include "testinproc.h"
 #include "testlib.h"
 #include "testrouter.h"
 
@@ -43,73 +44,36 @@ static const char *repair_conf =
     "    priority = 2; },\n"
     "  { name = \"off\"; key = \"rs-SECRET-off-0\"; enabled = false; } );\n";
 
-static struct gr_cfg *
-repair_cfg(void)
-{
-    char path[128];
-    struct gr_cfg *cfg = NULL;
-    struct gr_cfg_errors errs = {0};
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/r.conf", rdir);
-    if ((f = fopen(path, "w")) == NULL)
-        return NULL;
-    fprintf(f, "router = { shm = \"%s\"; max_projects = 3; max_models = 2; "
-            "max_leases = 8; base_url = \"http://127.0.0.1:9\"; "
-            "proxy = \"http://127.0.0.1:3128\"; batch_calls = 1; };\n%s",
-            rshm, repair_conf);
-    fclose(f);
-    if (gr_cfg_load(path, &cfg, &errs) != 0) {
-        for (unsigned i = 0; i < errs.n; i++)
-            fprintf(stderr, "%s\n", errs.lines[i]);
-        cfg = NULL;
-    }
-    gr_cfg_errors_free(&errs);
-    return cfg;
-}
-
 static int
 repair_setup(void)
 {
-    char err[512];
-
-    snprintf(rdir, sizeof(rdir), "/tmp/grrs.XXXXXX");
-    if (mkdtemp(rdir) == NULL)
+    if (gr_test_names(rdir, sizeof(rdir), rshm, sizeof(rshm), "rs") != 0)
         return -1;
-    snprintf(rshm, sizeof(rshm), "/grtest-rs-%d", (int)getpid());
-    shm_unlink(rshm);
     /* The router's running config, as main.c keeps it. */
-    if ((rtr.cfg = repair_cfg()) == NULL ||
-        gr_rtr_open_segment(&rtr, rtr.cfg, err, sizeof(err)) != 0 ||
-        gr_rtr_apply(&rtr, rtr.cfg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "repair setup: %s\n", err);
-        return -1;
-    }
-    return 0;
+    rtr.cfg = gr_test_cfg_load(rdir, "router = { shm = \"%s\"; "
+                               "max_projects = 3; max_models = 2; "
+                               "max_leases = 8; "
+                               "base_url = \"http://127.0.0.1:9\"; "
+                               "proxy = \"http://127.0.0.1:3128\"; "
+                               "batch_calls = 1; };\n%s", rshm,
+                               repair_conf);
+    return gr_test_rtr_open(&rtr, rtr.cfg);
 }
 
 static int
 repair_teardown(void)
 {
-    char cmd[128];
+    int rc = gr_test_rtr_end(&rtr, rdir, rshm);
 
-    gr_shm_detach(&rtr.t);
-    gr_rtr_mirror_free(&rtr);
     gr_cfg_free(rtr.cfg);
     rtr.cfg = NULL;
-    shm_unlink(rshm);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", rdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return rc;
 }
 
 static int
 slot_of(const char *name)
 {
-    for (uint32_t i = 0; i < rtr.t.max_projects; i++)
-        if (atomic_load(&rtr.t.projects[i].state) != GR_PROJ_FREE &&
-            strcmp(rtr.t.projects[i].name, name) == 0)
-            return (int)i;
-    return -1;
+    return gr_test_slot_of(&rtr, name);
 }
 
 /* Whether the cap bytes at p are s and then NULs only. */
@@ -250,13 +214,8 @@ static struct gr_test_router rt;
 static const char *
 write_conf(const char *path, int good)
 {
-    char tmp[160];
-    FILE *f;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if ((f = fopen(tmp, "w")) == NULL)
-        return NULL;
-    fprintf(f, "router = { shm = \"%s\"; base_url = \"" RUN_URL "\";"
+    return gr_test_conf_put(path,
+            "router = { shm = \"%s\"; base_url = \"" RUN_URL "\";"
             " batch_calls = 1; max_projects = 4; max_models = 2;"
             " window_ms = 600000; };\n"
             "models = ( { name = \"m\"; rpm = 1000; tpm = 10000000; } );\n"
@@ -264,8 +223,6 @@ write_conf(const char *path, int good)
             "  { name = \"p1\"; key = \"rs-SECRET-p1\"; },\n"
             "  { name = \"p2\"; key = \"rs-SECRET-p2\"; } );\n%s",
             rt.shm, good ? "" : "bogus = ;\n");
-    fclose(f);
-    return rename(tmp, path) == 0 ? path : NULL;
 }
 
 static int

@@ -21,6 +21,7 @@
 #include "health.h"
 #include "reserve.h"
 #include "router.h"
+#include "testinproc.h"
 #include "testlib.h"
 #include "window.h"
 
@@ -52,45 +53,22 @@ static const char *models =
 static struct gr_cfg *
 cfg_of(const char *headroom)
 {
-    char path[128];
-    struct gr_cfg *cfg = NULL;
-    struct gr_cfg_errors errs = {0};
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/r.conf", dir);
-    f = fopen(path, "w");
-    if (f == NULL)
-        return NULL;
-    fprintf(f, "router = { shm = \"%s\"; max_projects = 2; max_models = 8; "
-            "max_leases = 64; window_ms = 60000; headroom = %s; };\n%s",
-            shm, headroom, models);
-    fclose(f);
-    if (gr_cfg_load(path, &cfg, &errs) != 0) {
-        for (unsigned i = 0; i < errs.n; i++)
-            fprintf(stderr, "%s\n", errs.lines[i]);
-        cfg = NULL;
-    }
-    gr_cfg_errors_free(&errs);
-    return cfg;
+    return gr_test_cfg_load(dir, "router = { shm = \"%s\"; max_projects = 2; "
+                            "max_models = 8; max_leases = 64; "
+                            "window_ms = 60000; headroom = %s; };\n%s", shm,
+                            headroom, models);
 }
 
 static int
 setup(void)
 {
     struct gr_cfg *cfg;
-    char err[512];
 
-    snprintf(dir, sizeof(dir), "/tmp/grbounds.XXXXXX");
-    if (mkdtemp(dir) == NULL)
+    if (gr_test_names(dir, sizeof(dir), shm, sizeof(shm), "bounds") != 0)
         return -1;
-    snprintf(shm, sizeof(shm), "/grtest-bounds-%d", (int)getpid());
-    shm_unlink(shm);
     cfg = cfg_of("0.95");
-    if (cfg == NULL || gr_rtr_open_segment(&rtr, cfg, err, sizeof(err)) ||
-        gr_rtr_apply(&rtr, cfg, err, sizeof(err))) {
-        fprintf(stderr, "setup: %s\n", err);
+    if (gr_test_rtr_open(&rtr, cfg) != 0)
         return -1;
-    }
     gr_cfg_free(cfg);
     return 0;
 }
@@ -98,13 +76,7 @@ setup(void)
 static int
 teardown(void)
 {
-    char cmd[128];
-
-    gr_shm_detach(&rtr.t);
-    gr_rtr_mirror_free(&rtr);
-    shm_unlink(shm);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return gr_test_rtr_end(&rtr, dir, shm);
 }
 
 static struct gr_shm_cell *

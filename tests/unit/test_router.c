@@ -13,6 +13,7 @@
 #include "health.h"
 #include "reserve.h"
 #include "router.h"
+#include "testinproc.h"
 #include "testlib.h"
 #include "window.h"
 
@@ -44,25 +45,9 @@ static uint64_t rng = 99;
 static struct gr_cfg *
 cfg_of(const char *body)
 {
-    char path[128];
-    struct gr_cfg *cfg = NULL;
-    struct gr_cfg_errors errs = {0};
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/r.conf", dir);
-    f = fopen(path, "w");
-    if (f == NULL)
-        return NULL;
-    fprintf(f, "router = { shm = \"%s\"; max_projects = 3; max_models = 2; "
-            "max_leases = 8; window_ms = 60000; };\n%s", shm, body);
-    fclose(f);
-    if (gr_cfg_load(path, &cfg, &errs) != 0) {
-        for (unsigned i = 0; i < errs.n; i++)
-            fprintf(stderr, "%s\n", errs.lines[i]);
-        cfg = NULL;
-    }
-    gr_cfg_errors_free(&errs);
-    return cfg;
+    return gr_test_cfg_load(dir, "router = { shm = \"%s\"; max_projects = 3; "
+                            "max_models = 2; max_leases = 8; "
+                            "window_ms = 60000; };\n%s", shm, body);
 }
 
 static int
@@ -84,11 +69,7 @@ apply(const char *body)
 static int
 slot_of(const char *name)
 {
-    for (uint32_t i = 0; i < rtr.t.max_projects; i++)
-        if (atomic_load(&rtr.t.projects[i].state) != GR_PROJ_FREE &&
-            strcmp(rtr.t.projects[i].name, name) == 0)
-            return (int)i;
-    return -1;
+    return gr_test_slot_of(&rtr, name);
 }
 
 static int
@@ -110,16 +91,11 @@ static int
 setup(void)
 {
     struct gr_cfg *cfg;
-    char err[512];
 
-    snprintf(dir, sizeof(dir), "/tmp/grrtr.XXXXXX");
-    if (mkdtemp(dir) == NULL)
+    if (gr_test_names(dir, sizeof(dir), shm, sizeof(shm), "rtr") != 0)
         return -1;
-    snprintf(shm, sizeof(shm), "/grtest-rtr-%d", (int)getpid());
-    shm_unlink(shm);
     cfg = cfg_of(two);
-    if (cfg == NULL || gr_rtr_open_segment(&rtr, cfg, err, sizeof(err)) ||
-        gr_rtr_apply(&rtr, cfg, err, sizeof(err)))
+    if (gr_test_rtr_open(&rtr, cfg) != 0)
         return -1;
     gr_cfg_free(cfg);
     return 0;
@@ -128,13 +104,7 @@ setup(void)
 static int
 teardown(void)
 {
-    char cmd[128];
-
-    gr_shm_detach(&rtr.t);
-    gr_rtr_mirror_free(&rtr);
-    shm_unlink(shm);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return gr_test_rtr_end(&rtr, dir, shm);
 }
 
 static void

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "reserve.h"
 #include "router.h"
+#include "testinproc.h"
 #include "testlib.h"
 
 #include <errno.h>
@@ -37,29 +38,12 @@ static uint64_t rng = 7;
 static struct gr_cfg *
 cfg_with(const char *router_extra)
 {
-    char path[128];
-    struct gr_cfg *cfg = NULL;
-    struct gr_cfg_errors errs = {0};
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/r.conf", dir);
-    f = fopen(path, "w");
-    if (f == NULL)
-        return NULL;
-    fprintf(f, "router = { shm = \"%s\"; max_projects = 3; max_models = 2; "
-            "max_leases = 8; window_ms = 60000; %s };\n"
-            "models = ( { name = \"m\"; rpm = 100; tpm = 1000; } );\n"
-            "projects = ( { name = \"a\"; key = \"env:GR_TRUST_KEY\"; },\n"
-            "  { name = \"b\"; key = \"SECRET-trust-b-0002\"; } );\n",
-            shm, router_extra);
-    fclose(f);
-    if (gr_cfg_load(path, &cfg, &errs) != 0) {
-        for (unsigned i = 0; i < errs.n; i++)
-            fprintf(stderr, "%s\n", errs.lines[i]);
-        cfg = NULL;
-    }
-    gr_cfg_errors_free(&errs);
-    return cfg;
+    return gr_test_cfg_load(dir, "router = { shm = \"%s\"; max_projects = 3; "
+        "max_models = 2; max_leases = 8; window_ms = 60000; %s };\n"
+        "models = ( { name = \"m\"; rpm = 100; tpm = 1000; } );\n"
+        "projects = ( { name = \"a\"; key = \"env:GR_TRUST_KEY\"; },\n"
+        "  { name = \"b\"; key = \"SECRET-trust-b-0002\"; } );\n",
+        shm, router_extra);
 }
 
 static struct gr_cfg *
@@ -133,10 +117,8 @@ nobody(uid_t *uid, gid_t *gid, const char *test)
 static int
 setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/grtrust.XXXXXX");
-    if (mkdtemp(dir) == NULL)
+    if (gr_test_names(dir, sizeof(dir), shm, sizeof(shm), "trust") != 0)
         return -1;
-    snprintf(shm, sizeof(shm), "/grtest-trust-%d", (int)getpid());
     snprintf(dev, sizeof(dev), "/dev/shm%s", shm);
     setenv("GR_TRUST_KEY", "SECRET-trust-a-0001", 1);
     unsetenv("GEMROUTE_SHM_OWNER");

@@ -466,27 +466,6 @@ put(const char *file, const char *text)
     return path;
 }
 
-static char *
-slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char *s;
-    long n;
-
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    rewind(f);
-    s = calloc(1, (size_t)n + 1);
-    if (s != NULL && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    fclose(f);
-    return s;
-}
-
 static bool
 has_error(const struct gr_cfg_errors *e, const char *want)
 {
@@ -504,8 +483,8 @@ has_error(const struct gr_cfg_errors *e, const char *want)
 static void
 test_shipped_pricing(void)
 {
-    char *tiers = slurp("examples/tiers-2025.conf");
-    char *prices = slurp("examples/pricing-2025.conf");
+    char *tiers = gr_test_read("examples/tiers-2025.conf", NULL);
+    char *prices = gr_test_read("examples/pricing-2025.conf", NULL);
     const struct gr_cfg_spend *sp;
     struct gr_cfg_errors errs = {0, NULL};
     struct gr_cfg *cfg = NULL;

@@ -287,27 +287,6 @@ render(int view, bool colour)
     return render_of(&snap, view, colour);
 }
 
-static char *
-slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char *buf;
-    long n;
-
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    rewind(f);
-    buf = calloc(1, (size_t)n + 1);
-    if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
-
 static void
 golden(const char *name, const char *got)
 {
@@ -324,7 +303,7 @@ golden(const char *name, const char *got)
         fclose(f);
         return;
     }
-    want = slurp(path);
+    want = gr_test_read(path, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(want);
     if (strcmp(want, got) != 0) {
         fprintf(stderr, "\n%s differs; got:\n%s\n", path, got);
