@@ -51,7 +51,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (v.status != status || v.n_quota_ids > GR_MAX_QUOTA_IDS ||
         memchr(v.reason, '\0', sizeof(v.reason)) == NULL ||
         v.reason[0] == '\0' || !(v.cooldown_s >= 0 && v.cooldown_s <= 90000) ||
-        (v.dims & ~0xfu) != 0 || (unsigned)v.cls > GR_CLASS_UNKNOWN ||
+        (v.dims & ~((1u << GR_NDIMS) - 1)) != 0 ||
+        (unsigned)v.cls > GR_CLASS_UNKNOWN ||
         (unsigned)v.disable > GR_DISABLE_KEY ||
         (unsigned)v.cooldown_src > GR_COOL_MIDNIGHT)
         abort();
