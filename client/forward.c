@@ -41,7 +41,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NS_PER_MS INT64_C(1000000)
 #define NS_PER_S INT64_C(1000000000)
@@ -1272,10 +1275,14 @@ struct gr_fwd_job {
 struct gr_fwd_loop {
     struct gr *g;
     CURLM *m;
+    int ep;                     /* epoll: libcurl's sockets, wake */
+    int wake;                   /* eventfd: something in the inbox */
+    int64_t curl_due_ns;        /* libcurl's timer; INT64_MAX = none */
     pthread_t th;
-    pthread_mutex_t mu;         /* inbox, stop */
+    pthread_mutex_t mu;         /* inbox, stop, sleeping */
     struct gr_fwd_job *inbox;   /* submitted, not yet taken */
     bool stop;
+    bool sleeping;              /* in epoll_wait(): wake it to take */
     _Atomic unsigned count;     /* submitted, not yet done */
     struct gr_fwd_job *jobs;    /* the loop thread's own list */
     struct fwd_handle *spare;   /* kept easy handles (next: in node) */
@@ -1497,14 +1504,80 @@ loop_turn(struct gr_fwd_loop *lp)
     return due;
 }
 
+/* libcurl's sockets into the loop's epoll set (CURLMOPT_SOCKETFUNCTION). */
+static int
+loop_sock(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+    struct gr_fwd_loop *lp = arg;
+    struct epoll_event ev;
+
+    (void)e;
+    if (what == CURL_POLL_REMOVE) {
+        if (sockp != NULL)
+            epoll_ctl(lp->ep, EPOLL_CTL_DEL, fd, NULL);
+        curl_multi_assign(lp->m, fd, NULL);
+        return 0;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
+                (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+    ev.data.fd = fd;
+    if (sockp != NULL) {
+        epoll_ctl(lp->ep, EPOLL_CTL_MOD, fd, &ev);
+    } else if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, fd, &ev) == 0 ||
+               (errno == EEXIST &&
+                epoll_ctl(lp->ep, EPOLL_CTL_MOD, fd, &ev) == 0)) {
+        curl_multi_assign(lp->m, fd, lp);   /* any non-NULL: added */
+    }
+    return 0;
+}
+
+/* libcurl's one timer (CURLMOPT_TIMERFUNCTION). */
+static int
+loop_timer(CURLM *m, long ms, void *arg)
+{
+    struct gr_fwd_loop *lp = arg;
+
+    (void)m;
+    lp->curl_due_ns = ms < 0 ? INT64_MAX : gr_now_ns() + ms * NS_PER_MS;
+    return 0;
+}
+
+/* Transfers libcurl finished: their attempts end. */
+static void
+loop_reap(struct gr_fwd_loop *lp)
+{
+    struct gr_fwd_job *j;
+    struct CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(lp->m, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        j = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &j);
+        if (j != NULL)
+            job_xfer_end(lp, j, (int)msg->data.result);
+    }
+}
+
+#define LOOP_EVENTS 64
+
+/*
+ * The loop: take what was submitted, run the calls' timers, let libcurl
+ * act on the sockets epoll says are ready (and on its own timer), end
+ * the transfers it finished; sleep in epoll_wait() until the next of
+ * those.  Submitters write the eventfd only while the loop sleeps.
+ */
 static void *
 loop_main(void *arg)
 {
     struct gr_fwd_loop *lp = arg;
+    struct epoll_event ev[LOOP_EVENTS];
     struct gr_fwd_job *in, *j;
-    struct CURLMsg *msg;
-    int running, left;
-    int64_t due, ms;
+    int running, n, i;
+    int64_t due, ms, now;
+    uint64_t v;
     bool stop;
 
     for (;;) {
@@ -1525,34 +1598,72 @@ loop_main(void *arg)
         if (stop && lp->jobs == NULL)
             break;
         due = loop_turn(lp);
-        curl_multi_perform(lp->m, &running);
-        while ((msg = curl_multi_info_read(lp->m, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            j = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &j);
-            if (j != NULL)
-                job_xfer_end(lp, j, (int)msg->data.result);
+        now = gr_now_ns();
+        if (lp->curl_due_ns <= now) {
+            lp->curl_due_ns = INT64_MAX;
+            curl_multi_socket_action(lp->m, CURL_SOCKET_TIMEOUT, 0,
+                                     &running);
+            loop_reap(lp);
         }
         /* Something became due meanwhile (a retry after no wait). */
         for (j = lp->jobs; j != NULL; j = j->next)
-            if ((j->state == J_RESERVE || j->state == J_NEW) &&
-                j->wake_ns < due)
+            if (j->state == J_RESERVE && j->wake_ns < due)
                 due = j->wake_ns;
+        if (lp->curl_due_ns < due)
+            due = lp->curl_due_ns;
         ms = (due - gr_now_ns() + NS_PER_MS - 1) / NS_PER_MS;
         if (ms < 0)
             ms = 0;
         if (ms > LOOP_IDLE_MS)
             ms = LOOP_IDLE_MS;
-        curl_multi_poll(lp->m, NULL, 0, (int)ms, NULL);
+        pthread_mutex_lock(&lp->mu);
+        if (lp->inbox != NULL || lp->stop)
+            ms = 0;
+        lp->sleeping = ms > 0;
+        pthread_mutex_unlock(&lp->mu);
+        n = epoll_wait(lp->ep, ev, LOOP_EVENTS, (int)ms);
+        if (ms > 0) {
+            pthread_mutex_lock(&lp->mu);
+            lp->sleeping = false;
+            pthread_mutex_unlock(&lp->mu);
+        }
+        for (i = 0; i < n; i++) {
+            if (ev[i].data.fd == lp->wake) {
+                while (read(lp->wake, &v, sizeof(v)) > 0)
+                    ;
+                continue;
+            }
+            curl_multi_socket_action(
+                lp->m, ev[i].data.fd,
+                (ev[i].events & (EPOLLIN | EPOLLHUP) ? CURL_CSELECT_IN : 0) |
+                (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                (ev[i].events & EPOLLERR ? CURL_CSELECT_ERR : 0),
+                &running);
+        }
+        if (n > 0)
+            loop_reap(lp);
     }
     return NULL;
+}
+
+/* Wake the loop if it sleeps (under lp->mu: sleeping). */
+static void
+loop_wake(struct gr_fwd_loop *lp)
+{
+    uint64_t one = 1;
+
+    if (lp->sleeping) {
+        lp->sleeping = false;
+        /* EAGAIN only when a wake-up is pending already */
+        (void)!write(lp->wake, &one, sizeof(one));
+    }
 }
 
 struct gr_fwd_loop *
 gr_fwd_loop_new(struct gr *g)
 {
     struct gr_fwd_loop *lp;
+    struct epoll_event ev;
     int rc;
 
     pthread_once(&curl_once, curl_start);
@@ -1563,23 +1674,41 @@ gr_fwd_loop_new(struct gr *g)
     if ((lp = calloc(1, sizeof(*lp))) == NULL)
         return NULL;
     lp->g = g;
+    lp->curl_due_ns = INT64_MAX;
     atomic_init(&lp->count, 0);
-    if ((lp->m = curl_multi_init()) == NULL) {
-        free(lp);
-        errno = ENOMEM;
-        return NULL;
+    lp->ep = epoll_create1(EPOLL_CLOEXEC);
+    lp->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.fd = lp->wake;
+    if (lp->ep < 0 || lp->wake < 0 ||
+        epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->wake, &ev) != 0 ||
+        (lp->m = curl_multi_init()) == NULL) {
+        rc = errno != 0 ? errno : ENOMEM;
+        goto fail;
     }
     /* Kept-alive connections upstream: as many as calls at once. */
     curl_multi_setopt(lp->m, CURLMOPT_MAXCONNECTS, 512L);
+    curl_multi_setopt(lp->m, CURLMOPT_SOCKETFUNCTION, loop_sock);
+    curl_multi_setopt(lp->m, CURLMOPT_SOCKETDATA, lp);
+    curl_multi_setopt(lp->m, CURLMOPT_TIMERFUNCTION, loop_timer);
+    curl_multi_setopt(lp->m, CURLMOPT_TIMERDATA, lp);
     pthread_mutex_init(&lp->mu, NULL);
     if ((rc = pthread_create(&lp->th, NULL, loop_main, lp)) != 0) {
         pthread_mutex_destroy(&lp->mu);
-        curl_multi_cleanup(lp->m);
-        free(lp);
-        errno = rc;
-        return NULL;
+        goto fail;
     }
     return lp;
+fail:
+    if (lp->m != NULL)
+        curl_multi_cleanup(lp->m);
+    if (lp->wake >= 0)
+        close(lp->wake);
+    if (lp->ep >= 0)
+        close(lp->ep);
+    free(lp);
+    errno = rc;
+    return NULL;
 }
 
 void
@@ -1591,8 +1720,9 @@ gr_fwd_loop_free(struct gr_fwd_loop *lp)
         return;
     pthread_mutex_lock(&lp->mu);
     lp->stop = true;
+    lp->sleeping = true;        /* wake it whatever it does */
+    loop_wake(lp);
     pthread_mutex_unlock(&lp->mu);
-    curl_multi_wakeup(lp->m);
     pthread_join(lp->th, NULL);
     for (i = 0; i < lp->n_spare; i++) {
         curl_easy_cleanup(lp->spares[i]->h);
@@ -1601,6 +1731,8 @@ gr_fwd_loop_free(struct gr_fwd_loop *lp)
     }
     free(lp->spares);
     curl_multi_cleanup(lp->m);
+    close(lp->wake);
+    close(lp->ep);
     pthread_mutex_destroy(&lp->mu);
     free(lp);
 }
@@ -1649,8 +1781,8 @@ gr_fwd_submit(struct gr_fwd_loop *lp, const struct gr_fwd *f,
     pthread_mutex_lock(&lp->mu);
     j->next = lp->inbox;
     lp->inbox = j;
+    loop_wake(lp);
     pthread_mutex_unlock(&lp->mu);
-    curl_multi_wakeup(lp->m);
     return 0;
 }
 
