@@ -1837,6 +1837,11 @@ gw_server_start(struct gw *gw)
     }
     gw->daemon = d;
     gw->port = gw->conf.port;
+    if (n_loops > 0)
+        gw_log("calls run on %u event loops (gateway.loops), served by %u "
+               "threads", n_loops, pool);
+    else
+        gw_log("a thread per call (gateway.loops = 0), %u threads", pool);
     info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
     if (info != NULL &&
         getsockname(info->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
