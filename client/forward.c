@@ -15,6 +15,15 @@
  * started from inside another one's callback on the same thread gets a
  * handle of its own for that attempt.
  *
+ * The forward is split into its steps (fwd_init, a reservation,
+ * attempt_begin / transfer_prep, transfer_end / attempt_end,
+ * after_attempt) so that two drivers share them: run(), which blocks
+ * its thread (gr_forward()), and the event loops of
+ * include/gemroute_forward.h (gr_fwd_submit(), at the end of this file),
+ * where a call in flight is a record: a timer while it waits for room or
+ * its backoff, an easy handle in the loop's libcurl multi handle while
+ * it transfers.  The rules are the same code: retry, settle, classify.
+ *
  * Invariants protected: every lease taken is settled exactly once, with
  * the count Google reported when there is one and the estimate kept
  * otherwise; a call is retried only while nothing of a stream reached

@@ -3,6 +3,17 @@
  * only file of gateway/ that sees it): routes, local tokens, Google's
  * error shapes, and streams handed on event by event.
  *
+ * Calls run on event loops (gateway.loops, 2 by default; include/
+ * gemroute_forward.h): the handler submits the call to a loop and
+ * suspends its connection (MHD_suspend_connection()); the loop resumes
+ * it with the answer, the stream's start or its next event, and the
+ * handler (or the stream's content reader, which then never blocks)
+ * hands it on.  A call in flight is a record on a loop, not a thread, so
+ * libmicrohttpd's pool is small (POOL_ON_LOOPS).  Why, and what still
+ * runs on a thread (the cache, fallback chains, aliases, the file
+ * routes): docs/GATEWAY.md, "Calls on loops".  With loops = 0, as
+ * before:
+ *
  * A pool of gateway.workers threads, each with its own epoll set of
  * connections (MHD_USE_EPOLL_INTERNAL_THREAD, MHD_OPTION_THREAD_POOL_SIZE):
  * a unary call runs in the thread that holds its connection, which
@@ -19,6 +30,8 @@
  * Invariants protected: a request that is refused here (token, route,
  * JSON, size, too many at once) costs no quota; the caller's token never
  * goes upstream (only user-agent and x-goog-api-client are passed on);
+ * no connection is suspended when the daemon stops (gw->parked counts
+ * every call that may suspend one, and the stop waits for none left);
  * a project's key never reaches the caller (it lives only in the lease
  * inside libgemroute, and no upstream header is handed back).
  */
