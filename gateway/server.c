@@ -162,6 +162,7 @@ struct stream {
     enum route route;
     /* on loops (gateway.loops > 0): the reader never blocks */
     struct MHD_Connection *conn;    /* suspended while nothing to send */
+    int fd;                         /* its socket; -1 = unknown */
     bool parked;                    /* conn is suspended (under mu) */
     bool on_loop;                   /* its call runs on a loop */
     double budget_s;
@@ -847,15 +848,27 @@ on_event(void *arg, const char *json, size_t len)
     return 0;
 }
 
+/*
+ * The caller left, or the gateway stops.  On loops, a connection
+ * suspended between events is read by nobody: its hang-up shows on the
+ * socket (as for a unary call), so the upstream call stops now rather
+ * than at the next event.
+ */
 static int
 stream_cancelled(void *arg)
 {
     struct stream *s = arg;
+    struct pollfd p = {.fd = -1, .events = POLLRDHUP};
     bool gone;
 
     pthread_mutex_lock(&s->mu);
     gone = s->abandoned;
+    if (s->parked)
+        p.fd = s->fd;
     pthread_mutex_unlock(&s->mu);
+    if (!gone && p.fd >= 0 && poll(&p, 1, 0) == 1 &&
+        (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0)
+        gone = true;
     return gone || gw_stopping(s->gw);
 }
 
@@ -1496,8 +1509,12 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
                 return send_error(gw, c, 503, "UNAVAILABLE", "gemroute: "
                                   "the gateway is stopping", NULL);
             }
+            const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+                c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
             /* From here the reader never blocks (see unpark()). */
             s->conn = c;
+            s->fd = ci != NULL ? ci->connect_fd : -1;
             s->on_loop = gr_fwd_submit(pick_loop(), &s->f, &s->o,
                                        &s->out, stream_done, s) == 0;
         }
