@@ -1182,13 +1182,29 @@ ucall_done(void *arg, int rc)
     atomic_fetch_sub_explicit(&gw->parked, 1, memory_order_seq_cst);
 }
 
+/* The record of a call the loop is done with, freed. */
+static void
+ucall_free(struct ucall *a)
+{
+    int i;
+
+    /* the loop's last touch of a is under a->mu */
+    pthread_mutex_lock(&a->mu);
+    pthread_mutex_unlock(&a->mu);
+    gr_response_free(&a->out);
+    for (i = 0; i < 3; i++)
+        free(a->hdr[i]);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
 /* The call is over: its answer queued, the record freed. */
 static enum MHD_Result
 ucall_answer(struct gw *gw, struct MHD_Connection *c, struct req *q,
              struct ucall *a)
 {
     enum MHD_Result rc;
-    int status = 0, i;
+    int status = 0;
 
     /* the loop's last touch of a is under a->mu */
     pthread_mutex_lock(&a->mu);
@@ -1202,11 +1218,7 @@ ucall_answer(struct gw *gw, struct MHD_Connection *c, struct req *q,
            "ms", route_name[q->route], q->model, status,
            a->out.project[0] != '\0' ? a->out.project : "-",
            a->out.attempts, (long long)(a->out.queued_ns / 1000000));
-    gr_response_free(&a->out);
-    for (i = 0; i < 3; i++)
-        free(a->hdr[i]);
-    pthread_mutex_destroy(&a->mu);
-    free(a);
+    ucall_free(a);
     return rc;
 }
 
@@ -1760,6 +1772,13 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)why;
     if (q == NULL)
         return;
+    /* Resumed, but the caller was gone before its answer was queued:
+     * the loop is done with the call (no connection is closed while
+     * suspended), what it left is released here. */
+    if (q->call != NULL)
+        ucall_free(q->call);
+    if (q->swait != NULL)
+        stream_gone(q->swait);      /* the answer's reference */
     if (q->counted)
         /* relaxed: see answer() */
         atomic_fetch_sub_explicit(&gw->active, 1, memory_order_relaxed);
