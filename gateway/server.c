@@ -1527,8 +1527,12 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
             /* From here the reader never blocks (see unpark()). */
             s->conn = c;
             s->fd = ci != NULL ? ci->connect_fd : -1;
-            s->on_loop = gr_fwd_submit(pick_loop(), &s->f, &s->o,
-                                       &s->out, stream_done, s) == 0;
+            /* Set before the submit: the loop may end the call (and
+             * read it in stream_end()) before gr_fwd_submit() returns. */
+            s->on_loop = true;
+            if (gr_fwd_submit(pick_loop(), &s->f, &s->o, &s->out,
+                              stream_done, s) != 0)
+                s->on_loop = false;     /* never seen by a loop */
         }
         if (!s->on_loop) {
             /* relaxed: only gw_server_stop() reads it, after the daemon
@@ -1924,6 +1928,15 @@ gw_server_stop(struct gw *gw)
             break;
         if (i >= STOP_WAIT_S * 100)
             return -EBUSY;
+        if (i == 300) {
+            unsigned k, on = 0;
+
+            for (k = 0; k < n_loops; k++)
+                on += gr_fwd_loop_count(loops[k]);
+            gw_log("stopping: %d calls still on loops (%u in the loops)",
+                   atomic_load_explicit(&gw->parked,
+                                        memory_order_seq_cst), on);
+        }
         nanosleep(&ms10, NULL);
     }
     if (gw->daemon != NULL)
@@ -1937,6 +1950,10 @@ gw_server_stop(struct gw *gw)
             runners_end();
             return 0;
         }
+        if (i == 300)
+            gw_log("stopping: %d stream threads still running",
+                   atomic_load_explicit(&gw->streams,
+                                        memory_order_acquire));
         nanosleep(&ms10, NULL);
     }
     return -EBUSY;
