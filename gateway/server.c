@@ -9,10 +9,11 @@
  * it with the answer, the stream's start or its next event, and the
  * handler (or the stream's content reader, which then never blocks)
  * hands it on.  A call in flight is a record on a loop, not a thread, so
- * libmicrohttpd's pool is small (POOL_ON_LOOPS).  Why, and what still
- * runs on a thread (the cache, fallback chains, aliases, the file
- * routes): docs/GATEWAY.md, "Calls on loops".  With loops = 0, as
- * before:
+ * libmicrohttpd's pool is small (POOL_ON_LOOPS).  A call no loop runs
+ * (the cache, a fallback chain, an alias) runs gr_forward() on a kept
+ * thread, its connection suspended the same way.  Why, and what still
+ * blocks a pool thread (the file routes): docs/GATEWAY.md, "Calls on
+ * loops".  With loops = 0, as before:
  *
  * A pool of gateway.workers threads, each with its own epoll set of
  * connections (MHD_USE_EPOLL_INTERNAL_THREAD, MHD_OPTION_THREAD_POOL_SIZE):
@@ -939,7 +940,8 @@ stream_done(void *arg, int rc)
  */
 struct runner {
     sem_t wake;
-    struct stream *s;               /* the job; NULL: end */
+    void (*fn)(void *arg);          /* the job; NULL: end */
+    void *arg;
     struct runner *next;            /* on the idle stack */
     pthread_t th;
 };
@@ -956,10 +958,10 @@ runner_main(void *arg)
     for (;;) {
         while (sem_wait(&me->wake) != 0)
             ;                       /* EINTR */
-        if (me->s == NULL)
+        if (me->fn == NULL)
             return NULL;            /* runners_end() joins and frees */
-        stream_main(me->s);
-        me->s = NULL;
+        me->fn(me->arg);
+        me->fn = NULL;
         pthread_mutex_lock(&runners_mu);
         me->next = runners_idle;
         runners_idle = me;
@@ -969,7 +971,7 @@ runner_main(void *arg)
 
 /* Run s's call on an idle stream thread, or a new one: 0 or -errno. */
 static int
-stream_start(struct stream *s)
+runner_start(void (*fn)(void *arg), void *arg)
 {
     struct runner *r;
     int rc;
@@ -979,7 +981,8 @@ stream_start(struct stream *s)
         runners_idle = r->next;
     pthread_mutex_unlock(&runners_mu);
     if (r != NULL) {
-        r->s = s;
+        r->fn = fn;
+        r->arg = arg;
         sem_post(&r->wake);
         return 0;
     }
@@ -989,7 +992,8 @@ stream_start(struct stream *s)
         free(r);
         return -ENOMEM;
     }
-    r->s = s;
+    r->fn = fn;
+    r->arg = arg;
     pthread_mutex_lock(&runners_mu);
     if ((rc = pthread_create(&r->th, NULL, runner_main, r)) == 0)
         runners_n++;
@@ -1001,6 +1005,19 @@ stream_start(struct stream *s)
     }
     sem_post(&r->wake);
     return 0;
+}
+
+static void
+stream_run(void *arg)
+{
+    (void)stream_main(arg);
+}
+
+/* Run s's call on an idle kept thread, or a new one: 0 or -errno. */
+static int
+stream_start(struct stream *s)
+{
+    return runner_start(stream_run, s);
 }
 
 /*
@@ -1023,7 +1040,7 @@ runners_end(void)
         pthread_mutex_unlock(&runners_mu);
         for (; r != NULL; r = next) {
             next = r->next;
-            r->s = NULL;
+            r->fn = NULL;
             sem_post(&r->wake);
             pthread_join(r->th, NULL);
             sem_destroy(&r->wake);
@@ -1182,6 +1199,17 @@ ucall_done(void *arg, int rc)
     atomic_fetch_sub_explicit(&gw->parked, 1, memory_order_seq_cst);
 }
 
+/* A unary call that no loop runs (the cache, a fallback chain, an
+ * alias): gr_forward() on a kept thread, its connection suspended as
+ * for a loop's, so that the pool thread serves its other connections. */
+static void
+ucall_run(void *arg)
+{
+    struct ucall *a = arg;
+
+    ucall_done(a, gr_forward(a->gw->g, &a->f, &a->o, &a->out));
+}
+
 /* The record of a call the loop is done with, freed. */
 static void
 ucall_free(struct ucall *a)
@@ -1262,13 +1290,15 @@ ucall_start(struct gw *gw, struct MHD_Connection *c, struct req *q,
         r = gr_fwd_submit(pick_loop(), &a->f, &a->o, &a->out, ucall_done,
                           a);
         if (r != 0)
+            r = runner_start(ucall_run, a);
+        if (r != 0)
             /* seq_cst: as in park_begin() */
             atomic_fetch_sub_explicit(&gw->parked, 1,
                                       memory_order_seq_cst);
     }
     if (r != 0) {
-        /* The cache, a fallback chain, an alias (or the gateway
-         * stops): gr_forward() on this thread, as without loops. */
+        /* No thread for it (or the gateway stops): gr_forward() on
+         * this thread, as without loops. */
         a->rc = gr_forward(gw->g, &a->f, &a->o, &a->out);
         return ucall_answer(gw, c, q, a);
     }
