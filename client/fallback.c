@@ -356,6 +356,24 @@ note(struct gr_response *out, const char *fmt, const char *a,
         snprintf(out->error + n, sizeof(out->error) - n, fmt, a, b);
 }
 
+bool
+gr_fb_plain(struct gr *g, const struct gr_fb_req *q,
+            const struct gr_call_opts *opts)
+{
+    static const struct gr_call_opts zero;
+    const struct gr_call_opts *o = opts != NULL ? opts : &zero;
+    struct gr_cache_cfg cc;
+    struct chain c;
+
+    if (g == NULL || q->model == NULL)
+        return false;
+    if (q->kind != GR_FB_OTHER && gr_cache_settings(g, &cc) &&
+        cacheable(q, &cc, o))
+        return false;
+    read_chain(g, q->model, &c);
+    return c.n < 2;
+}
+
 int
 gr_fb_call(struct gr *g, const struct gr_fb_req *q,
            const struct gr_call_opts *opts, gr_fb_one one, void *arg,

@@ -41,6 +41,12 @@ int gr_fb_call(struct gr *g, const struct gr_fb_req *q,
                const struct gr_call_opts *opts, gr_fb_one one, void *arg,
                struct gr_response *out);
 
+/* Would gr_fb_call() call `one` once, for q->model, and do nothing
+ * else (no cache, no fallback chain)?  Then a caller may call it
+ * itself (forward.c's event loop). */
+bool gr_fb_plain(struct gr *g, const struct gr_fb_req *q,
+                 const struct gr_call_opts *opts);
+
 /* Write path with "models/FROM:" changed to "models/TO:" into buf; -1
  * when path names no model or buf is too small. */
 int gr_fb_path(const char *path, const char *from, const char *to,

@@ -15,6 +15,15 @@
  * started from inside another one's callback on the same thread gets a
  * handle of its own for that attempt.
  *
+ * The forward is split into its steps (fwd_init, a reservation,
+ * attempt_begin / transfer_prep, transfer_end / attempt_end,
+ * after_attempt) so that two drivers share them: run(), which blocks
+ * its thread (gr_forward()), and the event loops of
+ * include/gemroute_forward.h (gr_fwd_submit(), at the end of this file),
+ * where a call in flight is a record: a timer while it waits for room or
+ * its backoff, an easy handle in the loop's libcurl multi handle while
+ * it transfers.  The rules are the same code: retry, settle, classify.
+ *
  * Invariants protected: every lease taken is settled exactly once, with
  * the count Google reported when there is one and the estimate kept
  * otherwise; a call is retried only while nothing of a stream reached
@@ -30,6 +39,7 @@
 #include "spend.h"
 #include "reserve.h"
 #include "seqlock.h"
+#include "gemroute_forward.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -40,7 +50,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NS_PER_MS INT64_C(1000000)
 #define NS_PER_S INT64_C(1000000000)
@@ -84,6 +97,8 @@ struct fwd {
                                    caps); -1 = the model's maximum */
     struct gr_shm_spend_use spend_use;  /* the answer's usage, for its
                                            cost; prompt -1 = none */
+    char cerr[CURL_ERROR_SIZE];         /* libcurl's sentence (may name
+                                           the URL, never the key) */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -487,25 +502,25 @@ room_add(struct fwd_handle *t, size_t *n, size_t *used, const char *a,
  * a sentence without the key.
  */
 static int
-transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
-         char *errbuf, size_t errlen, bool *timeout)
+transfer_prep(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
+              struct fwd_handle *t, size_t *usedp, char *errbuf,
+              size_t errlen, bool *timeout)
 {
     static const char bearer[] = "Authorization: Bearer ";
     static const char goog[] = "x-goog-api-key: ";
     static const char ctype[] = "Content-Type: application/json";
     static const char ua[] = "User-Agent: gemroute-gateway/1";
     const struct gr_fwd *f = c->f;
-    char url[URL_MAX], cerr[CURL_ERROR_SIZE];
+    char url[URL_MAX];
     const char *method = f->method != NULL ? f->method : "POST";
     const char *auth = f->kind == GR_FWD_OPENAI ? bearer : goog;
     bool has_ua = false;
     int64_t left_ms = (stop_at - gr_now_ns()) / NS_PER_MS;
-    struct fwd_handle *t;
     size_t i, n = 0, used = 0, nodes, bytes;
-    CURLcode rc;
 
     *timeout = false;
-    errbuf[0] = cerr[0] = '\0';
+    *usedp = 0;
+    errbuf[0] = c->cerr[0] = '\0';
     if (left_ms < 1) {
         *timeout = true;
         snprintf(errbuf, errlen, "no time left before the deadline");
@@ -531,12 +546,7 @@ transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
         nodes++;
         bytes += strlen(f->headers[i]) + 1;
     }
-    if ((t = fwd_handle_take()) == NULL) {
-        snprintf(errbuf, errlen, "out of memory");
-        return CURLE_OUT_OF_MEMORY;
-    }
     if (room_grow(t, nodes, bytes) != 0) {
-        fwd_handle_give(t, 0);
         snprintf(errbuf, errlen, "out of memory");
         return CURLE_OUT_OF_MEMORY;
     }
@@ -589,7 +599,7 @@ transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
     curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
-    curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->cerr);
     if (f->cancelled != NULL) {
         /* Asked just before the attempt (see gr_forward's loop). */
         c->cancel_at_ns = gr_now_ns() + CANCEL_POLL_NS;
@@ -597,27 +607,63 @@ transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
         curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, c);
     }
-    rc = curl_easy_perform(c->h);
-    {
-        long code = 0;
+    *usedp = used;
+    return CURLE_OK;
+}
 
-        curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
-        c->status = (int)code;
-    }
+/*
+ * The transfer set up by transfer_prep() ended with rc: its status read,
+ * its sentence into errbuf (without the key).  c->h is still the handle.
+ */
+static void
+transfer_end(struct fwd *c, const struct gr_lease *l, int rc, char *errbuf,
+             size_t errlen, bool *timeout)
+{
+    long code = 0;
+
+    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
+    c->status = (int)code;
     c->h = NULL;
-    fwd_handle_give(t, used);
     if (rc == CURLE_OPERATION_TIMEDOUT)
         *timeout = true;
     if (rc != CURLE_OK)
         snprintf(errbuf, errlen, "%s",
                  c->too_big ? "answer too large; refused"
                  : c->stopped ? "stopped while reading the answer"
-                 : cerr[0] != '\0' ? cerr : curl_easy_strerror(rc));
+                 : c->cerr[0] != '\0' ? c->cerr
+                 : curl_easy_strerror((CURLcode)rc));
     /* Paranoia: no message of ours may ever carry the key. */
     if (strstr(errbuf, l->key) != NULL)
         snprintf(errbuf, errlen, "transfer failed");
-    explicit_bzero(cerr, sizeof(cerr));
-    return (int)rc;
+    explicit_bzero(c->cerr, sizeof(c->cerr));
+}
+
+/*
+ * One HTTP transfer with the lease's key, on this thread's handle.
+ * Returns 0 when an answer came whole, else a curl code; *timeout says
+ * the time ran out.  errbuf gets a sentence without the key.
+ */
+static int
+transfer(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
+         char *errbuf, size_t errlen, bool *timeout)
+{
+    struct fwd_handle *t;
+    size_t used = 0;
+    int rc;
+
+    *timeout = false;
+    if ((t = fwd_handle_take()) == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        return CURLE_OUT_OF_MEMORY;
+    }
+    rc = transfer_prep(c, l, stop_at, t, &used, errbuf, errlen, timeout);
+    if (rc == CURLE_OK) {
+        rc = (int)curl_easy_perform(c->h);
+        transfer_end(c, l, rc, errbuf, errlen, timeout);
+    }
+    c->h = NULL;
+    fwd_handle_give(t, used);
+    return rc;
 }
 
 /* ---- one attempt: what the answer means ------------------------------- */
@@ -678,19 +724,13 @@ take_usage(struct fwd *c, bool ok)
     c->spend_use.thinking = ru.thoughts_tokens;
 }
 
-static enum next
-attempt(struct fwd *c, struct gr_lease *l)
+/* An attempt starts on lease l: its state reset; returns when it must
+ * stop (the call's deadline, or the lease's longest call). */
+static int64_t
+attempt_begin(struct fwd *c, const struct gr_lease *l)
 {
-    struct gr_response *out = c->out;
-    struct gr_verdict v;
-    struct gr_usage use;
-    char why[CURL_ERROR_SIZE];
-    int64_t stop_at, cap_at, now_s = time(NULL);
-    bool timeout, report = true, deadline_cut, whole;
-    int rc;
+    int64_t cap_at = l->admitted_ns + max_call_ns(c) / 20 * 19;
 
-    cap_at = l->admitted_ns + max_call_ns(c) / 20 * 19;
-    stop_at = c->o.deadline_ns < cap_at ? c->o.deadline_ns : cap_at;
     c->buf = NULL;
     c->len = c->cap = 0;
     c->status = 0;
@@ -699,15 +739,30 @@ attempt(struct fwd *c, struct gr_lease *l)
     c->oai_prompt = -1;
     c->project = l->project;
     gr_sse_init(&c->sse);
+    return c->o.deadline_ns < cap_at ? c->o.deadline_ns : cap_at;
+}
 
-    rc = transfer(c, l, stop_at, why, sizeof(why), &timeout);
+/*
+ * The attempt's transfer ended with curl code rc (why: its sentence):
+ * classify, report, settle the lease, and say what comes next.
+ */
+static enum next
+attempt_end(struct fwd *c, struct gr_lease *l, int64_t stop_at, int rc,
+            bool timeout, char *why, size_t whylen)
+{
+    struct gr_response *out = c->out;
+    struct gr_verdict v;
+    struct gr_usage use;
+    int64_t now_s = time(NULL);
+    bool report = true, deadline_cut, whole;
+
     explicit_bzero(l->key, sizeof(l->key));
     explicit_bzero(l->proxy, sizeof(l->proxy));
     if (rc == CURLE_OK && c->f->sse && c->status >= 200 &&
         c->status <= 299 && gr_sse_finish(&c->sse, on_sse_event, c) != 0 &&
         !c->user_stopped) {
         rc = CURLE_RECV_ERROR;
-        snprintf(why, sizeof(why), "%s", gr_sse_error(&c->sse));
+        snprintf(why, whylen, "%s", gr_sse_error(&c->sse));
     }
     whole = rc == CURLE_OK;
     if (c->status == 0 && rc == CURLE_OK)
@@ -810,6 +865,19 @@ attempt(struct fwd *c, struct gr_lease *l)
     return NEXT_RETRY;
 }
 
+/* One attempt on this thread: the transfer runs to its end here. */
+static enum next
+attempt(struct fwd *c, struct gr_lease *l)
+{
+    char why[CURL_ERROR_SIZE];
+    int64_t stop_at = attempt_begin(c, l);
+    bool timeout;
+    int rc;
+
+    rc = transfer(c, l, stop_at, why, sizeof(why), &timeout);
+    return attempt_end(c, l, stop_at, rc, timeout, why, sizeof(why));
+}
+
 /* ---- the retry loop (as in generate.c) -------------------------------- */
 
 static int64_t
@@ -839,93 +907,125 @@ sleep_until(int64_t at_ns)
         ;
 }
 
+/* A reservation that failed with rc: the sentence; returns rc. */
+static int
+reserve_failed(struct fwd *c, int rc, const struct gr_lease *l)
+{
+    if (rc == GR_EDEADLINE) {
+        c->out->retry_at_ns = l->retry_at_ns;
+        if (c->pin.project[0] != '\0')
+            fail_msg(c, "no room for %s on project %s (it holds a "
+                     "resource the request names) before the queue "
+                     "deadline", c->f->model, c->pin.project);
+        else
+            fail_msg(c, "no room for %s on any project before the "
+                     "queue deadline", c->f->model);
+    } else if (rc == GR_ENOMODEL) {
+        fail_msg(c, "%s", gr_errstr(c->g));
+    } else if (rc == GR_ESPEND) {
+        fail_msg(c, "%s", gr_spend_refusal());
+    } else {
+        fail_msg(c, "reserving room for %s failed: %s", c->f->model,
+                 gr_err_name(rc));
+    }
+    return rc;
+}
+
+/*
+ * After an attempt: the call's result (GR_OK or an error, with its
+ * sentence), or 1: try again after *wait_ns (a backoff, or the cooling
+ * the answer asked for).
+ */
+static int
+after_attempt(struct fwd *c, enum next next, int64_t *wait_ns)
+{
+    struct gr_response *out = c->out;
+    int64_t wait;
+
+    if (next == NEXT_DONE)
+        return GR_OK;
+    if (next == NEXT_DEADLINE) {
+        fail_msg(c, "deadline passed during attempt %d", out->attempts);
+        return GR_EDEADLINE;
+    }
+    if (next == NEXT_FAIL) {
+        fail_msg(c, "%s", out->verdict.reason);
+        return GR_ECALL;
+    }
+    if (out->attempts >= c->o.max_attempts) {
+        fail_msg(c, "gave up after %d attempts; last answer: %s",
+                 out->attempts, out->verdict.reason);
+        return GR_ECALL;
+    }
+    wait = backoff_ns(c, out->attempts);
+    if ((out->verdict.cls == GR_CLASS_OVERLOAD ||
+         out->verdict.cls == GR_CLASS_SERVER) &&
+        out->verdict.cooldown_s > 0) {
+        double hint = out->verdict.cooldown_s * 1e9;
+
+        if (hint > (double)c->o.backoff_cap_ns)
+            hint = (double)c->o.backoff_cap_ns;
+        if ((int64_t)hint > wait)
+            wait = (int64_t)hint;
+    }
+    if (gr_now_ns() + wait >= c->o.deadline_ns) {
+        fail_msg(c, "deadline too close for attempt %d; last answer: "
+                 "%s", out->attempts + 1, out->verdict.reason);
+        return GR_EDEADLINE;
+    }
+    *wait_ns = wait;
+    return 1;
+}
+
+/* Cancelled before an attempt starts: the result to return. */
+static int
+cancelled_now(struct fwd *c)
+{
+    if (c->f->cancelled != NULL && c->f->cancelled(c->f->arg) != 0) {
+        fail_msg(c, "cancelled by the caller");
+        return c->out->attempts > 0 ? GR_ECALL : GR_EDEADLINE;
+    }
+    return GR_OK;
+}
+
 static int
 run(struct fwd *c, const struct gr_cost *cost)
 {
     struct gr_response *out = c->out;
     struct gr_lease l;
+    int64_t wait = 0;
     int rc;
 
     for (;;) {
-        int64_t until = c->o.queue_deadline_ns, t0 = gr_now_ns(), wait;
-        enum next next;
+        int64_t until = c->o.queue_deadline_ns, t0 = gr_now_ns();
 
         if (until <= t0)
             until = t0 - 1 > 0 ? t0 - 1 : 1;
-        if (c->f->cancelled != NULL && c->f->cancelled(c->f->arg) != 0) {
-            fail_msg(c, "cancelled by the caller");
-            return out->attempts > 0 ? GR_ECALL : GR_EDEADLINE;
-        }
+        if ((rc = cancelled_now(c)) != GR_OK)
+            return rc;
         rc = gr_reserve_spend(c->g, c->pin.project, c->f->model, cost,
                               c->max_out, until, &l);
         out->queued_ns += gr_now_ns() - t0;
-        if (rc == GR_EDEADLINE) {
-            out->retry_at_ns = l.retry_at_ns;
-            if (c->pin.project[0] != '\0')
-                fail_msg(c, "no room for %s on project %s (it holds a "
-                         "resource the request names) before the queue "
-                         "deadline", c->f->model, c->pin.project);
-            else
-                fail_msg(c, "no room for %s on any project before the "
-                         "queue deadline", c->f->model);
-            return GR_EDEADLINE;
-        }
-        if (rc == GR_ENOMODEL) {
-            fail_msg(c, "%s", gr_errstr(c->g));
+        if (rc != GR_OK)
+            return reserve_failed(c, rc, &l);
+        rc = after_attempt(c, attempt(c, &l), &wait);
+        if (rc != 1)
             return rc;
-        }
-        if (rc == GR_ESPEND) {
-            fail_msg(c, "%s", gr_spend_refusal());
-            return rc;
-        }
-        if (rc != GR_OK) {
-            fail_msg(c, "reserving room for %s failed: %s", c->f->model,
-                     gr_err_name(rc));
-            return rc;
-        }
-        next = attempt(c, &l);
-        if (next == NEXT_DONE)
-            return GR_OK;
-        if (next == NEXT_DEADLINE) {
-            fail_msg(c, "deadline passed during attempt %d", out->attempts);
-            return GR_EDEADLINE;
-        }
-        if (next == NEXT_FAIL) {
-            fail_msg(c, "%s", out->verdict.reason);
-            return GR_ECALL;
-        }
-        if (out->attempts >= c->o.max_attempts) {
-            fail_msg(c, "gave up after %d attempts; last answer: %s",
-                     out->attempts, out->verdict.reason);
-            return GR_ECALL;
-        }
-        wait = backoff_ns(c, out->attempts);
-        if ((out->verdict.cls == GR_CLASS_OVERLOAD ||
-             out->verdict.cls == GR_CLASS_SERVER) &&
-            out->verdict.cooldown_s > 0) {
-            double hint = out->verdict.cooldown_s * 1e9;
-
-            if (hint > (double)c->o.backoff_cap_ns)
-                hint = (double)c->o.backoff_cap_ns;
-            if ((int64_t)hint > wait)
-                wait = (int64_t)hint;
-        }
-        if (gr_now_ns() + wait >= c->o.deadline_ns) {
-            fail_msg(c, "deadline too close for attempt %d; last answer: "
-                     "%s", out->attempts + 1, out->verdict.reason);
-            return GR_EDEADLINE;
-        }
         sleep_until(gr_now_ns() + wait);
     }
 }
 
+/*
+ * A forward's state before its first reservation: out cleared, the
+ * options' defaults, the cost and the pinned project.  GR_OK, or the
+ * call's result (out says why).
+ */
 static int
-forward_model(struct gr *g, const struct gr_fwd *f,
-              const struct gr_call_opts *opts, struct gr_response *out)
+fwd_init(struct fwd *c, struct gr *g, const struct gr_fwd *f,
+         const struct gr_call_opts *opts, struct gr_response *out,
+         struct gr_cost *cost)
 {
-    struct gr_cost cost;
-    struct fwd c;
-    int rc, d;
+    int d;
 
     if (out == NULL)
         return GR_EINVAL;
@@ -940,47 +1040,61 @@ forward_model(struct gr *g, const struct gr_fwd *f,
         return GR_EINVAL;
     }
     pthread_once(&curl_once, curl_start);
-    memset(&c, 0, sizeof(c));
-    c.g = g;
-    c.f = f;
-    c.out = out;
-    c.start_ns = gr_now_ns();
+    memset(c, 0, sizeof(*c));
+    c->g = g;
+    c->f = f;
+    c->out = out;
+    c->start_ns = gr_now_ns();
     if (!curl_ok) {
-        fail_msg(&c, "libcurl did not start");
+        fail_msg(c, "libcurl did not start");
         return GR_ENOMEM;
     }
     if (opts != NULL)
-        c.o = *opts;
-    if (c.o.deadline_ns <= 0)
-        c.o.deadline_ns = c.start_ns + DEFAULT_DEADLINE_NS;
-    if (c.o.queue_deadline_ns <= 0 || c.o.queue_deadline_ns > c.o.deadline_ns)
-        c.o.queue_deadline_ns = c.o.deadline_ns;
-    if (c.o.max_attempts <= 0)
-        c.o.max_attempts = DEFAULT_ATTEMPTS;
-    if (c.o.max_attempts > MAX_ATTEMPTS)
-        c.o.max_attempts = MAX_ATTEMPTS;
-    if (c.o.backoff_base_ns <= 0)
-        c.o.backoff_base_ns = DEFAULT_BACKOFF_BASE_NS;
-    if (c.o.backoff_cap_ns <= 0)
-        c.o.backoff_cap_ns = DEFAULT_BACKOFF_CAP_NS;
-    if (c.o.backoff_cap_ns < c.o.backoff_base_ns)
-        c.o.backoff_cap_ns = c.o.backoff_base_ns;
-    estimate(&c, &cost);
-    c.max_out = f->kind == GR_FWD_GENERATE
-                    ? gr_spend_max_out(g, f->body, f->len) : -1;
+        c->o = *opts;
+    if (c->o.deadline_ns <= 0)
+        c->o.deadline_ns = c->start_ns + DEFAULT_DEADLINE_NS;
+    if (c->o.queue_deadline_ns <= 0 ||
+        c->o.queue_deadline_ns > c->o.deadline_ns)
+        c->o.queue_deadline_ns = c->o.deadline_ns;
+    if (c->o.max_attempts <= 0)
+        c->o.max_attempts = DEFAULT_ATTEMPTS;
+    if (c->o.max_attempts > MAX_ATTEMPTS)
+        c->o.max_attempts = MAX_ATTEMPTS;
+    if (c->o.backoff_base_ns <= 0)
+        c->o.backoff_base_ns = DEFAULT_BACKOFF_BASE_NS;
+    if (c->o.backoff_cap_ns <= 0)
+        c->o.backoff_cap_ns = DEFAULT_BACKOFF_CAP_NS;
+    if (c->o.backoff_cap_ns < c->o.backoff_base_ns)
+        c->o.backoff_cap_ns = c->o.backoff_base_ns;
+    estimate(c, cost);
+    c->max_out = f->kind == GR_FWD_GENERATE
+                     ? gr_spend_max_out(g, f->body, f->len) : -1;
     {
         char why[512];
 
         /* Refused before anything is sent: resources of two projects. */
-        if (gr_pin_request(g, f->path, f->body, f->len, &c.pin, why,
+        if (gr_pin_request(g, f->path, f->body, f->len, &c->pin, why,
                            sizeof(why)) != GR_OK) {
-            fail_msg(&c, "%s", why);
+            fail_msg(c, "%s", why);
             return GR_EINVAL;
         }
         if (f->project != NULL && f->project[0] != '\0')
-            snprintf(c.pin.project, sizeof(c.pin.project), "%s",
+            snprintf(c->pin.project, sizeof(c->pin.project), "%s",
                      f->project);
     }
+    return GR_OK;
+}
+
+static int
+forward_model(struct gr *g, const struct gr_fwd *f,
+              const struct gr_call_opts *opts, struct gr_response *out)
+{
+    struct gr_cost cost;
+    struct fwd c;
+    int rc;
+
+    if ((rc = fwd_init(&c, g, f, opts, out, &cost)) != GR_OK)
+        return rc;
     rc = run(&c, &cost);
     out->elapsed_ns = gr_now_ns() - c.start_ns;
     if (rc == GR_OK)
@@ -1127,6 +1241,558 @@ gr_forward(struct gr *g, const struct gr_fwd *f,
     q.no_fallback = f->kind == GR_FWD_OPENAI || f->kind == GR_FWD_FREE ||
                     strstr(f->path, probe) == NULL;
     return gr_fb_call(g, &q, opts, one_model, &of, out);
+}
+
+/* ---- forwards on an event loop (include/gemroute_forward.h) ---------- */
+
+/*
+ * The same steps as run(), as a record driven by a loop thread instead
+ * of a thread's stack: a call waiting for room or for its backoff is a
+ * timer (wake_ns), a call in transfer is an easy handle in the loop's
+ * multi handle.  The loop's easy handles are kept from one call to the
+ * next (their header room too); their connections live in the multi
+ * handle's cache, so a kept-alive connection upstream serves every call
+ * of the loop.
+ */
+
+/* Longest sleep of a call waiting for room between two tries: a settle
+ * elsewhere wakes a blocked gr_reserve() at once, the loop only sees it
+ * at its next try. */
+#define LOOP_ROOM_POLL_NS (5 * NS_PER_MS)
+#define LOOP_IDLE_MS 1000
+
+enum job_state { J_NEW, J_RESERVE, J_XFER };
+
+struct gr_fwd_job {
+    struct fwd c;
+    struct gr_cost cost;
+    struct gr_lease l;
+    enum job_state state;
+    int init_rc;                /* fwd_init()'s, when not GR_OK */
+    int64_t wake_ns;            /* J_RESERVE: try then */
+    int64_t wait_from_ns;       /* waiting for room since; 0 = not */
+    int64_t stop_at;            /* the attempt's end */
+    struct fwd_handle *t;       /* J_XFER: the easy handle */
+    size_t used;                /* header room to wipe */
+    bool timeout;
+    char why[CURL_ERROR_SIZE];
+    gr_fwd_done_fn done;
+    void *arg;
+    struct gr_fwd_job *next, *prev;
+};
+
+struct gr_fwd_loop {
+    struct gr *g;
+    CURLM *m;
+    int ep;                     /* epoll: libcurl's sockets, wake */
+    int wake;                   /* eventfd: something in the inbox */
+    int64_t curl_due_ns;        /* libcurl's timer; INT64_MAX = none */
+    pthread_t th;
+    pthread_mutex_t mu;         /* inbox, stop, sleeping */
+    struct gr_fwd_job *inbox;   /* submitted, not yet taken */
+    bool stop;
+    bool sleeping;              /* in epoll_wait(): wake it to take */
+    _Atomic unsigned count;     /* submitted, not yet done */
+    struct gr_fwd_job *jobs;    /* the loop thread's own list */
+    struct fwd_handle *spare;   /* kept easy handles (next: in node) */
+    struct fwd_handle **spares;
+    size_t n_spare, cap_spare;
+};
+
+static struct fwd_handle *
+loop_handle_take(struct gr_fwd_loop *lp)
+{
+    struct fwd_handle *t;
+
+    if (lp->n_spare > 0)
+        return lp->spares[--lp->n_spare];
+    if ((t = calloc(1, sizeof(*t))) == NULL)
+        return NULL;
+    if ((t->h = curl_easy_init()) == NULL) {
+        free(t);
+        return NULL;
+    }
+    fwd_handle_setup(t->h);
+    return t;
+}
+
+static void
+loop_handle_give(struct gr_fwd_loop *lp, struct fwd_handle *t, size_t used)
+{
+    struct fwd_handle **p;
+
+    if (used > 0)
+        explicit_bzero(t->text, used);
+    curl_easy_reset(t->h);
+    if (lp->n_spare == lp->cap_spare) {
+        size_t cap = lp->cap_spare ? lp->cap_spare * 2 : 16;
+
+        if ((p = realloc(lp->spares, cap * sizeof(*p))) == NULL) {
+            curl_easy_cleanup(t->h);
+            t->own = false;
+            fwd_handle_free(t);
+            return;
+        }
+        lp->spares = p;
+        lp->cap_spare = cap;
+    }
+    lp->spares[lp->n_spare++] = t;
+}
+
+/* The job is over: out completed as forward_model() and gr_fb_call()
+ * leave it, done called, the record freed. */
+static void
+job_finish(struct gr_fwd_loop *lp, struct gr_fwd_job *j, int rc)
+{
+    struct gr_response *out = j->c.out;
+
+    if (j->init_rc == GR_OK) {
+        out->elapsed_ns = gr_now_ns() - j->c.start_ns;
+        snprintf(out->model, sizeof(out->model), "%s", j->c.f->model);
+        if (rc == GR_OK)
+            out->error[0] = '\0';
+    }
+    if (j->prev != NULL)
+        j->prev->next = j->next;
+    else
+        lp->jobs = j->next;
+    if (j->next != NULL)
+        j->next->prev = j->prev;
+    j->done(j->arg, rc);
+    free(j);
+    /* release: the caller's record is complete before the count falls
+     * (gr_fwd_loop_count() acquires) */
+    atomic_fetch_sub_explicit(&lp->count, 1, memory_order_release);
+}
+
+/* The attempt's transfer ended with rc: classify, settle, what next. */
+static void
+job_attempt_end(struct gr_fwd_loop *lp, struct gr_fwd_job *j, int rc)
+{
+    enum next next;
+    int64_t wait = 0;
+    int r;
+
+    next = attempt_end(&j->c, &j->l, j->stop_at, rc, j->timeout, j->why,
+                       sizeof(j->why));
+    r = after_attempt(&j->c, next, &wait);
+    if (r != 1) {
+        job_finish(lp, j, r);
+        return;
+    }
+    j->state = J_RESERVE;
+    j->wake_ns = gr_now_ns() + wait;
+}
+
+/* A lease is held: the attempt's transfer joins the multi handle. */
+static void
+job_start(struct gr_fwd_loop *lp, struct gr_fwd_job *j)
+{
+    struct fwd *c = &j->c;
+    struct fwd_handle *t;
+    int rc;
+
+    j->stop_at = attempt_begin(c, &j->l);
+    j->timeout = false;
+    j->used = 0;
+    if ((t = loop_handle_take(lp)) == NULL) {
+        snprintf(j->why, sizeof(j->why), "out of memory");
+        job_attempt_end(lp, j, CURLE_OUT_OF_MEMORY);
+        return;
+    }
+    rc = transfer_prep(c, &j->l, j->stop_at, t, &j->used, j->why,
+                       sizeof(j->why), &j->timeout);
+    if (rc == CURLE_OK) {
+        curl_easy_setopt(t->h, CURLOPT_PRIVATE, j);
+        if (curl_multi_add_handle(lp->m, t->h) == CURLM_OK) {
+            j->t = t;
+            j->state = J_XFER;
+            return;
+        }
+        rc = CURLE_OUT_OF_MEMORY;
+        snprintf(j->why, sizeof(j->why), "out of memory");
+    }
+    c->h = NULL;
+    loop_handle_give(lp, t, j->used);
+    job_attempt_end(lp, j, rc);
+}
+
+/* The transfer ended (rc from libcurl, or stopped here). */
+static void
+job_xfer_end(struct gr_fwd_loop *lp, struct gr_fwd_job *j, int rc)
+{
+    struct fwd_handle *t = j->t;
+
+    curl_multi_remove_handle(lp->m, t->h);
+    transfer_end(&j->c, &j->l, rc, j->why, sizeof(j->why), &j->timeout);
+    j->t = NULL;
+    loop_handle_give(lp, t, j->used);
+    job_attempt_end(lp, j, rc);
+}
+
+/* Time to try for room (first, again, or after a backoff). */
+static void
+job_reserve(struct gr_fwd_loop *lp, struct gr_fwd_job *j)
+{
+    struct fwd *c = &j->c;
+    int64_t now, wake;
+    int rc;
+
+    if ((rc = cancelled_now(c)) != GR_OK) {
+        if (j->wait_from_ns != 0)
+            c->out->queued_ns += gr_now_ns() - j->wait_from_ns;
+        job_finish(lp, j, rc);
+        return;
+    }
+    now = gr_now_ns();
+    if (j->wait_from_ns == 0)
+        j->wait_from_ns = now;
+    /* A deadline already past: one try, never a wait. */
+    rc = gr_reserve_spend(c->g, c->pin.project, c->f->model, &j->cost,
+                          c->max_out, now - 1 > 0 ? now - 1 : 1, &j->l);
+    now = gr_now_ns();
+    if (rc == GR_EDEADLINE && now < c->o.queue_deadline_ns) {
+        wake = j->l.retry_at_ns > now ? j->l.retry_at_ns
+                                      : now + lp->g->t.tick_ns;
+        if (wake > now + LOOP_ROOM_POLL_NS)
+            wake = now + LOOP_ROOM_POLL_NS;
+        if (wake > c->o.queue_deadline_ns)
+            wake = c->o.queue_deadline_ns;
+        j->wake_ns = wake;
+        return;
+    }
+    c->out->queued_ns += now - j->wait_from_ns;
+    j->wait_from_ns = 0;
+    if (rc != GR_OK) {
+        job_finish(lp, j, reserve_failed(c, rc, &j->l));
+        return;
+    }
+    job_start(lp, j);
+}
+
+/* One turn over the loop's calls: timers due, cancellations; returns
+ * when the next is due. */
+static int64_t
+loop_turn(struct gr_fwd_loop *lp)
+{
+    struct gr_fwd_job *j, *next;
+    int64_t now = gr_now_ns(), due = now + LOOP_IDLE_MS * NS_PER_MS;
+
+    for (j = lp->jobs; j != NULL; j = next) {
+        next = j->next;
+        if (j->state == J_NEW) {
+            if (j->init_rc != GR_OK) {
+                job_finish(lp, j, j->init_rc);
+                continue;
+            }
+            j->state = J_RESERVE;
+            j->wake_ns = now;
+        }
+        if (j->state == J_RESERVE && j->wake_ns <= now) {
+            job_reserve(lp, j);
+            now = gr_now_ns();
+            continue;       /* j may be gone; its next turn sets due */
+        }
+        if (j->state == J_XFER && j->c.f->cancelled != NULL &&
+            j->c.cancel_at_ns <= now) {
+            /* as on_progress(), for a transfer with nothing to read */
+            j->c.cancel_at_ns = now + CANCEL_POLL_NS;
+            if (j->c.f->cancelled(j->c.f->arg) != 0) {
+                j->c.user_stopped = true;
+                job_xfer_end(lp, j, CURLE_ABORTED_BY_CALLBACK);
+                now = gr_now_ns();
+                continue;
+            }
+        }
+        if (j->state == J_RESERVE && j->wake_ns < due)
+            due = j->wake_ns;
+        if (j->state == J_XFER && j->c.f->cancelled != NULL &&
+            j->c.cancel_at_ns < due)
+            due = j->c.cancel_at_ns;
+    }
+    return due;
+}
+
+/* libcurl's sockets into the loop's epoll set (CURLMOPT_SOCKETFUNCTION). */
+static int
+loop_sock(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+    struct gr_fwd_loop *lp = arg;
+    struct epoll_event ev;
+
+    (void)e;
+    if (what == CURL_POLL_REMOVE) {
+        if (sockp != NULL)
+            epoll_ctl(lp->ep, EPOLL_CTL_DEL, fd, NULL);
+        curl_multi_assign(lp->m, fd, NULL);
+        return 0;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
+                (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+    ev.data.fd = fd;
+    if (sockp != NULL) {
+        epoll_ctl(lp->ep, EPOLL_CTL_MOD, fd, &ev);
+    } else if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, fd, &ev) == 0 ||
+               (errno == EEXIST &&
+                epoll_ctl(lp->ep, EPOLL_CTL_MOD, fd, &ev) == 0)) {
+        curl_multi_assign(lp->m, fd, lp);   /* any non-NULL: added */
+    }
+    return 0;
+}
+
+/* libcurl's one timer (CURLMOPT_TIMERFUNCTION). */
+static int
+loop_timer(CURLM *m, long ms, void *arg)
+{
+    struct gr_fwd_loop *lp = arg;
+
+    (void)m;
+    lp->curl_due_ns = ms < 0 ? INT64_MAX : gr_now_ns() + ms * NS_PER_MS;
+    return 0;
+}
+
+/* Transfers libcurl finished: their attempts end. */
+static void
+loop_reap(struct gr_fwd_loop *lp)
+{
+    struct gr_fwd_job *j;
+    struct CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(lp->m, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        j = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &j);
+        if (j != NULL)
+            job_xfer_end(lp, j, (int)msg->data.result);
+    }
+}
+
+#define LOOP_EVENTS 64
+
+/*
+ * The loop: take what was submitted, run the calls' timers, let libcurl
+ * act on the sockets epoll says are ready (and on its own timer), end
+ * the transfers it finished; sleep in epoll_wait() until the next of
+ * those.  Submitters write the eventfd only while the loop sleeps.
+ */
+static void *
+loop_main(void *arg)
+{
+    struct gr_fwd_loop *lp = arg;
+    struct epoll_event ev[LOOP_EVENTS];
+    struct gr_fwd_job *in, *j;
+    int running, n, i;
+    int64_t due, ms, now;
+    uint64_t v;
+    bool stop;
+
+    for (;;) {
+        pthread_mutex_lock(&lp->mu);
+        in = lp->inbox;
+        lp->inbox = NULL;
+        stop = lp->stop;
+        pthread_mutex_unlock(&lp->mu);
+        while (in != NULL) {
+            j = in;
+            in = in->next;
+            j->prev = NULL;
+            j->next = lp->jobs;
+            if (lp->jobs != NULL)
+                lp->jobs->prev = j;
+            lp->jobs = j;
+        }
+        if (stop && lp->jobs == NULL)
+            break;
+        due = loop_turn(lp);
+        now = gr_now_ns();
+        if (lp->curl_due_ns <= now) {
+            lp->curl_due_ns = INT64_MAX;
+            curl_multi_socket_action(lp->m, CURL_SOCKET_TIMEOUT, 0,
+                                     &running);
+            loop_reap(lp);
+        }
+        /* Something became due meanwhile (a retry after no wait). */
+        for (j = lp->jobs; j != NULL; j = j->next)
+            if (j->state == J_RESERVE && j->wake_ns < due)
+                due = j->wake_ns;
+        if (lp->curl_due_ns < due)
+            due = lp->curl_due_ns;
+        ms = (due - gr_now_ns() + NS_PER_MS - 1) / NS_PER_MS;
+        if (ms < 0)
+            ms = 0;
+        if (ms > LOOP_IDLE_MS)
+            ms = LOOP_IDLE_MS;
+        pthread_mutex_lock(&lp->mu);
+        if (lp->inbox != NULL || lp->stop)
+            ms = 0;
+        lp->sleeping = ms > 0;
+        pthread_mutex_unlock(&lp->mu);
+        n = epoll_wait(lp->ep, ev, LOOP_EVENTS, (int)ms);
+        if (ms > 0) {
+            pthread_mutex_lock(&lp->mu);
+            lp->sleeping = false;
+            pthread_mutex_unlock(&lp->mu);
+        }
+        for (i = 0; i < n; i++) {
+            if (ev[i].data.fd == lp->wake) {
+                while (read(lp->wake, &v, sizeof(v)) > 0)
+                    ;
+                continue;
+            }
+            curl_multi_socket_action(
+                lp->m, ev[i].data.fd,
+                (ev[i].events & (EPOLLIN | EPOLLHUP) ? CURL_CSELECT_IN : 0) |
+                (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                (ev[i].events & EPOLLERR ? CURL_CSELECT_ERR : 0),
+                &running);
+        }
+        if (n > 0)
+            loop_reap(lp);
+    }
+    return NULL;
+}
+
+/* Wake the loop if it sleeps (under lp->mu: sleeping). */
+static void
+loop_wake(struct gr_fwd_loop *lp)
+{
+    uint64_t one = 1;
+
+    if (lp->sleeping) {
+        lp->sleeping = false;
+        /* EAGAIN only when a wake-up is pending already */
+        (void)!write(lp->wake, &one, sizeof(one));
+    }
+}
+
+struct gr_fwd_loop *
+gr_fwd_loop_new(struct gr *g)
+{
+    struct gr_fwd_loop *lp;
+    struct epoll_event ev;
+    int rc;
+
+    pthread_once(&curl_once, curl_start);
+    if (g == NULL || !curl_ok) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if ((lp = calloc(1, sizeof(*lp))) == NULL)
+        return NULL;
+    lp->g = g;
+    lp->curl_due_ns = INT64_MAX;
+    atomic_init(&lp->count, 0);
+    lp->ep = epoll_create1(EPOLL_CLOEXEC);
+    lp->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.fd = lp->wake;
+    if (lp->ep < 0 || lp->wake < 0 ||
+        epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->wake, &ev) != 0 ||
+        (lp->m = curl_multi_init()) == NULL) {
+        rc = errno != 0 ? errno : ENOMEM;
+        goto fail;
+    }
+    /* Kept-alive connections upstream: as many as calls at once. */
+    curl_multi_setopt(lp->m, CURLMOPT_MAXCONNECTS, 512L);
+    curl_multi_setopt(lp->m, CURLMOPT_SOCKETFUNCTION, loop_sock);
+    curl_multi_setopt(lp->m, CURLMOPT_SOCKETDATA, lp);
+    curl_multi_setopt(lp->m, CURLMOPT_TIMERFUNCTION, loop_timer);
+    curl_multi_setopt(lp->m, CURLMOPT_TIMERDATA, lp);
+    pthread_mutex_init(&lp->mu, NULL);
+    if ((rc = pthread_create(&lp->th, NULL, loop_main, lp)) != 0) {
+        pthread_mutex_destroy(&lp->mu);
+        goto fail;
+    }
+    return lp;
+fail:
+    if (lp->m != NULL)
+        curl_multi_cleanup(lp->m);
+    if (lp->wake >= 0)
+        close(lp->wake);
+    if (lp->ep >= 0)
+        close(lp->ep);
+    free(lp);
+    errno = rc;
+    return NULL;
+}
+
+void
+gr_fwd_loop_free(struct gr_fwd_loop *lp)
+{
+    size_t i;
+
+    if (lp == NULL)
+        return;
+    pthread_mutex_lock(&lp->mu);
+    lp->stop = true;
+    lp->sleeping = true;        /* wake it whatever it does */
+    loop_wake(lp);
+    pthread_mutex_unlock(&lp->mu);
+    pthread_join(lp->th, NULL);
+    for (i = 0; i < lp->n_spare; i++) {
+        curl_easy_cleanup(lp->spares[i]->h);
+        lp->spares[i]->own = false;
+        fwd_handle_free(lp->spares[i]);
+    }
+    free(lp->spares);
+    curl_multi_cleanup(lp->m);
+    close(lp->wake);
+    close(lp->ep);
+    pthread_mutex_destroy(&lp->mu);
+    free(lp);
+}
+
+unsigned
+gr_fwd_loop_count(struct gr_fwd_loop *lp)
+{
+    /* acquire: pairs with job_finish()'s release */
+    return lp != NULL ? atomic_load_explicit(&lp->count,
+                                             memory_order_acquire) : 0;
+}
+
+int
+gr_fwd_submit(struct gr_fwd_loop *lp, const struct gr_fwd *f,
+              const struct gr_call_opts *opts, struct gr_response *out,
+              gr_fwd_done_fn done, void *arg)
+{
+    struct gr_fwd_job *j;
+    struct gr_fb_req q;
+    char probe[GR_NAME_MAX + 16], real[GR_NAME_MAX];
+
+    if (lp == NULL || f == NULL || f->model == NULL || f->path == NULL ||
+        out == NULL || done == NULL)
+        return -EAGAIN;
+    /* What gr_forward() does besides one forward_model(): not here. */
+    if (gr_model_resolve(lp->g, f->model, real) != f->model)
+        return -EAGAIN;
+    q.kind = fb_kind(f);
+    q.model = f->model;
+    q.body = f->body;
+    q.len = f->body != NULL ? f->len : 0;
+    snprintf(probe, sizeof(probe), "models/%s:", f->model);
+    q.no_fallback = f->kind == GR_FWD_OPENAI || f->kind == GR_FWD_FREE ||
+                    strstr(f->path, probe) == NULL;
+    if (!gr_fb_plain(lp->g, &q, opts))
+        return -EAGAIN;
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        return -ENOMEM;
+    j->init_rc = fwd_init(&j->c, lp->g, f, opts, out, &j->cost);
+    j->state = J_NEW;
+    j->done = done;
+    j->arg = arg;
+    /* relaxed: the count is only read as a count; the job itself is
+     * handed over under lp->mu */
+    atomic_fetch_add_explicit(&lp->count, 1, memory_order_relaxed);
+    pthread_mutex_lock(&lp->mu);
+    j->next = lp->inbox;
+    lp->inbox = j;
+    loop_wake(lp);
+    pthread_mutex_unlock(&lp->mu);
+    return 0;
 }
 
 /* ---- the models the table serves -------------------------------------- */

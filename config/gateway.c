@@ -7,7 +7,8 @@
  *     tokens = [ "env:GEMROUTE_TOKEN" ];
  *     admin_tokens = [ "file:/etc/gemroute/admin.token" ];
  *     queue_s = 30.0;  max_body = 20971520;  workers = 64;
- *     timeout_s = 30;  project_header = true;  insecure = false;
+ *     timeout_s = 30;  loops = 2;  project_header = true;
+ *     insecure = false;
  *     tls_cert = "file:cert.pem";  tls_key = "file:key.pem";
  *   };
  *
@@ -34,6 +35,7 @@
 #define MAX_BODY_MAX (INT64_C(1) << 30)
 #define WORKERS_MAX 4096
 #define TIMEOUT_S_MAX 3600
+#define LOOPS_MAX 64
 
 /* "A.B.C.D:PORT" or "[v6]:PORT". */
 static bool
@@ -159,6 +161,7 @@ static const struct gr_cfg_setting gateway_settings[] = {
     GR_CFG_I64(G, max_body, 1024, MAX_BODY_MAX, 20 << 20, 0),
     GR_CFG_UINT(G, workers, 1, WORKERS_MAX, 64, GR_CFG_F_RESTART),
     GR_CFG_UINT(G, timeout_s, 1, TIMEOUT_S_MAX, 30, GR_CFG_F_RESTART),
+    GR_CFG_UINT(G, loops, 0, LOOPS_MAX, 2, GR_CFG_F_RESTART),
     GR_CFG_BOOL(G, project_header, true, 0),
     GR_CFG_BOOL(G, insecure, false, GR_CFG_F_RESTART),
     /* read by gateway_tls.c after the table; rows for the restart check */

@@ -29,6 +29,8 @@ struct gr_cfg_gateway {
     double queue_s;                 /* longest wait for room; default 30 */
     int64_t max_body;               /* bytes of a request body; 20 MiB */
     unsigned workers;               /* requests served at once; 64 */
+    unsigned loops;                 /* event loops running calls; 0 =
+                                       a thread per call (the old way) */
     unsigned timeout_s;             /* an idle or slow connection; 30 */
     bool project_header;            /* send x-gemroute-project; true */
     bool insecure;                  /* plain HTTP off loopback; false */

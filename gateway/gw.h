@@ -21,6 +21,9 @@ struct gw {
     _Atomic int active;             /* calls being served */
     _Atomic int streams;            /* stream threads alive */
     _Atomic int stopping;           /* 1: calls in progress stop */
+    _Atomic int parked;             /* calls on a loop, submitted and
+                                       not yet done (their connection
+                                       may be suspended) */
     void *daemon;                   /* struct MHD_Daemon */
     unsigned port;                  /* the port bound */
     char shm[GR_NAME_MAX];          /* the table's name (router.shm) */

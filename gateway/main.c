@@ -138,6 +138,7 @@ reload(struct gw *gw, const char *path, struct watch *w)
         gw->conf.loopback = keep.loopback;
         gw->conf.insecure = keep.insecure;
         gw->conf.workers = keep.workers;
+        gw->conf.loops = keep.loops;
         gw->conf.timeout_s = keep.timeout_s;
         gw->conf.tls = keep.tls;
         memcpy(gw->conf.tls_cert, keep.tls_cert, sizeof(keep.tls_cert));

@@ -3,6 +3,18 @@
  * only file of gateway/ that sees it): routes, local tokens, Google's
  * error shapes, and streams handed on event by event.
  *
+ * Calls run on event loops (gateway.loops, 2 by default; include/
+ * gemroute_forward.h): the handler submits the call to a loop and
+ * suspends its connection (MHD_suspend_connection()); the loop resumes
+ * it with the answer, the stream's start or its next event, and the
+ * handler (or the stream's content reader, which then never blocks)
+ * hands it on.  A call in flight is a record on a loop, not a thread, so
+ * libmicrohttpd's pool is small (POOL_ON_LOOPS).  A call no loop runs
+ * (the cache, a fallback chain, an alias) runs gr_forward() on a kept
+ * thread, its connection suspended the same way.  Why, and what still
+ * blocks a pool thread (the file routes): docs/GATEWAY.md, "Calls on
+ * loops".  With loops = 0, as before:
+ *
  * A pool of gateway.workers threads, each with its own epoll set of
  * connections (MHD_USE_EPOLL_INTERNAL_THREAD, MHD_OPTION_THREAD_POOL_SIZE):
  * a unary call runs in the thread that holds its connection, which
@@ -19,11 +31,14 @@
  * Invariants protected: a request that is refused here (token, route,
  * JSON, size, too many at once) costs no quota; the caller's token never
  * goes upstream (only user-agent and x-goog-api-client are passed on);
+ * no connection is suspended when the daemon stops (gw->parked counts
+ * every call that may suspend one, and the stop waits for none left);
  * a project's key never reaches the caller (it lives only in the lease
  * inside libgemroute, and no upstream header is handed back).
  */
 #include "gw.h"
 #include "dashboard.h"
+#include "gemroute_forward.h"
 #include "gemroute_json.h"
 
 #include <arpa/inet.h>
@@ -79,6 +94,27 @@ static const char *const route_name[] = {
     [R_OAI_MODEL] = "openai.models.get", [R_FILES] = "files",
 };
 
+/*
+ * The event loops (gateway.loops > 0; include/gemroute_forward.h): a
+ * call in flight is a record on a loop, not a thread, and its
+ * connection is suspended (MHD_suspend_connection()) until the loop has
+ * something for it: the answer, the stream's start, its next event.
+ * libmicrohttpd's pool is then a few threads that never wait for
+ * upstream (POOL_ON_LOOPS).  Why: docs/GATEWAY.md, "Calls on loops".
+ */
+#define POOL_ON_LOOPS 4
+static struct gr_fwd_loop *loops[64];
+static unsigned n_loops;
+static _Atomic unsigned loop_next;
+
+static struct gr_fwd_loop *
+pick_loop(void)
+{
+    /* relaxed: a round-robin counter, nothing depends on its order */
+    return loops[atomic_fetch_add_explicit(&loop_next, 1,
+                                           memory_order_relaxed) % n_loops];
+}
+
 /* One request, from its first byte to its answer (MHD's con_cls). */
 struct req {
     enum route route;
@@ -88,6 +124,8 @@ struct req {
     size_t len, cap;
     bool too_big, counted, answered;
     int64_t t0;
+    struct ucall *call;             /* a unary call parked on a loop */
+    struct stream *swait;           /* a stream parked until it starts */
 };
 
 /* How a stream's events are written for the caller. */
@@ -123,7 +161,24 @@ struct stream {
     char *hdr[3];
     int64_t t0;
     enum route route;
+    /* on loops (gateway.loops > 0): the reader never blocks */
+    struct MHD_Connection *conn;    /* suspended while nothing to send */
+    int fd;                         /* its socket; -1 = unknown */
+    bool parked;                    /* conn is suspended (under mu) */
+    bool on_loop;                   /* its call runs on a loop */
+    double budget_s;
 };
+
+/* Under s->mu: the connection, suspended while the stream had nothing
+ * for it, is served again. */
+static void
+unpark(struct stream *s)
+{
+    if (s->parked) {
+        s->parked = false;
+        MHD_resume_connection(s->conn);
+    }
+}
 
 /* ---- answers ---------------------------------------------------------- */
 
@@ -718,6 +773,7 @@ on_start(void *arg, const char *project, int64_t queued_ns)
     s->queued_ns = queued_ns;
     s->started = true;
     pthread_cond_broadcast(&s->cv);
+    unpark(s);
     pthread_mutex_unlock(&s->mu);
     return 0;
 }
@@ -788,35 +844,49 @@ on_event(void *arg, const char *json, size_t len)
     s->events++;
     free(t);
     pthread_cond_broadcast(&s->cv);
+    unpark(s);
     pthread_mutex_unlock(&s->mu);
     return 0;
 }
 
+/*
+ * The caller left, or the gateway stops.  On loops, a connection
+ * suspended between events is read by nobody: its hang-up shows on the
+ * socket (as for a unary call), so the upstream call stops now rather
+ * than at the next event.
+ */
 static int
 stream_cancelled(void *arg)
 {
     struct stream *s = arg;
+    struct pollfd p = {.fd = -1, .events = POLLRDHUP};
     bool gone;
 
     pthread_mutex_lock(&s->mu);
     gone = s->abandoned;
+    if (s->parked)
+        p.fd = s->fd;
     pthread_mutex_unlock(&s->mu);
+    if (!gone && p.fd >= 0 && poll(&p, 1, 0) == 1 &&
+        (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0)
+        gone = true;
     return gone || gw_stopping(s->gw);
 }
 
-static void *
-stream_main(void *arg)
+/* The stream's call is over (s->rc): the end written, the reader told. */
+static void
+stream_end(struct stream *s)
 {
-    struct stream *s = arg;
     struct gw *gw = s->gw;
+    bool on_loop = s->on_loop, counted = s->conn != NULL;
     int status;
 
-    s->rc = gr_forward(s->gw->g, &s->f, &s->o, &s->out);
     pthread_mutex_lock(&s->mu);
     if (s->started && s->style == S_GEMINI_ARRAY)
         append(s, s->events == 0 ? "[]" : "]", s->events == 0 ? 2 : 1);
     s->done = true;
     pthread_cond_broadcast(&s->cv);
+    unpark(s);
     pthread_mutex_unlock(&s->mu);
     if (s->started) {
         status = s->rc == GR_OK ? 200 : 599;    /* 599: cut mid-stream */
@@ -829,10 +899,33 @@ stream_main(void *arg)
                s->rc == GR_OK ? "" : s->out.error);
     }
     stream_put(s);
-    /* release: this thread's last use of the table happens before
-     * gw_server_stop() sees the count fall and the table is closed */
-    atomic_fetch_sub_explicit(&gw->streams, 1, memory_order_release);
+    if (counted)
+        /* seq_cst: as in park_begin(); after the last resume */
+        atomic_fetch_sub_explicit(&gw->parked, 1, memory_order_seq_cst);
+    if (!on_loop)
+        /* release: this thread's last use of the table happens before
+         * gw_server_stop() sees the count fall and the table is closed */
+        atomic_fetch_sub_explicit(&gw->streams, 1, memory_order_release);
+}
+
+static void *
+stream_main(void *arg)
+{
+    struct stream *s = arg;
+
+    s->rc = gr_forward(s->gw->g, &s->f, &s->o, &s->out);
+    stream_end(s);
     return NULL;
+}
+
+/* A stream's call on a loop ended. */
+static void
+stream_done(void *arg, int rc)
+{
+    struct stream *s = arg;
+
+    s->rc = rc;
+    stream_end(s);
 }
 
 /*
@@ -847,7 +940,8 @@ stream_main(void *arg)
  */
 struct runner {
     sem_t wake;
-    struct stream *s;               /* the job; NULL: end */
+    void (*fn)(void *arg);          /* the job; NULL: end */
+    void *arg;
     struct runner *next;            /* on the idle stack */
     pthread_t th;
 };
@@ -864,10 +958,10 @@ runner_main(void *arg)
     for (;;) {
         while (sem_wait(&me->wake) != 0)
             ;                       /* EINTR */
-        if (me->s == NULL)
+        if (me->fn == NULL)
             return NULL;            /* runners_end() joins and frees */
-        stream_main(me->s);
-        me->s = NULL;
+        me->fn(me->arg);
+        me->fn = NULL;
         pthread_mutex_lock(&runners_mu);
         me->next = runners_idle;
         runners_idle = me;
@@ -877,7 +971,7 @@ runner_main(void *arg)
 
 /* Run s's call on an idle stream thread, or a new one: 0 or -errno. */
 static int
-stream_start(struct stream *s)
+runner_start(void (*fn)(void *arg), void *arg)
 {
     struct runner *r;
     int rc;
@@ -887,7 +981,8 @@ stream_start(struct stream *s)
         runners_idle = r->next;
     pthread_mutex_unlock(&runners_mu);
     if (r != NULL) {
-        r->s = s;
+        r->fn = fn;
+        r->arg = arg;
         sem_post(&r->wake);
         return 0;
     }
@@ -897,7 +992,8 @@ stream_start(struct stream *s)
         free(r);
         return -ENOMEM;
     }
-    r->s = s;
+    r->fn = fn;
+    r->arg = arg;
     pthread_mutex_lock(&runners_mu);
     if ((rc = pthread_create(&r->th, NULL, runner_main, r)) == 0)
         runners_n++;
@@ -909,6 +1005,19 @@ stream_start(struct stream *s)
     }
     sem_post(&r->wake);
     return 0;
+}
+
+static void
+stream_run(void *arg)
+{
+    (void)stream_main(arg);
+}
+
+/* Run s's call on an idle kept thread, or a new one: 0 or -errno. */
+static int
+stream_start(struct stream *s)
+{
+    return runner_start(stream_run, s);
 }
 
 /*
@@ -931,7 +1040,7 @@ runners_end(void)
         pthread_mutex_unlock(&runners_mu);
         for (; r != NULL; r = next) {
             next = r->next;
-            r->s = NULL;
+            r->fn = NULL;
             sem_post(&r->wake);
             pthread_join(r->th, NULL);
             sem_destroy(&r->wake);
@@ -957,8 +1066,17 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 
     (void)pos;
     pthread_mutex_lock(&s->mu);
-    while (s->off == s->len && !s->done)
+    while (s->off == s->len && !s->done) {
+        if (s->conn != NULL) {
+            /* On loops: nothing yet, and this thread serves other
+             * connections; the next event resumes this one. */
+            MHD_suspend_connection(s->conn);
+            s->parked = true;
+            pthread_mutex_unlock(&s->mu);
+            return 0;
+        }
         pthread_cond_wait(&s->cv, &s->mu);
+    }
     if (s->off < s->len) {
         n = s->len - s->off < max ? s->len - s->off : max;
         memcpy(buf, s->buf + s->off, n);
@@ -1028,6 +1146,174 @@ budget(struct gw *gw, struct MHD_Connection *c)
     return b;
 }
 
+/*
+ * A call that may park its connection (on loops) is counted from here
+ * until it is done and the connection resumed.  false: the gateway
+ * stops; answer now instead.
+ */
+static bool
+park_begin(struct gw *gw)
+{
+    /* seq_cst, with gw_server_stop()'s store of stopping and load of
+     * parked: either the stop waits for this call, or this call sees
+     * the stop (no connection is suspended when the daemon stops) */
+    atomic_fetch_add_explicit(&gw->parked, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&gw->stopping, memory_order_seq_cst) == 0)
+        return true;
+    atomic_fetch_sub_explicit(&gw->parked, 1, memory_order_seq_cst);
+    return false;
+}
+
+/* A unary call on a loop: what the connection needs once resumed. */
+struct ucall {
+    pthread_mutex_t mu;
+    bool finished, parked;          /* under mu */
+    struct MHD_Connection *conn;
+    struct gw *gw;
+    struct gr_fwd f;
+    struct gr_call_opts o;
+    struct gr_response out;
+    struct unary u;
+    char path[PATH_MAX_LEN];
+    char *hdr[3];
+    double budget_s;
+    int rc;
+};
+
+/* On the loop's thread: the answer is there. */
+static void
+ucall_done(void *arg, int rc)
+{
+    struct ucall *a = arg;
+    struct gw *gw = a->gw;
+
+    pthread_mutex_lock(&a->mu);
+    a->rc = rc;
+    a->finished = true;
+    if (a->parked) {
+        a->parked = false;
+        MHD_resume_connection(a->conn);
+    }
+    pthread_mutex_unlock(&a->mu);
+    /* seq_cst: as in park_begin(); after the resume */
+    atomic_fetch_sub_explicit(&gw->parked, 1, memory_order_seq_cst);
+}
+
+/* A unary call that no loop runs (the cache, a fallback chain, an
+ * alias): gr_forward() on a kept thread, its connection suspended as
+ * for a loop's, so that the pool thread serves its other connections. */
+static void
+ucall_run(void *arg)
+{
+    struct ucall *a = arg;
+
+    ucall_done(a, gr_forward(a->gw->g, &a->f, &a->o, &a->out));
+}
+
+/* The record of a call the loop is done with, freed. */
+static void
+ucall_free(struct ucall *a)
+{
+    int i;
+
+    /* the loop's last touch of a is under a->mu */
+    pthread_mutex_lock(&a->mu);
+    pthread_mutex_unlock(&a->mu);
+    gr_response_free(&a->out);
+    for (i = 0; i < 3; i++)
+        free(a->hdr[i]);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+/* The call is over: its answer queued, the record freed. */
+static enum MHD_Result
+ucall_answer(struct gw *gw, struct MHD_Connection *c, struct req *q,
+             struct ucall *a)
+{
+    enum MHD_Result rc;
+    int status = 0;
+
+    /* the loop's last touch of a is under a->mu */
+    pthread_mutex_lock(&a->mu);
+    pthread_mutex_unlock(&a->mu);
+    q->call = NULL;
+    rc = send_result(gw, c, q, a->rc, &a->out, a->budget_s, &status);
+    gw_metrics_request(route_name[q->route], q->model, a->out.project,
+                       status, gr_now_ns() - q->t0, a->out.queued_ns,
+                       a->out.n_429);
+    gw_log("%s %s: %d from project %s after %d attempts, queued %lld "
+           "ms", route_name[q->route], q->model, status,
+           a->out.project[0] != '\0' ? a->out.project : "-",
+           a->out.attempts, (long long)(a->out.queued_ns / 1000000));
+    ucall_free(a);
+    return rc;
+}
+
+/*
+ * A unary call on a loop (f, o and hdr as serve_call() made them; the
+ * body is q's, kept until the connection completes).  The connection
+ * is suspended until the answer comes, unless it came already.
+ */
+static enum MHD_Result
+ucall_start(struct gw *gw, struct MHD_Connection *c, struct req *q,
+            const struct gr_fwd *f, const struct gr_call_opts *o,
+            char *hdr[3], double b)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct ucall *a = calloc(1, sizeof(*a));
+    int i, r;
+
+    if (a == NULL) {
+        for (i = 0; i < 3; i++)
+            free(hdr[i]);
+        return MHD_NO;
+    }
+    pthread_mutex_init(&a->mu, NULL);
+    a->conn = c;
+    a->gw = gw;
+    a->f = *f;
+    a->o = *o;
+    a->budget_s = b;
+    memcpy(a->hdr, hdr, sizeof(a->hdr));
+    snprintf(a->path, sizeof(a->path), "%s", f->path);
+    a->f.path = a->path;
+    a->f.headers = (const char *const *)a->hdr;
+    a->u.gw = gw;
+    a->u.fd = ci != NULL ? ci->connect_fd : -1;
+    a->u.poll_from_ns = q->t0 + UNARY_POLL_AFTER_NS;
+    a->f.arg = &a->u;
+    a->f.cancelled = unary_cancelled;
+    r = -EAGAIN;
+    if (park_begin(gw)) {
+        r = gr_fwd_submit(pick_loop(), &a->f, &a->o, &a->out, ucall_done,
+                          a);
+        if (r != 0)
+            r = runner_start(ucall_run, a);
+        if (r != 0)
+            /* seq_cst: as in park_begin() */
+            atomic_fetch_sub_explicit(&gw->parked, 1,
+                                      memory_order_seq_cst);
+    }
+    if (r != 0) {
+        /* No thread for it (or the gateway stops): gr_forward() on
+         * this thread, as without loops. */
+        a->rc = gr_forward(gw->g, &a->f, &a->o, &a->out);
+        return ucall_answer(gw, c, q, a);
+    }
+    pthread_mutex_lock(&a->mu);
+    if (!a->finished) {
+        MHD_suspend_connection(c);
+        a->parked = true;
+        q->call = a;
+        pthread_mutex_unlock(&a->mu);
+        return MHD_YES;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return ucall_answer(gw, c, q, a);
+}
+
 static enum MHD_Result
 bad_request(struct gw *gw, struct MHD_Connection *c, struct req *q,
             const char *msg)
@@ -1035,6 +1321,48 @@ bad_request(struct gw *gw, struct MHD_Connection *c, struct req *q,
     gw_metrics_request(route_name[q->route], q->model, NULL, 400,
                        gr_now_ns() - q->t0, -1, 0);
     return send_error(gw, c, 400, "INVALID_ARGUMENT", msg, NULL);
+}
+
+/* The stream started (its answer begins) or ended without starting (an
+ * error answer, as for a unary call). */
+static enum MHD_Result
+stream_answer(struct gw *gw, struct MHD_Connection *c, struct req *q,
+              struct stream *s)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result rc;
+    bool started;
+    int status = 0;
+
+    q->swait = NULL;
+    pthread_mutex_lock(&s->mu);
+    started = s->started;
+    pthread_mutex_unlock(&s->mu);
+    if (!started) {
+        rc = send_result(gw, c, q, s->rc, &s->out, s->budget_s, &status);
+        gw_metrics_request(route_name[q->route], q->model, s->out.project,
+                           status, gr_now_ns() - q->t0, s->out.queued_ns,
+                           s->out.n_429);
+        gw_log("%s %s: %d from project %s after %d attempts",
+               route_name[q->route], q->model, status,
+               s->out.project[0] != '\0' ? s->out.project : "-",
+               s->out.attempts);
+        stream_put(s);
+        return rc;
+    }
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+                                             stream_read, s, stream_gone);
+    if (resp == NULL) {
+        stream_gone(s);
+        return MHD_NO;
+    }
+    add_common(gw, resp, s->project, s->queued_ns,
+               s->style == S_GEMINI_ARRAY ? "application/json"
+                                          : "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    rc = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return rc;
 }
 
 static enum MHD_Result
@@ -1144,6 +1472,12 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
     call_headers(c, &o);
     pass_headers(c, hdr);
 
+    if (!stream && n_loops > 0) {
+        f.body = body;      /* q->body: kept until the request completes */
+        f.len = len;
+        json_object_put(root);
+        return ucall_start(gw, c, q, &f, &o, hdr, b);
+    }
     if (!stream) {
         f.body = body;
         f.len = len;
@@ -1174,7 +1508,6 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
     /* A stream: the call runs in a stream thread. */
     {
         struct stream *s = calloc(1, sizeof(*s));
-        struct MHD_Response *resp;
 
         if (s == NULL || (s->body = malloc(len + 1)) == NULL) {
             free(s);
@@ -1209,49 +1542,62 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
         s->f.on_event = on_event;
         s->f.arg = s;
         s->f.cancelled = stream_cancelled;
+        s->budget_s = b;
         gw_metrics_streams(1);
-        /* relaxed: only gw_server_stop() reads it, after the daemon
-         * stopped (the thread's own decrement is the release) */
-        atomic_fetch_add_explicit(&gw->streams, 1, memory_order_relaxed);
-        if (stream_start(s) != 0) {
-            s->refs = 1;
-            stream_put(s);
-            /* relaxed: as the increment above */
-            atomic_fetch_sub_explicit(&gw->streams, 1, memory_order_relaxed);
-            return send_error(gw, c, 500, "INTERNAL", "gemroute: no thread "
-                              "for the stream", NULL);
+        if (n_loops > 0) {
+            if (!park_begin(gw)) {
+                s->refs = 1;
+                stream_put(s);
+                return send_error(gw, c, 503, "UNAVAILABLE", "gemroute: "
+                                  "the gateway is stopping", NULL);
+            }
+            const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+                c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+            /* From here the reader never blocks (see unpark()). */
+            s->conn = c;
+            s->fd = ci != NULL ? ci->connect_fd : -1;
+            /* Set before the submit: the loop may end the call (and
+             * read it in stream_end()) before gr_fwd_submit() returns. */
+            s->on_loop = true;
+            if (gr_fwd_submit(pick_loop(), &s->f, &s->o, &s->out,
+                              stream_done, s) != 0)
+                s->on_loop = false;     /* never seen by a loop */
+        }
+        if (!s->on_loop) {
+            /* relaxed: only gw_server_stop() reads it, after the daemon
+             * stopped (the thread's own decrement is the release) */
+            atomic_fetch_add_explicit(&gw->streams, 1,
+                                      memory_order_relaxed);
+            if (stream_start(s) != 0) {
+                bool counted = s->conn != NULL;
+
+                s->refs = 1;
+                stream_put(s);
+                /* relaxed: as the increment above */
+                atomic_fetch_sub_explicit(&gw->streams, 1,
+                                          memory_order_relaxed);
+                if (counted)
+                    /* seq_cst: as in park_begin() */
+                    atomic_fetch_sub_explicit(&gw->parked, 1,
+                                              memory_order_seq_cst);
+                return send_error(gw, c, 500, "INTERNAL", "gemroute: no "
+                                  "thread for the stream", NULL);
+            }
         }
         pthread_mutex_lock(&s->mu);
+        if (s->conn != NULL && !s->started && !s->done) {
+            /* resumed by on_start() or stream_end() */
+            MHD_suspend_connection(c);
+            s->parked = true;
+            q->swait = s;
+            pthread_mutex_unlock(&s->mu);
+            return MHD_YES;
+        }
         while (!s->started && !s->done)
             pthread_cond_wait(&s->cv, &s->mu);
-        if (!s->started) {
-            pthread_mutex_unlock(&s->mu);
-            rc = send_result(gw, c, q, s->rc, &s->out, b, &status);
-            gw_metrics_request(route_name[q->route], q->model,
-                               s->out.project, status, gr_now_ns() - q->t0,
-                               s->out.queued_ns, s->out.n_429);
-            gw_log("%s %s: %d from project %s after %d attempts",
-                   route_name[q->route], q->model, status,
-                   s->out.project[0] != '\0' ? s->out.project : "-",
-                   s->out.attempts);
-            stream_put(s);
-            return rc;
-        }
         pthread_mutex_unlock(&s->mu);
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
-                                                 stream_read, s,
-                                                 stream_gone);
-        if (resp == NULL) {
-            stream_gone(s);
-            return MHD_NO;
-        }
-        add_common(gw, resp, s->project, s->queued_ns,
-                   style == S_GEMINI_ARRAY ? "application/json"
-                                           : "text/event-stream");
-        MHD_add_response_header(resp, "Cache-Control", "no-cache");
-        rc = MHD_queue_response(c, 200, resp);
-        MHD_destroy_response(resp);
-        return rc;
+        return stream_answer(gw, c, q, s);
     }
 }
 
@@ -1370,6 +1716,10 @@ answer(void *cls, struct MHD_Connection *c, const char *url,
         }
         return MHD_YES;
     }
+    if (q->call != NULL)        /* resumed: the loop has the answer */
+        return ucall_answer(gw, c, q, q->call);
+    if (q->swait != NULL)       /* resumed: the stream started or ended */
+        return stream_answer(gw, c, q, q->swait);
     if (q->answered) {
         *upload_size = 0;       /* the answer is queued; drop the rest */
         return MHD_YES;
@@ -1456,6 +1806,13 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)why;
     if (q == NULL)
         return;
+    /* Resumed, but the caller was gone before its answer was queued:
+     * the loop is done with the call (no connection is closed while
+     * suspended), what it left is released here. */
+    if (q->call != NULL)
+        ucall_free(q->call);
+    if (q->swait != NULL)
+        stream_gone(q->swait);      /* the answer's reference */
     if (q->counted)
         /* relaxed: see answer() */
         atomic_fetch_sub_explicit(&gw->active, 1, memory_order_relaxed);
@@ -1480,6 +1837,25 @@ gw_server_start(struct gw *gw)
     };
     struct MHD_Daemon *d;
     bool v6 = strchr(gw->conf.host, ':') != NULL;
+    unsigned pool = gw->conf.workers, i;
+
+    n_loops = 0;
+    for (i = 0; i < gw->conf.loops && i < sizeof(loops) / sizeof(*loops);
+         i++) {
+        if ((loops[i] = gr_fwd_loop_new(gw->g)) == NULL) {
+            fprintf(stderr, "gemroute-gateway: cannot start event loop "
+                    "%u: %s\n", i + 1, strerror(errno));
+            while (i > 0)
+                gr_fwd_loop_free(loops[--i]);
+            return -ENOMEM;
+        }
+    }
+    n_loops = i;
+    if (n_loops > 0) {
+        flags |= MHD_ALLOW_SUSPEND_RESUME;
+        if (pool > POOL_ON_LOOPS)
+            pool = POOL_ON_LOOPS;
+    }
 
     memset(&a4, 0, sizeof(a4));
     memset(&a6, 0, sizeof(a6));
@@ -1520,9 +1896,15 @@ gw_server_start(struct gw *gw)
                          MHD_OPTION_CONNECTION_TIMEOUT,
                          (unsigned)gw->conf.timeout_s,
                          MHD_OPTION_NOTIFY_COMPLETED, completed, gw,
-                         MHD_OPTION_THREAD_POOL_SIZE,
-                         (unsigned)gw->conf.workers,
+                         MHD_OPTION_THREAD_POOL_SIZE, pool,
                          MHD_OPTION_END);
+    if (d == NULL) {
+        int e = errno;
+
+        while (n_loops > 0)
+            gr_fwd_loop_free(loops[--n_loops]);
+        errno = e;
+    }
     if (d == NULL && gw->conf.tls && errno == 0) {
         /* What libmicrohttpd said is on stderr above (never the key). */
         fprintf(stderr, "gemroute-gateway: cannot serve HTTPS on %s: "
@@ -1538,6 +1920,11 @@ gw_server_start(struct gw *gw)
     }
     gw->daemon = d;
     gw->port = gw->conf.port;
+    if (n_loops > 0)
+        gw_log("calls run on %u event loops (gateway.loops), served by %u "
+               "threads", n_loops, pool);
+    else
+        gw_log("a thread per call (gateway.loops = 0), %u threads", pool);
     info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
     if (info != NULL &&
         getsockname(info->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
@@ -1562,17 +1949,41 @@ gw_server_stop(struct gw *gw)
     struct timespec ms10 = {0, 10 * 1000 * 1000};
     int i;
 
-    /* relaxed: a flag polled by the calls */
-    atomic_store_explicit(&gw->stopping, 1, memory_order_relaxed);
+    /* seq_cst: see park_begin(); else a flag polled by the calls */
+    atomic_store_explicit(&gw->stopping, 1, memory_order_seq_cst);
+    /* No connection may be suspended when the daemon stops (libmicro-
+     * httpd aborts): calls on loops end first (they are cancelled). */
+    for (i = 0; n_loops > 0; i++) {
+        if (atomic_load_explicit(&gw->parked, memory_order_seq_cst) == 0)
+            break;
+        if (i >= STOP_WAIT_S * 100)
+            return -EBUSY;
+        if (i == 300) {
+            unsigned k, on = 0;
+
+            for (k = 0; k < n_loops; k++)
+                on += gr_fwd_loop_count(loops[k]);
+            gw_log("stopping: %d calls still on loops (%u in the loops)",
+                   atomic_load_explicit(&gw->parked,
+                                        memory_order_seq_cst), on);
+        }
+        nanosleep(&ms10, NULL);
+    }
     if (gw->daemon != NULL)
         MHD_stop_daemon(gw->daemon);
     gw->daemon = NULL;
+    while (n_loops > 0)
+        gr_fwd_loop_free(loops[--n_loops]);
     for (i = 0; i < STOP_WAIT_S * 100; i++) {
         /* acquire: pairs with the release in stream_main() */
         if (atomic_load_explicit(&gw->streams, memory_order_acquire) == 0) {
             runners_end();
             return 0;
         }
+        if (i == 300)
+            gw_log("stopping: %d stream threads still running",
+                   atomic_load_explicit(&gw->streams,
+                                        memory_order_acquire));
         nanosleep(&ms10, NULL);
     }
     return -EBUSY;

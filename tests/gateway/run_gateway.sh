@@ -492,6 +492,29 @@ for p in $sgw_pid $srouter_pid $slow_pid; do wait "$p" 2>/dev/null; done
 
 # SIGTERM stops the gateway cleanly; no sanitizer report in any gateway's
 # log (in a SANITIZE= build, leaks and races show at exit).
+# The calls above ran on event loops (gateway.loops, 2 by default);
+# loops = 0 is a thread per call, as before: a unary call and a stream.
+check "calls run on the event loops by default" \
+    grep -q "calls run on 2 event loops" "$tmp/gw.log"
+write_conf 5.0 "" 0 "$tmp/thr.conf" "
+  loops = 0;"
+"$BIN/gemroute-gateway" -c "$tmp/thr.conf" --foreground >"$tmp/thr.out" \
+    2>"$tmp/thr.log" &
+thr_pid=$!
+tport=$(port_of "$tmp/thr.out")
+check "loops = 0: a thread per call" grep -q "a thread per call" \
+    "$tmp/thr.log"
+c thr1 -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
+    "http://127.0.0.1:$tport/v1beta/models/gemini-2.0-flash:generateContent"
+check "loops = 0: a unary call: 200" test "$(code thr1)" = 200
+c thr2 -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
+    "http://127.0.0.1:$tport/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
+check "loops = 0: a stream: events" \
+    test "$(grep -c '^data: {' "$tmp/thr2.body")" -ge 2
+kill "$thr_pid"
+wait "$thr_pid"
+check "loops = 0: SIGTERM: exit 0" test $? -eq 0
+
 kill "$gw_pid"
 wait "$gw_pid"
 check "SIGTERM: exit 0" test $? -eq 0

@@ -19,6 +19,11 @@
 # CPU 0, and the proxy (nginx's one worker, or the gateway) on CPU 0 too
 # at 1 connection, on CPU 1 at 16 and 64 (see place() below).  CPU time
 # of the mock and of the proxy is read from /proc around each run.
+#
+# GW_BEFORE_BIN=PATH adds a fourth target, "before": that gemroute-
+# gateway binary (an older build) in front of the same table, with the
+# same settings, for a before/after in one invocation (tools/bench/
+# aggregate.py reports the three targets; the fourth is in runs.jsonl).
 set -eu
 : "${MODE:?}" "${BIN:?}" "${WORK:?}"
 cd "$(dirname "$0")/../.."
@@ -115,6 +120,18 @@ gw_pid=$!
 pids="$pids $gw_pid"
 gport=$(port_of "$out/gw.out")
 [ -n "$gport" ] || { say "gemroute-gateway did not start"; exit 1; }
+TARGETS="direct nginx gateway"
+bport="" before_pid=""
+if [ -n "${GW_BEFORE_BIN:-}" ]; then
+    # shellcheck disable=SC2086
+    $PIN_PROXY "$GW_BEFORE_BIN" -c "$out/gw.conf" --foreground \
+        >"$out/before.out" 2>/dev/null &
+    before_pid=$!
+    pids="$pids $before_pid"
+    bport=$(port_of "$out/before.out")
+    [ -n "$bport" ] || { say "$GW_BEFORE_BIN did not start"; exit 1; }
+    TARGETS="$TARGETS before"
+fi
 
 # 3. nginx: one worker, a plain proxy_pass with keepalive to the mock,
 # streams unbuffered; an access log line per request to /dev/null (as
@@ -185,6 +202,7 @@ url_of() {      # TARGET MODE
     direct) u=http://127.0.0.1:$mport ;;
     nginx) u=http://127.0.0.1:$nport ;;
     gateway) u=http://127.0.0.1:$gport ;;
+    before) u=http://127.0.0.1:$bport ;;
     esac
     case $2 in
     unary) echo "$u/v1beta/models/$MODEL:generateContent" ;;
@@ -198,6 +216,7 @@ run() {
     case $2 in
     nginx) proxy=$(nginx_all) ;;
     gateway) proxy=$gw_pid key=$GR_BENCH_GW_TOKEN ;;
+    before) proxy=$before_pid key=$GR_BENCH_GW_TOKEN ;;
     esac
     m0=$(cpu_ticks "$mock_pid")
     p0=0
@@ -226,14 +245,14 @@ place() {
     [ -n "$PIN_PROXY" ] || return 0
     cpu=1
     [ "$1" = one ] && cpu=0
-    for p in $gw_pid $(nginx_all); do
+    for p in $gw_pid $before_pid $(nginx_all); do
         taskset -a -p -c "$cpu" "$p" >/dev/null
     done
 }
 say "4. gateway: direct, nginx, gemroute-gateway; connections {$CONNS};" \
     "unary and streamed; $REPS x ${D} s each${PIN_LOAD:+; pinned}"
 # Warm every path (connections to the mock, the table's batch lease).
-for t in direct nginx gateway; do
+for t in $TARGETS; do
     run 0 "$t" unary 16 1 >/dev/null
 done
 : >"$out/runs.jsonl"
@@ -243,7 +262,7 @@ for rep in $(seq "$REPS"); do
         [ "$m" = stream ] && conns=$STREAM_CONNS
         for c in $conns; do
             if [ "$c" = 1 ]; then place one; else place split; fi
-            for t in direct nginx gateway; do
+            for t in $TARGETS; do
                 run "$rep" "$t" "$m" "$c" "$D" >>"$out/runs.jsonl"
             done
         done
