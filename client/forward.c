@@ -1797,28 +1797,45 @@ gr_fwd_submit(struct gr_fwd_loop *lp, const struct gr_fwd *f,
 
 /* ---- the models the table serves -------------------------------------- */
 
+struct models_copy {
+    const struct gr_shm *t;
+    char (*names)[GR_NAME_MAX];
+    int max;
+    uint32_t n;
+};
+
+/* Under the models' seqlock: their names. */
+static void
+models_copy(void *arg)
+{
+    struct models_copy *mc = arg;
+    const struct gr_shm *t = mc->t;
+    struct gr_shm_model m;
+    uint32_t i;
+
+    /* acquire: stays before the seqlock's re-read (see seqlock.h) */
+    mc->n = atomic_load_explicit(&t->hdr->n_models, memory_order_acquire);
+    if (mc->n > t->max_models)
+        mc->n = t->max_models;
+    for (i = 0; i < mc->n && (int)i < mc->max; i++) {
+        gr_shm_seq_copy_out(&m, &t->models[i], sizeof(m));
+        m.name[GR_SHM_NAME_MAX - 1] = '\0';
+        memcpy(mc->names[i], m.name, GR_NAME_MAX);
+    }
+}
+
 int
 gr_models(struct gr *g, char (*names)[GR_NAME_MAX], int max)
 {
-    struct gr_shm_model m;
-    uint32_t i, n, s;
-    int tries;
+    struct models_copy mc;
 
     if (g == NULL || (names == NULL && max > 0))
         return -1;
-    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
-        s = gr_shm_seq_read_begin(&g->t.hdr->models_seq);
-        /* acquire: stays before the seqlock's re-read (see seqlock.h) */
-        n = atomic_load_explicit(&g->t.hdr->n_models, memory_order_acquire);
-        if (n > g->t.max_models)
-            n = g->t.max_models;
-        for (i = 0; i < n && (int)i < max; i++) {
-            gr_shm_seq_copy_out(&m, &g->t.models[i], sizeof(m));
-            m.name[GR_SHM_NAME_MAX - 1] = '\0';
-            memcpy(names[i], m.name, GR_NAME_MAX);
-        }
-        if (gr_shm_seq_read_ok(&g->t.hdr->models_seq, s))
-            return (int)n;
-    }
-    return -1;
+    mc.t = &g->t;
+    mc.names = names;
+    mc.max = max;
+    mc.n = 0;
+    if (!gr_shm_seq_read(&g->t.hdr->models_seq, models_copy, &mc))
+        return -1;
+    return (int)mc.n;
 }
