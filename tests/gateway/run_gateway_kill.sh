@@ -34,18 +34,6 @@ cleanup() {
 trap 'exit 1' INT TERM
 umask 077
 
-# port_of FILE: the port a "listening on 127.0.0.1:PORT" line names.
-port_of() {
-    i=0
-    p=
-    while [ -z "$p" ] && [ $i -lt 400 ]; do
-        p=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$1" \
-            2>/dev/null)
-        [ -z "$p" ] && sleep 0.02
-        i=$((i + 1))
-    done
-    echo "$p"
-}
 # cell EXPR: a python expression over the one cell c and the status d
 cell() {
     "$BIN/gemroute" status --shm "$shm" --json 2>/dev/null | python3 -c "

@@ -42,19 +42,6 @@ cleanup() {
 trap 'exit 1' INT TERM
 umask 077
 
-# port_of FILE: the port a "listening on 127.0.0.1:PORT" line names.
-port_of() {
-    i=0
-    p=
-    while [ -z "$p" ] && [ $i -lt 400 ]; do
-        p=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$1" \
-            2>/dev/null)
-        [ -z "$p" ] && sleep 0.02
-        i=$((i + 1))
-    done
-    echo "$p"
-}
-
 [ -d tests/node_modules/@google/genai ] || tests/sdk_deps.sh >&2
 if [ ! -d tests/node_modules/@google/genai ]; then
     no "tests/node_modules/@google/genai is missing: run tests/sdk_deps.sh"
@@ -72,10 +59,8 @@ projects = (
 );
 faults = { latency_ms = [1, 5]; };
 EOF
-"$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" \
-    2>"$tmp/mock.log" &
-mock_pid=$!
-mport=$(port_of "$tmp/mock.out")
+start_mock "$tmp/mock.conf" "$tmp"
+mport=$mock_port
 [ -n "$mport" ] || { no "gemroute-mock did not start"; finish; }
 
 cat >"$tmp/gw.conf" <<EOF

@@ -31,19 +31,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# port_of FILE: the port a "listening on 127.0.0.1:PORT" line names.
-port_of() {
-    i=0
-    p=
-    while [ -z "$p" ] && [ $i -lt 400 ]; do
-        p=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$1" \
-            2>/dev/null)
-        [ -z "$p" ] && sleep 0.02
-        i=$((i + 1))
-    done
-    echo "$p"
-}
-
 command -v openssl >/dev/null 2>&1 || { no "openssl is not installed"; finish; }
 umask 077
 
@@ -70,9 +57,8 @@ projects = (
     limits = ( { model = "$MODEL"; rpm = 100; tpm = 1000000; } ); }
 );
 MOCK
-"$BIN/gemroute-mock" -c "$tmp/mock.conf" >"$tmp/mock.out" 2>"$tmp/mock.log" &
-mock_pid=$!
-mport=$(port_of "$tmp/mock.out")
+start_mock "$tmp/mock.conf" "$tmp"
+mport=$mock_port
 [ -n "$mport" ] || { no "gemroute-mock did not start"; finish; }
 
 # write_conf FILE LISTEN CERT KEY
