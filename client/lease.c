@@ -232,6 +232,10 @@ model_index(struct gr *g, const char *model, uint64_t *genp)
         strncmp(model_cache.name, model, sizeof(model_cache.name)) == 0)
         return model_cache.index;
     model_cache.index = gr_shm_model_index(&g->t, model);
+    if (model_cache.index == GR_SHM_TORN) {
+        model_cache.handle = 0;     /* never keep a torn look */
+        return GR_SHM_TORN;
+    }
     model_cache.handle = g->id;
     model_cache.gen = gen;
     model_cache.len = gr_keep_chunks(model_cache.name, model,
@@ -645,14 +649,19 @@ reserve_in_table(struct gr *g, const char *model, int64_t deadline_ns,
     while (q->config_gen == 0 || q->model < 0) {
         int64_t now;
 
-        if (q->config_gen != 0) {
+        /* A torn look at the names (the router mid-write) waits a tick
+         * like generation 0; only a clean look says "no such model". */
+        if (q->config_gen != 0 && q->model != GR_SHM_TORN) {
             gr_seterr(g, "no project serves model '%s'", model);
             return GR_ENOMODEL;
         }
         now = gr_shm_now_mono();
         out->retry_at_ns = now + g->t.tick_ns;
         if (deadline_ns <= now) {
-            gr_seterr(g, "the router has not applied its config yet");
+            gr_seterr(g, q->config_gen == 0
+                             ? "the router has not applied its config yet"
+                             : "the model table was being rewritten "
+                               "until the deadline");
             return deadline_ns == 0 ? GR_ENOROOM : GR_EDEADLINE;
         }
         gr_shm_sleep(&g->t, gr_shm_wake_seen(&g->t),

@@ -4,11 +4,14 @@
  *
  * The router makes the counter odd, writes, makes it even.  A reader
  * copies between two reads of the counter and keeps the copy only if the
- * counter was even and unchanged.  Readers never wait for the router:
- * they give up after GR_SEQ_TRIES attempts (a router killed mid-write
- * leaves the counter odd until the next router repairs it), and say so:
- * gr_shm_seq_read() is the one reader loop, and a caller whose read
- * failed shows nothing of the torn copy.
+ * counter was even and unchanged.  Readers never block on the router:
+ * they spin GR_SEQ_TRIES times, then nap GR_SEQ_NAPS times
+ * GR_SEQ_NAP_NS (20 ms in all) for a writer that was descheduled in
+ * the middle of its few stores (more runnable threads than cores), and
+ * then give up (a router killed mid-write leaves the counter odd until
+ * the next router repairs it), and say so: gr_shm_seq_read() is the one
+ * reader loop, and a caller whose read failed shows nothing of the torn
+ * copy.  A read that meets no writer never naps.
  *
  * No fences (ThreadSanitizer does not model them): the router's data
  * stores are releases, so a reader that sees new data also sees the odd
@@ -23,8 +26,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define GR_SEQ_TRIES 64
+#define GR_SEQ_NAPS 40
+#define GR_SEQ_NAP_NS 500000L
 
 static inline uint32_t
 gr_shm_seq_read_begin(const _Atomic uint32_t *seq)
@@ -43,7 +49,8 @@ gr_shm_seq_read_ok(const _Atomic uint32_t *seq, uint32_t begin)
 
 /*
  * The one bounded seqlock reader: call copy(arg) between two reads of
- * *seq until a copy is clean, at most GR_SEQ_TRIES times.  true: the copy
+ * *seq until a copy is clean: GR_SEQ_TRIES tries at once, then
+ * GR_SEQ_NAPS more with a nap before each (see the top).  true: the copy
  * is consistent; false: every try saw a writer (a router killed
  * mid-write leaves the counter odd), and the caller must treat what copy
  * left behind as torn - show "torn/unavailable", never the bytes.  copy
@@ -59,9 +66,15 @@ gr_shm_seq_read(const _Atomic uint32_t *seq, void (*copy)(void *arg),
 
     /* The counter is only read (C17's atomic_load takes a const object,
      * as gcc and clang do in C11 mode). */
-    for (tries = 0; tries < GR_SEQ_TRIES; tries++) {
-        uint32_t begin = gr_shm_seq_read_begin(seq);
+    for (tries = 0; tries < GR_SEQ_TRIES + GR_SEQ_NAPS; tries++) {
+        uint32_t begin;
 
+        if (tries >= GR_SEQ_TRIES) {
+            struct timespec nap = {0, GR_SEQ_NAP_NS};
+
+            (void)nanosleep(&nap, NULL);
+        }
+        begin = gr_shm_seq_read_begin(seq);
         if (begin & 1u)
             continue;
         copy(arg);

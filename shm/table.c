@@ -623,8 +623,8 @@ gr_shm_model_index(const struct gr_shm *t, const char *name)
 {
     struct model_find mf = {t, name, -1};
 
-    /* a torn look (a router stopped mid-write) finds nothing */
+    /* a torn look is not "no such model": the caller looks again */
     if (!gr_shm_seq_read(&t->hdr->models_seq, model_find_copy, &mf))
-        return -1;
+        return GR_SHM_TORN;
     return mf.found;
 }

@@ -213,7 +213,10 @@ bool gr_shm_router_alive(const struct gr_shm *t);
 /* The segment name to use: name, else $GEMROUTE_SHM, else "/gemroute". */
 const char *gr_shm_default_name(const char *name);
 
-/* The model index of name, or -1 (reads the model table under its lock). */
+/* The model index of name, -1 when no model has that name, or
+ * GR_SHM_TORN when every look was torn (the router is mid-write, or was
+ * descheduled there: look again later).  Reads under the models' lock. */
+#define GR_SHM_TORN (-2)
 int gr_shm_model_index(const struct gr_shm *t, const char *name);
 
 /*

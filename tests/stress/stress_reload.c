@@ -176,13 +176,21 @@ text_copy(void *arg)
 }
 
 /* err and url of the header; "(torn)" for both when no clean copy could
- * be read, which the callers' comparisons then fail on. */
+ * be read for a second, which the callers' comparisons then fail on.
+ * (One bounded read may see the router descheduled mid-write on a busy
+ * machine, ThreadSanitizer's above all: the test waits, as a reader that
+ * needs the answer does.) */
 static void
 header_text(const struct gr_shm *t, char *err, char *url)
 {
     struct text_copy tc = {t, err, url};
+    int waits = 0;
+    bool ok;
 
-    if (!gr_shm_seq_read(&t->hdr->text_seq, text_copy, &tc)) {
+    while (!(ok = gr_shm_seq_read(&t->hdr->text_seq, text_copy, &tc)) &&
+           waits++ < 1000)
+        sleep_ms(1);
+    if (!ok) {
         snprintf(err, GR_SHM_ERR_MAX, "(torn)");
         snprintf(url, GR_SHM_URL_MAX, "(torn)");
     }
