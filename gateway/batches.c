@@ -69,23 +69,8 @@ static enum MHD_Result
 reply(struct gw *gw, struct MHD_Connection *c, int status, const char *body,
       size_t len, const char *project)
 {
-    struct MHD_Response *r;
-    enum MHD_Result rc;
-    bool show;
-
-    r = MHD_create_response_from_buffer(len, gw_mhd_buffer(body),
-                                        MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    pthread_rwlock_rdlock(&gw->lock);
-    show = gw->conf.project_header;
-    pthread_rwlock_unlock(&gw->lock);
-    if (show && project != NULL && project[0] != '\0')
-        MHD_add_response_header(r, "x-gemroute-project", project);
-    rc = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return rc;
+    return (enum MHD_Result)gw_send(gw, c, status, body, len,
+                                    "application/json", project, -1);
 }
 
 /* Google's error shape; a 429 also names the pool (QuotaFailure). */

@@ -131,18 +131,12 @@ reply(struct gw *gw, struct MHD_Connection *c, int status, const char *body,
 {
     struct MHD_Response *r;
     enum MHD_Result rc;
-    bool show;
 
     r = MHD_create_response_from_buffer(len, gw_mhd_buffer(body),
                                         MHD_RESPMEM_MUST_COPY);
     if (r == NULL)
         return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    pthread_rwlock_rdlock(&gw->lock);
-    show = gw->conf.project_header;
-    pthread_rwlock_unlock(&gw->lock);
-    if (show && project != NULL && project[0] != '\0')
-        MHD_add_response_header(r, "x-gemroute-project", project);
+    gw_add_headers(gw, r, project, -1, "application/json");
     if (got != NULL) {
         if (got->upload_url[0] != '\0')
             MHD_add_response_header(r, "X-Goog-Upload-URL",

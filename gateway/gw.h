@@ -61,6 +61,19 @@ void gw_metrics_streams(int delta);
 /* The Prometheus text exposition, malloc'd; NULL when out of memory. */
 char *gw_metrics_text(size_t *len);
 
+/*
+ * Answers (server.c), for every route: gw_add_headers() puts the
+ * Content-Type, x-gemroute-project (unless turned off) and, when
+ * queued_ns >= 0, x-gemroute-queued-ms on response (a struct
+ * MHD_Response); gw_send() queues body (copied) with them on conn (a
+ * struct MHD_Connection) and returns an enum MHD_Result.
+ */
+void gw_add_headers(struct gw *gw, void *response, const char *project,
+                    int64_t queued_ns, const char *ctype);
+int gw_send(struct gw *gw, void *conn, int status, const char *body,
+            size_t len, const char *ctype, const char *project,
+            int64_t queued_ns);
+
 /* Log one line to stderr, with the time. */
 void gw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

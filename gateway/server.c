@@ -182,10 +182,11 @@ unpark(struct stream *s)
 
 /* ---- answers ---------------------------------------------------------- */
 
-static void
-add_common(struct gw *gw, struct MHD_Response *r, const char *project,
-           int64_t queued_ns, const char *ctype)
+void
+gw_add_headers(struct gw *gw, void *response, const char *project,
+               int64_t queued_ns, const char *ctype)
 {
+    struct MHD_Response *r = response;
     char ms[32];
     bool show;
 
@@ -201,11 +202,11 @@ add_common(struct gw *gw, struct MHD_Response *r, const char *project,
     }
 }
 
-static enum MHD_Result
-send_buf(struct gw *gw, struct MHD_Connection *c, int status,
-         const char *body, size_t len, const char *ctype,
-         const char *project, int64_t queued_ns)
+int
+gw_send(struct gw *gw, void *conn, int status, const char *body, size_t len,
+        const char *ctype, const char *project, int64_t queued_ns)
 {
+    struct MHD_Connection *c = conn;
     struct MHD_Response *r;
     enum MHD_Result rc;
     char *copy = malloc(len > 0 ? len : 1);
@@ -220,7 +221,7 @@ send_buf(struct gw *gw, struct MHD_Connection *c, int status,
         free(copy);
         return MHD_NO;
     }
-    add_common(gw, r, project, queued_ns, ctype);
+    gw_add_headers(gw, r, project, queued_ns, ctype);
     rc = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     return rc;
@@ -245,7 +246,7 @@ send_error(struct gw *gw, struct MHD_Connection *c, int code,
         json_object_object_add(e, "details", details);
     json_object_object_add(root, "error", e);
     s = json_object_to_json_string_ext(root, JSON_OUT);
-    rc = send_buf(gw, c, code, s, strlen(s), "application/json", NULL, -1);
+    rc = gw_send(gw, c, code, s, strlen(s), "application/json", NULL, -1);
     json_object_put(root);
     return rc;
 }
@@ -346,7 +347,7 @@ send_answer(struct gw *gw, struct MHD_Connection *c, struct gr_response *out)
     }
     if (r == NULL)
         return MHD_NO;
-    add_common(gw, r, out->project, out->queued_ns, "application/json");
+    gw_add_headers(gw, r, out->project, out->queued_ns, "application/json");
     if (out->model[0] != '\0')
         MHD_add_response_header(r, "x-gemroute-model", out->model);
     MHD_add_response_header(r, "x-gemroute-cache",
@@ -671,7 +672,7 @@ send_models(struct gw *gw, struct MHD_Connection *c, struct req *q)
         json_object_object_add(root, "models", list);
     }
     s = json_object_to_json_string_ext(root, JSON_OUT);
-    rc = send_buf(gw, c, 200, s, strlen(s), "application/json", NULL, -1);
+    rc = gw_send(gw, c, 200, s, strlen(s), "application/json", NULL, -1);
     json_object_put(root);
     return rc;
 }
@@ -1356,7 +1357,7 @@ stream_answer(struct gw *gw, struct MHD_Connection *c, struct req *q,
         stream_gone(s);
         return MHD_NO;
     }
-    add_common(gw, resp, s->project, s->queued_ns,
+    gw_add_headers(gw, resp, s->project, s->queued_ns,
                s->style == S_GEMINI_ARRAY ? "application/json"
                                           : "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
@@ -1764,7 +1765,7 @@ answer(void *cls, struct MHD_Connection *c, const char *url,
     }
     switch (q->route) {
     case R_HEALTH:
-        return send_buf(gw, c, 200, "ok\n", 3, "text/plain", NULL, -1);
+        return gw_send(gw, c, 200, "ok\n", 3, "text/plain", NULL, -1);
     case R_METRICS: {
         size_t len;
         char *t = gw_metrics_text(&len);
@@ -1772,7 +1773,7 @@ answer(void *cls, struct MHD_Connection *c, const char *url,
 
         if (t == NULL)
             return MHD_NO;
-        rc = send_buf(gw, c, 200, t, len,
+        rc = gw_send(gw, c, 200, t, len,
                       "text/plain; version=0.0.4; charset=utf-8", NULL, -1);
         free(t);
         return rc;
