@@ -1287,6 +1287,9 @@ struct gr_fwd_loop {
     int ep;                     /* epoll: libcurl's sockets, wake */
     int wake;                   /* eventfd: something in the inbox */
     int64_t curl_due_ns;        /* libcurl's timer; INT64_MAX = none */
+    struct gr_fwd_host host;    /* run == NULL: none */
+    int64_t host_due_ns;        /* host.run() asked to be called then */
+    bool host_kick;             /* under mu: call host.run() now */
     pthread_t th;
     pthread_mutex_t mu;         /* inbox, stop, sleeping */
     struct gr_fwd_job *inbox;   /* submitted, not yet taken */
@@ -1572,6 +1575,15 @@ loop_reap(struct gr_fwd_loop *lp)
 
 #define LOOP_EVENTS 64
 
+/* The host's turn (struct gr_fwd_host). */
+static void
+host_run(struct gr_fwd_loop *lp)
+{
+    long ms = lp->host.run(lp->host.arg, lp);
+
+    lp->host_due_ns = ms < 0 ? INT64_MAX : gr_now_ns() + ms * NS_PER_MS;
+}
+
 /*
  * The loop: take what was submitted, run the calls' timers, let libcurl
  * act on the sockets epoll says are ready (and on its own timer), end
@@ -1587,8 +1599,10 @@ loop_main(void *arg)
     int running, n, i;
     int64_t due, ms, now;
     uint64_t v;
-    bool stop;
+    bool stop, host_ready;
 
+    if (lp->host.run != NULL)
+        host_run(lp);
     for (;;) {
         pthread_mutex_lock(&lp->mu);
         in = lp->inbox;
@@ -1604,8 +1618,11 @@ loop_main(void *arg)
                 lp->jobs->prev = j;
             lp->jobs = j;
         }
-        if (stop && lp->jobs == NULL)
+        if (stop && lp->jobs == NULL) {
+            if (lp->host.run != NULL)
+                host_run(lp);   /* answers the last calls resumed */
             break;
+        }
         due = loop_turn(lp);
         now = gr_now_ns();
         if (lp->curl_due_ns <= now) {
@@ -1620,13 +1637,15 @@ loop_main(void *arg)
                 due = j->wake_ns;
         if (lp->curl_due_ns < due)
             due = lp->curl_due_ns;
+        if (lp->host_due_ns < due)
+            due = lp->host_due_ns;
         ms = (due - gr_now_ns() + NS_PER_MS - 1) / NS_PER_MS;
         if (ms < 0)
             ms = 0;
         if (ms > LOOP_IDLE_MS)
             ms = LOOP_IDLE_MS;
         pthread_mutex_lock(&lp->mu);
-        if (lp->inbox != NULL || lp->stop)
+        if (lp->inbox != NULL || lp->stop || lp->host_kick)
             ms = 0;
         lp->sleeping = ms > 0;
         pthread_mutex_unlock(&lp->mu);
@@ -1636,10 +1655,15 @@ loop_main(void *arg)
             lp->sleeping = false;
             pthread_mutex_unlock(&lp->mu);
         }
+        host_ready = false;
         for (i = 0; i < n; i++) {
             if (ev[i].data.fd == lp->wake) {
                 while (read(lp->wake, &v, sizeof(v)) > 0)
                     ;
+                continue;
+            }
+            if (lp->host.run != NULL && ev[i].data.fd == lp->host.fd) {
+                host_ready = true;
                 continue;
             }
             curl_multi_socket_action(
@@ -1651,6 +1675,15 @@ loop_main(void *arg)
         }
         if (n > 0)
             loop_reap(lp);
+        if (lp->host.run != NULL) {
+            pthread_mutex_lock(&lp->mu);
+            if (lp->host_kick)
+                host_ready = true;
+            lp->host_kick = false;
+            pthread_mutex_unlock(&lp->mu);
+            if (host_ready || lp->host_due_ns <= gr_now_ns())
+                host_run(lp);
+        }
     }
     return NULL;
 }
@@ -1669,7 +1702,7 @@ loop_wake(struct gr_fwd_loop *lp)
 }
 
 struct gr_fwd_loop *
-gr_fwd_loop_new(struct gr *g)
+gr_fwd_loop_new(struct gr *g, const struct gr_fwd_host *host)
 {
     struct gr_fwd_loop *lp;
     struct epoll_event ev;
@@ -1684,6 +1717,9 @@ gr_fwd_loop_new(struct gr *g)
         return NULL;
     lp->g = g;
     lp->curl_due_ns = INT64_MAX;
+    lp->host_due_ns = INT64_MAX;
+    if (host != NULL)
+        lp->host = *host;
     atomic_init(&lp->count, 0);
     lp->ep = epoll_create1(EPOLL_CLOEXEC);
     lp->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1693,6 +1729,12 @@ gr_fwd_loop_new(struct gr *g)
     if (lp->ep < 0 || lp->wake < 0 ||
         epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->wake, &ev) != 0 ||
         (lp->m = curl_multi_init()) == NULL) {
+        rc = errno != 0 ? errno : ENOMEM;
+        goto fail;
+    }
+    ev.data.fd = lp->host.fd;
+    if (lp->host.run != NULL &&
+        epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->host.fd, &ev) != 0) {
         rc = errno != 0 ? errno : ENOMEM;
         goto fail;
     }
@@ -1744,6 +1786,15 @@ gr_fwd_loop_free(struct gr_fwd_loop *lp)
     close(lp->ep);
     pthread_mutex_destroy(&lp->mu);
     free(lp);
+}
+
+void
+gr_fwd_loop_host_due(struct gr_fwd_loop *lp)
+{
+    pthread_mutex_lock(&lp->mu);
+    lp->host_kick = true;
+    loop_wake(lp);
+    pthread_mutex_unlock(&lp->mu);
 }
 
 unsigned

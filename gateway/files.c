@@ -130,7 +130,6 @@ reply(struct gw *gw, struct MHD_Connection *c, int status, const char *body,
       size_t len, const char *project, const struct got *got)
 {
     struct MHD_Response *r;
-    enum MHD_Result rc;
 
     r = MHD_create_response_from_buffer(len, gw_mhd_buffer(body),
                                         MHD_RESPMEM_MUST_COPY);
@@ -151,9 +150,7 @@ reply(struct gw *gw, struct MHD_Connection *c, int status, const char *body,
             MHD_add_response_header(r, "X-Goog-Upload-Size-Received",
                                     got->received);
     }
-    rc = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return rc;
+    return (enum MHD_Result)gw_queue(c, (unsigned)status, r);
 }
 
 static enum MHD_Result

@@ -73,6 +73,14 @@ void gw_add_headers(struct gw *gw, void *response, const char *project,
 int gw_send(struct gw *gw, void *conn, int status, const char *body,
             size_t len, const char *ctype, const char *project,
             int64_t queued_ns);
+/*
+ * Queue response (a struct MHD_Response, which this takes: the caller
+ * does not destroy it) with status on conn; an enum MHD_Result.  Every
+ * answer is queued through here: a route that blocks runs on a kept
+ * thread while its connection is suspended, and there the answer is
+ * held until the connection is resumed (server.c, "Routes that block").
+ */
+int gw_queue(void *conn, unsigned status, void *response);
 
 /* Log one line to stderr, with the time. */
 void gw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -4,16 +4,20 @@
  * error shapes, and streams handed on event by event.
  *
  * Calls run on event loops (gateway.loops, 2 by default; include/
- * gemroute_forward.h): the handler submits the call to a loop and
- * suspends its connection (MHD_suspend_connection()); the loop resumes
- * it with the answer, the stream's start or its next event, and the
- * handler (or the stream's content reader, which then never blocks)
- * hands it on.  A call in flight is a record on a loop, not a thread, so
- * libmicrohttpd's pool is small (POOL_ON_LOOPS).  A call no loop runs
- * (the cache, a fallback chain, an alias) runs gr_forward() on a kept
- * thread, its connection suspended the same way.  Why, and what still
- * blocks a pool thread (the file routes): docs/GATEWAY.md, "Calls on
- * loops".  With loops = 0, as before:
+ * gemroute_forward.h), and each loop serves its own connections too:
+ * one libmicrohttpd daemon per loop, without a thread of its own, all
+ * listening on the same port (SO_REUSEPORT: the kernel spreads the
+ * connections), its epoll descriptor in the loop's set (struct
+ * gr_fwd_host), so that a call never crosses threads.  The handler
+ * submits the call to its own loop and suspends its connection
+ * (MHD_suspend_connection()); the loop resumes it with the answer, the
+ * stream's start or its next event, and the handler (or the stream's
+ * content reader, which then never blocks) hands it on.  What would
+ * block a loop runs on a kept thread, its connection suspended the same
+ * way: a call no loop runs (the cache, a fallback chain, an alias) and
+ * the routes that block (files, batches, the dashboard: "Routes that
+ * block" below).  Why: docs/GATEWAY.md, "Calls on loops".  With
+ * loops = 0, as before:
  *
  * A pool of gateway.workers threads, each with its own epoll set of
  * connections (MHD_USE_EPOLL_INTERNAL_THREAD, MHD_OPTION_THREAD_POOL_SIZE):
@@ -99,20 +103,28 @@ static const char *const route_name[] = {
  * call in flight is a record on a loop, not a thread, and its
  * connection is suspended (MHD_suspend_connection()) until the loop has
  * something for it: the answer, the stream's start, its next event.
- * libmicrohttpd's pool is then a few threads that never wait for
- * upstream (POOL_ON_LOOPS).  Why: docs/GATEWAY.md, "Calls on loops".
+ * Loop i runs daemons[i] (host_run()), so the handler runs on the loop
+ * its calls go to (here).  Why: docs/GATEWAY.md, "Calls on loops".
  */
-#define POOL_ON_LOOPS 4
-static struct gr_fwd_loop *loops[64];
+#define MAX_LOOPS 64
+static struct gr_fwd_loop *loops[MAX_LOOPS];
+static struct MHD_Daemon *daemons[MAX_LOOPS];
 static unsigned n_loops;
-static _Atomic unsigned loop_next;
+static _Thread_local struct gr_fwd_loop *here;  /* inside host_run() */
 
-static struct gr_fwd_loop *
-pick_loop(void)
+/* libmicrohttpd's turn on loop lp (struct gr_fwd_host): its sockets are
+ * ready, or its timeout came.  Returns when it wants the next. */
+static long
+host_run(void *arg, struct gr_fwd_loop *lp)
 {
-    /* relaxed: a round-robin counter, nothing depends on its order */
-    return loops[atomic_fetch_add_explicit(&loop_next, 1,
-                                           memory_order_relaxed) % n_loops];
+    MHD_UNSIGNED_LONG_LONG ms;
+
+    here = lp;
+    MHD_run(arg);
+    here = NULL;
+    if (MHD_get_timeout(arg, &ms) != MHD_YES)
+        return -1;
+    return ms > 1000 ? 1000 : (long)ms;
 }
 
 /* One request, from its first byte to its answer (MHD's con_cls). */
@@ -126,6 +138,7 @@ struct req {
     int64_t t0;
     struct ucall *call;             /* a unary call parked on a loop */
     struct stream *swait;           /* a stream parked until it starts */
+    struct held *held;              /* a route that blocks, parked */
 };
 
 /* How a stream's events are written for the caller. */
@@ -163,11 +176,23 @@ struct stream {
     enum route route;
     /* on loops (gateway.loops > 0): the reader never blocks */
     struct MHD_Connection *conn;    /* suspended while nothing to send */
+    struct gr_fwd_loop *lp;         /* the loop whose daemon has conn */
     int fd;                         /* its socket; -1 = unknown */
     bool parked;                    /* conn is suspended (under mu) */
     bool on_loop;                   /* its call runs on a loop */
     double budget_s;
 };
+
+/* A suspended connection is served again: by its loop's daemon (lp;
+ * its turn asked for, since libmicrohttpd signals a resume to no loop
+ * of ours) or by the daemon's own pool (lp NULL, loops = 0). */
+static void
+resume(struct MHD_Connection *c, struct gr_fwd_loop *lp)
+{
+    MHD_resume_connection(c);
+    if (lp != NULL)
+        gr_fwd_loop_host_due(lp);
+}
 
 /* Under s->mu: the connection, suspended while the stream had nothing
  * for it, is served again. */
@@ -176,11 +201,47 @@ unpark(struct stream *s)
 {
     if (s->parked) {
         s->parked = false;
-        MHD_resume_connection(s->conn);
+        resume(s->conn, s->lp);
     }
 }
 
 /* ---- answers ---------------------------------------------------------- */
+
+/*
+ * Routes that block (files, batches, the dashboard) while calls run on
+ * loops: the route runs on a kept thread (runner_start()) with its
+ * connection suspended, and the answer it queues is held here, then
+ * queued by the loop when the connection is resumed (a suspended
+ * connection is libmicrohttpd's, not this thread's, to answer).
+ */
+struct held {
+    pthread_mutex_t mu;
+    bool finished, parked;          /* under mu */
+    struct MHD_Connection *conn;
+    struct gr_fwd_loop *lp;         /* the loop whose daemon has conn */
+    struct gw *gw;
+    struct req *q;
+    const char *url, *method;       /* libmicrohttpd's, as long as conn */
+    int rc;                         /* the route's enum MHD_Result */
+    struct MHD_Response *resp;      /* what it queued; NULL: nothing */
+    unsigned status;
+};
+static _Thread_local struct held *holding;  /* the route this thread runs */
+
+int
+gw_queue(void *conn, unsigned status, void *response)
+{
+    enum MHD_Result rc;
+
+    if (holding != NULL && holding->resp == NULL) {
+        holding->resp = response;
+        holding->status = status;
+        return MHD_YES;
+    }
+    rc = MHD_queue_response(conn, status, response);
+    MHD_destroy_response(response);
+    return rc;
+}
 
 void
 gw_add_headers(struct gw *gw, void *response, const char *project,
@@ -206,9 +267,7 @@ int
 gw_send(struct gw *gw, void *conn, int status, const char *body, size_t len,
         const char *ctype, const char *project, int64_t queued_ns)
 {
-    struct MHD_Connection *c = conn;
     struct MHD_Response *r;
-    enum MHD_Result rc;
     char *copy = malloc(len > 0 ? len : 1);
 
     /* What MHD_RESPMEM_MUST_COPY would do, without casting body's const
@@ -222,9 +281,7 @@ gw_send(struct gw *gw, void *conn, int status, const char *body, size_t len,
         return MHD_NO;
     }
     gw_add_headers(gw, r, project, queued_ns, ctype);
-    rc = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return rc;
+    return gw_queue(conn, (unsigned)status, r);
 }
 
 /* {"error": {"code", "message", "status", "details"?}}: details is
@@ -334,7 +391,6 @@ static enum MHD_Result
 send_answer(struct gw *gw, struct MHD_Connection *c, struct gr_response *out)
 {
     struct MHD_Response *r;
-    enum MHD_Result rc;
 
     if (out->body != NULL) {
         r = MHD_create_response_from_buffer_with_free_callback(
@@ -352,9 +408,7 @@ send_answer(struct gw *gw, struct MHD_Connection *c, struct gr_response *out)
         MHD_add_response_header(r, "x-gemroute-model", out->model);
     MHD_add_response_header(r, "x-gemroute-cache",
                             out->cached ? "hit" : "miss");
-    rc = MHD_queue_response(c, (unsigned)out->status, r);
-    MHD_destroy_response(r);
-    return rc;
+    return (enum MHD_Result)gw_queue(c, (unsigned)out->status, r);
 }
 
 /* x-gemroute-fallback: allow|never and x-gemroute-cache: use|bypass;
@@ -1165,11 +1219,21 @@ park_begin(struct gw *gw)
     return false;
 }
 
+static enum MHD_Result
+unavailable(struct gw *gw, struct MHD_Connection *c, struct req *q,
+            const char *msg)
+{
+    gw_metrics_request(route_name[q->route], q->model, NULL, 503,
+                       gr_now_ns() - q->t0, -1, 0);
+    return send_error(gw, c, 503, "UNAVAILABLE", msg, NULL);
+}
+
 /* A unary call on a loop: what the connection needs once resumed. */
 struct ucall {
     pthread_mutex_t mu;
     bool finished, parked;          /* under mu */
     struct MHD_Connection *conn;
+    struct gr_fwd_loop *lp;         /* the loop whose daemon has conn */
     struct gw *gw;
     struct gr_fwd f;
     struct gr_call_opts o;
@@ -1193,7 +1257,7 @@ ucall_done(void *arg, int rc)
     a->finished = true;
     if (a->parked) {
         a->parked = false;
-        MHD_resume_connection(a->conn);
+        resume(a->conn, a->lp);
     }
     pthread_mutex_unlock(&a->mu);
     /* seq_cst: as in park_begin(); after the resume */
@@ -1273,6 +1337,7 @@ ucall_start(struct gw *gw, struct MHD_Connection *c, struct req *q,
     }
     pthread_mutex_init(&a->mu, NULL);
     a->conn = c;
+    a->lp = here;
     a->gw = gw;
     a->f = *f;
     a->o = *o;
@@ -1288,7 +1353,7 @@ ucall_start(struct gw *gw, struct MHD_Connection *c, struct req *q,
     a->f.cancelled = unary_cancelled;
     r = -EAGAIN;
     if (park_begin(gw)) {
-        r = gr_fwd_submit(pick_loop(), &a->f, &a->o, &a->out, ucall_done,
+        r = gr_fwd_submit(here, &a->f, &a->o, &a->out, ucall_done,
                           a);
         if (r != 0)
             r = runner_start(ucall_run, a);
@@ -1296,6 +1361,14 @@ ucall_start(struct gw *gw, struct MHD_Connection *c, struct req *q,
             /* seq_cst: as in park_begin() */
             atomic_fetch_sub_explicit(&gw->parked, 1,
                                       memory_order_seq_cst);
+    }
+    if (r != 0 && here != NULL) {
+        /* A loop never waits for a call: no thread for it, or the
+         * gateway stops. */
+        ucall_free(a);
+        return unavailable(gw, c, q, gw_stopping(gw)
+                           ? "gemroute: the gateway is stopping"
+                           : "gemroute: no thread for the call");
     }
     if (r != 0) {
         /* No thread for it (or the gateway stops): gr_forward() on
@@ -1361,9 +1434,7 @@ stream_answer(struct gw *gw, struct MHD_Connection *c, struct req *q,
                s->style == S_GEMINI_ARRAY ? "application/json"
                                           : "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    rc = MHD_queue_response(c, 200, resp);
-    MHD_destroy_response(resp);
-    return rc;
+    return (enum MHD_Result)gw_queue(c, 200, resp);
 }
 
 static enum MHD_Result
@@ -1549,19 +1620,20 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
             if (!park_begin(gw)) {
                 s->refs = 1;
                 stream_put(s);
-                return send_error(gw, c, 503, "UNAVAILABLE", "gemroute: "
-                                  "the gateway is stopping", NULL);
+                return unavailable(gw, c, q, "gemroute: the gateway is "
+                                   "stopping");
             }
             const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
                 c, MHD_CONNECTION_INFO_CONNECTION_FD);
 
             /* From here the reader never blocks (see unpark()). */
             s->conn = c;
+            s->lp = here;
             s->fd = ci != NULL ? ci->connect_fd : -1;
             /* Set before the submit: the loop may end the call (and
              * read it in stream_end()) before gr_fwd_submit() returns. */
             s->on_loop = true;
-            if (gr_fwd_submit(pick_loop(), &s->f, &s->o, &s->out,
+            if (gr_fwd_submit(here, &s->f, &s->o, &s->out,
                               stream_done, s) != 0)
                 s->on_loop = false;     /* never seen by a loop */
         }
@@ -1613,7 +1685,6 @@ serve_dash(struct gw *gw, struct MHD_Connection *c, const struct req *q,
     };
     struct gw_dash_resp out;
     struct MHD_Response *r;
-    enum MHD_Result rc;
     unsigned i;
 
     in.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
@@ -1641,9 +1712,115 @@ serve_dash(struct gw *gw, struct MHD_Connection *c, const struct req *q,
                             out.ctype ? out.ctype : "text/plain");
     for (i = 0; i < out.n_headers; i++)
         MHD_add_response_header(r, out.hname[i], out.hvalue[i]);
-    rc = MHD_queue_response(c, (unsigned)out.status, r);
-    MHD_destroy_response(r);
+    return (enum MHD_Result)gw_queue(c, (unsigned)out.status, r);
+}
+
+/* The routes that block: files, caches and batches (files.c,
+ * batches.c), the dashboard. */
+static enum MHD_Result
+serve_blocking(struct gw *gw, struct MHD_Connection *c, struct req *q,
+               const char *url, const char *method)
+{
+    if (q->route == R_DASH)
+        return serve_dash(gw, c, q, url, method);
+    if (gw_batches_match(url, method))
+        return (enum MHD_Result)gw_batches_serve(gw, c, url, method, q->body,
+                                                 q->len, budget(gw, c));
+    return (enum MHD_Result)gw_files_serve(gw, c, url, method, q->body,
+                                           q->len, budget(gw, c));
+}
+
+static void
+held_free(struct held *h)
+{
+    /* the kept thread's last touch of h is under h->mu */
+    pthread_mutex_lock(&h->mu);
+    pthread_mutex_unlock(&h->mu);
+    if (h->resp != NULL)
+        MHD_destroy_response(h->resp);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+/* On the kept thread: the route runs, its answer held (gw_queue()). */
+static void
+held_run(void *arg)
+{
+    struct held *h = arg;
+    struct gw *gw = h->gw;
+    int rc;
+
+    holding = h;
+    rc = serve_blocking(gw, h->conn, h->q, h->url, h->method);
+    holding = NULL;
+    pthread_mutex_lock(&h->mu);
+    h->rc = rc;
+    h->finished = true;
+    if (h->parked) {
+        h->parked = false;
+        resume(h->conn, h->lp);
+    }
+    pthread_mutex_unlock(&h->mu);
+    /* seq_cst: as in park_begin(); after the resume */
+    atomic_fetch_sub_explicit(&gw->parked, 1, memory_order_seq_cst);
+}
+
+/* The route is done: what it answered queued now, the record freed. */
+static enum MHD_Result
+held_answer(struct req *q, struct held *h)
+{
+    struct MHD_Response *r;
+    enum MHD_Result rc;
+
+    pthread_mutex_lock(&h->mu);
+    r = h->resp;
+    h->resp = NULL;
+    rc = (enum MHD_Result)h->rc;
+    pthread_mutex_unlock(&h->mu);
+    q->held = NULL;
+    if (r != NULL)
+        rc = (enum MHD_Result)gw_queue(h->conn, h->status, r);
+    held_free(h);
     return rc;
+}
+
+/* A route that blocks, asked on a loop: run on a kept thread. */
+static enum MHD_Result
+held_start(struct gw *gw, struct MHD_Connection *c, struct req *q,
+           const char *url, const char *method)
+{
+    struct held *h = calloc(1, sizeof(*h));
+
+    if (h == NULL)
+        return MHD_NO;
+    pthread_mutex_init(&h->mu, NULL);
+    h->conn = c;
+    h->lp = here;
+    h->gw = gw;
+    h->q = q;
+    h->url = url;
+    h->method = method;
+    if (!park_begin(gw)) {
+        held_free(h);
+        return unavailable(gw, c, q, "gemroute: the gateway is stopping");
+    }
+    if (runner_start(held_run, h) != 0) {
+        /* seq_cst: as in park_begin() */
+        atomic_fetch_sub_explicit(&gw->parked, 1, memory_order_seq_cst);
+        held_free(h);
+        return unavailable(gw, c, q, "gemroute: no thread for the "
+                           "request");
+    }
+    pthread_mutex_lock(&h->mu);
+    if (!h->finished) {
+        MHD_suspend_connection(c);
+        h->parked = true;
+        q->held = h;
+        pthread_mutex_unlock(&h->mu);
+        return MHD_YES;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return held_answer(q, h);
 }
 
 /* ---- the MHD callbacks ------------------------------------------------ */
@@ -1721,6 +1898,8 @@ answer(void *cls, struct MHD_Connection *c, const char *url,
         return ucall_answer(gw, c, q, q->call);
     if (q->swait != NULL)       /* resumed: the stream started or ended */
         return stream_answer(gw, c, q, q->swait);
+    if (q->held != NULL)        /* resumed: the route that blocks is done */
+        return held_answer(q, q->held);
     if (q->answered) {
         *upload_size = 0;       /* the answer is queued; drop the rest */
         return MHD_YES;
@@ -1779,18 +1958,15 @@ answer(void *cls, struct MHD_Connection *c, const char *url,
         return rc;
     }
     case R_DASH:
-        return serve_dash(gw, c, q, url, method);
+    case R_FILES:
+        if (here != NULL)
+            return held_start(gw, c, q, url, method);
+        return serve_blocking(gw, c, q, url, method);
     case R_MODELS:
     case R_MODEL:
     case R_OAI_MODELS:
     case R_OAI_MODEL:
         return send_models(gw, c, q);
-    case R_FILES:
-        if (gw_batches_match(url, method))
-            return (enum MHD_Result)gw_batches_serve(
-                gw, c, url, method, q->body, q->len, budget(gw, c));
-        return (enum MHD_Result)gw_files_serve(gw, c, url, method, q->body,
-                                               q->len, budget(gw, c));
     default:
         return serve_call(gw, c, q);
     }
@@ -1814,6 +1990,8 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
         ucall_free(q->call);
     if (q->swait != NULL)
         stream_gone(q->swait);      /* the answer's reference */
+    if (q->held != NULL)
+        held_free(q->held);
     if (q->counted)
         /* relaxed: see answer() */
         atomic_fetch_sub_explicit(&gw->active, 1, memory_order_relaxed);
@@ -1822,116 +2000,167 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-int
-gw_server_start(struct gw *gw)
+/*
+ * One daemon on conf's address and port: with pool > 0, its own pool
+ * of threads (loops = 0); else driven by a loop (MHD_run()).  NULL on
+ * failure (what libmicrohttpd said is on stderr, never the key).
+ */
+static struct MHD_Daemon *
+daemon_start(struct gw *gw, uint16_t port, unsigned pool)
 {
     struct sockaddr_in a4;
     struct sockaddr_in6 a6;
     const struct sockaddr *sa;
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof(bound);
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
-    const union MHD_DaemonInfo *info;
-    struct MHD_OptionItem tls[3] = {
+    unsigned flags = MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem opt[4] = {
         {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
-        {MHD_OPTION_END, 0, NULL},
+        {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
     };
-    struct MHD_Daemon *d;
-    bool v6 = strchr(gw->conf.host, ':') != NULL;
-    unsigned pool = gw->conf.workers, i;
-
-    n_loops = 0;
-    for (i = 0; i < gw->conf.loops && i < sizeof(loops) / sizeof(*loops);
-         i++) {
-        if ((loops[i] = gr_fwd_loop_new(gw->g)) == NULL) {
-            fprintf(stderr, "gemroute-gateway: cannot start event loop "
-                    "%u: %s\n", i + 1, strerror(errno));
-            while (i > 0)
-                gr_fwd_loop_free(loops[--i]);
-            return -ENOMEM;
-        }
-    }
-    n_loops = i;
-    if (n_loops > 0) {
-        flags |= MHD_ALLOW_SUSPEND_RESUME;
-        if (pool > POOL_ON_LOOPS)
-            pool = POOL_ON_LOOPS;
-    }
+    int n = 0;
 
     memset(&a4, 0, sizeof(a4));
     memset(&a6, 0, sizeof(a6));
-    if (v6) {
+    if (strchr(gw->conf.host, ':') != NULL) {
         a6.sin6_family = AF_INET6;
-        a6.sin6_port = htons((uint16_t)gw->conf.port);
+        a6.sin6_port = htons(port);
         inet_pton(AF_INET6, gw->conf.host, &a6.sin6_addr);
         sa = (const struct sockaddr *)&a6;
         flags |= MHD_USE_IPv6;
     } else {
         a4.sin_family = AF_INET;
-        a4.sin_port = htons((uint16_t)gw->conf.port);
+        a4.sin_port = htons(port);
         inet_pton(AF_INET, gw->conf.host, &a4.sin_addr);
         sa = (const struct sockaddr *)&a4;
+    }
+    if (pool > 0) {
+        flags |= MHD_USE_EPOLL_INTERNAL_THREAD;
+        opt[n].option = MHD_OPTION_THREAD_POOL_SIZE;
+        opt[n++].value = (intptr_t)pool;
+    } else {
+        flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     }
     if (gw->conf.tls) {
         /* HTTPS: libmicrohttpd parses the PEMs with GnuTLS at start
          * and keeps its own copies. */
-        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-            fprintf(stderr, "gemroute-gateway: gateway.tls_cert is set "
-                    "but this libmicrohttpd was built without TLS\n");
-            return -ENOTSUP;
-        }
         flags |= MHD_USE_TLS;
-        tls[0].option = MHD_OPTION_HTTPS_MEM_CERT;
-        tls[0].ptr_value = gw_mhd_buffer(gw->conf.tls_cert);
-        tls[1].option = MHD_OPTION_HTTPS_MEM_KEY;
-        tls[1].ptr_value = gw_mhd_buffer(gw->conf.tls_key);
+        opt[n].option = MHD_OPTION_HTTPS_MEM_CERT;
+        opt[n++].ptr_value = gw_mhd_buffer(gw->conf.tls_cert);
+        opt[n].option = MHD_OPTION_HTTPS_MEM_KEY;
+        opt[n++].ptr_value = gw_mhd_buffer(gw->conf.tls_key);
     }
-    errno = 0;
-    d = MHD_start_daemon(flags, (uint16_t)gw->conf.port, NULL, NULL,
-                         answer, gw,
-                         MHD_OPTION_ARRAY, tls,
-                         MHD_OPTION_SOCK_ADDR, sa,
-                         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-                         MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned)(gw->conf.workers + 64),
-                         MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)gw->conf.timeout_s,
-                         MHD_OPTION_NOTIFY_COMPLETED, completed, gw,
-                         MHD_OPTION_THREAD_POOL_SIZE, pool,
-                         MHD_OPTION_END);
-    if (d == NULL) {
-        int e = errno;
+    return MHD_start_daemon(flags, port, NULL, NULL, answer, gw,
+                            MHD_OPTION_ARRAY, opt,
+                            MHD_OPTION_SOCK_ADDR, sa,
+                            /* SO_REUSEPORT: the daemons of the loops,
+                             * and other gateway processes, share it */
+                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                            MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)(gw->conf.workers + 64),
+                            MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)gw->conf.timeout_s,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, gw,
+                            MHD_OPTION_END);
+}
 
-        while (n_loops > 0)
-            gr_fwd_loop_free(loops[--n_loops]);
-        errno = e;
+/* The port d listens on (the one bound, when conf's port is 0). */
+static unsigned
+daemon_port(struct MHD_Daemon *d, unsigned dflt)
+{
+    const union MHD_DaemonInfo *info;
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+
+    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
+    if (info == NULL ||
+        getsockname(info->listen_fd, (struct sockaddr *)&bound, &blen) != 0)
+        return dflt;
+    return ntohs(bound.ss_family == AF_INET6
+                 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                 : ((struct sockaddr_in *)&bound)->sin_port);
+}
+
+/* Loops, and their daemons, stopped and freed (each loop first: it
+ * drives its daemon). */
+static void
+loops_end(void)
+{
+    while (n_loops > 0) {
+        n_loops--;
+        gr_fwd_loop_free(loops[n_loops]);
+        MHD_stop_daemon(daemons[n_loops]);
     }
-    if (d == NULL && gw->conf.tls && errno == 0) {
-        /* What libmicrohttpd said is on stderr above (never the key). */
-        fprintf(stderr, "gemroute-gateway: cannot serve HTTPS on %s: "
-                "gateway.tls_cert and tls_key were refused (not a "
-                "certificate and its private key in PEM?)\n",
-                gw->conf.listen);
-        return -EINVAL;
+}
+
+int
+gw_server_start(struct gw *gw)
+{
+    const union MHD_DaemonInfo *info;
+    struct gr_fwd_host host;
+    struct MHD_Daemon *d = NULL;
+    unsigned want = gw->conf.loops, i;
+    int e = 0;
+
+    if (gw->conf.tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        fprintf(stderr, "gemroute-gateway: gateway.tls_cert is set "
+                "but this libmicrohttpd was built without TLS\n");
+        return -ENOTSUP;
+    }
+    if (want > MAX_LOOPS)
+        want = MAX_LOOPS;
+    gw->port = gw->conf.port;
+    n_loops = 0;
+    for (i = 0; i < want; i++) {
+        /* The first daemon binds (port 0: any), the others join it. */
+        errno = 0;
+        if ((d = daemon_start(gw, (uint16_t)gw->port, 0)) == NULL) {
+            e = errno;
+            break;
+        }
+        if (i == 0)
+            gw->port = daemon_port(d, gw->port);
+        info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
+        host.fd = info != NULL ? info->epoll_fd : -1;
+        host.run = host_run;
+        host.arg = d;
+        if (host.fd < 0 || (loops[i] = gr_fwd_loop_new(gw->g, &host)) == NULL) {
+            fprintf(stderr, "gemroute-gateway: cannot start event loop "
+                    "%u: %s\n", i + 1, strerror(errno));
+            MHD_stop_daemon(d);
+            loops_end();
+            return -ENOMEM;
+        }
+        daemons[i] = d;
+        n_loops = i + 1;
+    }
+    if (want == 0) {
+        errno = 0;
+        d = daemon_start(gw, (uint16_t)gw->port, gw->conf.workers);
+        e = errno;
+        if (d != NULL)
+            gw->port = daemon_port(d, gw->port);
     }
     if (d == NULL) {
+        loops_end();
+        if (gw->conf.tls && e == 0) {
+            /* What libmicrohttpd said is on stderr above (never the
+             * key). */
+            fprintf(stderr, "gemroute-gateway: cannot serve HTTPS on %s: "
+                    "gateway.tls_cert and tls_key were refused (not a "
+                    "certificate and its private key in PEM?)\n",
+                    gw->conf.listen);
+            return -EINVAL;
+        }
         fprintf(stderr, "gemroute-gateway: cannot listen on %s: %s\n",
-                gw->conf.listen, strerror(errno != 0 ? errno : EADDRINUSE));
+                gw->conf.listen, strerror(e != 0 ? e : EADDRINUSE));
         return -EADDRINUSE;
     }
-    gw->daemon = d;
-    gw->port = gw->conf.port;
+    gw->daemon = want == 0 ? d : NULL;
     if (n_loops > 0)
-        gw_log("calls run on %u event loops (gateway.loops), served by %u "
-               "threads", n_loops, pool);
+        gw_log("calls run on %u event loops (gateway.loops), each serving "
+               "its own connections", n_loops);
     else
-        gw_log("a thread per call (gateway.loops = 0), %u threads", pool);
-    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
-    if (info != NULL &&
-        getsockname(info->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
-        gw->port = ntohs(bound.ss_family == AF_INET6
-                         ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                         : ((struct sockaddr_in *)&bound)->sin_port);
+        gw_log("a thread per call (gateway.loops = 0), %u threads",
+               gw->conf.workers);
     return 0;
 }
 
@@ -1973,8 +2202,7 @@ gw_server_stop(struct gw *gw)
     if (gw->daemon != NULL)
         MHD_stop_daemon(gw->daemon);
     gw->daemon = NULL;
-    while (n_loops > 0)
-        gr_fwd_loop_free(loops[--n_loops]);
+    loops_end();
     for (i = 0; i < STOP_WAIT_S * 100; i++) {
         /* acquire: pairs with the release in stream_main() */
         if (atomic_load_explicit(&gw->streams, memory_order_acquire) == 0) {

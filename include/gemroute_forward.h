@@ -28,12 +28,37 @@ struct gr_fwd_loop;
 /* A forward ended with rc (as gr_forward() returns); out is filled. */
 typedef void (*gr_fwd_done_fn)(void *arg, int rc);
 
-/* A loop and its thread: NULL on failure (errno). */
-struct gr_fwd_loop *gr_fwd_loop_new(struct gr *g);
+/*
+ * What a loop may serve besides its forwards, on the same thread (the
+ * gateway's HTTP side, so that a call never crosses threads): a
+ * descriptor the loop waits on with its own (readable, level-
+ * triggered), and run(), called on the loop's thread when fd is
+ * readable, when the time run() last asked for has come, and once at
+ * the start.  run() returns the milliseconds until it wants to be
+ * called again however quiet fd stays, or -1 for not before fd is
+ * ready.  run() may submit forwards to lp (they start on the loop's
+ * next turn) and must not block.
+ */
+struct gr_fwd_host {
+    int fd;
+    long (*run)(void *arg, struct gr_fwd_loop *lp);
+    void *arg;
+};
+
+/* A loop and its thread, serving host too when it is not NULL (host is
+ * copied): NULL on failure (errno). */
+struct gr_fwd_loop *gr_fwd_loop_new(struct gr *g,
+                                    const struct gr_fwd_host *host);
 
 /* Ends the loop once it has no forward left (each must end: cancelled
- * answers non-zero when its caller stops), joins its thread, frees it. */
+ * answers non-zero when its caller stops), joins its thread, frees it.
+ * Its host is served until then and never after. */
 void gr_fwd_loop_free(struct gr_fwd_loop *lp);
+
+/* The host has something to do (libmicrohttpd: a connection resumed,
+ * which its own wake-up does not signal when it runs in no thread of
+ * its own): its run() is called on the loop's next turn.  Any thread. */
+void gr_fwd_loop_host_due(struct gr_fwd_loop *lp);
 
 /* Forwards the loop holds now (submitted, not yet done). */
 unsigned gr_fwd_loop_count(struct gr_fwd_loop *lp);
