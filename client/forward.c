@@ -51,6 +51,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -1300,7 +1301,19 @@ struct gr_fwd_loop {
     struct fwd_handle *spare;   /* kept easy handles (next: in node) */
     struct fwd_handle **spares;
     size_t n_spare, cap_spare;
+    /* libcurl's sockets in ep, by descriptor: what is registered (have)
+     * and what libcurl asks for now (want; 0 between transfers).  A
+     * connection's socket (opened by loop_open(), closed by
+     * loop_close(), so its number is never stale here) stays registered
+     * between its transfers: two epoll_ctl() a call fewer.  Others (the
+     * resolver's) leave the set when libcurl is done with them. */
+    struct loop_fd { uint32_t have, want; bool conn; } *fds;
+    size_t n_fds;
 };
+
+static curl_socket_t loop_open(void *arg, curlsocktype purpose,
+                               struct curl_sockaddr *a);
+static int loop_close(void *arg, curl_socket_t fd);
 
 static struct fwd_handle *
 loop_handle_take(struct gr_fwd_loop *lp)
@@ -1407,6 +1420,12 @@ job_start(struct gr_fwd_loop *lp, struct gr_fwd_job *j)
                        sizeof(j->why), &j->timeout);
     if (rc == CURLE_OK) {
         curl_easy_setopt(t->h, CURLOPT_PRIVATE, j);
+        /* kept with the connection: a socket closed later, by another
+         * transfer or the cache, is still seen closing */
+        curl_easy_setopt(t->h, CURLOPT_OPENSOCKETFUNCTION, loop_open);
+        curl_easy_setopt(t->h, CURLOPT_OPENSOCKETDATA, lp);
+        curl_easy_setopt(t->h, CURLOPT_CLOSESOCKETFUNCTION, loop_close);
+        curl_easy_setopt(t->h, CURLOPT_CLOSESOCKETDATA, lp);
         if (curl_multi_add_handle(lp->m, t->h) == CURLM_OK) {
             j->t = t;
             j->state = J_XFER;
@@ -1516,32 +1535,126 @@ loop_turn(struct gr_fwd_loop *lp)
     return due;
 }
 
-/* libcurl's sockets into the loop's epoll set (CURLMOPT_SOCKETFUNCTION). */
+/* The record of libcurl's socket fd, the table grown to hold it; NULL
+ * when out of memory. */
+static struct loop_fd *
+loop_fd(struct gr_fwd_loop *lp, curl_socket_t fd)
+{
+    struct loop_fd *t;
+    size_t n;
+
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= lp->n_fds) {
+        n = lp->n_fds ? lp->n_fds : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        if ((t = realloc(lp->fds, n * sizeof(*t))) == NULL)
+            return NULL;
+        memset(t + lp->n_fds, 0, (n - lp->n_fds) * sizeof(*t));
+        lp->fds = t;
+        lp->n_fds = n;
+    }
+    return &lp->fds[fd];
+}
+
+/* libcurl opens a connection's socket (CURLOPT_OPENSOCKETFUNCTION). */
+static curl_socket_t
+loop_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct gr_fwd_loop *lp = arg;
+    struct loop_fd *r;
+    int fd;
+
+    (void)purpose;
+    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    if ((r = loop_fd(lp, fd)) != NULL) {
+        r->have = r->want = 0;
+        r->conn = true;
+    }
+    return fd;
+}
+
+/* libcurl closes a connection's socket (CURLOPT_CLOSESOCKETFUNCTION):
+ * the close takes it out of ep, and its number may come back as another
+ * socket. */
+static int
+loop_close(void *arg, curl_socket_t fd)
+{
+    struct gr_fwd_loop *lp = arg;
+
+    if (fd >= 0 && (size_t)fd < lp->n_fds)
+        memset(&lp->fds[fd], 0, sizeof(lp->fds[fd]));
+    return close(fd);
+}
+
+/* Register want for fd in ep, unless it is registered so already. */
+static void
+loop_fd_set(struct gr_fwd_loop *lp, curl_socket_t fd, struct loop_fd *r,
+            uint32_t want)
+{
+    struct epoll_event ev;
+
+    r->want = want;
+    if (r->have == want)
+        return;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = want;
+    ev.data.fd = fd;
+    if (r->have != 0 && epoll_ctl(lp->ep, EPOLL_CTL_MOD, fd, &ev) == 0) {
+        r->have = want;
+        return;
+    }
+    if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, fd, &ev) == 0 ||
+        (errno == EEXIST && epoll_ctl(lp->ep, EPOLL_CTL_MOD, fd, &ev) == 0))
+        r->have = want;
+}
+
+/* libcurl's sockets into the loop's epoll set (CURLMOPT_SOCKETFUNCTION).
+ * A socket libcurl is done with stays in the set (see struct loop_fd). */
 static int
 loop_sock(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
 {
     struct gr_fwd_loop *lp = arg;
-    struct epoll_event ev;
+    struct loop_fd *r = loop_fd(lp, fd);
 
     (void)e;
+    (void)sockp;
     if (what == CURL_POLL_REMOVE) {
-        if (sockp != NULL)
-            epoll_ctl(lp->ep, EPOLL_CTL_DEL, fd, NULL);
-        curl_multi_assign(lp->m, fd, NULL);
+        if (r != NULL && r->conn) {
+            r->want = 0;
+            return 0;
+        }
+        epoll_ctl(lp->ep, EPOLL_CTL_DEL, fd, NULL);
+        if (r != NULL)
+            r->have = r->want = 0;
         return 0;
     }
-    memset(&ev, 0, sizeof(ev));
-    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
-                (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
-    ev.data.fd = fd;
-    if (sockp != NULL) {
-        epoll_ctl(lp->ep, EPOLL_CTL_MOD, fd, &ev);
-    } else if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, fd, &ev) == 0 ||
-               (errno == EEXIST &&
-                epoll_ctl(lp->ep, EPOLL_CTL_MOD, fd, &ev) == 0)) {
-        curl_multi_assign(lp->m, fd, lp);   /* any non-NULL: added */
-    }
+    if (r == NULL)
+        return -1;      /* out of memory: libcurl fails the transfer */
+    loop_fd_set(lp, fd, r, (what & CURL_POLL_IN ? EPOLLIN : 0u) |
+                           (what & CURL_POLL_OUT ? EPOLLOUT : 0u));
     return 0;
+}
+
+/* fd woke the loop: false when no transfer wants it (a kept connection
+ * closed by its server, say), which then leaves the set until a
+ * transfer asks for it again. */
+static bool
+loop_fd_wanted(struct gr_fwd_loop *lp, int fd)
+{
+    struct loop_fd *r;
+
+    if (fd < 0 || (size_t)fd >= lp->n_fds)
+        return true;
+    r = &lp->fds[fd];
+    if (r->want != 0 || r->have == 0)
+        return true;
+    epoll_ctl(lp->ep, EPOLL_CTL_DEL, fd, NULL);
+    r->have = 0;
+    return false;
 }
 
 /* libcurl's one timer (CURLMOPT_TIMERFUNCTION). */
@@ -1666,6 +1779,8 @@ loop_main(void *arg)
                 host_ready = true;
                 continue;
             }
+            if (!loop_fd_wanted(lp, ev[i].data.fd))
+                continue;
             curl_multi_socket_action(
                 lp->m, ev[i].data.fd,
                 (ev[i].events & (EPOLLIN | EPOLLHUP) ? CURL_CSELECT_IN : 0) |
@@ -1782,6 +1897,7 @@ gr_fwd_loop_free(struct gr_fwd_loop *lp)
     }
     free(lp->spares);
     curl_multi_cleanup(lp->m);
+    free(lp->fds);
     close(lp->wake);
     close(lp->ep);
     pthread_mutex_destroy(&lp->mu);
