@@ -1712,7 +1712,7 @@ loop_main(void *arg)
     int running, n, i;
     int64_t due, ms, now;
     uint64_t v;
-    bool stop, host_ready;
+    bool stop, host_ready, skip = false;
 
     if (lp->host.run != NULL)
         host_run(lp);
@@ -1760,9 +1760,13 @@ loop_main(void *arg)
         pthread_mutex_lock(&lp->mu);
         if (lp->inbox != NULL || lp->stop || lp->host_kick)
             ms = 0;
+        /* The host has a resumed connection to answer: answered before
+         * looking at the sockets again (every other turn at most, so
+         * that the sockets are never starved). */
+        skip = lp->host_kick && !skip;
         lp->sleeping = ms > 0;
         pthread_mutex_unlock(&lp->mu);
-        n = epoll_wait(lp->ep, ev, LOOP_EVENTS, (int)ms);
+        n = skip ? 0 : epoll_wait(lp->ep, ev, LOOP_EVENTS, (int)ms);
         if (ms > 0) {
             pthread_mutex_lock(&lp->mu);
             lp->sleeping = false;

@@ -28,6 +28,12 @@ _Static_assert((int)GR_JSON_NULL == (int)json_type_null &&
 _Static_assert(GR_JSON_DEPTH < GR_JSON_MAX_DEPTH,
                "what the scanner accepts, json-c must accept too");
 
+bool
+gr_json_is_object(const char *s, size_t len)
+{
+    return s != NULL && gr_json_find(s, len, NULL, 0) == 0;
+}
+
 struct json_object *
 gr_json_parse(const char *s, size_t len, size_t max, unsigned flags,
               const char **why)

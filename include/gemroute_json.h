@@ -69,6 +69,14 @@ enum gr_json_type {
 struct json_object *gr_json_parse(const char *s, size_t len, size_t max,
                                   unsigned flags, const char **why);
 
+/*
+ * s[0..len) is one JSON object that json-c reads whole too (strict JSON,
+ * whitespace around it allowed, at most GR_JSON_DEPTH deep), found
+ * without building a tree.  false also means "in doubt": gr_json_parse()
+ * then has the answer.
+ */
+bool gr_json_is_object(const char *s, size_t len);
+
 /* o's member key when o is an object and the member has that type;
  * else NULL (a JSON null is never returned).  o may be NULL. */
 struct json_object *gr_json_member(struct json_object *o, const char *key,
