@@ -94,7 +94,7 @@ LIBGR_SO := $(LIB)/libgemroute.so
 PROGS := $(BIN)/gemrouted $(BIN)/gemroute $(BIN)/gemroute-mock
 PROGS += $(BIN)/gemroute-gateway
 BENCH_PROGS := $(BIN)/gr-bench-reserve $(BIN)/gr-bench-e2e
-BENCH_PROGS += $(BIN)/gr-bench-cache
+BENCH_PROGS += $(BIN)/gr-bench-cache $(BIN)/gr-bench-curl-floor
 
 all: $(PROGS) $(LIBGR_A) $(LIBGR_SO)
 
@@ -173,6 +173,11 @@ $(BIN)/gr-bench-cache: $(call objs,tools/bench/bench_cache.c) \
                        $(CLIENT_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS) $(LMDB_LIBS) -lm
+
+# libcurl alone, as the gateway's loops drive it (tools/bench/gateway.sh).
+$(BIN)/gr-bench-curl-floor: $(call objs,tools/bench/curl_floor.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CURL_LIBS)
 
 # Tests.  Every tests/unit/test_NAME.c and tests/stress/NAME.c becomes
 # $(BUILD)/tests/NAME linked with the objects TEST_DEPS_NAME lists.

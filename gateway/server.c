@@ -2185,8 +2185,9 @@ gw_server_start(struct gw *gw)
 
 /*
  * Stop: calls in progress are cancelled (their leases settled with what
- * was seen), the daemon joins its pool threads, then the stream
- * threads are waited for.  Returns 0, or -EBUSY when some stream thread
+ * was seen), the loops end and their daemons stop (or, with loops = 0,
+ * the daemon joins its pool threads), then the stream threads are
+ * waited for.  Returns 0, or -EBUSY when some stream thread
  * is still inside the library after STOP_WAIT_S (waiting for room): the
  * table must then stay attached until the process exits.
  */

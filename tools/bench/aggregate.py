@@ -458,7 +458,28 @@ def gateway(work):
                 v["gateway"]["rps"] / v["nginx"]["rps"] for v in by.values()
                 if "gateway" in v and "nginx" in v and v["nginx"]["rps"] > 0)
             rows.append(row)
-    return {"meta": meta, "rows": rows}
+    return {"meta": meta, "rows": rows, "floors": gateway_floors(d)}
+
+
+def gateway_floors(d):
+    """What libcurl alone and libmicrohttpd alone cost per call (floors
+    in tools/bench/gateway.sh): median CPU per request and requests/s."""
+    out = []
+    raw = lines(os.path.join(d, "floors.jsonl"))
+    for what in ("libcurl", "libmicrohttpd"):
+        mine = [r for r in raw if r["what"] == what and r["requests"] > 0]
+        if not mine:
+            continue
+        for r in mine:
+            secs = r.get("seconds") or r.get("duration_us", 0) / 1e6
+            r["rps"] = r["requests"] / secs if secs > 0 else 0.0
+            r["cpu_us"] = 1e6 * r["cpu_s"] / r["requests"]
+        out.append({"what": what, "conns": mine[0]["conns"],
+                    "rps": median(r["rps"] for r in mine),
+                    "cpu_us": median(r["cpu_us"] for r in mine),
+                    "errors": sum(r.get("errors", 0) + r.get("non2xx", 0)
+                                  for r in mine)})
+    return out
 
 
 def aggregate(work, mode, reps, seconds, window_ms, tokens):

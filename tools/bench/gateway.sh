@@ -249,6 +249,30 @@ place() {
         taskset -a -p -c "$cpu" "$p" >/dev/null
     done
 }
+# floors REP: what the gateway's two libraries cost alone, at 64
+# connections with CPU 1 to themselves, as a line each in floors.jsonl:
+# libcurl driven as the gateway's loops drive it (gr-bench-curl-floor:
+# the upstream half of a call and nothing else) and libmicrohttpd
+# answering the gateway's /healthz (no token, no route work, no call).
+# A gateway call cannot cost less CPU than the two together.
+floors() {
+    place split
+    # shellcheck disable=SC2086
+    line=$($PIN_PROXY "$BIN/gr-bench-curl-floor" \
+        "$(url_of direct unary)" 64 "$D" | sed -n 's/^CURLFLOOR //p')
+    [ -n "$line" ] && echo "$line" | sed "s/^{/{\"rep\": $1, \
+\"what\": \"libcurl\", \"conns\": 64, /" >>"$out/floors.jsonl"
+    p0=$(cpu_ticks "$gw_pid")
+    # shellcheck disable=SC2086
+    line=$(GW_WRK_METHOD=GET $PIN_LOAD wrk -t1 -c64 -d"${D}s" \
+        -s tools/bench/gateway_wrk.lua "http://127.0.0.1:$gport/healthz" |
+        sed -n 's/^WRKJSON //p')
+    p1=$(cpu_ticks "$gw_pid")
+    [ -n "$line" ] && echo "$line" | sed "s/^{/{\"rep\": $1, \
+\"what\": \"libmicrohttpd\", \"conns\": 64, \"cpu_s\": \
+$(secs "$p0" "$p1"), /" >>"$out/floors.jsonl"
+    return 0
+}
 say "4. gateway: direct, nginx, gemroute-gateway; connections {$CONNS};" \
     "unary and streamed; $REPS x ${D} s each${PIN_LOAD:+; pinned}"
 # Warm every path (connections to the mock, the table's batch lease).
@@ -256,6 +280,7 @@ for t in $TARGETS; do
     run 0 "$t" unary 16 1 >/dev/null
 done
 : >"$out/runs.jsonl"
+: >"$out/floors.jsonl"
 for rep in $(seq "$REPS"); do
     for m in unary stream; do
         conns=$CONNS
@@ -267,6 +292,7 @@ for rep in $(seq "$REPS"); do
             done
         done
     done
+    floors "$rep"
     say "  rep $rep/$REPS done"
 done
 echo "{\"nginx\": \"$(nginx -v 2>&1 | sed 's/^nginx version: //')\"," \

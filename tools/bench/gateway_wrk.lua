@@ -3,8 +3,11 @@
 -- x-goog-api-key, as a Gemini SDK does, and print one line of JSON at
 -- the end: requests, duration, latency percentiles, errors.
 --   GW_WRK_KEY=... wrk -t1 -c16 -d3s -s tools/bench/gateway_wrk.lua URL
-wrk.method = "POST"
-wrk.body = '{"contents":[{"parts":[{"text":"Say hello in five languages."}]}]}'
+-- GW_WRK_METHOD=GET sends a GET without a body (the gateway's /healthz).
+wrk.method = os.getenv("GW_WRK_METHOD") or "POST"
+if wrk.method == "POST" then
+    wrk.body = '{"contents":[{"parts":[{"text":"Say hello in five languages."}]}]}'
+end
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["x-goog-api-key"] = os.getenv("GW_WRK_KEY") or "bench-key"
 

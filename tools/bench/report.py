@@ -308,6 +308,22 @@ def t_gateway(r):
                    "wrk and the mock on CPU 0, the proxy on CPU 0 too at "
                    "1 connection, on CPU 1 at 16 and 64"
                    if meta.get("pinned") else "not pinned", errs))
+    fl = {f["what"]: f for f in gw.get("floors") or []}
+    if "libcurl" in fl and "libmicrohttpd" in fl:
+        c, h = fl["libcurl"], fl["libmicrohttpd"]
+        out.append("")
+        out.append("The floor, at %d connections on CPU 1 alone: libcurl "
+                   "alone, driven as the gateway's loops drive it "
+                   "(`gr-bench-curl-floor`: the upstream half of a call, "
+                   "nothing else), %s of CPU per call at %s calls/s; "
+                   "libmicrohttpd alone (the gateway's `/healthz`: no "
+                   "token, no call), %s per request at %s requests/s; "
+                   "together %s, against nginx's whole hop above; "
+                   "errors: %d." % (
+                       c["conns"], us(c["cpu_us"]), rate(c["rps"]),
+                       us(h["cpu_us"]), rate(h["rps"]),
+                       us(c["cpu_us"] + h["cpu_us"]),
+                       c["errors"] + h["errors"]))
     return "\n".join(out)
 
 
