@@ -218,6 +218,71 @@ unpark(struct stream *s)
     }
 }
 
+/*
+ * A request whose answer comes later or from another thread (a call on
+ * a loop, a call or a route on a kept thread): its connection is
+ * suspended until then, unless the answer came first.  The counting of
+ * gw->parked is park_begin()'s and park_done()'s.
+ */
+struct park {
+    pthread_mutex_t mu;
+    bool finished, parked;          /* under mu */
+    struct MHD_Connection *conn;
+    struct gr_fwd_loop *lp;         /* the loop whose daemon has conn */
+};
+
+static void
+park_init(struct park *p, struct MHD_Connection *c)
+{
+    pthread_mutex_init(&p->mu, NULL);
+    p->conn = c;
+    p->lp = here;
+}
+
+/* The answer is there (set before this): the connection, if suspended,
+ * is resumed, and park_begin()'s count given back. */
+static void
+park_done(struct gw *gw, struct park *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->finished = true;
+    if (p->parked) {
+        p->parked = false;
+        resume(p->conn, p->lp);
+    }
+    pthread_mutex_unlock(&p->mu);
+    /* seq_cst: as in park_begin(); after the resume */
+    atomic_fetch_sub_explicit(&gw->parked, 1, memory_order_seq_cst);
+}
+
+/* In the handler: true when the connection is now suspended until
+ * park_done(); false when the answer is there already. */
+static bool
+park_suspend(struct park *p)
+{
+    bool waits;
+
+    pthread_mutex_lock(&p->mu);
+    waits = !p->finished;
+    if (waits) {
+        MHD_suspend_connection(p->conn);
+        p->parked = true;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return waits;
+}
+
+/* The other thread's last touch of p is under p->mu: after this, what
+ * it wrote is seen (and, with destroy, p may be freed). */
+static void
+park_sync(struct park *p, bool destroy)
+{
+    pthread_mutex_lock(&p->mu);
+    pthread_mutex_unlock(&p->mu);
+    if (destroy)
+        pthread_mutex_destroy(&p->mu);
+}
+
 /* ---- answers ---------------------------------------------------------- */
 
 /*
@@ -228,10 +293,7 @@ unpark(struct stream *s)
  * connection is libmicrohttpd's, not this thread's, to answer).
  */
 struct held {
-    pthread_mutex_t mu;
-    bool finished, parked;          /* under mu */
-    struct MHD_Connection *conn;
-    struct gr_fwd_loop *lp;         /* the loop whose daemon has conn */
+    struct park pk;
     struct gw *gw;
     struct req *q;
     const char *url, *method;       /* libmicrohttpd's, as long as conn */
@@ -1232,21 +1294,26 @@ park_begin(struct gw *gw)
     return false;
 }
 
+/* A request refused before any reservation: counted, answered. */
+static enum MHD_Result
+refuse(struct gw *gw, struct MHD_Connection *c, struct req *q, int code,
+       const char *status, const char *msg)
+{
+    gw_metrics_request(route_name[q->route], q->model, NULL, code,
+                       gr_now_ns() - q->t0, -1, 0);
+    return send_error(gw, c, code, status, msg, NULL);
+}
+
 static enum MHD_Result
 unavailable(struct gw *gw, struct MHD_Connection *c, struct req *q,
             const char *msg)
 {
-    gw_metrics_request(route_name[q->route], q->model, NULL, 503,
-                       gr_now_ns() - q->t0, -1, 0);
-    return send_error(gw, c, 503, "UNAVAILABLE", msg, NULL);
+    return refuse(gw, c, q, 503, "UNAVAILABLE", msg);
 }
 
 /* A unary call on a loop: what the connection needs once resumed. */
 struct ucall {
-    pthread_mutex_t mu;
-    bool finished, parked;          /* under mu */
-    struct MHD_Connection *conn;
-    struct gr_fwd_loop *lp;         /* the loop whose daemon has conn */
+    struct park pk;
     struct gw *gw;
     struct gr_fwd f;
     struct gr_call_opts o;
@@ -1263,18 +1330,9 @@ static void
 ucall_done(void *arg, int rc)
 {
     struct ucall *a = arg;
-    struct gw *gw = a->gw;
 
-    pthread_mutex_lock(&a->mu);
     a->rc = rc;
-    a->finished = true;
-    if (a->parked) {
-        a->parked = false;
-        resume(a->conn, a->lp);
-    }
-    pthread_mutex_unlock(&a->mu);
-    /* seq_cst: as in park_begin(); after the resume */
-    atomic_fetch_sub_explicit(&gw->parked, 1, memory_order_seq_cst);
+    park_done(a->gw, &a->pk);
 }
 
 /* A unary call that no loop runs (the cache, a fallback chain, an
@@ -1294,13 +1352,10 @@ ucall_free(struct ucall *a)
 {
     int i;
 
-    /* the loop's last touch of a is under a->mu */
-    pthread_mutex_lock(&a->mu);
-    pthread_mutex_unlock(&a->mu);
+    park_sync(&a->pk, true);
     gr_response_free(&a->out);
     for (i = 0; i < 3; i++)
         free(a->hdr[i]);
-    pthread_mutex_destroy(&a->mu);
     free(a);
 }
 
@@ -1312,9 +1367,7 @@ ucall_answer(struct gw *gw, struct MHD_Connection *c, struct req *q,
     enum MHD_Result rc;
     int status = 0;
 
-    /* the loop's last touch of a is under a->mu */
-    pthread_mutex_lock(&a->mu);
-    pthread_mutex_unlock(&a->mu);
+    park_sync(&a->pk, false);
     q->call = NULL;
     rc = send_result(gw, c, q, a->rc, &a->out, a->budget_s, &status);
     gw_metrics_request(route_name[q->route], q->model, a->out.project,
@@ -1348,9 +1401,7 @@ ucall_start(struct gw *gw, struct MHD_Connection *c, struct req *q,
             free(hdr[i]);
         return MHD_NO;
     }
-    pthread_mutex_init(&a->mu, NULL);
-    a->conn = c;
-    a->lp = here;
+    park_init(&a->pk, c);
     a->gw = gw;
     a->f = *f;
     a->o = *o;
@@ -1389,15 +1440,10 @@ ucall_start(struct gw *gw, struct MHD_Connection *c, struct req *q,
         a->rc = gr_forward(gw->g, &a->f, &a->o, &a->out);
         return ucall_answer(gw, c, q, a);
     }
-    pthread_mutex_lock(&a->mu);
-    if (!a->finished) {
-        MHD_suspend_connection(c);
-        a->parked = true;
-        q->call = a;
-        pthread_mutex_unlock(&a->mu);
+    if (park_suspend(&a->pk)) {
+        q->call = a;        /* read when the connection is resumed */
         return MHD_YES;
     }
-    pthread_mutex_unlock(&a->mu);
     return ucall_answer(gw, c, q, a);
 }
 
@@ -1405,9 +1451,7 @@ static enum MHD_Result
 bad_request(struct gw *gw, struct MHD_Connection *c, struct req *q,
             const char *msg)
 {
-    gw_metrics_request(route_name[q->route], q->model, NULL, 400,
-                       gr_now_ns() - q->t0, -1, 0);
-    return send_error(gw, c, 400, "INVALID_ARGUMENT", msg, NULL);
+    return refuse(gw, c, q, 400, "INVALID_ARGUMENT", msg);
 }
 
 /* The stream started (its answer begins) or ended without starting (an
@@ -1752,12 +1796,9 @@ serve_blocking(struct gw *gw, struct MHD_Connection *c, struct req *q,
 static void
 held_free(struct held *h)
 {
-    /* the kept thread's last touch of h is under h->mu */
-    pthread_mutex_lock(&h->mu);
-    pthread_mutex_unlock(&h->mu);
+    park_sync(&h->pk, true);
     if (h->resp != NULL)
         MHD_destroy_response(h->resp);
-    pthread_mutex_destroy(&h->mu);
     free(h);
 }
 
@@ -1770,18 +1811,10 @@ held_run(void *arg)
     int rc;
 
     holding = h;
-    rc = serve_blocking(gw, h->conn, h->q, h->url, h->method);
+    rc = serve_blocking(gw, h->pk.conn, h->q, h->url, h->method);
     holding = NULL;
-    pthread_mutex_lock(&h->mu);
     h->rc = rc;
-    h->finished = true;
-    if (h->parked) {
-        h->parked = false;
-        resume(h->conn, h->lp);
-    }
-    pthread_mutex_unlock(&h->mu);
-    /* seq_cst: as in park_begin(); after the resume */
-    atomic_fetch_sub_explicit(&gw->parked, 1, memory_order_seq_cst);
+    park_done(gw, &h->pk);
 }
 
 /* The route is done: what it answered queued now, the record freed. */
@@ -1791,14 +1824,13 @@ held_answer(struct req *q, struct held *h)
     struct MHD_Response *r;
     enum MHD_Result rc;
 
-    pthread_mutex_lock(&h->mu);
+    park_sync(&h->pk, false);
     r = h->resp;
     h->resp = NULL;
     rc = (enum MHD_Result)h->rc;
-    pthread_mutex_unlock(&h->mu);
     q->held = NULL;
     if (r != NULL)
-        rc = (enum MHD_Result)gw_queue(h->conn, h->status, r);
+        rc = (enum MHD_Result)gw_queue(h->pk.conn, h->status, r);
     held_free(h);
     return rc;
 }
@@ -1812,9 +1844,7 @@ held_start(struct gw *gw, struct MHD_Connection *c, struct req *q,
 
     if (h == NULL)
         return MHD_NO;
-    pthread_mutex_init(&h->mu, NULL);
-    h->conn = c;
-    h->lp = here;
+    park_init(&h->pk, c);
     h->gw = gw;
     h->q = q;
     h->url = url;
@@ -1830,15 +1860,10 @@ held_start(struct gw *gw, struct MHD_Connection *c, struct req *q,
         return unavailable(gw, c, q, "gemroute: no thread for the "
                            "request");
     }
-    pthread_mutex_lock(&h->mu);
-    if (!h->finished) {
-        MHD_suspend_connection(c);
-        h->parked = true;
-        q->held = h;
-        pthread_mutex_unlock(&h->mu);
+    if (park_suspend(&h->pk)) {
+        q->held = h;        /* read when the connection is resumed */
         return MHD_YES;
     }
-    pthread_mutex_unlock(&h->mu);
     return held_answer(q, h);
 }
 
