@@ -487,6 +487,41 @@ until [ "$("$BIN/gemroute" status --shm "$shm-slow" --json |
     sleep 0.05; i=$((i + 1)); done
 check "unary: the lease was settled: two admitted, none in flight" \
     has_status "$shm-slow" '"admitted": 2,'
+kill "$sgw_pid" 2>/dev/null
+wait "$sgw_pid" 2>/dev/null
+# A route that blocks (a file upload's start, sent upstream, where the
+# stand-in keeps it 10 s) runs on a kept thread: with one loop, which
+# serves every connection, /healthz is answered while the upload still
+# waits for upstream.  The order is what is checked; --max-time is only
+# a watchdog.
+sed 's/workers = 1;/workers = 1; loops = 1;/' "$tmp/slow.conf" \
+    >"$tmp/slow1.conf"
+"$BIN/gemroute-gateway" -c "$tmp/slow1.conf" --foreground \
+    >"$tmp/slow1gw.out" 2>"$tmp/slow1gw.log" &
+sgw_pid=$!
+s1port=$(port_of "$tmp/slow1gw.out")
+seen=$(wc -l <"$tmp/slow.state.headers")
+curl -s --max-time 30 -o "$tmp/up1.body" -H "x-goog-api-key: $GR_GW_TOKEN" \
+    -H "X-Goog-Upload-Protocol: resumable" \
+    -H "X-Goog-Upload-Command: start" \
+    -H "X-Goog-Upload-Header-Content-Length: 5" \
+    -H "Content-Type: application/json" -d '{"file": {}}' \
+    "http://127.0.0.1:$s1port/upload/v1beta/files" &
+up_pid=$!
+i=0
+until [ "$(wc -l <"$tmp/slow.state.headers")" -gt "$seen" ] ||
+      [ $i -gt 400 ]; do
+    sleep 0.05; i=$((i + 1)); done
+check "one loop: the upload's start reached upstream" \
+    test "$(wc -l <"$tmp/slow.state.headers")" -gt "$seen"
+c hz1 --max-time 30 "http://127.0.0.1:$s1port/healthz"
+check "one loop: /healthz answered (200)" test "$(code hz1)" = 200
+check "one loop: ... while the upload still waited for upstream" \
+    kill -0 "$up_pid"
+check "one loop: the gateway says it runs one loop" \
+    grep -q "calls run on 1 event loops" "$tmp/slow1gw.log"
+kill "$up_pid" 2>/dev/null
+wait "$up_pid" 2>/dev/null
 for p in $sgw_pid $srouter_pid $slow_pid; do kill "$p" 2>/dev/null; done
 for p in $sgw_pid $srouter_pid $slow_pid; do wait "$p" 2>/dev/null; done
 
@@ -520,7 +555,7 @@ wait "$gw_pid"
 check "SIGTERM: exit 0" test $? -eq 0
 gw_pid=
 check "gateway logs are free of sanitizer reports" \
-    test "$(cat "$tmp"/gw.log "$tmp"/gw2.log "$tmp"/slowgw.log |
+    test "$(cat "$tmp"/gw.log "$tmp"/gw2.log "$tmp"/slowgw.log "$tmp"/slow1gw.log |
             grep -c 'Sanitizer\|runtime error')" -eq 0
 
 # No key and no token anywhere.
