@@ -87,10 +87,13 @@ gr_rtr_tz_tick(struct gr_rtr *r)
         }
         return;
     }
-    if (last.first != 0 && now < last.start[1] &&
-        gr_shm_days_read(h, &seen) == 0 &&
-        days_equal(&seen, &last))
-        return;
+    if (last.first != 0 && now < last.start[1]) {
+        rc = gr_shm_days_read(h, &seen);
+        if (rc == 0 && days_equal(&seen, &last))
+            return;
+        if (rc == -EINVAL)
+            gr_shm_anomaly(&r->t);  /* scribbled: published again below */
+    }
     rc = gr_shm_tz_days(&zone, now, &now_days);
     if (rc != 0 || !gr_shm_days_plausible(&now_days)) {
         if (!warned)

@@ -56,6 +56,8 @@ held(unsigned st)
 static void
 anomaly(const struct gr_shm_bjtab *bt)
 {
+    if (!bt->writable)
+        return;     /* a reader that mapped it read-only writes nothing */
     /* relaxed: a statistic */
     atomic_fetch_add_explicit(&bt->hdr->anomalies, 1, memory_order_relaxed);
 }

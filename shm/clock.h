@@ -91,7 +91,8 @@ void gr_shm_days_publish(struct gr_shm_header *h,
 
 /*
  * Copy the header's days: 0, -EAGAIN (every try saw a writer), -ENOENT
- * (none published) or -EINVAL (implausible: counted in anomalies).
+ * (none published) or -EINVAL (implausible).  Writes nothing: h may be
+ * mapped read-only.
  */
 int gr_shm_days_read(struct gr_shm_header *h, struct gr_shm_days *d);
 

@@ -54,6 +54,8 @@ res_pid(uint64_t w)
 static void
 anomaly(const struct gr_shm_restab *rt)
 {
+    if (!rt->writable)
+        return;     /* a reader that mapped it read-only writes nothing */
     /* relaxed: a statistic */
     atomic_fetch_add_explicit(&rt->hdr->anomalies, 1, memory_order_relaxed);
 }

@@ -129,8 +129,14 @@ test_random_bytes_crash_nobody(void)
 
         waitpid(s, &sst, 0);
         status_runs++;
-        if (!WIFEXITED(sst) || WEXITSTATUS(sst) > 1)
+        if (!WIFEXITED(sst) || WEXITSTATUS(sst) > 1) {
             status_bad++;
+            if (WIFSIGNALED(sst))
+                printf("\n  a status run was killed by signal %d\n",
+                       WTERMSIG(sst));
+            else
+                printf("\n  a status run exited %d\n", WEXITSTATUS(sst));
+        }
     }
     CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     for (i = 0; i < NCLIENTS; i++) {
