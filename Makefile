@@ -95,6 +95,7 @@ PROGS := $(BIN)/gemrouted $(BIN)/gemroute $(BIN)/gemroute-mock
 PROGS += $(BIN)/gemroute-gateway
 BENCH_PROGS := $(BIN)/gr-bench-reserve $(BIN)/gr-bench-e2e
 BENCH_PROGS += $(BIN)/gr-bench-cache $(BIN)/gr-bench-curl-floor
+BENCH_PROGS += $(BIN)/gr-bench-h1-floor
 
 all: $(PROGS) $(LIBGR_A) $(LIBGR_SO)
 
@@ -178,6 +179,11 @@ $(BIN)/gr-bench-cache: $(call objs,tools/bench/bench_cache.c) \
 $(BIN)/gr-bench-curl-floor: $(call objs,tools/bench/curl_floor.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CURL_LIBS)
+
+# The same half with a client written for the loop (tools/bench/gateway.sh).
+$(BIN)/gr-bench-h1-floor: $(call objs,tools/bench/h1_floor.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^
 
 # Tests.  Every tests/unit/test_NAME.c and tests/stress/NAME.c becomes
 # $(BUILD)/tests/NAME linked with the objects TEST_DEPS_NAME lists.

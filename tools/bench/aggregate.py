@@ -466,7 +466,7 @@ def gateway_floors(d):
     in tools/bench/gateway.sh): median CPU per request and requests/s."""
     out = []
     raw = lines(os.path.join(d, "floors.jsonl"))
-    for what in ("libcurl", "libmicrohttpd"):
+    for what in ("libcurl", "h1", "libmicrohttpd"):
         mine = [r for r in raw if r["what"] == what and r["requests"] > 0]
         if not mine:
             continue

@@ -252,7 +252,9 @@ place() {
 # floors REP: what the gateway's two libraries cost alone, at 64
 # connections with CPU 1 to themselves, as a line each in floors.jsonl:
 # libcurl driven as the gateway's loops drive it (gr-bench-curl-floor:
-# the upstream half of a call and nothing else) and libmicrohttpd
+# the upstream half of a call and nothing else), the same half with a
+# minimal HTTP/1.1 client written for the loop (gr-bench-h1-floor: plain
+# HTTP only, the floor of replacing libcurl), and libmicrohttpd
 # answering the gateway's /healthz (no token, no route work, no call).
 # A gateway call cannot cost less CPU than the two together.
 floors() {
@@ -262,6 +264,12 @@ floors() {
         "$(url_of direct unary)" 64 "$D" | sed -n 's/^CURLFLOOR //p')
     [ -n "$line" ] && echo "$line" | sed "s/^{/{\"rep\": $1, \
 \"what\": \"libcurl\", \"conns\": 64, /" >>"$out/floors.jsonl"
+    # shellcheck disable=SC2086
+    line=$($PIN_PROXY "$BIN/gr-bench-h1-floor" "127.0.0.1:$mport" \
+        "/v1beta/models/$MODEL:generateContent" 64 "$D" |
+        sed -n 's/^H1FLOOR //p')
+    [ -n "$line" ] && echo "$line" | sed "s/^{/{\"rep\": $1, \
+\"what\": \"h1\", \"conns\": 64, /" >>"$out/floors.jsonl"
     p0=$(cpu_ticks "$gw_pid")
     # shellcheck disable=SC2086
     line=$(GW_WRK_METHOD=GET $PIN_LOAD wrk -t1 -c64 -d"${D}s" \

@@ -324,6 +324,12 @@ def t_gateway(r):
                        us(h["cpu_us"]), rate(h["rps"]),
                        us(c["cpu_us"] + h["cpu_us"]),
                        c["errors"] + h["errors"]))
+    if "h1" in fl:
+        out.append("The same upstream half with a minimal HTTP/1.1 client "
+                   "written for the loop (`gr-bench-h1-floor`: kept "
+                   "connections, one buffer each, plain HTTP only, no "
+                   "TLS): %s of CPU per call at %s calls/s." % (
+                       us(fl["h1"]["cpu_us"]), rate(fl["h1"]["rps"])))
     return "\n".join(out)
 
 
