@@ -325,6 +325,7 @@ def t_gateway(r):
                        us(c["cpu_us"] + h["cpu_us"]),
                        c["errors"] + h["errors"]))
     if "h1" in fl:
+        out.append("")
         out.append("The same upstream half with a minimal HTTP/1.1 client "
                    "written for the loop (`gr-bench-h1-floor`: kept "
                    "connections, one buffer each, plain HTTP only, no "
