@@ -109,8 +109,10 @@ static const char *const route_name[] = {
 #define MAX_LOOPS 64
 static struct gr_fwd_loop *loops[MAX_LOOPS];
 static struct MHD_Daemon *daemons[MAX_LOOPS];
-static unsigned n_loops;
-static _Thread_local struct gr_fwd_loop *here;  /* inside host_run() */
+static unsigned n_loops;            /* the main thread's only */
+/* The loop this thread runs, inside host_run(); NULL elsewhere (and
+ * with loops = 0): what a handler asks to know whether it is on a loop. */
+static _Thread_local struct gr_fwd_loop *here;
 
 #define HOST_PASSES 4
 
@@ -1607,7 +1609,7 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
     call_headers(c, &o);
     pass_headers(c, hdr);
 
-    if (!stream && n_loops > 0) {
+    if (!stream && here != NULL) {
         f.body = body;      /* q->body: kept until the request completes */
         f.len = len;
         json_object_put(root);
@@ -1679,7 +1681,7 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
         s->f.cancelled = stream_cancelled;
         s->budget_s = b;
         gw_metrics_streams(1);
-        if (n_loops > 0) {
+        if (here != NULL) {
             if (!park_begin(gw)) {
                 s->refs = 1;
                 stream_put(s);
