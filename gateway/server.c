@@ -122,7 +122,6 @@ static long
 host_run(void *arg, struct gr_fwd_loop *lp)
 {
     MHD_UNSIGNED_LONG_LONG ms;
-
     int i;
 
     /* A connection that just sent its answer takes a few passes to be
@@ -310,7 +309,12 @@ gw_queue(void *conn, unsigned status, void *response)
 {
     enum MHD_Result rc;
 
-    if (holding != NULL && holding->resp == NULL) {
+    if (holding != NULL) {
+        if (holding->resp != NULL) {
+            /* one answer a request; never queued from this thread */
+            MHD_destroy_response(response);
+            return MHD_NO;
+        }
         holding->resp = response;
         holding->status = status;
         return MHD_YES;
