@@ -176,12 +176,14 @@ $(BIN)/gr-bench-cache: $(call objs,tools/bench/bench_cache.c) \
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS) $(LMDB_LIBS) -lm
 
 # libcurl alone, as the gateway's loops drive it (tools/bench/gateway.sh).
-$(BIN)/gr-bench-curl-floor: $(call objs,tools/bench/curl_floor.c)
+$(BIN)/gr-bench-curl-floor: $(call objs,tools/bench/curl_floor.c \
+                             tools/bench/floor.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CURL_LIBS)
 
 # The same half with a client written for the loop (tools/bench/gateway.sh).
-$(BIN)/gr-bench-h1-floor: $(call objs,tools/bench/h1_floor.c)
+$(BIN)/gr-bench-h1-floor: $(call objs,tools/bench/h1_floor.c \
+                           tools/bench/floor.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^
 

@@ -9,21 +9,19 @@
  *
  *   gr-bench-curl-floor URL CONCURRENCY SECONDS
  *
- * POSTs tools/bench/gateway_wrk.lua's body to URL with CONCURRENCY calls
- * in flight for SECONDS, and prints one line:
+ * POSTs a small generateContent body to URL with CONCURRENCY calls in
+ * flight for SECONDS, and prints one line (floor.h):
  *
  *   CURLFLOOR {"requests": N, "seconds": S, "cpu_s": C, "errors": E}
- *
- * (cpu_s: user + system time of this process, from getrusage()).
  */
+#include "floor.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #define MAX_CONC 1024
 #define EVENTS 64
@@ -118,31 +116,12 @@ reap(struct floor_run *r)
     }
 }
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* User + system seconds of this process so far. */
-static double
-cpu_s(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 /* One turn: wait for libcurl's sockets or its timer, let it act, start
  * the finished calls again. */
 static void
-turn(struct floor_run *r)
+turn(void *arg)
 {
+    struct floor_run *r = arg;
     struct epoll_event ev[EVENTS];
     int i, n, running;
 
@@ -166,8 +145,7 @@ int
 main(int argc, char **argv)
 {
     struct floor_run r;
-    double secs, t0, t1, c0;
-    long n0;
+    double secs;
     int conc, i;
 
     if (argc != 4 || (conc = atoi(argv[2])) < 1 || conc > MAX_CONC ||
@@ -200,16 +178,5 @@ main(int argc, char **argv)
         call_setup(&r, h);
         curl_multi_add_handle(r.m, h);
     }
-    /* The first second opens the connections; the run is after it. */
-    for (t0 = now_s(); now_s() - t0 < 1.0;)
-        turn(&r);
-    n0 = r.done;
-    r.errors = 0;
-    c0 = cpu_s();
-    for (t0 = t1 = now_s(); t1 - t0 < secs; t1 = now_s())
-        turn(&r);
-    printf("CURLFLOOR {\"requests\": %ld, \"seconds\": %.3f, "
-           "\"cpu_s\": %.4f, \"errors\": %ld}\n", r.done - n0, t1 - t0,
-           cpu_s() - c0, r.errors);
-    return r.errors > 0 ? 1 : 0;
+    return gr_floor_run("CURLFLOOR", secs, turn, &r, &r.done, &r.errors);
 }

@@ -9,10 +9,12 @@
  *
  *   gr-bench-h1-floor HOST:PORT PATH CONCURRENCY SECONDS
  *
- * prints, as gr-bench-curl-floor does:
+ * prints, as gr-bench-curl-floor does (floor.h):
  *
  *   H1FLOOR {"requests": N, "seconds": S, "cpu_s": C, "errors": E}
  */
+#include "floor.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,9 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_CONC 1024
@@ -110,28 +110,10 @@ on_readable(struct floor_run *r, struct conn *c)
         r->errors++;
 }
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-cpu_s(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 static void
-turn(struct floor_run *r)
+turn(void *arg)
 {
+    struct floor_run *r = arg;
     struct epoll_event ev[EVENTS];
     int i, n;
 
@@ -147,10 +129,9 @@ main(int argc, char **argv)
     struct sockaddr_in a;
     struct epoll_event ev;
     struct conn *cs;
-    double secs, t0, t1, c0;
+    double secs;
     char host[64];
     const char *colon;
-    long n0;
     int conc, i, one = 1;
 
     if (argc != 5 || (colon = strchr(argv[1], ':')) == NULL ||
@@ -194,15 +175,5 @@ main(int argc, char **argv)
             send_call(&r, &cs[i]) != 0)
             return 1;
     }
-    for (t0 = now_s(); now_s() - t0 < 1.0;)
-        turn(&r);
-    n0 = r.done;
-    r.errors = 0;
-    c0 = cpu_s();
-    for (t0 = t1 = now_s(); t1 - t0 < secs; t1 = now_s())
-        turn(&r);
-    printf("H1FLOOR {\"requests\": %ld, \"seconds\": %.3f, "
-           "\"cpu_s\": %.4f, \"errors\": %ld}\n", r.done - n0, t1 - t0,
-           cpu_s() - c0, r.errors);
-    return r.errors > 0 ? 1 : 0;
+    return gr_floor_run("H1FLOOR", secs, turn, &r, &r.done, &r.errors);
 }
