@@ -12,7 +12,8 @@ cleanup() {
     rm -rf "$dir"
     rm -f "/dev/shm$shm" "/dev/shm$shm-nb" ${shm2:+"/dev/shm$shm2"} \
         "/dev/shm$shm.res" "/dev/shm$shm-nb.res" ${shm2:+"/dev/shm$shm2.res"} \
-        "/dev/shm$shm.hist" "/dev/shm$shm-nb.hist" ${shm2:+"/dev/shm$shm2.hist"}
+        "/dev/shm$shm.hist" "/dev/shm$shm-nb.hist" ${shm2:+"/dev/shm$shm2.hist"} \
+        "/dev/shm$shm.bj" "/dev/shm$shm-nb.bj" ${shm2:+"/dev/shm$shm2.bj"}
 }
 export GR_KEY_A="test-SECRET-key-aaaa1111"
 umask 022
