@@ -104,6 +104,10 @@ struct fwd {
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static bool curl_ok;
+/* SSL_CERT_FILE, read once: the certificates an upstream's must chain
+ * to, as the loops' own client takes them from OpenSSL (libcurl would
+ * use its built-in bundle instead); NULL = the system's. */
+static char *ca_file;
 
 /*
  * An easy handle and the room for its header lines: this thread's (the
@@ -158,9 +162,13 @@ curl_start(void)
 {
     int i;
 
+    const char *ca = getenv("SSL_CERT_FILE");
+
     curl_ok = gr_curl_start();
     if (!curl_ok)
         return;
+    if (ca != NULL && ca[0] != '\0')
+        ca_file = strdup(ca);   /* NULL when out of memory: the default */
     for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&share_lock[i], NULL);
     share = curl_share_init();
@@ -576,6 +584,8 @@ transfer_prep(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
     curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, t->node);
     curl_easy_setopt(c->h, CURLOPT_ACCEPT_ENCODING, "gzip");
     curl_easy_setopt(c->h, CURLOPT_FOLLOWLOCATION, 0L);
+    if (ca_file != NULL)
+        curl_easy_setopt(c->h, CURLOPT_CAINFO, ca_file);
     if (l->proxy[0] != '\0')
         curl_easy_setopt(c->h, CURLOPT_PROXY, l->proxy);
     if (strcmp(method, "POST") == 0) {
