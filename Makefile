@@ -42,7 +42,10 @@ pc = $(shell pkg-config --$(1) $(2) 2>/dev/null)
 CONFIG_LIBS := $(or $(call pc,libs,libconfig),-lconfig)
 JSON_CFLAGS := $(call pc,cflags,json-c)
 JSON_LIBS := $(or $(call pc,libs,json-c),-ljson-c)
-CURL_LIBS := $(or $(call pc,libs,libcurl),-lcurl)
+# libgemroute's HTTP: libcurl, and OpenSSL for the TLS of the gateway
+# loops' own client (client/h1.c) and of Redis (router/cluster_redis.c).
+SSL_LIBS := $(or $(call pc,libs,openssl),-lssl -lcrypto)
+CURL_LIBS := $(or $(call pc,libs,libcurl),-lcurl) $(SSL_LIBS)
 LMDB_LIBS := $(or $(call pc,libs,lmdb),-llmdb)
 MHD_LIBS := $(or $(call pc,libs,libmicrohttpd),-lmicrohttpd)
 CUNIT_LIBS := $(or $(call pc,libs,cunit),-lcunit)
@@ -152,8 +155,6 @@ $(BIN)/gemroute-gateway: $(OBJ)/gateway/main.o $(GATEWAY_OBJ) $(CONFIG_OBJ) \
 	    $(CURL_LIBS) $(LMDB_LIBS) -lm
 
 HIREDIS_LIBS := $(or $(call pc,libs,hiredis),-lhiredis)
-# TLS to Redis (router/cluster_redis.c): hiredis 0.14 has none.
-SSL_LIBS := $(or $(call pc,libs,openssl),-lssl -lcrypto)
 BENCH_RESERVE_OBJ := $(call objs,tools/bench/bench_reserve.c \
                        tools/bench/harness.c tools/bench/impl_gemroute.c \
                        tools/bench/mutex_table.c tools/bench/redis_window.c \

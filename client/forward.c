@@ -21,8 +21,10 @@
  * its thread (gr_forward()), and the event loops of
  * include/gemroute_forward.h (gr_fwd_submit(), at the end of this file),
  * where a call in flight is a record: a timer while it waits for room or
- * its backoff, an easy handle in the loop's libcurl multi handle while
- * it transfers.  The rules are the same code: retry, settle, classify.
+ * its backoff, a call of the loop's own HTTP/1.1 client (h1.c) while it
+ * transfers, or an easy handle in the loop's libcurl multi handle when
+ * a proxy is in the way.  The rules are the same code: retry, settle,
+ * classify.
  *
  * Invariants protected: every lease taken is settled exactly once, with
  * the count Google reported when there is one and the estimate kept
@@ -40,6 +42,7 @@
 #include "reserve.h"
 #include "seqlock.h"
 #include "gemroute_forward.h"
+#include "h1.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -119,6 +122,7 @@ struct fwd_handle {
     bool busy;                  /* an attempt of this thread is using it */
     bool own;                   /* made for one attempt: freed after it */
     struct curl_slist *node;    /* node[0..nodes) */
+    const char **line;          /* line[i] = node[i].data (h1.c's form) */
     size_t nodes;
     char *text;                 /* the lines' bytes, text[0..text_cap) */
     size_t text_cap;
@@ -324,43 +328,35 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
     return 0;
 }
 
-static size_t
-on_header(char *p, size_t size, size_t n, void *arg)
+/* The first byte of the head came; a head line for the caller: false
+ * when it stops the call. */
+static bool
+head_take(struct fwd *c, const char *p, size_t len)
 {
-    struct fwd *c = arg;
-
     if (c->first_byte_ns == 0)
         c->first_byte_ns = gr_now_ns();
-    if (c->f->on_header != NULL &&
-        c->f->on_header(c->f->arg, p, size * n) != 0) {
+    if (c->f->on_header != NULL && c->f->on_header(c->f->arg, p, len) != 0) {
         c->user_stopped = true;
-        return 0;
+        return false;
     }
-    return size * n;
+    return true;
 }
 
-static size_t
-on_body(char *p, size_t size, size_t n, void *arg)
+/* Bytes of the answer's body (c->status known): false when the call
+ * stops (stopped, too big, out of memory). */
+static bool
+body_take(struct fwd *c, const char *p, size_t len)
 {
-    struct fwd *c = arg;
-    size_t len = size * n;
-
-    if (c->status == 0) {
-        long code = 0;
-
-        curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
-        c->status = (int)code;
-    }
     if (c->f->sse && c->status >= 200 && c->status <= 299) {
         if (gr_sse_feed(&c->sse, p, len, on_sse_event, c) != 0) {
             c->stopped = true;
-            return 0;
+            return false;
         }
-        return len;
+        return true;
     }
     if (len > BODY_MAX - c->len) {
         c->too_big = true;
-        return 0;
+        return false;
     }
     if (c->len + len + 1 > c->cap) {
         size_t cap = c->cap ? c->cap : 4096;
@@ -370,7 +366,7 @@ on_body(char *p, size_t size, size_t n, void *arg)
             cap *= 2;
         if ((b = realloc(c->buf, cap)) == NULL) {
             c->nomem = true;
-            return 0;
+            return false;
         }
         c->buf = b;
         c->cap = cap;
@@ -378,7 +374,27 @@ on_body(char *p, size_t size, size_t n, void *arg)
     memcpy(c->buf + c->len, p, len);
     c->len += len;
     c->buf[c->len] = '\0';
-    return len;
+    return true;
+}
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *arg)
+{
+    return head_take(arg, p, size * n) ? size * n : 0;
+}
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct fwd *c = arg;
+
+    if (c->status == 0) {
+        long code = 0;
+
+        curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
+        c->status = (int)code;
+    }
+    return body_take(c, p, size * n) ? size * n : 0;
 }
 
 /* A header value must not smuggle a line end or a control character. */
@@ -404,6 +420,7 @@ fwd_handle_free(void *p)
     if (t->own && t->h != NULL)
         curl_easy_cleanup(t->h);
     free(t->node);
+    free(t->line);
     free(t->text);          /* wiped after every attempt */
     free(t);
 }
@@ -475,6 +492,9 @@ room_grow(struct fwd_handle *t, size_t nodes, size_t bytes)
         if ((p = realloc(t->node, nodes * sizeof(*t->node))) == NULL)
             return -ENOMEM;
         t->node = p;
+        if ((p = realloc(t->line, nodes * sizeof(*t->line))) == NULL)
+            return -ENOMEM;
+        t->line = p;
         t->nodes = nodes;
     }
     if (bytes > t->text_cap) {
@@ -499,6 +519,7 @@ room_add(struct fwd_handle *t, size_t *n, size_t *used, const char *a,
     memcpy(d + la, b, lb + 1);
     *used += la + lb + 1;
     t->node[*n].data = d;
+    t->line[*n] = d;
     t->node[*n].next = NULL;
     if (*n > 0)
         t->node[*n - 1].next = &t->node[*n];
@@ -506,29 +527,28 @@ room_add(struct fwd_handle *t, size_t *n, size_t *used, const char *a,
 }
 
 /*
- * One HTTP transfer with the lease's key.  Returns 0 when an answer came
- * whole, else a curl code; *timeout says the time ran out.  errbuf gets
- * a sentence without the key.
+ * An attempt's URL (url[URL_MAX]) and header lines, in t's room (*np of
+ * them, *usedp bytes to wipe after): CURLE_OK, else a curl code and a
+ * sentence without the key in errbuf; *timeout says no time is left.
+ * The last line, "Expect:", is libcurl's alone (no 100-continue).
  */
 static int
-transfer_prep(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
-              struct fwd_handle *t, size_t *usedp, char *errbuf,
-              size_t errlen, bool *timeout)
+request_prep(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
+             struct fwd_handle *t, char *url, size_t *np, size_t *usedp,
+             char *errbuf, size_t errlen, bool *timeout)
 {
     static const char bearer[] = "Authorization: Bearer ";
     static const char goog[] = "x-goog-api-key: ";
     static const char ctype[] = "Content-Type: application/json";
     static const char ua[] = "User-Agent: gemroute-gateway/1";
     const struct gr_fwd *f = c->f;
-    char url[URL_MAX];
-    const char *method = f->method != NULL ? f->method : "POST";
     const char *auth = f->kind == GR_FWD_OPENAI ? bearer : goog;
     bool has_ua = false;
     int64_t left_ms = (stop_at - gr_now_ns()) / NS_PER_MS;
     size_t i, n = 0, used = 0, nodes, bytes;
 
     *timeout = false;
-    *usedp = 0;
+    *usedp = *np = 0;
     errbuf[0] = c->cerr[0] = '\0';
     if (left_ms < 1) {
         *timeout = true;
@@ -540,8 +560,8 @@ transfer_prep(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
                  "space or control character; not sent");
         return CURLE_COULDNT_CONNECT;
     }
-    if ((size_t)snprintf(url, sizeof(url), "%s%s", l->base_url, f->path) >=
-        sizeof(url)) {
+    if ((size_t)snprintf(url, URL_MAX, "%s%s", l->base_url, f->path) >=
+        URL_MAX) {
         snprintf(errbuf, errlen, "URL too long");
         return CURLE_URL_MALFORMAT;
     }
@@ -559,15 +579,44 @@ transfer_prep(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
         snprintf(errbuf, errlen, "out of memory");
         return CURLE_OUT_OF_MEMORY;
     }
-    c->h = t->h;
     room_add(t, &n, &used, auth, l->key);
-    room_add(t, &n, &used, "Expect:", "");
     if (f->body != NULL)
         room_add(t, &n, &used, ctype, "");
     for (i = 0; f->headers != NULL && f->headers[i] != NULL; i++)
         room_add(t, &n, &used, f->headers[i], "");
     if (!has_ua)
         room_add(t, &n, &used, ua, "");
+    room_add(t, &n, &used, "Expect:", "");
+    *np = n;
+    *usedp = used;
+    return CURLE_OK;
+}
+
+/*
+ * One HTTP transfer with the lease's key, set up on t's easy handle.
+ * CURLE_OK, else a curl code; *timeout says the time ran out.  errbuf
+ * gets a sentence without the key.
+ */
+static int
+transfer_prep(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
+              struct fwd_handle *t, size_t *usedp, char *errbuf,
+              size_t errlen, bool *timeout)
+{
+    const struct gr_fwd *f = c->f;
+    char url[URL_MAX];
+    const char *method = f->method != NULL ? f->method : "POST";
+    int64_t left_ms;
+    size_t n;
+    int rc;
+
+    rc = request_prep(c, l, stop_at, t, url, &n, usedp, errbuf, errlen,
+                      timeout);
+    if (rc != CURLE_OK)
+        return rc;
+    left_ms = (stop_at - gr_now_ns()) / NS_PER_MS;
+    if (left_ms < 1)
+        left_ms = 1;    /* request_prep() saw at least that */
+    c->h = t->h;
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
@@ -618,8 +667,23 @@ transfer_prep(struct fwd *c, const struct gr_lease *l, int64_t stop_at,
         curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, c);
     }
-    *usedp = used;
     return CURLE_OK;
+}
+
+/* Why a transfer failed (what: the transport's sentence; NULL: it did
+ * not), into errbuf, never with the key. */
+static void
+transfer_why(struct fwd *c, const struct gr_lease *l, const char *what,
+             char *errbuf, size_t errlen)
+{
+    if (what != NULL)
+        snprintf(errbuf, errlen, "%s",
+                 c->too_big ? "answer too large; refused"
+                 : c->stopped ? "stopped while reading the answer"
+                 : what);
+    /* Paranoia: no message of ours may ever carry the key. */
+    if (strstr(errbuf, l->key) != NULL)
+        snprintf(errbuf, errlen, "transfer failed");
 }
 
 /*
@@ -637,15 +701,9 @@ transfer_end(struct fwd *c, const struct gr_lease *l, int rc, char *errbuf,
     c->h = NULL;
     if (rc == CURLE_OPERATION_TIMEDOUT)
         *timeout = true;
-    if (rc != CURLE_OK)
-        snprintf(errbuf, errlen, "%s",
-                 c->too_big ? "answer too large; refused"
-                 : c->stopped ? "stopped while reading the answer"
-                 : c->cerr[0] != '\0' ? c->cerr
-                 : curl_easy_strerror((CURLcode)rc));
-    /* Paranoia: no message of ours may ever carry the key. */
-    if (strstr(errbuf, l->key) != NULL)
-        snprintf(errbuf, errlen, "transfer failed");
+    transfer_why(c, l, rc == CURLE_OK ? NULL
+                       : c->cerr[0] != '\0' ? c->cerr
+                       : curl_easy_strerror((CURLcode)rc), errbuf, errlen);
     explicit_bzero(c->cerr, sizeof(c->cerr));
 }
 
@@ -1259,11 +1317,13 @@ gr_forward(struct gr *g, const struct gr_fwd *f,
 /*
  * The same steps as run(), as a record driven by a loop thread instead
  * of a thread's stack: a call waiting for room or for its backoff is a
- * timer (wake_ns), a call in transfer is an easy handle in the loop's
- * multi handle.  The loop's easy handles are kept from one call to the
- * next (their header room too); their connections live in the multi
- * handle's cache, so a kept-alive connection upstream serves every call
- * of the loop.
+ * timer (wake_ns), a call in transfer is a call of the loop's own
+ * client (h1.c: libcurl cost twice its CPU a call, docs/BENCHMARKS.md
+ * section 4), or, when router.proxy or the environment names a proxy,
+ * an easy handle in the loop's multi handle.  Both keep their
+ * connections upstream from one call to the next.  The loop's easy
+ * handles are kept too, with their header room, which the own client's
+ * calls borrow to write their lines in.
  */
 
 /* Longest sleep of a call waiting for room between two tries: a settle
@@ -1283,7 +1343,9 @@ struct gr_fwd_job {
     int64_t wake_ns;            /* J_RESERVE: try then */
     int64_t wait_from_ns;       /* waiting for room since; 0 = not */
     int64_t stop_at;            /* the attempt's end */
-    struct fwd_handle *t;       /* J_XFER: the easy handle */
+    struct fwd_handle *t;       /* J_XFER: the easy handle, or */
+    struct gr_h1_call *hc;      /* J_XFER: the loop's own client's call */
+    struct gr_fwd_loop *lp;
     size_t used;                /* header room to wipe */
     bool timeout;
     char why[CURL_ERROR_SIZE];
@@ -1298,6 +1360,7 @@ struct gr_fwd_loop {
     int ep;                     /* epoll: libcurl's sockets, wake */
     int wake;                   /* eventfd: something in the inbox */
     int64_t curl_due_ns;        /* libcurl's timer; INT64_MAX = none */
+    struct gr_h1 *h1;           /* the own client; NULL: libcurl only */
     struct gr_fwd_host host;    /* run == NULL: none */
     int64_t host_due_ns;        /* host.run() asked to be called then */
     bool host_kick;             /* under mu: call host.run() now */
@@ -1410,7 +1473,108 @@ job_attempt_end(struct gr_fwd_loop *lp, struct gr_fwd_job *j, int rc)
     j->wake_ns = gr_now_ns() + wait;
 }
 
-/* A lease is held: the attempt's transfer joins the multi handle. */
+/* The own client's call ended: rc a curl code, as libcurl's would be. */
+static void
+job_h1_end(struct gr_fwd_loop *lp, struct gr_fwd_job *j, int rc, int status,
+           const char *why)
+{
+    j->hc = NULL;
+    j->c.status = status;
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        j->timeout = true;
+    transfer_why(&j->c, &j->l, rc == CURLE_OK ? NULL : why, j->why,
+                 sizeof(j->why));
+    job_attempt_end(lp, j, rc);
+}
+
+static int
+h1_head(void *arg, int status, const char *line, size_t len)
+{
+    struct gr_fwd_job *j = arg;
+
+    j->c.status = status;
+    return head_take(&j->c, line, len) ? 0 : 1;
+}
+
+static int
+h1_body(void *arg, int status, const char *p, size_t len)
+{
+    struct gr_fwd_job *j = arg;
+
+    j->c.status = status;
+    return body_take(&j->c, p, len) ? 0 : 1;
+}
+
+static void
+h1_done(void *arg, enum gr_h1_rc rc, int status, const char *why)
+{
+    static const int code[] = {
+        [GR_H1_OK] = CURLE_OK,
+        [GR_H1_TIMEOUT] = CURLE_OPERATION_TIMEDOUT,
+        [GR_H1_CONNECT] = CURLE_COULDNT_CONNECT,
+        [GR_H1_SEND] = CURLE_SEND_ERROR,
+        [GR_H1_RECV] = CURLE_RECV_ERROR,
+        [GR_H1_STOPPED] = CURLE_WRITE_ERROR,
+        [GR_H1_NOMEM] = CURLE_OUT_OF_MEMORY,
+    };
+    struct gr_fwd_job *j = arg;
+
+    job_h1_end(j->lp, j, (unsigned)rc < sizeof(code) / sizeof(code[0])
+                             ? code[rc] : CURLE_RECV_ERROR, status, why);
+}
+
+static const struct gr_h1_cb h1_cb = { h1_head, h1_body, h1_done };
+
+/*
+ * The attempt goes through the loop's own client (t: its header room,
+ * given back here unless the URL is not the client's: -EINVAL, t
+ * kept for libcurl).  0: started, or ended already.
+ */
+static int
+job_start_h1(struct gr_fwd_loop *lp, struct gr_fwd_job *j,
+             struct fwd_handle *t)
+{
+    struct fwd *c = &j->c;
+    struct gr_h1_req r;
+    char url[URL_MAX];
+    size_t n;
+    int rc;
+
+    rc = request_prep(c, &j->l, j->stop_at, t, url, &n, &j->used, j->why,
+                      sizeof(j->why), &j->timeout);
+    if (rc == CURLE_OK) {
+        memset(&r, 0, sizeof(r));
+        r.method = c->f->method;
+        r.url = url;
+        r.lines = t->line;
+        r.n_lines = n - 1;      /* not libcurl's "Expect:" */
+        r.body = c->f->body;
+        r.len = c->f->body != NULL ? c->f->len : 0;
+        r.stop_at_ns = j->stop_at;
+        r.connect_max_ns = CONNECT_MAX_MS * NS_PER_MS;
+        rc = gr_h1_start(lp->h1, &r, &h1_cb, j, &j->hc);
+        if (rc == -EINVAL)
+            return -EINVAL;
+        if (rc != 0) {
+            snprintf(j->why, sizeof(j->why), "out of memory");
+            rc = CURLE_OUT_OF_MEMORY;
+        }
+    }
+    /* the head is written: the room is wiped */
+    loop_handle_give(lp, t, j->used);
+    j->used = 0;
+    if (rc != CURLE_OK) {
+        job_attempt_end(lp, j, rc);
+        return 0;
+    }
+    if (c->f->cancelled != NULL)
+        c->cancel_at_ns = gr_now_ns() + CANCEL_POLL_NS;
+    j->state = J_XFER;
+    return 0;
+}
+
+/* A lease is held: the attempt's transfer starts, on the loop's own
+ * client when no proxy is in the way, else in the multi handle. */
 static void
 job_start(struct gr_fwd_loop *lp, struct gr_fwd_job *j)
 {
@@ -1426,6 +1590,9 @@ job_start(struct gr_fwd_loop *lp, struct gr_fwd_job *j)
         job_attempt_end(lp, j, CURLE_OUT_OF_MEMORY);
         return;
     }
+    if (lp->h1 != NULL && j->l.proxy[0] == '\0' &&
+        job_start_h1(lp, j, t) == 0)
+        return;
     rc = transfer_prep(c, &j->l, j->stop_at, t, &j->used, j->why,
                        sizeof(j->why), &j->timeout);
     if (rc == CURLE_OK) {
@@ -1531,7 +1698,13 @@ loop_turn(struct gr_fwd_loop *lp)
             j->c.cancel_at_ns = now + CANCEL_POLL_NS;
             if (j->c.f->cancelled(j->c.f->arg) != 0) {
                 j->c.user_stopped = true;
-                job_xfer_end(lp, j, CURLE_ABORTED_BY_CALLBACK);
+                if (j->hc != NULL) {
+                    gr_h1_abort(lp->h1, j->hc);
+                    job_h1_end(lp, j, CURLE_ABORTED_BY_CALLBACK,
+                               j->c.status, "stopped by the caller");
+                } else {
+                    job_xfer_end(lp, j, CURLE_ABORTED_BY_CALLBACK);
+                }
                 now = gr_now_ns();
                 continue;
             }
@@ -1720,7 +1893,7 @@ loop_main(void *arg)
     struct epoll_event ev[LOOP_EVENTS];
     struct gr_fwd_job *in, *j;
     int running, n, i;
-    int64_t due, ms, now;
+    int64_t due, ms, now, h1_due;
     uint64_t v;
     bool stop, host_ready, skip = false;
 
@@ -1754,6 +1927,12 @@ loop_main(void *arg)
                                      &running);
             loop_reap(lp);
         }
+        /* The own client's calls: ended ones done (a retry may come of
+         * them), the time of its next. */
+        h1_due = lp->h1 != NULL ? gr_h1_tick(lp->h1, gr_now_ns())
+                                : INT64_MAX;
+        if (h1_due < due)
+            due = h1_due;
         /* Something became due meanwhile (a retry after no wait). */
         for (j = lp->jobs; j != NULL; j = j->next)
             if (j->state == J_RESERVE && j->wake_ns < due)
@@ -1793,6 +1972,9 @@ loop_main(void *arg)
                 host_ready = true;
                 continue;
             }
+            if (lp->h1 != NULL &&
+                gr_h1_event(lp->h1, ev[i].data.fd, ev[i].events))
+                continue;
             if (!loop_fd_wanted(lp, ev[i].data.fd))
                 continue;
             curl_multi_socket_action(
@@ -1804,6 +1986,8 @@ loop_main(void *arg)
         }
         if (n > 0)
             loop_reap(lp);
+        if (n > 0 && lp->h1 != NULL)
+            gr_h1_tick(lp->h1, gr_now_ns());    /* answers before host */
         if (lp->host.run != NULL) {
             pthread_mutex_lock(&lp->mu);
             if (lp->host_kick)
@@ -1867,6 +2051,10 @@ gr_fwd_loop_new(struct gr *g, const struct gr_fwd_host *host)
         rc = errno != 0 ? errno : ENOMEM;
         goto fail;
     }
+    /* The own client, unless the environment names a proxy (or it
+     * could not start: libcurl then sends everything). */
+    if (!gr_h1_env_proxy())
+        lp->h1 = gr_h1_new(lp->ep);
     /* Kept-alive connections upstream: as many as calls at once. */
     curl_multi_setopt(lp->m, CURLMOPT_MAXCONNECTS, 512L);
     curl_multi_setopt(lp->m, CURLMOPT_SOCKETFUNCTION, loop_sock);
@@ -1880,6 +2068,7 @@ gr_fwd_loop_new(struct gr *g, const struct gr_fwd_host *host)
     }
     return lp;
 fail:
+    gr_h1_free(lp->h1);
     if (lp->m != NULL)
         curl_multi_cleanup(lp->m);
     if (lp->wake >= 0)
@@ -1904,6 +2093,7 @@ gr_fwd_loop_free(struct gr_fwd_loop *lp)
     loop_wake(lp);
     pthread_mutex_unlock(&lp->mu);
     pthread_join(lp->th, NULL);
+    gr_h1_free(lp->h1);
     for (i = 0; i < lp->n_spare; i++) {
         curl_easy_cleanup(lp->spares[i]->h);
         lp->spares[i]->own = false;
@@ -1965,6 +2155,7 @@ gr_fwd_submit(struct gr_fwd_loop *lp, const struct gr_fwd *f,
     j->state = J_NEW;
     j->done = done;
     j->arg = arg;
+    j->lp = lp;
     /* relaxed: the count is only read as a count; the job itself is
      * handed over under lp->mu */
     atomic_fetch_add_explicit(&lp->count, 1, memory_order_relaxed);
