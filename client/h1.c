@@ -45,6 +45,7 @@
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,8 +116,8 @@ struct gr_h1_call {
     int64_t connect_max_ns;     /* a new connection's budget */
     int64_t connect_by_ns;      /* this connection's connect ends */
     char why[WHY_MAX];
-    struct gr_h1p p;
     struct gr_h1_call *next, *prev;
+    struct gr_h1p p;            /* last: not zeroed (its line buffer) */
 };
 
 struct gr_h1 {
@@ -1048,9 +1049,12 @@ gr_h1_start(struct gr_h1 *h, const struct gr_h1_req *req,
         return -EINVAL;
     if (u.tls && tls_ctx == NULL)
         return -EINVAL;         /* no TLS here: libcurl's then */
-    if ((o = origin_of(h, &u)) == NULL ||
-        (q = calloc(1, sizeof(*q))) == NULL)
+    /* zeroed up to the parser, whose 8 KiB line buffer need not be (a
+     * calloc() of it was 4% of the gateway's CPU) */
+    if ((o = origin_of(h, &u)) == NULL || (q = malloc(sizeof(*q))) == NULL)
         return -ENOMEM;
+    memset(q, 0, offsetof(struct gr_h1_call, p));
+    gr_h1p_init(&q->p, false);
     q->h = h;
     q->cb = *cb;
     q->arg = arg;
