@@ -42,6 +42,7 @@ usage(FILE *f)
         "[--window-ms N]\n"
         "                     [--clock-offset-s N] [--threads N] "
         "[--verbose]\n"
+        "                     [--tls-cert FILE --tls-key FILE]\n"
         "  -c, --config FILE     the mock's projects, keys, limits and faults\n"
         "  -l, --listen H:P      address to serve (default " DEFAULT_LISTEN
         "; port 0 = any free)\n"
@@ -49,7 +50,7 @@ usage(FILE *f)
         "  -o, --clock-offset-s N  seconds added to the wall clock (RPD day)\n"
         "  -t, --threads N       server threads (default: one per CPU)\n"
         "  -v, --verbose         one log line per request (never the key)\n"
-        "      --tls-cert FILE   serve HTTPS with this PEM certificate (chain)\n"
+        "      --tls-cert FILE   serve HTTPS with this PEM certificate\n"
         "      --tls-key FILE    and this PEM private key\n",
         f);
 }
