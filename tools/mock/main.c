@@ -5,12 +5,17 @@
  *
  *   gemroute-mock -c MOCK.conf [--listen HOST:PORT] [--window-ms N]
  *                 [--clock-offset-s N] [--threads N] [--verbose]
+ *                 [--tls-cert FILE --tls-key FILE]
  *
  * Invariants protected: the mock listens on loopback unless told
  * otherwise; the one line "listening on HOST:PORT" reaches stdout only
  * once the socket is bound and serving, so a script can read the port and
  * connect at once; SIGTERM and SIGINT stop it cleanly (exit 0); a bad
- * config or command line exits 2 with a message naming what is wrong.
+ * config or command line exits 2 with a message naming what is wrong,
+ * and so does a TLS certificate or key that cannot be served (checked
+ * before "listening on"); no message holds anything of the key file, nor
+ * its path (a key pasted there by mistake would show), and the key's
+ * text is wiped once the server has parsed it.
  */
 #include "mock_config.h"
 #include "server.h"
@@ -37,13 +42,16 @@ usage(FILE *f)
         "[--window-ms N]\n"
         "                     [--clock-offset-s N] [--threads N] "
         "[--verbose]\n"
+        "                     [--tls-cert FILE --tls-key FILE]\n"
         "  -c, --config FILE     the mock's projects, keys, limits and faults\n"
         "  -l, --listen H:P      address to serve (default " DEFAULT_LISTEN
         "; port 0 = any free)\n"
         "  -w, --window-ms N     length of the \"60 s\" windows, for tests\n"
         "  -o, --clock-offset-s N  seconds added to the wall clock (RPD day)\n"
         "  -t, --threads N       server threads (default: one per CPU)\n"
-        "  -v, --verbose         one log line per request (never the key)\n",
+        "  -v, --verbose         one log line per request (never the key)\n"
+        "      --tls-cert FILE   serve HTTPS with this PEM certificate\n"
+        "      --tls-key FILE    and this PEM private key\n",
         f);
 }
 
@@ -73,6 +81,75 @@ parse_ll(const char *s, long long lo, long long hi, long long *out)
     return 0;
 }
 
+/* A certificate chain or key file is read up to this size. */
+#define PEM_MAX 16384
+
+/*
+ * Read the PEM file path into a new buffer *out (NUL-terminated): 0, or
+ * -errno with a sentence in why that names neither the path nor anything
+ * read.  A key is checked for "PRIVATE KEY-----", a certificate for
+ * "-----BEGIN CERTIFICATE-----"; GnuTLS judges the rest at start.
+ */
+static int
+read_pem(const char *path, int key, char **out, char *why, size_t whylen)
+{
+    char *buf;
+    size_t len = 0;
+    FILE *f;
+    int rc = 0;
+
+    *out = NULL;
+    buf = calloc(1, PEM_MAX + 1);
+    if (buf == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
+    f = fopen(path, "re");
+    if (f == NULL) {
+        rc = -errno;
+        snprintf(why, whylen, "cannot read the file: %s", strerror(errno));
+        goto fail;
+    }
+    len = fread(buf, 1, PEM_MAX + 1, f);
+    if (ferror(f)) {
+        rc = -EIO;
+        snprintf(why, whylen, "cannot read the file");
+    } else if (len > PEM_MAX) {
+        rc = -EFBIG;
+        snprintf(why, whylen, "larger than %d bytes: not one PEM", PEM_MAX);
+    }
+    fclose(f);
+    if (rc < 0)
+        goto fail;
+    buf[len] = '\0';
+    if (strlen(buf) != len ||
+        strstr(buf, key ? "PRIVATE KEY-----" : "-----BEGIN CERTIFICATE-----")
+            == NULL) {
+        rc = -EINVAL;
+        snprintf(why, whylen, "not a PEM %s (no \"-----BEGIN %s-----\" "
+                 "line)", key ? "private key" : "certificate",
+                 key ? "... PRIVATE KEY" : "CERTIFICATE");
+        goto fail;
+    }
+    *out = buf;
+    return 0;
+
+fail:
+    explicit_bzero(buf, PEM_MAX + 1);
+    free(buf);
+    return rc;
+}
+
+/* Wipe and free what read_pem() gave. */
+static void
+pem_free(char *pem)
+{
+    if (pem == NULL)
+        return;
+    explicit_bzero(pem, PEM_MAX + 1);
+    free(pem);
+}
+
 int main(int argc, char **argv);
 
 int
@@ -85,9 +162,13 @@ main(int argc, char **argv)
         {"clock-offset-s", required_argument, NULL, 'o'},
         {"threads", required_argument, NULL, 't'},
         {"verbose", no_argument, NULL, 'v'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *path = NULL, *listen_spec = NULL;
+    const char *cert_path = NULL, *key_path = NULL;
+    char *cert = NULL, *key = NULL;
     long long window_ms = -1, offset_s = LLONG_MIN, threads = -1;
     struct gr_mock_config *cfg = NULL;
     struct gr_mock_state *st = NULL;
@@ -133,6 +214,12 @@ main(int argc, char **argv)
         case 'v':
             verbose = 1;
             break;
+        case 'C':
+            cert_path = optarg;
+            break;
+        case 'K':
+            key_path = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -145,10 +232,29 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if ((cert_path == NULL) != (key_path == NULL)) {
+        fprintf(stderr, "gemroute-mock: --%s without --%s: HTTPS needs "
+                "both\n", cert_path != NULL ? "tls-cert" : "tls-key",
+                cert_path != NULL ? "tls-key" : "tls-cert");
+        return 2;
+    }
+    if (cert_path != NULL) {
+        if (read_pem(cert_path, 0, &cert, err, sizeof err) < 0) {
+            fprintf(stderr, "gemroute-mock: --tls-cert: %s\n", err);
+            return 2;
+        }
+        if (read_pem(key_path, 1, &key, err, sizeof err) < 0) {
+            fprintf(stderr, "gemroute-mock: --tls-key: %s\n", err);
+            pem_free(cert);
+            return 2;
+        }
+    }
 
     rc = gr_mock_config_load(path, &cfg, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "%s\n", err);
+        pem_free(cert);
+        pem_free(key);
         return 2;
     }
     if (window_ms < 0)
@@ -177,23 +283,40 @@ main(int argc, char **argv)
     if (fd < 0) {
         fprintf(stderr, "gemroute-mock: %s\n", err);
         gr_mock_config_free(cfg);
+        pem_free(cert);
+        pem_free(key);
         return fd == -EINVAL ? 2 : 1;
     }
     rc = gr_mock_state_new(cfg, window_ms, offset_s, &st);
     if (rc < 0) {
         fprintf(stderr, "gemroute-mock: building state: %s\n", strerror(-rc));
         close(fd);
+        pem_free(cert);
+        pem_free(key);
         return 1;
     }
-    rc = gr_mock_server_start(st, fd, (unsigned)threads, verbose, &srv);
+    rc = gr_mock_server_start_tls(st, fd, (unsigned)threads, verbose, cert,
+                                  key, &srv);
+    pem_free(cert);
+    pem_free(key);
     if (rc < 0) {
-        fprintf(stderr,
-                "gemroute-mock: starting the HTTP server on %s "
-                "failed\n",
-                bound);
+        if (rc == -ENOTSUP)
+            fprintf(stderr, "gemroute-mock: --tls-cert is set but this "
+                    "libmicrohttpd was built without TLS\n");
+        else if (rc == -EINVAL)
+            /* What libmicrohttpd said is on stderr above (never the
+             * key). */
+            fprintf(stderr, "gemroute-mock: cannot serve HTTPS on %s: "
+                    "--tls-cert and --tls-key were refused (not a "
+                    "certificate and its private key in PEM?)\n", bound);
+        else
+            fprintf(stderr,
+                    "gemroute-mock: starting the HTTP server on %s "
+                    "failed\n",
+                    bound);
         close(fd);
         gr_mock_state_free(st);
-        return 1;
+        return rc == -EINVAL ? 2 : 1;
     }
     if (!loopback)
         fprintf(stderr,

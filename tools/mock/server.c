@@ -54,6 +54,7 @@ struct gr_mock_server {
     struct gr_mock_delay *delay;
     int fd;
     int verbose;
+    int tls;        /* serving HTTPS (--tls-cert, --tls-key) */
     char bound[80]; /* "127.0.0.1:PORT": upload URLs when no Host header */
 };
 
@@ -586,8 +587,9 @@ handle_models(struct gr_mock_server *srv, struct MHD_Connection *conn,
     gr_mock_resp_models(&a->body, st->models + from, (size_t)size, next);
 }
 
-/* "http://HOST:PORT" the client reached us at: its Host header when that
- * is a plain host[:port], else the address we listen on. */
+/* "http://HOST:PORT" (https when serving TLS) the client reached us at:
+ * its Host header when that is a plain host[:port], else the address we
+ * listen on. */
 static void
 base_url(struct gr_mock_server *srv, struct MHD_Connection *conn, char *out,
          size_t outlen)
@@ -600,7 +602,7 @@ base_url(struct gr_mock_server *srv, struct MHD_Connection *conn, char *out,
         strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                   "0123456789.-:[]") != n)
         h = srv->bound;
-    snprintf(out, outlen, "http://%s", h);
+    snprintf(out, outlen, "%s://%s", srv->tls ? "https" : "http", h);
 }
 
 static void
@@ -1537,6 +1539,35 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/*
+ * An MHD_OptionItem holds a void *, and libmicrohttpd only reads the PEMs
+ * given there: the const is dropped here, in one place (as the gateway's
+ * gw_mhd_buffer() does; tools/ cannot include gateway/ headers).
+ */
+static void *
+mhd_buffer(const void *p)
+{
+    union {
+        const void *c;
+        void *v;
+    } u = {.c = p};
+
+    return u.v;
+}
+
+/* Count each connection accepted (a test sees connections kept). */
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **sock_ctx,
+              enum MHD_ConnectionNotificationCode what)
+{
+    struct gr_mock_server *srv = cls;
+
+    (void)conn;
+    (void)sock_ctx;
+    if (what == MHD_CONNECTION_NOTIFY_STARTED)
+        BUMP(srv->st->g.connections);
+}
+
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -1669,17 +1700,35 @@ int
 gr_mock_server_start(struct gr_mock_state *st, int fd, unsigned threads,
                      int verbose, struct gr_mock_server **out)
 {
+    return gr_mock_server_start_tls(st, fd, threads, verbose, NULL, NULL,
+                                    out);
+}
+
+int
+gr_mock_server_start_tls(struct gr_mock_state *st, int fd, unsigned threads,
+                         int verbose, const char *cert_pem,
+                         const char *key_pem, struct gr_mock_server **out)
+{
+    struct MHD_OptionItem tls[3] = {
+        {MHD_OPTION_END, 0, NULL},
+        {MHD_OPTION_END, 0, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     struct gr_mock_server *srv;
     unsigned flags;
     int rc;
 
     *out = NULL;
+    if (cert_pem != NULL &&
+        MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return -ENOTSUP;
     srv = calloc(1, sizeof *srv);
     if (srv == NULL)
         return -ENOMEM;
     srv->st = st;
     srv->fd = fd;
     srv->verbose = verbose;
+    srv->tls = cert_pem != NULL;
     bound_name(fd, srv->bound, sizeof srv->bound);
     rc = gr_mock_delay_start(&srv->delay, resume_conn);
     if (rc < 0) {
@@ -1690,16 +1739,29 @@ gr_mock_server_start(struct gr_mock_state *st, int fd, unsigned threads,
      * latency parks connections instead of threads. */
     flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG;
+    if (srv->tls) {
+        /* HTTPS: libmicrohttpd parses both PEMs with GnuTLS in
+         * MHD_start_daemon() and keeps what it parsed; the caller may
+         * wipe them once this returns. */
+        flags |= MHD_USE_TLS;
+        tls[0].option = MHD_OPTION_HTTPS_MEM_CERT;
+        tls[0].ptr_value = mhd_buffer(cert_pem);
+        tls[1].option = MHD_OPTION_HTTPS_MEM_KEY;
+        tls[1].ptr_value = mhd_buffer(key_pem);
+    }
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, srv, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-        MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_END);
+        on_mhd_log, srv, MHD_OPTION_ARRAY, tls, MHD_OPTION_LISTEN_SOCKET,
+        (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_LIMIT,
+        4000u, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         gr_mock_delay_stop(srv->delay);
+        rc = srv->tls ? -EINVAL : -EIO;
         free(srv);
-        return -EIO;
+        return rc;
     }
     *out = srv;
     return 0;

@@ -24,6 +24,18 @@ int gr_mock_server_listen(const char *spec, char *bound, size_t boundlen,
 int gr_mock_server_start(struct gr_mock_state *st, int fd, unsigned threads,
                          int verbose, struct gr_mock_server **out);
 
+/*
+ * The same over HTTPS when cert_pem is not NULL: cert_pem and key_pem are
+ * the PEM texts of the certificate (chain) and its private key.
+ * -ENOTSUP when this libmicrohttpd has no TLS, -EINVAL when it refused
+ * the pair (what it said went to stderr, never the key), else as above.
+ * Both may be wiped once this returns.
+ */
+int gr_mock_server_start_tls(struct gr_mock_state *st, int fd,
+                             unsigned threads, int verbose,
+                             const char *cert_pem, const char *key_pem,
+                             struct gr_mock_server **out);
+
 /* Answer what is parked, stop serving, close fd, free. */
 void gr_mock_server_stop(struct gr_mock_server *srv);
 

@@ -309,6 +309,7 @@ gr_mock_state_reset(struct gr_mock_state *st)
     atomic_store_explicit(&st->g.unknown_path, 0, memory_order_relaxed);
     atomic_store_explicit(&st->g.bad_request, 0, memory_order_relaxed);
     atomic_store_explicit(&st->g.too_large, 0, memory_order_relaxed);
+    atomic_store_explicit(&st->g.connections, 0, memory_order_relaxed);
     gr_mock_files_reset(st->files);
     gr_mock_caches_reset(st->caches);
     gr_mock_batchjobs_reset(st->batches);

@@ -41,6 +41,7 @@ struct gr_mock_globals {
     _Atomic uint64_t unknown_path;    /* 404, path */
     _Atomic uint64_t bad_request;     /* 400, body */
     _Atomic uint64_t too_large;       /* 400, body over max_body */
+    _Atomic uint64_t connections;     /* TCP connections accepted */
 };
 
 struct gr_mock_state {

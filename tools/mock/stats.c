@@ -99,6 +99,9 @@ gr_mock_stats_render(struct gr_mock_state *st, struct gr_mock_buf *b)
     gr_mock_jw_object(&w, NULL);
     gr_mock_jw_int(&w, "window_ms", st->window_ns / 1000000);
     gr_mock_jw_int(&w, "max_body_bytes", (int64_t)st->max_body);
+    gr_mock_jw_object(&w, "connections");
+    gr_mock_jw_int(&w, "accepted", (int64_t)LOAD(st->g.connections));
+    gr_mock_jw_end(&w);
     gr_mock_jw_object(&w, "requests");
     gr_mock_jw_int(&w, "total", (int64_t)LOAD(st->g.requests));
     gr_mock_jw_int(&w, "no_key", (int64_t)LOAD(st->g.no_key));
