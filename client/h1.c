@@ -609,7 +609,12 @@ tls_why(struct conn *c, char *buf, size_t len, const char *what)
     long v = SSL_get_verify_result(c->ssl);
     unsigned long e = ERR_get_error();
 
-    if (v != X509_V_OK)
+    if (v == X509_V_ERR_HOSTNAME_MISMATCH ||
+        v == X509_V_ERR_IP_ADDRESS_MISMATCH)
+        snprintf(buf, len, "%s %.64s: certificate verify failed: the "
+                 "certificate does not name %.64s", what, c->o->host,
+                 c->o->host);
+    else if (v != X509_V_OK)
         snprintf(buf, len, "%s %.100s: certificate verify failed (%s)", what,
                  c->o->host, X509_verify_cert_error_string(v));
     else if (e != 0)

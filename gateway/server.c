@@ -1372,6 +1372,22 @@ ucall_free(struct ucall *a)
 }
 
 /* The call is over: its answer queued, the record freed. */
+/* A call answered with status: counted in the metrics, and a line in
+ * the log, with why when it failed (out->error holds no key). */
+static void
+call_record(const struct req *q, int status, const struct gr_response *out)
+{
+    bool failed = status >= 400 && out->error[0] != '\0';
+
+    gw_metrics_request(route_name[q->route], q->model, out->project, status,
+                       gr_now_ns() - q->t0, out->queued_ns, out->n_429);
+    gw_log("%s %s: %d from project %s after %d attempts, queued %lld ms%s"
+           "%.300s", route_name[q->route], q->model, status,
+           out->project[0] != '\0' ? out->project : "-", out->attempts,
+           (long long)(out->queued_ns / 1000000), failed ? ": " : "",
+           failed ? out->error : "");
+}
+
 static enum MHD_Result
 ucall_answer(struct gw *gw, struct MHD_Connection *c, struct req *q,
              struct ucall *a)
@@ -1382,13 +1398,7 @@ ucall_answer(struct gw *gw, struct MHD_Connection *c, struct req *q,
     park_sync(&a->pk, false);
     q->call = NULL;
     rc = send_result(gw, c, q, a->rc, &a->out, a->budget_s, &status);
-    gw_metrics_request(route_name[q->route], q->model, a->out.project,
-                       status, gr_now_ns() - q->t0, a->out.queued_ns,
-                       a->out.n_429);
-    gw_log("%s %s: %d from project %s after %d attempts, queued %lld "
-           "ms", route_name[q->route], q->model, status,
-           a->out.project[0] != '\0' ? a->out.project : "-",
-           a->out.attempts, (long long)(a->out.queued_ns / 1000000));
+    call_record(q, status, &a->out);
     ucall_free(a);
     return rc;
 }
@@ -1483,13 +1493,7 @@ stream_answer(struct gw *gw, struct MHD_Connection *c, struct req *q,
     pthread_mutex_unlock(&s->mu);
     if (!started) {
         rc = send_result(gw, c, q, s->rc, &s->out, s->budget_s, &status);
-        gw_metrics_request(route_name[q->route], q->model, s->out.project,
-                           status, gr_now_ns() - q->t0, s->out.queued_ns,
-                           s->out.n_429);
-        gw_log("%s %s: %d from project %s after %d attempts",
-               route_name[q->route], q->model, status,
-               s->out.project[0] != '\0' ? s->out.project : "-",
-               s->out.attempts);
+        call_record(q, status, &s->out);
         stream_put(s);
         return rc;
     }
@@ -1639,13 +1643,7 @@ serve_call(struct gw *gw, struct MHD_Connection *c, struct req *q)
         r = gr_forward(gw->g, &f, &o, &out);
         json_object_put(root);
         rc = send_result(gw, c, q, r, &out, b, &status);
-        gw_metrics_request(route_name[q->route], q->model, out.project,
-                           status, gr_now_ns() - q->t0, out.queued_ns,
-                           out.n_429);
-        gw_log("%s %s: %d from project %s after %d attempts, queued %lld "
-               "ms", route_name[q->route], q->model, status,
-               out.project[0] != '\0' ? out.project : "-", out.attempts,
-               (long long)(out.queued_ns / 1000000));
+        call_record(q, status, &out);
         gr_response_free(&out);
         for (i = 0; i < 3; i++)
             free(hdr[i]);
