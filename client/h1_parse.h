@@ -50,6 +50,8 @@ struct gr_h1p_cb {
 
 struct gr_h1p {
     int state;                  /* private */
+    unsigned flags;             /* private: Transfer-Encoding, Connection
+                                   tokens seen in the head */
     int status;                 /* the final answer's code; 0 before */
     bool head_request;          /* the request was HEAD: no body */
     bool chunked;               /* Transfer-Encoding: chunked */
