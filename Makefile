@@ -240,6 +240,7 @@ TEST_DEPS_stress_reload := $(call objs,tests/stress/checker.c) \
 TEST_LIBS := $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(LMDB_LIBS) $(MHD_LIBS) \
              $(CUNIT_LIBS) $(HIREDIS_LIBS) $(SSL_LIBS) -lm
 TEST_DEPS_test_cluster := $(call objs,router/cluster_math.c) $(CONFIG_OBJ)
+TEST_DEPS_test_h1_parse := $(call objs,client/h1_parse.c)
 # Tests of the router's code in their own process (tests/testinproc.c).
 TESTINPROC_OBJ := $(call objs,tests/testinproc.c)
 TEST_DEPS_test_router += $(TESTINPROC_OBJ)
