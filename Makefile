@@ -322,6 +322,11 @@ FUZZ_SRC_settle := $(filter-out router/log.c router/probe.c router/batchjobs.c,$
                    $(CONFIG_SRC) \
                    $(SHM_SRC)
 FUZZ_FLAGS_settle := -Irouter -Iconfig -Ishm $(CONFIG_LIBS) -lhiredis -lssl -lcrypto -lm
+# The loops' HTTP/1.1 answer reader (client/h1_parse.c), alone.
+FUZZ_NAMES += h1_parse
+FUZZERS += $(FUZZ_DIR)/fuzz_h1_parse
+FUZZ_SRC_h1_parse := client/h1_parse.c
+FUZZ_FLAGS_h1_parse := -Iclient
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*)
 	@mkdir -p $(dir $@)
