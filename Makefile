@@ -241,6 +241,7 @@ TEST_DEPS_stress_reload := $(call objs,tests/stress/checker.c) \
 TEST_LIBS := $(CONFIG_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(LMDB_LIBS) $(MHD_LIBS) \
              $(CUNIT_LIBS) $(HIREDIS_LIBS) $(SSL_LIBS) -lm
 TEST_DEPS_test_cluster := $(call objs,router/cluster_math.c) $(CONFIG_OBJ)
+TEST_DEPS_test_h1_parse := $(call objs,client/h1_parse.c)
 # Tests of the router's code in their own process (tests/testinproc.c).
 TESTINPROC_OBJ := $(call objs,tests/testinproc.c)
 TEST_DEPS_test_router += $(TESTINPROC_OBJ)
@@ -322,6 +323,11 @@ FUZZ_SRC_settle := $(filter-out router/log.c router/probe.c router/batchjobs.c,$
                    $(CONFIG_SRC) \
                    $(SHM_SRC)
 FUZZ_FLAGS_settle := -Irouter -Iconfig -Ishm $(CONFIG_LIBS) -lhiredis -lssl -lcrypto -lm
+# The loops' HTTP/1.1 answer reader (client/h1_parse.c), alone.
+FUZZ_NAMES += h1_parse
+FUZZERS += $(FUZZ_DIR)/fuzz_h1_parse
+FUZZ_SRC_h1_parse := client/h1_parse.c
+FUZZ_FLAGS_h1_parse := -Iclient
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*)
 	@mkdir -p $(dir $@)

@@ -56,8 +56,9 @@ struct gr_h1p {
     bool head_request;          /* the request was HEAD: no body */
     bool chunked;               /* Transfer-Encoding: chunked */
     bool have_length;           /* a Content-Length was given */
-    bool conn_close;            /* Connection: close, or HTTP/1.0
-                                   without keep-alive */
+    bool conn_close;            /* Connection: close, HTTP/1.0
+                                   without keep-alive, or a body that
+                                   ends with the connection */
     bool http10;
     bool done;                  /* the answer is complete */
     uint64_t length;            /* Content-Length */

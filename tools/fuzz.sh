@@ -12,6 +12,7 @@ out=build/fuzz
 mkdir -p "$out"
 command -v clang >/dev/null 2>&1 || tools/deps.sh clang libclang-rt-14-dev
 all="classify sse config mock_request json_scan settle media"
+all="$all h1_parse"
 only=${FUZZ_ONLY:-$all}
 wanted() {  # name without fuzz_
     case " $only " in *" $1 "*) return 0 ;; esac
@@ -70,6 +71,27 @@ printf '\000\000\000\000\001\001\007\241\040\001\000\001\000\030\030\030\003\377
 printf '\001\000\000\000\001\001\007\241\040\001\006\000\000\000\100\010ABCDEFGH\007\001\000\030\030\030' \
     >"$out/seed_settle/s2"
 
+# Answers for fuzz_h1_parse (mode byte: bit 0 HEAD, bits 1-2 the piece
+# size; then the bytes): a length, chunks with trailers after a 100,
+# a body to the end, a HEAD answer followed by another, a fixture.
+printf '\002HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\nhello' \
+    >"$out/seed_h1_parse/length"
+printf '\004HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: keep-alive\r\n\r\n5;a=b\r\nhello\r\n0\r\nX-T: 1\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n' \
+    >"$out/seed_h1_parse/chunked"
+printf '\006HTTP/1.0 503 Service Unavailable\nConnection: close\n\n{"error":{}}' \
+    >"$out/seed_h1_parse/to_eof"
+printf '\001HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nHTTP/1.1 304 Not Modified\r\n\r\n' \
+    >"$out/seed_h1_parse/head"
+# Bit 3: 0xff N is the byte before it 64 * N more times: a header line
+# of exactly 8192 bytes (GR_H1P_LINE_MAX, the longest taken).
+printf '\012HTTP/1.1 200 OK\r\nX: a\377\177%s\r\n\r\n' \
+    "$(printf '%58s' '' | tr ' ' a)" >"$out/seed_h1_parse/long_line"
+for f in tests/fixtures/gemini/*; do
+    { printf '\006HTTP/1.1 200 OK\r\nContent-Length: %s\r\n\r\n' \
+        "$(wc -c <"$f" | tr -d ' ')"; cat "$f"; } >"$out/seed_h1_parse/fixture"
+    break
+done
+
 # libconfig's own leaks on syntax errors are not ours (see the file).
 export LSAN_OPTIONS="suppressions=$(pwd)/tests/fuzz/lsan.supp"
 fail=0
@@ -80,6 +102,7 @@ for t in $all; do
     dict=""
     case $t in
     classify|sse|json_scan) dict="-dict=$(pwd)/tests/fuzz/gemini.dict" ;;
+    h1_parse) dict="-dict=$(pwd)/tests/fuzz/http1.dict" ;;
     esac
     echo "== fuzz_$t for $secs s"
     # shellcheck disable=SC2086
