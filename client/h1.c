@@ -555,7 +555,9 @@ call_begin(struct gr_h1 *h, struct gr_h1_call *q)
     q->out_off = q->body_off = 0;
     q->got = false;
     gr_h1p_init(&q->p, q->head_request);
-    if ((c = o->idle) != NULL) {
+    /* a call sent again goes on a new connection: the other kept ones
+     * may have been closed with the one that failed it */
+    if (!q->resent && (c = o->idle) != NULL) {
         o->idle = c->next_idle;
         o->n_idle--;
         c->next_idle = NULL;
