@@ -39,25 +39,33 @@
 #define ANS_MAX 4           /* answers on one connection */
 #define PIECE '\x01'        /* in an answer: write what came before alone */
 #define LOOP_MAX 4000       /* turns of a loop, at most */
+#define CONN_THREADS 16     /* connections a server serves, at most */
 
 /* ---- the scripted server --------------------------------------------- */
 
 /* What one connection does: answers[i] to its i-th request ("" writes
- * nothing); then, with close_after, it closes, else it reads on (a next
- * request gets answers[n], if any) until the client closes. */
+ * nothing); then, with close_after, it closes (CLOSE_RESET: with a
+ * reset, once the test said srv_go()), else it reads on (a next request gets answers[n], if any)
+ * until the client closes. */
+#define CLOSE_RESET 2
 struct conn_script {
     const char *answers[ANS_MAX];
     int n;
-    bool close_after;
+    int close_after;
+    bool head_only;     /* answers[0] once the first head came, then
+                           reads nothing more until the server stops */
 };
 
 struct srv {
     int lfd, stop[2];
     unsigned port;
     pthread_t th;
+    pthread_t conn_th[CONN_THREADS];    /* one a connection */
+    int n_conn_th;
     const struct conn_script *conns;
     int n_conns;                /* the last one serves every later one */
     atomic_int accepted, requests, closed;
+    atomic_int go;              /* CLOSE_RESET connections may close */
     char *req[REQ_MAX];         /* the requests read, NUL after each */
     size_t req_len[REQ_MAX];
 };
@@ -177,30 +185,103 @@ srv_answer(int fd, const char *a)
     }
 }
 
+/* Read up to the end of a head (a body may follow: it is left
+ * unread), answer a, then wait for the server's stop. */
+static void
+srv_head_only(struct srv *s, int fd, const char *a)
+{
+    char b[8192];
+    size_t n = 0;
+    ssize_t r;
+    struct pollfd p = {s->stop[0], POLLIN, 0};
+
+    while (n < sizeof(b) && head_end(b, n) == 0) {
+        if (!srv_wait(s, fd))
+            return;
+        if ((r = recv(fd, b + n, sizeof(b) - n, 0)) <= 0)
+            return;
+        n += (size_t)r;
+    }
+    /* relaxed: read after join(), or polled for */
+    atomic_fetch_add_explicit(&s->requests, 1, memory_order_relaxed);
+    srv_answer(fd, a);
+    while (poll(&p, 1, -1) < 0 && errno == EINTR)
+        ;
+}
+
+struct srv_conn {
+    struct srv *s;
+    int fd, k;
+};
+
+/* One connection, on a thread of its own, as its script says. */
+static void *
+srv_conn_main(void *arg)
+{
+    struct srv_conn *sc = arg;
+    struct srv *s = sc->s;
+    const struct conn_script *cs;
+    int fd = sc->fd, i;
+
+    cs = &s->conns[sc->k < s->n_conns ? sc->k : s->n_conns - 1];
+    free(sc);
+    if (cs->head_only)
+        srv_head_only(s, fd, cs->answers[0]);
+    for (i = 0; !cs->head_only && srv_read_request(s, fd); i++) {
+        if (i < cs->n)
+            srv_answer(fd, cs->answers[i]);
+        if (i + 1 >= cs->n && cs->close_after)
+            break;
+    }
+    if (cs->close_after == CLOSE_RESET) {
+        struct linger lg = {1, 0};
+        struct pollfd p = {s->stop[0], POLLIN, 0};
+
+        /* acquire: pairs with the release of srv_go() */
+        while (!atomic_load_explicit(&s->go, memory_order_acquire) &&
+               poll(&p, 1, 5) == 0)
+            ;
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    close(fd);
+    /* release: pairs with the acquire of a test waiting for the close */
+    atomic_fetch_add_explicit(&s->closed, 1, memory_order_release);
+    return NULL;
+}
+
 static void *
 srv_main(void *arg)
 {
     struct srv *s = arg;
-    const struct conn_script *cs;
-    int fd, k, i;
+    struct srv_conn *sc;
+    int fd, i;
 
     for (;;) {
         if (!srv_wait(s, s->lfd))
-            return NULL;
+            break;
         if ((fd = accept(s->lfd, NULL, NULL)) < 0)
             continue;
-        /* relaxed: polled for, or read after join() */
-        k = atomic_fetch_add_explicit(&s->accepted, 1, memory_order_relaxed);
-        cs = &s->conns[k < s->n_conns ? k : s->n_conns - 1];
-        for (i = 0; srv_read_request(s, fd); i++) {
-            if (i < cs->n)
-                srv_answer(fd, cs->answers[i]);
-            if (i + 1 >= cs->n && cs->close_after)
-                break;
+        if (s->n_conn_th == CONN_THREADS ||
+            (sc = malloc(sizeof(*sc))) == NULL) {
+            close(fd);
+            continue;
         }
-        close(fd);
-        atomic_fetch_add_explicit(&s->closed, 1, memory_order_release);
+        sc->s = s;
+        sc->fd = fd;
+        /* relaxed: polled for, or read after join() */
+        sc->k = atomic_fetch_add_explicit(&s->accepted, 1,
+                                          memory_order_relaxed);
+        if (pthread_create(&s->conn_th[s->n_conn_th], NULL, srv_conn_main,
+                           sc) != 0) {
+            free(sc);
+            close(fd);
+            continue;
+        }
+        s->n_conn_th++;
     }
+    for (i = 0; i < s->n_conn_th; i++)
+        pthread_join(s->conn_th[i], NULL);
+    return NULL;
 }
 
 /* A server on 127.0.0.1 with the given scripts; 0 or -1. */
@@ -255,6 +336,14 @@ srv_free(struct srv *s)
         free(s->req[i]);
 }
 
+/* The connections that close with a reset may now. */
+static void
+srv_go(struct srv *s)
+{
+    /* release: pairs with the acquire in srv_conn_main() */
+    atomic_store_explicit(&s->go, 1, memory_order_release);
+}
+
 static int
 accepted(struct srv *s)
 {
@@ -273,6 +362,13 @@ requests(struct srv *s)
 
 static int secret_whys;         /* sentences that quoted a request line */
 
+struct loop;
+struct call;
+static int start(struct loop *l, struct call *c, const char *host,
+                 unsigned port, const char *method, const char *path,
+                 const char *body, size_t len, int64_t stop_ms,
+                 struct gr_h1_call **qp);
+
 struct call {
     int done_n;
     enum gr_h1_rc rc;
@@ -287,6 +383,10 @@ struct call {
     size_t body_len, body_cap;
     int body_calls;
     bool stop_body;             /* on_body asks to stop */
+    struct loop *retry_l;       /* done starts retry on retry_port */
+    unsigned retry_port;
+    struct call *retry;
+    int retry_rc;               /* what that gr_h1_start() said */
 };
 
 static int
@@ -341,9 +441,12 @@ cb_done(void *arg, enum gr_h1_rc rc, int status, const char *why)
                         strstr(why, "x-goog-api-key") != NULL ||
                         strstr(why, "application/json") != NULL))
         secret_whys++;
+    if (c->retry_l != NULL) {
+        c->retry_rc = start(c->retry_l, c->retry, "127.0.0.1", c->retry_port,
+                            "POST", "/again", "{}", 2, 20000, NULL);
+        c->retry_l = NULL;
+    }
 }
-
-static const struct gr_h1_cb cbs = {cb_head, cb_body, cb_done};
 
 static void
 call_clear(struct call *c)
@@ -358,6 +461,7 @@ struct loop {
     int ep;
     struct gr_h1 *h;
     int foreign;                /* events gr_h1_event() said were not its */
+    int turns;                  /* of loop_until() */
 };
 
 static int
@@ -391,6 +495,7 @@ loop_until(struct loop *l, const int *flag)
     int i, n, turn;
 
     for (turn = 0; turn < LOOP_MAX; turn++) {
+        l->turns++;
         now = gr_now_ns();
         due = gr_h1_tick(l->h, now);
         if (*flag)
@@ -428,6 +533,8 @@ loop_until_requests(struct loop *l, struct srv *s, int n)
     }
     return false;
 }
+
+static const struct gr_h1_cb cbs = {cb_head, cb_body, cb_done};
 
 /* Start a call to the server: 0 or what gr_h1_start() said. */
 static int
@@ -487,7 +594,7 @@ static void
 test_length_and_reuse(void)
 {
     static const struct conn_script sc[] = {
-        {{ANS_OK, ANS_OK2, ANS_OK}, 3, false},
+        {{ANS_OK, ANS_OK2, ANS_OK}, 3, false, false},
     };
     static const char body[] = "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}";
     struct srv s;
@@ -582,7 +689,7 @@ test_chunked_in_pieces(void)
           "f\r\ndata: {\"n\":1}\n\n\r\n\x01"
           "f\r\ndata: {\"n\":2}\n\n\r\n\x01"
           "f\r\ndata: {\"n\":3}\n\n\r\n\x01"
-          "0\r\n\r\n", ANS_OK2}, 2, false},
+          "0\r\n\r\n", ANS_OK2}, 2, false, false},
     };
     struct srv s;
     struct loop l;
@@ -615,8 +722,8 @@ test_connection_close(void)
      * only a client that ignored "Connection: close" would send one */
     static const struct conn_script sc[] = {
         {{"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n"
-          "\r\nhi", ANS_OK2}, 2, false},
-        {{ANS_OK2}, 1, false},
+          "\r\nhi", ANS_OK2}, 2, false, false},
+        {{ANS_OK2}, 1, false, false},
     };
     struct srv s;
     struct loop l;
@@ -645,8 +752,8 @@ test_kept_connection_closed(void)
     /* the first connection closes after its answer, which said nothing
      * of it; the client learns only when it sends again */
     static const struct conn_script sc[] = {
-        {{ANS_OK2}, 1, true},
-        {{ANS_OK}, 1, false},
+        {{ANS_OK2}, 1, true, false},
+        {{ANS_OK}, 1, false, false},
     };
     struct srv s;
     struct loop l;
@@ -704,7 +811,7 @@ static void
 test_closed_without_answer(void)
 {
     static const struct conn_script sc[] = {
-        {{""}, 1, true},
+        {{""}, 1, true, false},
     };
     struct srv s;
     struct loop l;
@@ -730,7 +837,7 @@ static void
 test_garbage(void)
 {
     static const struct conn_script sc[] = {
-        {{"HELLO\r\n\r\n"}, 1, false},
+        {{"HELLO\r\n\r\n"}, 1, false, false},
     };
     struct srv s;
     struct loop l;
@@ -757,8 +864,8 @@ test_close_delimited(void)
 {
     static const struct conn_script sc[] = {
         {{"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
-          "part one, \x01part two"}, 1, true},
-        {{ANS_OK2}, 1, false},
+          "part one, \x01part two"}, 1, true, false},
+        {{ANS_OK2}, 1, false, false},
     };
     struct srv s;
     struct loop l;
@@ -819,7 +926,7 @@ static void
 test_timeout(void)
 {
     static const struct conn_script sc[] = {
-        {{""}, 1, false},
+        {{""}, 1, false, false},
     };
     struct srv s;
     struct loop l;
@@ -850,8 +957,8 @@ test_body_stops(void)
      * a client that kept a stopped connection would send one */
     static const struct conn_script sc[] = {
         {{"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
-          ANS_OK2}, 2, false},
-        {{ANS_OK2}, 1, false},
+          ANS_OK2}, 2, false, false},
+        {{ANS_OK2}, 1, false, false},
     };
     struct srv s;
     struct loop l;
@@ -882,8 +989,8 @@ test_abort_mid_answer(void)
 {
     static const struct conn_script sc[] = {
         {{"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly some",
-          ANS_OK2}, 2, false},
-        {{ANS_OK2}, 1, false},
+          ANS_OK2}, 2, false, false},
+        {{ANS_OK2}, 1, false, false},
     };
     struct srv s;
     struct loop l;
@@ -919,7 +1026,7 @@ static void
 test_localhost(void)
 {
     static const struct conn_script sc[] = {
-        {{ANS_OK2, ANS_OK2}, 2, false},
+        {{ANS_OK2, ANS_OK2}, 2, false, false},
     };
     struct srv s;
     struct loop l;
@@ -992,7 +1099,7 @@ static void
 test_free_in_flight(void)
 {
     static const struct conn_script sc[] = {
-        {{""}, 1, false},
+        {{""}, 1, false, false},
     };
     struct srv s;
     struct loop l;
@@ -1027,7 +1134,7 @@ test_interim(void)
         {{"HTTP/1.1 100 Continue\r\n\r\n\x01"
           "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
           "HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nyes",
-          ANS_OK2}, 2, false},
+          ANS_OK2}, 2, false, false},
     };
     struct srv s;
     struct loop l;
@@ -1051,6 +1158,129 @@ test_interim(void)
     call_clear(&a);
     call_clear(&b);
     srv_free(&s);
+}
+
+
+static void
+test_two_kept_closed(void)
+{
+    /* two kept connections, both reset by the server meanwhile: the
+     * call found the first dead goes once more on a new connection, not
+     * on the other dead one (the resets make both fail at once, whatever
+     * order epoll would tell them in) */
+    static const struct conn_script sc[] = {
+        {{ANS_OK2}, 1, CLOSE_RESET, false},
+        {{ANS_OK2}, 1, CLOSE_RESET, false},
+        {{ANS_OK}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0}, d = {0};
+    int i;
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 3) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    CU_ASSERT_EQUAL(start(&l, &a, "127.0.0.1", s.port, "GET", "/a", NULL, 0,
+                          20000, NULL), 0);
+    CU_ASSERT_EQUAL(start(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0,
+                          20000, NULL), 0);
+    CU_ASSERT(loop_until(&l, &a.done_n));
+    CU_ASSERT(loop_until(&l, &b.done_n));
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    srv_go(&s);
+    for (i = 0; i < 1000 && atomic_load_explicit(&s.closed,
+                                                 memory_order_acquire) < 2;
+         i++)
+        gr_test_sleep_ns(5 * NS_PER_MS);
+    CU_ASSERT_EQUAL(atomic_load_explicit(&s.closed, memory_order_acquire),
+                    2);
+    gr_test_sleep_ns(20 * NS_PER_MS);   /* their resets on their way */
+    run_call(&l, &d, "127.0.0.1", s.port, "POST", "/d", "{}", 2);
+    CU_ASSERT_EQUAL(d.done_n, 1);
+    CU_ASSERT_EQUAL(d.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(d.status, 200);
+    CU_ASSERT(d.body != NULL && strcmp(d.body, "{\"ok\":true}") == 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 3);
+    CU_ASSERT_EQUAL(requests(&s), 3);
+    srv_free(&s);
+    call_clear(&a);
+    call_clear(&b);
+    call_clear(&d);
+}
+
+static void
+test_retry_from_done(void)
+{
+    /* forward.c starts its retry from inside done */
+    static const struct conn_script sc[] = {
+        {{""}, 1, true, false},
+        {{ANS_OK}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0};
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 2) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    a.retry_l = &l;
+    a.retry_port = s.port;
+    a.retry = &b;
+    a.retry_rc = -1;
+    run_call(&l, &a, "127.0.0.1", s.port, "POST", "/a", "{}", 2);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_RECV);
+    CU_ASSERT_EQUAL(a.retry_rc, 0);
+    CU_ASSERT_EQUAL(b.done_n, 0);       /* not from inside done */
+    if (a.retry_rc == 0)
+        CU_ASSERT(loop_until(&l, &b.done_n));
+    CU_ASSERT_EQUAL(b.done_n, 1);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(b.status, 200);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 2);
+    srv_free(&s);
+    call_clear(&a);
+    call_clear(&b);
+}
+
+static void
+test_early_answer(void)
+{
+    /* the server answers after the head and reads no more of a body
+     * too big for the sockets' buffers */
+    static const struct conn_script sc[] = {
+        {{"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n"
+          "Connection: close\r\n\r\n"}, 1, false, true},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0};
+    size_t big_len = 32u << 20;
+    char *big = calloc(1, big_len);
+
+    CU_ASSERT_FATAL(big != NULL);
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    CU_ASSERT_EQUAL(start(&l, &a, "127.0.0.1", s.port, "POST", "/a", big,
+                          big_len, 300, NULL), 0);
+    CU_ASSERT(loop_until(&l, &a.done_n));
+    /* the loop was not woken again and again while the write waited
+     * (a spinning loop uses up LOOP_MAX turns long before 300 ms) */
+    CU_ASSERT(l.turns < 500);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    /* the client reads no answer before its request is sent: the call
+     * runs out of time (or, if it ever does, it tells the 413) */
+    CU_ASSERT(a.rc == GR_H1_TIMEOUT ||
+              (a.rc == GR_H1_OK && a.status == 413));
+    loop_free(&l);
+    srv_stop(&s);
+    srv_free(&s);
+    free(big);
+    call_clear(&a);
 }
 
 int
@@ -1077,6 +1307,10 @@ main(void)
         {"header lines and URLs refused", test_refused_input},
         {"free with calls in flight", test_free_in_flight},
         {"interim 1xx answers skipped", test_interim},
+        {"two kept connections closed meanwhile: a new one",
+         test_two_kept_closed},
+        {"a retry started from inside done", test_retry_from_done},
+        {"an answer before the body was sent", test_early_answer},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
