@@ -226,6 +226,7 @@ TEST_DEPS_test_json_scan := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_json := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_response := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_estimate := $(CLIENT_OBJ) $(SHM_OBJ)
+TEST_DEPS_test_h1 := $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_repair := $(ROUTER_OBJ) $(CONFIG_OBJ) \
                          $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)
 TEST_DEPS_test_generate := $(TESTROUTER_OBJ) $(CLIENT_OBJ) $(SHM_OBJ)

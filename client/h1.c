@@ -11,13 +11,14 @@
  * forward.c decides), identity coding.
  *
  * A call is a record on the client's list; a connection is a socket
- * (and an SSL) in the loop's epoll set, registered once for reading and
- * for writing only while a write waits: a call on a kept connection
- * costs no epoll_ctl().  A call begins at once when its origin's
- * addresses are known (numeric, or resolved less than a minute ago);
- * else it waits for a resolver thread, which wakes the loop through an
- * eventfd in the set.  What ends a call (done) is only ever called from
- * gr_h1_event() or gr_h1_tick(), never from gr_h1_start().
+ * (and an SSL) in the loop's epoll set, registered for reading, or for
+ * writing alone while a write waits: a call on a kept connection whose
+ * request goes at once costs no epoll_ctl().  A call begins at once
+ * when its origin's addresses are known (numeric, or resolved less than
+ * a minute ago); else it waits for a resolver thread, which wakes the
+ * loop through an eventfd in the set.  What ends a call (done) is only
+ * ever called from gr_h1_event() or gr_h1_tick(), never from
+ * gr_h1_start().
  *
  * A kept connection the server closed meanwhile is found when the
  * request cannot be written or the answer is an immediate end: such a
@@ -415,12 +416,14 @@ conn_register(struct gr_h1 *h, struct conn *c)
     return 0;
 }
 
-/* Wait for in (always) and out (when asked) on c's socket. */
+/* Wait for out (when asked) or in on c's socket.  Never both: bytes
+ * waiting to be read (an early answer, a TLS session ticket) would wake
+ * the loop again and again while a write waits for room. */
 static int
 conn_want(struct gr_h1 *h, struct conn *c, bool out)
 {
     struct epoll_event ev;
-    uint32_t want = EPOLLIN | (out ? EPOLLOUT : 0u);
+    uint32_t want = out ? EPOLLOUT : EPOLLIN;
 
     if (c->have == want)
         return 0;
@@ -556,7 +559,9 @@ call_begin(struct gr_h1 *h, struct gr_h1_call *q)
     q->out_off = q->body_off = 0;
     q->got = false;
     gr_h1p_init(&q->p, q->head_request);
-    if ((c = o->idle) != NULL) {
+    /* a call sent again goes on a new connection: the other kept ones
+     * may have been closed with the one that failed it */
+    if (!q->resent && (c = o->idle) != NULL) {
         o->idle = c->next_idle;
         o->n_idle--;
         c->next_idle = NULL;

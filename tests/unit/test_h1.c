@@ -1,0 +1,1323 @@
+/*
+ * test_h1.c - the event loops' own HTTP/1.1 client (client/h1.c) driven
+ * as a loop drives it: its own epoll set, epoll_wait() then
+ * gr_h1_event() and gr_h1_tick() until the call's done came, against
+ * scripted servers on 127.0.0.1 run on a thread of the test.  Each
+ * script says what to answer to each request on each connection; the
+ * server counts the connections it accepted and the requests it read,
+ * and keeps the requests for the tests to read.
+ *
+ * What is asserted is outcomes (how a call ended, its status, head
+ * lines and body, how many connections the server saw), never how long
+ * anything took.  Every request carries a key line; no sentence of the
+ * client may quote it.
+ */
+#include "gemroute.h"
+#include "h1.h"
+#include "testlib.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define NS_PER_MS INT64_C(1000000)
+#define KEY_LINE "x-goog-api-key: SECRET-h1-test"
+#define TYPE_LINE "Content-Type: application/json"
+#define REQ_MAX 16          /* requests a server keeps */
+#define CONN_MAX 4          /* connections a server has a script for */
+#define ANS_MAX 4           /* answers on one connection */
+#define PIECE '\x01'        /* in an answer: write what came before alone */
+#define LOOP_MAX 4000       /* turns of a loop, at most */
+#define CONN_THREADS 16     /* connections a server serves, at most */
+
+/* ---- the scripted server --------------------------------------------- */
+
+/* What one connection does: answers[i] to its i-th request ("" writes
+ * nothing); then, with close_after, it closes (CLOSE_RESET: with a
+ * reset, once the test said srv_go()), else it reads on (a next request gets answers[n], if any)
+ * until the client closes. */
+#define CLOSE_RESET 2
+struct conn_script {
+    const char *answers[ANS_MAX];
+    int n;
+    int close_after;
+    bool head_only;     /* answers[0] once the first head came, then
+                           reads nothing more until the server stops */
+};
+
+struct srv {
+    int lfd, stop[2];
+    unsigned port;
+    pthread_t th;
+    pthread_t conn_th[CONN_THREADS];    /* one a connection */
+    int n_conn_th;
+    const struct conn_script *conns;
+    int n_conns;                /* the last one serves every later one */
+    atomic_int accepted, requests, closed;
+    atomic_int go;              /* CLOSE_RESET connections may close */
+    char *req[REQ_MAX];         /* the requests read, NUL after each */
+    size_t req_len[REQ_MAX];
+};
+
+/* fd readable (true), or the server is told to stop (false). */
+static bool
+srv_wait(struct srv *s, int fd)
+{
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {s->stop[0], POLLIN, 0}};
+
+    for (;;) {
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        if (p[1].revents != 0)
+            return false;
+        if (p[0].revents != 0)
+            return true;
+    }
+}
+
+/* Where the head of the n bytes at b ends (after its empty line), or 0. */
+static size_t
+head_end(const char *b, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i + 4 <= n; i++)
+        if (memcmp(b + i, "\r\n\r\n", 4) == 0)
+            return i + 4;
+    return 0;
+}
+
+/* The value of Content-Length in the head of b, or 0. */
+static size_t
+head_length(const char *b, size_t head)
+{
+    const char *p = b;
+
+    while (p < b + head) {
+        const char *e = memchr(p, '\n', (size_t)(b + head - p));
+
+        if (e == NULL)
+            break;
+        if ((size_t)(e - p) > 15 && strncasecmp(p, "Content-Length:", 15) == 0)
+            return (size_t)strtoul(p + 15, NULL, 10);
+        p = e + 1;
+    }
+    return 0;
+}
+
+/* Read one whole request (head and Content-Length body): 1, or 0 when
+ * the client closed (or the server stops) first. */
+static int
+srv_read_request(struct srv *s, int fd)
+{
+    size_t cap = 4096, n = 0, head = 0, need = 0;
+    char *b = malloc(cap + 1);
+    ssize_t r;
+    int i;
+
+    if (b == NULL)
+        return 0;
+    for (;;) {
+        if (head != 0 && n >= need)
+            break;
+        if (n == cap) {
+            char *nb = realloc(b, cap * 2 + 1);
+
+            if (nb == NULL)
+                goto fail;
+            b = nb;
+            cap *= 2;
+        }
+        if (!srv_wait(s, fd))
+            goto fail;
+        r = recv(fd, b + n, cap - n, 0);
+        if (r <= 0)
+            goto fail;
+        n += (size_t)r;
+        if (head == 0 && (head = head_end(b, n)) != 0)
+            need = head + head_length(b, head);
+    }
+    b[n] = '\0';
+    /* relaxed: the count is read after join(), or only polled for */
+    i = atomic_fetch_add_explicit(&s->requests, 1, memory_order_relaxed);
+    if (i < REQ_MAX) {
+        s->req[i] = b;
+        s->req_len[i] = n;
+    } else {
+        free(b);
+    }
+    return 1;
+fail:
+    free(b);
+    return 0;
+}
+
+/* Write an answer, a piece at a time (pieces apart: pacing only). */
+static void
+srv_answer(int fd, const char *a)
+{
+    const char *e;
+
+    for (;;) {
+        e = strchr(a, PIECE);
+        if (e == NULL)
+            e = a + strlen(a);
+        if (e > a && send(fd, a, (size_t)(e - a), MSG_NOSIGNAL) < 0)
+            return;
+        if (*e == '\0')
+            return;
+        a = e + 1;
+        gr_test_sleep_ns(20 * NS_PER_MS);
+    }
+}
+
+/* Read up to the end of a head (a body may follow: it is left
+ * unread), answer a, then wait for the server's stop. */
+static void
+srv_head_only(struct srv *s, int fd, const char *a)
+{
+    char b[8192];
+    size_t n = 0;
+    ssize_t r;
+    struct pollfd p = {s->stop[0], POLLIN, 0};
+
+    while (n < sizeof(b) && head_end(b, n) == 0) {
+        if (!srv_wait(s, fd))
+            return;
+        if ((r = recv(fd, b + n, sizeof(b) - n, 0)) <= 0)
+            return;
+        n += (size_t)r;
+    }
+    /* relaxed: read after join(), or polled for */
+    atomic_fetch_add_explicit(&s->requests, 1, memory_order_relaxed);
+    srv_answer(fd, a);
+    while (poll(&p, 1, -1) < 0 && errno == EINTR)
+        ;
+}
+
+struct srv_conn {
+    struct srv *s;
+    int fd, k;
+};
+
+/* One connection, on a thread of its own, as its script says. */
+static void *
+srv_conn_main(void *arg)
+{
+    struct srv_conn *sc = arg;
+    struct srv *s = sc->s;
+    const struct conn_script *cs;
+    int fd = sc->fd, i;
+
+    cs = &s->conns[sc->k < s->n_conns ? sc->k : s->n_conns - 1];
+    free(sc);
+    if (cs->head_only)
+        srv_head_only(s, fd, cs->answers[0]);
+    for (i = 0; !cs->head_only && srv_read_request(s, fd); i++) {
+        if (i < cs->n)
+            srv_answer(fd, cs->answers[i]);
+        if (i + 1 >= cs->n && cs->close_after)
+            break;
+    }
+    if (cs->close_after == CLOSE_RESET) {
+        struct linger lg = {1, 0};
+        struct pollfd p = {s->stop[0], POLLIN, 0};
+
+        /* acquire: pairs with the release of srv_go() */
+        while (!atomic_load_explicit(&s->go, memory_order_acquire) &&
+               poll(&p, 1, 5) == 0)
+            ;
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    close(fd);
+    /* release: pairs with the acquire of a test waiting for the close */
+    atomic_fetch_add_explicit(&s->closed, 1, memory_order_release);
+    return NULL;
+}
+
+static void *
+srv_main(void *arg)
+{
+    struct srv *s = arg;
+    struct srv_conn *sc;
+    int fd, i;
+
+    for (;;) {
+        if (!srv_wait(s, s->lfd))
+            break;
+        if ((fd = accept(s->lfd, NULL, NULL)) < 0)
+            continue;
+        if (s->n_conn_th == CONN_THREADS ||
+            (sc = malloc(sizeof(*sc))) == NULL) {
+            close(fd);
+            continue;
+        }
+        sc->s = s;
+        sc->fd = fd;
+        /* relaxed: polled for, or read after join() */
+        sc->k = atomic_fetch_add_explicit(&s->accepted, 1,
+                                          memory_order_relaxed);
+        if (pthread_create(&s->conn_th[s->n_conn_th], NULL, srv_conn_main,
+                           sc) != 0) {
+            free(sc);
+            close(fd);
+            continue;
+        }
+        s->n_conn_th++;
+    }
+    for (i = 0; i < s->n_conn_th; i++)
+        pthread_join(s->conn_th[i], NULL);
+    return NULL;
+}
+
+/* A server on 127.0.0.1 with the given scripts; 0 or -1. */
+static int
+srv_start(struct srv *s, const struct conn_script *conns, int n)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+
+    memset(s, 0, sizeof(*s));
+    s->conns = conns;
+    s->n_conns = n;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if ((s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        return -1;
+    if (bind(s->lfd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        listen(s->lfd, 16) != 0 ||
+        getsockname(s->lfd, (struct sockaddr *)&a, &al) != 0 ||
+        pipe(s->stop) != 0) {
+        close(s->lfd);
+        return -1;
+    }
+    s->port = ntohs(a.sin_port);
+    if (pthread_create(&s->th, NULL, srv_main, s) != 0) {
+        close(s->lfd);
+        close(s->stop[0]);
+        close(s->stop[1]);
+        return -1;
+    }
+    return 0;
+}
+
+/* The server stops; what it read stays for srv_free(). */
+static void
+srv_stop(struct srv *s)
+{
+    (void)!write(s->stop[1], "x", 1);
+    pthread_join(s->th, NULL);
+    close(s->lfd);
+    close(s->stop[0]);
+    close(s->stop[1]);
+}
+
+static void
+srv_free(struct srv *s)
+{
+    int i;
+
+    for (i = 0; i < REQ_MAX; i++)
+        free(s->req[i]);
+}
+
+/* The connections that close with a reset may now. */
+static void
+srv_go(struct srv *s)
+{
+    /* release: pairs with the acquire in srv_conn_main() */
+    atomic_store_explicit(&s->go, 1, memory_order_release);
+}
+
+static int
+accepted(struct srv *s)
+{
+    /* relaxed: after join(), which orders everything */
+    return atomic_load_explicit(&s->accepted, memory_order_relaxed);
+}
+
+static int
+requests(struct srv *s)
+{
+    /* relaxed: after join(), or polled for */
+    return atomic_load_explicit(&s->requests, memory_order_relaxed);
+}
+
+/* ---- a call and its callbacks ---------------------------------------- */
+
+static int secret_whys;         /* sentences that quoted a request line */
+
+struct loop;
+struct call;
+static int start(struct loop *l, struct call *c, const char *host,
+                 unsigned port, const char *method, const char *path,
+                 const char *body, size_t len, int64_t stop_ms,
+                 struct gr_h1_call **qp);
+
+struct call {
+    int done_n;
+    enum gr_h1_rc rc;
+    int status;
+    char why[256];
+    char head[4096];
+    size_t head_len;
+    int head_lines;
+    bool head_over;             /* the empty line came */
+    int head_status;            /* the status the head lines came with */
+    char *body;
+    size_t body_len, body_cap;
+    int body_calls;
+    bool stop_body;             /* on_body asks to stop */
+    struct loop *retry_l;       /* done starts retry on retry_port */
+    unsigned retry_port;
+    struct call *retry;
+    int retry_rc;               /* what that gr_h1_start() said */
+};
+
+static int
+cb_head(void *arg, int status, const char *line, size_t len)
+{
+    struct call *c = arg;
+
+    c->head_status = status;
+    c->head_lines++;
+    if (len <= sizeof(c->head) - 1 - c->head_len) {
+        memcpy(c->head + c->head_len, line, len);
+        c->head_len += len;
+        c->head[c->head_len] = '\0';
+    }
+    if (len == 2 && memcmp(line, "\r\n", 2) == 0)
+        c->head_over = true;
+    return 0;
+}
+
+static int
+cb_body(void *arg, int status, const char *p, size_t len)
+{
+    struct call *c = arg;
+
+    (void)status;
+    c->body_calls++;
+    if (c->body_len + len + 1 > c->body_cap) {
+        size_t cap = (c->body_len + len + 1) * 2;
+        char *nb = realloc(c->body, cap);
+
+        if (nb == NULL)
+            return 1;
+        c->body = nb;
+        c->body_cap = cap;
+    }
+    memcpy(c->body + c->body_len, p, len);
+    c->body_len += len;
+    c->body[c->body_len] = '\0';
+    return c->stop_body ? 1 : 0;
+}
+
+static void
+cb_done(void *arg, enum gr_h1_rc rc, int status, const char *why)
+{
+    struct call *c = arg;
+
+    c->done_n++;
+    c->rc = rc;
+    c->status = status;
+    snprintf(c->why, sizeof(c->why), "%s", why != NULL ? why : "(null)");
+    if (why != NULL && (strstr(why, "SECRET") != NULL ||
+                        strstr(why, "x-goog-api-key") != NULL ||
+                        strstr(why, "application/json") != NULL))
+        secret_whys++;
+    if (c->retry_l != NULL) {
+        c->retry_rc = start(c->retry_l, c->retry, "127.0.0.1", c->retry_port,
+                            "POST", "/again", "{}", 2, 20000, NULL);
+        c->retry_l = NULL;
+    }
+}
+
+static void
+call_clear(struct call *c)
+{
+    free(c->body);
+    memset(c, 0, sizeof(*c));
+}
+
+/* ---- the loop -------------------------------------------------------- */
+
+struct loop {
+    int ep;
+    struct gr_h1 *h;
+    int foreign;                /* events gr_h1_event() said were not its */
+    int turns;                  /* of loop_until() */
+};
+
+static int
+loop_new(struct loop *l)
+{
+    memset(l, 0, sizeof(*l));
+    if ((l->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        return -1;
+    if ((l->h = gr_h1_new(l->ep)) == NULL) {
+        close(l->ep);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+loop_free(struct loop *l)
+{
+    gr_h1_free(l->h);
+    close(l->ep);
+    l->h = NULL;
+}
+
+/* Turn the loop until *flag (an int) is non-zero, at most LOOP_MAX
+ * times; true when it became so. */
+static bool
+loop_until(struct loop *l, const int *flag)
+{
+    struct epoll_event ev[16];
+    int64_t due, now, ms;
+    int i, n, turn;
+
+    for (turn = 0; turn < LOOP_MAX; turn++) {
+        l->turns++;
+        now = gr_now_ns();
+        due = gr_h1_tick(l->h, now);
+        if (*flag)
+            return true;
+        ms = due == INT64_MAX ? 50 : (due - now) / NS_PER_MS + 1;
+        if (ms < 0)
+            ms = 0;
+        if (ms > 50)
+            ms = 50;
+        n = epoll_wait(l->ep, ev, 16, (int)ms);
+        for (i = 0; i < n; i++)
+            if (!gr_h1_event(l->h, ev[i].data.fd, ev[i].events))
+                l->foreign++;
+        if (*flag)
+            return true;
+    }
+    return *flag != 0;
+}
+
+/* Turn the loop until the server has read n requests. */
+static bool
+loop_until_requests(struct loop *l, struct srv *s, int n)
+{
+    struct epoll_event ev[16];
+    int i, k, turn;
+
+    for (turn = 0; turn < LOOP_MAX; turn++) {
+        gr_h1_tick(l->h, gr_now_ns());
+        if (requests(s) >= n)
+            return true;
+        k = epoll_wait(l->ep, ev, 16, 10);
+        for (i = 0; i < k; i++)
+            if (!gr_h1_event(l->h, ev[i].data.fd, ev[i].events))
+                l->foreign++;
+    }
+    return false;
+}
+
+static const struct gr_h1_cb cbs = {cb_head, cb_body, cb_done};
+
+/* Start a call to the server: 0 or what gr_h1_start() said. */
+static int
+start(struct loop *l, struct call *c, const char *host, unsigned port,
+      const char *method, const char *path, const char *body, size_t len,
+      int64_t stop_ms, struct gr_h1_call **qp)
+{
+    static const char *const lines[] = {KEY_LINE, TYPE_LINE};
+    struct gr_h1_call *q = NULL;
+    struct gr_h1_req r;
+    char url[256];
+    int64_t now = gr_now_ns();
+
+    snprintf(url, sizeof(url), "http://%s:%u%s", host, port, path);
+    memset(&r, 0, sizeof(r));
+    r.method = method;
+    r.url = url;
+    r.lines = lines;
+    r.n_lines = 2;
+    r.body = body;
+    r.len = len;
+    r.stop_at_ns = now + stop_ms * NS_PER_MS;
+    r.connect_max_ns = 10000 * NS_PER_MS;
+    return gr_h1_start(l->h, &r, &cbs, c, qp != NULL ? qp : &q);
+}
+
+/* One whole call: started, the loop turned until it is done. */
+static void
+run_call(struct loop *l, struct call *c, const char *host, unsigned port,
+         const char *method, const char *path, const char *body, size_t len)
+{
+    int rc = start(l, c, host, port, method, path, body, len, 20000, NULL);
+
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL(c->done_n, 0);      /* never from inside start */
+    if (rc == 0)
+        CU_ASSERT(loop_until(l, &c->done_n));
+}
+
+/* ---- the cases ------------------------------------------------------- */
+
+#define ANS_OK "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" \
+               "Content-Length: 11\r\n\r\n{\"ok\":true}"
+#define ANS_OK2 "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+
+/* Does request r (NUL-terminated) hold line (with its CRLF)? */
+static bool
+has_line(const char *r, const char *line)
+{
+    char want[512];
+
+    snprintf(want, sizeof(want), "\r\n%s\r\n", line);
+    return r != NULL && strstr(r, want) != NULL;
+}
+
+static void
+test_length_and_reuse(void)
+{
+    static const struct conn_script sc[] = {
+        {{ANS_OK, ANS_OK2, ANS_OK}, 3, false, false},
+    };
+    static const char body[] = "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}";
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0}, d = {0};
+    char want[128], *big;
+    const char *r;
+    size_t big_len = 3u << 20, i;
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    run_call(&l, &a, "127.0.0.1", s.port, "POST",
+             "/v1beta/models/m:generateContent?alt=sse", body,
+             sizeof(body) - 1);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(a.status, 200);
+    CU_ASSERT_EQUAL(a.head_status, 200);
+    CU_ASSERT_EQUAL(a.head_lines, 4);
+    CU_ASSERT_STRING_EQUAL(a.head, "HTTP/1.1 200 OK\r\n"
+                           "Content-Type: application/json\r\n"
+                           "Content-Length: 11\r\n\r\n");
+    CU_ASSERT_EQUAL(a.body_len, 11);
+    CU_ASSERT(a.body != NULL && memcmp(a.body, "{\"ok\":true}", 11) == 0);
+
+    run_call(&l, &b, "127.0.0.1", s.port, "GET", "/v1beta/models", NULL, 0);
+    CU_ASSERT_EQUAL(b.done_n, 1);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(b.status, 200);
+    CU_ASSERT_EQUAL(b.body_len, 5);
+    CU_ASSERT(b.body != NULL && memcmp(b.body, "hello", 5) == 0);
+
+    /* a body far bigger than a socket takes at once */
+    big = malloc(big_len);
+    CU_ASSERT_FATAL(big != NULL);
+    for (i = 0; i < big_len; i++)
+        big[i] = (char)('a' + i % 26);
+    run_call(&l, &d, "127.0.0.1", s.port, "POST", "/big", big, big_len);
+    CU_ASSERT_EQUAL(d.done_n, 1);
+    CU_ASSERT_EQUAL(d.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(d.body_len, 11);
+    CU_ASSERT_EQUAL(l.foreign, 0);
+    CU_ASSERT_EQUAL(secret_whys, 0);
+    loop_free(&l);
+    srv_stop(&s);
+
+    CU_ASSERT_EQUAL(accepted(&s), 1);   /* three calls, one connection */
+    CU_ASSERT_EQUAL(requests(&s), 3);
+    /* the POST, exactly */
+    r = s.req[0];
+    CU_ASSERT_FATAL(r != NULL);
+    CU_ASSERT(strncmp(r, "POST /v1beta/models/m:generateContent?alt=sse "
+                      "HTTP/1.1\r\n", 55) == 0);
+    snprintf(want, sizeof(want), "Host: 127.0.0.1:%u", s.port);
+    CU_ASSERT(has_line(r, want));
+    CU_ASSERT(has_line(r, KEY_LINE));
+    CU_ASSERT(has_line(r, TYPE_LINE));
+    snprintf(want, sizeof(want), "Content-Length: %zu", sizeof(body) - 1);
+    CU_ASSERT(has_line(r, want));
+    CU_ASSERT_EQUAL(s.req_len[0], head_end(r, s.req_len[0]) +
+                    sizeof(body) - 1);
+    CU_ASSERT(memcmp(r + head_end(r, s.req_len[0]), body,
+                     sizeof(body) - 1) == 0);
+    /* the GET: no body, no Content-Length */
+    r = s.req[1];
+    CU_ASSERT_FATAL(r != NULL);
+    CU_ASSERT(strncmp(r, "GET /v1beta/models HTTP/1.1\r\n", 29) == 0);
+    CU_ASSERT(has_line(r, KEY_LINE));
+    CU_ASSERT(strcasestr(r, "Content-Length") == NULL);
+    CU_ASSERT_EQUAL(s.req_len[1], head_end(r, s.req_len[1]));
+    /* the big one, every byte */
+    r = s.req[2];
+    CU_ASSERT_FATAL(r != NULL);
+    CU_ASSERT_EQUAL(s.req_len[2], head_end(r, s.req_len[2]) + big_len);
+    if (s.req_len[2] == head_end(r, s.req_len[2]) + big_len)
+        CU_ASSERT(memcmp(r + head_end(r, s.req_len[2]), big, big_len) == 0);
+    free(big);
+    call_clear(&a);
+    call_clear(&b);
+    call_clear(&d);
+    srv_free(&s);
+}
+
+#define SSE_BODY "data: {\"n\":1}\n\ndata: {\"n\":2}\n\ndata: {\"n\":3}\n\n"
+
+static void
+test_chunked_in_pieces(void)
+{
+    static const struct conn_script sc[] = {
+        {{"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+          "Transfer-Encoding: chunked\r\n\r\n\x01"
+          "f\r\ndata: {\"n\":1}\n\n\r\n\x01"
+          "f\r\ndata: {\"n\":2}\n\n\r\n\x01"
+          "f\r\ndata: {\"n\":3}\n\n\r\n\x01"
+          "0\r\n\r\n", ANS_OK2}, 2, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0};
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    run_call(&l, &a, "127.0.0.1", s.port, "POST", "/sse", "{}", 2);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(a.status, 200);
+    CU_ASSERT(a.head_over);
+    CU_ASSERT_EQUAL(a.body_len, strlen(SSE_BODY));
+    CU_ASSERT(a.body != NULL && strcmp(a.body, SSE_BODY) == 0);
+    /* the chunked answer ended where it said: the connection is kept */
+    run_call(&l, &b, "127.0.0.1", s.port, "GET", "/", NULL, 0);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 1);
+    call_clear(&a);
+    call_clear(&b);
+    srv_free(&s);
+}
+
+static void
+test_connection_close(void)
+{
+    /* the server would answer a second request on the first connection:
+     * only a client that ignored "Connection: close" would send one */
+    static const struct conn_script sc[] = {
+        {{"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n"
+          "\r\nhi", ANS_OK2}, 2, false, false},
+        {{ANS_OK2}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0};
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 2) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    run_call(&l, &a, "127.0.0.1", s.port, "GET", "/a", NULL, 0);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT(a.body != NULL && strcmp(a.body, "hi") == 0);
+    run_call(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    CU_ASSERT(b.body != NULL && strcmp(b.body, "hello") == 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 2);
+    CU_ASSERT_EQUAL(requests(&s), 2);
+    call_clear(&a);
+    call_clear(&b);
+    srv_free(&s);
+}
+
+static void
+test_kept_connection_closed(void)
+{
+    /* the first connection closes after its answer, which said nothing
+     * of it; the client learns only when it sends again */
+    static const struct conn_script sc[] = {
+        {{ANS_OK2}, 1, true, false},
+        {{ANS_OK}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0};
+    int i;
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 2) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    run_call(&l, &a, "127.0.0.1", s.port, "GET", "/a", NULL, 0);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    /* the server has closed before the client looks at its sockets
+     * again: the second call finds the closed connection kept */
+    for (i = 0; i < 1000 && atomic_load_explicit(&s.closed,
+                                                 memory_order_acquire) < 1;
+         i++)
+        gr_test_sleep_ns(5 * NS_PER_MS);
+    CU_ASSERT_EQUAL(atomic_load_explicit(&s.closed, memory_order_acquire),
+                    1);
+    gr_test_sleep_ns(20 * NS_PER_MS);   /* its FIN on its way: pacing */
+    run_call(&l, &b, "127.0.0.1", s.port, "POST", "/b", "{}", 2);
+    CU_ASSERT_EQUAL(b.done_n, 1);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(b.status, 200);
+    CU_ASSERT(b.body != NULL && strcmp(b.body, "{\"ok\":true}") == 0);
+    /* no more done after more turns */
+    CU_ASSERT_EQUAL(b.done_n, 1);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 2);
+    CU_ASSERT_EQUAL(requests(&s), 2);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(b.done_n, 1);
+    call_clear(&a);
+    call_clear(&b);
+    srv_free(&s);
+}
+
+/* Turn the loop a few more times (nothing to wait for: pacing only). */
+static void
+loop_idle(struct loop *l, int turns)
+{
+    struct epoll_event ev[16];
+    int i, n;
+
+    while (turns-- > 0) {
+        gr_h1_tick(l->h, gr_now_ns());
+        n = epoll_wait(l->ep, ev, 16, 10);
+        for (i = 0; i < n; i++)
+            if (!gr_h1_event(l->h, ev[i].data.fd, ev[i].events))
+                l->foreign++;
+    }
+}
+
+static void
+test_closed_without_answer(void)
+{
+    static const struct conn_script sc[] = {
+        {{""}, 1, true, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0};
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    run_call(&l, &a, "127.0.0.1", s.port, "POST", "/a", "{}", 2);
+    loop_idle(&l, 10);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_RECV);
+    CU_ASSERT_EQUAL(a.status, 0);
+    CU_ASSERT_EQUAL(a.head_lines, 0);
+    CU_ASSERT_EQUAL(secret_whys, 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 1);   /* a fresh connection: not resent */
+    call_clear(&a);
+    srv_free(&s);
+}
+
+static void
+test_garbage(void)
+{
+    static const struct conn_script sc[] = {
+        {{"HELLO\r\n\r\n"}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0};
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    run_call(&l, &a, "127.0.0.1", s.port, "GET", "/a", NULL, 0);
+    loop_idle(&l, 5);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_RECV);
+    CU_ASSERT_EQUAL(a.status, 0);
+    CU_ASSERT_EQUAL(a.head_lines, 0);
+    CU_ASSERT_EQUAL(a.body_len, 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 1);
+    call_clear(&a);
+    srv_free(&s);
+}
+
+static void
+test_close_delimited(void)
+{
+    static const struct conn_script sc[] = {
+        {{"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
+          "part one, \x01part two"}, 1, true, false},
+        {{ANS_OK2}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0};
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 2) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    run_call(&l, &a, "127.0.0.1", s.port, "GET", "/a", NULL, 0);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(a.status, 200);
+    CU_ASSERT(a.body != NULL && strcmp(a.body, "part one, part two") == 0);
+    run_call(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 2);
+    call_clear(&a);
+    call_clear(&b);
+    srv_free(&s);
+}
+
+static void
+test_refused(void)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    struct loop l;
+    struct call c = {0};
+    unsigned port;
+    int fd;
+
+    /* a port nobody listens on: bound, read, let go */
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    CU_ASSERT_FATAL(getsockname(fd, (struct sockaddr *)&a, &al) == 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    run_call(&l, &c, "127.0.0.1", port, "POST", "/a", "{}", 2);
+    CU_ASSERT_EQUAL(c.done_n, 1);
+    CU_ASSERT_EQUAL(c.rc, GR_H1_CONNECT);
+    CU_ASSERT_EQUAL(c.status, 0);
+    CU_ASSERT(c.why[0] != '\0');
+    CU_ASSERT(strstr(c.why, "x-goog") == NULL);
+    CU_ASSERT(strstr(c.why, "Content-Type") == NULL);
+    CU_ASSERT_EQUAL(secret_whys, 0);
+    loop_free(&l);
+    call_clear(&c);
+}
+
+static void
+test_timeout(void)
+{
+    static const struct conn_script sc[] = {
+        {{""}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0};
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    CU_ASSERT_EQUAL(start(&l, &a, "127.0.0.1", s.port, "POST", "/a", "{}",
+                          2, 200, NULL), 0);
+    CU_ASSERT(loop_until(&l, &a.done_n));
+    loop_idle(&l, 3);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_TIMEOUT);
+    CU_ASSERT_EQUAL(a.status, 0);
+    CU_ASSERT_EQUAL(secret_whys, 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 1);
+    CU_ASSERT_EQUAL(requests(&s), 1);
+    call_clear(&a);
+    srv_free(&s);
+}
+
+static void
+test_body_stops(void)
+{
+    /* a second request on the first connection would be answered: only
+     * a client that kept a stopped connection would send one */
+    static const struct conn_script sc[] = {
+        {{"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
+          ANS_OK2}, 2, false, false},
+        {{ANS_OK2}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0};
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 2) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    a.stop_body = true;
+    run_call(&l, &a, "127.0.0.1", s.port, "GET", "/a", NULL, 0);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_STOPPED);
+    CU_ASSERT_EQUAL(a.status, 200);
+    CU_ASSERT_EQUAL(a.body_calls, 1);
+    run_call(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    CU_ASSERT(b.body != NULL && strcmp(b.body, "hello") == 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 2);
+    CU_ASSERT_EQUAL(requests(&s), 2);
+    call_clear(&a);
+    call_clear(&b);
+    srv_free(&s);
+}
+
+static void
+test_abort_mid_answer(void)
+{
+    static const struct conn_script sc[] = {
+        {{"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly some",
+          ANS_OK2}, 2, false, false},
+        {{ANS_OK2}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0};
+    struct gr_h1_call *q = NULL;
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 2) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    CU_ASSERT_EQUAL(start(&l, &a, "127.0.0.1", s.port, "GET", "/a", NULL, 0,
+                          20000, &q), 0);
+    CU_ASSERT_FATAL(q != NULL);
+    /* until the head and the body's first bytes came */
+    CU_ASSERT(loop_until(&l, &a.body_calls));
+    CU_ASSERT(a.head_over);
+    CU_ASSERT_EQUAL(a.status, 0);
+    gr_h1_abort(l.h, q);
+    loop_idle(&l, 5);
+    CU_ASSERT_EQUAL(a.done_n, 0);
+    run_call(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    CU_ASSERT(b.body != NULL && strcmp(b.body, "hello") == 0);
+    CU_ASSERT_EQUAL(a.done_n, 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 2);
+    CU_ASSERT_EQUAL(requests(&s), 2);
+    call_clear(&a);
+    call_clear(&b);
+    srv_free(&s);
+}
+
+static void
+test_localhost(void)
+{
+    static const struct conn_script sc[] = {
+        {{ANS_OK2, ANS_OK2}, 2, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0};
+    char want[64];
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    run_call(&l, &a, "localhost", s.port, "GET", "/a", NULL, 0);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT(a.body != NULL && strcmp(a.body, "hello") == 0);
+    /* the name's addresses are kept: the second call starts at once */
+    run_call(&l, &b, "localhost", s.port, "GET", "/b", NULL, 0);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(l.foreign, 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 1);
+    snprintf(want, sizeof(want), "Host: localhost:%u", s.port);
+    CU_ASSERT(has_line(s.req[0], want));
+    call_clear(&a);
+    call_clear(&b);
+    srv_free(&s);
+}
+
+static void
+test_refused_input(void)
+{
+    static const char *const bad[] = {KEY_LINE "\r\nX-Evil: 1"};
+    static const char *const bad_lf[] = {"X-A: 1\nX-Evil: 1"};
+    static const char *const urls[] = {
+        "ftp://x/", "http://a b/", "http://", "http://h:0/", "http://h:x/",
+        "http://h:70000/", "http://u@h/", "http://h/a b", "http://[::1/",
+        "gopher://h/", "", "http://h/\r\nX: y",
+    };
+    struct loop l;
+    struct call c = {0};
+    struct gr_h1_call *q = (struct gr_h1_call *)&c;     /* a canary */
+    struct gr_h1_req r;
+    size_t i;
+
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    memset(&r, 0, sizeof(r));
+    r.method = "GET";
+    r.url = "http://127.0.0.1:9/";
+    r.lines = bad;
+    r.n_lines = 1;
+    r.stop_at_ns = gr_now_ns() + 1000 * NS_PER_MS;
+    CU_ASSERT_EQUAL(gr_h1_start(l.h, &r, &cbs, &c, &q), -EINVAL);
+    CU_ASSERT(q == (struct gr_h1_call *)&c);    /* untouched */
+    r.lines = bad_lf;
+    CU_ASSERT_EQUAL(gr_h1_start(l.h, &r, &cbs, &c, &q), -EINVAL);
+    r.lines = NULL;
+    r.n_lines = 0;
+    for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        r.url = urls[i];
+        if (gr_h1_start(l.h, &r, &cbs, &c, &q) != -EINVAL) {
+            fprintf(stderr, "\ntaken: %s\n", urls[i]);
+            CU_FAIL("a URL the client should refuse");
+        }
+    }
+    CU_ASSERT(q == (struct gr_h1_call *)&c);
+    loop_idle(&l, 3);
+    CU_ASSERT_EQUAL(c.done_n, 0);
+    loop_free(&l);
+}
+
+static void
+test_free_in_flight(void)
+{
+    static const struct conn_script sc[] = {
+        {{""}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0}, d = {0};
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    CU_ASSERT_EQUAL(start(&l, &a, "127.0.0.1", s.port, "POST", "/a", "{}",
+                          2, 20000, NULL), 0);
+    CU_ASSERT(loop_until_requests(&l, &s, 1));
+    /* one waiting for its name, one connecting */
+    CU_ASSERT_EQUAL(start(&l, &b, "localhost", s.port, "GET", "/b", NULL,
+                          0, 20000, NULL), 0);
+    CU_ASSERT_EQUAL(start(&l, &d, "127.0.0.1", s.port, "GET", "/d", NULL,
+                          0, 20000, NULL), 0);
+    loop_free(&l);
+    CU_ASSERT_EQUAL(a.done_n, 0);
+    CU_ASSERT_EQUAL(b.done_n, 0);
+    CU_ASSERT_EQUAL(d.done_n, 0);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(secret_whys, 0);
+    call_clear(&a);
+    call_clear(&b);
+    call_clear(&d);
+    srv_free(&s);
+}
+
+static void
+test_interim(void)
+{
+    static const struct conn_script sc[] = {
+        {{"HTTP/1.1 100 Continue\r\n\r\n\x01"
+          "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+          "HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nyes",
+          ANS_OK2}, 2, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0};
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    run_call(&l, &a, "127.0.0.1", s.port, "POST", "/a", "{}", 2);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(a.status, 201);
+    CU_ASSERT_EQUAL(a.head_status, 201);
+    CU_ASSERT_STRING_EQUAL(a.head, "HTTP/1.1 201 Created\r\n"
+                           "Content-Length: 3\r\n\r\n");
+    CU_ASSERT(a.body != NULL && strcmp(a.body, "yes") == 0);
+    run_call(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 1);
+    call_clear(&a);
+    call_clear(&b);
+    srv_free(&s);
+}
+
+
+static void
+test_two_kept_closed(void)
+{
+    /* two kept connections, both reset by the server meanwhile: the
+     * call found the first dead goes once more on a new connection, not
+     * on the other dead one (the resets make both fail at once, whatever
+     * order epoll would tell them in) */
+    static const struct conn_script sc[] = {
+        {{ANS_OK2}, 1, CLOSE_RESET, false},
+        {{ANS_OK2}, 1, CLOSE_RESET, false},
+        {{ANS_OK}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0}, d = {0};
+    int i;
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 3) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    CU_ASSERT_EQUAL(start(&l, &a, "127.0.0.1", s.port, "GET", "/a", NULL, 0,
+                          20000, NULL), 0);
+    CU_ASSERT_EQUAL(start(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0,
+                          20000, NULL), 0);
+    CU_ASSERT(loop_until(&l, &a.done_n));
+    CU_ASSERT(loop_until(&l, &b.done_n));
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    srv_go(&s);
+    for (i = 0; i < 1000 && atomic_load_explicit(&s.closed,
+                                                 memory_order_acquire) < 2;
+         i++)
+        gr_test_sleep_ns(5 * NS_PER_MS);
+    CU_ASSERT_EQUAL(atomic_load_explicit(&s.closed, memory_order_acquire),
+                    2);
+    gr_test_sleep_ns(20 * NS_PER_MS);   /* their resets on their way */
+    run_call(&l, &d, "127.0.0.1", s.port, "POST", "/d", "{}", 2);
+    CU_ASSERT_EQUAL(d.done_n, 1);
+    CU_ASSERT_EQUAL(d.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(d.status, 200);
+    CU_ASSERT(d.body != NULL && strcmp(d.body, "{\"ok\":true}") == 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 3);
+    CU_ASSERT_EQUAL(requests(&s), 3);
+    srv_free(&s);
+    call_clear(&a);
+    call_clear(&b);
+    call_clear(&d);
+}
+
+static void
+test_retry_from_done(void)
+{
+    /* forward.c starts its retry from inside done */
+    static const struct conn_script sc[] = {
+        {{""}, 1, true, false},
+        {{ANS_OK}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0};
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 2) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    a.retry_l = &l;
+    a.retry_port = s.port;
+    a.retry = &b;
+    a.retry_rc = -1;
+    run_call(&l, &a, "127.0.0.1", s.port, "POST", "/a", "{}", 2);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_RECV);
+    CU_ASSERT_EQUAL(a.retry_rc, 0);
+    CU_ASSERT_EQUAL(b.done_n, 0);       /* not from inside done */
+    if (a.retry_rc == 0)
+        CU_ASSERT(loop_until(&l, &b.done_n));
+    CU_ASSERT_EQUAL(b.done_n, 1);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(b.status, 200);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 2);
+    srv_free(&s);
+    call_clear(&a);
+    call_clear(&b);
+}
+
+static void
+test_early_answer(void)
+{
+    /* the server answers after the head and reads no more of a body
+     * too big for the sockets' buffers */
+    static const struct conn_script sc[] = {
+        {{"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n"
+          "Connection: close\r\n\r\n"}, 1, false, true},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0};
+    size_t big_len = 32u << 20;
+    char *big = calloc(1, big_len);
+
+    CU_ASSERT_FATAL(big != NULL);
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    CU_ASSERT_EQUAL(start(&l, &a, "127.0.0.1", s.port, "POST", "/a", big,
+                          big_len, 300, NULL), 0);
+    CU_ASSERT(loop_until(&l, &a.done_n));
+    /* the loop was not woken again and again while the write waited
+     * (a spinning loop uses up LOOP_MAX turns long before 300 ms) */
+    CU_ASSERT(l.turns < 500);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    /* the client reads no answer before its request is sent: the call
+     * runs out of time (or, if it ever does, it tells the 413) */
+    CU_ASSERT(a.rc == GR_H1_TIMEOUT ||
+              (a.rc == GR_H1_OK && a.status == 413));
+    loop_free(&l);
+    srv_stop(&s);
+    srv_free(&s);
+    free(big);
+    call_clear(&a);
+}
+
+int
+main(void)
+{
+    CU_TestInfo client[] = {
+        {"Content-Length answer, kept connection, the request exactly",
+         test_length_and_reuse},
+        {"chunked answer in separate writes", test_chunked_in_pieces},
+        {"Connection: close, a new connection next",
+         test_connection_close},
+        {"a kept connection closed meanwhile: sent once more",
+         test_kept_connection_closed},
+        {"closed without an answer: RECV, not resent",
+         test_closed_without_answer},
+        {"garbage answer: RECV", test_garbage},
+        {"body to the connection's end", test_close_delimited},
+        {"connection refused: CONNECT", test_refused},
+        {"no answer by stop_at_ns: TIMEOUT", test_timeout},
+        {"on_body stops: STOPPED, not kept", test_body_stops},
+        {"abort mid-answer: no done, a new connection next",
+         test_abort_mid_answer},
+        {"a name through the resolver", test_localhost},
+        {"header lines and URLs refused", test_refused_input},
+        {"free with calls in flight", test_free_in_flight},
+        {"interim 1xx answers skipped", test_interim},
+        {"two kept connections closed meanwhile: a new one",
+         test_two_kept_closed},
+        {"a retry started from inside done", test_retry_from_done},
+        {"an answer before the body was sent", test_early_answer},
+        CU_TEST_INFO_NULL,
+    };
+    CU_SuiteInfo suites[] = {
+        {"h1", NULL, NULL, NULL, NULL, client},
+        CU_SUITE_INFO_NULL,
+    };
+
+    signal(SIGPIPE, SIG_IGN);
+    return gr_test_main("test_h1", suites, 60);
+}
