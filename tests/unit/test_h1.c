@@ -525,6 +525,7 @@ requests(struct srv *s)
 /* ---- a call and its callbacks ---------------------------------------- */
 
 static int secret_whys;         /* sentences that quoted a request line */
+static int done_total;          /* done callbacks, of every call */
 
 struct loop;
 struct call;
@@ -547,6 +548,7 @@ struct call {
     size_t body_len, body_cap;
     int body_calls;
     bool stop_body;             /* on_body asks to stop */
+    bool stop_head;             /* on_head_line asks to stop */
     struct loop *retry_l;       /* done starts retry on retry_port */
     unsigned retry_port;
     struct call *retry;
@@ -567,7 +569,7 @@ cb_head(void *arg, int status, const char *line, size_t len)
     }
     if (len == 2 && memcmp(line, "\r\n", 2) == 0)
         c->head_over = true;
-    return 0;
+    return c->stop_head ? 1 : 0;
 }
 
 static int
@@ -598,6 +600,7 @@ cb_done(void *arg, enum gr_h1_rc rc, int status, const char *why)
     struct call *c = arg;
 
     c->done_n++;
+    done_total++;
     c->rc = rc;
     c->status = status;
     snprintf(c->why, sizeof(c->why), "%s", why != NULL ? why : "(null)");
@@ -651,10 +654,10 @@ loop_free(struct loop *l)
     l->h = NULL;
 }
 
-/* Turn the loop until *flag (an int) is non-zero, at most LOOP_MAX
- * times; true when it became so. */
+/* Turn the loop until *v is at least target, at most LOOP_MAX times;
+ * true when it became so. */
 static bool
-loop_until(struct loop *l, const int *flag)
+loop_until_at(struct loop *l, const int *v, int target)
 {
     struct epoll_event ev[16];
     int64_t due, now, ms;
@@ -664,7 +667,7 @@ loop_until(struct loop *l, const int *flag)
         l->turns++;
         now = gr_now_ns();
         due = gr_h1_tick(l->h, now);
-        if (*flag)
+        if (*v >= target)
             return true;
         ms = due == INT64_MAX ? 50 : (due - now) / NS_PER_MS + 1;
         if (ms < 0)
@@ -675,10 +678,17 @@ loop_until(struct loop *l, const int *flag)
         for (i = 0; i < n; i++)
             if (!gr_h1_event(l->h, ev[i].data.fd, ev[i].events))
                 l->foreign++;
-        if (*flag)
+        if (*v >= target)
             return true;
     }
-    return *flag != 0;
+    return *v >= target;
+}
+
+/* Turn the loop until *flag is non-zero (at least 1). */
+static bool
+loop_until(struct loop *l, const int *flag)
+{
+    return loop_until_at(l, flag, 1);
 }
 
 /* Turn the loop until the server has read n requests. */
@@ -1581,6 +1591,194 @@ test_tls_kept_closed(void)
     call_clear(&b);
 }
 
+static void
+test_no_body_answers(void)
+{
+    /* a HEAD's answer, a 204 and a 304 have no body whatever they say:
+     * each ends at its head and the connection is used again */
+    static const struct conn_script sc[] = {
+        {{"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+          "HTTP/1.1 204 No Content\r\n\r\n",
+          "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n",
+          ANS_OK2}, 4, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0}, c = {0}, d = {0};
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    run_call(&l, &a, "127.0.0.1", s.port, "HEAD", "/a", NULL, 0);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(a.status, 200);
+    CU_ASSERT_EQUAL(a.body_len, 0);
+    run_call(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(b.status, 204);
+    CU_ASSERT_EQUAL(b.body_len, 0);
+    run_call(&l, &c, "127.0.0.1", s.port, "GET", "/c", NULL, 0);
+    CU_ASSERT_EQUAL(c.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(c.status, 304);
+    CU_ASSERT_EQUAL(c.body_len, 0);
+    run_call(&l, &d, "127.0.0.1", s.port, "GET", "/d", NULL, 0);
+    CU_ASSERT_EQUAL(d.rc, GR_H1_OK);
+    CU_ASSERT(d.body != NULL && strcmp(d.body, "hello") == 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 1);
+    CU_ASSERT_EQUAL(requests(&s), 4);
+    CU_ASSERT(s.req[0] != NULL && strncmp(s.req[0], "HEAD /a ", 8) == 0);
+    srv_free(&s);
+    call_clear(&a);
+    call_clear(&b);
+    call_clear(&c);
+    call_clear(&d);
+}
+
+/* One call on a fresh server whose first connection answers first (and
+ * would answer a second request with "hello"), then a second call:
+ * *reused says whether the second went on the first connection. */
+static void
+one_then_next(const char *first, struct call *a, bool *reused)
+{
+    struct conn_script sc[2] = {
+        {{first, ANS_OK2}, 2, false, false},
+        {{ANS_OK2}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call b = {0};
+
+    *reused = false;
+    CU_ASSERT_FATAL(srv_start(&s, sc, 2) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    run_call(&l, a, "127.0.0.1", s.port, "GET", "/a", NULL, 0);
+    run_call(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    CU_ASSERT(b.body != NULL && strcmp(b.body, "hello") == 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(requests(&s), 2);
+    *reused = accepted(&s) == 1;
+    srv_free(&s);
+    call_clear(&b);
+}
+
+static void
+test_framing_edges(void)
+{
+    struct call a = {0};
+    bool reused;
+
+    /* bytes after the answer's end: it is used, the connection not */
+    one_then_next("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA",
+                  &a, &reused);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT(a.body != NULL && strcmp(a.body, "hello") == 0);
+    CU_ASSERT(!reused);
+    call_clear(&a);
+    /* HTTP/1.0 without keep-alive: not kept */
+    one_then_next("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+                  &a, &reused);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT(!reused);
+    call_clear(&a);
+    /* HTTP/1.0 with keep-alive: kept */
+    one_then_next("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
+                  "Content-Length: 5\r\n\r\nhello", &a, &reused);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT(reused);
+    call_clear(&a);
+    /* Content-Length beside chunked: refused, not kept */
+    one_then_next("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                  &a, &reused);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_RECV);
+    CU_ASSERT(!reused);
+    call_clear(&a);
+    /* chunk extensions and trailers: read and dropped, kept */
+    one_then_next("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "3;x=y\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n",
+                  &a, &reused);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT(a.body != NULL && strcmp(a.body, "abc") == 0);
+    CU_ASSERT(reused);
+    call_clear(&a);
+    /* on_head_line asks to stop: STOPPED, not kept */
+    a.stop_head = true;
+    one_then_next(ANS_OK, &a, &reused);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_STOPPED);
+    CU_ASSERT_EQUAL(a.status, 200);
+    CU_ASSERT_EQUAL(a.head_lines, 1);
+    CU_ASSERT_EQUAL(a.body_len, 0);
+    CU_ASSERT(!reused);
+    call_clear(&a);
+}
+
+static void
+test_past_stop(void)
+{
+    static const struct conn_script sc[] = {
+        {{""}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0};
+
+    /* its time is over before it starts: done from the first tick */
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    CU_ASSERT_EQUAL(start(&l, &a, "127.0.0.1", s.port, "GET", "/", NULL, 0,
+                          -1, NULL), 0);
+    CU_ASSERT_EQUAL(a.done_n, 0);
+    CU_ASSERT(loop_until(&l, &a.done_n));
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_TIMEOUT);
+    CU_ASSERT_EQUAL(a.status, 0);
+    loop_free(&l);
+    srv_stop(&s);
+    srv_free(&s);
+    call_clear(&a);
+}
+
+static void
+test_eight_at_once(void)
+{
+    static const struct conn_script sc[] = {
+        {{ANS_OK2, ANS_OK}, 2, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call c[16];
+    int i, ok = 0, base;
+
+    memset(c, 0, sizeof(c));
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    base = done_total;
+    for (i = 0; i < 8; i++)
+        CU_ASSERT_EQUAL(start(&l, &c[i], "127.0.0.1", s.port, "GET", "/1",
+                              NULL, 0, 20000, NULL), 0);
+    CU_ASSERT(loop_until_at(&l, &done_total, base + 8));
+    /* the eight kept connections carry the next eight */
+    for (i = 8; i < 16; i++)
+        CU_ASSERT_EQUAL(start(&l, &c[i], "127.0.0.1", s.port, "GET", "/2",
+                              NULL, 0, 20000, NULL), 0);
+    CU_ASSERT(loop_until_at(&l, &done_total, base + 16));
+    for (i = 0; i < 16; i++)
+        if (c[i].done_n == 1 && c[i].rc == GR_H1_OK &&
+            c[i].body_len == (i < 8 ? 5u : 11u))
+            ok++;
+    CU_ASSERT_EQUAL(ok, 16);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 8);
+    CU_ASSERT_EQUAL(requests(&s), 16);
+    srv_free(&s);
+    for (i = 0; i < 16; i++)
+        call_clear(&c[i]);
+}
+
 int
 main(void)
 {
@@ -1613,6 +1811,11 @@ main(void)
         {"https: a certificate for another name", test_tls_wrong_name},
         {"https: a kept connection closed meanwhile",
          test_tls_kept_closed},
+        {"answers without a body: HEAD, 204, 304", test_no_body_answers},
+        {"framing edges and what is kept", test_framing_edges},
+        {"a stop_at_ns already past", test_past_stop},
+        {"eight at once, then eight on the kept connections",
+         test_eight_at_once},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
