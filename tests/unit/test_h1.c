@@ -630,6 +630,7 @@ struct loop {
     int foreign;                /* events gr_h1_event() said were not its */
     int turns;                  /* of loop_until() */
     const char *scheme;         /* of the calls' URLs: "http" */
+    int64_t connect_ms;         /* the calls' connect_max_ns, in ms */
 };
 
 static int
@@ -637,6 +638,7 @@ loop_new(struct loop *l)
 {
     memset(l, 0, sizeof(*l));
     l->scheme = "http";
+    l->connect_ms = 10000;
     if ((l->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
         return -1;
     if ((l->h = gr_h1_new(l->ep)) == NULL) {
@@ -733,7 +735,7 @@ start(struct loop *l, struct call *c, const char *host, unsigned port,
     r.body = body;
     r.len = len;
     r.stop_at_ns = now + stop_ms * NS_PER_MS;
-    r.connect_max_ns = 10000 * NS_PER_MS;
+    r.connect_max_ns = l->connect_ms * NS_PER_MS;
     return gr_h1_start(l->h, &r, &cbs, c, qp != NULL ? qp : &q);
 }
 
@@ -1779,6 +1781,69 @@ test_eight_at_once(void)
         call_clear(&c[i]);
 }
 
+static void
+test_connect_timeout(void)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    struct loop l;
+    struct call c = {0};
+    int lfd, fill[4], i;
+
+    /* a listener that never accepts, its queue filled: the client's SYN
+     * goes unanswered */
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(lfd >= 0);
+    CU_ASSERT_FATAL(bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    CU_ASSERT_FATAL(listen(lfd, 0) == 0);
+    CU_ASSERT_FATAL(getsockname(lfd, (struct sockaddr *)&a, &al) == 0);
+    for (i = 0; i < 4; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fill[i] >= 0)
+            (void)!connect(fill[i], (struct sockaddr *)&a, sizeof(a));
+    }
+    gr_test_sleep_ns(50 * NS_PER_MS);   /* the fillers' handshakes: pacing */
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    l.connect_ms = 200;
+    run_call(&l, &c, "127.0.0.1", ntohs(a.sin_port), "GET", "/", NULL, 0);
+    CU_ASSERT_EQUAL(c.done_n, 1);
+    CU_ASSERT_EQUAL(c.rc, GR_H1_TIMEOUT);
+    CU_ASSERT(strstr(c.why, "connect") != NULL);
+    CU_ASSERT_EQUAL(c.status, 0);
+    loop_free(&l);
+    for (i = 0; i < 4; i++)
+        if (fill[i] >= 0)
+            close(fill[i]);
+    close(lfd);
+    call_clear(&c);
+}
+
+static void
+test_env_proxy(void)
+{
+    static const char *const names[] = {
+        "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+    };
+    size_t i, j;
+
+    for (i = 0; i < 5; i++)
+        unsetenv(names[i]);
+    CU_ASSERT(!gr_h1_env_proxy());
+    for (i = 0; i < 5; i++) {
+        setenv(names[i], "", 1);
+        CU_ASSERT(!gr_h1_env_proxy());      /* "" is none */
+        setenv(names[i], "http://127.0.0.1:1", 1);
+        CU_ASSERT(gr_h1_env_proxy());
+        unsetenv(names[i]);
+    }
+    for (j = 0; j < 5; j++)
+        unsetenv(names[j]);
+    CU_ASSERT(!gr_h1_env_proxy());
+}
+
 int
 main(void)
 {
@@ -1816,6 +1881,8 @@ main(void)
         {"a stop_at_ns already past", test_past_stop},
         {"eight at once, then eight on the kept connections",
          test_eight_at_once},
+        {"a connect that takes too long: TIMEOUT", test_connect_timeout},
+        {"proxies named in the environment", test_env_proxy},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
