@@ -1844,6 +1844,15 @@ test_env_proxy(void)
     CU_ASSERT(!gr_h1_env_proxy());
 }
 
+static void
+test_no_quoted_lines(void)
+{
+    /* of every done of every case above (each request carried the key
+     * line and a Content-Type line) */
+    CU_ASSERT(done_total > 50);
+    CU_ASSERT_EQUAL(secret_whys, 0);
+}
+
 int
 main(void)
 {
@@ -1883,6 +1892,7 @@ main(void)
          test_eight_at_once},
         {"a connect that takes too long: TIMEOUT", test_connect_timeout},
         {"proxies named in the environment", test_env_proxy},
+        {"no sentence quoted a request's line", test_no_quoted_lines},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
