@@ -2,10 +2,12 @@
  * test_h1.c - the event loops' own HTTP/1.1 client (client/h1.c) driven
  * as a loop drives it: its own epoll set, epoll_wait() then
  * gr_h1_event() and gr_h1_tick() until the call's done came, against
- * scripted servers on 127.0.0.1 run on a thread of the test.  Each
- * script says what to answer to each request on each connection; the
- * server counts the connections it accepted and the requests it read,
- * and keeps the requests for the tests to read.
+ * scripted servers on 127.0.0.1 run on threads of the test (one a
+ * connection; plain, or TLS with a certificate made here and given to
+ * the client through SSL_CERT_FILE).  Each script says what to answer
+ * to each request on each connection; the server counts the
+ * connections it accepted and the requests it read, and keeps the
+ * requests for the tests to read.
  *
  * What is asserted is outcomes (how a call ended, its status, head
  * lines and body, how many connections the server saw), never how long
@@ -18,6 +20,11 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -45,8 +52,8 @@
 
 /* What one connection does: answers[i] to its i-th request ("" writes
  * nothing); then, with close_after, it closes (CLOSE_RESET: with a
- * reset, once the test said srv_go()), else it reads on (a next request gets answers[n], if any)
- * until the client closes. */
+ * reset, once the test said srv_go()), else it reads on (a next request
+ * gets answers[n], if any) until the client closes. */
 #define CLOSE_RESET 2
 struct conn_script {
     const char *answers[ANS_MAX];
@@ -66,8 +73,16 @@ struct srv {
     int n_conns;                /* the last one serves every later one */
     atomic_int accepted, requests, closed;
     atomic_int go;              /* CLOSE_RESET connections may close */
+    SSL_CTX *tls;               /* NULL: plain HTTP */
     char *req[REQ_MAX];         /* the requests read, NUL after each */
     size_t req_len[REQ_MAX];
+};
+
+/* One connection of the server: its socket, and its TLS if any. */
+struct sio {
+    struct srv *s;
+    int fd;
+    SSL *ssl;
 };
 
 /* fd readable (true), or the server is told to stop (false). */
@@ -87,6 +102,36 @@ srv_wait(struct srv *s, int fd)
         if (p[0].revents != 0)
             return true;
     }
+}
+
+static bool
+sio_wait(struct sio *io)
+{
+    if (io->ssl != NULL && SSL_pending(io->ssl) > 0)
+        return true;
+    return srv_wait(io->s, io->fd);
+}
+
+static ssize_t
+sio_recv(struct sio *io, char *b, size_t n)
+{
+    if (io->ssl != NULL) {
+        int r = SSL_read(io->ssl, b, n > INT32_MAX ? INT32_MAX : (int)n);
+
+        return r > 0 ? r : -1;
+    }
+    return recv(io->fd, b, n, 0);
+}
+
+static ssize_t
+sio_send(struct sio *io, const char *b, size_t n)
+{
+    if (io->ssl != NULL) {
+        int r = SSL_write(io->ssl, b, (int)n);
+
+        return r > 0 ? r : -1;
+    }
+    return send(io->fd, b, n, MSG_NOSIGNAL);
 }
 
 /* Where the head of the n bytes at b ends (after its empty line), or 0. */
@@ -122,8 +167,9 @@ head_length(const char *b, size_t head)
 /* Read one whole request (head and Content-Length body): 1, or 0 when
  * the client closed (or the server stops) first. */
 static int
-srv_read_request(struct srv *s, int fd)
+srv_read_request(struct sio *io)
 {
+    struct srv *s = io->s;
     size_t cap = 4096, n = 0, head = 0, need = 0;
     char *b = malloc(cap + 1);
     ssize_t r;
@@ -142,9 +188,9 @@ srv_read_request(struct srv *s, int fd)
             b = nb;
             cap *= 2;
         }
-        if (!srv_wait(s, fd))
+        if (!sio_wait(io))
             goto fail;
-        r = recv(fd, b + n, cap - n, 0);
+        r = sio_recv(io, b + n, cap - n);
         if (r <= 0)
             goto fail;
         n += (size_t)r;
@@ -168,7 +214,7 @@ fail:
 
 /* Write an answer, a piece at a time (pieces apart: pacing only). */
 static void
-srv_answer(int fd, const char *a)
+srv_answer(struct sio *io, const char *a)
 {
     const char *e;
 
@@ -176,7 +222,7 @@ srv_answer(int fd, const char *a)
         e = strchr(a, PIECE);
         if (e == NULL)
             e = a + strlen(a);
-        if (e > a && send(fd, a, (size_t)(e - a), MSG_NOSIGNAL) < 0)
+        if (e > a && sio_send(io, a, (size_t)(e - a)) < 0)
             return;
         if (*e == '\0')
             return;
@@ -188,23 +234,24 @@ srv_answer(int fd, const char *a)
 /* Read up to the end of a head (a body may follow: it is left
  * unread), answer a, then wait for the server's stop. */
 static void
-srv_head_only(struct srv *s, int fd, const char *a)
+srv_head_only(struct sio *io, const char *a)
 {
+    struct srv *s = io->s;
     char b[8192];
     size_t n = 0;
     ssize_t r;
     struct pollfd p = {s->stop[0], POLLIN, 0};
 
     while (n < sizeof(b) && head_end(b, n) == 0) {
-        if (!srv_wait(s, fd))
+        if (!sio_wait(io))
             return;
-        if ((r = recv(fd, b + n, sizeof(b) - n, 0)) <= 0)
+        if ((r = sio_recv(io, b + n, sizeof(b) - n)) <= 0)
             return;
         n += (size_t)r;
     }
     /* relaxed: read after join(), or polled for */
     atomic_fetch_add_explicit(&s->requests, 1, memory_order_relaxed);
-    srv_answer(fd, a);
+    srv_answer(io, a);
     while (poll(&p, 1, -1) < 0 && errno == EINTR)
         ;
 }
@@ -222,17 +269,30 @@ srv_conn_main(void *arg)
     struct srv *s = sc->s;
     const struct conn_script *cs;
     int fd = sc->fd, i;
+    struct sio io = {s, fd, NULL};
 
     cs = &s->conns[sc->k < s->n_conns ? sc->k : s->n_conns - 1];
     free(sc);
+    if (s->tls != NULL &&
+        ((io.ssl = SSL_new(s->tls)) == NULL || SSL_set_fd(io.ssl, fd) != 1 ||
+         SSL_accept(io.ssl) != 1)) {
+        ERR_clear_error();
+        goto out;           /* the client refused us, or we it */
+    }
     if (cs->head_only)
-        srv_head_only(s, fd, cs->answers[0]);
-    for (i = 0; !cs->head_only && srv_read_request(s, fd); i++) {
+        srv_head_only(&io, cs->answers[0]);
+    for (i = 0; !cs->head_only && srv_read_request(&io); i++) {
         if (i < cs->n)
-            srv_answer(fd, cs->answers[i]);
+            srv_answer(&io, cs->answers[i]);
         if (i + 1 >= cs->n && cs->close_after)
             break;
     }
+    if (io.ssl != NULL && cs->close_after == 1)
+        SSL_shutdown(io.ssl);           /* close_notify, then the end */
+out:
+    if (io.ssl != NULL)
+        SSL_free(io.ssl);
+    ERR_clear_error();
     if (cs->close_after == CLOSE_RESET) {
         struct linger lg = {1, 0};
         struct pollfd p = {s->stop[0], POLLIN, 0};
@@ -284,36 +344,138 @@ srv_main(void *arg)
     return NULL;
 }
 
-/* A server on 127.0.0.1 with the given scripts; 0 or -1. */
+/* ---- TLS: a throwaway certificate for 127.0.0.1 ---------------------- */
+
+static EVP_PKEY *tls_key;
+static X509 *tls_cert;
+static char tls_dir[64] = "";
+static char tls_file[96] = "";
+
+/* A P-256 key and a self-signed certificate for IP 127.0.0.1 only,
+ * written where SSL_CERT_FILE says, before any client is made (the
+ * client reads the certificates once a process).  0 or -1. */
 static int
-srv_start(struct srv *s, const struct conn_script *conns, int n)
+tls_make(void)
+{
+    X509_NAME *n;
+    X509_EXTENSION *e;
+    X509V3_CTX v3;
+    FILE *f;
+
+    snprintf(tls_dir, sizeof(tls_dir), "/tmp/grh1.XXXXXX");
+    if (mkdtemp(tls_dir) == NULL)
+        return -1;
+    snprintf(tls_file, sizeof(tls_file), "%s/ca.pem", tls_dir);
+    if ((tls_key = EVP_EC_gen("P-256")) == NULL ||
+        (tls_cert = X509_new()) == NULL)
+        return -1;
+    X509_set_version(tls_cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(tls_cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(tls_cert), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(tls_cert), 86400);
+    X509_set_pubkey(tls_cert, tls_key);
+    n = X509_get_subject_name(tls_cert);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+                               (const unsigned char *)"gemroute h1 test",
+                               -1, -1, 0);
+    X509_set_issuer_name(tls_cert, n);
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, tls_cert, tls_cert, NULL, NULL, 0);
+    if ((e = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
+                                 "IP:127.0.0.1")) == NULL)
+        return -1;
+    X509_add_ext(tls_cert, e, -1);
+    X509_EXTENSION_free(e);
+    if ((e = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
+                                 "critical,CA:TRUE")) == NULL)
+        return -1;
+    X509_add_ext(tls_cert, e, -1);
+    X509_EXTENSION_free(e);
+    if (X509_sign(tls_cert, tls_key, EVP_sha256()) == 0 ||
+        (f = fopen(tls_file, "w")) == NULL)
+        return -1;
+    PEM_write_X509(f, tls_cert);
+    fclose(f);
+    return setenv("SSL_CERT_FILE", tls_file, 1);
+}
+
+static void
+tls_clean(void)
+{
+    if (tls_file[0] != '\0')
+        unlink(tls_file);
+    if (tls_dir[0] != '\0')
+        rmdir(tls_dir);
+    X509_free(tls_cert);
+    EVP_PKEY_free(tls_key);
+}
+
+static SSL_CTX *
+tls_server_ctx(void)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+    if (ctx == NULL)
+        return NULL;
+    if (SSL_CTX_use_certificate(ctx, tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey(ctx, tls_key) != 1) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* A server on 127.0.0.1 with the given scripts, over TLS when tls is
+ * not NULL (the server's then); 0 or -1. */
+static int
+srv_start_on(struct srv *s, const struct conn_script *conns, int n,
+             SSL_CTX *tls)
 {
     struct sockaddr_in a;
     socklen_t al = sizeof(a);
 
     memset(s, 0, sizeof(*s));
+    s->tls = tls;
     s->conns = conns;
     s->n_conns = n;
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if ((s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-        return -1;
+        goto fail;
     if (bind(s->lfd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
         listen(s->lfd, 16) != 0 ||
         getsockname(s->lfd, (struct sockaddr *)&a, &al) != 0 ||
         pipe(s->stop) != 0) {
         close(s->lfd);
-        return -1;
+        goto fail;
     }
     s->port = ntohs(a.sin_port);
     if (pthread_create(&s->th, NULL, srv_main, s) != 0) {
         close(s->lfd);
         close(s->stop[0]);
         close(s->stop[1]);
-        return -1;
+        goto fail;
     }
     return 0;
+fail:
+    SSL_CTX_free(tls);
+    return -1;
+}
+
+static int
+srv_start(struct srv *s, const struct conn_script *conns, int n)
+{
+    return srv_start_on(s, conns, n, NULL);
+}
+
+/* The same, over TLS with the throwaway certificate. */
+static int
+srv_start_tls(struct srv *s, const struct conn_script *conns, int n)
+{
+    SSL_CTX *ctx = tls_server_ctx();
+
+    return ctx != NULL ? srv_start_on(s, conns, n, ctx) : -1;
 }
 
 /* The server stops; what it read stays for srv_free(). */
@@ -325,6 +487,8 @@ srv_stop(struct srv *s)
     close(s->lfd);
     close(s->stop[0]);
     close(s->stop[1]);
+    SSL_CTX_free(s->tls);
+    s->tls = NULL;
 }
 
 static void
@@ -361,6 +525,7 @@ requests(struct srv *s)
 /* ---- a call and its callbacks ---------------------------------------- */
 
 static int secret_whys;         /* sentences that quoted a request line */
+static int done_total;          /* done callbacks, of every call */
 
 struct loop;
 struct call;
@@ -383,6 +548,7 @@ struct call {
     size_t body_len, body_cap;
     int body_calls;
     bool stop_body;             /* on_body asks to stop */
+    bool stop_head;             /* on_head_line asks to stop */
     struct loop *retry_l;       /* done starts retry on retry_port */
     unsigned retry_port;
     struct call *retry;
@@ -403,7 +569,7 @@ cb_head(void *arg, int status, const char *line, size_t len)
     }
     if (len == 2 && memcmp(line, "\r\n", 2) == 0)
         c->head_over = true;
-    return 0;
+    return c->stop_head ? 1 : 0;
 }
 
 static int
@@ -434,6 +600,7 @@ cb_done(void *arg, enum gr_h1_rc rc, int status, const char *why)
     struct call *c = arg;
 
     c->done_n++;
+    done_total++;
     c->rc = rc;
     c->status = status;
     snprintf(c->why, sizeof(c->why), "%s", why != NULL ? why : "(null)");
@@ -462,12 +629,16 @@ struct loop {
     struct gr_h1 *h;
     int foreign;                /* events gr_h1_event() said were not its */
     int turns;                  /* of loop_until() */
+    const char *scheme;         /* of the calls' URLs: "http" */
+    int64_t connect_ms;         /* the calls' connect_max_ns, in ms */
 };
 
 static int
 loop_new(struct loop *l)
 {
     memset(l, 0, sizeof(*l));
+    l->scheme = "http";
+    l->connect_ms = 10000;
     if ((l->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
         return -1;
     if ((l->h = gr_h1_new(l->ep)) == NULL) {
@@ -485,10 +656,10 @@ loop_free(struct loop *l)
     l->h = NULL;
 }
 
-/* Turn the loop until *flag (an int) is non-zero, at most LOOP_MAX
- * times; true when it became so. */
+/* Turn the loop until *v is at least target, at most LOOP_MAX times;
+ * true when it became so. */
 static bool
-loop_until(struct loop *l, const int *flag)
+loop_until_at(struct loop *l, const int *v, int target)
 {
     struct epoll_event ev[16];
     int64_t due, now, ms;
@@ -498,7 +669,7 @@ loop_until(struct loop *l, const int *flag)
         l->turns++;
         now = gr_now_ns();
         due = gr_h1_tick(l->h, now);
-        if (*flag)
+        if (*v >= target)
             return true;
         ms = due == INT64_MAX ? 50 : (due - now) / NS_PER_MS + 1;
         if (ms < 0)
@@ -509,10 +680,17 @@ loop_until(struct loop *l, const int *flag)
         for (i = 0; i < n; i++)
             if (!gr_h1_event(l->h, ev[i].data.fd, ev[i].events))
                 l->foreign++;
-        if (*flag)
+        if (*v >= target)
             return true;
     }
-    return *flag != 0;
+    return *v >= target;
+}
+
+/* Turn the loop until *flag is non-zero (at least 1). */
+static bool
+loop_until(struct loop *l, const int *flag)
+{
+    return loop_until_at(l, flag, 1);
 }
 
 /* Turn the loop until the server has read n requests. */
@@ -548,7 +726,7 @@ start(struct loop *l, struct call *c, const char *host, unsigned port,
     char url[256];
     int64_t now = gr_now_ns();
 
-    snprintf(url, sizeof(url), "http://%s:%u%s", host, port, path);
+    snprintf(url, sizeof(url), "%s://%s:%u%s", l->scheme, host, port, path);
     memset(&r, 0, sizeof(r));
     r.method = method;
     r.url = url;
@@ -557,7 +735,7 @@ start(struct loop *l, struct call *c, const char *host, unsigned port,
     r.body = body;
     r.len = len;
     r.stop_at_ns = now + stop_ms * NS_PER_MS;
-    r.connect_max_ns = 10000 * NS_PER_MS;
+    r.connect_max_ns = l->connect_ms * NS_PER_MS;
     return gr_h1_start(l->h, &r, &cbs, c, qp != NULL ? qp : &q);
 }
 
@@ -596,7 +774,8 @@ test_length_and_reuse(void)
     static const struct conn_script sc[] = {
         {{ANS_OK, ANS_OK2, ANS_OK}, 3, false, false},
     };
-    static const char body[] = "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}";
+    static const char body[] =
+        "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}";
     struct srv s;
     struct loop l;
     struct call a = {0}, b = {0}, d = {0};
@@ -1283,6 +1462,397 @@ test_early_answer(void)
     call_clear(&a);
 }
 
+static void
+test_tls_reuse(void)
+{
+    static const struct conn_script sc[] = {
+        {{ANS_OK, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "f\r\ndata: {\"n\":1}\n\n\r\n\x01" "f\r\ndata: {\"n\":2}\n\n\r\n\x01"
+          "f\r\ndata: {\"n\":3}\n\n\r\n\x01" "0\r\n\r\n", ANS_OK2}, 3, false,
+         false},
+    };
+    static const char body[] = "{\"contents\":[]}";
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0}, d = {0};
+    size_t big_len = 3u << 20, i;
+    char *big = malloc(big_len);
+    const char *r;
+
+    CU_ASSERT_FATAL(big != NULL);
+    for (i = 0; i < big_len; i++)
+        big[i] = (char)('A' + i % 23);
+    CU_ASSERT_FATAL(srv_start_tls(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    l.scheme = "https";
+    run_call(&l, &a, "127.0.0.1", s.port, "POST", "/a", body,
+             sizeof(body) - 1);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    if (a.rc != GR_H1_OK)
+        fprintf(stderr, "\ntls: %s\n", a.why);
+    CU_ASSERT_EQUAL(a.status, 200);
+    CU_ASSERT(a.body != NULL && strcmp(a.body, "{\"ok\":true}") == 0);
+    run_call(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    if (b.rc != GR_H1_OK)
+        fprintf(stderr, "\ntls b: rc %d status %d body %zu: %s\n", b.rc,
+                b.status, b.body_len, b.why);
+    CU_ASSERT(b.body != NULL && strcmp(b.body, SSE_BODY) == 0);
+    /* a body far bigger than a TLS record and the socket's buffer */
+    run_call(&l, &d, "127.0.0.1", s.port, "POST", "/d", big, big_len);
+    CU_ASSERT_EQUAL(d.rc, GR_H1_OK);
+    CU_ASSERT(d.body != NULL && strcmp(d.body, "hello") == 0);
+    CU_ASSERT_EQUAL(l.foreign, 0);
+    CU_ASSERT_EQUAL(secret_whys, 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 1);
+    CU_ASSERT_EQUAL(requests(&s), 3);
+    r = s.req[0];
+    CU_ASSERT_FATAL(r != NULL);
+    CU_ASSERT(strncmp(r, "POST /a HTTP/1.1\r\n", 18) == 0);
+    CU_ASSERT(has_line(r, KEY_LINE));
+    CU_ASSERT_EQUAL(s.req_len[0], head_end(r, s.req_len[0]) +
+                    sizeof(body) - 1);
+    r = s.req[2];
+    CU_ASSERT_FATAL(r != NULL);
+    CU_ASSERT_EQUAL(s.req_len[2], head_end(r, s.req_len[2]) + big_len);
+    if (s.req_len[2] == head_end(r, s.req_len[2]) + big_len)
+        CU_ASSERT(memcmp(r + head_end(r, s.req_len[2]), big, big_len) == 0);
+    srv_free(&s);
+    free(big);
+    call_clear(&a);
+    call_clear(&b);
+    call_clear(&d);
+}
+
+static void
+test_tls_wrong_name(void)
+{
+    /* the certificate names 127.0.0.1, not localhost */
+    static const struct conn_script sc[] = {
+        {{ANS_OK2}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0};
+
+    CU_ASSERT_FATAL(srv_start_tls(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    l.scheme = "https";
+    run_call(&l, &a, "localhost", s.port, "GET", "/a", NULL, 0);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_CONNECT);
+    CU_ASSERT_EQUAL(a.status, 0);
+    CU_ASSERT(strstr(a.why, "certificate") != NULL);
+    CU_ASSERT_EQUAL(secret_whys, 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(requests(&s), 0);   /* nothing was sent */
+    srv_free(&s);
+    call_clear(&a);
+}
+
+static void
+test_tls_kept_closed(void)
+{
+    /* the first connection ends (close_notify, then FIN) after its
+     * answer; the second call finds it kept and is sent once more */
+    static const struct conn_script sc[] = {
+        {{ANS_OK2}, 1, true, false},
+        {{ANS_OK}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0};
+    int i;
+
+    CU_ASSERT_FATAL(srv_start_tls(&s, sc, 2) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    l.scheme = "https";
+    run_call(&l, &a, "127.0.0.1", s.port, "GET", "/a", NULL, 0);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    for (i = 0; i < 1000 && atomic_load_explicit(&s.closed,
+                                                 memory_order_acquire) < 1;
+         i++)
+        gr_test_sleep_ns(5 * NS_PER_MS);
+    gr_test_sleep_ns(20 * NS_PER_MS);   /* its FIN on its way: pacing */
+    run_call(&l, &b, "127.0.0.1", s.port, "POST", "/b", "{}", 2);
+    CU_ASSERT_EQUAL(b.done_n, 1);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    if (b.rc != GR_H1_OK)
+        fprintf(stderr, "\ntls kept: %s\n", b.why);
+    CU_ASSERT(b.body != NULL && strcmp(b.body, "{\"ok\":true}") == 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 2);
+    CU_ASSERT_EQUAL(requests(&s), 2);
+    srv_free(&s);
+    call_clear(&a);
+    call_clear(&b);
+}
+
+static void
+test_no_body_answers(void)
+{
+    /* a HEAD's answer, a 204 and a 304 have no body whatever they say:
+     * each ends at its head and the connection is used again */
+    static const struct conn_script sc[] = {
+        {{"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+          "HTTP/1.1 204 No Content\r\n\r\n",
+          "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n",
+          ANS_OK2}, 4, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0}, c = {0}, d = {0};
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    run_call(&l, &a, "127.0.0.1", s.port, "HEAD", "/a", NULL, 0);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(a.status, 200);
+    CU_ASSERT_EQUAL(a.body_len, 0);
+    run_call(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(b.status, 204);
+    CU_ASSERT_EQUAL(b.body_len, 0);
+    run_call(&l, &c, "127.0.0.1", s.port, "GET", "/c", NULL, 0);
+    CU_ASSERT_EQUAL(c.rc, GR_H1_OK);
+    CU_ASSERT_EQUAL(c.status, 304);
+    CU_ASSERT_EQUAL(c.body_len, 0);
+    run_call(&l, &d, "127.0.0.1", s.port, "GET", "/d", NULL, 0);
+    CU_ASSERT_EQUAL(d.rc, GR_H1_OK);
+    CU_ASSERT(d.body != NULL && strcmp(d.body, "hello") == 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 1);
+    CU_ASSERT_EQUAL(requests(&s), 4);
+    CU_ASSERT(s.req[0] != NULL && strncmp(s.req[0], "HEAD /a ", 8) == 0);
+    srv_free(&s);
+    call_clear(&a);
+    call_clear(&b);
+    call_clear(&c);
+    call_clear(&d);
+}
+
+/* One call on a fresh server whose first connection answers first (and
+ * would answer a second request with "hello"), then a second call:
+ * *reused says whether the second went on the first connection. */
+static void
+one_then_next(const char *first, struct call *a, bool *reused)
+{
+    struct conn_script sc[2] = {
+        {{first, ANS_OK2}, 2, false, false},
+        {{ANS_OK2}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call b = {0};
+
+    *reused = false;
+    CU_ASSERT_FATAL(srv_start(&s, sc, 2) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    run_call(&l, a, "127.0.0.1", s.port, "GET", "/a", NULL, 0);
+    run_call(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0);
+    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    CU_ASSERT(b.body != NULL && strcmp(b.body, "hello") == 0);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(requests(&s), 2);
+    *reused = accepted(&s) == 1;
+    srv_free(&s);
+    call_clear(&b);
+}
+
+static void
+test_framing_edges(void)
+{
+    struct call a = {0};
+    bool reused;
+
+    /* bytes after the answer's end: it is used, the connection not */
+    one_then_next("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA",
+                  &a, &reused);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT(a.body != NULL && strcmp(a.body, "hello") == 0);
+    CU_ASSERT(!reused);
+    call_clear(&a);
+    /* HTTP/1.0 without keep-alive: not kept */
+    one_then_next("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+                  &a, &reused);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT(!reused);
+    call_clear(&a);
+    /* HTTP/1.0 with keep-alive: kept */
+    one_then_next("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
+                  "Content-Length: 5\r\n\r\nhello", &a, &reused);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT(reused);
+    call_clear(&a);
+    /* Content-Length beside chunked: refused, not kept */
+    one_then_next("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                  &a, &reused);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_RECV);
+    CU_ASSERT(!reused);
+    call_clear(&a);
+    /* chunk extensions and trailers: read and dropped, kept */
+    one_then_next("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "3;x=y\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n",
+                  &a, &reused);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT(a.body != NULL && strcmp(a.body, "abc") == 0);
+    CU_ASSERT(reused);
+    call_clear(&a);
+    /* on_head_line asks to stop: STOPPED, not kept */
+    a.stop_head = true;
+    one_then_next(ANS_OK, &a, &reused);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_STOPPED);
+    CU_ASSERT_EQUAL(a.status, 200);
+    CU_ASSERT_EQUAL(a.head_lines, 1);
+    CU_ASSERT_EQUAL(a.body_len, 0);
+    CU_ASSERT(!reused);
+    call_clear(&a);
+}
+
+static void
+test_past_stop(void)
+{
+    static const struct conn_script sc[] = {
+        {{""}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0};
+
+    /* its time is over before it starts: done from the first tick */
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    CU_ASSERT_EQUAL(start(&l, &a, "127.0.0.1", s.port, "GET", "/", NULL, 0,
+                          -1, NULL), 0);
+    CU_ASSERT_EQUAL(a.done_n, 0);
+    CU_ASSERT(loop_until(&l, &a.done_n));
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_TIMEOUT);
+    CU_ASSERT_EQUAL(a.status, 0);
+    loop_free(&l);
+    srv_stop(&s);
+    srv_free(&s);
+    call_clear(&a);
+}
+
+static void
+test_eight_at_once(void)
+{
+    static const struct conn_script sc[] = {
+        {{ANS_OK2, ANS_OK}, 2, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call c[16];
+    int i, ok = 0, base;
+
+    memset(c, 0, sizeof(c));
+    CU_ASSERT_FATAL(srv_start(&s, sc, 1) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    base = done_total;
+    for (i = 0; i < 8; i++)
+        CU_ASSERT_EQUAL(start(&l, &c[i], "127.0.0.1", s.port, "GET", "/1",
+                              NULL, 0, 20000, NULL), 0);
+    CU_ASSERT(loop_until_at(&l, &done_total, base + 8));
+    /* the eight kept connections carry the next eight */
+    for (i = 8; i < 16; i++)
+        CU_ASSERT_EQUAL(start(&l, &c[i], "127.0.0.1", s.port, "GET", "/2",
+                              NULL, 0, 20000, NULL), 0);
+    CU_ASSERT(loop_until_at(&l, &done_total, base + 16));
+    for (i = 0; i < 16; i++)
+        if (c[i].done_n == 1 && c[i].rc == GR_H1_OK &&
+            c[i].body_len == (i < 8 ? 5u : 11u))
+            ok++;
+    CU_ASSERT_EQUAL(ok, 16);
+    loop_free(&l);
+    srv_stop(&s);
+    CU_ASSERT_EQUAL(accepted(&s), 8);
+    CU_ASSERT_EQUAL(requests(&s), 16);
+    srv_free(&s);
+    for (i = 0; i < 16; i++)
+        call_clear(&c[i]);
+}
+
+static void
+test_connect_timeout(void)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    struct loop l;
+    struct call c = {0};
+    int lfd, fill[4], i;
+
+    /* a listener that never accepts, its queue filled: the client's SYN
+     * goes unanswered */
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(lfd >= 0);
+    CU_ASSERT_FATAL(bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    CU_ASSERT_FATAL(listen(lfd, 0) == 0);
+    CU_ASSERT_FATAL(getsockname(lfd, (struct sockaddr *)&a, &al) == 0);
+    for (i = 0; i < 4; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fill[i] >= 0)
+            (void)!connect(fill[i], (struct sockaddr *)&a, sizeof(a));
+    }
+    gr_test_sleep_ns(50 * NS_PER_MS);   /* the fillers' handshakes: pacing */
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    l.connect_ms = 200;
+    run_call(&l, &c, "127.0.0.1", ntohs(a.sin_port), "GET", "/", NULL, 0);
+    CU_ASSERT_EQUAL(c.done_n, 1);
+    CU_ASSERT_EQUAL(c.rc, GR_H1_TIMEOUT);
+    CU_ASSERT(strstr(c.why, "connect") != NULL);
+    CU_ASSERT_EQUAL(c.status, 0);
+    loop_free(&l);
+    for (i = 0; i < 4; i++)
+        if (fill[i] >= 0)
+            close(fill[i]);
+    close(lfd);
+    call_clear(&c);
+}
+
+static void
+test_env_proxy(void)
+{
+    static const char *const names[] = {
+        "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+    };
+    size_t i, j;
+
+    for (i = 0; i < 5; i++)
+        unsetenv(names[i]);
+    CU_ASSERT(!gr_h1_env_proxy());
+    for (i = 0; i < 5; i++) {
+        setenv(names[i], "", 1);
+        CU_ASSERT(!gr_h1_env_proxy());      /* "" is none */
+        setenv(names[i], "http://127.0.0.1:1", 1);
+        CU_ASSERT(gr_h1_env_proxy());
+        unsetenv(names[i]);
+    }
+    for (j = 0; j < 5; j++)
+        unsetenv(names[j]);
+    CU_ASSERT(!gr_h1_env_proxy());
+}
+
+static void
+test_no_quoted_lines(void)
+{
+    /* of every done of every case above (each request carried the key
+     * line and a Content-Type line) */
+    CU_ASSERT(done_total > 50);
+    CU_ASSERT_EQUAL(secret_whys, 0);
+}
+
 int
 main(void)
 {
@@ -1311,6 +1881,18 @@ main(void)
          test_two_kept_closed},
         {"a retry started from inside done", test_retry_from_done},
         {"an answer before the body was sent", test_early_answer},
+        {"https: kept connection, chunked, a big body", test_tls_reuse},
+        {"https: a certificate for another name", test_tls_wrong_name},
+        {"https: a kept connection closed meanwhile",
+         test_tls_kept_closed},
+        {"answers without a body: HEAD, 204, 304", test_no_body_answers},
+        {"framing edges and what is kept", test_framing_edges},
+        {"a stop_at_ns already past", test_past_stop},
+        {"eight at once, then eight on the kept connections",
+         test_eight_at_once},
+        {"a connect that takes too long: TIMEOUT", test_connect_timeout},
+        {"proxies named in the environment", test_env_proxy},
+        {"no sentence quoted a request's line", test_no_quoted_lines},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
@@ -1318,6 +1900,15 @@ main(void)
         CU_SUITE_INFO_NULL,
     };
 
+    int rc;
+
     signal(SIGPIPE, SIG_IGN);
-    return gr_test_main("test_h1", suites, 60);
+    if (tls_make() != 0) {
+        fprintf(stderr, "test_h1: cannot make a certificate\n");
+        tls_clean();
+        return 2;
+    }
+    rc = gr_test_main("test_h1", suites, 60);
+    tls_clean();
+    return rc;
 }
