@@ -546,6 +546,20 @@ conn_open(struct gr_h1 *h, struct gr_h1_call *q, int i)
     return 0;
 }
 
+/* A new connection for q to the first of its origin's addresses from
+ * i on that takes one (a connect() may fail at once: no route for
+ * IPv6, say): 0, or the last -errno. */
+static int
+conn_open_any(struct gr_h1 *h, struct gr_h1_call *q, int i)
+{
+    int rc = -EHOSTUNREACH;
+
+    for (; i < q->o->n_addr; i++)
+        if ((rc = conn_open(h, q, i)) == 0 || rc == -ENOMEM)
+            break;
+    return rc;
+}
+
 /* q's addresses are known: on a kept connection, or a new one. */
 static void
 call_begin(struct gr_h1 *h, struct gr_h1_call *q)
@@ -572,7 +586,7 @@ call_begin(struct gr_h1 *h, struct gr_h1_call *q)
         return;
     }
     q->connect_by_ns = gr_now_ns() + q->connect_max_ns;
-    if ((rc = conn_open(h, q, 0)) != 0) {
+    if ((rc = conn_open_any(h, q, 0)) != 0) {
         snprintf(why, sizeof(why), "cannot connect to %.100s port %u: %s",
                  o->host, o->port, strerror(-rc));
         call_end(q, rc == -ENOMEM ? GR_H1_NOMEM : GR_H1_CONNECT, why);
@@ -673,7 +687,7 @@ conn_connected(struct gr_h1 *h, struct conn *c)
         q->c = NULL;
         c->call = NULL;
         conn_close(h, c);
-        if (i + 1 < q->o->n_addr && conn_open(h, q, i + 1) == 0)
+        if (conn_open_any(h, q, i + 1) == 0)
             return false;
         call_end(q, GR_H1_CONNECT, why);
         return false;
@@ -1163,16 +1177,19 @@ gr_h1_event(struct gr_h1 *h, int fd, uint32_t events)
 int64_t
 gr_h1_tick(struct gr_h1 *h, int64_t now)
 {
-    struct gr_h1_call *q, *next;
-    int64_t due = INT64_MAX;
+    struct gr_h1_call *q;
+    int64_t due;
     enum gr_h1_rc rc;
     char why[WHY_MAX];
     void (*done)(void *, enum gr_h1_rc, int, const char *);
     void *arg;
     int status;
 
-    for (q = h->calls; q != NULL; q = next) {
-        next = q->next;
+    /* From the start again after each done: done may start, end or
+     * abort other calls (its own is gone already). */
+restart:
+    due = INT64_MAX;
+    for (q = h->calls; q != NULL; q = q->next) {
         if (!q->ended && now >= q->stop_at_ns)
             call_end(q, GR_H1_TIMEOUT, "the call's time ran out");
         else if (!q->ended && q->c != NULL && q->c->st <= C_HANDSHAKE &&
@@ -1186,7 +1203,7 @@ gr_h1_tick(struct gr_h1 *h, int64_t now)
             memcpy(why, q->why, sizeof(why));
             call_free(h, q);
             done(arg, rc, status, why);
-            continue;
+            goto restart;
         }
         if (q->stop_at_ns < due)
             due = q->stop_at_ns;

@@ -553,6 +553,8 @@ struct call {
     unsigned retry_port;
     struct call *retry;
     int retry_rc;               /* what that gr_h1_start() said */
+    struct gr_h1 *abort_h;      /* done aborts abort_q of that client */
+    struct gr_h1_call *abort_q;
 };
 
 static int
@@ -612,6 +614,10 @@ cb_done(void *arg, enum gr_h1_rc rc, int status, const char *why)
         c->retry_rc = start(c->retry_l, c->retry, "127.0.0.1", c->retry_port,
                             "POST", "/again", "{}", 2, 20000, NULL);
         c->retry_l = NULL;
+    }
+    if (c->abort_h != NULL) {
+        gr_h1_abort(c->abort_h, c->abort_q);
+        c->abort_h = NULL;
     }
 }
 
@@ -1427,6 +1433,48 @@ test_retry_from_done(void)
 }
 
 static void
+test_abort_from_done(void)
+{
+    /* b waits on a server that never answers, a is answered; a's done
+     * aborts b, the call the tick would look at next */
+    static const struct conn_script sc[] = {
+        {{""}, 1, false, false},
+        {{ANS_OK}, 1, false, false},
+    };
+    struct srv s;
+    struct loop l;
+    struct call a = {0}, b = {0};
+    struct gr_h1_call *qb = NULL;
+    struct epoll_event ev[16];
+    int i, k, turn;
+
+    CU_ASSERT_FATAL(srv_start(&s, sc, 2) == 0);
+    CU_ASSERT_FATAL(loop_new(&l) == 0);
+    CU_ASSERT_FATAL(start(&l, &b, "127.0.0.1", s.port, "POST", "/b", "{}",
+                          2, 20000, &qb) == 0);
+    CU_ASSERT_FATAL(loop_until_requests(&l, &s, 1));
+    a.abort_h = l.h;
+    a.abort_q = qb;
+    run_call(&l, &a, "127.0.0.1", s.port, "POST", "/a", "{}", 2);
+    CU_ASSERT_EQUAL(a.done_n, 1);
+    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
+    CU_ASSERT_PTR_NULL(a.abort_h);      /* the abort ran */
+    /* a few more turns: b is gone, its done never comes */
+    for (turn = 0; turn < 20; turn++) {
+        gr_h1_tick(l.h, gr_now_ns());
+        k = epoll_wait(l.ep, ev, 16, 5);
+        for (i = 0; i < k; i++)
+            (void)gr_h1_event(l.h, ev[i].data.fd, ev[i].events);
+    }
+    CU_ASSERT_EQUAL(b.done_n, 0);
+    loop_free(&l);
+    srv_stop(&s);
+    srv_free(&s);
+    call_clear(&a);
+    call_clear(&b);
+}
+
+static void
 test_early_answer(void)
 {
     /* the server answers after the head and reads no more of a body
@@ -1880,6 +1928,8 @@ main(void)
         {"two kept connections closed meanwhile: a new one",
          test_two_kept_closed},
         {"a retry started from inside done", test_retry_from_done},
+        {"a call aborted from inside another's done",
+         test_abort_from_done},
         {"an answer before the body was sent", test_early_answer},
         {"https: kept connection, chunked, a big body", test_tls_reuse},
         {"https: a certificate for another name", test_tls_wrong_name},
