@@ -164,9 +164,8 @@ share_unlock_fn(CURL *h, curl_lock_data data, void *arg)
 static void
 curl_start(void)
 {
-    int i;
-
     const char *ca = getenv("SSL_CERT_FILE");
+    int i;
 
     curl_ok = gr_curl_start();
     if (!curl_ok)

@@ -1484,12 +1484,23 @@ stream_answer(struct gw *gw, struct MHD_Connection *c, struct req *q,
 {
     struct MHD_Response *resp;
     enum MHD_Result rc;
-    bool started;
+    bool started, whole;
+    char *all = NULL;
+    size_t len = 0;
     int status = 0;
 
     q->swait = NULL;
     pthread_mutex_lock(&s->mu);
     started = s->started;
+    /* Whole already (the upstream's answer came in one read, as a short
+     * stream on a near server does): one answer with a length, which
+     * libmicrohttpd sends with its head in one write, instead of a
+     * chunked one whose head, events and end go in three. */
+    whole = started && s->done && s->rc == GR_OK && !s->nomem;
+    if (whole) {
+        all = s->buf + s->off;
+        len = s->len - s->off;
+    }
     pthread_mutex_unlock(&s->mu);
     if (!started) {
         rc = send_result(gw, c, q, s->rc, &s->out, s->budget_s, &status);
@@ -1497,16 +1508,29 @@ stream_answer(struct gw *gw, struct MHD_Connection *c, struct req *q,
         stream_put(s);
         return rc;
     }
-    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
-                                             stream_read, s, stream_gone);
-    if (resp == NULL) {
-        stream_gone(s);
-        return MHD_NO;
+    if (whole) {
+        /* the call is over: nothing writes s->buf any more */
+        resp = MHD_create_response_from_buffer(len, all,
+                                               MHD_RESPMEM_MUST_COPY);
+        if (resp == NULL) {
+            stream_put(s);      /* the reference a reader would hold */
+            return MHD_NO;
+        }
+    } else {
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+                                                 stream_read, s,
+                                                 stream_gone);
+        if (resp == NULL) {
+            stream_gone(s);
+            return MHD_NO;
+        }
     }
     gw_add_headers(gw, resp, s->project, s->queued_ns,
                s->style == S_GEMINI_ARRAY ? "application/json"
                                           : "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    if (whole)
+        stream_put(s);          /* the reference a reader would hold */
     return (enum MHD_Result)gw_queue(c, 200, resp);
 }
 
