@@ -180,10 +180,22 @@ head -c 70000 /dev/zero | tr '\0' 'a' >"$tmp/big.txt"
 c big -H "x-goog-api-key: $GR_GW_TOKEN" --data-binary @"$tmp/big.txt" "$gen"
 check "oversized body: 400" test "$(code big)" = 400
 check "oversized body: says the limit" has big.body 'exceeds the limit: 65536 bytes'
+# A head of 6.5 KiB (the gateway takes 6 KiB: GW_HEAD_MAX): Google's
+# error shape, not a dropped connection (5 KiB is served, below).
+longh=$(head -c 6500 /dev/zero | tr '\0' 'h')
+c longhead -H "x-goog-api-key: $GR_GW_TOKEN" -H "x-long: $longh" \
+    -d "$hello" "$gen"
+check "long head: 431" test "$(code longhead)" = 431
+check "long head: Google's shape, the limit" has longhead.body \
+    'take more than 6144 bytes'
 c nomodel -H "x-goog-api-key: $GR_GW_TOKEN" -d "$hello" \
     "$base/v1beta/models/gemini-9-nothing:generateContent"
 check "model no project serves: 404" test "$(code nomodel)" = 404
 check "refusals admitted nothing in the table" test "$(admitted "$shm")" = "$before"
+longh=$(head -c 5000 /dev/zero | tr '\0' 'h')
+c okhead -H "x-goog-api-key: $GR_GW_TOKEN" -H "x-long: $longh" \
+    -d "$hello" "$gen"
+check "a 5 KiB head: 200" test "$(code okhead)" = 200
 
 # embedContent as such (the SDK's embedContent calls batchEmbedContents),
 # and countTokens on /v1.
