@@ -1404,14 +1404,15 @@ loop_handle_take(struct gr_fwd_loop *lp)
     return t;
 }
 
+/* t back to the spares, its header room wiped; its easy handle as it
+ * is (nothing was set on it: the own client borrowed the room only). */
 static void
-loop_handle_give(struct gr_fwd_loop *lp, struct fwd_handle *t, size_t used)
+loop_room_give(struct gr_fwd_loop *lp, struct fwd_handle *t, size_t used)
 {
     struct fwd_handle **p;
 
     if (used > 0)
         explicit_bzero(t->text, used);
-    curl_easy_reset(t->h);
     if (lp->n_spare == lp->cap_spare) {
         size_t cap = lp->cap_spare ? lp->cap_spare * 2 : 16;
 
@@ -1425,6 +1426,14 @@ loop_handle_give(struct gr_fwd_loop *lp, struct fwd_handle *t, size_t used)
         lp->cap_spare = cap;
     }
     lp->spares[lp->n_spare++] = t;
+}
+
+/* t back to the spares after a transfer of libcurl's: reset too. */
+static void
+loop_handle_give(struct gr_fwd_loop *lp, struct fwd_handle *t, size_t used)
+{
+    curl_easy_reset(t->h);
+    loop_room_give(lp, t, used);
 }
 
 /* The job is over: out completed as forward_model() and gr_fb_call()
@@ -1560,7 +1569,7 @@ job_start_h1(struct gr_fwd_loop *lp, struct gr_fwd_job *j,
         }
     }
     /* the head is written: the room is wiped */
-    loop_handle_give(lp, t, j->used);
+    loop_room_give(lp, t, j->used);
     j->used = 0;
     if (rc != CURLE_OK) {
         job_attempt_end(lp, j, rc);
@@ -1636,7 +1645,11 @@ job_reserve(struct gr_fwd_loop *lp, struct gr_fwd_job *j)
     int64_t now, wake;
     int rc;
 
-    if ((rc = cancelled_now(c)) != GR_OK) {
+    /* A call just submitted is not asked (its caller was there a moment
+     * ago, and for a stream the asking is a poll() of its socket); from
+     * its second try on, and during its transfer, it is. */
+    if ((j->wait_from_ns != 0 || c->out->attempts > 0) &&
+        (rc = cancelled_now(c)) != GR_OK) {
         if (j->wait_from_ns != 0)
             c->out->queued_ns += gr_now_ns() - j->wait_from_ns;
         job_finish(lp, j, rc);
