@@ -182,11 +182,12 @@ $(BIN)/gr-bench-curl-floor: $(call objs,tools/bench/curl_floor.c \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CURL_LIBS)
 
-# The same half with a client written for the loop (tools/bench/gateway.sh).
+# The same half through the loops' own client, client/h1.c
+# (tools/bench/gateway.sh).
 $(BIN)/gr-bench-h1-floor: $(call objs,tools/bench/h1_floor.c \
-                           tools/bench/floor.c)
+                           tools/bench/floor.c) $(CLIENT_OBJ) $(SHM_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(JSON_LIBS) $(CURL_LIBS) $(LMDB_LIBS) -lm
 
 # Tests.  Every tests/unit/test_NAME.c and tests/stress/NAME.c becomes
 # $(BUILD)/tests/NAME linked with the objects TEST_DEPS_NAME lists.

@@ -252,9 +252,9 @@ place() {
 # floors REP: what the gateway's two libraries cost alone, at 64
 # connections with CPU 1 to themselves, as a line each in floors.jsonl:
 # libcurl driven as the gateway's loops drive it (gr-bench-curl-floor:
-# the upstream half of a call and nothing else), the same half with a
-# minimal HTTP/1.1 client written for the loop (gr-bench-h1-floor: plain
-# HTTP only, the floor of replacing libcurl), and libmicrohttpd
+# the upstream half of a call and nothing else), the same half through
+# the loops' own HTTP/1.1 client (gr-bench-h1-floor: client/h1.c, which
+# the gateway sends with), and libmicrohttpd
 # answering the gateway's /healthz (no token, no route work, no call).
 # A gateway call cannot cost less CPU than the two together.
 floors() {

@@ -326,10 +326,10 @@ def t_gateway(r):
                        c["errors"] + h["errors"]))
     if "h1" in fl:
         out.append("")
-        out.append("The same upstream half with a minimal HTTP/1.1 client "
-                   "written for the loop (`gr-bench-h1-floor`: kept "
-                   "connections, one buffer each, plain HTTP only, no "
-                   "TLS): %s of CPU per call at %s calls/s." % (
+        out.append("The same upstream half through the loops' own HTTP/1.1 "
+                   "client, which the gateway sends with (client/h1.c, "
+                   "driven the same way: `gr-bench-h1-floor`): %s of CPU "
+                   "per call at %s calls/s." % (
                        us(fl["h1"]["cpu_us"]), rate(fl["h1"]["rps"])))
     return "\n".join(out)
 
