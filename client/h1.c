@@ -59,6 +59,7 @@
 
 #define NS_PER_S INT64_C(1000000000)
 #define ADDR_KEEP_NS (60 * NS_PER_S)    /* a host's addresses, kept */
+#define RESOLVE_AGAIN_NS (5 * NS_PER_S) /* after a failed lookup */
 #define ADDR_MAX 4                      /* of a host, tried in turn */
 #define HOST_MAX 256
 #define RBUF_SIZE (64 * 1024)
@@ -1096,7 +1097,12 @@ gr_h1_start(struct gr_h1 *h, const struct gr_h1_req *req,
         h->calls->prev = q;
     h->calls = q;
     *callp = q;
-    if (o->n_addr > 0 && o->addr_until_ns > now) {
+    if (o->n_addr > 0) {
+        /* Addresses a minute old are looked up again beside, and used
+         * meanwhile: no call waits for DNS once the host has been
+         * found. */
+        if (o->addr_until_ns <= now && o->res == NULL)
+            (void)resolve_start(h, o);
         call_begin(h, q);
         return 0;
     }
@@ -1146,12 +1152,14 @@ resolved(struct gr_h1 *h)
             snprintf(o->res_why, sizeof(o->res_why),
                      "could not resolve host %.100s: %s", o->host,
                      r->gai != 0 ? gai_strerror(r->gai) : "no address");
+            /* the old addresses, if any, serve a while longer */
+            o->addr_until_ns = now + RESOLVE_AGAIN_NS;
         }
         resolve_unref(r);
         for (q = h->calls; q != NULL; q = q->next) {
             if (q->o != o || !q->waiting_addr || q->ended)
                 continue;
-            if (o->addr_until_ns > now)
+            if (o->n_addr > 0)
                 call_begin(h, q);
             else
                 call_end(q, GR_H1_CONNECT, o->res_why);

@@ -11,8 +11,9 @@
  * again, one request at a time each; https goes through OpenSSL, which
  * verifies the server's certificate and name against the system's
  * certificates (or SSL_CERT_FILE / SSL_CERT_DIR).  A host name is
- * resolved on a thread of its own, never on the loop, and its
- * addresses kept for a minute.  The process must ignore SIGPIPE (a TLS
+ * resolved on a thread of its own, never on the loop; its
+ * addresses serve every later call, looked up again beside them once
+ * they are a minute old.  The process must ignore SIGPIPE (a TLS
  * write to a closed connection).
  */
 #ifndef GR_H1_H
