@@ -121,6 +121,35 @@ stop_router() {
     router_pid=""
     return $sr_rc
 }
+# exited PID: wait up to 10 s for PID (a child of this shell) to end by
+# itself.  True when it did, its exit status then in $exit_rc; false
+# when it still ran, and it is killed.
+exited() {
+    ex_i=0
+    while kill -0 "$1" 2>/dev/null && [ $ex_i -lt 500 ]; do
+        sleep 0.02
+        ex_i=$((ex_i + 1))
+    done
+    if kill -0 "$1" 2>/dev/null; then
+        kill "$1"
+        wait "$1" 2>/dev/null
+        return 1
+    fi
+    wait "$1"
+    exit_rc=$?
+    return 0
+}
+
+# junk_key FILE: a "private key" that is not one (the PEM marker
+# lines around SECRET text), for the refusals of TLS set-ups.
+junk_key() {
+    {
+        echo "-----BEGIN PRIVATE KEY-----"
+        echo "SECRETSECRETSECRETnotbase64atall"
+        echo "-----END PRIVATE KEY-----"
+    } >"$1"
+}
+
 lib_exit() {
     mine=""
     for p in $lib_routers; do   # still running, still our child

@@ -43,12 +43,7 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 \
     -out "$tmp/other.pem" >/dev/null 2>&1
 check "openssl made a certificate and two keys" \
     '[ -s "$tmp/cert.pem" ] && [ -s "$tmp/key.pem" ] && [ -s "$tmp/other.pem" ]'
-# A "key" that is not one: the marker line, then SECRET text.
-{
-    echo "-----BEGIN PRIVATE KEY-----"
-    echo "SECRETSECRETSECRETnotbase64atall"
-    echo "-----END PRIVATE KEY-----"
-} >"$tmp/junk.pem"
+junk_key "$tmp/junk.pem"
 
 cat >"$tmp/mock.conf" <<MOCK
 listen = "127.0.0.1:0";
@@ -128,19 +123,11 @@ bad_start() {
     "$BIN/gemroute-gateway" -c "$tmp/bad.conf" --foreground \
         >"$tmp/bad.out" 2>"$tmp/bad.log" &
     bp=$!
-    i=0
-    while kill -0 "$bp" 2>/dev/null && [ $i -lt 500 ]; do
-        sleep 0.02
-        i=$((i + 1))
-    done
-    if kill -0 "$bp" 2>/dev/null; then
-        kill "$bp"
-        wait "$bp" 2>/dev/null
+    if ! exited "$bp"; then
         no "$1: the gateway started"
         return
     fi
-    wait "$bp"
-    rc=$?
+    rc=$exit_rc
     check "$1: exit status $rc is not 0" '[ "$rc" -ne 0 ]'
     check "$1: said why ($(tail -n 1 "$tmp/bad.log"))" \
         'grep -q "cannot serve HTTPS on 127.0.0.1:0: gateway.tls_cert and tls_key were refused" "$tmp/bad.log"'

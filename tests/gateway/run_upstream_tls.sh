@@ -62,12 +62,7 @@ check "openssl made two certificates and three keys" \
     '[ -s "$tmp/good.pem" ] && [ -s "$tmp/good.key" ] &&
      [ -s "$tmp/wrong.pem" ] && [ -s "$tmp/wrong.key" ] &&
      [ -s "$tmp/other.key" ]'
-# A "key" that is not one: the marker line, then SECRET text.
-{
-    echo "-----BEGIN PRIVATE KEY-----"
-    echo "SECRETSECRETSECRETnotbase64atall"
-    echo "-----END PRIVATE KEY-----"
-} >"$tmp/junk.key"
+junk_key "$tmp/junk.key"
 
 cat >"$tmp/mock.conf" <<MOCK
 listen = "127.0.0.1:0";
@@ -86,19 +81,11 @@ mock_bad() {
     "$BIN/gemroute-mock" -c "$tmp/mock.conf" "$@" >"$tmp/bad.out" \
         2>"$tmp/bad.log" </dev/null &
     mb_pid=$!
-    i=0
-    while kill -0 "$mb_pid" 2>/dev/null && [ $i -lt 500 ]; do
-        sleep 0.02
-        i=$((i + 1))
-    done
-    if kill -0 "$mb_pid" 2>/dev/null; then
-        kill "$mb_pid"
-        wait "$mb_pid" 2>/dev/null
+    if ! exited "$mb_pid"; then
         no "mock, $mb_name: it started"
         return
     fi
-    wait "$mb_pid"
-    mb_rc=$?
+    mb_rc=$exit_rc
     check "mock, $mb_name: exit status 2 (got $mb_rc)" '[ "$mb_rc" -eq 2 ]'
     check "mock, $mb_name: said why ($(tail -n 1 "$tmp/bad.log"))" \
         'grep -qF -- "$mb_want" "$tmp/bad.log"'

@@ -760,6 +760,20 @@ run_call(struct loop *l, struct call *c, const char *host, unsigned port,
 
 /* ---- the cases ------------------------------------------------------- */
 
+/* A case's end: its loop freed, its server stopped and its counts
+ * checked (-1: not checked); the server is freed by the case. */
+static void
+case_end(struct loop *l, struct srv *s, int want_accepted, int want_requests)
+{
+    loop_free(l);
+    srv_stop(s);
+    if (want_accepted >= 0)
+        CU_ASSERT_EQUAL(accepted(s), want_accepted);
+    if (want_requests >= 0)
+        CU_ASSERT_EQUAL(requests(s), want_requests);
+}
+
+
 #define ANS_OK "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" \
                "Content-Length: 11\r\n\r\n{\"ok\":true}"
 #define ANS_OK2 "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
@@ -892,9 +906,7 @@ test_chunked_in_pieces(void)
     /* the chunked answer ended where it said: the connection is kept */
     run_call(&l, &b, "127.0.0.1", s.port, "GET", "/", NULL, 0);
     CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 1);
+    case_end(&l, &s, 1, -1);
     call_clear(&a);
     call_clear(&b);
     srv_free(&s);
@@ -922,20 +934,18 @@ test_connection_close(void)
     run_call(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0);
     CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
     CU_ASSERT(b.body != NULL && strcmp(b.body, "hello") == 0);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 2);
-    CU_ASSERT_EQUAL(requests(&s), 2);
+    case_end(&l, &s, 2, 2);
     call_clear(&a);
     call_clear(&b);
     srv_free(&s);
 }
 
+/* The first connection closes after its answer, which said nothing of
+ * it (over TLS: close_notify, then FIN); the client learns only when it
+ * sends again, and sends the second call once more. */
 static void
-test_kept_connection_closed(void)
+kept_connection_closed(bool tls)
 {
-    /* the first connection closes after its answer, which said nothing
-     * of it; the client learns only when it sends again */
     static const struct conn_script sc[] = {
         {{ANS_OK2}, 1, true, false},
         {{ANS_OK}, 1, false, false},
@@ -945,8 +955,11 @@ test_kept_connection_closed(void)
     struct call a = {0}, b = {0};
     int i;
 
-    CU_ASSERT_FATAL(srv_start(&s, sc, 2) == 0);
+    CU_ASSERT_FATAL((tls ? srv_start_tls(&s, sc, 2)
+                         : srv_start(&s, sc, 2)) == 0);
     CU_ASSERT_FATAL(loop_new(&l) == 0);
+    if (tls)
+        l.scheme = "https";
     run_call(&l, &a, "127.0.0.1", s.port, "GET", "/a", NULL, 0);
     CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
     /* the server has closed before the client looks at its sockets
@@ -961,19 +974,29 @@ test_kept_connection_closed(void)
     run_call(&l, &b, "127.0.0.1", s.port, "POST", "/b", "{}", 2);
     CU_ASSERT_EQUAL(b.done_n, 1);
     CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
+    if (b.rc != GR_H1_OK)
+        fprintf(stderr, "\nkept closed%s: %s\n", tls ? " (TLS)" : "",
+                b.why);
     CU_ASSERT_EQUAL(b.status, 200);
     CU_ASSERT(b.body != NULL && strcmp(b.body, "{\"ok\":true}") == 0);
-    /* no more done after more turns */
-    CU_ASSERT_EQUAL(b.done_n, 1);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 2);
-    CU_ASSERT_EQUAL(requests(&s), 2);
+    case_end(&l, &s, 2, 2);
     CU_ASSERT_EQUAL(a.done_n, 1);
     CU_ASSERT_EQUAL(b.done_n, 1);
     call_clear(&a);
     call_clear(&b);
     srv_free(&s);
+}
+
+static void
+test_kept_connection_closed(void)
+{
+    kept_connection_closed(false);
+}
+
+static void
+test_tls_kept_closed(void)
+{
+    kept_connection_closed(true);
 }
 
 /* Turn the loop a few more times (nothing to wait for: pacing only). */
@@ -1011,9 +1034,8 @@ test_closed_without_answer(void)
     CU_ASSERT_EQUAL(a.status, 0);
     CU_ASSERT_EQUAL(a.head_lines, 0);
     CU_ASSERT_EQUAL(secret_whys, 0);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 1);   /* a fresh connection: not resent */
+    /* a fresh connection: not resent */
+    case_end(&l, &s, 1, -1);
     call_clear(&a);
     srv_free(&s);
 }
@@ -1037,9 +1059,7 @@ test_garbage(void)
     CU_ASSERT_EQUAL(a.status, 0);
     CU_ASSERT_EQUAL(a.head_lines, 0);
     CU_ASSERT_EQUAL(a.body_len, 0);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 1);
+    case_end(&l, &s, 1, -1);
     call_clear(&a);
     srv_free(&s);
 }
@@ -1065,9 +1085,7 @@ test_close_delimited(void)
     CU_ASSERT(a.body != NULL && strcmp(a.body, "part one, part two") == 0);
     run_call(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0);
     CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 2);
+    case_end(&l, &s, 2, -1);
     call_clear(&a);
     call_clear(&b);
     srv_free(&s);
@@ -1127,10 +1145,7 @@ test_timeout(void)
     CU_ASSERT_EQUAL(a.rc, GR_H1_TIMEOUT);
     CU_ASSERT_EQUAL(a.status, 0);
     CU_ASSERT_EQUAL(secret_whys, 0);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 1);
-    CU_ASSERT_EQUAL(requests(&s), 1);
+    case_end(&l, &s, 1, 1);
     call_clear(&a);
     srv_free(&s);
 }
@@ -1160,10 +1175,7 @@ test_body_stops(void)
     run_call(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0);
     CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
     CU_ASSERT(b.body != NULL && strcmp(b.body, "hello") == 0);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 2);
-    CU_ASSERT_EQUAL(requests(&s), 2);
+    case_end(&l, &s, 2, 2);
     call_clear(&a);
     call_clear(&b);
     srv_free(&s);
@@ -1198,10 +1210,7 @@ test_abort_mid_answer(void)
     CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
     CU_ASSERT(b.body != NULL && strcmp(b.body, "hello") == 0);
     CU_ASSERT_EQUAL(a.done_n, 0);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 2);
-    CU_ASSERT_EQUAL(requests(&s), 2);
+    case_end(&l, &s, 2, 2);
     call_clear(&a);
     call_clear(&b);
     srv_free(&s);
@@ -1228,9 +1237,7 @@ test_localhost(void)
     run_call(&l, &b, "localhost", s.port, "GET", "/b", NULL, 0);
     CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
     CU_ASSERT_EQUAL(l.foreign, 0);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 1);
+    case_end(&l, &s, 1, -1);
     snprintf(want, sizeof(want), "Host: localhost:%u", s.port);
     CU_ASSERT(has_line(s.req[0], want));
     call_clear(&a);
@@ -1337,9 +1344,7 @@ test_interim(void)
     CU_ASSERT(a.body != NULL && strcmp(a.body, "yes") == 0);
     run_call(&l, &b, "127.0.0.1", s.port, "GET", "/b", NULL, 0);
     CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 1);
+    case_end(&l, &s, 1, -1);
     call_clear(&a);
     call_clear(&b);
     srv_free(&s);
@@ -1386,10 +1391,7 @@ test_two_kept_closed(void)
     CU_ASSERT_EQUAL(d.rc, GR_H1_OK);
     CU_ASSERT_EQUAL(d.status, 200);
     CU_ASSERT(d.body != NULL && strcmp(d.body, "{\"ok\":true}") == 0);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 3);
-    CU_ASSERT_EQUAL(requests(&s), 3);
+    case_end(&l, &s, 3, 3);
     srv_free(&s);
     call_clear(&a);
     call_clear(&b);
@@ -1424,9 +1426,7 @@ test_retry_from_done(void)
     CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
     CU_ASSERT_EQUAL(b.status, 200);
     CU_ASSERT_EQUAL(a.done_n, 1);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 2);
+    case_end(&l, &s, 2, -1);
     srv_free(&s);
     call_clear(&a);
     call_clear(&b);
@@ -1553,10 +1553,7 @@ test_tls_reuse(void)
     CU_ASSERT(d.body != NULL && strcmp(d.body, "hello") == 0);
     CU_ASSERT_EQUAL(l.foreign, 0);
     CU_ASSERT_EQUAL(secret_whys, 0);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 1);
-    CU_ASSERT_EQUAL(requests(&s), 3);
+    case_end(&l, &s, 1, 3);
     r = s.req[0];
     CU_ASSERT_FATAL(r != NULL);
     CU_ASSERT(strncmp(r, "POST /a HTTP/1.1\r\n", 18) == 0);
@@ -1603,45 +1600,6 @@ test_tls_wrong_name(void)
 }
 
 static void
-test_tls_kept_closed(void)
-{
-    /* the first connection ends (close_notify, then FIN) after its
-     * answer; the second call finds it kept and is sent once more */
-    static const struct conn_script sc[] = {
-        {{ANS_OK2}, 1, true, false},
-        {{ANS_OK}, 1, false, false},
-    };
-    struct srv s;
-    struct loop l;
-    struct call a = {0}, b = {0};
-    int i;
-
-    CU_ASSERT_FATAL(srv_start_tls(&s, sc, 2) == 0);
-    CU_ASSERT_FATAL(loop_new(&l) == 0);
-    l.scheme = "https";
-    run_call(&l, &a, "127.0.0.1", s.port, "GET", "/a", NULL, 0);
-    CU_ASSERT_EQUAL(a.rc, GR_H1_OK);
-    for (i = 0; i < 1000 && atomic_load_explicit(&s.closed,
-                                                 memory_order_acquire) < 1;
-         i++)
-        gr_test_sleep_ns(5 * NS_PER_MS);
-    gr_test_sleep_ns(20 * NS_PER_MS);   /* its FIN on its way: pacing */
-    run_call(&l, &b, "127.0.0.1", s.port, "POST", "/b", "{}", 2);
-    CU_ASSERT_EQUAL(b.done_n, 1);
-    CU_ASSERT_EQUAL(b.rc, GR_H1_OK);
-    if (b.rc != GR_H1_OK)
-        fprintf(stderr, "\ntls kept: %s\n", b.why);
-    CU_ASSERT(b.body != NULL && strcmp(b.body, "{\"ok\":true}") == 0);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 2);
-    CU_ASSERT_EQUAL(requests(&s), 2);
-    srv_free(&s);
-    call_clear(&a);
-    call_clear(&b);
-}
-
-static void
 test_no_body_answers(void)
 {
     /* a HEAD's answer, a 204 and a 304 have no body whatever they say:
@@ -1673,10 +1631,7 @@ test_no_body_answers(void)
     run_call(&l, &d, "127.0.0.1", s.port, "GET", "/d", NULL, 0);
     CU_ASSERT_EQUAL(d.rc, GR_H1_OK);
     CU_ASSERT(d.body != NULL && strcmp(d.body, "hello") == 0);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 1);
-    CU_ASSERT_EQUAL(requests(&s), 4);
+    case_end(&l, &s, 1, 4);
     CU_ASSERT(s.req[0] != NULL && strncmp(s.req[0], "HEAD /a ", 8) == 0);
     srv_free(&s);
     call_clear(&a);
@@ -1820,10 +1775,7 @@ test_eight_at_once(void)
             c[i].body_len == (i < 8 ? 5u : 11u))
             ok++;
     CU_ASSERT_EQUAL(ok, 16);
-    loop_free(&l);
-    srv_stop(&s);
-    CU_ASSERT_EQUAL(accepted(&s), 8);
-    CU_ASSERT_EQUAL(requests(&s), 16);
+    case_end(&l, &s, 8, 16);
     srv_free(&s);
     for (i = 0; i < 16; i++)
         call_clear(&c[i]);
