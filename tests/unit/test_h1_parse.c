@@ -538,7 +538,10 @@ test_too_big(void)
     struct want w = {.body = "", .status = 200};
     size_t n;
 
-    CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+    if (line == NULL) {         /* a return gcc sees: line is not NULL */
+        CU_FAIL_FATAL("out of memory");
+        return;
+    }
     /* a header line of GR_H1P_LINE_MAX bytes passes, one more does not */
     for (n = GR_H1P_LINE_MAX; n <= GR_H1P_LINE_MAX + 1; n++) {
         memcpy(line, OK200 "X: ", 20);
