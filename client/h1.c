@@ -34,6 +34,7 @@
  */
 #include "h1.h"
 #include "h1_parse.h"
+#include "http_priv.h"
 #include "gemroute.h"
 
 #include <arpa/inet.h>
@@ -250,16 +251,8 @@ url_split(const char *s, struct url *u)
 bool
 gr_h1_env_proxy(void)
 {
-    static const char *const name[] = {
-        "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"
-    };
-    const char *v;
-    size_t i;
-
-    for (i = 0; i < sizeof(name) / sizeof(name[0]); i++)
-        if ((v = getenv(name[i])) != NULL && v[0] != '\0')
-            return true;
-    return false;
+    /* the variables and their order are libcurl's, as http.c reads them */
+    return gr_http_env_proxy(false) != NULL || gr_http_env_proxy(true) != NULL;
 }
 
 /* The origin of u, made when new; NULL when out of memory. */

@@ -68,9 +68,10 @@ struct gr_h1 *gr_h1_new(int ep);
 /* Closes every connection; calls still in flight end without done. */
 void gr_h1_free(struct gr_h1 *h);
 
-/* Does the environment name a proxy (http_proxy, https_proxy,
- * HTTPS_PROXY, all_proxy, ALL_PROXY; "" is none)?  The client knows no
- * proxy: libcurl, which knows their rules (no_proxy), sends then. */
+/* Does the environment name a proxy for http or https URLs
+ * (gr_http_env_proxy(): http_proxy, https_proxy, HTTPS_PROXY, all_proxy,
+ * ALL_PROXY; "" is none)?  The client knows no proxy: libcurl, which
+ * knows their rules (no_proxy), sends then. */
 bool gr_h1_env_proxy(void);
 
 /*

@@ -167,14 +167,8 @@ set_fixed_options(CURL *h)
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 }
 
-/*
- * The proxy libcurl would take from the environment for an http or an
- * https URL: <scheme>_proxy (upper case too, but not HTTP_PROXY, which a
- * CGI request can set), then all_proxy, ALL_PROXY.  A variable set to ""
- * means no proxy, as in libcurl.  0, or -ENOMEM.
- */
-static int
-env_proxy(bool https, char **out)
+const char *
+gr_http_env_proxy(bool https)
 {
     const char *v = getenv(https ? "https_proxy" : "http_proxy");
 
@@ -184,8 +178,17 @@ env_proxy(bool https, char **out)
         v = getenv("all_proxy");
     if (v == NULL)
         v = getenv("ALL_PROXY");
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* A copy of gr_http_env_proxy() into *out (NULL: none): 0 or -ENOMEM. */
+static int
+env_proxy(bool https, char **out)
+{
+    const char *v = gr_http_env_proxy(https);
+
     *out = NULL;
-    if (v != NULL && v[0] != '\0' && (*out = strdup(v)) == NULL)
+    if (v != NULL && (*out = strdup(v)) == NULL)
         return -ENOMEM;
     return 0;
 }

@@ -50,6 +50,15 @@ struct gr_http_res {
 };
 
 /*
+ * The proxy libcurl would take from the environment for an http or an
+ * https URL: <scheme>_proxy (upper case too, but not HTTP_PROXY, which a
+ * CGI request can set), then all_proxy, ALL_PROXY.  A variable set to ""
+ * means no proxy, as in libcurl: NULL.  (no_proxy is libcurl's to
+ * apply.)
+ */
+const char *gr_http_env_proxy(bool https);
+
+/*
  * POST req->body (GET when it is NULL) to req->url on this thread's
  * reused connection.  Fills
  * res whatever happens (res->body is the caller's to free) and returns
